@@ -1,0 +1,32 @@
+from candor.v1 import ledger_pb2 as _ledger_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class SubmitEntryRequest(_message.Message):
+    __slots__ = ("signed_entry",)
+    SIGNED_ENTRY_FIELD_NUMBER: _ClassVar[int]
+    signed_entry: bytes
+    def __init__(self, signed_entry: _Optional[bytes] = ...) -> None: ...
+
+class Receipt(_message.Message):
+    __slots__ = ("index", "checkpoint", "inclusion_proof", "leaf_hash")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    INCLUSION_PROOF_FIELD_NUMBER: _ClassVar[int]
+    LEAF_HASH_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    checkpoint: _ledger_pb2.CheckpointResponse
+    inclusion_proof: _containers.RepeatedScalarFieldContainer[bytes]
+    leaf_hash: bytes
+    def __init__(self, index: _Optional[int] = ..., checkpoint: _Optional[_Union[_ledger_pb2.CheckpointResponse, _Mapping]] = ..., inclusion_proof: _Optional[_Iterable[bytes]] = ..., leaf_hash: _Optional[bytes] = ...) -> None: ...
+
+class GetReceiptRequest(_message.Message):
+    __slots__ = ("report_id",)
+    REPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    report_id: bytes
+    def __init__(self, report_id: _Optional[bytes] = ...) -> None: ...
