@@ -1,0 +1,110 @@
+"""A party's identity folder: `DIR/<name>/` written by `candor alliance init`.
+
+Layout (every file mode 0600, the folder 0700):
+    identity.json   role, name, operator address, origin
+    tls.key/.crt    the party's mTLS key and certificate; ca.crt the alliance CA
+    signing.key     Ed25519 private key (PKCS8 PEM): entries, checkpoints or cosignatures
+    genesis.entry   the genesis leaf bytes: the trust anchor every party pins
+    reporting.key   (member) BLS12-381 reporting scalar, hex
+    subject.key     (member, regulator) the alliance subject-pseudonym HMAC key, hex
+    escrow.key      (regulator) X25519 private key, hex; ca.key the CA's key
+    share.json      (trustee) threshold Paillier key share
+    verifier.state  (client side) the last checkpoint this party verified
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from core.errors import InvalidInput, NotFound
+from core.note import CosignatureSigner, NoteSigner
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Create `path` readable by its owner only (0600), atomically."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def ed25519_pem(key: Ed25519PrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+@dataclass(frozen=True)
+class Identity:
+    path: Path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Identity:
+        p = Path(path)
+        if not (p / "identity.json").is_file():
+            raise NotFound(f"{p} is not an identity folder (no identity.json); run `candor alliance init` first")
+        return cls(p)
+
+    @cached_property
+    def info(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.path / "identity.json").read_text())
+        return data
+
+    @property
+    def role(self) -> str:
+        return str(self.info["role"])
+
+    @property
+    def name(self) -> str:
+        return str(self.info["name"])
+
+    @property
+    def server(self) -> str:
+        return str(self.info["server"])
+
+    def read(self, name: str) -> bytes:
+        f = self.path / name
+        if not f.is_file():
+            raise NotFound(f"{f} is missing: this identity ({self.role} {self.name}) has no {name}")
+        return f.read_bytes()
+
+    def tls_key_pem(self) -> bytes:
+        return self.read("tls.key")
+
+    def tls_cert_pem(self) -> bytes:
+        return self.read("tls.crt")
+
+    def ca_pem(self) -> bytes:
+        return self.read("ca.crt")
+
+    def genesis_leaf(self) -> bytes:
+        return self.read("genesis.entry")
+
+    def signing_key(self) -> Ed25519PrivateKey:
+        key = serialization.load_pem_private_key(self.read("signing.key"), password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise InvalidInput(f"{self.path / 'signing.key'} is not an Ed25519 key")
+        return key
+
+    def note_signer(self) -> NoteSigner:
+        return NoteSigner(self.name, self.signing_key())
+
+    def cosignature_signer(self) -> CosignatureSigner:
+        return CosignatureSigner(self.name, self.signing_key())
+
+    def hex_file(self, name: str) -> bytes:
+        return bytes.fromhex(self.read(name).decode().strip())
+
+    def json_file(self, name: str) -> Any:
+        return json.loads(self.read(name))

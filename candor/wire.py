@@ -1,0 +1,177 @@
+"""The one conversion layer between protobuf messages and the core's domain objects.
+
+`x_to_proto` / `x_from_proto` pairs; nothing past this module sees a protobuf type. Decoding
+is where hostile bytes first meet the code: every failure here is an `InvalidInput` naming
+what to fix, and domain objects validate themselves on construction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf.message import DecodeError
+
+from candor.v1 import entries_pb2 as pb
+from core import entries as e
+from core.errors import InvalidInput
+
+MAX_ENTRY_BYTES = 256 * 1024
+"""Largest leaf accepted: a report with a ring of a few hundred members fits with room."""
+
+
+def int_to_bytes(value: int) -> bytes:
+    return value.to_bytes((value.bit_length() + 7) // 8 or 1, "big")
+
+
+def int_from_bytes(data: bytes, what: str) -> int:
+    if len(data) > 1 and data[0] == 0:
+        raise InvalidInput(f"{what} has a leading zero byte: use the minimal big-endian encoding")
+    return int.from_bytes(data, "big")
+
+
+_BODY_FIELDS: dict[type, str] = {
+    e.Genesis: "genesis",
+    e.MemberAdmitted: "member_admitted",
+    e.MemberRevoked: "member_revoked",
+    e.RuleSetPublished: "rule_set_published",
+    e.ReportCommitted: "report_committed",
+    e.ReportRetracted: "report_retracted",
+    e.DisputeFiled: "dispute_filed",
+    e.DisputeResolved: "dispute_resolved",
+    e.InvestigationAuthorised: "investigation_authorised",
+    e.FraudFound: "fraud_found",
+    e.RatingPublished: "rating_published",
+}
+
+# Fields that hold integers on the domain side and big-endian bytes on the wire.
+_INT_FIELDS = {"paillier_n", "paillier_v", "verification_key", "ciphertext", "r_sum"}
+
+
+def _fill(msg: Any, obj: Any) -> None:
+    for name, value in vars(obj).items():
+        if name in _INT_FIELDS:
+            setattr(msg, name, int_to_bytes(value))
+        elif isinstance(value, tuple):
+            field = getattr(msg, name)
+            for item in value:
+                if isinstance(item, (e.Trustee, e.Witness)):
+                    _fill(field.add(), item)
+                else:
+                    field.append(item)
+        else:
+            setattr(msg, name, value)
+
+
+def entry_to_proto(entry: e.LedgerEntry) -> pb.LedgerEntry:
+    msg = pb.LedgerEntry(version=entry.version, timestamp_ms=entry.timestamp_ms)
+    _fill(getattr(msg, _BODY_FIELDS[type(entry.body)]), entry.body)
+    return msg
+
+
+def entry_to_bytes(entry: e.LedgerEntry) -> bytes:
+    """Serialise once, deterministically; these are the bytes that get signed and stored."""
+    return entry_to_proto(entry).SerializeToString(deterministic=True)
+
+
+def _trustee_from_proto(msg: pb.Trustee) -> e.Trustee:
+    return e.Trustee(
+        index=msg.index,
+        name=msg.name,
+        signing_key=msg.signing_key,
+        verification_key=int_from_bytes(msg.verification_key, f"verification key of trustee {msg.name}"),
+    )
+
+
+def _body_from_proto(msg: pb.LedgerEntry) -> e.Body:
+    which = msg.WhichOneof("body")
+    if which is None:
+        raise InvalidInput("ledger entry has no body: set exactly one entry type")
+    m = getattr(msg, which)
+    if which == "genesis":
+        return e.Genesis(
+            origin=m.origin,
+            paillier_n=int_from_bytes(m.paillier_n, "Paillier modulus"),
+            paillier_v=int_from_bytes(m.paillier_v, "Paillier verification base"),
+            threshold=m.threshold,
+            trustees=tuple(_trustee_from_proto(t) for t in m.trustees),
+            operator_key=m.operator_key,
+            operator_name=m.operator_name,
+            regulator_key=m.regulator_key,
+            regulator_escrow_key=m.regulator_escrow_key,
+            witnesses=tuple(e.Witness(name=w.name, signing_key=w.signing_key) for w in m.witnesses),
+            witness_quorum=m.witness_quorum,
+            categories=tuple(m.categories),
+            pedersen_dst=m.pedersen_dst,
+            link_dst=m.link_dst,
+        )
+    cls = next(c for c, f in _BODY_FIELDS.items() if f == which)
+    kwargs: dict[str, Any] = {}
+    for field in cls.__dataclass_fields__:
+        value = getattr(m, field)
+        if field in _INT_FIELDS:
+            value = int_from_bytes(value, field.replace("_", " "))
+        elif hasattr(value, "__len__") and not isinstance(value, (str, bytes)):
+            value = tuple(value)
+        kwargs[field] = value
+    body: e.Body = cls(**kwargs)
+    return body
+
+
+def entry_from_bytes(data: bytes) -> e.LedgerEntry:
+    msg = pb.LedgerEntry()
+    try:
+        msg.ParseFromString(data)
+    except DecodeError:
+        raise InvalidInput("ledger entry bytes are not a valid candor.v1.LedgerEntry message") from None
+    entry = e.LedgerEntry(body=_body_from_proto(msg), timestamp_ms=msg.timestamp_ms, version=msg.version)
+    if entry_to_bytes(entry) != data:
+        raise InvalidInput(
+            "ledger entry is not in canonical encoding (unknown fields, defaults written, or fields "
+            "out of order): serialise it deterministically with the candor.v1 schema"
+        )
+    return entry
+
+
+def signed_entry_to_bytes(signed: e.SignedEntry) -> bytes:
+    msg = pb.SignedEntry(entry=signed.entry_bytes)
+    if signed.signature is not None:
+        msg.signature.key_id = signed.signature.key_id
+        msg.signature.signature = signed.signature.signature
+    else:
+        assert signed.ring_signature is not None
+        msg.ring_signature = signed.ring_signature
+    return msg.SerializeToString(deterministic=True)
+
+
+def signed_entry_from_bytes(data: bytes) -> e.SignedEntry:
+    """Decode a leaf. Rejects oversized, malformed and non-canonical encodings."""
+    if len(data) > MAX_ENTRY_BYTES:
+        raise InvalidInput(f"entry is {len(data)} bytes, at most {MAX_ENTRY_BYTES} allowed")
+    msg = pb.SignedEntry()
+    try:
+        msg.ParseFromString(data)
+    except DecodeError:
+        raise InvalidInput("entry bytes are not a valid candor.v1.SignedEntry message") from None
+    auth = msg.WhichOneof("auth")
+    if auth is None:
+        raise InvalidInput("entry is unsigned: add an Ed25519 signature or a ring signature")
+    signed = e.SignedEntry(
+        entry_bytes=msg.entry,
+        entry=entry_from_bytes(msg.entry),
+        signature=e.Signature(msg.signature.key_id, msg.signature.signature) if auth == "signature" else None,
+        ring_signature=msg.ring_signature if auth == "ring_signature" else None,
+    )
+    if signed_entry_to_bytes(signed) != data:
+        raise InvalidInput("signed entry is not in canonical encoding: serialise it deterministically")
+    return signed
+
+
+def sign_leaf(entry: e.LedgerEntry, key: Any) -> bytes:
+    """Serialise `entry` once, sign those bytes with an Ed25519 private key, return the leaf."""
+    from core.state import key_id
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    entry_bytes = entry_to_bytes(entry)
+    public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    signature = e.Signature(key_id(public), key.sign(e.ENTRY_SIGNATURE_CONTEXT + entry_bytes))
+    return signed_entry_to_bytes(e.SignedEntry(entry_bytes, entry, signature=signature))

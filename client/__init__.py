@@ -1,0 +1,1 @@
+"""Candor's client side: the member SDK, the ledger verifier, the witness and the auditor."""

@@ -1,0 +1,346 @@
+"""The BLS12-381 G1 group behind one small interface, with two interchangeable backends.
+
+Follows DESIGN §2 ("Commitment"): every elliptic-curve operation in Candor goes through a
+`Group`, so that the fast backend (py-arkworks-bls12381, Rust) and the pure-Python reference
+(py_ecc.optimized_bls12_381) can be swapped and compared byte for byte.
+
+- Curve: BLS12-381, E(F_p): y^2 = x^3 + 4; G1 is its subgroup of prime order `ORDER` (q).
+- Encoding: the 48-byte ZCash compressed form (github.com/zkcrypto/pairing, BLS12-381
+  "Serialization"): the top bit of the first byte is the compression flag (always 1 here),
+  the next is the infinity flag, the next is the sign of y ("lexicographically largest",
+  i.e. y > (p-1)/2); the remaining 381 bits are x, big-endian.
+- Hashing to the curve: RFC 9380, suite BLS12381G1_XMD:SHA-256_SSWU_RO_.
+
+`decode` is the only way untrusted bytes become a point. It is strict and identical in both
+backends: exactly 48 bytes, compression flag set, the point at infinity only as 0xc0 followed
+by zero bytes, x < p, (x, y) on the curve and in the prime-order subgroup. Every point that
+passes is therefore in G1, which is what the soundness arguments of `core.proofs` and
+`core.ring` rely on. (arkworks' own decoder accepts infinity encodings with stray bits set,
+so the flag checks are done here, before either backend sees the bytes.)
+
+Points are opaque backend objects: use them only with the group that produced them.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, TypeAlias, cast
+
+from py_arkworks_bls12381 import G1Point, Scalar
+from py_ecc.bls.hash_to_curve import hash_to_G1
+from py_ecc.bls.point_compression import compress_G1
+from py_ecc.fields import optimized_bls12_381_FQ as FQ
+from py_ecc.optimized_bls12_381.optimized_curve import G1 as _PYECC_G1
+from py_ecc.optimized_bls12_381.optimized_curve import Z1 as _PYECC_Z1
+from py_ecc.optimized_bls12_381.optimized_curve import add as _pyecc_add
+from py_ecc.optimized_bls12_381.optimized_curve import curve_order as _PYECC_ORDER
+from py_ecc.optimized_bls12_381.optimized_curve import eq as _pyecc_eq
+from py_ecc.optimized_bls12_381.optimized_curve import field_modulus as _PYECC_P
+from py_ecc.optimized_bls12_381.optimized_curve import is_inf as _pyecc_is_inf
+from py_ecc.optimized_bls12_381.optimized_curve import multiply as _pyecc_multiply
+from py_ecc.optimized_bls12_381.optimized_curve import neg as _pyecc_neg
+from py_ecc.typing import Optimized_Point3D
+
+from core.errors import InvalidInput
+
+__all__ = [
+    "ORDER",
+    "FIELD_MODULUS",
+    "POINT_BYTES",
+    "Point",
+    "Group",
+    "ArkworksGroup",
+    "PyEccGroup",
+    "default_group",
+    "group_by_name",
+]
+
+#: The order q of G1 (a 255-bit prime); every scalar lives in Z_q.
+ORDER: int = 0x73EDA753299D7D483339D80809A1D80553BDA402FFFE5BFEFFFFFFFF00000001
+#: The base-field modulus p of BLS12-381.
+FIELD_MODULUS: int = int(
+    "1a0111ea397fe69a4b1ba7b6434bacd764774b84f38512bf6730d2a0f6b0f6241eabfffeb153ffffb9feffffffffaaab",
+    16,
+)
+#: Size of a compressed G1 point.
+POINT_BYTES = 48
+
+# Both libraries must agree with the constants above, or nothing below is meaningful.
+assert ORDER == _PYECC_ORDER and FIELD_MODULUS == _PYECC_P
+
+#: An opaque backend point (arkworks `G1Point` or a py_ecc projective triple).
+Point: TypeAlias = object
+
+_COMPRESSION_FLAG = 0x80
+_INFINITY_FLAG = 0x40
+_SIGN_FLAG = 0x20
+_IDENTITY_BYTES = bytes([_COMPRESSION_FLAG | _INFINITY_FLAG]) + bytes(POINT_BYTES - 1)
+_CURVE_B = 4
+_MAX_DST = 255  # RFC 9380 §5.3.3: longer tags must be pre-hashed; we never need that.
+
+_PyEccPoint: TypeAlias = Optimized_Point3D[FQ]
+
+
+def _parse_compressed(data: bytes) -> tuple[int, bool] | None:
+    """Check the framing of a compressed encoding; return (x, y_is_largest), or None for infinity.
+
+    Shared by both backends so that they accept and reject exactly the same byte strings
+    with the same messages.
+    """
+    if not isinstance(data, (bytes, bytearray)):
+        raise InvalidInput(f"G1 point encoding must be bytes, got {type(data).__name__}")
+    if len(data) != POINT_BYTES:
+        raise InvalidInput(
+            f"G1 point encoding is {len(data)} bytes, expected {POINT_BYTES} "
+            "(ZCash compressed form)"
+        )
+    first = data[0]
+    if not first & _COMPRESSION_FLAG:
+        raise InvalidInput(
+            "G1 point encoding lacks the compression flag (top bit of the first byte); "
+            "only the 48-byte compressed form is accepted"
+        )
+    if first & _INFINITY_FLAG:
+        if bytes(data) != _IDENTITY_BYTES:
+            raise InvalidInput(
+                "G1 point-at-infinity encoding has stray bits set; the only valid "
+                "encoding is 0xc0 followed by 47 zero bytes"
+            )
+        return None
+    x = int.from_bytes(bytes([first & 0x1F]) + bytes(data[1:]), "big")
+    if x >= FIELD_MODULUS:
+        raise InvalidInput(
+            "G1 point x-coordinate is not below the field modulus p (non-canonical encoding)"
+        )
+    return x, bool(first & _SIGN_FLAG)
+
+
+_NOT_ON_CURVE = "G1 point encoding is not on the curve y^2 = x^3 + 4 (no y exists for this x)"
+_NOT_IN_SUBGROUP = (
+    "G1 point is on the curve but not in the prime-order subgroup "
+    "(it has a cofactor component); refusing it"
+)
+
+
+def _check_dst(dst: bytes) -> None:
+    if not isinstance(dst, (bytes, bytearray)) or not 1 <= len(dst) <= _MAX_DST:
+        raise InvalidInput(f"hash_to_curve domain tag must be 1..{_MAX_DST} bytes")
+
+
+class Group(ABC):
+    """BLS12-381 G1 with scalars in Z_q. Every method is deterministic; none mutates a point.
+
+    Implementations MUST give byte-identical `encode` output for the same mathematical
+    inputs, and MUST accept and reject exactly the same encodings in `decode`.
+    """
+
+    name: str
+
+    @abstractmethod
+    def identity(self) -> Point:
+        """The neutral element (point at infinity)."""
+
+    @abstractmethod
+    def generator(self) -> Point:
+        """The standard BLS12-381 G1 generator."""
+
+    @abstractmethod
+    def add(self, p: Point, q: Point) -> Point:
+        """p + q."""
+
+    @abstractmethod
+    def neg(self, p: Point) -> Point:
+        """-p."""
+
+    def sub(self, p: Point, q: Point) -> Point:
+        """p - q."""
+        return self.add(p, self.neg(q))
+
+    @abstractmethod
+    def mul(self, p: Point, k: int) -> Point:
+        """k·p for any integer k (reduced mod q, so 0 and negatives are fine)."""
+
+    @abstractmethod
+    def msm(self, points: Sequence[Point], scalars: Sequence[int]) -> Point:
+        """Σ scalars[i]·points[i] (scalars reduced mod q); the empty sum is the identity."""
+
+    @abstractmethod
+    def hash_to_curve(self, msg: bytes, dst: bytes) -> Point:
+        """RFC 9380 hash_to_curve, suite BLS12381G1_XMD:SHA-256_SSWU_RO_."""
+
+    @abstractmethod
+    def encode(self, p: Point) -> bytes:
+        """The 48-byte ZCash compressed encoding of p."""
+
+    @abstractmethod
+    def decode(self, data: bytes) -> Point:
+        """Parse a compressed encoding, raising InvalidInput unless it is a canonical G1 point."""
+
+    @abstractmethod
+    def eq(self, p: Point, q: Point) -> bool:
+        """Whether p and q are the same point."""
+
+    @abstractmethod
+    def is_identity(self, p: Point) -> bool:
+        """Whether p is the point at infinity."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+    @staticmethod
+    def _check_lengths(points: Sequence[Point], scalars: Sequence[int]) -> None:
+        if len(points) != len(scalars):
+            raise InvalidInput(
+                f"msm got {len(points)} points but {len(scalars)} scalars; pass one scalar per point"
+            )
+
+
+class ArkworksGroup(Group):
+    """The default backend: py-arkworks-bls12381 (Rust), ~40x faster than py_ecc."""
+
+    name = "arkworks"
+
+    def __init__(self) -> None:
+        self._generator = G1Point()
+        self._identity = G1Point.identity()
+
+    def identity(self) -> Point:
+        return self._identity
+
+    def generator(self) -> Point:
+        return self._generator
+
+    def add(self, p: Point, q: Point) -> Point:
+        return cast(G1Point, p) + cast(G1Point, q)
+
+    def neg(self, p: Point) -> Point:
+        return -cast(G1Point, p)
+
+    def sub(self, p: Point, q: Point) -> Point:
+        return cast(G1Point, p) - cast(G1Point, q)
+
+    def mul(self, p: Point, k: int) -> Point:
+        return cast(G1Point, p) * Scalar(k % ORDER)
+
+    def msm(self, points: Sequence[Point], scalars: Sequence[int]) -> Point:
+        self._check_lengths(points, scalars)
+        if not points:
+            return self._identity
+        return G1Point.multiexp_unchecked(
+            cast("list[G1Point]", list(points)), [Scalar(k % ORDER) for k in scalars]
+        )
+
+    def hash_to_curve(self, msg: bytes, dst: bytes) -> Point:
+        _check_dst(dst)
+        return G1Point.hash_to_curve(bytes(msg), bytes(dst))
+
+    def encode(self, p: Point) -> bytes:
+        return cast(G1Point, p).to_compressed_bytes()
+
+    def decode(self, data: bytes) -> Point:
+        if _parse_compressed(data) is None:
+            return self._identity
+        raw = bytes(data)
+        try:
+            return G1Point.from_compressed_bytes(raw)
+        except ValueError:
+            pass
+        # Slow path, only for bad input: find out which check failed, for the message.
+        try:
+            point = G1Point.from_compressed_bytes_unchecked(raw)
+        except ValueError:
+            raise InvalidInput(_NOT_ON_CURVE) from None
+        if not point.is_in_subgroup():
+            raise InvalidInput(_NOT_IN_SUBGROUP)
+        raise InvalidInput("G1 point encoding rejected by the arkworks decoder")
+
+    def eq(self, p: Point, q: Point) -> bool:
+        return cast(G1Point, p) == cast(G1Point, q)
+
+    def is_identity(self, p: Point) -> bool:
+        return cast(G1Point, p) == self._identity
+
+
+class PyEccGroup(Group):
+    """The reference backend: py_ecc.optimized_bls12_381, pure Python (~8 ms per scalar mul).
+
+    Used by the differential tests; never on a hot path.
+    """
+
+    name = "py_ecc"
+
+    def identity(self) -> Point:
+        return _PYECC_Z1
+
+    def generator(self) -> Point:
+        return _PYECC_G1
+
+    def add(self, p: Point, q: Point) -> Point:
+        return _pyecc_add(cast(_PyEccPoint, p), cast(_PyEccPoint, q))
+
+    def neg(self, p: Point) -> Point:
+        return _pyecc_neg(cast(_PyEccPoint, p))
+
+    def mul(self, p: Point, k: int) -> Point:
+        return _pyecc_multiply(cast(_PyEccPoint, p), k % ORDER)
+
+    def msm(self, points: Sequence[Point], scalars: Sequence[int]) -> Point:
+        self._check_lengths(points, scalars)
+        acc: Point = _PYECC_Z1
+        for p, k in zip(points, scalars):
+            acc = self.add(acc, self.mul(p, k))
+        return acc
+
+    def hash_to_curve(self, msg: bytes, dst: bytes) -> Point:
+        _check_dst(dst)
+        # py_ecc annotates the parameter as a hash *object* but calls it as a constructor.
+        return hash_to_G1(bytes(msg), bytes(dst), cast(Any, hashlib.sha256))
+
+    def encode(self, p: Point) -> bytes:
+        return int(compress_G1(cast(_PyEccPoint, p))).to_bytes(POINT_BYTES, "big")
+
+    def decode(self, data: bytes) -> Point:
+        parsed = _parse_compressed(data)
+        if parsed is None:
+            return _PYECC_Z1
+        x, y_is_largest = parsed
+        rhs = (pow(x, 3, FIELD_MODULUS) + _CURVE_B) % FIELD_MODULUS
+        # p ≡ 3 (mod 4), so a square root, if one exists, is rhs^((p+1)/4).
+        y = pow(rhs, (FIELD_MODULUS + 1) // 4, FIELD_MODULUS)
+        if y * y % FIELD_MODULUS != rhs:
+            raise InvalidInput(_NOT_ON_CURVE)
+        if (y > (FIELD_MODULUS - 1) // 2) != y_is_largest:
+            y = FIELD_MODULUS - y
+        point: _PyEccPoint = (FQ(x), FQ(y), FQ.one())
+        if not _pyecc_is_inf(_pyecc_multiply(point, ORDER)):
+            raise InvalidInput(_NOT_IN_SUBGROUP)
+        return point
+
+    def eq(self, p: Point, q: Point) -> bool:
+        return _pyecc_eq(cast(_PyEccPoint, p), cast(_PyEccPoint, q))
+
+    def is_identity(self, p: Point) -> bool:
+        return _pyecc_is_inf(cast(_PyEccPoint, p))
+
+
+_BACKENDS: dict[str, type[Group]] = {"arkworks": ArkworksGroup, "py_ecc": PyEccGroup}
+
+
+@functools.cache
+def group_by_name(name: str) -> Group:
+    """The (shared) instance of the backend called `name`: "arkworks" or "py_ecc"."""
+    try:
+        backend = _BACKENDS[name]
+    except KeyError:
+        raise InvalidInput(
+            f"unknown group backend {name!r}; choose one of {', '.join(sorted(_BACKENDS))}"
+        ) from None
+    return backend()
+
+
+def default_group() -> Group:
+    """The shared arkworks instance: use this unless you are differential-testing."""
+    return group_by_name("arkworks")

@@ -1,0 +1,386 @@
+"""The validity proof of a report commitment: a 1-of-4 OR proof over the tiers.
+
+Follows DESIGN §2 ("Validity proof") and Cramer, Damgård, Schoenmakers, "Proofs of Partial
+Knowledge and Simplified Design of Witness Hiding Protocols" (CRYPTO '94), §3-4, applied to
+Schnorr's proof of knowledge of a discrete logarithm, made non-interactive with the
+Fiat–Shamir transform (Fiat, Shamir, CRYPTO '86; with the statement bound into the hash as
+in Bernhard, Pereira, Warinschi, "How not to prove yourself", ASIACRYPT 2012, §3).
+
+Statement: for the public commitment C and category c, there is a tier t' in 0..3 and an r
+with C − G_{c,t'} = r·H. Write X_j = C − G_{c,j}. The proof is (a_j, e_j, z_j) for j = 0..3,
+and it verifies iff
+
+    z_j·H == a_j + e_j·X_j    for every j,    and    Σ_j e_j == Hash(transcript)  (mod q).
+
+The prover runs Schnorr honestly on its own branch t and simulates the other three by
+picking e_j, z_j first and solving for a_j; the hash fixes the sum of the challenges, so at
+most one of them is free. CDS Theorem 8 gives special soundness (two accepting proofs with
+the same a_j and different hashes yield r for some branch) and perfect witness
+indistinguishability (the proof says nothing about which tier is real).
+
+Transcript. The hash input is the sequence of fields, each prefixed with its length as a
+4-byte big-endian integer (so no two different sequences give the same bytes):
+`VALIDITY_TAG, genesis_hash, report_id, subject_tag, category (UTF-8), event_date (ASCII),
+C, a_0, a_1, a_2, a_3`. Binding the report id, subject, category, date and genesis makes a
+proof useless for any other report (no replay or grafting); binding C and every a_j is what
+Bernhard et al. call the strong Fiat–Shamir transform (statement and first message hashed).
+
+Hash to scalar: SHA-512 of the transcript, read as a 512-bit big-endian integer, reduced
+mod q. 512 bits exceed log2(q) + 128 = 383, so the result is within statistical distance
+2^-256 of uniform on Z_q (the same margin RFC 9380 §5 asks of hash_to_field, L = 64).
+
+Batch verification (DESIGN §2 "MUST be batch-verifiable"): see `batch_verify_validity`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import re
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from core.errors import InvalidInput, VerificationError
+from core.group import ORDER, POINT_BYTES, Group, Point
+from core.pedersen import TIERS, Generators, Tier, commit, random_scalar, validate_category_code
+
+__all__ = [
+    "VALIDITY_TAG",
+    "SCALAR_BYTES",
+    "fiat_shamir_challenge",
+    "ReportStatement",
+    "ValidityProof",
+    "prove_validity",
+    "verify_validity",
+    "batch_verify_validity",
+]
+
+#: Protocol tag, the first transcript field of every validity proof.
+VALIDITY_TAG = b"CANDOR-V1-VALIDITY"
+#: Size of an encoded scalar (big-endian, canonical: below q).
+SCALAR_BYTES = 32
+#: Random coefficients of batch verification are this many bits (soundness error 2^-128).
+BATCH_COEFFICIENT_BITS = 128
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+#: A source of scalars in [0, q); only the vector generators pass one, for reproducibility.
+ScalarSource = Callable[[], int]
+
+
+def fiat_shamir_challenge(tag: bytes, parts: Iterable[bytes]) -> int:
+    """SHA-512 over length-prefixed (4-byte big-endian) `tag` and `parts`, reduced mod q."""
+    h = hashlib.sha512()
+    for part in (tag, *parts):
+        h.update(len(part).to_bytes(4, "big"))
+        h.update(part)
+    return int.from_bytes(h.digest(), "big") % ORDER
+
+
+def _require_bytes(name: str, value: object, size: int) -> bytes:
+    if not isinstance(value, bytes) or len(value) != size:
+        got = f"{len(value)} bytes" if isinstance(value, bytes) else type(value).__name__
+        raise InvalidInput(f"{name} must be {size} bytes, got {got}")
+    return value
+
+
+def _require_scalar(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{name} must be an integer, got {type(value).__name__}")
+    if not 0 <= value < ORDER:
+        raise InvalidInput(f"{name} is not a canonical scalar (it must lie in [0, q))")
+    return value
+
+
+def _draw(rng: ScalarSource) -> int:
+    return rng() % ORDER
+
+
+@dataclass(frozen=True)
+class ReportStatement:
+    """What a validity proof is about: one report's public fields and its commitment C."""
+
+    genesis_hash: bytes
+    report_id: bytes
+    subject_tag: bytes
+    category: str
+    event_date: str
+    commitment: bytes
+
+    def __post_init__(self) -> None:
+        _require_bytes("genesis hash", self.genesis_hash, 32)
+        _require_bytes("report id", self.report_id, 16)
+        _require_bytes("subject tag", self.subject_tag, 32)
+        validate_category_code(self.category)
+        if not isinstance(self.event_date, str) or not _ISO_DATE.fullmatch(self.event_date):
+            raise InvalidInput(f"event date {self.event_date!r} is not an ISO date YYYY-MM-DD")
+        try:
+            datetime.date.fromisoformat(self.event_date)
+        except ValueError:
+            raise InvalidInput(f"event date {self.event_date!r} is not a calendar date") from None
+        _require_bytes("commitment", self.commitment, POINT_BYTES)
+
+    def transcript(self, a: Sequence[bytes]) -> tuple[bytes, ...]:
+        """The Fiat–Shamir fields after the tag (see the module docstring)."""
+        return (
+            self.genesis_hash,
+            self.report_id,
+            self.subject_tag,
+            self.category.encode("utf-8"),
+            self.event_date.encode("ascii"),
+            self.commitment,
+            *a,
+        )
+
+
+@dataclass(frozen=True)
+class ValidityProof:
+    """A 1-of-4 CDS proof: commitments a_j (compressed points), challenges e_j, responses z_j.
+
+    Wire form (`to_bytes`): a_0..a_3 (48 bytes each), e_0..e_3, z_0..z_3 (32 bytes each,
+    big-endian, each below q): 448 bytes in all.
+    """
+
+    a: tuple[bytes, ...]
+    e: tuple[int, ...]
+    z: tuple[int, ...]
+
+    SIZE = TIERS * POINT_BYTES + 2 * TIERS * SCALAR_BYTES
+
+    def __post_init__(self) -> None:
+        for field, what in (("a", "commitments a"), ("e", "challenges e"), ("z", "responses z")):
+            value = getattr(self, field)
+            if not isinstance(value, (tuple, list)):
+                raise InvalidInput(f"proof {what} must be a sequence, got {type(value).__name__}")
+            if len(value) != TIERS:
+                raise InvalidInput(
+                    f"proof has {len(value)} branches ({what}), expected {TIERS} (one per tier)"
+                )
+            object.__setattr__(self, field, tuple(value))
+        for j, a_j in enumerate(self.a):
+            _require_bytes(f"proof commitment a[{j}]", a_j, POINT_BYTES)
+        for j in range(TIERS):
+            _require_scalar(f"proof challenge e[{j}]", self.e[j])
+            _require_scalar(f"proof response z[{j}]", self.z[j])
+
+    def to_bytes(self) -> bytes:
+        return b"".join(
+            (
+                *self.a,
+                *(e.to_bytes(SCALAR_BYTES, "big") for e in self.e),
+                *(z.to_bytes(SCALAR_BYTES, "big") for z in self.z),
+            )
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ValidityProof:
+        if not isinstance(data, bytes) or len(data) != cls.SIZE:
+            got = len(data) if isinstance(data, bytes) else type(data).__name__
+            raise InvalidInput(
+                f"validity proof is {got} bytes, expected {cls.SIZE} "
+                f"({TIERS} points of {POINT_BYTES} bytes, then {2 * TIERS} scalars of "
+                f"{SCALAR_BYTES} bytes)"
+            )
+        pts = TIERS * POINT_BYTES
+        a = tuple(data[i : i + POINT_BYTES] for i in range(0, pts, POINT_BYTES))
+        scalars = [
+            int.from_bytes(data[i : i + SCALAR_BYTES], "big")
+            for i in range(pts, cls.SIZE, SCALAR_BYTES)
+        ]
+        return cls(a=a, e=tuple(scalars[:TIERS]), z=tuple(scalars[TIERS:]))
+
+
+def _challenge(stmt: ReportStatement, a: Sequence[bytes]) -> int:
+    return fiat_shamir_challenge(VALIDITY_TAG, stmt.transcript(a))
+
+
+def prove_validity(
+    gens: Generators,
+    stmt: ReportStatement,
+    tier: int,
+    r: int,
+    rng: ScalarSource | None = None,
+) -> ValidityProof:
+    """Prove that stmt.commitment = G_{c,t} + r·H for some tier, without saying which.
+
+    Raises InvalidInput unless the commitment really opens to (stmt.category, tier, r): a
+    proof of a false statement would be rejected anyway, so fail early and clearly. `rng`
+    replaces the CSPRNG only in the vector generator (tests/vectors/make_validity_proof.py);
+    never pass one in production, since a predictable nonce reveals r.
+    """
+    if isinstance(tier, bool) or not isinstance(tier, int) or not 0 <= tier < TIERS:
+        raise InvalidInput(f"tier must be an integer 0..{TIERS - 1}, got {tier!r}")
+    _require_scalar("blinding factor r", r)
+    group = gens.group
+    c_point = commit(gens, stmt.category, tier, r)
+    if group.encode(c_point) != stmt.commitment:
+        raise InvalidInput(
+            "the statement's commitment does not open to this category, tier and r; "
+            "prove the commitment you actually made"
+        )
+    return _prove(gens, stmt, c_point, tier, r, rng or random_scalar)
+
+
+def _prove(
+    gens: Generators,
+    stmt: ReportStatement,
+    c_point: Point,
+    tier: int,
+    r: int,
+    rng: ScalarSource,
+) -> ValidityProof:
+    """The CDS prover without the opening check (tests use it to play a cheating prover)."""
+    group = gens.group
+    h = gens.h
+    a_pts: list[Point] = [group.identity()] * TIERS
+    e = [0] * TIERS
+    z = [0] * TIERS
+    for j in range(TIERS):
+        if j == tier:
+            continue
+        # Simulated branch: choose the challenge and response, solve for a_j.
+        e[j], z[j] = _draw(rng), _draw(rng)
+        x_j = group.sub(c_point, gens.g(stmt.category, j))
+        a_pts[j] = group.msm([h, x_j], [z[j], -e[j]])
+    k = _draw(rng)
+    a_pts[tier] = group.mul(h, k)
+    a = tuple(group.encode(p) for p in a_pts)
+    challenge = _challenge(stmt, a)
+    e[tier] = (challenge - sum(e[j] for j in range(TIERS) if j != tier)) % ORDER
+    z[tier] = (k + e[tier] * r) % ORDER
+    return ValidityProof(a=a, e=tuple(e), z=tuple(z))
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    """A statement and proof whose challenges match the hash and whose points decoded."""
+
+    category: str
+    c_point: Point
+    a_pts: tuple[Point, ...]
+    proof: ValidityProof
+
+
+def _decode_checked(gens: Generators, stmt: ReportStatement, proof: ValidityProof) -> _Decoded:
+    """Everything but the group equations; raises VerificationError."""
+    group = gens.group
+    try:
+        gens.category_index(stmt.category)
+    except InvalidInput as ex:
+        raise VerificationError(str(ex)) from None
+    if sum(proof.e) % ORDER != _challenge(stmt, proof.a):
+        raise VerificationError(
+            "validity proof challenges do not sum to the Fiat–Shamir hash of the statement: "
+            "the proof was made for another report, subject, category, date, genesis or "
+            "commitment, or it was altered"
+        )
+    try:
+        c_point = group.decode(stmt.commitment)
+    except InvalidInput as ex:
+        raise VerificationError(f"commitment is not a valid G1 point: {ex}") from None
+    a_pts = []
+    for j, a_j in enumerate(proof.a):
+        try:
+            a_pts.append(group.decode(a_j))
+        except InvalidInput as ex:
+            raise VerificationError(f"proof commitment a[{j}] is not a valid G1 point: {ex}") from None
+    return _Decoded(stmt.category, c_point, tuple(a_pts), proof)
+
+
+def _branch_check(gens: Generators, item: _Decoded) -> None:
+    """Check each branch on its own, to say which one fails."""
+    group = gens.group
+    for j in range(TIERS):
+        e_j, z_j = item.proof.e[j], item.proof.z[j]
+        residue = group.msm(
+            [gens.h, item.a_pts[j], item.c_point, gens.g(item.category, j)],
+            [z_j, -1, -e_j, e_j],
+        )
+        if not group.is_identity(residue):
+            raise VerificationError(
+                f"validity proof branch {j} ({Tier(j).name.lower()}) fails "
+                f"z·H == a + e·(C − G_{{c,{j}}}): the proof does not prove this commitment"
+            )
+
+
+def _combined_equation(gens: Generators, items: Sequence[_Decoded]) -> bool:
+    """Whether Σ_i Σ_j ρ_ij·(z_ij·H − a_ij − e_ij·C_i + e_ij·G_{c_i,j}) is the identity."""
+    group = gens.group
+    points: list[Point] = []
+    scalars: list[int] = []
+    h_coef = 0
+    g_coef: dict[tuple[str, int], int] = {}
+    for item in items:
+        c_coef = 0
+        for j in range(TIERS):
+            rho = secrets.randbits(BATCH_COEFFICIENT_BITS)
+            e_j = item.proof.e[j]
+            h_coef += rho * item.proof.z[j]
+            c_coef += rho * e_j
+            key = (item.category, j)
+            g_coef[key] = g_coef.get(key, 0) + rho * e_j
+            points.append(item.a_pts[j])
+            scalars.append(-rho)
+        points.append(item.c_point)
+        scalars.append(-c_coef)
+    points.append(gens.h)
+    scalars.append(h_coef)
+    for (category, j), coef in g_coef.items():
+        points.append(gens.g(category, j))
+        scalars.append(coef)
+    return group.is_identity(group.msm(points, scalars))
+
+
+def verify_validity(gens: Generators, stmt: ReportStatement, proof: ValidityProof) -> None:
+    """Raise VerificationError unless `proof` proves that stmt.commitment commits to some tier.
+
+    Returns None on success. Checks, in order: the category is registered, Σ e_j equals the
+    transcript hash, C and every a_j decode as G1 points (subgroup-checked), and the four
+    branch equations (combined in one MSM with random coefficients, see
+    `batch_verify_validity`; a failure is re-checked branch by branch for the message).
+    """
+    item = _decode_checked(gens, stmt, proof)
+    if not _combined_equation(gens, [item]):
+        _branch_check(gens, item)
+        raise VerificationError("validity proof fails its group equations")
+
+
+def batch_verify_validity(
+    gens: Generators, items: Sequence[tuple[ReportStatement, ValidityProof]]
+) -> None:
+    """Verify many validity proofs at once; raise VerificationError naming the first bad item.
+
+    First each item's challenge sum is checked against its transcript hash and its points
+    are decoded (cheap, and it names the item at once). Then all 4n equations
+    D_ij = z_ij·H − a_ij − e_ij·(C_i − G_{c_i,j}) = 0 are checked together as
+    Σ ρ_ij·D_ij = 0 with independent uniform 128-bit ρ_ij from `secrets`, in one
+    multi-scalar multiplication (about 5n + 5 points: every a_ij and C_i, plus H and the
+    G_{c,j} of the categories present, whose coefficients are summed).
+
+    Soundness: every point involved lies in G1, of prime order q, because it was either
+    hashed to the curve or decoded with the subgroup check. Suppose some D_kl ≠ 0. Fix all
+    ρ except ρ_kl; the sum is S + ρ_kl·D_kl, which is the identity for exactly one residue
+    of ρ_kl mod q. ρ_kl is uniform on [0, 2^128) with 2^128 < q, chosen after the proofs
+    are fixed, so the batch accepts with probability at most 2^-128. (Without the subgroup
+    check a small-order component could cancel with probability far above that.)
+
+    If the batch equation fails, items are re-verified one at a time to find which one.
+    """
+    decoded: list[_Decoded] = []
+    for i, (stmt, proof) in enumerate(items):
+        try:
+            decoded.append(_decode_checked(gens, stmt, proof))
+        except VerificationError as ex:
+            raise VerificationError(f"item {i}: {ex}") from None
+    if not decoded or _combined_equation(gens, decoded):
+        return
+    for i, item in enumerate(decoded):
+        try:
+            if not _combined_equation(gens, [item]):
+                _branch_check(gens, item)
+        except VerificationError as ex:
+            raise VerificationError(f"item {i}: {ex}") from None
+    raise VerificationError(
+        "the batch equation failed but every item verified on its own; retry the batch"
+    )

@@ -1,0 +1,1 @@
+"""Candor's operator-side services: storage, gRPC servicers and the processes that run them."""

@@ -1,0 +1,176 @@
+"""The alliance key ceremony: `candor alliance init` (DESIGN §1, §5).
+
+Run by the regulator, once. It creates the alliance CA and every party's identity folder
+(see `candor/identity.py`), deals the threshold Paillier key to the trustees (the dealer
+forgets the factors), and writes the genesis entry plus one MemberAdmitted entry per
+founding member, all signed by the regulator. The operator appends those entries when it
+first starts on an empty store, so the same folder works over SQLite or PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+
+from candor import wire
+from candor.identity import ed25519_pem, write_private
+from core import entries as e
+from core import ring, threshold
+from core.errors import InvalidInput
+from core.paillier import check_registry_fits
+from core.pedersen import PEDERSEN_DST
+from server import pki
+
+DEFAULT_CATEGORIES = (
+    "contract_default", "fake_traffic", "false_advertising", "counterfeit_goods",
+    "refund_refusal", "review_manipulation", "off_platform_luring", "tax_evasion",
+)
+LINK_DST = "CANDOR-V1-LINK"
+BOOTSTRAP = "bootstrap.entries"
+
+
+def raw_public(key: Ed25519PrivateKey) -> bytes:
+    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+@dataclass(frozen=True)
+class Plan:
+    directory: Path
+    members: tuple[str, ...]
+    trustees: int = 3
+    threshold: int = 2
+    witnesses: int = 1
+    quorum: int | None = None
+    key_bits: int = 3072
+    server: str = "127.0.0.1:7400"
+    trustee_base_port: int = 7410
+    categories: tuple[str, ...] = DEFAULT_CATEGORIES
+    origin: str = ""
+    key_file: Path | None = None  # a test-only threshold key file instead of a fresh deal
+
+    def __post_init__(self) -> None:
+        if not self.members:
+            raise InvalidInput("name at least one founding member with --members a,b,c")
+        for m in self.members:
+            e.check_member_id(m)
+        if len(set(self.members)) != len(self.members):
+            raise InvalidInput("member names must be distinct")
+        if not 1 <= self.threshold <= self.trustees:
+            raise InvalidInput(f"threshold {self.threshold} must be between 1 and the {self.trustees} trustees")
+        if self.witnesses < 1:
+            raise InvalidInput("an alliance needs at least one witness")
+
+
+def _party(plan: Plan, ca: tuple[object, object], folder: str, role: str, name: str, genesis_leaf: bytes | None,
+           extra: dict[str, object] | None = None) -> Path:
+    path = plan.directory / folder
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ca_key, ca_cert = ca
+    tls_key, tls_cert = pki.issue(ca_key, ca_cert, name, role)  # type: ignore[arg-type]
+    write_private(path / "tls.key", pki.key_pem(tls_key))
+    write_private(path / "tls.crt", pki.cert_pem(tls_cert))
+    write_private(path / "ca.crt", pki.cert_pem(ca_cert))  # type: ignore[arg-type]
+    info = {"role": role, "name": name, "server": plan.server, **(extra or {})}
+    write_private(path / "identity.json", json.dumps(info, indent=2).encode())
+    if genesis_leaf is not None:
+        write_private(path / "genesis.entry", genesis_leaf)
+    return path
+
+
+def init_alliance(plan: Plan, progress: Callable[[str], None] | None = None) -> dict[str, object]:
+    """Create every identity folder under `plan.directory`; return a summary."""
+    say = progress or (lambda _msg: None)
+    if plan.directory.exists() and any(plan.directory.iterdir()):
+        raise InvalidInput(f"{plan.directory} is not empty; the ceremony writes a fresh alliance folder")
+    plan.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    say("threshold Paillier key")
+    if plan.key_file is not None:
+        pub, shares = threshold.load_key_file(plan.key_file)
+        if pub.parties != plan.trustees or pub.threshold != plan.threshold:
+            raise InvalidInput(f"key file is {pub.threshold}-of-{pub.parties}, the plan asks "
+                               f"{plan.threshold}-of-{plan.trustees}")
+    else:
+        pub, shares = threshold.deal(plan.key_bits, plan.threshold, plan.trustees, progress=say,
+                                     allow_insecure=plan.key_bits < 2048)
+    check_registry_fits(pub.n, len(plan.categories))
+
+    say("identities and certificates")
+    ca = pki.make_ca()
+    regulator_key = Ed25519PrivateKey.generate()
+    operator_key = Ed25519PrivateKey.generate()
+    escrow_key = X25519PrivateKey.generate()
+    subject_key = secrets.token_bytes(32)
+    origin = plan.origin or f"candor.alliance/{secrets.token_hex(4)}"
+    operator_name = origin
+    trustee_keys = [Ed25519PrivateKey.generate() for _ in range(plan.trustees)]
+    witness_keys = [Ed25519PrivateKey.generate() for _ in range(plan.witnesses)]
+    member_keys = {m: (Ed25519PrivateKey.generate(), ring.reporting_keypair()) for m in plan.members}
+
+    genesis = e.Genesis(
+        origin=origin,
+        paillier_n=pub.n,
+        paillier_v=pub.v,
+        threshold=pub.threshold,
+        trustees=tuple(e.Trustee(i + 1, f"trustee-{i + 1}", raw_public(k), pub.verification_keys[i])
+                       for i, k in enumerate(trustee_keys)),
+        operator_key=raw_public(operator_key),
+        operator_name=operator_name,
+        regulator_key=raw_public(regulator_key),
+        regulator_escrow_key=escrow_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw),
+        witnesses=tuple(e.Witness(f"witness-{i + 1}", raw_public(k)) for i, k in enumerate(witness_keys)),
+        witness_quorum=plan.witnesses if plan.quorum is None else plan.quorum,
+        categories=plan.categories,
+        pedersen_dst=PEDERSEN_DST.decode(),
+        link_dst=LINK_DST,
+    )
+    now = int(time.time() * 1000)
+    genesis_leaf = wire.sign_leaf(e.LedgerEntry(genesis, timestamp_ms=now), regulator_key)
+    admissions = [
+        wire.sign_leaf(e.LedgerEntry(e.MemberAdmitted(m, raw_public(sk), rk[1], m), timestamp_ms=now), regulator_key)
+        for m, (sk, rk) in member_keys.items()
+    ]
+
+    path = _party(plan, ca, "regulator", "regulator", "regulator", genesis_leaf)
+    write_private(path / "signing.key", ed25519_pem(regulator_key))
+    write_private(path / "ca.key", pki.key_pem(ca[0]))
+    write_private(path / "escrow.key", escrow_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()).hex().encode())
+    write_private(path / "subject.key", subject_key.hex().encode())
+
+    path = _party(plan, ca, "operator", "operator", operator_name, genesis_leaf)
+    write_private(path / "signing.key", ed25519_pem(operator_key))
+    write_private(path / BOOTSTRAP, json.dumps([leaf.hex() for leaf in [genesis_leaf, *admissions]]).encode())
+
+    for i, (key, share) in enumerate(zip(trustee_keys, shares), start=1):
+        path = _party(plan, ca, f"trustee-{i}", "trustee", f"trustee-{i}", genesis_leaf,
+                      {"index": i, "listen": f"127.0.0.1:{plan.trustee_base_port + i - 1}"})
+        write_private(path / "signing.key", ed25519_pem(key))
+        write_private(path / "share.json", json.dumps(share.to_dict()).encode())
+
+    for i, key in enumerate(witness_keys, start=1):
+        path = _party(plan, ca, f"witness-{i}", "witness", f"witness-{i}", genesis_leaf)
+        write_private(path / "signing.key", ed25519_pem(key))
+
+    for m, (sk, (x, _pk)) in member_keys.items():
+        path = _party(plan, ca, f"member-{m}", "member", m, genesis_leaf)
+        write_private(path / "signing.key", ed25519_pem(sk))
+        write_private(path / "reporting.key", f"{x:064x}".encode())
+        write_private(path / "subject.key", subject_key.hex().encode())
+
+    return {"directory": str(plan.directory), "origin": origin, "members": list(plan.members),
+            "trustees": plan.trustees, "threshold": plan.threshold, "witnesses": plan.witnesses,
+            "key_bits": pub.n.bit_length()}
+
+
+def bootstrap_entries(operator_dir: Path) -> list[bytes]:
+    """The signed genesis and founding admissions the ceremony left for the operator."""
+    data: Sequence[str] = json.loads((operator_dir / BOOTSTRAP).read_text())
+    return [bytes.fromhex(h) for h in data]

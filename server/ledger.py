@@ -1,0 +1,325 @@
+"""The operator's ledger: one sequencer, group commit, checkpoints, proofs (DESIGN §3).
+
+Entries reach the ledger already decoded and, for reports, already verified (signatures and
+proofs are checked in the intake threads, in parallel). The sequencer thread takes whatever
+is queued, re-checks each entry against the state as it stands after the entries before it
+(`core.state.apply`, the cheap state conditions), and commits the batch — leaves, new Merkle
+nodes and state updates — in one transaction. One transaction per batch is what makes a
+durable append cheap (group commit); the store's compare-and-set on the ledger size is what
+makes a second sequencer unable to fork the log.
+
+A checkpointer signs a C2SP checkpoint for the newest size at most every
+`checkpoint_interval` seconds; a submitter waits for the first checkpoint that covers its
+entry and gets a receipt (checkpoint + inclusion proof) it can verify itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from candor import wire
+from core import entries as e
+from core import merkle, state
+from core.checkpoint import Checkpoint, sign_checkpoint
+from core.errors import CandorError, InvalidInput, NotFound, Unavailable, VerificationError
+from core.note import NoteSigner
+from server.storage import AppendBatch, LedgerStore
+
+log = logging.getLogger("candor.ledger")
+
+MAX_BATCH = 512
+
+
+class StoreView:
+    """`core.state.StateView` over a store (scans page through everything)."""
+
+    def __init__(self, store: LedgerStore) -> None:
+        self.store = store
+
+    def get(self, key: str) -> bytes | None:
+        return self.store.get(key)
+
+    def scan(self, prefix: str) -> list[tuple[str, bytes]]:
+        out: list[tuple[str, bytes]] = []
+        after = ""
+        while True:
+            page = self.store.scan(prefix, after=after, limit=1000)
+            out.extend(page)
+            if len(page) < 1000:
+                return out
+            after = page[-1][0]
+
+
+@dataclass(frozen=True)
+class Receipt:
+    index: int
+    leaf_hash: bytes
+    checkpoint_size: int
+    checkpoint_note: bytes
+    inclusion_proof: tuple[bytes, ...]
+
+
+@dataclass
+class _Pending:
+    leaf: bytes
+    signed: e.SignedEntry
+    verified: bool
+    future: Future[int]
+
+
+class Ledger:
+    """The operator's append-only log over a `LedgerStore`."""
+
+    def __init__(self, store: LedgerStore, signer: NoteSigner, *, checkpoint_interval: float = 0.05,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.signer = signer
+        self.view = StoreView(store)
+        self.checkpoint_interval = checkpoint_interval
+        self.clock = clock
+        self._queue: queue.Queue[_Pending | None] = queue.Queue()
+        self._cp_cond = threading.Condition()
+        self._stopping = threading.Event()
+        self._alliance: state.Alliance | None = None
+        self._threads: list[threading.Thread] = []
+
+    # -- genesis and identity ---------------------------------------------------------------
+
+    @property
+    def alliance(self) -> state.Alliance:
+        if self._alliance is None:
+            if self.store.size() == 0:
+                raise Unavailable("the ledger has no genesis yet: run `candor alliance init` first")
+            leaf = self.store.entry(0)
+            self._alliance = state.alliance_of(wire.signed_entry_from_bytes(leaf), merkle.leaf_hash(leaf))
+        return self._alliance
+
+    @property
+    def origin(self) -> str:
+        return self.alliance.genesis.origin
+
+    # -- threads ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for target, name in ((self._sequence_loop, "sequencer"), (self._checkpoint_loop, "checkpointer")):
+            t = threading.Thread(target=target, name=f"candor-{name}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self) -> None:
+        """Finish what is queued, sign a last checkpoint, stop the threads."""
+        self._stopping.set()
+        self._queue.put(None)
+        with self._cp_cond:
+            self._cp_cond.notify_all()
+        for t in self._threads:
+            t.join(timeout=10)
+        self._threads.clear()
+
+    # -- appending --------------------------------------------------------------------------
+
+    def submit(self, leaf: bytes, signed: e.SignedEntry, *, verified: bool) -> Future[int]:
+        """Queue a decoded entry; the future resolves to its index or to the refusal."""
+        if self._stopping.is_set():
+            raise Unavailable("the operator is shutting down; retry against another server")
+        fut: Future[int] = Future()
+        self._queue.put(_Pending(leaf, signed, verified, fut))
+        return fut
+
+    def append(self, leaf: bytes, *, verified: bool = False, timeout: float = 30.0) -> int:
+        """Decode, queue and wait: the index of the committed entry (raises on refusal)."""
+        signed = wire.signed_entry_from_bytes(leaf)
+        return self.submit(leaf, signed, verified=verified).result(timeout=timeout)
+
+    def append_now(self, leaves: Sequence[bytes]) -> int:
+        """Append directly, without the threads (used to write genesis at set-up)."""
+        batch = [_Pending(leaf, wire.signed_entry_from_bytes(leaf), False, Future()) for leaf in leaves]
+        self._commit(batch)
+        for p in batch:
+            p.future.result(timeout=0)
+        self.sign_checkpoint()
+        return self.store.size()
+
+    def _sequence_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            batch: list[_Pending] = []
+            stop = item is None
+            if item is not None:
+                batch.append(item)
+            while len(batch) < MAX_BATCH:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            if batch:
+                try:
+                    self._commit(batch)
+                except CandorError as exc:
+                    for p in batch:
+                        if not p.future.done():
+                            p.future.set_exception(exc)
+                except Exception as exc:  # a bug or the database: fail the batch, keep serving
+                    log.exception("sequencer batch failed")
+                    for p in batch:
+                        if not p.future.done():
+                            p.future.set_exception(Unavailable(f"append failed: {type(exc).__name__}"))
+                with self._cp_cond:
+                    self._cp_cond.notify_all()
+            if stop:
+                return
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        first = self.store.size()
+        overlay = state.Overlay(self.view)
+        nodes: dict[tuple[int, int], bytes] = {}
+
+        def get(level: int, index: int) -> bytes:
+            hit = nodes.get((level, index))
+            return hit if hit is not None else self.store.node(level, index)
+
+        accepted: list[_Pending] = []
+        now_ms = int(self.clock() * 1000)
+        for p in batch:
+            index = first + len(accepted)
+            try:
+                ally = None if index == 0 else self.alliance
+                updates = state.apply(overlay, ally, index, p.signed, now_ms=now_ms, verify=not p.verified)
+            except CandorError as exc:
+                p.future.set_exception(exc)
+                continue
+            overlay.updates.update(updates)
+            if index == 0:
+                self._alliance = state.alliance_of(p.signed, merkle.leaf_hash(p.leaf))
+            for level, idx, digest in merkle.new_nodes(index, merkle.leaf_hash(p.leaf), get):
+                nodes[(level, idx)] = digest
+            accepted.append(p)
+        if not accepted:
+            return
+        self.store.commit(AppendBatch(
+            first_index=first,
+            entries=tuple(p.leaf for p in accepted),
+            nodes=tuple((lv, ix, h) for (lv, ix), h in nodes.items()),
+            state=tuple(overlay.updates.items()),
+        ))
+        for i, p in enumerate(accepted):
+            p.future.set_result(first + i)
+
+    # -- checkpoints ------------------------------------------------------------------------
+
+    def sign_checkpoint(self) -> tuple[int, bytes] | None:
+        """Sign a checkpoint for the current size unless one exists; return the latest."""
+        size = self.store.size()
+        latest = self.store.latest_checkpoint()
+        if size == 0 or (latest is not None and latest[0] >= size):
+            return latest
+        cp = Checkpoint(origin=self.origin, size=size, root_hash=merkle.root_at(size, self.store.node))
+        note = sign_checkpoint(cp, self.signer)
+        self.store.put_checkpoint(size, note)
+        with self._cp_cond:
+            self._cp_cond.notify_all()
+        return size, note
+
+    def _checkpoint_loop(self) -> None:
+        while not self._stopping.is_set():
+            with self._cp_cond:
+                self._cp_cond.wait(timeout=1.0)
+            if self._stopping.is_set():
+                break
+            time.sleep(self.checkpoint_interval)  # gather a batch's worth before signing
+            try:
+                self.sign_checkpoint()
+            except Exception:
+                log.exception("signing a checkpoint failed; will retry")
+        try:
+            self.sign_checkpoint()
+        except Exception:
+            log.exception("signing the final checkpoint failed")
+
+    def wait_checkpoint(self, min_size: int, timeout: float = 30.0) -> tuple[int, bytes]:
+        deadline = time.monotonic() + timeout
+        while True:
+            latest = self.store.latest_checkpoint()
+            if latest is not None and latest[0] >= min_size:
+                return latest
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise Unavailable(f"no checkpoint covers size {min_size} yet; retry GetReceipt shortly")
+            with self._cp_cond:
+                self._cp_cond.wait(timeout=min(remaining, 0.2))
+
+    def checkpoint_with_cosignatures(self, size: int = 0) -> tuple[int, bytes]:
+        """The operator-signed note for `size` (0 = latest) with every cosignature appended."""
+        if size == 0:
+            latest = self.store.latest_checkpoint()
+            if latest is None:
+                raise NotFound("no checkpoint has been signed yet")
+            size, note = latest
+        else:
+            note = self.store.checkpoint(size)
+        cosigs = self.store.cosignatures(size)
+        return size, note + b"".join(cosigs[name] for name in sorted(cosigs))
+
+    def add_cosignature(self, size: int, line: bytes) -> int:
+        """Verify a witness cosignature of checkpoint `size` and store it."""
+        from core.note import verify_cosignature_line
+
+        witnesses = {w.name: w.signing_key for w in self.alliance.genesis.witnesses}
+        note = self.store.checkpoint(size)
+        body = note.split(b"\n\n", 1)[0] + b"\n"
+        name = verify_cosignature_line(body, line, witnesses)
+        self.store.add_cosignature(size, name, line)
+        return len(self.store.cosignatures(size))
+
+    # -- proofs -----------------------------------------------------------------------------
+
+    def _check_size(self, size: int) -> None:
+        current = self.store.size()
+        if size > current:
+            raise InvalidInput(f"tree size {size} is beyond the ledger's size {current}")
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        self._check_size(size)
+        if index >= size:
+            raise InvalidInput(f"index {index} is not in a tree of size {size}; ask for a size above {index}")
+        return merkle.inclusion_proof(index, size, self.store.node)
+
+    def consistency_proof(self, old: int, new: int) -> list[bytes]:
+        self._check_size(new)
+        if not 0 < old <= new:
+            raise InvalidInput(f"consistency needs 0 < old size <= new size, got {old} and {new}")
+        return merkle.consistency_proof(old, new, self.store.node)
+
+    def receipt(self, index: int, timeout: float = 30.0) -> Receipt:
+        size, note = self.wait_checkpoint(index + 1, timeout)
+        size, note = self.checkpoint_with_cosignatures(size)
+        leaf = self.store.entry(index)
+        return Receipt(index, merkle.leaf_hash(leaf), size, note, tuple(self.inclusion_proof(index, size)))
+
+    def verify_entry(self, leaf: bytes) -> e.SignedEntry:
+        """Decode and run the parallelisable crypto checks on a report or retraction."""
+        signed = wire.signed_entry_from_bytes(leaf)
+        body = signed.entry.body
+        if isinstance(body, e.ReportCommitted):
+            state.verify_report_crypto(self.alliance, body)
+            state.verify_ring_now(self.view, self.alliance, signed, body.subject_tag, body.ring_size,
+                                  self.store.size())
+        elif isinstance(body, e.ReportRetracted):
+            record = state.load(self.view, f"report/{body.report_id.hex()}")
+            if record is None:
+                raise NotFound(f"report {body.report_id.hex()} is not on the ledger")
+            state.verify_ring_now(self.view, self.alliance, signed, bytes.fromhex(record["subject"]),
+                                  body.ring_size, self.store.size())
+        else:
+            raise VerificationError(f"{signed.entry.kind} is not verified in the intake path")
+        return signed

@@ -1,0 +1,539 @@
+"""PostgreSQL implementation of `server.storage.LedgerStore`, for several servers over one database.
+
+DESIGN §7: "PostgreSQL for a deployment of several stateless servers over one database".
+Any number of operator processes may append concurrently; PostgreSQL decides who wins:
+
+* Every ledger append runs in one transaction that first takes a transaction-scoped advisory
+  lock (`pg_advisory_xact_lock`, https://www.postgresql.org/docs/current/explicit-locking.html
+  #ADVISORY-LOCKS) keyed on the schema, then reads the size and compares it with
+  `first_index`. Appenders therefore queue; readers are never blocked.
+* Independently of that check the schema refuses a fork: the entry index is the primary key
+  (two transactions inserting one index: the second fails on the unique index), a statement
+  trigger rejects any insert that is not contiguous with the existing entries, and triggers
+  reject UPDATE, DELETE and TRUNCATE of entries and Merkle nodes.
+* Commits are durable with PostgreSQL's default `synchronous_commit = on`.
+* A lost connection (`psycopg.OperationalError`) becomes `Unavailable("database unreachable:
+  ...")`; the transaction it interrupted was never committed, so nothing is half-written, and
+  the next call from that thread reconnects.
+
+Bulk writes send arrays and `unnest` them: one round trip per table per batch whatever its
+size. Each thread gets its own connection (autocommit; explicit transactions for writes).
+
+All tables live in one schema (default "candor"), set as the connection's search_path, so
+tests and tenants can be isolated by schema. Migrations are numbered, recorded in
+`schema_version`, applied by `migrate` under an advisory lock; they only add, never drop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import TracebackType
+
+import psycopg
+from psycopg import sql
+
+from core.errors import CandorError, Conflict, InvalidInput, NotFound, Unavailable
+from server.storage import (
+    AppendBatch,
+    NodeKey,
+    NodeWrite,
+    check_bytes,
+    check_index,
+    check_level,
+    check_limit,
+    check_name,
+    check_node_keys,
+    latest_state,
+    prefix_upper_bound,
+)
+
+__all__ = ["MIGRATIONS", "PostgresStore", "migrate", "schema_version"]
+
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+#: Ordered, append-only list of (version, statements), run with search_path = the schema.
+#: Never edit or remove a released step: add a new one. No step may DROP anything.
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (1, (
+        "CREATE TABLE entries ("
+        " idx bigint PRIMARY KEY CHECK (idx >= 0),"
+        " data bytea NOT NULL)",
+        # A statement trigger sees all rows of a multi-row insert at once (transition
+        # table), so it checks contiguity whatever order unnest produced them in.
+        # search_path is pinned so the function finds this schema's table whoever calls it.
+        """CREATE FUNCTION entries_contiguous() RETURNS trigger LANGUAGE plpgsql
+        SET search_path FROM CURRENT AS $$
+        DECLARE lo bigint; hi bigint; n bigint; prev bigint;
+        BEGIN
+            SELECT min(idx), max(idx), count(*) INTO lo, hi, n FROM inserted;
+            IF n = 0 THEN RETURN NULL; END IF;
+            SELECT max(e.idx) INTO prev FROM entries e WHERE e.idx < lo;
+            IF coalesce(prev, -1) <> lo - 1 OR hi - lo + 1 <> n THEN
+                RAISE EXCEPTION 'ledger entries % .. % are not the next indices', lo, hi
+                    USING ERRCODE = 'integrity_constraint_violation';
+            END IF;
+            RETURN NULL;
+        END $$""",
+        "CREATE TRIGGER entries_contiguous AFTER INSERT ON entries"
+        " REFERENCING NEW TABLE AS inserted"
+        " FOR EACH STATEMENT EXECUTE FUNCTION entries_contiguous()",
+        """CREATE FUNCTION append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION '% is append-only (% refused)', TG_TABLE_NAME, TG_OP
+                USING ERRCODE = 'integrity_constraint_violation';
+        END $$""",
+        "CREATE TRIGGER entries_append_only BEFORE UPDATE OR DELETE ON entries"
+        " FOR EACH ROW EXECUTE FUNCTION append_only()",
+        "CREATE TRIGGER entries_no_truncate BEFORE TRUNCATE ON entries"
+        " FOR EACH STATEMENT EXECUTE FUNCTION append_only()",
+        "CREATE TABLE nodes ("
+        " level smallint NOT NULL CHECK (level BETWEEN 0 AND 63),"
+        " idx bigint NOT NULL CHECK (idx >= 0),"
+        " hash bytea NOT NULL,"
+        " PRIMARY KEY (level, idx))",
+        "CREATE TRIGGER nodes_append_only BEFORE UPDATE OR DELETE ON nodes"
+        " FOR EACH ROW EXECUTE FUNCTION append_only()",
+        "CREATE TRIGGER nodes_no_truncate BEFORE TRUNCATE ON nodes"
+        " FOR EACH STATEMENT EXECUTE FUNCTION append_only()",
+        # COLLATE "C": byte order of UTF-8 = code-point order, the same as SQLite and Python,
+        # whatever the database's default collation is.
+        "CREATE TABLE state ("
+        " key text COLLATE \"C\" PRIMARY KEY,"
+        " value bytea NOT NULL)",
+        "CREATE TABLE checkpoints ("
+        " size bigint PRIMARY KEY CHECK (size >= 0),"
+        " note bytea NOT NULL)",
+        "CREATE TABLE cosignatures ("
+        " size bigint NOT NULL REFERENCES checkpoints (size),"
+        " witness text COLLATE \"C\" NOT NULL,"
+        " line bytea NOT NULL,"
+        " PRIMARY KEY (size, witness))",
+        # The head row of a stream is locked by the append until commit, so ids are handed
+        # out in commit order and a reader paging by id never skips a late commit.
+        "CREATE TABLE log_heads ("
+        " stream text COLLATE \"C\" PRIMARY KEY,"
+        " last_id bigint NOT NULL)",
+        "CREATE TABLE logs ("
+        " stream text COLLATE \"C\" NOT NULL,"
+        " id bigint NOT NULL CHECK (id >= 1),"
+        " record bytea NOT NULL,"
+        " PRIMARY KEY (stream, id))",
+    )),
+)
+LATEST_VERSION = MIGRATIONS[-1][0]
+
+
+def _lock_key(purpose: str, schema: str) -> int:
+    """A signed 64-bit advisory-lock key for (purpose, schema)."""
+    digest = hashlib.sha256(f"candor:{purpose}:{schema}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def check_schema(schema: object) -> str:
+    """Return `schema` if it is a plain lower-case SQL identifier; raise InvalidInput otherwise."""
+    if not isinstance(schema, str) or not _SCHEMA_NAME.fullmatch(schema):
+        raise InvalidInput(f"schema {schema!r} is not a plain identifier; use lower-case "
+                           "letters, digits and _ (at most 63), not starting with a digit")
+    return schema
+
+
+def schema_version(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> int:
+    """The highest migration applied in `schema` (0 if the schema or its tables do not exist)."""
+    check_schema(schema)
+    row = conn.execute("SELECT to_regclass(%s)", (f"{schema}.schema_version",)).fetchone()
+    if row is None or row[0] is None:
+        return 0
+    row = conn.execute(sql.SQL("SELECT COALESCE(MAX(version), 0) FROM {}.schema_version")
+                       .format(sql.Identifier(schema))).fetchone()
+    assert row is not None
+    return _as_int(row[0])
+
+
+def migrate(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> list[int]:
+    """Create `schema` if needed and apply its missing migrations atomically.
+
+    Returns the versions applied; running it again is a no-op returning []. Concurrent callers
+    (several servers starting at once) serialise on an advisory lock. Raises Conflict if the
+    schema is newer than this code.
+    """
+    check_schema(schema)
+    ident = sql.Identifier(schema)
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key("migrate", schema),))
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident))
+        conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(ident))
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version ("
+                     " version integer PRIMARY KEY,"
+                     " applied_at timestamptz NOT NULL DEFAULT now())")
+        current = schema_version(conn, schema)
+        if current > LATEST_VERSION:
+            raise Conflict(f"database schema {schema!r} is at version {current}, newer than "
+                           f"this Candor (knows up to {LATEST_VERSION}); upgrade Candor")
+        applied: list[int] = []
+        for version, statements in MIGRATIONS:
+            if version <= current:
+                continue
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
+            applied.append(version)
+    return applied
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+Conn = psycopg.Connection[tuple[object, ...]]
+
+
+class PostgresStore:
+    """A `LedgerStore` in schema `schema` of the PostgreSQL database at `url`.
+
+    Opening creates the schema if needed and applies pending migrations. Any number of
+    PostgresStore objects, in any number of processes, may share one database and schema.
+    """
+
+    def __init__(self, url: str, *, schema: str = "candor", connect_timeout: int = 5) -> None:
+        if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
+            raise InvalidInput("postgres url must start with postgresql://")
+        self._url = url
+        self._schema = check_schema(schema)
+        self._connect_timeout = check_index(connect_timeout, "connect_timeout")
+        self._append_lock_key = _lock_key("append", schema)
+        self._closed = False
+        self._registry_lock = threading.Lock()
+        self._connections: list[Conn] = []
+        self._local = threading.local()
+        conn = self._connect(migrating=True)
+        try:
+            migrate(conn, schema)
+            conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        except psycopg.OperationalError as exc:
+            self.close()
+            raise Unavailable(f"database unreachable: {_first_line(exc)}") from exc
+        except BaseException:
+            self.close()
+            raise
+        self._local.conn = conn
+
+    # -- connections -----------------------------------------------------------------------
+
+    def _connect(self, *, migrating: bool = False) -> Conn:
+        try:
+            conn: Conn
+            if "connect_timeout" in self._url:
+                conn = psycopg.connect(self._url, autocommit=True)
+            else:
+                conn = psycopg.connect(self._url, autocommit=True,
+                                       connect_timeout=self._connect_timeout)
+            if not migrating:
+                conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self._schema)))
+        except psycopg.OperationalError as exc:
+            raise Unavailable(f"database unreachable: {_first_line(exc)}") from exc
+        with self._registry_lock:
+            self._connections.append(conn)
+        return conn
+
+    def _thread_conn(self) -> Conn:
+        conn: Conn | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.broken:
+            if conn is not None:
+                with self._registry_lock:
+                    if conn in self._connections:
+                        self._connections.remove(conn)
+                conn.close()
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _use(self) -> Iterator[Conn]:
+        """This thread's connection, with psycopg errors mapped onto the Candor error tree."""
+        if self._closed:
+            raise Unavailable("ledger store is closed; open it again")
+        conn = self._thread_conn()
+        try:
+            yield conn
+        except CandorError:
+            raise
+        except psycopg.IntegrityError as exc:
+            raise Conflict(f"database refused the write: {_first_line(exc)}") from exc
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            what = "unreachable" if conn.broken or conn.closed else "unavailable"
+            raise Unavailable(f"database {what}: {_first_line(exc)}") from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[Conn]:
+        """One write transaction: committed on success, rolled back on any error."""
+        with self._use() as conn, conn.transaction():
+            yield conn
+
+    # -- ledger ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _size(conn: Conn) -> int:
+        row = conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM entries").fetchone()
+        assert row is not None
+        return _as_int(row[0])
+
+    def _size_for_append(self, conn: Conn) -> int:
+        """Take the append lock (held to the end of the transaction), then read the size.
+
+        READ COMMITTED takes a fresh snapshot per statement, so the size read after the lock
+        is granted includes the previous holder's committed entries.
+        """
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._append_lock_key,))
+        return self._size(conn)
+
+    def size(self) -> int:
+        with self._use() as conn:
+            return self._size(conn)
+
+    def commit(self, batch: AppendBatch) -> None:
+        if not isinstance(batch, AppendBatch):
+            raise InvalidInput(f"commit takes an AppendBatch, got {type(batch).__name__}")
+        deletes, upserts = latest_state(batch.state)
+        first = batch.first_index
+        with self._write() as conn:
+            size = self._size_for_append(conn)
+            if size != first:
+                raise Conflict(f"batch starts at index {first} but the ledger has {size} "
+                               "entries; re-read the ledger head and rebuild the batch")
+            if batch.entries:
+                try:
+                    conn.execute(
+                        "INSERT INTO entries (idx, data)"
+                        " SELECT %s + t.ord - 1, t.data"
+                        " FROM unnest(%s::bytea[]) WITH ORDINALITY AS t(data, ord)",
+                        (first, list(batch.entries)))
+                except psycopg.IntegrityError as exc:
+                    # Reached only if the check above was bypassed: the schema is the last line.
+                    raise Conflict(f"another writer already appended at index {first}; "
+                                   "re-read the ledger head and rebuild the batch "
+                                   f"({_first_line(exc)})") from exc
+            self._write_nodes(conn, batch.nodes)
+            self._write_state(conn, deletes, upserts)
+
+    def _write_nodes(self, conn: Conn, nodes: Sequence[NodeWrite]) -> None:
+        if not nodes:
+            return
+        cur = conn.execute(
+            "INSERT INTO nodes (level, idx, hash)"
+            " SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[])"
+            " ON CONFLICT (level, idx) DO NOTHING",
+            ([n[0] for n in nodes], [n[1] for n in nodes], [n[2] for n in nodes]))
+        if cur.rowcount == len(nodes):
+            return
+        stored = self._read_nodes(conn, [(level, index) for level, index, _ in nodes])
+        for level, index, digest in nodes:
+            if stored.get((level, index)) != digest:
+                raise Conflict(f"Merkle node (level {level}, index {index}) is already stored "
+                               "with a different hash; nodes are never overwritten (the tree "
+                               "computation disagrees with the stored tree)")
+
+    def _write_state(self, conn: Conn, deletes: list[str],
+                     upserts: list[tuple[str, bytes]]) -> None:
+        if deletes:
+            conn.execute("DELETE FROM state WHERE key = ANY(%s::text[])", (deletes,))
+        if upserts:
+            conn.execute(
+                "INSERT INTO state (key, value)"
+                " SELECT * FROM unnest(%s::text[], %s::bytea[])"
+                " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                ([k for k, _ in upserts], [v for _, v in upserts]))
+
+    def entry(self, index: int) -> bytes:
+        check_index(index, "index")
+        with self._use() as conn:
+            row = conn.execute("SELECT data FROM entries WHERE idx = %s", (index,)).fetchone()
+            if row is None:
+                raise NotFound(f"no ledger entry at index {index}; the ledger has "
+                               f"{self._size(conn)} entries")
+        return _as_bytes(row[0])
+
+    def entries(self, start: int, end: int) -> list[bytes]:
+        check_index(start, "start")
+        check_index(end, "end")
+        if start > end:
+            raise InvalidInput(f"start {start} is after end {end}; expected start <= end")
+        with self._use() as conn:
+            rows = conn.execute("SELECT data FROM entries WHERE idx >= %s AND idx < %s"
+                                " ORDER BY idx", (start, end)).fetchall()
+        return [_as_bytes(r[0]) for r in rows]
+
+    def node(self, level: int, index: int) -> bytes:
+        check_level(level)
+        check_index(index, "node index")
+        with self._use() as conn:
+            row = conn.execute("SELECT hash FROM nodes WHERE level = %s AND idx = %s",
+                               (level, index)).fetchone()
+        if row is None:
+            raise NotFound(f"no Merkle node at level {level} index {index}; that subtree is "
+                           "not complete yet")
+        return _as_bytes(row[0])
+
+    def nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
+        wanted = check_node_keys(keys)
+        with self._use() as conn:
+            return self._read_nodes(conn, wanted)
+
+    @staticmethod
+    def _read_nodes(conn: Conn, keys: list[NodeKey]) -> dict[NodeKey, bytes]:
+        if not keys:
+            return {}
+        rows = conn.execute(
+            "SELECT n.level, n.idx, n.hash FROM nodes n"
+            " JOIN unnest(%s::smallint[], %s::bigint[]) AS k(level, idx)"
+            " ON n.level = k.level AND n.idx = k.idx",
+            ([k[0] for k in keys], [k[1] for k in keys])).fetchall()
+        return {(_as_int(level), _as_int(index)): _as_bytes(digest)
+                for level, index, digest in rows}
+
+    # -- projected state -------------------------------------------------------------------
+
+    def get(self, key: str) -> bytes | None:
+        check_name(key, "key")
+        with self._use() as conn:
+            row = conn.execute("SELECT value FROM state WHERE key = %s", (key,)).fetchone()
+        return None if row is None else _as_bytes(row[0])
+
+    def scan(self, prefix: str, after: str = "", limit: int = 1000) -> list[tuple[str, bytes]]:
+        check_name(prefix, "prefix", allow_empty=True)
+        check_name(after, "after", allow_empty=True)
+        check_limit(limit)
+        bound = prefix_upper_bound(prefix)
+        query = "SELECT key, value FROM state WHERE key >= %s AND key > %s"
+        params: list[object] = [prefix, after]
+        if bound is not None:
+            query += " AND key < %s"
+            params.append(bound)
+        query += " ORDER BY key LIMIT %s"
+        params.append(limit)
+        with self._use() as conn:
+            rows = conn.execute(query, params).fetchall()
+        return [(str(k), _as_bytes(v)) for k, v in rows]
+
+    # -- checkpoints -----------------------------------------------------------------------
+
+    def put_checkpoint(self, size: int, note: bytes) -> None:
+        check_index(size, "checkpoint size")
+        check_bytes(note, "checkpoint note", allow_empty=False)
+        with self._use() as conn:
+            # A concurrent insert of the same size makes ours wait, then do nothing; the
+            # SELECT (a new snapshot) then sees the winner's note.
+            cur = conn.execute("INSERT INTO checkpoints (size, note) VALUES (%s, %s)"
+                               " ON CONFLICT (size) DO NOTHING", (size, note))
+            if cur.rowcount == 1:
+                return
+            row = conn.execute("SELECT note FROM checkpoints WHERE size = %s",
+                               (size,)).fetchone()
+        if row is None or _as_bytes(row[0]) != note:
+            raise Conflict(f"a different checkpoint is already stored for tree size {size}; "
+                           "an operator signs one checkpoint per size")
+
+    def latest_checkpoint(self) -> tuple[int, bytes] | None:
+        with self._use() as conn:
+            row = conn.execute(
+                "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1").fetchone()
+        return None if row is None else (_as_int(row[0]), _as_bytes(row[1]))
+
+    def checkpoint(self, size: int) -> bytes:
+        check_index(size, "checkpoint size")
+        with self._use() as conn:
+            row = conn.execute("SELECT note FROM checkpoints WHERE size = %s",
+                               (size,)).fetchone()
+        if row is None:
+            raise NotFound(f"no checkpoint stored for tree size {size}")
+        return _as_bytes(row[0])
+
+    def add_cosignature(self, size: int, witness: str, line: bytes) -> None:
+        check_index(size, "checkpoint size")
+        check_name(witness, "witness")
+        check_bytes(line, "cosignature line", allow_empty=False)
+        with self._use() as conn:
+            try:
+                conn.execute(
+                    "INSERT INTO cosignatures (size, witness, line) VALUES (%s, %s, %s)"
+                    " ON CONFLICT (size, witness) DO UPDATE SET line = EXCLUDED.line",
+                    (size, witness, line))
+            except psycopg.errors.ForeignKeyViolation as exc:
+                raise NotFound(f"no checkpoint stored for tree size {size}; store it with "
+                               "put_checkpoint before adding cosignatures") from exc
+
+    def cosignatures(self, size: int) -> dict[str, bytes]:
+        check_index(size, "checkpoint size")
+        with self._use() as conn:
+            rows = conn.execute("SELECT witness, line FROM cosignatures WHERE size = %s"
+                                " ORDER BY witness", (size,)).fetchall()
+        return {str(w): _as_bytes(line) for w, line in rows}
+
+    # -- side logs -------------------------------------------------------------------------
+
+    def append_log(self, stream: str, record: bytes) -> int:
+        check_name(stream, "stream")
+        check_bytes(record, "log record")
+        with self._write() as conn:
+            row = conn.execute(
+                "INSERT INTO log_heads (stream, last_id) VALUES (%s, 1)"
+                " ON CONFLICT (stream) DO UPDATE SET last_id = log_heads.last_id + 1"
+                " RETURNING last_id", (stream,)).fetchone()
+            assert row is not None
+            new_id = _as_int(row[0])
+            conn.execute("INSERT INTO logs (stream, id, record) VALUES (%s, %s, %s)",
+                         (stream, new_id, record))
+        return new_id
+
+    def read_log(self, stream: str, after_id: int = 0,
+                 limit: int = 1000) -> list[tuple[int, bytes]]:
+        check_name(stream, "stream")
+        check_index(after_id, "after_id")
+        check_limit(limit)
+        with self._use() as conn:
+            rows = conn.execute("SELECT id, record FROM logs WHERE stream = %s AND id > %s"
+                                " ORDER BY id LIMIT %s", (stream, after_id, limit)).fetchall()
+        return [(_as_int(i), _as_bytes(r)) for i, r in rows]
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def schema(self) -> str:
+        """The PostgreSQL schema holding this store's tables."""
+        return self._schema
+
+    def close(self) -> None:
+        self._closed = True
+        with self._registry_lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        # Never echo the url: it may carry a password.
+        return f"PostgresStore(schema={self._schema!r})"
+
+
+def _as_int(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise TypeError(f"expected an integer column, got {type(value).__name__}")
+
+
+def _as_bytes(value: object) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"expected bytea, got {type(value).__name__}")

@@ -1,0 +1,152 @@
+"""gRPC servicers of the operator: thin adapters from protobuf to the ledger (DESIGN §8).
+
+Each method converts its request, checks the caller's role (from the mTLS certificate and
+the ledger), calls the ledger, and converts back. Errors go through the one status table in
+`candor/status.py`.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import TimeoutError as FutureTimeout
+
+import grpc
+
+from candor.v1 import governance_pb2 as gov
+from candor.v1 import governance_pb2_grpc as gov_grpc
+from candor.v1 import ledger_pb2 as lg
+from candor.v1 import ledger_pb2_grpc as lg_grpc
+from core import entries as e
+from core import state
+from core.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated, Unavailable
+from candor.status import grpc_errors
+from server.ledger import Ledger, Receipt
+from server.pki import peer_identity
+
+MAX_PAGE = 1000
+APPEND_TIMEOUT = 30.0
+
+
+def caller(context: grpc.ServicerContext, ledger: Ledger, *roles: str) -> tuple[str, str]:
+    """(name, role) of the authenticated caller; PermissionDenied unless its role is allowed.
+
+    A member must also be admitted and not revoked on the ledger right now.
+    """
+    name, role = peer_identity(context.auth_context())
+    if roles and role not in roles:
+        raise PermissionDenied(f"this call is for the {' or '.join(roles)}; your certificate says {role}")
+    if role == "member":
+        record = state.load(ledger.view, f"member/{name}")
+        if record is None:
+            raise Unauthenticated(f"member {name} is not admitted on this ledger")
+        if record["revoked_at"] is not None:
+            raise PermissionDenied(f"member {name} was revoked at entry {record['revoked_at']}")
+    return name, role
+
+
+def receipt_to_proto(r: Receipt) -> gov.Receipt:
+    return gov.Receipt(
+        index=r.index,
+        checkpoint=lg.CheckpointResponse(note=r.checkpoint_note, size=r.checkpoint_size),
+        inclusion_proof=list(r.inclusion_proof),
+        leaf_hash=r.leaf_hash,
+    )
+
+
+def _wait(ledger: Ledger, leaf: bytes, signed: e.SignedEntry, verified: bool) -> gov.Receipt:
+    try:
+        index = ledger.submit(leaf, signed, verified=verified).result(timeout=APPEND_TIMEOUT)
+    except FutureTimeout:
+        raise Unavailable("the ledger did not append in time; retry with the same report id") from None
+    return receipt_to_proto(ledger.receipt(index))
+
+
+class LedgerServicer(lg_grpc.LedgerServiceServicer):
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def GetCheckpoint(self, request: lg.GetCheckpointRequest, context: grpc.ServicerContext) -> lg.CheckpointResponse:
+        with grpc_errors(context):
+            caller(context, self.ledger)
+            size, note = self.ledger.checkpoint_with_cosignatures(request.size)
+            return lg.CheckpointResponse(note=note, size=size)
+
+    def GetEntries(self, request: lg.GetEntriesRequest, context: grpc.ServicerContext) -> lg.GetEntriesResponse:
+        with grpc_errors(context):
+            caller(context, self.ledger)
+            size = self.ledger.store.size()
+            if request.start >= size or request.end <= request.start:
+                raise InvalidInput(f"entries [{request.start}, {request.end}) are outside the ledger of size {size}")
+            end = min(request.end, size, request.start + MAX_PAGE)
+            return lg.GetEntriesResponse(entries=self.ledger.store.entries(request.start, end), start=request.start)
+
+    def GetInclusionProof(self, request: lg.GetInclusionProofRequest,
+                          context: grpc.ServicerContext) -> lg.InclusionProofResponse:
+        with grpc_errors(context):
+            caller(context, self.ledger)
+            hashes = self.ledger.inclusion_proof(request.index, request.tree_size)
+            return lg.InclusionProofResponse(index=request.index, tree_size=request.tree_size, hashes=hashes)
+
+    def GetConsistencyProof(self, request: lg.GetConsistencyProofRequest,
+                            context: grpc.ServicerContext) -> lg.ConsistencyProofResponse:
+        with grpc_errors(context):
+            caller(context, self.ledger)
+            hashes = self.ledger.consistency_proof(request.old_size, request.new_size)
+            return lg.ConsistencyProofResponse(old_size=request.old_size, new_size=request.new_size, hashes=hashes)
+
+    def AddCosignature(self, request: lg.AddCosignatureRequest,
+                       context: grpc.ServicerContext) -> lg.AddCosignatureResponse:
+        with grpc_errors(context):
+            caller(context, self.ledger, "witness", "member", "regulator")
+            count = self.ledger.add_cosignature(request.size, request.cosignature)
+            return lg.AddCosignatureResponse(cosignatures=count)
+
+
+class GovernanceServicer(gov_grpc.GovernanceServiceServicer):
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def _governance(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext,
+                    kind: type) -> gov.Receipt:
+        caller(context, self.ledger, "regulator")
+        from candor import wire
+
+        signed = wire.signed_entry_from_bytes(request.signed_entry)
+        if not isinstance(signed.entry.body, kind):
+            raise InvalidInput(f"this call takes a {kind.__name__} entry, not {signed.entry.kind}")
+        return _wait(self.ledger, request.signed_entry, signed, verified=False)
+
+    def AdmitMember(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext) -> gov.Receipt:
+        with grpc_errors(context):
+            return self._governance(request, context, e.MemberAdmitted)
+
+    def RevokeMember(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext) -> gov.Receipt:
+        with grpc_errors(context):
+            return self._governance(request, context, e.MemberRevoked)
+
+
+class ReportingServicer(gov_grpc.ReportingServiceServicer):
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def _report(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext, kind: type) -> gov.Receipt:
+        caller(context, self.ledger, "member")
+        signed = self.ledger.verify_entry(request.signed_entry)
+        if not isinstance(signed.entry.body, kind):
+            raise InvalidInput(f"this call takes a {kind.__name__} entry, not {signed.entry.kind}")
+        return _wait(self.ledger, request.signed_entry, signed, verified=True)
+
+    def SubmitReport(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext) -> gov.Receipt:
+        with grpc_errors(context):
+            return self._report(request, context, e.ReportCommitted)
+
+    def RetractReport(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext) -> gov.Receipt:
+        with grpc_errors(context):
+            return self._report(request, context, e.ReportRetracted)
+
+    def GetReceipt(self, request: gov.GetReceiptRequest, context: grpc.ServicerContext) -> gov.Receipt:
+        with grpc_errors(context):
+            caller(context, self.ledger)
+            record = state.load(self.ledger.view, f"report/{request.report_id.hex()}")
+            if record is None:
+                raise NotFound(f"report {request.report_id.hex()} is not on the ledger")
+            return receipt_to_proto(self.ledger.receipt(int(record["index"])))

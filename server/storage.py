@@ -1,0 +1,400 @@
+"""The ledger store: the one persistence interface behind Candor's append-only log (DESIGN §3, §7).
+
+The ledger's domain logic (`core` plus the sequencer) decides *what* is appended: it checks
+each signed entry against the projected state, computes the RFC 9162 Merkle node hashes and
+the state updates. The store decides nothing. It keeps opaque bytes and gives them back, and
+it guarantees three things the domain logic cannot guarantee on its own:
+
+* **Atomicity.** One `AppendBatch` (entries, Merkle nodes, state updates) is one database
+  transaction: after a failure nothing of it is visible, after success all of it is, and it
+  is durable once `commit` returns.
+* **No fork.** `commit` is a compare-and-append on the ledger size, enforced by the database
+  itself (a primary key on the entry index plus a check made inside the write transaction).
+  Two sequencers racing for the same index, in one process or in several sharing a database,
+  can never both succeed: exactly one wins, the other gets `Conflict` and must re-read.
+* **Exact bytes.** A leaf is the exact bytes of a signed entry; the store never parses,
+  re-encodes or normalises them (sign the bytes, store the bytes).
+
+Implementations: `server.sqlite_store.SQLiteStore` (embedded default, WAL) and
+`server.postgres_store.PostgresStore` (several stateless servers over one database). Both
+pass the single contract suite in `tests/test_storage_contract.py`; a new backend must too.
+The contract layout follows Tessera's `LogReader` and janus' datastore: a Protocol whose
+docstrings state the obligations in MUST words, one test suite run against every backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol, TypeAlias, runtime_checkable
+
+from core.errors import InvalidInput
+
+#: A Merkle node address: (level, index). Level 0 holds leaf hashes; the node at
+#: (level, index) covers leaves [index * 2**level, (index + 1) * 2**level).
+NodeKey: TypeAlias = tuple[int, int]
+#: A Merkle node to store: (level, index, hash).
+NodeWrite: TypeAlias = tuple[int, int, bytes]
+#: A state update: (key, value); value None deletes the key.
+StateUpdate: TypeAlias = tuple[str, bytes | None]
+
+#: Indices and sizes are stored as signed 64-bit integers by both backends.
+MAX_INDEX = 2**63 - 1
+#: A tree over at most 2**63 leaves has at most 64 levels (0..63).
+MAX_LEVEL = 63
+#: Names (state keys, streams, witnesses) are compared byte-wise; keep them reasonable.
+MAX_NAME_BYTES = 1024
+
+
+# -- argument checks shared by every implementation ------------------------------------------
+# Each backend calls these before touching the database so both raise the same InvalidInput
+# for the same mistake (the contract suite checks that).
+
+
+def check_index(value: object, what: str) -> int:
+    """Return `value` if it is an int in [0, MAX_INDEX]; raise InvalidInput otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{what} must be an int, got {type(value).__name__}")
+    if not 0 <= value <= MAX_INDEX:
+        raise InvalidInput(f"{what} is {value}, expected 0 <= {what} <= 2**63-1")
+    return value
+
+
+def check_level(value: object) -> int:
+    """Return `value` if it is a Merkle level in [0, MAX_LEVEL]; raise InvalidInput otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"node level must be an int, got {type(value).__name__}")
+    if not 0 <= value <= MAX_LEVEL:
+        raise InvalidInput(f"node level is {value}, expected 0..{MAX_LEVEL}")
+    return value
+
+
+def check_limit(value: object) -> int:
+    """Return `value` if it is a positive page size; raise InvalidInput otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"limit must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise InvalidInput(f"limit is {value}, expected at least 1")
+    return value
+
+
+def check_name(value: object, what: str, *, allow_empty: bool = False) -> str:
+    """Return `value` if it is a storable name; raise InvalidInput otherwise.
+
+    A name must be valid UTF-8 (no lone surrogates), contain no NUL (PostgreSQL text cannot
+    hold one) and be at most MAX_NAME_BYTES long. Both backends order names by their UTF-8
+    bytes, which equals Python's code-point order, so `scan` pages identically everywhere.
+    """
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what} must be a str, got {type(value).__name__}")
+    if not value and not allow_empty:
+        raise InvalidInput(f"{what} is empty; give a non-empty name")
+    if "\x00" in value:
+        raise InvalidInput(f"{what} {value!r} contains NUL; remove it")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"{what} {value!r} is not valid UTF-8 ({exc.reason})") from None
+    if size > MAX_NAME_BYTES:
+        raise InvalidInput(f"{what} is {size} bytes long, at most {MAX_NAME_BYTES} allowed")
+    return value
+
+
+def check_bytes(value: object, what: str, *, allow_empty: bool = True) -> bytes:
+    """Return `value` if it is `bytes` (not bytearray/memoryview: they could change later)."""
+    if not isinstance(value, bytes):
+        raise InvalidInput(f"{what} must be bytes, got {type(value).__name__}")
+    if not value and not allow_empty:
+        raise InvalidInput(f"{what} is empty")
+    return value
+
+
+def check_node_keys(keys: object) -> list[NodeKey]:
+    """Return `keys` as a list of valid (level, index) pairs; raise InvalidInput otherwise."""
+    if isinstance(keys, (str, bytes)) or not isinstance(keys, Sequence):
+        raise InvalidInput("node keys must be a sequence of (level, index) pairs")
+    out: list[NodeKey] = []
+    for i, key in enumerate(keys):
+        if not isinstance(key, tuple) or len(key) != 2:
+            raise InvalidInput(f"node key {i} is {key!r}, expected a (level, index) tuple")
+        out.append((check_level(key[0]), check_index(key[1], f"node key {i} index")))
+    return out
+
+
+def prefix_upper_bound(prefix: str) -> str | None:
+    """The least string greater than every string that starts with `prefix`, or None.
+
+    Turns a prefix scan into an index range scan `prefix <= key < bound` under code-point
+    (= UTF-8 byte) order. None means there is no upper bound (empty prefix, or a prefix made
+    only of U+10FFFF).
+    """
+    chars = list(prefix)
+    while chars:
+        last = ord(chars.pop())
+        if last == 0x10FFFF:
+            continue
+        nxt = last + 1
+        if 0xD800 <= nxt <= 0xDFFF:
+            # Surrogates cannot be stored (check_name refuses them); skip past the block.
+            nxt = 0xE000
+        return "".join(chars) + chr(nxt)
+    return None
+
+
+def latest_state(updates: Sequence[StateUpdate]) -> tuple[list[str], list[tuple[str, bytes]]]:
+    """Collapse ordered state updates into (keys to delete, (key, value) to upsert).
+
+    Applying updates in order is equivalent to applying only the last update of each key, so
+    backends may run one bulk delete and one bulk upsert.
+    """
+    last: dict[str, bytes | None] = {}
+    for key, value in updates:
+        last.pop(key, None)  # keep the order of the last write
+        last[key] = value
+    deletes = [k for k, v in last.items() if v is None]
+    upserts = [(k, v) for k, v in last.items() if v is not None]
+    return deletes, upserts
+
+
+# -- value types --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AppendBatch:
+    """Everything one sequencer step writes, committed as one transaction.
+
+    first_index: the ledger index of `entries[0]`; MUST equal the store's size at commit.
+    entries:     the exact bytes of each signed entry, appended at first_index, first_index+1...
+                 May be empty: the batch then only updates nodes/state, still guarded by the
+                 size check (a compare-and-set on the ledger head).
+    nodes:       (level, index, hash) of complete Merkle subtrees that this batch completes.
+                 The store keeps them as opaque bytes; a node is written once and never
+                 changed. At most one write per (level, index) within a batch.
+    state:       (key, value) updates of the projected state, applied in order; value None
+                 deletes the key. The same key may appear several times: the last one wins.
+
+    Sequences are frozen into tuples; every element is type-checked here so that a batch that
+    exists is well-formed and a backend never sees a half-valid one.
+    """
+
+    first_index: int
+    entries: tuple[bytes, ...]
+    nodes: tuple[NodeWrite, ...] = ()
+    state: tuple[StateUpdate, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_index(self.first_index, "first_index")
+        entries = tuple(self.entries)
+        nodes = tuple(tuple(n) for n in self.nodes)
+        state = tuple(tuple(s) for s in self.state)
+        object.__setattr__(self, "entries", entries)
+        object.__setattr__(self, "nodes", nodes)
+        object.__setattr__(self, "state", state)
+
+        for i, entry in enumerate(entries):
+            check_bytes(entry, f"entries[{i}]")
+        if entries and self.first_index + len(entries) - 1 > MAX_INDEX:
+            raise InvalidInput(f"batch of {len(entries)} entries at {self.first_index} "
+                               "overflows the 2**63-1 index space")
+
+        seen: set[NodeKey] = set()
+        for i, node in enumerate(nodes):
+            if len(node) != 3:
+                raise InvalidInput(f"nodes[{i}] has {len(node)} fields, expected "
+                                   "(level, index, hash)")
+            level, index, digest = node
+            key = (check_level(level), check_index(index, f"nodes[{i}] index"))
+            check_bytes(digest, f"nodes[{i}] hash", allow_empty=False)
+            if key in seen:
+                raise InvalidInput(f"nodes[{i}] writes node (level {level}, index {index}) "
+                                   "a second time in one batch; write each node once")
+            seen.add(key)
+
+        for i, update in enumerate(state):
+            if len(update) != 2:
+                raise InvalidInput(f"state[{i}] has {len(update)} fields, expected (key, value)")
+            key_name, value = update
+            check_name(key_name, f"state[{i}] key")
+            if value is not None:
+                check_bytes(value, f"state[{i}] value")
+
+
+# -- the contract -------------------------------------------------------------------------
+
+
+@runtime_checkable
+class LedgerStore(Protocol):
+    """Persistence for one append-only ledger, its Merkle nodes, projected state and side logs.
+
+    Every implementation MUST satisfy all of the following; `tests/test_storage_contract.py`
+    checks each of them against every backend.
+
+    General:
+    - All bytes are opaque: what `commit`/`put_*`/`append_log` receive MUST be returned
+      byte-for-byte by the readers, never parsed, re-encoded or normalised.
+    - Every method MUST be safe to call from several threads at once (gRPC servers call from a
+      thread pool), and several stores (in one or several processes) MAY share one database.
+    - A write that raises MUST have written nothing. A write that returns MUST be durable
+      (survive a crash or power loss of the database host).
+    - Bad arguments MUST raise `core.errors.InvalidInput` before the database is touched; a
+      missing object `NotFound`; a state clash `Conflict`; an unreachable or busy database
+      `Unavailable` (the caller may retry). Nothing else escapes as a CandorError subclass.
+    - After `close()`, every method except `close()` MUST raise `Unavailable`.
+    """
+
+    # ledger ------------------------------------------------------------------------------
+
+    def size(self) -> int:
+        """The number of entries durably committed (the next free index).
+
+        MUST reflect every `commit` that has returned, from any thread or process.
+        """
+        ...
+
+    def commit(self, batch: AppendBatch) -> None:
+        """Append `batch` atomically: entries, Merkle nodes and state updates in ONE transaction.
+
+        MUST raise Conflict, writing nothing, if `batch.first_index != size()` at commit time.
+        The check MUST be made inside the write transaction and backed by the database (the
+        entry index is a primary key and entries are contiguous from 0), so that two writers
+        racing for the same index can never both succeed: this is what prevents a fork.
+        MUST store each entry at index first_index + i with its exact bytes.
+        MUST store each node; a node already stored with the same hash is accepted (idempotent),
+        with a different hash MUST raise Conflict (nodes are written once, never overwritten).
+        MUST apply the state updates in order (value None deletes; deleting an absent key is
+        not an error).
+        On any failure nothing of the batch is written. When it returns, the batch is durable.
+        """
+        ...
+
+    def entry(self, index: int) -> bytes:
+        """The exact bytes of the entry at `index`. MUST raise NotFound if index >= size()."""
+        ...
+
+    def entries(self, start: int, end: int) -> list[bytes]:
+        """Entries [start, end) in index order, with `end` clipped to size().
+
+        MUST raise InvalidInput unless 0 <= start <= end; returns [] when start >= size().
+        """
+        ...
+
+    def node(self, level: int, index: int) -> bytes:
+        """The stored hash of Merkle node (level, index). MUST raise NotFound if absent."""
+        ...
+
+    def nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
+        """Batch read of Merkle nodes: {(level, index): hash} for the keys that are stored.
+
+        Absent keys are omitted (the caller decides whether that is an error). MUST answer in
+        a bounded number of queries, so an inclusion or consistency proof (O(log n) keys)
+        is one round trip rather than one per node.
+        """
+        ...
+
+    # projected state ---------------------------------------------------------------------
+
+    def get(self, key: str) -> bytes | None:
+        """The value of state `key`, or None if absent."""
+        ...
+
+    def scan(self, prefix: str, after: str = "", limit: int = 1000) -> list[tuple[str, bytes]]:
+        """Up to `limit` (key, value) pairs with key starting with `prefix` and key > `after`.
+
+        MUST order by key in code-point order (= UTF-8 byte order, independent of any database
+        collation), so paging with after = last key returned visits every key exactly once.
+        """
+        ...
+
+    # checkpoints -------------------------------------------------------------------------
+
+    def put_checkpoint(self, size: int, note: bytes) -> None:
+        """Store the signed checkpoint note for tree size `size`.
+
+        MUST be idempotent for identical bytes and MUST raise Conflict (keeping the stored note)
+        for different bytes at the same size: an operator never signs two trees of one size.
+        """
+        ...
+
+    def latest_checkpoint(self) -> tuple[int, bytes] | None:
+        """(size, note) of the checkpoint with the largest size, or None if there is none."""
+        ...
+
+    def checkpoint(self, size: int) -> bytes:
+        """The checkpoint note stored for `size`. MUST raise NotFound if there is none."""
+        ...
+
+    def add_cosignature(self, size: int, witness: str, line: bytes) -> None:
+        """Record `witness`'s cosignature line on the checkpoint of `size`.
+
+        MUST replace that witness's earlier line for the same size (a witness may re-cosign,
+        e.g. with a later timestamp). MUST raise NotFound if no checkpoint of `size` is stored.
+        """
+        ...
+
+    def cosignatures(self, size: int) -> dict[str, bytes]:
+        """{witness: line} for the checkpoint of `size`; {} if none (or no such checkpoint)."""
+        ...
+
+    # side logs (not part of the ledger) --------------------------------------------------
+
+    def append_log(self, stream: str, record: bytes) -> int:
+        """Append `record` to `stream` durably and return its id.
+
+        Ids MUST be 1, 2, 3... per stream, assigned in commit order, so that a reader paging
+        with `after_id` never skips a record that commits later with a smaller id.
+        Used for query logs, trustee share logs and the intake queue.
+        """
+        ...
+
+    def read_log(self, stream: str, after_id: int = 0, limit: int = 1000) -> list[tuple[int, bytes]]:
+        """Up to `limit` (id, record) pairs of `stream` with id > after_id, in id order."""
+        ...
+
+    # lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release every connection. Idempotent."""
+        ...
+
+    def __enter__(self) -> LedgerStore:
+        ...
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        ...
+
+
+def open_store(url: str, *, schema: str | None = None) -> LedgerStore:
+    """Open (creating and migrating if needed) the store named by `url`.
+
+    - "sqlite:///relative/path", "sqlite:////absolute/path", a plain file path, ":memory:"
+      or "sqlite:///:memory:" -> `SQLiteStore`.
+    - "postgresql://..." or "postgres://..." -> `PostgresStore`; `schema` (PostgreSQL only)
+      names the schema holding the tables, default "candor".
+
+    Example: `with open_store("sqlite:///candor.db") as store: print(store.size())`.
+    """
+    if not isinstance(url, str) or not url:
+        raise InvalidInput("store url is empty; give e.g. sqlite:///candor.db or postgresql://...")
+    if url.startswith(("postgresql://", "postgres://")):
+        from server.postgres_store import PostgresStore
+
+        return PostgresStore(url, schema=schema if schema is not None else "candor")
+    if schema is not None:
+        raise InvalidInput("schema applies to PostgreSQL urls only")
+    if url.startswith("sqlite://"):
+        path = url[len("sqlite://"):]
+        if not path.startswith("/") or path == "/":
+            raise InvalidInput(f"sqlite url {url!r} has no path; write sqlite:///candor.db "
+                               "(relative) or sqlite:////var/lib/candor.db (absolute)")
+        path = path[1:]
+    elif "://" in url:
+        scheme = url.split("://", 1)[0]
+        raise InvalidInput(f"unknown store scheme {scheme!r}; use sqlite:///path, a file path, "
+                           ":memory: or postgresql://...")
+    else:
+        path = url
+    from server.sqlite_store import SQLiteStore
+
+    return SQLiteStore(path)

@@ -1,0 +1,26 @@
+"""The ledger over real gRPC with mTLS: checkpoints, proofs, cosignatures, bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from candor.identity import Identity
+from client.connection import Connection
+from client.verifier import LogVerifier
+from core import errors
+
+
+def connect(alliance_dir: Path, who: str, operator: Any) -> Connection:
+    return Connection(Identity.load(alliance_dir / who), f"127.0.0.1:{operator.port}")
+
+
+def test_genesis_checkpoint_verifies(alliance_dir: Path, operator: Any, tmp_path: Path) -> None:
+    with connect(alliance_dir, "member-a", operator) as conn:
+        cp = conn.checkpoint()
+        assert cp.size == 4  # genesis + three admissions
+        verifier = LogVerifier(Identity.load(alliance_dir / "member-a").genesis_leaf(), tmp_path / "v.state")
+        with pytest.raises(errors.VerificationError, match="quorum"):
+            verifier.update(cp.note, conn.consistency, lambda size: conn.inclusion(0, size))
