@@ -70,14 +70,16 @@ class LogVerifier:
         return open_checkpoint(note, self.alliance.genesis.origin, self.operator, self.witnesses, q)
 
     def update(self, note: bytes, consistency: ConsistencySource,
-               genesis_proof: Callable[[int], Sequence[bytes]] | None = None) -> Checkpoint:
+               genesis_proof: Callable[[int], Sequence[bytes]] | None = None, *,
+               quorum: int | None = None) -> Checkpoint:
         """Accept `note` as the new head if it is cosigned and consistent with the old one.
 
         On the very first checkpoint the client has nothing to be consistent with; it then
         checks that the tree holds its pinned genesis at index 0 (`genesis_proof(size)`
         returns that inclusion proof), so a log of another alliance cannot be substituted.
+        A witness passes `quorum=0`: it checks the operator's view before cosigning it.
         """
-        cp = self.open(note).checkpoint
+        cp = self.open(note, quorum).checkpoint
         old = self.head
         if old is None:
             if genesis_proof is None:

@@ -27,7 +27,7 @@ from candor import wire
 from core import entries as e
 from core import merkle, state
 from core.checkpoint import Checkpoint, sign_checkpoint
-from core.errors import CandorError, InvalidInput, NotFound, Unavailable, VerificationError
+from core.errors import CandorError, InvalidInput, NotFound, PermissionDenied, Unavailable, VerificationError
 from core.note import NoteSigner
 from server.storage import AppendBatch, LedgerStore
 
@@ -271,14 +271,30 @@ class Ledger:
         return size, note + b"".join(cosigs[name] for name in sorted(cosigs))
 
     def add_cosignature(self, size: int, line: bytes) -> int:
-        """Verify a witness cosignature of checkpoint `size` and store it."""
-        from core.note import verify_cosignature_line
+        """Verify a witness's tlog-cosignature of checkpoint `size` and keep it.
 
-        witnesses = {w.name: w.signing_key for w in self.alliance.genesis.witnesses}
-        note = self.store.checkpoint(size)
-        body = note.split(b"\n\n", 1)[0] + b"\n"
-        name = verify_cosignature_line(body, line, witnesses)
-        self.store.add_cosignature(size, name, line)
+        Only the genesis witness set may cosign (PermissionDenied otherwise); the signature
+        must verify over that exact checkpoint (VerificationError). Returns how many
+        distinct witnesses have now cosigned this size.
+        """
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+        from core.note import CosignatureVerifier, Signature, parse_note
+
+        if len(line) > 512:
+            raise InvalidInput(f"cosignature line is {len(line)} bytes; a tlog-cosignature line is under 200")
+        try:
+            sig = Signature.from_line(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise InvalidInput("cosignature line is not UTF-8") from None
+        witnesses = [CosignatureVerifier(w.name, Ed25519PublicKey.from_public_bytes(w.signing_key))
+                     for w in self.alliance.genesis.witnesses]
+        witness = next((w for w in witnesses if (w.name, w.key_id) == (sig.name, sig.key_id)), None)
+        if witness is None:
+            raise PermissionDenied(f"{sig.name}+{sig.key_id.hex()} is not a witness named in the genesis")
+        text = parse_note(self.store.checkpoint(size)).text
+        witness.verify(text.encode(), sig.signature)
+        self.store.add_cosignature(size, witness.name, sig.line().encode())
         return len(self.store.cosignatures(size))
 
     # -- proofs -----------------------------------------------------------------------------

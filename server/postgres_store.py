@@ -310,7 +310,7 @@ class PostgresStore:
                     conn.execute(
                         "INSERT INTO entries (idx, data)"
                         " SELECT %s + t.ord - 1, t.data"
-                        " FROM unnest(%s::bytea[]) WITH ORDINALITY AS t(data, ord)",
+                        " FROM unnest(%b::bytea[]) WITH ORDINALITY AS t(data, ord)",
                         (first, list(batch.entries)))
                 except psycopg.IntegrityError as exc:
                     # Reached only if the check above was bypassed: the schema is the last line.
@@ -325,7 +325,7 @@ class PostgresStore:
             return
         cur = conn.execute(
             "INSERT INTO nodes (level, idx, hash)"
-            " SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[])"
+            " SELECT * FROM unnest(%b::smallint[], %b::bigint[], %b::bytea[])"
             " ON CONFLICT (level, idx) DO NOTHING",
             ([n[0] for n in nodes], [n[1] for n in nodes], [n[2] for n in nodes]))
         if cur.rowcount == len(nodes):
@@ -344,7 +344,7 @@ class PostgresStore:
         if upserts:
             conn.execute(
                 "INSERT INTO state (key, value)"
-                " SELECT * FROM unnest(%s::text[], %s::bytea[])"
+                " SELECT * FROM unnest(%s::text[], %b::bytea[])"
                 " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
                 ([k for k, _ in upserts], [v for _, v in upserts]))
 

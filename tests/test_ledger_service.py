@@ -24,3 +24,23 @@ def test_genesis_checkpoint_verifies(alliance_dir: Path, operator: Any, tmp_path
         verifier = LogVerifier(Identity.load(alliance_dir / "member-a").genesis_leaf(), tmp_path / "v.state")
         with pytest.raises(errors.VerificationError, match="quorum"):
             verifier.update(cp.note, conn.consistency, lambda size: conn.inclusion(0, size))
+
+
+def witness_step(alliance_dir: Path, name: str, operator: Any, state_dir: Path) -> int | None:
+    from client.witness import Witness
+
+    w = Witness.open(Identity.load(alliance_dir / name), f"127.0.0.1:{operator.port}", state_dir)
+    try:
+        return w.step()
+    finally:
+        w.conn.close()
+
+
+def test_witness_cosigns_and_client_accepts_quorum(alliance_dir: Path, operator: Any, tmp_path: Path) -> None:
+    assert witness_step(alliance_dir, "witness-1", operator, tmp_path) == 4
+    with connect(alliance_dir, "member-b", operator) as conn:
+        cp = conn.checkpoint()
+        verifier = LogVerifier(Identity.load(alliance_dir / "member-b").genesis_leaf(), tmp_path / "v.state")
+        accepted = verifier.update(cp.note, conn.consistency, lambda size: conn.inclusion(0, size))
+        assert accepted.size == 4
+        assert (tmp_path / "v.state").exists()

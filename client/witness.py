@@ -1,0 +1,86 @@
+"""A witness: cosign the operator's checkpoints after checking consistency (C2SP
+tlog-witness behaviour, DESIGN §3).
+
+The witness keeps the last checkpoint it cosigned (through a `LogVerifier` state file).
+For each new checkpoint it verifies the operator's signature and a consistency proof from
+that last one; only then does it cosign and hand the cosignature to the operator. If the
+operator shows an inconsistent view, the witness refuses to cosign and writes the evidence
+(both checkpoints and the failed proof) to a file and to stderr: that is a fork, and the
+evidence is what the regulator needs.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from candor.identity import Identity
+from client.connection import Connection
+from client.verifier import LogVerifier
+from core.errors import VerificationError
+from candor.v1 import ledger_pb2
+
+
+@dataclass
+class Witness:
+    identity: Identity
+    conn: Connection
+    state_path: Path
+    evidence_path: Path
+
+    @classmethod
+    def open(cls, identity: Identity, address: str | None = None, state_dir: Path | None = None) -> Witness:
+        folder = state_dir or identity.path
+        return cls(identity, Connection(identity, address), folder / "witness.state", folder / "fork-evidence.json")
+
+    def verifier(self) -> LogVerifier:
+        return LogVerifier(self.identity.genesis_leaf(), self.state_path)
+
+    def step(self) -> int | None:
+        """Check and cosign the operator's latest checkpoint; return its size (None if
+        there was nothing new). Raises VerificationError after recording fork evidence."""
+        verifier = self.verifier()
+        resp = self.conn.checkpoint()
+        old = verifier.head
+        if old is not None and resp.size == old.size and resp.note.startswith(old.note.split(b"\n\n")[0]):
+            return None
+        proof: list[bytes] = []
+
+        def consistency(a: int, b: int) -> list[bytes]:
+            proof[:] = self.conn.consistency(a, b)
+            return proof
+
+        try:
+            cp = verifier.update(resp.note, consistency, lambda s: self.conn.inclusion(0, s), quorum=0)
+        except VerificationError as exc:
+            self._record(old.note if old else b"", resp.note, proof, str(exc))
+            raise
+        line = self.identity.cosignature_signer().cosign(cp.body(), int(time.time()))
+        self.conn.call(self.conn.ledger.AddCosignature,
+                       ledger_pb2.AddCosignatureRequest(size=cp.size, cosignature=line.encode()))
+        return cp.size
+
+    def _record(self, old_note: bytes, new_note: bytes, proof: list[bytes], reason: str) -> None:
+        evidence = {
+            "reason": reason,
+            "verified_checkpoint": old_note.decode(errors="replace"),
+            "presented_checkpoint": new_note.decode(errors="replace"),
+            "consistency_proof": [base64.b64encode(h).decode() for h in proof],
+            "time": int(time.time()),
+        }
+        self.evidence_path.write_text(json.dumps(evidence, indent=2))
+        print(f"witness {self.identity.name}: REFUSING to cosign: {reason}\n"
+              f"evidence written to {self.evidence_path}", file=sys.stderr)
+
+    def run(self, interval: float = 1.0, stop_after: float | None = None) -> None:
+        deadline = None if stop_after is None else time.monotonic() + stop_after
+        while deadline is None or time.monotonic() < deadline:
+            try:
+                self.step()
+            except VerificationError:
+                return
+            time.sleep(interval)

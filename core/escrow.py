@@ -1,0 +1,226 @@
+"""Reporter escrow: RFC 9180 HPKE, base mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256,
+AES-128-GCM (kem 0x0020, kdf 0x0001, aead 0x0001).
+
+A report's escrow (DESIGN §2: the member id and its Ed25519 signature over the entry
+bytes) is sealed to the regulator's X25519 key, so only the regulator can learn who
+reported, and only by decrypting deliberately.
+
+Why not `cryptography.hazmat.primitives.hpke.Suite` alone: its public API (cryptography
+50) seals single-shot messages without additional authenticated data and draws the
+ephemeral key internally, so it can neither bind the escrow to its ledger entry through
+`aad` nor reproduce the RFC 9180 A.1.1 known answers. This module therefore composes the
+RFC's functions from cryptography's X25519, HKDF and AESGCM primitives, following RFC 9180
+§4 (LabeledExtract/LabeledExpand), §4.1 and §7.1.3 (DHKEM, DeriveKeyPair for X25519), §5.1
+(KeySchedule, mode_base), §5.2 (Seal/Open with nonce = base_nonce XOR seq) and §5.3
+(Export). The tests check every A.1.1 value and interoperate with `hpke.Suite` both ways
+when `aad` is empty.
+
+`seal`/`open_` are the single-shot API (RFC 9180 §6.1): the sealed message is
+enc (32 bytes) || AES-GCM ciphertext with its 16-byte tag.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
+
+from core.errors import InvalidInput, VerificationError
+
+KEM_ID = 0x0020
+KDF_ID = 0x0001
+AEAD_ID = 0x0001
+
+N_ENC = 32
+"""Bytes of the encapsulated key (the ephemeral X25519 public key)."""
+N_PK = 32
+N_SK = 32
+N_SECRET = 32
+N_K = 16
+N_N = 12
+N_T = 16
+"""Bytes of the AES-GCM tag appended to every ciphertext."""
+
+MODE_BASE = 0x00
+
+_VERSION = b"HPKE-v1"
+_KEM_SUITE = b"KEM" + KEM_ID.to_bytes(2, "big")
+_HPKE_SUITE = b"HPKE" + KEM_ID.to_bytes(2, "big") + KDF_ID.to_bytes(2, "big") + AEAD_ID.to_bytes(2, "big")
+
+
+def _labeled_extract(suite: bytes, salt: bytes, label: bytes, ikm: bytes) -> bytes:
+    return HKDF.extract(hashes.SHA256(), salt, _VERSION + suite + label + ikm)
+
+
+def _labeled_expand(suite: bytes, prk: bytes, label: bytes, info: bytes, length: int) -> bytes:
+    labeled_info = length.to_bytes(2, "big") + _VERSION + suite + label + info
+    return HKDFExpand(hashes.SHA256(), length, labeled_info).derive(prk)
+
+
+def _check_len(value: bytes, size: int, what: str) -> None:
+    if not isinstance(value, bytes) or len(value) != size:
+        got = len(value) if isinstance(value, bytes) else type(value).__name__
+        raise InvalidInput(f"{what} is {got} bytes, expected {size}")
+
+
+def derive_keypair(ikm: bytes) -> tuple[bytes, bytes]:
+    """DeriveKeyPair(ikm) for DHKEM(X25519): (private, public) raw 32-byte keys.
+
+    RFC 9180 §7.1.3. `ikm` must have at least 32 bytes of entropy.
+    """
+    if len(ikm) < N_SK:
+        raise InvalidInput(f"key derivation input is {len(ikm)} bytes, need at least {N_SK}")
+    dkp_prk = _labeled_extract(_KEM_SUITE, b"", b"dkp_prk", ikm)
+    sk = _labeled_expand(_KEM_SUITE, dkp_prk, b"sk", b"", N_SK)
+    pk = X25519PrivateKey.from_private_bytes(sk).public_key().public_bytes_raw()
+    return sk, pk
+
+
+def escrow_keypair() -> tuple[bytes, bytes]:
+    """A fresh (private, public) X25519 escrow key pair, raw 32 bytes each.
+
+    The private key is the regulator's secret: keep it offline and never log it.
+    """
+    return derive_keypair(secrets.token_bytes(N_SK))
+
+
+def _dh(private: X25519PrivateKey, public: X25519PublicKey) -> bytes:
+    try:
+        return private.exchange(public)
+    except ValueError:
+        # RFC 9180 §7.1.4: an all-zero shared secret (small-order point) must be rejected.
+        raise InvalidInput("X25519 public key is a small-order point; use a valid key") from None
+
+
+def _extract_and_expand(dh: bytes, kem_context: bytes) -> bytes:
+    eae_prk = _labeled_extract(_KEM_SUITE, b"", b"eae_prk", dh)
+    return _labeled_expand(_KEM_SUITE, eae_prk, b"shared_secret", kem_context, N_SECRET)
+
+
+def encap(recipient_public: bytes, ephemeral_private: bytes | None = None) -> tuple[bytes, bytes]:
+    """Encap(pkR) of RFC 9180 §4.1: (shared_secret, enc).
+
+    `ephemeral_private` exists for known-answer tests only; by default a fresh ephemeral
+    key is drawn with `secrets`. Reusing an ephemeral key breaks confidentiality.
+    """
+    _check_len(recipient_public, N_PK, "recipient public key")
+    if ephemeral_private is None:
+        ephemeral_private = derive_keypair(secrets.token_bytes(N_SK))[0]
+    _check_len(ephemeral_private, N_SK, "ephemeral private key")
+    sk_e = X25519PrivateKey.from_private_bytes(ephemeral_private)
+    pk_r = X25519PublicKey.from_public_bytes(recipient_public)
+    dh = _dh(sk_e, pk_r)
+    enc = sk_e.public_key().public_bytes_raw()
+    return _extract_and_expand(dh, enc + recipient_public), enc
+
+
+def decap(enc: bytes, recipient_private: bytes) -> bytes:
+    """Decap(enc, skR) of RFC 9180 §4.1: the shared secret."""
+    _check_len(enc, N_ENC, "encapsulated key")
+    _check_len(recipient_private, N_SK, "recipient private key")
+    sk_r = X25519PrivateKey.from_private_bytes(recipient_private)
+    dh = _dh(sk_r, X25519PublicKey.from_public_bytes(enc))
+    return _extract_and_expand(dh, enc + sk_r.public_key().public_bytes_raw())
+
+
+@dataclass
+class Context:
+    """An HPKE encryption context (RFC 9180 §5.2): key, base nonce, sequence number.
+
+    A context is used in one direction only. It is mutable on purpose: the sequence number
+    advances after every seal/open so that no nonce is ever reused.
+    """
+
+    key: bytes = field(repr=False)
+    base_nonce: bytes = field(repr=False)
+    exporter_secret: bytes = field(repr=False)
+    seq: int = 0
+
+    def _nonce(self) -> bytes:
+        if self.seq >= 1 << (8 * N_N):
+            raise InvalidInput("HPKE sequence number exhausted; set up a new context")
+        seq = self.seq.to_bytes(N_N, "big")
+        return bytes(a ^ b for a, b in zip(self.base_nonce, seq, strict=True))
+
+    def seal(self, aad: bytes, plaintext: bytes) -> bytes:
+        """AES-128-GCM encryption with the next nonce; returns ciphertext || tag."""
+        ct = AESGCM(self.key).encrypt(self._nonce(), plaintext, aad)
+        self.seq += 1
+        return ct
+
+    def open(self, aad: bytes, ciphertext: bytes) -> bytes:
+        """AES-128-GCM decryption with the next nonce; raises VerificationError."""
+        try:
+            pt = AESGCM(self.key).decrypt(self._nonce(), ciphertext, aad)
+        except InvalidTag:
+            raise VerificationError(
+                "HPKE ciphertext does not authenticate: wrong key, info or aad, or tampered"
+            ) from None
+        self.seq += 1
+        return pt
+
+    def export(self, exporter_context: bytes, length: int) -> bytes:
+        """Secret export (RFC 9180 §5.3)."""
+        if not 0 < length <= 255 * 32:
+            raise InvalidInput(f"export length {length} is outside 1..{255 * 32}")
+        return _labeled_expand(
+            _HPKE_SUITE, self.exporter_secret, b"sec", exporter_context, length
+        )
+
+
+def key_schedule(shared_secret: bytes, info: bytes) -> Context:
+    """KeySchedule(mode_base, shared_secret, info, "", "") of RFC 9180 §5.1."""
+    psk_id_hash = _labeled_extract(_HPKE_SUITE, b"", b"psk_id_hash", b"")
+    info_hash = _labeled_extract(_HPKE_SUITE, b"", b"info_hash", info)
+    context = bytes([MODE_BASE]) + psk_id_hash + info_hash
+    secret = _labeled_extract(_HPKE_SUITE, shared_secret, b"secret", b"")
+    return Context(
+        key=_labeled_expand(_HPKE_SUITE, secret, b"key", context, N_K),
+        base_nonce=_labeled_expand(_HPKE_SUITE, secret, b"base_nonce", context, N_N),
+        exporter_secret=_labeled_expand(_HPKE_SUITE, secret, b"exp", context, N_SECRET),
+    )
+
+
+def setup_base_sender(
+    recipient_public: bytes, info: bytes, ephemeral_private: bytes | None = None
+) -> tuple[bytes, Context]:
+    """SetupBaseS(pkR, info): (enc, sender context)."""
+    shared, enc = encap(recipient_public, ephemeral_private)
+    return enc, key_schedule(shared, info)
+
+
+def setup_base_recipient(enc: bytes, recipient_private: bytes, info: bytes) -> Context:
+    """SetupBaseR(enc, skR, info): the recipient context."""
+    return key_schedule(decap(enc, recipient_private), info)
+
+
+def seal(recipient_public: bytes, info: bytes, aad: bytes, plaintext: bytes) -> bytes:
+    """Single-shot HPKE base-mode encryption: enc (32 bytes) || ciphertext || tag (16).
+
+    `info` names the purpose (domain separation, e.g. b"candor/v1/escrow") and `aad` binds
+    the ciphertext to its context (e.g. the ledger entry it belongs to); both must be given
+    again, identical, to open it.
+    """
+    enc, ctx = setup_base_sender(recipient_public, info)
+    return enc + ctx.seal(aad, plaintext)
+
+
+def open_(recipient_private: bytes, info: bytes, aad: bytes, sealed: bytes) -> bytes:
+    """Open a `seal` output; raises VerificationError if it does not authenticate."""
+    if len(sealed) < N_ENC + N_T:
+        raise VerificationError(
+            f"sealed escrow is {len(sealed)} bytes, shorter than the {N_ENC + N_T} bytes of "
+            "encapsulated key and tag"
+        )
+    try:
+        ctx = setup_base_recipient(sealed[:N_ENC], recipient_private, info)
+    except InvalidInput as e:
+        if len(recipient_private) != N_SK:
+            raise
+        raise VerificationError(f"sealed escrow has an invalid encapsulated key: {e}") from None
+    return ctx.open(aad, sealed[N_ENC:])
