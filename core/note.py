@@ -365,15 +365,14 @@ def format_vkey(verifier: NoteVerifier | CosignatureVerifier) -> str:
 def parse_vkey(vkey: str) -> NoteVerifier | CosignatureVerifier:
     """Parse a vkey; type 0x01 gives a NoteVerifier, 0x04 a CosignatureVerifier.
 
-    Raises InvalidInput for a wrong number of '+'-separated parts, a bad name, a key ID that
+    Raises InvalidInput for a missing part, a bad name, a key ID that
     is not 8 lowercase hex digits or does not match the key, bad base64, an unknown type
     byte or a key that is not 32 bytes.
     """
-    parts = vkey.split("+")
+    # The base64 key may itself contain '+': only the first two separate fields.
+    parts = vkey.split("+", 2)
     if len(parts) != 3:
-        raise InvalidInput(
-            f"vkey has {len(parts)} '+'-separated parts, expected 3 (name+keyid+key)"
-        )
+        raise InvalidInput("vkey must have the form name+keyid+key")
     name, hex_id, key_b64 = parts
     alg, public = _parse_key_material(name, hex_id, key_b64, "vkey")
     verifier: NoteVerifier | CosignatureVerifier
@@ -397,7 +396,7 @@ def parse_skey(skey: str) -> NoteSigner | CosignatureSigner:
     Raises InvalidInput (without echoing the key) on any defect, including a key ID that
     does not match the key derived from the seed.
     """
-    parts = skey.split("+")
+    parts = skey.split("+", 4)
     if len(parts) != 5 or parts[0] != "PRIVATE" or parts[1] != "KEY":
         raise InvalidInput("skey must have the form PRIVATE+KEY+name+keyid+key")
     _, _, name, hex_id, key_b64 = parts

@@ -22,7 +22,7 @@ Q = 0x73EDA753299D7D483339D80809A1D80553BDA402FFFE5BFEFFFFFFFF00000001  # BLS12-
 
 
 def fits(n: int, k: int) -> bool:
-    return 2 ** (R_BITS + SLOT_BITS * TIERS * k) <= n // 3
+    return 1 << (R_BITS + SLOT_BITS * TIERS * k) <= n // 3
 
 
 def max_k(n: int) -> int:

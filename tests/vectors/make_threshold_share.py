@@ -37,7 +37,7 @@ def main() -> None:
     c1 = int(pk.phe().encrypt(m1).ciphertext(be_secure=False))
     m2 = paillier.pack(secrets.randbelow(2**255), paillier.slot_index(2, 3))
     c2 = paillier.encrypt(pk.phe(), m2)
-    ciphertexts = {
+    ciphertexts: dict[str, dict[str, Any]] = {
         "c1": {"source": "phe.PaillierPublicKey.encrypt", "c": c1, "plaintext": m1},
         "c2": {"source": "core.paillier.encrypt of pack(r, slot 11)", "c": c2, "plaintext": m2},
     }

@@ -1,0 +1,274 @@
+"""`candor`: the one command-line interface of Candor.
+
+Every subcommand takes its settings from flags, with `CANDOR_*` environment variables as
+defaults (`--identity` from CANDOR_IDENTITY, `--data` from CANDOR_DATA, `--listen` from
+CANDOR_LISTEN). Results print as tables, or as JSON with `--json`. Errors exit with status 1
+and one clear line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from core.errors import CandorError
+
+console = Console(stderr=True)
+out = Console()
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"CANDOR_{name}", default)
+
+
+def _emit(args: argparse.Namespace, data: dict[str, Any], title: str) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=2, sort_keys=True))
+        return
+    table = Table(title=title, show_header=False)
+    for k, v in data.items():
+        table.add_row(str(k), v if isinstance(v, str) else json.dumps(v))
+    out.print(table)
+
+
+# -- alliance ------------------------------------------------------------------------------
+
+
+def cmd_alliance_init(args: argparse.Namespace) -> None:
+    from server.ceremony import Plan, init_alliance
+
+    plan = Plan(
+        directory=Path(args.dir),
+        members=tuple(m.strip() for m in args.members.split(",") if m.strip()),
+        trustees=args.trustees,
+        threshold=args.threshold,
+        witnesses=args.witnesses,
+        quorum=args.quorum,
+        key_bits=args.key_bits,
+        server=args.server,
+        key_file=Path(args.test_key_file) if args.test_key_file else None,
+    )
+    if args.key_bits >= 3072 and not args.test_key_file:
+        console.print(f"[dim]Generating two {args.key_bits // 2}-bit safe primes: usually 5-30 s, "
+                      "occasionally a minute.[/dim]")
+    with console.status("key ceremony") as status:
+        summary = init_alliance(plan, progress=lambda msg: status.update(f"key ceremony: {msg}"))
+    _emit(args, summary, "Alliance created")
+
+
+# -- operator, witness ---------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from candor.identity import Identity
+    from server.app import Settings, create_server
+    from server.ceremony import bootstrap_entries
+    from server.storage import open_store
+
+    identity = Identity.load(args.identity)
+    data = args.data or str(identity.path / "ledger.db")
+    store = open_store(data)
+    op = create_server(Settings(identity=identity, listen=args.listen or identity.server,
+                                checkpoint_interval=args.checkpoint_ms / 1000), store)
+    if store.size() == 0:
+        op.ledger.append_now(bootstrap_entries(identity.path))
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    console.print(f"candor operator serving {op.ledger.origin} on port {op.port} "
+                  f"(ledger size {store.size()}, data {data})")
+    print(f"listening on {op.port}", flush=True)
+    stop.wait()
+    console.print("shutting down: finishing in-flight appends")
+    op.stop()
+    store.close()
+
+
+def cmd_witness(args: argparse.Namespace) -> None:
+    from candor.identity import Identity
+    from client.witness import Witness
+
+    witness = Witness.open(Identity.load(args.identity), args.server)
+    if args.once:
+        size = witness.step()
+        _emit(args, {"witness": witness.identity.name, "cosigned_size": size}, "Witness")
+        return
+    console.print(f"witness {witness.identity.name} polling {witness.conn.identity.server} "
+                  f"every {args.interval}s")
+    witness.run(args.interval)
+    raise CandorError(f"witness stopped: fork evidence in {witness.evidence_path}")
+
+
+def cmd_audit(args: argparse.Namespace) -> None:
+    from rich.progress import Progress
+
+    from candor.identity import Identity
+    from client.audit import check_root, replay
+    from client.connection import Connection
+    from client.verifier import LogVerifier
+
+    identity = Identity.load(args.identity)
+    verifier = LogVerifier(identity.genesis_leaf())
+    with Connection(identity, args.server) as conn:
+        resp = conn.checkpoint()
+        cp = verifier.open(resp.note, quorum=0 if args.no_quorum else None)
+        leaves = conn.entries(0, cp.checkpoint.size)
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("replaying ledger", total=len(leaves))
+        _, report = replay(leaves, lambda done, total: progress.update(task, completed=done))
+    check_root(report, cp.checkpoint.size, cp.checkpoint.root_hash)
+    _emit(args, {
+        "ok": True, "size": report.size, "root": report.root.hex(), "cosigned_by": list(cp.witnesses),
+        "members": report.members, "reports": report.reports, "retracted": report.retracted,
+        "entries": report.kinds,
+    }, "Audit passed: every entry re-verified, root matches the cosigned checkpoint")
+
+
+# -- reports (member SDK) ------------------------------------------------------------------
+
+
+def cmd_report_submit(args: argparse.Namespace) -> None:
+    from candor.identity import Identity
+    from client.sdk import Member
+
+    evidence = Path(args.evidence).read_bytes() if args.evidence else b""
+    with Member(Identity.load(args.identity), args.server) as member:
+        receipt = member.submit_report(args.subject, args.category, args.tier, args.incident_date, evidence=evidence)
+    _emit(args, {"report_id": receipt.report_id, "receipt": receipt.to_dict()}, "Report recorded (receipt verified)")
+
+
+def cmd_report_retract(args: argparse.Namespace) -> None:
+    from candor.identity import Identity
+    from client.sdk import Member
+
+    with Member(Identity.load(args.identity), args.server) as member:
+        receipt = member.retract_report(args.report_id)
+    _emit(args, {"report_id": args.report_id, "receipt": receipt.to_dict()}, "Report retracted (receipt verified)")
+
+
+# -- demo ----------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from candor.demo import run_demo
+
+    summary = run_demo(key_bits=args.key_bits, reports=args.reports, json_mode=args.json, console=console)
+    if args.json:
+        print(json.dumps(summary, indent=2, sort_keys=True))
+    else:
+        _emit(args, summary, "Demo summary")
+
+
+# -- parser --------------------------------------------------------------------------------
+
+
+def _identity(p: argparse.ArgumentParser, example: str) -> None:
+    p.add_argument("--identity", default=_env("IDENTITY"), required=_env("IDENTITY") is None,
+                   help=f"identity folder written by `candor alliance init` (e.g. {example}); env CANDOR_IDENTITY")
+    p.add_argument("--server", default=_env("SERVER"), help="operator address HOST:PORT (default: from the identity)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="candor",
+        description="Privacy-preserving credit reporting for live-commerce alliances.",
+        epilog="Example: candor demo",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the server does")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(parent: Any, name: str, summary: str, example: str, fn: Callable[[argparse.Namespace], None],
+            json_flag: bool = True) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = parent.add_parser(name, help=summary, description=summary,
+                                                       epilog=f"Example: {example}")
+        if json_flag:
+            p.add_argument("--json", action="store_true", help="print the result as JSON")
+        p.set_defaults(fn=fn)
+        return p
+
+    alliance = sub.add_parser("alliance", help="set up an alliance", description="Set up an alliance.")
+    asub = alliance.add_subparsers(dest="alliance_command", required=True, metavar="COMMAND")
+    p = add(asub, "init", "Run the key ceremony: CA, identities, threshold key, genesis.",
+            "candor alliance init --dir ./alliance --members a,b,c --trustees 3 --threshold 2", cmd_alliance_init)
+    p.add_argument("--dir", required=True, help="empty folder to create the alliance in")
+    p.add_argument("--members", required=True, help="founding members, comma-separated")
+    p.add_argument("--trustees", type=int, default=3, help="number of trustees n (default 3)")
+    p.add_argument("--threshold", type=int, default=2, help="trustees needed to decrypt, t (default 2)")
+    p.add_argument("--witnesses", type=int, default=1, help="number of witnesses (default 1)")
+    p.add_argument("--quorum", type=int, default=None, help="cosignatures a client requires (default: all)")
+    p.add_argument("--key-bits", type=int, default=3072, help="Paillier modulus size (default 3072)")
+    p.add_argument("--server", default="127.0.0.1:7400", help="operator address written into identities")
+    p.add_argument("--test-key-file", default=None, help="TEST ONLY: use a precomputed threshold key file")
+
+    p = add(sub, "serve", "Run the operator: ledger, intake, checkpoints, gRPC with mTLS.",
+            "candor serve --identity ./alliance/operator --data ./ledger.db", cmd_serve, json_flag=False)
+    p.add_argument("--identity", default=_env("IDENTITY"), required=_env("IDENTITY") is None,
+                   help="the operator's identity folder; env CANDOR_IDENTITY")
+    p.add_argument("--data", default=_env("DATA"), help="SQLite path or postgresql:// URL (default: "
+                   "ledger.db in the identity folder); env CANDOR_DATA")
+    p.add_argument("--listen", default=_env("LISTEN"), help="HOST:PORT to bind (default: from the identity)")
+    p.add_argument("--checkpoint-ms", type=int, default=int(_env("CHECKPOINT_MS", "50") or 50),
+                   help="sign a checkpoint at most this often (default 50 ms)")
+
+    p = add(sub, "witness", "Cosign the operator's checkpoints after checking consistency.",
+            "candor witness --identity ./alliance/witness-1", cmd_witness)
+    _identity(p, "./alliance/witness-1")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between polls (default 1)")
+    p.add_argument("--once", action="store_true", help="check and cosign once, then exit")
+
+    p = add(sub, "audit", "Download the whole ledger, re-verify every entry, compare the root.",
+            "candor audit --identity ./alliance/regulator", cmd_audit)
+    _identity(p, "./alliance/regulator")
+    p.add_argument("--no-quorum", action="store_true", help="accept a checkpoint without the witness quorum")
+
+    report = sub.add_parser("report", help="submit or retract reports", description="Submit or retract reports.")
+    rsub = report.add_subparsers(dest="report_command", required=True, metavar="COMMAND")
+    p = add(rsub, "submit", "Submit an encrypted, committed, proven report and verify its receipt.",
+            "candor report submit --identity ./alliance/member-a --subject streamer-42 --category fake_traffic "
+            "--tier serious --incident-date 2026-10-01", cmd_report_submit)
+    _identity(p, "./alliance/member-a")
+    p.add_argument("--subject", required=True, help="the anchor's identifier (pseudonymised before it leaves)")
+    p.add_argument("--category", required=True, help="category code from the registry")
+    p.add_argument("--tier", required=True, help="minor, general, serious or critical")
+    p.add_argument("--incident-date", required=True, help="YYYY-MM-DD the dishonest act ended")
+    p.add_argument("--evidence", help="file whose SHA-256 is recorded (the file stays with you)")
+    p = add(rsub, "retract", "Retract one of your own reports.",
+            "candor report retract --identity ./alliance/member-a --report-id 3f2a...", cmd_report_retract)
+    _identity(p, "./alliance/member-a")
+    p.add_argument("--report-id", required=True, help="hex report id from the submit receipt")
+
+    p = add(sub, "demo", "Run a whole alliance on localhost and show what happens.", "candor demo", cmd_demo)
+    p.add_argument("--key-bits", type=int, default=2048, help="Paillier key size for the demo (default 2048)")
+    p.add_argument("--reports", type=int, default=12, help="how many reports the members submit (default 12)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        args.fn(args)
+    except CandorError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except OSError as exc:
+        console.print(f"[red]error:[/red] {exc.strerror or exc}: {exc.filename or ''}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

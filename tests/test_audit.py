@@ -1,0 +1,140 @@
+"""Tamper and fork detection: audit by replay, client and witness consistency checks."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from candor import wire
+from candor.identity import Identity
+from client.audit import AuditFailure, check_root, replay
+from client.connection import Connection
+from client.verifier import LogVerifier
+from client.witness import Witness
+from core import entries as e
+from core import merkle
+from core.errors import VerificationError
+
+
+def revoke(alliance_dir: Path, member: str) -> bytes:
+    key = Identity.load(alliance_dir / "regulator").signing_key()
+    return wire.sign_leaf(e.LedgerEntry(e.MemberRevoked(member, "test"), timestamp_ms=int(time.time() * 1000)), key)
+
+
+def conn_for(alliance_dir: Path, who: str, port: int) -> Connection:
+    return Connection(Identity.load(alliance_dir / who), f"127.0.0.1:{port}")
+
+
+def audit(conn: Connection) -> None:
+    resp = conn.checkpoint()
+    verifier = LogVerifier(conn.identity.genesis_leaf())
+    cp = verifier.open(resp.note, quorum=0).checkpoint
+    _, report = replay(conn.entries(0, cp.size))
+    check_root(report, cp.size, cp.root_hash)
+
+
+def test_audit_passes_on_honest_ledger(alliance_dir: Path, operator: Any) -> None:
+    operator.ledger.append(revoke(alliance_dir, "c"))
+    operator.ledger.wait_checkpoint(5)
+    with conn_for(alliance_dir, "regulator", operator.port) as conn:
+        audit(conn)
+
+
+def test_tampered_entry_is_named_by_audit_and_caught_by_client(alliance_dir: Path, operator: Any,
+                                                               tmp_path: Path) -> None:
+    operator.ledger.append(revoke(alliance_dir, "c"))
+    operator.ledger.wait_checkpoint(5)
+    with conn_for(alliance_dir, "regulator", operator.port) as conn:
+        size, note = conn.checkpoint().size, conn.checkpoint().note
+        client = LogVerifier(conn.identity.genesis_leaf(), tmp_path / "client.state")
+        client.update(note, conn.consistency, lambda s: conn.inclusion(0, s), quorum=0)
+
+        # An attacker with write access to the database file edits one byte of entry 2.
+        db = sqlite3.connect(tmp_path / "ledger.db")
+        db.execute("DROP TRIGGER entries_no_update")
+        (leaf,) = db.execute("SELECT data FROM entries WHERE idx = 2").fetchone()
+        forged = bytearray(leaf)
+        forged[len(forged) // 2] ^= 0x01
+        db.execute("UPDATE entries SET data = ? WHERE idx = 2", (bytes(forged),))
+        db.commit()
+        db.close()
+
+        with pytest.raises(AuditFailure) as failure:
+            audit(conn)
+        assert failure.value.index == 2
+
+        # The client holding the earlier checkpoint sees the entry no longer matches it.
+        served = conn.entries(2, 3)[0]
+        assert served != leaf
+        with pytest.raises(VerificationError):
+            client.verify_inclusion(served, 2, conn.inclusion(2, size), client.open(note, quorum=0).checkpoint)
+
+
+def test_fork_is_caught_by_witness_and_client(alliance_dir: Path, tmp_path: Path) -> None:
+    """The operator keeps two ledgers and shows each to a different party."""
+    from server.app import Settings, create_server
+    from server.ceremony import bootstrap_entries
+    from server.storage import open_store
+
+    ops = []
+    for name, victim in (("a", "c"), ("b", "b")):
+        store = open_store(str(tmp_path / f"fork-{name}.db"))
+        op = create_server(Settings(identity=Identity.load(alliance_dir / "operator")), store)
+        op.ledger.append_now(bootstrap_entries(alliance_dir / "operator"))
+        op.ledger.append(revoke(alliance_dir, victim))
+        op.ledger.wait_checkpoint(5)
+        ops.append((op, store))
+    try:
+        (op_a, _), (op_b, _) = ops
+        ident = Identity.load(alliance_dir / "witness-1")
+        w = Witness.open(ident, f"127.0.0.1:{op_a.port}", tmp_path)
+        assert w.step() == 5
+        w.conn.close()
+        w = Witness.open(ident, f"127.0.0.1:{op_b.port}", tmp_path)
+        with pytest.raises(VerificationError, match="fork"):
+            w.step()
+        w.conn.close()
+        assert "fork" in (tmp_path / "fork-evidence.json").read_text()
+
+        with conn_for(alliance_dir, "member-a", op_a.port) as ca, conn_for(alliance_dir, "member-a", op_b.port) as cb:
+            client = LogVerifier(ca.identity.genesis_leaf(), tmp_path / "member.state")
+            client.update(ca.checkpoint().note, ca.consistency, lambda s: ca.inclusion(0, s))
+            with pytest.raises(VerificationError, match="fork"):
+                client.update(cb.checkpoint().note, cb.consistency, lambda s: cb.inclusion(0, s), quorum=0)
+    finally:
+        for op, store in ops:
+            op.stop(grace=0.5)
+            store.close()
+
+
+def test_rollback_is_rejected(alliance_dir: Path, operator: Any, tmp_path: Path) -> None:
+    with conn_for(alliance_dir, "member-a", operator.port) as conn:
+        old = conn.checkpoint().note
+        operator.ledger.append(revoke(alliance_dir, "c"))
+        operator.ledger.wait_checkpoint(5)
+        client = LogVerifier(conn.identity.genesis_leaf(), tmp_path / "c.state")
+        client.update(conn.checkpoint().note, conn.consistency, lambda s: conn.inclusion(0, s), quorum=0)
+        with pytest.raises(VerificationError, match="rollback"):
+            client.update(old, conn.consistency, quorum=0)
+
+
+def test_audit_replay_rejects_entry_out_of_place(alliance_dir: Path) -> None:
+    leaves = bootstrap_entries_list(alliance_dir)
+    with pytest.raises(AuditFailure) as failure:
+        replay([leaves[0], leaves[1], leaves[1]])
+    assert failure.value.index == 2
+    assert "already admitted" in str(failure.value)
+
+
+def bootstrap_entries_list(alliance_dir: Path) -> list[bytes]:
+    from server.ceremony import bootstrap_entries
+
+    return bootstrap_entries(alliance_dir / "operator")
+
+
+def test_leaf_hash_matches_rfc9162() -> None:
+    assert merkle.leaf_hash(b"") == bytes.fromhex("6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d")
