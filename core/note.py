@@ -208,8 +208,8 @@ class NoteVerifier:
     def verify(self, message: bytes, signature: bytes) -> None:
         if len(signature) != _ED25519_SIG_SIZE:
             raise VerificationError(
-                f"signature for key {self.name}+{self.key_id.hex()} is {len(signature)} "
-                f"bytes, expected {_ED25519_SIG_SIZE}"
+                f"invalid signature for key {self.name}+{self.key_id.hex()}: "
+                f"{len(signature)} bytes, expected {_ED25519_SIG_SIZE}"
             )
         try:
             self.public_key.verify(signature, message)
@@ -277,7 +277,12 @@ class CosignatureVerifier:
     def verify(self, message: bytes, signature: bytes) -> None:
         """Check `signature` = timestamp (8 bytes, big-endian) || Ed25519 signature over
         cosignature_message(message, timestamp)."""
-        timestamp = cosignature_timestamp(signature)
+        try:
+            timestamp = cosignature_timestamp(signature)
+        except VerificationError as e:
+            raise VerificationError(
+                f"invalid cosignature for key {self.name}+{self.key_id.hex()}: {e}"
+            ) from None
         try:
             text = message.decode()
         except UnicodeDecodeError:

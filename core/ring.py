@@ -270,10 +270,25 @@ def ring_sign(
             "your reporting public key is not in the ring: only admitted, unrevoked "
             "members can sign"
         ) from None
-    draw = rng or _random_key
+    return _sign(group, ring, points, s, x, subject_tag, message, rng or _random_key)
+
+
+def _sign(
+    group: Group,
+    ring: Sequence[bytes],
+    points: Sequence[Point],
+    s: int,
+    x: int,
+    subject_tag: bytes,
+    message: bytes,
+    draw: ScalarSource,
+    tag_point: Point | None = None,
+) -> RingSignature:
+    """The CDS signer without the membership checks (tests use it to play a forger)."""
     g = group.generator()
     base = link_base(group, subject_tag)
-    tag_point = group.mul(base, x)
+    if tag_point is None:
+        tag_point = group.mul(base, x)
     tag = group.encode(tag_point)
     n = len(ring)
     a: list[bytes] = [b""] * n

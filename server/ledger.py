@@ -88,6 +88,8 @@ class Ledger:
         self._stopping = threading.Event()
         self._alliance: state.Alliance | None = None
         self._threads: list[threading.Thread] = []
+        self.batches = 0  # commits so far, and the entries they appended: the group-commit factor
+        self.appended = 0
 
     # -- genesis and identity ---------------------------------------------------------------
 
@@ -212,6 +214,8 @@ class Ledger:
             nodes=tuple((lv, ix, h) for (lv, ix), h in nodes.items()),
             state=tuple(overlay.updates.items()),
         ))
+        self.batches += 1
+        self.appended += len(accepted)
         for i, p in enumerate(accepted):
             p.future.set_result(first + i)
 

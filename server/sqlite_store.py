@@ -226,8 +226,8 @@ class SQLiteStore:
             raise Conflict(f"database refused the write: {exc}") from exc
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
-                raise Unavailable(f"database busy: another writer held the lock for over "
-                                  f"{self._busy_timeout_ms} ms; retry") from exc
+                raise Unavailable(f"database busy: another writer holds the write lock (waited "
+                                  f"up to {self._busy_timeout_ms} ms); retry") from exc
             raise Unavailable(f"database unavailable: {exc}") from exc
 
     @contextmanager

@@ -239,7 +239,8 @@ class LedgerStore(Protocol):
       (survive a crash or power loss of the database host).
     - Bad arguments MUST raise `core.errors.InvalidInput` before the database is touched; a
       missing object `NotFound`; a state clash `Conflict`; an unreachable or busy database
-      `Unavailable` (the caller may retry). Nothing else escapes as a CandorError subclass.
+      `Unavailable` (the caller may retry). Driver exceptions (sqlite3, psycopg) MUST NOT
+      escape for these conditions.
     - After `close()`, every method except `close()` MUST raise `Unavailable`.
     """
 
@@ -286,9 +287,9 @@ class LedgerStore(Protocol):
     def nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
         """Batch read of Merkle nodes: {(level, index): hash} for the keys that are stored.
 
-        Absent keys are omitted (the caller decides whether that is an error). MUST answer in
-        a bounded number of queries, so an inclusion or consistency proof (O(log n) keys)
-        is one round trip rather than one per node.
+        Absent keys are omitted (the caller decides whether that is an error). MUST answer up
+        to 256 keys with one query, so an inclusion or consistency proof (O(log n) keys, fewer
+        than 130 even at 2**63 leaves) is one round trip rather than one per node.
         """
         ...
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,7 @@ def test_decode_vectors(group: Group, case: dict[str, Any]) -> None:
     if case["valid"]:
         assert group.encode(group.decode(data)) == data
     else:
-        with pytest.raises(InvalidInput, match=case["message"].replace("^", r"\^")):
+        with pytest.raises(InvalidInput, match=re.escape(case["message"])):
             group.decode(data)
 
 
