@@ -80,7 +80,8 @@ class Checkpoint:
     def body(self) -> str:
         """The note text: origin, size, base64 root, extension lines, each ending in \\n."""
         root = base64.b64encode(self.root_hash).decode("ascii")
-        return "".join(f"{line}\n" for line in (self.origin, str(self.size), root, *self.extensions))
+        lines = (self.origin, str(self.size), root, *self.extensions)
+        return "".join(f"{line}\n" for line in lines)
 
     @classmethod
     def parse(cls, body: str) -> Checkpoint:

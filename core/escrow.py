@@ -50,7 +50,7 @@ MODE_BASE = 0x00
 
 _VERSION = b"HPKE-v1"
 _KEM_SUITE = b"KEM" + KEM_ID.to_bytes(2, "big")
-_HPKE_SUITE = b"HPKE" + KEM_ID.to_bytes(2, "big") + KDF_ID.to_bytes(2, "big") + AEAD_ID.to_bytes(2, "big")
+_HPKE_SUITE = b"HPKE" + b"".join(i.to_bytes(2, "big") for i in (KEM_ID, KDF_ID, AEAD_ID))
 
 
 def _labeled_extract(suite: bytes, salt: bytes, label: bytes, ikm: bytes) -> bytes:

@@ -206,6 +206,7 @@ class NoteVerifier:
         return format_vkey(self)
 
     def verify(self, message: bytes, signature: bytes) -> None:
+        """Raise VerificationError unless `signature` is an Ed25519 signature of `message`."""
         if len(signature) != _ED25519_SIG_SIZE:
             raise VerificationError(
                 f"invalid signature for key {self.name}+{self.key_id.hex()}: "
@@ -537,7 +538,9 @@ def parse_note(data: bytes) -> Note:
         raise InvalidInput("note has no signature lines after the blank line")
     lines = sig_block[:-1].split("\n")
     if len(lines) > MAX_SIGNATURES:
-        raise InvalidInput(f"note has {len(lines)} signature lines, at most {MAX_SIGNATURES} allowed")
+        raise InvalidInput(
+            f"note has {len(lines)} signature lines, at most {MAX_SIGNATURES} allowed"
+        )
     sigs = tuple(Signature.from_line(line) for line in lines)
     return Note(text, (), sigs)
 

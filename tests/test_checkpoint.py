@@ -36,7 +36,7 @@ WITNESSES = [parse_vkey(v) for v in VECTORS["witness_vkeys"]]
 
 
 def _vkey(name: str) -> str:
-    return next(k["vkey"] for k in SIGNED_NOTE["keys"] if k["name"] == name)
+    return str(next(k["vkey"] for k in SIGNED_NOTE["keys"] if k["name"] == name))
 
 
 def _open_case(case: dict[str, Any]) -> Any:
@@ -224,7 +224,7 @@ def test_parse_rejects_missing_newline_and_short_text() -> None:
 
 
 _line = st.text(
-    alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x2FFF, exclude_categories=("Cs",)),
+    alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x2FFF, exclude_categories=["Cs"]),
     min_size=1,
     max_size=20,
 )

@@ -48,6 +48,12 @@ GO_ERRORS: dict[str, type[CandorError]] = {
 }
 
 
+def _note_signer(skey: str) -> NoteSigner:
+    signer = parse_skey(skey)
+    assert isinstance(signer, NoteSigner)
+    return signer
+
+
 def _note_bytes(case: dict[str, Any]) -> bytes:
     if "note_hex" in case:
         return bytes.fromhex(case["note_hex"])
@@ -121,7 +127,7 @@ def test_bad_key_names_rejected(name: str) -> None:
 
 def test_signing_vector_byte_for_byte() -> None:
     case = VECTORS["signing"][0]
-    signer = parse_skey(case["skey"])
+    signer = _note_signer(case["skey"])
     assert sign_note(case["text"], [signer]) == case["expected_signed_note"].encode()
 
 
@@ -129,11 +135,11 @@ def test_signing_rejects_text_without_newline() -> None:
     case = VECTORS["signing"][1]
     assert case["expected_error"] == "malformed note"
     with pytest.raises(InvalidInput, match="end with a newline"):
-        sign_note(case["text"], [parse_skey(case["skey"])])
+        sign_note(case["text"], [_note_signer(case["skey"])])
 
 
 def test_signing_rejects_control_characters_and_no_signers() -> None:
-    signer = parse_skey(PETER_SK)
+    signer = _note_signer(PETER_SK)
     with pytest.raises(InvalidInput, match=r"U\+000D"):
         sign_note("a\r\n", [signer])
     with pytest.raises(InvalidInput, match="at least one signer"):
@@ -293,7 +299,7 @@ def test_verifier_equality_by_key() -> None:
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.text(alphabet=st.characters(min_codepoint=0x20, exclude_categories=("Cs",)), max_size=40))
+@given(st.text(alphabet=st.characters(min_codepoint=0x20, exclude_categories=["Cs"]), max_size=40))
 def test_any_valid_text_roundtrips(line: str) -> None:
     signer = NoteSigner("k", Ed25519PrivateKey.from_private_bytes(bytes(range(32))))
     text = line + "\n"

@@ -1,0 +1,331 @@
+"""core.ring: linkable ring signatures, linkability, vectors and batch verification."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core import ring as ringmod
+from core.errors import CandorError, InvalidInput, VerificationError
+from core.group import ORDER, group_by_name
+from core.ring import (
+    LINK_DST,
+    RING_TAG,
+    RingSignature,
+    batch_ring_verify,
+    link_tag,
+    public_key,
+    reporting_keypair,
+    ring_sign,
+    ring_verify,
+)
+
+VEC = json.loads((Path(__file__).parent / "vectors" / "ring_signature.json").read_text())
+ARK = group_by_name("arkworks")
+PYECC = group_by_name("py_ecc")
+ERRORS: dict[str, type[CandorError]] = {"InvalidInput": InvalidInput, "VerificationError": VerificationError}
+
+KEYS = [reporting_keypair() for _ in range(8)]
+SECRETS = [k[0] for k in KEYS]
+RING = [k[1] for k in KEYS[:6]]  # members 6 and 7 are outside (e.g. revoked)
+SUBJECT = secrets.token_bytes(32)
+OTHER_SUBJECT = secrets.token_bytes(32)
+
+
+def _sig(d: dict[str, Any]) -> RingSignature:
+    return RingSignature(
+        link_tag=bytes.fromhex(d["link_tag"]),
+        a=tuple(bytes.fromhex(x) for x in d["a"]),
+        b=tuple(bytes.fromhex(x) for x in d["b"]),
+        e=tuple(int(x, 16) for x in d["e"]),
+        z=tuple(int(x, 16) for x in d["z"]),
+    )
+
+
+def _case_sig(case: dict[str, Any]) -> RingSignature:
+    if "signature" in case:
+        return _sig(case["signature"])
+    return RingSignature.from_bytes(bytes.fromhex(case["signature_bytes"]))
+
+
+def _ctx(case: dict[str, Any]) -> tuple[list[bytes], bytes, bytes]:
+    return [bytes.fromhex(k) for k in case["ring"]], bytes.fromhex(case["subject_tag"]), bytes.fromhex(case["message"])
+
+
+def _replay(values: list[str]) -> Callable[[], int]:
+    it = iter(int(v, 16) for v in values)
+    return lambda: next(it)
+
+
+# ---- keys and link tags ----
+
+def test_constants() -> None:
+    assert RING_TAG == b"CANDOR-V1-RING" and LINK_DST == b"CANDOR-V1-LINK"
+
+
+def test_keypair() -> None:
+    x, pub = reporting_keypair()
+    assert 1 <= x < ORDER and len(pub) == 48
+    assert public_key(x) == pub == ARK.encode(ARK.mul(ARK.generator(), x))
+    assert public_key(x, PYECC) == pub
+    with pytest.raises(InvalidInput, match=r"\[1, q\)"):
+        public_key(0)
+    with pytest.raises(InvalidInput, match=r"\[1, q\)"):
+        public_key(ORDER)
+
+
+def test_link_tag_definition() -> None:
+    x = SECRETS[0]
+    base = ARK.hash_to_curve(b"link/" + SUBJECT, LINK_DST)
+    assert link_tag(x, SUBJECT) == ARK.encode(ARK.mul(base, x))
+    assert link_tag(x, SUBJECT, PYECC) == link_tag(x, SUBJECT)
+
+
+def test_link_tags_link_same_member_and_subject_only() -> None:
+    s1 = ring_sign(ARK, RING, SECRETS[1], SUBJECT, b"report 1")
+    s2 = ring_sign(ARK, RING, SECRETS[1], SUBJECT, b"report 2")
+    s3 = ring_sign(ARK, RING, SECRETS[1], OTHER_SUBJECT, b"report 3")
+    s4 = ring_sign(ARK, RING, SECRETS[2], SUBJECT, b"report 4")
+    assert s1.link_tag == s2.link_tag == link_tag(SECRETS[1], SUBJECT)
+    assert s1.link_tag != s3.link_tag
+    assert s1.link_tag != s4.link_tag
+    assert s1 != s2  # fresh randomness every time
+    for sig, subj, msg in ((s1, SUBJECT, b"report 1"), (s3, OTHER_SUBJECT, b"report 3"), (s4, SUBJECT, b"report 4")):
+        ring_verify(ARK, RING, subj, msg, sig)
+
+
+# ---- round trip and rejection ----
+
+@pytest.mark.parametrize("signer", [0, 3, 5])
+def test_sign_verify_round_trip(signer: int) -> None:
+    sig = ring_sign(ARK, RING, SECRETS[signer], SUBJECT, b"entry")
+    ring_verify(ARK, RING, SUBJECT, b"entry", sig)
+    assert RingSignature.from_bytes(sig.to_bytes()) == sig
+    assert len(sig.to_bytes()) == RingSignature.size(len(RING))
+
+
+def test_ring_of_one() -> None:
+    sig = ring_sign(ARK, RING[:1], SECRETS[0], SUBJECT, b"")
+    ring_verify(ARK, RING[:1], SUBJECT, b"", sig)
+
+
+def test_non_member_cannot_sign() -> None:
+    with pytest.raises(InvalidInput, match="not in the ring"):
+        ring_sign(ARK, RING, SECRETS[6], SUBJECT, b"entry")
+
+
+def test_signature_from_outside_the_ring_fails() -> None:
+    """A revoked member signs with the ring it still remembers; the current ring rejects it."""
+    stale_ring = [*RING[:5], KEYS[6][1]]  # member 5 replaced by revoked member 6
+    sig = ring_sign(ARK, stale_ring, SECRETS[6], SUBJECT, b"entry")
+    ring_verify(ARK, stale_ring, SUBJECT, b"entry", sig)
+    with pytest.raises(VerificationError, match="do not sum"):
+        ring_verify(ARK, RING, SUBJECT, b"entry", sig)
+
+
+def test_forger_posing_as_member_fails_its_branch() -> None:
+    points = ringmod._ring_points(ARK, RING)
+    forged = ringmod._sign(ARK, RING, points, 4, SECRETS[7], SUBJECT, b"entry", ringmod._random_key)
+    with pytest.raises(VerificationError, match="branch 4 fails z·G == a \\+ e·P"):
+        ring_verify(ARK, RING, SUBJECT, b"entry", forged)
+
+
+def test_other_message_or_subject_fails() -> None:
+    sig = ring_sign(ARK, RING, SECRETS[2], SUBJECT, b"entry")
+    with pytest.raises(VerificationError, match="do not sum"):
+        ring_verify(ARK, RING, SUBJECT, b"entry!", sig)
+    with pytest.raises(VerificationError, match="do not sum"):
+        ring_verify(ARK, RING, OTHER_SUBJECT, b"entry", sig)
+
+
+def test_other_reports_link_tag_fails() -> None:
+    sig = ring_sign(ARK, RING, SECRETS[2], SUBJECT, b"entry")
+    other = ring_sign(ARK, RING, SECRETS[3], SUBJECT, b"entry")
+    for tag in (other.link_tag, link_tag(SECRETS[2], OTHER_SUBJECT)):
+        with pytest.raises(VerificationError, match="do not sum"):
+            ring_verify(ARK, RING, SUBJECT, b"entry", replace(sig, link_tag=tag))
+
+
+def test_fresh_link_tag_to_evade_linking_fails() -> None:
+    """A member that signs honestly but with a random tag is caught by its own branch."""
+    points = ringmod._ring_points(ARK, RING)
+    fake_tag = ARK.mul(ringmod.link_base(ARK, SUBJECT), secrets.randbelow(ORDER))
+    sig = ringmod._sign(ARK, RING, points, 2, SECRETS[2], SUBJECT, b"m", ringmod._random_key, tag_point=fake_tag)
+    with pytest.raises(VerificationError, match="branch 2 fails z·B == b \\+ e·I"):
+        ring_verify(ARK, RING, SUBJECT, b"m", sig)
+
+
+def test_branch_count_mismatch_message() -> None:
+    sig = ring_sign(ARK, RING[:4], SECRETS[0], SUBJECT, b"m")
+    with pytest.raises(VerificationError, match="ring signature has 4 branches but the ring has 5 members"):
+        ring_verify(ARK, RING[:5], SUBJECT, b"m", sig)
+
+
+def test_signature_validation() -> None:
+    sig = ring_sign(ARK, RING[:3], SECRETS[0], SUBJECT, b"m")
+    with pytest.raises(InvalidInput, match="link tag must be a 48-byte"):
+        replace(sig, link_tag=sig.link_tag[:47])
+    with pytest.raises(InvalidInput, match="3 a-commitments, 2 b-commitments"):
+        replace(sig, b=sig.b[:2])
+    with pytest.raises(InvalidInput, match="has 0 branches"):
+        RingSignature(sig.link_tag, (), (), (), ())
+    with pytest.raises(InvalidInput, match=r"response z\[1\] is not a canonical scalar"):
+        replace(sig, z=(sig.z[0], ORDER, sig.z[2]))
+    with pytest.raises(InvalidInput, match="shorter than its 4-byte"):
+        RingSignature.from_bytes(b"\x00")
+    with pytest.raises(InvalidInput, match="claims 5000 branches"):
+        RingSignature.from_bytes((5000).to_bytes(4, "big") + sig.to_bytes()[4:])
+
+
+def test_sign_rejects_bad_input() -> None:
+    with pytest.raises(InvalidInput, match="subject tag must be 32 bytes"):
+        ring_sign(ARK, RING, SECRETS[0], b"short", b"m")
+    with pytest.raises(InvalidInput, match="same key at positions 0 and 2"):
+        ring_sign(ARK, [RING[0], RING[1], RING[0]], SECRETS[0], SUBJECT, b"m")
+    with pytest.raises(InvalidInput, match="ring has 0 members"):
+        ring_sign(ARK, [], SECRETS[0], SUBJECT, b"m")
+
+
+# ---- vectors ----
+
+VALID = [c for c in VEC["cases"] if c["valid"]]
+INVALID = [c for c in VEC["cases"] if not c["valid"]]
+
+
+def test_vector_file_shape() -> None:
+    assert len(VALID) >= 3 and len(INVALID) >= 10
+    assert all(c["why"] for c in VEC["cases"])
+
+
+@pytest.mark.parametrize("case", VALID, ids=lambda c: str(c["id"]))
+def test_known_answer(case: dict[str, Any]) -> None:
+    ring, subject, message = _ctx(case)
+    sig = _case_sig(case)
+    assert sig.to_bytes().hex() == case["signature_bytes"]
+    assert RingSignature.from_bytes(sig.to_bytes()) == sig
+    x = int(case["signer_key"], 16)
+    assert public_key(x) == ring[case["signer_index"]]
+    assert sig.link_tag.hex() == case["expected_link_tag"] == link_tag(x, subject).hex()
+    assert ring_sign(ARK, ring, x, subject, message, rng=_replay(case["nonces"])) == sig
+    ring_verify(ARK, ring, subject, message, sig)
+
+
+def test_known_answer_py_ecc_backend() -> None:
+    case = next(c for c in VALID if len(c["ring"]) == 1)
+    ring, subject, message = _ctx(case)
+    sig = ring_sign(PYECC, ring, int(case["signer_key"], 16), subject, message, rng=_replay(case["nonces"]))
+    assert sig == _case_sig(case)
+    ring_verify(PYECC, ring, subject, message, sig)
+
+
+@pytest.mark.parametrize("case", INVALID, ids=lambda c: f'{c["id"]}-{c["why"][:30]}')
+def test_invalid_vectors(case: dict[str, Any]) -> None:
+    with pytest.raises(ERRORS[case["error"]], match=re.escape(case["message"])):
+        ring, subject, message = _ctx(case)
+        ring_verify(ARK, ring, subject, message, _case_sig(case))
+
+
+# ---- properties ----
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 8), data=st.data())
+def test_verifies_iff_signer_in_ring(n: int, data: st.DataObject) -> None:
+    signer = data.draw(st.integers(0, 7))
+    position = data.draw(st.integers(0, n - 1))
+    ring = [k[1] for k in KEYS if k[1] != KEYS[signer][1]][: n - 1]
+    ring.insert(position, KEYS[signer][1])
+    sig = ring_sign(ARK, ring, SECRETS[signer], SUBJECT, b"p")
+    ring_verify(ARK, ring, SUBJECT, b"p", sig)
+    assert sig.link_tag == link_tag(SECRETS[signer], SUBJECT)
+    # The same signature against the ring without the signer (same size) fails.
+    outsider_ring = list(ring)
+    outsider_ring[position] = next(k[1] for k in KEYS if k[1] not in ring)
+    with pytest.raises(VerificationError):
+        ring_verify(ARK, outsider_ring, SUBJECT, b"p", sig)
+
+
+@settings(max_examples=25, deadline=None)
+@given(flip=st.integers(0, 10_000), field=st.sampled_from(["a", "b", "e", "z", "link_tag"]))
+def test_any_single_change_is_rejected(flip: int, field: str) -> None:
+    sig = ring_sign(ARK, RING[:4], SECRETS[1], SUBJECT, b"m")
+    if field in ("e", "z"):
+        values = list(getattr(sig, field))
+        i = flip % 4
+        values[i] = (values[i] + 1 + flip) % ORDER
+        bad = replace(sig, **{field: tuple(values)})
+    elif field == "link_tag":
+        bad = replace(sig, link_tag=public_key(1 + flip))
+    else:
+        pts = list(getattr(sig, field))
+        pts[flip % 4] = public_key(1 + flip)
+        bad = replace(sig, **{field: tuple(pts)})
+    with pytest.raises(VerificationError):
+        ring_verify(ARK, RING[:4], SUBJECT, b"m", bad)
+
+
+# ---- batch verification ----
+
+Item = tuple[Sequence[bytes], bytes, bytes, RingSignature]
+
+
+def _batch(count: int) -> list[Item]:
+    items: list[Item] = []
+    for i in range(count):
+        ring = RING if i % 2 else RING[:4]
+        subject = SUBJECT if i % 3 else OTHER_SUBJECT
+        msg = f"entry {i}".encode()
+        items.append((ring, subject, msg, ring_sign(ARK, ring, SECRETS[i % 4], subject, msg)))
+    return items
+
+
+BATCH = _batch(20)
+
+
+def test_batch_accepts_good_signatures() -> None:
+    batch_ring_verify(ARK, BATCH)
+    batch_ring_verify(ARK, [])
+
+
+@pytest.mark.parametrize("bad_index", [0, 7, 19])
+def test_batch_names_bad_signature(bad_index: int) -> None:
+    items = list(BATCH)
+    ring, subject, msg, sig = items[bad_index]
+    items[bad_index] = (ring, subject, msg + b"x", sig)
+    with pytest.raises(VerificationError, match=f"^item {bad_index}: ring signature challenges do not sum"):
+        batch_ring_verify(ARK, items)
+
+
+def test_batch_names_signature_failing_only_the_group_equation() -> None:
+    """Hash-consistent forgery: only the combined MSM can see it; the fallback names it."""
+    items = list(BATCH)
+    ring, subject, msg, _ = items[7]
+    points = ringmod._ring_points(ARK, ring)
+    forged = ringmod._sign(ARK, ring, points, 3, SECRETS[6], subject, msg, ringmod._random_key)
+    items[7] = (ring, subject, msg, forged)
+    with pytest.raises(VerificationError, match="^item 7: ring signature branch 3 fails z·G"):
+        batch_ring_verify(ARK, items)
+
+
+def test_batch_names_link_tag_swap() -> None:
+    items = list(BATCH)
+    ring, subject, msg, sig = items[12]
+    items[12] = (ring, subject, msg, replace(sig, link_tag=items[13][3].link_tag))
+    with pytest.raises(VerificationError, match="^item 12: "):
+        batch_ring_verify(ARK, items)
+
+
+def test_batch_names_size_mismatch() -> None:
+    items = list(BATCH)
+    _, subject, msg, sig = items[4]  # signed over RING[:4]
+    items[4] = (RING, subject, msg, sig)
+    with pytest.raises(VerificationError, match="^item 4: ring signature has 4 branches but the ring has 6 members"):
+        batch_ring_verify(ARK, items)
