@@ -58,7 +58,7 @@ def _case_sig(case: dict[str, Any]) -> RingSignature:
 
 
 def _ctx(case: dict[str, Any]) -> tuple[list[bytes], bytes, bytes]:
-    return [bytes.fromhex(k) for k in case["ring"]], bytes.fromhex(case["subject_tag"]), bytes.fromhex(case["message"])
+    return [bytes.fromhex(k) for k in case["ring"]], bytes.fromhex(case["subject_tag"]), bytes.fromhex(case["signed_message"])
 
 
 def _replay(values: list[str]) -> Callable[[], int]:
