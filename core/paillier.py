@@ -197,6 +197,11 @@ class RnPool:
         """The modulus of the public key this pool serves."""
         return self._n
 
+    @property
+    def nsquare(self) -> Any:
+        """n^2 as a gmpy2 mpz (kept so that encrypting from the pool multiplies only)."""
+        return self._nsquare
+
     def _compute(self) -> Any:
         return gmpy2.powmod(_random_unit(self._n), self._n, self._nsquare)
 
@@ -279,12 +284,13 @@ def encrypt(public_key: phe.PaillierPublicKey, m: int, pool: RnPool | None = Non
     if not 0 <= m < n:
         raise InvalidInput("plaintext must satisfy 0 <= m < n: check the registry fits the key")
     if pool is None:
-        rn = gmpy2.powmod(_random_unit(n), n, gmpy2.mpz(n) * n)
+        nsquare = gmpy2.mpz(n) * n
+        rn = gmpy2.powmod(_random_unit(n), n, nsquare)
     else:
         if pool.n != n:
             raise InvalidInput("the r^n pool belongs to another public key")
+        nsquare = pool.nsquare
         rn = pool.take()
-    nsquare = gmpy2.mpz(n) * n
     return int(((1 + gmpy2.mpz(m) * n) * rn) % nsquare)
 
 

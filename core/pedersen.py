@@ -1,7 +1,7 @@
 """Pedersen commitments to a report's one-hot (category, tier) indicator.
 
 Follows DESIGN §2 ("Commitment") and Pedersen, "Non-Interactive and Information-Theoretic
-Secure Verifiable Secret Sharing" (CRYPTO '91), §3: in a group of prime order q with
+Secure Verifiable Secret Sharing" (CRYPTO '91): in a group of prime order q with
 generators whose mutual discrete logarithms nobody knows,
 
     C = G_{c,t} + r·H,    r uniform in Z_q,

@@ -1,10 +1,11 @@
 """The validity proof of a report commitment: a 1-of-4 OR proof over the tiers.
 
 Follows DESIGN §2 ("Validity proof") and Cramer, Damgård, Schoenmakers, "Proofs of Partial
-Knowledge and Simplified Design of Witness Hiding Protocols" (CRYPTO '94), §3-4, applied to
-Schnorr's proof of knowledge of a discrete logarithm, made non-interactive with the
-Fiat–Shamir transform (Fiat, Shamir, CRYPTO '86; with the statement bound into the hash as
-in Bernhard, Pereira, Warinschi, "How not to prove yourself", ASIACRYPT 2012, §3).
+Knowledge and Simplified Design of Witness Hiding Protocols" (CRYPTO '94): their 1-out-of-n
+composition applied to Schnorr's proof of knowledge of a discrete logarithm, made
+non-interactive with the Fiat–Shamir transform (Fiat, Shamir, CRYPTO '86), with the statement
+bound into the hash as Bernhard, Pereira, Warinschi, "How not to prove yourself"
+(ASIACRYPT 2012) require.
 
 Statement: for the public commitment C and category c, there is a tier t' in 0..3 and an r
 with C − G_{c,t'} = r·H. Write X_j = C − G_{c,j}. The proof is (a_j, e_j, z_j) for j = 0..3,
@@ -14,9 +15,9 @@ and it verifies iff
 
 The prover runs Schnorr honestly on its own branch t and simulates the other three by
 picking e_j, z_j first and solving for a_j; the hash fixes the sum of the challenges, so at
-most one of them is free. CDS Theorem 8 gives special soundness (two accepting proofs with
-the same a_j and different hashes yield r for some branch) and perfect witness
-indistinguishability (the proof says nothing about which tier is real).
+most one of them is free. CDS show special soundness (two accepting proofs with the same
+a_j and different hashes yield r for some branch) and perfect witness indistinguishability
+(the proof says nothing about which tier is real).
 
 Transcript. The hash input is the sequence of fields, each prefixed with its length as a
 4-byte big-endian integer (so no two different sequences give the same bytes):

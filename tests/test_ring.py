@@ -237,7 +237,7 @@ def test_invalid_vectors(case: dict[str, Any]) -> None:
 # ---- properties ----
 
 @settings(max_examples=25, deadline=None)
-@given(n=st.integers(1, 8), data=st.data())
+@given(n=st.integers(1, 7), data=st.data())
 def test_verifies_iff_signer_in_ring(n: int, data: st.DataObject) -> None:
     signer = data.draw(st.integers(0, 7))
     position = data.draw(st.integers(0, n - 1))
@@ -257,17 +257,18 @@ def test_verifies_iff_signer_in_ring(n: int, data: st.DataObject) -> None:
 @given(flip=st.integers(0, 10_000), field=st.sampled_from(["a", "b", "e", "z", "link_tag"]))
 def test_any_single_change_is_rejected(flip: int, field: str) -> None:
     sig = ring_sign(ARK, RING[:4], SECRETS[1], SUBJECT, b"m")
+    fields: dict[str, Any] = {
+        "link_tag": sig.link_tag, "a": list(sig.a), "b": list(sig.b), "e": list(sig.e), "z": list(sig.z)
+    }
+    i = flip % 4
     if field in ("e", "z"):
-        values = list(getattr(sig, field))
-        i = flip % 4
-        values[i] = (values[i] + 1 + flip) % ORDER
-        bad = replace(sig, **{field: tuple(values)})
+        fields[field][i] = (fields[field][i] + 1 + flip) % ORDER
     elif field == "link_tag":
-        bad = replace(sig, link_tag=public_key(1 + flip))
+        fields["link_tag"] = public_key(1 + flip)
     else:
-        pts = list(getattr(sig, field))
-        pts[flip % 4] = public_key(1 + flip)
-        bad = replace(sig, **{field: tuple(pts)})
+        fields[field][i] = public_key(1 + flip)
+    bad = RingSignature(**fields)
+    assert bad != sig
     with pytest.raises(VerificationError):
         ring_verify(ARK, RING[:4], SUBJECT, b"m", bad)
 

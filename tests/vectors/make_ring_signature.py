@@ -146,9 +146,9 @@ def build() -> dict[str, object]:
         signature=rebalanced(sig, RING, SUBJECT, MESSAGE, link_tag=bytes([0xC0]) + bytes(47)))
     bad("b[4] outside the subgroup; challenges re-balanced", "VerificationError", "b[4] is not a valid G1 point",
         signature=rebalanced(sig, RING, SUBJECT, MESSAGE, b=[*sig.b[:4], NOT_IN_SUBGROUP]))
-    bad("z[4] changed and challenges re-balanced: branch 0 equation fails first", "VerificationError",
-        "branch 0 fails z·G == a + e·P",
-        signature=rebalanced(sig, RING, SUBJECT, MESSAGE, z=[*sig.z[:4], (sig.z[4] + 1) % ORDER]))
+    bad("a[4] replaced and challenges re-balanced: hash passes, branch 0 (whose e changed) fails",
+        "VerificationError", "branch 0 fails z·G == a + e·P",
+        signature=rebalanced(sig, RING, SUBJECT, MESSAGE, a=[*sig.a[:4], public_key(det("other-a"))]))
     bad("ring lists one key twice", "VerificationError", "same key at positions 0 and 4",
         ctx([*RING[:4], RING[0]], SUBJECT, MESSAGE))
     bad("ring member key outside the subgroup", "VerificationError", "ring member 3 key is not a valid public key",

@@ -142,9 +142,8 @@ def build() -> dict[str, object]:
     s_off = replace(s, commitment=bytes.fromhex("80" + "00" * 46 + "01"))
     bad("commitment not on the curve; challenges re-balanced", "VerificationError",
         "not on the curve", s_off, proof=rebalance(s_off, p.a, p.e, p.z))
-    z = list(p.z); z[0] = (z[0] + 1) % ORDER
-    bad("response z[0] changed and e re-balanced: hash passes, branch 0 equation fails",
-        "VerificationError", "branch 0 (minor)", proof=rebalance(s, p.a, p.e, tuple(z)))
+    bad("a[1] replaced and e re-balanced: hash passes, branch 0 (whose e changed) fails",
+        "VerificationError", "branch 0 (minor)", proof=rebalance(s, (p.a[0], p2.a[1], *p.a[2:]), p.e, p.z))
 
     # Cheating provers: the statement is false, the prover runs the protocol anyway.
     label = "cheat-two-tiers"

@@ -1,0 +1,951 @@
+"""Issue 2 benchmark: every core operation of a report's life, next to its floor.
+
+Run `python -m bench.core` (add `--json` for machine-readable output, `--quick` for a
+seconds-long smoke run). For 2048- and 3072-bit threshold Paillier keys it measures
+
+- report preparation on the client (DESIGN §2): Paillier encryption without and with a
+  warm r^n pool, the Pedersen commitment, the 1-of-4 validity proof, the Ed25519 signature,
+  the HPKE escrow, the linkable ring signature for rings of 5, 20 and 100 members, and the
+  whole online preparation of one report with a warm pool;
+- intake verification on the operator (DESIGN §2, "MUST be batch-verifiable"): validity
+  proofs one at a time and in batches of 100 and 1000 (per report), ring signatures;
+- threshold decryption on the trustees (DESIGN §5): a decryption share, its verification,
+  and combining t = 2 shares.
+
+Every row is timed next to its *floor*, the one primitive that bounds it from below (a
+gmpy2 powmod of the same size, one arkworks G1 scalar multiplication, a raw library call),
+measured in the same run and interleaved with the operation itself (op, floor, op, floor,
+...) so that both see the same load on a shared machine. The ratio median/floor says how
+far the implementation is from what the hardware and libraries allow. Timings use
+`time.perf_counter`; inputs are prepared outside the timed region; a few warm-up runs are
+discarded and the number of repetitions adapts to a per-row time budget.
+
+Keys are the test-only files under tests/keys/ when present; otherwise they are dealt on
+the spot with `core.threshold.deal`, and the output says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import itertools
+import json
+import math
+import os
+import platform
+import secrets
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import gmpy2
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from py_arkworks_bls12381 import G1Point, Scalar
+from rich.console import Console
+from rich.table import Table
+
+from core import escrow
+from core.group import ORDER, Group, default_group
+from core.paillier import RnPool, encrypt, pack
+from core.pedersen import Generators, commit, random_scalar, slot
+from core.proofs import (
+    ReportStatement,
+    ValidityProof,
+    batch_verify_validity,
+    prove_validity,
+    verify_validity,
+)
+from core.ring import RingSignature, batch_ring_verify, reporting_keypair, ring_sign, ring_verify
+from core.signing import SigningKey
+from core.threshold import (
+    DecryptionShare,
+    KeyShare,
+    ThresholdPublicKey,
+    combine,
+    deal,
+    decryption_share,
+    load_key_file,
+    verify_share,
+)
+
+__all__ = [
+    "Settings",
+    "Row",
+    "Target",
+    "BenchReport",
+    "run",
+    "render",
+    "to_json",
+    "main",
+    "PREP",
+    "INTAKE",
+    "DECRYPT",
+]
+
+KEY_DIR = Path(__file__).resolve().parent.parent / "tests" / "keys"
+THRESHOLD = 2
+PARTIES = 3
+CATEGORIES = ("contract_default", "fake_traffic", "false_advertising")
+ESCROW_INFO = b"candor/v1/escrow"
+
+PREP = "report preparation (client)"
+INTAKE = "intake verification (operator)"
+DECRYPT = "threshold decryption (trustees)"
+
+FLOOR_G1 = "one arkworks G1 scalar mul"
+FLOOR_ENC = "powmod r^n mod n^2 (|n|-bit exponent)"
+FLOOR_SHARE = "powmod c^(2*Delta*s_i) mod n^2"
+FLOOR_ED = "raw cryptography Ed25519 sign"
+FLOOR_X25519 = "raw X25519 key exchange"
+FLOOR_COMBINE = "t powmods c_i^(2*lambda_i) + inverse mod n"
+FLOOR_COMBINE_VERIFY = "verification powmods + combine powmods"
+
+PREP_TARGET_S = 3e-3
+"""Total online preparation of one report with a warm pool, at 3072 bits."""
+BATCH_TARGET_S = 0.5e-3
+"""Batched validity-proof verification, per report."""
+
+Thunk = Callable[[], object]
+Setup = Callable[[], Thunk]
+"""Prepares fresh inputs (untimed) and returns the zero-argument call to time."""
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What to measure and how long to spend on each row."""
+
+    quick: bool
+    key_bits: tuple[int, ...]
+    ring_sizes: tuple[int, ...]
+    batch_sizes: tuple[int, ...]
+    ring_batch: tuple[int, int]
+    """(ring size, batch size) of the batched ring-signature verification row."""
+    row_budget_s: float
+    min_reps: int
+    max_reps: int
+    pool_max_reps: int
+    """Cap for rows that consume a precomputed r^n per repetition (each costs a powmod)."""
+    warmup: int
+
+    def __post_init__(self) -> None:
+        if not self.key_bits or any(b < 1024 or b % 2 for b in self.key_bits):
+            raise ValueError("key_bits must list even sizes of at least 1024 bits")
+        if not self.ring_sizes or min(self.ring_sizes) < 1:
+            raise ValueError("ring sizes must be at least 1")
+        if not self.batch_sizes or min(self.batch_sizes) < 1:
+            raise ValueError("batch sizes must be at least 1")
+        if min(self.ring_batch) < 1:
+            raise ValueError("ring batch sizes must be at least 1")
+        if not 1 <= self.min_reps <= self.max_reps or self.pool_max_reps < 1:
+            raise ValueError("need 1 <= min_reps <= max_reps and pool_max_reps >= 1")
+        if self.row_budget_s <= 0 or self.warmup < 0:
+            raise ValueError("row budget must be positive and warm-up non-negative")
+
+    @classmethod
+    def full(cls) -> Settings:
+        """The default run: both key sizes, every ring and batch size (about 1.5-2 minutes)."""
+        return cls(
+            quick=False,
+            key_bits=(2048, 3072),
+            ring_sizes=(5, 20, 100),
+            batch_sizes=(100, 1000),
+            ring_batch=(20, 100),
+            row_budget_s=1.2,
+            min_reps=7,
+            max_reps=300,
+            pool_max_reps=60,
+            warmup=3,
+        )
+
+    @classmethod
+    def quick_run(cls) -> Settings:
+        """A smoke run of a few seconds: 2048 bits only, no ring of 100, tiny repetitions."""
+        return cls(
+            quick=True,
+            key_bits=(2048,),
+            ring_sizes=(5, 20),
+            batch_sizes=(100,),
+            ring_batch=(5, 10),
+            row_budget_s=0.02,
+            min_reps=2,
+            max_reps=10,
+            pool_max_reps=3,
+            warmup=1,
+        )
+
+
+@dataclass(frozen=True)
+class Row:
+    """One measured operation and its floor, both medians in seconds (per report if batched)."""
+
+    section: str
+    operation: str
+    key_bits: int | None
+    median_s: float
+    reps: int
+    floor: str
+    floor_median_s: float
+    batch: int = 1
+
+    def __post_init__(self) -> None:
+        if self.median_s <= 0 or self.floor_median_s <= 0:
+            raise ValueError(f"{self.operation}: timings must be positive")
+        if self.reps < 1 or self.batch < 1:
+            raise ValueError(f"{self.operation}: reps and batch must be at least 1")
+
+    @property
+    def ratio(self) -> float:
+        return self.median_s / self.floor_median_s
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "section": self.section,
+            "operation": self.operation,
+            "key_bits": self.key_bits,
+            "median_ms": self.median_s * 1e3,
+            "floor": self.floor,
+            "floor_median_ms": self.floor_median_s * 1e3,
+            "ratio": self.ratio,
+            "reps": self.reps,
+            "batch": self.batch,
+        }
+
+
+@dataclass(frozen=True)
+class Target:
+    """A performance target checked against one row."""
+
+    name: str
+    operation: str
+    key_bits: int | None
+    limit_s: float
+    measured_s: float
+
+    def __post_init__(self) -> None:
+        if self.limit_s <= 0 or self.measured_s <= 0:
+            raise ValueError(f"{self.name}: limit and measurement must be positive")
+
+    @property
+    def passed(self) -> bool:
+        return self.measured_s <= self.limit_s
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.name,
+            "operation": self.operation,
+            "key_bits": self.key_bits,
+            "limit_ms": self.limit_s * 1e3,
+            "measured_ms": self.measured_s * 1e3,
+            "status": "PASS" if self.passed else "MISS",
+        }
+
+
+@dataclass(frozen=True)
+class BenchReport:
+    settings: Settings
+    rows: tuple[Row, ...]
+    targets: tuple[Target, ...]
+    key_sources: dict[int, str]
+    environment: dict[str, str]
+    elapsed_s: float
+
+    def row(self, operation: str, key_bits: int | None = None) -> Row:
+        for r in self.rows:
+            if r.operation == operation and r.key_bits == key_bits:
+                return r
+        raise KeyError(f"no row {operation!r} for key {key_bits}")
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def _time_once(setup: Setup) -> float:
+    thunk = setup()
+    start = time.perf_counter()
+    thunk()
+    return time.perf_counter() - start
+
+
+def _measure(
+    settings: Settings, op: Setup, floor: Setup, max_reps: int | None = None
+) -> tuple[float, float, int]:
+    """Medians of op and floor, timed alternately; returns (op, floor, repetitions)."""
+    gc.collect()
+    spent = 0.0
+    for _ in range(settings.warmup):
+        spent = _time_once(op) + _time_once(floor)
+    if settings.warmup == 0:
+        spent = _time_once(op) + _time_once(floor)
+    cap = settings.max_reps if max_reps is None else min(max_reps, settings.max_reps)
+    reps = max(settings.min_reps, min(cap, math.ceil(settings.row_budget_s / max(spent, 1e-9))))
+    op_times: list[float] = []
+    floor_times: list[float] = []
+    for _ in range(reps):
+        op_times.append(_time_once(op))
+        floor_times.append(_time_once(floor))
+    return statistics.median(op_times), statistics.median(floor_times), reps
+
+
+def _const(thunk: Thunk) -> Setup:
+    return lambda: thunk
+
+
+# --------------------------------------------------------------------------- floors
+
+
+def _g1_floor() -> Setup:
+    point = G1Point.hash_to_curve(b"blinding", b"CANDOR-V1-PEDERSEN")
+
+    def setup() -> Thunk:
+        k = Scalar(secrets.randbelow(ORDER))
+        return lambda: point * k
+
+    return setup
+
+
+def _enc_floor(n: int) -> Setup:
+    mn = gmpy2.mpz(n)
+    nsquare = mn * mn
+
+    def setup() -> Thunk:
+        r = gmpy2.mpz(secrets.randbelow(n - 1) + 1)
+        return lambda: gmpy2.powmod(r, mn, nsquare)
+
+    return setup
+
+
+def _share_floor(pk: ThresholdPublicKey, share: KeyShare, c: int) -> Setup:
+    base = gmpy2.mpz(c)
+    exponent = gmpy2.mpz(2 * pk.delta * share.s_i)
+    nsquare = gmpy2.mpz(pk.nsquare)
+    return _const(lambda: gmpy2.powmod(base, exponent, nsquare))
+
+
+def _lagrange(delta: int, index: int, indices: Sequence[int]) -> int:
+    num, den = delta, 1
+    for j in indices:
+        if j != index:
+            num *= -j
+            den *= index - j
+    return num // den
+
+
+def _combine_powmods(pk: ThresholdPublicKey, shares: Sequence[DecryptionShare]) -> Thunk:
+    n = gmpy2.mpz(pk.n)
+    nsquare = n * n
+    delta = pk.delta
+    indices = [s.index for s in shares]
+    terms = [
+        (gmpy2.mpz(s.c_i), 2 * _lagrange(delta, s.index, indices)) for s in shares
+    ]
+    four_delta_sq = gmpy2.mpz(4 * delta * delta)
+
+    def thunk() -> object:
+        acc = gmpy2.mpz(1)
+        for base, exponent in terms:
+            acc = acc * gmpy2.powmod(base, exponent, nsquare) % nsquare
+        return (acc - 1) // n * gmpy2.invert(four_delta_sq, n) % n
+
+    return thunk
+
+
+def _verify_powmods(pk: ThresholdPublicKey, c: int, shares: Sequence[DecryptionShare]) -> Thunk:
+    nsquare = gmpy2.mpz(pk.nsquare)
+    v = gmpy2.mpz(pk.v)
+    mc = gmpy2.mpz(c)
+    inputs = [
+        (gmpy2.mpz(s.c_i), gmpy2.mpz(pk.verification_keys[s.index - 1]), s.response, s.challenge)
+        for s in shares
+    ]
+
+    def thunk() -> object:
+        out = []
+        for c_i, v_i, z, e in inputs:
+            c4 = gmpy2.powmod(mc, 4, nsquare)
+            ci2 = gmpy2.powmod(c_i, 2, nsquare)
+            a = gmpy2.powmod(c4, z, nsquare) * gmpy2.powmod(ci2, -e, nsquare) % nsquare
+            b = gmpy2.powmod(v, z, nsquare) * gmpy2.powmod(v_i, -e, nsquare) % nsquare
+            out.append((a, b))
+        return out
+
+    return thunk
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+def _load_keys(bits: int, log: Callable[[str], None]) -> tuple[ThresholdPublicKey, list[KeyShare], str]:
+    path = KEY_DIR / f"test_only_threshold_{bits}_t{THRESHOLD}_n{PARTIES}.json"
+    if path.exists():
+        pk, shares = load_key_file(path, check_shares=False)
+        return pk, shares, f"test-only key file {path.name}"
+    log(f"{path.name} not found: dealing a fresh {bits}-bit key with core.threshold.deal")
+    pk, shares = deal(bits, THRESHOLD, PARTIES)
+    return pk, shares, "generated in this run with core.threshold.deal (no key file found)"
+
+
+@dataclass
+class _Alliance:
+    """Everything key-independent a report needs: generators, a member's keys, rings."""
+
+    group: Group
+    gens: Generators
+    genesis: bytes
+    signing_key: SigningKey
+    escrow_public: bytes
+    member_x: int
+    rings: dict[int, list[bytes]] = field(default_factory=dict)
+
+    @classmethod
+    def make(cls, ring_sizes: Sequence[int]) -> _Alliance:
+        group = default_group()
+        gens = Generators(group, CATEGORIES)
+        for code in CATEGORIES:  # hash the generators once, as a long-lived client would
+            for tier in range(4):
+                gens.g(code, tier)
+        x, own = reporting_keypair(group)
+        rings: dict[int, list[bytes]] = {}
+        others = [reporting_keypair(group)[1] for _ in range(max(ring_sizes) - 1)]
+        for size in ring_sizes:
+            # Canonical order is the ledger's; here, sorted bytes. The signer sits at a
+            # random position, which is what anonymity needs and costs the same anywhere.
+            rings[size] = sorted([own, *others[: size - 1]])
+        return cls(
+            group=group,
+            gens=gens,
+            genesis=secrets.token_bytes(32),
+            signing_key=SigningKey.generate(),
+            escrow_public=escrow.escrow_keypair()[1],
+            member_x=x,
+            rings=rings,
+        )
+
+    def statement(self, r: int, category: str, tier: int) -> ReportStatement:
+        c = self.group.encode(commit(self.gens, category, tier, r))
+        return ReportStatement(
+            genesis_hash=self.genesis,
+            report_id=secrets.token_bytes(16),
+            subject_tag=secrets.token_bytes(32),
+            category=category,
+            event_date="2026-11-02",
+            commitment=c,
+        )
+
+    def proved_report(self) -> tuple[ReportStatement, ValidityProof]:
+        r = random_scalar()
+        category = CATEGORIES[secrets.randbelow(len(CATEGORIES))]
+        tier = secrets.randbelow(4)
+        stmt = self.statement(r, category, tier)
+        return stmt, prove_validity(self.gens, stmt, tier, r)
+
+
+def _prepare_report(
+    alliance: _Alliance, pk: ThresholdPublicKey, pool: RnPool, ring: Sequence[bytes] | None
+) -> Setup:
+    """The whole online preparation of one report, as a client SDK would run it."""
+    phe_key = pk.phe()
+    width = (pk.nsquare.bit_length() + 7) // 8
+    group, gens = alliance.group, alliance.gens
+
+    def setup() -> Thunk:
+        if len(pool) == 0:
+            pool.refill(1)  # outside the timed region: the pool is meant to be warm
+        category = CATEGORIES[secrets.randbelow(len(CATEGORIES))]
+        tier = secrets.randbelow(4)
+        report_id = secrets.token_bytes(16)
+        subject_tag = secrets.token_bytes(32)
+        evidence = secrets.token_bytes(32)
+
+        def thunk() -> object:
+            r = random_scalar()
+            c_bytes = group.encode(commit(gens, category, tier, r))
+            m = pack(r, slot(gens.category_index(category), tier))
+            ciphertext = encrypt(phe_key, m, pool)
+            stmt = ReportStatement(
+                alliance.genesis, report_id, subject_tag, category, "2026-11-02", c_bytes
+            )
+            proof = prove_validity(gens, stmt, tier, r)
+            entry = b"".join(
+                (
+                    report_id,
+                    subject_tag,
+                    category.encode(),
+                    b"2026-11-02",
+                    evidence,
+                    c_bytes,
+                    proof.to_bytes(),
+                    ciphertext.to_bytes(width, "big"),
+                )
+            )
+            sig = None
+            if ring is not None:
+                sig = ring_sign(group, ring, alliance.member_x, subject_tag, entry)
+            ed = alliance.signing_key.sign(entry)
+            sealed = escrow.seal(alliance.escrow_public, ESCROW_INFO, entry, b"member-a" + ed)
+            return sig, sealed
+
+        return thunk
+
+    return setup
+
+
+# --------------------------------------------------------------------------- sections
+
+
+class _Runner:
+    def __init__(self, settings: Settings, log: Callable[[str], None]) -> None:
+        self.settings = settings
+        self.log = log
+        self.rows: list[Row] = []
+
+    def add(
+        self,
+        section: str,
+        operation: str,
+        key_bits: int | None,
+        op: Setup,
+        floor_name: str,
+        floor: Setup,
+        *,
+        batch: int = 1,
+        max_reps: int | None = None,
+    ) -> Row:
+        label = f"{operation}" + (f" [{key_bits}]" if key_bits else "")
+        self.log(f"measuring {label}")
+        median, floor_median, reps = _measure(self.settings, op, floor, max_reps)
+        row = Row(section, operation, key_bits, median / batch, reps, floor_name, floor_median, batch)
+        self.rows.append(row)
+        return row
+
+
+def _ec_preparation(run: _Runner, alliance: _Alliance) -> None:
+    s = run.settings
+    group, gens = alliance.group, alliance.gens
+    g1 = _g1_floor()
+
+    def commit_setup() -> Thunk:
+        r = random_scalar()
+        return lambda: commit(gens, "fake_traffic", 2, r)
+
+    run.add(PREP, "Pedersen commit", None, commit_setup, FLOOR_G1, g1)
+
+    def prove_setup() -> Thunk:
+        r = random_scalar()
+        tier = secrets.randbelow(4)
+        stmt = alliance.statement(r, "fake_traffic", tier)
+        return lambda: prove_validity(gens, stmt, tier, r)
+
+    run.add(PREP, "validity proof generation", None, prove_setup, FLOOR_G1, g1)
+
+    raw_ed = Ed25519PrivateKey.generate()
+    entry = secrets.token_bytes(1024)
+    run.add(
+        PREP,
+        "Ed25519 sign (1 KB entry)",
+        None,
+        _const(lambda: alliance.signing_key.sign(entry)),
+        FLOOR_ED,
+        _const(lambda: raw_ed.sign(entry)),
+    )
+
+    peer = X25519PublicKey.from_public_bytes(alliance.escrow_public)
+
+    def x25519_setup() -> Thunk:
+        eph = X25519PrivateKey.generate()
+        return lambda: eph.exchange(peer)
+
+    run.add(
+        PREP,
+        "escrow seal (HPKE X25519, 72 B)",
+        None,
+        _const(lambda: escrow.seal(alliance.escrow_public, ESCROW_INFO, entry, entry[:72])),
+        FLOOR_X25519,
+        x25519_setup,
+    )
+
+    for n in s.ring_sizes:
+        ring = alliance.rings[n]
+
+        def ring_setup(ring: Sequence[bytes] = ring) -> Thunk:
+            subject = secrets.token_bytes(32)  # a fresh subject: its link base is hashed too
+            return lambda: ring_sign(group, ring, alliance.member_x, subject, entry)
+
+        run.add(PREP, f"ring signature generation, n={n}", None, ring_setup, FLOOR_G1, g1)
+
+
+def _paillier_preparation(
+    run: _Runner, alliance: _Alliance, bits: int, pk: ThresholdPublicKey
+) -> None:
+    s = run.settings
+    phe_key = pk.phe()
+    floor = _enc_floor(pk.n)
+
+    def plaintext() -> int:
+        return pack(random_scalar(), slot(secrets.randbelow(len(CATEGORIES)), secrets.randbelow(4)))
+
+    def enc_setup() -> Thunk:
+        m = plaintext()
+        return lambda: encrypt(phe_key, m)
+
+    run.add(PREP, "Paillier encrypt, no pool", bits, enc_setup, FLOOR_ENC, floor)
+
+    with RnPool(phe_key) as pool:
+
+        def pooled_setup() -> Thunk:
+            if len(pool) == 0:
+                pool.refill(1)
+            m = plaintext()
+            return lambda: encrypt(phe_key, m, pool)
+
+        run.add(
+            PREP,
+            "Paillier encrypt, warm r^n pool",
+            bits,
+            pooled_setup,
+            FLOOR_ENC,
+            floor,
+            max_reps=s.pool_max_reps,
+        )
+        g1 = _g1_floor()
+        run.add(
+            PREP,
+            "total online preparation, warm pool, no ring signature",
+            bits,
+            _prepare_report(alliance, pk, pool, None),
+            FLOOR_G1,
+            g1,
+            max_reps=s.pool_max_reps,
+        )
+        for n in s.ring_sizes:
+            run.add(
+                PREP,
+                f"total online preparation, warm pool, ring n={n}",
+                bits,
+                _prepare_report(alliance, pk, pool, alliance.rings[n]),
+                FLOOR_G1,
+                g1,
+                max_reps=s.pool_max_reps,
+            )
+
+
+def _intake(run: _Runner, alliance: _Alliance) -> None:
+    s = run.settings
+    group, gens = alliance.group, alliance.gens
+    g1 = _g1_floor()
+    biggest = max(s.batch_sizes)
+    run.log(f"preparing {biggest} validity proofs for the batch rows")
+    reports = [alliance.proved_report() for _ in range(biggest)]
+    verify_validity(gens, *reports[0])  # a benchmark of a failing check would be meaningless
+    cursor = itertools.count()
+
+    def single_setup() -> Thunk:
+        stmt, proof = reports[next(cursor) % len(reports)]
+        return lambda: verify_validity(gens, stmt, proof)
+
+    run.add(INTAKE, "validity proof verification, single", None, single_setup, FLOOR_G1, g1)
+    for b in s.batch_sizes:
+        batch = reports[:b]
+        run.add(
+            INTAKE,
+            f"validity proof verification, batch of {b}, per report",
+            None,
+            _const(lambda batch=batch: batch_verify_validity(gens, batch)),
+            FLOOR_G1,
+            g1,
+            batch=b,
+        )
+
+    entry = secrets.token_bytes(1024)
+    for n in s.ring_sizes:
+        ring = alliance.rings[n]
+        subject = secrets.token_bytes(32)
+        sig = ring_sign(group, ring, alliance.member_x, subject, entry)
+        ring_verify(group, ring, subject, entry, sig)
+        run.add(
+            INTAKE,
+            f"ring signature verification, n={n}, single",
+            None,
+            _const(
+                lambda ring=ring, subject=subject, sig=sig: ring_verify(
+                    group, ring, subject, entry, sig
+                )
+            ),
+            FLOOR_G1,
+            g1,
+        )
+
+    n, b = s.ring_batch
+    ring = alliance.rings.get(n) or alliance.rings[min(alliance.rings)]
+    n = len(ring)
+    run.log(f"preparing {b} ring signatures (n={n}) for the batch row")
+    items: list[tuple[Sequence[bytes], bytes, bytes, RingSignature]] = []
+    for _ in range(b):
+        subject = secrets.token_bytes(32)
+        msg = secrets.token_bytes(1024)
+        items.append((ring, subject, msg, ring_sign(group, ring, alliance.member_x, subject, msg)))
+    run.add(
+        INTAKE,
+        f"ring signature verification, n={n}, batch of {b}, per report",
+        None,
+        _const(lambda: batch_ring_verify(group, items)),
+        FLOOR_G1,
+        g1,
+        batch=b,
+    )
+
+
+def _decryption(run: _Runner, bits: int, pk: ThresholdPublicKey, shares: Sequence[KeyShare]) -> None:
+    m = pack(random_scalar(), slot(1, 3))
+    c = encrypt(pk.phe(), m)
+    trustees = list(shares[:THRESHOLD])
+    dshares = [decryption_share(pk, k, c) for k in trustees]
+    if combine(pk, c, dshares) != m:
+        raise RuntimeError(f"{bits}-bit key does not decrypt correctly: refusing to benchmark it")
+    floor = _share_floor(pk, trustees[0], c)
+    run.add(
+        DECRYPT,
+        "decryption share (with proof)",
+        bits,
+        _const(lambda: decryption_share(pk, trustees[0], c)),
+        FLOOR_SHARE,
+        floor,
+    )
+    run.add(
+        DECRYPT,
+        "decryption share verification",
+        bits,
+        _const(lambda: verify_share(pk, c, dshares[0])),
+        FLOOR_SHARE,
+        floor,
+    )
+    run.add(
+        DECRYPT,
+        f"combine t={THRESHOLD} shares, unverified",
+        bits,
+        _const(lambda: combine(pk, c, dshares, verify=False)),
+        FLOOR_COMBINE,
+        _const(_combine_powmods(pk, dshares)),
+    )
+    verify_then_combine = _verify_powmods(pk, c, dshares)
+    combine_only = _combine_powmods(pk, dshares)
+    run.add(
+        DECRYPT,
+        f"combine t={THRESHOLD} shares, verifying each",
+        bits,
+        _const(lambda: combine(pk, c, dshares, verify=True)),
+        FLOOR_COMBINE_VERIFY,
+        _const(lambda: (verify_then_combine(), combine_only())),
+    )
+
+
+# --------------------------------------------------------------------------- run
+
+
+def _environment() -> dict[str, str]:
+    env = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": str(os.cpu_count()),
+        "load_average_at_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+    for dist in ("gmpy2", "phe", "py_arkworks_bls12381", "cryptography"):
+        try:
+            env[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            env[dist] = "?"
+    return env
+
+
+def _targets(settings: Settings, rows: Sequence[Row]) -> list[Target]:
+    by_key = {(r.operation, r.key_bits): r for r in rows}
+    bits = 3072 if 3072 in settings.key_bits else max(settings.key_bits)
+    out: list[Target] = []
+    for n in settings.ring_sizes:
+        op = f"total online preparation, warm pool, ring n={n}"
+        out.append(
+            Target(
+                f"online preparation at {bits} bits, ring n={n} <= 3 ms",
+                op,
+                bits,
+                PREP_TARGET_S,
+                by_key[(op, bits)].median_s,
+            )
+        )
+    op = "total online preparation, warm pool, no ring signature"
+    out.append(
+        Target(
+            f"online preparation at {bits} bits, without ring signature <= 3 ms",
+            op,
+            bits,
+            PREP_TARGET_S,
+            by_key[(op, bits)].median_s,
+        )
+    )
+    for b in settings.batch_sizes:
+        op = f"validity proof verification, batch of {b}, per report"
+        out.append(
+            Target(
+                f"batched validity verification (batch {b}) <= 0.5 ms per report",
+                op,
+                None,
+                BATCH_TARGET_S,
+                by_key[(op, None)].median_s,
+            )
+        )
+    return out
+
+
+def run(settings: Settings, log: Callable[[str], None] | None = None) -> BenchReport:
+    """Measure every row for `settings`; `log` receives progress lines (default: none)."""
+    say = log or (lambda _line: None)
+    start = time.perf_counter()
+    environment = _environment()
+    runner = _Runner(settings, say)
+    keys: dict[int, tuple[ThresholdPublicKey, list[KeyShare]]] = {}
+    sources: dict[int, str] = {}
+    for bits in settings.key_bits:
+        pk, shares, source = _load_keys(bits, say)
+        keys[bits] = (pk, shares)
+        sources[bits] = source
+    say("setting up generators, member keys and rings")
+    alliance = _Alliance.make(settings.ring_sizes)
+
+    for bits in settings.key_bits:
+        _paillier_preparation(runner, alliance, bits, keys[bits][0])
+    _ec_preparation(runner, alliance)
+    _intake(runner, alliance)
+    for bits in settings.key_bits:
+        _decryption(runner, bits, *keys[bits])
+
+    order = {PREP: 0, INTAKE: 1, DECRYPT: 2}
+    rows = sorted(
+        runner.rows,
+        key=lambda r: (order[r.section], r.operation.startswith("total"), r.key_bits or 0),
+    )
+    return BenchReport(
+        settings=settings,
+        rows=tuple(rows),
+        targets=tuple(_targets(settings, rows)),
+        key_sources=sources,
+        environment=environment,
+        elapsed_s=time.perf_counter() - start,
+    )
+
+
+# --------------------------------------------------------------------------- output
+
+
+def format_time(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.1f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds:.2f} s"
+
+
+def render(report: BenchReport, console: Console) -> None:
+    """Print the rows (grouped by section) and the targets as rich tables."""
+    s = report.settings
+    console.print(
+        f"[bold]Candor core benchmark[/bold] ({'quick' if s.quick else 'full'} run, "
+        f"{report.elapsed_s:.0f} s)"
+    )
+    console.print(
+        "  " + ", ".join(f"{k} {v}" for k, v in report.environment.items()), highlight=False
+    )
+    for bits, source in sorted(report.key_sources.items()):
+        console.print(f"  {bits}-bit key: {source}", highlight=False)
+    table = Table(title="median per operation vs. its floor (measured interleaved, same run)")
+    table.add_column("operation")
+    table.add_column("key", justify="right")
+    table.add_column("median", justify="right")
+    table.add_column("floor")
+    table.add_column("floor median", justify="right")
+    table.add_column("ratio", justify="right")
+    table.add_column("reps", justify="right")
+    section = None
+    for r in report.rows:
+        if r.section != section:
+            if section is not None:
+                table.add_section()
+            table.add_row(f"[bold]{r.section}[/bold]")
+            section = r.section
+        table.add_row(
+            "  " + r.operation,
+            str(r.key_bits) if r.key_bits else "—",
+            format_time(r.median_s),
+            r.floor,
+            format_time(r.floor_median_s),
+            f"{r.ratio:.2f}×" if r.ratio < 10 else f"{r.ratio:.0f}×",
+            str(r.reps),
+        )
+    console.print(table)
+    targets = Table(title="targets")
+    targets.add_column("target")
+    targets.add_column("measured", justify="right")
+    targets.add_column("limit", justify="right")
+    targets.add_column("status")
+    for t in report.targets:
+        targets.add_row(
+            t.name,
+            format_time(t.measured_s),
+            format_time(t.limit_s),
+            "[green]PASS[/green]" if t.passed else "[red]MISS[/red]",
+        )
+    console.print(targets)
+
+
+def to_json(report: BenchReport) -> dict[str, Any]:
+    """The same content as `render`, as a JSON-ready dict (times in milliseconds)."""
+    s = report.settings
+    return {
+        "benchmark": "bench.core",
+        "mode": "quick" if s.quick else "full",
+        "elapsed_s": report.elapsed_s,
+        "environment": report.environment,
+        "keys": {str(bits): src for bits, src in sorted(report.key_sources.items())},
+        "rows": [r.to_dict() for r in report.rows],
+        "targets": [t.to_dict() for t in report.targets],
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.core",
+        description="Time Candor's core operations against their floors (issue 2).",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="very few repetitions, 2048 bits only, no ring of 100 (a smoke run)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    args = parser.parse_args(argv)
+    settings = Settings.quick_run() if args.quick else Settings.full()
+
+    def log(line: str) -> None:
+        if not args.quiet:
+            print(f"[bench] {line}", file=sys.stderr, flush=True)
+
+    report = run(settings, log)
+    if args.json:
+        print(json.dumps(to_json(report), indent=2))
+    else:
+        # Wide enough that each row stays on one line when piped into a file or an issue.
+        console = Console()
+        render(report, Console(width=max(console.width, 150)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

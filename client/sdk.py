@@ -1,0 +1,561 @@
+"""The member SDK: one typed class a platform embeds to report and retract (DESIGN §2, §3, §8).
+
+`Member` turns "subject S did category c at tier t on date D" into a ReportCommitted leaf
+and sends it over mTLS:
+
+- subject tag = HMAC-SHA256(alliance subject key, normalise(subject id))  (core.subject);
+- C = G_{c,t} + r·H with r uniform in Z_q, and a 1-of-4 CDS validity proof binding the
+  genesis hash, report id, subject tag, category, date and C  (core.pedersen, core.proofs);
+- one Paillier ciphertext of m = r + 2^320·2^(48·slot(c,t)) under the alliance key, with a
+  precomputed r^n from a pool kept full by a background thread  (core.paillier);
+- an escrow for the regulator: HPKE base mode to the genesis escrow key, info
+  b"candor/v1/escrow", aad = report id, of JSON {member_id, signature}, the signature being
+  the member's Ed25519 signature over b"candor/v1/escrow\\n" ‖ report id ‖ subject tag ‖
+  SHA-256(C)  (core.escrow). The entry bytes cannot be signed inside the escrow, since the
+  escrow is part of them; report id, subject and commitment pin down what was reported;
+- a linkable ring signature over b"candor/v1/entry\\n" ‖ entry bytes by the member's
+  reporting key, the ring being every admitted, unrevoked member at the ledger size named
+  by `ring_size`, in admission order  (core.ring).
+
+The ring comes from the ledger itself, never from the operator's say-so: the SDK fetches
+every entry, checks that they hash to the root of an operator-signed checkpoint, and
+replays them through `core.state.apply` (the very function the server and the auditor run;
+`verify=False` skips only the per-report proofs, not the regulator signatures that admit
+and revoke members). Its ring is therefore the one the server will check against.
+
+Which checkpoints are trusted. The client's persisted head (`client/verifier.py`) only
+advances on a checkpoint carrying the genesis quorum of witness cosignatures. Witnesses
+cosign asynchronously, so the newest checkpoint usually has none yet; yet a report must
+name a current ledger size (after the last membership change) and a receipt's checkpoint
+is by construction brand new. Both are therefore accepted with the operator's signature
+alone (quorum 0), but only if consistent with everything this client has seen: the
+persisted cosigned head and the newest operator-signed checkpoint of this session, whether
+older or newer (RFC 9162 consistency proofs; a fork or rollback raises). An operator that
+shows this client a different log therefore signs two inconsistent checkpoints, which is
+evidence, and the witnesses will not cosign both.
+
+Every method returns only verified results: a receipt is returned after its checkpoint is
+opened, found consistent, its leaf hash recomputed from the bytes sent and its inclusion
+proof checked. Failures raise `core.errors` types; gRPC statuses are mapped back by
+`candor.status.from_rpc_error` (through `client.connection.Connection`).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import phe
+
+from candor import wire
+from candor.identity import Identity
+from candor.v1 import governance_pb2 as gov
+from client.connection import Connection
+from client.verifier import LogVerifier
+from core import entries as e
+from core import escrow, merkle, paillier, ring, state
+from core.checkpoint import Checkpoint
+from core.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied, VerificationError
+from core.group import default_group
+from core.pedersen import TIERS, Generators, Tier, commit, random_scalar, slot
+from core.proofs import ReportStatement, prove_validity
+from core.subject import subject_tag as _subject_tag
+
+ESCROW_INFO = b"candor/v1/escrow"
+"""HPKE `info` of every report escrow (domain separation from any other HPKE use)."""
+
+ESCROW_SIGNATURE_CONTEXT = b"candor/v1/escrow\n"
+"""Prefix of the member's Ed25519 signature inside the escrow."""
+
+REPORT_ID_BYTES = 16
+SUBMIT_ATTEMPTS = 3
+"""A report is re-signed at most this often when the member set changed under it."""
+
+_RETRY_PAUSE = 0.25
+_HEX_ID = re.compile(r"[0-9a-f]{32}")
+
+RingBody = Union[e.ReportCommitted, e.ReportRetracted]
+
+
+@dataclass(frozen=True)
+class ReportReceipt:
+    """Proof that the ledger holds an entry: its index, and a checkpoint that includes it.
+
+    Only ever built after verification (operator signature, consistency with this client's
+    view, leaf hash of the bytes sent, inclusion proof), so `verified` is always True.
+    """
+
+    report_id: str
+    index: int
+    checkpoint_size: int
+    leaf_hash: str
+    verified: bool = True
+
+    def __post_init__(self) -> None:
+        if not _HEX_ID.fullmatch(self.report_id):
+            raise InvalidInput("receipt report id must be 32 lowercase hex digits")
+        if not 0 <= self.index < self.checkpoint_size:
+            raise InvalidInput(f"receipt index {self.index} is not inside checkpoint size {self.checkpoint_size}")
+        if not re.fullmatch(r"[0-9a-f]{64}", self.leaf_hash):
+            raise InvalidInput("receipt leaf hash must be 64 lowercase hex digits")
+        if self.verified is not True:
+            raise InvalidInput("a ReportReceipt exists only for a verified receipt")
+
+
+def parse_report_id(report_id: str | bytes) -> bytes:
+    """A report id as 16 bytes, from 32 hex digits (or the bytes themselves)."""
+    if isinstance(report_id, bytes):
+        raw = report_id
+    elif isinstance(report_id, str) and re.fullmatch(r"[0-9a-fA-F]{32}", report_id):
+        raw = bytes.fromhex(report_id)
+    else:
+        raise InvalidInput(f"report id {report_id!r} must be 32 hex digits (16 bytes)")
+    e.check_len(raw, REPORT_ID_BYTES, "report id")
+    return raw
+
+
+def parse_tier(tier: str | int) -> int:
+    """A tier from its name ("minor".."critical") or its index 0..3."""
+    if isinstance(tier, str):
+        return int(Tier.parse(tier))
+    if isinstance(tier, bool) or not isinstance(tier, int) or not 0 <= tier < TIERS:
+        raise InvalidInput(
+            f"tier {tier!r} is not one of the {TIERS} tiers: give minor, general, serious, critical or 0..{TIERS - 1}"
+        )
+    return int(tier)
+
+
+def parse_incident_date(value: str | _dt.date) -> str:
+    """The incident date as YYYY-MM-DD."""
+    if isinstance(value, _dt.datetime):
+        raise InvalidInput("incident date must be a date, not a datetime: pass value.date()")
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        e.parse_date(value, "incident date")
+        return value
+    raise InvalidInput(f"incident date must be a date or a YYYY-MM-DD string, got {type(value).__name__}")
+
+
+def check_incident_date(incident_date: str, today: _dt.date) -> None:
+    """The ledger's date rule, checked early so the caller hears it before any crypto runs:
+    not after the day the entry is written, and within the retention period (DESIGN §4).
+    The ledger (`core.state`) remains the authority and checks it again."""
+    incident = e.parse_date(incident_date, "incident date")
+    if incident > today:
+        raise InvalidInput(f"incident date {incident_date} is in the future (today is {today.isoformat()})")
+    years = state.RETENTION_YEARS_DEFAULT
+    try:
+        expiry = incident.replace(year=incident.year + years)
+    except ValueError:  # 29 February
+        expiry = incident.replace(year=incident.year + years, day=28)
+    if expiry <= today:
+        raise InvalidInput(
+            f"incident date {incident_date} is older than the {years}-year retention period;"
+            " such a report may no longer be recorded"
+        )
+
+
+def escrow_message(report_id: bytes, subject_tag: bytes, commitment: bytes) -> bytes:
+    """What the member signs inside the escrow (see the module docstring)."""
+    return ESCROW_SIGNATURE_CONTEXT + report_id + subject_tag + hashlib.sha256(commitment).digest()
+
+
+class _CompactRange:
+    """Roots of the perfect subtrees covering leaves [0, size) (RFC 9162 §2.1.1 tree).
+
+    Appending costs O(1) amortised and the root O(log size), so the SDK can check every
+    entry it replays against a checkpoint without keeping every leaf hash.
+    """
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.peaks: list[bytes] = []  # left to right, sizes strictly decreasing powers of two
+
+    def append(self, leaf_hash: bytes) -> None:
+        self.peaks.append(leaf_hash)
+        self.size += 1
+        merged = self.size
+        while merged & 1 == 0:  # each trailing zero bit of the new size closes one subtree
+            right = self.peaks.pop()
+            left = self.peaks.pop()
+            self.peaks.append(merkle.node_hash(left, right))
+            merged >>= 1
+
+    def root(self) -> bytes:
+        if not self.peaks:
+            return merkle.EMPTY_ROOT
+        acc = self.peaks[-1]
+        for peak in reversed(self.peaks[:-1]):
+            acc = merkle.node_hash(peak, acc)
+        return acc
+
+
+@dataclass
+class _LedgerView:
+    """The ledger as replayed and verified by this client, up to `size`."""
+
+    kv: state.MemoryState
+    tree: _CompactRange
+    alliance: state.Alliance | None = None
+
+    @property
+    def size(self) -> int:
+        return self.tree.size
+
+
+class Member:
+    """A member platform's client: prepare, submit and retract reports; verify receipts.
+
+    `Member(identity, address=None, state_dir=None)`: `identity` is the member's folder from
+    `candor alliance init` (mTLS certificate, Ed25519 signing key, BLS12-381 reporting key,
+    alliance subject key, pinned genesis); `address` overrides the operator address it
+    names; `state_dir` is where the verifier keeps its last verified checkpoint
+    (`verifier.state`, default: the identity folder). `pool_size` precomputed r^n values
+    are kept by a background thread (0: none, every report then pays one exponentiation).
+    Thread-safe. Close it (or use it as a context manager) to stop the pool thread and the
+    channel.
+    """
+
+    def __init__(self, identity: Identity, address: str | None = None, state_dir: Path | None = None, *,
+                 pool_size: int = 32, timeout: float = 60.0) -> None:
+        if identity.role != "member":
+            raise InvalidInput(f"the Member SDK needs a member identity folder; {identity.path} is a {identity.role}")
+        self.identity = identity
+        self.member_id = identity.name
+        folder = Path(state_dir) if state_dir is not None else identity.path
+        self.verifier = LogVerifier(identity.genesis_leaf(), folder / "verifier.state")
+        self.alliance = self.verifier.alliance
+        genesis = self.alliance.genesis
+        self.genesis_hash = self.alliance.genesis_hash
+        self.categories: tuple[str, ...] = genesis.categories
+        self.public_key = phe.PaillierPublicKey(genesis.paillier_n)
+        paillier.check_registry_fits(genesis.paillier_n, len(self.categories))
+        self._group = default_group()
+        self._signing_key = identity.signing_key()
+        self._reporting_key = int(identity.read("reporting.key").decode().strip(), 16)
+        self.reporting_public_key = ring.public_key(self._reporting_key, self._group)
+        self._subject_key = identity.hex_file("subject.key")
+        self.conn = Connection(identity, address, timeout=timeout)
+        self._lock = threading.RLock()
+        self._view = _LedgerView(state.MemoryState(), _CompactRange())
+        # The newest operator-signed checkpoint this session accepted; fork detection anchor.
+        self._anchor: Checkpoint | None = None
+        if self.verifier.head is not None:
+            head = self.verifier.head
+            self._anchor = self.verifier.open(head.note, 0).checkpoint
+        self.pool = paillier.RnPool(self.public_key)
+        if pool_size:
+            self.pool.start_background(pool_size)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.pool.close()
+        self.conn.close()
+
+    def __enter__(self) -> Member:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the verified view of the ledger ----------------------------------------------------
+
+    def _consistency_check(self, cp: Checkpoint) -> None:
+        """Raise VerificationError unless `cp` is consistent with the anchor (either way)."""
+        old = self._anchor
+        if old is None:
+            return
+        if cp.size == old.size:
+            if cp.root_hash != old.root_hash:
+                raise VerificationError(
+                    f"fork: two different roots for size {cp.size} ({old.root_hash.hex()[:16]}… seen before, "
+                    f"{cp.root_hash.hex()[:16]}… now); keep both checkpoints as evidence"
+                )
+            return
+        small, large = (old, cp) if old.size < cp.size else (cp, old)
+        proof = self.conn.consistency(small.size, large.size)
+        try:
+            merkle.verify_consistency(small.size, large.size, small.root_hash, large.root_hash, proof)
+        except VerificationError as exc:
+            raise VerificationError(
+                f"fork: checkpoint of size {cp.size} is not consistent with the size {old.size} this client "
+                f"verified: {exc}"
+            ) from None
+
+    def _observe(self, note: bytes) -> Checkpoint:
+        """Open an operator-signed checkpoint (quorum 0), check it against everything seen,
+        and advance the persisted head if it carries the genesis witness quorum."""
+        with self._lock:
+            opened = self.verifier.open(note, 0)
+            cp = opened.checkpoint
+            self._consistency_check(cp)
+            if self._anchor is None or cp.size > self._anchor.size:
+                self._anchor = cp
+            head = self.verifier.head
+            if len(opened.cosignatures) >= self.alliance.genesis.witness_quorum and (
+                    head is None or cp.size > head.size):
+                self.verifier.update(note, self.conn.consistency, lambda size: self.conn.inclusion(0, size))
+            return cp
+
+    def refresh(self) -> int:
+        """Bring the replayed ledger up to the operator's newest checkpoint; return its size.
+
+        Every new entry is fetched, hashed into the tree and replayed through
+        `core.state.apply`; the result must hash to the checkpoint's root, or nothing is kept
+        and VerificationError is raised. The returned size is the `ring_size` the next
+        report names.
+        """
+        with self._lock:
+            cp = self._observe(self.conn.checkpoint().note)
+            view = self._view
+            if cp.size <= view.size:
+                return view.size  # a lagging server; what we replayed is consistent and newer
+            tree = copy.deepcopy(view.tree)
+            overlay = state.Overlay(view.kv)
+            ally = view.alliance
+            index = view.size
+            for leaf in self._entries(index, cp.size):
+                if index == 0 and leaf != self.verifier.genesis_leaf:
+                    raise VerificationError("entry 0 of this ledger is not the genesis pinned in the identity folder")
+                try:
+                    signed = wire.signed_entry_from_bytes(leaf)
+                    overlay.updates.update(state.apply(overlay, ally, index, signed, verify=False))
+                except (InvalidInput, VerificationError, Conflict, NotFound, PermissionDenied) as exc:
+                    raise VerificationError(f"ledger entry {index} does not replay from genesis: {exc}") from None
+                if index == 0:
+                    ally = self.alliance
+                tree.append(merkle.leaf_hash(leaf))
+                index += 1
+            if tree.size != cp.size or tree.root() != cp.root_hash:
+                raise VerificationError(
+                    f"the entries served for [0, {cp.size}) do not hash to the root of the operator's checkpoint"
+                )
+            view.kv.update(overlay.updates)
+            view.tree = tree
+            view.alliance = ally
+            return view.size
+
+    def _entries(self, start: int, end: int) -> list[bytes]:
+        leaves = self.conn.entries(start, end)
+        if len(leaves) != end - start:
+            raise VerificationError(f"the operator served {len(leaves)} entries for [{start}, {end})")
+        return leaves
+
+    def ring(self) -> tuple[tuple[bytes, ...], int]:
+        """(reporting keys of the current ring in admission order, the ledger size it is for)."""
+        with self._lock:
+            keys, _ = state.current_ring(self._view.kv)
+            return tuple(keys), self._view.size
+
+    def _check_membership(self) -> None:
+        record = state.load(self._view.kv, f"member/{self.member_id}")
+        if record is None:
+            raise PermissionDenied(f"member {self.member_id} is not admitted on this ledger")
+        if record["revoked_at"] is not None:
+            raise PermissionDenied(f"member {self.member_id} was revoked at entry {record['revoked_at']} and may not report")
+        if bytes.fromhex(record["reporting_key"]) != self.reporting_public_key:
+            raise InvalidInput(
+                f"the reporting key in {self.identity.path} is not the one admitted for {self.member_id}; "
+                "use the identity folder issued at admission"
+            )
+
+    # -- building entries -------------------------------------------------------------------
+
+    def subject_tag(self, subject_id: str) -> bytes:
+        """The alliance pseudonym of a subject identifier (what the operator sees)."""
+        return _subject_tag(self._subject_key, subject_id)
+
+    def sign_entry(self, body: RingBody, subject_tag: bytes, *, timestamp_ms: int | None = None,
+                   refresh: bool = True) -> bytes:
+        """Ring-sign a report or retraction with the current ring; return the leaf bytes.
+
+        `ring_size` is set to the size of the ledger this client verified (after a refresh);
+        the link tag is tied to `subject_tag` (for a retraction: the original report's).
+        Raises PermissionDenied if this member is not in the ring (revoked or not admitted).
+        """
+        with self._lock:
+            if refresh:
+                self.refresh()
+            self._check_membership()
+            keys, size = self.ring()
+        body = dataclasses.replace(body, ring_size=size)
+        ts = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
+        entry = e.LedgerEntry(body, timestamp_ms=ts)
+        entry_bytes = wire.entry_to_bytes(entry)
+        sig = ring.ring_sign(self._group, keys, self._reporting_key, subject_tag,
+                             e.ENTRY_SIGNATURE_CONTEXT + entry_bytes)
+        return wire.signed_entry_to_bytes(e.SignedEntry(entry_bytes, entry, ring_signature=sig.to_bytes()))
+
+    def _generators(self, category: str) -> tuple[Generators, int]:
+        gens: Generators = self.alliance.generators
+        if category in self.categories:
+            return gens, gens.category_index(category)
+        # Only reachable with check=False: a registry extended by this one code, so that a
+        # conformance test can send a well-formed report the ledger must refuse.
+        extended = Generators(self._group, (*self.categories, category))
+        return extended, extended.category_index(category)
+
+    def _report_body(self, subject_id: str, category: str, tier: str | int, incident_date: str | _dt.date,
+                     evidence: bytes, report_id: bytes | None, check: bool, now_ms: int) -> tuple[e.ReportCommitted, bytes]:
+        t = parse_tier(tier)
+        date = parse_incident_date(incident_date)
+        if not isinstance(category, str):
+            raise InvalidInput(f"category must be a string, got {type(category).__name__}")
+        if check:
+            if category not in self.categories:
+                raise InvalidInput(f"category {category!r} is not in the registry; use one of {', '.join(self.categories)}")
+            check_incident_date(date, _dt.datetime.fromtimestamp(now_ms / 1000, tz=_dt.timezone.utc).date())
+        if not isinstance(evidence, bytes):
+            raise InvalidInput("evidence must be bytes (only its SHA-256 digest leaves this machine)")
+        rid = secrets.token_bytes(REPORT_ID_BYTES) if report_id is None else parse_report_id(report_id)
+        tag = self.subject_tag(subject_id)
+        gens, cat_index = self._generators(category)
+        r = random_scalar()
+        commitment = self._group.encode(commit(gens, category, t, r))
+        stmt = ReportStatement(self.genesis_hash, rid, tag, category, date, commitment)
+        proof = prove_validity(gens, stmt, t, r)
+        ciphertext = paillier.encrypt(self.public_key, paillier.pack(r, slot(cat_index, t)), self.pool)
+        signature = self._signing_key.sign(escrow_message(rid, tag, commitment))
+        sealed = escrow.seal(
+            self.alliance.genesis.regulator_escrow_key, ESCROW_INFO, rid,
+            json.dumps({"member_id": self.member_id, "signature": signature.hex()},
+                       sort_keys=True, separators=(",", ":")).encode(),
+        )
+        body = e.ReportCommitted(
+            report_id=rid, subject_tag=tag, category=category, incident_date=date,
+            evidence_digest=hashlib.sha256(evidence).digest(), commitment=commitment,
+            validity_proof=proof.to_bytes(), ciphertext=ciphertext, escrow=sealed,
+            ring_size=1,  # set by sign_entry to the verified ledger size
+        )
+        return body, tag
+
+    def prepare_report(self, subject_id: str, category: str, tier: str | int, incident_date: str | _dt.date,
+                       evidence: bytes = b"", *, report_id: str | bytes | None = None, check: bool = True,
+                       refresh: bool = True) -> bytes:
+        """Build and sign a ReportCommitted leaf without sending it.
+
+        `tier` is a name (minor, general, serious, critical) or 0..3; `incident_date` a date
+        or YYYY-MM-DD; `evidence` stays here, only its SHA-256 is recorded. A fresh random
+        report id is drawn unless `report_id` is given (re-sending the same report).
+        `check=False` skips the SDK's own checks that the ledger repeats (category
+        registered, incident date in range) so conformance tests can exercise the server's
+        refusals. `refresh=False` reuses the ledger view of the last refresh (benchmarks).
+        Raises InvalidInput for bad input, PermissionDenied if this member cannot report.
+        """
+        now_ms = int(time.time() * 1000)
+        body, tag = self._report_body(subject_id, category, tier, incident_date, evidence,
+                                      None if report_id is None else parse_report_id(report_id), check, now_ms)
+        return self.sign_entry(body, tag, timestamp_ms=now_ms, refresh=refresh)
+
+    # -- sending and verifying --------------------------------------------------------------
+
+    def _verify_receipt(self, resp: gov.Receipt, leaf: bytes, report_id: bytes) -> ReportReceipt:
+        cp = self._observe(resp.checkpoint.note)
+        if resp.checkpoint.size != cp.size:
+            raise VerificationError(
+                f"receipt says checkpoint size {resp.checkpoint.size} but its signed note says {cp.size}"
+            )
+        digest = merkle.leaf_hash(leaf)
+        if resp.leaf_hash != digest:
+            raise VerificationError(
+                f"receipt names leaf hash {resp.leaf_hash.hex()[:16]}…, but the entry hashes to "
+                f"{digest.hex()[:16]}…: the operator stored something else"
+            )
+        merkle.verify_inclusion(digest, resp.index, cp.size, list(resp.inclusion_proof), cp.root_hash)
+        return ReportReceipt(report_id.hex(), resp.index, cp.size, digest.hex())
+
+    def submit_prepared(self, leaf: bytes) -> ReportReceipt:
+        """Send a prepared report or retraction leaf; return its verified receipt."""
+        signed = wire.signed_entry_from_bytes(leaf)
+        body = signed.entry.body
+        request = gov.SubmitEntryRequest(signed_entry=leaf)
+        if isinstance(body, e.ReportCommitted):
+            resp = self.conn.call(self.conn.reporting.SubmitReport, request)
+        elif isinstance(body, e.ReportRetracted):
+            resp = self.conn.call(self.conn.reporting.RetractReport, request)
+        else:
+            raise InvalidInput(f"a member submits reports and retractions, not {signed.entry.kind}")
+        return self._verify_receipt(resp, leaf, body.report_id)
+
+    def _submit_with_resign(self, leaf: bytes, resign: Callable[[], bytes]) -> ReportReceipt:
+        """Submit; if the member set changed after our checkpoint, re-sign and retry."""
+        for attempt in range(SUBMIT_ATTEMPTS):
+            try:
+                return self.submit_prepared(leaf)
+            except AlreadyExists:
+                raise
+            except Conflict as exc:
+                if attempt + 1 == SUBMIT_ATTEMPTS or "member set changed" not in str(exc):
+                    raise
+                time.sleep(_RETRY_PAUSE)  # the checkpoint covering the change is on its way
+                leaf = resign()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def submit_report(self, subject_id: str, category: str, tier: str | int, incident_date: str | _dt.date,
+                      evidence: bytes = b"") -> ReportReceipt:
+        """Report subject `subject_id` for `category` at `tier`, incident ended `incident_date`.
+
+        Returns the verified receipt. Raises InvalidInput (bad input, or refused by the
+        ledger), PermissionDenied (not an admitted, unrevoked member), AlreadyExists,
+        ResourceExhausted, Unavailable, or VerificationError if the operator's receipt does
+        not verify (the report may then be on the ledger: check with `receipt`).
+        """
+        now_ms = int(time.time() * 1000)
+        body, tag = self._report_body(subject_id, category, tier, incident_date, evidence, None, True, now_ms)
+        leaf = self.sign_entry(body, tag, timestamp_ms=now_ms)
+        return self._submit_with_resign(leaf, lambda: self.sign_entry(body, tag))
+
+    def _fetch_report(self, report_id: bytes) -> tuple[ReportReceipt, e.SignedEntry, e.ReportCommitted]:
+        resp = self.conn.call(self.conn.reporting.GetReceipt, gov.GetReceiptRequest(report_id=report_id))
+        leaves = self._entries(resp.index, resp.index + 1)
+        receipt = self._verify_receipt(resp, leaves[0], report_id)
+        signed = wire.signed_entry_from_bytes(leaves[0])
+        body = signed.entry.body
+        if not isinstance(body, e.ReportCommitted) or body.report_id != report_id:
+            raise VerificationError(
+                f"the operator's receipt for report {report_id.hex()} points at entry {resp.index}, "
+                f"which is a {signed.entry.kind} of another report"
+            )
+        return receipt, signed, body
+
+    def receipt(self, report_id: str) -> ReportReceipt:
+        """The verified receipt of a report already on the ledger (any member's)."""
+        return self._fetch_report(parse_report_id(report_id))[0]
+
+    def prepare_retraction(self, report_id: str, reason: str = "") -> bytes:
+        """A ReportRetracted leaf for one of this member's reports, ring-signed with the
+        current ring and the original report's link tag. PermissionDenied if the report's
+        link tag is not this member's (only the original reporter can retract)."""
+        rid = parse_report_id(report_id)
+        _, signed, body = self._fetch_report(rid)
+        assert signed.ring_signature is not None  # a decoded report always carries one
+        original = ring.RingSignature.from_bytes(signed.ring_signature).link_tag
+        if ring.link_tag(self._reporting_key, body.subject_tag, self._group) != original:
+            raise PermissionDenied(
+                f"report {rid.hex()} was not made by member {self.member_id} (its link tag is another "
+                "member's); only the original reporter can retract it"
+            )
+        return self.sign_entry(e.ReportRetracted(rid, ring_size=1, reason=reason), body.subject_tag)
+
+    def retract_report(self, report_id: str, reason: str = "") -> ReportReceipt:
+        """Retract one of this member's reports; return the retraction's verified receipt."""
+        rid = parse_report_id(report_id)
+        leaf = self.prepare_retraction(report_id, reason)
+
+        def resign() -> bytes:
+            return self.prepare_retraction(rid.hex(), reason)
+
+        return self._submit_with_resign(leaf, resign)
