@@ -27,6 +27,7 @@ the spot with `core.threshold.deal`, and the output says so.
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import itertools
 import json
@@ -105,6 +106,17 @@ FLOOR_ED = "raw cryptography Ed25519 sign"
 FLOOR_X25519 = "raw X25519 key exchange"
 FLOOR_COMBINE = "t powmods c_i^(2*lambda_i) + inverse mod n"
 FLOOR_COMBINE_VERIFY = "verification powmods + combine powmods"
+
+TOTAL_NO_RING = "online preparation total, warm pool, no ring sig"
+
+
+def total_label(ring_size: int) -> str:
+    return f"online preparation total, warm pool, ring n={ring_size}"
+
+
+def batch_label(batch: int) -> str:
+    return f"validity verification, batch of {batch}, per report"
+
 
 PREP_TARGET_S = 3e-3
 """Total online preparation of one report with a warm pool, at 3072 bits."""
@@ -276,22 +288,36 @@ def _time_once(setup: Setup) -> float:
 
 
 def _measure(
-    settings: Settings, op: Setup, floor: Setup, max_reps: int | None = None
+    settings: Settings,
+    op: Setup,
+    floor: Setup,
+    max_reps: int | None = None,
+    *,
+    interleave: bool = True,
 ) -> tuple[float, float, int]:
-    """Medians of op and floor, timed alternately; returns (op, floor, repetitions)."""
+    """Medians of op and floor; returns (op, floor, repetitions).
+
+    Interleaved (op, floor, op, floor, ...) by default, so that a change of load on the
+    shared machine hits both alike. Not interleaved for microsecond operations measured
+    against a large powmod floor: right after a multi-millisecond gmpy2 powmod, a 10 µs
+    operation was measured at 50 µs (caches and allocator state), which says nothing
+    about the operation.
+    """
     gc.collect()
     spent = 0.0
-    for _ in range(settings.warmup):
-        spent = _time_once(op) + _time_once(floor)
-    if settings.warmup == 0:
+    for _ in range(max(settings.warmup, 1)):
         spent = _time_once(op) + _time_once(floor)
     cap = settings.max_reps if max_reps is None else min(max_reps, settings.max_reps)
     reps = max(settings.min_reps, min(cap, math.ceil(settings.row_budget_s / max(spent, 1e-9))))
     op_times: list[float] = []
     floor_times: list[float] = []
-    for _ in range(reps):
-        op_times.append(_time_once(op))
-        floor_times.append(_time_once(floor))
+    if interleave:
+        for _ in range(reps):
+            op_times.append(_time_once(op))
+            floor_times.append(_time_once(floor))
+    else:
+        op_times = [_time_once(op) for _ in range(reps)]
+        floor_times = [_time_once(floor) for _ in range(reps)]
     return statistics.median(op_times), statistics.median(floor_times), reps
 
 
@@ -518,10 +544,20 @@ class _Runner:
         *,
         batch: int = 1,
         max_reps: int | None = None,
+        interleave: bool = True,
+        pool: RnPool | None = None,
     ) -> Row:
         label = f"{operation}" + (f" [{key_bits}]" if key_bits else "")
         self.log(f"measuring {label}")
-        median, floor_median, reps = _measure(self.settings, op, floor, max_reps)
+        if pool is not None:
+            # Warm the pool before the row, so no refill runs between timed calls.
+            wanted = max(self.settings.warmup, 1) + min(
+                self.settings.pool_max_reps, max_reps or self.settings.pool_max_reps
+            )
+            pool.refill(max(0, wanted - len(pool)))
+        median, floor_median, reps = _measure(
+            self.settings, op, floor, max_reps, interleave=interleave
+        )
         row = Row(section, operation, key_bits, median / batch, reps, floor_name, floor_median, batch)
         self.rows.append(row)
         return row
@@ -579,7 +615,7 @@ def _ec_preparation(run: _Runner, alliance: _Alliance) -> None:
             subject = secrets.token_bytes(32)  # a fresh subject: its link base is hashed too
             return lambda: ring_sign(group, ring, alliance.member_x, subject, entry)
 
-        run.add(PREP, f"ring signature generation, n={n}", None, ring_setup, FLOOR_G1, g1)
+        run.add(PREP, f"ring signature, n={n}", None, ring_setup, FLOOR_G1, g1)
 
 
 def _paillier_preparation(
@@ -614,26 +650,30 @@ def _paillier_preparation(
             FLOOR_ENC,
             floor,
             max_reps=s.pool_max_reps,
+            interleave=False,
+            pool=pool,
         )
         g1 = _g1_floor()
         run.add(
             PREP,
-            "total online preparation, warm pool, no ring signature",
+            TOTAL_NO_RING,
             bits,
             _prepare_report(alliance, pk, pool, None),
             FLOOR_G1,
             g1,
             max_reps=s.pool_max_reps,
+            pool=pool,
         )
         for n in s.ring_sizes:
             run.add(
                 PREP,
-                f"total online preparation, warm pool, ring n={n}",
+                total_label(n),
                 bits,
                 _prepare_report(alliance, pk, pool, alliance.rings[n]),
                 FLOOR_G1,
                 g1,
                 max_reps=s.pool_max_reps,
+                pool=pool,
             )
 
 
@@ -651,14 +691,14 @@ def _intake(run: _Runner, alliance: _Alliance) -> None:
         stmt, proof = reports[next(cursor) % len(reports)]
         return lambda: verify_validity(gens, stmt, proof)
 
-    run.add(INTAKE, "validity proof verification, single", None, single_setup, FLOOR_G1, g1)
+    run.add(INTAKE, "validity verification, single", None, single_setup, FLOOR_G1, g1)
     for b in s.batch_sizes:
         batch = reports[:b]
         run.add(
             INTAKE,
-            f"validity proof verification, batch of {b}, per report",
+            batch_label(b),
             None,
-            _const(lambda batch=batch: batch_verify_validity(gens, batch)),
+            _const(functools.partial(batch_verify_validity, gens, batch)),
             FLOOR_G1,
             g1,
             batch=b,
@@ -672,13 +712,9 @@ def _intake(run: _Runner, alliance: _Alliance) -> None:
         ring_verify(group, ring, subject, entry, sig)
         run.add(
             INTAKE,
-            f"ring signature verification, n={n}, single",
+            f"ring verification, n={n}, single",
             None,
-            _const(
-                lambda ring=ring, subject=subject, sig=sig: ring_verify(
-                    group, ring, subject, entry, sig
-                )
-            ),
+            _const(functools.partial(ring_verify, group, ring, subject, entry, sig)),
             FLOOR_G1,
             g1,
         )
@@ -694,7 +730,7 @@ def _intake(run: _Runner, alliance: _Alliance) -> None:
         items.append((ring, subject, msg, ring_sign(group, ring, alliance.member_x, subject, msg)))
     run.add(
         INTAKE,
-        f"ring signature verification, n={n}, batch of {b}, per report",
+        f"ring verification, n={n}, batch of {b}, per report",
         None,
         _const(lambda: batch_ring_verify(group, items)),
         FLOOR_G1,
@@ -770,7 +806,7 @@ def _targets(settings: Settings, rows: Sequence[Row]) -> list[Target]:
     bits = 3072 if 3072 in settings.key_bits else max(settings.key_bits)
     out: list[Target] = []
     for n in settings.ring_sizes:
-        op = f"total online preparation, warm pool, ring n={n}"
+        op = total_label(n)
         out.append(
             Target(
                 f"online preparation at {bits} bits, ring n={n} <= 3 ms",
@@ -780,7 +816,7 @@ def _targets(settings: Settings, rows: Sequence[Row]) -> list[Target]:
                 by_key[(op, bits)].median_s,
             )
         )
-    op = "total online preparation, warm pool, no ring signature"
+    op = TOTAL_NO_RING
     out.append(
         Target(
             f"online preparation at {bits} bits, without ring signature <= 3 ms",
@@ -791,7 +827,7 @@ def _targets(settings: Settings, rows: Sequence[Row]) -> list[Target]:
         )
     )
     for b in settings.batch_sizes:
-        op = f"validity proof verification, batch of {b}, per report"
+        op = batch_label(b)
         out.append(
             Target(
                 f"batched validity verification (batch {b}) <= 0.5 ms per report",
@@ -829,7 +865,7 @@ def run(settings: Settings, log: Callable[[str], None] | None = None) -> BenchRe
     order = {PREP: 0, INTAKE: 1, DECRYPT: 2}
     rows = sorted(
         runner.rows,
-        key=lambda r: (order[r.section], r.operation.startswith("total"), r.key_bits or 0),
+        key=lambda r: (order[r.section], r.operation.startswith("online preparation total"), r.key_bits or 0),
     )
     return BenchReport(
         settings=settings,
@@ -865,7 +901,7 @@ def render(report: BenchReport, console: Console) -> None:
     for bits, source in sorted(report.key_sources.items()):
         console.print(f"  {bits}-bit key: {source}", highlight=False)
     table = Table(title="median per operation vs. its floor (measured interleaved, same run)")
-    table.add_column("operation")
+    table.add_column("operation", no_wrap=True)
     table.add_column("key", justify="right")
     table.add_column("median", justify="right")
     table.add_column("floor")
@@ -943,7 +979,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         # Wide enough that each row stays on one line when piped into a file or an issue.
         console = Console()
-        render(report, Console(width=max(console.width, 150)))
+        render(report, Console(width=max(console.width, 170)))
     return 0
 
 

@@ -513,10 +513,10 @@ class Member:
         ResourceExhausted, Unavailable, or VerificationError if the operator's receipt does
         not verify (the report may then be on the ledger: check with `receipt`).
         """
-        now_ms = int(time.time() * 1000)
-        body, tag = self._report_body(subject_id, category, tier, incident_date, evidence, None, True, now_ms)
-        leaf = self.sign_entry(body, tag, timestamp_ms=now_ms)
-        return self._submit_with_resign(leaf, lambda: self.sign_entry(body, tag))
+        leaf = self.prepare_report(subject_id, category, tier, incident_date, evidence)
+        body = wire.signed_entry_from_bytes(leaf).entry.body
+        assert isinstance(body, e.ReportCommitted)
+        return self._submit_with_resign(leaf, lambda: self.sign_entry(body, body.subject_tag))
 
     def _fetch_report(self, report_id: bytes) -> tuple[ReportReceipt, e.SignedEntry, e.ReportCommitted]:
         resp = self.conn.call(self.conn.reporting.GetReceipt, gov.GetReceiptRequest(report_id=report_id))

@@ -263,9 +263,12 @@ class RatingPublished:
     r_sum: int
     score_milli: int
     grade: str
+    as_of: str
+    trustees: tuple[int, ...]
 
     def __post_init__(self) -> None:
         check_len(self.subject_tag, 32, "subject tag")
+        parse_date(self.as_of, "rating date")
         if len(self.weights) != len(self.active_set):
             raise InvalidInput("rating has a weight for each report of its active set, no more, no fewer")
         check_text(self.grade, "grade", required=True, limit=4)

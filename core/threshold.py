@@ -433,7 +433,9 @@ def _check_ciphertext(public_key: ThresholdPublicKey, c: int) -> None:
 
 
 def _response_bits(public_key: ThresholdPublicKey) -> int:
-    # The witness Delta*s_i is below Delta*n*m < Delta*n^2; m itself is secret.
+    # Bits of the prover's random exponent r. The witness x = Delta*s_i is below
+    # Delta*n*m < Delta*n^2 (m itself is secret) and e < 2^256, so r exceeds e*x by a
+    # factor of at least 2^128 and z = r + e*x reveals nothing about x (Shoup 2000, s. 3).
     return (public_key.delta * public_key.nsquare).bit_length() + CHALLENGE_BITS + HIDING_BITS
 
 
@@ -468,7 +470,7 @@ def decryption_share(
     witness = public_key.delta * share.s_i
     c_i = int(gmpy2.powmod(c, 2 * witness, nsquare))
     c4 = gmpy2.powmod(c, 4, nsquare)
-    r = secrets.randbits(_response_bits(public_key) - 1)
+    r = secrets.randbits(_response_bits(public_key))
     a = int(gmpy2.powmod(c4, r, nsquare))
     b = int(gmpy2.powmod(public_key.v, r, nsquare))
     e = _challenge(public_key, share.index, c, c_i, a, b)
@@ -489,7 +491,8 @@ def verify_share(public_key: ThresholdPublicKey, c: int, share: DecryptionShare)
     nsquare = gmpy2.mpz(public_key.nsquare)
     if not _is_unit(share.c_i, n):
         raise VerificationError(f"{who} is not in Z*_{{n^2}}: it must be a unit below n^2")
-    if share.response.bit_length() > _response_bits(public_key):
+    # z = r + e*x < 2^bits + 2^(bits - 128), so an honest response has at most bits + 1 bits
+    if share.response.bit_length() > _response_bits(public_key) + 1:
         raise VerificationError(f"{who} has a response too large for this key's proof")
     e = share.challenge
     c4 = gmpy2.powmod(c, 4, nsquare)

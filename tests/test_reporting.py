@@ -24,9 +24,10 @@ from candor import wire
 from candor.identity import Identity
 from candor.status import from_rpc_error
 from candor.v1 import governance_pb2 as gov
-from candor.v1 import governance_pb2_grpc, ledger_pb2, ledger_pb2_grpc
+from candor.v1 import governance_pb2_grpc, ledger_pb2
 from client.connection import Connection
 from client.sdk import ESCROW_INFO, Member, ReportReceipt, escrow_message
+from client.verifier import LogVerifier
 from core import entries as e
 from core import errors, escrow, merkle, ring
 from core.checkpoint import Checkpoint, sign_checkpoint
@@ -149,7 +150,7 @@ def test_retraction_only_by_the_original_reporter(alice: Member, bob: Member, op
 
 def _channel_call(operator: Any, creds: grpc.ChannelCredentials, leaf: bytes) -> errors.CandorError:
     with grpc.secure_channel(f"127.0.0.1:{operator.port}", creds) as channel:
-        stub = governance_pb2_grpc.ReportingServiceStub(channel)
+        stub = governance_pb2_grpc.ReportingServiceStub(channel)  # type: ignore[no-untyped-call]
         with pytest.raises(grpc.RpcError) as info:
             stub.SubmitReport(gov.SubmitEntryRequest(signed_entry=leaf), timeout=10)
         assert info.value.code() is grpc.StatusCode.UNAVAILABLE  # the TLS handshake failed
@@ -189,6 +190,7 @@ def test_forged_or_mismatched_ring_signatures_are_refused(alice: Member, operato
     tampered_sig = with_ring_signature(leaf, sig[:-1] + bytes([sig[-1] ^ 1]))
     swapped_sig = with_ring_signature(leaf, other_sig)
     signed = wire.signed_entry_from_bytes(leaf)
+    assert isinstance(signed.entry.body, e.ReportCommitted)
     body = dataclasses.replace(signed.entry.body, evidence_digest=bytes(32))  # a byte of the entry changed
     entry = dataclasses.replace(signed.entry, body=body)
     tampered_entry = wire.signed_entry_to_bytes(
@@ -323,9 +325,21 @@ def test_roles_are_enforced(alice: Member, operator: Any, alliance_dir: Path) ->
     assert size(operator) == before
 
     # The same admission from the regulator is accepted, and reports then use the new ring.
+    # Alice's first signature names the size before the admission (her refresh is held
+    # back once, as if the checkpoint covering it were not signed yet): the server answers
+    # that the member set changed, and the SDK re-signs over the new ring.
+    alice.refresh()
     with connect(alliance_dir, "regulator", operator) as conn:
         send(conn, "AdmitMember", admission)
+    real_refresh, calls = alice.refresh, []
+
+    def stale_once() -> int:
+        calls.append(1)
+        return alice.ring()[1] if len(calls) == 1 else real_refresh()
+
+    alice.refresh = stale_once  # type: ignore[method-assign]
     receipt = alice.submit_report(SUBJECT, "fake_traffic", "general", recent())
+    assert len(calls) == 2
     assert len(alice.ring()[0]) == 4
     assert body_of(operator.ledger.store.entry(receipt.index)).ring_size == before + 1
 
@@ -350,7 +364,7 @@ def test_cosigned_head_is_persisted_and_forks_are_detected(alliance_dir: Path, o
     # A checkpoint the operator signed for another tree of the same size is a fork.
     head = json.loads(state_file.read_text())
     operator_identity = Identity.load(alliance_dir / "operator")
-    origin = wire.signed_entry_from_bytes(operator_identity.genesis_leaf()).entry.body.origin
+    origin = LogVerifier(operator_identity.genesis_leaf()).alliance.genesis.origin
     note = sign_checkpoint(Checkpoint(origin, head["size"] + 1, bytes(32)), operator_identity.note_signer())
     state_file.write_text(json.dumps({"size": head["size"] + 1, "root": bytes(32).hex(),
                                       "note": base64.b64encode(note).decode()}))
@@ -362,9 +376,47 @@ def test_cosigned_head_is_persisted_and_forks_are_detected(alliance_dir: Path, o
         forked.close()
 
 
+def _forge_note(resp: gov.Receipt) -> None:
+    from core.note import NoteSigner, parse_note
+
+    text = parse_note(resp.checkpoint.note).text
+    name = text.split("\n", 1)[0]  # the operator's name is its origin: same name, other key
+    resp.checkpoint.note = sign_checkpoint(Checkpoint.parse(text), NoteSigner(name, Ed25519PrivateKey.generate()))
+
+
+def _other_leaf(resp: gov.Receipt) -> None:
+    resp.leaf_hash = bytes(32)
+
+
+def _other_index(resp: gov.Receipt) -> None:
+    resp.index -= 1
+
+
+def _short_proof(resp: gov.Receipt) -> None:
+    del resp.inclusion_proof[-1]
+
+
+@pytest.mark.parametrize("lie,message", [
+    (_forge_note, "not signed by the operator"), (_other_leaf, "stored something else"),
+    (_other_index, "inclusion proof"), (_short_proof, "inclusion proof has"),
+])
+def test_a_receipt_that_does_not_verify_is_never_returned(alice: Member, operator: Any,
+                                                          lie: Any, message: str) -> None:
+    real_call = alice.conn.call
+
+    def lying_call(method: Any, request: Any) -> Any:
+        response = real_call(method, request)
+        if isinstance(response, gov.Receipt):
+            lie(response)
+        return response
+
+    alice.conn.call = lying_call  # type: ignore[method-assign]
+    with pytest.raises(errors.VerificationError, match=message):
+        alice.submit_report(SUBJECT, "fake_traffic", "general", recent())
+
+
 def test_checkpoint_and_entries_stubs_need_a_member_in_good_standing(alliance_dir: Path, operator: Any) -> None:
     revoke(alliance_dir, operator, "b")
     with connect(alliance_dir, "member-b", operator) as conn:
-        stub = ledger_pb2_grpc.LedgerServiceStub(conn.channel)
         with pytest.raises(errors.PermissionDenied, match="revoked"):
-            conn.call(stub.GetEntries, ledger_pb2.GetEntriesRequest(start=0, end=1))
+            conn.call(conn.ledger.GetEntries, ledger_pb2.GetEntriesRequest(start=0, end=1))

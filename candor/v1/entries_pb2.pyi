@@ -211,7 +211,7 @@ class FraudFound(_message.Message):
     def __init__(self, report_id: _Optional[bytes] = ..., subject_tag: _Optional[bytes] = ..., evidence: _Optional[str] = ...) -> None: ...
 
 class RatingPublished(_message.Message):
-    __slots__ = ("subject_tag", "rule_set_version", "ledger_size", "active_set", "weights", "counts", "r_sum", "score_milli", "grade")
+    __slots__ = ("subject_tag", "rule_set_version", "ledger_size", "active_set", "weights", "counts", "r_sum", "score_milli", "grade", "as_of", "trustees")
     SUBJECT_TAG_FIELD_NUMBER: _ClassVar[int]
     RULE_SET_VERSION_FIELD_NUMBER: _ClassVar[int]
     LEDGER_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -221,6 +221,8 @@ class RatingPublished(_message.Message):
     R_SUM_FIELD_NUMBER: _ClassVar[int]
     SCORE_MILLI_FIELD_NUMBER: _ClassVar[int]
     GRADE_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
+    TRUSTEES_FIELD_NUMBER: _ClassVar[int]
     subject_tag: bytes
     rule_set_version: str
     ledger_size: int
@@ -230,4 +232,6 @@ class RatingPublished(_message.Message):
     r_sum: bytes
     score_milli: int
     grade: str
-    def __init__(self, subject_tag: _Optional[bytes] = ..., rule_set_version: _Optional[str] = ..., ledger_size: _Optional[int] = ..., active_set: _Optional[_Iterable[int]] = ..., weights: _Optional[_Iterable[int]] = ..., counts: _Optional[_Iterable[int]] = ..., r_sum: _Optional[bytes] = ..., score_milli: _Optional[int] = ..., grade: _Optional[str] = ...) -> None: ...
+    as_of: str
+    trustees: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, subject_tag: _Optional[bytes] = ..., rule_set_version: _Optional[str] = ..., ledger_size: _Optional[int] = ..., active_set: _Optional[_Iterable[int]] = ..., weights: _Optional[_Iterable[int]] = ..., counts: _Optional[_Iterable[int]] = ..., r_sum: _Optional[bytes] = ..., score_milli: _Optional[int] = ..., grade: _Optional[str] = ..., as_of: _Optional[str] = ..., trustees: _Optional[_Iterable[int]] = ...) -> None: ...

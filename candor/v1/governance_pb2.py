@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from candor.v1 import ledger_pb2 as candor_dot_v1_dot_ledger__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63\x61ndor/v1/governance.proto\x12\tcandor.v1\x1a\x16\x63\x61ndor/v1/ledger.proto\"*\n\x12SubmitEntryRequest\x12\x14\n\x0csigned_entry\x18\x01 \x01(\x0c\"w\n\x07Receipt\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x31\n\ncheckpoint\x18\x02 \x01(\x0b\x32\x1d.candor.v1.CheckpointResponse\x12\x17\n\x0finclusion_proof\x18\x03 \x03(\x0c\x12\x11\n\tleaf_hash\x18\x04 \x01(\x0c\"&\n\x11GetReceiptRequest\x12\x11\n\treport_id\x18\x01 \x01(\x0c\x32\x98\x01\n\x11GovernanceService\x12@\n\x0b\x41\x64mitMember\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12\x41\n\x0cRevokeMember\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt2\xd9\x01\n\x10ReportingService\x12\x41\n\x0cSubmitReport\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12\x42\n\rRetractReport\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12>\n\nGetReceipt\x12\x1c.candor.v1.GetReceiptRequest\x1a\x12.candor.v1.Receiptb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63\x61ndor/v1/governance.proto\x12\tcandor.v1\x1a\x16\x63\x61ndor/v1/ledger.proto\"*\n\x12SubmitEntryRequest\x12\x14\n\x0csigned_entry\x18\x01 \x01(\x0c\"w\n\x07Receipt\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x31\n\ncheckpoint\x18\x02 \x01(\x0b\x32\x1d.candor.v1.CheckpointResponse\x12\x17\n\x0finclusion_proof\x18\x03 \x03(\x0c\x12\x11\n\tleaf_hash\x18\x04 \x01(\x0c\"&\n\x11GetReceiptRequest\x12\x11\n\treport_id\x18\x01 \x01(\x0c\x32\xaf\x03\n\x11GovernanceService\x12@\n\x0b\x41\x64mitMember\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12\x41\n\x0cRevokeMember\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12\x41\n\x0cPublishRules\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12K\n\x16\x41uthoriseInvestigation\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12@\n\x0b\x46ileDispute\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12\x43\n\x0eResolveDispute\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt2\xd9\x01\n\x10ReportingService\x12\x41\n\x0cSubmitReport\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12\x42\n\rRetractReport\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12>\n\nGetReceipt\x12\x1c.candor.v1.GetReceiptRequest\x1a\x12.candor.v1.Receiptb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,7 +39,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETRECEIPTREQUEST']._serialized_start=230
   _globals['_GETRECEIPTREQUEST']._serialized_end=268
   _globals['_GOVERNANCESERVICE']._serialized_start=271
-  _globals['_GOVERNANCESERVICE']._serialized_end=423
-  _globals['_REPORTINGSERVICE']._serialized_start=426
-  _globals['_REPORTINGSERVICE']._serialized_end=643
+  _globals['_GOVERNANCESERVICE']._serialized_end=702
+  _globals['_REPORTINGSERVICE']._serialized_start=705
+  _globals['_REPORTINGSERVICE']._serialized_end=922
 # @@protoc_insertion_point(module_scope)

@@ -44,6 +44,26 @@ class GovernanceServiceStub:
                 request_serializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
                 response_deserializer=candor_dot_v1_dot_governance__pb2.Receipt.FromString,
                 _registered_method=True)
+        self.PublishRules = channel.unary_unary(
+                '/candor.v1.GovernanceService/PublishRules',
+                request_serializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
+                response_deserializer=candor_dot_v1_dot_governance__pb2.Receipt.FromString,
+                _registered_method=True)
+        self.AuthoriseInvestigation = channel.unary_unary(
+                '/candor.v1.GovernanceService/AuthoriseInvestigation',
+                request_serializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
+                response_deserializer=candor_dot_v1_dot_governance__pb2.Receipt.FromString,
+                _registered_method=True)
+        self.FileDispute = channel.unary_unary(
+                '/candor.v1.GovernanceService/FileDispute',
+                request_serializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
+                response_deserializer=candor_dot_v1_dot_governance__pb2.Receipt.FromString,
+                _registered_method=True)
+        self.ResolveDispute = channel.unary_unary(
+                '/candor.v1.GovernanceService/ResolveDispute',
+                request_serializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
+                response_deserializer=candor_dot_v1_dot_governance__pb2.Receipt.FromString,
+                _registered_method=True)
 
 
 class GovernanceServiceServicer:
@@ -61,6 +81,30 @@ class GovernanceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PublishRules(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AuthoriseInvestigation(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FileDispute(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResolveDispute(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GovernanceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -71,6 +115,26 @@ def add_GovernanceServiceServicer_to_server(servicer, server):
             ),
             'RevokeMember': grpc.unary_unary_rpc_method_handler(
                     servicer.RevokeMember,
+                    request_deserializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.FromString,
+                    response_serializer=candor_dot_v1_dot_governance__pb2.Receipt.SerializeToString,
+            ),
+            'PublishRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishRules,
+                    request_deserializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.FromString,
+                    response_serializer=candor_dot_v1_dot_governance__pb2.Receipt.SerializeToString,
+            ),
+            'AuthoriseInvestigation': grpc.unary_unary_rpc_method_handler(
+                    servicer.AuthoriseInvestigation,
+                    request_deserializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.FromString,
+                    response_serializer=candor_dot_v1_dot_governance__pb2.Receipt.SerializeToString,
+            ),
+            'FileDispute': grpc.unary_unary_rpc_method_handler(
+                    servicer.FileDispute,
+                    request_deserializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.FromString,
+                    response_serializer=candor_dot_v1_dot_governance__pb2.Receipt.SerializeToString,
+            ),
+            'ResolveDispute': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveDispute,
                     request_deserializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.FromString,
                     response_serializer=candor_dot_v1_dot_governance__pb2.Receipt.SerializeToString,
             ),
@@ -127,6 +191,114 @@ class GovernanceService:
             request,
             target,
             '/candor.v1.GovernanceService/RevokeMember',
+            candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
+            candor_dot_v1_dot_governance__pb2.Receipt.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/candor.v1.GovernanceService/PublishRules',
+            candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
+            candor_dot_v1_dot_governance__pb2.Receipt.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AuthoriseInvestigation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/candor.v1.GovernanceService/AuthoriseInvestigation',
+            candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
+            candor_dot_v1_dot_governance__pb2.Receipt.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FileDispute(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/candor.v1.GovernanceService/FileDispute',
+            candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
+            candor_dot_v1_dot_governance__pb2.Receipt.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveDispute(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/candor.v1.GovernanceService/ResolveDispute',
             candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
             candor_dot_v1_dot_governance__pb2.Receipt.FromString,
             options,

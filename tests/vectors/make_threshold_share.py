@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from core import paillier
+from core.errors import VerificationError
 from core.threshold import (
     DecryptionShare,
     decryption_share,
     deal,
     load_key_factors,
     load_key_file,
+    verify_share,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -46,9 +48,13 @@ def main() -> None:
 
     other_pk, other_shares = deal(1024, 2, 3, allow_insecure=True)
     while True:
+        # retry until the foreign share fails on its proof, not on a range check
         foreign = decryption_share(other_pk, other_shares[0], c1 % other_pk.nsquare)
-        if foreign.c_i < n2 and foreign.response.bit_length() <= 1024 * 2 + 3 + 384:
-            break
+        try:
+            verify_share(pk, c1, foreign)
+        except VerificationError as exc:
+            if "fails its proof" in str(exc):
+                break
 
     def sh(s: DecryptionShare, **changes: int) -> dict[str, Any]:
         d = {"index": s.index, "c_i": s.c_i, "challenge": s.challenge, "response": s.response}

@@ -1,0 +1,82 @@
+from candor.v1 import ledger_pb2 as _ledger_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class GetRatingRequest(_message.Message):
+    __slots__ = ("subject_tag", "purpose")
+    SUBJECT_TAG_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    subject_tag: bytes
+    purpose: str
+    def __init__(self, subject_tag: _Optional[bytes] = ..., purpose: _Optional[str] = ...) -> None: ...
+
+class ProvenEntry(_message.Message):
+    __slots__ = ("index", "entry", "inclusion_proof")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    INCLUSION_PROOF_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    entry: bytes
+    inclusion_proof: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, index: _Optional[int] = ..., entry: _Optional[bytes] = ..., inclusion_proof: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class RatingResponse(_message.Message):
+    __slots__ = ("rated", "rating", "rule_set", "reports", "checkpoint", "pending_reports")
+    RATED_FIELD_NUMBER: _ClassVar[int]
+    RATING_FIELD_NUMBER: _ClassVar[int]
+    RULE_SET_FIELD_NUMBER: _ClassVar[int]
+    REPORTS_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    PENDING_REPORTS_FIELD_NUMBER: _ClassVar[int]
+    rated: bool
+    rating: ProvenEntry
+    rule_set: ProvenEntry
+    reports: _containers.RepeatedCompositeFieldContainer[ProvenEntry]
+    checkpoint: _ledger_pb2.CheckpointResponse
+    pending_reports: int
+    def __init__(self, rated: _Optional[bool] = ..., rating: _Optional[_Union[ProvenEntry, _Mapping]] = ..., rule_set: _Optional[_Union[ProvenEntry, _Mapping]] = ..., reports: _Optional[_Iterable[_Union[ProvenEntry, _Mapping]]] = ..., checkpoint: _Optional[_Union[_ledger_pb2.CheckpointResponse, _Mapping]] = ..., pending_reports: _Optional[int] = ...) -> None: ...
+
+class ListQueriesRequest(_message.Message):
+    __slots__ = ("subject_tag",)
+    SUBJECT_TAG_FIELD_NUMBER: _ClassVar[int]
+    subject_tag: bytes
+    def __init__(self, subject_tag: _Optional[bytes] = ...) -> None: ...
+
+class QueryRecord(_message.Message):
+    __slots__ = ("member", "purpose", "time_ms")
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    member: str
+    purpose: str
+    time_ms: int
+    def __init__(self, member: _Optional[str] = ..., purpose: _Optional[str] = ..., time_ms: _Optional[int] = ...) -> None: ...
+
+class ListQueriesResponse(_message.Message):
+    __slots__ = ("queries",)
+    QUERIES_FIELD_NUMBER: _ClassVar[int]
+    queries: _containers.RepeatedCompositeFieldContainer[QueryRecord]
+    def __init__(self, queries: _Optional[_Iterable[_Union[QueryRecord, _Mapping]]] = ...) -> None: ...
+
+class RunEpochRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RunEpochResponse(_message.Message):
+    __slots__ = ("published", "pending", "held", "fraud_found", "messages")
+    PUBLISHED_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    HELD_FIELD_NUMBER: _ClassVar[int]
+    FRAUD_FOUND_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    published: int
+    pending: int
+    held: int
+    fraud_found: int
+    messages: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, published: _Optional[int] = ..., pending: _Optional[int] = ..., held: _Optional[int] = ..., fraud_found: _Optional[int] = ..., messages: _Optional[_Iterable[str]] = ...) -> None: ...

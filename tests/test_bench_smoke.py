@@ -1,0 +1,156 @@
+"""Smoke test of the issue-2 benchmark `python -m bench.core`.
+
+Runs the benchmark once in quick mode (2048-bit key only, rings of 5 and 20, tiny
+repetition counts; a few seconds) and checks that the table and the JSON carry every row
+and every target the issue asks for. It asserts structure only, never a timing.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+
+import pytest
+from rich.console import Console
+
+from bench import core as bench
+
+PREP = "report preparation (client)"
+INTAKE = "intake verification (operator)"
+DECRYPT = "threshold decryption (trustees)"
+
+# Spelled out rather than taken from bench.core: renaming or dropping a row must fail here.
+QUICK_ROWS = {
+    (PREP, "Pedersen commit", None),
+    (PREP, "validity proof generation", None),
+    (PREP, "Ed25519 sign (1 KB entry)", None),
+    (PREP, "escrow seal (HPKE X25519, 72 B)", None),
+    (PREP, "ring signature, n=5", None),
+    (PREP, "ring signature, n=20", None),
+    (PREP, "Paillier encrypt, no pool", 2048),
+    (PREP, "Paillier encrypt, warm r^n pool", 2048),
+    (PREP, "online preparation total, warm pool, no ring sig", 2048),
+    (PREP, "online preparation total, warm pool, ring n=5", 2048),
+    (PREP, "online preparation total, warm pool, ring n=20", 2048),
+    (INTAKE, "validity verification, single", None),
+    (INTAKE, "validity verification, batch of 100, per report", None),
+    (INTAKE, "ring verification, n=5, single", None),
+    (INTAKE, "ring verification, n=20, single", None),
+    (INTAKE, "ring verification, n=5, batch of 10, per report", None),
+    (DECRYPT, "decryption share (with proof)", 2048),
+    (DECRYPT, "decryption share verification", 2048),
+    (DECRYPT, "combine t=2 shares, unverified", 2048),
+    (DECRYPT, "combine t=2 shares, verifying each", 2048),
+}
+
+QUICK_TARGETS = {
+    "online preparation at 2048 bits, ring n=5 <= 3 ms",
+    "online preparation at 2048 bits, ring n=20 <= 3 ms",
+    "online preparation at 2048 bits, without ring signature <= 3 ms",
+    "batched validity verification (batch 100) <= 0.5 ms per report",
+}
+
+FLOORS = {
+    "Pedersen commit": "one arkworks G1 scalar mul",
+    "validity proof generation": "one arkworks G1 scalar mul",
+    "Paillier encrypt, no pool": "powmod r^n mod n^2 (|n|-bit exponent)",
+    "Paillier encrypt, warm r^n pool": "powmod r^n mod n^2 (|n|-bit exponent)",
+    "validity verification, batch of 100, per report": "one arkworks G1 scalar mul",
+    "decryption share (with proof)": "powmod c^(2*Delta*s_i) mod n^2",
+}
+
+
+@pytest.fixture(scope="module")
+def report() -> bench.BenchReport:
+    return bench.run(bench.Settings.quick_run())
+
+
+def test_quick_run_has_every_row_once(report: bench.BenchReport) -> None:
+    got = [(r.section, r.operation, r.key_bits) for r in report.rows]
+    assert len(got) == len(set(got)), "a row was measured twice"
+    assert set(got) == QUICK_ROWS
+
+
+def test_rows_are_grouped_by_section_in_order(report: bench.BenchReport) -> None:
+    sections = [r.section for r in report.rows]
+    firsts = [sections.index(s) for s in (PREP, INTAKE, DECRYPT)]
+    assert firsts == sorted(firsts)
+    assert sections == sorted(sections, key=[PREP, INTAKE, DECRYPT].index)
+
+
+def test_each_row_has_its_floor_and_ratio(report: bench.BenchReport) -> None:
+    for r in report.rows:
+        assert r.floor, r.operation
+        assert r.reps >= report.settings.min_reps
+        assert math.isclose(r.ratio, r.median_s / r.floor_median_s)
+        if r.operation in FLOORS:
+            assert r.floor == FLOORS[r.operation]
+        if "batch of 100" in r.operation:
+            assert r.batch == 100
+        elif "batch of 10," in r.operation:
+            assert r.batch == 10
+        else:
+            assert r.batch == 1
+
+
+def test_targets_name_their_rows(report: bench.BenchReport) -> None:
+    assert {t.name for t in report.targets} == QUICK_TARGETS
+    for t in report.targets:
+        assert t.measured_s == report.row(t.operation, t.key_bits).median_s
+        assert t.passed == (t.measured_s <= t.limit_s)
+
+
+def test_table_shows_every_row_and_target(report: bench.BenchReport) -> None:
+    out = io.StringIO()
+    bench.render(report, Console(file=out, width=250, color_system=None))
+    text = out.getvalue()
+    lines = text.splitlines()
+    for section, operation, bits in QUICK_ROWS:
+        assert section in text
+        matching = [ln for ln in lines if f" {operation} " in ln]
+        assert matching, f"row {operation!r} missing from the table"
+        if bits is not None:
+            assert any(str(bits) in ln for ln in matching)
+    for name in QUICK_TARGETS:
+        line = next(ln for ln in lines if name in ln)
+        assert ("PASS" in line) != ("MISS" in line)
+    assert "2048-bit key:" in text
+
+
+def test_json_carries_the_same_rows(report: bench.BenchReport) -> None:
+    data = json.loads(json.dumps(bench.to_json(report)))
+    assert data["mode"] == "quick"
+    assert set(data["keys"]) == {"2048"}
+    rows = {(r["section"], r["operation"], r["key_bits"]) for r in data["rows"]}
+    assert rows == QUICK_ROWS
+    for r in data["rows"]:
+        assert set(r) >= {"median_ms", "floor", "floor_median_ms", "ratio", "reps", "batch"}
+    assert {t["target"] for t in data["targets"]} == QUICK_TARGETS
+    assert {t["status"] for t in data["targets"]} <= {"PASS", "MISS"}
+
+
+def test_cli_prints_table_or_json(
+    report: bench.BenchReport, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen: list[bench.Settings] = []
+
+    def fake_run(settings: bench.Settings, log: object = None) -> bench.BenchReport:
+        seen.append(settings)
+        return report
+
+    monkeypatch.setattr(bench, "run", fake_run)
+    assert bench.main(["--quick", "--json", "--quiet"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["rows"]) == len(QUICK_ROWS)
+    assert bench.main(["--quick", "--quiet"]) == 0
+    assert "validity verification, batch of 100, per report" in capsys.readouterr().out
+    assert [s.quick for s in seen] == [True, True]
+
+
+def test_full_run_covers_the_brief() -> None:
+    s = bench.Settings.full()
+    assert s.key_bits == (2048, 3072)
+    assert s.ring_sizes == (5, 20, 100)
+    assert s.batch_sizes == (100, 1000)
+    assert not s.quick
