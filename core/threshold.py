@@ -116,9 +116,10 @@ def safe_prime(bits: int, progress: Progress | None = None) -> int:
     ``gmpy2.is_prime`` (BPSW plus Miller-Rabin rounds) on both. Setting the top two bits
     makes the product of two such primes exactly ``2*bits`` bits long.
 
-    Expected time on the reference machine (MEASURED.md): 1-5 s for 1024 bits, 1-15 s
-    for 1536 bits; the spread is large because the search is random. ``progress`` gets a
-    line after every sieve window.
+    Expected time on the reference machine (MEASURED.md): 1-5 s for 1024 bits (a 2048-bit
+    key), 1-15 s for 1536 bits (a 3072-bit key); runs of this code took 0.2-4.6 s and
+    0.3-14 s. The spread is large because the search is random. ``progress`` gets a line
+    after every sieve window of 2^15 candidates.
     """
     if not isinstance(bits, int) or bits < 32:
         raise InvalidInput(f"safe primes need at least 32 bits, got {bits}")
@@ -296,8 +297,8 @@ def deal(
     Generates two safe primes of ``n_bits/2`` bits (or uses ``primes``), shares d as
     described in the module docstring, and before returning checks that the first and the
     last t trustees each decrypt a random ciphertext correctly. The factors and d are not
-    returned; the dealer must forget them. Takes seconds to a minute for production sizes
-    (two safe-prime searches, see ``safe_prime``). Moduli below 2048 bits need
+    returned; the dealer must forget them. Takes up to half a minute for a 3072-bit key
+    (two safe-prime searches, see ``safe_prime``; the self-test adds about a second). Moduli below 2048 bits need
     ``allow_insecure=True`` and are for tests only.
     """
     if not isinstance(n_bits, int) or n_bits % 2 or n_bits < 128:
