@@ -157,6 +157,42 @@ def cmd_report_retract(args: argparse.Namespace) -> None:
     _emit(args, {"report_id": args.report_id, "receipt": receipt.to_dict()}, "Report retracted (receipt verified)")
 
 
+# -- governance (regulator) -----------------------------------------------------------------
+
+
+def _governance(args: argparse.Namespace, rpc: str, leaf: bytes) -> dict[str, Any]:
+    """Submit a regulator-signed entry and verify the receipt like any client."""
+    from candor.identity import Identity
+    from candor.v1 import governance_pb2
+    from client.connection import Connection
+    from client.verifier import LogVerifier
+
+    identity = Identity.load(args.identity)
+    with Connection(identity, args.server) as conn:
+        receipt = conn.call(getattr(conn.governance, rpc), governance_pb2.SubmitEntryRequest(signed_entry=leaf))
+        verifier = LogVerifier(identity.genesis_leaf())
+        cp = verifier.open(receipt.checkpoint.note, quorum=0).checkpoint
+        verifier.verify_inclusion(leaf, receipt.index, receipt.inclusion_proof, cp)
+    return {"index": receipt.index, "checkpoint_size": cp.size, "verified": True}
+
+
+def cmd_member_admit(args: argparse.Namespace) -> None:
+    from server.ceremony import admit_member_identity
+
+    path, leaf = admit_member_identity(Path(args.identity), args.member, Path(args.out) if args.out else None)
+    result = _governance(args, "AdmitMember", leaf)
+    _emit(args, {"member": args.member, "identity_folder": str(path), **result},
+          "Member admitted (hand the identity folder to the member)")
+
+
+def cmd_member_revoke(args: argparse.Namespace) -> None:
+    from core import entries as e
+    from server.ceremony import regulator_leaf
+
+    leaf = regulator_leaf(Path(args.identity), e.MemberRevoked(args.member, args.reason))
+    _emit(args, {"member": args.member, **_governance(args, "RevokeMember", leaf)}, "Member revoked")
+
+
 # -- demo ----------------------------------------------------------------------------------
 
 
@@ -247,6 +283,20 @@ def build_parser() -> argparse.ArgumentParser:
             "candor report retract --identity ./alliance/member-a --report-id 3f2a...", cmd_report_retract)
     _identity(p, "./alliance/member-a")
     p.add_argument("--report-id", required=True, help="hex report id from the submit receipt")
+
+    member = sub.add_parser("member", help="admit or revoke members (regulator)",
+                            description="Admit or revoke alliance members (regulator only).")
+    msub = member.add_subparsers(dest="member_command", required=True, metavar="COMMAND")
+    p = add(msub, "admit", "Create a new member's identity folder and admit it on the ledger.",
+            "candor member admit --identity ./alliance/regulator --member pinduoduo", cmd_member_admit)
+    _identity(p, "./alliance/regulator")
+    p.add_argument("--member", required=True, help="the new member's id (lowercase letters, digits, . _ -)")
+    p.add_argument("--out", help="where to write its identity folder (default: beside the regulator's)")
+    p = add(msub, "revoke", "Revoke a member: it can no longer report, from the next entry on.",
+            "candor member revoke --identity ./alliance/regulator --member pinduoduo", cmd_member_revoke)
+    _identity(p, "./alliance/regulator")
+    p.add_argument("--member", required=True, help="the member's id")
+    p.add_argument("--reason", default="", help="why (recorded on the ledger)")
 
     p = add(sub, "demo", "Run a whole alliance on localhost and show what happens.", "candor demo", cmd_demo)
     p.add_argument("--key-bits", type=int, default=2048, help="Paillier key size for the demo (default 2048)")

@@ -174,3 +174,39 @@ def bootstrap_entries(operator_dir: Path) -> list[bytes]:
     """The signed genesis and founding admissions the ceremony left for the operator."""
     data: Sequence[str] = json.loads((operator_dir / BOOTSTRAP).read_text())
     return [bytes.fromhex(h) for h in data]
+
+
+def admit_member_identity(regulator_dir: Path, name: str, directory: Path | None = None) -> tuple[Path, bytes]:
+    """Create the identity folder of a member admitted after genesis, and the regulator-signed
+    MemberAdmitted leaf to submit. The folder goes to the new member; nothing is on the
+    ledger until the leaf is appended."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from candor.identity import Identity
+
+    e.check_member_id(name)
+    regulator = Identity.load(regulator_dir)
+    target = directory or regulator.path.parent / f"member-{name}"
+    if target.exists():
+        raise InvalidInput(f"{target} exists already; choose another member name or folder")
+    ca_key = serialization.load_pem_private_key(regulator.read("ca.key"), password=None)
+    ca_cert = x509.load_pem_x509_certificate(regulator.ca_pem())
+    signing = Ed25519PrivateKey.generate()
+    x, reporting_public = ring.reporting_keypair()
+    plan = Plan(directory=target.parent, members=(name,), server=regulator.server)
+    path = _party(plan, (ca_key, ca_cert), target.name, "member", name, regulator.genesis_leaf())
+    write_private(path / "signing.key", ed25519_pem(signing))
+    write_private(path / "reporting.key", f"{x:064x}".encode())
+    write_private(path / "subject.key", regulator.read("subject.key"))
+    entry = e.LedgerEntry(e.MemberAdmitted(name, raw_public(signing), reporting_public, name),
+                          timestamp_ms=int(time.time() * 1000))
+    return path, wire.sign_leaf(entry, regulator.signing_key())
+
+
+def regulator_leaf(regulator_dir: Path, body: e.Body) -> bytes:
+    """A governance entry signed by the regulator."""
+    from candor.identity import Identity
+
+    key = Identity.load(regulator_dir).signing_key()
+    return wire.sign_leaf(e.LedgerEntry(body, timestamp_ms=int(time.time() * 1000)), key)

@@ -11,6 +11,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 import grpc
 
+from candor import wire
 from candor.v1 import governance_pb2 as gov
 from candor.v1 import governance_pb2_grpc as gov_grpc
 from candor.v1 import ledger_pb2 as lg
@@ -102,26 +103,39 @@ class LedgerServicer(lg_grpc.LedgerServiceServicer):
 
 
 class GovernanceServicer(gov_grpc.GovernanceServiceServicer):
+    """Signed governance entries; the ledger checks the signature is the regulator's (or, for
+    a dispute, a member's) and that the entry fits the state."""
+
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
 
-    def _governance(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext,
-                    kind: type) -> gov.Receipt:
-        caller(context, self.ledger, "regulator")
-        from candor import wire
-
-        signed = wire.signed_entry_from_bytes(request.signed_entry)
-        if not isinstance(signed.entry.body, kind):
-            raise InvalidInput(f"this call takes a {kind.__name__} entry, not {signed.entry.kind}")
-        return _wait(self.ledger, request.signed_entry, signed, verified=False)
+    def _submit(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext, kind: type,
+                *roles: str) -> gov.Receipt:
+        with grpc_errors(context):
+            caller(context, self.ledger, *roles)
+            signed = wire.signed_entry_from_bytes(request.signed_entry)
+            if not isinstance(signed.entry.body, kind):
+                raise InvalidInput(f"this call takes a {kind.__name__} entry, not {signed.entry.kind}")
+            return _wait(self.ledger, request.signed_entry, signed, verified=False)
 
     def AdmitMember(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext) -> gov.Receipt:
-        with grpc_errors(context):
-            return self._governance(request, context, e.MemberAdmitted)
+        return self._submit(request, context, e.MemberAdmitted, "regulator")
 
     def RevokeMember(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext) -> gov.Receipt:
-        with grpc_errors(context):
-            return self._governance(request, context, e.MemberRevoked)
+        return self._submit(request, context, e.MemberRevoked, "regulator")
+
+    def PublishRules(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext) -> gov.Receipt:
+        return self._submit(request, context, e.RuleSetPublished, "regulator")
+
+    def AuthoriseInvestigation(self, request: gov.SubmitEntryRequest,
+                               context: grpc.ServicerContext) -> gov.Receipt:
+        return self._submit(request, context, e.InvestigationAuthorised, "regulator")
+
+    def FileDispute(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext) -> gov.Receipt:
+        return self._submit(request, context, e.DisputeFiled, "regulator", "member")
+
+    def ResolveDispute(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext) -> gov.Receipt:
+        return self._submit(request, context, e.DisputeResolved, "regulator")
 
 
 class ReportingServicer(gov_grpc.ReportingServiceServicer):

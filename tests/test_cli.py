@@ -1,0 +1,57 @@
+"""The `candor` CLI against a real operator: governance commands, audit, errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from candor.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
+    main(list(argv))
+    out = capsys.readouterr().out
+    data: dict[str, Any] = json.loads(out)
+    return data
+
+
+def test_member_admit_revoke_and_audit(alliance_dir: Path, operator: Any, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    server = f"127.0.0.1:{operator.port}"
+    regulator = str(alliance_dir / "regulator")
+    admitted = run(capsys, "member", "admit", "--identity", regulator, "--server", server,
+                   "--member", "pdd", "--out", str(tmp_path / "member-pdd"), "--json")
+    assert admitted["verified"] is True
+    assert (tmp_path / "member-pdd" / "reporting.key").stat().st_mode & 0o777 == 0o600
+    revoked = run(capsys, "member", "revoke", "--identity", regulator, "--server", server,
+                  "--member", "pdd", "--reason", "left the alliance", "--json")
+    assert revoked["index"] == admitted["index"] + 1
+    audit = run(capsys, "audit", "--identity", regulator, "--server", server, "--no-quorum", "--json")
+    assert audit["ok"] is True
+    assert audit["entries"]["MemberRevoked"] == 1
+
+
+def test_member_cannot_admit(alliance_dir: Path, operator: Any, tmp_path: Path,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    # A member folder holding a copy of the regulator's keys still has a member certificate.
+    fake = tmp_path / "fake-regulator"
+    shutil.copytree(alliance_dir / "regulator", fake)
+    for f in ("tls.key", "tls.crt"):
+        shutil.copy(alliance_dir / "member-a" / f, fake / f)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["member", "revoke", "--identity", str(fake), "--server", f"127.0.0.1:{operator.port}",
+              "--member", "b", "--json"])
+    assert exit_info.value.code == 1
+    assert "your certificate says member" in capsys.readouterr().err
+
+
+def test_missing_identity_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["audit", "--identity", str(tmp_path / "nowhere")])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "not an identity folder" in err and "Traceback" not in err
