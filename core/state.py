@@ -312,7 +312,8 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
             else _ring_link_tag(view, signed, body.ring_size, index)
         up[f"report/{rid}"] = dump({
             "index": index, "subject": body.subject_tag.hex(), "category": body.category,
-            "incident_date": body.incident_date, "link": link.hex(), "retracted_at": None, "fraud": False,
+            "incident_date": body.incident_date, "link": link.hex(), "retracted_at": None, "fraud_at": None,
+            "commitment": body.commitment.hex(),
         })
         up[f"subject/{body.subject_tag.hex()}/{index:012d}"] = dump(rid)
     elif isinstance(body, e.ReportRetracted):
@@ -363,7 +364,9 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
         record = load(view, f"report/{rid}")
         if record is None or record["subject"] != body.subject_tag.hex():
             raise NotFound(f"report {rid} about that subject is not on the ledger")
-        record["fraud"] = True
+        if record["fraud_at"] is not None:
+            raise Conflict(f"report {rid} was already found fraudulent at entry {record['fraud_at']}")
+        record["fraud_at"] = index
         up[f"report/{rid}"] = dump(record)
     elif isinstance(body, e.RatingPublished):
         _require(author_of(view, ally, signed), ["operator"], "RatingPublished")

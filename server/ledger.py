@@ -29,31 +29,11 @@ from core import merkle, state
 from core.checkpoint import Checkpoint, sign_checkpoint
 from core.errors import CandorError, InvalidInput, NotFound, PermissionDenied, Unavailable, VerificationError
 from core.note import NoteSigner
-from server.storage import AppendBatch, LedgerStore
+from server.storage import AppendBatch, LedgerStore, StoreView
 
 log = logging.getLogger("candor.ledger")
 
 MAX_BATCH = 512
-
-
-class StoreView:
-    """`core.state.StateView` over a store (scans page through everything)."""
-
-    def __init__(self, store: LedgerStore) -> None:
-        self.store = store
-
-    def get(self, key: str) -> bytes | None:
-        return self.store.get(key)
-
-    def scan(self, prefix: str) -> list[tuple[str, bytes]]:
-        out: list[tuple[str, bytes]] = []
-        after = ""
-        while True:
-            page = self.store.scan(prefix, after=after, limit=1000)
-            out.extend(page)
-            if len(page) < 1000:
-                return out
-            after = page[-1][0]
 
 
 @dataclass(frozen=True)

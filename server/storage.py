@@ -399,3 +399,23 @@ def open_store(url: str, *, schema: str | None = None) -> LedgerStore:
     from server.sqlite_store import SQLiteStore
 
     return SQLiteStore(path)
+
+
+class StoreView:
+    """`core.state.StateView` over a store (scans page through everything)."""
+
+    def __init__(self, store: LedgerStore) -> None:
+        self.store = store
+
+    def get(self, key: str) -> bytes | None:
+        return self.store.get(key)
+
+    def scan(self, prefix: str) -> list[tuple[str, bytes]]:
+        out: list[tuple[str, bytes]] = []
+        after = ""
+        while True:
+            page = self.store.scan(prefix, after=after, limit=1000)
+            out.extend(page)
+            if len(page) < 1000:
+                return out
+            after = page[-1][0]
