@@ -15,7 +15,8 @@ seconds-long smoke run). For 2048- and 3072-bit threshold Paillier keys it measu
 Every row is timed next to its *floor*, the one primitive that bounds it from below (a
 gmpy2 powmod of the same size, one arkworks G1 scalar multiplication, a raw library call),
 measured in the same run and interleaved with the operation itself (op, floor, op, floor,
-...) so that both see the same load on a shared machine. The ratio median/floor says how
+...) so that both see the same load on a shared machine (except the warm-pool encryption,
+whose microseconds a preceding powmod would distort; see `_measure`). The ratio median/floor says how
 far the implementation is from what the hardware and libraries allow. Timings use
 `time.perf_counter`; inputs are prepared outside the timed region; a few warm-up runs are
 discarded and the number of repetitions adapts to a per-row time budget.
@@ -900,7 +901,10 @@ def render(report: BenchReport, console: Console) -> None:
     )
     for bits, source in sorted(report.key_sources.items()):
         console.print(f"  {bits}-bit key: {source}", highlight=False)
-    table = Table(title="median per operation vs. its floor (measured interleaved, same run)")
+    table = Table(
+        title="median per operation vs. its floor, same run "
+        "(interleaved op/floor, except the warm-pool encryption: see bench.core._measure)"
+    )
     table.add_column("operation", no_wrap=True)
     table.add_column("key", justify="right")
     table.add_column("median", justify="right")

@@ -100,7 +100,7 @@ def init_alliance(plan: Plan, progress: Callable[[str], None] | None = None) -> 
                                f"{plan.threshold}-of-{plan.trustees}")
     else:
         pub, shares = threshold.deal(plan.key_bits, plan.threshold, plan.trustees, progress=say,
-                                     allow_insecure=plan.key_bits < 2048)
+                                     allow_insecure=False)
     check_registry_fits(pub.n, len(plan.categories))
 
     say("identities and certificates")
