@@ -188,7 +188,7 @@ class RuleSet:
         if names != _THRESHOLD_GRADES:
             raise InvalidInput(
                 f"grades must give minimum scores for exactly {', '.join(_THRESHOLD_GRADES)} "
-                f"in that order (every score below {_THRESHOLD_GRADES[-1]}'s is "
+                f"in that order (every score below {_THRESHOLD_GRADES[-1]}'s threshold is "
                 f"{_LOWEST_GRADE}); found {', '.join(map(str, names)) or 'none'}"
             )
         previous: int | None = None
@@ -253,10 +253,10 @@ class RuleSet:
         if not isinstance(self.retention_overrides, tuple):
             raise InvalidInput("retention_overrides must be a tuple of (category, years) pairs")
         last = -1
-        for entry in self.retention_overrides:
-            if not isinstance(entry, tuple) or len(entry) != 2:
+        for override in self.retention_overrides:
+            if not isinstance(override, tuple) or len(override) != 2:
                 raise InvalidInput("retention_overrides must be a tuple of (category, years) pairs")
-            code, years = entry
+            code, years = override
             if code not in seen:
                 raise InvalidInput(
                     f"retention override names category {code!r}, which has no points; "
@@ -436,7 +436,7 @@ def parse_rules(text: str, categories: Sequence[str]) -> RuleSet:
     if set(grades) != set(_THRESHOLD_GRADES):
         raise InvalidInput(
             f"grades must give minimum scores for exactly {', '.join(_THRESHOLD_GRADES)} "
-            f"(every score below {_THRESHOLD_GRADES[-1]}'s is {_LOWEST_GRADE}); "
+            f"(every score below {_THRESHOLD_GRADES[-1]}'s threshold is {_LOWEST_GRADE}); "
             f"found {', '.join(grades) or 'none'}"
         )
     decay = _table(doc, "decay")

@@ -294,9 +294,15 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
         up["ring"] = dump({"keys": keys, "changed_at": index})
     elif isinstance(body, e.RuleSetPublished):
         _require(author_of(view, ally, signed), ["regulator"], "RuleSetPublished")
+        from core.rules import check_canonical
+
         if view.get(f"rules/{body.version}") is not None:
             raise AlreadyExists(f"rule set version {body.version} is already published; pick a new version")
-        up[f"rules/{body.version}"] = dump({"index": index, "effective_from": body.effective_from})
+        rules = check_canonical(body.canonical_toml, ally.genesis.categories)
+        if rules.version != body.version or rules.effective_from.isoformat() != body.effective_from:
+            raise InvalidInput("the entry's version and effective date must match the rule set text")
+        up[f"rules/{body.version}"] = dump({"index": index, "effective_from": body.effective_from,
+                                            "rules": rules.to_json()})
     elif isinstance(body, e.ReportCommitted):
         rid = body.report_id.hex()
         if view.get(f"report/{rid}") is not None:
@@ -370,9 +376,11 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
         up[f"report/{rid}"] = dump(record)
     elif isinstance(body, e.RatingPublished):
         _require(author_of(view, ally, signed), ["operator"], "RatingPublished")
-        if body.ledger_size > index:
-            raise InvalidInput(f"rating covers ledger size {body.ledger_size}, beyond the current {index}")
-        up[f"rating/{body.subject_tag.hex()}"] = dump({"index": index, "ledger_size": body.ledger_size})
+        check_rating(view, ally, index, entry.timestamp_ms, body)
+        up[f"rating/{body.subject_tag.hex()}"] = dump({
+            "index": index, "ledger_size": body.ledger_size, "as_of": body.as_of,
+            "rule_set_version": body.rule_set_version, "active": [list(p) for p in zip(body.active_set, body.weights)],
+        })
     else:  # pragma: no cover - the Body union is closed
         raise InvalidInput(f"unknown entry type {entry.kind}")
     return up
@@ -394,3 +402,97 @@ def _ring_link_tag(view: StateView, signed: e.SignedEntry, ring_size: int, index
 
 def _day(ms: int) -> _dt.date:
     return _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.timezone.utc).date()
+
+
+# -- ratings (DESIGN §5) -------------------------------------------------------------------
+
+
+def rules_in_force(view: StateView, as_of: _dt.date) -> tuple[Any, int]:
+    """The rule set in force on `as_of` (latest effective date not after it; the later entry
+    wins a tie) and the index of its RuleSetPublished entry. NotFound if none is."""
+    from core.rules import RuleSet
+
+    best: tuple[str, int, Any] | None = None
+    for _key, raw in view.scan("rules/"):
+        record = json.loads(raw)
+        if record["effective_from"] <= as_of.isoformat():
+            candidate = (record["effective_from"], int(record["index"]), record["rules"])
+            if best is None or candidate[:2] > best[:2]:
+                best = candidate
+    if best is None:
+        raise NotFound(f"no rule set is in force on {as_of.isoformat()}: the regulator must publish one")
+    return RuleSet.from_json(best[2]), best[1]
+
+
+def subject_reports(view: StateView, subject_tag: bytes) -> list[Any]:
+    """Every report ever recorded about the subject, as `core.rating.ReportInfo`."""
+    from core.rating import ReportInfo
+
+    out = []
+    for _key, raw in view.scan(f"subject/{subject_tag.hex()}/"):
+        record = load(view, f"report/{json.loads(raw)}")
+        out.append(ReportInfo(
+            index=int(record["index"]), category=record["category"],
+            incident_date=_dt.date.fromisoformat(record["incident_date"]), link_tag=bytes.fromhex(record["link"]),
+            commitment=bytes.fromhex(record["commitment"]), retracted_at=record["retracted_at"],
+            fraud_at=record["fraud_at"],
+        ))
+    return out
+
+
+def previous_rating(view: StateView, subject_tag: bytes) -> Any:
+    from core.rating import PreviousRating
+
+    record = load(view, f"rating/{subject_tag.hex()}")
+    if record is None:
+        return None
+    return PreviousRating(rule_version=record["rule_set_version"], as_of=_dt.date.fromisoformat(record["as_of"]),
+                          active=tuple((int(i), int(w)) for i, w in record["active"]))
+
+
+def rating_inputs(view: StateView, subject_tag: bytes, ledger_size: int, as_of: _dt.date) -> tuple[Any, Any, list[Any],
+                                                                                              tuple[tuple[int, int], ...]]:
+    """(rules, previous rating, reports, active set) for rating a subject at `ledger_size`."""
+    from core.rating import active_set
+
+    rules, _ = rules_in_force(view, as_of)
+    reports = subject_reports(view, subject_tag)
+    return rules, previous_rating(view, subject_tag), reports, active_set(reports, rules, ledger_size, as_of)
+
+
+def check_rating(view: StateView, ally: Alliance, index: int, timestamp_ms: int, body: e.RatingPublished) -> None:
+    """Everything a RatingPublished claims, re-derived from the ledger (DESIGN §5 steps 1, 5, 6):
+    the rule set in force, the active set and weights, k and the update rule, the opening of
+    the commitments by the decrypted counts and R, and the score and grade."""
+    from core.rating import check_opening, check_publishable
+    from core.rules import score
+
+    as_of = e.parse_date(body.as_of, "rating date")
+    if abs((as_of - _day(timestamp_ms)).days) > 1:
+        raise InvalidInput(f"rating date {body.as_of} is more than a day from the entry's timestamp")
+    if not 0 < body.ledger_size <= index:
+        raise InvalidInput(f"rating covers ledger size {body.ledger_size}, outside 1..{index}")
+    trustees = set(body.trustees)
+    if len(trustees) != len(body.trustees) or len(trustees) < ally.genesis.threshold or \
+            not trustees <= {t.index for t in ally.genesis.trustees}:
+        raise InvalidInput(f"a rating names at least {ally.genesis.threshold} distinct genesis trustees")
+    rules, previous, reports, active = rating_inputs(view, body.subject_tag, body.ledger_size, as_of)
+    if previous is not None:
+        record = load(view, f"rating/{body.subject_tag.hex()}")
+        if body.ledger_size <= int(record["ledger_size"]):
+            raise Conflict(f"a rating of this subject already covers ledger size {record['ledger_size']}")
+    if rules.version != body.rule_set_version:
+        raise VerificationError(
+            f"rating names rule set {body.rule_set_version} but {rules.version} is in force on {body.as_of}")
+    claimed = tuple(zip(body.active_set, body.weights))
+    if claimed != active:
+        raise VerificationError("rating's active set or weights differ from the ledger's: "
+                                f"claimed {list(claimed)}, the ledger gives {list(active)}")
+    check_publishable(rules, reports, active, previous, as_of)
+    by_index = {r.index: r for r in reports}
+    check_opening(ally.generators, [by_index[i].commitment for i, _ in active], [w for _, w in active],
+                  body.counts, body.r_sum)
+    score_milli, grade = score(rules, ally.genesis.categories, body.counts)
+    if (score_milli, grade) != (body.score_milli, body.grade):
+        raise VerificationError(f"rating claims score {body.score_milli / 1000:g} grade {body.grade}; the counts "
+                                f"give {score_milli / 1000:g} grade {grade}")

@@ -9,6 +9,7 @@ first starts on an empty store, so the same folder works over SQLite or PostgreS
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import time
@@ -27,6 +28,7 @@ from core import ring, threshold
 from core.errors import InvalidInput
 from core.paillier import check_registry_fits
 from core.pedersen import PEDERSEN_DST
+from core.rules import RuleSet, canonical_toml, default_rules
 from server import pki
 
 DEFAULT_CATEGORIES = (
@@ -138,6 +140,9 @@ def init_alliance(plan: Plan, progress: Callable[[str], None] | None = None) -> 
         wire.sign_leaf(e.LedgerEntry(e.MemberAdmitted(m, raw_public(sk), rk[1], m), timestamp_ms=now), regulator_key)
         for m, (sk, rk) in member_keys.items()
     ]
+    rules = default_rules_for(plan.categories)
+    admissions.append(wire.sign_leaf(e.LedgerEntry(e.RuleSetPublished(
+        rules.version, rules.effective_from.isoformat(), canonical_toml(rules)), timestamp_ms=now), regulator_key))
 
     path = _party(plan, ca, "regulator", "regulator", "regulator", genesis_leaf)
     write_private(path / "signing.key", ed25519_pem(regulator_key))
@@ -145,13 +150,14 @@ def init_alliance(plan: Plan, progress: Callable[[str], None] | None = None) -> 
     write_private(path / "escrow.key", escrow_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()).hex().encode())
     write_private(path / "subject.key", subject_key.hex().encode())
 
-    path = _party(plan, ca, "operator", "operator", operator_name, genesis_leaf)
+    trustee_addresses = {str(i): f"127.0.0.1:{plan.trustee_base_port + i - 1}" for i in range(1, plan.trustees + 1)}
+    path = _party(plan, ca, "operator", "operator", operator_name, genesis_leaf, {"trustees": trustee_addresses})
     write_private(path / "signing.key", ed25519_pem(operator_key))
     write_private(path / BOOTSTRAP, json.dumps([leaf.hex() for leaf in [genesis_leaf, *admissions]]).encode())
 
     for i, (key, share) in enumerate(zip(trustee_keys, shares), start=1):
         path = _party(plan, ca, f"trustee-{i}", "trustee", f"trustee-{i}", genesis_leaf,
-                      {"index": i, "listen": f"127.0.0.1:{plan.trustee_base_port + i - 1}"})
+                      {"index": i, "listen": trustee_addresses[str(i)]})
         write_private(path / "signing.key", ed25519_pem(key))
         write_private(path / "share.json", json.dumps(share.to_dict()).encode())
 
@@ -168,6 +174,13 @@ def init_alliance(plan: Plan, progress: Callable[[str], None] | None = None) -> 
     return {"directory": str(plan.directory), "origin": origin, "members": list(plan.members),
             "trustees": plan.trustees, "threshold": plan.threshold, "witnesses": plan.witnesses,
             "key_bits": pub.n.bit_length()}
+
+
+def default_rules_for(categories: Sequence[str]) -> RuleSet:
+    """DOMAIN.md's default rule set, with the default points for every category of `categories`."""
+    base = default_rules()
+    points = dict(base.points)
+    return dataclasses.replace(base, points=tuple((c, points.get(c, (1, 3, 6, 40))) for c in categories))
 
 
 def bootstrap_entries(operator_dir: Path) -> list[bytes]:

@@ -68,6 +68,7 @@ class Ledger:
         self._stopping = threading.Event()
         self._alliance: state.Alliance | None = None
         self._threads: list[threading.Thread] = []
+        self._cosigned = -1  # largest checkpoint size with the genesis quorum of cosignatures
         self.batches = 0  # commits so far, and the entries they appended: the group-commit factor
         self.appended = 0
 
@@ -279,7 +280,32 @@ class Ledger:
         text = parse_note(self.store.checkpoint(size)).text
         witness.verify(text.encode(), sig.signature)
         self.store.add_cosignature(size, witness.name, sig.line().encode())
-        return len(self.store.cosignatures(size))
+        count = len(self.store.cosignatures(size))
+        if count >= self.alliance.genesis.witness_quorum and size > self._cosigned:
+            self._cosigned = size
+            with self._cp_cond:
+                self._cp_cond.notify_all()
+        return count
+
+    def cosigned_size(self) -> int:
+        """The largest ledger size whose checkpoint carries the genesis quorum of cosignatures
+        (0 if none): what trustees and clients will accept."""
+        if self._cosigned < 0:
+            latest = self.store.latest_checkpoint()
+            quorum = self.alliance.genesis.witness_quorum
+            self._cosigned = latest[0] if latest and len(self.store.cosignatures(latest[0])) >= quorum else 0
+        return self._cosigned
+
+    def wait_cosigned(self, min_size: int, timeout: float = 30.0) -> int:
+        """Wait until the witnesses have cosigned a checkpoint of at least `min_size`."""
+        deadline = time.monotonic() + timeout
+        while self.cosigned_size() < min_size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise Unavailable(f"no witness-cosigned checkpoint covers size {min_size} yet: are the witnesses up?")
+            with self._cp_cond:
+                self._cp_cond.wait(timeout=min(remaining, 0.2))
+        return self._cosigned
 
     # -- proofs -----------------------------------------------------------------------------
 

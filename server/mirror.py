@@ -42,10 +42,13 @@ class Mirror:
     def size(self) -> int:
         return self.store.size()
 
-    def sync(self) -> int:
-        """Extend the mirror to the operator's latest cosigned checkpoint; return its size."""
+    def sync(self, size: int = 0) -> int:
+        """Extend the mirror to the operator's cosigned checkpoint of `size` (0: the latest);
+        return the verified size."""
         with self._lock:
-            resp = self.conn.checkpoint()
+            if 0 < size <= self.store.size():
+                return self.store.size()
+            resp = self.conn.checkpoint(size)
             cp = self.verifier.update(resp.note, self.conn.consistency, lambda s: self.conn.inclusion(0, s))
             start = self.store.size()
             while start < cp.size:

@@ -7,6 +7,9 @@ the ledger), calls the ledger, and converts back. Errors go through the one stat
 
 from __future__ import annotations
 
+import datetime as _dt
+import json
+import time
 from concurrent.futures import TimeoutError as FutureTimeout
 
 import grpc
@@ -16,9 +19,12 @@ from candor.v1 import governance_pb2 as gov
 from candor.v1 import governance_pb2_grpc as gov_grpc
 from candor.v1 import ledger_pb2 as lg
 from candor.v1 import ledger_pb2_grpc as lg_grpc
+from candor.v1 import rating_pb2 as rt
+from candor.v1 import rating_pb2_grpc as rt_grpc
 from core import entries as e
 from core import state
 from core.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated, Unavailable
+from server.epoch import EpochRunner
 from candor.status import grpc_errors
 from server.ledger import Ledger, Receipt
 from server.pki import peer_identity
@@ -164,3 +170,86 @@ class ReportingServicer(gov_grpc.ReportingServiceServicer):
             if record is None:
                 raise NotFound(f"report {request.report_id.hex()} is not on the ledger")
             return receipt_to_proto(self.ledger.receipt(int(record["index"])))
+
+
+PURPOSES = ("pre-contract", "monitoring", "dispute", "regulator", "self")
+QUERY_RETENTION_DAYS = 3 * 365  # kept; 2 years are shown (DOMAIN.md: PBOC query records)
+QUERY_SHOWN_DAYS = 2 * 365
+
+
+class RatingServicer(rt_grpc.RatingServiceServicer):
+    def __init__(self, ledger: Ledger, epochs: EpochRunner | None) -> None:
+        self.ledger = ledger
+        self.epochs = epochs
+
+    def _proven(self, index: int, size: int) -> rt.ProvenEntry:
+        return rt.ProvenEntry(index=index, entry=self.ledger.store.entry(index),
+                              inclusion_proof=self.ledger.inclusion_proof(index, size))
+
+    def GetRating(self, request: rt.GetRatingRequest, context: grpc.ServicerContext) -> rt.RatingResponse:
+        with grpc_errors(context):
+            name, role = caller(context, self.ledger, "member", "regulator")
+            if request.purpose not in PURPOSES:
+                raise InvalidInput(f"purpose {request.purpose!r} is not one of {', '.join(PURPOSES)}")
+            if request.purpose == "regulator" and role != "regulator":
+                raise PermissionDenied("only the regulator queries with purpose 'regulator'")
+            if len(request.subject_tag) != 32:
+                raise InvalidInput("subject tag must be 32 bytes (HMAC-SHA256 of the normalised subject id)")
+            subject = request.subject_tag.hex()
+            self.ledger.store.append_log(f"queries/{subject}", json.dumps(
+                {"member": name, "purpose": request.purpose, "time_ms": int(time.time() * 1000)}).encode())
+            record = state.load(self.ledger.view, f"rating/{subject}")
+            size = self.ledger.cosigned_size()
+            if record is not None and int(record["index"]) >= size:
+                size = self.ledger.wait_cosigned(int(record["index"]) + 1, timeout=10.0)
+            if size == 0:
+                raise Unavailable("no witness-cosigned checkpoint yet; retry shortly")
+            _, note = self.ledger.checkpoint_with_cosignatures(size)
+            resp = rt.RatingResponse(checkpoint=lg.CheckpointResponse(note=note, size=size))
+            tag = request.subject_tag
+            today = _dt.datetime.now(_dt.timezone.utc).date()
+            try:
+                _rules, _prev, _reports, active_now = state.rating_inputs(
+                    self.ledger.view, tag, self.ledger.store.size(), today)
+            except NotFound:
+                active_now = ()
+            covered = set()
+            if record is not None:
+                resp.rated = True
+                resp.rating.CopyFrom(self._proven(int(record["index"]), size))
+                rules_record = state.load(self.ledger.view, f"rules/{record['rule_set_version']}")
+                resp.rule_set.CopyFrom(self._proven(int(rules_record["index"]), size))
+                for index, _w in record["active"]:
+                    resp.reports.append(self._proven(int(index), size))
+                    covered.add(int(index))
+            resp.pending_reports = len({i for i, _ in active_now} - covered)
+            return resp
+
+    def ListQueries(self, request: rt.ListQueriesRequest, context: grpc.ServicerContext) -> rt.ListQueriesResponse:
+        with grpc_errors(context):
+            caller(context, self.ledger, "member", "regulator")
+            if len(request.subject_tag) != 32:
+                raise InvalidInput("subject tag must be 32 bytes")
+            shown_from = int((time.time() - QUERY_SHOWN_DAYS * 86400) * 1000)
+            resp = rt.ListQueriesResponse()
+            after = 0
+            while True:
+                page = self.ledger.store.read_log(f"queries/{request.subject_tag.hex()}", after, 1000)
+                for rid, raw in page:
+                    q = json.loads(raw)
+                    if q["time_ms"] >= shown_from:
+                        resp.queries.append(rt.QueryRecord(member=q["member"], purpose=q["purpose"],
+                                                           time_ms=q["time_ms"]))
+                    after = rid
+                if len(page) < 1000:
+                    return resp
+
+    def RunEpoch(self, request: rt.RunEpochRequest, context: grpc.ServicerContext) -> rt.RunEpochResponse:
+        with grpc_errors(context):
+            caller(context, self.ledger, "operator")
+            if self.epochs is None:
+                raise Unavailable("this server runs no epochs (no trustees configured)")
+            result = self.epochs.run()
+            return rt.RunEpochResponse(published=len(result.published), pending=len(result.pending),
+                                       held=len(result.held), fraud_found=len(result.fraud),
+                                       messages=result.messages)

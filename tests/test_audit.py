@@ -39,7 +39,7 @@ def audit(conn: Connection) -> None:
 
 def test_audit_passes_on_honest_ledger(alliance_dir: Path, operator: Any) -> None:
     operator.ledger.append(revoke(alliance_dir, "c"))
-    operator.ledger.wait_checkpoint(5)
+    operator.ledger.wait_checkpoint(6)
     with conn_for(alliance_dir, "regulator", operator.port) as conn:
         audit(conn)
 
@@ -47,7 +47,7 @@ def test_audit_passes_on_honest_ledger(alliance_dir: Path, operator: Any) -> Non
 def test_tampered_entry_is_named_by_audit_and_caught_by_client(alliance_dir: Path, operator: Any,
                                                                tmp_path: Path) -> None:
     operator.ledger.append(revoke(alliance_dir, "c"))
-    operator.ledger.wait_checkpoint(5)
+    operator.ledger.wait_checkpoint(6)
     with conn_for(alliance_dir, "regulator", operator.port) as conn:
         size, note = conn.checkpoint().size, conn.checkpoint().note
         client = LogVerifier(conn.identity.genesis_leaf(), tmp_path / "client.state")
@@ -86,13 +86,13 @@ def test_fork_is_caught_by_witness_and_client(alliance_dir: Path, tmp_path: Path
         op = create_server(Settings(identity=Identity.load(alliance_dir / "operator")), store)
         op.ledger.append_now(bootstrap_entries(alliance_dir / "operator"))
         op.ledger.append(revoke(alliance_dir, victim))
-        op.ledger.wait_checkpoint(5)
+        op.ledger.wait_checkpoint(6)
         ops.append((op, store))
     try:
         (op_a, _), (op_b, _) = ops
         ident = Identity.load(alliance_dir / "witness-1")
         w = Witness.open(ident, f"127.0.0.1:{op_a.port}", tmp_path)
-        assert w.step() == 5
+        assert w.step() == 6
         w.conn.close()
         w = Witness.open(ident, f"127.0.0.1:{op_b.port}", tmp_path)
         with pytest.raises(VerificationError, match="fork"):
@@ -115,7 +115,7 @@ def test_rollback_is_rejected(alliance_dir: Path, operator: Any, tmp_path: Path)
     with conn_for(alliance_dir, "member-a", operator.port) as conn:
         old = conn.checkpoint().note
         operator.ledger.append(revoke(alliance_dir, "c"))
-        operator.ledger.wait_checkpoint(5)
+        operator.ledger.wait_checkpoint(6)
         client = LogVerifier(conn.identity.genesis_leaf(), tmp_path / "c.state")
         client.update(conn.checkpoint().note, conn.consistency, lambda s: conn.inclusion(0, s), quorum=0)
         with pytest.raises(VerificationError, match="rollback"):

@@ -20,7 +20,7 @@ def connect(alliance_dir: Path, who: str, operator: Any) -> Connection:
 def test_genesis_checkpoint_verifies(alliance_dir: Path, operator: Any, tmp_path: Path) -> None:
     with connect(alliance_dir, "member-a", operator) as conn:
         cp = conn.checkpoint()
-        assert cp.size == 4  # genesis + three admissions
+        assert cp.size == 5  # genesis, three admissions, the default rule set
         verifier = LogVerifier(Identity.load(alliance_dir / "member-a").genesis_leaf(), tmp_path / "v.state")
         with pytest.raises(errors.VerificationError, match="quorum"):
             verifier.update(cp.note, conn.consistency, lambda size: conn.inclusion(0, size))
@@ -37,10 +37,10 @@ def witness_step(alliance_dir: Path, name: str, operator: Any, state_dir: Path) 
 
 
 def test_witness_cosigns_and_client_accepts_quorum(alliance_dir: Path, operator: Any, tmp_path: Path) -> None:
-    assert witness_step(alliance_dir, "witness-1", operator, tmp_path) == 4
+    assert witness_step(alliance_dir, "witness-1", operator, tmp_path) == 5
     with connect(alliance_dir, "member-b", operator) as conn:
         cp = conn.checkpoint()
         verifier = LogVerifier(Identity.load(alliance_dir / "member-b").genesis_leaf(), tmp_path / "v.state")
         accepted = verifier.update(cp.note, conn.consistency, lambda size: conn.inclusion(0, size))
-        assert accepted.size == 4
+        assert accepted.size == 5
         assert (tmp_path / "v.state").exists()

@@ -357,7 +357,7 @@ def test_cosigned_head_is_persisted_and_forks_are_detected(alliance_dir: Path, o
     try:
         alice.submit_report(SUBJECT, "fake_traffic", "general", recent())
         state_file = tmp_path / "state-a" / "verifier.state"
-        assert json.loads(state_file.read_text())["size"] == 4  # the cosigned one, not the newer ones
+        assert json.loads(state_file.read_text())["size"] == 5  # the cosigned one, not the newer ones
     finally:
         alice.close()
 
