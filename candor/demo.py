@@ -152,3 +152,21 @@ def run_demo(key_bits: int = 2048, reports: int = 12, json_mode: bool = False,
                     p.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     p.kill()
+
+
+def cheating_report(member: Any, subject_id: str, category: str, committed_tier: str, encrypted_tier: str,
+                    incident_date: str) -> bytes:
+    """A report whose ciphertext says something other than its commitment: a well-formed,
+    ring-signed, proven report from a dishonest member (the demo's and the tests' culprit).
+    Its validity proof holds — it is about the commitment — so intake accepts it; the
+    aggregate's opening check catches it at the next epoch."""
+    import dataclasses
+
+    from core import paillier
+    from core.pedersen import Tier, slot
+
+    body, tag = member._report_body(subject_id, category, committed_tier, incident_date, b"", None, True,
+                                    int(time.time() * 1000))
+    index = member.categories.index(category)
+    forged = paillier.encrypt(member.public_key, paillier.pack(0, slot(index, Tier.parse(encrypted_tier))), member.pool)
+    return bytes(member.sign_entry(dataclasses.replace(body, ciphertext=forged), tag))

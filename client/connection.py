@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from candor.v1 import governance_pb2_grpc, ledger_pb2, ledger_pb2_grpc
+from candor.v1 import governance_pb2_grpc, ledger_pb2, ledger_pb2_grpc, rating_pb2_grpc
 from candor.status import from_rpc_error
 from candor.identity import Identity
 
@@ -35,6 +35,7 @@ class Connection:
         self.ledger = ledger_pb2_grpc.LedgerServiceStub(self.channel)
         self.governance = governance_pb2_grpc.GovernanceServiceStub(self.channel)
         self.reporting = governance_pb2_grpc.ReportingServiceStub(self.channel)
+        self.rating = rating_pb2_grpc.RatingServiceStub(self.channel)
 
     def call(self, method: Callable[..., T], request: Any) -> T:
         try:

@@ -56,6 +56,7 @@ class LogVerifier:
         self.head = head
         if self.state_path is None:
             return
+        self.state_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = self.state_path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:

@@ -13,6 +13,9 @@ and it verifies iff
 
     z_j·H == a_j + e_j·X_j    for every j,    and    Σ_j e_j == Hash(transcript)  (mod q).
 
+(C must be in G1; the a_j need only be on the curve, and the branch equations are then
+checked in G1 after multiplying by the cofactor: see `batch_verify_validity`.)
+
 The prover runs Schnorr honestly on its own branch t and simulates the other three by
 picking e_j, z_j first and solving for a_j; the hash fixes the sum of the challenges, so at
 most one of them is free. CDS show special soundness (two accepting proofs with the same
@@ -255,7 +258,11 @@ def _prove(
 
 @dataclass(frozen=True)
 class _Decoded:
-    """A statement and proof whose challenges match the hash and whose points decoded."""
+    """A statement and proof whose challenges match the hash and whose points decoded.
+
+    `c_point` is in G1 (decoded with the subgroup check); the `a_pts` are only known to be
+    on the curve (see `batch_verify_validity` for why that suffices).
+    """
 
     category: str
     c_point: Point
@@ -263,7 +270,7 @@ class _Decoded:
     proof: ValidityProof
 
 
-def _decode_checked(gens: Generators, stmt: ReportStatement, proof: ValidityProof) -> _Decoded:
+def _decode(gens: Generators, stmt: ReportStatement, proof: ValidityProof) -> _Decoded:
     """Everything but the group equations; raises VerificationError."""
     group = gens.group
     try:
@@ -277,36 +284,54 @@ def _decode_checked(gens: Generators, stmt: ReportStatement, proof: ValidityProo
             "commitment, or it was altered"
         )
     try:
+        # C is stored on the ledger and summed into aggregates: it must be in G1.
         c_point = group.decode(stmt.commitment)
     except InvalidInput as ex:
         raise VerificationError(f"commitment is not a valid G1 point: {ex}") from None
     a_pts = []
     for j, a_j in enumerate(proof.a):
         try:
-            a_pts.append(group.decode(a_j))
+            a_pts.append(group.decode_unchecked(a_j))
         except InvalidInput as ex:
             raise VerificationError(f"proof commitment a[{j}] is not a valid G1 point: {ex}") from None
     return _Decoded(stmt.category, c_point, tuple(a_pts), proof)
 
 
-def _branch_check(gens: Generators, item: _Decoded) -> None:
-    """Check each branch on its own, to say which one fails."""
+def _branch_holds(gens: Generators, item: _Decoded, j: int) -> bool:
+    """Whether h·(a_j + e_j·C − e_j·G_{c,j} − z_j·H) is the identity (h the cofactor)."""
     group = gens.group
-    for j in range(TIERS):
-        e_j, z_j = item.proof.e[j], item.proof.z[j]
-        residue = group.msm(
-            [gens.h, item.a_pts[j], item.c_point, gens.g(item.category, j)],
-            [z_j, -1, -e_j, e_j],
+    e_j, z_j = item.proof.e[j], item.proof.z[j]
+    residue = group.msm(
+        [item.a_pts[j], item.c_point, gens.g(item.category, j), gens.h],
+        [1, e_j, -e_j, -z_j],
+    )
+    return group.is_identity(group.mul_by_cofactor(residue))
+
+
+def _explain_failure(gens: Generators, item: _Decoded) -> VerificationError:
+    """Say why an item that failed its combined equation is invalid (slow path, bad input only).
+
+    A failing branch whose a_j lies outside G1 is reported as such: that is why it fails
+    (an a_j whose only fault is a component of order dividing h passes every branch
+    equation, so it cannot be the only fault here).
+    """
+    group = gens.group
+    failing = [j for j in range(TIERS) if not _branch_holds(gens, item, j)]
+    for j in failing:
+        try:
+            group.decode(item.proof.a[j])
+        except InvalidInput as ex:
+            return VerificationError(f"proof commitment a[{j}] is not a valid G1 point: {ex}")
+    for j in failing:
+        return VerificationError(
+            f"validity proof branch {j} ({Tier(j).name.lower()}) fails "
+            f"z·H == a + e·(C − G_{{c,{j}}}): the proof does not prove this commitment"
         )
-        if not group.is_identity(residue):
-            raise VerificationError(
-                f"validity proof branch {j} ({Tier(j).name.lower()}) fails "
-                f"z·H == a + e·(C − G_{{c,{j}}}): the proof does not prove this commitment"
-            )
+    return VerificationError("validity proof fails its group equations")
 
 
 def _combined_equation(gens: Generators, items: Sequence[_Decoded]) -> bool:
-    """Whether Σ_i Σ_j ρ_ij·(z_ij·H − a_ij − e_ij·C_i + e_ij·G_{c_i,j}) is the identity."""
+    """Whether h·Σ_i Σ_j ρ_ij·(a_ij + e_ij·C_i − e_ij·G_{c_i,j} − z_ij·H) is the identity."""
     group = gens.group
     points: list[Point] = []
     scalars: list[int] = []
@@ -315,36 +340,40 @@ def _combined_equation(gens: Generators, items: Sequence[_Decoded]) -> bool:
     for item in items:
         c_coef = 0
         for j in range(TIERS):
+            # ρ multiplies a_ij as it is: 128 bits. (Negated, it would be q − ρ, a full
+            # 255-bit scalar, and the MSM over the a_ij, most of its points, gets slower.)
             rho = secrets.randbits(BATCH_COEFFICIENT_BITS)
             e_j = item.proof.e[j]
-            h_coef += rho * item.proof.z[j]
+            h_coef -= rho * item.proof.z[j]
             c_coef += rho * e_j
             key = (item.category, j)
-            g_coef[key] = g_coef.get(key, 0) + rho * e_j
+            g_coef[key] = g_coef.get(key, 0) - rho * e_j
             points.append(item.a_pts[j])
-            scalars.append(-rho)
+            scalars.append(rho)
         points.append(item.c_point)
-        scalars.append(-c_coef)
+        scalars.append(c_coef)
     points.append(gens.h)
     scalars.append(h_coef)
     for (category, j), coef in g_coef.items():
         points.append(gens.g(category, j))
         scalars.append(coef)
-    return group.is_identity(group.msm(points, scalars))
+    return group.is_identity(group.mul_by_cofactor(group.msm(points, scalars)))
 
 
 def verify_validity(gens: Generators, stmt: ReportStatement, proof: ValidityProof) -> None:
     """Raise VerificationError unless `proof` proves that stmt.commitment commits to some tier.
 
     Returns None on success. Checks, in order: the category is registered, Σ e_j equals the
-    transcript hash, C and every a_j decode as G1 points (subgroup-checked), and the four
-    branch equations (combined in one MSM with random coefficients, see
-    `batch_verify_validity`; a failure is re-checked branch by branch for the message).
+    transcript hash, C decodes as a G1 point (subgroup-checked) and every a_j as a point on
+    the curve, and the four branch equations multiplied by the cofactor, combined in one
+    MSM with random coefficients. This is exactly the rule of `batch_verify_validity` (read
+    its docstring for why it is sound), so that a proof accepted at intake in a batch is
+    accepted when the ledger is replayed one proof at a time, and vice versa. A failure is
+    re-checked branch by branch for the message.
     """
-    item = _decode_checked(gens, stmt, proof)
+    item = _decode(gens, stmt, proof)
     if not _combined_equation(gens, [item]):
-        _branch_check(gens, item)
-        raise VerificationError("validity proof fails its group equations")
+        raise _explain_failure(gens, item)
 
 
 def batch_verify_validity(
@@ -354,34 +383,60 @@ def batch_verify_validity(
 
     First each item's challenge sum is checked against its transcript hash and its points
     are decoded (cheap, and it names the item at once). Then all 4n equations
-    D_ij = z_ij·H − a_ij − e_ij·(C_i − G_{c_i,j}) = 0 are checked together as
-    Σ ρ_ij·D_ij = 0 with independent uniform 128-bit ρ_ij from `secrets`, in one
-    multi-scalar multiplication (about 5n + 5 points: every a_ij and C_i, plus H and the
-    G_{c,j} of the categories present, whose coefficients are summed).
+    D_ij = a_ij + e_ij·(C_i − G_{c_i,j}) − z_ij·H = 0 are checked together as
+    h·Σ ρ_ij·D_ij = 0, h the cofactor (`core.group.COFACTOR`), with independent uniform
+    128-bit ρ_ij from `secrets`, in one multi-scalar multiplication (about 5n + 5 points:
+    every a_ij and C_i, plus H and the G_{c,j} of the categories present, whose
+    coefficients are summed) and one multiplication by h.
 
-    Soundness: every point involved lies in G1, of prime order q, because it was either
-    hashed to the curve or decoded with the subgroup check. Suppose some D_kl ≠ 0. Fix all
-    ρ except ρ_kl; the sum is S + ρ_kl·D_kl, which is the identity for exactly one residue
-    of ρ_kl mod q. ρ_kl is uniform on [0, 2^128) with 2^128 < q, chosen after the proofs
-    are fixed, so the batch accepts with probability at most 2^-128. (Without the subgroup
-    check a small-order component could cancel with probability far above that.)
+    Which points are subgroup-checked. C_i is decoded with the subgroup check: it is
+    persistent (stored on the ledger, summed into aggregates, compared with decrypted
+    totals), so it must be exactly the point the statement is about; H and the G_{c,j} are
+    hashed to G1. The a_ij are transient (they exist only to be hashed and checked here),
+    and are decoded without the subgroup check, only as points of E(F_p) (right length and
+    flags, x < p, on the curve), which saves about 55 µs of the 81 µs of a checked decode.
+
+    Soundness. E(F_p) has order h·q with gcd(h, q) = 1, so every point P of it is
+    uniquely P_q + P_h with P_q in G1 (order q) and h·P_h = 0. Multiplication by h kills
+    P_h and is a bijection on G1, so h·P = 0 iff P_q = 0. The projection P -> P_q is a
+    homomorphism, so the G1 part of any sum of multiples is computed from the G1 parts
+    alone; how the MSM reduces scalars mod q, or uses endomorphisms correct on G1, changes
+    only the h-part of its output, which the final multiplication by h discards.
+    (1) One branch: h·D_ij = 0 iff (D_ij)_q = 0 iff z_ij·H = (a_ij)_q + e_ij·X_ij,
+    X_ij = C_i − G_{c_i,j} in G1: the exact CDS equation for the G1 part of a_ij. The
+    challenges are the hash of the bytes of a_ij (h-part included), fixed before the
+    challenge is known, so CDS special soundness is unchanged: two accepting proofs with
+    the same a_ij and different hashes give e ≠ e' on some branch j with
+    (z − z')·H = (e − e')·X_ij, i.e. the opening r of X_ij; the statement about C_i holds.
+    (2) The batch: if some (D_kl)_q ≠ 0, fix every ρ except ρ_kl; the G1 part of the sum is
+    S + ρ_kl·(D_kl)_q, the identity for exactly one residue of ρ_kl mod q, and ρ_kl is
+    uniform on [0, 2^128), 2^128 < q, drawn after the proofs are fixed: the batch accepts
+    with probability at most 2^-128. (Without the multiplication by h the G1 argument
+    would be the same, but the h-parts would have to cancel too, and whether they do
+    depends on the ρ: an a_ij with a component of order 3 would pass when ρ_ij ≡ 0 mod 3,
+    one time in three. The same proof could pass at intake and fail when the ledger is
+    replayed. With h, the verdict is a function of the proofs alone, up to 2^-128.)
+
+    What this accepts that a fully checked verifier would not: a proof whose a_ij carry a
+    component of order dividing h, i.e. (a_ij)_q + T with T in the h-torsion. Only the
+    prover can make one (the hash binds the bytes of every a_ij, so nobody can add T to
+    another's proof without re-proving), it proves the same true statement about C_i, and
+    C_i itself is checked. So it is harmless, and `verify_validity` applies the same rule so
+    that the two verifiers always agree.
 
     If the batch equation fails, items are re-verified one at a time to find which one.
     """
     decoded: list[_Decoded] = []
     for i, (stmt, proof) in enumerate(items):
         try:
-            decoded.append(_decode_checked(gens, stmt, proof))
+            decoded.append(_decode(gens, stmt, proof))
         except VerificationError as ex:
             raise VerificationError(f"item {i}: {ex}") from None
     if not decoded or _combined_equation(gens, decoded):
         return
     for i, item in enumerate(decoded):
-        try:
-            if not _combined_equation(gens, [item]):
-                _branch_check(gens, item)
-        except VerificationError as ex:
-            raise VerificationError(f"item {i}: {ex}") from None
+        if not _combined_equation(gens, [item]):
+            raise VerificationError(f"item {i}: {_explain_failure(gens, item)}")
     raise VerificationError(
         "the batch equation failed but every item verified on its own; retry the batch"
     )

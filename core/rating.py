@@ -91,11 +91,12 @@ class ReportInfo:
             raise InvalidInput(f"incident date must be a date, got {self.incident_date!r}")
         for name in ("link_tag", "commitment"):
             value = getattr(self, name)
-            if not isinstance(value, bytes) or len(value) != POINT_BYTES:
-                size = len(value) if isinstance(value, bytes) else type(value).__name__
+            what = f"{name.replace('_', ' ')} of report {self.index}"
+            if not isinstance(value, bytes):
+                raise InvalidInput(f"{what} must be bytes, got {type(value).__name__}")
+            if len(value) != POINT_BYTES:
                 raise InvalidInput(
-                    f"{name.replace('_', ' ')} of report {self.index} is {size} bytes, "
-                    f"expected {POINT_BYTES} (a compressed G1 point)"
+                    f"{what} is {len(value)} bytes, expected {POINT_BYTES} (a compressed G1 point)"
                 )
         _later(self.retracted_at, self.index, "retraction index")
         _later(self.fraud_at, self.index, "fraud finding index")

@@ -19,7 +19,8 @@ Signature on `message` for ring (P_0..P_{n-1}): for every i, a_i, b_i, e_i, z_i 
     z_i·G == a_i + e_i·P_i    and    z_i·B_S == b_i + e_i·I,
 
 and Σ e_i == Hash(RING_TAG, n, P_0..P_{n-1}, S, I, message, a_0..a_{n-1}, b_0..b_{n-1}).
-The signer (index s) runs Chaum–Pedersen honestly on branch s (a_s = k·G, b_s = k·B_S) and
+(P_i and I must be in G1; the a_i and b_i need only be on the curve, and the equations are
+checked in G1 after multiplying by the cofactor: see `batch_ring_verify`.) The signer (index s) runs Chaum–Pedersen honestly on branch s (a_s = k·G, b_s = k·B_S) and
 simulates every other branch. Branch i can only be completed honestly by someone knowing
 log_G P_i = log_{B_S} I, so an accepting signature shows that I = x·B_S for the x of some
 ring member, without saying which (CDS witness indistinguishability). The hash is the
@@ -317,6 +318,12 @@ def _sign(
 
 @dataclass(frozen=True)
 class _Decoded:
+    """A signature whose challenges match the hash and whose points decoded.
+
+    Member keys and the link tag are in G1 (subgroup-checked); `a_pts` and `b_pts` are
+    only known to be on the curve (see `batch_ring_verify` for why that suffices).
+    """
+
     ring: tuple[bytes, ...]
     ring_points: tuple[Point, ...]
     base: Point
@@ -327,7 +334,7 @@ class _Decoded:
     sig: RingSignature
 
 
-def _decode_checked(
+def _decode(
     group: Group, ring: Sequence[bytes], subject_tag: bytes, message: bytes, sig: RingSignature
 ) -> _Decoded:
     """Everything but the group equations; raises VerificationError."""
@@ -350,6 +357,8 @@ def _decode_checked(
             "another ring, subject, link tag or message, or it was altered"
         )
     try:
+        # The link tag is compared across reports (distinct reporters, retractions): it
+        # must be in G1, or one key could show up to h different tags for one subject.
         tag_point = group.decode(sig.link_tag)
     except InvalidInput as ex:
         raise VerificationError(f"link tag is not a valid point: {ex}") from None
@@ -360,7 +369,7 @@ def _decode_checked(
         out = []
         for i, p in enumerate(encoded):
             try:
-                out.append(group.decode(p))
+                out.append(group.decode_unchecked(p))
             except InvalidInput as ex:
                 raise VerificationError(
                     f"ring signature {name}[{i}] is not a valid G1 point: {ex}"
@@ -380,10 +389,11 @@ def _decode_checked(
 
 
 def _combined_equation(group: Group, items: Sequence[_Decoded]) -> bool:
-    """Whether Σ ρ_i·(z_i·G − a_i − e_i·P_i) + σ_i·(z_i·B − b_i − e_i·I) is the identity.
+    """Whether h·Σ ρ_i·(a_i + e_i·P_i − z_i·G) + σ_i·(b_i + e_i·I − z_i·B) is the identity.
 
-    Coefficients of the shared points (G, each B_S, each member key) are summed, so a batch
-    costs one MSM over 2 points per branch, plus one per signature, subject and key.
+    h is the cofactor. Coefficients of the shared points (G, each B_S, each member key)
+    are summed, so a batch costs one MSM over 2 points per branch, plus one per signature,
+    subject and key, and one multiplication by h.
     """
     points: list[Point] = []
     scalars: list[int] = []
@@ -395,21 +405,23 @@ def _combined_equation(group: Group, items: Sequence[_Decoded]) -> bool:
         tag_coef = 0
         base_sum = 0
         for i in range(sig.n):
+            # ρ and σ multiply a_i and b_i as they are: 128-bit scalars (negated they would
+            # be 255-bit ones, and these are most of the MSM's points).
             rho = secrets.randbits(BATCH_COEFFICIENT_BITS)
             sigma = secrets.randbits(BATCH_COEFFICIENT_BITS)
             e_i, z_i = sig.e[i], sig.z[i]
-            g_coef += rho * z_i
-            base_sum += sigma * z_i
+            g_coef -= rho * z_i
+            base_sum -= sigma * z_i
             tag_coef += sigma * e_i
             key = item.ring[i]
             prev = key_coef.get(key)
-            key_coef[key] = (item.ring_points[i], (prev[1] if prev else 0) - rho * e_i)
+            key_coef[key] = (item.ring_points[i], (prev[1] if prev else 0) + rho * e_i)
             points.append(item.a_pts[i])
-            scalars.append(-rho)
+            scalars.append(rho)
             points.append(item.b_pts[i])
-            scalars.append(-sigma)
+            scalars.append(sigma)
         points.append(item.tag_point)
-        scalars.append(-tag_coef)
+        scalars.append(tag_coef)
         prev_base = base_coef.get(item.subject_tag)
         base_coef[item.subject_tag] = (item.base, (prev_base[1] if prev_base else 0) + base_sum)
     points.append(group.generator())
@@ -417,28 +429,44 @@ def _combined_equation(group: Group, items: Sequence[_Decoded]) -> bool:
     for point, coef in (*base_coef.values(), *key_coef.values()):
         points.append(point)
         scalars.append(coef)
-    return group.is_identity(group.msm(points, scalars))
+    return group.is_identity(group.mul_by_cofactor(group.msm(points, scalars)))
 
 
-def _branch_check(group: Group, item: _Decoded) -> None:
-    """Check each branch on its own, to say which one fails."""
+def _explain_failure(group: Group, item: _Decoded) -> VerificationError:
+    """Say why an item that failed its combined equation is invalid (slow path, bad input only).
+
+    Each branch equation is checked alone, after multiplying by the cofactor as in the
+    batch. A failing equation whose a_i or b_i lies outside G1 is reported as such (a
+    point whose only fault is a component of order dividing h passes every equation).
+    """
     g = group.generator()
     sig = item.sig
+    failing: list[tuple[int, str]] = []
     for i in range(sig.n):
         e_i, z_i = sig.e[i], sig.z[i]
-        if not group.is_identity(
-            group.msm([g, item.a_pts[i], item.ring_points[i]], [z_i, -1, -e_i])
+        for name, transient, base, target in (
+            ("a", item.a_pts[i], g, item.ring_points[i]),
+            ("b", item.b_pts[i], item.base, item.tag_point),
         ):
-            raise VerificationError(
+            residue = group.msm([transient, target, base], [1, e_i, -z_i])
+            if not group.is_identity(group.mul_by_cofactor(residue)):
+                failing.append((i, name))
+    for i, name in failing:
+        encoded = (sig.a if name == "a" else sig.b)[i]
+        try:
+            group.decode(encoded)
+        except InvalidInput as ex:
+            return VerificationError(f"ring signature {name}[{i}] is not a valid G1 point: {ex}")
+    for i, name in failing:
+        if name == "a":
+            return VerificationError(
                 f"ring signature branch {i} fails z·G == a + e·P for ring member {i}"
             )
-        if not group.is_identity(
-            group.msm([item.base, item.b_pts[i], item.tag_point], [z_i, -1, -e_i])
-        ):
-            raise VerificationError(
-                f"ring signature branch {i} fails z·B == b + e·I: the link tag does not "
-                "belong to this ring and subject"
-            )
+        return VerificationError(
+            f"ring signature branch {i} fails z·B == b + e·I: the link tag does not "
+            "belong to this ring and subject"
+        )
+    return VerificationError("ring signature fails its group equations")
 
 
 def ring_verify(
@@ -452,13 +480,14 @@ def ring_verify(
 
     Returns None on success; `sig.link_tag` is then the signer's tag for `subject_tag`.
     The ring must be given in the canonical order it was signed with. Member keys are
-    decoded once per process and cached; a, b and I are decoded with the subgroup check.
-    The equations are combined with random coefficients as in `batch_ring_verify`.
+    decoded once per process and cached; they and I are decoded with the subgroup check,
+    a and b only as points on the curve. The equations are multiplied by the cofactor and
+    combined with random coefficients exactly as in `batch_ring_verify`, so that the two
+    always agree on a signature.
     """
-    item = _decode_checked(group, ring, subject_tag, message, sig)
+    item = _decode(group, ring, subject_tag, message, sig)
     if not _combined_equation(group, [item]):
-        _branch_check(group, item)
-        raise VerificationError("ring signature fails its group equations")
+        raise _explain_failure(group, item)
 
 
 #: One batch item: (ring in canonical order, subject tag, signed message, signature).
@@ -470,27 +499,36 @@ def batch_ring_verify(group: Group, items: Sequence[RingItem]) -> None:
 
     Raises VerificationError naming the first failing item ("item 7: ..."). Each item's
     challenge sum is checked against its hash and its points decoded first; then all 2·Σn
-    equations are combined with independent uniform 128-bit coefficients from `secrets`.
-    Soundness is as for `core.proofs.batch_verify_validity`: all points are in the
-    prime-order group G1 (hashed to the curve, or decoded with the subgroup check), so if
-    any equation fails, the combination is the identity for at most one residue of that
-    equation's coefficient, i.e. with probability at most 2^-128. If the batch fails, each
-    item is re-verified alone to name it.
+    equations are combined with independent uniform 128-bit coefficients from `secrets`
+    and the sum is multiplied by the cofactor h before it is compared with the identity.
+    If the batch fails, each item is re-verified alone to name it.
+
+    Soundness is argued in `core.proofs.batch_verify_validity`; here is how it applies.
+    Member keys P_i and the link tag I are decoded with the subgroup check, because they
+    persist: a key is reused by every report of its member, and I is compared across
+    reports to count distinct reporters and to authorise retractions. Were I allowed an
+    h-torsion component T, the cofactored equations would accept I + T as readily as I
+    (they only see its G1 part), so one member could show many tags for one subject. G and
+    the B_S are hashed to G1. The a_i and b_i are transient and only decoded as points on
+    the curve; h·(a_i + e_i·P_i − z_i·G) = 0 iff the G1 part of a_i satisfies the exact
+    Chaum–Pedersen equation (likewise for b_i with B_S and I), the challenges hash the
+    bytes of every a_i and b_i, so the CDS special-soundness extraction of an x with
+    P_i = x·G and I = x·B_S for some member i goes through as before; and a failing
+    equation survives the random combination except with probability 2^-128. A signer may
+    add h-torsion to its own a_i or b_i and still be accepted, for the same true statement;
+    nobody else can, since the hash binds those bytes.
     """
     decoded: list[_Decoded] = []
     for idx, (ring, subject_tag, message, sig) in enumerate(items):
         try:
-            decoded.append(_decode_checked(group, ring, subject_tag, message, sig))
+            decoded.append(_decode(group, ring, subject_tag, message, sig))
         except VerificationError as ex:
             raise VerificationError(f"item {idx}: {ex}") from None
     if not decoded or _combined_equation(group, decoded):
         return
     for idx, item in enumerate(decoded):
-        try:
-            if not _combined_equation(group, [item]):
-                _branch_check(group, item)
-        except VerificationError as ex:
-            raise VerificationError(f"item {idx}: {ex}") from None
+        if not _combined_equation(group, [item]):
+            raise VerificationError(f"item {idx}: {_explain_failure(group, item)}")
     raise VerificationError(
         "the batch equation failed but every item verified on its own; retry the batch"
     )

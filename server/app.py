@@ -34,6 +34,7 @@ class Settings:
     checkpoint_interval: float = 0.05
     workers: int = 16
     epoch_interval: float | None = None  # seconds between automatic epochs; None: on demand only
+    trustees: dict[int, str] | None = None  # trustee addresses (default: from the identity)
 
 
 @dataclass
@@ -71,7 +72,8 @@ def create_server(settings: Settings, store: LedgerStore) -> Operator:
         options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                  ("grpc.max_send_message_length", 16 * 1024 * 1024)],
     )
-    epochs = EpochRunner(ledger, settings.identity) if settings.identity.info.get("trustees") else None
+    addresses = settings.trustees or {int(i): a for i, a in settings.identity.info.get("trustees", {}).items()}
+    epochs = EpochRunner(ledger, settings.identity, addresses) if addresses else None
     ledger_pb2_grpc.add_LedgerServiceServicer_to_server(LedgerServicer(ledger), server)
     rating_pb2_grpc.add_RatingServiceServicer_to_server(RatingServicer(ledger, epochs), server)
     governance_pb2_grpc.add_GovernanceServiceServicer_to_server(GovernanceServicer(ledger), server)

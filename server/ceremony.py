@@ -28,13 +28,9 @@ from core import ring, threshold
 from core.errors import InvalidInput
 from core.paillier import check_registry_fits
 from core.pedersen import PEDERSEN_DST
-from core.rules import RuleSet, canonical_toml, default_rules
+from core.rules import DEFAULT_CATEGORIES, RuleSet, canonical_toml, default_rules
 from server import pki
 
-DEFAULT_CATEGORIES = (
-    "contract_default", "fake_traffic", "false_advertising", "counterfeit_goods",
-    "refund_refusal", "review_manipulation", "off_platform_luring", "tax_evasion",
-)
 LINK_DST = "CANDOR-V1-LINK"
 BOOTSTRAP = "bootstrap.entries"
 

@@ -52,15 +52,14 @@ class EpochResult:
 
 
 class EpochRunner:
-    def __init__(self, ledger: Ledger, identity: Identity, *, timeout: float = 60.0,
+    def __init__(self, ledger: Ledger, identity: Identity, trustees: dict[int, str], *, timeout: float = 60.0,
                  clock: Callable[[], float] = time.time) -> None:
         self.ledger = ledger
         self.identity = identity
         self.timeout = timeout
         self.clock = clock
-        addresses: dict[str, str] = identity.info.get("trustees", {})
-        self.trustees = {int(i): trustee_pb2_grpc.TrusteeServiceStub(secure_channel(identity, a))
-                         for i, a in addresses.items()}
+        self.trustees = {i: trustee_pb2_grpc.TrusteeServiceStub(secure_channel(identity, a))
+                         for i, a in sorted(trustees.items())}
         self._pool = futures.ThreadPoolExecutor(max_workers=max(1, len(self.trustees)))
 
     @property
@@ -100,8 +99,9 @@ class EpochRunner:
                         continue
                     culprit = self.investigate(tag, held[tag.hex()])
                     result.fraud.append(culprit)
-                    result.messages.append(f"{name}: report {culprit[:12]}… found inconsistent and excluded")
-                    size = self.ledger.wait_cosigned(self.ledger.store.size(), self.timeout)
+                    result.messages.append(f"{name}: report {culprit[:12]}… found inconsistent and excluded; "
+                                           "the subject is rated without it once the witnesses cosign the finding")
+                    continue
                 outcome = self.rate(tag, size)
             except Conflict as exc:
                 result.pending.append(tag.hex())

@@ -11,6 +11,7 @@ root compared with the checkpoint before anything is stored. The mirror lives in
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from candor import wire
 from candor.identity import Identity
@@ -24,11 +25,11 @@ PAGE = 1000
 
 
 class Mirror:
-    def __init__(self, identity: Identity, conn: Connection, store: LedgerStore) -> None:
+    def __init__(self, identity: Identity, conn: Connection, store: LedgerStore, state_path: Path | None = None) -> None:
         self.identity = identity
         self.conn = conn
         self.store = store
-        self.verifier = LogVerifier(identity.genesis_leaf(), identity.path / "mirror.state")
+        self.verifier = LogVerifier(identity.genesis_leaf(), state_path or identity.path / "mirror.state")
         self.view = StoreView(store)
         self._lock = threading.Lock()
         self._alliance: state.Alliance | None = None

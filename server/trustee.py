@@ -18,6 +18,7 @@ import logging
 import time
 from concurrent import futures
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 
@@ -28,7 +29,7 @@ from candor.v1 import trustee_pb2, trustee_pb2_grpc
 from client.connection import Connection
 from core import entries as e
 from core import paillier, state, threshold
-from core.errors import Conflict, InvalidInput, PermissionDenied
+from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unavailable
 from core.rating import check_publishable
 from server.mirror import Mirror
 from server.pki import peer_identity
@@ -65,6 +66,17 @@ class Trustee:
         self.public_key = public_key_of(self.mirror.alliance.genesis)
         threshold.check_key_share(self.public_key, self.share)
 
+    def _investigation_covers(self, subject_tag: bytes, ledger_size: int) -> bool:
+        """Is there an InvestigationAuthorised for the subject covering `ledger_size`? Looks
+        at the newest cosigned ledger, since the authorisation comes after the held size."""
+        for attempt in range(2):
+            for _key, raw in self.mirror.view.scan(f"investigation/{subject_tag.hex()}/"):
+                if json.loads(raw)["ledger_size"] >= ledger_size:
+                    return True
+            if attempt == 0:
+                self.mirror.sync()
+        return False
+
     def request_share(self, subject_tag: bytes, ledger_size: int, as_of: str,
                       subset: tuple[int, ...] = ()) -> trustee_pb2.ShareResponse:
         if len(subject_tag) != 32:
@@ -74,14 +86,17 @@ class Trustee:
         if abs((day - today).days) > 1:
             raise InvalidInput(f"rating date {as_of} is not today ({today.isoformat()}) on the trustee's clock")
         if ledger_size > self.mirror.size():
-            self.mirror.sync(ledger_size)
+            try:
+                self.mirror.sync(ledger_size)
+            except (NotFound, Unavailable) as exc:  # no cosigned checkpoint of that size: refuse below
+                log.info("cannot verify ledger size %d: %s", ledger_size, exc)
         if ledger_size > self.mirror.size():
             raise Conflict(f"trustee has verified the ledger only up to size {self.mirror.size()} (witness-cosigned); "
                            f"it will not decrypt for size {ledger_size}")
         view = self.mirror.view
         rules, previous, reports, active = state.rating_inputs(view, subject_tag, ledger_size, day)
         if subset:
-            if not view.scan(f"investigation/{subject_tag.hex()}/"):
+            if not self._investigation_covers(subject_tag, ledger_size):
                 raise PermissionDenied("decrypting part of an active set reveals individual reports: it needs the "
                                        "regulator's InvestigationAuthorised entry for this subject")
             members = dict(active)
@@ -131,11 +146,13 @@ def share_from_proto(resp: trustee_pb2.ShareResponse) -> threshold.DecryptionSha
 
 
 def create_trustee_server(identity: Identity, store: LedgerStore, listen: str | None = None,
-                          operator_address: str | None = None) -> tuple[grpc.Server, int, Trustee]:
+                          operator_address: str | None = None,
+                          state_dir: Path | None = None) -> tuple[grpc.Server, int, Trustee]:
     from server.app import MAX_MESSAGE_BYTES, server_credentials
 
     conn = Connection(identity, operator_address)
-    trustee = Trustee(identity, Mirror(identity, conn, store), threshold.KeyShare.from_dict(identity.json_file("share.json")))
+    mirror = Mirror(identity, conn, store, (state_dir or identity.path) / "mirror.state")
+    trustee = Trustee(identity, mirror, threshold.KeyShare.from_dict(identity.json_file("share.json")))
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4),
                          options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)])
     trustee_pb2_grpc.add_TrusteeServiceServicer_to_server(TrusteeServicer(trustee), server)

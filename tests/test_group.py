@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from core.errors import InvalidInput
 from core.group import (
+    COFACTOR,
     FIELD_MODULUS,
     ORDER,
     ArkworksGroup,
@@ -195,3 +196,96 @@ def test_arkworks_round_trip(k: int) -> None:
     assert len(enc) == 48
     assert ARK.eq(ARK.decode(enc), p)
     assert ARK.is_identity(p) == (k % ORDER == 0)
+
+
+# ---- decode_unchecked and mul_by_cofactor (for transient proof points, see core.proofs) ----
+
+def _encoding(name: str) -> bytes:
+    return bytes.fromhex(next(c["encoding"] for c in DECODE["cases"] if c["name"] == name))
+
+
+def _times(group: Group, p: object, k: int) -> object:
+    """k·p by explicit doubling and adding with group.add: exact for any curve point."""
+    acc = group.identity()
+    for bit in bin(k)[2:]:
+        acc = group.add(acc, acc)
+        if bit == "1":
+            acc = group.add(acc, p)
+    return acc
+
+
+NOT_IN_SUBGROUP_NAMES = ["order_3_point", "order_3_point_signed", "cofactor_point", "cofactor_point_signed"]
+
+
+def test_cofactor_constant() -> None:
+    # #E(F_p) = p + 1 - t, t = z + 1 for the BLS parameter z; h < q so Scalar(h) is exact.
+    z = -0xD201000000010000
+    assert COFACTOR * ORDER == FIELD_MODULUS + 1 - (z + 1)
+    assert COFACTOR == (z - 1) ** 2 // 3
+    assert COFACTOR.bit_length() == 126 and COFACTOR < ORDER
+
+
+@pytest.mark.parametrize("case", DECODE["cases"], ids=lambda c: c["name"])
+def test_decode_unchecked_vectors(group: Group, case: dict[str, Any]) -> None:
+    """Same verdicts and messages as decode, except that on-curve points outside G1 pass."""
+    data = bytes.fromhex(case["encoding"])
+    if case["valid"] or case["name"] in NOT_IN_SUBGROUP_NAMES:
+        assert group.encode(group.decode_unchecked(data)) == data
+    else:
+        assert "prime-order subgroup" not in case["message"]
+        with pytest.raises(InvalidInput, match=re.escape(case["message"])):
+            group.decode_unchecked(data)
+
+
+def test_decode_unchecked_rejects_off_curve(group: Group) -> None:
+    for name in ("x_off_curve", "x_off_curve_signed"):
+        with pytest.raises(InvalidInput, match="not on the curve"):
+            group.decode_unchecked(_encoding(name))
+    with pytest.raises(InvalidInput, match="must be bytes"):
+        group.decode_unchecked("80" * 48)  # type: ignore[arg-type]
+
+
+def test_decode_unchecked_accepts_non_subgroup_point(group: Group) -> None:
+    for name in NOT_IN_SUBGROUP_NAMES:
+        data = _encoding(name)
+        with pytest.raises(InvalidInput, match="prime-order subgroup"):
+            group.decode(data)
+        point = group.decode_unchecked(data)
+        assert not group.is_identity(point)
+        assert group.encode(point) == data
+
+
+def test_mul_by_cofactor_is_exact_outside_the_subgroup(group: Group) -> None:
+    """The verifiers' soundness needs h·P computed as an integer multiple for any P on E(F_p).
+
+    A G1-only shortcut (reduction mod q, or the GLV endomorphism, which acts as a scalar only
+    on G1) would disagree with plain doubling and adding on these points.
+    """
+    order3 = group.decode_unchecked(_encoding("order_3_point"))
+    off = group.decode_unchecked(_encoding("cofactor_point"))
+    torsion = _times(group, off, ORDER)  # Q's component of order dividing h, nothing in G1
+    mixed = group.add(off, group.mul(group.generator(), 12345))
+    assert group.is_identity(_times(group, order3, 3))
+    assert not group.is_identity(torsion)
+    for p in (order3, off, torsion, mixed):
+        assert group.eq(group.mul_by_cofactor(p), _times(group, p, COFACTOR))
+    # h kills exactly the h-torsion: the order-3 point and q·Q vanish, Q and Q + 12345·G do not
+    assert group.is_identity(group.mul_by_cofactor(order3))
+    assert group.is_identity(group.mul_by_cofactor(torsion))
+    assert not group.is_identity(group.mul_by_cofactor(off))
+    assert group.eq(
+        group.mul_by_cofactor(mixed),
+        group.add(group.mul_by_cofactor(off), group.mul(group.generator(), 12345 * COFACTOR)),
+    )
+    # on G1 it is the ordinary scalar multiplication
+    g = group.generator()
+    assert group.eq(group.mul_by_cofactor(g), group.mul(g, COFACTOR))
+
+
+def test_cofactor_ops_agree_across_backends() -> None:
+    for name in NOT_IN_SUBGROUP_NAMES:
+        data = _encoding(name)
+        pa, pp = ARK.decode_unchecked(data), PYECC.decode_unchecked(data)
+        assert ARK.encode(ARK.mul_by_cofactor(pa)) == PYECC.encode(PYECC.mul_by_cofactor(pp))
+        g_a, g_p = ARK.mul(ARK.generator(), 777), PYECC.mul(PYECC.generator(), 777)
+        assert ARK.encode(ARK.add(pa, g_a)) == PYECC.encode(PYECC.add(pp, g_p))

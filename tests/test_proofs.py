@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from core import proofs
 from core.errors import CandorError, InvalidInput, VerificationError
-from core.group import ORDER, group_by_name
+from core.group import ORDER, Group, Point, group_by_name
 from core.pedersen import Generators, commit, random_scalar
 from core.proofs import (
     VALIDITY_TAG,
@@ -309,3 +309,154 @@ def test_batch_rejects_unknown_category() -> None:
     stmt, proof = BATCH[0]
     with pytest.raises(VerificationError, match="^item 0: unknown category 'SPAM'"):
         batch_verify_validity(GENS, [(replace(stmt, category="SPAM"), proof)])
+
+
+# ---- transient points decoded without the subgroup check (see batch_verify_validity) ----
+
+_DECODE = json.loads((Path(__file__).parent / "vectors" / "g1_decode.json").read_text())
+
+
+def _encoding(name: str) -> bytes:
+    return bytes.fromhex(next(c["encoding"] for c in _DECODE["cases"] if c["name"] == name))
+
+
+def _times(group: Group, p: Point, k: int) -> Point:
+    """k·p by doubling and adding: exact for any curve point (no reduction mod q)."""
+    acc = group.identity()
+    for bit in bin(k)[2:]:
+        acc = group.add(acc, acc)
+        if bit == "1":
+            acc = group.add(acc, p)
+    return acc
+
+
+OFF_SUBGROUP = _encoding("cofactor_point")  # on the curve, has a G1 part and an h-part
+OFF_CURVE = _encoding("x_off_curve")
+#: Points of order dividing the cofactor h: one of order 3, one of large order (q·Q).
+TORSION = {
+    "order 3": ARK.decode_unchecked(_encoding("order_3_point")),
+    "order dividing h": _times(ARK, ARK.decode_unchecked(OFF_SUBGROUP), ORDER),
+}
+
+
+def _prove_with_torsion(
+    gens: Generators, stmt: ReportStatement, tier: int, r: int, j: int, t_point: Point
+) -> ValidityProof:
+    """The honest CDS prover, except that it adds t_point to a_j before hashing."""
+    group = gens.group
+    c_point = group.decode(stmt.commitment)
+    a_pts: list[Point] = [group.identity()] * 4
+    e, z = [0] * 4, [0] * 4
+    for i in range(4):
+        if i != tier:
+            e[i], z[i] = random_scalar(), random_scalar()
+            x_i = group.sub(c_point, gens.g(stmt.category, i))
+            a_pts[i] = group.msm([gens.h, x_i], [z[i], -e[i]])
+    k = random_scalar()
+    a_pts[tier] = group.mul(gens.h, k)
+    a_pts[j] = group.add(a_pts[j], t_point)
+    a = tuple(group.encode(p) for p in a_pts)
+    e[tier] = (proofs._challenge(stmt, a) - sum(e)) % ORDER
+    z[tier] = (k + e[tier] * r) % ORDER
+    return ValidityProof(a=a, e=tuple(e), z=tuple(z))
+
+
+def _rebalanced(stmt: ReportStatement, proof: ValidityProof, a: tuple[bytes, ...]) -> ValidityProof:
+    """Replace the a_j and fix e_0 so that the challenges sum to the new hash."""
+    e0 = (proofs._challenge(stmt, a) - sum(proof.e[1:])) % ORDER
+    return ValidityProof(a=a, e=(e0, *proof.e[1:]), z=proof.z)
+
+
+def test_torsion_points_are_what_these_tests_need() -> None:
+    for t in TORSION.values():
+        assert not ARK.is_identity(t)
+        assert ARK.is_identity(ARK.mul_by_cofactor(t))
+        with pytest.raises(InvalidInput, match="prime-order subgroup"):
+            ARK.decode(ARK.encode(t))
+
+
+@pytest.mark.parametrize("name", list(TORSION))
+@pytest.mark.parametrize("j", [2, 0])  # the prover's real branch (tier 2), a simulated one
+def test_prover_added_torsion_is_accepted(name: str, j: int) -> None:
+    """Documented behaviour: h-torsion the prover adds to its own a_j is accepted.
+
+    The statement about C (checked, in G1) still holds, so accepting is sound; single and
+    batch verification agree, and the verdict does not depend on the random coefficients
+    (without the cofactor, an order-3 component would pass only one time in three).
+    """
+    stmt, r = _fresh("FRAUD", 2)
+    proof = _prove_with_torsion(GENS, stmt, 2, r, j, TORSION[name])
+    with pytest.raises(InvalidInput, match="prime-order subgroup"):
+        ARK.decode(proof.a[j])
+    c_point = ARK.decode(stmt.commitment)
+    plain = ARK.msm(
+        [ARK.decode_unchecked(proof.a[j]), c_point, GENS.g("FRAUD", j), GENS.h],
+        [1, proof.e[j], -proof.e[j], -proof.z[j]],
+    )
+    assert not ARK.is_identity(plain)  # the branch equation fails in E(F_p) ...
+    assert ARK.is_identity(ARK.mul_by_cofactor(plain))  # ... and holds in G1
+    for _ in range(20):
+        verify_validity(GENS, stmt, proof)
+    batch_verify_validity(GENS, [*BATCH[:5], (stmt, proof), *BATCH[5:10]])
+
+
+def test_prover_added_torsion_is_accepted_by_py_ecc_backend() -> None:
+    stmt, r = _fresh("NON_DELIVERY", 1)
+    proof = _prove_with_torsion(GENS, stmt, 1, r, 3, TORSION["order 3"])
+    verify_validity(PYECC_GENS, stmt, proof)
+    batch_verify_validity(PYECC_GENS, [(stmt, proof)])
+
+
+def test_nobody_else_can_add_torsion_to_a_proof() -> None:
+    stmt, r = _fresh("FRAUD", 2)
+    proof = prove_validity(GENS, stmt, 2, r)
+    for j in (0, 2):
+        a = list(proof.a)
+        a[j] = ARK.encode(ARK.add(ARK.decode(a[j]), TORSION["order 3"]))
+        with pytest.raises(VerificationError, match="do not sum"):
+            verify_validity(GENS, stmt, replace(proof, a=tuple(a)))
+        # Re-balancing e_0 to match the hash breaks branch 0. When a_0 is also outside G1,
+        # that is what the message names.
+        forged = _rebalanced(stmt, proof, tuple(a))
+        expected = r"proof commitment a\[0\] is not a valid G1 point" if j == 0 else r"validity proof branch 0 \(minor\)"
+        with pytest.raises(VerificationError, match=expected):
+            verify_validity(GENS, stmt, forged)
+        with pytest.raises(VerificationError, match="^item 4: " + expected):
+            batch_verify_validity(GENS, [*BATCH[:4], (stmt, forged), *BATCH[4:8]])
+
+
+def test_batch_rejects_a_point_outside_g1_with_a_g1_part() -> None:
+    """x = 4 is on the curve with a nonzero G1 component: the cofactor does not hide that."""
+    items = list(BATCH)
+    stmt, proof = items[5]
+    items[5] = (stmt, _rebalanced(stmt, proof, (*proof.a[:3], OFF_SUBGROUP)))
+    with pytest.raises(
+        VerificationError, match=r"^item 5: proof commitment a\[3\] is not a valid G1 point: .*prime-order subgroup"
+    ):
+        batch_verify_validity(GENS, items)
+
+
+def test_batch_rejects_an_off_curve_a() -> None:
+    items = list(BATCH)
+    stmt, proof = items[9]
+    items[9] = (stmt, _rebalanced(stmt, proof, (proof.a[0], OFF_CURVE, *proof.a[2:])))
+    with pytest.raises(
+        VerificationError, match=r"^item 9: proof commitment a\[1\] is not a valid G1 point: .*not on the curve"
+    ):
+        batch_verify_validity(GENS, items)
+
+
+@pytest.mark.parametrize("name", list(TORSION))
+def test_commitment_with_torsion_is_refused_although_its_equations_hold(name: str) -> None:
+    """C is persistent, so it stays subgroup-checked: C + T is refused even with a proof
+    whose cofactored equations hold (which is what this test shows first)."""
+    stmt, r = _fresh("FRAUD", 1)
+    c_bad = ARK.add(ARK.decode(stmt.commitment), TORSION[name])
+    bad_stmt = replace(stmt, commitment=ARK.encode(c_bad))
+    cheat = proofs._prove(GENS, bad_stmt, c_bad, 1, r, random_scalar)
+    a_pts = tuple(ARK.decode_unchecked(a) for a in cheat.a)
+    assert proofs._combined_equation(GENS, [proofs._Decoded("FRAUD", c_bad, a_pts, cheat)])
+    with pytest.raises(VerificationError, match="^commitment is not a valid G1 point: .*prime-order subgroup"):
+        verify_validity(GENS, bad_stmt, cheat)
+    with pytest.raises(VerificationError, match="^item 2: commitment is not a valid G1 point"):
+        batch_verify_validity(GENS, [*BATCH[:2], (bad_stmt, cheat)])

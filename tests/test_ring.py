@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from core import ring as ringmod
 from core.errors import CandorError, InvalidInput, VerificationError
-from core.group import ORDER, group_by_name
+from core.group import ORDER, Group, Point, group_by_name
 from core.ring import (
     LINK_DST,
     RING_TAG,
@@ -330,3 +330,148 @@ def test_batch_names_size_mismatch() -> None:
     items[4] = (RING, subject, msg, sig)
     with pytest.raises(VerificationError, match="^item 4: ring signature has 4 branches but the ring has 6 members"):
         batch_ring_verify(ARK, items)
+
+
+# ---- transient points decoded without the subgroup check (see batch_ring_verify) ----
+
+_DECODE = json.loads((Path(__file__).parent / "vectors" / "g1_decode.json").read_text())
+
+
+def _encoding(name: str) -> bytes:
+    return bytes.fromhex(next(c["encoding"] for c in _DECODE["cases"] if c["name"] == name))
+
+
+def _times(group: Group, p: Point, k: int) -> Point:
+    """k·p by doubling and adding: exact for any curve point (no reduction mod q)."""
+    acc = group.identity()
+    for bit in bin(k)[2:]:
+        acc = group.add(acc, acc)
+        if bit == "1":
+            acc = group.add(acc, p)
+    return acc
+
+
+OFF_SUBGROUP = _encoding("cofactor_point")  # on the curve, has a G1 part and an h-part
+#: Points of order dividing the cofactor h: one of order 3, one of large order (q·Q).
+TORSION = {
+    "order 3": ARK.decode_unchecked(_encoding("order_3_point")),
+    "order dividing h": _times(ARK, ARK.decode_unchecked(OFF_SUBGROUP), ORDER),
+}
+
+
+def _sign_with_torsion(
+    group: Group, ring: Sequence[bytes], s: int, x: int, subject: bytes, msg: bytes,
+    field: str, i: int, t_point: Point,
+) -> RingSignature:
+    """The honest CDS signer, except that it adds t_point to a_i or b_i before hashing."""
+    g = group.generator()
+    base = ringmod.link_base(group, subject)
+    points = ringmod._ring_points(group, ring)
+    tag = group.encode(group.mul(base, x))
+    n = len(ring)
+    a_pts: list[Point] = [group.identity()] * n
+    b_pts: list[Point] = [group.identity()] * n
+    e, z = [0] * n, [0] * n
+    for k in range(n):
+        if k != s:
+            e[k], z[k] = ringmod._random_key(), ringmod._random_key()
+            a_pts[k] = group.msm([g, points[k]], [z[k], -e[k]])
+            b_pts[k] = group.mul(base, z[k] - e[k] * x)
+    nonce = ringmod._random_key()
+    a_pts[s], b_pts[s] = group.mul(g, nonce), group.mul(base, nonce)
+    target = a_pts if field == "a" else b_pts
+    target[i] = group.add(target[i], t_point)
+    a = tuple(group.encode(p) for p in a_pts)
+    b = tuple(group.encode(p) for p in b_pts)
+    e[s] = (ringmod._challenge(ring, subject, tag, msg, a, b) - sum(e)) % ORDER
+    z[s] = (nonce + e[s] * x) % ORDER
+    return RingSignature(tag, a, b, tuple(e), tuple(z))
+
+
+def _rebalanced(ring: Sequence[bytes], subject: bytes, msg: bytes, sig: RingSignature,
+                a: tuple[bytes, ...], b: tuple[bytes, ...]) -> RingSignature:
+    """Replace a and b and fix e_0 so that the challenges sum to the new hash."""
+    e0 = (ringmod._challenge(ring, subject, sig.link_tag, msg, a, b) - sum(sig.e[1:])) % ORDER
+    return replace(sig, a=a, b=b, e=(e0, *sig.e[1:]))
+
+
+@pytest.mark.parametrize("name", list(TORSION))
+@pytest.mark.parametrize("field,i", [("a", 2), ("b", 2), ("a", 4), ("b", 0)])
+def test_signer_added_torsion_is_accepted(name: str, field: str, i: int) -> None:
+    """Documented behaviour: h-torsion a signer adds to its own a_i or b_i is accepted.
+
+    Keys and the link tag are checked, so the statement (I = x·B_S for some member's x)
+    still holds; single and batch verification agree, whatever the random coefficients.
+    """
+    ring = RING[:5]
+    sig = _sign_with_torsion(ARK, ring, 2, SECRETS[2], SUBJECT, b"entry", field, i, TORSION[name])
+    with pytest.raises(InvalidInput, match="prime-order subgroup"):
+        ARK.decode((sig.a if field == "a" else sig.b)[i])
+    assert sig.link_tag == link_tag(SECRETS[2], SUBJECT)
+    for _ in range(20):
+        ring_verify(ARK, ring, SUBJECT, b"entry", sig)
+    batch_ring_verify(ARK, [*BATCH[:3], (ring, SUBJECT, b"entry", sig), *BATCH[3:6]])
+
+
+def test_signer_added_torsion_is_accepted_by_py_ecc_backend() -> None:
+    ring = RING[:2]
+    sig = _sign_with_torsion(ARK, ring, 0, SECRETS[0], SUBJECT, b"m", "b", 1, TORSION["order 3"])
+    ring_verify(PYECC, ring, SUBJECT, b"m", sig)
+    batch_ring_verify(PYECC, [(ring, SUBJECT, b"m", sig)])
+
+
+def test_nobody_else_can_add_torsion_to_a_signature() -> None:
+    ring = RING[:5]
+    sig = ring_sign(ARK, ring, SECRETS[1], SUBJECT, b"entry")
+    b = list(sig.b)
+    b[3] = ARK.encode(ARK.add(ARK.decode(b[3]), TORSION["order 3"]))
+    with pytest.raises(VerificationError, match="do not sum"):
+        ring_verify(ARK, ring, SUBJECT, b"entry", replace(sig, b=tuple(b)))
+    forged = _rebalanced(ring, SUBJECT, b"entry", sig, sig.a, tuple(b))
+    with pytest.raises(VerificationError, match="^item 1: ring signature branch 0 fails z·G"):
+        batch_ring_verify(ARK, [BATCH[0], (ring, SUBJECT, b"entry", forged)])
+
+
+def test_batch_rejects_a_point_outside_g1_with_a_g1_part() -> None:
+    """x = 4 is on the curve with a nonzero G1 component: the cofactor does not hide that."""
+    items = list(BATCH)
+    ring, subject, msg, sig = items[6]
+    a = (*sig.a[:-1], OFF_SUBGROUP)
+    items[6] = (ring, subject, msg, _rebalanced(ring, subject, msg, sig, a, sig.b))
+    with pytest.raises(
+        VerificationError,
+        match=rf"^item 6: ring signature a\[{len(a) - 1}\] is not a valid G1 point: .*prime-order subgroup",
+    ):
+        batch_ring_verify(ARK, items)
+
+
+def test_batch_rejects_an_off_curve_b() -> None:
+    items = list(BATCH)
+    ring, subject, msg, sig = items[2]
+    b = (sig.b[0], _encoding("x_off_curve"), *sig.b[2:])
+    items[2] = (ring, subject, msg, _rebalanced(ring, subject, msg, sig, sig.a, b))
+    with pytest.raises(VerificationError, match=r"^item 2: ring signature b\[1\] is not a valid G1 point: .*not on the curve"):
+        batch_ring_verify(ARK, items)
+
+
+@pytest.mark.parametrize("name", list(TORSION))
+def test_link_tag_with_torsion_is_refused_although_its_equations_hold(name: str) -> None:
+    """I is persistent (it counts reporters), so it stays subgroup-checked: I + T is refused
+    even with a signature whose cofactored equations hold (shown first). Otherwise one
+    member could present several tags for one subject."""
+    ring = RING[:4]
+    points = ringmod._ring_points(ARK, ring)
+    tag = ARK.add(ARK.mul(ringmod.link_base(ARK, SUBJECT), SECRETS[3]), TORSION[name])
+    sig = ringmod._sign(ARK, ring, points, 3, SECRETS[3], SUBJECT, b"m", ringmod._random_key, tag_point=tag)
+    decoded = ringmod._Decoded(
+        ring=tuple(ring), ring_points=tuple(points), base=ringmod.link_base(ARK, SUBJECT),
+        subject_tag=SUBJECT, tag_point=tag,
+        a_pts=tuple(ARK.decode_unchecked(p) for p in sig.a),
+        b_pts=tuple(ARK.decode_unchecked(p) for p in sig.b), sig=sig,
+    )
+    assert ringmod._combined_equation(ARK, [decoded])
+    assert sig.link_tag != link_tag(SECRETS[3], SUBJECT)
+    with pytest.raises(VerificationError, match="^link tag is not a valid point: .*prime-order subgroup"):
+        ring_verify(ARK, ring, SUBJECT, b"m", sig)
+    with pytest.raises(VerificationError, match="^item 1: link tag is not a valid point"):
+        batch_ring_verify(ARK, [BATCH[0], (ring, SUBJECT, b"m", sig)])

@@ -223,7 +223,9 @@ def _key(code: str) -> str:
 def _variant(rules: RuleSet, rnd: random.Random) -> str:
     """The same rules, written the way a person might: any order, comments, spacing, quoted
     keys, a TOML date literal."""
-    eq = lambda: rnd.choice(["=", " = ", "  =\t"])  # noqa: E731
+    def eq() -> str:
+        return rnd.choice(["=", " = ", "  =\t"])
+
     date = rules.effective_from.isoformat()
     scalars = [
         f"version{eq()}\"{rules.version}\"",
