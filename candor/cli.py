@@ -9,6 +9,7 @@ and one clear line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
 import json
 import logging
 import os
@@ -80,7 +81,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
     data = args.data or str(identity.path / "ledger.db")
     store = open_store(data)
     op = create_server(Settings(identity=identity, listen=args.listen or identity.server,
-                                checkpoint_interval=args.checkpoint_ms / 1000), store)
+                                checkpoint_interval=args.checkpoint_ms / 1000,
+                                epoch_interval=args.epoch_interval or None), store)
     if store.size() == 0:
         op.ledger.append_now(bootstrap_entries(identity.path))
     stop = threading.Event()
@@ -193,6 +195,158 @@ def cmd_member_revoke(args: argparse.Namespace) -> None:
     _emit(args, {"member": args.member, **_governance(args, "RevokeMember", leaf)}, "Member revoked")
 
 
+# -- rules, trustees, epochs, ratings ------------------------------------------------------
+
+
+def _registry(identity_dir: str) -> tuple[str, ...]:
+    from candor import wire
+    from candor.identity import Identity
+    from core import entries as e
+
+    body = wire.signed_entry_from_bytes(Identity.load(identity_dir).genesis_leaf()).entry.body
+    assert isinstance(body, e.Genesis)
+    return body.categories
+
+
+def cmd_rules_publish(args: argparse.Namespace) -> None:
+    from core import entries as e
+    from core.rules import canonical_toml, parse_rules
+    from server.ceremony import regulator_leaf
+
+    rules = parse_rules(Path(args.file).read_text(encoding="utf-8"), _registry(args.identity))
+    text = canonical_toml(rules)
+    leaf = regulator_leaf(Path(args.identity), e.RuleSetPublished(rules.version, rules.effective_from.isoformat(), text))
+    _emit(args, {"version": rules.version, "effective_from": rules.effective_from.isoformat(),
+                 **_governance(args, "PublishRules", leaf)}, "Rule set published")
+
+
+def cmd_rules_canonical(args: argparse.Namespace) -> None:
+    from core.rules import canonical_toml, parse_rules
+
+    print(canonical_toml(parse_rules(Path(args.file).read_text(encoding="utf-8"), _registry(args.identity))), end="")
+
+
+def cmd_rules_show(args: argparse.Namespace) -> None:
+    from candor import wire
+    from candor.identity import Identity
+    from client.audit import replay
+    from client.connection import Connection
+    from client.verifier import LogVerifier
+    from core import entries as e
+    from core import state
+
+    identity = Identity.load(args.identity)
+    with Connection(identity, args.server) as conn:
+        cp = LogVerifier(identity.genesis_leaf()).open(conn.checkpoint().note, quorum=0).checkpoint
+        leaves = conn.entries(0, cp.size)
+    view, _ = replay(leaves)
+    today = _dt.date.today()
+    in_force, index = state.rules_in_force(view, today)
+    history = []
+    for _key, raw in view.scan("rules/"):
+        record = json.loads(raw)
+        history.append({"version": record["rules"]["version"], "effective_from": record["effective_from"],
+                        "entry": record["index"], "in_force": record["index"] == index})
+    body = wire.signed_entry_from_bytes(leaves[index]).entry.body
+    assert isinstance(body, e.RuleSetPublished)
+    if args.json:
+        print(json.dumps({"in_force": in_force.to_json(), "history": history}, indent=2, default=str))
+        return
+    out.print(f"[bold]Rule set in force today: {in_force.version}[/bold] (entry {index}, verified by replay)")
+    out.print(body.canonical_toml)
+    table = Table(title="Rule set history")
+    for col in ("version", "effective from", "entry", "in force"):
+        table.add_column(col)
+    for h in history:
+        table.add_row(h["version"], h["effective_from"], str(h["entry"]), "yes" if h["in_force"] else "")
+    out.print(table)
+
+
+def cmd_trustee_serve(args: argparse.Namespace) -> None:
+    from candor.identity import Identity
+    from server.storage import open_store
+    from server.trustee import create_trustee_server
+
+    identity = Identity.load(args.identity)
+    store = open_store(args.data or str(identity.path / "mirror.db"))
+    server, port, trustee = create_trustee_server(identity, store, args.listen, args.server)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    console.print(f"trustee {trustee.share.index} serving on port {port} (mirror size {store.size()})")
+    print(f"listening on {port}", flush=True)
+    stop.wait()
+    server.stop(5).wait()
+    trustee.mirror.conn.close()
+    store.close()
+
+
+def cmd_epoch_run(args: argparse.Namespace) -> None:
+    from candor.identity import Identity
+    from client.ratings import RatingClient
+
+    with RatingClient(Identity.load(args.identity), args.server) as client:
+        resp = client.run_epoch()
+    _emit(args, {"published": resp.published, "pending": resp.pending, "held": resp.held,
+                 "fraud_found": resp.fraud_found, "messages": list(resp.messages)}, "Epoch")
+
+
+def cmd_investigate(args: argparse.Namespace) -> None:
+    from core import entries as e
+    from core.subject import subject_tag
+    from candor.identity import Identity
+    from server.ceremony import regulator_leaf
+
+    identity = Identity.load(args.identity)
+    tag = subject_tag(identity.hex_file("subject.key"), args.subject)
+    with _connect(args) as conn:
+        size = conn.checkpoint().size
+    leaf = regulator_leaf(Path(args.identity), e.InvestigationAuthorised(tag, args.reason, size))
+    _emit(args, {"subject_tag": tag.hex(), **_governance(args, "AuthoriseInvestigation", leaf)},
+          "Investigation authorised")
+
+
+def _connect(args: argparse.Namespace) -> Any:
+    from candor.identity import Identity
+    from client.connection import Connection
+
+    return Connection(Identity.load(args.identity), args.server)
+
+
+def cmd_rating_get(args: argparse.Namespace) -> None:
+    import dataclasses
+
+    from candor.identity import Identity
+    from client.ratings import Rating, RatingClient
+
+    with RatingClient(Identity.load(args.identity), args.server) as client:
+        rating = client.get_rating(args.subject, args.purpose)
+    data = dataclasses.asdict(rating)
+    if isinstance(rating, Rating):
+        data["pending"] = rating.pending > 0
+        data["pending_reports"] = rating.pending
+    else:
+        data.update({"grade": None, "score": None, "pending": True, "pending_reports": rating.pending})
+    _emit(args, data, f"Rating of {args.subject} (verified locally against the cosigned ledger)")
+
+
+def cmd_rating_queries(args: argparse.Namespace) -> None:
+    from candor.identity import Identity
+    from client.ratings import RatingClient
+
+    with RatingClient(Identity.load(args.identity), args.server) as client:
+        queries = client.queries(args.subject)
+    if args.json:
+        print(json.dumps({"subject": args.subject, "queries": queries}, indent=2))
+        return
+    table = Table(title=f"Who queried {args.subject} (last 2 years)")
+    for col in ("time", "member", "purpose"):
+        table.add_column(col)
+    for q in queries:
+        table.add_row(str(q["time"]), str(q["member"]), str(q["purpose"]))
+    out.print(table)
+
+
 # -- demo ----------------------------------------------------------------------------------
 
 
@@ -256,6 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--listen", default=_env("LISTEN"), help="HOST:PORT to bind (default: from the identity)")
     p.add_argument("--checkpoint-ms", type=int, default=int(_env("CHECKPOINT_MS", "50") or 50),
                    help="sign a checkpoint at most this often (default 50 ms)")
+    p.add_argument("--epoch-interval", type=float, default=float(_env("EPOCH_INTERVAL", "0") or 0),
+                   help="run a rating epoch every this many seconds (default 0: only on `candor epoch run`)")
 
     p = add(sub, "witness", "Cosign the operator's checkpoints after checking consistency.",
             "candor witness --identity ./alliance/witness-1", cmd_witness)
@@ -297,6 +453,55 @@ def build_parser() -> argparse.ArgumentParser:
     _identity(p, "./alliance/regulator")
     p.add_argument("--member", required=True, help="the member's id")
     p.add_argument("--reason", default="", help="why (recorded on the ledger)")
+
+    rules = sub.add_parser("rules", help="rating rule sets", description="Publish and show rating rule sets.")
+    rlsub = rules.add_subparsers(dest="rules_command", required=True, metavar="COMMAND")
+    p = add(rlsub, "publish", "Validate, canonicalise, sign and publish a rule set (regulator).",
+            "candor rules publish --identity ./alliance/regulator --file rules.toml", cmd_rules_publish)
+    _identity(p, "./alliance/regulator")
+    p.add_argument("--file", required=True, help="the rule set in TOML (see candor/rules/default.toml)")
+    p = add(rlsub, "canonical", "Print the canonical form of a rule set (what gets signed).",
+            "candor rules canonical --identity ./alliance/regulator --file rules.toml", cmd_rules_canonical,
+            json_flag=False)
+    _identity(p, "./alliance/regulator")
+    p.add_argument("--file", required=True, help="the rule set in TOML")
+    p = add(rlsub, "show", "Show the rule set in force and the history, verified by replaying the ledger.",
+            "candor rules show --identity ./alliance/member-a", cmd_rules_show)
+    _identity(p, "./alliance/member-a")
+
+    trustee = sub.add_parser("trustee", help="run a trustee", description="Run a threshold-decryption trustee.")
+    tsub = trustee.add_subparsers(dest="trustee_command", required=True, metavar="COMMAND")
+    p = add(tsub, "serve", "Serve decryption shares over a verified mirror of the ledger.",
+            "candor trustee serve --identity ./alliance/trustee-1", cmd_trustee_serve, json_flag=False)
+    _identity(p, "./alliance/trustee-1")
+    p.add_argument("--data", default=None, help="the mirror's store (default: mirror.db in the identity folder)")
+    p.add_argument("--listen", default=None, help="HOST:PORT to bind (default: from the identity)")
+
+    epoch = sub.add_parser("epoch", help="rating epochs", description="Rating epochs.")
+    esub = epoch.add_subparsers(dest="epoch_command", required=True, metavar="COMMAND")
+    p = add(esub, "run", "Run a rating epoch now (operator).", "candor epoch run --identity ./alliance/operator",
+            cmd_epoch_run)
+    _identity(p, "./alliance/operator")
+
+    p = add(sub, "investigate", "Authorise a fraud investigation of a subject's held rating (regulator).",
+            "candor investigate --identity ./alliance/regulator --subject streamer-42", cmd_investigate)
+    _identity(p, "./alliance/regulator")
+    p.add_argument("--subject", required=True, help="the anchor's identifier")
+    p.add_argument("--reason", default="the aggregate did not open its commitments", help="recorded on the ledger")
+
+    rating = sub.add_parser("rating", help="query ratings", description="Query ratings and their query log.")
+    rtsub = rating.add_subparsers(dest="rating_command", required=True, metavar="COMMAND")
+    p = add(rtsub, "get", "Get a subject's rating and verify it locally against the cosigned ledger.",
+            "candor rating get --identity ./alliance/member-b --subject streamer-42 --purpose pre-contract",
+            cmd_rating_get)
+    _identity(p, "./alliance/member-b")
+    p.add_argument("--subject", required=True, help="the anchor's identifier")
+    p.add_argument("--purpose", required=True, choices=("pre-contract", "monitoring", "dispute", "regulator", "self"),
+                   help="why you query (recorded in the subject's query log)")
+    p = add(rtsub, "queries", "Show who queried a subject, when and why (2 years).",
+            "candor rating queries --identity ./alliance/regulator --subject streamer-42", cmd_rating_queries)
+    _identity(p, "./alliance/regulator")
+    p.add_argument("--subject", required=True, help="the anchor's identifier")
 
     p = add(sub, "demo", "Run a whole alliance on localhost and show what happens.", "candor demo", cmd_demo)
     p.add_argument("--key-bits", type=int, default=2048, help="Paillier key size for the demo (default 2048)")

@@ -49,6 +49,18 @@ QUICK_TARGETS = {
     "online preparation at 2048 bits, ring n=20 <= 3 ms",
     "online preparation at 2048 bits, without ring signature <= 3 ms",
     "batched validity verification (batch 100) <= 0.5 ms per report",
+    "decryption share (with proof) at 2048 bits <= 1.3x the powmods it needs",
+    "decryption share verification at 2048 bits <= 1.3x the powmods it needs",
+    "combine t=2 shares, unverified at 2048 bits <= 1.3x the powmods it needs",
+    "combine t=2 shares, verifying each at 2048 bits <= 1.3x the powmods it needs",
+}
+
+# The threshold rows also carry the powmods they cannot avoid (the 1.3x target).
+NEEDED = {
+    "decryption share (with proof)": "3 powmods: c^(2*Delta*s_i), (c^4)^r, v^r",
+    "decryption share verification": "4 powmods: (c^4)^z, (c_i^2)^-e, v^z, v_i^-e",
+    "combine t=2 shares, unverified": "t powmods c_i^(2*lambda_i) + inverse mod n",
+    "combine t=2 shares, verifying each": "verification powmods + combine powmods",
 }
 
 FLOORS = {
@@ -94,6 +106,22 @@ def test_each_row_has_its_floor_and_ratio(report: bench.BenchReport) -> None:
             assert r.batch == 1
 
 
+def test_threshold_rows_carry_their_needed_powmods(report: bench.BenchReport) -> None:
+    for r in report.rows:
+        if r.operation in NEEDED:
+            assert r.needed == NEEDED[r.operation]
+            assert r.needed_median_s is not None and r.needed_ratio is not None
+            assert math.isclose(r.needed_ratio, r.median_s / r.needed_median_s)
+            target = next(t for t in report.targets if t.operation == r.operation)
+            assert math.isclose(target.limit_s, 1.3 * r.needed_median_s)
+            if r.needed == r.floor:  # combining: the floor already is all it needs
+                assert r.needed_median_s == r.floor_median_s
+        else:
+            assert r.needed is None and r.needed_median_s is None and r.needed_ratio is None
+    with pytest.raises(ValueError, match="or neither"):
+        bench.Row(DECRYPT, "x", 2048, 1.0, 1, "f", 1.0, needed="n")
+
+
 def test_targets_name_their_rows(report: bench.BenchReport) -> None:
     assert {t.name for t in report.targets} == QUICK_TARGETS
     for t in report.targets:
@@ -125,7 +153,9 @@ def test_json_carries_the_same_rows(report: bench.BenchReport) -> None:
     rows = {(r["section"], r["operation"], r["key_bits"]) for r in data["rows"]}
     assert rows == QUICK_ROWS
     for r in data["rows"]:
-        assert set(r) >= {"median_ms", "floor", "floor_median_ms", "ratio", "reps", "batch"}
+        assert set(r) >= {"median_ms", "floor", "floor_median_ms", "ratio", "reps", "batch",
+                          "needed", "needed_median_ms", "needed_ratio"}
+        assert (r["needed"] is None) == (r["operation"] not in NEEDED)
     assert {t["target"] for t in data["targets"]} == QUICK_TARGETS
     assert {t["status"] for t in data["targets"]} <= {"PASS", "MISS"}
 
