@@ -1069,7 +1069,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         # Wide enough that each row stays on one line when piped into a file or an issue.
         console = Console()
-        render(report, Console(width=max(console.width, 220)))
+        render(report, Console(width=max(console.width, 240)))
     return 0
 
 

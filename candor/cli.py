@@ -505,7 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add(sub, "demo", "Run a whole alliance on localhost and show what happens.", "candor demo", cmd_demo)
     p.add_argument("--key-bits", type=int, default=2048, help="Paillier key size for the demo (default 2048)")
-    p.add_argument("--reports", type=int, default=12, help="how many reports the members submit (default 12)")
+    p.add_argument("--reports", type=int, default=0, help="extra reports on top of the scripted story (default 0)")
     return parser
 
 

@@ -1,22 +1,26 @@
 """`candor demo`: a whole alliance on localhost in one command.
 
-It runs the key ceremony in a temporary folder, starts the operator and a witness as real
-`candor` processes serving gRPC with mTLS, has several members submit reports about several
-anchors (each receipt verified by the SDK), retracts one, waits for the witness to cosign,
-verifies the cosigned checkpoint as a client would, and audits the whole ledger by replay.
+It runs the key ceremony in a temporary folder and starts the operator, three trustees
+(2 of 3 needed to decrypt) and a witness as real `candor` processes serving gRPC with
+mutual TLS. Then it tells the whole story: platforms submit encrypted, committed, proven
+reports (every receipt verified); an epoch publishes ratings that a member verifies locally
+against the cosigned ledger; a subject reported by only one platform stays pending; a
+retraction changes a grade at the next epoch; a platform that encrypts something other than
+it committed is held, found by bisection once the regulator authorises an investigation,
+and excluded; finally the regulator audits the whole ledger by replay.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import random
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.progress import Progress
@@ -24,16 +28,35 @@ from rich.table import Table
 
 from core.errors import Unavailable
 
-MEMBERS = ("douyin-mall", "kuaishou-shop", "taobao-live")
-SUBJECTS = ("anchor:li-jiaqi-fan-shop", "anchor:sunny-beauty", "anchor:farm-fresh-daily", "anchor:gadget-guru")
-CATEGORIES = ("fake_traffic", "false_advertising", "refund_refusal", "contract_default", "counterfeit_goods")
-TIERS = ("minor", "general", "serious", "critical")
+T = TypeVar("T")
+MEMBERS = ("douyin-mall", "kuaishou-shop", "taobao-live", "pdd-live")
+# (member, subject, category, tier, days ago): the scripted part of the story.
+REPORTS = (
+    ("douyin-mall", "anchor:sunny-beauty", "false_advertising", "minor", 40),
+    ("kuaishou-shop", "anchor:sunny-beauty", "refund_refusal", "minor", 70),
+    ("taobao-live", "anchor:sunny-beauty", "review_manipulation", "general", 120),
+    ("douyin-mall", "anchor:gadget-guru", "fake_traffic", "serious", 30),
+    ("taobao-live", "anchor:gadget-guru", "counterfeit_goods", "serious", 200),
+    ("kuaishou-shop", "anchor:gadget-guru", "refund_refusal", "general", 500),
+    ("kuaishou-shop", "anchor:farm-fresh-daily", "contract_default", "critical", 60),
+    ("douyin-mall", "anchor:farm-fresh-daily", "false_advertising", "minor", 90),
+    ("taobao-live", "anchor:li-fan-shop", "fake_traffic", "general", 15),
+    ("douyin-mall", "anchor:flash-deals", "off_platform_luring", "general", 20),
+    ("kuaishou-shop", "anchor:flash-deals", "fake_traffic", "minor", 25),
+)
+CHEAT = ("pdd-live", "anchor:flash-deals", "refund_refusal", "minor", "critical", 10)
+RETRACTED_SUBJECT = "anchor:farm-fresh-daily"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _free_ports(count: int) -> list[int]:
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
@@ -41,117 +64,18 @@ def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
                             stderr=subprocess.STDOUT)
 
 
-def _wait_for(predicate: Any, what: str, timeout: float = 30.0) -> Any:
+def _wait_for(predicate: Callable[[], T | None], what: str, timeout: float = 60.0) -> T:
     deadline = time.monotonic() + timeout
+    last: Exception | None = None
     while time.monotonic() < deadline:
         try:
             value = predicate()
             if value:
                 return value
-        except Exception:  # noqa: BLE001 - keep polling until the deadline
-            pass
+        except Exception as exc:  # noqa: BLE001 - keep polling until the deadline
+            last = exc
         time.sleep(0.2)
-    raise Unavailable(f"demo: {what} did not happen within {timeout:.0f} s")
-
-
-def run_demo(key_bits: int = 2048, reports: int = 12, json_mode: bool = False,
-             console: Console | None = None) -> dict[str, Any]:
-    from candor.identity import Identity
-    from client.audit import check_root, replay
-    from client.connection import Connection
-    from client.sdk import Member
-    from client.verifier import LogVerifier
-    from server.ceremony import Plan, init_alliance
-
-    con = console or Console(stderr=True)
-    rng = random.Random(2026)
-    procs: list[subprocess.Popen[bytes]] = []
-    with tempfile.TemporaryDirectory(prefix="candor-demo-") as tmp:
-        root = Path(tmp)
-        port = _free_port()
-        con.rule("[bold]Candor demo")
-        con.print(f"1. Key ceremony: CA, identities, {key_bits}-bit threshold Paillier key (2 of 3 trustees)")
-        with con.status("generating safe primes (a few seconds)"):
-            init_alliance(Plan(directory=root / "alliance", members=MEMBERS, trustees=3, threshold=2,
-                               witnesses=1, quorum=1, key_bits=key_bits, server=f"127.0.0.1:{port}"))
-        alliance = root / "alliance"
-        try:
-            con.print(f"2. Starting the operator on 127.0.0.1:{port} and a witness (real processes, mTLS)")
-            procs.append(_start(["serve", "--identity", str(alliance / "operator"),
-                                 "--data", str(root / "ledger.db")], root / "operator.log"))
-            regulator = Identity.load(alliance / "regulator")
-            conn = Connection(regulator)
-            _wait_for(lambda: conn.checkpoint().size, "the operator start")
-            procs.append(_start(["witness", "--identity", str(alliance / "witness-1"), "--interval", "0.3"],
-                                root / "witness.log"))
-
-            con.print(f"3. {len(MEMBERS)} platforms submit {reports} encrypted, committed, proven reports")
-            receipts: list[dict[str, Any]] = []
-            members = {m: Member(Identity.load(alliance / f"member-{m}"), state_dir=root / f"state-{m}")
-                       for m in MEMBERS}
-            today = _dt.date.today()
-            with Progress(console=con, transient=json_mode) as progress:
-                task = progress.add_task("reports", total=reports)
-                for i in range(reports):
-                    member = MEMBERS[i % len(MEMBERS)]
-                    subject = SUBJECTS[rng.randrange(len(SUBJECTS))]
-                    category = CATEGORIES[rng.randrange(len(CATEGORIES))]
-                    tier = TIERS[rng.choice((0, 0, 1, 1, 2, 3))]
-                    date = today - _dt.timedelta(days=rng.randrange(10, 900))
-                    receipt = members[member].submit_report(subject, category, tier, date.isoformat(),
-                                                            evidence=f"evidence {i}".encode())
-                    receipts.append({"member": member, "subject": subject, "category": category,
-                                     "report_id": receipt.report_id, "index": receipt.index})
-                    progress.advance(task)
-            if not json_mode:
-                table = Table(title="Receipts (each verified by the SDK: signed checkpoint + inclusion proof)")
-                for col in ("entry", "member", "subject", "category", "report id"):
-                    table.add_column(col)
-                for r in receipts:
-                    table.add_row(str(r["index"]), r["member"], r["subject"], r["category"], r["report_id"][:16] + "…")
-                con.print(table)
-
-            first = receipts[0]
-            con.print(f"4. {first['member']} retracts its report {first['report_id'][:16]}… "
-                      "(only the original reporter's link tag can)")
-            members[first["member"]].retract_report(first["report_id"])
-            for m in members.values():
-                m.close()
-
-            con.print("5. A client waits for the witness cosignature and verifies the checkpoint")
-            size = conn.checkpoint().size
-            client = LogVerifier(regulator.genesis_leaf(), root / "client.state")
-            cp = _wait_for(lambda: client.update(conn.checkpoint().note, conn.consistency,
-                                                 lambda s: conn.inclusion(0, s)) if conn.checkpoint().size >= size
-                           else None, "the witness cosignature")
-            con.print(f"   checkpoint of size {cp.size} cosigned by the witness quorum, root {cp.root_hash.hex()[:16]}…")
-
-            con.print("6. The regulator audits: download everything, re-verify every entry and proof")
-            verified = client.open(conn.checkpoint().note)
-            leaves = conn.entries(0, verified.checkpoint.size)
-            _, report = replay(leaves)
-            check_root(report, verified.checkpoint.size, verified.checkpoint.root_hash)
-            conn.close()
-            summary = {
-                "members": len(MEMBERS),
-                "subjects": len({r["subject"] for r in receipts}),
-                "reports": len(receipts),
-                "receipts_verified": len(receipts),
-                "retracted": report.retracted,
-                "ledger_size": report.size,
-                "cosigned_by": list(verified.witnesses),
-                "audit": "passed",
-            }
-            con.print("[green]Audit passed: the ledger replays from genesis and matches the cosigned root.[/green]")
-            return summary
-        finally:
-            for p in procs:
-                p.terminate()
-            for p in procs:
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+    raise Unavailable(f"demo: {what} did not happen within {timeout:.0f} s" + (f" (last error: {last})" if last else ""))
 
 
 def cheating_report(member: Any, subject_id: str, category: str, committed_tier: str, encrypted_tier: str,
@@ -170,3 +94,191 @@ def cheating_report(member: Any, subject_id: str, category: str, committed_tier:
     index = member.categories.index(category)
     forged = paillier.encrypt(member.public_key, paillier.pack(0, slot(index, Tier.parse(encrypted_tier))), member.pool)
     return bytes(member.sign_entry(dataclasses.replace(body, ciphertext=forged), tag))
+
+
+class _Story:
+    def __init__(self, root: Path, key_bits: int, con: Console, json_mode: bool) -> None:
+        from server.ceremony import Plan, init_alliance
+
+        self.root = root
+        self.con = con
+        self.json_mode = json_mode
+        self.procs: list[subprocess.Popen[bytes]] = []
+        port, *trustee_ports = _free_ports(4)
+        self.alliance = root / "alliance"
+        with con.status(f"key ceremony: {key_bits}-bit threshold Paillier key, generating safe primes"):
+            init_alliance(Plan(directory=self.alliance, members=MEMBERS, trustees=3, threshold=2, witnesses=1,
+                               quorum=1, key_bits=key_bits, server=f"127.0.0.1:{port}",
+                               trustee_addresses=tuple(f"127.0.0.1:{p}" for p in trustee_ports)))
+        self.port = port
+
+    def start(self) -> None:
+        from candor.identity import Identity
+        from client.connection import Connection
+
+        self.procs.append(_start(["serve", "--identity", str(self.alliance / "operator"),
+                                  "--data", str(self.root / "ledger.db")], self.root / "operator.log"))
+        self.regulator = Identity.load(self.alliance / "regulator")
+        self.conn = Connection(self.regulator)
+        _wait_for(lambda: self.conn.checkpoint().size, "the operator start")
+        self.procs.append(_start(["witness", "--identity", str(self.alliance / "witness-1"), "--interval", "0.2"],
+                                 self.root / "witness.log"))
+        for i in (1, 2, 3):
+            self.procs.append(_start(["trustee", "serve", "--identity", str(self.alliance / f"trustee-{i}")],
+                                     self.root / f"trustee-{i}.log"))
+
+    def stop(self) -> None:
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+    def cosigned(self) -> int:
+        """Wait until the witness has cosigned everything appended so far."""
+        from client.verifier import LogVerifier
+
+        verifier = LogVerifier(self.regulator.genesis_leaf())
+        size = self.conn.checkpoint().size
+        return _wait_for(lambda: size if verifier.open(self.conn.checkpoint().note).checkpoint.size >= size else None,
+                         "the witness cosignature")
+
+    def epoch(self) -> Any:
+        from candor.identity import Identity
+        from client.ratings import RatingClient
+
+        self.cosigned()
+        with RatingClient(Identity.load(self.alliance / "operator")) as operator:
+            result = operator.run_epoch()
+        self.cosigned()
+        for message in result.messages:
+            self.con.print(f"   [dim]{message}[/dim]")
+        return result
+
+
+def run_demo(key_bits: int = 2048, reports: int = 0, json_mode: bool = False,
+             console: Console | None = None) -> dict[str, Any]:
+    from candor.identity import Identity
+    from client.audit import check_root, replay
+    from client.ratings import Rating, RatingClient
+    from client.sdk import Member
+    from client.verifier import LogVerifier
+    from core import entries as e
+    from server.ceremony import regulator_leaf
+
+    con = console or Console(stderr=True)
+    today = _dt.date.today()
+    with tempfile.TemporaryDirectory(prefix="candor-demo-") as tmp:
+        root = Path(tmp)
+        con.rule("[bold]Candor demo")
+        con.print(f"1. Key ceremony: alliance CA, {len(MEMBERS)} platforms, 3 trustees (2 needed), 1 witness")
+        story = _Story(root, key_bits, con, json_mode)
+        members: dict[str, Member] = {}
+        try:
+            con.print("2. Starting the operator, three trustees and a witness: real processes, gRPC with mTLS")
+            story.start()
+            members = {m: Member(Identity.load(story.alliance / f"member-{m}"), state_dir=root / f"state-{m}")
+                       for m in MEMBERS}
+
+            con.print("3. Platforms report anchors: severity encrypted + committed + proven, reporter hidden in a ring")
+            script = list(REPORTS) + [
+                (MEMBERS[i % 3], "anchor:sunny-beauty", "review_manipulation", "minor", 300 + i) for i in range(reports)
+            ]
+            receipts: list[dict[str, Any]] = []
+            with Progress(console=con, transient=json_mode) as progress:
+                task = progress.add_task("reports", total=len(script) + 1)
+                for member, subject, category, tier, days in script:
+                    date = (today - _dt.timedelta(days=days)).isoformat()
+                    r = members[member].submit_report(subject, category, tier, date, evidence=f"{subject} {days}".encode())
+                    receipts.append({"member": member, "subject": subject, "category": category,
+                                     "report_id": r.report_id, "index": r.index})
+                    progress.advance(task)
+                cheater, subject, category, committed, encrypted, days = CHEAT
+                leaf = cheating_report(members[cheater], subject, category, committed, encrypted,
+                                       (today - _dt.timedelta(days=days)).isoformat())
+                cheat = members[cheater].submit_prepared(leaf)
+                receipts.append({"member": cheater, "subject": subject, "category": category,
+                                 "report_id": cheat.report_id, "index": cheat.index})
+                progress.advance(task)
+            con.print(f"   {len(receipts)} receipts, each verified by the SDK (signed checkpoint + inclusion proof); "
+                      f"one of them, from {cheater}, encrypts '{encrypted}' but commits to '{committed}'")
+
+            con.print("4. Rating epoch: trustees rebuild each active set from their own mirror and decrypt only aggregates")
+            story.epoch()
+            subjects = sorted({r["subject"] for r in receipts})
+            reader = RatingClient(Identity.load(story.alliance / "member-taobao-live"), state_dir=root / "reader")
+            verified = 0
+
+            def show(title: str) -> dict[str, Any]:
+                nonlocal verified
+                table = Table(title=title)
+                for col in ("subject", "grade", "score", "reports", "reporters", "pending", "verified"):
+                    table.add_column(col)
+                grades: dict[str, Any] = {}
+                for subject in subjects:
+                    rating = reader.get_rating(subject, "pre-contract")
+                    if isinstance(rating, Rating):
+                        verified += 1
+                        grades[subject] = rating.grade
+                        table.add_row(subject, rating.grade, f"{rating.score:g}", str(rating.reports),
+                                      str(rating.reporters), str(rating.pending), "yes")
+                    else:
+                        grades[subject] = None
+                        table.add_row(subject, "-", "-", "-", "-", str(rating.pending), "pending")
+                if not json_mode:
+                    con.print(table)
+                return grades
+
+            first = show("Ratings after epoch 1 (each verified locally: quorum checkpoint, inclusions, opening, score)")
+
+            retract = next(r for r in receipts if r["subject"] == RETRACTED_SUBJECT and r["member"] == "kuaishou-shop")
+            con.print(f"5. kuaishou-shop retracts its critical report on {RETRACTED_SUBJECT}; taobao-live reports it "
+                      "too (the update rule needs changes from ≥ k reporters before re-publishing)")
+            members["kuaishou-shop"].retract_report(retract["report_id"])
+            members["taobao-live"].submit_report(RETRACTED_SUBJECT, "refund_refusal", "general",
+                                                 (today - _dt.timedelta(days=5)).isoformat())
+            con.print(f"6. The regulator authorises an investigation of the held subject {subject}")
+            tag = reader.subject_tag(subject)
+            size = story.conn.checkpoint().size
+            from candor.v1 import governance_pb2
+
+            story.conn.call(story.conn.governance.AuthoriseInvestigation, governance_pb2.SubmitEntryRequest(
+                signed_entry=regulator_leaf(story.alliance / "regulator",
+                                            e.InvestigationAuthorised(tag, "the aggregate did not open", size))))
+            second = story.epoch()
+            con.print("7. Next epoch: the inconsistent report is excluded and the subject rated without it")
+            story.epoch()
+            final = show("Ratings after the retraction and the investigation")
+
+            con.print("8. The regulator audits: download everything, re-verify every entry, proof and rating")
+            verifier = LogVerifier(story.regulator.genesis_leaf())
+            checkpoint = verifier.open(story.conn.checkpoint().note)
+            leaves = story.conn.entries(0, checkpoint.checkpoint.size)
+            _, report = replay(leaves)
+            check_root(report, checkpoint.checkpoint.size, checkpoint.checkpoint.root_hash)
+            queries = reader.queries(RETRACTED_SUBJECT)
+            reader.close()
+            con.print("[green]Audit passed: the ledger replays from genesis, every rating re-derives, "
+                      "and the root matches the cosigned checkpoint.[/green]")
+            return {
+                "members": len(MEMBERS),
+                "subjects": len(subjects),
+                "reports": len(receipts),
+                "receipts_verified": len(receipts),
+                "ratings_published": report.kinds.get("RatingPublished", 0),
+                "ratings_verified": verified,
+                "fraud_caught": second.fraud_found,
+                "grades_first_epoch": first,
+                "grades_final": final,
+                "retraction_changed_grade": first[RETRACTED_SUBJECT] != final[RETRACTED_SUBJECT],
+                "queries_logged": len(queries),
+                "ledger_size": report.size,
+                "cosigned_by": list(checkpoint.witnesses),
+                "audit": "passed",
+            }
+        finally:
+            for m in members.values():
+                m.close()
+            story.stop()

@@ -50,6 +50,7 @@ class Plan:
     key_bits: int = 3072
     server: str = "127.0.0.1:7400"
     trustee_base_port: int = 7410
+    trustee_addresses: tuple[str, ...] = ()  # overrides the base port: one HOST:PORT per trustee
     categories: tuple[str, ...] = DEFAULT_CATEGORIES
     origin: str = ""
     key_file: Path | None = None  # a test-only threshold key file instead of a fresh deal
@@ -63,6 +64,8 @@ class Plan:
             raise InvalidInput("member names must be distinct")
         if not 1 <= self.threshold <= self.trustees:
             raise InvalidInput(f"threshold {self.threshold} must be between 1 and the {self.trustees} trustees")
+        if self.trustee_addresses and len(self.trustee_addresses) != self.trustees:
+            raise InvalidInput(f"give one address per trustee ({self.trustees}), not {len(self.trustee_addresses)}")
         if self.witnesses < 1:
             raise InvalidInput("an alliance needs at least one witness")
 
@@ -146,7 +149,8 @@ def init_alliance(plan: Plan, progress: Callable[[str], None] | None = None) -> 
     write_private(path / "escrow.key", escrow_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()).hex().encode())
     write_private(path / "subject.key", subject_key.hex().encode())
 
-    trustee_addresses = {str(i): f"127.0.0.1:{plan.trustee_base_port + i - 1}" for i in range(1, plan.trustees + 1)}
+    trustee_addresses = {str(i): plan.trustee_addresses[i - 1] if plan.trustee_addresses
+                         else f"127.0.0.1:{plan.trustee_base_port + i - 1}" for i in range(1, plan.trustees + 1)}
     path = _party(plan, ca, "operator", "operator", operator_name, genesis_leaf, {"trustees": trustee_addresses})
     write_private(path / "signing.key", ed25519_pem(operator_key))
     write_private(path / BOOTSTRAP, json.dumps([leaf.hex() for leaf in [genesis_leaf, *admissions]]).encode())

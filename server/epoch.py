@@ -123,6 +123,10 @@ class EpochRunner:
         view = self.ledger.view
         as_of = self.today
         rules, previous, reports, active = state.rating_inputs(view, tag, size, as_of)
+        unsealed = [r.fraud_at for r in reports if r.fraud_at is not None and r.fraud_at >= size]
+        if unsealed:
+            raise Conflict(f"the fraud finding at entry {unsealed[0]} is not yet witness-cosigned; "
+                           "the subject is rated at the next epoch")
         if not active:
             return "nothing"
         if previous is not None and previous.active == active and previous.rule_version == rules.version \

@@ -250,6 +250,7 @@ class RatingServicer(rt_grpc.RatingServiceServicer):
             if self.epochs is None:
                 raise Unavailable("this server runs no epochs (no trustees configured)")
             result = self.epochs.run()
+            self.ledger.wait_checkpoint(self.ledger.store.size())  # what it appended is checkpointed on return
             return rt.RunEpochResponse(published=len(result.published), pending=len(result.pending),
                                        held=len(result.held), fraud_found=len(result.fraud),
                                        messages=result.messages)
