@@ -29,7 +29,7 @@ from core.note import (
 HERE = Path(__file__).parent / "vectors"
 VECTORS: dict[str, Any] = json.loads((HERE / "checkpoint.json").read_text())
 SIGNED_NOTE: dict[str, Any] = json.loads(
-    Path("/work/shared/vectors/signed_note.json").read_text()
+    (Path(__file__).parent / "vectors" / "published" / "signed_note.json").read_text()
 )
 OPERATOR = parse_vkey(VECTORS["operator_vkey"])
 WITNESSES = [parse_vkey(v) for v in VECTORS["witness_vkeys"]]

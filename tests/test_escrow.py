@@ -26,7 +26,7 @@ from core.escrow import (
 )
 
 V: dict[str, Any] = json.loads(
-    Path("/work/shared/vectors/hpke_x25519_sha256_aes128gcm_base.json").read_text()
+    (Path(__file__).parent / "vectors" / "published" / "hpke_x25519_sha256_aes128gcm_base.json").read_text()
 )
 
 

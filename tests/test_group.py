@@ -24,7 +24,7 @@ from core.group import (
 )
 
 VECTORS = Path(__file__).parent / "vectors"
-SHARED = Path("/work/shared/vectors")
+SHARED = Path(__file__).parent / "vectors" / "published"
 H2C_FILE = "hash_to_curve_bls12381g1_xmd_sha256_sswu_ro.json"
 
 ARK = group_by_name("arkworks")
@@ -33,7 +33,7 @@ BACKENDS = [ARK, PYECC]
 
 
 def _h2c_vectors() -> dict[str, Any]:
-    # The published copy lives in /work/shared; fall back to a copy next to the tests.
+    # The published copy lives in tests/vectors/published; fall back to a copy beside the tests.
     for folder in (SHARED, VECTORS):
         if (folder / H2C_FILE).exists():
             data: dict[str, Any] = json.loads((folder / H2C_FILE).read_text())

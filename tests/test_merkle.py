@@ -27,7 +27,7 @@ from core.merkle import (
     verify_inclusion,
 )
 
-SHARED = Path("/work/shared/vectors")
+SHARED = Path(__file__).parent / "vectors" / "published"
 VECTORS: dict[str, Any] = json.loads((SHARED / "rfc6962_merkle.json").read_text())
 PROBES: dict[str, Any] = json.loads((SHARED / "rfc6962_merkle_probes.json").read_text())
 

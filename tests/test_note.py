@@ -33,7 +33,7 @@ from core.note import (
     sign_note,
 )
 
-VECTORS: dict[str, Any] = json.loads(Path("/work/shared/vectors/signed_note.json").read_text())
+VECTORS: dict[str, Any] = json.loads((Path(__file__).parent / "vectors" / "published" / "signed_note.json").read_text())
 KEYS = {k["name"]: k for k in VECTORS["keys"]}
 PETER_VK = KEYS["PeterNeumann"]["vkey"]
 PETER_SK = KEYS["PeterNeumann"]["skey"]

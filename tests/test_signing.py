@@ -12,7 +12,7 @@ from core.errors import InvalidInput, VerificationError
 from core.signing import SigningKey, VerifyKey
 
 WYCHEPROOF: dict[str, Any] = json.loads(
-    Path("/work/shared/vectors/wycheproof_ed25519_test.json").read_text()
+    (Path(__file__).parent / "vectors" / "published" / "wycheproof_ed25519_test.json").read_text()
 )
 CASES = [(g["publicKey"]["pk"], t) for g in WYCHEPROOF["testGroups"] for t in g["tests"]]
 

@@ -4,7 +4,7 @@ Each file holds the public key, all three key shares and the two safe primes, be
 TEST_ONLY marker that ``core.threshold.load_key_file`` insists on. Never use these keys
 for anything but tests: anyone with the repository can decrypt everything under them.
 
-    /work/venv/bin/python tests/keys/make_test_only_keys.py [1024 2048 3072]
+    python tests/keys/make_test_only_keys.py [1024 2048 3072]
 """
 
 from __future__ import annotations

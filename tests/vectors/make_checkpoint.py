@@ -1,6 +1,6 @@
 """Regenerate checkpoint.json: signed and cosigned C2SP checkpoints, valid and invalid.
 
-Run: /work/venv/bin/python tests/vectors/make_checkpoint.py
+Run: python tests/vectors/make_checkpoint.py
 
 The notes are built here with plain string formatting, hashlib and cryptography's Ed25519,
 independently of core.note / core.checkpoint (the code under test), following

@@ -1,6 +1,6 @@
 """Regenerate g1_decode.json: valid and invalid 48-byte compressed BLS12-381 G1 encodings.
 
-Run: /work/venv/bin/python tests/vectors/make_g1_decode.py
+Run: python tests/vectors/make_g1_decode.py
 
 The invalid points are derived with plain integer arithmetic over F_p and py_ecc's reference
 curve code, independently of core.group (the code under test), so the vectors can catch it.

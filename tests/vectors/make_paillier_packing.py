@@ -6,7 +6,7 @@ integer arithmetic, independently of core/paillier.py:
     pack(r, slot) = r + 2^320 * 2^(48*slot)
     a registry of k categories fits n iff 2^(320 + 48*4*k) <= n // 3  (phe's max_int + 1)
 
-    /work/venv/bin/python tests/vectors/make_paillier_packing.py
+    python tests/vectors/make_paillier_packing.py
 """
 
 from __future__ import annotations

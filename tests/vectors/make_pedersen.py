@@ -1,6 +1,6 @@
 """Regenerate pedersen.json: Candor's Pedersen generators and sample commitments.
 
-Run: /work/venv/bin/python tests/vectors/make_pedersen.py
+Run: python tests/vectors/make_pedersen.py
 
 Computed straight from the DESIGN §2 definitions with py_ecc (RFC 9380 hash_to_G1), not
 through core.pedersen, so the test compares the implementation with an independent

@@ -1,6 +1,6 @@
 """Regenerate ring_signature.json: known-answer and invalid linkable ring signatures.
 
-Run: /work/venv/bin/python tests/vectors/make_ring_signature.py
+Run: python tests/vectors/make_ring_signature.py
 
 Member keys are x_i = SHA-512(b"candor-ring-vector/key/" ‖ i) mod q. Known answers are made
 with core.ring.ring_sign driven by recorded nonces, so the test can replay them and demand

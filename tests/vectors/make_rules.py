@@ -1,6 +1,6 @@
 """Regenerate rules.json: rule-set texts (valid and invalid), decay weights and scores.
 
-Run: /work/venv/bin/python tests/vectors/make_rules.py
+Run: python tests/vectors/make_rules.py
 
 Nothing here calls core.rules: the texts are edits of a literal copy of the default rule
 set of DOMAIN.md, and every expected answer (error fragment, stored JSON, weight, score,

@@ -4,7 +4,7 @@ Valid cases are fresh decryption shares (their proofs are randomised, so regener
 changes the file; the share values c_i = c^(2*Delta*s_i) and the plaintexts do not).
 Invalid cases are valid ones with exactly one thing broken, each saying what.
 
-    /work/venv/bin/python tests/vectors/make_threshold_share.py
+    python tests/vectors/make_threshold_share.py
 """
 
 from __future__ import annotations

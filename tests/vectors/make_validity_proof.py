@@ -1,6 +1,6 @@
 """Regenerate validity_proof.json: known-answer and invalid CDS validity proofs.
 
-Run: /work/venv/bin/python tests/vectors/make_validity_proof.py
+Run: python tests/vectors/make_validity_proof.py
 
 Known answers are made with core.proofs.prove_validity driven by a fixed list of nonces
 (SHA-512(b"candor-validity-vector" ‖ case ‖ counter) mod q), recorded in the file so the test
