@@ -476,16 +476,18 @@ class _World:
         for name in MEMBERS:
             ident = Identity.load(folder / f"member-{name}")
             members.append((int(ident.read("reporting.key").decode().strip(), 16), ident.signing_key()))
-        world = cls(folder, bits, f"test-only key file {path.name}", ally, genesis_leaf, pk, shares,
-                    rules=check_canonical("version = \"x\"\n", ()) if False else _placeholder_rules(),
-                    rules_index=-1, operator=operator, members=members,
-                    ring_keys=[ring.public_key(x) for x, _ in members])
-        for leaf in bootstrap_entries(folder / "operator"):
-            index = world.append(leaf)
+        bootstrap = bootstrap_entries(folder / "operator")
+        rules_index, rules = -1, None
+        for index, leaf in enumerate(bootstrap):
             body = wire.signed_entry_from_bytes(leaf).entry.body
             if isinstance(body, e.RuleSetPublished):
-                world.rules = check_canonical(body.canonical_toml, ally.genesis.categories)
-                world.rules_index = index
+                rules_index, rules = index, check_canonical(body.canonical_toml, ally.genesis.categories)
+        if rules is None:
+            raise RuntimeError("the ceremony published no rule set: cannot rate")
+        world = cls(folder, bits, f"test-only key file {path.name}", ally, genesis_leaf, pk, shares, rules,
+                    rules_index, operator, members, [ring.public_key(x) for x, _ in members])
+        for leaf in bootstrap:
+            world.append(leaf)
         gens = ally.generators
         for code in ally.genesis.categories:  # a long-lived client hashes its generators once
             for tier in range(TIERS):
@@ -587,8 +589,3 @@ class _World:
             resp.reports.append(self.proven(index, size))
         return resp
 
-
-def _placeholder_rules() -> RuleSet:
-    from core.rules import default_rules
-
-    return default_rules()
