@@ -1,8 +1,10 @@
 """`python -m bench.ledger`: the ledger's append, proof and replay costs, with same-run floors.
 
-1. Append throughput through the real sequencer (decode, Ed25519 verify, state check,
-   Merkle nodes, one durable SQLite transaction per batch) against raw durable SQLite
-   inserts of the same bytes in the same batch sizes (WAL, synchronous=FULL). Target ≥ 50%.
+1. Append throughput through the real sequencer against raw durable SQLite inserts of the
+   same bytes in the same batch sizes (WAL, synchronous=FULL), target ≥ 50%, for two kinds
+   of entry: reports as the intake path hands them over (ring signature and proof already
+   verified in parallel; the sequencer re-checks state: replay, dates, ring currency) and
+   governance entries whose Ed25519 signature the sequencer verifies itself.
 2. Inclusion and consistency proof latency on a store of 10^6 entries (p50, p99). Target
    p50 ≤ 1 ms.
 3. Audit replay rate (entries/s, every signature re-verified). Target ≥ 5,000/s.
@@ -11,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import random
 import sqlite3
@@ -29,39 +32,77 @@ from core import entries as e
 from core import merkle
 from server.storage import AppendBatch, open_store
 
+CATEGORIES = ("contract_default", "fake_traffic")
+
 
 def _alliance(tmp: Path) -> Path:
     from server.ceremony import Plan, init_alliance
 
     keys = Path(__file__).resolve().parent.parent / "tests" / "keys" / "test_only_threshold_1024_t2_n3.json"
     init_alliance(Plan(directory=tmp / "alliance", members=("a", "b", "c"), trustees=3, threshold=2,
-                       key_file=keys, categories=("contract_default", "fake_traffic")))
+                       key_file=keys, categories=CATEGORIES))
     return tmp / "alliance"
 
 
 def _rule_entries(alliance: Path, count: int) -> list[bytes]:
+    """Regulator-signed rule sets, each a distinct version of the alliance's default."""
+    import dataclasses
+
     from candor.identity import Identity
+    from core.rules import canonical_toml
+    from server.ceremony import default_rules_for
 
     key = Identity.load(alliance / "regulator").signing_key()
+    base = default_rules_for(CATEGORIES)
     now = int(time.time() * 1000)
-    return [wire.sign_leaf(e.LedgerEntry(e.RuleSetPublished(f"bench-{i}", "2026-01-01", f"version = {i}\n"),
-                                         timestamp_ms=now), key) for i in range(count)]
+    out = []
+    for i in range(count):
+        rules = dataclasses.replace(base, version=f"bench-{i}")
+        out.append(wire.sign_leaf(e.LedgerEntry(e.RuleSetPublished(rules.version, rules.effective_from.isoformat(),
+                                                                   canonical_toml(rules)), timestamp_ms=now), key))
+    return out
 
 
-def bench_append(alliance: Path, tmp: Path, count: int, clients: int) -> dict[str, float]:
+def _report_entries(alliance: Path, tmp: Path, count: int) -> list[bytes]:
+    """Real reports from the three members, prepared against a ledger holding the genesis."""
+    from candor.identity import Identity
+    from client.sdk import Member
+    from server.app import Settings, create_server
+    from server.ceremony import bootstrap_entries
+
+    store = open_store(str(tmp / "prepare.db"))
+    op = create_server(Settings(identity=Identity.load(alliance / "operator")), store)
+    op.ledger.append_now(bootstrap_entries(alliance / "operator"))
+    members = [Member(Identity.load(alliance / f"member-{m}"), f"127.0.0.1:{op.port}", tmp / f"state-{m}")
+               for m in ("a", "b", "c")]
+    try:
+        for m in members:
+            m.refresh()
+        day = (datetime.date.today() - datetime.timedelta(days=40)).isoformat()
+        return [members[i % 3].prepare_report(f"anchor-{i % 97}", "fake_traffic", i % 4, day, refresh=False)
+                for i in range(count)]
+    finally:
+        for m in members:
+            m.close()
+        op.stop(grace=0)
+        store.close()
+
+
+def bench_append(alliance: Path, tmp: Path, leaves: list[bytes], clients: int, verified: bool,
+                 name: str) -> dict[str, float]:
     from candor.identity import Identity
     from server.ceremony import bootstrap_entries
     from server.ledger import Ledger
 
-    leaves = _rule_entries(alliance, count)
-    store = open_store(str(tmp / "append.db"))
+    count = len(leaves)
+    store = open_store(str(tmp / f"append-{name}.db"))
     ledger = Ledger(store, Identity.load(alliance / "operator").note_signer(), checkpoint_interval=0.05)
     ledger.append_now(bootstrap_entries(alliance / "operator"))
     ledger.start()
     chunks = [leaves[i::clients] for i in range(clients)]
 
     def client(chunk: list[bytes]) -> None:
-        futures = [ledger.submit(leaf, wire.signed_entry_from_bytes(leaf), verified=False) for leaf in chunk]
+        futures = [ledger.submit(leaf, wire.signed_entry_from_bytes(leaf), verified=verified) for leaf in chunk]
         for f in futures:
             f.result(timeout=120)
 
@@ -75,7 +116,7 @@ def bench_append(alliance: Path, tmp: Path, count: int, clients: int) -> dict[st
     store.close()
 
     # The floor: the same bytes, inserted raw with the same batch sizes, equally durable.
-    db = sqlite3.connect(tmp / "raw.db", isolation_level=None)
+    db = sqlite3.connect(tmp / f"raw-{name}.db", isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
     db.execute("CREATE TABLE entries (idx INTEGER PRIMARY KEY, data BLOB NOT NULL)")
@@ -134,15 +175,31 @@ def bench_proofs(tmp: Path, size: int, samples: int) -> dict[str, float]:
             "consistency_p50_ms": con[len(con) // 2], "consistency_p99_ms": con[int(len(con) * 0.99)]}
 
 
-def bench_replay(alliance: Path, count: int) -> dict[str, float]:
+def bench_replay(alliance: Path, leaves: list[bytes]) -> dict[str, float]:
     from client.audit import replay
     from server.ceremony import bootstrap_entries
 
-    leaves = bootstrap_entries(alliance / "operator") + _rule_entries(alliance, count)
+    full = bootstrap_entries(alliance / "operator") + leaves
     t0 = time.perf_counter()
-    replay(leaves)
+    replay(full)
     elapsed = time.perf_counter() - t0
-    return {"entries": len(leaves), "replay_per_s": len(leaves) / elapsed}
+    return {"entries": len(full), "replay_per_s": len(full) / elapsed}
+
+
+def _raw_single(tmp: Path, leaves: list[bytes]) -> float:
+    """Raw durable inserts, one transaction each: the naive floor (no group commit)."""
+    db = sqlite3.connect(tmp / "raw-single.db", isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("CREATE TABLE entries (idx INTEGER PRIMARY KEY, data BLOB NOT NULL)")
+    t0 = time.perf_counter()
+    for i, leaf in enumerate(leaves):
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO entries VALUES (?, ?)", (i, leaf))
+        db.execute("COMMIT")
+    elapsed = time.perf_counter() - t0
+    db.close()
+    return len(leaves) / elapsed
 
 
 def main() -> None:
@@ -150,33 +207,47 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    append_n, proof_size, replay_n = (500, 20_000, 500) if args.quick else (5_000, 1_000_000, 5_000)
+    append_n, proof_size, replay_n = (300, 20_000, 300) if args.quick else (3_000, 1_000_000, 1_000)
     console = Console(stderr=True)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         alliance = _alliance(tmp)
+        with console.status("preparing reports"):
+            reports = _report_entries(alliance, tmp, append_n)
+        rules = _rule_entries(alliance, append_n)
         with console.status("append throughput"):
-            append = bench_append(alliance, tmp, append_n, clients=8)
+            append = bench_append(alliance, tmp, reports, 8, True, "reports")
+            governance = bench_append(alliance, tmp, rules, 8, False, "governance")
+            single = _raw_single(tmp, reports[:1000])
         with console.status(f"building a {proof_size:,}-entry tree for proof latency"):
             proofs = bench_proofs(tmp, proof_size, samples=200 if args.quick else 2000)
         with console.status("audit replay"):
-            replay_r = bench_replay(alliance, replay_n)
-    result = {"append": append, "proofs": proofs, "replay": replay_r}
+            replay_r = bench_replay(alliance, rules[:replay_n])
+            replay_reports = bench_replay(alliance, reports[:replay_n])
+    result = {"append_reports": append, "append_governance": governance, "raw_single_per_s": single,
+              "proofs": proofs, "replay_governance": replay_r, "replay_reports": replay_reports}
     if args.json:
         print(json.dumps(result, indent=2))
         return
     t = Table(title="bench.ledger (floors measured in this run)")
     for col in ("measure", "value", "floor / target", "ratio", "verdict"):
         t.add_column(col)
-    t.add_row("append (verify + state + nodes + durable commit)", f"{append['append_per_s']:,.0f}/s",
-              f"raw SQLite FULL {append['raw_per_s']:,.0f}/s", f"{append['ratio']:.2f}",
-              "PASS" if append["ratio"] >= 0.5 else "MISS (target ≥ 0.50)")
+    for label, a in (("append reports (pre-verified; state checks, nodes, durable group commit)", append),
+                     ("append governance (+ Ed25519 verify in the sequencer)", governance)):
+        t.add_row(f"{label}, mean batch {a['mean_batch']:.0f}", f"{a['append_per_s']:,.0f}/s",
+                  f"raw SQLite FULL, same batches {a['raw_per_s']:,.0f}/s", f"{a['ratio']:.2f}",
+                  "PASS" if a["ratio"] >= 0.5 else "MISS (target ≥ 0.50)")
+        t.add_row(f"  same, against one raw durable insert per transaction", f"{a['append_per_s']:,.0f}/s",
+                  f"raw SQLite FULL, 1 per commit {single:,.0f}/s", f"{a['append_per_s'] / single:.2f}",
+                  "PASS" if a["append_per_s"] / single >= 0.5 else "MISS (target ≥ 0.50)")
     for kind in ("inclusion", "consistency"):
         p50 = proofs[f"{kind}_p50_ms"]
         t.add_row(f"{kind} proof p50 / p99 at {proofs['size']:,}", f"{p50:.3f} / {proofs[f'{kind}_p99_ms']:.3f} ms",
                   "≤ 1 ms p50", f"{p50:.2f}", "PASS" if p50 <= 1.0 else "MISS")
-    t.add_row("audit replay (every signature re-verified)", f"{replay_r['replay_per_s']:,.0f}/s", "≥ 5,000/s",
-              f"{replay_r['replay_per_s'] / 5000:.2f}", "PASS" if replay_r["replay_per_s"] >= 5000 else "MISS")
+    for label, r in (("audit replay, governance entries (Ed25519 + rule set re-validated)", replay_r),
+                     ("audit replay, reports (ring signature + validity proof re-verified)", replay_reports)):
+        t.add_row(label, f"{r['replay_per_s']:,.0f}/s", "≥ 5,000/s", f"{r['replay_per_s'] / 5000:.2f}",
+                  "PASS" if r["replay_per_s"] >= 5000 else "MISS")
     Console(width=140).print(t)
 
 

@@ -220,16 +220,16 @@ class Settings:
 
     @classmethod
     def quick_run(cls) -> Settings:
-        """A smoke run: 2048 bits, small subjects, tiny repetitions, no gRPC part."""
+        """A smoke run: 2048 bits, small subjects, tiny repetitions, two subjects over gRPC."""
         return cls(
             quick=True,
             epoch_bits=2048,
             epoch_sizes=(10,),
             verify_sizes=(2, 20),
-            e2e=False,
+            e2e=True,
             e2e_bits=2048,
             e2e_subjects=2,
-            e2e_reports=4,
+            e2e_reports=3,
             row_budget_s=0.05,
             min_reps=2,
             max_reps=5,
@@ -589,3 +589,602 @@ class _World:
             resp.reports.append(self.proven(index, size))
         return resp
 
+
+
+# --------------------------------------------------------------------------- powmod floors
+
+
+def _lagrange(delta: int, index: int, indices: Sequence[int]) -> int:
+    num, den = delta, 1
+    for j in indices:
+        if j != index:
+            num *= -j
+            den *= index - j
+    return num // den
+
+
+@dataclass
+class _Powmods:
+    """The exponentiations one subject's epoch cannot avoid, as raw gmpy2 calls."""
+
+    pk: ThresholdPublicKey
+    ciphertexts: list[Any]
+    weights: list[int]
+    c: Any
+    trustees: list[KeyShare]
+    shares: list[DecryptionShare]
+
+    def __post_init__(self) -> None:
+        self.nsquare = gmpy2.mpz(self.pk.nsquare)
+        self.n = gmpy2.mpz(self.pk.n)
+        self.c4 = gmpy2.powmod(self.c, 4, self.nsquare)
+        self.v = gmpy2.mpz(self.pk.v)
+        self.r_bits = (self.pk.delta * self.pk.nsquare).bit_length() + CHALLENGE_BITS + HIDING_BITS
+        self.exponents = [gmpy2.mpz(2 * self.pk.delta * k.s_i) for k in self.trustees]
+        indices = [s.index for s in self.shares]
+        self.combine_terms = [(gmpy2.mpz(s.c_i), 2 * _lagrange(self.pk.delta, s.index, indices))
+                              for s in self.shares]
+        self.verify_inputs = [(gmpy2.mpz(s.c_i), gmpy2.mpz(self.pk.verification_keys[s.index - 1]),
+                               gmpy2.mpz(s.response), s.challenge) for s in self.shares]
+        self.four_delta_sq = gmpy2.mpz(4 * self.pk.delta**2)
+
+    def fresh_r(self) -> Any:
+        return gmpy2.mpz(secrets.randbits(self.r_bits))
+
+    def aggregate(self) -> None:
+        for c, w in zip(self.ciphertexts, self.weights):
+            gmpy2.powmod(c, w, self.nsquare)
+
+    def share(self, exponent: Any, r: Any) -> None:
+        gmpy2.powmod(self.c, exponent, self.nsquare)
+        gmpy2.powmod(self.c4, r, self.nsquare)
+        gmpy2.powmod(self.v, r, self.nsquare)
+
+    def verify(self, i: int) -> None:
+        c_i, v_i, z, e = self.verify_inputs[i]
+        ci2 = gmpy2.powmod(c_i, 2, self.nsquare)
+        _ = gmpy2.powmod(self.c4, z, self.nsquare) * gmpy2.powmod(ci2, -e, self.nsquare) % self.nsquare
+        _ = gmpy2.powmod(self.v, z, self.nsquare) * gmpy2.powmod(v_i, -e, self.nsquare) % self.nsquare
+
+    def combine(self) -> None:
+        acc = gmpy2.mpz(1)
+        for base, exponent in self.combine_terms:
+            acc = acc * gmpy2.powmod(base, exponent, self.nsquare) % self.nsquare
+        _ = (acc - 1) // self.n * gmpy2.invert(self.four_delta_sq, self.n) % self.n
+
+    def share_setup(self) -> Thunk:
+        r = self.fresh_r()
+        return lambda: self.share(self.exponents[0], r)
+
+    def total_setup(self) -> Thunk:
+        rs = [self.fresh_r() for _ in self.trustees]
+
+        def thunk() -> None:
+            self.aggregate()  # the operator's own c*
+            for exponent, r in zip(self.exponents, rs):
+                self.aggregate()  # each trustee rebuilds c* itself
+                self.share(exponent, r)
+            for i in range(len(self.shares)):
+                self.verify(i)
+            self.combine()
+
+        return thunk
+
+
+# --------------------------------------------------------------------------- 1. epoch
+
+
+@dataclass
+class _Epoch:
+    """One subject's epoch, in process: what EpochRunner.rate and Trustee.request_share compute."""
+
+    world: _World
+    subject: _Subject
+    size: int
+
+    def __post_init__(self) -> None:
+        w = self.world
+        self.pub = w.pk
+        self.store = _Leaves(w.leaves)
+        self.trustees = w.shares[:THRESHOLD]
+        self.gens = w.ally.generators
+        self.categories = w.ally.genesis.categories
+        self.n_slots = TIERS * len(self.categories)
+        self.commitment = {r.index: r.commitment for r in self.subject.infos}
+
+    def checks(self) -> tuple[tuple[int, int], ...]:
+        """A party's own active set, k and update rule (DESIGN §5 steps 1 and 3)."""
+        w = self.world
+        active = active_set(self.subject.infos, w.rules, self.size, w.as_of)
+        check_publishable(w.rules, self.subject.infos, active, None, w.as_of)
+        return active
+
+    def opening(self, active: tuple[tuple[int, int], ...], counts: Sequence[int], r_sum: int) -> None:
+        check_opening(self.gens, [self.commitment[i] for i, _ in active], [w for _, w in active], counts, r_sum)
+
+    def run(self) -> tuple[tuple[int, ...], int, int]:
+        active = self.checks()
+        c = aggregate_ciphertext(self.store, self.pub, active)  # type: ignore[arg-type]
+        shares = []
+        for key in self.trustees:
+            own = self.checks()
+            shares.append(decryption_share(self.pub, key, aggregate_ciphertext(self.store, self.pub, own)))  # type: ignore[arg-type]
+        for share in shares:
+            verify_share(self.pub, c, share)
+        opened = unpack(combine(self.pub, c, shares, verify=False), self.n_slots)
+        self.opening(active, opened.counts, opened.r_sum)
+        score_milli, _grade = score(self.world.rules, self.categories, opened.counts)
+        return opened.counts, opened.r_sum, score_milli
+
+
+def _epoch_rows(runner: _Runner, world: _World, subject: _Subject, size: int, section: str = EPOCH,
+                only_total: bool = False, operation_total: str = OP_TOTAL) -> Row:
+    bits, m = world.bits, subject.m
+    ep = _Epoch(world, subject, size)
+    counts, r_sum, _ = ep.run()
+    if (counts, r_sum) != (subject.counts, subject.r_sum):
+        raise RuntimeError(f"the epoch over {m} reports decrypted something else than the reports hold")
+    active = ep.checks()
+    pub = ep.pub
+    c = aggregate_ciphertext(ep.store, pub, active)  # type: ignore[arg-type]
+    shares = [decryption_share(pub, k, c) for k in ep.trustees]
+    powmods = _Powmods(pub, [gmpy2.mpz(subject.ciphertexts[i]) for i, _ in active], [w for _, w in active],
+                       gmpy2.mpz(c), ep.trustees, shares)
+    if not only_total:
+        add = runner.add
+        add(section, OP_ACTIVE, bits, m, _const(ep.checks))
+        add(section, OP_AGGREGATE, bits, m, _const(lambda: aggregate_ciphertext(ep.store, pub, active)),  # type: ignore[arg-type]
+            FLOOR_AGG, _const(powmods.aggregate))
+        add(section, OP_SHARE, bits, m, _const(lambda: decryption_share(pub, ep.trustees[0], c)),
+            FLOOR_SHARE, powmods.share_setup)
+        add(section, OP_VERIFY, bits, m, _const(lambda: verify_share(pub, c, shares[0])),
+            FLOOR_VERIFY, _const(lambda: powmods.verify(0)))
+        add(section, OP_COMBINE, bits, m, _const(lambda: combine(pub, c, shares, verify=False)),
+            FLOOR_COMBINE, _const(powmods.combine))
+        plaintext = combine(pub, c, shares, verify=False)
+        add(section, OP_UNPACK_SCORE, bits, m,
+            _const(lambda: score(world.rules, ep.categories, unpack(plaintext, ep.n_slots).counts)))
+        group = ep.gens.group
+        points: list[Point] = [group.decode(ep.commitment[i]) for i, _ in active]
+        scalars = [w for _, w in active]
+        for s, count in enumerate(counts):
+            if count:
+                points.append(ep.gens.g(ep.categories[s // TIERS], s % TIERS))
+                scalars.append(-count)
+        points.append(ep.gens.h)
+        scalars.append(-(r_sum % ORDER))
+        if not group.is_identity(group.msm(points, scalars)):
+            raise RuntimeError("the opening floor's multi-scalar multiplication is not the identity")
+        add(section, OP_OPENING, bits, m, _const(lambda: ep.opening(active, counts, r_sum)),
+            FLOOR_OPENING, _const(lambda: group.msm(points, scalars)))
+    return runner.add(section, operation_total, bits, m, _const(ep.run), FLOOR_TOTAL, powmods.total_setup)
+
+
+# --------------------------------------------------------------------------- 2. client verification
+
+
+def _verify_rows(runner: _Runner, world: _World, note: bytes, verifier: LogVerifier) -> None:
+    ally = verifier.alliance
+    cp = verifier.open(note).checkpoint
+    group = ally.generators.group
+    for m in runner.settings.verify_sizes:
+        subject = world.subjects[m]
+        resp = world.response(subject, note)
+        rating = verify_rating(ally, resp, cp, subject.tag)
+        if not isinstance(rating, Rating) or rating.reports != m:
+            raise RuntimeError(f"the rating over {m} reports did not verify as a rating of {m} reports")
+        points: list[Point] = [group.decode(r.commitment) for r in subject.infos]
+        points += [ally.generators.g(ally.genesis.categories[s // TIERS], s % TIERS)
+                   for s, count in enumerate(subject.counts) if count]
+        points.append(ally.generators.h)
+
+        def msm_setup(points: list[Point] = points) -> Thunk:
+            scalars = [secrets.randbelow(ORDER) for _ in points]
+            return lambda: group.msm(points, scalars)
+
+        runner.add(VERIFY, verify_label(m), world.bits, m,
+                   _const(lambda resp=resp, tag=subject.tag: verify_rating(ally, resp, cp, tag)),  # type: ignore[misc]
+                   msm_floor_label(len(points)), msm_setup)
+
+    keys = [Ed25519PrivateKey.generate() for _ in range(1 + WITNESSES)]
+    message = note.split(b"\n\n")[0]
+    signed = [(k.public_key(), k.sign(message)) for k in keys]
+
+    def ed_floor() -> None:
+        for public, signature in signed:
+            public.verify(signature, message)
+
+    runner.add(VERIFY, OP_CHECKPOINT, None, None, _const(lambda: verifier.open(note)), FLOOR_ED, _const(ed_floor))
+
+
+_PARTS = (
+    # (label, module file suffix, function name): stages of verify_rating, by cumulative time
+    ("inclusion proofs (merkle.verify_inclusion)", "core/merkle.py", "verify_inclusion"),
+    ("leaf hashing (merkle.leaf_hash)", "core/merkle.py", "leaf_hash"),
+    ("leaf decoding (wire.signed_entry_from_bytes)", "candor/wire.py", "signed_entry_from_bytes"),
+    ("  of which re-encoding to check canonical form", "candor/wire.py", "signed_entry_to_bytes"),
+    ("Ed25519 signatures (rating, rule set)", "client/ratings.py", "_signed_by"),
+    ("rule set parsing (rules.check_canonical)", "core/rules.py", "check_canonical"),
+    ("decay weights (rules.weight)", "core/rules.py", "weight"),
+    ("link tags (RingSignature.from_bytes)", "core/ring.py", "from_bytes"),
+    ("ReportInfo validation (__post_init__)", "core/rating.py", "__post_init__"),
+    ("distinct reporters", "core/rating.py", "distinct_reporters"),
+    ("opening check (rating.check_opening)", "core/rating.py", "check_opening"),
+    ("  of which commitment decoding (Group.decode)", "core/group.py", "decode"),
+    ("  of which the multi-scalar multiplication (Group.msm)", "core/group.py", "msm"),
+    ("score and grade (rules.score)", "core/rules.py", "score"),
+)
+
+
+def _profile(world: _World, note: bytes, verifier: LogVerifier, calls: int
+             ) -> tuple[int, float, list[ProfileLine], list[ProfileLine]]:
+    """cProfile of verify_rating at the largest size: own-time leaders and the stages."""
+    m = max(world.subjects)
+    subject = world.subjects[m]
+    resp = world.response(subject, note)
+    ally = verifier.alliance
+    cp = verifier.open(note).checkpoint
+    verify_rating(ally, resp, cp, subject.tag)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(calls):
+        verify_rating(ally, resp, cp, subject.tag)
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    raw: dict[tuple[str, int, str], tuple[int, int, float, float, Any]] = stats.stats  # type: ignore[attr-defined]
+    total = max(ct for (_cc, _nc, _tt, ct, _callers) in raw.values()) / calls * 1e3
+
+    def name(key: tuple[str, int, str]) -> str:
+        filename, line, func = key
+        parts = Path(filename).parts
+        short = "/".join(parts[-2:]) if len(parts) >= 2 else filename
+        return f"{short}:{line}({func})" if line else func
+
+    top = sorted(raw.items(), key=lambda kv: kv[1][2], reverse=True)[:15]
+    top_lines = [ProfileLine(name(k), v[1] / calls, v[2] / calls * 1e3, v[3] / calls * 1e3) for k, v in top]
+    parts: list[ProfileLine] = []
+    for label, suffix, func in _PARTS:
+        matches = [(k, v) for k, v in raw.items() if k[0].endswith(suffix) and k[2] == func]
+        if not matches:
+            continue
+        calls_n = sum(v[1] for _k, v in matches)
+        cum = sum(v[3] for _k, v in matches)
+        own = sum(v[2] for _k, v in matches)
+        parts.append(ProfileLine(label, calls_n / calls, own / calls * 1e3, cum / calls * 1e3))
+    return m, total, top_lines, parts
+
+
+# --------------------------------------------------------------------------- 3. gRPC epoch
+
+
+@contextmanager
+def _grpc_world(folder: Path, bits: int, log: Callable[[str], None]) -> Iterator[dict[str, Any]]:
+    """An operator, three trustee servers and an EpochRunner on localhost (as tests/test_ratings.py)."""
+    from server.app import Settings as OperatorSettings
+    from server.app import create_server
+    from server.ceremony import Plan, bootstrap_entries, init_alliance
+    from server.epoch import EpochRunner
+    from server.storage import open_store
+    from server.trustee import create_trustee_server
+
+    key = KEY_DIR / f"test_only_threshold_{bits}_t{THRESHOLD}_n{PARTIES}.json"
+    adir = folder / "alliance"
+    init_alliance(Plan(directory=adir, members=MEMBERS, trustees=PARTIES, threshold=THRESHOLD, witnesses=1,
+                       quorum=1, key_file=key))
+    stores = [open_store(str(folder / "ledger.db"))]
+    op = create_server(OperatorSettings(identity=Identity.load(adir / "operator")), stores[0])
+    op.ledger.append_now(bootstrap_entries(adir / "operator"))
+    trustees = []
+    for i in range(1, PARTIES + 1):
+        stores.append(open_store(str(folder / f"trustee-{i}.db")))
+        (folder / f"trustee-{i}").mkdir()
+        trustees.append(create_trustee_server(Identity.load(adir / f"trustee-{i}"), stores[-1], "127.0.0.1:0",
+                                              f"127.0.0.1:{op.port}", state_dir=folder / f"trustee-{i}"))
+    epochs = EpochRunner(op.ledger, Identity.load(adir / "operator"),
+                         {i + 1: f"127.0.0.1:{t[1]}" for i, t in enumerate(trustees)})
+    log(f"gRPC world up: operator on port {op.port}, trustees on {[t[1] for t in trustees]}")
+    try:
+        yield {"dir": adir, "op": op, "trustees": trustees, "epochs": epochs, "key": key}
+    finally:
+        for server, _port, trustee in trustees:
+            server.stop(0)
+            trustee.mirror.conn.close()
+        epochs.close()
+        op.stop(grace=0.5)
+        for store in stores:
+            store.close()
+
+
+def _e2e_rows(runner: _Runner, folder: Path) -> str:
+    from client.sdk import Member
+    from client.witness import Witness
+
+    s = runner.settings
+    bits, m = s.e2e_bits, s.e2e_reports
+    with _grpc_world(folder, bits, runner.log) as w:
+        adir, op, epochs = w["dir"], w["op"], w["epochs"]
+        address = f"127.0.0.1:{op.port}"
+        members = [Member(Identity.load(adir / f"member-{n}"), address, folder / f"state-{n}") for n in MEMBERS]
+        categories = members[0].categories
+        subjects = [f"bench:subject-{j}" for j in range(s.e2e_subjects)]
+        try:
+            runner.log(f"submitting {len(subjects)} x {m} reports through the member SDK")
+            today = _dt.date.today()
+            for subject in subjects:
+                for i in range(m):
+                    members[i % len(members)].submit_report(
+                        subject, categories[secrets.randbelow(len(categories))], secrets.randbelow(TIERS),
+                        today - _dt.timedelta(days=1 + secrets.randbelow(4 * 365 + 180)))
+            tags = [members[0].subject_tag(subject) for subject in subjects]
+        finally:
+            for member in members:
+                member.close()
+        op.ledger.wait_checkpoint(op.ledger.store.size())
+        witness = Witness.open(Identity.load(adir / "witness-1"), address, folder)
+        try:
+            witness.step()
+        finally:
+            witness.conn.close()
+        size = op.ledger.cosigned_size()
+        for _server, _port, trustee in w["trustees"]:
+            trustee.mirror.sync(size)  # verified ledger up to `size`: no sync inside the timed calls
+
+        pk, key_shares = load_key_file(w["key"], check_shares=False)
+        trustees = key_shares[:THRESHOLD]
+        floors: list[Setup] = []
+        inputs: list[tuple[list[ReportInfo], tuple[tuple[int, int], ...]]] = []
+        for tag in tags:
+            rules, _prev, reports, active = state.rating_inputs(op.ledger.view, tag, size, today)
+            c = aggregate_ciphertext(op.ledger.store, pk, active)
+            shares = [decryption_share(pk, k, c) for k in trustees]
+            cts = [gmpy2.mpz(wire.signed_entry_from_bytes(op.ledger.store.entry(i)).entry.body.ciphertext)  # type: ignore[union-attr]
+                   for i, _ in active]
+            floors.append(_Powmods(pk, cts, [w_ for _, w_ in active], gmpy2.mpz(c), trustees, shares).total_setup)
+            inputs.append((reports, active))
+
+        runner.log(f"rating {len(tags)} subjects over gRPC, one EpochRunner.rate each")
+        gc.collect()
+        op_times: list[float] = []
+        floor_times: list[float] = []
+        for tag, floor in zip(tags, floors):
+            start = time.perf_counter()
+            outcome = epochs.rate(tag, size)
+            op_times.append(time.perf_counter() - start)
+            if outcome != "published":
+                raise RuntimeError(f"EpochRunner.rate answered {outcome!r}, expected a published rating")
+            floor_times.append(_time_once(floor))
+        runner.rows.append(Row(E2E, OP_E2E, bits, m, statistics.median(op_times), len(op_times), FLOOR_TOTAL,
+                               statistics.median(floor_times)))
+
+        # The same subject's epoch in process, for comparison: what gRPC, the ledger and n = 3
+        # trustees (instead of t = 2) add.
+        world = _World(adir, bits, "", LogVerifier(Identity.load(adir / "operator").genesis_leaf()).alliance,
+                       b"", pk, key_shares, rules, -1, Identity.load(adir / "operator"), [], [],
+                       leaves=[op.ledger.store.entry(i) for i in range(size)], as_of=today)
+        reports, active = inputs[0]
+        subject = _Subject(tags[0], list(reports), {}, {})
+        ep = _Epoch(world, subject, size)
+        subject.counts, subject.r_sum, _ = ep.run()
+        subject.ciphertexts = {i: wire.signed_entry_from_bytes(world.leaves[i]).entry.body.ciphertext  # type: ignore[union-attr]
+                               for i, _ in active}
+        _epoch_rows(runner, world, subject, size, E2E, only_total=True, operation_total=OP_E2E_INPROCESS)
+    return f"{bits}-bit gRPC world: {w['key'].name}"
+
+
+# --------------------------------------------------------------------------- run
+
+
+def _environment() -> dict[str, str]:
+    env = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": str(os.cpu_count()),
+        "load_average_at_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+    for dist in ("gmpy2", "phe", "py_arkworks_bls12381", "grpcio", "protobuf"):
+        try:
+            env[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            env[dist] = "?"
+    return env
+
+
+def _targets(settings: Settings, rows: Sequence[Row]) -> list[Target]:
+    out: list[Target] = []
+    for r in rows:
+        if r.section == EPOCH and r.operation == OP_TOTAL and r.floor_median_s is not None:
+            out.append(Target(f"epoch work per subject, m={r.reports}, {r.key_bits} bits "
+                              f"<= {EPOCH_RATIO_TARGET}x its powmods", r.operation, r.key_bits, r.reports,
+                              EPOCH_RATIO_TARGET * r.floor_median_s, r.median_s))
+    m = max(settings.verify_sizes)
+    row = next(r for r in rows if r.operation == verify_label(m))
+    out.append(Target(f"verify_rating over {m} reports <= {VERIFY_TARGET_S * 1e3:g} ms", row.operation,
+                      row.key_bits, m, VERIFY_TARGET_S, row.median_s))
+    return out
+
+
+def run(settings: Settings, log: Callable[[str], None] | None = None) -> BenchReport:
+    """Measure every row for `settings`; `log` receives progress lines (default: none)."""
+    say = log or (lambda _line: None)
+    start = time.perf_counter()
+    environment = _environment()
+    runner = _Runner(settings, say)
+    notes = [
+        "epoch rows: trustees run in this process, without gRPC, ledger storage or mirrors; ledger "
+        "leaves are decoded from memory as a trustee reads them from its mirror",
+        f"epoch rows follow the brief (t = {THRESHOLD} shares computed and verified); server.epoch.EpochRunner "
+        f"asks all n = {PARTIES} trustees and verifies every answer before combining t",
+        "a rating over 1 report cannot verify (k >= 2 always): the smallest verified rating has 2 reports",
+    ]
+    sources: dict[int, str] = {}
+    with tempfile.TemporaryDirectory(prefix="candor-bench-ratings-") as tmp:
+        folder = Path(tmp)
+        bits = settings.epoch_bits
+        say(f"setting up a {bits}-bit alliance and its ledger")
+        world = _World.make(bits, folder / "alliance")
+        sources[bits] = world.key_source
+        sizes = sorted(set(settings.epoch_sizes) | set(settings.verify_sizes))
+        genuine = min(sum(sizes), 64)
+        say(f"precomputing {genuine} r^n values")
+        with _ProductPool(world.pk.phe(), genuine) as pool:
+            for m in sizes:
+                say(f"preparing a subject with {m} reports (commitment, proof, ciphertext, escrow, ring signature)")
+                world.add_subject(m, pool)
+        rated_size = world.size
+        world.publish_ratings()
+        note = world.cosigned_note()
+        verifier = LogVerifier(world.genesis_leaf)
+
+        for m in settings.epoch_sizes:
+            _epoch_rows(runner, world, world.subjects[m], rated_size)
+        _verify_rows(runner, world, note, verifier)
+        say(f"profiling verify_rating over {max(settings.verify_sizes)} reports")
+        p_reports, p_total, p_top, p_parts = _profile(world, note, verifier, settings.profile_calls)
+
+        if settings.e2e:
+            e2e_dir = folder / "grpc"
+            e2e_dir.mkdir()
+            sources.setdefault(settings.e2e_bits, _e2e_rows(runner, e2e_dir))
+    order = {EPOCH: 0, VERIFY: 1, E2E: 2}
+    rows = sorted(runner.rows, key=lambda r: order[r.section])
+    return BenchReport(
+        settings=settings,
+        rows=tuple(rows),
+        targets=tuple(_targets(settings, rows)),
+        profile_reports=p_reports,
+        profile_total_ms=p_total,
+        profile_top=tuple(p_top),
+        profile_parts=tuple(p_parts),
+        key_sources=sources,
+        notes=tuple(notes),
+        environment=environment,
+        elapsed_s=time.perf_counter() - start,
+    )
+
+
+# --------------------------------------------------------------------------- output
+
+
+def format_time(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.1f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds:.2f} s"
+
+
+def _format_ratio(ratio: float | None) -> str:
+    if ratio is None:
+        return "—"
+    return f"{ratio:.2f}×" if ratio < 10 else f"{ratio:.0f}×"
+
+
+def render(report: BenchReport, console: Console) -> None:
+    """Print the rows (grouped by section), the targets and the profile as rich tables."""
+    s = report.settings
+    console.print(f"[bold]Candor rating benchmark[/bold] ({'quick' if s.quick else 'full'} run, "
+                  f"{report.elapsed_s:.0f} s)")
+    console.print("  " + ", ".join(f"{k} {v}" for k, v in report.environment.items()), highlight=False)
+    for bits, source in sorted(report.key_sources.items()):
+        console.print(f"  {bits}-bit key: {source}", highlight=False)
+    for note in report.notes:
+        console.print(f"  note: {note}", highlight=False)
+    table = Table(title="median per operation vs. its floor, same run, interleaved (op, floor, op, floor, ...)")
+    table.add_column("operation", no_wrap=True)
+    table.add_column("key", justify="right")
+    table.add_column("m", justify="right")
+    table.add_column("median", justify="right")
+    table.add_column("floor")
+    table.add_column("floor median", justify="right")
+    table.add_column("ratio", justify="right")
+    table.add_column("reps", justify="right")
+    section = None
+    for r in report.rows:
+        if r.section != section:
+            if section is not None:
+                table.add_section()
+            table.add_row(f"[bold]{r.section}[/bold]")
+            section = r.section
+        table.add_row(
+            "  " + r.operation,
+            str(r.key_bits) if r.key_bits else "—",
+            str(r.reports) if r.reports else "—",
+            format_time(r.median_s),
+            r.floor,
+            "—" if r.floor_median_s is None else format_time(r.floor_median_s),
+            _format_ratio(r.ratio),
+            str(r.reps),
+        )
+    console.print(table)
+    targets = Table(title="targets")
+    targets.add_column("target")
+    targets.add_column("measured", justify="right")
+    targets.add_column("limit", justify="right")
+    targets.add_column("status")
+    for t in report.targets:
+        targets.add_row(t.name, format_time(t.measured_s), format_time(t.limit_s),
+                        "[green]PASS[/green]" if t.passed else "[red]MISS[/red]")
+    console.print(targets)
+    for title, lines in (("stages", report.profile_parts), ("functions with the most own time", report.profile_top)):
+        prof = Table(title=f"profile of verify_rating over {report.profile_reports} reports, {title} "
+                           f"(per verification; {report.profile_total_ms:.1f} ms under cProfile)")
+        prof.add_column("function")
+        prof.add_column("calls", justify="right")
+        prof.add_column("own", justify="right")
+        prof.add_column("cumulative", justify="right")
+        for line in lines:
+            prof.add_row(line.function, f"{line.calls:g}", f"{line.own_ms:.2f} ms", f"{line.cumulative_ms:.2f} ms")
+        console.print(prof)
+
+
+def to_json(report: BenchReport) -> dict[str, Any]:
+    """The same content as `render`, as a JSON-ready dict (times in milliseconds)."""
+    s = report.settings
+    return {
+        "benchmark": "bench.ratings",
+        "mode": "quick" if s.quick else "full",
+        "elapsed_s": report.elapsed_s,
+        "environment": report.environment,
+        "keys": {str(bits): src for bits, src in sorted(report.key_sources.items())},
+        "notes": list(report.notes),
+        "rows": [r.to_dict() for r in report.rows],
+        "targets": [t.to_dict() for t in report.targets],
+        "profile": {
+            "reports": report.profile_reports,
+            "total_ms_under_cprofile": report.profile_total_ms,
+            "stages": [p.to_dict() for p in report.profile_parts],
+            "top_own_time": [p.to_dict() for p in report.profile_top],
+        },
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.ratings",
+        description="Time a rating epoch per subject and a client's rating verification (issue 5).",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument("--quick", action="store_true",
+                        help="2048 bits, small subjects, very few repetitions (a smoke run, under 30 s)")
+    parser.add_argument("--no-e2e", action="store_true", help="skip the end-to-end epoch over gRPC")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    args = parser.parse_args(argv)
+    settings = Settings.quick_run() if args.quick else Settings.full()
+    if args.no_e2e and settings.e2e:
+        settings = Settings(**{**settings.__dict__, "e2e": False})
+
+    def log(line: str) -> None:
+        if not args.quiet:
+            print(f"[bench] {line}", file=sys.stderr, flush=True)
+
+    report = run(settings, log)
+    if args.json:
+        print(json.dumps(to_json(report), indent=2))
+    else:
+        console = Console()
+        render(report, Console(width=max(console.width, 200)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

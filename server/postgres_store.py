@@ -22,6 +22,23 @@ size. Each thread gets its own connection (autocommit; explicit transactions for
 All tables live in one schema (default "candor"), set as the connection's search_path, so
 tests and tenants can be isolated by schema. Migrations are numbered, recorded in
 `schema_version`, applied by `migrate` under an advisory lock; they only add, never drop.
+`candor db migrate` runs them; a server opens the store with `auto_migrate=False` and refuses
+to start on a schema that is not exactly at `LATEST_VERSION`.
+
+Several servers, one ledger (server/sequencer.py). Beyond the `LedgerStore` contract this
+store offers what a multi-server deployment needs:
+
+* `try_sequencer_lease`: a session-level advisory lock (`pg_try_advisory_lock`) taken on a
+  connection of its own. Only the holder sequences, and it commits through that very
+  connection, so a holder whose session died (and with it the lock) cannot commit any more:
+  its next call raises Unavailable. The compare-and-set on the ledger size stays the last
+  line: a writer that bypasses the lease still cannot fork the log.
+* The `intake` table (migration 2): `intake_submit` queues a verified entry from any server;
+  the lease holder reads `pending` rows and `commit`s a batch together with every row's
+  outcome in ONE transaction, so an outcome "appended at index i" exists if and only if entry
+  i is durably that leaf; `intake_collect` hands outcomes back to the accepting server.
+* LISTEN/NOTIFY on one channel per schema ("intake", "outcome", "checkpoint") so that nobody
+  has to poll fast; every waiter still polls slowly in case a notification is lost.
 """
 
 from __future__ import annotations
@@ -31,6 +48,7 @@ import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from types import TracebackType
 
 import psycopg
@@ -51,7 +69,8 @@ from server.storage import (
     prefix_upper_bound,
 )
 
-__all__ = ["MIGRATIONS", "PostgresStore", "migrate", "schema_version"]
+__all__ = ["MIGRATIONS", "IntakeListener", "IntakeOutcome", "IntakeRow", "PostgresStore", "SequencerLease",
+           "check_current", "migrate", "schema_version"]
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
@@ -123,6 +142,28 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
         " record bytea NOT NULL,"
         " PRIMARY KEY (stream, id))",
     )),
+    (2, (
+        # The intake queue of a multi-server deployment (server/sequencer.py): any server
+        # inserts a verified entry; the one server holding the sequencer lock appends it and,
+        # in the same transaction as the append, writes its outcome (ledger index, or the
+        # error class and message) back, which the accepting server reads to answer its
+        # client. A row is decided exactly once (done goes false -> true once).
+        "CREATE TABLE intake ("
+        " id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+        " leaf bytea NOT NULL,"
+        " verified boolean NOT NULL,"
+        " server text NOT NULL,"
+        " request_id text NOT NULL DEFAULT '',"
+        " submitted_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
+        " done boolean NOT NULL DEFAULT false,"
+        " idx bigint CHECK (idx >= 0),"
+        " error_class text,"
+        " error_message text,"
+        " decided_at timestamptz,"
+        " CHECK (done = (idx IS NOT NULL OR error_class IS NOT NULL)),"
+        " CHECK (idx IS NULL OR error_class IS NULL))",
+        "CREATE INDEX intake_pending ON intake (id) WHERE NOT done",
+    )),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
 
@@ -184,6 +225,25 @@ def migrate(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> list[i
     return applied
 
 
+def check_current(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> int:
+    """Return the schema version if it is exactly LATEST_VERSION; raise Conflict otherwise.
+
+    Servers call this instead of `migrate`: upgrading a schema under running servers of an
+    older version is an operator's decision (`candor db migrate`), never a side effect of
+    starting one more server.
+    """
+    version = schema_version(conn, schema)
+    if version > LATEST_VERSION:
+        raise Conflict(f"database schema {schema!r} is at version {version}, newer than this Candor "
+                       f"(knows up to {LATEST_VERSION}); upgrade Candor")
+    if version < LATEST_VERSION:
+        found = "has no Candor tables" if version == 0 else f"is at version {version}"
+        raise Conflict(f"database schema {schema!r} {found}; this Candor needs version {LATEST_VERSION}: "
+                       f"run `candor db migrate --data <url> --schema {schema}` first (a server never "
+                       "changes the schema itself)")
+    return version
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -192,27 +252,79 @@ def _first_line(exc: BaseException) -> str:
 Conn = psycopg.Connection[tuple[object, ...]]
 
 
+@contextmanager
+def _mapped(conn: Conn) -> Iterator[None]:
+    """Map psycopg errors raised while using `conn` onto the Candor error tree."""
+    try:
+        yield
+    except CandorError:
+        raise
+    except psycopg.IntegrityError as exc:
+        raise Conflict(f"database refused the write: {_first_line(exc)}") from exc
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        what = "unreachable" if conn.broken or conn.closed else "unavailable"
+        raise Unavailable(f"database {what}: {_first_line(exc)}") from exc
+
+
+@dataclass(frozen=True)
+class IntakeRow:
+    """A queued entry as the sequencer sees it. `expired`: older than the sequencer's limit."""
+
+    id: int
+    leaf: bytes
+    verified: bool
+    request_id: str
+    expired: bool
+
+
+@dataclass(frozen=True)
+class IntakeOutcome:
+    """What became of intake row `id`: appended at `index`, or refused with an error."""
+
+    id: int
+    index: int | None = None
+    error_class: str | None = None
+    error_message: str | None = None
+
+    def __post_init__(self) -> None:
+        check_index(self.id, "intake id")
+        if (self.index is None) == (self.error_class is None):
+            raise InvalidInput(f"intake outcome {self.id} needs exactly one of an index or an error class")
+        if self.index is not None:
+            check_index(self.index, "intake outcome index")
+        if self.error_class is not None:
+            check_name(self.error_class, "intake error class")
+
+
 class PostgresStore:
     """A `LedgerStore` in schema `schema` of the PostgreSQL database at `url`.
 
-    Opening creates the schema if needed and applies pending migrations. Any number of
-    PostgresStore objects, in any number of processes, may share one database and schema.
+    Opening creates the schema if needed and applies pending migrations; with
+    `auto_migrate=False` (what servers use) it instead raises Conflict unless the schema is at
+    exactly LATEST_VERSION. Any number of PostgresStore objects, in any number of processes,
+    may share one database and schema.
     """
 
-    def __init__(self, url: str, *, schema: str = "candor", connect_timeout: int = 5) -> None:
+    def __init__(self, url: str, *, schema: str = "candor", connect_timeout: int = 5,
+                 auto_migrate: bool = True) -> None:
         if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
             raise InvalidInput("postgres url must start with postgresql://")
         self._url = url
         self._schema = check_schema(schema)
         self._connect_timeout = check_index(connect_timeout, "connect_timeout")
         self._append_lock_key = _lock_key("append", schema)
+        self._sequencer_lock_key = _lock_key("sequencer", schema)
+        self._channel = "candor_" + hashlib.sha256(schema.encode()).hexdigest()[:16]
         self._closed = False
         self._registry_lock = threading.Lock()
         self._connections: list[Conn] = []
         self._local = threading.local()
         conn = self._connect(migrating=True)
         try:
-            migrate(conn, schema)
+            if auto_migrate:
+                migrate(conn, schema)
+            else:
+                check_current(conn, schema)
             conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
         except psycopg.OperationalError as exc:
             self.close()
@@ -224,14 +336,16 @@ class PostgresStore:
 
     # -- connections -----------------------------------------------------------------------
 
-    def _connect(self, *, migrating: bool = False) -> Conn:
+    def _connect(self, *, migrating: bool = False, application_name: str | None = None) -> Conn:
+        if self._closed:
+            raise Unavailable("ledger store is closed; open it again")
+        kwargs: dict[str, object] = {}
+        if "connect_timeout" not in self._url:
+            kwargs["connect_timeout"] = self._connect_timeout
+        if application_name is not None:
+            kwargs["application_name"] = application_name
         try:
-            conn: Conn
-            if "connect_timeout" in self._url:
-                conn = psycopg.connect(self._url, autocommit=True)
-            else:
-                conn = psycopg.connect(self._url, autocommit=True,
-                                       connect_timeout=self._connect_timeout)
+            conn: Conn = psycopg.connect(self._url, autocommit=True, **kwargs)
             if not migrating:
                 conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self._schema)))
         except psycopg.OperationalError as exc:
@@ -239,6 +353,12 @@ class PostgresStore:
         with self._registry_lock:
             self._connections.append(conn)
         return conn
+
+    def _forget(self, conn: Conn) -> None:
+        with self._registry_lock:
+            if conn in self._connections:
+                self._connections.remove(conn)
+        conn.close()
 
     def _thread_conn(self) -> Conn:
         conn: Conn | None = getattr(self._local, "conn", None)
@@ -258,15 +378,8 @@ class PostgresStore:
         if self._closed:
             raise Unavailable("ledger store is closed; open it again")
         conn = self._thread_conn()
-        try:
+        with _mapped(conn):
             yield conn
-        except CandorError:
-            raise
-        except psycopg.IntegrityError as exc:
-            raise Conflict(f"database refused the write: {_first_line(exc)}") from exc
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            what = "unreachable" if conn.broken or conn.closed else "unavailable"
-            raise Unavailable(f"database {what}: {_first_line(exc)}") from exc
 
     @contextmanager
     def _write(self) -> Iterator[Conn]:
@@ -298,27 +411,31 @@ class PostgresStore:
     def commit(self, batch: AppendBatch) -> None:
         if not isinstance(batch, AppendBatch):
             raise InvalidInput(f"commit takes an AppendBatch, got {type(batch).__name__}")
+        with self._write() as conn:
+            self._commit_in(conn, batch)
+
+    def _commit_in(self, conn: Conn, batch: AppendBatch) -> None:
+        """The body of `commit`, inside the caller's transaction on `conn`."""
         deletes, upserts = latest_state(batch.state)
         first = batch.first_index
-        with self._write() as conn:
-            size = self._size_for_append(conn)
-            if size != first:
-                raise Conflict(f"batch starts at index {first} but the ledger has {size} "
-                               "entries; re-read the ledger head and rebuild the batch")
-            if batch.entries:
-                try:
-                    conn.execute(
-                        "INSERT INTO entries (idx, data)"
-                        " SELECT %s + t.ord - 1, t.data"
-                        " FROM unnest(%b::bytea[]) WITH ORDINALITY AS t(data, ord)",
-                        (first, list(batch.entries)))
-                except psycopg.IntegrityError as exc:
-                    # Reached only if the check above was bypassed: the schema is the last line.
-                    raise Conflict(f"another writer already appended at index {first}; "
-                                   "re-read the ledger head and rebuild the batch "
-                                   f"({_first_line(exc)})") from exc
-            self._write_nodes(conn, batch.nodes)
-            self._write_state(conn, deletes, upserts)
+        size = self._size_for_append(conn)
+        if size != first:
+            raise Conflict(f"batch starts at index {first} but the ledger has {size} "
+                           "entries; re-read the ledger head and rebuild the batch")
+        if batch.entries:
+            try:
+                conn.execute(
+                    "INSERT INTO entries (idx, data)"
+                    " SELECT %s + t.ord - 1, t.data"
+                    " FROM unnest(%b::bytea[]) WITH ORDINALITY AS t(data, ord)",
+                    (first, list(batch.entries)))
+            except psycopg.IntegrityError as exc:
+                # Reached only if the check above was bypassed: the schema is the last line.
+                raise Conflict(f"another writer already appended at index {first}; "
+                               "re-read the ledger head and rebuild the batch "
+                               f"({_first_line(exc)})") from exc
+        self._write_nodes(conn, batch.nodes)
+        self._write_state(conn, deletes, upserts)
 
     def _write_nodes(self, conn: Conn, nodes: Sequence[NodeWrite]) -> None:
         if not nodes:
