@@ -962,12 +962,11 @@ def _e2e_rows(runner: _Runner, folder: Path) -> str:
                        b"", pk, key_shares, rules, -1, Identity.load(adir / "operator"), [], [],
                        leaves=[op.ledger.store.entry(i) for i in range(size)], as_of=today)
         reports, active = inputs[0]
-        subject = _Subject(tags[0], list(reports), {}, {})
-        ep = _Epoch(world, subject, size)
-        subject.counts, subject.r_sum, _ = ep.run()
-        subject.ciphertexts = {i: wire.signed_entry_from_bytes(world.leaves[i]).entry.body.ciphertext  # type: ignore[union-attr]
-                               for i, _ in active}
-        _epoch_rows(runner, world, subject, size, E2E, only_total=True, operation_total=OP_E2E_INPROCESS)
+        first = _Subject(tags[0], list(reports), {}, {})
+        first.counts, first.r_sum, _ = _Epoch(world, first, size).run()
+        first.ciphertexts = {i: wire.signed_entry_from_bytes(world.leaves[i]).entry.body.ciphertext  # type: ignore[union-attr]
+                             for i, _ in active}
+        _epoch_rows(runner, world, first, size, E2E, only_total=True, operation_total=OP_E2E_INPROCESS)
     return f"{bits}-bit gRPC world: {w['key'].name}"
 
 

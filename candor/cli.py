@@ -9,6 +9,7 @@ and one clear line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as _dt
 import json
 import logging
@@ -147,7 +148,7 @@ def cmd_report_submit(args: argparse.Namespace) -> None:
     evidence = Path(args.evidence).read_bytes() if args.evidence else b""
     with Member(Identity.load(args.identity), args.server) as member:
         receipt = member.submit_report(args.subject, args.category, args.tier, args.incident_date, evidence=evidence)
-    _emit(args, {"report_id": receipt.report_id, "receipt": receipt.to_dict()}, "Report recorded (receipt verified)")
+    _emit(args, {"report_id": receipt.report_id, "receipt": dataclasses.asdict(receipt)}, "Report recorded (receipt verified)")
 
 
 def cmd_report_retract(args: argparse.Namespace) -> None:
@@ -156,7 +157,7 @@ def cmd_report_retract(args: argparse.Namespace) -> None:
 
     with Member(Identity.load(args.identity), args.server) as member:
         receipt = member.retract_report(args.report_id)
-    _emit(args, {"report_id": args.report_id, "receipt": receipt.to_dict()}, "Report retracted (receipt verified)")
+    _emit(args, {"report_id": args.report_id, "receipt": dataclasses.asdict(receipt)}, "Report retracted (receipt verified)")
 
 
 # -- governance (regulator) -----------------------------------------------------------------

@@ -61,8 +61,8 @@ def grpc_errors(context: grpc.ServicerContext) -> Iterator[None]:
 
 def from_rpc_error(exc: grpc.RpcError) -> errors.CandorError:
     """The client side of the table: a typed error carrying the server's message."""
-    code: Callable[[], grpc.StatusCode] = exc.code  # type: ignore[attr-defined]
-    details: Callable[[], str] = exc.details  # type: ignore[attr-defined]
+    code: Callable[[], grpc.StatusCode] = exc.code
+    details: Callable[[], str] = exc.details
     status, message = code(), details() or ""
     if status is grpc.StatusCode.ALREADY_EXISTS:
         return errors.AlreadyExists(message)

@@ -7,6 +7,7 @@ what to fix, and domain objects validate themselves on construction.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -70,7 +71,8 @@ def entry_to_proto(entry: e.LedgerEntry) -> pb.LedgerEntry:
 
 def entry_to_bytes(entry: e.LedgerEntry) -> bytes:
     """Serialise once, deterministically; these are the bytes that get signed and stored."""
-    return entry_to_proto(entry).SerializeToString(deterministic=True)
+    data: bytes = entry_to_proto(entry).SerializeToString(deterministic=True)
+    return data
 
 
 def _trustee_from_proto(msg: pb.Trustee) -> e.Trustee:
@@ -106,13 +108,13 @@ def _body_from_proto(msg: pb.LedgerEntry) -> e.Body:
         )
     cls = next(c for c, f in _BODY_FIELDS.items() if f == which)
     kwargs: dict[str, Any] = {}
-    for field in cls.__dataclass_fields__:
-        value = getattr(m, field)
-        if field in _INT_FIELDS:
-            value = int_from_bytes(value, field.replace("_", " "))
+    for name in (f.name for f in dataclasses.fields(cls)):
+        value = getattr(m, name)
+        if name in _INT_FIELDS:
+            value = int_from_bytes(value, name.replace("_", " "))
         elif hasattr(value, "__len__") and not isinstance(value, (str, bytes)):
             value = tuple(value)
-        kwargs[field] = value
+        kwargs[name] = value
     body: e.Body = cls(**kwargs)
     return body
 
@@ -140,7 +142,8 @@ def signed_entry_to_bytes(signed: e.SignedEntry) -> bytes:
     else:
         assert signed.ring_signature is not None
         msg.ring_signature = signed.ring_signature
-    return msg.SerializeToString(deterministic=True)
+    data: bytes = msg.SerializeToString(deterministic=True)
+    return data
 
 
 def signed_entry_from_bytes(data: bytes) -> e.SignedEntry:

@@ -44,7 +44,9 @@ class Connection:
             raise from_rpc_error(exc) from None
 
     def checkpoint(self, size: int = 0) -> ledger_pb2.CheckpointResponse:
-        return self.call(self.ledger.GetCheckpoint, ledger_pb2.GetCheckpointRequest(size=size))
+        resp: ledger_pb2.CheckpointResponse = self.call(self.ledger.GetCheckpoint,
+                                                        ledger_pb2.GetCheckpointRequest(size=size))
+        return resp
 
     def consistency(self, old: int, new: int) -> list[bytes]:
         resp = self.call(self.ledger.GetConsistencyProof, ledger_pb2.GetConsistencyProofRequest(old_size=old, new_size=new))

@@ -193,7 +193,8 @@ class RatingClient:
                 for q in resp.queries]
 
     def run_epoch(self) -> rating_pb2.RunEpochResponse:
-        return self.conn.call(self.conn.rating.RunEpoch, rating_pb2.RunEpochRequest())
+        resp: rating_pb2.RunEpochResponse = self.conn.call(self.conn.rating.RunEpoch, rating_pb2.RunEpochRequest())
+        return resp
 
     def close(self) -> None:
         self.conn.close()

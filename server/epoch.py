@@ -169,7 +169,7 @@ class EpochRunner:
                 threshold.verify_share(pub, c, share)
                 shares.append(share)
             except grpc.RpcError as exc:
-                problems.append(f"trustee {i}: {exc.code().name}: {exc.details()}")  # type: ignore[attr-defined]
+                problems.append(f"trustee {i}: {exc.code().name}: {exc.details()}")
             except CandorError as exc:
                 problems.append(f"trustee {i}: {exc}")
                 log.warning("rejected share: %s", exc)

@@ -55,3 +55,26 @@ def test_missing_identity_is_one_clear_line(tmp_path: Path, capsys: pytest.Captu
     assert exit_info.value.code == 1
     err = capsys.readouterr().err
     assert "not an identity folder" in err and "Traceback" not in err
+
+
+def test_report_submit_and_retract_json(alliance_dir: Path, operator: Any, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    import datetime
+
+    member = tmp_path / "member-a"
+    shutil.copytree(alliance_dir / "member-a", member)  # the CLI keeps its verifier state in the folder
+    evidence = tmp_path / "evidence.bin"
+    evidence.write_bytes(b"screenshots")
+    day = (datetime.date.today() - datetime.timedelta(days=3)).isoformat()
+    server = f"127.0.0.1:{operator.port}"
+    submitted = run(capsys, "report", "submit", "--identity", str(member), "--server", server, "--subject",
+                    "streamer-42", "--category", "fake_traffic", "--tier", "serious", "--incident-date", day,
+                    "--evidence", str(evidence), "--json")
+    assert len(submitted["report_id"]) == 32 and submitted["receipt"]["verified"] is True
+    retracted = run(capsys, "report", "retract", "--identity", str(member), "--server", server,
+                    "--report-id", submitted["report_id"], "--json")
+    assert retracted["receipt"]["index"] == submitted["receipt"]["index"] + 1
+    with pytest.raises(SystemExit):
+        main(["report", "submit", "--identity", str(member), "--server", server, "--subject", "x",
+              "--category", "fake_traffic", "--tier", "catastrophic", "--incident-date", day])
+    assert "tier" in capsys.readouterr().err

@@ -265,3 +265,27 @@ def test_operator_lies_are_caught(world: World) -> None:
             verify_rating(client.verifier.alliance, doctored, cp, tag)
         with pytest.raises(VerificationError):
             verify_rating(client.verifier.alliance, resp, cp, client.subject_tag(S2))
+
+
+def test_rating_get_cli_json(world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    import shutil
+
+    from candor.cli import main
+
+    _two_reports(world, S1)
+    world.epoch()
+    member = tmp_path / "member-c"
+    shutil.copytree(world.alliance / "member-c", member)
+    server = f"127.0.0.1:{world.operator.port}"
+    main(["rating", "get", "--identity", str(member), "--server", server, "--subject", S1,
+          "--purpose", "pre-contract", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert data["verified"] is True and data["grade"] == "A" and data["pending"] is False
+    assert data["score"] == 93.0  # 100 - 6 (serious) - 1 (minor)
+    main(["rating", "get", "--identity", str(member), "--server", server, "--subject", S2,
+          "--purpose", "monitoring", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert data["grade"] is None and data["pending"] is True and data["verified"] is True
+    main(["rating", "queries", "--identity", str(member), "--server", server, "--subject", S1, "--json"])
+    assert [q["purpose"] for q in json.loads(capsys.readouterr().out)["queries"]] == ["pre-contract"]

@@ -1,0 +1,200 @@
+"""Smoke test of the issue-5 benchmark `python -m bench.ratings`.
+
+Runs the benchmark once in quick mode (2048-bit key, a subject of 10 reports for the epoch,
+ratings over 2 and 20 reports for the client, two small subjects rated over gRPC) and
+checks that the table and the JSON carry every row, floor, target and profile stage the
+issue asks for. It asserts structure only, never a timing.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+
+import pytest
+from rich.console import Console
+
+from bench import ratings as bench
+
+EPOCH = "epoch work per subject (trustees in-process, no gRPC)"
+VERIFY = "client verification (client.ratings.verify_rating)"
+E2E = "end-to-end epoch over gRPC (operator, 3 trustees, witness: one process)"
+
+# Spelled out rather than taken from bench.ratings: renaming or dropping a row must fail here.
+# (section, operation, key bits, reports) -> floor
+QUICK_ROWS = {
+    (EPOCH, "active set + k and update-rule check (one party)", 2048, 10): "—",
+    (EPOCH, "aggregate c* = Π c_i^w_i from ledger leaves (one party)", 2048, 10):
+        "m powmods c_i^w_i mod n^2 (same exponents)",
+    (EPOCH, "decryption share with proof (one trustee)", 2048, 10):
+        "3 powmods: c*^(2*Delta*s_i), (c*^4)^r, v^r",
+    (EPOCH, "share verification (operator, one share)", 2048, 10):
+        "4 powmods: (c*^4)^z, (c_i^2)^-e, v^z, v_i^-e",
+    (EPOCH, "combine t=2 shares", 2048, 10): "t powmods c_i^(2*lambda_i) + inverse mod n",
+    (EPOCH, "unpack + score", 2048, 10): "—",
+    (EPOCH, "check_opening: decode m commitments + one msm", 2048, 10):
+        "Group.msm of the same points and scalars, pre-decoded",
+    (EPOCH, "epoch total: operator + t=2 trustees", 2048, 10):
+        "(t+1) aggregations + t shares + t verifications + combine, as powmods",
+    (VERIFY, "verify_rating, 2 reports", 2048, 2): "Group.msm over {} points, full scalars",
+    (VERIFY, "verify_rating, 20 reports", 2048, 20): "Group.msm over {} points, full scalars",
+    (VERIFY, "checkpoint open: operator signature + 2 cosignatures", None, None):
+        "3 raw Ed25519 verifications",
+    (E2E, "EpochRunner.rate over gRPC, per subject", 2048, 3):
+        "(t+1) aggregations + t shares + t verifications + combine, as powmods",
+    (E2E, "in-process epoch total, same key and m (comparison)", 2048, 3):
+        "(t+1) aggregations + t shares + t verifications + combine, as powmods",
+}
+
+QUICK_TARGETS = {
+    "epoch work per subject, m=10, 2048 bits <= 1.5x its powmods": (
+        "epoch total: operator + t=2 trustees", 10),
+    "verify_rating over 20 reports <= 50 ms": ("verify_rating, 20 reports", 20),
+}
+
+STAGES = {
+    "inclusion proofs (merkle.verify_inclusion)",
+    "leaf decoding (wire.signed_entry_from_bytes)",
+    "opening check (rating.check_opening)",
+    "  of which commitment decoding (Group.decode)",
+    "  of which the multi-scalar multiplication (Group.msm)",
+    "rule set parsing (rules.check_canonical)",
+    "link tags (RingSignature.from_bytes)",
+}
+
+
+@pytest.fixture(scope="module")
+def report() -> bench.BenchReport:
+    return bench.run(bench.Settings.quick_run())
+
+
+def _key(r: bench.Row) -> tuple[str, str, int | None, int | None]:
+    return (r.section, r.operation, r.key_bits, r.reports)
+
+
+def test_quick_run_has_every_row_once(report: bench.BenchReport) -> None:
+    got = [_key(r) for r in report.rows]
+    assert len(got) == len(set(got)), "a row was measured twice"
+    assert set(got) == set(QUICK_ROWS)
+    sections = [r.section for r in report.rows]
+    assert sections == sorted(sections, key=[EPOCH, VERIFY, E2E].index)
+
+
+def test_each_row_has_its_floor_and_ratio(report: bench.BenchReport) -> None:
+    for r in report.rows:
+        expected = QUICK_ROWS[_key(r)]
+        assert r.reps >= report.settings.min_reps or r.section == E2E
+        if r.operation.startswith("verify_rating"):
+            # m commitments, the non-zero count generators (at most one per report) and H
+            points = int(r.floor.split()[2])
+            assert r.reports is not None and r.reports + 2 <= points <= 2 * r.reports + 1
+            assert r.floor == expected.format(points)
+        else:
+            assert r.floor == expected
+        if expected == "—":
+            assert r.floor_median_s is None and r.ratio is None
+        else:
+            assert r.floor_median_s is not None and r.ratio is not None
+            assert math.isclose(r.ratio, r.median_s / r.floor_median_s)
+    with pytest.raises(ValueError, match="floor"):
+        bench.Row(EPOCH, "x", 2048, 10, 1.0, 1, "—", 1.0)
+    with pytest.raises(ValueError, match="floor"):
+        bench.Row(EPOCH, "x", 2048, 10, 1.0, 1, "some floor", None)
+
+
+def test_grpc_rows_cover_every_subject(report: bench.BenchReport) -> None:
+    rate = report.row("EpochRunner.rate over gRPC, per subject", 2048, 3)
+    assert rate.reps == report.settings.e2e_subjects  # one rate call per subject
+
+
+def test_targets_name_their_rows(report: bench.BenchReport) -> None:
+    assert {t.name for t in report.targets} == set(QUICK_TARGETS)
+    for t in report.targets:
+        operation, reports = QUICK_TARGETS[t.name]
+        assert (t.operation, t.reports) == (operation, reports)
+        row = report.row(t.operation, t.key_bits, t.reports)
+        assert t.measured_s == row.median_s
+        if "powmods" in t.name:
+            assert row.floor_median_s is not None
+            assert math.isclose(t.limit_s, 1.5 * row.floor_median_s)
+        else:
+            assert t.limit_s == 50e-3
+        assert t.passed == (t.measured_s <= t.limit_s)
+
+
+def test_profile_names_the_stages(report: bench.BenchReport) -> None:
+    assert report.profile_reports == 20
+    assert report.profile_total_ms > 0
+    stages = {p.function: p for p in report.profile_parts}
+    assert STAGES <= set(stages)
+    assert stages["inclusion proofs (merkle.verify_inclusion)"].calls == 20 + 2  # reports, rating, rules
+    assert stages["  of which commitment decoding (Group.decode)"].calls >= 20
+    assert stages["opening check (rating.check_opening)"].calls == 1
+    assert len(report.profile_top) > 5
+    assert all(p.own_ms >= 0 and p.cumulative_ms >= p.own_ms - 1e-9 for p in report.profile_top)
+
+
+def test_table_shows_every_row_target_and_stage(report: bench.BenchReport) -> None:
+    out = io.StringIO()
+    bench.render(report, Console(file=out, width=250, color_system=None))
+    text = out.getvalue()
+    lines = text.splitlines()
+    for section, operation, bits, _m in QUICK_ROWS:
+        assert section in text
+        matching = [ln for ln in lines if f" {operation} " in ln]
+        assert matching, f"row {operation!r} missing from the table"
+        if bits is not None:
+            assert any(str(bits) in ln for ln in matching)
+    for name in QUICK_TARGETS:
+        line = next(ln for ln in lines if name in ln)
+        assert ("PASS" in line) != ("MISS" in line)
+    for stage in STAGES:
+        assert stage.strip() in text
+    assert "2048-bit key:" in text and "in-process" in text
+
+
+def test_json_carries_the_same_rows(report: bench.BenchReport) -> None:
+    data = json.loads(json.dumps(bench.to_json(report)))
+    assert data["benchmark"] == "bench.ratings" and data["mode"] == "quick"
+    assert set(data["keys"]) == {"2048"}
+    rows = {(r["section"], r["operation"], r["key_bits"], r["reports"]) for r in data["rows"]}
+    assert rows == set(QUICK_ROWS)
+    for r in data["rows"]:
+        assert set(r) >= {"median_ms", "floor", "floor_median_ms", "ratio", "reps"}
+        assert (r["floor_median_ms"] is None) == (r["ratio"] is None)
+    assert {t["target"] for t in data["targets"]} == set(QUICK_TARGETS)
+    assert {t["status"] for t in data["targets"]} <= {"PASS", "MISS"}
+    assert {s["function"] for s in data["profile"]["stages"]} >= STAGES
+    assert data["profile"]["reports"] == 20
+
+
+def test_cli_prints_table_or_json(
+    report: bench.BenchReport, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen: list[bench.Settings] = []
+
+    def fake_run(settings: bench.Settings, log: object = None) -> bench.BenchReport:
+        seen.append(settings)
+        return report
+
+    monkeypatch.setattr(bench, "run", fake_run)
+    assert bench.main(["--quick", "--json", "--quiet"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["rows"]) == len(QUICK_ROWS)
+    assert bench.main(["--quick", "--quiet"]) == 0
+    assert "verify_rating, 20 reports" in capsys.readouterr().out
+    assert bench.main(["--no-e2e", "--quiet", "--json"]) == 0
+    capsys.readouterr()
+    assert [s.quick for s in seen] == [True, True, False]
+    assert seen[0].e2e and not seen[2].e2e
+
+
+def test_full_run_covers_the_brief() -> None:
+    s = bench.Settings.full()
+    assert s.epoch_bits == 3072 and s.epoch_sizes == (10, 100)
+    assert s.verify_sizes == (2, 100, 1000)
+    assert s.e2e and s.e2e_bits == 2048
+    assert not s.quick
+    with pytest.raises(ValueError, match="k >= 2"):
+        bench.Settings(**{**s.__dict__, "verify_sizes": (1, 100)})
