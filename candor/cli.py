@@ -83,7 +83,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     store = open_store(data)
     op = create_server(Settings(identity=identity, listen=args.listen or identity.server,
                                 checkpoint_interval=args.checkpoint_ms / 1000,
-                                epoch_interval=args.epoch_interval or None), store)
+                                epoch_interval=args.epoch_interval or None, epoch_workers=None), store)
     if store.size() == 0:
         op.ledger.append_now(bootstrap_entries(identity.path))
     stop = threading.Event()
@@ -270,7 +270,7 @@ def cmd_trustee_serve(args: argparse.Namespace) -> None:
 
     identity = Identity.load(args.identity)
     store = open_store(args.data or str(identity.path / "mirror.db"))
-    server, port, trustee = create_trustee_server(identity, store, args.listen, args.server)
+    server, port, trustee = create_trustee_server(identity, store, args.listen, args.server, workers=None)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -19,6 +19,7 @@ from grpc_reflection.v1alpha import reflection
 from candor.v1 import governance_pb2, governance_pb2_grpc, ledger_pb2, ledger_pb2_grpc, rating_pb2, rating_pb2_grpc
 from candor.identity import Identity
 from server.ledger import Ledger
+from server.cpu import CpuPool
 from server.epoch import EpochRunner
 from server.service import GovernanceServicer, LedgerServicer, RatingServicer, ReportingServicer
 from server.storage import LedgerStore
@@ -35,6 +36,7 @@ class Settings:
     workers: int = 16
     epoch_interval: float | None = None  # seconds between automatic epochs; None: on demand only
     trustees: dict[int, str] | None = None  # trustee addresses (default: from the identity)
+    epoch_workers: int | None = 0  # processes verifying trustee shares (None: one per core; 0: inline)
 
 
 @dataclass
@@ -73,7 +75,7 @@ def create_server(settings: Settings, store: LedgerStore) -> Operator:
                  ("grpc.max_send_message_length", 16 * 1024 * 1024)],
     )
     addresses = settings.trustees or {int(i): a for i, a in settings.identity.info.get("trustees", {}).items()}
-    epochs = EpochRunner(ledger, settings.identity, addresses) if addresses else None
+    epochs = EpochRunner(ledger, settings.identity, addresses, cpu=CpuPool(settings.epoch_workers)) if addresses else None
     ledger_pb2_grpc.add_LedgerServiceServicer_to_server(LedgerServicer(ledger), server)
     rating_pb2_grpc.add_RatingServiceServicer_to_server(RatingServicer(ledger, epochs), server)
     governance_pb2_grpc.add_GovernanceServiceServicer_to_server(GovernanceServicer(ledger), server)

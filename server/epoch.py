@@ -35,6 +35,7 @@ from core import paillier, state, threshold
 from core.errors import CandorError, Conflict, NotFound, Unavailable, VerificationError
 from core.rating import check_opening, check_publishable, find_inconsistent
 from core.rules import score
+from server.cpu import CpuPool
 from server.ledger import Ledger
 from server.trustee import aggregate_ciphertext, public_key_of, share_from_proto
 
@@ -53,8 +54,9 @@ class EpochResult:
 
 class EpochRunner:
     def __init__(self, ledger: Ledger, identity: Identity, trustees: dict[int, str], *, timeout: float = 60.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, cpu: CpuPool | None = None) -> None:
         self.ledger = ledger
+        self.cpu = cpu or CpuPool(0)
         self.identity = identity
         self.timeout = timeout
         self.clock = clock
@@ -156,7 +158,7 @@ class EpochRunner:
                                            subset=list(subset))
         calls = {i: self._pool.submit(stub.RequestShare, request, timeout=self.timeout)
                  for i, stub in self.trustees.items()}
-        shares: list[threshold.DecryptionShare] = []
+        received: dict[int, tuple[threshold.DecryptionShare, futures.Future[None]]] = {}
         problems: list[str] = []
         for i, call in calls.items():
             try:
@@ -166,10 +168,18 @@ class EpochRunner:
                 share = share_from_proto(resp)
                 if share.index != i:
                     raise VerificationError(f"trustee at slot {i} answered as trustee {share.index}")
-                threshold.verify_share(pub, c, share)
-                shares.append(share)
+                # The proof checks are the expensive part: run them side by side in the pool.
+                received[i] = (share, self.cpu.submit(threshold.verify_share, pub, c, share))
             except grpc.RpcError as exc:
                 problems.append(f"trustee {i}: {exc.code().name}: {exc.details()}")
+            except CandorError as exc:
+                problems.append(f"trustee {i}: {exc}")
+                log.warning("rejected share: %s", exc)
+        shares: list[threshold.DecryptionShare] = []
+        for i, (share, check) in received.items():
+            try:
+                check.result()
+                shares.append(share)
             except CandorError as exc:
                 problems.append(f"trustee {i}: {exc}")
                 log.warning("rejected share: %s", exc)
@@ -224,6 +234,7 @@ class EpochRunner:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
+        self.cpu.close()
 
 
 def _report_id(view: state.StateView, tag: bytes, index: int) -> str:

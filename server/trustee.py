@@ -17,6 +17,7 @@ import json
 import logging
 import time
 from concurrent import futures
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from core import entries as e
 from core import paillier, state, threshold
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unavailable
 from core.rating import check_publishable
+from server.cpu import CpuPool
 from server.mirror import Mirror
 from server.pki import peer_identity
 from server.storage import LedgerStore
@@ -61,6 +63,7 @@ class Trustee:
     mirror: Mirror
     share: threshold.KeyShare
     clock: object = time.time
+    cpu: CpuPool = dataclasses.field(default_factory=lambda: CpuPool(0))
 
     def __post_init__(self) -> None:
         self.public_key = public_key_of(self.mirror.alliance.genesis)
@@ -109,7 +112,7 @@ class Trustee:
                 raise Conflict("the subject has no active report at that size")
             check_publishable(rules, reports, active, previous, day)
         c = aggregate_ciphertext(self.mirror.store, self.public_key, active)
-        share = threshold.decryption_share(self.public_key, self.share, c)
+        share = self.cpu.submit(threshold.decryption_share, self.public_key, self.share, c).result()
         record = {"time_ms": int(self.clock() * 1000), "subject": subject_tag.hex(),  # type: ignore[operator]
                   "ledger_size": ledger_size, "as_of": as_of, "entries": [i for i, _ in active],
                   "investigation": bool(subset)}
@@ -146,13 +149,15 @@ def share_from_proto(resp: trustee_pb2.ShareResponse) -> threshold.DecryptionSha
 
 
 def create_trustee_server(identity: Identity, store: LedgerStore, listen: str | None = None,
-                          operator_address: str | None = None,
-                          state_dir: Path | None = None) -> tuple[grpc.Server, int, Trustee]:
+                          operator_address: str | None = None, state_dir: Path | None = None,
+                          workers: int | None = 0) -> tuple[grpc.Server, int, Trustee]:
+    """A started trustee server; `workers` processes compute shares (None: one per core)."""
     from server.app import MAX_MESSAGE_BYTES, server_credentials
 
     conn = Connection(identity, operator_address)
     mirror = Mirror(identity, conn, store, (state_dir or identity.path) / "mirror.state")
-    trustee = Trustee(identity, mirror, threshold.KeyShare.from_dict(identity.json_file("share.json")))
+    trustee = Trustee(identity, mirror, threshold.KeyShare.from_dict(identity.json_file("share.json")),
+                      cpu=CpuPool(workers))
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4),
                          options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)])
     trustee_pb2_grpc.add_TrusteeServiceServicer_to_server(TrusteeServicer(trustee), server)

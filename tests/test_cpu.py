@@ -1,0 +1,28 @@
+"""The worker pool computes in spawned processes and carries Candor errors back intact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core import threshold
+from core.errors import VerificationError
+from server.cpu import CpuPool
+
+KEY = Path(__file__).parent / "keys" / "test_only_threshold_1024_t2_n3.json"
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_share_and_verification_through_the_pool(workers: int) -> None:
+    pub, shares = threshold.load_key_file(KEY)
+    c = pub.phe().encrypt(42).ciphertext(be_secure=False)
+    pool = CpuPool(workers)
+    try:
+        made = [pool.submit(threshold.decryption_share, pub, s, c).result(timeout=60) for s in shares[:2]]
+        assert threshold.combine(pub, c, made) == 42
+        forged = threshold.DecryptionShare(made[0].index, made[1].c_i, made[0].challenge, made[0].response)
+        with pytest.raises(VerificationError, match="trustee 1"):
+            pool.submit(threshold.verify_share, pub, c, forged).result(timeout=60)
+    finally:
+        pool.close()
