@@ -196,6 +196,37 @@ def cmd_member_revoke(args: argparse.Namespace) -> None:
     _emit(args, {"member": args.member, **_governance(args, "RevokeMember", leaf)}, "Member revoked")
 
 
+# -- disputes ------------------------------------------------------------------------------
+
+
+def cmd_dispute_file(args: argparse.Namespace) -> None:
+    import secrets
+    import time as _time
+
+    from candor import wire
+    from candor.identity import Identity
+    from core import entries as e
+
+    identity = Identity.load(args.identity)
+    dispute_id = secrets.token_bytes(16)
+    entry = e.LedgerEntry(e.DisputeFiled(dispute_id, bytes.fromhex(args.report_id), args.statement),
+                          timestamp_ms=int(_time.time() * 1000))
+    leaf = wire.sign_leaf(entry, identity.signing_key())
+    _emit(args, {"dispute_id": dispute_id.hex(), "report_id": args.report_id,
+                 "answer_due": (_dt.date.today() + _dt.timedelta(days=20)).isoformat(),
+                 **_governance(args, "FileDispute", leaf)}, "Dispute filed: the report is flagged")
+
+
+def cmd_dispute_resolve(args: argparse.Namespace) -> None:
+    from core import entries as e
+    from server.ceremony import regulator_leaf
+
+    leaf = regulator_leaf(Path(args.identity), e.DisputeResolved(bytes.fromhex(args.dispute_id), args.outcome,
+                                                                 args.annotation))
+    _emit(args, {"dispute_id": args.dispute_id, "outcome": args.outcome, **_governance(args, "ResolveDispute", leaf)},
+          "Dispute resolved")
+
+
 # -- rules, trustees, epochs, ratings ------------------------------------------------------
 
 
@@ -454,6 +485,24 @@ def build_parser() -> argparse.ArgumentParser:
     _identity(p, "./alliance/regulator")
     p.add_argument("--member", required=True, help="the member's id")
     p.add_argument("--reason", default="", help="why (recorded on the ledger)")
+
+    dispute = sub.add_parser("dispute", help="file or resolve disputes (异议)",
+                             description="File a dispute on a report (member, on the subject's behalf, or regulator) "
+                                         "or resolve it (regulator, within 20 days).")
+    dsub = dispute.add_subparsers(dest="dispute_command", required=True, metavar="COMMAND")
+    p = add(dsub, "file", "Flag a report as disputed; the regulator must answer within 20 days.",
+            "candor dispute file --identity ./alliance/member-b --report-id 3f2a... --statement 'refund was paid'",
+            cmd_dispute_file)
+    _identity(p, "./alliance/member-b")
+    p.add_argument("--report-id", required=True, help="hex id of the disputed report")
+    p.add_argument("--statement", required=True, help="the subject's objection")
+    p = add(dsub, "resolve", "Decide a dispute: uphold the report, retract it, or annotate both sides.",
+            "candor dispute resolve --identity ./alliance/regulator --dispute-id 9c1e... --outcome retract",
+            cmd_dispute_resolve)
+    _identity(p, "./alliance/regulator")
+    p.add_argument("--dispute-id", required=True, help="hex id printed by `dispute file`")
+    p.add_argument("--outcome", required=True, choices=("uphold", "retract", "annotate"))
+    p.add_argument("--annotation", default="", help="the recorded explanation (for annotate)")
 
     rules = sub.add_parser("rules", help="rating rule sets", description="Publish and show rating rule sets.")
     rlsub = rules.add_subparsers(dest="rules_command", required=True, metavar="COMMAND")

@@ -31,6 +31,7 @@ from core import entries as e
 from core.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied, VerificationError
 
 RETENTION_YEARS_DEFAULT = 5
+DISPUTE_DAYS = 20  # the regulator answers a dispute within 20 days (征信业管理条例 Art 25)
 CLOCK_SKEW_MS = 24 * 3600 * 1000
 
 Updates = dict[str, "bytes | None"]
@@ -343,7 +344,13 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
             raise NotFound(f"report {rid} is not on the ledger; a dispute must name a recorded report")
         if view.get(f"dispute/{body.dispute_id.hex()}") is not None:
             raise AlreadyExists(f"dispute {body.dispute_id.hex()} is already filed")
-        up[f"dispute/{body.dispute_id.hex()}"] = dump({"index": index, "report": rid, "resolved_at": None})
+        record = load(view, f"report/{rid}")
+        if record.get("disputed"):
+            raise Conflict(f"report {rid} is already under dispute {record['disputed']}; wait for its resolution")
+        record["disputed"] = body.dispute_id.hex()  # flagged at once (征信业管理条例 Art 25)
+        up[f"report/{rid}"] = dump(record)
+        up[f"dispute/{body.dispute_id.hex()}"] = dump({"index": index, "report": rid, "resolved_at": None,
+                                                       "deadline_days": DISPUTE_DAYS})
     elif isinstance(body, e.DisputeResolved):
         _require(author_of(view, ally, signed), ["regulator"], "DisputeResolved")
         dispute = load(view, f"dispute/{body.dispute_id.hex()}")
@@ -354,11 +361,13 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
         dispute["resolved_at"] = index
         dispute["outcome"] = body.outcome
         up[f"dispute/{body.dispute_id.hex()}"] = dump(dispute)
-        if body.outcome == "retract":
-            record = load(view, f"report/{dispute['report']}")
-            if record["retracted_at"] is None:
-                record["retracted_at"] = index
-                up[f"report/{dispute['report']}"] = dump(record)
+        record = load(view, f"report/{dispute['report']}")
+        record["disputed"] = None
+        if body.outcome == "retract" and record["retracted_at"] is None:
+            record["retracted_at"] = index
+        if body.outcome == "annotate":
+            record["annotation"] = body.annotation
+        up[f"report/{dispute['report']}"] = dump(record)
     elif isinstance(body, e.InvestigationAuthorised):
         _require(author_of(view, ally, signed), ["regulator"], "InvestigationAuthorised")
         if body.ledger_size > index:

@@ -78,3 +78,33 @@ def test_report_submit_and_retract_json(alliance_dir: Path, operator: Any, tmp_p
         main(["report", "submit", "--identity", str(member), "--server", server, "--subject", "x",
               "--category", "fake_traffic", "--tier", "catastrophic", "--incident-date", day])
     assert "tier" in capsys.readouterr().err
+
+
+def test_dispute_file_and_resolve(alliance_dir: Path, operator: Any, tmp_path: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    import datetime
+
+    from core import state
+
+    member = tmp_path / "member-a"
+    shutil.copytree(alliance_dir / "member-a", member)
+    server = f"127.0.0.1:{operator.port}"
+    day = (datetime.date.today() - datetime.timedelta(days=3)).isoformat()
+    report = run(capsys, "report", "submit", "--identity", str(member), "--server", server, "--subject", "s-1",
+                 "--category", "fake_traffic", "--tier", "minor", "--incident-date", day, "--json")
+    rid = report["report_id"]
+    filed = run(capsys, "dispute", "file", "--identity", str(alliance_dir / "member-b"), "--server", server,
+                "--report-id", rid, "--statement", "the views were real", "--json")
+    assert state.load(operator.ledger.view, f"report/{rid}")["disputed"] == filed["dispute_id"]
+    with pytest.raises(SystemExit):  # a second dispute while the first is open
+        main(["dispute", "file", "--identity", str(alliance_dir / "member-b"), "--server", server,
+              "--report-id", rid, "--statement", "again"])
+    assert "already under dispute" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # members cannot decide disputes
+        main(["dispute", "resolve", "--identity", str(alliance_dir / "member-b"), "--server", server,
+              "--dispute-id", filed["dispute_id"], "--outcome", "retract"])
+    assert "regulator" in capsys.readouterr().err
+    run(capsys, "dispute", "resolve", "--identity", str(alliance_dir / "regulator"), "--server", server,
+        "--dispute-id", filed["dispute_id"], "--outcome", "retract", "--json")
+    record = state.load(operator.ledger.view, f"report/{rid}")
+    assert record["disputed"] is None and record["retracted_at"] is not None
