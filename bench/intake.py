@@ -121,8 +121,12 @@ def _server_main(cfg: ServerConfig, conn: Any) -> None:
 
     store = open_store(cfg.store_url)
     op = create_server(Settings(identity=Identity.load(cfg.operator_dir), **_settings_kwargs(cfg)), store)
-    if cfg.bootstrap and store.size() == 0:
-        op.ledger.append_now(bootstrap_entries(Path(cfg.operator_dir)))
+    if cfg.bootstrap:
+        bootstrap = getattr(op, "bootstrap", None)  # several servers over one store race safely through it
+        if callable(bootstrap):
+            bootstrap(Path(cfg.operator_dir))
+        elif store.size() == 0:
+            op.ledger.append_now(bootstrap_entries(Path(cfg.operator_dir)))
     warm = getattr(getattr(op, "verifier", None), "warm", None)
     if callable(warm):
         warm()  # start the verification workers before the clock starts
@@ -300,6 +304,46 @@ def _busy(before: tuple[int, int], after: tuple[int, int]) -> float:
     return (after[0] - before[0]) / total if total > 0 else float("nan")
 
 
+def _proc_cpu() -> dict[int, tuple[int, float]]:
+    """pid -> (parent pid, CPU seconds used so far) for every process we can read."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    out: dict[int, tuple[int, float]] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+def _tree(snapshot: dict[int, tuple[int, float]], root: int) -> set[int]:
+    pids, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        kids = [p for p, (pp, _) in snapshot.items() if pp == parent and p not in pids]
+        pids.update(kids)
+        frontier.extend(kids)
+    return pids
+
+
+def cpu_split(before: dict[int, tuple[int, float]], after: dict[int, tuple[int, float]],
+              server_pids: Sequence[int]) -> dict[str, float]:
+    """CPU seconds spent between two snapshots by the servers' own processes, by their
+    helper processes (verification workers, fork server), and by this (client) process."""
+    def used(pid: int) -> float:
+        if pid not in after:
+            return 0.0  # exited meanwhile: its time is lost to us
+        return after[pid][1] - (before[pid][1] if pid in before else 0.0)
+
+    main = sum(used(p) for p in server_pids)
+    helpers = sum(used(p) for root in server_pids for p in _tree(after, root) if p != root)
+    return {"server_main_s": main, "server_workers_s": helpers, "clients_s": used(os.getpid())}
+
+
 @dataclass
 class RunResult:
     sent: int
@@ -363,7 +407,7 @@ def run_clients(alliance: Path, addresses: Sequence[str], requests: Sequence[byt
     def client(i: int) -> None:
         channel = _channel(alliance / f"member-{names[i % len(names)]}", addresses[i % len(addresses)])
         if method == "SubmitReport":
-            stub = governance_pb2_grpc.ReportingServiceStub(channel)  # type: ignore[no-untyped-call]
+            stub = governance_pb2_grpc.ReportingServiceStub(channel)
 
             def call(item: bytes) -> int:
                 resp = stub.SubmitReport(gov.SubmitEntryRequest(signed_entry=item), timeout=120)
@@ -386,7 +430,7 @@ def run_clients(alliance: Path, addresses: Sequence[str], requests: Sequence[byt
                 try:
                     size = call(item)
                 except grpc.RpcError as exc:
-                    key = f"{exc.code().name}: {(exc.details() or '')[:80]}"  # type: ignore[attr-defined]
+                    key = f"{exc.code().name}: {(exc.details() or '')[:80]}"
                     with lock:
                         errors[key] = errors.get(key, 0) + 1
                     continue
@@ -561,12 +605,15 @@ def bench_ring(members: int, s: BenchSettings, tmp: Path, say: Callable[[str], N
             say(f"ring {members}, verify workers {_label(workers)}: {s.clients} clients sending {n} reports")
             warm = run_clients(alliance, addresses, leaves[:warm_n], s.clients, None)
             batches0, appended0 = servers[0].counters()
+            cpu0 = _proc_cpu()
             result = run_clients(alliance, addresses, leaves[warm_n:], s.clients, s.seconds)
+            cpu = cpu_split(cpu0, _proc_cpu(), [srv.pid for srv in servers])
             batches1, appended1 = servers[0].counters()
             if not first_leaves:
                 first_leaves, first_response = leaves[warm_n:], warm.response_bytes or result.response_bytes
             entry = {"verify_workers": _label(workers), **result.summary(),
-                     "mean_sequencer_batch": (appended1 - appended0) / max(1, batches1 - batches0)}
+                     "mean_sequencer_batch": (appended1 - appended0) / max(1, batches1 - batches0),
+                     **{f"cpu_ms_per_report_{k[:-2]}": v * 1000 / max(1, result.ok) for k, v in cpu.items()}}
             runs.append(entry)
         finally:
             for srv in servers:
@@ -654,6 +701,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="comma-separated verifier process counts to compare, 'auto' = one per core, "
                              "0 = in-process (default auto)")
     parser.add_argument("--checkpoint-ms", type=float, default=5.0, help="operator checkpoint interval (default 5)")
+    parser.add_argument("--grpc-workers", type=int, default=16, help="operator gRPC threads (default 16, as served)")
     parser.add_argument("--quick", action="store_true", help="tiny counts, ring 5 only (a smoke run)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
@@ -663,7 +711,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         settings = BenchSettings(rings=tuple(int(x) for x in args.ring.split(",")), clients=args.clients,
                                  seconds=args.seconds, max_reports=args.max_reports, verify_workers=workers,
-                                 checkpoint_ms=args.checkpoint_ms)
+                                 checkpoint_ms=args.checkpoint_ms, grpc_workers=args.grpc_workers)
     from rich.console import Console
 
     err = Console(stderr=True)

@@ -75,27 +75,46 @@ def cmd_alliance_init(args: argparse.Namespace) -> None:
 def cmd_serve(args: argparse.Namespace) -> None:
     from candor.identity import Identity
     from server.app import Settings, create_server
-    from server.ceremony import bootstrap_entries
-    from server.storage import open_store
+    from server.database import open_for_serving, redact
 
+    if args.log_json:
+        from server.logging_setup import configure_json_logs
+
+        configure_json_logs(logging.DEBUG if args.verbose else logging.INFO)
     identity = Identity.load(args.identity)
     data = args.data or str(identity.path / "ledger.db")
-    store = open_store(data)
+    store = open_for_serving(data, schema=args.schema)  # PostgreSQL: refuses an unmigrated schema
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # SIGTERM drains appends and releases the sequencer lease
+        signal.signal(sig, lambda *_: stop.set())
     op = create_server(Settings(identity=identity, listen=args.listen or identity.server,
                                 checkpoint_interval=args.checkpoint_ms / 1000,
-                                epoch_interval=args.epoch_interval or None, epoch_workers=None), store)
-    if store.size() == 0:
-        op.ledger.append_now(bootstrap_entries(identity.path))
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    console.print(f"candor operator serving {op.ledger.origin} on port {op.port} "
-                  f"(ledger size {store.size()}, data {data})")
+                                epoch_interval=args.epoch_interval or None, epoch_workers=None,
+                                metrics_listen=args.metrics_listen, verify_workers=args.verify_workers), store)
+    try:
+        op.bootstrap(identity.path)
+    except BaseException:
+        op.stop(grace=0)
+        store.close()
+        raise
+    # With --log-json, stderr carries JSON lines only.
+    say = logging.getLogger("candor.serve").info if args.log_json else console.print
+    say(f"candor operator serving {op.ledger.origin} on port {op.port} "
+        f"(ledger size {store.size()}, data {redact(data)}{f', schema {args.schema}' if args.schema else ''})")
     print(f"listening on {op.port}", flush=True)
+    if op.metrics_port is not None:
+        print(f"metrics on {op.metrics_port}", flush=True)
     stop.wait()
-    console.print("shutting down: finishing in-flight appends")
+    say("shutting down: finishing in-flight appends")
     op.stop()
     store.close()
+
+
+def cmd_db_migrate(args: argparse.Namespace) -> None:
+    from server.database import migrate_data
+
+    result = migrate_data(args.data, schema=args.schema)
+    _emit(args, result, "Database migrated" if result["applied"] else "Database schema already up to date")
 
 
 def cmd_witness(args: argparse.Namespace) -> None:
@@ -444,6 +463,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sign a checkpoint at most this often (default 50 ms)")
     p.add_argument("--epoch-interval", type=float, default=float(_env("EPOCH_INTERVAL", "0") or 0),
                    help="run a rating epoch every this many seconds (default 0: only on `candor epoch run`)")
+    p.add_argument("--schema", default=_env("SCHEMA"), help="PostgreSQL schema holding the ledger (default "
+                   "candor); several servers given the same --data and --schema share one ledger; env CANDOR_SCHEMA")
+    p.add_argument("--metrics-listen", default=_env("METRICS_LISTEN"), metavar="HOST:PORT",
+                   help="serve Prometheus metrics at http://HOST:PORT/metrics (default: off); env CANDOR_METRICS_LISTEN")
+    p.add_argument("--log-json", action="store_true", help="log JSON lines (one per RPC, with a request id) on stderr")
+    p.add_argument("--verify-workers", type=int, metavar="N",
+                   default=int(_env("VERIFY_WORKERS") or 0) if _env("VERIFY_WORKERS") else None,
+                   help="processes verifying incoming reports, in batches (default: one per core; "
+                        "0: in the server process); env CANDOR_VERIFY_WORKERS")
+
+    db = sub.add_parser("db", help="database administration", description="Database administration.")
+    dbsub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    p = add(dbsub, "migrate", "Create or upgrade the database schema (versioned migrations; never drops "
+            "anything; running it again is a no-op).",
+            "candor db migrate --data postgresql://candor@db.example/candor", cmd_db_migrate)
+    p.add_argument("--data", default=_env("DATA"), required=_env("DATA") is None,
+                   help="postgresql:// URL or SQLite path; env CANDOR_DATA")
+    p.add_argument("--schema", default=_env("SCHEMA"), help="PostgreSQL schema (default candor); env CANDOR_SCHEMA")
 
     p = add(sub, "witness", "Cosign the operator's checkpoints after checking consistency.",
             "candor witness --identity ./alliance/witness-1", cmd_witness)

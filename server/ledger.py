@@ -11,6 +11,12 @@ makes a second sequencer unable to fork the log.
 A checkpointer signs a C2SP checkpoint for the newest size at most every
 `checkpoint_interval` seconds; a submitter waits for the first checkpoint that covers its
 entry and gets a receipt (checkpoint + inclusion proof) it can verify itself.
+
+Over a store shared by several servers (PostgreSQL) the in-process queue and thread are
+replaced by `server.sequencer.SharedSequencer`: entries are handed to whichever server holds
+the sequencer lease through the database, and only that server commits and signs
+checkpoints. `prepare` (the state checks and Merkle nodes of a batch) is the same code in
+both paths.
 """
 
 from __future__ import annotations
@@ -29,11 +35,15 @@ from core import merkle, state
 from core.checkpoint import Checkpoint, sign_checkpoint
 from core.errors import CandorError, InvalidInput, NotFound, PermissionDenied, Unavailable, VerificationError
 from core.note import NoteSigner
+from server.metrics import OperatorMetrics
+from server.sequencer import SharedSequencer, SharedStore
 from server.storage import AppendBatch, LedgerStore, StoreView
 
 log = logging.getLogger("candor.ledger")
 
 MAX_BATCH = 512
+#: Side log of checkpoint sizes that reached the witness quorum (shared stores only).
+COSIGNED_LOG = "ledger/cosigned"
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,18 @@ class Receipt:
     checkpoint_size: int
     checkpoint_note: bytes
     inclusion_proof: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A batch ready to commit: `results[i]` is item i's index, or why it was refused.
+
+    `batch` is None when every item was refused (nothing to append).
+    """
+
+    first: int
+    batch: AppendBatch | None
+    results: tuple[int | CandorError, ...]
 
 
 @dataclass
@@ -57,7 +79,8 @@ class Ledger:
     """The operator's append-only log over a `LedgerStore`."""
 
     def __init__(self, store: LedgerStore, signer: NoteSigner, *, checkpoint_interval: float = 0.05,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, metrics: OperatorMetrics | None = None,
+                 name: str | None = None, intake_timeout: float = 20.0, lease_poll: float = 0.5) -> None:
         self.store = store
         self.signer = signer
         self.view = StoreView(store)
@@ -71,6 +94,14 @@ class Ledger:
         self._cosigned = -1  # largest checkpoint size with the genesis quorum of cosignatures
         self.batches = 0  # commits so far, and the entries they appended: the group-commit factor
         self.appended = 0
+        self.metrics = metrics if metrics is not None else OperatorMetrics()
+        # A store several servers share gets the lease-and-intake sequencer; any other keeps
+        # the in-process queue below, unchanged.
+        self._shared: SharedSequencer | None = None
+        if isinstance(store, SharedStore):
+            self._shared = SharedSequencer(self, store, name=name, intake_timeout=intake_timeout,
+                                           lease_poll=lease_poll)
+        self._cosign_cursor = 0  # shared stores: last "cosigned" log record read
 
     # -- genesis and identity ---------------------------------------------------------------
 
@@ -89,21 +120,59 @@ class Ledger:
 
     # -- threads ----------------------------------------------------------------------------
 
+    @property
+    def shared(self) -> SharedSequencer | None:
+        """The multi-server sequencer, or None for a single-process ledger."""
+        return self._shared
+
+    @property
+    def sequencing(self) -> bool:
+        """Whether this process appends and signs checkpoints (always, unless the store is shared
+        and another server holds the sequencer lease)."""
+        return self._shared is None or self._shared.sequencing
+
     def start(self) -> None:
-        for target, name in ((self._sequence_loop, "sequencer"), (self._checkpoint_loop, "checkpointer")):
+        loops: list[tuple[Callable[[], None], str]] = [(self._checkpoint_loop, "checkpointer")]
+        if self._shared is None:
+            loops.insert(0, (self._sequence_loop, "sequencer"))
+            self.metrics.sequencer.set(1)
+        else:
+            self._shared.start()
+        for target, name in loops:
             t = threading.Thread(target=target, name=f"candor-{name}", daemon=True)
             t.start()
             self._threads.append(t)
 
     def stop(self) -> None:
-        """Finish what is queued, sign a last checkpoint, stop the threads."""
+        """Finish what is queued, sign a last checkpoint, stop the threads.
+
+        Shared store: a lease holder drains the intake queue, signs, and releases the lease
+        (another server takes over at once); waiting calls get their outcome.
+        """
         self._stopping.set()
-        self._queue.put(None)
+        if self._shared is not None:
+            self._shared.stop()
+        else:
+            self._queue.put(None)
         with self._cp_cond:
             self._cp_cond.notify_all()
         for t in self._threads:
             t.join(timeout=10)
         self._threads.clear()
+
+    def checkpoint_changed(self) -> None:
+        """Wake whoever waits for a checkpoint or for entries to sign."""
+        with self._cp_cond:
+            self._cp_cond.notify_all()
+
+    def committed(self, appended: int, decided: int) -> None:
+        """Bookkeeping after a sequencer commit of `decided` entries, `appended` of them appended."""
+        if appended:
+            self.batches += 1
+            self.appended += appended
+        self.metrics.batches.inc()
+        self.metrics.batch_size.observe(decided)
+        self.checkpoint_changed()
 
     # -- appending --------------------------------------------------------------------------
 
@@ -111,8 +180,15 @@ class Ledger:
         """Queue a decoded entry; the future resolves to its index or to the refusal."""
         if self._stopping.is_set():
             raise Unavailable("the operator is shutting down; retry against another server")
-        fut: Future[int] = Future()
-        self._queue.put(_Pending(leaf, signed, verified, fut))
+        start = time.perf_counter()
+        fut: Future[int]
+        if self._shared is not None:
+            fut = self._shared.submit(leaf, verified=verified)
+        else:
+            fut = Future()
+            self._queue.put(_Pending(leaf, signed, verified, fut))
+        latency = self.metrics.append_latency
+        fut.add_done_callback(lambda _f: latency.observe(time.perf_counter() - start))
         return fut
 
     def append(self, leaf: bytes, *, verified: bool = False, timeout: float = 30.0) -> int:
@@ -162,7 +238,13 @@ class Ledger:
             if stop:
                 return
 
-    def _commit(self, batch: list[_Pending]) -> None:
+    def prepare(self, items: Sequence[tuple[bytes, e.SignedEntry, bool]]) -> Prepared:
+        """Check (leaf, signed, verified) items in order against the state after the ones
+        before them; compute the batch appending the accepted ones at the current size.
+
+        Writes nothing: the caller commits `batch`, whose compare-and-set on the size makes
+        a stale preparation fail with Conflict.
+        """
         first = self.store.size()
         overlay = state.Overlay(self.view)
         nodes: dict[tuple[int, int], bytes] = {}
@@ -171,34 +253,49 @@ class Ledger:
             hit = nodes.get((level, index))
             return hit if hit is not None else self.store.node(level, index)
 
-        accepted: list[_Pending] = []
+        accepted: list[bytes] = []
+        results: list[int | CandorError] = []
         now_ms = int(self.clock() * 1000)
-        for p in batch:
+        for leaf, signed, verified in items:
             index = first + len(accepted)
             try:
                 ally = None if index == 0 else self.alliance
-                updates = state.apply(overlay, ally, index, p.signed, now_ms=now_ms, verify=not p.verified)
+                updates = state.apply(overlay, ally, index, signed, now_ms=now_ms, verify=not verified)
             except CandorError as exc:
-                p.future.set_exception(exc)
+                results.append(exc)
                 continue
             overlay.updates.update(updates)
             if index == 0:
-                self._alliance = state.alliance_of(p.signed, merkle.leaf_hash(p.leaf))
-            for level, idx, digest in merkle.new_nodes(index, merkle.leaf_hash(p.leaf), get):
+                self._alliance = state.alliance_of(signed, merkle.leaf_hash(leaf))
+            for level, idx, digest in merkle.new_nodes(index, merkle.leaf_hash(leaf), get):
                 nodes[(level, idx)] = digest
-            accepted.append(p)
-        if not accepted:
+            accepted.append(leaf)
+            results.append(index)
+        batch = None
+        if accepted:
+            batch = AppendBatch(
+                first_index=first,
+                entries=tuple(accepted),
+                nodes=tuple((lv, ix, h) for (lv, ix), h in nodes.items()),
+                state=tuple(overlay.updates.items()),
+            )
+        return Prepared(first, batch, tuple(results))
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        prepared = self.prepare([(p.leaf, p.signed, p.verified) for p in batch])
+        for p, result in zip(batch, prepared.results):
+            if isinstance(result, CandorError):
+                p.future.set_exception(result)
+        if prepared.batch is None:
             return
-        self.store.commit(AppendBatch(
-            first_index=first,
-            entries=tuple(p.leaf for p in accepted),
-            nodes=tuple((lv, ix, h) for (lv, ix), h in nodes.items()),
-            state=tuple(overlay.updates.items()),
-        ))
+        self.store.commit(prepared.batch)
         self.batches += 1
-        self.appended += len(accepted)
-        for i, p in enumerate(accepted):
-            p.future.set_result(first + i)
+        self.appended += len(prepared.batch.entries)
+        self.metrics.batches.inc()
+        self.metrics.batch_size.observe(len(batch))
+        for p, result in zip(batch, prepared.results):
+            if isinstance(result, int):
+                p.future.set_result(result)
 
     # -- checkpoints ------------------------------------------------------------------------
 
@@ -213,6 +310,8 @@ class Ledger:
         self.store.put_checkpoint(size, note)
         with self._cp_cond:
             self._cp_cond.notify_all()
+        if self._shared is not None:
+            self._shared.announce_checkpoint()  # receipts wait for it on every server
         return size, note
 
     def _checkpoint_loop(self) -> None:
@@ -222,10 +321,14 @@ class Ledger:
             if self._stopping.is_set():
                 break
             time.sleep(self.checkpoint_interval)  # gather a batch's worth before signing
+            if not self.sequencing:
+                continue  # checkpoints are signed by whoever sequences
             try:
                 self.sign_checkpoint()
             except Exception:
                 log.exception("signing a checkpoint failed; will retry")
+        if self._shared is not None:
+            return  # the sequencer signed its last checkpoint before releasing the lease
         try:
             self.sign_checkpoint()
         except Exception:
@@ -283,6 +386,9 @@ class Ledger:
         count = len(self.store.cosignatures(size))
         if count >= self.alliance.genesis.witness_quorum and size > self._cosigned:
             self._cosigned = size
+            if self._shared is not None:
+                # Other servers learn of it from the shared store (see cosigned_size).
+                self.store.append_log(COSIGNED_LOG, str(size).encode())
             with self._cp_cond:
                 self._cp_cond.notify_all()
         return count
@@ -290,6 +396,11 @@ class Ledger:
     def cosigned_size(self) -> int:
         """The largest ledger size whose checkpoint carries the genesis quorum of cosignatures
         (0 if none): what trustees and clients will accept."""
+        if self._shared is not None:
+            # Witnesses may cosign through any server: catch up on what the others recorded.
+            for record_id, raw in self.store.read_log(COSIGNED_LOG, self._cosign_cursor, 1000):
+                self._cosign_cursor = record_id
+                self._cosigned = max(self._cosigned, int(raw))
         if self._cosigned < 0:
             latest = self.store.latest_checkpoint()
             quorum = self.alliance.genesis.witness_quorum
@@ -334,8 +445,16 @@ class Ledger:
 
     def verify_entry(self, leaf: bytes) -> e.SignedEntry:
         """Decode and run the parallelisable crypto checks on a report or retraction."""
+        start = time.perf_counter()
         signed = wire.signed_entry_from_bytes(leaf)
         body = signed.entry.body
+        try:
+            self._verify_body(signed, body)
+        finally:
+            self.metrics.verification.observe(time.perf_counter() - start)
+        return signed
+
+    def _verify_body(self, signed: e.SignedEntry, body: e.Body) -> None:
         if isinstance(body, e.ReportCommitted):
             state.verify_report_crypto(self.alliance, body)
             state.verify_ring_now(self.view, self.alliance, signed, body.subject_tag, body.ring_size,
@@ -348,4 +467,3 @@ class Ledger:
                                   body.ring_size, self.store.size())
         else:
             raise VerificationError(f"{signed.entry.kind} is not verified in the intake path")
-        return signed

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import select
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -339,13 +340,13 @@ class PostgresStore:
     def _connect(self, *, migrating: bool = False, application_name: str | None = None) -> Conn:
         if self._closed:
             raise Unavailable("ledger store is closed; open it again")
-        kwargs: dict[str, object] = {}
+        kwargs: dict[str, str | int] = {}
         if "connect_timeout" not in self._url:
             kwargs["connect_timeout"] = self._connect_timeout
         if application_name is not None:
             kwargs["application_name"] = application_name
         try:
-            conn: Conn = psycopg.connect(self._url, autocommit=True, **kwargs)
+            conn: Conn = psycopg.connect(psycopg.conninfo.make_conninfo(self._url, **kwargs), autocommit=True)
             if not migrating:
                 conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self._schema)))
         except psycopg.OperationalError as exc:
@@ -362,6 +363,11 @@ class PostgresStore:
 
     def _thread_conn(self) -> Conn:
         conn: Conn | None = getattr(self._local, "conn", None)
+        if conn is not None and not conn.closed and not conn.broken and _has_input(conn):
+            # An idle connection has nothing to read unless the server ended the session (a
+            # terminated backend or a restarted database sends an error, then EOF): replace it
+            # before sending anything, so the first call after an outage does not fail on it.
+            conn.close()
         if conn is None or conn.closed or conn.broken:
             if conn is not None:
                 with self._registry_lock:
@@ -719,17 +725,17 @@ class PostgresStore:
             return None
         return SequencerLease(self, conn, holder)
 
-    def sequencer_holder(self) -> str | None:
-        """The application name of the session holding the sequencer lock, or None."""
+    def sequencer_holder(self) -> tuple[str, int] | None:
+        """(application name, backend pid) of the session holding the sequencer lock, or None."""
         key = self._sequencer_lock_key
         with self._use() as conn:
             row = conn.execute(
-                "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                "SELECT a.application_name, a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
                 " WHERE l.locktype = 'advisory' AND l.granted AND l.database ="
                 " (SELECT oid FROM pg_database WHERE datname = current_database())"
                 " AND l.classid::bigint = %s AND l.objid::bigint = %s AND l.objsubid = 1",
                 ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF)).fetchone()
-        return None if row is None else str(row[0])
+        return None if row is None else (str(row[0]), _as_int(row[1]))
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -837,7 +843,8 @@ class SequencerLease:
                      float(expire_after)))
                 if cur.rowcount != len(outcomes):
                     raise Conflict(f"{len(outcomes) - cur.rowcount} of {len(outcomes)} intake rows were "
-                                   "decided meanwhile (cancelled or expired); rebuild the batch")
+                                   "decided meanwhile (cancelled or expired) or do not hold the entry "
+                                   "appended at their index; rebuild the batch")
             conn.execute("SELECT pg_notify(%s, 'outcome')", (self._store.channel,))
 
     def release(self) -> None:
@@ -871,6 +878,16 @@ class IntakeListener:
 
     def close(self) -> None:
         self._store._forget(self._conn)
+
+
+def _has_input(conn: Conn) -> bool:
+    """Whether the server sent something to an idle connection (one select, no round trip)."""
+    poller = select.poll()  # not select.select: that fails on descriptors above 1023
+    try:
+        poller.register(conn.fileno(), select.POLLIN | select.POLLPRI)
+        return bool(poller.poll(0))
+    except (OSError, ValueError):
+        return True
 
 
 def _as_int(value: object) -> int:

@@ -26,6 +26,7 @@ from core import state
 from core.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated, Unavailable
 from server.epoch import EpochRunner
 from candor.status import grpc_errors
+from server.intake import Verifier
 from server.ledger import Ledger, Receipt
 from server.pki import peer_identity
 
@@ -145,12 +146,17 @@ class GovernanceServicer(gov_grpc.GovernanceServiceServicer):
 
 
 class ReportingServicer(gov_grpc.ReportingServiceServicer):
-    def __init__(self, ledger: Ledger) -> None:
+    """Reports and retractions. Their crypto is checked by `verifier` (server/intake.py: in
+    worker processes, batched); without one, by `Ledger.verify_entry` in this thread."""
+
+    def __init__(self, ledger: Ledger, verifier: Verifier | None = None) -> None:
         self.ledger = ledger
+        self.verifier = verifier
 
     def _report(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext, kind: type) -> gov.Receipt:
         caller(context, self.ledger, "member")
-        signed = self.ledger.verify_entry(request.signed_entry)
+        verify = self.ledger.verify_entry if self.verifier is None else self.verifier.verify_entry
+        signed = verify(request.signed_entry)
         if not isinstance(signed.entry.body, kind):
             raise InvalidInput(f"this call takes a {kind.__name__} entry, not {signed.entry.kind}")
         return _wait(self.ledger, request.signed_entry, signed, verified=True)

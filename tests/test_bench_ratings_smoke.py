@@ -63,6 +63,20 @@ STAGES = {
     "link tags (RingSignature.from_bytes)",
 }
 
+# verify_rating's stages re-run on their own at the largest size: name -> calls per rating
+DIRECT = {
+    "verify_rating as a whole": 1,
+    "commitment decoding, subgroup-checked (Group.decode)": 20,
+    "  of which decompression only (from_compressed_bytes_unchecked)": 20,
+    "opening msm over the decoded points (Group.msm, the rating's scalars)": 1,
+    "leaf decoding (wire.signed_entry_from_bytes)": 22,
+    "leaf hash + inclusion proof (merkle.verify_inclusion)": 22,
+    "link tags via RingSignature.from_bytes": 20,
+    "  the same link tags sliced from the bytes": 20,
+    "decay weights + ReportInfo": 20,
+    "rule set parsing (rules.check_canonical)": 1,
+}
+
 
 @pytest.fixture(scope="module")
 def report() -> bench.BenchReport:
@@ -133,6 +147,8 @@ def test_profile_names_the_stages(report: bench.BenchReport) -> None:
     assert stages["opening check (rating.check_opening)"].calls == 1
     assert len(report.profile_top) > 5
     assert all(p.own_ms >= 0 and p.cumulative_ms >= p.own_ms - 1e-9 for p in report.profile_top)
+    assert {st.name: st.calls for st in report.stages} == DIRECT
+    assert all(st.median_s > 0 for st in report.stages)
 
 
 def test_table_shows_every_row_target_and_stage(report: bench.BenchReport) -> None:
@@ -149,7 +165,7 @@ def test_table_shows_every_row_target_and_stage(report: bench.BenchReport) -> No
     for name in QUICK_TARGETS:
         line = next(ln for ln in lines if name in ln)
         assert ("PASS" in line) != ("MISS" in line)
-    for stage in STAGES:
+    for stage in STAGES | set(DIRECT):
         assert stage.strip() in text
     assert "2048-bit key:" in text and "in-process" in text
 
@@ -167,6 +183,7 @@ def test_json_carries_the_same_rows(report: bench.BenchReport) -> None:
     assert {t["status"] for t in data["targets"]} <= {"PASS", "MISS"}
     assert {s["function"] for s in data["profile"]["stages"]} >= STAGES
     assert data["profile"]["reports"] == 20
+    assert {st["stage"]: st["calls"] for st in data["profile"]["stages_timed_directly"]} == DIRECT
 
 
 def test_cli_prints_table_or_json(

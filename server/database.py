@@ -1,0 +1,90 @@
+"""Opening the operator's database for serving, and `candor db migrate` (DESIGN §7).
+
+Schema changes are versioned migrations (`server.postgres_store.MIGRATIONS`,
+`server.sqlite_store.MIGRATIONS`) that only ever add. For PostgreSQL they are applied only
+by `candor db migrate --data URL`: a server opens the store with `auto_migrate=False` and
+refuses to start, naming the command, if the schema is missing, older or newer than the
+code. Several servers share the database, possibly at different versions during a rolling
+upgrade, so changing the schema is an explicit step of the operator, not a side effect of
+starting one more server. The embedded SQLite store belongs to one process and keeps
+migrating itself when opened, as before.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+
+from core.errors import InvalidInput, Unavailable
+from server.storage import LedgerStore, open_store
+
+DEFAULT_SCHEMA = "candor"
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+def redact(url: str) -> str:
+    """`url` without its password, for messages and logs."""
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
+
+
+def _check_schema_use(url: str, schema: str | None) -> None:
+    if schema is not None and not is_postgres(url):
+        raise InvalidInput("--schema applies to PostgreSQL only; a SQLite file holds one ledger")
+
+
+def open_for_serving(url: str, *, schema: str | None = None) -> LedgerStore:
+    """The store `candor serve` runs on. PostgreSQL: never migrates (Conflict naming
+    `candor db migrate` unless the schema is current). SQLite: opened as always."""
+    _check_schema_use(url, schema)
+    if is_postgres(url):
+        from server.postgres_store import PostgresStore
+
+        return PostgresStore(url, schema=schema or DEFAULT_SCHEMA, auto_migrate=False)
+    return open_store(url)
+
+
+def migrate_data(url: str, *, schema: str | None = None) -> dict[str, object]:
+    """Apply the missing migrations to the database at `url`; a second run is a no-op.
+
+    Returns {"applied": [versions], "version": current, "backend": ..., "schema": ...}.
+    """
+    _check_schema_use(url, schema)
+    if is_postgres(url):
+        import psycopg
+
+        from server import postgres_store
+
+        name = schema or DEFAULT_SCHEMA
+        postgres_store.check_schema(name)
+        try:
+            with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+                applied = postgres_store.migrate(conn, name)
+                version = postgres_store.schema_version(conn, name)
+        except psycopg.OperationalError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise Unavailable(f"database unreachable at {redact(url)}: {first}") from None
+        return {"backend": "postgresql", "schema": name, "applied": applied, "version": version}
+
+    from server import sqlite_store
+
+    path = url
+    if url.startswith("sqlite://"):
+        path = url[len("sqlite://"):]
+        if not path.startswith("/") or path == "/":
+            raise InvalidInput(f"sqlite url {url!r} has no path; write sqlite:///candor.db or sqlite:////abs/path.db")
+        path = path[1:]
+    elif "://" in url:
+        raise InvalidInput(f"unknown store scheme {url.split('://', 1)[0]!r}; use sqlite:///path, a file path "
+                           "or postgresql://...")
+    if path in (":memory:", ""):
+        raise InvalidInput("an in-memory database cannot be migrated; give a file")
+    lite = sqlite3.connect(path, isolation_level=None)
+    try:
+        applied = sqlite_store.migrate(lite)
+        return {"backend": "sqlite", "schema": None, "applied": applied,
+                "version": sqlite_store.schema_version(lite)}
+    finally:
+        lite.close()

@@ -1,0 +1,502 @@
+"""Report intake off the GIL: verifying reports and retractions in a process pool (DESIGN §2, §7).
+
+DESIGN §7: "Hot crypto (proof verification, share computation) runs in a process pool:
+gmpy2 holds the GIL" (and so does py-arkworks-bls12381: two threads decoding points run
+no faster than one, MEASURED.md). A `Verifier` therefore runs the cryptographic checks of
+`server.ledger.Ledger.verify_entry` — the validity proof, the ciphertext range and the
+ring signature — in worker processes, and keeps in the server process only what needs
+the ledger's state: the current ring (keys and the index of the last membership change),
+the ledger size, and for a retraction the subject of the report it retracts. Those are
+read here and sent along as bytes and integers; a worker never sees the store.
+
+Batching. DESIGN §2 makes validity proofs and ring signatures batch-verifiable
+(`core.proofs.batch_verify_validity`, `core.ring.batch_ring_verify`: one multi-scalar
+multiplication for many items). Reports arriving together are gathered by one dispatcher
+thread: a batch is sent when a worker is free and either `max_batch` items are waiting or
+the oldest has waited `window` seconds (2 ms by default). While every worker is busy,
+items keep queueing, so batches grow with the load; waiting items are split evenly over
+the free workers so no core idles while another verifies a long batch.
+
+Exact verdicts. A batch must give each client the error it would have got alone, so a
+worker first runs every check that precedes the two group equations (category, ciphertext
+range, statement and proof encodings, ring currency, signature encoding) and sends any
+item that fails one through the sequential path, which is literally
+`core.state.verify_report_crypto` then `core.state.verify_ring_now` over a view holding
+the ring snapshot (the same calls, in the same order, as `Ledger.verify_entry`). The
+others go into the batch equations; if a batch equation fails, its items are re-verified
+one at a time with `verify_validity` / `ring_verify`, whose messages are the ones the
+sequential path gives (the batch and single verifiers accept exactly the same proofs; see
+their docstrings). Items that fail validity never reach the ring batch, as in the
+sequential order. The pre-checks mirror the core's; `tests/test_intake.py` compares the
+two paths on good and bad reports, and must be extended if the core adds a check.
+
+Workers are started from a fork server that preloads this module (so `core`, gmpy2 and
+arkworks are imported once, not per worker) and initialised once with the genesis leaf,
+from which they build the alliance's Pedersen generators. Jobs cross the process
+boundary as tuples of bytes and integers, never as decoded objects. `workers=0` verifies
+synchronously in the calling thread, one item at a time (deterministic; for tests), with
+the very same function. As with any spawn or fork-server pool, a program that embeds the
+operator must keep its main module importable without side effects (the
+`if __name__ == "__main__":` idiom): workers import it. A worker that dies is replaced on
+the next batch; the items it held get Unavailable (retry with the same report id).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import multiprocessing
+import os
+import signal
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+from candor import wire
+from core import entries as e
+from core import merkle, state
+from core.errors import CandorError, InvalidInput, NotFound, Unavailable, VerificationError
+from core.group import default_group
+from core.proofs import ReportStatement, ValidityProof, batch_verify_validity, verify_validity
+from core.ring import RingItem, RingSignature, batch_ring_verify, ring_verify
+
+if TYPE_CHECKING:
+    from server.ledger import Ledger
+
+log = logging.getLogger("candor.intake")
+
+DEFAULT_WINDOW = float(os.environ.get("XWIN", "0.002"))
+DEFAULT_MAX_BATCH = 16
+VERIFY_TIMEOUT = 30.0
+
+#: What a worker gets for one entry: (leaf, ring keys in admission order, index of the last
+#: membership change, ledger size, subject tag of the retracted report or None).
+JobWire = tuple[bytes, tuple[bytes, ...], int, int, "bytes | None"]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One entry to verify, with the state it is verified against (taken in the server)."""
+
+    leaf: bytes
+    ring: tuple[bytes, ...]
+    changed_at: int
+    index: int
+    subject_tag: bytes | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.leaf, bytes) or not isinstance(self.ring, tuple):
+            raise InvalidInput("a verification job holds the leaf bytes and the ring as a tuple of keys")
+        if self.changed_at < 0 or self.index < 0:
+            raise InvalidInput("ring change index and ledger size cannot be negative")
+        if self.subject_tag is not None and len(self.subject_tag) != 32:
+            raise InvalidInput("the retracted report's subject tag must be 32 bytes")
+
+    def wire(self) -> JobWire:
+        return (self.leaf, self.ring, self.changed_at, self.index, self.subject_tag)
+
+
+# -- the worker side (also run in-process when workers=0) -----------------------------------
+
+# Alliances by genesis leaf hash, decoded once per process (a worker is initialised with
+# one; an in-process verifier registers its own).
+_ALLIANCES: dict[bytes, state.Alliance] = {}
+
+
+def register_alliance(genesis_leaf: bytes) -> bytes:
+    """Decode the genesis once in this process; warm the generators. Returns its leaf hash."""
+    digest = merkle.leaf_hash(genesis_leaf)
+    if digest not in _ALLIANCES:
+        ally = state.alliance_of(wire.signed_entry_from_bytes(genesis_leaf), digest)
+        for category in ally.genesis.categories:  # hash the G_{c,t} now, not on the first report
+            for tier in range(4):
+                ally.generators.g(category, tier)
+        _ALLIANCES[digest] = ally
+    return digest
+
+
+def _init_worker(genesis_leaf: bytes) -> None:
+    # The server handles Ctrl-C and shuts the pool down; a worker must not die first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    register_alliance(genesis_leaf)
+
+
+class _RingView:
+    """The one state key `core.state.verify_ring_now` reads, from the server's snapshot."""
+
+    def __init__(self, ring: Sequence[bytes], changed_at: int) -> None:
+        self._value = state.dump({"keys": [k.hex() for k in ring], "changed_at": changed_at})
+
+    def get(self, key: str) -> bytes | None:
+        return self._value if key == "ring" else None
+
+    def scan(self, prefix: str) -> list[tuple[str, bytes]]:
+        return [("ring", self._value)] if "ring".startswith(prefix) else []
+
+
+def _internal(exc: BaseException) -> RuntimeError:
+    """A bug, not a refusal: keep the traceback for the server's log (the caller sees INTERNAL)."""
+    return RuntimeError("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+
+
+def verify_sequential(ally: state.Alliance, job: JobWire) -> BaseException | None:
+    """Exactly `Ledger.verify_entry` after its state reads: the reference verdict."""
+    leaf, ring, changed_at, index, subject = job
+    try:
+        signed = wire.signed_entry_from_bytes(leaf)
+        body = signed.entry.body
+        view = _RingView(ring, changed_at)
+        if isinstance(body, e.ReportCommitted):
+            state.verify_report_crypto(ally, body)
+            state.verify_ring_now(view, ally, signed, body.subject_tag, body.ring_size, index)
+        elif isinstance(body, e.ReportRetracted):
+            if subject is None:
+                raise NotFound(f"report {body.report_id.hex()} is not on the ledger")
+            state.verify_ring_now(view, ally, signed, subject, body.ring_size, index)
+        else:
+            raise VerificationError(f"{signed.entry.kind} is not verified in the intake path")
+    except CandorError as exc:
+        return exc
+    except Exception as exc:  # noqa: BLE001 - returned, so one bad item cannot fail its batch
+        return _internal(exc)
+    return None
+
+
+class _NotBatchable(Exception):
+    """An item fails a pre-check: it takes the sequential path, which names the failure."""
+
+
+def _preflight(ally: state.Alliance, job: JobWire) -> tuple[tuple[ReportStatement, ValidityProof] | None, RingItem]:
+    """The checks that precede the group equations, in `verify_sequential`'s order.
+
+    Returns the validity item (reports only) and the ring item, or raises _NotBatchable
+    (or the decoding error) if any check would refuse the entry.
+    """
+    leaf, ring, changed_at, index, subject = job
+    signed = wire.signed_entry_from_bytes(leaf)
+    body = signed.entry.body
+    validity: tuple[ReportStatement, ValidityProof] | None = None
+    if isinstance(body, e.ReportCommitted):
+        # core.state.verify_report_crypto, up to verify_validity
+        if body.category not in ally.genesis.categories or not 0 < body.ciphertext < ally.nsquare:
+            raise _NotBatchable
+        validity = (ReportStatement(genesis_hash=ally.genesis_hash, report_id=body.report_id,
+                                    subject_tag=body.subject_tag, category=body.category,
+                                    event_date=body.incident_date, commitment=body.commitment),
+                    ValidityProof.from_bytes(body.validity_proof))
+        subject = body.subject_tag
+    elif not isinstance(body, e.ReportRetracted) or subject is None:
+        raise _NotBatchable
+    # core.state.verify_ring_now, up to ring_verify
+    if signed.ring_signature is None or body.ring_size > index or body.ring_size <= changed_at or not ring:
+        raise _NotBatchable
+    sig = RingSignature.from_bytes(signed.ring_signature)
+    return validity, (ring, subject, signed.signed_message(), sig)
+
+
+def _check_all(items: Sequence[tuple[int, T]], batch: Callable[[list[T]], None],
+               single: Callable[[T], None]) -> dict[int, BaseException]:
+    """Run `batch` over all items; if it fails, `single` over each. Failures by position."""
+    if len(items) > 1:
+        try:
+            batch([item for _, item in items])
+            return {}
+        except Exception:  # noqa: BLE001 - any failure: find out item by item
+            pass
+    failed: dict[int, BaseException] = {}
+    for pos, item in items:
+        try:
+            single(item)
+        except CandorError as exc:
+            failed[pos] = exc
+        except Exception as exc:  # noqa: BLE001
+            failed[pos] = _internal(exc)
+    return failed
+
+
+def verify_batch(genesis_hash: bytes, jobs: Sequence[JobWire]) -> list[BaseException | None]:
+    """Verify `jobs` together; one outcome per job, each what `verify_sequential` gives."""
+    ally = _ALLIANCES.get(genesis_hash)
+    if ally is None:
+        raise Unavailable("this verification worker was started for another alliance; restart the operator")
+    outcomes: list[BaseException | None] = [None] * len(jobs)
+    if len(jobs) == 1:
+        outcomes[0] = verify_sequential(ally, jobs[0])
+        return outcomes
+    gens, group = ally.generators, default_group()
+    validity: list[tuple[int, tuple[ReportStatement, ValidityProof]]] = []
+    rings: dict[int, RingItem] = {}
+    for pos, job in enumerate(jobs):
+        try:
+            v, r = _preflight(ally, job)
+        except Exception:  # noqa: BLE001 - the sequential path gives the exact verdict
+            outcomes[pos] = verify_sequential(ally, job)
+            continue
+        if v is not None:
+            validity.append((pos, v))
+        rings[pos] = r
+    failed = _check_all(validity, lambda items: batch_verify_validity(gens, items),
+                        lambda item: verify_validity(gens, *item))
+    for pos, exc in failed.items():
+        outcomes[pos] = exc
+        del rings[pos]
+    failed = _check_all(sorted(rings.items(), key=lambda kv: kv[0]),
+                        lambda items: batch_ring_verify(group, items), lambda item: ring_verify(group, *item))
+    for pos, exc in failed.items():
+        outcomes[pos] = exc
+    return outcomes
+
+
+# -- the server side ------------------------------------------------------------------------
+
+
+@dataclass
+class _Waiting:
+    job: Job
+    future: Future[None]
+    since: float
+
+
+class Verifier:
+    """Verifies reports and retractions for one ledger, in `workers` processes.
+
+    `workers=None` starts one per core (`os.cpu_count()`); `workers=0` verifies in the
+    calling thread. `verify_entry(leaf)` is a drop-in for `Ledger.verify_entry`: same
+    checks, same error types and messages, but the crypto runs elsewhere and concurrent
+    calls share batch equations. The pool starts on first use (the ledger needs its
+    genesis first) or on `warm()`; `close()` stops it.
+    """
+
+    def __init__(self, ledger: Ledger, workers: int | None = None, *, window: float = DEFAULT_WINDOW,
+                 max_batch: int = DEFAULT_MAX_BATCH) -> None:
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
+            raise InvalidInput(f"verify workers must be a non-negative integer (0: in-process), got {workers!r}")
+        if max_batch < 1 or window < 0:
+            raise InvalidInput("a verification batch needs max_batch >= 1 and a window >= 0 seconds")
+        self.ledger = ledger
+        self.workers = (os.cpu_count() or 1) if workers is None else workers
+        self.window = window
+        self.max_batch = max_batch
+        self._cond = threading.Condition()
+        self._waiting: deque[_Waiting] = deque()
+        self._inflight = 0
+        self._closed = False
+        self._executor: ProcessPoolExecutor | None = None
+        self._dispatcher: threading.Thread | None = None
+        self._genesis_hash: bytes | None = None
+        self._ring_cache: tuple[bytes, tuple[bytes, ...], int] | None = None
+        self.batches = 0  # batches sent to workers, and the items in them: the batching factor
+        self.items = 0
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def warm(self) -> None:
+        """Start the workers now (the ledger must hold its genesis)."""
+        with self._cond:
+            self._start_locked()
+        if self.workers:
+            executor = self._executor
+            assert executor is not None
+            # One trivial task per worker, so every process has started and run its initializer.
+            futures = [executor.submit(verify_batch, self._genesis(), []) for _ in range(self.workers)]
+            for f in futures:
+                f.result(timeout=120)
+
+    def _genesis(self) -> bytes:
+        if self._genesis_hash is None:
+            self.ledger.alliance  # noqa: B018 - raises Unavailable without a genesis
+            self._genesis_hash = register_alliance(self.ledger.store.entry(0))
+        return self._genesis_hash
+
+    def _start_locked(self) -> None:
+        if self._closed:
+            raise Unavailable("the operator is shutting down; retry against another server")
+        genesis_hash = self._genesis()
+        if self.workers == 0 or self._executor is not None:
+            return
+        ctx = multiprocessing.get_context("forkserver")
+        # Workers fork from a server that has imported this module (and so core, gmpy2,
+        # arkworks) once; forking the operator itself, with its gRPC and database threads,
+        # would not be safe.
+        ctx.set_forkserver_preload(["server.intake"])
+        self._executor = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
+                                             initargs=(self.ledger.store.entry(0),))
+        assert merkle.leaf_hash(self.ledger.store.entry(0)) == genesis_hash
+        if self._dispatcher is None:
+            self._dispatcher = threading.Thread(target=self._dispatch_loop, name="candor-intake", daemon=True)
+            self._dispatcher.start()
+
+    def pids(self) -> list[int]:
+        """Process ids of the running workers (for monitoring; empty in-process)."""
+        with self._cond:
+            executor = self._executor
+        # ProcessPoolExecutor keeps no public list of its processes.
+        processes = getattr(executor, "_processes", None) or {}
+        return sorted(int(pid) for pid in processes)
+
+    def close(self) -> None:
+        """Verify what is already queued, then stop the dispatcher and the workers."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._cond.notify_all()
+        if self._dispatcher is not None:
+            self._dispatcher.join(timeout=VERIFY_TIMEOUT)
+        with self._cond:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
+
+    # -- the state part, in the server ----------------------------------------------------
+
+    def _ring(self) -> tuple[tuple[bytes, ...], int]:
+        """The current ring and the index of its last change, decoded once per change."""
+        raw = self.ledger.view.get("ring")
+        cached = self._ring_cache
+        if raw is None:
+            return (), 0
+        if cached is None or cached[0] != raw:
+            keys, changed_at = state.current_ring(self.ledger.view)
+            cached = (raw, tuple(keys), changed_at)
+            self._ring_cache = cached
+        return cached[1], cached[2]
+
+    def prepare(self, leaf: bytes) -> tuple[e.SignedEntry, Job]:
+        """Decode the entry and take the state it is verified against (in this process)."""
+        signed = wire.signed_entry_from_bytes(leaf)
+        body = signed.entry.body
+        subject: bytes | None = None
+        if isinstance(body, e.ReportRetracted):
+            record = state.load(self.ledger.view, f"report/{body.report_id.hex()}")
+            if record is None:
+                raise NotFound(f"report {body.report_id.hex()} is not on the ledger")
+            subject = bytes.fromhex(record["subject"])
+        elif not isinstance(body, e.ReportCommitted):
+            raise VerificationError(f"{signed.entry.kind} is not verified in the intake path")
+        self.ledger.alliance  # noqa: B018 - Unavailable before genesis, as verify_entry
+        ring, changed_at = self._ring()
+        return signed, Job(leaf, ring, changed_at, self.ledger.store.size(), subject)
+
+    def verify_entry(self, leaf: bytes, timeout: float = VERIFY_TIMEOUT) -> e.SignedEntry:
+        """Decode and verify a report or retraction; raise what `Ledger.verify_entry` raises."""
+        start = time.perf_counter()
+        try:
+            signed, job = self.prepare(leaf)
+            self.verify(job, timeout)
+        finally:
+            metrics = getattr(self.ledger, "metrics", None)  # the same histogram Ledger.verify_entry feeds
+            if metrics is not None:
+                metrics.verification.observe(time.perf_counter() - start)
+        return signed
+
+    def verify(self, job: Job, timeout: float = VERIFY_TIMEOUT) -> None:
+        """Verify one job (batched with concurrent ones); raise its error, if any."""
+        if self.workers == 0:
+            with self._cond:
+                self._start_locked()
+            outcome = verify_batch(self._genesis(), [job.wire()])[0]
+            if outcome is not None:
+                raise outcome
+            return
+        try:
+            self.submit(job).result(timeout=timeout)
+        except FutureTimeout:
+            raise Unavailable("report verification did not finish in time; retry with the same report id") from None
+
+    def submit(self, job: Job) -> Future[None]:
+        """Queue a job for the workers; the future resolves to None or to the refusal."""
+        if self.workers == 0:
+            raise InvalidInput("an in-process verifier (workers=0) verifies synchronously: call verify()")
+        fut: Future[None] = Future()
+        with self._cond:
+            self._start_locked()
+            self._waiting.append(_Waiting(job, fut, time.monotonic()))
+            self._cond.notify_all()
+        return fut
+
+    # -- dispatching ----------------------------------------------------------------------
+
+    def _next_batch(self) -> list[_Waiting] | None:
+        """Wait for a free worker and a batch worth sending; None when closed and drained."""
+        with self._cond:
+            while True:
+                if self._waiting and self._inflight < self.workers:
+                    wait = self._waiting[0].since + self.window - time.monotonic()
+                    if len(self._waiting) >= self.max_batch or wait <= 0 or self._closed:
+                        break
+                    self._cond.wait(wait)
+                elif self._closed and not self._waiting:
+                    return None
+                else:
+                    self._cond.wait()
+            free = self.workers - self._inflight
+            size = min(self.max_batch, max(1, math.ceil(len(self._waiting) / free), min(len(self._waiting), int(os.environ.get("XMIN", "1")))))
+            batch = [self._waiting.popleft() for _ in range(min(size, len(self._waiting)))]
+            self._inflight += 1
+            return batch
+
+    def _dispatch_loop(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            executor = None
+            try:
+                with self._cond:
+                    if self._executor is None:  # the last pool broke: start another
+                        self._start_locked()
+                    executor = self._executor
+                assert executor is not None
+                fut = executor.submit(verify_batch, self._genesis(), [w.job.wire() for w in batch])
+            except Exception as exc:  # noqa: BLE001 - a broken pool: fail these, restart
+                self._done(batch, executor, None, exc)
+                continue
+            self.batches += 1
+            self.items += len(batch)
+            fut.add_done_callback(functools.partial(self._done_future, batch, executor))
+
+    def _done_future(self, batch: list[_Waiting], executor: ProcessPoolExecutor,
+                     fut: Future[list[BaseException | None]]) -> None:
+        self._done(batch, executor, fut, None)
+
+    def _done(self, batch: list[_Waiting], executor: ProcessPoolExecutor | None,
+              fut: Future[list[BaseException | None]] | None, error: BaseException | None) -> None:
+        outcomes: list[BaseException | None] | None = None
+        if fut is not None:
+            error = fut.exception()
+            if error is None:
+                outcomes = fut.result()
+        if error is not None:
+            if isinstance(error, BrokenProcessPool):
+                log.error("a verification worker died; the next batch starts a new pool")
+                with self._cond:
+                    if self._executor is executor:  # not a pool started since
+                        self._executor = None
+                if executor is not None:
+                    executor.shutdown(wait=False)
+                error = Unavailable("the report verifier restarted; retry with the same report id")
+            elif not isinstance(error, CandorError):
+                log.error("verification batch failed", exc_info=error)
+        for i, w in enumerate(batch):
+            if outcomes is not None:
+                outcome = outcomes[i]
+                if outcome is None:
+                    w.future.set_result(None)
+                else:
+                    w.future.set_exception(outcome)
+            else:
+                assert error is not None
+                w.future.set_exception(error)
+        with self._cond:
+            self._inflight -= 1
+            self._cond.notify_all()

@@ -1,0 +1,420 @@
+"""One sequencer, many servers: the ledger's single linear history over a shared database.
+
+DESIGN §7 ("PostgreSQL for a deployment of several stateless servers over one database";
+"report intake and its ledger append are one transaction: an acknowledged report is never
+lost") and §3 (one append-only log, checkpoints signed by the operator).
+
+Every server accepts calls and verifies reports where they arrive (the expensive crypto runs
+in parallel on all servers). Appending is serialised through the database:
+
+1. Hand-off. The accepting server inserts the verified entry into the `intake` table
+   (`intake_submit`, durable, with a NOTIFY) and waits for its outcome.
+2. Sequencing. Exactly one server holds the sequencer lease: a session-level PostgreSQL
+   advisory lock on a dedicated connection (`PostgresStore.try_sequencer_lease`). Its
+   sequencer thread drains pending rows in id order, up to MAX_BATCH at a time (group
+   commit), re-checks each against the state as it stands after the rows before it
+   (`Ledger.prepare`, the same code as the single-process path) and commits, through the
+   lease's own connection and in ONE transaction: the entries, Merkle nodes, state updates,
+   and every row's outcome (ledger index, or error class and message). The commit is a
+   compare-and-set on the ledger size, and a row's outcome is written only if the row is
+   still undecided and its leaf is the entry at the named index.
+3. Answer. A watcher thread on each server LISTENs for outcomes, collects those of its own
+   rows and resolves the waiting calls; the call then waits for a checkpoint covering the
+   index (signed by the sequencer; read from the shared store) and returns the receipt.
+
+Why nothing acknowledged is lost and nothing forks:
+- A call is answered with an index only after the transaction holding both the entry and
+  that outcome committed. A sequencer killed mid-batch rolls back everything of the batch;
+  its rows stay pending and the next lease holder appends them.
+- Two sequencers cannot both commit: only the lock holder sequences; it commits on the
+  lock's own session, so losing the session (and the lock) makes its next commit fail; and a
+  writer that bypasses all this still meets the compare-and-set on the ledger size and the
+  schema's primary key and contiguity trigger: it gets Conflict and writes nothing.
+- Followers poll `pg_try_advisory_lock` every `lease_poll` seconds on one kept connection:
+  when the holder dies, PostgreSQL drops its session and a follower takes over within about
+  that interval (plus TCP keepalive detection if the host vanished without closing sockets).
+- A row waits at most `intake_timeout` seconds. After that the sequencer refuses it as
+  expired (checked inside the commit transaction, on the database clock), and its server,
+  which waits a little longer, cancels it (a definitive update) or, if the database is
+  gone, reports UNAVAILABLE: in every case "not appended" then really means not appended.
+
+Single-process deployments (SQLite) do not use this module: `Ledger` keeps its in-process
+queue and thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from candor import wire
+from core import errors
+from core.errors import CandorError, Conflict, Unavailable
+from server.storage import AppendBatch
+
+if TYPE_CHECKING:
+    from server.ledger import Ledger
+    from server.postgres_store import IntakeListener, IntakeOutcome, IntakeRow, SequencerLease
+
+log = logging.getLogger("candor.sequencer")
+
+MAX_BATCH = 512
+#: Extra seconds a server waits beyond the sequencer's expiry before deciding for itself.
+WAIT_MARGIN = 2.0
+#: Decided rows whose server never collected them are deleted after this long.
+PURGE_AFTER = 3600.0
+
+#: The error classes an outcome may name, most specific first.
+_ERRORS: tuple[type[CandorError], ...] = (
+    errors.AlreadyExists, errors.InvalidInput, errors.VerificationError, errors.NotFound, errors.Conflict,
+    errors.PermissionDenied, errors.Unauthenticated, errors.ResourceExhausted, errors.Unavailable,
+    errors.CandorError,
+)
+_BY_NAME = {cls.__name__: cls for cls in _ERRORS}
+
+
+def error_class(exc: CandorError) -> str:
+    """The most specific class of `exc` that an outcome can carry."""
+    for cls in _ERRORS:
+        if isinstance(exc, cls):
+            return cls.__name__
+    return "CandorError"
+
+
+def error_from(name: str | None, message: str | None) -> CandorError:
+    """Rebuild the error an outcome names (unknown names become a plain CandorError)."""
+    cls = _BY_NAME.get(name or "", CandorError)
+    return cls(message or "refused by the sequencer")
+
+
+def default_server_name() -> str:
+    """host-pid-random: unique per process, readable in the intake table and pg_stat_activity."""
+    return f"{socket.gethostname()[:32]}-{os.getpid()}-{secrets.token_hex(2)}"
+
+
+@runtime_checkable
+class SharedStore(Protocol):
+    """What a store offers beyond `LedgerStore` so that several servers can share it."""
+
+    def intake_submit(self, leaf: bytes, *, verified: bool, server: str, request_id: str = "") -> int: ...
+
+    def intake_collect(self, ids: Sequence[int]) -> list[IntakeOutcome]: ...
+
+    def intake_cancel(self, ids: Sequence[int], error_class: str, message: str) -> int: ...
+
+    def intake_purge(self, older_than: float) -> int: ...
+
+    def notify(self, payload: str) -> None: ...
+
+    def listener(self) -> IntakeListener: ...
+
+    def try_sequencer_lease(self, holder: str) -> SequencerLease | None: ...
+
+
+@dataclass
+class _Waiter:
+    future: Future[int]
+    deadline: float  # time.monotonic()
+
+
+class SharedSequencer:
+    """Hand-off, lease and sequencing for one server of a multi-server deployment."""
+
+    def __init__(self, ledger: Ledger, store: SharedStore, *, name: str | None = None,
+                 intake_timeout: float = 20.0, lease_poll: float = 0.5, poll: float = 0.2) -> None:
+        if intake_timeout <= 0 or lease_poll <= 0 or poll <= 0:
+            raise errors.InvalidInput("intake_timeout, lease_poll and poll must be positive seconds")
+        self.ledger = ledger
+        self.store = store
+        self.name = name or default_server_name()
+        self.intake_timeout = intake_timeout
+        self.lease_poll = lease_poll
+        self.poll = poll
+        self._lock = threading.Lock()
+        self._waiting: dict[int, _Waiter] = {}
+        self._wake = threading.Event()  # rows may be pending
+        self._stop = threading.Event()  # stop sequencing (drain first if holding the lease)
+        self._watch_stop = threading.Event()
+        self._lease: SequencerLease | None = None
+        self._threads: list[threading.Thread] = []
+        self._last_purge = time.monotonic()
+        ledger.metrics.bind_intake_waiting(lambda: float(len(self._waiting)))
+
+    # -- state --------------------------------------------------------------------------------
+
+    @property
+    def sequencing(self) -> bool:
+        lease = self._lease
+        return lease is not None and lease.alive
+
+    def waiting(self) -> int:
+        with self._lock:
+            return len(self._waiting)
+
+    # -- threads ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for target, name in ((self._sequence_loop, "sequencer"), (self._watch_loop, "intake-watch")):
+            t = threading.Thread(target=target, name=f"candor-{name}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self, drain: float = 10.0) -> None:
+        """Drain and release the lease if held, answer what can be answered, stop the threads."""
+        self._stop.set()
+        self._wake.set()
+        seq, watch = self._threads if len(self._threads) == 2 else (None, None)
+        if seq is not None:
+            seq.join(timeout=drain + 5)
+        deadline = time.monotonic() + 2.0
+        while self.waiting() and time.monotonic() < deadline:
+            time.sleep(0.05)  # the watcher collects outcomes of the last batch
+        self._watch_stop.set()
+        if watch is not None:
+            watch.join(timeout=5)
+        self._threads.clear()
+        with self._lock:
+            left, self._waiting = self._waiting, {}
+        for waiter in left.values():
+            if not waiter.future.done():
+                waiter.future.set_exception(Unavailable(
+                    "this server shut down before the sequencer confirmed the append; ask GetReceipt "
+                    "on another server, or resend the same report id (ALREADY_EXISTS means it was appended)"))
+
+    # -- hand-off (any server) ------------------------------------------------------------------
+
+    def submit(self, leaf: bytes, *, verified: bool) -> Future[int]:
+        """Queue a decoded, checked entry; the future resolves to its index or its refusal.
+
+        Raises Unavailable at once if the database cannot take the row (nothing was queued).
+        """
+        from server.logging_setup import current_request_id
+
+        future: Future[int] = Future()
+        intake_id = self.store.intake_submit(leaf, verified=verified, server=self.name,
+                                             request_id=current_request_id())
+        with self._lock:
+            self._waiting[intake_id] = _Waiter(future, time.monotonic() + self.intake_timeout + WAIT_MARGIN)
+        self._wake.set()  # this server may be the sequencer: no need to wait for the NOTIFY
+        return future
+
+    def _watch_loop(self) -> None:
+        listener: IntakeListener | None = None
+        while not self._watch_stop.is_set():
+            payloads: set[str] = set()
+            if listener is None:
+                try:
+                    listener = self.store.listener()
+                except CandorError as exc:
+                    log.debug("cannot listen for intake notifications yet: %s", exc)
+            if listener is not None:
+                try:
+                    payloads = listener.wait(self.poll)
+                except CandorError as exc:
+                    log.warning("intake notifications interrupted (%s); reconnecting", exc)
+                    listener.close()
+                    listener = None
+            else:
+                self._watch_stop.wait(self.poll)
+            if "intake" in payloads:
+                self._wake.set()
+            if "checkpoint" in payloads or "outcome" in payloads:
+                self.ledger.checkpoint_changed()
+            try:
+                self._collect()
+            except Exception:  # noqa: BLE001 - the watcher must outlive any one failure
+                log.exception("collecting intake outcomes failed; retrying")
+        if listener is not None:
+            listener.close()
+
+    def _collect(self) -> None:
+        with self._lock:
+            ids = list(self._waiting)
+        if not ids:
+            return
+        try:
+            outcomes = self.store.intake_collect(ids)
+        except Unavailable as exc:
+            self._give_up(exc)
+            return
+        for outcome in outcomes:
+            with self._lock:
+                waiter = self._waiting.pop(outcome.id, None)
+            if waiter is None or waiter.future.done():
+                continue
+            if outcome.index is not None:
+                waiter.future.set_result(outcome.index)
+            else:
+                waiter.future.set_exception(error_from(outcome.error_class, outcome.error_message))
+        now = time.monotonic()
+        with self._lock:
+            overdue = [i for i, w in self._waiting.items() if w.deadline <= now]
+        if overdue:
+            # Definitive: a row being committed right now is locked by the sequencer, so the
+            # update waits and finds it decided; a row cancelled here can never be appended.
+            self.store.intake_cancel(overdue, "Unavailable",
+                                     f"no sequencer appended this entry within {self.intake_timeout:g} s; it was "
+                                     "not appended: resend it (same report id)")
+
+    def _give_up(self, exc: Unavailable) -> None:
+        """The database is unreachable: fail the waiters whose rows can no longer be appended."""
+        now = time.monotonic()
+        with self._lock:
+            overdue = [(i, w) for i, w in self._waiting.items() if w.deadline <= now]
+            for i, _ in overdue:
+                del self._waiting[i]
+        for _, waiter in overdue:
+            if not waiter.future.done():
+                waiter.future.set_exception(Unavailable(
+                    f"the database became unreachable before the append was confirmed ({exc}); the entry "
+                    f"expired unappended after {self.intake_timeout:g} s: resend it once the service is back"))
+
+    # -- sequencing (the lease holder) ------------------------------------------------------------
+
+    def _sequence_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                lease = self.store.try_sequencer_lease(self.name)
+            except CandorError as exc:
+                log.debug("cannot try the sequencer lease: %s", exc)
+                lease = None
+            if lease is None:
+                self._stop.wait(self.lease_poll)
+                continue
+            self._lease = lease
+            self.ledger.metrics.sequencer.set(1)
+            self.ledger.metrics.takeovers.inc()
+            log.info("this server (%s) now sequences the ledger", self.name)
+            try:
+                self._sequence(lease)
+            except Exception:  # noqa: BLE001 - give the lease up and try again
+                log.exception("sequencer failed; releasing the lease")
+            finally:
+                self._lease = None
+                self.ledger.metrics.sequencer.set(0)
+                lease.release()
+                log.info("this server (%s) no longer sequences the ledger", self.name)
+
+    def _sequence(self, lease: SequencerLease) -> None:
+        self.ledger.checkpoint_changed()  # sign for entries the previous holder left unsigned
+        limit = MAX_BATCH
+        drain_until: float | None = None
+        while True:
+            if self._stop.is_set():
+                if drain_until is None:
+                    drain_until = time.monotonic() + 5.0
+                if time.monotonic() > drain_until:
+                    break
+            try:
+                rows = lease.pending(limit, self.intake_timeout)
+            except Unavailable as exc:
+                if not lease.alive:
+                    log.warning("sequencer lease lost: %s", exc)
+                    return
+                time.sleep(self.poll)
+                continue
+            if not rows:
+                if self._stop.is_set():
+                    break
+                self._maybe_purge()
+                self._wake.wait(self.poll)
+                self._wake.clear()
+                continue
+            try:
+                self._step(lease, rows)
+                limit = MAX_BATCH
+            except Conflict as exc:
+                # The ledger moved (someone appended around the lease, e.g. a genesis
+                # bootstrap) or a row was cancelled meanwhile: rebuild from the new state.
+                log.info("sequencer batch refused, rebuilding: %s", exc)
+                time.sleep(0.01)
+            except Unavailable as exc:
+                if not lease.alive:
+                    log.warning("sequencer lease lost mid-batch (nothing of the batch was written): %s", exc)
+                    return
+                time.sleep(self.poll)
+            except Exception:  # noqa: BLE001 - isolate a poison row rather than stall the ledger
+                if len(rows) > 1:
+                    log.exception("sequencer batch failed; retrying one entry at a time")
+                    limit = 1
+                else:
+                    log.exception("intake row %d cannot be appended; refusing it", rows[0].id)
+                    self._refuse(lease, rows[0])
+        if lease.alive:
+            try:
+                self.ledger.sign_checkpoint()
+            except Exception:  # noqa: BLE001
+                log.exception("signing the final checkpoint failed")
+
+    def _step(self, lease: SequencerLease, rows: Sequence[IntakeRow]) -> None:
+        from server.postgres_store import IntakeOutcome
+
+        outcomes: list[IntakeOutcome] = []
+        items = []
+        decoded_rows = []
+        for row in rows:
+            if row.expired:
+                outcomes.append(IntakeOutcome(row.id, error_class="Unavailable", error_message=(
+                    f"the ledger did not append this entry within {self.intake_timeout:g} s of its arrival; "
+                    "it was not appended: resend it (same report id)")))
+                continue
+            try:
+                signed = wire.signed_entry_from_bytes(row.leaf)
+            except CandorError as exc:
+                outcomes.append(IntakeOutcome(row.id, error_class=error_class(exc), error_message=str(exc)))
+                continue
+            items.append((row.leaf, signed, row.verified))
+            decoded_rows.append(row)
+        if items:
+            prepared = self.ledger.prepare(items)
+            for row, result in zip(decoded_rows, prepared.results):
+                if isinstance(result, int):
+                    outcomes.append(IntakeOutcome(row.id, index=result))
+                else:
+                    outcomes.append(IntakeOutcome(row.id, error_class=error_class(result), error_message=str(result)))
+            batch = prepared.batch or AppendBatch(first_index=prepared.first, entries=())
+        else:
+            batch = AppendBatch(first_index=self.ledger.store.size(), entries=())
+        start = time.perf_counter()
+        lease.commit(batch, outcomes, self.intake_timeout)
+        log.debug("sequenced %d entries at %d (%d refused) in %.1f ms; requests %s", len(batch.entries),
+                  batch.first_index, len(outcomes) - len(batch.entries), (time.perf_counter() - start) * 1000,
+                  ",".join(r.request_id for r in rows if r.request_id)[:400])
+        self.ledger.committed(len(batch.entries), len(outcomes))
+
+    def _refuse(self, lease: SequencerLease, row: IntakeRow) -> None:
+        from server.postgres_store import IntakeOutcome
+
+        try:
+            lease.commit(AppendBatch(first_index=self.ledger.store.size(), entries=()),
+                         [IntakeOutcome(row.id, error_class="CandorError",
+                                        error_message="internal error while appending this entry")],
+                         self.intake_timeout)
+        except CandorError as exc:
+            log.warning("could not refuse intake row %d: %s", row.id, exc)
+
+    def _maybe_purge(self) -> None:
+        now = time.monotonic()
+        if now - self._last_purge < 60:
+            return
+        self._last_purge = now
+        try:
+            purged = self.store.intake_purge(max(PURGE_AFTER, 10 * self.intake_timeout))
+            if purged:
+                log.info("purged %d decided intake rows nobody collected", purged)
+        except CandorError as exc:
+            log.debug("intake purge skipped: %s", exc)
+
+    def announce_checkpoint(self) -> None:
+        try:
+            self.store.notify("checkpoint")
+        except CandorError as exc:
+            log.debug("checkpoint notification not sent: %s", exc)

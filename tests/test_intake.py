@@ -1,0 +1,325 @@
+"""The intake verifier (server/intake.py) against the reference, `Ledger.verify_entry`.
+
+Every verdict — accepted, or the exact error type and message — must be the same whether
+an entry is verified by the ledger in-process, by the verifier in-process (workers=0), by
+a worker process alone, or by a worker process inside a batch with other entries. Entries
+are real: made by the member SDK against a running operator, then damaged by hand.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from candor import wire
+from candor.identity import Identity
+from candor.v1 import governance_pb2 as gov
+from client.connection import Connection
+from client.sdk import Member
+from core import entries as e
+from core import errors, ring
+from core.group import default_group
+from server.intake import Job, Verifier, verify_batch
+
+SUBJECT = "anchor-intake"
+
+
+def recent() -> str:
+    return (_dt.datetime.now(_dt.timezone.utc).date() - _dt.timedelta(days=10)).isoformat()
+
+
+def member(alliance_dir: Path, name: str, operator: Any, tmp_path: Path) -> Member:
+    state_dir = tmp_path / f"state-{name}"
+    state_dir.mkdir(exist_ok=True)
+    return Member(Identity.load(alliance_dir / f"member-{name}"), f"127.0.0.1:{operator.port}", state_dir,
+                  pool_size=2)
+
+
+def resigned(m: Member, leaf: bytes, **changes: Any) -> bytes:
+    """The report of `leaf` with some fields changed (ring_size too), ring-signed again with
+    the member's current ring, so only the changed fields are wrong."""
+    body: Any = dataclasses.replace(wire.signed_entry_from_bytes(leaf).entry.body, **changes)
+    entry = e.LedgerEntry(body, timestamp_ms=int(time.time() * 1000))
+    entry_bytes = wire.entry_to_bytes(entry)
+    x = int(m.identity.read("reporting.key").decode(), 16)
+    sig = ring.ring_sign(default_group(), list(m.ring()[0]), x, body.subject_tag,
+                         e.ENTRY_SIGNATURE_CONTEXT + entry_bytes)
+    return wire.signed_entry_to_bytes(e.SignedEntry(entry_bytes, entry, ring_signature=sig.to_bytes()))
+
+
+def with_ring_signature(leaf: bytes, sig: bytes) -> bytes:
+    signed = wire.signed_entry_from_bytes(leaf)
+    return wire.signed_entry_to_bytes(dataclasses.replace(signed, ring_signature=sig))
+
+
+def verdict(fn: Any, leaf: bytes) -> tuple[str, str] | None:
+    try:
+        fn(leaf)
+    except errors.CandorError as exc:
+        return type(exc).__name__, str(exc)
+    return None
+
+
+@pytest.fixture()
+def verifiers(operator: Any) -> Iterator[tuple[Verifier, Verifier]]:
+    inline = Verifier(operator.ledger, workers=0)
+    pool = Verifier(operator.ledger, workers=2)
+    yield inline, pool
+    pool.close()
+    inline.close()
+
+
+@pytest.fixture()
+def alice(alliance_dir: Path, operator: Any, tmp_path: Path) -> Iterator[Member]:
+    m = member(alliance_dir, "a", operator, tmp_path)
+    m.refresh()
+    yield m
+    m.close()
+
+
+def revoke(alliance_dir: Path, operator: Any, member_id: str) -> None:
+    regulator = Identity.load(alliance_dir / "regulator")
+    leaf = wire.sign_leaf(e.LedgerEntry(e.MemberRevoked(member_id, "test"), timestamp_ms=int(time.time() * 1000)),
+                          regulator.signing_key())
+    with Connection(regulator, f"127.0.0.1:{operator.port}") as conn:
+        conn.call(conn.governance.RevokeMember, gov.SubmitEntryRequest(signed_entry=leaf))
+
+
+def bad_reports(alice: Member) -> dict[str, bytes]:
+    """Reports each wrong in one way (or, for the last, two), all signed by a member."""
+    good = alice.prepare_report(SUBJECT, "fake_traffic", "serious", recent(), refresh=False)
+    other = alice.prepare_report("someone else", "fake_traffic", "minor", recent(), refresh=False)
+    sig = wire.signed_entry_from_bytes(good).ring_signature or b""
+    other_body = wire.signed_entry_from_bytes(other).entry.body
+    assert isinstance(other_body, e.ReportCommitted)
+    ally = alice.alliance
+    return {
+        "tampered ring signature": with_ring_signature(good, sig[:-1] + bytes([sig[-1] ^ 1])),
+        "ring signature of another report": with_ring_signature(
+            good, wire.signed_entry_from_bytes(other).ring_signature or b""),
+        "truncated ring signature": with_ring_signature(good, sig[:-32]),
+        "an Ed25519 signature instead of a ring signature": wire.signed_entry_to_bytes(
+            dataclasses.replace(wire.signed_entry_from_bytes(good), ring_signature=None,
+                                signature=e.Signature("0" * 16, bytes(64)))),
+        "proof for another report": resigned(alice, good, validity_proof=other_body.validity_proof),
+        "proof bytes cut short": resigned(alice, good, validity_proof=other_body.validity_proof[:-1]),
+        "unknown category": alice.prepare_report(SUBJECT, "gambling", "minor", recent(), check=False,
+                                                 refresh=False),
+        "ciphertext out of range": resigned(alice, good, ciphertext=ally.nsquare + 1),
+        "ring names a future ledger size": resigned(alice, good, ring_size=10**6),
+        "bad proof and future ring size": resigned(alice, good, validity_proof=other_body.validity_proof,
+                                                   ring_size=10**6),
+    }
+
+
+def test_pool_and_inline_verdicts_match_the_ledger(operator: Any, alice: Member, alliance_dir: Path,
+                                                   verifiers: tuple[Verifier, Verifier]) -> None:
+    inline, pool = verifiers
+    leaves = {"good": alice.prepare_report(SUBJECT, "contract_default", 0, recent(), refresh=False),
+              **bad_reports(alice)}
+    wrong_kind = wire.sign_leaf(e.LedgerEntry(e.MemberRevoked("b", "x"), timestamp_ms=1),
+                                Identity.load(alliance_dir / "regulator").signing_key())
+    leaves["a governance entry"] = wrong_kind
+    seen_types = set()
+    for name, leaf in leaves.items():
+        reference = verdict(operator.ledger.verify_entry, leaf)
+        assert verdict(inline.verify_entry, leaf) == reference, name
+        assert verdict(pool.verify_entry, leaf) == reference, name
+        seen_types.add(None if reference is None else reference[0])
+        if name == "good":
+            assert reference is None
+        else:
+            assert reference is not None, f"{name} was accepted"
+    # The cases exercise every kind of refusal the intake can give.
+    assert {"InvalidInput", "VerificationError", "PermissionDenied"} <= seen_types
+    assert verdict(pool.verify_entry, leaves["bad proof and future ring size"])[1].startswith(  # type: ignore[index]
+        "validity proof"), "the proof is checked before the ring, as in the ledger"
+
+
+def test_one_bad_report_in_a_batch_leaves_the_others_accepted(operator: Any, alice: Member) -> None:
+    goods = [alice.prepare_report(f"{SUBJECT}-{i}", "fake_traffic", i % 4, recent(), refresh=False)
+             for i in range(5)]
+    bads = bad_reports(alice)
+    leaves = [*goods[:2], bads["tampered ring signature"], *goods[2:], bads["proof for another report"]]
+    expected = [verdict(operator.ledger.verify_entry, leaf) for leaf in leaves]
+    assert expected.count(None) == len(goods)
+
+    # One worker, a window long enough that every item joins: exactly one batch.
+    batcher = Verifier(operator.ledger, workers=1, window=5.0, max_batch=len(leaves))
+    try:
+        prepared = [batcher.prepare(leaf)[1] for leaf in leaves]
+        futures = [batcher.submit(job) for job in prepared]
+        got = []
+        for f in futures:
+            exc = f.exception(timeout=60)
+            got.append(None if exc is None else (type(exc).__name__, str(exc)))
+        assert (batcher.batches, batcher.items) == (1, len(leaves))
+    finally:
+        batcher.close()
+    assert got == expected
+
+
+def test_batch_function_matches_sequential_for_a_retraction(operator: Any, alice: Member,
+                                                            verifiers: tuple[Verifier, Verifier]) -> None:
+    inline, pool = verifiers
+    receipt = alice.submit_report(SUBJECT, "false_advertising", "minor", recent())
+    retraction = alice.prepare_retraction(receipt.report_id)
+    sig = wire.signed_entry_from_bytes(retraction).ring_signature or b""
+    tampered = with_ring_signature(retraction, sig[:-1] + bytes([sig[-1] ^ 1]))
+    unknown = alice.sign_entry(e.ReportRetracted(bytes(16), ring_size=1), alice.subject_tag(SUBJECT), refresh=False)
+    report = alice.prepare_report(SUBJECT, "fake_traffic", 1, recent(), refresh=False)
+    for leaf in (retraction, tampered, unknown):
+        reference = verdict(operator.ledger.verify_entry, leaf)
+        assert verdict(inline.verify_entry, leaf) == reference
+        assert verdict(pool.verify_entry, leaf) == reference
+    assert verdict(operator.ledger.verify_entry, retraction) is None
+    assert verdict(operator.ledger.verify_entry, unknown) == ("NotFound", f"report {bytes(16).hex()} is not on the ledger")
+    # A batch mixing reports and retractions, run by the worker function itself.
+    jobs = [inline.prepare(leaf)[1].wire() for leaf in (retraction, report, tampered, report)]
+    outcomes = verify_batch(inline._genesis(), jobs)
+    assert [None if o is None else str(o) for o in outcomes] == [
+        None, None, verdict(operator.ledger.verify_entry, tampered)[1], None]  # type: ignore[index]
+
+
+def test_revoked_ring(operator: Any, alice: Member, alliance_dir: Path, tmp_path: Path,
+                      verifiers: tuple[Verifier, Verifier]) -> None:
+    inline, pool = verifiers
+    carol = member(alliance_dir, "c", operator, tmp_path)
+    try:
+        stale = carol.prepare_report(SUBJECT, "fake_traffic", "serious", recent())
+        revoke(alliance_dir, operator, "c")
+        alice.refresh()
+        keys, current = alice.ring()
+        assert carol.reporting_public_key not in keys
+        stale_body: Any = wire.signed_entry_from_bytes(stale).entry.body
+        body = dataclasses.replace(stale_body, ring_size=current)
+        entry = e.LedgerEntry(body, timestamp_ms=int(time.time() * 1000))
+        entry_bytes = wire.entry_to_bytes(entry)
+        x = int(carol.identity.read("reporting.key").decode(), 16)
+        sig = ring.ring_sign(default_group(), [*keys, carol.reporting_public_key], x, body.subject_tag,
+                             e.ENTRY_SIGNATURE_CONTEXT + entry_bytes)
+        forged = wire.signed_entry_to_bytes(e.SignedEntry(entry_bytes, entry, ring_signature=sig.to_bytes()))
+        fresh = alice.prepare_report(SUBJECT, "fake_traffic", "serious", recent(), refresh=False)
+        expected = {"stale": ("Conflict", "member set changed"), "forged": ("VerificationError", "branches")}
+        for name, leaf in (("stale", stale), ("forged", forged), ("fresh", fresh)):
+            reference = verdict(operator.ledger.verify_entry, leaf)
+            if name in expected:
+                assert reference is not None and reference[0] == expected[name][0]
+                assert expected[name][1] in reference[1]
+            else:
+                assert reference is None
+            assert verdict(inline.verify_entry, leaf) == reference
+            assert verdict(pool.verify_entry, leaf) == reference
+        # All three in one batch: the good one passes, each bad one keeps its own error.
+        jobs = [inline.prepare(leaf)[1].wire() for leaf in (stale, fresh, forged)]
+        outcomes = verify_batch(inline._genesis(), jobs)
+        assert outcomes[1] is None
+        assert [str(o) for o in (outcomes[0], outcomes[2])] == [
+            verdict(operator.ledger.verify_entry, stale)[1], verdict(operator.ledger.verify_entry, forged)[1]]  # type: ignore[index]
+    finally:
+        carol.close()
+
+
+def test_jobs_cross_as_bytes_and_validate(operator: Any, alice: Member, verifiers: tuple[Verifier, Verifier]) -> None:
+    inline, _ = verifiers
+    leaf = alice.prepare_report(SUBJECT, "fake_traffic", 2, recent(), refresh=False)
+    signed, job = inline.prepare(leaf)
+    assert signed.entry.body == wire.signed_entry_from_bytes(leaf).entry.body
+    leaf_bytes, keys, changed_at, index, subject = job.wire()
+    assert leaf_bytes == leaf and subject is None and index == operator.ledger.store.size()
+    assert all(isinstance(k, bytes) for k in keys) and isinstance(changed_at, int)
+    with pytest.raises(errors.InvalidInput, match="subject tag"):
+        Job(leaf, keys, changed_at, index, b"short")
+    with pytest.raises(errors.InvalidInput, match="non-negative"):
+        Verifier(operator.ledger, workers=-1)
+    with pytest.raises(errors.InvalidInput, match="synchronously"):
+        inline.submit(job)
+
+
+def test_a_dead_worker_is_replaced(operator: Any, alice: Member) -> None:
+    pool = Verifier(operator.ledger, workers=1)
+    try:
+        pool.warm()
+        leaf = alice.prepare_report(SUBJECT, "fake_traffic", 2, recent(), refresh=False)
+        pool.verify_entry(leaf)
+        (pid,) = pool.pids()
+        os.kill(pid, signal.SIGKILL)
+        outcomes = []
+        for _ in range(3):
+            try:
+                pool.verify_entry(leaf)
+                outcomes.append("ok")
+                break
+            except errors.Unavailable as exc:
+                assert "restarted" in str(exc) or "stopped" in str(exc)
+                outcomes.append("unavailable")
+        assert outcomes[-1] == "ok"
+        assert pool.pids() and pid not in pool.pids()
+    finally:
+        pool.close()
+
+
+def test_operator_stop_closes_the_pool(alliance_dir: Path, tmp_path: Path) -> None:
+    from server.app import Settings, create_server
+    from server.ceremony import bootstrap_entries
+    from server.storage import open_store
+
+    store = open_store(str(tmp_path / "ledger.db"))
+    op = create_server(Settings(identity=Identity.load(alliance_dir / "operator"), verify_workers=2), store)
+    try:
+        op.ledger.append_now(bootstrap_entries(alliance_dir / "operator"))
+        m = member(alliance_dir, "a", op, tmp_path)
+        try:
+            m.submit_report(SUBJECT, "fake_traffic", "general", recent())  # through the pool, over gRPC
+        finally:
+            m.close()
+        assert op.verifier is not None and op.verifier.workers == 2
+        pids = op.verifier.pids()
+        assert pids
+    finally:
+        op.stop(grace=1)
+        store.close()
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            for _ in range(50):  # reaped by the pool's shutdown; allow the OS a moment
+                os.kill(pid, 0)
+                time.sleep(0.1)
+    with pytest.raises(errors.Unavailable, match="shutting down"):
+        op.verifier.verify(Job(b"leaf", (), 0, 1))
+
+
+def test_bench_intake_quick_smoke() -> None:
+    """`python -m bench.intake --quick` end to end, tiny counts; structure only, no timing."""
+    import io
+
+    from rich.console import Console
+
+    from bench import intake as bench
+
+    results = bench.run(bench.BenchSettings.quick_run())
+    (r,) = results
+    assert r["ring"] == 5 and r["request_bytes"] > 0 and r["response_bytes"] > 0
+    (run,) = r["runs"]
+    assert run["ok"] == run["sent"] > 0 and not run["errors"]
+    assert run["p50_ms"] > 0 and run["p99_ms"] >= run["p50_ms"] and run["per_s"] > 0
+    assert run["pass_rate"] is None  # the absolute target is for a ring of 20
+    work, floors, transport = r["floor_work_s"], r["floors"], r["floor_transport"]
+    assert all(work[k] > 0 for k in ("ring", "ring_batched", "validity", "validity_batched", "commit_single",
+                                     "commit_group"))
+    assert transport["ok"] > 0 and not transport["errors"]
+    assert 0 < floors["combined_per_s"] <= min(floors["work_per_s"], transport["per_s"])
+    assert run["ratio_combined"] == run["per_s"] / floors["combined_per_s"]
+    assert run["pass_ratio"] == (run["ratio_combined"] >= bench.TARGET_RATIO)
+    console = Console(file=io.StringIO(), width=220)
+    bench.render(results, console)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "floor (a) transport/s" in text and "Floor (a): empty unary calls" in text
+    assert ("PASS" in text) or ("MISS" in text)
