@@ -138,3 +138,30 @@ def bootstrap_entries_list(alliance_dir: Path) -> list[bytes]:
 
 def test_leaf_hash_matches_rfc9162() -> None:
     assert merkle.leaf_hash(b"") == bytes.fromhex("6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d")
+
+
+def test_replay_batches_reports_and_still_names_a_bad_one(alliance_dir: Path, operator: Any, tmp_path: Path) -> None:
+    import datetime
+
+    from client.sdk import Member
+
+    member = Member(Identity.load(alliance_dir / "member-a"), f"127.0.0.1:{operator.port}", tmp_path / "a")
+    try:
+        day = (datetime.date.today() - datetime.timedelta(days=9)).isoformat()
+        for i in range(6):
+            member.submit_report(f"anchor-{i}", "fake_traffic", i % 4, day)
+    finally:
+        member.close()
+    leaves = operator.ledger.store.entries(0, operator.ledger.store.size())
+    _, report = replay(leaves)
+    assert report.kinds["ReportCommitted"] == 6
+    bad = 5 + 3  # the fourth report
+    signed = wire.signed_entry_from_bytes(leaves[bad])
+    assert signed.ring_signature is not None
+    forged = bytearray(signed.ring_signature)
+    forged[-1] ^= 1  # the last response scalar
+    leaves[bad] = wire.signed_entry_to_bytes(e.SignedEntry(signed.entry_bytes, signed.entry,
+                                                           ring_signature=bytes(forged)))
+    with pytest.raises(AuditFailure) as failure:
+        replay(leaves)
+    assert failure.value.index == bad
