@@ -134,7 +134,9 @@ def _server_main(cfg: ServerConfig, conn: Any) -> None:
     while True:
         msg = conn.recv()
         if msg == "counters":
-            conn.send((op.ledger.batches, op.ledger.appended))
+            verifier = getattr(op, "verifier", None)
+            conn.send((op.ledger.batches, op.ledger.appended, getattr(verifier, "batches", 0),
+                       getattr(verifier, "items", 0)))
         elif msg == "stop":
             break
     op.stop(grace=5)
@@ -177,11 +179,10 @@ class ServerProcess:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def counters(self) -> tuple[int, int]:
-        """(sequencer batches, entries appended) so far."""
+    def counters(self) -> tuple[int, int, int, int]:
+        """(sequencer batches, entries appended, verification batches, items verified) so far."""
         self.conn.send("counters")
-        batches, appended = self.conn.recv()
-        return int(batches), int(appended)
+        return tuple(int(x) for x in self.conn.recv())  # type: ignore[return-value]
 
     def stop(self) -> None:
         self.conn.send("stop")
@@ -604,15 +605,16 @@ def bench_ring(members: int, s: BenchSettings, tmp: Path, say: Callable[[str], N
             leaves = prepare_reports(alliance, addresses[0], n + warm_n, root / "state", s.prep_procs)
             say(f"ring {members}, verify workers {_label(workers)}: {s.clients} clients sending {n} reports")
             warm = run_clients(alliance, addresses, leaves[:warm_n], s.clients, None)
-            batches0, appended0 = servers[0].counters()
+            batches0, appended0, vbatches0, vitems0 = servers[0].counters()
             cpu0 = _proc_cpu()
             result = run_clients(alliance, addresses, leaves[warm_n:], s.clients, s.seconds)
             cpu = cpu_split(cpu0, _proc_cpu(), [srv.pid for srv in servers])
-            batches1, appended1 = servers[0].counters()
+            batches1, appended1, vbatches1, vitems1 = servers[0].counters()
             if not first_leaves:
                 first_leaves, first_response = leaves[warm_n:], warm.response_bytes or result.response_bytes
             entry = {"verify_workers": _label(workers), **result.summary(),
                      "mean_sequencer_batch": (appended1 - appended0) / max(1, batches1 - batches0),
+                     "mean_verify_batch": (vitems1 - vitems0) / max(1, vbatches1 - vbatches0),
                      **{f"cpu_ms_per_report_{k[:-2]}": v * 1000 / max(1, result.ok) for k, v in cpu.items()}}
             runs.append(entry)
         finally:
@@ -649,7 +651,7 @@ def render(results: Sequence[dict[str, Any]], console: Any) -> None:
     from rich.table import Table
 
     t = Table(title="bench.intake: verified, durably logged reports over gRPC + mTLS (floors from this run)")
-    for col in ("ring", "verify workers", "reports/s", "p50 / p99 ms", "seq. batch", "floor (a) transport/s",
+    for col in ("ring", "verify workers", "reports/s", "p50 / p99 ms", "batch: verify / seq.", "floor (a) transport/s",
                 "floor (b) work/s", "combined floor/s", "measured / combined", "verdict"):
         t.add_column(col, justify="right" if col not in ("verdict",) else "left")
     for r in results:
@@ -661,7 +663,8 @@ def render(results: Sequence[dict[str, Any]], console: Any) -> None:
             if run["errors"]:
                 verdicts.append(f"({sum(run['errors'].values())} errors)")
             t.add_row(str(r["ring"]), run["verify_workers"], f"{run['per_s']:,.0f}",
-                      f"{run['p50_ms']:.1f} / {run['p99_ms']:.1f}", f"{run['mean_sequencer_batch']:.1f}",
+                      f"{run['p50_ms']:.1f} / {run['p99_ms']:.1f}",
+                      f"{run['mean_verify_batch']:.1f} / {run['mean_sequencer_batch']:.1f}",
                       f"{tr['per_s']:,.0f}", f"{fl['work_per_s']:,.0f}", f"{fl['combined_per_s']:,.0f}",
                       f"{run['ratio_combined']:.2f}", " ".join(verdicts))
     console.print(t)

@@ -119,14 +119,14 @@ def _body_from_proto(msg: pb.LedgerEntry) -> e.Body:
     return body
 
 
-def entry_from_bytes(data: bytes) -> e.LedgerEntry:
+def entry_from_bytes(data: bytes, *, check_canonical: bool = True) -> e.LedgerEntry:
     msg = pb.LedgerEntry()
     try:
         msg.ParseFromString(data)
     except DecodeError:
         raise InvalidInput("ledger entry bytes are not a valid candor.v1.LedgerEntry message") from None
     entry = e.LedgerEntry(body=_body_from_proto(msg), timestamp_ms=msg.timestamp_ms, version=msg.version)
-    if entry_to_bytes(entry) != data:
+    if check_canonical and entry_to_bytes(entry) != data:
         raise InvalidInput(
             "ledger entry is not in canonical encoding (unknown fields, defaults written, or fields "
             "out of order): serialise it deterministically with the candor.v1 schema"
@@ -146,8 +146,11 @@ def signed_entry_to_bytes(signed: e.SignedEntry) -> bytes:
     return data
 
 
-def signed_entry_from_bytes(data: bytes) -> e.SignedEntry:
-    """Decode a leaf. Rejects oversized, malformed and non-canonical encodings."""
+def signed_entry_from_bytes(data: bytes, *, check_canonical: bool = True) -> e.SignedEntry:
+    """Decode a leaf. Rejects oversized, malformed and non-canonical encodings.
+
+    `check_canonical=False` skips re-encoding to compare, for leaves already proven to be
+    in a cosigned tree (they were checked when appended); nothing else is relaxed."""
     if len(data) > MAX_ENTRY_BYTES:
         raise InvalidInput(f"entry is {len(data)} bytes, at most {MAX_ENTRY_BYTES} allowed")
     msg = pb.SignedEntry()
@@ -160,11 +163,11 @@ def signed_entry_from_bytes(data: bytes) -> e.SignedEntry:
         raise InvalidInput("entry is unsigned: add an Ed25519 signature or a ring signature")
     signed = e.SignedEntry(
         entry_bytes=msg.entry,
-        entry=entry_from_bytes(msg.entry),
+        entry=entry_from_bytes(msg.entry, check_canonical=check_canonical),
         signature=e.Signature(msg.signature.key_id, msg.signature.signature) if auth == "signature" else None,
         ring_signature=msg.ring_signature if auth == "ring_signature" else None,
     )
-    if signed_entry_to_bytes(signed) != data:
+    if check_canonical and signed_entry_to_bytes(signed) != data:
         raise InvalidInput("signed entry is not in canonical encoding: serialise it deterministically")
     return signed
 

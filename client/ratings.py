@@ -73,7 +73,8 @@ def _included(proven: rating_pb2.ProvenEntry, cp: Checkpoint, what: str) -> e.Si
     try:
         merkle.verify_inclusion(merkle.leaf_hash(proven.entry), proven.index, cp.size, list(proven.inclusion_proof),
                                 cp.root_hash)
-        return wire.signed_entry_from_bytes(proven.entry)
+        # The bytes are bound to the cosigned tree, so the canonical-encoding re-check is moot.
+        return wire.signed_entry_from_bytes(proven.entry, check_canonical=False)
     except CandorError as exc:
         raise VerificationError(f"{what} (entry {proven.index}) is not proven in the cosigned checkpoint: {exc}") from None
 
@@ -122,13 +123,15 @@ def verify_rating(ally: state.Alliance, resp: rating_pb2.RatingResponse, cp: Che
         if expected != w:
             raise VerificationError(f"entry {proven.index} has weight {w} in the rating; the rule set gives {expected}")
         infos.append(ReportInfo(index=proven.index, category=report.category, incident_date=incident,
-                                link_tag=RingSignature.from_bytes(signed.ring_signature).link_tag,
+                                link_tag=RingSignature.link_tag_of(signed.ring_signature),
                                 commitment=report.commitment))
     reporters = distinct_reporters(infos, [r.index for r in infos])
     if reporters < rules.k_reporters:
         raise VerificationError(f"the rating rests on {reporters} distinct reporter(s); the rule set requires "
                                 f"{rules.k_reporters}")
-    check_opening(ally.generators, [r.commitment for r in infos], list(body.weights), body.counts, body.r_sum)
+    # Commitments on the ledger were subgroup-checked at intake and by every audit replay.
+    check_opening(ally.generators, [r.commitment for r in infos], list(body.weights), body.counts, body.r_sum,
+                  subgroup_checked=False)
     score_milli, grade = score(rules, g.categories, body.counts)
     if (score_milli, grade) != (body.score_milli, body.grade):
         raise VerificationError(f"the rating claims {body.score_milli / 1000:g} ({body.grade}); its counts give "

@@ -406,7 +406,7 @@ def _ring_link_tag(view: StateView, signed: e.SignedEntry, ring_size: int, index
         raise Conflict(
             f"the member set changed at entry {changed_at}; rebuild the ring signature for ledger size > {changed_at}"
         )
-    return RingSignature.from_bytes(signed.ring_signature).link_tag
+    return RingSignature.link_tag_of(signed.ring_signature)
 
 
 def _day(ms: int) -> _dt.date:

@@ -73,7 +73,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("candor.intake")
 
-DEFAULT_WINDOW = float(os.environ.get("XWIN", "0.002"))
+DEFAULT_WINDOW = 0.002
 DEFAULT_MAX_BATCH = 16
 VERIFY_TIMEOUT = 30.0
 
@@ -440,7 +440,7 @@ class Verifier:
                 else:
                     self._cond.wait()
             free = self.workers - self._inflight
-            size = min(self.max_batch, max(1, math.ceil(len(self._waiting) / free), min(len(self._waiting), int(os.environ.get("XMIN", "1")))))
+            size = min(self.max_batch, max(1, math.ceil(len(self._waiting) / free)))
             batch = [self._waiting.popleft() for _ in range(min(size, len(self._waiting)))]
             self._inflight += 1
             return batch

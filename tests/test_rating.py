@@ -384,3 +384,27 @@ def test_bisection_without_culprit_and_bad_oracles() -> None:
     # Only the full set fails: not additive, so the inferred last half must be confirmed.
     with pytest.raises(VerificationError, match="not additive"):
         find_inconsistent(list(range(8)), lambda s: len(s) < 8)
+
+
+def test_opening_without_subgroup_check_decides_the_prime_order_parts() -> None:
+    """Clients skip the subgroup check of already-appended commitments and clear cofactors:
+    the verdict is about the G1 parts, and a wrong count still fails."""
+    import json
+    from pathlib import Path
+
+    cases = json.loads((Path(__file__).parent / "vectors" / "g1_decode.json").read_text())["cases"]
+    order3 = ARK.decode_unchecked(bytes.fromhex(next(c["encoding"] for c in cases if c["name"] == "order_3_point")))
+    r1, r2 = random_scalar(), random_scalar()
+    c1 = commit(GENS, "fake_traffic", 2, r1)
+    c2 = ARK.add(commit(GENS, "contract_default", 0, r2), order3)  # a small-order component
+    commitments = [ARK.encode(c1), ARK.encode(c2)]
+    counts = [0] * (4 * len(CATS))
+    counts[slot(1, 2)] = 700
+    counts[slot(0, 0)] = 1000
+    r_sum = 700 * r1 + 1000 * r2
+    check_opening(GENS, commitments, [700, 1000], counts, r_sum, subgroup_checked=False)
+    with pytest.raises(InvalidInput, match="commitment 1"):
+        check_opening(GENS, commitments, [700, 1000], counts, r_sum)  # the full check refuses the point
+    counts[slot(1, 2)] = 1000
+    with pytest.raises(VerificationError, match="does not open"):
+        check_opening(GENS, commitments, [700, 1000], counts, r_sum, subgroup_checked=False)
