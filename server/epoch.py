@@ -175,14 +175,22 @@ class EpochRunner:
             except CandorError as exc:
                 problems.append(f"trustee {i}: {exc}")
                 log.warning("rejected share: %s", exc)
+        # Keep the first t shares whose proofs verify; checking more costs a share's worth of powmods each.
         shares: list[threshold.DecryptionShare] = []
-        for i, (share, check) in received.items():
+        by_check = {check: (i, share) for i, (share, check) in received.items()}
+        for check in futures.as_completed(by_check):
+            i, share = by_check[check]
             try:
                 check.result()
                 shares.append(share)
             except CandorError as exc:
                 problems.append(f"trustee {i}: {exc}")
                 log.warning("rejected share: %s", exc)
+            if len(shares) >= pub.threshold:
+                for other in by_check:
+                    other.cancel()
+                break
+        shares.sort(key=lambda share: share.index)
         if len(shares) < pub.threshold:
             raise Conflict(f"only {len(shares)} of the {pub.threshold} trustee shares needed: " + "; ".join(problems))
         used = shares[: pub.threshold]
