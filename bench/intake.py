@@ -634,7 +634,8 @@ def bench_ring(members: int, s: BenchSettings, tmp: Path, say: Callable[[str], N
         run["ratio_combined"] = run["per_s"] / floors["combined_per_s"] if floors["combined_per_s"] else float("nan")
         run["pass_ratio"] = run["ratio_combined"] >= TARGET_RATIO
         run["pass_rate"] = run["per_s"] >= TARGET_RATE if members == TARGET_RING else None
-    return {"ring": members, "cores": cores, "clients": s.clients, "request_bytes": len(request),
+    return {"ring": members, "cores": cores, "clients": s.clients, "checkpoint_ms": s.checkpoint_ms,
+            "grpc_workers": s.grpc_workers, "request_bytes": len(request),
             "response_bytes": first_response, "runs": runs,
             "floor_transport": transport.summary(), "floor_work_s": work, "floors": floors}
 
@@ -680,6 +681,14 @@ def render(results: Sequence[dict[str, Any]], console: Any) -> None:
                   f"{w['commit_single'] * 1e3:.2f} ms", f"{w['commit_group'] * 1e3:.3f} ms", str(w["batch"]),
                   f"{tr['p50_ms']:.2f} / {tr['p99_ms']:.2f}", busy)
     console.print(p)
+    for r in results:
+        console.print(f"[dim]ring {r['ring']}: {r['clients']} client threads, operator checkpoint every "
+                      f"{r['checkpoint_ms']:g} ms, {r['grpc_workers']} gRPC threads, {r['cores']} cores; request "
+                      f"{r['request_bytes']:,} B, receipt {r['response_bytes']:,} B; server CPU per report: "
+                      + ", ".join(f"workers={run['verify_workers']}: main {run['cpu_ms_per_report_server_main']:.1f} ms"
+                                  f" + verifiers {run['cpu_ms_per_report_server_workers']:.1f} ms"
+                                  f" (clients {run['cpu_ms_per_report_clients']:.1f} ms)" for run in r["runs"])
+                      + "[/dim]")
     console.print(
         "[dim]Floor (a): empty unary calls (request = the serialized SubmitEntryRequest, response = a real "
         "receipt's size) to a do-nothing generic handler on a separate server with the operator's mTLS "

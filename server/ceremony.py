@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
@@ -70,15 +72,18 @@ class Plan:
             raise InvalidInput("an alliance needs at least one witness")
 
 
-def _party(plan: Plan, ca: tuple[object, object], folder: str, role: str, name: str, genesis_leaf: bytes | None,
+CA = tuple[ec.EllipticCurvePrivateKey, x509.Certificate]
+
+
+def _party(plan: Plan, ca: CA, folder: str, role: str, name: str, genesis_leaf: bytes | None,
            extra: dict[str, object] | None = None) -> Path:
     path = plan.directory / folder
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     ca_key, ca_cert = ca
-    tls_key, tls_cert = pki.issue(ca_key, ca_cert, name, role)  # type: ignore[arg-type]
+    tls_key, tls_cert = pki.issue(ca_key, ca_cert, name, role)
     write_private(path / "tls.key", pki.key_pem(tls_key))
     write_private(path / "tls.crt", pki.cert_pem(tls_cert))
-    write_private(path / "ca.crt", pki.cert_pem(ca_cert))  # type: ignore[arg-type]
+    write_private(path / "ca.crt", pki.cert_pem(ca_cert))
     info = {"role": role, "name": name, "server": plan.server, **(extra or {})}
     write_private(path / "identity.json", json.dumps(info, indent=2).encode())
     if genesis_leaf is not None:
@@ -193,7 +198,6 @@ def admit_member_identity(regulator_dir: Path, name: str, directory: Path | None
     """Create the identity folder of a member admitted after genesis, and the regulator-signed
     MemberAdmitted leaf to submit. The folder goes to the new member; nothing is on the
     ledger until the leaf is appended."""
-    from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
     from candor.identity import Identity
@@ -204,6 +208,8 @@ def admit_member_identity(regulator_dir: Path, name: str, directory: Path | None
     if target.exists():
         raise InvalidInput(f"{target} exists already; choose another member name or folder")
     ca_key = serialization.load_pem_private_key(regulator.read("ca.key"), password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise InvalidInput(f"{regulator.path / 'ca.key'} is not the alliance CA's EC key")
     ca_cert = x509.load_pem_x509_certificate(regulator.ca_pem())
     signing = Ed25519PrivateKey.generate()
     x, reporting_public = ring.reporting_keypair()

@@ -20,7 +20,7 @@ import datetime as _dt
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent import futures
 from dataclasses import dataclass, field
 
@@ -206,8 +206,8 @@ class EpochRunner:
         by_index = {r.index: r for r in reports}
         gens = self.ledger.alliance.generators
 
-        def opens(subset: object) -> bool:
-            indices = tuple(sorted(subset))  # type: ignore[call-overload]
+        def opens(subset: Sequence[int]) -> bool:
+            indices = tuple(sorted(subset))
             counts, r_sum, _ = self.decrypt(tag, size, as_of, active, indices)
             weights = dict(active)
             try:

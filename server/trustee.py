@@ -16,6 +16,7 @@ import datetime as _dt
 import json
 import logging
 import time
+from collections.abc import Callable
 from concurrent import futures
 import dataclasses
 from dataclasses import dataclass
@@ -62,7 +63,7 @@ class Trustee:
     identity: Identity
     mirror: Mirror
     share: threshold.KeyShare
-    clock: object = time.time
+    clock: Callable[[], float] = time.time
     cpu: CpuPool = dataclasses.field(default_factory=lambda: CpuPool(0))
 
     def __post_init__(self) -> None:
@@ -85,7 +86,7 @@ class Trustee:
         if len(subject_tag) != 32:
             raise InvalidInput("subject tag must be 32 bytes")
         day = e.parse_date(as_of, "rating date")
-        today = _dt.datetime.fromtimestamp(self.clock(), tz=_dt.timezone.utc).date()  # type: ignore[operator]
+        today = _dt.datetime.fromtimestamp(self.clock(), tz=_dt.timezone.utc).date()
         if abs((day - today).days) > 1:
             raise InvalidInput(f"rating date {as_of} is not today ({today.isoformat()}) on the trustee's clock")
         if ledger_size > self.mirror.size():
@@ -113,7 +114,7 @@ class Trustee:
             check_publishable(rules, reports, active, previous, day)
         c = aggregate_ciphertext(self.mirror.store, self.public_key, active)
         share = self.cpu.submit(threshold.decryption_share, self.public_key, self.share, c).result()
-        record = {"time_ms": int(self.clock() * 1000), "subject": subject_tag.hex(),  # type: ignore[operator]
+        record = {"time_ms": int(self.clock() * 1000), "subject": subject_tag.hex(),
                   "ledger_size": ledger_size, "as_of": as_of, "entries": [i for i, _ in active],
                   "investigation": bool(subset)}
         self.mirror.store.append_log(SHARE_LOG, json.dumps(record, sort_keys=True).encode())
