@@ -21,6 +21,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from enum import IntEnum
+from functools import lru_cache
 
 from core.errors import InvalidInput
 from core.group import ORDER, Group, Point
@@ -81,6 +82,12 @@ def validate_category_code(code: str) -> str:
     """
     if not isinstance(code, str) or not code:
         raise InvalidInput(f"category code must be a non-empty string, got {code!r}")
+    return _validate_code(code)
+
+
+@lru_cache(maxsize=1024)
+def _validate_code(code: str) -> str:
+    # Cached: a registry has a handful of codes, checked once per report on hot paths.
     if len(code.encode("utf-8")) > _MAX_CATEGORY_BYTES:
         raise InvalidInput(f"category code {code!r} is longer than {_MAX_CATEGORY_BYTES} bytes")
     if "/" in code or any(not ch.isprintable() or ch.isspace() for ch in code):
