@@ -817,15 +817,14 @@ _PARTS = (
     ("inclusion proofs (merkle.verify_inclusion)", "core/merkle.py", "verify_inclusion"),
     ("leaf hashing (merkle.leaf_hash)", "core/merkle.py", "leaf_hash"),
     ("leaf decoding (wire.signed_entry_from_bytes)", "candor/wire.py", "signed_entry_from_bytes"),
-    ("  of which re-encoding to check canonical form", "candor/wire.py", "signed_entry_to_bytes"),
     ("Ed25519 signatures (rating, rule set)", "client/ratings.py", "_signed_by"),
     ("rule set parsing (rules.check_canonical)", "core/rules.py", "check_canonical"),
     ("decay weights (rules.weight)", "core/rules.py", "weight"),
-    ("link tags (RingSignature.from_bytes)", "core/ring.py", "from_bytes"),
+    ("link tags (RingSignature.link_tag_of)", "core/ring.py", "link_tag_of"),
     ("ReportInfo validation (__post_init__)", "core/rating.py", "__post_init__"),
     ("distinct reporters", "core/rating.py", "distinct_reporters"),
     ("opening check (rating.check_opening)", "core/rating.py", "check_opening"),
-    ("  of which commitment decoding (Group.decode)", "core/group.py", "decode"),
+    ("  of which commitment decoding, on-curve only (Group.decode_unchecked)", "core/group.py", "decode_unchecked"),
     ("  of which the multi-scalar multiplication (Group.msm)", "core/group.py", "msm"),
     ("score and grade (rules.score)", "core/rules.py", "score"),
 )
@@ -872,11 +871,12 @@ def _profile(world: _World, note: bytes, verifier: LogVerifier, calls: int
 STAGE_TOTAL = "verify_rating as a whole"
 STAGE_DECODE = "commitment decoding, subgroup-checked (Group.decode)"
 STAGE_DECOMPRESS = "  of which decompression only (from_compressed_bytes_unchecked)"
+STAGE_DECODE_CURVE = "commitment decoding, on-curve only, as verify_rating does (Group.decode_unchecked)"
 STAGE_MSM = "opening msm over the decoded points (Group.msm, the rating's scalars)"
-STAGE_LEAVES = "leaf decoding (wire.signed_entry_from_bytes)"
+STAGE_LEAVES = "leaf decoding of proven leaves (wire.signed_entry_from_bytes, no canonical re-encode)"
 STAGE_INCLUSION = "leaf hash + inclusion proof (merkle.verify_inclusion)"
-STAGE_RING = "link tags via RingSignature.from_bytes"
-STAGE_SLICE = "  the same link tags sliced from the bytes"
+STAGE_RING = "link tags via RingSignature.from_bytes (full decode, for comparison)"
+STAGE_SLICE = "link tags as verify_rating reads them (RingSignature.link_tag_of)"
 STAGE_INFO = "decay weights + ReportInfo"
 STAGE_RULES = "rule set parsing (rules.check_canonical)"
 
@@ -928,11 +928,13 @@ def _stages(runner: _Runner, world: _World, note: bytes, verifier: LogVerifier) 
         (STAGE_TOTAL, 1, lambda: verify_rating(ally, resp, cp, subject.tag)),
         (STAGE_DECODE, m, lambda: [group.decode(c) for c in commitments]),
         (STAGE_DECOMPRESS, m, lambda: [G1Point.from_compressed_bytes_unchecked(c) for c in commitments]),
+        (STAGE_DECODE_CURVE, m, lambda: [group.decode_unchecked(c) for c in commitments]),
         (STAGE_MSM, 1, lambda: group.msm(points, scalars)),
-        (STAGE_LEAVES, len(proven), lambda: [wire.signed_entry_from_bytes(p.entry) for p in proven]),
+        (STAGE_LEAVES, len(proven), lambda: [wire.signed_entry_from_bytes(p.entry, check_canonical=False)
+                                             for p in proven]),
         (STAGE_INCLUSION, len(proven), inclusions),
         (STAGE_RING, m, lambda: [RingSignature.from_bytes(r).link_tag for r in rings]),
-        (STAGE_SLICE, m, lambda: [r[4:52] for r in rings]),
+        (STAGE_SLICE, m, lambda: [RingSignature.link_tag_of(r) for r in rings]),
         (STAGE_INFO, m, infos),
         (STAGE_RULES, 1, lambda: check_canonical(rules_text.canonical_toml, categories)),
     ]
