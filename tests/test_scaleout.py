@@ -537,7 +537,7 @@ class Proxy:
                 if not data:
                     break
                 dst.sendall(data)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: select on a socket another thread closed
             pass
         for s in (src, dst):
             try:
