@@ -425,17 +425,41 @@ class Ledger:
         if size > current:
             raise InvalidInput(f"tree size {size} is beyond the ledger's size {current}")
 
+    def _prefetched(self, proof: Callable[[merkle.NodeReader], list[bytes]]) -> list[bytes]:
+        """Run a proof generator with every node it needs read in ONE store query.
+
+        Which nodes a proof reads depends only on the sizes and index, never on the hashes,
+        so a first pass with a recording reader learns the keys; the store returns them all
+        at once; the second pass builds the proof from that dict.
+        """
+        keys: list[tuple[int, int]] = []
+
+        def record(level: int, index: int) -> bytes:
+            keys.append((level, index))
+            return bytes(merkle.HASH_SIZE)
+
+        proof(record)
+        found = self.store.nodes(keys)
+
+        def read(level: int, index: int) -> bytes:
+            node = found.get((level, index))
+            if node is None:
+                raise NotFound(f"Merkle node (level {level}, index {index}) is missing from the store")
+            return node
+
+        return proof(read)
+
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         self._check_size(size)
         if index >= size:
             raise InvalidInput(f"index {index} is not in a tree of size {size}; ask for a size above {index}")
-        return merkle.inclusion_proof(index, size, self.store.node)
+        return self._prefetched(lambda get: merkle.inclusion_proof(index, size, get))
 
     def consistency_proof(self, old: int, new: int) -> list[bytes]:
         self._check_size(new)
         if not 0 < old <= new:
             raise InvalidInput(f"consistency needs 0 < old size <= new size, got {old} and {new}")
-        return merkle.consistency_proof(old, new, self.store.node)
+        return self._prefetched(lambda get: merkle.consistency_proof(old, new, get))
 
     def receipt(self, index: int, timeout: float = 30.0) -> Receipt:
         size, note = self.wait_checkpoint(index + 1, timeout)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import ipaddress
+from functools import lru_cache
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -99,7 +100,13 @@ def peer_identity(auth_context: dict[str, list[bytes]]) -> tuple[str, str]:
     pems = auth_context.get("x509_pem_cert") or []
     if not pems:
         raise Unauthenticated("no client certificate: connect with the mTLS certificate from your identity folder")
-    cert = x509.load_pem_x509_certificate(pems[0])
+    return _name_and_role(pems[0])
+
+
+@lru_cache(maxsize=4096)
+def _name_and_role(pem: bytes) -> tuple[str, str]:
+    # Cached by the certificate's bytes: the TLS layer verified it, parsing it per call is waste.
+    cert = x509.load_pem_x509_certificate(pem)
     cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     ous = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
     if not cns or not ous or ous[0].value not in ROLES:
