@@ -24,13 +24,13 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from candor.v1 import governance_pb2, governance_pb2_grpc, ledger_pb2, ledger_pb2_grpc, rating_pb2, rating_pb2_grpc
 from candor.identity import Identity
+from candor.v1 import governance_pb2, governance_pb2_grpc, ledger_pb2, ledger_pb2_grpc, rating_pb2, rating_pb2_grpc
+from core.errors import Conflict
+from server.cpu import CpuPool
+from server.epoch import EpochRunner
 from server.intake import Verifier
 from server.ledger import Ledger
-from server.cpu import CpuPool
-from core.errors import Conflict
-from server.epoch import EpochResult, EpochRunner
 from server.logging_setup import RpcObserver
 from server.metrics import MetricsServer, OperatorMetrics
 from server.service import GovernanceServicer, LedgerServicer, RatingServicer, ReportingServicer
@@ -54,17 +54,6 @@ class Settings:
     server_name: str | None = None  # shared store: this server's name in the intake queue
     intake_timeout: float = 20.0  # shared store: seconds a handed-off entry may wait for the sequencer
     lease_poll: float = 0.5  # shared store: seconds between attempts to take the sequencer lease
-
-
-class ObservedEpochRunner(EpochRunner):
-    """An EpochRunner that remembers when its last epoch completed (for the epoch-lag gauge)."""
-
-    last_run: float | None = None
-
-    def run(self) -> EpochResult:
-        result = super().run()
-        self.last_run = time.time()
-        return result
 
 
 @dataclass
@@ -144,7 +133,7 @@ def create_server(settings: Settings, store: LedgerStore) -> Operator:
                  ("grpc.max_send_message_length", 16 * 1024 * 1024)],
     )
     addresses = settings.trustees or {int(i): a for i, a in settings.identity.info.get("trustees", {}).items()}
-    epochs = (ObservedEpochRunner(ledger, settings.identity, addresses, cpu=CpuPool(settings.epoch_workers))
+    epochs = (EpochRunner(ledger, settings.identity, addresses, cpu=CpuPool(settings.epoch_workers))
               if addresses else None)
     if epochs is not None:
         runner = epochs

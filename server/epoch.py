@@ -60,6 +60,7 @@ class EpochRunner:
         self.identity = identity
         self.timeout = timeout
         self.clock = clock
+        self.last_run: float | None = None  # when the last epoch completed (the epoch-lag gauge)
         self.trustees = {i: trustee_pb2_grpc.TrusteeServiceStub(secure_channel(identity, a))
                          for i, a in sorted(trustees.items())}
         self._pool = futures.ThreadPoolExecutor(max_workers=max(1, len(self.trustees)))
@@ -118,6 +119,7 @@ class EpochRunner:
                 raise
             if outcome == "published":
                 result.published.append(tag.hex())
+        self.last_run = self.clock()
         return result
 
     def rate(self, tag: bytes, size: int) -> str:
