@@ -146,6 +146,18 @@ def migrate(conn: sqlite3.Connection) -> list[int]:
     return applied
 
 
+def nodes_query(count: int) -> str:
+    """SELECT of `count` (level, idx) nodes, one primary-key lookup each.
+
+    A row-value `WHERE (level, idx) IN (VALUES ...)` makes SQLite 3.40 scan the whole
+    nodes table (173 ms at 10^6 entries); joining the VALUES list to nodes, with CROSS JOIN
+    fixing the loop order, searches the primary key once per key.
+    """
+    values = ",".join("(?, ?)" for _ in range(count))
+    return (f"SELECT n.level, n.idx, n.hash FROM (VALUES {values}) AS k "
+            "CROSS JOIN nodes AS n ON n.level = k.column1 AND n.idx = k.column2")
+
+
 class SQLiteStore:
     """A `LedgerStore` in one SQLite file (or a private in-memory database for ":memory:").
 
@@ -342,10 +354,8 @@ class SQLiteStore:
         found: dict[NodeKey, bytes] = {}
         for at in range(0, len(keys), _NODE_CHUNK):
             chunk = keys[at:at + _NODE_CHUNK]
-            values = ",".join("(?, ?)" for _ in chunk)
             params = [v for key in chunk for v in key]
-            rows = conn.execute(f"SELECT level, idx, hash FROM nodes WHERE (level, idx) IN "
-                                f"(VALUES {values})", params).fetchall()
+            rows = conn.execute(nodes_query(len(chunk)), params).fetchall()
             for level, index, digest in rows:
                 found[(int(level), int(index))] = bytes(digest)
         return found

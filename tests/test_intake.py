@@ -296,17 +296,27 @@ def test_operator_stop_closes_the_pool(alliance_dir: Path, tmp_path: Path) -> No
         op.verifier.verify(Job(b"leaf", (), 0, 1))
 
 
-def test_bench_intake_quick_smoke() -> None:
-    """`python -m bench.intake --quick` end to end, tiny counts; structure only, no timing."""
+@pytest.mark.parametrize("store, servers", [("sqlite", 1), ("postgresql", 2)])
+def test_bench_intake_quick_smoke(store: str, servers: int) -> None:
+    """`python -m bench.intake --quick [--store postgresql --servers 2]` end to end, tiny
+    counts, a small bulk load; structure only, no timing."""
     import io
 
     from rich.console import Console
 
     from bench import intake as bench
 
-    results = bench.run(bench.BenchSettings.quick_run())
+    settings = dataclasses.replace(bench.BenchSettings.quick_run(), store=store, servers=servers)
+    if store == "postgresql":
+        psycopg = pytest.importorskip("psycopg")
+        try:
+            psycopg.connect(settings.pg_url, connect_timeout=3).close()
+        except psycopg.OperationalError as exc:
+            pytest.skip(f"PostgreSQL is not reachable at {settings.pg_url} ({exc})")
+    results = bench.run(settings)
     (r,) = results
     assert r["ring"] == 5 and r["request_bytes"] > 0 and r["response_bytes"] > 0
+    assert (r["store"], r["servers"]) == (store, servers)
     (run,) = r["runs"]
     assert run["ok"] == run["sent"] > 0 and not run["errors"]
     assert run["p50_ms"] > 0 and run["p99_ms"] >= run["p50_ms"] and run["per_s"] > 0
@@ -318,8 +328,27 @@ def test_bench_intake_quick_smoke() -> None:
     assert 0 < floors["combined_per_s"] <= min(floors["work_per_s"], transport["per_s"])
     assert run["ratio_combined"] == run["per_s"] / floors["combined_per_s"]
     assert run["pass_ratio"] == (run["ratio_combined"] >= bench.TARGET_RATIO)
+    # The bulk load sits between the bootstrap entries and the submitted reports, and the
+    # receipts' proofs were built over it.
+    loaded = r["prefill"]
+    assert loaded["entries"] == settings.rss_entries and loaded["size"] > settings.rss_entries
+    assert r["ledger_size"] == loaded["size"] + 2 * settings.clients + run["ok"]
+    receipts = run["receipts"]
+    assert receipts["verified"] == receipts["checked"] > 0 and not receipts["failures"]
+    assert receipts["min_checkpoint"] > loaded["size"]
+    assert len(run["memory"]) == len(run["memory_start"]) == servers
+    assert all(m["peak_mb"] >= m["rss_mb"] > 0 for m in run["memory"])
+    assert run["pass_rss"] is None  # the memory target is for 10^6 entries
     console = Console(file=io.StringIO(), width=220)
     bench.render(results, console)
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert "floor (a) transport/s" in text and "Floor (a): empty unary calls" in text
     assert ("PASS" in text) or ("MISS" in text)
+    assert f"{store}, {servers} server" in text and "BULK-LOADED" in text and "peak RSS" in text
+
+
+def test_bench_intake_refuses_two_servers_on_sqlite() -> None:
+    from bench import intake as bench
+
+    with pytest.raises(errors.InvalidInput, match="needs --store postgresql"):
+        bench.BenchSettings(store="sqlite", servers=2)
