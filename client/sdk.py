@@ -148,25 +148,6 @@ def parse_incident_date(value: str | _dt.date) -> str:
     raise InvalidInput(f"incident date must be a date or a YYYY-MM-DD string, got {type(value).__name__}")
 
 
-def check_incident_date(incident_date: str, today: _dt.date) -> None:
-    """The ledger's date rule, checked early so the caller hears it before any crypto runs:
-    not after the day the entry is written, and within the retention period (DESIGN §4).
-    The ledger (`core.state`) remains the authority and checks it again."""
-    incident = e.parse_date(incident_date, "incident date")
-    if incident > today:
-        raise InvalidInput(f"incident date {incident_date} is in the future (today is {today.isoformat()})")
-    years = state.RETENTION_YEARS_DEFAULT
-    try:
-        expiry = incident.replace(year=incident.year + years)
-    except ValueError:  # 29 February
-        expiry = incident.replace(year=incident.year + years, day=28)
-    if expiry <= today:
-        raise InvalidInput(
-            f"incident date {incident_date} is older than the {years}-year retention period;"
-            " such a report may no longer be recorded"
-        )
-
-
 def escrow_message(report_id: bytes, subject_tag: bytes, commitment: bytes) -> bytes:
     """What the member signs inside the escrow (see the module docstring)."""
     return ESCROW_SIGNATURE_CONTEXT + report_id + subject_tag + hashlib.sha256(commitment).digest()
@@ -417,7 +398,8 @@ class Member:
         if check:
             if category not in self.categories:
                 raise InvalidInput(f"category {category!r} is not in the registry; use one of {', '.join(self.categories)}")
-            check_incident_date(date, _dt.datetime.fromtimestamp(now_ms / 1000, tz=_dt.timezone.utc).date())
+            # The ledger's own rule, checked early so the caller hears it before any crypto runs.
+            state.check_incident_date(date, _dt.datetime.fromtimestamp(now_ms / 1000, tz=_dt.timezone.utc).date())
         if not isinstance(evidence, bytes):
             raise InvalidInput("evidence must be bytes (only its SHA-256 digest leaves this machine)")
         rid = secrets.token_bytes(REPORT_ID_BYTES) if report_id is None else parse_report_id(report_id)

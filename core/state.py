@@ -215,17 +215,19 @@ def verify_report_crypto(ally: Alliance, report: e.ReportCommitted) -> None:
     verify_validity(ally.generators, stmt, ValidityProof.from_bytes(report.validity_proof))
 
 
-def _check_dates(report: e.ReportCommitted, today: _dt.date) -> None:
-    incident = e.parse_date(report.incident_date, "incident date")
+def check_incident_date(incident_date: str, today: _dt.date) -> None:
+    """A report's incident date: not after the day the entry is written, and within the
+    retention period (DESIGN §4; 征信业管理条例 Art 16)."""
+    incident = e.parse_date(incident_date, "incident date")
     if incident > today:
-        raise InvalidInput(f"incident date {report.incident_date} is in the future (today is {today.isoformat()})")
+        raise InvalidInput(f"incident date {incident_date} is in the future (today is {today.isoformat()})")
     try:
         expiry = incident.replace(year=incident.year + RETENTION_YEARS_DEFAULT)
     except ValueError:  # 29 February
         expiry = incident.replace(year=incident.year + RETENTION_YEARS_DEFAULT, day=28)
     if expiry <= today:
         raise InvalidInput(
-            f"incident date {report.incident_date} is older than the {RETENTION_YEARS_DEFAULT}-year retention period;"
+            f"incident date {incident_date} is older than the {RETENTION_YEARS_DEFAULT}-year retention period;"
             " such a report may no longer be recorded"
         )
 
@@ -312,7 +314,7 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
             raise InvalidInput("a report must carry its creation time in timestamp_ms")
         if now_ms is not None and abs(entry.timestamp_ms - now_ms) > CLOCK_SKEW_MS:
             raise InvalidInput("report timestamp is more than a day away from the ledger's clock; check your clock")
-        _check_dates(body, _day(entry.timestamp_ms))
+        check_incident_date(body.incident_date, _day(entry.timestamp_ms))
         if verify:
             verify_report_crypto(ally, body)
         link = verify_ring_now(view, ally, signed, body.subject_tag, body.ring_size, index) if verify \
