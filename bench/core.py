@@ -22,7 +22,7 @@ also carry the *needed* cost, all the powmods the operation cannot avoid (for a 
 the share itself and its proof's two commitments), interleaved the same way; the issue's
 target is that sharing and combining stay within 1.3x of it. Timings use
 `time.perf_counter`; inputs are prepared outside the timed region; a few warm-up runs are
-discarded and the number of repetitions adapts to a per-row time budget.
+discarded and the number of repetitions adapts to a per-row time budget (`bench.timing`).
 
 Keys are the test-only files under tests/keys/ when present; otherwise they are dealt on
 the spot with `core.threshold.deal`, and the output says so.
@@ -32,19 +32,11 @@ from __future__ import annotations
 
 import argparse
 import functools
-import gc
 import itertools
-import json
-import math
-import os
-import platform
 import secrets
-import statistics
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +45,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from py_arkworks_bls12381 import G1Point, Scalar
 from rich.console import Console
-from rich.table import Table
 
+from bench import timing
+from bench.timing import Setup, Thunk, format_ratio, format_time
+from bench.timing import const as _const
 from core import escrow
 from core.group import ORDER, Group, default_group
 from core.paillier import RnPool, encrypt, pack
@@ -132,11 +126,6 @@ BATCH_TARGET_S = 0.5e-3
 """Batched validity-proof verification, per report."""
 NEEDED_RATIO_TARGET = 1.3
 """Threshold sharing and combining, at most this many times the powmods they need."""
-
-Thunk = Callable[[], object]
-Setup = Callable[[], Thunk]
-"""Prepares fresh inputs (untimed) and returns the zero-argument call to time."""
-
 
 # --------------------------------------------------------------------------- data
 
@@ -305,13 +294,6 @@ class BenchReport:
 # --------------------------------------------------------------------------- timing
 
 
-def _time_once(setup: Setup) -> float:
-    thunk = setup()
-    start = time.perf_counter()
-    thunk()
-    return time.perf_counter() - start
-
-
 def _measure(
     settings: Settings,
     op: Setup,
@@ -329,26 +311,9 @@ def _measure(
     operation was measured at 50 µs (caches and allocator state), which says nothing
     about the operation.
     """
-    gc.collect()
     setups = [op, floor] if needed is None else [op, floor, needed]
-    spent = 0.0
-    for _ in range(max(settings.warmup, 1)):
-        spent = sum(_time_once(setup) for setup in setups)
-    cap = settings.max_reps if max_reps is None else min(max_reps, settings.max_reps)
-    reps = max(settings.min_reps, min(cap, math.ceil(settings.row_budget_s / max(spent, 1e-9))))
-    times: list[list[float]] = [[] for _ in setups]
-    if interleave:
-        for _ in range(reps):
-            for setup, out in zip(setups, times):
-                out.append(_time_once(setup))
-    else:
-        times = [[_time_once(setup) for _ in range(reps)] for setup in setups]
-    medians = [statistics.median(t) for t in times]
+    medians, reps = timing.measure(settings, setups, max_reps=max_reps, interleave=interleave)
     return medians[0], medians[1], (medians[2] if needed is not None else None), reps
-
-
-def _const(thunk: Thunk) -> Setup:
-    return lambda: thunk
 
 
 # --------------------------------------------------------------------------- floors
@@ -406,22 +371,13 @@ def _share_powmods(pk: ThresholdPublicKey, share: KeyShare, c: int) -> Setup:
     return setup
 
 
-def _lagrange(delta: int, index: int, indices: Sequence[int]) -> int:
-    num, den = delta, 1
-    for j in indices:
-        if j != index:
-            num *= -j
-            den *= index - j
-    return num // den
-
-
 def _combine_powmods(pk: ThresholdPublicKey, shares: Sequence[DecryptionShare]) -> Thunk:
     n = gmpy2.mpz(pk.n)
     nsquare = n * n
     delta = pk.delta
     indices = [s.index for s in shares]
     terms = [
-        (gmpy2.mpz(s.c_i), 2 * _lagrange(delta, s.index, indices)) for s in shares
+        (gmpy2.mpz(s.c_i), 2 * timing.lagrange(delta, s.index, indices)) for s in shares
     ]
     four_delta_sq = gmpy2.mpz(4 * delta * delta)
 
@@ -851,21 +807,6 @@ def _decryption(run: _Runner, bits: int, pk: ThresholdPublicKey, shares: Sequenc
 # --------------------------------------------------------------------------- run
 
 
-def _environment() -> dict[str, str]:
-    env = {
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cpus": str(os.cpu_count()),
-        "load_average_at_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-    }
-    for dist in ("gmpy2", "phe", "py_arkworks_bls12381", "cryptography"):
-        try:
-            env[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            env[dist] = "?"
-    return env
-
-
 def _targets(settings: Settings, rows: Sequence[Row]) -> list[Target]:
     by_key = {(r.operation, r.key_bits): r for r in rows}
     bits = 3072 if 3072 in settings.key_bits else max(settings.key_bits)
@@ -921,7 +862,7 @@ def run(settings: Settings, log: Callable[[str], None] | None = None) -> BenchRe
     """Measure every row for `settings`; `log` receives progress lines (default: none)."""
     say = log or (lambda _line: None)
     start = time.perf_counter()
-    environment = _environment()
+    env = timing.environment(("gmpy2", "phe", "py_arkworks_bls12381", "cryptography"))
     runner = _Runner(settings, say)
     keys: dict[int, tuple[ThresholdPublicKey, list[KeyShare]]] = {}
     sources: dict[int, str] = {}
@@ -949,7 +890,7 @@ def run(settings: Settings, log: Callable[[str], None] | None = None) -> BenchRe
         rows=tuple(rows),
         targets=tuple(_targets(settings, rows)),
         key_sources=sources,
-        environment=environment,
+        environment=env,
         elapsed_s=time.perf_counter() - start,
     )
 
@@ -957,88 +898,65 @@ def run(settings: Settings, log: Callable[[str], None] | None = None) -> BenchRe
 # --------------------------------------------------------------------------- output
 
 
-def format_time(seconds: float) -> str:
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.1f} µs"
-    if seconds < 1:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds:.2f} s"
-
-
-def _format_ratio(ratio: float) -> str:
-    return f"{ratio:.2f}×" if ratio < 10 else f"{ratio:.0f}×"
-
-
 def render(report: BenchReport, console: Console) -> None:
     """Print the rows (grouped by section) and the targets as rich tables."""
     s = report.settings
-    console.print(
-        f"[bold]Candor core benchmark[/bold] ({'quick' if s.quick else 'full'} run, "
-        f"{report.elapsed_s:.0f} s)"
+    timing.render_header(
+        console,
+        "Candor core benchmark",
+        quick=s.quick,
+        elapsed_s=report.elapsed_s,
+        environment=report.environment,
+        key_sources=report.key_sources,
     )
-    console.print(
-        "  " + ", ".join(f"{k} {v}" for k, v in report.environment.items()), highlight=False
+    table = timing.sectioned_table(
+        "median per operation vs. its floor, same run "
+        "(interleaved op/floor, except the warm-pool encryption: see bench.core._measure)",
+        [
+            ("operation", "left"),
+            ("key", "right"),
+            ("median", "right"),
+            ("floor", "left"),
+            ("floor median", "right"),
+            ("ratio", "right"),
+            ("needed (threshold rows)", "left"),
+            ("needed median", "right"),
+            ("vs needed", "right"),
+            ("reps", "right"),
+        ],
+        (
+            (
+                r.section,
+                (
+                    r.operation,
+                    str(r.key_bits) if r.key_bits else "—",
+                    format_time(r.median_s),
+                    r.floor,
+                    format_time(r.floor_median_s),
+                    format_ratio(r.ratio),
+                    "= floor" if r.needed == r.floor else (r.needed or "—"),
+                    "—" if r.needed_median_s is None else format_time(r.needed_median_s),
+                    format_ratio(r.needed_ratio),
+                    str(r.reps),
+                ),
+            )
+            for r in report.rows
+        ),
     )
-    for bits, source in sorted(report.key_sources.items()):
-        console.print(f"  {bits}-bit key: {source}", highlight=False)
-    table = Table(
-        title="median per operation vs. its floor, same run "
-        "(interleaved op/floor, except the warm-pool encryption: see bench.core._measure)"
-    )
-    table.add_column("operation", no_wrap=True)
-    table.add_column("key", justify="right")
-    table.add_column("median", justify="right")
-    table.add_column("floor")
-    table.add_column("floor median", justify="right")
-    table.add_column("ratio", justify="right")
-    table.add_column("needed (threshold rows)")
-    table.add_column("needed median", justify="right")
-    table.add_column("vs needed", justify="right")
-    table.add_column("reps", justify="right")
-    section = None
-    for r in report.rows:
-        if r.section != section:
-            if section is not None:
-                table.add_section()
-            table.add_row(f"[bold]{r.section}[/bold]")
-            section = r.section
-        table.add_row(
-            "  " + r.operation,
-            str(r.key_bits) if r.key_bits else "—",
-            format_time(r.median_s),
-            r.floor,
-            format_time(r.floor_median_s),
-            _format_ratio(r.ratio),
-            "= floor" if r.needed == r.floor else (r.needed or "—"),
-            "—" if r.needed_median_s is None else format_time(r.needed_median_s),
-            "—" if r.needed_ratio is None else _format_ratio(r.needed_ratio),
-            str(r.reps),
-        )
     console.print(table)
-    targets = Table(title="targets")
-    targets.add_column("target")
-    targets.add_column("measured", justify="right")
-    targets.add_column("limit", justify="right")
-    targets.add_column("status")
-    for t in report.targets:
-        targets.add_row(
-            t.name,
-            format_time(t.measured_s),
-            format_time(t.limit_s),
-            "[green]PASS[/green]" if t.passed else "[red]MISS[/red]",
-        )
-    console.print(targets)
+    timing.render_targets(console, report.targets)
 
 
 def to_json(report: BenchReport) -> dict[str, Any]:
     """The same content as `render`, as a JSON-ready dict (times in milliseconds)."""
-    s = report.settings
     return {
-        "benchmark": "bench.core",
-        "mode": "quick" if s.quick else "full",
-        "elapsed_s": report.elapsed_s,
-        "environment": report.environment,
-        "keys": {str(bits): src for bits, src in sorted(report.key_sources.items())},
+        **timing.json_head(
+            "bench.core",
+            quick=report.settings.quick,
+            elapsed_s=report.elapsed_s,
+            environment=report.environment,
+            key_sources=report.key_sources,
+        ),
         "rows": [r.to_dict() for r in report.rows],
         "targets": [t.to_dict() for t in report.targets],
     }
@@ -1058,18 +976,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     args = parser.parse_args(argv)
     settings = Settings.quick_run() if args.quick else Settings.full()
-
-    def log(line: str) -> None:
-        if not args.quiet:
-            print(f"[bench] {line}", file=sys.stderr, flush=True)
-
-    report = run(settings, log)
-    if args.json:
-        print(json.dumps(to_json(report), indent=2))
-    else:
-        # Wide enough that each row stays on one line when piped into a file or an issue.
-        console = Console()
-        render(report, Console(width=max(console.width, 240)))
+    report = run(settings, timing.stderr_log(args.quiet))
+    timing.print_report(report, as_json=args.json, to_json=to_json, render=render, min_width=240)
     return 0
 
 

@@ -33,9 +33,10 @@ smoke run under half a minute, `--no-e2e` to skip the gRPC part). It measures
 
 Timing: `time.perf_counter`, inputs prepared outside the timed region, a few warm-up runs,
 operation and floor interleaved (op, floor, op, floor, ...) so both see the same load on a
-shared machine; medians. Most report r^n values come from a `core.paillier.RnPool`; beyond
-the pool's first values they are products of two pool values ((r_a·r_b)^n, still a valid
-obfuscator) so that 1,000 reports do not cost 1,000 full exponentiations to set up.
+shared machine; medians (the method is `bench.timing`'s, shared with `bench.core`). Most
+report r^n values come from a `core.paillier.RnPool`; beyond the pool's first values they
+are products of two pool values ((r_a·r_b)^n, still a valid obfuscator) so that 1,000
+reports do not cost 1,000 full exponentiations to set up.
 """
 
 from __future__ import annotations
@@ -46,20 +47,15 @@ import datetime as _dt
 import gc
 import itertools
 import json
-import math
-import os
-import platform
 import pstats
 import secrets
 import statistics
-import sys
 import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +65,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
 from rich.table import Table
 
+from bench import timing
+from bench.timing import Setup, Thunk, format_ratio, format_time
+from bench.timing import const as _const
 from candor import wire
 from candor.identity import Identity
 from candor.v1 import ledger_pb2, rating_pb2
@@ -159,11 +158,6 @@ EPOCH_RATIO_TARGET = 1.5
 VERIFY_TARGET_S = 50e-3
 """Client verification of a rating over 1,000 reports."""
 VERIFY_TARGET_REPORTS = 1000
-
-Thunk = Callable[[], object]
-Setup = Callable[[], Thunk]
-"""Prepares fresh inputs (untimed) and returns the zero-argument call to time."""
-
 
 # --------------------------------------------------------------------------- data
 
@@ -359,31 +353,10 @@ class BenchReport:
 # --------------------------------------------------------------------------- timing
 
 
-def _time_once(setup: Setup) -> float:
-    thunk = setup()
-    start = time.perf_counter()
-    thunk()
-    return time.perf_counter() - start
-
-
 def _measure(settings: Settings, op: Setup, floor: Setup | None) -> tuple[float, float | None, int]:
     """Medians of op and floor (interleaved), and the number of repetitions."""
-    gc.collect()
-    setups = [op] if floor is None else [op, floor]
-    spent = 0.0
-    for _ in range(max(settings.warmup, 1)):
-        spent = sum(_time_once(s) for s in setups)
-    reps = max(settings.min_reps, min(settings.max_reps, math.ceil(settings.row_budget_s / max(spent, 1e-9))))
-    times: list[list[float]] = [[] for _ in setups]
-    for _ in range(reps):
-        for setup, out in zip(setups, times):
-            out.append(_time_once(setup))
-    medians = [statistics.median(t) for t in times]
+    medians, reps = timing.measure(settings, [op] if floor is None else [op, floor])
     return medians[0], (medians[1] if floor is not None else None), reps
-
-
-def _const(thunk: Thunk) -> Setup:
-    return lambda: thunk
 
 
 class _Runner:
@@ -609,15 +582,6 @@ class _World:
 # --------------------------------------------------------------------------- powmod floors
 
 
-def _lagrange(delta: int, index: int, indices: Sequence[int]) -> int:
-    num, den = delta, 1
-    for j in indices:
-        if j != index:
-            num *= -j
-            den *= index - j
-    return num // den
-
-
 @dataclass
 class _Powmods:
     """The exponentiations one subject's epoch cannot avoid, as raw gmpy2 calls."""
@@ -637,7 +601,7 @@ class _Powmods:
         self.r_bits = (self.pk.delta * self.pk.nsquare).bit_length() + CHALLENGE_BITS + HIDING_BITS
         self.exponents = [gmpy2.mpz(2 * self.pk.delta * k.s_i) for k in self.trustees]
         indices = [s.index for s in self.shares]
-        self.combine_terms = [(gmpy2.mpz(s.c_i), 2 * _lagrange(self.pk.delta, s.index, indices))
+        self.combine_terms = [(gmpy2.mpz(s.c_i), 2 * timing.lagrange(self.pk.delta, s.index, indices))
                               for s in self.shares]
         self.verify_inputs = [(gmpy2.mpz(s.c_i), gmpy2.mpz(self.pk.verification_keys[s.index - 1]),
                                gmpy2.mpz(s.response), s.challenge) for s in self.shares]
@@ -1044,7 +1008,7 @@ def _e2e_rows(runner: _Runner, folder: Path) -> str:
             op_times.append(time.perf_counter() - start)
             if outcome != "published":
                 raise RuntimeError(f"EpochRunner.rate answered {outcome!r}, expected a published rating")
-            floor_times.append(_time_once(floor))
+            floor_times.append(timing.time_once(floor))
         runner.rows.append(Row(E2E, OP_E2E, bits, m, statistics.median(op_times), len(op_times), FLOOR_TOTAL,
                                statistics.median(floor_times)))
 
@@ -1065,21 +1029,6 @@ def _e2e_rows(runner: _Runner, folder: Path) -> str:
 # --------------------------------------------------------------------------- run
 
 
-def _environment() -> dict[str, str]:
-    env = {
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cpus": str(os.cpu_count()),
-        "load_average_at_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-    }
-    for dist in ("gmpy2", "phe", "py_arkworks_bls12381", "grpcio", "protobuf"):
-        try:
-            env[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            env[dist] = "?"
-    return env
-
-
 def _targets(settings: Settings, rows: Sequence[Row]) -> list[Target]:
     out: list[Target] = []
     for r in rows:
@@ -1098,7 +1047,7 @@ def run(settings: Settings, log: Callable[[str], None] | None = None) -> BenchRe
     """Measure every row for `settings`; `log` receives progress lines (default: none)."""
     say = log or (lambda _line: None)
     start = time.perf_counter()
-    environment = _environment()
+    env = timing.environment(("gmpy2", "phe", "py_arkworks_bls12381", "grpcio", "protobuf"))
     runner = _Runner(settings, say)
     notes = [
         "epoch rows: trustees run in this process, without gRPC, ledger storage or mirrors; ledger "
@@ -1159,7 +1108,7 @@ def run(settings: Settings, log: Callable[[str], None] | None = None) -> BenchRe
         stages=tuple(stages),
         key_sources=sources,
         notes=tuple(notes),
-        environment=environment,
+        environment=env,
         elapsed_s=time.perf_counter() - start,
     )
 
@@ -1167,66 +1116,24 @@ def run(settings: Settings, log: Callable[[str], None] | None = None) -> BenchRe
 # --------------------------------------------------------------------------- output
 
 
-def format_time(seconds: float) -> str:
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.1f} µs"
-    if seconds < 1:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds:.2f} s"
-
-
-def _format_ratio(ratio: float | None) -> str:
-    if ratio is None:
-        return "—"
-    return f"{ratio:.2f}×" if ratio < 10 else f"{ratio:.0f}×"
-
-
 def render(report: BenchReport, console: Console) -> None:
     """Print the rows (grouped by section), the targets and the profile as rich tables."""
     s = report.settings
-    console.print(f"[bold]Candor rating benchmark[/bold] ({'quick' if s.quick else 'full'} run, "
-                  f"{report.elapsed_s:.0f} s)")
-    console.print("  " + ", ".join(f"{k} {v}" for k, v in report.environment.items()), highlight=False)
-    for bits, source in sorted(report.key_sources.items()):
-        console.print(f"  {bits}-bit key: {source}", highlight=False)
+    timing.render_header(console, "Candor rating benchmark", quick=s.quick, elapsed_s=report.elapsed_s,
+                         environment=report.environment, key_sources=report.key_sources)
     for note in report.notes:
         console.print(f"  note: {note}", highlight=False)
-    table = Table(title="median per operation vs. its floor, same run, interleaved (op, floor, op, floor, ...)")
-    table.add_column("operation", no_wrap=True)
-    table.add_column("key", justify="right")
-    table.add_column("m", justify="right")
-    table.add_column("median", justify="right")
-    table.add_column("floor")
-    table.add_column("floor median", justify="right")
-    table.add_column("ratio", justify="right")
-    table.add_column("reps", justify="right")
-    section = None
-    for r in report.rows:
-        if r.section != section:
-            if section is not None:
-                table.add_section()
-            table.add_row(f"[bold]{r.section}[/bold]")
-            section = r.section
-        table.add_row(
-            "  " + r.operation,
-            str(r.key_bits) if r.key_bits else "—",
-            str(r.reports) if r.reports else "—",
-            format_time(r.median_s),
-            r.floor,
-            "—" if r.floor_median_s is None else format_time(r.floor_median_s),
-            _format_ratio(r.ratio),
-            str(r.reps),
-        )
-    console.print(table)
-    targets = Table(title="targets")
-    targets.add_column("target")
-    targets.add_column("measured", justify="right")
-    targets.add_column("limit", justify="right")
-    targets.add_column("status")
-    for t in report.targets:
-        targets.add_row(t.name, format_time(t.measured_s), format_time(t.limit_s),
-                        "[green]PASS[/green]" if t.passed else "[red]MISS[/red]")
-    console.print(targets)
+    cells = ((r.section, (r.operation, str(r.key_bits) if r.key_bits else "—", str(r.reports) if r.reports else "—",
+                          format_time(r.median_s), r.floor,
+                          "—" if r.floor_median_s is None else format_time(r.floor_median_s),
+                          format_ratio(r.ratio), str(r.reps)))
+             for r in report.rows)
+    console.print(timing.sectioned_table(
+        "median per operation vs. its floor, same run, interleaved (op, floor, op, floor, ...)",
+        [("operation", "left"), ("key", "right"), ("m", "right"), ("median", "right"), ("floor", "left"),
+         ("floor median", "right"), ("ratio", "right"), ("reps", "right")],
+        cells))
+    timing.render_targets(console, report.targets)
     direct = Table(title=f"verify_rating over {report.profile_reports} reports, stages re-run on their own "
                          "(no profiler; medians for the whole rating)")
     direct.add_column("stage")
@@ -1250,13 +1157,9 @@ def render(report: BenchReport, console: Console) -> None:
 
 def to_json(report: BenchReport) -> dict[str, Any]:
     """The same content as `render`, as a JSON-ready dict (times in milliseconds)."""
-    s = report.settings
     return {
-        "benchmark": "bench.ratings",
-        "mode": "quick" if s.quick else "full",
-        "elapsed_s": report.elapsed_s,
-        "environment": report.environment,
-        "keys": {str(bits): src for bits, src in sorted(report.key_sources.items())},
+        **timing.json_head("bench.ratings", quick=report.settings.quick, elapsed_s=report.elapsed_s,
+                           environment=report.environment, key_sources=report.key_sources),
         "notes": list(report.notes),
         "rows": [r.to_dict() for r in report.rows],
         "targets": [t.to_dict() for t in report.targets],
@@ -1284,17 +1187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings.quick_run() if args.quick else Settings.full()
     if args.no_e2e and settings.e2e:
         settings = Settings(**{**settings.__dict__, "e2e": False})
-
-    def log(line: str) -> None:
-        if not args.quiet:
-            print(f"[bench] {line}", file=sys.stderr, flush=True)
-
-    report = run(settings, log)
-    if args.json:
-        print(json.dumps(to_json(report), indent=2))
-    else:
-        console = Console()
-        render(report, Console(width=max(console.width, 200)))
+    report = run(settings, timing.stderr_log(args.quiet))
+    timing.print_report(report, as_json=args.json, to_json=to_json, render=render, min_width=200)
     return 0
 
 
