@@ -56,6 +56,7 @@ import psycopg
 from psycopg import sql
 
 from core.errors import CandorError, Conflict, InvalidInput, NotFound, Unavailable
+from server.sql_reads import SqlReads, as_bytes as _as_bytes, as_int as _as_int
 from server.storage import (
     AppendBatch,
     NodeKey,
@@ -297,7 +298,7 @@ class IntakeOutcome:
             check_name(self.error_class, "intake error class")
 
 
-class PostgresStore:
+class PostgresStore(SqlReads):
     """A `LedgerStore` in schema `schema` of the PostgreSQL database at `url`.
 
     Opening creates the schema if needed and applies pending migrations; with
@@ -305,6 +306,8 @@ class PostgresStore:
     exactly LATEST_VERSION. Any number of PostgresStore objects, in any number of processes,
     may share one database and schema.
     """
+
+    MARK = "%s"
 
     def __init__(self, url: str, *, schema: str = "candor", connect_timeout: int = 5,
                  auto_migrate: bool = True) -> None:
@@ -471,41 +474,6 @@ class PostgresStore:
                 " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
                 ([k for k, _ in upserts], [v for _, v in upserts]))
 
-    def entry(self, index: int) -> bytes:
-        check_index(index, "index")
-        with self._use() as conn:
-            row = conn.execute("SELECT data FROM entries WHERE idx = %s", (index,)).fetchone()
-            if row is None:
-                raise NotFound(f"no ledger entry at index {index}; the ledger has "
-                               f"{self._size(conn)} entries")
-        return _as_bytes(row[0])
-
-    def entries(self, start: int, end: int) -> list[bytes]:
-        check_index(start, "start")
-        check_index(end, "end")
-        if start > end:
-            raise InvalidInput(f"start {start} is after end {end}; expected start <= end")
-        with self._use() as conn:
-            rows = conn.execute("SELECT data FROM entries WHERE idx >= %s AND idx < %s"
-                                " ORDER BY idx", (start, end)).fetchall()
-        return [_as_bytes(r[0]) for r in rows]
-
-    def node(self, level: int, index: int) -> bytes:
-        check_level(level)
-        check_index(index, "node index")
-        with self._use() as conn:
-            row = conn.execute("SELECT hash FROM nodes WHERE level = %s AND idx = %s",
-                               (level, index)).fetchone()
-        if row is None:
-            raise NotFound(f"no Merkle node at level {level} index {index}; that subtree is "
-                           "not complete yet")
-        return _as_bytes(row[0])
-
-    def nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
-        wanted = check_node_keys(keys)
-        with self._use() as conn:
-            return self._read_nodes(conn, wanted)
-
     @staticmethod
     def _read_nodes(conn: Conn, keys: list[NodeKey]) -> dict[NodeKey, bytes]:
         if not keys:
@@ -518,31 +486,7 @@ class PostgresStore:
         return {(_as_int(level), _as_int(index)): _as_bytes(digest)
                 for level, index, digest in rows}
 
-    # -- projected state -------------------------------------------------------------------
-
-    def get(self, key: str) -> bytes | None:
-        check_name(key, "key")
-        with self._use() as conn:
-            row = conn.execute("SELECT value FROM state WHERE key = %s", (key,)).fetchone()
-        return None if row is None else _as_bytes(row[0])
-
-    def scan(self, prefix: str, after: str = "", limit: int = 1000) -> list[tuple[str, bytes]]:
-        check_name(prefix, "prefix", allow_empty=True)
-        check_name(after, "after", allow_empty=True)
-        check_limit(limit)
-        bound = prefix_upper_bound(prefix)
-        query = "SELECT key, value FROM state WHERE key >= %s AND key > %s"
-        params: list[object] = [prefix, after]
-        if bound is not None:
-            query += " AND key < %s"
-            params.append(bound)
-        query += " ORDER BY key LIMIT %s"
-        params.append(limit)
-        with self._use() as conn:
-            rows = conn.execute(query, params).fetchall()
-        return [(str(k), _as_bytes(v)) for k, v in rows]
-
-    # -- checkpoints -----------------------------------------------------------------------
+    # -- checkpoints (reads of state, checkpoints and logs: server/sql_reads.py) ------------
 
     def put_checkpoint(self, size: int, note: bytes) -> None:
         check_index(size, "checkpoint size")
@@ -560,21 +504,6 @@ class PostgresStore:
             raise Conflict(f"a different checkpoint is already stored for tree size {size}; "
                            "an operator signs one checkpoint per size")
 
-    def latest_checkpoint(self) -> tuple[int, bytes] | None:
-        with self._use() as conn:
-            row = conn.execute(
-                "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1").fetchone()
-        return None if row is None else (_as_int(row[0]), _as_bytes(row[1]))
-
-    def checkpoint(self, size: int) -> bytes:
-        check_index(size, "checkpoint size")
-        with self._use() as conn:
-            row = conn.execute("SELECT note FROM checkpoints WHERE size = %s",
-                               (size,)).fetchone()
-        if row is None:
-            raise NotFound(f"no checkpoint stored for tree size {size}")
-        return _as_bytes(row[0])
-
     def add_cosignature(self, size: int, witness: str, line: bytes) -> None:
         check_index(size, "checkpoint size")
         check_name(witness, "witness")
@@ -588,13 +517,6 @@ class PostgresStore:
             except psycopg.errors.ForeignKeyViolation as exc:
                 raise NotFound(f"no checkpoint stored for tree size {size}; store it with "
                                "put_checkpoint before adding cosignatures") from exc
-
-    def cosignatures(self, size: int) -> dict[str, bytes]:
-        check_index(size, "checkpoint size")
-        with self._use() as conn:
-            rows = conn.execute("SELECT witness, line FROM cosignatures WHERE size = %s"
-                                " ORDER BY witness", (size,)).fetchall()
-        return {str(w): _as_bytes(line) for w, line in rows}
 
     # -- side logs -------------------------------------------------------------------------
 
@@ -611,16 +533,6 @@ class PostgresStore:
             conn.execute("INSERT INTO logs (stream, id, record) VALUES (%s, %s, %s)",
                          (stream, new_id, record))
         return new_id
-
-    def read_log(self, stream: str, after_id: int = 0,
-                 limit: int = 1000) -> list[tuple[int, bytes]]:
-        check_name(stream, "stream")
-        check_index(after_id, "after_id")
-        check_limit(limit)
-        with self._use() as conn:
-            rows = conn.execute("SELECT id, record FROM logs WHERE stream = %s AND id > %s"
-                                " ORDER BY id LIMIT %s", (stream, after_id, limit)).fetchall()
-        return [(_as_int(i), _as_bytes(r)) for i, r in rows]
 
     # -- several servers: intake queue, sequencer lease, notifications ----------------------
 
@@ -890,15 +802,3 @@ def _has_input(conn: Conn) -> bool:
         return True
 
 
-def _as_int(value: object) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    raise TypeError(f"expected an integer column, got {type(value).__name__}")
-
-
-def _as_bytes(value: object) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, (bytearray, memoryview)):
-        return bytes(value)
-    raise TypeError(f"expected bytea, got {type(value).__name__}")

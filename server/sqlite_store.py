@@ -35,6 +35,7 @@ from itertools import count
 from types import TracebackType
 
 from core.errors import CandorError, Conflict, InvalidInput, NotFound, Unavailable
+from server.sql_reads import SqlReads
 from server.storage import (
     AppendBatch,
     NodeKey,
@@ -158,7 +159,7 @@ def nodes_query(count: int) -> str:
             "CROSS JOIN nodes AS n ON n.level = k.column1 AND n.idx = k.column2")
 
 
-class SQLiteStore:
+class SQLiteStore(SqlReads):
     """A `LedgerStore` in one SQLite file (or a private in-memory database for ":memory:").
 
     Opening creates the file if needed and applies pending migrations. Several SQLiteStore
@@ -314,41 +315,6 @@ class SQLiteStore:
                 "INSERT INTO state (key, value) VALUES (?, ?)"
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value", upserts)
 
-    def entry(self, index: int) -> bytes:
-        check_index(index, "index")
-        with self._use() as conn:
-            row = conn.execute("SELECT data FROM entries WHERE idx = ?", (index,)).fetchone()
-            if row is None:
-                raise NotFound(f"no ledger entry at index {index}; the ledger has "
-                               f"{self._size(conn)} entries")
-        return bytes(row[0])
-
-    def entries(self, start: int, end: int) -> list[bytes]:
-        check_index(start, "start")
-        check_index(end, "end")
-        if start > end:
-            raise InvalidInput(f"start {start} is after end {end}; expected start <= end")
-        with self._use() as conn:
-            rows = conn.execute("SELECT data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx",
-                                (start, end)).fetchall()
-        return [bytes(r[0]) for r in rows]
-
-    def node(self, level: int, index: int) -> bytes:
-        check_level(level)
-        check_index(index, "node index")
-        with self._use() as conn:
-            row = conn.execute("SELECT hash FROM nodes WHERE level = ? AND idx = ?",
-                               (level, index)).fetchone()
-        if row is None:
-            raise NotFound(f"no Merkle node at level {level} index {index}; that subtree is "
-                           "not complete yet")
-        return bytes(row[0])
-
-    def nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
-        wanted = check_node_keys(keys)
-        with self._use() as conn:
-            return self._read_nodes(conn, wanted)
-
     @staticmethod
     def _read_nodes(conn: sqlite3.Connection, keys: list[NodeKey]) -> dict[NodeKey, bytes]:
         found: dict[NodeKey, bytes] = {}
@@ -360,31 +326,7 @@ class SQLiteStore:
                 found[(int(level), int(index))] = bytes(digest)
         return found
 
-    # -- projected state -------------------------------------------------------------------
-
-    def get(self, key: str) -> bytes | None:
-        check_name(key, "key")
-        with self._use() as conn:
-            row = conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
-        return None if row is None else bytes(row[0])
-
-    def scan(self, prefix: str, after: str = "", limit: int = 1000) -> list[tuple[str, bytes]]:
-        check_name(prefix, "prefix", allow_empty=True)
-        check_name(after, "after", allow_empty=True)
-        check_limit(limit)
-        bound = prefix_upper_bound(prefix)
-        query = "SELECT key, value FROM state WHERE key >= ? AND key > ?"
-        params: list[object] = [prefix, after]
-        if bound is not None:
-            query += " AND key < ?"
-            params.append(bound)
-        query += " ORDER BY key LIMIT ?"
-        params.append(limit)
-        with self._use() as conn:
-            rows = conn.execute(query, params).fetchall()
-        return [(str(k), bytes(v)) for k, v in rows]
-
-    # -- checkpoints -----------------------------------------------------------------------
+    # -- checkpoints (reads of state, checkpoints and logs: server/sql_reads.py) ------------
 
     def put_checkpoint(self, size: int, note: bytes) -> None:
         check_index(size, "checkpoint size")
@@ -396,20 +338,6 @@ class SQLiteStore:
             elif bytes(row[0]) != note:
                 raise Conflict(f"a different checkpoint is already stored for tree size {size}; "
                                "an operator signs one checkpoint per size")
-
-    def latest_checkpoint(self) -> tuple[int, bytes] | None:
-        with self._use() as conn:
-            row = conn.execute(
-                "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1").fetchone()
-        return None if row is None else (int(row[0]), bytes(row[1]))
-
-    def checkpoint(self, size: int) -> bytes:
-        check_index(size, "checkpoint size")
-        with self._use() as conn:
-            row = conn.execute("SELECT note FROM checkpoints WHERE size = ?", (size,)).fetchone()
-        if row is None:
-            raise NotFound(f"no checkpoint stored for tree size {size}")
-        return bytes(row[0])
 
     def add_cosignature(self, size: int, witness: str, line: bytes) -> None:
         check_index(size, "checkpoint size")
@@ -425,13 +353,6 @@ class SQLiteStore:
                 raise NotFound(f"no checkpoint stored for tree size {size}; store it with "
                                "put_checkpoint before adding cosignatures") from exc
 
-    def cosignatures(self, size: int) -> dict[str, bytes]:
-        check_index(size, "checkpoint size")
-        with self._use() as conn:
-            rows = conn.execute("SELECT witness, line FROM cosignatures WHERE size = ?"
-                                " ORDER BY witness", (size,)).fetchall()
-        return {str(w): bytes(line) for w, line in rows}
-
     # -- side logs -------------------------------------------------------------------------
 
     def append_log(self, stream: str, record: bytes) -> int:
@@ -445,16 +366,6 @@ class SQLiteStore:
             conn.execute("INSERT INTO logs (stream, id, record) VALUES (?, ?, ?)",
                          (stream, new_id, record))
         return new_id
-
-    def read_log(self, stream: str, after_id: int = 0,
-                 limit: int = 1000) -> list[tuple[int, bytes]]:
-        check_name(stream, "stream")
-        check_index(after_id, "after_id")
-        check_limit(limit)
-        with self._use() as conn:
-            rows = conn.execute("SELECT id, record FROM logs WHERE stream = ? AND id > ?"
-                                " ORDER BY id LIMIT ?", (stream, after_id, limit)).fetchall()
-        return [(int(i), bytes(r)) for i, r in rows]
 
     # -- lifecycle -------------------------------------------------------------------------
 
