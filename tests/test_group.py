@@ -22,6 +22,7 @@ from core.group import (
     default_group,
     group_by_name,
 )
+from g1_points import encoding, times
 
 VECTORS = Path(__file__).parent / "vectors"
 SHARED = Path(__file__).parent / "vectors" / "published"
@@ -200,20 +201,6 @@ def test_arkworks_round_trip(k: int) -> None:
 
 # ---- decode_unchecked and mul_by_cofactor (for transient proof points, see core.proofs) ----
 
-def _encoding(name: str) -> bytes:
-    return bytes.fromhex(next(c["encoding"] for c in DECODE["cases"] if c["name"] == name))
-
-
-def _times(group: Group, p: object, k: int) -> object:
-    """k·p by explicit doubling and adding with group.add: exact for any curve point."""
-    acc = group.identity()
-    for bit in bin(k)[2:]:
-        acc = group.add(acc, acc)
-        if bit == "1":
-            acc = group.add(acc, p)
-    return acc
-
-
 NOT_IN_SUBGROUP_NAMES = ["order_3_point", "order_3_point_signed", "cofactor_point", "cofactor_point_signed"]
 
 
@@ -240,14 +227,14 @@ def test_decode_unchecked_vectors(group: Group, case: dict[str, Any]) -> None:
 def test_decode_unchecked_rejects_off_curve(group: Group) -> None:
     for name in ("x_off_curve", "x_off_curve_signed"):
         with pytest.raises(InvalidInput, match="not on the curve"):
-            group.decode_unchecked(_encoding(name))
+            group.decode_unchecked(encoding(name))
     with pytest.raises(InvalidInput, match="must be bytes"):
         group.decode_unchecked("80" * 48)  # type: ignore[arg-type]
 
 
 def test_decode_unchecked_accepts_non_subgroup_point(group: Group) -> None:
     for name in NOT_IN_SUBGROUP_NAMES:
-        data = _encoding(name)
+        data = encoding(name)
         with pytest.raises(InvalidInput, match="prime-order subgroup"):
             group.decode(data)
         point = group.decode_unchecked(data)
@@ -261,14 +248,14 @@ def test_mul_by_cofactor_is_exact_outside_the_subgroup(group: Group) -> None:
     A G1-only shortcut (reduction mod q, or the GLV endomorphism, which acts as a scalar only
     on G1) would disagree with plain doubling and adding on these points.
     """
-    order3 = group.decode_unchecked(_encoding("order_3_point"))
-    off = group.decode_unchecked(_encoding("cofactor_point"))
-    torsion = _times(group, off, ORDER)  # Q's component of order dividing h, nothing in G1
+    order3 = group.decode_unchecked(encoding("order_3_point"))
+    off = group.decode_unchecked(encoding("cofactor_point"))
+    torsion = times(group, off, ORDER)  # Q's component of order dividing h, nothing in G1
     mixed = group.add(off, group.mul(group.generator(), 12345))
-    assert group.is_identity(_times(group, order3, 3))
+    assert group.is_identity(times(group, order3, 3))
     assert not group.is_identity(torsion)
     for p in (order3, off, torsion, mixed):
-        assert group.eq(group.mul_by_cofactor(p), _times(group, p, COFACTOR))
+        assert group.eq(group.mul_by_cofactor(p), times(group, p, COFACTOR))
     # h kills exactly the h-torsion: the order-3 point and q·Q vanish, Q and Q + 12345·G do not
     assert group.is_identity(group.mul_by_cofactor(order3))
     assert group.is_identity(group.mul_by_cofactor(torsion))
@@ -284,7 +271,7 @@ def test_mul_by_cofactor_is_exact_outside_the_subgroup(group: Group) -> None:
 
 def test_cofactor_ops_agree_across_backends() -> None:
     for name in NOT_IN_SUBGROUP_NAMES:
-        data = _encoding(name)
+        data = encoding(name)
         pa, pp = ARK.decode_unchecked(data), PYECC.decode_unchecked(data)
         assert ARK.encode(ARK.mul_by_cofactor(pa)) == PYECC.encode(PYECC.mul_by_cofactor(pp))
         g_a, g_p = ARK.mul(ARK.generator(), 777), PYECC.mul(PYECC.generator(), 777)

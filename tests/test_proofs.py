@@ -27,6 +27,7 @@ from core.proofs import (
     prove_validity,
     verify_validity,
 )
+from g1_points import encoding, times
 
 VEC = json.loads((Path(__file__).parent / "vectors" / "validity_proof.json").read_text())
 ARK = group_by_name("arkworks")
@@ -313,29 +314,12 @@ def test_batch_rejects_unknown_category() -> None:
 
 # ---- transient points decoded without the subgroup check (see batch_verify_validity) ----
 
-_DECODE = json.loads((Path(__file__).parent / "vectors" / "g1_decode.json").read_text())
-
-
-def _encoding(name: str) -> bytes:
-    return bytes.fromhex(next(c["encoding"] for c in _DECODE["cases"] if c["name"] == name))
-
-
-def _times(group: Group, p: Point, k: int) -> Point:
-    """k·p by doubling and adding: exact for any curve point (no reduction mod q)."""
-    acc = group.identity()
-    for bit in bin(k)[2:]:
-        acc = group.add(acc, acc)
-        if bit == "1":
-            acc = group.add(acc, p)
-    return acc
-
-
-OFF_SUBGROUP = _encoding("cofactor_point")  # on the curve, has a G1 part and an h-part
-OFF_CURVE = _encoding("x_off_curve")
+OFF_SUBGROUP = encoding("cofactor_point")  # on the curve, has a G1 part and an h-part
+OFF_CURVE = encoding("x_off_curve")
 #: Points of order dividing the cofactor h: one of order 3, one of large order (q·Q).
 TORSION = {
-    "order 3": ARK.decode_unchecked(_encoding("order_3_point")),
-    "order dividing h": _times(ARK, ARK.decode_unchecked(OFF_SUBGROUP), ORDER),
+    "order 3": ARK.decode_unchecked(encoding("order_3_point")),
+    "order dividing h": times(ARK, ARK.decode_unchecked(OFF_SUBGROUP), ORDER),
 }
 
 

@@ -28,6 +28,7 @@ from core.ring import (
     ring_sign,
     ring_verify,
 )
+from g1_points import encoding, times
 
 VEC = json.loads((Path(__file__).parent / "vectors" / "ring_signature.json").read_text())
 ARK = group_by_name("arkworks")
@@ -334,28 +335,11 @@ def test_batch_names_size_mismatch() -> None:
 
 # ---- transient points decoded without the subgroup check (see batch_ring_verify) ----
 
-_DECODE = json.loads((Path(__file__).parent / "vectors" / "g1_decode.json").read_text())
-
-
-def _encoding(name: str) -> bytes:
-    return bytes.fromhex(next(c["encoding"] for c in _DECODE["cases"] if c["name"] == name))
-
-
-def _times(group: Group, p: Point, k: int) -> Point:
-    """k·p by doubling and adding: exact for any curve point (no reduction mod q)."""
-    acc = group.identity()
-    for bit in bin(k)[2:]:
-        acc = group.add(acc, acc)
-        if bit == "1":
-            acc = group.add(acc, p)
-    return acc
-
-
-OFF_SUBGROUP = _encoding("cofactor_point")  # on the curve, has a G1 part and an h-part
+OFF_SUBGROUP = encoding("cofactor_point")  # on the curve, has a G1 part and an h-part
 #: Points of order dividing the cofactor h: one of order 3, one of large order (q·Q).
 TORSION = {
-    "order 3": ARK.decode_unchecked(_encoding("order_3_point")),
-    "order dividing h": _times(ARK, ARK.decode_unchecked(OFF_SUBGROUP), ORDER),
+    "order 3": ARK.decode_unchecked(encoding("order_3_point")),
+    "order dividing h": times(ARK, ARK.decode_unchecked(OFF_SUBGROUP), ORDER),
 }
 
 
@@ -448,7 +432,7 @@ def test_batch_rejects_a_point_outside_g1_with_a_g1_part() -> None:
 def test_batch_rejects_an_off_curve_b() -> None:
     items = list(BATCH)
     ring, subject, msg, sig = items[2]
-    b = (sig.b[0], _encoding("x_off_curve"), *sig.b[2:])
+    b = (sig.b[0], encoding("x_off_curve"), *sig.b[2:])
     items[2] = (ring, subject, msg, _rebalanced(ring, subject, msg, sig, sig.a, b))
     with pytest.raises(VerificationError, match=r"^item 2: ring signature b\[1\] is not a valid G1 point: .*not on the curve"):
         batch_ring_verify(ARK, items)
