@@ -50,7 +50,6 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from types import TracebackType
 
 import psycopg
 from psycopg import sql
@@ -655,20 +654,6 @@ class PostgresStore(SqlReads):
     def schema(self) -> str:
         """The PostgreSQL schema holding this store's tables."""
         return self._schema
-
-    def close(self) -> None:
-        self._closed = True
-        with self._registry_lock:
-            connections, self._connections = self._connections, []
-        for conn in connections:
-            conn.close()
-
-    def __enter__(self) -> PostgresStore:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         # Never echo the url: it may carry a password.

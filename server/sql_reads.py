@@ -1,16 +1,20 @@
-"""The read side shared by the SQL stores (SQLite and PostgreSQL).
+"""The read side and lifecycle shared by the SQL stores (SQLite and PostgreSQL).
 
 Both stores keep the same tables (entries, nodes, state, checkpoints, cosignatures, logs)
 and answer reads with the same queries; only the parameter marker and the connection
 handling differ. A subclass provides `_use()` (a connection for reads, translating driver
-errors) and `_size(conn)`, sets `MARK`, and keeps its own writes and batched node reads.
+errors) and `_size(conn)`, sets `MARK`, keeps its own writes and batched node reads, and
+records every connection it opens in `_connections` (under `_registry_lock`) so that
+`close()` can close them all.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from core.errors import InvalidInput, NotFound
 from server.storage import (
@@ -41,6 +45,25 @@ def as_bytes(value: object) -> bytes:
 class SqlReads:
     MARK = "?"
     """The driver's parameter marker; queries below are written with '?'."""
+
+    _closed: bool
+    _registry_lock: threading.Lock
+    _connections: list[Any]
+
+    def close(self) -> None:
+        """Close every connection; afterwards each method raises Unavailable."""
+        self._closed = True
+        with self._registry_lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
 
     def _use(self) -> AbstractContextManager[Any]:
         raise NotImplementedError

@@ -32,7 +32,6 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from itertools import count
-from types import TracebackType
 
 from core.errors import CandorError, Conflict, InvalidInput, NotFound, Unavailable
 from server.sql_reads import SqlReads
@@ -368,20 +367,6 @@ class SQLiteStore(SqlReads):
         return new_id
 
     # -- lifecycle -------------------------------------------------------------------------
-
-    def close(self) -> None:
-        self._closed = True
-        with self._registry_lock:
-            connections, self._connections = self._connections, []
-        for conn in connections:
-            conn.close()
-
-    def __enter__(self) -> SQLiteStore:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self._path!r})"
