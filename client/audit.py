@@ -82,7 +82,7 @@ def replay(leaves: Sequence[bytes], progress: Progress | None = None) -> tuple[s
     `core.state.apply`, the very code the operator ran before appending.
     """
     view = state.MemoryState()
-    tree = merkle.MemoryTree()
+    tree = merkle.CompactRange()
     ally: state.Alliance | None = None
     report = AuditReport(size=len(leaves), root=b"")
     pending: list[tuple[int, e.SignedEntry]] = []
@@ -107,7 +107,7 @@ def replay(leaves: Sequence[bytes], progress: Progress | None = None) -> tuple[s
         except CandorError as exc:
             flush()
             raise AuditFailure(index, str(exc)) from None
-        tree.append(leaf)
+        tree.append(merkle.leaf_hash(leaf))
         if index > 0 and isinstance(signed.entry.body, e.ReportCommitted) and signed.ring_signature is not None:
             pending.append((index, signed))
             if len(pending) >= BATCH:

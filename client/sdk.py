@@ -153,42 +153,12 @@ def escrow_message(report_id: bytes, subject_tag: bytes, commitment: bytes) -> b
     return ESCROW_SIGNATURE_CONTEXT + report_id + subject_tag + hashlib.sha256(commitment).digest()
 
 
-class _CompactRange:
-    """Roots of the perfect subtrees covering leaves [0, size) (RFC 9162 §2.1.1 tree).
-
-    Appending costs O(1) amortised and the root O(log size), so the SDK can check every
-    entry it replays against a checkpoint without keeping every leaf hash.
-    """
-
-    def __init__(self) -> None:
-        self.size = 0
-        self.peaks: list[bytes] = []  # left to right, sizes strictly decreasing powers of two
-
-    def append(self, leaf_hash: bytes) -> None:
-        self.peaks.append(leaf_hash)
-        self.size += 1
-        merged = self.size
-        while merged & 1 == 0:  # each trailing zero bit of the new size closes one subtree
-            right = self.peaks.pop()
-            left = self.peaks.pop()
-            self.peaks.append(merkle.node_hash(left, right))
-            merged >>= 1
-
-    def root(self) -> bytes:
-        if not self.peaks:
-            return merkle.EMPTY_ROOT
-        acc = self.peaks[-1]
-        for peak in reversed(self.peaks[:-1]):
-            acc = merkle.node_hash(peak, acc)
-        return acc
-
-
 @dataclass
 class _LedgerView:
     """The ledger as replayed and verified by this client, up to `size`."""
 
     kv: state.MemoryState
-    tree: _CompactRange
+    tree: merkle.CompactRange
     alliance: state.Alliance | None = None
 
     @property
@@ -230,7 +200,7 @@ class Member:
         self._subject_key = identity.hex_file("subject.key")
         self.conn = Connection(identity, address, timeout=timeout)
         self._lock = threading.RLock()
-        self._view = _LedgerView(state.MemoryState(), _CompactRange())
+        self._view = _LedgerView(state.MemoryState(), merkle.CompactRange())
         # The newest operator-signed checkpoint this session accepted; fork detection anchor.
         self._anchor: Checkpoint | None = None
         if self.verifier.head is not None:

@@ -356,6 +356,37 @@ def _consistency_proof_length(old_size: int, new_size: int) -> int:
     return length
 
 
+class CompactRange:
+    """Roots of the perfect subtrees covering leaves [0, size) (RFC 9162 §2.1.1 tree).
+
+    Appending costs O(1) amortised and the root O(log size), in O(log size) memory: what a
+    client or auditor needs to check a replayed ledger against a checkpoint without keeping
+    every node (use `MemoryTree` when proofs are needed too).
+    """
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.peaks: list[bytes] = []  # left to right, sizes strictly decreasing powers of two
+
+    def append(self, leaf_hash: bytes) -> None:
+        self.peaks.append(leaf_hash)
+        self.size += 1
+        merged = self.size
+        while merged & 1 == 0:  # each trailing zero bit of the new size closes one subtree
+            right = self.peaks.pop()
+            left = self.peaks.pop()
+            self.peaks.append(node_hash(left, right))
+            merged >>= 1
+
+    def root(self) -> bytes:
+        if not self.peaks:
+            return EMPTY_ROOT
+        acc = self.peaks[-1]
+        for peak in reversed(self.peaks[:-1]):
+            acc = node_hash(peak, acc)
+        return acc
+
+
 class MemoryTree:
     """An in-memory append-only tree keeping every complete node in a dict.
 

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from core.errors import InvalidInput, NotFound, VerificationError
 from core.merkle import (
     EMPTY_ROOT,
+    CompactRange,
     MemoryTree,
     consistency_proof,
     inclusion_proof,
@@ -355,3 +356,14 @@ def test_stored_root_equals_in_memory_root(leaves: list[bytes]) -> None:
         t.append(x)
     assert t.root() == root([leaf_hash(x) for x in leaves]) == _mth([leaf_hash(x) for x in leaves])
 
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.binary(max_size=8), max_size=70))
+def test_compact_range_root_matches_the_full_tree(leaves: list[bytes]) -> None:
+    compact = CompactRange()
+    for leaf in leaves:
+        compact.append(leaf_hash(leaf))
+    assert compact.size == len(leaves)
+    assert len(compact.peaks) == bin(len(leaves)).count("1")  # O(log n) memory
+    assert compact.root() == root([leaf_hash(x) for x in leaves])
