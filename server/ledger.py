@@ -37,6 +37,7 @@ from core.errors import CandorError, InvalidInput, NotFound, PermissionDenied, U
 from core.note import NoteSigner
 from server.metrics import OperatorMetrics
 from server.sequencer import SharedSequencer, SharedStore
+from server.staging import Staging
 from server.storage import AppendBatch, LedgerStore, StoreView
 
 log = logging.getLogger("candor.ledger")
@@ -245,40 +246,21 @@ class Ledger:
         Writes nothing: the caller commits `batch`, whose compare-and-set on the size makes
         a stale preparation fail with Conflict.
         """
-        first = self.store.size()
-        overlay = state.Overlay(self.view)
-        nodes: dict[tuple[int, int], bytes] = {}
-
-        def get(level: int, index: int) -> bytes:
-            hit = nodes.get((level, index))
-            return hit if hit is not None else self.store.node(level, index)
-
-        accepted: list[bytes] = []
+        staged = Staging(self.store, self.view)
         results: list[int | CandorError] = []
         now_ms = int(self.clock() * 1000)
         for leaf, signed, verified in items:
-            index = first + len(accepted)
+            index = staged.next_index
             try:
                 ally = None if index == 0 else self.alliance
-                updates = state.apply(overlay, ally, index, signed, now_ms=now_ms, verify=not verified)
+                updates = state.apply(staged.overlay, ally, index, signed, now_ms=now_ms, verify=not verified)
             except CandorError as exc:
                 results.append(exc)
                 continue
-            overlay.updates.update(updates)
             if index == 0:
                 self._alliance = state.alliance_of(signed, merkle.leaf_hash(leaf))
-            for level, idx, digest in merkle.new_nodes(index, merkle.leaf_hash(leaf), get):
-                nodes[(level, idx)] = digest
-            accepted.append(leaf)
-            results.append(index)
-        batch = None
-        if accepted:
-            batch = AppendBatch(
-                first_index=first,
-                entries=tuple(accepted),
-                nodes=tuple((lv, ix, h) for (lv, ix), h in nodes.items()),
-                state=tuple(overlay.updates.items()),
-            )
+            results.append(staged.add(leaf, updates))
+        first, batch = staged.first, staged.batch()
         return Prepared(first, batch, tuple(results))
 
     def _commit(self, batch: list[_Pending]) -> None:

@@ -17,9 +17,10 @@ from candor import wire
 from candor.identity import Identity
 from client.connection import Connection
 from client.verifier import LogVerifier
-from core import merkle, state
+from core import state
 from core.errors import CandorError, VerificationError
-from server.storage import AppendBatch, LedgerStore, StoreView
+from server.staging import Staging
+from server.storage import LedgerStore, StoreView
 
 PAGE = 1000
 
@@ -54,31 +55,23 @@ class Mirror:
             start = self.store.size()
             while start < cp.size:
                 end = min(cp.size, start + PAGE)
-                self._extend(start, self.conn.entries(start, end), cp.size, cp.root_hash)
+                self._extend(self.conn.entries(start, end), cp.size, cp.root_hash)
                 start = end
             return self.store.size()
 
-    def _extend(self, first: int, leaves: list[bytes], cp_size: int, cp_root: bytes) -> None:
-        overlay = state.Overlay(self.view)
-        nodes: dict[tuple[int, int], bytes] = {}
-
-        def get(level: int, index: int) -> bytes:
-            hit = nodes.get((level, index))
-            return hit if hit is not None else self.store.node(level, index)
-
-        for i, leaf in enumerate(leaves):
-            index = first + i
+    def _extend(self, leaves: list[bytes], cp_size: int, cp_root: bytes) -> None:
+        staged = Staging(self.store, self.view)
+        for leaf in leaves:
+            index = staged.next_index
             try:
                 signed = wire.signed_entry_from_bytes(leaf)
                 ally = None if index == 0 else self.alliance
-                overlay.updates.update(state.apply(overlay, ally, index, signed, verify=True))
+                updates = state.apply(staged.overlay, ally, index, signed, verify=True)
             except CandorError as exc:
                 raise VerificationError(f"ledger entry {index} fails verification in the mirror: {exc}") from None
-            for level, idx, digest in merkle.new_nodes(index, merkle.leaf_hash(leaf), get):
-                nodes[(level, idx)] = digest
-        end = first + len(leaves)
-        if end == cp_size and merkle.root_at(end, get) != cp_root:
+            staged.add(leaf, updates)
+        if staged.next_index == cp_size and staged.root() != cp_root:
             raise VerificationError("the operator served entries that do not hash to its cosigned checkpoint")
-        self.store.commit(AppendBatch(first_index=first, entries=tuple(leaves),
-                                      nodes=tuple((lv, ix, h) for (lv, ix), h in nodes.items()),
-                                      state=tuple(overlay.updates.items())))
+        batch = staged.batch()
+        if batch is not None:
+            self.store.commit(batch)

@@ -1,0 +1,51 @@
+"""Entries staged on top of a store, before one atomic commit.
+
+The operator's sequencer and a trustee's mirror both append verified entries in batches:
+each entry is checked against the state as it stands after the entries before it (the
+store plus a pending overlay), and the Merkle nodes it completes are computed against the
+stored tree plus the pending nodes. `Staging` keeps those two overlays and turns them into
+one `AppendBatch`, whose compare-and-set on the size refuses a stale batch.
+"""
+
+from __future__ import annotations
+
+from core import merkle, state
+from server.storage import AppendBatch, LedgerStore
+
+
+class Staging:
+    def __init__(self, store: LedgerStore, view: state.StateView) -> None:
+        self.store = store
+        self.first = store.size()
+        self.overlay = state.Overlay(view)
+        self.nodes: dict[tuple[int, int], bytes] = {}
+        self.leaves: list[bytes] = []
+
+    @property
+    def next_index(self) -> int:
+        return self.first + len(self.leaves)
+
+    def node(self, level: int, index: int) -> bytes:
+        """A `merkle.NodeReader` over the stored tree plus the staged nodes."""
+        hit = self.nodes.get((level, index))
+        return hit if hit is not None else self.store.node(level, index)
+
+    def add(self, leaf: bytes, updates: state.Updates) -> int:
+        """Stage `leaf` (already checked, with the state updates it makes); its index."""
+        index = self.next_index
+        self.overlay.updates.update(updates)
+        for level, idx, digest in merkle.new_nodes(index, merkle.leaf_hash(leaf), self.node):
+            self.nodes[(level, idx)] = digest
+        self.leaves.append(leaf)
+        return index
+
+    def root(self) -> bytes:
+        return merkle.root_at(self.next_index, self.node)
+
+    def batch(self) -> AppendBatch | None:
+        """The one transaction that appends everything staged (None if nothing is)."""
+        if not self.leaves:
+            return None
+        return AppendBatch(first_index=self.first, entries=tuple(self.leaves),
+                           nodes=tuple((lv, ix, h) for (lv, ix), h in self.nodes.items()),
+                           state=tuple(self.overlay.updates.items()))
