@@ -1,60 +1,81 @@
-"""Rule sets: how weighted report counts become a score and a grade (DESIGN §4).
+"""Rule sets: how weighted report counts become a score and a grade (docs/rules.md).
 
 A rule set is written by the regulator as TOML, published on the ledger in one canonical
-text, and names everything a rating depends on (DESIGN §4; DOMAIN.md "Grades",
-"Retention and expiry"):
+text, and names everything a rating depends on (docs/rules.md says what a rule set may
+contain and why each constraint exists):
 
-- per-(category, tier) deduction points, integers, four per category in tier order
-  [minor, general, serious, critical];
+- per-(category, tier) deduction points, four per category in tier order
+  [minor, general, serious, critical], integers from 1 to 100, non-decreasing by tier;
 - a decay schedule: the weight per mille of a report by its age band;
 - retention: a report expires `retention_years` after its incident date (征信业管理条例
   Art 16: five years from the day the act ended), with optional per-category overrides;
 - the base score and the grade thresholds (tax-credit style: A ≥ 90, B ≥ 70, C ≥ 40,
-  else D), and a cap: any critical-tier weight puts the grade no better than
-  `critical_caps_grade` ("serious acts go straight to D");
+  else D);
 - k, the minimum number of distinct reporters before a rating is published (k ≥ 2 always:
   over one reporter the rating would reveal that reporter's tier), and the maximum
-  staleness after which a rating may be re-published whatever changed (DESIGN §5).
+  staleness after which a rating may be re-published whatever changed.
 
-Everything is an integer: counts are weighted per mille, so a score is computed exactly in
-milli-points and no float ever decides a grade.
+Why so constrained. A published rating proves one linear function of hidden per-slot
+counts, the score `base − ⌈D/1000⌉` with D = Σ points_s·N_s, and nothing else. So the grade
+is a function of the score alone: no rule may look at a count directly (the old
+"any critical report caps the grade" would publish a bit nobody proves, and is refused by
+name); points are small integers, non-decreasing by tier, so no rule set can pack the
+counts positionally into one number (points 1, 10^4, 10^8, … would make D spell out every
+count); and the ledger spaces rule sets by the genesis's minimum interval
+(`check_rule_interval`), since each new rule set publishes one more linear combination of
+the same counts.
+
+Everything is an integer: counts are weighted per mille and the score is computed with
+exact integer arithmetic, so no float ever decides a grade.
 
 Canonical form. The text that is signed and published is `canonical_toml(rules)`: fixed key
 order, categories in registry order, no comments, one space around '=', LF line ends.
 Two texts meaning the same rules would otherwise hash differently, and an auditor could not
 tell a re-formatted rule set from a changed one; so a published text MUST be canonical
-(`check_canonical`).
+(`check_canonical`), and `rule_set_hash` is the SHA-256 of that text.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.entries import parse_date
-from core.errors import InvalidInput
+from core.entries import (
+    DEFAULT_MIN_RULE_INTERVAL_DAYS,
+    MAX_MIN_RULE_INTERVAL_DAYS,
+    parse_date,
+)
+from core.errors import Conflict, InvalidInput
 from core.pedersen import TIERS, Tier, validate_category_code
 
 __all__ = [
     "DEFAULT_CATEGORIES",
+    "DEFAULT_MIN_RULE_INTERVAL_DAYS",
     "DEFAULT_RULES_TOML",
     "GRADES",
+    "MAX_POINTS",
     "MAX_RETENTION_YEARS",
+    "MIN_POINTS",
     "RuleSet",
-    "parse_rules",
+    "age_years",
     "canonical_toml",
     "check_canonical",
+    "check_rule_interval",
     "default_rules",
-    "quarter_start",
-    "age_years",
-    "weight",
-    "expires_on",
     "expired",
-    "score",
+    "expires_on",
+    "grade_of",
+    "parse_rules",
+    "points_vector",
+    "quarter_start",
+    "rating_score",
+    "rule_set_hash",
+    "weight",
 ]
 
 #: The default category registry of DOMAIN.md, in slot order (codes are permanent).
@@ -84,6 +105,10 @@ MAX_RETENTION_YEARS = 10
 MAX_DECAY_BANDS = MAX_RETENTION_YEARS + 1
 MAX_RULES_TEXT = 65536  # the RuleSetPublished text limit of core.entries
 PER_MILLE = 1000
+#: Points per (category, tier) lie in MIN_POINTS..MAX_POINTS: small enough that no rule set
+#: can give tiers or categories weights far enough apart to read the counts back from D.
+MIN_POINTS = 1
+MAX_POINTS = 100
 
 _TIER_LIST = "[minor, general, serious, critical]"
 _VERSION = re.compile(r"[A-Za-z0-9._-]+")
@@ -95,12 +120,20 @@ _TOP_KEYS = (
     "k_reporters",
     "max_staleness_days",
     "retention_years",
-    "critical_caps_grade",
     "grades",
     "decay",
     "points",
 )
 _OPTIONAL_TOP_KEYS = ("retention_overrides",)
+#: Keys that once existed and are refused with the reason, not as merely unknown.
+_FORBIDDEN_KEYS = {
+    "critical_caps_grade": (
+        "critical_caps_grade is not allowed: the grade must follow from the score alone. A cap "
+        "triggered by any critical report would publish whether a critical count is positive, "
+        "a fact no rating proof covers; give critical reports enough points instead (the "
+        "default 61 takes one critical report at full weight below C)"
+    ),
+}
 
 
 def _int(value: object, what: str) -> int:
@@ -133,7 +166,6 @@ class RuleSet:
     k_reporters: int
     max_staleness_days: int
     retention_years: int
-    critical_caps_grade: str
     grades: tuple[tuple[str, int], ...]
     decay: tuple[int, ...]
     points: tuple[tuple[str, tuple[int, ...]], ...]
@@ -170,11 +202,6 @@ class RuleSet:
             self.retention_years, 1, MAX_RETENTION_YEARS, "retention_years",
             " (the law sets 5 years from the end of the act)",
         )
-        if self.critical_caps_grade not in ("",) + GRADES:
-            raise InvalidInput(
-                f"critical_caps_grade is {self.critical_caps_grade!r}, expected one of "
-                f"{', '.join(GRADES)}, or \"\" for no cap"
-            )
         self._check_grades()
         self._check_decay()
         self._check_points()
@@ -243,13 +270,20 @@ class RuleSet:
                 raise InvalidInput(
                     f"points for {code} has {len(values)} values, expected {TIERS}: {_TIER_LIST}"
                 )
+            previous: tuple[Tier, int] | None = None
             for tier, value in zip(Tier, values):
-                v = _int(value, f"points for {code} ({tier.name.lower()})")
-                if v < 0:
+                v = _in_range(
+                    value, MIN_POINTS, MAX_POINTS, f"points for {code} ({tier.name.lower()})",
+                    " (points are small whole deductions, so that no rule set can encode the "
+                    "counts positionally in the score)",
+                )
+                if previous is not None and v < previous[1]:
                     raise InvalidInput(
-                        f"points for {code} ({tier.name.lower()}) is {v}; points are deductions, "
-                        "give a non-negative integer"
+                        f"points for {code} decrease by tier: {tier.name.lower()} has {v}, fewer "
+                        f"than {previous[1]} for {previous[0].name.lower()}; points must not "
+                        f"decrease from minor to critical"
                     )
+                previous = (tier, v)
         if not isinstance(self.retention_overrides, tuple):
             raise InvalidInput("retention_overrides must be a tuple of (category, years) pairs")
         last = -1
@@ -310,7 +344,6 @@ class RuleSet:
             "k_reporters": self.k_reporters,
             "max_staleness_days": self.max_staleness_days,
             "retention_years": self.retention_years,
-            "critical_caps_grade": self.critical_caps_grade,
             "grades": {name: value for name, value in self.grades},
             "decay": list(self.decay),
             "points": [[code, list(values)] for code, values in self.points],
@@ -322,6 +355,9 @@ class RuleSet:
         """Inverse of `to_json`; validates exactly like construction."""
         if not isinstance(data, Mapping):
             raise InvalidInput("a stored rule set must be a JSON object")
+        for key, reason in _FORBIDDEN_KEYS.items():
+            if key in data:
+                raise InvalidInput(reason)
         expected = set(_TOP_KEYS) | set(_OPTIONAL_TOP_KEYS)
         if set(data) != expected:
             missing = sorted(expected - set(data))
@@ -339,7 +375,6 @@ class RuleSet:
             k_reporters=data["k_reporters"],
             max_staleness_days=data["max_staleness_days"],
             retention_years=data["retention_years"],
-            critical_caps_grade=data["critical_caps_grade"],
             grades=tuple((name, grades[name]) for name in _THRESHOLD_GRADES),
             decay=tuple(_list(data["decay"], "decay")),
             points=tuple(
@@ -422,6 +457,9 @@ def parse_rules(text: str, categories: Sequence[str]) -> RuleSet:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InvalidInput(f"rule set is not valid TOML: {exc}") from None
+    for key, reason in _FORBIDDEN_KEYS.items():
+        if key in doc:
+            raise InvalidInput(reason)
     missing = [k for k in _TOP_KEYS if k not in doc]
     if missing:
         raise InvalidInput(f"rule set lacks {', '.join(missing)}; every rule set names them all")
@@ -483,9 +521,6 @@ def parse_rules(text: str, categories: Sequence[str]) -> RuleSet:
     version = doc["version"]
     if not isinstance(version, str):
         raise InvalidInput(f"version must be a string such as \"2026.1\", got {version!r}")
-    caps = doc["critical_caps_grade"]
-    if not isinstance(caps, str):
-        raise InvalidInput(f"critical_caps_grade must be a string (\"D\", or \"\"), got {caps!r}")
 
     return RuleSet(
         version=version,
@@ -494,7 +529,6 @@ def parse_rules(text: str, categories: Sequence[str]) -> RuleSet:
         k_reporters=doc["k_reporters"],
         max_staleness_days=doc["max_staleness_days"],
         retention_years=doc["retention_years"],
-        critical_caps_grade=caps,
         grades=tuple((name, grades[name]) for name in _THRESHOLD_GRADES),
         decay=tuple(per_mille),
         points=tuple(points),
@@ -527,7 +561,6 @@ def canonical_toml(rules: RuleSet) -> str:
         f"k_reporters = {rules.k_reporters}",
         f"max_staleness_days = {rules.max_staleness_days}",
         f"retention_years = {rules.retention_years}",
-        f'critical_caps_grade = "{rules.critical_caps_grade}"',
         "",
         "[grades]",
         *(f"{name} = {value}" for name, value in rules.grades),
@@ -561,10 +594,9 @@ DEFAULT_RULES_TOML = """\
 version = "2026.1"
 effective_from = "2026-01-01"
 base_score = 100
-k_reporters = 2
+k_reporters = 3
 max_staleness_days = 30
 retention_years = 5
-critical_caps_grade = "D"
 
 [grades]
 A = 90
@@ -575,14 +607,14 @@ C = 40
 per_mille = [1000, 700, 400, 200, 100]
 
 [points]
-contract_default = [1, 3, 6, 40]
-fake_traffic = [1, 3, 6, 40]
-false_advertising = [1, 3, 6, 40]
-counterfeit_goods = [1, 3, 6, 40]
-refund_refusal = [1, 3, 6, 40]
-review_manipulation = [1, 3, 6, 40]
-off_platform_luring = [1, 3, 6, 40]
-tax_evasion = [1, 3, 6, 40]
+contract_default = [1, 3, 6, 61]
+fake_traffic = [1, 3, 6, 61]
+false_advertising = [1, 3, 6, 61]
+counterfeit_goods = [1, 3, 6, 61]
+refund_refusal = [1, 3, 6, 61]
+review_manipulation = [1, 3, 6, 61]
+off_platform_luring = [1, 3, 6, 61]
+tax_evasion = [1, 3, 6, 61]
 """
 """The default rule set of DOMAIN.md for the default registry, in canonical form."""
 
@@ -610,7 +642,7 @@ def quarter_start(day: _dt.date) -> _dt.date:
 def age_years(incident_date: _dt.date, as_of: _dt.date) -> int:
     """Full years from the first day of the incident's calendar quarter to `as_of`.
 
-    Why quarters (DESIGN §5, update rule): a report's weight changes only when it moves to
+    Why quarters (the rating update rule): a report's weight changes only when it moves to
     the next decay band. Counting age from the incident date itself would move every report
     on its own anniversary, so each band move would change a subject's rating because of a
     single report, and two ratings a day apart would differ by exactly that report's
@@ -675,41 +707,91 @@ def weight(
 # --- scores and grades ---------------------------------------------------------------
 
 
-def score(rules: RuleSet, categories: Sequence[str], counts: Sequence[int]) -> tuple[int, str]:
-    """The score in milli-points and the grade of weighted counts N_{c,t}.
+def points_vector(rules: RuleSet, categories: Sequence[str]) -> tuple[int, ...]:
+    """The points of every slot (slot = 4·category_index + tier) for the registry
+    `categories`, in slot order: the row that D = Σ points_s·N_s is the product with."""
+    out: list[int] = []
+    for code in _registry(categories):
+        out.extend(rules.points_of(code))
+    return tuple(out)
 
-    `counts` are in slot order (slot = 4·category_index + tier) for the registry
-    `categories`, each weighted per mille (one report at full weight adds 1000). Exactly:
 
-        score_milli = max(0, base_score·1000 − Σ points_{c,t}·N_{c,t})
-
-    The grade is the first of A, B, C whose threshold·1000 the score reaches, else D; then,
-    if any critical-tier count is positive, no better than `critical_caps_grade`.
-    """
-    registry = _registry(categories)
-    if len(counts) != TIERS * len(registry):
+def _deduction(rules: RuleSet, categories: Sequence[str], counts: Sequence[int]) -> int:
+    points = points_vector(rules, categories)
+    if isinstance(counts, (str, bytes)) or len(counts) != len(points):
         raise InvalidInput(
-            f"{len(counts)} counts for {len(registry)} categories, expected "
-            f"{TIERS * len(registry)} (one per category and tier, in slot order)"
+            f"{len(counts)} counts for {len(points) // TIERS} categories, expected "
+            f"{len(points)} (one per category and tier, in slot order)"
         )
-    deduction = 0
-    critical = False
-    for ci, code in enumerate(registry):
-        values = rules.points_of(code)
-        for tier in Tier:
-            n = _int(counts[TIERS * ci + tier], f"count of {code} ({tier.name.lower()})")
-            if n < 0:
-                raise InvalidInput(f"count of {code} ({tier.name.lower()}) is negative")
-            deduction += values[tier] * n
-            if tier == Tier.CRITICAL and n > 0:
-                critical = True
-    score_milli = max(0, rules.base_score * PER_MILLE - deduction)
-    grade = _LOWEST_GRADE
+    total = 0
+    for slot, (p, n) in enumerate(zip(points, counts)):
+        what = f"count of {categories[slot // TIERS]} ({Tier(slot % TIERS).name.lower()})"
+        if _int(n, what) < 0:
+            raise InvalidInput(f"{what} is negative")
+        total += p * n
+    return total
+
+
+def rating_score(rules: RuleSet, categories: Sequence[str], counts: Sequence[int]) -> int:
+    """The published score of weighted counts N_s: base − ⌈D/1000⌉ with D = Σ points_s·N_s.
+
+    `counts` are in slot order for the registry `categories`, each weighted per mille (one
+    report at full weight adds 1000), so D is in milli-points; rounding the deduction up
+    means any positive D costs at least one point. Exact integer arithmetic. The score may
+    be negative (shown as 0, graded D): clamping it would make the proven relation
+    Σ points_s·N_s + u = 1000·(base − score) false for heavy subjects.
+    """
+    deduction = _deduction(rules, categories, counts)
+    return rules.base_score - (-(-deduction // PER_MILLE))
+
+
+def grade_of(rules: RuleSet, score: int) -> str:
+    """The grade of a score: the first of A, B, C whose threshold it reaches, else D.
+
+    A function of the score alone, by design: a published rating proves the score and
+    nothing else about the counts, so nothing else may decide the grade.
+    """
+    s = _int(score, "score")
     for name, threshold in rules.grades:
-        if score_milli >= threshold * PER_MILLE:
-            grade = name
-            break
-    cap = rules.critical_caps_grade
-    if critical and cap and GRADES.index(grade) < GRADES.index(cap):
-        grade = cap
-    return score_milli, grade
+        if s >= threshold:
+            return name
+    return _LOWEST_GRADE
+
+
+def rule_set_hash(rules: RuleSet) -> bytes:
+    """SHA-256 of the canonical text (32 bytes): the rule set a rating proof is bound to."""
+    return hashlib.sha256(canonical_toml(rules).encode("utf-8")).digest()
+
+
+# --- the ledger's spacing of rule sets -------------------------------------------------
+
+
+def check_rule_interval(
+    effective_from: _dt.date,
+    *,
+    previous: _dt.date | None,
+    published_on: _dt.date,
+    interval_days: int,
+) -> None:
+    """Refuse a rule set that would take effect too soon after the previous one.
+
+    Every rule set in force yields one more proven linear combination of the same hidden
+    counts; a burst of rule sets would let the publisher solve for the counts. So a rule
+    set after the first MUST take effect at least `interval_days` after the latest
+    effective date published before it, and not before the day it is published (a
+    back-dated rule set could supersede several others within one day). `previous` is
+    None for the first rule set of a ledger (the one the key ceremony publishes), which
+    is not constrained. Raises Conflict naming the earliest allowed date.
+    """
+    _in_range(interval_days, 1, MAX_MIN_RULE_INTERVAL_DAYS, "minimum rule interval", " days")
+    if previous is None:
+        return
+    earliest = max(previous + _dt.timedelta(days=interval_days), published_on)
+    if effective_from < earliest:
+        raise Conflict(
+            f"rule set takes effect {effective_from.isoformat()}; the earliest allowed date is "
+            f"{earliest.isoformat()} (at least {interval_days} days after the previous rule "
+            f"set's {previous.isoformat()} and not before its publication on "
+            f"{published_on.isoformat()}): each rule set publishes one more combination of "
+            "the same counts, so the genesis spaces them"
+        )

@@ -1,10 +1,12 @@
-"""core.rules: rule-set parsing, canonical form, decay weights, retention and scores."""
+"""core.rules: rule-set parsing, canonical form, decay weights, retention, scores, and the
+ledger's refusal of rule sets that could publish counts (docs/rules.md)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +20,21 @@ from core.rules import (
     DEFAULT_CATEGORIES,
     DEFAULT_RULES_TOML,
     GRADES,
+    MAX_POINTS,
     RuleSet,
     age_years,
     canonical_toml,
     check_canonical,
+    check_rule_interval,
     default_rules,
     expired,
     expires_on,
+    grade_of,
     parse_rules,
+    points_vector,
     quarter_start,
-    score,
+    rating_score,
+    rule_set_hash,
     weight,
 )
 
@@ -93,7 +100,27 @@ def test_score_vectors(case: dict[str, Any]) -> None:
     counts = [0] * (4 * len(REGISTRY))
     for slot, count in case["counts"].items():
         counts[int(slot)] = count
-    assert score(default_rules(), REGISTRY, counts) == (case["score_milli"], case["grade"])
+    rules = default_rules()
+    got = rating_score(rules, REGISTRY, counts)
+    assert (got, grade_of(rules, got)) == (case["score"], case["grade"])
+    # The same number by the definition: base − ⌈D/1000⌉ with D the points row times the counts.
+    d = sum(p * n for p, n in zip(points_vector(rules, REGISTRY), counts))
+    assert got == 100 - -(-d // 1000)
+
+
+@pytest.mark.parametrize("case", VEC["intervals"], ids=lambda c: str(c["id"]))
+def test_interval_vectors(case: dict[str, Any]) -> None:
+    previous = None if case["previous"] is None else parse_date(case["previous"])
+
+    def check() -> None:
+        check_rule_interval(parse_date(case["effective_from"]), previous=previous,
+                            published_on=parse_date(case["published_on"]), interval_days=case["interval_days"])
+
+    if case["earliest"] is None:
+        check()
+    else:
+        with pytest.raises(errors.Conflict, match=f"the earliest allowed date is {case['earliest']}"):
+            check()
 
 
 def test_default_rules_match_domain() -> None:
@@ -101,12 +128,12 @@ def test_default_rules_match_domain() -> None:
     assert DEFAULT_CATEGORIES == REGISTRY
     assert rules.version == "2026.1"
     assert rules.effective_from == dt.date(2026, 1, 1)
-    assert (rules.base_score, rules.k_reporters, rules.max_staleness_days) == (100, 2, 30)
+    assert (rules.base_score, rules.k_reporters, rules.max_staleness_days) == (100, 3, 30)
     assert rules.retention_years == 5 and rules.retention_overrides == ()
     assert rules.grades == (("A", 90), ("B", 70), ("C", 40))
     assert rules.decay == (1000, 700, 400, 200, 100)
-    assert rules.critical_caps_grade == "D"
-    assert all(rules.points_of(c) == (1, 3, 6, 40) for c in DEFAULT_CATEGORIES)
+    assert all(rules.points_of(c) == (1, 3, 6, 61) for c in DEFAULT_CATEGORIES)
+    assert points_vector(rules, REGISTRY) == (1, 3, 6, 61) * len(REGISTRY)
     assert canonical_toml(rules) == DEFAULT_RULES_TOML
 
 
@@ -140,6 +167,12 @@ def _default_kwargs() -> dict[str, Any]:
         ({"retention_overrides": (("fake_traffic", 3), ("fake_traffic", 4))}, "out of order or repeated"),
         ({"retention_overrides": (("unknown", 3),)}, "which has no points"),
         ({"retention_overrides": (("tax_evasion", 11),)}, "retention override for tax_evasion is 11"),
+        ({"points": (("contract_default", (1, 100, 10**4, 10**8)),)},
+         "points for contract_default (serious) is 10000, expected 1..100"),
+        ({"points": (("contract_default", (1, 3, 6, 0)),)}, "(critical) is 0, expected 1..100"),
+        ({"points": (("contract_default", (3, 1, 6, 61)),)},
+         "points for contract_default decrease by tier: general has 1, fewer than 3 for minor"),
+        ({"points": (("contract_default", (1, 3, True, 61)),)}, "(serious) must be an integer"),
     ],
 )
 def test_ruleset_construction_errors(change: dict[str, Any], fragment: str) -> None:
@@ -165,7 +198,7 @@ def test_parse_rejects_registry_mismatch_and_bad_registry() -> None:
 def test_parse_shape_errors() -> None:
     with pytest.raises(InvalidInput, match=r"grades must be a table"):
         parse_rules(DEFAULT_RULES_TOML.replace("[grades]\nA = 90\nB = 70\nC = 40\n", "")
-                    .replace('critical_caps_grade = "D"', 'critical_caps_grade = "D"\ngrades = 3'), REGISTRY)
+                    .replace("retention_years = 5\n", "retention_years = 5\ngrades = 3\n"), REGISTRY)
     with pytest.raises(InvalidInput, match="decay must hold exactly one key, per_mille"):
         parse_rules(DEFAULT_RULES_TOML.replace("per_mille", "weights"), REGISTRY)
     with pytest.raises(InvalidInput, match="version must be a string"):
@@ -184,6 +217,18 @@ def test_from_json_errors() -> None:
         RuleSet.from_json(good | {"points": [["contract_default"]]})
     with pytest.raises(InvalidInput, match="k_reporters is 1"):
         RuleSet.from_json(good | {"k_reporters": 1})
+    with pytest.raises(InvalidInput, match="critical_caps_grade is not allowed"):
+        RuleSet.from_json(good | {"critical_caps_grade": "D"})  # a state stored by an old version
+
+
+def test_rule_set_hash_is_sha256_of_the_canonical_text() -> None:
+    import hashlib
+
+    rules = default_rules()
+    assert rule_set_hash(rules) == hashlib.sha256(DEFAULT_RULES_TOML.encode()).digest()
+    assert len(rule_set_hash(rules)) == 32
+    other = RuleSet(**(_default_kwargs() | {"k_reporters": 4}))
+    assert rule_set_hash(other) != rule_set_hash(rules)
 
 
 # --- canonical form: property tests ----------------------------------------------------
@@ -203,11 +248,10 @@ def rule_sets(draw: st.DrawFn, registry: tuple[str, ...] = ODD_REGISTRY) -> Rule
         k_reporters=draw(st.integers(2, 100)),
         max_staleness_days=draw(st.integers(1, 3650)),
         retention_years=draw(st.integers(1, 10)),
-        critical_caps_grade=draw(st.sampled_from(("",) + GRADES)),
         grades=(("A", a), ("B", b), ("C", c)),
         decay=(1000, *sorted(tail, reverse=True)),
         points=tuple(
-            (code, tuple(draw(st.lists(st.integers(0, 10**6), min_size=4, max_size=4))))
+            (code, tuple(sorted(draw(st.lists(st.integers(1, MAX_POINTS), min_size=4, max_size=4)))))
             for code in registry
         ),
         retention_overrides=tuple(
@@ -234,7 +278,6 @@ def _variant(rules: RuleSet, rnd: random.Random) -> str:
         f"k_reporters{eq()}{rules.k_reporters}",
         f"max_staleness_days{eq()}{rules.max_staleness_days}",
         f"retention_years{eq()}{rules.retention_years}",
-        f"critical_caps_grade{eq()}'{rules.critical_caps_grade}'",
     ]
     rnd.shuffle(scalars)
     grades = [f"{n}{eq()}{v}" for n, v in rules.grades]
@@ -369,41 +412,172 @@ def _counts(**slots: int) -> list[int]:
 
 def test_score_examples() -> None:
     rules = default_rules()
-    assert score(rules, REGISTRY, _counts(s3=1000)) == (60000, "D")
-    assert score(rules, REGISTRY, _counts(s0=1000, s1=1000)) == (96000, "A")
-    assert score(rules, REGISTRY, _counts(s6=1000, s10=1000)) == (88000, "B")
-    nocap = RuleSet(**(_default_kwargs() | {"critical_caps_grade": ""}))
-    assert score(nocap, REGISTRY, _counts(s3=1000)) == (60000, "C")
-    capb = RuleSet(**(_default_kwargs() | {"critical_caps_grade": "B"}))
-    assert score(capb, REGISTRY, _counts(s3=100)) == (96000, "B")
-    assert score(capb, REGISTRY, _counts(s3=1000)) == (60000, "C")  # the cap never improves
+    assert rating_score(rules, REGISTRY, _counts(s3=1000)) == 39  # one critical: D by the score alone
+    assert grade_of(rules, 39) == "D"
+    assert rating_score(rules, REGISTRY, _counts(s0=1000, s1=1000)) == 96
+    assert rating_score(rules, REGISTRY, _counts(s6=1000, s10=1000)) == 88
+    assert rating_score(rules, REGISTRY, _counts(s0=1)) == 99  # rounded up
+    assert rating_score(rules, REGISTRY, _counts(s3=3000)) == -83  # below zero, not clamped
+    assert [grade_of(rules, s) for s in (100, 90, 89, 70, 69, 40, 39, 0, -83)] == list("AABBCCDDD")
 
 
 def test_score_errors() -> None:
     rules = default_rules()
     with pytest.raises(InvalidInput, match="31 counts for 8 categories, expected 32"):
-        score(rules, REGISTRY, [0] * 31)
+        rating_score(rules, REGISTRY, [0] * 31)
     with pytest.raises(InvalidInput, match="is negative"):
-        score(rules, REGISTRY, _counts(s5=-1))
+        rating_score(rules, REGISTRY, _counts(s5=-1))
     with pytest.raises(InvalidInput, match="must be an integer"):
-        score(rules, REGISTRY, _counts(s5=True))
+        rating_score(rules, REGISTRY, _counts(s5=True))
     with pytest.raises(InvalidInput, match="no points for category 'other'"):
-        score(rules, ("other",), [0, 0, 0, 0])
+        rating_score(rules, ("other",), [0, 0, 0, 0])
+    with pytest.raises(InvalidInput, match="score must be an integer"):
+        grade_of(rules, 39.5)  # type: ignore[arg-type]
 
 
 @FAST
 @given(rules=rule_sets(REGISTRY),
        counts=st.lists(st.integers(0, 50_000), min_size=32, max_size=32),
        slot=st.integers(0, 31), extra=st.integers(1, 10_000))
-def test_score_is_monotone_and_capped(rules: RuleSet, counts: list[int], slot: int, extra: int) -> None:
-    s1, g1 = score(rules, REGISTRY, counts)
+def test_score_is_monotone_and_grade_follows_it(rules: RuleSet, counts: list[int], slot: int, extra: int) -> None:
+    s1 = rating_score(rules, REGISTRY, counts)
     more = list(counts)
     more[slot] += extra
-    s2, g2 = score(rules, REGISTRY, more)
-    assert 0 <= s2 <= s1 <= rules.base_score * 1000
+    s2 = rating_score(rules, REGISTRY, more)
+    assert s2 <= s1 <= rules.base_score
+    if extra >= 1000:
+        assert s2 < s1  # every point is at least 1, so a whole report's weight always costs
+    g1, g2 = grade_of(rules, s1), grade_of(rules, s2)
     assert GRADES.index(g2) >= GRADES.index(g1)
-    if rules.critical_caps_grade and any(counts[i] for i in range(3, 32, 4)):
-        assert GRADES.index(g1) >= GRADES.index(rules.critical_caps_grade)
     thresholds = dict(rules.grades)
     if g1 in thresholds:
-        assert s1 >= thresholds[g1] * 1000
+        assert s1 >= thresholds[g1]
+    # The rounding remainder u = 1000·(base − score) − D is what the publication proof bounds.
+    d = sum(p * n for p, n in zip(points_vector(rules, REGISTRY), counts))
+    assert 0 <= 1000 * (rules.base_score - s1) - d < 1000
+
+
+# --- attacks through the ledger: a regulator-signed RuleSetPublished over real gRPC ----------
+
+
+def _publish(alliance_dir: Path, operator: Any, text: str, timestamp_ms: int | None = None) -> int:
+    """Sign `text` as the regulator and submit it with PublishRules, as `candor rules publish`
+    does, but without the CLI's own validation: the ledger alone must refuse."""
+    import time
+    import tomllib
+
+    from candor import wire
+    from candor.identity import Identity
+    from candor.v1 import governance_pb2
+    from client.connection import Connection
+    from core import entries as e
+
+    doc = tomllib.loads(text)
+    body = e.RuleSetPublished(doc["version"], doc["effective_from"], text)
+    when = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
+    leaf = wire.sign_leaf(e.LedgerEntry(body, timestamp_ms=when),
+                          Identity.load(alliance_dir / "regulator").signing_key())
+    with Connection(Identity.load(alliance_dir / "regulator"), f"127.0.0.1:{operator.port}") as conn:
+        receipt = conn.call(conn.governance.PublishRules, governance_pb2.SubmitEntryRequest(signed_entry=leaf))
+    return int(receipt.index)
+
+
+def _text(categories: tuple[str, ...], version: str, effective: dt.date, *,
+          points: tuple[int, ...] = (1, 3, 6, 61), k: int = 3, extra: str = "") -> str:
+    head = (f'version = "{version}"\neffective_from = "{effective.isoformat()}"\nbase_score = 100\n'
+            f"k_reporters = {k}\nmax_staleness_days = 30\nretention_years = 5\n{extra}")
+    body = "\n[grades]\nA = 90\nB = 70\nC = 40\n\n[decay]\nper_mille = [1000, 700, 400, 200, 100]\n\n[points]\n"
+    return head + body + "".join(f"{c} = [{', '.join(map(str, points))}]\n" for c in categories)
+
+
+def test_ledger_refuses_rule_sets_that_could_publish_counts(alliance_dir: Path, operator: Any) -> None:
+    from tests.conftest import TEST_CATEGORIES
+
+    size = operator.ledger.store.size()
+    later = dt.date.today() + dt.timedelta(days=30)
+    attacks = [
+        # Positional points: D would spell out each tier's count as digits.
+        ({"points": (1, 10, 100, 1000)}, InvalidInput, "(critical) is 1000, expected 1..100"),
+        ({"points": (1, 10**4, 10**8, 10**12)}, InvalidInput, "(general) is 10000, expected 1..100"),
+        # Decreasing points: tiers weighted in an order the rule set chooses.
+        ({"points": (61, 6, 3, 1)}, InvalidInput, "decrease by tier: general has 6, fewer than 61"),
+        # A count-based cap: a published bit that no proof covers.
+        ({"extra": 'critical_caps_grade = "D"\n'}, InvalidInput,
+         "critical_caps_grade is not allowed: the grade must follow from the score alone"),
+        # k = 1: the rating of a single reporter's reports reveals its tiers.
+        ({"k": 1}, InvalidInput, "k_reporters is 1, expected at least 2"),
+    ]
+    for i, (change, error, fragment) in enumerate(attacks):
+        text = _text(TEST_CATEGORIES, f"attack.{i}", later, **change)  # type: ignore[arg-type]
+        with pytest.raises(error, match=re.escape(fragment)):
+            _publish(alliance_dir, operator, text)
+    assert operator.ledger.store.size() == size  # nothing was appended
+
+
+def test_ledger_spaces_rule_sets(alliance_dir: Path, operator: Any, capsys: pytest.CaptureFixture[str],
+                                 tmp_path: Path) -> None:
+    from candor.cli import main
+    from tests.conftest import TEST_CATEGORIES
+
+    today = dt.date.today()
+    first = default_rules().effective_from  # the key ceremony's rule set, unconstrained
+    size = operator.ledger.store.size()
+    # Back-dated: it would supersede the rule set in force on the day it is published.
+    earliest = max(first + dt.timedelta(days=90), today)
+    with pytest.raises(errors.Conflict, match=f"the earliest allowed date is {earliest.isoformat()}"):
+        _publish(alliance_dir, operator, _text(TEST_CATEGORIES, "2026.2", today - dt.timedelta(days=10)))
+    # ... and so is one whose entry claims to have been published earlier than it is.
+    import time
+
+    two_days_ago = int(time.time() * 1000) - 2 * 24 * 3600 * 1000
+    with pytest.raises(InvalidInput, match="more than a day away from the ledger's clock"):
+        _publish(alliance_dir, operator, _text(TEST_CATEGORIES, "2026.2", today - dt.timedelta(days=1)), two_days_ago)
+
+    # The regulator's ordinary path: a rule set taking effect in 30 days is accepted.
+    second = earliest + dt.timedelta(days=30)
+    path = tmp_path / "rules.toml"
+    path.write_text("# stricter k\n" + _text(TEST_CATEGORIES, "2026.2", second, k=4))
+    main(["rules", "publish", "--identity", str(alliance_dir / "regulator"), "--server",
+          f"127.0.0.1:{operator.port}", "--file", str(path), "--json"])
+    published = json.loads(capsys.readouterr().out)
+    assert published["verified"] is True and published["index"] == size
+
+    # A burst: another rule set ten days later would publish one more combination of the same
+    # counts within days. The message names the earliest allowed date.
+    burst = _text(TEST_CATEGORIES, "2026.3", second + dt.timedelta(days=10))
+    allowed = second + dt.timedelta(days=90)
+    with pytest.raises(errors.Conflict, match=f"the earliest allowed date is {allowed.isoformat()}"):
+        _publish(alliance_dir, operator, burst)
+    path.write_text(burst)
+    with pytest.raises(SystemExit):
+        main(["rules", "publish", "--identity", str(alliance_dir / "regulator"), "--server",
+              f"127.0.0.1:{operator.port}", "--file", str(path), "--json"])
+    refused = json.loads(capsys.readouterr().out)  # --json reports errors on stdout too
+    assert refused["error"] == "failed_precondition" and allowed.isoformat() in json.dumps(refused)
+    assert operator.ledger.store.size() == size + 1
+    # Exactly the interval later is allowed.
+    assert _publish(alliance_dir, operator, _text(TEST_CATEGORIES, "2026.3", allowed)) == size + 1
+
+
+def test_genesis_carries_the_interval(alliance_dir: Path, tmp_path: Path) -> None:
+    import dataclasses
+
+    from candor import wire
+    from candor.identity import Identity
+    from candor.v1 import entries_pb2
+    from core import entries as e
+    from server.ceremony import Plan
+
+    signed = wire.signed_entry_from_bytes(Identity.load(alliance_dir / "operator").genesis_leaf())
+    genesis = signed.entry.body
+    assert isinstance(genesis, e.Genesis) and genesis.min_rule_interval_days == 90  # the ceremony's default
+    shorter = e.LedgerEntry(dataclasses.replace(genesis, min_rule_interval_days=30), timestamp_ms=1)
+    data = wire.entry_to_bytes(shorter)
+    assert wire.entry_from_bytes(data).body == shorter.body
+    msg = entries_pb2.LedgerEntry.FromString(data)
+    assert msg.genesis.min_rule_interval_days == 30
+    msg.genesis.min_rule_interval_days = 0  # absent on the wire: no interval is not an option
+    with pytest.raises(InvalidInput, match="min_rule_interval_days is 0, expected 1..3650"):
+        wire.entry_from_bytes(msg.SerializeToString(deterministic=True))
+    with pytest.raises(InvalidInput, match="min_rule_interval_days is 0"):
+        Plan(directory=tmp_path, members=("a",), min_rule_interval_days=0)  # before the slow ceremony

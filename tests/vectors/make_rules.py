@@ -1,11 +1,12 @@
-"""Regenerate rules.json: rule-set texts (valid and invalid), decay weights and scores.
+"""Regenerate rules.json: rule-set texts (valid and invalid), decay weights, scores and the
+spacing of rule sets.
 
 Run: python tests/vectors/make_rules.py
 
 Nothing here calls core.rules: the texts are edits of a literal copy of the default rule
 set of DOMAIN.md, and every expected answer (error fragment, stored JSON, weight, score,
-grade) is written out by hand from DESIGN §4-§5 and DOMAIN.md, so the test compares the
-implementation against an independent reading of the rules.
+grade, earliest date) is written out by hand from docs/rules.md and DOMAIN.md, so the test
+compares the implementation against an independent reading of the rules.
 
 A case is "valid" if `check_canonical` accepts it (it may be published); "parses" says
 whether `parse_rules` alone accepts it (a non-canonical but correct text parses).
@@ -28,10 +29,9 @@ DEFAULT = """\
 version = "2026.1"
 effective_from = "2026-01-01"
 base_score = 100
-k_reporters = 2
+k_reporters = 3
 max_staleness_days = 30
 retention_years = 5
-critical_caps_grade = "D"
 
 [grades]
 A = 90
@@ -42,27 +42,26 @@ C = 40
 per_mille = [1000, 700, 400, 200, 100]
 
 [points]
-contract_default = [1, 3, 6, 40]
-fake_traffic = [1, 3, 6, 40]
-false_advertising = [1, 3, 6, 40]
-counterfeit_goods = [1, 3, 6, 40]
-refund_refusal = [1, 3, 6, 40]
-review_manipulation = [1, 3, 6, 40]
-off_platform_luring = [1, 3, 6, 40]
-tax_evasion = [1, 3, 6, 40]
+contract_default = [1, 3, 6, 61]
+fake_traffic = [1, 3, 6, 61]
+false_advertising = [1, 3, 6, 61]
+counterfeit_goods = [1, 3, 6, 61]
+refund_refusal = [1, 3, 6, 61]
+review_manipulation = [1, 3, 6, 61]
+off_platform_luring = [1, 3, 6, 61]
+tax_evasion = [1, 3, 6, 61]
 """
 
 DEFAULT_JSON: dict[str, Any] = {
     "version": "2026.1",
     "effective_from": "2026-01-01",
     "base_score": 100,
-    "k_reporters": 2,
+    "k_reporters": 3,
     "max_staleness_days": 30,
     "retention_years": 5,
-    "critical_caps_grade": "D",
     "grades": {"A": 90, "B": 70, "C": 40},
     "decay": [1000, 700, 400, 200, 100],
-    "points": [[c, [1, 3, 6, 40]] for c in REGISTRY],
+    "points": [[c, [1, 3, 6, 61]] for c in REGISTRY],
     "retention_overrides": [],
 }
 
@@ -81,10 +80,13 @@ def invalid(id_: str, why: str, toml: str, message: str, error: str = "InvalidIn
 def cases() -> list[dict[str, Any]]:
     overrides = DEFAULT + "\n[retention_overrides]\nfake_traffic = 3\ntax_evasion = 7\n"
     overrides_json = dict(DEFAULT_JSON, retention_overrides=[["fake_traffic", 3], ["tax_evasion", 7]])
-    nocap = (edit('critical_caps_grade = "D"', 'critical_caps_grade = ""')
-             .replace('version = "2026.1"', 'version = "2026.2-nocap"')
-             .replace("per_mille = [1000, 700, 400, 200, 100]", "per_mille = [1000]"))
-    nocap_json = dict(DEFAULT_JSON, version="2026.2-nocap", critical_caps_grade="", decay=[1000])
+    one_band = (edit('version = "2026.1"', 'version = "2026.2-one-band"')
+                .replace("per_mille = [1000, 700, 400, 200, 100]", "per_mille = [1000]"))
+    one_band_json = dict(DEFAULT_JSON, version="2026.2-one-band", decay=[1000])
+    bounds = edit("fake_traffic = [1, 3, 6, 61]", "fake_traffic = [1, 1, 100, 100]")
+    bounds_json = dict(DEFAULT_JSON, points=[[c, [1, 1, 100, 100] if c == "fake_traffic" else [1, 3, 6, 61]]
+                                             for c in REGISTRY])
+    cap_line = "retention_years = 5\n"
     return [
         {"id": "default", "valid": True, "parses": True,
          "why": "the default rule set of DOMAIN.md, in canonical form", "toml": DEFAULT,
@@ -92,27 +94,53 @@ def cases() -> list[dict[str, Any]]:
         {"id": "overrides", "valid": True, "parses": True,
          "why": "retention overrides, listed in registry order", "toml": overrides,
          "json": overrides_json},
-        {"id": "no-cap-one-band", "valid": True, "parses": True,
-         "why": "no critical cap and a single decay band are allowed", "toml": nocap,
-         "json": nocap_json},
+        {"id": "one-band", "valid": True, "parses": True,
+         "why": "a single decay band is allowed", "toml": one_band, "json": one_band_json},
+        {"id": "points-at-bounds", "valid": True, "parses": True,
+         "why": "points 1 and 100 are the bounds; equal points for adjacent tiers are non-decreasing",
+         "toml": bounds, "json": bounds_json},
         invalid("k-one", "k = 1 would publish a rating over one reporter and reveal its tiers",
-                edit("k_reporters = 2", "k_reporters = 1"), "k_reporters is 1, expected at least 2"),
+                edit("k_reporters = 3", "k_reporters = 1"), "k_reporters is 1, expected at least 2"),
         invalid("k-bool", "TOML true is not an integer",
-                edit("k_reporters = 2", "k_reporters = true"), "k_reporters must be an integer"),
+                edit("k_reporters = 3", "k_reporters = true"), "k_reporters must be an integer"),
+        invalid("critical-cap", "a count-based cap would publish whether a critical count is positive, "
+                "which no rating proof covers: the grade must follow from the score alone",
+                edit(cap_line, cap_line + 'critical_caps_grade = "D"\n'),
+                "critical_caps_grade is not allowed: the grade must follow from the score alone"),
+        invalid("critical-cap-empty", "the key itself is refused, even with no grade",
+                edit(cap_line, cap_line + 'critical_caps_grade = ""\n'),
+                "critical_caps_grade is not allowed"),
+        invalid("points-positional", "points 1, 10, 100, 1000 would write the tier counts as digits of D",
+                edit("fake_traffic = [1, 3, 6, 61]", "fake_traffic = [1, 10, 100, 1000]"),
+                "points for fake_traffic (critical) is 1000, expected 1..100"),
+        invalid("points-positional-design", "points 1, 10^4, 10^8, 10^12 (the attack of docs/rules.md)",
+                edit("fake_traffic = [1, 3, 6, 61]", "fake_traffic = [1, 10000, 100000000, 1000000000000]"),
+                "points for fake_traffic (general) is 10000, expected 1..100"),
+        invalid("points-decreasing", "a minor report may not cost more than a critical one: decreasing "
+                "points would let a rule set weight tiers in any order it likes",
+                edit("fake_traffic = [1, 3, 6, 61]", "fake_traffic = [61, 6, 3, 1]"),
+                "points for fake_traffic decrease by tier: general has 6, fewer than 61 for minor"),
+        invalid("points-decreasing-last", "serious above critical",
+                edit("tax_evasion = [1, 3, 6, 61]", "tax_evasion = [1, 3, 62, 61]"),
+                "points for tax_evasion decrease by tier: critical has 61, fewer than 62 for serious"),
+        invalid("points-zero", "a zero would drop slots from the combination; zeros everywhere but one "
+                "slot would publish that slot's count",
+                edit("fake_traffic = [1, 3, 6, 61]", "fake_traffic = [0, 0, 0, 61]"),
+                "points for fake_traffic (minor) is 0, expected 1..100"),
         invalid("points-three", "a category needs four points, one per tier",
-                edit("fake_traffic = [1, 3, 6, 40]", "fake_traffic = [1, 3, 6]"),
+                edit("fake_traffic = [1, 3, 6, 61]", "fake_traffic = [1, 3, 6]"),
                 "points for fake_traffic has 3 values, expected 4: [minor, general, serious, critical]"),
         invalid("points-missing", "every category of the registry needs points",
-                edit("tax_evasion = [1, 3, 6, 40]\n", ""),
+                edit("tax_evasion = [1, 3, 6, 61]\n", ""),
                 "points are missing for categories tax_evasion"),
         invalid("points-unknown", "points for a category outside the registry",
                 DEFAULT + "fraud = [1, 2, 3, 4]\n",
                 "points name categories that are not in the registry: fraud"),
         invalid("points-negative", "points are deductions, never bonuses",
-                edit("refund_refusal = [1, 3, 6, 40]", "refund_refusal = [1, -3, 6, 40]"),
-                "points for refund_refusal (general) is -3"),
+                edit("refund_refusal = [1, 3, 6, 61]", "refund_refusal = [1, -3, 6, 61]"),
+                "points for refund_refusal (general) is -3, expected 1..100"),
         invalid("points-float", "points are integers: no float decides a grade",
-                edit("refund_refusal = [1, 3, 6, 40]", "refund_refusal = [1.5, 3, 6, 40]"),
+                edit("refund_refusal = [1, 3, 6, 61]", "refund_refusal = [1.5, 3, 6, 61]"),
                 "points for refund_refusal (minor) must be an integer"),
         invalid("grades-not-descending", "B above A",
                 edit("B = 70", "B = 95"), "grade thresholds must be strictly descending"),
@@ -151,9 +179,6 @@ def cases() -> list[dict[str, Any]]:
         invalid("retention-eleven", "retention 1..10 years",
                 edit("retention_years = 5", "retention_years = 11"),
                 "retention_years is 11, expected 1..10"),
-        invalid("cap-unknown-grade", "the cap must be a grade or empty",
-                edit('critical_caps_grade = "D"', 'critical_caps_grade = "E"'),
-                "critical_caps_grade is 'E', expected one of A, B, C, D"),
         invalid("unknown-key", "a typo must not be ignored silently",
                 DEFAULT.replace("base_score = 100\n", "base_score = 100\nk = 3\n"),
                 "rule set has unknown keys k"),
@@ -170,8 +195,8 @@ def cases() -> list[dict[str, Any]]:
         invalid("not-canonical-comment", "correct rules, but a comment makes the text non-canonical",
                 "# default rules\n" + DEFAULT, "rule set text is not canonical", parses=True),
         invalid("not-canonical-order", "correct rules, categories out of registry order",
-                edit("contract_default = [1, 3, 6, 40]\nfake_traffic = [1, 3, 6, 40]\n",
-                     "fake_traffic = [1, 3, 6, 40]\ncontract_default = [1, 3, 6, 40]\n"),
+                edit("contract_default = [1, 3, 6, 61]\nfake_traffic = [1, 3, 6, 61]\n",
+                     "fake_traffic = [1, 3, 6, 61]\ncontract_default = [1, 3, 6, 61]\n"),
                 "rule set text is not canonical", parses=True),
         invalid("not-canonical-date-literal", "a TOML date literal instead of the quoted string",
                 edit('effective_from = "2026-01-01"', "effective_from = 2026-01-01"),
@@ -205,27 +230,47 @@ EXPIRY = [
 ]
 
 # Default rules: counts N_{c,t} weighted per mille, given sparsely as {slot: count}
-# (slot = 4*category + tier). score_milli = 100000 - sum(points*N), clamped at 0.
+# (slot = 4*category + tier; points 1/3/6/61). D = sum(points*N) in milli-points and
+# score = 100 - ceil(D/1000), which may be negative; the grade follows from the score alone.
 SCORES = [
-    ({}, 100000, "A", "no reports"),
-    ({3: 1000}, 60000, "D", "one critical: 60 is a C by thresholds, capped at D"),
-    ({0: 1000, 5: 1000}, 96000, "A", "a minor and a general: 100 - 1 - 3"),
-    ({2: 2000}, 88000, "B", "two serious: 100 - 12"),
-    ({2: 700}, 95800, "A", "one serious at weight 700: 100 - 4.2"),
-    ({31: 100}, 96000, "D", "a decayed critical (weight 100) still caps at D"),
-    ({2: 17000}, 0, "D", "deductions beyond the base clamp at 0"),
-    ({0: 10000}, 90000, "A", "exactly the A threshold"),
-    ({0: 10001}, 89999, "B", "one milli-point below A"),
-    ({1: 20000}, 40000, "C", "exactly the C threshold"),
-    ({1: 20000, 4: 1}, 39999, "D", "one milli-point below C"),
+    ({}, 100, "A", "no reports"),
+    ({3: 1000}, 39, "D", "one critical at full weight: 100 - 61 = 39, below C by the score alone"),
+    ({3: 700}, 57, "C", "one critical at weight 700: 100 - ceil(42.7) = 57"),
+    ({31: 100}, 93, "A", "a decayed critical (weight 100): 100 - ceil(6.1) = 93; no cap"),
+    ({0: 1000, 5: 1000}, 96, "A", "a minor and a general: 100 - 1 - 3"),
+    ({2: 2000}, 88, "B", "two serious: 100 - 12"),
+    ({2: 700}, 95, "A", "one serious at weight 700: 100 - ceil(4.2) = 95"),
+    ({0: 1}, 99, "A", "any positive deduction costs at least one point"),
+    ({0: 10000}, 90, "A", "exactly the A threshold"),
+    ({0: 10001}, 89, "B", "one milli-point more rounds up to 11 points: below A"),
+    ({1: 20000}, 40, "C", "exactly the C threshold"),
+    ({1: 20000, 4: 1}, 39, "D", "one milli-point more: below C"),
+    ({2: 17000}, -2, "D", "deductions beyond the base give a negative score (shown as 0)"),
+    ({3: 5000, 7: 5000}, -510, "D", "ten criticals: 100 - 610"),
+]
+
+# The ledger's spacing of rule sets (genesis min_rule_interval_days): (previous effective
+# date or None, publication day, new effective date, interval, earliest allowed or None if
+# accepted, why).
+INTERVALS = [
+    (None, "2026-12-03", "2026-01-01", 90, None, "the first rule set (the key ceremony's) is not constrained"),
+    ("2026-01-01", "2026-12-03", "2026-12-03", 90, None, "taking effect on the day of publication"),
+    ("2026-01-01", "2026-02-01", "2026-04-01", 90, None, "exactly 90 days after 2026-01-01"),
+    ("2026-01-01", "2026-02-01", "2026-03-31", 90, "2026-04-01", "89 days after the previous one"),
+    ("2026-01-01", "2026-01-01", "2026-01-11", 90, "2026-04-01", "a burst: a second rule set 10 days later"),
+    ("2026-01-01", "2026-12-03", "2026-06-01", 90, "2026-12-03",
+     "back-dated: would supersede others on the day it is published"),
+    ("2027-01-01", "2026-12-03", "2027-01-02", 1, None, "a genesis may choose a shorter interval"),
+    ("2027-01-01", "2026-12-03", "2026-12-31", 1, "2027-01-02", "not before the previous one"),
 ]
 
 
 def build() -> dict[str, Any]:
     return {
-        "description": "Candor rule sets (DESIGN §4): TOML texts checked with check_canonical "
+        "description": "Candor rule sets (docs/rules.md): TOML texts checked with check_canonical "
         "against the default registry (valid = publishable, parses = parse_rules accepts), "
-        "decay weights and expiry dates, and scores under the default rule set. "
+        "decay weights and expiry dates, integer scores and grades under the default rule set, "
+        "and the ledger's minimum interval between rule sets (earliest = null: accepted). "
         "Written by hand in make_rules.py.",
         "registry": REGISTRY,
         "cases": cases(),
@@ -240,8 +285,13 @@ def build() -> dict[str, Any]:
         ],
         "scores": [
             {"id": i + 1, "counts": {str(k): v for k, v in counts.items()},
-             "score_milli": s, "grade": g, "why": why}
+             "score": s, "grade": g, "why": why}
             for i, (counts, s, g, why) in enumerate(SCORES)
+        ],
+        "intervals": [
+            {"id": i + 1, "previous": prev, "published_on": pub, "effective_from": eff,
+             "interval_days": days, "earliest": earliest, "why": why}
+            for i, (prev, pub, eff, days, earliest, why) in enumerate(INTERVALS)
         ],
     }
 
