@@ -620,8 +620,11 @@ def run_clients(alliance: Path, addresses: Sequence[str], requests: Sequence[byt
     """
     import grpc
 
+    from candor import wire
+    from candor.identity import Identity
     from candor.v1 import governance_pb2 as gov
     from candor.v1 import governance_pb2_grpc
+    from core import escrow, merkle
 
     names = member_names(len(list(alliance.glob("member-*"))))
     work = deque(requests)
@@ -639,9 +642,16 @@ def run_clients(alliance: Path, addresses: Sequence[str], requests: Sequence[byt
         last: list[tuple[bytes, Any]] = []  # this client's last (report, receipt), checked afterwards
         if method == "SubmitReport":
             stub = governance_pb2_grpc.ReportingServiceStub(channel)
+            # The escrow signature is by the member this channel authenticates as (the
+            # operator checks it against the mTLS identity); the ring hides who prepared it.
+            member_key = Identity.load(alliance / f"member-{names[i % len(names)]}").signing_key()
+            genesis_hash = merkle.leaf_hash(Identity.load(alliance / "operator").genesis_leaf())
 
             def call(item: bytes) -> int:
-                resp = stub.SubmitReport(gov.SubmitEntryRequest(signed_entry=item), timeout=120)
+                entry_bytes = wire.signed_entry_from_bytes(item, check_canonical=False).entry_bytes
+                request = gov.SubmitEntryRequest(signed_entry=item, escrow_signature=member_key.sign(
+                    escrow.escrow_message(genesis_hash, entry_bytes)))
+                resp = stub.SubmitReport(request, timeout=120)
                 last[:] = [(item, resp)]
                 return int(resp.ByteSize())
         else:
@@ -707,7 +717,10 @@ def check_receipts(alliance: Path, receipts: Sequence[tuple[bytes, bytes]]) -> d
         receipt = gov.Receipt.FromString(raw)
         try:
             cp = open_checkpoint(receipt.checkpoint.note, origin, verifier).checkpoint
-            digest = merkle.leaf_hash(leaf)
+            stored = wire.signed_entry_from_bytes(receipt.leaf)  # the report with the operator's escrow
+            if stored.entry_bytes != wire.signed_entry_from_bytes(leaf).entry_bytes:
+                raise CandorError(f"receipt for index {receipt.index} holds another entry than the one sent")
+            digest = merkle.leaf_hash(receipt.leaf)
             if receipt.leaf_hash != digest:
                 raise CandorError(f"receipt for index {receipt.index} names another leaf hash")
             merkle.verify_inclusion(digest, receipt.index, cp.size, list(receipt.inclusion_proof), cp.root_hash)

@@ -23,8 +23,8 @@ smoke run under half a minute, `--no-e2e` to skip the gRPC part). It measures
    `core.merkle.MemoryTree`; a checkpoint signed by the operator and cosigned by the
    witness quorum), timed through `client.ratings.verify_rating` next to one
    `Group.msm` with full scalars over as many points as its opening check. A rating over a
-   single report cannot verify (k ≥ 2 always, DESIGN §4), so the smallest rating measured
-   has 2 reports from 2 reporters. At the largest size verify_rating is also profiled
+   single report cannot verify (k ≥ 2 always; the default rule set has k = 3, docs/rules.md),
+   so the smallest rating measured has 3 reports from 3 reporters. At the largest size verify_rating is also profiled
    (cProfile) to show where its time goes. Target: 1,000 reports ≤ 50 ms.
 3. (Full run, optional) the real epoch over gRPC: an operator, three trustee servers and a
    witness in this process at 2048 bits, reports submitted through the member SDK; each
@@ -43,10 +43,10 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import dataclasses
 import datetime as _dt
 import gc
 import itertools
-import json
 import pstats
 import secrets
 import statistics
@@ -72,18 +72,20 @@ from candor import wire
 from candor.identity import Identity
 from candor.v1 import ledger_pb2, rating_pb2
 from client.ratings import Rating, verify_rating
-from client.sdk import ESCROW_INFO, escrow_message
+from client.sdk import encrypt_report
 from client.verifier import LogVerifier
 from core import entries as e
 from core import escrow, merkle, ring, state
 from core.checkpoint import Checkpoint, sign_checkpoint
 from core.group import ORDER, Point
 from core.note import append_signatures
-from core.paillier import RnPool, encrypt, pack, unpack
+from core.paillier import RnPool, pack, unpack
 from core.pedersen import TIERS, commit, random_scalar, slot
 from core.proofs import ReportStatement, prove_validity
-from core.rating import ReportInfo, active_set, check_opening, check_publishable
-from core.rules import RuleSet, check_canonical, score
+from core import rating as ratingv2
+from core.escrow import escrow_keypair
+from core.rating import ReportInfo, check_opening, plan_request
+from core.rules import RuleSet, check_canonical, grade_of, rating_score
 from core.threshold import (
     CHALLENGE_BITS,
     HIDING_BITS,
@@ -126,13 +128,15 @@ E2E = "end-to-end epoch over gRPC (operator, 3 trustees, witness: one process)"
 OP_ACTIVE = "active set + k and update-rule check (one party)"
 OP_AGGREGATE = "aggregate c* = Π c_i^w_i from ledger leaves (one party)"
 OP_SHARE = "decryption share with proof (one trustee)"
-OP_VERIFY = "share verification (operator, one share)"
+OP_VERIFY = "share verification (combiner, one share)"
+OP_SEAL = "seal one share to the combiner + open it (HPKE)"
+OP_PROVE = "publication proof of the score (combiner)"
 OP_COMBINE = f"combine t={THRESHOLD} shares"
 OP_UNPACK_SCORE = "unpack + score"
-OP_OPENING = "check_opening: decode m commitments + one msm"
-OP_TOTAL = f"epoch total: operator + t={THRESHOLD} trustees"
+OP_OPENING = "open_aggregate: unpack, bounds, decode m commitments + one msm"
+OP_TOTAL = f"epoch total: t={THRESHOLD} trustees (sealed shares) + combiner (proof)"
 OP_CHECKPOINT = f"checkpoint open: operator signature + {WITNESSES} cosignatures"
-OP_E2E = "EpochRunner.rate over gRPC, per subject"
+OP_E2E = "EpochRunner request + answer over gRPC, per subject"
 OP_E2E_INPROCESS = "in-process epoch total, same key and m (comparison)"
 
 FLOOR_AGG = "m powmods c_i^w_i mod n^2 (same exponents)"
@@ -185,8 +189,8 @@ class Settings:
             raise ValueError("key sizes must be those of the test-only key files: 1024, 2048, 3072")
         if not self.epoch_sizes or min(self.epoch_sizes) < 2:
             raise ValueError("epoch sizes must be at least 2 (k >= 2 reporters)")
-        if not self.verify_sizes or min(self.verify_sizes) < 2:
-            raise ValueError("a rating verifies over at least 2 reports (k >= 2 reporters)")
+        if not self.verify_sizes or min(self.verify_sizes) < 3:
+            raise ValueError("a rating verifies over at least 3 reports (k >= 3 reporters in the default rules)")
         if self.e2e and (self.e2e_subjects < 1 or self.e2e_reports < 2):
             raise ValueError("the gRPC epoch needs at least one subject with 2 reports")
         if not 1 <= self.min_reps <= self.max_reps or self.warmup < 0 or self.profile_calls < 1:
@@ -201,7 +205,7 @@ class Settings:
             quick=False,
             epoch_bits=3072,
             epoch_sizes=(10, 100),
-            verify_sizes=(2, 100, 1000),
+            verify_sizes=(3, 100, 1000),
             e2e=True,
             e2e_bits=2048,
             e2e_subjects=6,
@@ -220,7 +224,7 @@ class Settings:
             quick=True,
             epoch_bits=2048,
             epoch_sizes=(10,),
-            verify_sizes=(2, 20),
+            verify_sizes=(3, 20),
             e2e=True,
             e2e_bits=2048,
             e2e_subjects=2,
@@ -412,6 +416,7 @@ class _Subject:
     counts: tuple[int, ...] = ()
     r_sum: int = 0
     rating_index: int = -1
+    request_index: int = -1
 
     @property
     def m(self) -> int:
@@ -448,6 +453,8 @@ class _World:
     tree: merkle.MemoryTree = field(default_factory=merkle.MemoryTree)
     subjects: dict[int, _Subject] = field(default_factory=dict)
     as_of: _dt.date = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).date())
+    ring_change: int = 0
+    """Index of the last membership change: the ring every report names."""
 
     @classmethod
     def make(cls, bits: int, folder: Path) -> _World:
@@ -474,8 +481,10 @@ class _World:
             raise RuntimeError("the ceremony published no rule set: cannot rate")
         world = cls(folder, bits, f"test-only key file {path.name}", ally, genesis_leaf, pk, shares, rules,
                     rules_index, operator, members, [ring.public_key(x) for x, _ in members])
-        for leaf in bootstrap:
+        for index, leaf in enumerate(bootstrap):
             world.append(leaf)
+            if isinstance(wire.signed_entry_from_bytes(leaf).entry.body, (e.MemberAdmitted, e.MemberRevoked)):
+                world.ring_change = index
         gens = ally.generators
         for code in ally.genesis.categories:  # a long-lived client hashes its generators once
             for tier in range(TIERS):
@@ -496,33 +505,32 @@ class _World:
         gens = self.ally.generators
         group = gens.group
         tag = secrets.token_bytes(32)
-        ring_size = self.size
         subject = _Subject(tag, [], {}, {})
-        now_ms = int(time.time() * 1000)
+        now_ms = state.report_hour(int(time.time() * 1000))
         for i in range(m):
             x, signing_key = self.members[i % len(self.members)]
-            rid = secrets.token_bytes(16)
             category = g.categories[secrets.randbelow(len(g.categories))]
             tier = secrets.randbelow(TIERS)
             incident = (self.as_of - _dt.timedelta(days=1 + secrets.randbelow(4 * 365 + 180))).isoformat()
             r = random_scalar()
             commitment = group.encode(commit(gens, category, tier, r))
+            rid = e.derive_report_id(commitment)
             proof = prove_validity(gens, ReportStatement(self.ally.genesis_hash, rid, tag, category, incident,
                                                          commitment), tier, r)
             s = slot(gens.category_index(category), tier)
-            ciphertext = encrypt(self.pk.phe(), pack(r, s), pool)
-            sealed = escrow.seal(g.regulator_escrow_key, ESCROW_INFO, rid, json.dumps(
-                {"member_id": MEMBERS[i % len(MEMBERS)],
-                 "signature": signing_key.sign(escrow_message(rid, tag, commitment)).hex()},
-                sort_keys=True, separators=(",", ":")).encode())
+            ciphertext = encrypt_report(self.pk.phe(), pack(r, s), pool)
             body = e.ReportCommitted(report_id=rid, subject_tag=tag, category=category, incident_date=incident,
                                      evidence_digest=secrets.token_bytes(32), commitment=commitment,
-                                     validity_proof=proof.to_bytes(), ciphertext=ciphertext, escrow=sealed,
-                                     ring_size=ring_size)
+                                     validity_proof=proof.to_bytes(), ciphertext=ciphertext,
+                                     ring_change=self.ring_change)
             entry = e.LedgerEntry(body, timestamp_ms=now_ms)
             entry_bytes = wire.entry_to_bytes(entry)
             sig = ring.ring_sign(group, self.ring_keys, x, tag, e.ENTRY_SIGNATURE_CONTEXT + entry_bytes)
-            leaf = wire.signed_entry_to_bytes(e.SignedEntry(entry_bytes, entry, ring_signature=sig.to_bytes()))
+            sealed = escrow.seal_report_escrow(
+                g.regulator_escrow_key, self.ally.genesis_hash, entry_bytes, MEMBERS[i % len(MEMBERS)],
+                signing_key.sign(escrow.escrow_message(self.ally.genesis_hash, entry_bytes)))
+            leaf = wire.signed_entry_to_bytes(e.SignedEntry(entry_bytes, entry, ring_signature=sig.to_bytes(),
+                                                            escrow=sealed))
             index = self.append(leaf)
             subject.infos.append(ReportInfo(index=index, category=category,
                                             incident_date=_dt.date.fromisoformat(incident),
@@ -533,12 +541,19 @@ class _World:
         return subject
 
     def publish_ratings(self) -> None:
-        """The true opening of every subject as a RatingPublished signed by the operator."""
+        """Every subject rated as the protocol does it (docs/ratings.md): a RatingRequested
+        by the operator, then a RatingPublished whose score is the true opening's, with its
+        publication proof and the designated combiner's signature."""
+        from core.publication import PublicationStatement, prove
+        from core.rules import points_vector, rule_set_hash
+
         size = self.size
         n_slots = TIERS * len(self.ally.genesis.categories)
         key = self.operator.signing_key()
+        gens = self.ally.generators
         for subject in self.subjects.values():
-            subject.active = active_set(subject.infos, self.rules, size, self.as_of)
+            plan = plan_request(self.rules, subject.infos, None, None, size, self.as_of)
+            subject.active = plan.active
             counts = [0] * n_slots
             r_sum = 0
             for index, w in subject.active:
@@ -546,12 +561,31 @@ class _World:
                 counts[s] += w
                 r_sum += w * r
             subject.counts, subject.r_sum = tuple(counts), r_sum
-            score_milli, grade = score(self.rules, self.ally.genesis.categories, counts)
+            request = e.RatingRequested(
+                subject_tag=subject.tag, ledger_size=size, set_digest=plan.digest,
+                active_set=tuple(i for i, _ in plan.active), weights=tuple(w for _, w in plan.active),
+                as_of=self.as_of.isoformat(), rule_set_version=self.rules.version, kind=plan.kind)
+            subject.request_index = self.append(wire.sign_leaf(e.LedgerEntry(request, timestamp_ms=int(
+                time.time() * 1000)), key))
+            score_value = rating_score(self.rules, self.ally.genesis.categories, counts)
+            aggregate = ratingv2.aggregate_commitment(gens.group, [c.commitment for c in subject.infos
+                                                                   if c.index in dict(plan.active)],
+                                                      [w for _, w in plan.active])
+            statement = PublicationStatement(self.ally.genesis_hash, subject.tag, size, plan.digest,
+                                             rule_set_hash(self.rules), gens.group.encode(aggregate),
+                                             points_vector(self.rules, self.ally.genesis.categories),
+                                             self.rules.base_score, score_value)
+            combiner = ratingv2.combiner_order(self.ally.genesis_hash, subject.tag, size,
+                                               [t.index for t in self.ally.genesis.trustees])[0]
             body = e.RatingPublished(
-                subject_tag=subject.tag, rule_set_version=self.rules.version, ledger_size=size,
-                active_set=tuple(i for i, _ in subject.active), weights=tuple(w for _, w in subject.active),
-                counts=subject.counts, r_sum=r_sum, score_milli=score_milli, grade=grade,
-                as_of=self.as_of.isoformat(), trustees=tuple(range(1, THRESHOLD + 1)))
+                request_index=subject.request_index, subject_tag=subject.tag, rule_set_version=self.rules.version,
+                ledger_size=size, set_digest=plan.digest, active_set=request.active_set, weights=request.weights,
+                as_of=request.as_of, score=score_value, grade=grade_of(self.rules, score_value),
+                reporters=plan.reporters, proof=prove(gens, statement, counts, r_sum).to_bytes(), combiner=combiner,
+                combiner_signature=bytes(64))
+            signer = Identity.load(self.directory / f"trustee-{combiner}").signing_key()
+            body = dataclasses.replace(body, combiner_signature=signer.sign(
+                ratingv2.publication_message(self.ally.genesis_hash, body)))
             subject.rating_index = self.append(wire.sign_leaf(e.LedgerEntry(body, timestamp_ms=int(
                 time.time() * 1000)), key))
 
@@ -572,7 +606,9 @@ class _World:
         size = self.size
         resp = rating_pb2.RatingResponse(rated=True, checkpoint=ledger_pb2.CheckpointResponse(note=note, size=size))
         resp.rating.CopyFrom(self.proven(subject.rating_index, size))
+        resp.request.CopyFrom(self.proven(subject.request_index, size))
         resp.rule_set.CopyFrom(self.proven(self.rules_index, size))
+        resp.state = "rated"
         for index, _w in subject.active:
             resp.reports.append(self.proven(index, size))
         return resp
@@ -655,7 +691,10 @@ class _Powmods:
 
 @dataclass
 class _Epoch:
-    """One subject's epoch, in process: what EpochRunner.rate and Trustee.request_share compute."""
+    """One subject's epoch, in process (docs/ratings.md): each of t trustees rebuilds the
+    set under the update rule, aggregates c*, computes its share and seals it to the
+    combiner (HPKE); the combiner rebuilds c* and C*, opens and verifies the shares,
+    combines them, checks the plaintext strictly, scores and proves the score."""
 
     world: _World
     subject: _Subject
@@ -670,30 +709,53 @@ class _Epoch:
         self.categories = w.ally.genesis.categories
         self.n_slots = TIERS * len(self.categories)
         self.commitment = {r.index: r.commitment for r in self.subject.infos}
+        self.combiner_sk, self.combiner_pk = escrow_keypair()
+        self.digest = ratingv2.set_digest(self.checks())
 
     def checks(self) -> tuple[tuple[int, int], ...]:
-        """A party's own active set, k and update rule (DESIGN §5 steps 1 and 3)."""
+        """A party's own active set, k and update rule (core.rating.plan_request)."""
         w = self.world
-        active = active_set(self.subject.infos, w.rules, self.size, w.as_of)
-        check_publishable(w.rules, self.subject.infos, active, None, w.as_of)
-        return active
+        return plan_request(w.rules, self.subject.infos, None, None, self.size, w.as_of).active
+
+    def aad(self, trustee: int) -> bytes:
+        return ratingv2.share_aad(self.world.ally.genesis_hash, 0, self.subject.tag, self.size, self.digest, 1,
+                                  trustee)
 
     def opening(self, active: tuple[tuple[int, int], ...], counts: Sequence[int], r_sum: int) -> None:
         check_opening(self.gens, [self.commitment[i] for i, _ in active], [w for _, w in active], counts, r_sum)
 
+    def open_aggregate(self, active: tuple[tuple[int, int], ...], plaintext: int) -> Any:
+        return ratingv2.open_aggregate(self.gens, [self.commitment[i] for i, _ in active], [w for _, w in active],
+                                       plaintext)
+
+    def prove(self, active: tuple[tuple[int, int], ...], counts: Sequence[int], r_sum: int) -> bytes:
+        from core.publication import PublicationStatement, prove
+        from core.rules import points_vector, rule_set_hash
+
+        w = self.world
+        score = rating_score(w.rules, self.categories, counts)
+        aggregate = ratingv2.aggregate_commitment(self.gens.group, [self.commitment[i] for i, _ in active],
+                                                  [x for _, x in active])
+        statement = PublicationStatement(w.ally.genesis_hash, self.subject.tag, self.size, self.digest,
+                                         rule_set_hash(w.rules), self.gens.group.encode(aggregate),
+                                         points_vector(w.rules, self.categories), w.rules.base_score, score)
+        return prove(self.gens, statement, counts, r_sum).to_bytes()
+
     def run(self) -> tuple[tuple[int, ...], int, int]:
-        active = self.checks()
-        c = aggregate_ciphertext(self.store, self.pub, active)  # type: ignore[arg-type]
-        shares = []
-        for key in self.trustees:
+        sealed = []
+        for key in self.trustees:  # each trustee, on its own
             own = self.checks()
-            shares.append(decryption_share(self.pub, key, aggregate_ciphertext(self.store, self.pub, own)))  # type: ignore[arg-type]
+            share = decryption_share(self.pub, key, aggregate_ciphertext(self.store, self.pub, own))  # type: ignore[arg-type]
+            sealed.append((key.index, ratingv2.seal_share(self.combiner_pk, self.aad(key.index), share)))
+        active = self.checks()  # the combiner
+        c = aggregate_ciphertext(self.store, self.pub, active)  # type: ignore[arg-type]
+        shares = [ratingv2.open_share(self.combiner_sk, self.aad(i), data, i) for i, data in sealed]
         for share in shares:
             verify_share(self.pub, c, share)
-        opened = unpack(combine(self.pub, c, shares, verify=False), self.n_slots)
-        self.opening(active, opened.counts, opened.r_sum)
-        score_milli, _grade = score(self.world.rules, self.categories, opened.counts)
-        return opened.counts, opened.r_sum, score_milli
+        opened = self.open_aggregate(active, combine(self.pub, c, shares, verify=False))
+        score = rating_score(self.world.rules, self.categories, opened.counts)
+        self.prove(active, opened.counts, opened.r_sum)
+        return opened.counts, opened.r_sum, score
 
 
 def _epoch_rows(runner: _Runner, world: _World, subject: _Subject, size: int, section: str = EPOCH,
@@ -716,13 +778,18 @@ def _epoch_rows(runner: _Runner, world: _World, subject: _Subject, size: int, se
             FLOOR_AGG, _const(powmods.aggregate))
         add(section, OP_SHARE, bits, m, _const(lambda: decryption_share(pub, ep.trustees[0], c)),
             FLOOR_SHARE, powmods.share_setup)
+        sealed = ratingv2.seal_share(ep.combiner_pk, ep.aad(shares[0].index), shares[0])
+        add(section, OP_SEAL, bits, m, _const(lambda: ratingv2.open_share(
+            ep.combiner_sk, ep.aad(shares[0].index),
+            ratingv2.seal_share(ep.combiner_pk, ep.aad(shares[0].index), shares[0]), shares[0].index)))
+        assert ratingv2.open_share(ep.combiner_sk, ep.aad(shares[0].index), sealed, shares[0].index) == shares[0]
         add(section, OP_VERIFY, bits, m, _const(lambda: verify_share(pub, c, shares[0])),
             FLOOR_VERIFY, _const(lambda: powmods.verify(0)))
         add(section, OP_COMBINE, bits, m, _const(lambda: combine(pub, c, shares, verify=False)),
             FLOOR_COMBINE, _const(powmods.combine))
         plaintext = combine(pub, c, shares, verify=False)
         add(section, OP_UNPACK_SCORE, bits, m,
-            _const(lambda: score(world.rules, ep.categories, unpack(plaintext, ep.n_slots).counts)))
+            _const(lambda: rating_score(world.rules, ep.categories, unpack(plaintext, ep.n_slots).counts)))
         group = ep.gens.group
         points: list[Point] = [group.decode(ep.commitment[i]) for i, _ in active]
         scalars = [w for _, w in active]
@@ -734,8 +801,9 @@ def _epoch_rows(runner: _Runner, world: _World, subject: _Subject, size: int, se
         scalars.append(-(r_sum % ORDER))
         if not group.is_identity(group.msm(points, scalars)):
             raise RuntimeError("the opening floor's multi-scalar multiplication is not the identity")
-        add(section, OP_OPENING, bits, m, _const(lambda: ep.opening(active, counts, r_sum)),
+        add(section, OP_OPENING, bits, m, _const(lambda: ep.open_aggregate(active, plaintext)),
             FLOOR_OPENING, _const(lambda: group.msm(points, scalars)))
+        add(section, OP_PROVE, bits, m, _const(lambda: ep.prove(active, counts, r_sum)))
     return runner.add(section, operation_total, bits, m, _const(ep.run), FLOOR_TOTAL, powmods.total_setup)
 
 
@@ -781,16 +849,17 @@ _PARTS = (
     ("inclusion proofs (merkle.verify_inclusion)", "core/merkle.py", "verify_inclusion"),
     ("leaf hashing (merkle.leaf_hash)", "core/merkle.py", "leaf_hash"),
     ("leaf decoding (wire.signed_entry_from_bytes)", "candor/wire.py", "signed_entry_from_bytes"),
-    ("Ed25519 signatures (rating, rule set)", "client/ratings.py", "_signed_by"),
+    ("Ed25519 signatures (rating, request, rule set)", "client/ratings.py", "_signed_by"),
     ("rule set parsing (rules.check_canonical)", "core/rules.py", "check_canonical"),
     ("decay weights (rules.weight)", "core/rules.py", "weight"),
     ("link tags (RingSignature.link_tag_of)", "core/ring.py", "link_tag_of"),
     ("ReportInfo validation (__post_init__)", "core/rating.py", "__post_init__"),
-    ("distinct reporters", "core/rating.py", "distinct_reporters"),
-    ("opening check (rating.check_opening)", "core/rating.py", "check_opening"),
+    ("publication check (rating.check_publication)", "core/rating.py", "check_publication"),
+    ("  of which C* (rating.aggregate_commitment)", "core/rating.py", "aggregate_commitment"),
     ("  of which commitment decoding, on-curve only (Group.decode_unchecked)", "core/group.py", "decode_unchecked"),
-    ("  of which the multi-scalar multiplication (Group.msm)", "core/group.py", "msm"),
-    ("score and grade (rules.score)", "core/rules.py", "score"),
+    ("  of which the multi-scalar multiplications (Group.msm)", "core/group.py", "msm"),
+    ("  of which the publication proof (publication.verify)", "core/publication.py", "verify"),
+    ("  of which the combiner signature", "core/rating.py", "check_combiner_signature"),
 )
 
 
@@ -836,7 +905,8 @@ STAGE_TOTAL = "verify_rating as a whole"
 STAGE_DECODE = "commitment decoding, subgroup-checked (Group.decode)"
 STAGE_DECOMPRESS = "  of which decompression only (from_compressed_bytes_unchecked)"
 STAGE_DECODE_CURVE = "commitment decoding, on-curve only, as verify_rating does (Group.decode_unchecked)"
-STAGE_MSM = "opening msm over the decoded points (Group.msm, the rating's scalars)"
+STAGE_MSM = "C* = Σ w_i·C_i over the decoded points (Group.msm, the weights)"
+STAGE_PROOF = "publication proof verification (publication.verify)"
 STAGE_LEAVES = "leaf decoding of proven leaves (wire.signed_entry_from_bytes, no canonical re-encode)"
 STAGE_INCLUSION = "leaf hash + inclusion proof (merkle.verify_inclusion)"
 STAGE_RING = "link tags via RingSignature.from_bytes (full decode, for comparison)"
@@ -858,7 +928,7 @@ def _stages(runner: _Runner, world: _World, note: bytes, verifier: LogVerifier) 
     ally = verifier.alliance
     cp = verifier.open(note).checkpoint
     group = ally.generators.group
-    proven = [resp.rating, resp.rule_set, *resp.reports]
+    proven = [resp.rating, resp.request, resp.rule_set, *resp.reports]
     signed = [wire.signed_entry_from_bytes(p.entry) for p in resp.reports]
     bodies: list[e.ReportCommitted] = [sig.entry.body for sig in signed]  # type: ignore[misc]
     rings = [sig.ring_signature or b"" for sig in signed]
@@ -868,12 +938,16 @@ def _stages(runner: _Runner, world: _World, note: bytes, verifier: LogVerifier) 
     assert isinstance(rating, e.RatingPublished) and isinstance(rules_text, e.RuleSetPublished)
     points = [group.decode(c) for c in commitments]
     scalars = list(rating.weights)
-    for s, count in enumerate(rating.counts):
-        if count:
-            points.append(ally.generators.g(ally.genesis.categories[s // TIERS], s % TIERS))
-            scalars.append(-count)
-    points.append(ally.generators.h)
-    scalars.append(-(rating.r_sum % ORDER))
+    from core.publication import PublicationProof, PublicationStatement
+    from core.publication import verify as verify_publication
+    from core.rules import points_vector, rule_set_hash
+
+    aggregate = group.encode(group.msm(points, scalars))
+    statement = PublicationStatement(ally.genesis_hash, rating.subject_tag, rating.ledger_size, rating.set_digest,
+                                     rule_set_hash(world.rules), aggregate,
+                                     points_vector(world.rules, ally.genesis.categories), world.rules.base_score,
+                                     rating.score)
+    n_points = len(statement.points)
     rules, as_of, categories = world.rules, _dt.date.fromisoformat(rating.as_of), ally.genesis.categories
 
     def infos() -> None:
@@ -894,6 +968,8 @@ def _stages(runner: _Runner, world: _World, note: bytes, verifier: LogVerifier) 
         (STAGE_DECOMPRESS, m, lambda: [G1Point.from_compressed_bytes_unchecked(c) for c in commitments]),
         (STAGE_DECODE_CURVE, m, lambda: [group.decode_unchecked(c) for c in commitments]),
         (STAGE_MSM, 1, lambda: group.msm(points, scalars)),
+        (STAGE_PROOF, 1, lambda: verify_publication(ally.generators, statement,
+                                                    PublicationProof.from_bytes(rating.proof, n_points))),
         (STAGE_LEAVES, len(proven), lambda: [wire.signed_entry_from_bytes(p.entry, check_canonical=False)
                                              for p in proven]),
         (STAGE_INCLUSION, len(proven), inclusions),
@@ -998,16 +1074,33 @@ def _e2e_rows(runner: _Runner, folder: Path) -> str:
             floors.append(_Powmods(pk, cts, [w_ for _, w_ in active], gmpy2.mpz(c), trustees, shares).total_setup)
             inputs.append((reports, active))
 
-        runner.log(f"rating {len(tags)} subjects over gRPC, one EpochRunner.rate each")
+        runner.log(f"rating {len(tags)} subjects over gRPC: EpochRunner.request, cosign, EpochRunner.answer each")
+        from server.epoch import EpochResult
+
         gc.collect()
         op_times: list[float] = []
         floor_times: list[float] = []
         for tag, floor in zip(tags, floors):
+            result = EpochResult()
             start = time.perf_counter()
-            outcome = epochs.rate(tag, size)
-            op_times.append(time.perf_counter() - start)
-            if outcome != "published":
-                raise RuntimeError(f"EpochRunner.rate answered {outcome!r}, expected a published rating")
+            index = epochs.request(tag, size, result)
+            requested = time.perf_counter() - start
+            if index is None:
+                raise RuntimeError(f"EpochRunner.request appended no request: {result.messages}")
+            # The witness cosigns the request (untimed) and the trustees' mirrors catch up.
+            op.ledger.wait_checkpoint(op.ledger.store.size())
+            witness = Witness.open(Identity.load(adir / "witness-1"), address, folder)
+            try:
+                witness.step()
+            finally:
+                witness.conn.close()
+            for _server, _port, trustee in w["trustees"]:
+                trustee.mirror.sync(op.ledger.cosigned_size())
+            start = time.perf_counter()
+            epochs.answer(tag, index, result)
+            op_times.append(requested + time.perf_counter() - start)
+            if result.published != [tag.hex()]:
+                raise RuntimeError(f"the epoch did not publish: {result.messages}")
             floor_times.append(timing.time_once(floor))
         runner.rows.append(Row(E2E, OP_E2E, bits, m, statistics.median(op_times), len(op_times), FLOOR_TOTAL,
                                statistics.median(floor_times)))
@@ -1052,9 +1145,10 @@ def run(settings: Settings, log: Callable[[str], None] | None = None) -> BenchRe
     notes = [
         "epoch rows: trustees run in this process, without gRPC, ledger storage or mirrors; ledger "
         "leaves are decoded from memory as a trustee reads them from its mirror",
-        f"epoch rows follow the brief (t = {THRESHOLD} shares computed and verified); server.epoch.EpochRunner "
-        f"asks all n = {PARTIES} trustees and verifies every answer before combining t",
-        "a rating over 1 report cannot verify (k >= 2 always): the smallest verified rating has 2 reports",
+        f"epoch rows follow the protocol (docs/ratings.md): t = {THRESHOLD} shares computed, sealed to the "
+        f"combiner and verified there; server.epoch.EpochRunner asks all n = {PARTIES} trustees for sealed shares "
+        "and the combiner verifies them before combining t, checks the plaintext strictly and proves the score",
+        "a rating over fewer than k = 3 reporters cannot verify (default rules): the smallest verified rating has 3 reports",
         "aggregate rows: core.paillier.aggregate multiplies reports of equal weight first and exponentiates "
         "once per decay band, so it beats the m per-report powmods of its floor (ratio below 1)",
     ]
@@ -1173,6 +1267,51 @@ def to_json(report: BenchReport) -> dict[str, Any]:
     }
 
 
+def publication_proof_timing(repeat: int = 15) -> str:
+    """One line: median time to prove and to verify a rating publication proof
+    (core.publication) for the default 8-category registry (32 slots), arkworks backend.
+
+    Counts are random weighted counts, the statement's C* their true aggregate; verifying
+    includes parsing the wire form, as a client receiving the proof would.
+    """
+    from core.group import default_group
+    from core.pedersen import Generators
+    from core.publication import (
+        PublicationProof,
+        PublicationStatement,
+        prove,
+        score_of,
+        verify,
+    )
+    from core.rules import DEFAULT_CATEGORIES
+
+    gens = Generators(default_group(), DEFAULT_CATEGORIES)
+    group = gens.group
+    points = (1, 3, 6, 40) * len(DEFAULT_CATEGORIES)
+    counts = [secrets.randbelow(5000) for _ in points]
+    r_sum = random_scalar()
+    slot_gens = [gens.g(c, t) for c in DEFAULT_CATEGORIES for t in range(TIERS)]
+    stmt = PublicationStatement(
+        genesis_hash=secrets.token_bytes(32), subject_tag=secrets.token_bytes(32), ledger_size=1000,
+        set_digest=secrets.token_bytes(32), rule_set_hash=secrets.token_bytes(32),
+        aggregate=group.encode(group.msm([*slot_gens, gens.h], [*counts, r_sum])),
+        points=points, base=100, score=score_of(100, points, counts),
+    )
+    proofs, prove_s, verify_s = [], [], []
+    for _ in range(repeat + 2):  # the first two are warm-up
+        start = time.perf_counter()
+        proofs.append(prove(gens, stmt, counts, r_sum).to_bytes())
+        prove_s.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        verify(gens, stmt, PublicationProof.from_bytes(proofs[-1], len(points)))
+        verify_s.append(time.perf_counter() - start)
+    return (
+        f"publication proof: prove {statistics.median(prove_s[2:]) * 1e3:.1f} ms, "
+        f"verify {statistics.median(verify_s[2:]) * 1e3:.1f} ms "
+        f"({len(points)} slots, {len(proofs[-1])} bytes)"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.ratings",
@@ -1189,6 +1328,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings(**{**settings.__dict__, "e2e": False})
     report = run(settings, timing.stderr_log(args.quiet))
     timing.print_report(report, as_json=args.json, to_json=to_json, render=render, min_width=200)
+    if not args.json:
+        print(publication_proof_timing())
     return 0
 
 

@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from core.errors import CandorError
+from core.querylog import PURPOSES
 
 console = Console(stderr=True)
 out = Console()
@@ -48,6 +50,7 @@ def _emit(args: argparse.Namespace, data: dict[str, Any], title: str) -> None:
 
 
 def cmd_alliance_init(args: argparse.Namespace) -> None:
+    from core.errors import InvalidInput
     from server.ceremony import Plan, init_alliance
 
     plan = Plan(
@@ -59,8 +62,19 @@ def cmd_alliance_init(args: argparse.Namespace) -> None:
         quorum=args.quorum,
         key_bits=args.key_bits,
         server=args.server,
+        trustee_addresses=tuple(a.strip() for a in args.trustee_addresses.split(",") if a.strip())
+        if args.trustee_addresses else (),
         key_file=Path(args.test_key_file) if args.test_key_file else None,
+        min_rule_interval_days=args.min_rule_interval_days,
     )
+    from server.app import check_listen
+
+    check_listen(plan.server, "--server")
+    for address in plan.trustee_addresses:
+        check_listen(address, "--trustee-addresses")
+    if args.key_bits < 2048 and not args.test_key_file:
+        raise InvalidInput(f"--key-bits {args.key_bits} is too small: a real alliance needs at least 2048 bits "
+                           "(3072, the default, is recommended)")
     if args.key_bits >= 3072 and not args.test_key_file:
         console.print(f"[dim]Generating two {args.key_bits // 2}-bit safe primes: usually 5-30 s, "
                       "occasionally a minute.[/dim]")
@@ -72,25 +86,59 @@ def cmd_alliance_init(args: argparse.Namespace) -> None:
 # -- operator, witness ---------------------------------------------------------------------
 
 
+def _fatal_threads(stop: threading.Event, failures: list[str]) -> None:
+    """A background thread that dies logs one line and stops the process (exit 1), instead of
+    a traceback and a process that runs on half-alive."""
+
+    def hook(hook_args: threading.ExceptHookArgs) -> None:
+        name = hook_args.thread.name if hook_args.thread is not None else "?"
+        failures.append(f"background loop {name} died: {hook_args.exc_type.__name__}: {hook_args.exc_value}")
+        if hook_args.exc_value is not None:
+            logging.getLogger("candor").debug("background loop %s died", name, exc_info=hook_args.exc_value)
+        stop.set()
+
+    threading.excepthook = hook
+
+
+def _serve_settings(args: argparse.Namespace) -> None:
+    from core.errors import InvalidInput
+
+    if args.checkpoint_ms < 1:
+        raise InvalidInput(f"--checkpoint-ms {args.checkpoint_ms}: give at least 1 (milliseconds between checkpoints)")
+    if args.epoch_interval < 0:
+        raise InvalidInput(f"--epoch-interval {args.epoch_interval:g}: give 0 (epochs only on `candor epoch run`) or "
+                           "a positive number of seconds")
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     from candor.identity import Identity
-    from server.app import Settings, create_server
-    from server.database import open_for_serving, redact
+    from server.app import Settings, check_bindable, create_server
+    from server.database import lock_data, open_for_serving, redact
 
+    _serve_settings(args)
     if args.log_json:
         from server.logging_setup import configure_json_logs
 
         configure_json_logs(logging.DEBUG if args.verbose else logging.INFO)
     identity = Identity.load(args.identity)
+    listen = args.listen or identity.server
+    check_bindable(listen, "operator")  # before touching the store
     data = args.data or str(identity.path / "ledger.db")
+    lock = lock_data(data, "candor serve")  # SQLite: one process per file, held until exit
     store = open_for_serving(data, schema=args.schema)  # PostgreSQL: refuses an unmigrated schema
     stop = threading.Event()
+    failures: list[str] = []
+    _fatal_threads(stop, failures)
     for sig in (signal.SIGINT, signal.SIGTERM):  # SIGTERM drains appends and releases the sequencer lease
         signal.signal(sig, lambda *_: stop.set())
-    op = create_server(Settings(identity=identity, listen=args.listen or identity.server,
-                                checkpoint_interval=args.checkpoint_ms / 1000,
-                                epoch_interval=args.epoch_interval or None, epoch_workers=None,
-                                metrics_listen=args.metrics_listen, verify_workers=args.verify_workers), store)
+    try:
+        op = create_server(Settings(identity=identity, listen=listen,
+                                    checkpoint_interval=args.checkpoint_ms / 1000,
+                                    epoch_interval=args.epoch_interval or None, epoch_workers=None,
+                                    metrics_listen=args.metrics_listen, verify_workers=args.verify_workers), store)
+    except BaseException:
+        store.close()
+        raise
     try:
         op.bootstrap(identity.path)
     except BaseException:
@@ -104,10 +152,16 @@ def cmd_serve(args: argparse.Namespace) -> None:
     print(f"listening on {op.port}", flush=True)
     if op.metrics_port is not None:
         print(f"metrics on {op.metrics_port}", flush=True)
-    stop.wait()
-    say("shutting down: finishing in-flight appends")
-    op.stop()
-    store.close()
+    try:
+        op.wait(stop)
+    finally:
+        say("shutting down: finishing in-flight appends")
+        op.stop()
+        store.close()
+        if lock is not None:
+            lock.close()
+    if failures:
+        raise CandorError(failures[0] + "; the operator stopped rather than serve without it")
 
 
 def cmd_db_migrate(args: argparse.Namespace) -> None:
@@ -126,9 +180,9 @@ def cmd_witness(args: argparse.Namespace) -> None:
         size = witness.step()
         _emit(args, {"witness": witness.identity.name, "cosigned_size": size}, "Witness")
         return
-    console.print(f"witness {witness.identity.name} polling {witness.conn.identity.server} "
+    console.print(f"witness {witness.identity.name} polling the operator at {witness.conn.address} "
                   f"every {args.interval}s")
-    witness.run(args.interval)
+    witness.run(args.interval, say=lambda line: console.print(escape(line), soft_wrap=True))
     raise CandorError(f"witness stopped: fork evidence in {witness.evidence_path}")
 
 
@@ -182,8 +236,10 @@ def cmd_report_retract(args: argparse.Namespace) -> None:
 # -- governance (regulator) -----------------------------------------------------------------
 
 
-def _governance(args: argparse.Namespace, rpc: str, leaf: bytes) -> dict[str, Any]:
-    """Submit a regulator-signed entry and verify the receipt like any client."""
+def _governance(args: argparse.Namespace, rpc: str, leaf: bytes,
+                accepted: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Submit a regulator-signed entry and verify the receipt like any client; `accepted`
+    runs as soon as the operator has appended the entry (before the receipt is checked)."""
     from candor.identity import Identity
     from candor.v1 import governance_pb2
     from client.connection import Connection
@@ -192,6 +248,8 @@ def _governance(args: argparse.Namespace, rpc: str, leaf: bytes) -> dict[str, An
     identity = Identity.load(args.identity)
     with Connection(identity, args.server) as conn:
         receipt = conn.call(getattr(conn.governance, rpc), governance_pb2.SubmitEntryRequest(signed_entry=leaf))
+        if accepted is not None:
+            accepted()
         verifier = LogVerifier(identity.genesis_leaf())
         cp = verifier.open(receipt.checkpoint.note, quorum=0).checkpoint
         verifier.verify_inclusion(leaf, receipt.index, receipt.inclusion_proof, cp)
@@ -199,11 +257,18 @@ def _governance(args: argparse.Namespace, rpc: str, leaf: bytes) -> dict[str, An
 
 
 def cmd_member_admit(args: argparse.Namespace) -> None:
-    from server.ceremony import admit_member_identity
+    import shutil
 
-    path, leaf = admit_member_identity(Path(args.identity), args.member, Path(args.out) if args.out else None)
-    result = _governance(args, "AdmitMember", leaf)
-    _emit(args, {"member": args.member, "identity_folder": str(path), **result},
+    from server.ceremony import admit_member_identity, staged_folder
+
+    target, staging = staged_folder(Path(args.identity), args.member, Path(args.out) if args.out else None)
+    try:
+        _path, leaf = admit_member_identity(Path(args.identity), args.member, staging)
+        # Only once the ledger holds the admission does the folder appear under its name.
+        result = _governance(args, "AdmitMember", leaf, accepted=lambda: os.replace(staging, target))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # nothing CA-signed stays behind a failed admission
+    _emit(args, {"member": args.member, "identity_folder": str(target), **result},
           "Member admitted (hand the identity folder to the member)")
 
 
@@ -244,6 +309,22 @@ def cmd_dispute_resolve(args: argparse.Namespace) -> None:
                                                                  args.annotation))
     _emit(args, {"dispute_id": args.dispute_id, "outcome": args.outcome, **_governance(args, "ResolveDispute", leaf)},
           "Dispute resolved")
+
+
+# -- escrow (regulator) ---------------------------------------------------------------------
+
+
+def cmd_escrow_open(args: argparse.Namespace) -> None:
+    from candor.identity import Identity
+    from client.regulator import Regulator
+
+    with Regulator(Identity.load(args.identity), args.server) as regulator:
+        opening = regulator.open_escrow(args.report_id, args.reason)
+    _emit(args, dataclasses.asdict(opening),
+          "Escrow opened (recorded on the ledger first)" if opening.signature_valid
+          else "Escrow opened; it did not hold: OperatorFaulted recorded")
+    if not opening.signature_valid:
+        sys.exit(2)
 
 
 # -- rules, trustees, epochs, ratings ------------------------------------------------------
@@ -315,31 +396,84 @@ def cmd_rules_show(args: argparse.Namespace) -> None:
 
 def cmd_trustee_serve(args: argparse.Namespace) -> None:
     from candor.identity import Identity
-    from server.storage import open_store
+    from server.app import check_bindable
+    from server.database import lock_data, open_checked
     from server.trustee import create_trustee_server
 
     identity = Identity.load(args.identity)
-    store = open_store(args.data or str(identity.path / "mirror.db"))
-    server, port, trustee = create_trustee_server(identity, store, args.listen, args.server, workers=None)
+    listen = args.listen or str(identity.info.get("listen", ""))
+    check_bindable(listen, "trustee")
+    data = args.data or str(identity.path / "mirror.db")
+    lock = lock_data(data, "candor trustee serve")
+    store = open_checked(data)
     stop = threading.Event()
+    failures: list[str] = []
+    _fatal_threads(stop, failures)
+    try:
+        server, port, trustee = create_trustee_server(identity, store, listen, args.server, workers=None)
+    except BaseException:
+        store.close()
+        raise
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    console.print(f"trustee {trustee.share.index} serving on port {port} (mirror size {store.size()})")
+    console.print(f"trustee {trustee.share.index} serving on port {port} (mirror size {store.size()}; "
+                  f"following the operator at {trustee.mirror.conn.address})")
     print(f"listening on {port}", flush=True)
+    follower = threading.Thread(target=trustee.mirror.follow, args=(stop,), name="candor-mirror",
+                                kwargs={"say": lambda line: console.print(escape(line), soft_wrap=True)}, daemon=True)
+    follower.start()
     stop.wait()
     server.stop(5).wait()
+    follower.join(timeout=10)
     trustee.mirror.conn.close()
     store.close()
+    if lock is not None:
+        lock.close()
+    if failures:
+        raise CandorError(failures[0] + "; the trustee stopped rather than serve without it")
 
 
 def cmd_epoch_run(args: argparse.Namespace) -> None:
     from candor.identity import Identity
     from client.ratings import RatingClient
+    from core.errors import Conflict
 
     with RatingClient(Identity.load(args.identity), args.server) as client:
+        _wait_cosigned(client, args.wait)
         resp = client.run_epoch()
-    _emit(args, {"published": resp.published, "pending": resp.pending, "held": resp.held,
-                 "fraud_found": resp.fraud_found, "messages": list(resp.messages)}, "Epoch")
+    data = {"published": resp.published, "pending": resp.pending, "held": resp.held,
+            "fraud_found": resp.fraud_found, "messages": list(resp.messages)}
+    blocked = [m for m in resp.messages if _epoch_blocked(m)]
+    if blocked and not (resp.published or resp.fraud_found):
+        # Nothing could be rated because of a failure (no trustees, no cosigned checkpoint, trustees away).
+        if not args.json:
+            _emit(args, data, "Epoch: nothing rated")
+        raise Conflict("the epoch could not rate anything: " + "; ".join(blocked))
+    _emit(args, data, "Epoch")
+
+
+def _wait_cosigned(client: Any, seconds: float) -> None:
+    """Wait (at most `seconds`) until the witnesses have cosigned everything on the ledger
+    now, so the epoch covers what was just reported; the epoch says why if they do not."""
+    import time as _time
+
+    from core.errors import VerificationError
+
+    target = client.conn.checkpoint().size
+    deadline = _time.monotonic() + seconds
+    while _time.monotonic() < deadline:
+        try:
+            if client.verifier.open(client.conn.checkpoint().note).checkpoint.size >= target:
+                return
+        except VerificationError:
+            pass  # the newest checkpoint lacks the quorum so far
+        _time.sleep(0.2)
+
+
+def _epoch_blocked(message: str) -> bool:
+    """Does an epoch message report a failure (rather than a subject below k or unchanged)?"""
+    return any(s in message for s in ("no witness-cosigned checkpoint", "no trustee", "trustee shares needed",
+                                      "cannot reach", "UNAVAILABLE", "DEADLINE_EXCEEDED"))
 
 
 def cmd_investigate(args: argparse.Namespace) -> None:
@@ -374,10 +508,20 @@ def cmd_rating_get(args: argparse.Namespace) -> None:
         rating = client.get_rating(args.subject, args.purpose)
     data = dataclasses.asdict(rating)
     if isinstance(rating, Rating):
-        data["pending"] = rating.pending > 0
-        data["pending_reports"] = rating.pending
+        # A score below zero is shown as 0 (graded D); the proven score is kept beside it.
+        data.update({"score": rating.shown_score, "proven_score": rating.score, "pending": rating.pending > 0,
+                     "pending_reports": rating.pending})
     else:
         data.update({"grade": None, "score": None, "pending": True, "pending_reports": rating.pending})
+    explain = {
+        "unrated": "no rating published",
+        "below_k": f"below k: {data.get('reporters')} distinct reporter(s), k = {data.get('k')}",
+        "rated": "rated",
+        "rated_changes_waiting": f"rated; changes waiting since {data.get('waiting_since')} (the update rule holds them)",
+        "held": "held: the aggregate did not open; awaiting the regulator's investigation",
+        "disputed": "rated; an open dispute touches a counted report",
+    }
+    data["explanation"] = explain.get(str(data.get("state")), str(data.get("state")))
     _emit(args, data, f"Rating of {args.subject} (verified locally against the cosigned ledger)")
 
 
@@ -388,14 +532,218 @@ def cmd_rating_queries(args: argparse.Namespace) -> None:
     with RatingClient(Identity.load(args.identity), args.server) as client:
         queries = client.queries(args.subject)
     if args.json:
-        print(json.dumps({"subject": args.subject, "queries": queries}, indent=2))
+        print(json.dumps({"subject": args.subject, "queries": [
+            {"id": q.id, "time": q.time, "subject_tag": q.subject_tag, "role": q.role, "name": q.name,
+             "purpose": q.purpose, "committed": q.committed} for q in queries]}, indent=2))
         return
-    table = Table(title=f"Who queried {args.subject} (last 2 years)")
-    for col in ("time", "member", "purpose"):
+    whose = f"about {args.subject}" if args.subject else "made by you"
+    table = Table(title=f"Queries {whose} (last 2 years, verified against the ledger)")
+    for col in ("time", "who", "purpose", "subject tag", "ledger"):
         table.add_column(col)
     for q in queries:
-        table.add_row(str(q["time"]), str(q["member"]), str(q["purpose"]))
+        table.add_row(q.time, f"{q.role} {q.name}", q.purpose, q.subject_tag[:16] + "…",
+                      "committed" if q.committed else "not yet committed")
     out.print(table)
+
+
+# -- subjects, dispute docket, a member's own reports (docs/subjects.md) --------------------
+
+
+def _require_role(identity_dir: str, role: str, what: str) -> None:
+    from candor.identity import Identity
+    from core.errors import PermissionDenied
+
+    have = Identity.load(identity_dir).role
+    if have != role:
+        raise PermissionDenied(f"only the {role} {what}; {identity_dir} is a {have} identity: use the {role}'s folder")
+
+
+def _subject_tag_of(args: argparse.Namespace) -> bytes:
+    from candor.identity import Identity
+    from core.subject import subject_tag
+
+    return subject_tag(Identity.load(args.identity).hex_file("subject.key"), args.subject)
+
+
+def cmd_subject_enrol(args: argparse.Namespace) -> None:
+    import shutil
+
+    from server.ceremony import enrol_subject_identity, staged_subject_folder
+
+    _require_role(args.identity, "regulator", "enrols subjects (after checking the anchor's identity offline)")
+    target = Path(args.out)
+    staging = staged_subject_folder(target)
+    try:
+        tag, leaf = enrol_subject_identity(Path(args.identity), args.subject, staging)
+        # Only once the ledger holds the enrolment does the folder appear under its name.
+        result = _governance(args, "EnrolSubject", leaf, accepted=lambda: os.replace(staging, target))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # nothing CA-signed stays behind a failed enrolment
+    _emit(args, {"subject_tag": tag.hex(), "identity_folder": str(target), **result},
+          "Subject enrolled (hand the identity folder to the anchor)")
+
+
+def cmd_subject_revoke(args: argparse.Namespace) -> None:
+    from core import entries as e
+    from server.ceremony import regulator_leaf
+
+    _require_role(args.identity, "regulator", "revokes a subject's enrolment")
+    tag = _subject_tag_of(args)
+    leaf = regulator_leaf(Path(args.identity), e.SubjectRevoked(tag, args.reason))
+    _emit(args, {"subject_tag": tag.hex(), **_governance(args, "RevokeSubject", leaf)}, "Subject enrolment revoked")
+
+
+def cmd_subject_authorise_access(args: argparse.Namespace) -> None:
+    from core import entries as e
+    from server.ceremony import regulator_leaf
+
+    _require_role(args.identity, "regulator", "authorises a subject's access to its tiers")
+    tag = _subject_tag_of(args)
+    leaf = regulator_leaf(Path(args.identity), e.SubjectAccessAuthorised(tag, args.reason))
+    _emit(args, {"subject_tag": tag.hex(), **_governance(args, "AuthoriseSubjectAccess", leaf),
+                 "tiers": "not yet served: the combiners' decryption for subjects is a later step (docs/subjects.md)"},
+          "Subject access authorised (recorded on the ledger)")
+
+
+def cmd_subject_record(args: argparse.Namespace) -> None:
+    from candor.identity import Identity
+    from client.ratings import Rating
+    from client.subject import SubjectClient
+
+    with SubjectClient(Identity.load(args.identity), args.server) as client:
+        rec = client.own_record()
+    if args.json:
+        data = dataclasses.asdict(rec)
+        data["queries"] = [{**dataclasses.asdict(q), "time": q.time} for q in rec.queries]
+        print(json.dumps(data, indent=2, sort_keys=True))
+        return
+    out.print(f"[bold]Your record[/bold] (subject {rec.subject_tag[:16]}…, enrolled at entry {rec.enrolled_at}; "
+              f"verified against the cosigned ledger of {rec.checkpoint_size} entries)")
+    rating = rec.rating
+    if isinstance(rating, Rating):
+        out.print(f"Rating: {rating.grade} (score {rating.shown_score}, as of {rating.as_of}, rule set "
+                  f"{rating.rule_set}; state {rating.state})")
+    else:
+        out.print(f"Rating: none published (state {rating.state}"
+                  + (f": {rating.reporters} distinct reporter(s), k = {rating.k})" if rating.state == "below_k" else ")"))
+    table = Table(title=f"Reports about you ({len(rec.reports)})")
+    for col in ("report id", "category", "incident", "recorded", "status", "expires", "disputes"):
+        table.add_column(col)
+    for r in rec.reports:
+        disputes = "; ".join(f"{d.dispute_id[:8]} {d.outcome or 'open, due ' + d.due}"
+                             + (f" ({d.annotation})" if d.annotation else "") for d in r.disputes)
+        table.add_row(r.report_id, r.category, r.incident_date, r.recorded_on, r.status, r.expires_on or "",
+                      disputes)
+    out.print(table)
+    table = Table(title="Rating history")
+    for col in ("entry", "event", "as of", "rule set", "grade", "score", "why"):
+        table.add_column(col)
+    for ev in rec.ratings:
+        table.add_row(str(ev.index), ev.kind, ev.as_of, ev.rule_set, ev.grade,
+                      "" if ev.score is None else str(max(0, ev.score)), ev.reason)
+    out.print(table)
+    table = Table(title="Who queried you (last 2 years)")
+    for col in ("time", "who", "purpose", "ledger"):
+        table.add_column(col)
+    for q in rec.queries:
+        table.add_row(q.time, f"{q.role} {q.name}", q.purpose, "committed" if q.committed else "not yet committed")
+    out.print(table)
+
+
+def cmd_dispute_list(args: argparse.Namespace) -> None:
+    from candor.identity import Identity
+    from client.subject import SubjectClient
+
+    _require_role(args.identity, "regulator", "reads the dispute docket")
+    today = _dt.datetime.now(_dt.UTC).date()
+    with SubjectClient(Identity.load(args.identity), args.server) as client:
+        docket = client.disputes(open_only=args.open or args.overdue)
+    rows: list[dict[str, Any]] = [{"dispute_id": d.dispute_id, "report_id": d.report_id, "subject_tag": r.subject_tag.hex(),
+             "category": r.category, "filed_on": d.filed_on, "filed_by": d.by, "due": d.due, "open": d.open,
+             "overdue": d.overdue(today), "outcome": d.outcome, "statement": d.statement, "annotation": d.annotation}
+            for d, r in docket if not args.overdue or d.overdue(today)]
+    if args.json:
+        print(json.dumps({"disputes": rows}, indent=2, sort_keys=True))
+        return
+    table = Table(title=f"Disputes ({len(rows)}; answer within 20 days; verified against the cosigned ledger)")
+    for col in ("dispute id", "report id", "category", "filed", "by", "due", "state"):
+        table.add_column(col)
+    for row in rows:
+        state = row["outcome"] or ("[red]OVERDUE[/red]" if row["overdue"] else "open")
+        table.add_row(row["dispute_id"], row["report_id"], row["category"], row["filed_on"], row["filed_by"],
+                      row["due"], state)
+    out.print(table)
+
+
+def cmd_report_list(args: argparse.Namespace) -> None:
+    from candor.identity import Identity
+    from client.ratings import RatingClient
+    from client.subject import own_reports
+
+    _require_role(args.identity, "member", "lists its own reports (found on the ledger by its link tags)")
+    identity = Identity.load(args.identity)
+    key = int(identity.read("reporting.key").decode().strip(), 16)
+    tag = _subject_tag_of(args) if args.subject else None
+    with RatingClient(identity, args.server) as client:
+        reports = own_reports(client, key, tag)
+    rows: list[dict[str, Any]] = [{"report_id": r.report_id, "entry": r.index, "subject_tag": r.subject_tag, "category": r.category,
+             "incident_date": r.incident_date, "status": r.status,
+             "disputes": [dataclasses.asdict(d) for d in r.disputes]} for r in reports]
+    if args.json:
+        print(json.dumps({"reports": rows}, indent=2, sort_keys=True))
+        return
+    table = Table(title=f"Your reports ({len(rows)}; found on the cosigned ledger by your link tags)")
+    for col in ("report id", "entry", "subject tag", "category", "incident", "status"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(row["report_id"], str(row["entry"]), row["subject_tag"][:16] + "…", row["category"],
+                      row["incident_date"], row["status"])
+    out.print(table)
+
+
+def _add_subject_commands(sub: Any, rsub: Any, dsub: Any,
+                          add: Callable[..., argparse.ArgumentParser]) -> None:
+    subject = sub.add_parser("subject", help="the rated anchor as a party: enrol, record, access",
+                             description="Enrol a rated anchor (regulator), read one's own record (subject), "
+                                         "authorise access to its tiers (regulator).")
+    ssub = subject.add_subparsers(dest="subject_command", required=True, metavar="COMMAND")
+    p = add(ssub, "enrol", "Create a subject's identity folder (bound to its subject tag, never its raw id) and "
+            "record SubjectEnrolled; the folder appears only once the ledger accepted it.",
+            "candor subject enrol --identity ./alliance/regulator --subject streamer-42 --out ./streamer-42",
+            cmd_subject_enrol)
+    _identity(p, "./alliance/regulator")
+    p.add_argument("--subject", required=True, help="the anchor's identifier (checked offline; only its tag is "
+                   "written anywhere)")
+    p.add_argument("--out", required=True, help="where to write the subject's identity folder")
+    p = add(ssub, "revoke", "End a subject's enrolment (lost key, wrong person); it can be enrolled again.",
+            "candor subject revoke --identity ./alliance/regulator --subject streamer-42", cmd_subject_revoke)
+    _identity(p, "./alliance/regulator")
+    p.add_argument("--subject", required=True, help="the anchor's identifier")
+    p.add_argument("--reason", default="", help="why (recorded on the ledger)")
+    p = add(ssub, "authorise-access", "Record SubjectAccessAuthorised: the subject may learn the tiers of the "
+            "reports about it (serving them is a later step).",
+            "candor subject authorise-access --identity ./alliance/regulator --subject streamer-42",
+            cmd_subject_authorise_access)
+    _identity(p, "./alliance/regulator")
+    p.add_argument("--subject", required=True, help="the anchor's identifier")
+    p.add_argument("--reason", default="the subject asked for its own record", help="recorded on the ledger")
+    p = add(ssub, "record", "Your own record: every report about you with its status and disputes, your "
+            "rating history and who queried you, verified against the cosigned ledger.",
+            "candor subject record --identity ./streamer-42", cmd_subject_record)
+    _identity(p, "./streamer-42")
+
+    p = add(dsub, "list", "The dispute docket (regulator): every dispute with its due date (20 days) and "
+            "whether it is overdue, verified against the cosigned ledger.",
+            "candor dispute list --identity ./alliance/regulator --open", cmd_dispute_list)
+    _identity(p, "./alliance/regulator")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--open", action="store_true", help="only disputes not yet resolved")
+    which.add_argument("--overdue", action="store_true", help="only open disputes past their due date")
+
+    p = add(rsub, "list", "Your own reports with ids and status, found on the cosigned ledger by your link tags.",
+            "candor report list --identity ./alliance/member-a --subject streamer-42", cmd_report_list)
+    _identity(p, "./alliance/member-a")
+    p.add_argument("--subject", help="only reports about this anchor")
 
 
 # -- demo ----------------------------------------------------------------------------------
@@ -449,7 +797,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--witnesses", type=int, default=1, help="number of witnesses (default 1)")
     p.add_argument("--quorum", type=int, default=None, help="cosignatures a client requires (default: all)")
     p.add_argument("--key-bits", type=int, default=3072, help="Paillier modulus size (default 3072)")
-    p.add_argument("--server", default="127.0.0.1:7400", help="operator address written into identities")
+    p.add_argument("--server", default="127.0.0.1:7400", help="operator address HOST:PORT written into identities "
+                   "(default 127.0.0.1:7400); witnesses, trustees and members connect there")
+    p.add_argument("--trustee-addresses", default=None, metavar="HOST:PORT,...",
+                   help="where each trustee listens, in order, one per trustee (default 127.0.0.1:7410, :7411, ...); "
+                        "the operator asks them for decryption shares there")
+    p.add_argument("--min-rule-interval-days", type=int, default=90,
+                   help="days between two rule sets' effective dates, fixed in genesis (default 90)")
     p.add_argument("--test-key-file", default=None, help="TEST ONLY: use a precomputed threshold key file")
 
     p = add(sub, "serve", "Run the operator: ledger, intake, checkpoints, gRPC with mTLS.",
@@ -541,6 +895,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--outcome", required=True, choices=("uphold", "retract", "annotate"))
     p.add_argument("--annotation", default="", help="the recorded explanation (for annotate)")
 
+    escrow = sub.add_parser("escrow", help="open a report's escrow (regulator)",
+                            description="Learn who submitted one report, for an open dispute or an investigation. "
+                                        "The opening is appended to the ledger before anything is decrypted.")
+    esc_sub = escrow.add_subparsers(dest="escrow_command", required=True, metavar="COMMAND")
+    p = add(esc_sub, "open", "Record EscrowOpened, then decrypt the escrow and check the member's signature in it.",
+            "candor escrow open --identity ./alliance/regulator --report-id 3f2a... --reason dispute:9c1e...",
+            cmd_escrow_open)
+    _identity(p, "./alliance/regulator")
+    p.add_argument("--report-id", required=True, help="hex id of the report")
+    p.add_argument("--reason", required=True,
+                   help="dispute:<open dispute id on this report> or investigation:<index of the FraudFound or "
+                        "InvestigationAuthorised entry covering it>")
+
     rules = sub.add_parser("rules", help="rating rule sets", description="Publish and show rating rule sets.")
     rlsub = rules.add_subparsers(dest="rules_command", required=True, metavar="COMMAND")
     p = add(rlsub, "publish", "Validate, canonicalise, sign and publish a rule set (regulator).",
@@ -566,9 +933,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     epoch = sub.add_parser("epoch", help="rating epochs", description="Rating epochs.")
     esub = epoch.add_subparsers(dest="epoch_command", required=True, metavar="COMMAND")
-    p = add(esub, "run", "Run a rating epoch now (operator).", "candor epoch run --identity ./alliance/operator",
+    p = add(esub, "run", "Run a rating epoch now (operator); exit status 1 if a failure (no cosigned checkpoint, "
+            "trustees away) kept it from rating anything.", "candor epoch run --identity ./alliance/operator",
             cmd_epoch_run)
     _identity(p, "./alliance/operator")
+    p.add_argument("--wait", type=float, default=30.0, metavar="SECONDS",
+                   help="first wait up to this long for the witnesses to cosign what is on the ledger (default 30)")
 
     p = add(sub, "investigate", "Authorise a fraud investigation of a subject's held rating (regulator).",
             "candor investigate --identity ./alliance/regulator --subject streamer-42", cmd_investigate)
@@ -583,12 +953,16 @@ def build_parser() -> argparse.ArgumentParser:
             cmd_rating_get)
     _identity(p, "./alliance/member-b")
     p.add_argument("--subject", required=True, help="the anchor's identifier")
-    p.add_argument("--purpose", required=True, choices=("pre-contract", "monitoring", "dispute", "regulator", "self"),
+    p.add_argument("--purpose", required=True, choices=PURPOSES,
                    help="why you query (recorded in the subject's query log)")
-    p = add(rtsub, "queries", "Show who queried a subject, when and why (2 years).",
+    p = add(rtsub, "queries", "Show the query log you may read (2 years), verified against the ledger: "
+            "the regulator sees who queried a subject; a member sees only its own queries.",
             "candor rating queries --identity ./alliance/regulator --subject streamer-42", cmd_rating_queries)
     _identity(p, "./alliance/regulator")
-    p.add_argument("--subject", required=True, help="the anchor's identifier")
+    p.add_argument("--subject", help="the anchor's identifier (required for the regulator; a member: "
+                   "only its own queries about this subject)")
+
+    _add_subject_commands(sub, rsub, dsub, add)
 
     p = add(sub, "demo", "Run a whole alliance on localhost and show what happens.", "candor demo", cmd_demo)
     p.add_argument("--key-bits", type=int, default=2048, help="Paillier key size for the demo (default 2048)")
@@ -596,20 +970,57 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Error class -> (JSON error code, hint) for `--json` errors and the hint line.
+_HINTS: tuple[tuple[str, str, str], ...] = (
+    ("Unavailable", "unavailable", "start the party named above, or fix its address (docs/operations.md)"),
+    ("AlreadyExists", "already_exists", "nothing to do twice; choose another name or id"),
+    ("NotFound", "not_found", "check the identity folder, file or id named above"),
+    ("PermissionDenied", "permission_denied", "use the identity folder of the role named above"),
+    ("Unauthenticated", "unauthenticated", "use an identity folder from this alliance's ceremony"),
+    ("InvalidInput", "invalid_argument", "fix the value named above; --help lists every flag"),
+    ("VerificationError", "verification_failed", "do not trust this server's answer; tell the regulator"),
+    ("Conflict", "failed_precondition", "the state named above must change first (docs/operations.md)"),
+    ("ResourceExhausted", "resource_exhausted", "retry later, or with a smaller request"),
+)
+
+
+def _error_code(exc: BaseException) -> tuple[str, str]:
+    for cls in type(exc).__mro__:
+        for name, code, hint in _HINTS:
+            if cls.__name__ == name:
+                return code, hint
+    return "error", "see docs/operations.md; rerun with -v for details"
+
+
+def fail(args: argparse.Namespace | None, message: str, exc: BaseException | None = None) -> None:
+    """Print one error line on stderr (with --json, also one JSON object {error, message,
+    hint} on stdout, for scripts) and exit 1."""
+    code, hint = _error_code(exc) if exc is not None else ("error", "")
+    if args is not None and getattr(args, "json", False):
+        print(json.dumps({"error": code, "message": message, "hint": hint}, sort_keys=True), flush=True)
+    console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
+    sys.exit(1)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         args.fn(args)
     except CandorError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        sys.exit(1)
+        fail(args, str(exc), exc)
     except KeyboardInterrupt:
         sys.exit(130)
     except OSError as exc:
-        console.print(f"[red]error:[/red] {exc.strerror or exc}: {exc.filename or ''}")
-        sys.exit(1)
+        where = f": {exc.filename}" if exc.filename else ""
+        fail(args, f"{exc.strerror or exc}{where}", exc)
+    except Exception as exc:  # a bug: one line, the traceback only with -v
+        if args.verbose:
+            logging.getLogger("candor").exception("unexpected error")
+        fail(args, f"unexpected {type(exc).__name__}: {exc} (rerun with -v for the traceback)", exc)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,13 @@
 It runs the key ceremony in a temporary folder and starts the operator, three trustees
 (2 of 3 needed to decrypt) and a witness as real `candor` processes serving gRPC with
 mutual TLS. Then it tells the whole story: platforms submit encrypted, committed, proven
-reports (every receipt verified); an epoch publishes ratings that a member verifies locally
-against the cosigned ledger; a subject reported by only one platform stays pending; a
-retraction changes a grade at the next epoch; a platform that encrypts something other than
-it committed is held, found by bisection once the regulator authorises an investigation,
-and excluded; finally the regulator audits the whole ledger by replay.
+reports (every receipt verified); an epoch publishes ratings (a score and grade with a
+publication proof, never a per-tier count; docs/ratings.md) that a member verifies locally
+against the cosigned ledger; a subject reported by only one platform stays below k; a
+retraction is published alone as a correction at the next epoch; a platform that encrypts
+something other than it committed is held, found by bisection once the regulator
+authorises an investigation, and excluded; finally the regulator audits the whole ledger by
+replay.
 """
 
 from __future__ import annotations
@@ -40,9 +42,12 @@ REPORTS = (
     ("kuaishou-shop", "anchor:gadget-guru", "refund_refusal", "general", 500),
     ("kuaishou-shop", "anchor:farm-fresh-daily", "contract_default", "critical", 60),
     ("douyin-mall", "anchor:farm-fresh-daily", "false_advertising", "minor", 90),
+    ("taobao-live", "anchor:farm-fresh-daily", "contract_default", "minor", 110),
+    ("pdd-live", "anchor:farm-fresh-daily", "refund_refusal", "minor", 45),
     ("taobao-live", "anchor:li-fan-shop", "fake_traffic", "general", 15),
     ("douyin-mall", "anchor:flash-deals", "off_platform_luring", "general", 20),
     ("kuaishou-shop", "anchor:flash-deals", "fake_traffic", "minor", 25),
+    ("taobao-live", "anchor:flash-deals", "refund_refusal", "minor", 35),
 )
 CHEAT = ("pdd-live", "anchor:flash-deals", "refund_refusal", "minor", "critical", 10)
 RETRACTED_SUBJECT = "anchor:farm-fresh-daily"
@@ -86,13 +91,14 @@ def cheating_report(member: Any, subject_id: str, category: str, committed_tier:
     aggregate's opening check catches it at the next epoch."""
     import dataclasses
 
+    from client.sdk import encrypt_report
     from core import paillier
     from core.pedersen import Tier, slot
 
-    body, tag = member._report_body(subject_id, category, committed_tier, incident_date, b"", None, True,
+    body, tag = member._report_body(subject_id, category, committed_tier, incident_date, b"", True,
                                     int(time.time() * 1000))
     index = member.categories.index(category)
-    forged = paillier.encrypt(member.public_key, paillier.pack(0, slot(index, Tier.parse(encrypted_tier))), member.pool)
+    forged = encrypt_report(member.public_key, paillier.pack(0, slot(index, Tier.parse(encrypted_tier))), member.pool)
     return bytes(member.sign_entry(dataclasses.replace(body, ciphertext=forged), tag))
 
 
@@ -205,7 +211,9 @@ def run_demo(key_bits: int = 2048, reports: int = 0, json_mode: bool = False,
             con.print(f"   {len(receipts)} receipts, each verified by the SDK (signed checkpoint + inclusion proof); "
                       f"one of them, from {cheater}, encrypts '{encrypted}' but commits to '{committed}'")
 
-            con.print("4. Rating epoch: trustees rebuild each active set from their own mirror and decrypt only aggregates")
+            con.print("4. Rating epoch: the operator logs a RatingRequested per subject; trustees rebuild each set from "
+                      "their own mirror and seal their shares to the designated combiner, which proves and signs "
+                      "the score")
             story.epoch()
             subjects = sorted({r["subject"] for r in receipts})
             reader = RatingClient(Identity.load(story.alliance / "member-taobao-live"), state_dir=root / "reader")
@@ -214,7 +222,7 @@ def run_demo(key_bits: int = 2048, reports: int = 0, json_mode: bool = False,
             def show(title: str) -> dict[str, Any]:
                 nonlocal verified
                 table = Table(title=title)
-                for col in ("subject", "grade", "score", "reports", "reporters", "pending", "verified"):
+                for col in ("subject", "state", "grade", "score", "reports", "reporters", "pending", "verified"):
                     table.add_column(col)
                 grades: dict[str, Any] = {}
                 for subject in subjects:
@@ -222,23 +230,26 @@ def run_demo(key_bits: int = 2048, reports: int = 0, json_mode: bool = False,
                     if isinstance(rating, Rating):
                         verified += 1
                         grades[subject] = rating.grade
-                        table.add_row(subject, rating.grade, f"{rating.score:g}", str(rating.reports),
-                                      str(rating.reporters), str(rating.pending), "yes")
+                        table.add_row(subject, rating.state, rating.grade, str(rating.shown_score), str(rating.reports),
+                                      str(rating.reporters), str(rating.pending), "proof verified")
                     else:
                         grades[subject] = None
-                        table.add_row(subject, "-", "-", "-", "-", str(rating.pending), "pending")
+                        table.add_row(subject, rating.state, "-", "-", "-", str(rating.reporters or "-"),
+                                      str(rating.pending), "yes")
                 if not json_mode:
                     con.print(table)
                 return grades
 
-            first = show("Ratings after epoch 1 (each verified locally: quorum checkpoint, inclusions, opening, score)")
+            first = show("Ratings after epoch 1 (each verified locally: quorum checkpoint, inclusions, the combiner's "
+                         "signature and the publication proof binding score to the commitments; no count is published)")
 
             retract = next(r for r in receipts if r["subject"] == RETRACTED_SUBJECT and r["member"] == "kuaishou-shop")
-            con.print(f"5. kuaishou-shop retracts its critical report on {RETRACTED_SUBJECT}; taobao-live reports it "
-                      "too (the update rule needs changes from ≥ k reporters before re-publishing)")
+            con.print(f"5. kuaishou-shop retracts its critical report on {RETRACTED_SUBJECT}; taobao-live and "
+                      "pdd-live report it again")
             members["kuaishou-shop"].retract_report(retract["report_id"])
-            members["taobao-live"].submit_report(RETRACTED_SUBJECT, "refund_refusal", "general",
-                                                 (today - _dt.timedelta(days=5)).isoformat())
+            for again in ("taobao-live", "pdd-live"):
+                members[again].submit_report(RETRACTED_SUBJECT, "refund_refusal", "general",
+                                             (today - _dt.timedelta(days=5)).isoformat())
             con.print(f"6. The regulator authorises an investigation of the held subject {subject}")
             tag = reader.subject_tag(subject)
             size = story.conn.checkpoint().size

@@ -28,6 +28,14 @@ from core.errors import InvalidInput, NotFound
 from core.note import CosignatureSigner, NoteSigner
 
 
+def tls_name(party: str) -> str:
+    """The name a serving party's certificate carries and its clients check ("operator",
+    "trustee-2" -> "operator.candor.invalid"), whatever host it runs on: moving a party is a
+    change of address only, never of certificate (docs/operations.md). `.invalid` can never
+    resolve, so the name cannot be confused with a real host."""
+    return f"{party}.candor.invalid"
+
+
 def write_private(path: Path, data: bytes) -> None:
     """Create `path` readable by its owner only (0600), atomically."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -54,11 +62,18 @@ class Identity:
         p = Path(path)
         if not (p / "identity.json").is_file():
             raise NotFound(f"{p} is not an identity folder (no identity.json); run `candor alliance init` first")
-        return cls(p)
+        identity = cls(p)
+        for key in ("role", "name", "server"):
+            if not isinstance(identity.info.get(key), str):
+                raise InvalidInput(f"{p / 'identity.json'} has no {key!r}; copy the folder again from the ceremony")
+        return identity
 
     @cached_property
     def info(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads((self.path / "identity.json").read_text())
+        data = self.json_file("identity.json")
+        if not isinstance(data, dict):
+            raise InvalidInput(f"{self.path / 'identity.json'} is not a JSON object; copy the folder again from "
+                               "the ceremony")
         return data
 
     @property
@@ -104,7 +119,15 @@ class Identity:
         return CosignatureSigner(self.name, self.signing_key())
 
     def hex_file(self, name: str) -> bytes:
-        return bytes.fromhex(self.read(name).decode().strip())
+        try:
+            return bytes.fromhex(self.read(name).decode().strip())
+        except ValueError:
+            raise InvalidInput(f"{self.path / name} is not hex (truncated or edited?); copy the folder again from "
+                               "the ceremony") from None
 
     def json_file(self, name: str) -> Any:
-        return json.loads(self.read(name))
+        try:
+            return json.loads(self.read(name))
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            raise InvalidInput(f"{self.path / name} is not valid JSON (truncated or edited? {exc}); copy the "
+                               "folder again from the ceremony") from None

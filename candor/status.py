@@ -72,3 +72,29 @@ def from_rpc_error(exc: grpc.RpcError) -> errors.CandorError:
     if status in (grpc.StatusCode.DEADLINE_EXCEEDED,):
         return errors.Unavailable(f"the server did not answer in time: {message}")
     return errors.CandorError(f"{status.name}: {message}")
+
+
+#: gRPC's wording when no connection could be made at all (refused, no route, unresolvable, TLS).
+_NO_CONNECTION = ("failed to connect to all addresses", "DNS resolution failed", "errors resolving",
+                  "Connection refused", "Socket closed", "connections to all backends failing",
+                  "Ssl handshake failed", "handshake")
+
+
+def unreachable(exc: grpc.RpcError, party: str, address: str, start: str) -> errors.Unavailable | None:
+    """An `Unavailable` naming the party, its address and what to start there, if `exc` means
+    nothing answered at `address` (None for an error the server itself returned)."""
+    code: Callable[[], grpc.StatusCode] = exc.code
+    details: Callable[[], str] = exc.details
+    status, message = code(), details() or ""
+    if status is not grpc.StatusCode.UNAVAILABLE or not any(s in message for s in _NO_CONNECTION):
+        return None
+    if "resolv" in message:
+        reason = f"the host {address.rpartition(':')[0]!r} does not resolve"
+    elif "andshake" in message:
+        reason = "the TLS handshake failed (is it this alliance's party, with a certificate from the same CA?)"
+    elif "refused" in message:
+        reason = "connection refused"
+    else:
+        reason = "no answer"
+    return errors.Unavailable(f"cannot reach the {party} at {address}: {reason}; is `{start}` running there? "
+                              "(the address comes from --server or the identity folder)")

@@ -42,6 +42,15 @@ _BODY_FIELDS: dict[type, str] = {
     e.InvestigationAuthorised: "investigation_authorised",
     e.FraudFound: "fraud_found",
     e.RatingPublished: "rating_published",
+    e.EscrowOpened: "escrow_opened",
+    e.OperatorFaulted: "operator_faulted",
+    e.RatingRequested: "rating_requested",
+    e.RatingHeld: "rating_held",
+    e.RatingWithdrawn: "rating_withdrawn",
+    e.QueryLogCommitted: "query_log_committed",
+    e.SubjectEnrolled: "subject_enrolled",
+    e.SubjectAccessAuthorised: "subject_access_authorised",
+    e.SubjectRevoked: "subject_revoked",
 }
 
 # Fields that hold integers on the domain side and big-endian bytes on the wire.
@@ -81,6 +90,7 @@ def _trustee_from_proto(msg: pb.Trustee) -> e.Trustee:
         name=msg.name,
         signing_key=msg.signing_key,
         verification_key=int_from_bytes(msg.verification_key, f"verification key of trustee {msg.name}"),
+        encryption_key=msg.encryption_key,
     )
 
 
@@ -105,6 +115,7 @@ def _body_from_proto(msg: pb.LedgerEntry) -> e.Body:
             categories=tuple(m.categories),
             pedersen_dst=m.pedersen_dst,
             link_dst=m.link_dst,
+            min_rule_interval_days=m.min_rule_interval_days,
         )
     cls = next(c for c, f in _BODY_FIELDS.items() if f == which)
     kwargs: dict[str, Any] = {}
@@ -142,6 +153,8 @@ def signed_entry_to_bytes(signed: e.SignedEntry) -> bytes:
     else:
         assert signed.ring_signature is not None
         msg.ring_signature = signed.ring_signature
+    if signed.escrow is not None:
+        msg.escrow = signed.escrow
     data: bytes = msg.SerializeToString(deterministic=True)
     return data
 
@@ -166,6 +179,7 @@ def signed_entry_from_bytes(data: bytes, *, check_canonical: bool = True) -> e.S
         entry=entry_from_bytes(msg.entry, check_canonical=check_canonical),
         signature=e.Signature(msg.signature.key_id, msg.signature.signature) if auth == "signature" else None,
         ring_signature=msg.ring_signature if auth == "ring_signature" else None,
+        escrow=msg.escrow or None,
     )
     if check_canonical and signed_entry_to_bytes(signed) != data:
         raise InvalidInput("signed entry is not in canonical encoding: serialise it deterministically")

@@ -61,8 +61,7 @@ def _batch_verify(ally: state.Alliance, view: state.StateView, batch: list[tuple
         for _index, signed in batch:
             body = signed.entry.body
             assert isinstance(body, e.ReportCommitted) and signed.ring_signature is not None
-            if body.category not in ally.genesis.categories or not 0 < body.ciphertext < ally.nsquare:
-                return False
+            state.check_report(ally, body)  # the core's own checks; a refusal falls back to replay
             proofs.append((ReportStatement(ally.genesis_hash, body.report_id, body.subject_tag, body.category,
                                            body.incident_date, body.commitment),
                            ValidityProof.from_bytes(body.validity_proof)))

@@ -1,72 +1,89 @@
-"""Verify a rating locally, from the ledger's own bytes (DESIGN §6).
+"""Verify a rating locally, from the ledger's own bytes (docs/ratings.md).
 
 `verify_rating` takes what RatingService.GetRating returned and re-derives everything a
 member relies on: the checkpoint carries the genesis witness quorum (and the caller checks
-it is consistent with its own view); the rating, its rule set and every report of its
-active set are included in that checkpoint's tree; the rating is the operator's and the
-rule set the regulator's; the reports are about this subject, their weights follow from
-the rule set and their incident dates, and they come from at least k distinct reporters;
-the decrypted counts and R open the reports' commitments; and score and grade follow from
-the counts. Any failure raises `VerificationError`; a `Rating` exists only once all of that
+it is consistent with its own view); the rating, the request it answers, its rule set and
+every report of its active set are included in that checkpoint's tree; the rating and the
+request are the operator's and the rule set the regulator's; the reports are about this
+subject and their weights follow from the rule set and their incident dates; and then the
+one core check of a publication (`core.rating.check_publication`, the very function the
+ledger runs on append): it answers its request, has k distinct reporters, carries the
+designated combiner's signature, its publication proof binds the score to C* recomputed
+from the commitments, and the grade is the score's. No count is published, so none is
+shown. Any failure raises `VerificationError`; a `Rating` exists only once all of that
 passed. What a member cannot check without the whole ledger (that no report was left out
-or retracted in between) is what `candor audit` re-checks.
+or retracted in between, that the request is the newest) is what `candor audit` re-checks.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Sequence
+import time
 from dataclasses import dataclass
-
 from pathlib import Path
+from typing import Self
 
 from candor import wire
 from candor.identity import Identity
 from candor.v1 import rating_pb2
 from client.connection import Connection
+from client.queries import LoggedQuery, verify_queries, verify_whole_commitment
 from client.verifier import LogVerifier
 from core import entries as e
 from core import merkle, state
 from core.checkpoint import Checkpoint
 from core.errors import CandorError, VerificationError
-from core.rating import check_opening, distinct_reporters, ReportInfo
+from core.rating import ReportInfo, check_publication
 from core.ring import RingSignature
-from core.rules import check_canonical, score, weight
+from core.rules import check_canonical, weight
 from core.signing import VerifyKey
 from core.subject import subject_tag
+
+STATES = ("unrated", "below_k", "rated", "rated_changes_waiting", "held", "disputed")
+"""What GetRating says about a subject (docs/ratings.md, "GetRating")."""
 
 
 @dataclass(frozen=True)
 class Rating:
+    """A verified published rating: a score and its grade, never a count."""
+
     subject_tag: str
     grade: str
-    score: float
+    score: int
     rule_set: str
     as_of: str
     ledger_size: int
     reports: int
     reporters: int
-    counts: dict[str, dict[str, float]]
     pending: int
     checkpoint_size: int
+    state: str = "rated"
+    waiting_since: str = ""
     verified: bool = True
 
     def __post_init__(self) -> None:
         if self.verified is not True:
             raise VerificationError("a Rating is only ever built after verification")
 
+    @property
+    def shown_score(self) -> int:
+        """The score as shown: a score below zero is shown as 0 (graded D)."""
+        return max(0, self.score)
+
 
 @dataclass(frozen=True)
 class Unrated:
-    """No rating is published for the subject (yet): below k reporters, or no report."""
+    """No rating is published for the subject: `state` is unrated, below_k (fewer than
+    k distinct reporters: `reporters` of `k`) or held (the combiner's verdict is on the
+    ledger: the aggregate did not open; awaiting an investigation)."""
 
     subject_tag: str
     pending: int
     checkpoint_size: int
+    state: str = "unrated"
+    reporters: int = 0
+    k: int = 0
     verified: bool = True
-
-
-TIER_NAMES = ("minor", "general", "serious", "critical")
 
 
 def _included(proven: rating_pb2.ProvenEntry, cp: Checkpoint, what: str) -> e.SignedEntry:
@@ -90,14 +107,29 @@ def verify_rating(ally: state.Alliance, resp: rating_pb2.RatingResponse, cp: Che
     """Everything above; `cp` is the response's checkpoint, already opened with the quorum."""
     if resp.checkpoint.size != cp.size:
         raise VerificationError("the response's proofs are for another checkpoint than the one it carries")
-    if not resp.rated:
-        return Unrated(subject_tag.hex(), resp.pending_reports, cp.size)
+    answer_state = resp.state or ("rated" if resp.rated else "unrated")
+    if answer_state not in STATES:
+        raise VerificationError(f"the operator says the subject is {answer_state!r}, not one of {', '.join(STATES)}")
     g = ally.genesis
+    if not resp.rated:
+        if answer_state in ("rated", "rated_changes_waiting"):
+            raise VerificationError("the operator says the subject is rated but sends no rating")
+        if answer_state == "held":
+            held = _included(resp.held, cp, "the held verdict")
+            _signed_by(held, g.operator_key, "operator")
+            if not isinstance(held.entry.body, e.RatingHeld) or held.entry.body.subject_tag != subject_tag:
+                raise VerificationError("the held verdict returned is not a RatingHeld about this subject")
+        return Unrated(subject_tag.hex(), resp.pending_reports, cp.size, answer_state, resp.reporters, resp.k)
     rating_entry = _included(resp.rating, cp, "the rating")
     _signed_by(rating_entry, g.operator_key, "operator")
     body = rating_entry.entry.body
     if not isinstance(body, e.RatingPublished) or body.subject_tag != subject_tag:
         raise VerificationError("the operator returned a rating entry for another subject or of another type")
+    request_entry = _included(resp.request, cp, "the rating request")
+    _signed_by(request_entry, g.operator_key, "operator")
+    request = request_entry.entry.body
+    if not isinstance(request, e.RatingRequested) or resp.request.index != body.request_index:
+        raise VerificationError(f"entry {resp.request.index} is not the request {body.request_index} the rating answers")
     rules_entry = _included(resp.rule_set, cp, "the rule set")
     _signed_by(rules_entry, g.regulator_key, "regulator")
     rules_body = rules_entry.entry.body
@@ -111,7 +143,7 @@ def verify_rating(ally: state.Alliance, resp: rating_pb2.RatingResponse, cp: Che
     if [p.index for p in resp.reports] != list(body.active_set):
         raise VerificationError("the reports returned are not the rating's active set, in order")
     infos: list[ReportInfo] = []
-    for proven, w in zip(resp.reports, body.weights):
+    for proven, w in zip(resp.reports, body.weights, strict=True):
         if proven.index >= body.ledger_size:
             raise VerificationError(f"entry {proven.index} is beyond the ledger size {body.ledger_size} the rating covers")
         signed = _included(proven, cp, "a report of the active set")
@@ -125,31 +157,13 @@ def verify_rating(ally: state.Alliance, resp: rating_pb2.RatingResponse, cp: Che
         infos.append(ReportInfo(index=proven.index, category=report.category, incident_date=incident,
                                 link_tag=RingSignature.link_tag_of(signed.ring_signature),
                                 commitment=report.commitment))
-    reporters = distinct_reporters(infos, [r.index for r in infos])
-    if reporters < rules.k_reporters:
-        raise VerificationError(f"the rating rests on {reporters} distinct reporter(s); the rule set requires "
-                                f"{rules.k_reporters}")
-    # Commitments on the ledger were subgroup-checked at intake and by every audit replay.
-    check_opening(ally.generators, [r.commitment for r in infos], list(body.weights), body.counts, body.r_sum,
-                  subgroup_checked=False)
-    score_milli, grade = score(rules, g.categories, body.counts)
-    if (score_milli, grade) != (body.score_milli, body.grade):
-        raise VerificationError(f"the rating claims {body.score_milli / 1000:g} ({body.grade}); its counts give "
-                                f"{score_milli / 1000:g} ({grade})")
+    check_publication(ally.generators, g, ally.genesis_hash, rules, body.request_index, request, infos, body)
+    shown = answer_state if answer_state in ("rated", "rated_changes_waiting", "disputed") else "rated"
     return Rating(
-        subject_tag=subject_tag.hex(), grade=grade, score=score_milli / 1000, rule_set=rules.version,
-        as_of=body.as_of, ledger_size=body.ledger_size, reports=len(infos), reporters=reporters,
-        counts=_counts(g.categories, body.counts), pending=resp.pending_reports, checkpoint_size=cp.size,
+        subject_tag=subject_tag.hex(), grade=body.grade, score=body.score, rule_set=rules.version,
+        as_of=body.as_of, ledger_size=body.ledger_size, reports=len(infos), reporters=body.reporters,
+        pending=resp.pending_reports, checkpoint_size=cp.size, state=shown, waiting_since=resp.waiting_since,
     )
-
-
-def _counts(categories: Sequence[str], counts: Sequence[int]) -> dict[str, dict[str, float]]:
-    out: dict[str, dict[str, float]] = {}
-    for ci, code in enumerate(categories):
-        tiers = {TIER_NAMES[t]: counts[4 * ci + t] / 1000 for t in range(4) if counts[4 * ci + t]}
-        if tiers:
-            out[code] = tiers
-    return out
 
 
 class RatingClient:
@@ -188,12 +202,34 @@ class RatingClient:
                                       self.conn.consistency(cp.size, head.size))
         return cp
 
-    def queries(self, subject_id: str) -> list[dict[str, object]]:
-        resp = self.conn.call(self.conn.rating.ListQueries,
-                              rating_pb2.ListQueriesRequest(subject_tag=self.subject_tag(subject_id)))
-        return [{"member": q.member, "purpose": q.purpose,
-                 "time": _dt.datetime.fromtimestamp(q.time_ms / 1000, tz=_dt.timezone.utc).isoformat()}
-                for q in resp.queries]
+    def queries(self, subject_id: str | None = None) -> list[LoggedQuery]:
+        """The query log as this caller may read it (docs/queries.md), every page verified
+        against the ledger's QueryLogCommitted entries (client/queries.py)."""
+        tag = b"" if subject_id is None else self.subject_tag(subject_id)
+        out: list[LoggedQuery] = []
+        after = 0
+        while True:
+            resp = self.conn.call(self.conn.rating.ListQueries, rating_pb2.ListQueriesRequest(subject_tag=tag, after=after))
+            cp = self._accept(resp.checkpoint.note) if resp.checkpoint.note else None
+            out.extend(verify_queries(self.verifier.alliance, resp, cp, int(time.time() * 1000)))
+            if not resp.next_after:
+                return out
+            after = resp.next_after
+
+    def audit_queries(self, commitment: int) -> list[LoggedQuery]:
+        """Regulator: every record of the QueryLogCommitted at ledger index `commitment`,
+        checked against its count and root (client/queries.py)."""
+        pages: list[rating_pb2.ListQueriesResponse] = []
+        after = 0
+        while True:
+            resp = self.conn.call(self.conn.rating.ListQueries,
+                                  rating_pb2.ListQueriesRequest(commitment=commitment, after=after))
+            pages.append(resp)
+            if not resp.next_after:
+                break
+            after = resp.next_after
+        cp = self._accept(pages[0].checkpoint.note)
+        return verify_whole_commitment(self.verifier.alliance, pages, cp, commitment)
 
     def run_epoch(self) -> rating_pb2.RunEpochResponse:
         resp: rating_pb2.RunEpochResponse = self.conn.call(self.conn.rating.RunEpoch, rating_pb2.RunEpochRequest())
@@ -202,7 +238,7 @@ class RatingClient:
     def close(self) -> None:
         self.conn.close()
 
-    def __enter__(self) -> RatingClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

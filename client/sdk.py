@@ -8,14 +8,21 @@ and sends it over mTLS:
   genesis hash, report id, subject tag, category, date and C  (core.pedersen, core.proofs);
 - one Paillier ciphertext of m = r + 2^320·2^(48·slot(c,t)) under the alliance key, with a
   precomputed r^n from a pool kept full by a background thread  (core.paillier);
-- an escrow for the regulator: HPKE base mode to the genesis escrow key, info
-  b"candor/v1/escrow", aad = report id, of JSON {member_id, signature}, the signature being
-  the member's Ed25519 signature over b"candor/v1/escrow\\n" ‖ report id ‖ subject tag ‖
-  SHA-256(C)  (core.escrow). The entry bytes cannot be signed inside the escrow, since the
-  escrow is part of them; report id, subject and commitment pin down what was reported;
+- report id = SHA-256("candor/v1/rid" ‖ C)[:16], derived, never chosen; the entry's
+  timestamp is the current whole UTC hour; every field has a fixed length, so nothing in
+  the entry narrows the ring (docs/reports.md);
 - a linkable ring signature over b"candor/v1/entry\\n" ‖ entry bytes by the member's
-  reporting key, the ring being every admitted, unrevoked member at the ledger size named
-  by `ring_size`, in admission order  (core.ring).
+  reporting key, the ring being every admitted, unrevoked member as of the membership
+  change named by `ring_change`, in admission order  (core.ring);
+- beside the entry, not in it: the member's Ed25519 escrow signature over
+  "CANDOR-V1-ESCROW" ‖ genesis hash ‖ SHA-256(entry bytes). The operator, which knows who
+  is calling, checks it, seals it with the member id to the regulator and stores it in the
+  leaf next to the entry (core.escrow). A receipt is accepted only for a leaf holding the
+  very entry bytes and ring signature sent.
+
+Retries resend identical bytes: a report's signed leaf is kept in `pending/` of the state
+folder until a verified receipt comes back, an Unavailable answer resends the same bytes,
+and a replay (ALREADY_EXISTS) is answered with the receipt of the report already stored.
 
 The ring comes from the ledger itself, never from the operator's say-so: the SDK fetches
 every entry, checks that they hash to the root of an operator-signed checkpoint, and
@@ -46,9 +53,7 @@ import copy
 import dataclasses
 import datetime as _dt
 import hashlib
-import json
 import re
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -64,19 +69,23 @@ from candor.v1 import governance_pb2 as gov
 from client.connection import Connection
 from client.verifier import LogVerifier
 from core import entries as e
-from core import escrow, merkle, paillier, ring, state
+from core import merkle, paillier, ring, state
 from core.checkpoint import Checkpoint
-from core.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied, VerificationError
+from core.errors import (
+    AlreadyExists,
+    CandorError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+    VerificationError,
+)
+from core.escrow import escrow_message
 from core.group import default_group
 from core.pedersen import TIERS, Generators, Tier, commit, random_scalar, slot
 from core.proofs import ReportStatement, prove_validity
 from core.subject import subject_tag as _subject_tag
-
-ESCROW_INFO = b"candor/v1/escrow"
-"""HPKE `info` of every report escrow (domain separation from any other HPKE use)."""
-
-ESCROW_SIGNATURE_CONTEXT = b"candor/v1/escrow\n"
-"""Prefix of the member's Ed25519 signature inside the escrow."""
 
 REPORT_ID_BYTES = 16
 SUBMIT_ATTEMPTS = 3
@@ -148,9 +157,14 @@ def parse_incident_date(value: str | _dt.date) -> str:
     raise InvalidInput(f"incident date must be a date or a YYYY-MM-DD string, got {type(value).__name__}")
 
 
-def escrow_message(report_id: bytes, subject_tag: bytes, commitment: bytes) -> bytes:
-    """What the member signs inside the escrow (see the module docstring)."""
-    return ESCROW_SIGNATURE_CONTEXT + report_id + subject_tag + hashlib.sha256(commitment).digest()
+def encrypt_report(public_key: phe.PaillierPublicKey, plaintext: int, pool: paillier.RnPool | None) -> int:
+    """A report ciphertext of exactly the bytes of n² (the ledger refuses a shorter one, so
+    that every report has the same length): about one in 256 draws is re-drawn."""
+    width = (public_key.nsquare.bit_length() + 7) // 8
+    while True:
+        c = paillier.encrypt(public_key, plaintext, pool)
+        if c.bit_length() > 8 * (width - 1):
+            return c
 
 
 @dataclass
@@ -182,10 +196,11 @@ class Member:
     def __init__(self, identity: Identity, address: str | None = None, state_dir: Path | None = None, *,
                  pool_size: int = 32, timeout: float = 60.0) -> None:
         if identity.role != "member":
-            raise InvalidInput(f"the Member SDK needs a member identity folder; {identity.path} is a {identity.role}")
+            raise InvalidInput(f"the Member SDK needs a member identity folder; {identity.path} belongs to the {identity.role} {identity.name}")
         self.identity = identity
         self.member_id = identity.name
         folder = Path(state_dir) if state_dir is not None else identity.path
+        self.pending_dir = folder / "pending"
         self.verifier = LogVerifier(identity.genesis_leaf(), folder / "verifier.state")
         self.alliance = self.verifier.alliance
         genesis = self.alliance.genesis
@@ -266,8 +281,7 @@ class Member:
 
         Every new entry is fetched, hashed into the tree and replayed through
         `core.state.apply`; the result must hash to the checkpoint's root, or nothing is kept
-        and VerificationError is raised. The returned size is the `ring_size` the next
-        report names.
+        and VerificationError is raised.
         """
         with self._lock:
             cp = self._observe(self.conn.checkpoint().note)
@@ -306,10 +320,11 @@ class Member:
         return leaves
 
     def ring(self) -> tuple[tuple[bytes, ...], int]:
-        """(reporting keys of the current ring in admission order, the ledger size it is for)."""
+        """(reporting keys of the current ring in admission order, the index of the
+        membership change that defines it: what a report names as `ring_change`)."""
         with self._lock:
-            keys, _ = state.current_ring(self._view.kv)
-            return tuple(keys), self._view.size
+            keys, changed_at = state.current_ring(self._view.kv)
+            return tuple(keys), changed_at
 
     def _check_membership(self) -> None:
         record = state.load(self._view.kv, f"member/{self.member_id}")
@@ -333,17 +348,19 @@ class Member:
                    refresh: bool = True) -> bytes:
         """Ring-sign a report or retraction with the current ring; return the leaf bytes.
 
-        `ring_size` is set to the size of the ledger this client verified (after a refresh);
-        the link tag is tied to `subject_tag` (for a retraction: the original report's).
-        Raises PermissionDenied if this member is not in the ring (revoked or not admitted).
+        `ring_change` is set to the membership change that defines the ring in the ledger
+        this client verified (after a refresh); the timestamp is the current whole UTC hour
+        (no finer clock is ever recorded); the link tag is tied to `subject_tag` (for a
+        retraction: the original report's). Raises PermissionDenied if this member is not
+        in the ring (revoked or not admitted).
         """
         with self._lock:
             if refresh:
                 self.refresh()
             self._check_membership()
-            keys, size = self.ring()
-        body = dataclasses.replace(body, ring_size=size)
-        ts = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
+            keys, changed_at = self.ring()
+        body = dataclasses.replace(body, ring_change=changed_at)
+        ts = state.report_hour(int(time.time() * 1000) if timestamp_ms is None else timestamp_ms)
         entry = e.LedgerEntry(body, timestamp_ms=ts)
         entry_bytes = wire.entry_to_bytes(entry)
         sig = ring.ring_sign(self._group, keys, self._reporting_key, subject_tag,
@@ -360,7 +377,7 @@ class Member:
         return extended, extended.category_index(category)
 
     def _report_body(self, subject_id: str, category: str, tier: str | int, incident_date: str | _dt.date,
-                     evidence: bytes, report_id: bytes | None, check: bool, now_ms: int) -> tuple[e.ReportCommitted, bytes]:
+                     evidence: bytes, check: bool, now_ms: int) -> tuple[e.ReportCommitted, bytes]:
         t = parse_tier(tier)
         date = parse_incident_date(incident_date)
         if not isinstance(category, str):
@@ -372,44 +389,36 @@ class Member:
             state.check_incident_date(date, _dt.datetime.fromtimestamp(now_ms / 1000, tz=_dt.timezone.utc).date())
         if not isinstance(evidence, bytes):
             raise InvalidInput("evidence must be bytes (only its SHA-256 digest leaves this machine)")
-        rid = secrets.token_bytes(REPORT_ID_BYTES) if report_id is None else parse_report_id(report_id)
         tag = self.subject_tag(subject_id)
         gens, cat_index = self._generators(category)
         r = random_scalar()
         commitment = self._group.encode(commit(gens, category, t, r))
+        rid = e.derive_report_id(commitment)
         stmt = ReportStatement(self.genesis_hash, rid, tag, category, date, commitment)
         proof = prove_validity(gens, stmt, t, r)
-        ciphertext = paillier.encrypt(self.public_key, paillier.pack(r, slot(cat_index, t)), self.pool)
-        signature = self._signing_key.sign(escrow_message(rid, tag, commitment))
-        sealed = escrow.seal(
-            self.alliance.genesis.regulator_escrow_key, ESCROW_INFO, rid,
-            json.dumps({"member_id": self.member_id, "signature": signature.hex()},
-                       sort_keys=True, separators=(",", ":")).encode(),
-        )
+        ciphertext = encrypt_report(self.public_key, paillier.pack(r, slot(cat_index, t)), self.pool)
         body = e.ReportCommitted(
             report_id=rid, subject_tag=tag, category=category, incident_date=date,
             evidence_digest=hashlib.sha256(evidence).digest(), commitment=commitment,
-            validity_proof=proof.to_bytes(), ciphertext=ciphertext, escrow=sealed,
-            ring_size=1,  # set by sign_entry to the verified ledger size
+            validity_proof=proof.to_bytes(), ciphertext=ciphertext,
+            ring_change=1,  # set by sign_entry to the ring's membership change
         )
         return body, tag
 
     def prepare_report(self, subject_id: str, category: str, tier: str | int, incident_date: str | _dt.date,
-                       evidence: bytes = b"", *, report_id: str | bytes | None = None, check: bool = True,
-                       refresh: bool = True) -> bytes:
+                       evidence: bytes = b"", *, check: bool = True, refresh: bool = True) -> bytes:
         """Build and sign a ReportCommitted leaf without sending it.
 
         `tier` is a name (minor, general, serious, critical) or 0..3; `incident_date` a date
-        or YYYY-MM-DD; `evidence` stays here, only its SHA-256 is recorded. A fresh random
-        report id is drawn unless `report_id` is given (re-sending the same report).
+        or YYYY-MM-DD; `evidence` stays here, only its SHA-256 is recorded. The report id
+        is derived from the commitment (to re-send a report, re-send its leaf).
         `check=False` skips the SDK's own checks that the ledger repeats (category
         registered, incident date in range) so conformance tests can exercise the server's
         refusals. `refresh=False` reuses the ledger view of the last refresh (benchmarks).
         Raises InvalidInput for bad input, PermissionDenied if this member cannot report.
         """
         now_ms = int(time.time() * 1000)
-        body, tag = self._report_body(subject_id, category, tier, incident_date, evidence,
-                                      None if report_id is None else parse_report_id(report_id), check, now_ms)
+        body, tag = self._report_body(subject_id, category, tier, incident_date, evidence, check, now_ms)
         return self.sign_entry(body, tag, timestamp_ms=now_ms, refresh=refresh)
 
     # -- sending and verifying --------------------------------------------------------------
@@ -429,32 +438,105 @@ class Member:
         merkle.verify_inclusion(digest, resp.index, cp.size, list(resp.inclusion_proof), cp.root_hash)
         return ReportReceipt(report_id.hex(), resp.index, cp.size, digest.hex())
 
+    def escrow_signature(self, leaf: bytes) -> bytes:
+        """This member's Ed25519 signature over "CANDOR-V1-ESCROW" ‖ genesis hash ‖
+        SHA-256(entry bytes) of a report leaf: sent beside the entry, sealed by the operator."""
+        signed = wire.signed_entry_from_bytes(leaf)
+        return bytes(self._signing_key.sign(escrow_message(self.genesis_hash, signed.entry_bytes)))
+
+    def _stored_leaf(self, resp: gov.Receipt, sent: bytes) -> bytes:
+        """The leaf the operator stored for `sent`. For a report it must hold the very entry
+        bytes and ring signature sent, with the operator's escrow beside them."""
+        mine = wire.signed_entry_from_bytes(sent)
+        if not isinstance(mine.entry.body, e.ReportCommitted):
+            return sent
+        try:
+            stored = wire.signed_entry_from_bytes(resp.leaf)
+        except InvalidInput as exc:
+            raise VerificationError(f"the operator's receipt carries no valid leaf: {exc}") from None
+        if (stored.entry_bytes, stored.ring_signature) != (mine.entry_bytes, mine.ring_signature) or \
+                stored.escrow is None:
+            raise VerificationError("the operator stored another entry than the report sent, or no escrow beside it")
+        return bytes(resp.leaf)
+
     def submit_prepared(self, leaf: bytes) -> ReportReceipt:
-        """Send a prepared report or retraction leaf; return its verified receipt."""
+        """Send a prepared report or retraction leaf once; return its verified receipt.
+
+        A report goes with this member's escrow signature. Errors are raised as they come
+        (a replay: AlreadyExists); `submit_report` adds the retries.
+        """
         signed = wire.signed_entry_from_bytes(leaf)
         body = signed.entry.body
-        request = gov.SubmitEntryRequest(signed_entry=leaf)
         if isinstance(body, e.ReportCommitted):
+            request = gov.SubmitEntryRequest(signed_entry=leaf, escrow_signature=self.escrow_signature(leaf))
             resp = self.conn.call(self.conn.reporting.SubmitReport, request)
         elif isinstance(body, e.ReportRetracted):
-            resp = self.conn.call(self.conn.reporting.RetractReport, request)
+            resp = self.conn.call(self.conn.reporting.RetractReport, gov.SubmitEntryRequest(signed_entry=leaf))
         else:
             raise InvalidInput(f"a member submits reports and retractions, not {signed.entry.kind}")
-        return self._verify_receipt(resp, leaf, body.report_id)
+        return self._verify_receipt(resp, self._stored_leaf(resp, leaf), body.report_id)
 
-    def _submit_with_resign(self, leaf: bytes, resign: Callable[[], bytes]) -> ReportReceipt:
-        """Submit; if the member set changed after our checkpoint, re-sign and retry."""
+    def _send_identical(self, leaf: bytes) -> ReportReceipt:
+        """Send `leaf`, resending the identical bytes while the operator is unavailable; a
+        replay of a report already stored is answered with that report's verified receipt."""
+        body = wire.signed_entry_from_bytes(leaf).entry.body
         for attempt in range(SUBMIT_ATTEMPTS):
             try:
                 return self.submit_prepared(leaf)
             except AlreadyExists:
-                raise
+                if not isinstance(body, e.ReportCommitted):
+                    raise
+                return self._fetch_report(body.report_id)[0]  # its id is derived from our commitment
+            except Unavailable:
+                if attempt + 1 == SUBMIT_ATTEMPTS:
+                    raise
+                time.sleep(_RETRY_PAUSE * (attempt + 1))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _pending_path(self, leaf: bytes) -> Path | None:
+        body = wire.signed_entry_from_bytes(leaf).entry.body
+        return self.pending_dir / f"{body.report_id.hex()}.leaf" if isinstance(body, e.ReportCommitted) else None
+
+    def _submit_with_resign(self, leaf: bytes, resign: Callable[[], bytes]) -> ReportReceipt:
+        """Submit, keeping a report's signed bytes in `pending/` until its receipt verifies;
+        if the member set changed after our checkpoint, re-sign (same report id) and retry."""
+        for attempt in range(SUBMIT_ATTEMPTS):
+            path = self._pending_path(leaf)
+            if path is not None:
+                self.pending_dir.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(leaf)
+            try:
+                receipt = self._send_identical(leaf)
+            except Unavailable:
+                raise  # the bytes stay pending: `resend_pending` sends them again
             except Conflict as exc:
                 if attempt + 1 == SUBMIT_ATTEMPTS or "member set changed" not in str(exc):
+                    self._forget(path)
                     raise
                 time.sleep(_RETRY_PAUSE)  # the checkpoint covering the change is on its way
                 leaf = resign()
+                continue
+            except CandorError:
+                self._forget(path)
+                raise
+            self._forget(path)
+            return receipt
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _forget(path: Path | None) -> None:
+        if path is not None:
+            path.unlink(missing_ok=True)
+
+    def resend_pending(self) -> list[ReportReceipt]:
+        """Send again, byte for byte, every report whose receipt never came back (after a
+        crash or an Unavailable); return the verified receipts. A report the ledger already
+        holds returns its receipt (the operator cannot turn one report into two)."""
+        receipts = []
+        for path in sorted(self.pending_dir.glob("*.leaf")) if self.pending_dir.is_dir() else []:
+            receipts.append(self._send_identical(path.read_bytes()))
+            path.unlink(missing_ok=True)
+        return receipts
 
     def submit_report(self, subject_id: str, category: str, tier: str | int, incident_date: str | _dt.date,
                       evidence: bytes = b"") -> ReportReceipt:
@@ -500,7 +582,7 @@ class Member:
                 f"report {rid.hex()} was not made by member {self.member_id} (its link tag is another "
                 "member's); only the original reporter can retract it"
             )
-        return self.sign_entry(e.ReportRetracted(rid, ring_size=1, reason=reason), body.subject_tag)
+        return self.sign_entry(e.ReportRetracted(rid, ring_change=1, reason=reason), body.subject_tag)
 
     def retract_report(self, report_id: str, reason: str = "") -> ReportReceipt:
         """Retract one of this member's reports; return the retraction's verified receipt."""

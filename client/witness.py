@@ -7,6 +7,11 @@ that last one; only then does it cosign and hand the cosignature to the operator
 operator shows an inconsistent view, the witness refuses to cosign and writes the evidence
 (both checkpoints and the failed proof) to a file and to stderr: that is a fork, and the
 evidence is what the regulator needs.
+
+`run` never exits because the operator is away or restarting: it says once that it waits
+(naming the operator's address), backs off up to 30 s, and says once that the operator is
+back (docs/operations.md). It stops only on fork evidence, or on an error no retry can fix
+(a certificate the operator refuses).
 """
 
 from __future__ import annotations
@@ -15,13 +20,14 @@ import base64
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from candor.identity import Identity
-from client.connection import Connection
+from client.connection import Connection, Outage
 from client.verifier import LogVerifier
-from core.errors import VerificationError
+from core.errors import CandorError, InvalidInput, PermissionDenied, Unauthenticated, VerificationError
 from candor.v1 import ledger_pb2
 
 
@@ -76,11 +82,21 @@ class Witness:
         print(f"witness {self.identity.name}: REFUSING to cosign: {reason}\n"
               f"evidence written to {self.evidence_path}", file=sys.stderr)
 
-    def run(self, interval: float = 1.0, stop_after: float | None = None) -> None:
+    def run(self, interval: float = 1.0, stop_after: float | None = None,
+            say: Callable[[str], None] | None = None, ceiling: float = 30.0) -> None:
+        """Poll and cosign every `interval` seconds until fork evidence (or `stop_after`)."""
         deadline = None if stop_after is None else time.monotonic() + stop_after
+        outage = Outage(f"witness {self.identity.name}", "operator", self.conn.address, "candor serve", say=say,
+                        initial=interval, ceiling=ceiling)
         while deadline is None or time.monotonic() < deadline:
             try:
                 self.step()
             except VerificationError:
                 return
+            except (PermissionDenied, Unauthenticated, InvalidInput):
+                raise  # a certificate or folder problem: waiting will not fix it
+            except CandorError as exc:  # operator away, restarting, or not yet bootstrapped
+                time.sleep(outage.failed(exc))
+                continue
+            outage.recovered()
             time.sleep(interval)

@@ -150,7 +150,8 @@ def open_checkpoint(
     witnesses cosigned it. Signatures from other keys are ignored. Failures other than
     malformed input raise VerificationError.
 
-    The witness set is configuration: it must not contain the operator's key, and two
+    The witness set is configuration: it must not contain the operator's key (under any
+    name: the raw public keys are compared), and two
     witnesses must not share a public key (a cosignature/v1 does not commit to the
     witness name, so one signature would count twice); `quorum` must be between 0 and the
     number of witnesses. Violations raise InvalidInput.
@@ -167,6 +168,13 @@ def open_checkpoint(
     operator_ident = (operator_verifier.name, operator_verifier.key_id)
     if operator_ident in idents or len(idents) != len(witness_verifiers):
         raise InvalidInput("witness keys must be distinct from each other and from the operator")
+    # Compare the raw keys, not (name, key id): a key id hashes the name and the signature
+    # type, so the operator's key listed under another name has a fresh id, and its
+    # cosignature would count towards the quorum the operator is meant to be checked by.
+    for v in witness_verifiers:
+        if v.public_bytes == operator_verifier.public_bytes:
+            raise InvalidInput(f"witness {v.name} has the operator's key; the operator can never "
+                               "count towards its own witness quorum")
 
     parsed = parse_note(note_bytes)
     if not any((s.name, s.key_id) == operator_ident for s in parsed.unverified):

@@ -14,11 +14,13 @@ re-serialised: `SignedEntry.entry` is decoded from `entry_bytes`, not the other 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Union
 
 from core.errors import InvalidInput
+from core.escrow import ESCROW_BYTES
 
 ENTRY_VERSION = 1
 ENTRY_SIGNATURE_CONTEXT = b"candor/v1/entry\n"
@@ -27,6 +29,12 @@ ENTRY_SIGNATURE_CONTEXT = b"candor/v1/entry\n"
 MAX_TEXT = 4096
 _MEMBER_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 OUTCOMES = ("uphold", "retract", "annotate")
+#: Records one QueryLogCommitted may cover (the operator commits more often if needed).
+MAX_QUERY_COMMIT = 1_000_000
+#: Days between two rule sets' effective dates unless the genesis says otherwise
+#: (docs/rules.md: each rule set publishes one more combination of the same counts).
+DEFAULT_MIN_RULE_INTERVAL_DAYS = 90
+MAX_MIN_RULE_INTERVAL_DAYS = 3650
 
 
 def check_len(value: bytes, size: int, what: str) -> None:
@@ -65,12 +73,17 @@ class Trustee:
     name: str
     signing_key: bytes
     verification_key: int
+    encryption_key: bytes = bytes(32)
+    """X25519 public key: decryption shares are sealed to it when this trustee combines
+    (docs/ratings.md). Required by the genesis; the default exists only so that a Trustee
+    can be built field by field."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.index <= 64:
             raise InvalidInput(f"trustee index {self.index} is outside 1..64")
         check_text(self.name, "trustee name", required=True, limit=64)
         check_len(self.signing_key, 32, f"signing key of trustee {self.name}")
+        check_len(self.encryption_key, 32, f"encryption key (X25519) of trustee {self.name}")
         if self.verification_key <= 1:
             raise InvalidInput(f"verification key of trustee {self.name} must be > 1")
 
@@ -101,9 +114,15 @@ class Genesis:
     categories: tuple[str, ...]
     pedersen_dst: str
     link_dst: str
+    min_rule_interval_days: int = DEFAULT_MIN_RULE_INTERVAL_DAYS
 
     def __post_init__(self) -> None:
         check_text(self.origin, "origin", required=True, limit=256)
+        if isinstance(self.min_rule_interval_days, bool) or not isinstance(self.min_rule_interval_days, int) \
+                or not 1 <= self.min_rule_interval_days <= MAX_MIN_RULE_INTERVAL_DAYS:
+            raise InvalidInput(f"min_rule_interval_days is {self.min_rule_interval_days!r}, expected 1.."
+                               f"{MAX_MIN_RULE_INTERVAL_DAYS} days between two rule sets' effective dates "
+                               f"(default {DEFAULT_MIN_RULE_INTERVAL_DAYS})")
         if "\n" in self.origin or "\n" in self.operator_name:
             raise InvalidInput("origin and operator name must be single lines")
         check_text(self.operator_name, "operator name", required=True, limit=128)
@@ -113,11 +132,25 @@ class Genesis:
             raise InvalidInput(f"threshold {self.threshold} must be between 1 and the {len(self.trustees)} trustees")
         if sorted(t.index for t in self.trustees) != list(range(1, len(self.trustees) + 1)):
             raise InvalidInput("trustee indices must be 1..n, each once")
+        for t in self.trustees:
+            if t.encryption_key == bytes(32):
+                raise InvalidInput(f"trustee {t.name} has no encryption key (X25519, 32 bytes, not all zero): "
+                                   "the key ceremony generates one per trustee")
+        if len({t.encryption_key for t in self.trustees}) != len(self.trustees):
+            raise InvalidInput("two trustees share an encryption key; each trustee needs its own X25519 key")
         check_len(self.operator_key, 32, "operator key")
         check_len(self.regulator_key, 32, "regulator key")
         check_len(self.regulator_escrow_key, 32, "regulator escrow key")
         if len({w.name for w in self.witnesses}) != len(self.witnesses):
             raise InvalidInput("witness names must be distinct")
+        if len({w.signing_key for w in self.witnesses}) != len(self.witnesses):
+            raise InvalidInput("two witnesses share a signing key; each witness needs its own key")
+        for w in self.witnesses:
+            if w.signing_key == self.operator_key:
+                # The operator must never count towards its own quorum, whatever name it uses
+                # (docs/ledger.md).
+                raise InvalidInput(f"witness {w.name} has the operator's key; a witness key must "
+                                   "differ from the operator's")
         if not 0 <= self.witness_quorum <= len(self.witnesses):
             raise InvalidInput(f"witness quorum {self.witness_quorum} exceeds the {len(self.witnesses)} witnesses")
         if not self.categories or len(set(self.categories)) != len(self.categories):
@@ -163,8 +196,21 @@ class RuleSetPublished:
         check_text(self.canonical_toml, "rule set text", required=True, limit=65536)
 
 
+REPORT_ID_CONTEXT = b"candor/v1/rid"
+
+
+def derive_report_id(commitment: bytes) -> bytes:
+    """A report's id: SHA-256("candor/v1/rid" ‖ C)[:16]. Derived, never chosen, so it
+    carries nothing of the member (no clock, no counter) and one commitment is one report."""
+    return hashlib.sha256(REPORT_ID_CONTEXT + commitment).digest()[:16]
+
+
 @dataclass(frozen=True)
 class ReportCommitted:
+    """A report (docs/reports.md). Every field the member fills has a fixed length; the
+    ring is named by the membership change that defines it (`ring_change`, an entry
+    index), never by the ledger size the member happened to see."""
+
     report_id: bytes
     subject_tag: bytes
     category: str
@@ -173,8 +219,7 @@ class ReportCommitted:
     commitment: bytes
     validity_proof: bytes
     ciphertext: int
-    escrow: bytes
-    ring_size: int
+    ring_change: int
 
     def __post_init__(self) -> None:
         check_len(self.report_id, 16, "report id")
@@ -183,24 +228,25 @@ class ReportCommitted:
         parse_date(self.incident_date, "incident date")
         check_len(self.evidence_digest, 32, "evidence digest (SHA-256)")
         check_len(self.commitment, 48, "commitment")
+        if self.report_id != derive_report_id(self.commitment):
+            raise InvalidInput("report id is not SHA-256(\"candor/v1/rid\" || commitment)[:16]: derive it from the "
+                               "commitment, never choose it")
         if self.ciphertext <= 0:
             raise InvalidInput("ciphertext is empty or zero")
-        if not 32 < len(self.escrow) <= 1024:
-            raise InvalidInput(f"escrow is {len(self.escrow)} bytes, expected 33..1024 (HPKE enc + ciphertext)")
-        if self.ring_size < 1:
-            raise InvalidInput("ring size must name a ledger size of at least 1")
+        if self.ring_change < 1:
+            raise InvalidInput("ring_change must name the membership-change entry that defines the ring (index >= 1)")
 
 
 @dataclass(frozen=True)
 class ReportRetracted:
     report_id: bytes
-    ring_size: int
+    ring_change: int
     reason: str = ""
 
     def __post_init__(self) -> None:
         check_len(self.report_id, 16, "report id")
-        if self.ring_size < 1:
-            raise InvalidInput("ring size must name a ledger size of at least 1")
+        if self.ring_change < 1:
+            raise InvalidInput("ring_change must name the membership-change entry that defines the ring (index >= 1)")
         check_text(self.reason, "retraction reason")
 
 
@@ -252,26 +298,198 @@ class FraudFound:
         check_text(self.evidence, "fraud evidence", required=True)
 
 
+REQUEST_KINDS = ("first", "correction", "changes", "rules", "staleness", "withdrawal")
+"""Why a RatingRequested may be made (docs/ratings.md, "The update rule")."""
+
+
+def _check_set(active_set: tuple[int, ...], weights: tuple[int, ...], what: str) -> None:
+    if len(weights) != len(active_set):
+        raise InvalidInput(f"{what} has a weight for each report of its active set, no more, no fewer")
+    if list(active_set) != sorted(set(active_set)):
+        raise InvalidInput(f"{what}'s active set must be sorted by ledger index without repeats")
+
+
 @dataclass(frozen=True)
-class RatingPublished:
+class RatingRequested:
+    """The operator's request for a rating, appended before any trustee is asked."""
+
     subject_tag: bytes
-    rule_set_version: str
     ledger_size: int
+    set_digest: bytes
     active_set: tuple[int, ...]
     weights: tuple[int, ...]
-    counts: tuple[int, ...]
-    r_sum: int
-    score_milli: int
-    grade: str
     as_of: str
-    trustees: tuple[int, ...]
+    rule_set_version: str
+    kind: str
 
     def __post_init__(self) -> None:
         check_len(self.subject_tag, 32, "subject tag")
+        check_len(self.set_digest, 32, "set digest (SHA-256)")
         parse_date(self.as_of, "rating date")
-        if len(self.weights) != len(self.active_set):
-            raise InvalidInput("rating has a weight for each report of its active set, no more, no fewer")
+        _check_set(self.active_set, self.weights, "rating request")
+        check_text(self.rule_set_version, "rule set version", required=True, limit=64)
+        if self.kind not in REQUEST_KINDS:
+            raise InvalidInput(f"request kind {self.kind!r} must be one of {', '.join(REQUEST_KINDS)}")
+        if self.ledger_size < 1:
+            raise InvalidInput("a rating request names a ledger size of at least 1")
+
+
+@dataclass(frozen=True)
+class RatingPublished:
+    """A proven score answering a RatingRequested: no counts, no R, no D (docs/ratings.md)."""
+
+    request_index: int
+    subject_tag: bytes
+    rule_set_version: str
+    ledger_size: int
+    set_digest: bytes
+    active_set: tuple[int, ...]
+    weights: tuple[int, ...]
+    as_of: str
+    score: int
+    grade: str
+    reporters: int
+    proof: bytes
+    combiner: int
+    combiner_signature: bytes
+
+    def __post_init__(self) -> None:
+        check_len(self.subject_tag, 32, "subject tag")
+        check_len(self.set_digest, 32, "set digest (SHA-256)")
+        parse_date(self.as_of, "rating date")
+        _check_set(self.active_set, self.weights, "rating")
         check_text(self.grade, "grade", required=True, limit=4)
+        check_text(self.rule_set_version, "rule set version", required=True, limit=64)
+        check_len(self.combiner_signature, 64, "combiner signature (Ed25519)")
+        if not 1 <= self.combiner <= 64:
+            raise InvalidInput(f"combiner {self.combiner} is not a trustee index (1..64)")
+        if not self.proof or len(self.proof) > 65536:
+            raise InvalidInput(f"publication proof is {len(self.proof)} bytes, expected 1..65536")
+
+
+@dataclass(frozen=True)
+class RatingHeld:
+    """The combiner's signed verdict that a requested aggregate does not open."""
+
+    request_index: int
+    subject_tag: bytes
+    ledger_size: int
+    combiner: int
+    verdict_signature: bytes
+
+    def __post_init__(self) -> None:
+        check_len(self.subject_tag, 32, "subject tag")
+        check_len(self.verdict_signature, 64, "verdict signature (Ed25519)")
+        if not 1 <= self.combiner <= 64:
+            raise InvalidInput(f"combiner {self.combiner} is not a trustee index (1..64)")
+
+
+@dataclass(frozen=True)
+class RatingWithdrawn:
+    """Answers a request whose set has fewer than k reporters: nothing is published."""
+
+    request_index: int
+    subject_tag: bytes
+    reason: str
+
+    def __post_init__(self) -> None:
+        check_len(self.subject_tag, 32, "subject tag")
+        check_text(self.reason, "withdrawal reason", required=True)
+
+
+@dataclass(frozen=True)
+class QueryLogCommitted:
+    """The operator commits query records first_id .. first_id + count - 1 (core.querylog):
+    `root` is the RFC 9162 root over their canonical encodings, in id order."""
+
+    first_id: int
+    count: int
+    root: bytes
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.first_id < 2**63:
+            raise InvalidInput(f"first query record id {self.first_id} is outside 1..2^63-1")
+        if not 1 <= self.count <= MAX_QUERY_COMMIT:
+            raise InvalidInput(f"a query log commitment covers 1..{MAX_QUERY_COMMIT} records, not {self.count}")
+        check_len(self.root, 32, "query log root")
+
+
+@dataclass(frozen=True)
+class SubjectEnrolled:
+    """The regulator enrols a rated anchor as a party (docs/subjects.md): its tag, its own
+    keys, and the digest of the mTLS certificate issued with this enrolment."""
+
+    subject_tag: bytes
+    signing_key: bytes
+    encryption_key: bytes
+    certificate_digest: bytes
+
+    def __post_init__(self) -> None:
+        check_len(self.subject_tag, 32, "subject tag")
+        check_len(self.signing_key, 32, "subject signing key (Ed25519)")
+        check_len(self.encryption_key, 32, "subject encryption key (X25519)")
+        if self.encryption_key == bytes(32):
+            raise InvalidInput("subject encryption key is all zero; generate a fresh X25519 key")
+        check_len(self.certificate_digest, 32, "certificate digest (SHA-256)")
+
+
+@dataclass(frozen=True)
+class SubjectAccessAuthorised:
+    """The regulator grants an enrolled subject access to the tiers of its reports."""
+
+    subject_tag: bytes
+    reason: str
+
+    def __post_init__(self) -> None:
+        check_len(self.subject_tag, 32, "subject tag")
+        check_text(self.reason, "access reason", required=True, limit=1024)
+
+
+@dataclass(frozen=True)
+class SubjectRevoked:
+    """The regulator ends a subject's enrolment; it may be enrolled again with fresh keys."""
+
+    subject_tag: bytes
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        check_len(self.subject_tag, 32, "subject tag")
+        check_text(self.reason, "revocation reason", limit=1024)
+
+
+def parse_escrow_reason(reason: str) -> tuple[str, str]:
+    """("dispute", dispute id hex) or ("investigation", entry index) from an EscrowOpened reason."""
+    kind, _, ref = reason.partition(":")
+    if kind == "dispute" and re.fullmatch(r"[0-9a-f]{32}", ref):
+        return kind, ref
+    if kind == "investigation" and re.fullmatch(r"[1-9][0-9]{0,17}", ref):
+        return kind, ref
+    raise InvalidInput(f"escrow reason {reason!r} must be dispute:<32 hex digits of an open dispute> or "
+                       "investigation:<index of the FraudFound or InvestigationAuthorised entry>")
+
+
+@dataclass(frozen=True)
+class EscrowOpened:
+    """The regulator opens one report's escrow, for a reason on the ledger (docs/reports.md)."""
+
+    report_id: bytes
+    reason: str
+
+    def __post_init__(self) -> None:
+        check_len(self.report_id, 16, "report id")
+        parse_escrow_reason(self.reason)
+
+
+@dataclass(frozen=True)
+class OperatorFaulted:
+    """The regulator found a report's escrow wrong: the operator sealed something it must not."""
+
+    report_id: bytes
+    failure: str
+
+    def __post_init__(self) -> None:
+        check_len(self.report_id, 16, "report id")
+        check_text(self.failure, "operator fault", required=True, limit=1024)
 
 
 Body = Union[
@@ -286,6 +504,15 @@ Body = Union[
     InvestigationAuthorised,
     FraudFound,
     RatingPublished,
+    EscrowOpened,
+    OperatorFaulted,
+    RatingRequested,
+    RatingHeld,
+    RatingWithdrawn,
+    QueryLogCommitted,
+    SubjectEnrolled,
+    SubjectAccessAuthorised,
+    SubjectRevoked,
 ]
 
 
@@ -323,10 +550,16 @@ class SignedEntry:
     entry: LedgerEntry
     signature: Signature | None = None
     ring_signature: bytes | None = None
+    escrow: bytes | None = None
+    """A report's sealed escrow, added by the operator outside the ring-signed bytes."""
 
     def __post_init__(self) -> None:
         if (self.signature is None) == (self.ring_signature is None):
             raise InvalidInput("an entry carries exactly one of an Ed25519 signature or a ring signature")
+        if self.escrow is not None:
+            if not isinstance(self.entry.body, ReportCommitted):
+                raise InvalidInput(f"only a ReportCommitted leaf carries an escrow, not {self.entry.kind}")
+            check_len(self.escrow, ESCROW_BYTES, "sealed escrow")
 
     def signed_message(self) -> bytes:
         return ENTRY_SIGNATURE_CONTEXT + self.entry_bytes

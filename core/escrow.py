@@ -1,9 +1,11 @@
 """Reporter escrow: RFC 9180 HPKE, base mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256,
 AES-128-GCM (kem 0x0020, kdf 0x0001, aead 0x0001).
 
-A report's escrow (DESIGN §2: the member id and its Ed25519 signature over the entry
-bytes) is sealed to the regulator's X25519 key, so only the regulator can learn who
-reported, and only by decrypting deliberately.
+A report's escrow (the member id and the member's Ed25519 signature over the entry
+bytes, docs/reports.md) is sealed by the operator, which saw who submitted, to the
+regulator's X25519 key, so only the regulator can learn who reported, and only by
+decrypting deliberately after a public EscrowOpened entry. `seal_report_escrow` pads it so
+every escrow has the same length.
 
 Why not `cryptography.hazmat.primitives.hpke.Suite` alone: its public API (cryptography
 50) seals single-shot messages without additional authenticated data and draws the
@@ -21,6 +23,7 @@ enc (32 bytes) || AES-GCM ciphertext with its 16-byte tag.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass, field
 
@@ -224,3 +227,72 @@ def open_(recipient_private: bytes, info: bytes, aad: bytes, sealed: bytes) -> b
             raise
         raise VerificationError(f"sealed escrow has an invalid encapsulated key: {e}") from None
     return ctx.open(aad, sealed[N_ENC:])
+
+
+# -- the report escrow (docs/reports.md) ----------------------------------------------------
+#
+# The plaintext is the member id, length-prefixed and zero-padded to MEMBER_ID_FIELD bytes,
+# then the member's 64-byte Ed25519 escrow signature: every sealed escrow therefore has the
+# same length (ESCROW_BYTES), whoever reported. The AAD binds it to the genesis and to the
+# exact entry bytes, so it cannot be moved to another report or another ledger.
+
+ESCROW_INFO = b"candor/v1/escrow"
+"""HPKE `info` of every report escrow (domain separation from any other HPKE use)."""
+
+ESCROW_SIGNATURE_CONTEXT = b"CANDOR-V1-ESCROW"
+"""Prefix of the member's escrow signature: its own domain, never an entry signature."""
+
+MEMBER_ID_FIELD = 64
+"""1 length byte + a member id of at most 63 characters, zero-padded."""
+ESCROW_SIGNATURE_BYTES = 64
+ESCROW_PLAINTEXT_BYTES = MEMBER_ID_FIELD + ESCROW_SIGNATURE_BYTES
+ESCROW_BYTES = N_ENC + ESCROW_PLAINTEXT_BYTES + N_T
+"""Length of every sealed report escrow: 32 (enc) + 128 (plaintext) + 16 (tag) = 176."""
+
+
+def escrow_message(genesis_hash: bytes, entry_bytes: bytes) -> bytes:
+    """What the member signs with its Ed25519 member key, beside (not inside) the entry."""
+    _check_len(genesis_hash, 32, "genesis hash")
+    return ESCROW_SIGNATURE_CONTEXT + genesis_hash + hashlib.sha256(entry_bytes).digest()
+
+
+def escrow_aad(genesis_hash: bytes, entry_bytes: bytes) -> bytes:
+    """The HPKE additional data of a report's escrow: genesis hash ‖ SHA-256(entry bytes)."""
+    _check_len(genesis_hash, 32, "genesis hash")
+    return genesis_hash + hashlib.sha256(entry_bytes).digest()
+
+
+def seal_report_escrow(regulator_key: bytes, genesis_hash: bytes, entry_bytes: bytes, member_id: str,
+                       signature: bytes) -> bytes:
+    """Seal (member id, escrow signature) to the regulator: always ESCROW_BYTES long."""
+    raw = member_id.encode("ascii")
+    if not 0 < len(raw) < MEMBER_ID_FIELD:
+        raise InvalidInput(f"member id is {len(raw)} bytes; an escrow holds 1..{MEMBER_ID_FIELD - 1}")
+    _check_len(signature, ESCROW_SIGNATURE_BYTES, "escrow signature")
+    plaintext = bytes([len(raw)]) + raw.ljust(MEMBER_ID_FIELD - 1, b"\x00") + signature
+    sealed = seal(regulator_key, ESCROW_INFO, escrow_aad(genesis_hash, entry_bytes), plaintext)
+    assert len(sealed) == ESCROW_BYTES
+    return sealed
+
+
+def open_report_escrow(regulator_private: bytes, genesis_hash: bytes, entry_bytes: bytes,
+                       sealed: bytes) -> tuple[str, bytes]:
+    """(member id, escrow signature) from a report's escrow.
+
+    Raises VerificationError if it does not open under this key and entry, or if what it
+    holds is not a padded member id and a signature (either is the sealer's fault).
+    """
+    if len(sealed) != ESCROW_BYTES:
+        raise VerificationError(f"escrow is {len(sealed)} bytes, expected {ESCROW_BYTES}")
+    plaintext = open_(regulator_private, ESCROW_INFO, escrow_aad(genesis_hash, entry_bytes), sealed)
+    if len(plaintext) != ESCROW_PLAINTEXT_BYTES:
+        raise VerificationError(f"escrow plaintext is {len(plaintext)} bytes, expected {ESCROW_PLAINTEXT_BYTES}")
+    size = plaintext[0]
+    field_ = plaintext[1:MEMBER_ID_FIELD]
+    if not 0 < size < MEMBER_ID_FIELD or any(field_[size:]):
+        raise VerificationError("escrow does not hold a length-prefixed, zero-padded member id")
+    try:
+        member_id = field_[:size].decode("ascii")
+    except UnicodeDecodeError:
+        raise VerificationError("escrow's member id is not ASCII") from None
+    return member_id, plaintext[MEMBER_ID_FIELD:]

@@ -1,47 +1,74 @@
-"""The math of a rating epoch (DESIGN §5): which reports count, when a rating may be
-published, whether the decrypted aggregate opens the commitments, and how a cheating
-report is found.
+"""The rules of a rating (docs/ratings.md): which reports count, when a rating may be
+requested, how shares travel, whether a decrypted aggregate opens, what a publication must
+prove, and how a cheating report is found. Written once; the ledger (`core.state.apply`),
+the trustees and the combiner (`server.trustee`), the operator (`server.epoch`) and every
+verifier (`client.ratings`, `client.audit`) call these functions.
 
-1. Active set (step 1): a subject's reports that are on the ledger below size L, neither
-   retracted nor marked fraudulent below L, not expired, with their decay weight
-   (`core.rules.weight`). Every trustee rebuilds it from its own verified mirror; the
-   operator never chooses it.
-2. Publishability (step 3): at least k distinct reporters (distinct ring-signature link
-   tags), and the update rule against differencing (`check_publishable`).
-3. Opening check (step 5): the Pedersen commitments are linear, so with weights w_i
+1. Active set: a subject's reports on the ledger below size L, neither retracted nor marked
+   fraudulent below L, not expired, with their decay weight (`core.rules.weight`). Every
+   trustee rebuilds it from its own verified mirror; the operator never chooses it.
+2. The update rule (`plan_request`), judged against the previous RatingRequested for the
+   subject: corrections are published alone; other changes need k distinct reporters, a
+   new rule set or the maximum staleness; k distinct reporters (link tags) always.
+3. Shares are sealed (HPKE) to the designated combiner (`combiner_order`), bound to the
+   request, set, combiner and trustee (`share_aad`, `seal_share`, `open_share`).
+4. The combiner's strict check (`open_aggregate`): the Pedersen commitments are linear, so
+   with weights w_i
 
        Σ w_i·C_i = Σ_{c,t} N_{c,t}·G_{c,t} + R·H,    N = Σ w_i·onehot_i,  R = Σ w_i·r_i
 
    holds exactly when every report's ciphertext packs what its commitment commits to (up
    to a discrete-log relation between the nothing-up-my-sleeve generators, which nobody
-   knows). Anyone can re-check a published rating with one multi-scalar multiplication.
-4. Bisection (DESIGN §2, §5): when the check fails, some member encrypted something other
-   than it committed; halving the active set finds one such report in O(log n)
-   decryptions (`find_inconsistent`).
+   knows); the plaintext must also unpack, with N_s ≤ Σ w_i and R < q·Σ w_i as integers.
+5. A publication states a score and grade and proves them against C*
+   (`check_publication`, with `core.publication`); no count, R or D is ever published.
+6. Bisection (`find_inconsistent`): when the check fails, some member encrypted something
+   other than it committed; halving the set finds one such report in O(log n) decryptions.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib as _hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from core import entries as _e
+from core import escrow as _escrow
+from core import paillier as _paillier
+from core import threshold as _threshold
 from core.errors import Conflict, InvalidInput, NotFound, VerificationError
 from core.group import ORDER, POINT_BYTES, Group, Point
 from core.pedersen import TIERS, Generators, validate_category_code
 from core.rules import PER_MILLE, RuleSet, weight
 
 __all__ = [
-    "ReportInfo",
-    "PreviousRating",
+    "DOES_NOT_OPEN",
     "Active",
+    "PreviousRating",
+    "PreviousRequest",
+    "ReportInfo",
+    "RequestPlan",
     "active_set",
-    "distinct_reporters",
-    "changed_indices",
-    "check_publishable",
     "aggregate_commitment",
+    "changed_indices",
+    "check_combiner_signature",
+    "check_designated",
     "check_opening",
+    "check_publication",
+    "check_publishable",
+    "check_request",
+    "combiner_order",
+    "distinct_reporters",
     "find_inconsistent",
+    "held_message",
+    "open_aggregate",
+    "open_share",
+    "plan_request",
+    "publication_message",
+    "seal_share",
+    "set_digest",
+    "share_aad",
 ]
 
 Active = tuple[tuple[int, int], ...]
@@ -317,12 +344,15 @@ def _decode_all(group: Group, commitments: Sequence[bytes], *, checked: bool = T
 
 
 def aggregate_commitment(
-    group: Group, commitments: Sequence[bytes], weights: Sequence[int]
+    group: Group, commitments: Sequence[bytes], weights: Sequence[int], *, subgroup_checked: bool = True
 ) -> Point:
-    """C* = Σ w_i·C_i (DESIGN §5 step 2), decoding each commitment with the checked decoder,
-    in one multi-scalar multiplication."""
+    """C* = Σ w_i·C_i (docs/ratings.md), in one multi-scalar multiplication.
+
+    `subgroup_checked=False` decodes on-curve only: for commitments taken from ledger
+    entries, which were subgroup-checked when appended (intake and every audit replay), so
+    the points are the same and the check (most of the cost) need not be repeated."""
     ws = _weights(weights, len(commitments))
-    return group.msm(_decode_all(group, commitments), ws)
+    return group.msm(_decode_all(group, commitments, checked=subgroup_checked), ws)
 
 
 def check_opening(
@@ -423,3 +453,346 @@ def find_inconsistent(items: Sequence[int], opens: Callable[[Sequence[int]], boo
             "both open; check the trustees' decryption shares"
         )
     return current[0]
+
+
+# --- rating protocol v2: requests, combiners, sealed shares, publications ------------------
+# docs/ratings.md describes the protocol; the functions below are its rules, written once and
+# called by the ledger (core.state), the trustees and the combiner (server.trustee), the
+# operator's epoch runner (server.epoch) and every verifier (client.ratings, client.audit).
+
+SET_TAG = b"CANDOR-V1-RATING-SET"
+COMBINER_TAG = b"CANDOR-V1-COMBINER"
+SHARE_INFO = b"candor/v1/share"
+SHARE_TAG = b"CANDOR-V1-SHARE"
+PUBLICATION_SIGNATURE_TAG = b"CANDOR-V1-PUBLICATION-SIGNATURE"
+HELD_TAG = b"CANDOR-V1-HELD"
+DOES_NOT_OPEN = "the aggregate does not open"
+"""The one verdict for every failure of the strict plaintext check (docs/ratings.md)."""
+
+
+def _frame(*parts: bytes) -> bytes:
+    """Length-prefixed concatenation: no two different field lists give the same bytes."""
+    return b"".join(len(p).to_bytes(4, "big") + p for p in parts)
+
+
+def set_digest(active: Sequence[tuple[int, int]]) -> bytes:
+    """SHA-256 over the canonical encoding of an active set: a tag, the count, then each
+    (ledger index as 8 bytes, weight per mille as 2 bytes) in index order."""
+    pairs = _check_active(active, "active set")
+    h = _hashlib.sha256(SET_TAG + len(pairs).to_bytes(4, "big"))
+    for index, w in pairs:
+        h.update(index.to_bytes(8, "big") + w.to_bytes(2, "big"))
+    return h.digest()
+
+
+def combiner_order(genesis_hash: bytes, subject_tag: bytes, ledger_size: int,
+                   trustees: Sequence[int]) -> tuple[int, ...]:
+    """The order in which trustees combine for (subject, L): sorted by
+    SHA-256(seed ‖ index) with seed = SHA-256(tag ‖ genesis hash ‖ subject ‖ L). The first
+    available one is the designated combiner; nobody (the operator least) chooses it."""
+    size = _index(ledger_size, "ledger size")
+    seed = _hashlib.sha256(_frame(COMBINER_TAG, genesis_hash, subject_tag, size.to_bytes(8, "big"))).digest()
+    return tuple(sorted(trustees, key=lambda i: _hashlib.sha256(seed + int(i).to_bytes(4, "big")).digest()))
+
+
+@dataclass(frozen=True)
+class PreviousRequest:
+    """The subject's newest RatingRequested, as far as the update rule needs it."""
+
+    index: int
+    ledger_size: int
+    rule_version: str
+    as_of: _dt.date
+    active: Active
+
+    def __post_init__(self) -> None:
+        _index(self.index, "request index")
+        _index(self.ledger_size, "request ledger size")
+        if not isinstance(self.rule_version, str) or not self.rule_version:
+            raise InvalidInput("previous request must name its rule set version")
+        if not isinstance(self.as_of, _dt.date) or isinstance(self.as_of, _dt.datetime):
+            raise InvalidInput(f"previous request date must be a date, got {self.as_of!r}")
+        _check_active(self.active, "previous request's active set")
+
+
+@dataclass(frozen=True)
+class RequestPlan:
+    """What the next RatingRequested for a subject must say, given (L, as-of): the set, its
+    weights and date, the rule set, and why the update rule admits it (`kind`). `below_k`:
+    the set has fewer than k reporters; the only answer is RatingWithdrawn."""
+
+    kind: str
+    rule_version: str
+    as_of: _dt.date
+    active: Active
+    reporters: int
+    k: int
+
+    @property
+    def below_k(self) -> bool:
+        return self.reporters < self.k
+
+    @property
+    def digest(self) -> bytes:
+        return set_digest(self.active)
+
+
+def plan_request(rules: RuleSet, reports: Sequence[ReportInfo], previous: PreviousRequest | None,
+                 previous_rules: RuleSet | None, ledger_size: int, as_of: _dt.date) -> RequestPlan:
+    """The update rule (docs/ratings.md), against the PREVIOUS RatingRequested for S.
+
+    One pure function that the ledger (to admit a RatingRequested), every trustee (before
+    it serves a share) and the operator (to decide what to request) call, so every party,
+    whichever trustee quorum answers, judges against the same public history.
+
+    1. Corrections first, and alone. If reports of the previous request's set have been
+       retracted (by their reporter or a dispute outcome) or found fraudulent below L, the
+       next request is exactly the previous set minus them, with the previous weights,
+       date and rule set: nothing else may be mixed in, or a member could retract its own
+       report together with another member's new one and read the latter from the
+       difference. A correction that leaves fewer than k reporters is answered by
+       RatingWithdrawn (`below_k`).
+    2. Otherwise the set is the active set at (L, as_of) under `rules` and it must have
+       k distinct reporters (`check_publishable`): the first request; or, against the
+       previous set, a new rule set, the maximum staleness passed, or changes (added
+       reports, expiries, decay moves) from at least k distinct reporters. If the set fell
+       below k reporters since a previous set that had k, the request is a "withdrawal".
+    Raises Conflict (nothing may be requested now, with the reason and what it waits for).
+    `previous_rules` is the rule set the previous request named (for its k).
+    """
+    size = _index(ledger_size, "ledger size")
+    table = _by_index(reports)
+    if previous is not None:
+        if not isinstance(previous, PreviousRequest):
+            raise InvalidInput("previous must be a PreviousRequest or None")
+        if size < previous.ledger_size:
+            raise Conflict(
+                f"ledger size {size} is below the previous request's {previous.ledger_size}: "
+                "ratings never decrypt history"
+            )
+        if previous_rules is None or previous_rules.version != previous.rule_version:
+            raise InvalidInput("give the rule set the previous request names")
+        corrected = []
+        for index, _w in previous.active:
+            report = table.get(index)
+            if report is None:
+                raise InvalidInput(f"the previous request names report {index}, which is not the subject's")
+            if (report.retracted_at is not None and report.retracted_at < size) or \
+                    (report.fraud_at is not None and report.fraud_at < size):
+                corrected.append(index)
+        if corrected:
+            kept = tuple(p for p in previous.active if p[0] not in corrected)
+            k_prev = previous_rules.k_reporters
+            return RequestPlan("correction", previous.rule_version, previous.as_of, kept,
+                               _reporters(table, [i for i, _ in kept], "the corrected set"), k_prev)
+    if not isinstance(as_of, _dt.date) or isinstance(as_of, _dt.datetime):
+        raise InvalidInput(f"rating date must be a date, got {as_of!r}")
+    active = active_set(reports, rules, size, as_of)
+    reporters = _reporters(table, [i for i, _ in active], "the active set")
+    k = rules.k_reporters
+    if previous is not None and reporters < k:
+        had = _reporters(table, [i for i, _ in previous.active], "the previous set")
+        assert previous_rules is not None
+        if had >= previous_rules.k_reporters:
+            if as_of < previous.as_of:
+                raise Conflict("rating date is before the previous request's: ratings only move forward")
+            return RequestPlan("withdrawal", rules.version, as_of, active, reporters, k)
+    last = None if previous is None else PreviousRating(previous.rule_version, previous.as_of, previous.active)
+    check_publishable(rules, reports, active, last, as_of)
+    if previous is None:
+        kind = "first"
+    elif previous.rule_version != rules.version:
+        kind = "rules"
+    elif (as_of - previous.as_of).days >= rules.max_staleness_days:
+        kind = "staleness"
+        if active == previous.active:
+            raise Conflict("nothing changed since the previous request: there is nothing to re-publish")
+    else:
+        kind = "changes"
+    return RequestPlan(kind, rules.version, as_of, active, reporters, k)
+
+
+def check_request(body: _e.RatingRequested, plan: RequestPlan) -> None:
+    """A RatingRequested says exactly what `plan_request` derives from the ledger."""
+    claimed = tuple(zip(body.active_set, body.weights))
+    if claimed != plan.active:
+        raise VerificationError(
+            f"the request's active set or weights differ from the ledger's: claimed {list(claimed)}, "
+            f"the ledger gives {list(plan.active)}"
+        )
+    if body.set_digest != plan.digest:
+        raise VerificationError("the request's set digest is not the digest of its active set")
+    if (body.kind, body.rule_set_version, body.as_of) != (plan.kind, plan.rule_version, plan.as_of.isoformat()):
+        raise VerificationError(
+            f"the request says {body.kind} under rule set {body.rule_set_version} as of {body.as_of}; the ledger "
+            f"gives {plan.kind} under {plan.rule_version} as of {plan.as_of.isoformat()}"
+        )
+
+
+# -- sealed decryption shares --------------------------------------------------------------
+
+
+def share_aad(genesis_hash: bytes, request_index: int, subject_tag: bytes, ledger_size: int, digest: bytes,
+              combiner: int, trustee: int) -> bytes:
+    """What a sealed share is bound to: a share is useless for any other request, set,
+    combiner or trustee slot."""
+    return _frame(SHARE_TAG, genesis_hash, request_index.to_bytes(8, "big"), subject_tag,
+                  ledger_size.to_bytes(8, "big"), digest, combiner.to_bytes(4, "big"), trustee.to_bytes(4, "big"))
+
+
+def _int_bytes(value: int) -> bytes:
+    return value.to_bytes((value.bit_length() + 7) // 8 or 1, "big")
+
+
+def seal_share(recipient_public: bytes, aad: bytes, share: _threshold.DecryptionShare) -> bytes:
+    """HPKE-seal a decryption share and its Chaum–Pedersen proof to the combiner."""
+    plaintext = share.index.to_bytes(4, "big") + _frame(
+        _int_bytes(share.c_i), _int_bytes(share.challenge), _int_bytes(share.response))
+    return _escrow.seal(recipient_public, SHARE_INFO, aad, plaintext)
+
+
+def open_share(recipient_private: bytes, aad: bytes, sealed: bytes, trustee: int) -> _threshold.DecryptionShare:
+    """Open a sealed share; VerificationError naming the trustee if it does not open or parse."""
+    try:
+        data = _escrow.open_(recipient_private, SHARE_INFO, aad, sealed)
+        fields: list[int] = []
+        at = 4
+        while at < len(data):
+            n = int.from_bytes(data[at:at + 4], "big")
+            fields.append(int.from_bytes(data[at + 4:at + 4 + n], "big"))
+            at += 4 + n
+        if at != len(data) or len(fields) != 3 or int.from_bytes(data[:4], "big") != trustee:
+            raise InvalidInput("malformed share")
+        return _threshold.DecryptionShare(index=trustee, c_i=fields[0], challenge=fields[1], response=fields[2])
+    except (InvalidInput, VerificationError):
+        raise VerificationError(f"the sealed share of trustee {trustee} does not open for this request") from None
+
+
+# -- the combiner's strict check -------------------------------------------------------------
+
+
+def open_aggregate(gens: Generators, commitments: Sequence[bytes], weights: Sequence[int],
+                   plaintext: int) -> _paillier.Opening:
+    """The combiner's check of a decrypted aggregate (docs/ratings.md): it unpacks (a value
+    beyond the last slot does not open), every count N_s ≤ Σ w_i, R < q·Σ w_i (both as
+    integers), and C* = Σ N_s·G_s + R·H. Any failure raises VerificationError with the one
+    message DOES_NOT_OPEN, whatever the cause: the verdict is published and must not say
+    more about the plaintext than that."""
+    ws = _weights(weights, len(commitments))
+    total = sum(ws)
+    n_slots = TIERS * len(gens.categories)
+    try:
+        opening = _paillier.unpack(plaintext, n_slots)
+        if any(count > total for count in opening.counts) or opening.r_sum >= ORDER * total:
+            raise VerificationError(DOES_NOT_OPEN)
+        check_opening(gens, commitments, ws, list(opening.counts), opening.r_sum)
+    except (InvalidInput, VerificationError):
+        raise VerificationError(DOES_NOT_OPEN) from None
+    return opening
+
+
+# -- publications -------------------------------------------------------------------------
+
+
+def publication_message(genesis_hash: bytes, body: _e.RatingPublished) -> bytes:
+    """What the combiner signs: every field of the publication but its own signature."""
+    digest = _hashlib.sha256(_frame(
+        body.request_index.to_bytes(8, "big"), body.subject_tag, body.rule_set_version.encode(),
+        body.ledger_size.to_bytes(8, "big"), body.set_digest,
+        b"".join(i.to_bytes(8, "big") for i in body.active_set), b"".join(w.to_bytes(2, "big") for w in body.weights),
+        body.as_of.encode(), body.score.to_bytes(8, "big", signed=True), body.grade.encode(),
+        body.reporters.to_bytes(4, "big"), body.proof, body.combiner.to_bytes(4, "big"),
+    )).digest()
+    return _frame(PUBLICATION_SIGNATURE_TAG, genesis_hash, digest)
+
+
+def held_message(genesis_hash: bytes, request_index: int, subject_tag: bytes, ledger_size: int, digest: bytes,
+                 combiner: int) -> bytes:
+    """What the combiner signs when the aggregate of a request does not open."""
+    return _frame(HELD_TAG, genesis_hash, request_index.to_bytes(8, "big"), subject_tag,
+                  ledger_size.to_bytes(8, "big"), digest, combiner.to_bytes(4, "big"))
+
+
+def check_designated(genesis: _e.Genesis, genesis_hash: bytes, subject_tag: bytes, ledger_size: int,
+                     combiner: int) -> None:
+    """The combiner is the designated one for (subject, L), or a later one in the order
+    when earlier ones were unavailable: at most n − t may be skipped (beyond that fewer
+    than t trustees would be left to serve shares). The operator cannot pick another."""
+    order = combiner_order(genesis_hash, subject_tag, ledger_size, [t.index for t in genesis.trustees])
+    allowed = order[: len(order) - genesis.threshold + 1]
+    if combiner not in allowed:
+        raise VerificationError(
+            f"combiner {combiner} is not designated for this subject and size: the order is {list(order)} "
+            f"and only the first {len(allowed)} may combine"
+        )
+
+
+def _trustee(genesis: _e.Genesis, index: int) -> _e.Trustee:
+    for t in genesis.trustees:
+        if t.index == index:
+            return t
+    raise VerificationError(f"combiner {index} is not a trustee of the genesis")
+
+
+def check_combiner_signature(genesis: _e.Genesis, combiner: int, message: bytes, signature: bytes) -> None:
+    """The combiner is a genesis trustee and `signature` is its Ed25519 signature."""
+    from core.signing import VerifyKey
+
+    try:
+        VerifyKey.from_bytes(_trustee(genesis, combiner).signing_key).verify(message, signature)
+    except VerificationError:
+        raise VerificationError(f"the combiner signature of trustee {combiner} does not verify") from None
+
+
+def check_publication(gens: Generators, genesis: _e.Genesis, genesis_hash: bytes, rules: RuleSet,
+                      request_index: int, request: _e.RatingRequested, reports: Sequence[ReportInfo],
+                      body: _e.RatingPublished) -> None:
+    """Everything a RatingPublished claims, against the request it answers (docs/ratings.md).
+
+    The one verification of a publication, run by the ledger on append and in every audit
+    replay, and by the member SDK on GetRating. `reports` are the reports of the request's
+    active set (at least); `rules` the rule set the request names. Checks: the entry
+    answers `request` (subject, L, set, weights, digest, date, rule set); its reporter
+    count is the number of distinct link tags and at least k; the combiner is a genesis
+    trustee whose signature covers every field; the publication proof binds the score to
+    C* = Σ w_i·C_i recomputed from the commitments; the grade is the rule set's grade of
+    the score. Raises VerificationError.
+    """
+    from core.publication import PublicationProof, PublicationStatement, verify
+    from core.rules import grade_of, points_vector, rule_set_hash
+
+    if body.request_index != request_index:
+        raise VerificationError(f"the rating answers request {body.request_index}, not {request_index}")
+    if (body.subject_tag, body.ledger_size, body.set_digest, body.active_set, body.weights, body.as_of,
+            body.rule_set_version) != (request.subject_tag, request.ledger_size, request.set_digest,
+                                       request.active_set, request.weights, request.as_of, request.rule_set_version):
+        raise VerificationError("the rating's subject, size, active set, weights, date or rule set differ from "
+                                f"the request {request_index} it answers")
+    if rules.version != body.rule_set_version:
+        raise VerificationError(f"rule set {rules.version} given, the rating names {body.rule_set_version}")
+    table = _by_index(reports)
+    active = tuple(zip(body.active_set, body.weights))
+    reporters = _reporters(table, [i for i, _ in active], "the rating's active set")
+    if reporters != body.reporters:
+        raise VerificationError(f"the rating claims {body.reporters} reporters; its active set has {reporters}")
+    if reporters < rules.k_reporters:
+        raise VerificationError(f"the rating rests on {reporters} distinct reporter(s); k = {rules.k_reporters}")
+    check_designated(genesis, genesis_hash, body.subject_tag, body.ledger_size, body.combiner)
+    check_combiner_signature(genesis, body.combiner, publication_message(genesis_hash, body),
+                             body.combiner_signature)
+    # The commitments are ledger entries, subgroup-checked when they were appended.
+    aggregate = aggregate_commitment(gens.group, [table[i].commitment for i, _ in active], [w for _, w in active],
+                                     subgroup_checked=False)
+    points = points_vector(rules, gens.categories)
+    try:
+        statement = PublicationStatement(genesis_hash, body.subject_tag, body.ledger_size, body.set_digest,
+                                         rule_set_hash(rules), gens.group.encode(aggregate), points,
+                                         rules.base_score, body.score)
+        verify(gens, statement, PublicationProof.from_bytes(body.proof, len(points)))
+    except InvalidInput as exc:
+        raise VerificationError(f"the publication proof does not verify: {exc}") from None
+    except VerificationError as exc:
+        raise VerificationError(f"the publication proof does not verify for score {body.score}: {exc}") from None
+    grade = grade_of(rules, body.score)
+    if grade != body.grade:
+        raise VerificationError(f"the rating claims grade {body.grade}; score {body.score} gives grade {grade}")

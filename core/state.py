@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -157,8 +158,11 @@ def author_of(view: StateView, ally: Alliance, signed: e.SignedEntry) -> str:
             if record["revoked_at"] is not None:
                 raise PermissionDenied(f"member {member} was revoked at entry {record['revoked_at']} and may not write")
             author, key = f"member:{member}", bytes.fromhex(record["signing_key"])
+    if author is None:
+        author, key = subject_author(view, sig.key_id)
     if author is None or key is None:
-        raise PermissionDenied(f"signing key {sig.key_id} belongs to no regulator, operator or admitted member")
+        raise PermissionDenied(f"signing key {sig.key_id} belongs to no regulator, operator, admitted member "
+                               "or enrolled subject")
     try:
         VerifyKey.from_bytes(key).verify(signed.signed_message(), sig.signature)
     except VerificationError:
@@ -172,7 +176,23 @@ def _require(author: str, allowed: Sequence[str], kind: str) -> None:
         raise PermissionDenied(f"only the {' or '.join(allowed)} may write {kind}; this entry is signed by the {role}")
 
 
-def verify_ring_now(view: StateView, ally: Alliance, signed: e.SignedEntry, subject_tag: bytes, ring_size: int,
+def check_ring_named(ring_change: int, changed_at: int, index: int) -> None:
+    """A report or retraction names its ring by the membership-change entry that defines it
+    (docs/reports.md): that must be the latest change, `changed_at`, as of entry `index`."""
+    if ring_change == changed_at:
+        return
+    if ring_change < changed_at:
+        raise Conflict(
+            f"the member set changed at entry {changed_at}; this entry names the ring of entry {ring_change}: "
+            f"rebuild the ring signature with ring_change = {changed_at}"
+        )
+    if ring_change >= index:
+        raise InvalidInput(f"ring_change {ring_change} names an entry beyond the ledger's {index} entries")
+    raise InvalidInput(f"entry {ring_change} is not a membership change (the last one is entry {changed_at}): "
+                       f"set ring_change = {changed_at}")
+
+
+def verify_ring_now(view: StateView, ally: Alliance, signed: e.SignedEntry, subject_tag: bytes, ring_change: int,
                  index: int) -> bytes:
     """Check the ring is current and the ring signature verifies; return the link tag."""
     from core.group import default_group
@@ -181,12 +201,7 @@ def verify_ring_now(view: StateView, ally: Alliance, signed: e.SignedEntry, subj
     if signed.ring_signature is None:
         raise PermissionDenied(f"{signed.entry.kind} must carry a ring signature so its author stays anonymous")
     ring, changed_at = current_ring(view)
-    if ring_size > index:
-        raise InvalidInput(f"ring size {ring_size} names a ledger size beyond the current {index}")
-    if ring_size <= changed_at:
-        raise Conflict(
-            f"the member set changed at entry {changed_at}; rebuild the ring signature for ledger size > {changed_at}"
-        )
+    check_ring_named(ring_change, changed_at, index)
     if not ring:
         raise Conflict("no member is admitted: there is no ring to sign with")
     sig = RingSignature.from_bytes(signed.ring_signature)
@@ -194,16 +209,39 @@ def verify_ring_now(view: StateView, ally: Alliance, signed: e.SignedEntry, subj
     return sig.link_tag
 
 
-def verify_report_crypto(ally: Alliance, report: e.ReportCommitted) -> None:
-    """The validity proof and the ciphertext's range: everything but the ring."""
-    from core.proofs import ReportStatement, ValidityProof, verify_validity
+def check_ciphertext(ally: Alliance, ciphertext: int) -> None:
+    """A report's ciphertext must be a unit of Z*_{n²} (0 < c < n², gcd(c, n) = 1): a
+    non-unit has no inverse, so every aggregate containing it would be undecryptable and
+    the subject could never be rated again. It must also take exactly the bytes of n²
+    (no leading zero byte), so its length is the same for every report (docs/reports.md)."""
+    n, nsquare = ally.genesis.paillier_n, ally.nsquare
+    if not 0 < ciphertext < nsquare:
+        raise InvalidInput("ciphertext is outside 0 < c < n^2 of the alliance key: encrypt under the genesis key")
+    if math.gcd(ciphertext, n) != 1:
+        raise InvalidInput("ciphertext is not a unit of Z*_{n^2} (it shares a factor with n), so no aggregate "
+                           "containing it could be decrypted: encrypt as g^m * r^n mod n^2 with r coprime to n")
+    width = (nsquare.bit_length() + 7) // 8
+    if ciphertext.bit_length() <= 8 * (width - 1):
+        raise InvalidInput(f"ciphertext is shorter than the {width} bytes of n^2; every report's ciphertext has that "
+                           "length: encrypt again with a fresh randomiser")
 
+
+def check_report(ally: Alliance, report: e.ReportCommitted) -> None:
+    """The cheap checks of a report against the alliance: category and ciphertext. Run by
+    `apply` on every report (verified or not), and first by `verify_report_crypto`."""
     if report.category not in ally.genesis.categories:
         raise InvalidInput(
             f"category {report.category!r} is not in the registry; use one of {', '.join(ally.genesis.categories)}"
         )
-    if not 0 < report.ciphertext < ally.nsquare:
-        raise InvalidInput("ciphertext is outside Z*_{n^2} of the alliance key: encrypt under the genesis key")
+    check_ciphertext(ally, report.ciphertext)
+
+
+def verify_report_crypto(ally: Alliance, report: e.ReportCommitted) -> None:
+    """The one report verification, shared by the ledger, intake (single and batch) and the
+    audit: `check_report`, then the validity proof. Everything but the ring."""
+    from core.proofs import ReportStatement, ValidityProof, verify_validity
+
+    check_report(ally, report)
     stmt = ReportStatement(
         genesis_hash=ally.genesis_hash,
         report_id=report.report_id,
@@ -213,6 +251,34 @@ def verify_report_crypto(ally: Alliance, report: e.ReportCommitted) -> None:
         commitment=report.commitment,
     )
     verify_validity(ally.generators, stmt, ValidityProof.from_bytes(report.validity_proof))
+
+
+HOUR_MS = 3600 * 1000
+#: How far either side of the turn of an hour the previous or next hour is still accepted.
+HOUR_SLACK_MS = 5 * 60 * 1000
+
+
+def report_hour(ms: int) -> int:
+    """A time rounded down to the whole UTC hour: the only timestamps a report may carry."""
+    return ms - ms % HOUR_MS
+
+
+def check_report_time(timestamp_ms: int, now_ms: int | None) -> None:
+    """A report carries no member clock (docs/reports.md): its timestamp is a whole UTC hour
+    and, at intake (`now_ms` = the operator's clock), the operator's current hour, or the
+    neighbouring one within HOUR_SLACK_MS of the turn of the hour."""
+    if timestamp_ms <= 0 or timestamp_ms % HOUR_MS:
+        raise InvalidInput("a report's timestamp_ms must be a whole UTC hour (the current time rounded down to the "
+                           "hour), never a finer clock")
+    if now_ms is not None and timestamp_ms not in (report_hour(now_ms - HOUR_SLACK_MS),
+                                                   report_hour(now_ms + HOUR_SLACK_MS)):
+        raise InvalidInput(f"report timestamp names the hour starting {_hour_text(timestamp_ms)} but the ledger's "
+                           f"clock is in the hour starting {_hour_text(report_hour(now_ms))}: set timestamp_ms to "
+                           "the current UTC hour (check your clock)")
+
+
+def _hour_text(ms: int) -> str:
+    return _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.UTC).strftime("%Y-%m-%d %H:00Z")
 
 
 def check_incident_date(incident_date: str, today: _dt.date) -> None:
@@ -270,11 +336,15 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
         if view.get(f"memberkey/{kid}") is not None or kid in (key_id(ally.genesis.regulator_key),
                                                               key_id(ally.genesis.operator_key)):
             raise AlreadyExists("that signing key is already registered; generate a fresh key for the member")
-        if view.get(f"reportingkey/{body.reporting_key.hex()}") is not None:
-            raise AlreadyExists("that reporting key is already registered; generate a fresh key for the member")
         from core.group import default_group
 
-        default_group().decode(body.reporting_key)  # a point on the curve, in the subgroup
+        group = default_group()
+        point = group.decode(body.reporting_key)  # canonical, on the curve, in the subgroup
+        if group.is_identity(point):
+            raise InvalidInput("the reporting key is the identity point, which every scalar matches; generate a "
+                               "fresh key for the member")
+        if view.get(f"reportingkey/{group.encode(point).hex()}") is not None:
+            raise AlreadyExists("that reporting key is already registered; generate a fresh key for the member")
         ring, _ = current_ring(view)
         up[f"member/{body.member_id}"] = dump({
             "member_id": body.member_id, "display_name": body.display_name, "admitted_at": index,
@@ -297,28 +367,39 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
         up["ring"] = dump({"keys": keys, "changed_at": index})
     elif isinstance(body, e.RuleSetPublished):
         _require(author_of(view, ally, signed), ["regulator"], "RuleSetPublished")
-        from core.rules import check_canonical
+        from core.rules import check_canonical, check_rule_interval
 
         if view.get(f"rules/{body.version}") is not None:
             raise AlreadyExists(f"rule set version {body.version} is already published; pick a new version")
         rules = check_canonical(body.canonical_toml, ally.genesis.categories)
         if rules.version != body.version or rules.effective_from.isoformat() != body.effective_from:
             raise InvalidInput("the entry's version and effective date must match the rule set text")
+        # Spacing (docs/rules.md): each rule set in force publishes one more combination of the
+        # same counts. The publication day comes from the entry's timestamp, held to the
+        # ledger's clock at intake so that a back-dated entry cannot pass as an old one. The
+        # ceremony's first rule set is exempt (the operator may start days after the ceremony).
+        dates = [e.parse_date(json.loads(raw)["effective_from"], "effective date") for _k, raw in view.scan("rules/")]
+        if dates and now_ms is not None and abs(entry.timestamp_ms - now_ms) > CLOCK_SKEW_MS:
+            raise InvalidInput("rule set timestamp is more than a day away from the ledger's clock; check your clock")
+        check_rule_interval(rules.effective_from, previous=max(dates, default=None),
+                            published_on=_day(entry.timestamp_ms),
+                            interval_days=ally.genesis.min_rule_interval_days)
         up[f"rules/{body.version}"] = dump({"index": index, "effective_from": body.effective_from,
                                             "rules": rules.to_json()})
     elif isinstance(body, e.ReportCommitted):
         rid = body.report_id.hex()
         if view.get(f"report/{rid}") is not None:
             raise AlreadyExists(f"report {rid} is already on the ledger; a replay changes nothing")
-        if entry.timestamp_ms <= 0:
-            raise InvalidInput("a report must carry its creation time in timestamp_ms")
-        if now_ms is not None and abs(entry.timestamp_ms - now_ms) > CLOCK_SKEW_MS:
-            raise InvalidInput("report timestamp is more than a day away from the ledger's clock; check your clock")
+        if signed.escrow is None:
+            raise InvalidInput("a stored report carries the escrow the operator sealed at intake; this leaf has none")
+        check_report_time(entry.timestamp_ms, now_ms)
         check_incident_date(body.incident_date, _day(entry.timestamp_ms))
         if verify:
             verify_report_crypto(ally, body)
-        link = verify_ring_now(view, ally, signed, body.subject_tag, body.ring_size, index) if verify \
-            else _ring_link_tag(view, signed, body.ring_size, index)
+        else:
+            check_report(ally, body)
+        link = verify_ring_now(view, ally, signed, body.subject_tag, body.ring_change, index) if verify \
+            else _ring_link_tag(view, signed, body.ring_change, index)
         up[f"report/{rid}"] = dump({
             "index": index, "subject": body.subject_tag.hex(), "category": body.category,
             "incident_date": body.incident_date, "link": link.hex(), "retracted_at": None, "fraud_at": None,
@@ -333,26 +414,14 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
         if record["retracted_at"] is not None:
             raise Conflict(f"report {rid} was already retracted at entry {record['retracted_at']}")
         subject = bytes.fromhex(record["subject"])
-        link = verify_ring_now(view, ally, signed, subject, body.ring_size, index) if verify \
-            else _ring_link_tag(view, signed, body.ring_size, index)
+        link = verify_ring_now(view, ally, signed, subject, body.ring_change, index) if verify \
+            else _ring_link_tag(view, signed, body.ring_change, index)
         if link.hex() != record["link"]:
             raise PermissionDenied("only the original reporter can retract a report: the link tag does not match")
         record["retracted_at"] = index
         up[f"report/{rid}"] = dump(record)
     elif isinstance(body, e.DisputeFiled):
-        _require(author_of(view, ally, signed), ["regulator", "member"], "DisputeFiled")
-        rid = body.report_id.hex()
-        if view.get(f"report/{rid}") is None:
-            raise NotFound(f"report {rid} is not on the ledger; a dispute must name a recorded report")
-        if view.get(f"dispute/{body.dispute_id.hex()}") is not None:
-            raise AlreadyExists(f"dispute {body.dispute_id.hex()} is already filed")
-        record = load(view, f"report/{rid}")
-        if record.get("disputed"):
-            raise Conflict(f"report {rid} is already under dispute {record['disputed']}; wait for its resolution")
-        record["disputed"] = body.dispute_id.hex()  # flagged at once (征信业管理条例 Art 25)
-        up[f"report/{rid}"] = dump(record)
-        up[f"dispute/{body.dispute_id.hex()}"] = dump({"index": index, "report": rid, "resolved_at": None,
-                                                       "deadline_days": DISPUTE_DAYS})
+        up.update(check_dispute_filed(view, author_of(view, ally, signed), index, entry.timestamp_ms, body, now_ms))
     elif isinstance(body, e.DisputeResolved):
         _require(author_of(view, ally, signed), ["regulator"], "DisputeResolved")
         dispute = load(view, f"dispute/{body.dispute_id.hex()}")
@@ -385,30 +454,79 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
             raise Conflict(f"report {rid} was already found fraudulent at entry {record['fraud_at']}")
         record["fraud_at"] = index
         up[f"report/{rid}"] = dump(record)
-    elif isinstance(body, e.RatingPublished):
-        _require(author_of(view, ally, signed), ["operator"], "RatingPublished")
-        check_rating(view, ally, index, entry.timestamp_ms, body)
-        up[f"rating/{body.subject_tag.hex()}"] = dump({
-            "index": index, "ledger_size": body.ledger_size, "as_of": body.as_of,
-            "rule_set_version": body.rule_set_version, "active": [list(p) for p in zip(body.active_set, body.weights)],
-        })
+    elif isinstance(body, e.RatingRequested):
+        _require(author_of(view, ally, signed), ["operator"], "RatingRequested")
+        up.update(check_rating_request(view, index, entry.timestamp_ms, body))
+    elif isinstance(body, (e.RatingPublished, e.RatingHeld, e.RatingWithdrawn)):
+        _require(author_of(view, ally, signed), ["operator"], entry.kind)
+        up.update(check_rating_answer(view, ally, index, body))
+    elif isinstance(body, e.EscrowOpened):
+        _require(author_of(view, ally, signed), ["regulator"], "EscrowOpened")
+        rid = body.report_id.hex()
+        record = load(view, f"report/{rid}")
+        if record is None:
+            raise NotFound(f"report {rid} is not on the ledger; an escrow is opened only for a recorded report")
+        check_escrow_reason(view, rid, record, body.reason)
+        opened = list(record.get("escrow_opened") or [])
+        if any(o["reason"] == body.reason for o in opened):
+            raise AlreadyExists(f"the escrow of report {rid} was already opened for {body.reason}")
+        record["escrow_opened"] = opened + [{"index": index, "reason": body.reason}]
+        up[f"report/{rid}"] = dump(record)
+    elif isinstance(body, e.OperatorFaulted):
+        _require(author_of(view, ally, signed), ["regulator"], "OperatorFaulted")
+        rid = body.report_id.hex()
+        record = load(view, f"report/{rid}")
+        if record is None:
+            raise NotFound(f"report {rid} is not on the ledger")
+        if not record.get("escrow_opened"):
+            raise Conflict(f"the escrow of report {rid} was never opened on the ledger: append EscrowOpened first")
+        if record.get("operator_faulted") is not None:
+            raise AlreadyExists(f"the operator's escrow of report {rid} was already faulted at entry "
+                                f"{record['operator_faulted']}")
+        record["operator_faulted"] = index
+        up[f"report/{rid}"] = dump(record)
+    elif isinstance(body, e.QueryLogCommitted):
+        _require(author_of(view, ally, signed), ["operator"], "QueryLogCommitted")
+        up.update(querylog_commit_updates(view, index, body))
+    elif isinstance(body, (e.SubjectEnrolled, e.SubjectAccessAuthorised, e.SubjectRevoked)):
+        _require(author_of(view, ally, signed), ["regulator"], entry.kind)
+        up.update(subject_party_updates(view, ally, index, body))
     else:  # pragma: no cover - the Body union is closed
         raise InvalidInput(f"unknown entry type {entry.kind}")
     return up
 
 
-def _ring_link_tag(view: StateView, signed: e.SignedEntry, ring_size: int, index: int) -> bytes:
+def _ring_link_tag(view: StateView, signed: e.SignedEntry, ring_change: int, index: int) -> bytes:
     """For pre-verified entries: the cheap ring-currency checks and the link tag."""
     from core.ring import RingSignature
 
     if signed.ring_signature is None:
         raise PermissionDenied(f"{signed.entry.kind} must carry a ring signature")
     _, changed_at = current_ring(view)
-    if ring_size > index or ring_size <= changed_at:
-        raise Conflict(
-            f"the member set changed at entry {changed_at}; rebuild the ring signature for ledger size > {changed_at}"
-        )
+    check_ring_named(ring_change, changed_at, index)
     return RingSignature.link_tag_of(signed.ring_signature)
+
+
+def check_escrow_reason(view: StateView, rid: str, record: Mapping[str, Any], reason: str) -> None:
+    """An escrow is opened only for an open dispute on that very report, or under a
+    FraudFound naming it or an InvestigationAuthorised of its subject that covers it."""
+    kind, ref = e.parse_escrow_reason(reason)
+    if kind == "dispute":
+        dispute = load(view, f"dispute/{ref}")
+        if dispute is None or dispute["report"] != rid:
+            raise NotFound(f"no dispute {ref} was filed against report {rid}; open the escrow for a dispute on it")
+        if dispute["resolved_at"] is not None:
+            raise Conflict(f"dispute {ref} was resolved at entry {dispute['resolved_at']}; an escrow is opened only "
+                           "while its dispute is open")
+        return
+    at = int(ref)
+    if record.get("fraud_at") == at:
+        return
+    investigation = load(view, f"investigation/{record['subject']}/{at:012d}")
+    if investigation is not None and int(investigation.get("ledger_size", 0)) > int(record["index"]):
+        return
+    raise PermissionDenied(f"entry {at} is neither a FraudFound naming report {rid} nor an InvestigationAuthorised "
+                           "of its subject covering it: the escrow stays closed")
 
 
 def _day(ms: int) -> _dt.date:
@@ -418,14 +536,18 @@ def _day(ms: int) -> _dt.date:
 # -- ratings (DESIGN §5) -------------------------------------------------------------------
 
 
-def rules_in_force(view: StateView, as_of: _dt.date) -> tuple[Any, int]:
+def rules_in_force(view: StateView, as_of: _dt.date, before: int | None = None) -> tuple[Any, int]:
     """The rule set in force on `as_of` (latest effective date not after it; the later entry
-    wins a tie) and the index of its RuleSetPublished entry. NotFound if none is."""
+    wins a tie) and the index of its RuleSetPublished entry. With `before`, only rule sets
+    published below that ledger size count (a rating at size L sees the ledger below L).
+    NotFound if none is."""
     from core.rules import RuleSet
 
     best: tuple[str, int, Any] | None = None
     for _key, raw in view.scan("rules/"):
         record = json.loads(raw)
+        if before is not None and int(record["index"]) >= before:
+            continue
         if record["effective_from"] <= as_of.isoformat():
             candidate = (record["effective_from"], int(record["index"]), record["rules"])
             if best is None or candidate[:2] > best[:2]:
@@ -433,6 +555,16 @@ def rules_in_force(view: StateView, as_of: _dt.date) -> tuple[Any, int]:
     if best is None:
         raise NotFound(f"no rule set is in force on {as_of.isoformat()}: the regulator must publish one")
     return RuleSet.from_json(best[2]), best[1]
+
+
+def rules_named(view: StateView, version: str) -> Any:
+    """The published rule set `version` (NotFound if it is not on the ledger)."""
+    from core.rules import RuleSet
+
+    record = load(view, f"rules/{version}")
+    if record is None:
+        raise NotFound(f"rule set {version} is not on the ledger")
+    return RuleSet.from_json(record["rules"])
 
 
 def subject_reports(view: StateView, subject_tag: bytes) -> list[Any]:
@@ -451,59 +583,264 @@ def subject_reports(view: StateView, subject_tag: bytes) -> list[Any]:
     return out
 
 
-def previous_rating(view: StateView, subject_tag: bytes) -> Any:
-    from core.rating import PreviousRating
+def request_record(view: StateView, index: int) -> dict[str, Any] | None:
+    """The RatingRequested at ledger index `index` as the ledger recorded it, with its
+    answer (None while unanswered): {"kind": published | held | withdrawn, "index"}."""
+    record: dict[str, Any] | None = load(view, f"request/{index:012d}")
+    return record
 
-    record = load(view, f"rating/{subject_tag.hex()}")
+
+def latest_request(view: StateView, subject_tag: bytes) -> dict[str, Any] | None:
+    """The subject's newest RatingRequested record, or None."""
+    pointer = load(view, f"ratingreq/{subject_tag.hex()}")
+    return None if pointer is None else request_record(view, int(pointer))
+
+
+def _previous_of(record: dict[str, Any] | None) -> Any:
+    from core.rating import PreviousRequest
+
     if record is None:
         return None
-    return PreviousRating(rule_version=record["rule_set_version"], as_of=_dt.date.fromisoformat(record["as_of"]),
-                          active=tuple((int(i), int(w)) for i, w in record["active"]))
+    return PreviousRequest(index=int(record["index"]), ledger_size=int(record["ledger_size"]),
+                           rule_version=record["rule_set_version"], as_of=_dt.date.fromisoformat(record["as_of"]),
+                           active=tuple((int(i), int(w)) for i, w in record["active"]))
+
+
+def request_plan(view: StateView, subject_tag: bytes, ledger_size: int, as_of: _dt.date,
+                 previous: dict[str, Any] | None) -> Any:
+    """`core.rating.plan_request` over the ledger's history: the rule set in force below L,
+    every report of the subject, and the previous request (`previous`, a request record)."""
+    from core.rating import plan_request
+
+    rules, _ = rules_in_force(view, as_of, before=ledger_size)
+    prev = _previous_of(previous)
+    prev_rules = None if prev is None else rules_named(view, prev.rule_version)
+    return plan_request(rules, subject_reports(view, subject_tag), prev, prev_rules, ledger_size, as_of)
+
+
+def request_entry(record: dict[str, Any]) -> e.RatingRequested:
+    """The RatingRequested body a request record was made from."""
+    return e.RatingRequested(
+        subject_tag=bytes.fromhex(record["subject"]), ledger_size=int(record["ledger_size"]),
+        set_digest=bytes.fromhex(record["digest"]), active_set=tuple(int(i) for i, _ in record["active"]),
+        weights=tuple(int(w) for _, w in record["active"]), as_of=record["as_of"],
+        rule_set_version=record["rule_set_version"], kind=record["kind"])
 
 
 def rating_inputs(view: StateView, subject_tag: bytes, ledger_size: int, as_of: _dt.date) -> tuple[Any, Any, list[Any],
                                                                                               tuple[tuple[int, int], ...]]:
-    """(rules, previous rating, reports, active set) for rating a subject at `ledger_size`."""
+    """(rules, previous request, reports, active set) for rating a subject at `ledger_size`."""
     from core.rating import active_set
 
-    rules, _ = rules_in_force(view, as_of)
+    rules, _ = rules_in_force(view, as_of, before=ledger_size)
     reports = subject_reports(view, subject_tag)
-    return rules, previous_rating(view, subject_tag), reports, active_set(reports, rules, ledger_size, as_of)
+    return rules, _previous_of(latest_request(view, subject_tag)), reports, \
+        active_set(reports, rules, ledger_size, as_of)
 
 
-def check_rating(view: StateView, ally: Alliance, index: int, timestamp_ms: int, body: e.RatingPublished) -> None:
-    """Everything a RatingPublished claims, re-derived from the ledger (DESIGN §5 steps 1, 5, 6):
-    the rule set in force, the active set and weights, k and the update rule, the opening of
-    the commitments by the decrypted counts and R, and the score and grade."""
-    from core.rating import check_opening, check_publishable
-    from core.rules import score
+def check_rating_request(view: StateView, index: int, timestamp_ms: int, body: e.RatingRequested) -> Updates:
+    """A RatingRequested against the ledger's history (docs/ratings.md): L is a size of
+    this ledger and not below the previous request's; every earlier request for the subject
+    is answered; and the set, weights, date, rule set and kind are exactly what the update
+    rule (`core.rating.plan_request`) derives at L against the previous request."""
+    from core.rating import check_request
 
-    as_of = e.parse_date(body.as_of, "rating date")
-    if abs((as_of - _day(timestamp_ms)).days) > 1:
-        raise InvalidInput(f"rating date {body.as_of} is more than a day from the entry's timestamp")
     if not 0 < body.ledger_size <= index:
-        raise InvalidInput(f"rating covers ledger size {body.ledger_size}, outside 1..{index}")
-    trustees = set(body.trustees)
-    if len(trustees) != len(body.trustees) or len(trustees) < ally.genesis.threshold or \
-            not trustees <= {t.index for t in ally.genesis.trustees}:
-        raise InvalidInput(f"a rating names at least {ally.genesis.threshold} distinct genesis trustees")
-    rules, previous, reports, active = rating_inputs(view, body.subject_tag, body.ledger_size, as_of)
-    if previous is not None:
-        record = load(view, f"rating/{body.subject_tag.hex()}")
-        if body.ledger_size <= int(record["ledger_size"]):
-            raise Conflict(f"a rating of this subject already covers ledger size {record['ledger_size']}")
-    if rules.version != body.rule_set_version:
-        raise VerificationError(
-            f"rating names rule set {body.rule_set_version} but {rules.version} is in force on {body.as_of}")
-    claimed = tuple(zip(body.active_set, body.weights))
-    if claimed != active:
-        raise VerificationError("rating's active set or weights differ from the ledger's: "
-                                f"claimed {list(claimed)}, the ledger gives {list(active)}")
-    check_publishable(rules, reports, active, previous, as_of)
-    by_index = {r.index: r for r in reports}
-    check_opening(ally.generators, [by_index[i].commitment for i, _ in active], [w for _, w in active],
-                  body.counts, body.r_sum)
-    score_milli, grade = score(rules, ally.genesis.categories, body.counts)
-    if (score_milli, grade) != (body.score_milli, body.grade):
-        raise VerificationError(f"rating claims score {body.score_milli / 1000:g} grade {body.grade}; the counts "
-                                f"give {score_milli / 1000:g} grade {grade}")
+        raise InvalidInput(f"request names ledger size {body.ledger_size}, outside 1..{index}")
+    previous = latest_request(view, body.subject_tag)
+    if previous is not None and previous["answer"] is None:
+        raise Conflict(f"request {previous['index']} for this subject is not answered yet: append its "
+                       "RatingPublished, RatingHeld or RatingWithdrawn before requesting again")
+    as_of = e.parse_date(body.as_of, "rating date")
+    plan = request_plan(view, body.subject_tag, body.ledger_size, as_of, previous)
+    if plan.kind != "correction" and abs((as_of - _day(timestamp_ms)).days) > 1:
+        raise InvalidInput(f"rating date {body.as_of} is more than a day from the entry's timestamp")
+    check_request(body, plan)
+    record = {"index": index, "subject": body.subject_tag.hex(), "ledger_size": body.ledger_size,
+              "as_of": body.as_of, "rule_set_version": body.rule_set_version, "kind": body.kind,
+              "active": [list(p) for p in plan.active], "digest": body.set_digest.hex(),
+              "reporters": plan.reporters, "below_k": plan.below_k,
+              "previous": None if previous is None else previous["index"], "answer": None}
+    return {f"request/{index:012d}": dump(record), f"ratingreq/{body.subject_tag.hex()}": dump(index)}
+
+
+def check_rating_answer(view: StateView, ally: Alliance, index: int,
+                        body: e.RatingPublished | e.RatingHeld | e.RatingWithdrawn) -> Updates:
+    """RatingPublished, RatingHeld or RatingWithdrawn answering the subject's newest, unanswered
+    request. A publication is verified in full (`core.rating.check_publication`); a held
+    verdict must carry a genesis trustee's signature; a withdrawal answers only a request
+    whose set has fewer than k reporters (and such a request has no other answer)."""
+    from core.rating import check_combiner_signature, check_designated, check_publication, held_message
+
+    record = request_record(view, body.request_index)
+    if record is None or record["subject"] != body.subject_tag.hex():
+        raise NotFound(f"entry {body.request_index} is not a rating request for this subject")
+    newest = latest_request(view, body.subject_tag)
+    if newest is None or newest["index"] != record["index"]:
+        raise Conflict(f"request {body.request_index} is not the subject's newest request")
+    if record["answer"] is not None:
+        raise Conflict(f"request {body.request_index} is already answered by entry {record['answer']['index']}")
+    up: Updates = {}
+    if isinstance(body, e.RatingWithdrawn):
+        if not record["below_k"]:
+            raise Conflict(f"request {body.request_index} has {record['reporters']} reporters: it is rated or held, "
+                           "not withdrawn")
+        kind = "withdrawn"
+        up[f"rating/{body.subject_tag.hex()}"] = None
+    elif record["below_k"]:
+        raise Conflict(f"request {body.request_index} has fewer than k reporters: only RatingWithdrawn answers it")
+    elif isinstance(body, e.RatingHeld):
+        if body.ledger_size != record["ledger_size"]:
+            raise VerificationError("the held verdict names another ledger size than its request")
+        check_designated(ally.genesis, ally.genesis_hash, body.subject_tag, body.ledger_size, body.combiner)
+        check_combiner_signature(ally.genesis, body.combiner, held_message(
+            ally.genesis_hash, body.request_index, body.subject_tag, body.ledger_size,
+            bytes.fromhex(record["digest"]), body.combiner), body.verdict_signature)
+        kind = "held"
+    else:
+        rules = rules_named(view, record["rule_set_version"])
+        check_publication(ally.generators, ally.genesis, ally.genesis_hash, rules, int(record["index"]),
+                          request_entry(record), subject_reports(view, body.subject_tag), body)
+        kind = "published"
+        up[f"rating/{body.subject_tag.hex()}"] = dump({
+            "index": index, "request": body.request_index, "ledger_size": body.ledger_size, "as_of": body.as_of,
+            "rule_set_version": body.rule_set_version, "active": record["active"], "score": body.score,
+            "grade": body.grade,
+        })
+    record["answer"] = {"kind": kind, "index": index}
+    up[f"request/{int(record['index']):012d}"] = dump(record)
+    return up
+
+
+QUERYLOG_HEAD = "querylog/head"
+QUERYLOG_COMMIT = "querylog/commit/"
+
+
+def querylog_commit_key(last_id: int) -> str:
+    """State key of the commitment whose last record is `last_id` (zero-padded: keys sort
+    by id, so the commitment holding record r is the first key at or after r's)."""
+    return f"{QUERYLOG_COMMIT}{last_id:020d}"
+
+
+def querylog_commit_updates(view: StateView, index: int, body: e.QueryLogCommitted) -> Updates:
+    """A QueryLogCommitted must continue the previous one exactly (no gap, no overlap), so
+    every record id is committed once and the commitments tile the log (docs/queries.md)."""
+    head = load(view, QUERYLOG_HEAD) or {"next_id": 1}
+    if body.first_id != head["next_id"]:
+        raise Conflict(f"query log commitment starts at record {body.first_id}; the next uncommitted "
+                       f"record is {head['next_id']}")
+    last = body.first_id + body.count - 1
+    return {
+        QUERYLOG_HEAD: dump({"next_id": last + 1, "index": index}),
+        querylog_commit_key(last): dump({"index": index, "first_id": body.first_id, "count": body.count,
+                                         "root": body.root.hex()}),
+    }
+
+
+
+# -- subjects as parties, disputes (docs/subjects.md) ------------------------------------
+
+
+def subject_party(view: StateView, subject_tag: bytes) -> dict[str, Any] | None:
+    """The subject's current enrolment record (None if never enrolled): index, keys,
+    certificate digest, revoked_at, access (index of its SubjectAccessAuthorised or None)."""
+    record: dict[str, Any] | None = load(view, f"subjectparty/{subject_tag.hex()}")
+    return record
+
+
+def subject_author(view: StateView, kid: str) -> tuple[str | None, bytes | None]:
+    """("subject:<tag hex>", key) if `kid` names the signing key of a subject's current,
+    unrevoked enrolment; (None, None) if it names no subject. A revoked enrolment's key
+    raises PermissionDenied."""
+    tag = load(view, f"subjectkey/{kid}")
+    if tag is None:
+        return None, None
+    record = load(view, f"subjectparty/{tag}")
+    if record is None or key_id(bytes.fromhex(record["signing_key"])) != kid or record["revoked_at"] is not None:
+        raise PermissionDenied("this subject signing key belongs to a revoked enrolment; the subject must be "
+                               "enrolled again (`candor subject enrol`) and sign with its new key")
+    return f"subject:{tag}", bytes.fromhex(record["signing_key"])
+
+
+def subject_party_updates(view: StateView, ally: Alliance, index: int,
+                          body: e.SubjectEnrolled | e.SubjectAccessAuthorised | e.SubjectRevoked) -> Updates:
+    """SubjectEnrolled, SubjectAccessAuthorised or SubjectRevoked (regulator-signed) against
+    the subject's enrolment: one live enrolment per tag, keys never reused, access granted
+    once per enrolment."""
+    tag = body.subject_tag.hex()
+    record = subject_party(view, body.subject_tag)
+    if isinstance(body, e.SubjectEnrolled):
+        if record is not None and record["revoked_at"] is None:
+            raise AlreadyExists(f"subject {tag[:16]}… is already enrolled (entry {record['index']}); revoke that "
+                                "enrolment first (`candor subject revoke`) to issue new keys")
+        kid = key_id(body.signing_key)
+        if view.get(f"subjectkey/{kid}") is not None or view.get(f"memberkey/{kid}") is not None \
+                or kid in (key_id(ally.genesis.regulator_key), key_id(ally.genesis.operator_key)):
+            raise AlreadyExists("that signing key is already registered; generate a fresh key for the subject")
+        return {
+            f"subjectparty/{tag}": dump({
+                "index": index, "signing_key": body.signing_key.hex(), "encryption_key": body.encryption_key.hex(),
+                "certificate_digest": body.certificate_digest.hex(), "revoked_at": None, "access": None}),
+            f"subjectkey/{kid}": dump(tag),
+        }
+    if record is None:
+        raise NotFound(f"subject {tag[:16]}… is not enrolled; enrol it first (`candor subject enrol`)")
+    if record["revoked_at"] is not None:
+        raise Conflict(f"the enrolment of subject {tag[:16]}… was revoked at entry {record['revoked_at']}; "
+                       "enrol it again first")
+    if isinstance(body, e.SubjectRevoked):
+        record["revoked_at"] = index
+    else:
+        if record["access"] is not None:
+            raise AlreadyExists(f"subject {tag[:16]}… already has access to its tiers (entry {record['access']})")
+        record["access"] = index
+    return {f"subjectparty/{tag}": dump(record)}
+
+
+def statement_digest(statement: str) -> str:
+    return hashlib.sha256(statement.encode()).hexdigest()
+
+
+def check_dispute_filed(view: StateView, author: str, index: int, timestamp_ms: int, body: e.DisputeFiled,
+                        now_ms: int | None) -> Updates:
+    """A dispute (征信业管理条例 Art 25) is filed by the regulator, a member on the subject's
+    behalf, or the subject itself about a report on itself; on a report that still counts
+    (not retracted, not found fraudulent), not already under dispute, and not a copy of an
+    earlier dispute of that report. The report is flagged at once; the regulator answers
+    within DISPUTE_DAYS of the filing day (the entry's timestamp, held to the ledger's clock
+    at intake)."""
+    _require(author, ["regulator", "member", "subject"], "DisputeFiled")
+    rid = body.report_id.hex()
+    did = body.dispute_id.hex()
+    record = load(view, f"report/{rid}")
+    if record is None:
+        raise NotFound(f"report {rid} is not on the ledger; a dispute must name a recorded report")
+    if author.startswith("subject:") and record["subject"] != author.split(":", 1)[1]:
+        raise PermissionDenied(f"report {rid} is not about you: a subject disputes only reports about itself "
+                               "(`candor subject record` lists them)")
+    if view.get(f"dispute/{did}") is not None:
+        raise AlreadyExists(f"dispute {did} is already filed")
+    if record["retracted_at"] is not None:
+        raise Conflict(f"report {rid} was retracted at entry {record['retracted_at']}; it no longer counts, so "
+                       "there is nothing to dispute")
+    if record["fraud_at"] is not None:
+        raise Conflict(f"report {rid} was found fraudulent at entry {record['fraud_at']} and no longer counts; "
+                       "there is nothing to dispute")
+    if record.get("disputed"):
+        raise Conflict(f"report {rid} is already under dispute {record['disputed']}; wait for its resolution")
+    same = load(view, f"disputetext/{rid}/{statement_digest(body.statement)}")
+    if same is not None:
+        raise AlreadyExists(f"an identical dispute of report {rid} was filed at entry {same['index']} (dispute "
+                            f"{same['dispute']}) and answered; add what is new to the statement")
+    if now_ms is not None and abs(timestamp_ms - now_ms) > CLOCK_SKEW_MS:
+        raise InvalidInput("dispute timestamp is more than a day away from the ledger's clock (its answer is due "
+                           f"{DISPUTE_DAYS} days after it): check your clock")
+    record["disputed"] = did  # flagged at once
+    due = _day(timestamp_ms) + _dt.timedelta(days=DISPUTE_DAYS)
+    return {
+        f"report/{rid}": dump(record),
+        f"dispute/{did}": dump({"index": index, "report": rid, "resolved_at": None, "deadline_days": DISPUTE_DAYS,
+                               "due": due.isoformat(), "by": author}),
+        f"reportdispute/{rid}/{index:012d}": dump(did),
+        f"disputetext/{rid}/{statement_digest(body.statement)}": dump({"index": index, "dispute": did}),
+    }

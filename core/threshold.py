@@ -305,8 +305,8 @@ def deal(
         raise InvalidInput(f"n_bits must be an even integer of at least 128, got {n_bits}")
     if n_bits < PRODUCTION_MIN_BITS and not allow_insecure:
         raise InvalidInput(
-            f"a {n_bits}-bit key is too small for production (at least {PRODUCTION_MIN_BITS}; "
-            "DESIGN.md uses 3072): pass allow_insecure=True only in tests"
+            f"a {n_bits}-bit key is too small for production (at least {PRODUCTION_MIN_BITS} bits; "
+            "3072 recommended); allow_insecure=True exists for tests only"
         )
     if not isinstance(parties, int) or not 1 <= parties <= MAX_PARTIES:
         raise InvalidInput(f"parties must be between 1 and {MAX_PARTIES}, got {parties}")

@@ -9,35 +9,157 @@ metrics); `Settings.metrics_listen` serves Prometheus metrics on a port of its o
 shared PostgreSQL store several operators run side by side (server/sequencer.py); epochs
 run on whichever of them currently sequences. `Operator.stop` refuses new calls, lets the
 in-flight ones finish, drains the sequencer and releases its lease.
+
+Start-up refuses rather than half-starts (docs/operations.md): a malformed or taken listen
+address is one CandorError (gRPC's SO_REUSEPORT is off, so a second server cannot share the
+port), malformed protobuf is INVALID_ARGUMENT before any handler runs (`RejectMalformed`),
+and `Operator.wait` ends the process when a background loop dies.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import threading
 import time
+from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from candor.identity import Identity
-from candor.v1 import governance_pb2, governance_pb2_grpc, ledger_pb2, ledger_pb2_grpc, rating_pb2, rating_pb2_grpc
-from core.errors import Conflict
+from candor.v1 import (
+    governance_pb2,
+    governance_pb2_grpc,
+    ledger_pb2,
+    ledger_pb2_grpc,
+    rating_pb2,
+    rating_pb2_grpc,
+    subject_pb2_grpc,
+)
+from core.errors import Conflict, InvalidInput, Unavailable
+from core.querylog import COMMIT_INTERVAL_S
 from server.cpu import CpuPool
 from server.epoch import EpochRunner
 from server.intake import Verifier
 from server.ledger import Ledger
-from server.logging_setup import RpcObserver
+from server.logging_setup import RpcObserver, without_subjects
 from server.metrics import MetricsServer, OperatorMetrics
-from server.service import GovernanceServicer, LedgerServicer, RatingServicer, ReportingServicer
+from server.querylog import QueryLog
+from server.service import (
+    GovernanceServicer,
+    LedgerServicer,
+    RatingServicer,
+    ReportingServicer,
+)
 from server.storage import LedgerStore
+from server.subjects import SubjectServicer
 
 MAX_MESSAGE_BYTES = 512 * 1024
+#: gRPC otherwise sets SO_REUSEPORT, and a second server on the same port starts and splits the traffic.
+SERVER_OPTIONS = [("grpc.so_reuseport", 0)]
 log = logging.getLogger("candor.server")
+
+
+class _Malformed:
+    """What the guarded deserializer returns for bytes that are not the method's message."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+class RejectMalformed(grpc.ServerInterceptor):  # type: ignore[misc]
+    """Malformed protobuf (a truncated varint, bad UTF-8 in a string field) is answered
+    INVALID_ARGUMENT before any handler or role check runs, instead of gRPC's INTERNAL
+    "Exception deserializing request!" with a logged traceback."""
+
+    def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+                          details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        handler = continuation(details)
+        if handler is None or handler.unary_unary is None or handler.request_deserializer is None:
+            return handler
+        parse = handler.request_deserializer
+        behaviour = handler.unary_unary
+        method = str(details.method)
+
+        def deserialize(data: bytes) -> Any:
+            try:
+                return parse(data)
+            except Exception as exc:  # noqa: BLE001 - DecodeError and friends: the caller's bytes are bad
+                return _Malformed(type(exc).__name__)
+
+        def guarded(request: Any, context: grpc.ServicerContext) -> Any:
+            if isinstance(request, _Malformed):
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                              f"malformed request for {method}: not a valid protobuf message ({request.reason})")
+            return behaviour(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(guarded, request_deserializer=deserialize,
+                                                   response_serializer=handler.response_serializer)
+
+
+def check_listen(listen: str, flag: str = "--listen") -> tuple[str, int]:
+    """Split HOST:PORT (IPv6 as [::1]:PORT), or raise InvalidInput saying what to write."""
+    host, sep, port_text = listen.rpartition(":")
+    example = f"0.0.0.0:{listen}" if listen.isdigit() else "127.0.0.1:7400"
+    if not sep or not host:
+        raise InvalidInput(f"{flag} {listen!r} needs HOST:PORT, e.g. {example} (0.0.0.0 listens on every interface)")
+    if not port_text.isdigit() or int(port_text) > 65535:
+        raise InvalidInput(f"{flag} {listen!r}: the port {port_text!r} must be a number from 0 to 65535")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port_text)
+
+
+def _probe(host: str, port: int, listen: str, party: str) -> None:
+    """Bind and release HOST:PORT once, to turn gRPC's generic bind failure into a reason."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        raise InvalidInput(f"cannot listen on {listen}: the host {host!r} does not resolve; give an address of "
+                           "this machine, e.g. 0.0.0.0:PORT") from None
+    for family, kind, proto, _name, address in infos[:1]:
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC does: TIME_WAIT is no conflict
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise Conflict(f"cannot listen on {listen}: the address is already in use (another {party} "
+                                   "or another program listens there); stop it or choose another --listen") from None
+                if exc.errno == errno.EADDRNOTAVAIL:
+                    raise InvalidInput(f"cannot listen on {listen}: {host} is not an address of this machine") from None
+                if exc.errno == errno.EACCES:
+                    raise InvalidInput(f"cannot listen on {listen}: ports below 1024 need privileges; "
+                                       "choose a higher port") from None
+                raise Unavailable(f"cannot listen on {listen}: {exc.strerror}") from None
+
+
+def check_bindable(listen: str, party: str = "server") -> None:
+    """Raise a CandorError naming the problem if `listen` is malformed, foreign or in use."""
+    host, port = check_listen(listen)
+    if port:
+        _probe(host, port, listen, party)
+
+
+def listen_on(server: grpc.Server, listen: str, credentials: grpc.ServerCredentials, party: str = "server") -> int:
+    """Bind `server` (built with SERVER_OPTIONS) to `listen`; return the bound port. A bad
+    address or one in use raises a CandorError naming it."""
+    check_bindable(listen, party)
+    try:
+        bound: int = server.add_secure_port(listen, credentials)
+    except RuntimeError:
+        raise Unavailable(f"cannot listen on {listen}: gRPC could not bind it (in use, or not an address of "
+                          "this machine)") from None
+    return bound
 
 
 @dataclass(frozen=True)
@@ -54,6 +176,7 @@ class Settings:
     server_name: str | None = None  # shared store: this server's name in the intake queue
     intake_timeout: float = 20.0  # shared store: seconds a handed-off entry may wait for the sequencer
     lease_poll: float = 0.5  # shared store: seconds between attempts to take the sequencer lease
+    querylog_interval: float | None = COMMIT_INTERVAL_S  # seconds between query log commitments; None: off
 
 
 @dataclass
@@ -67,6 +190,23 @@ class Operator:
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     metrics_server: MetricsServer | None = None
     verifier: Verifier | None = None
+    loops: list[threading.Thread] = field(default_factory=list)  # background loops of the operator itself
+    queries: QueryLog | None = None
+
+    def dead_loops(self) -> list[str]:
+        """Names of background threads (sequencer, checkpointer, epochs) that died while serving."""
+        if self._stop.is_set():
+            return []
+        return [t.name for t in [*self.ledger.threads, *self.loops] if not t.is_alive()]
+
+    def wait(self, stop: threading.Event, poll: float = 0.5) -> None:
+        """Block until `stop` is set. If a background loop dies first, raise Unavailable: an
+        operator without its checkpointer or sequencer must not keep answering half-alive."""
+        while not stop.wait(poll):
+            dead = self.dead_loops()
+            if dead:
+                raise Unavailable(f"background loop {', '.join(dead)} stopped unexpectedly (see the log line "
+                                  "above); the operator shuts down instead of serving without it")
 
     @property
     def metrics_port(self) -> int | None:
@@ -119,6 +259,7 @@ def server_credentials(identity: Identity) -> grpc.ServerCredentials:
 
 
 def create_server(settings: Settings, store: LedgerStore) -> Operator:
+    check_bindable(settings.listen, "operator")  # before any thread starts
     metrics = OperatorMetrics()
     ledger = Ledger(store, settings.identity.note_signer(), checkpoint_interval=settings.checkpoint_interval,
                     metrics=metrics, name=settings.server_name, intake_timeout=settings.intake_timeout,
@@ -128,9 +269,9 @@ def create_server(settings: Settings, store: LedgerStore) -> Operator:
     ledger.start()
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.workers),
-        interceptors=[RpcObserver(metrics)],
+        interceptors=[RpcObserver(metrics), RejectMalformed()],
         options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                 ("grpc.max_send_message_length", 16 * 1024 * 1024)],
+                 ("grpc.max_send_message_length", 16 * 1024 * 1024), *SERVER_OPTIONS],
     )
     addresses = settings.trustees or {int(i): a for i, a in settings.identity.info.get("trustees", {}).items()}
     epochs = (EpochRunner(ledger, settings.identity, addresses, cpu=CpuPool(settings.epoch_workers))
@@ -140,9 +281,11 @@ def create_server(settings: Settings, store: LedgerStore) -> Operator:
         metrics.bind_epoch_lag(lambda: time.time() - (runner.last_run or metrics.started))
     verifier = Verifier(ledger, settings.verify_workers)  # workers start with the first report
     ledger_pb2_grpc.add_LedgerServiceServicer_to_server(LedgerServicer(ledger), server)
-    rating_pb2_grpc.add_RatingServiceServicer_to_server(RatingServicer(ledger, epochs), server)
+    queries = QueryLog(ledger, settings.identity.signing_key())
+    rating_pb2_grpc.add_RatingServiceServicer_to_server(RatingServicer(ledger, epochs, queries), server)
     governance_pb2_grpc.add_GovernanceServiceServicer_to_server(GovernanceServicer(ledger), server)
     governance_pb2_grpc.add_ReportingServiceServicer_to_server(ReportingServicer(ledger, verifier), server)
+    subject_pb2_grpc.add_SubjectServiceServicer_to_server(SubjectServicer(ledger), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [
@@ -150,21 +293,54 @@ def create_server(settings: Settings, store: LedgerStore) -> Operator:
         governance_pb2.DESCRIPTOR.services_by_name["GovernanceService"].full_name,
         governance_pb2.DESCRIPTOR.services_by_name["ReportingService"].full_name,
         rating_pb2.DESCRIPTOR.services_by_name["RatingService"].full_name,
+        "candor.v1.SubjectService",
     ]
     for name in names:
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
-    port = server.add_secure_port(settings.listen, server_credentials(settings.identity))
+    try:
+        port = listen_on(server, settings.listen, server_credentials(settings.identity), "operator")
+    except BaseException:
+        verifier.close()
+        ledger.stop()
+        if epochs is not None:
+            epochs.close()
+        if metrics_server is not None:
+            metrics_server.close()
+        raise
     server.start()
     stop = threading.Event()
+    loops: list[threading.Thread] = []
     if epochs is not None and settings.epoch_interval:
-        threading.Thread(target=_epoch_loop, args=(epochs, settings.epoch_interval, stop), daemon=True,
-                         name="candor-epochs").start()
-    return Operator(server, port, ledger, health_servicer, epochs, stop, metrics, metrics_server, verifier=verifier)
+        loops.append(threading.Thread(target=_epoch_loop, args=(epochs, settings.epoch_interval, stop),
+                                      daemon=True, name="candor-epochs"))
+        loops[-1].start()
+    if settings.querylog_interval:
+        loops.append(threading.Thread(target=_querylog_loop, args=(queries, settings.querylog_interval, stop),
+                                      daemon=True, name="candor-querylog"))
+        loops[-1].start()
+    return Operator(server, port, ledger, health_servicer, epochs, stop, metrics, metrics_server, verifier=verifier,
+                    loops=loops, queries=queries)
+
+
+def _querylog_loop(queries: QueryLog, interval: float, stop: threading.Event) -> None:
+    """Commit the query log every `interval` seconds (at least hourly by default) and purge
+    what is past retention; only the server that sequences does it (docs/queries.md)."""
+    while not stop.wait(interval):
+        if not queries.ledger.sequencing:
+            continue
+        try:
+            queries.commit()
+        except Exception as exc:  # noqa: BLE001 - the next interval retries; nothing is lost
+            log.warning("query log commitment failed, retrying in %g s: %s", interval, type(exc).__name__)
 
 
 def _epoch_loop(epochs: EpochRunner, interval: float, stop: threading.Event) -> None:
+    """Run an epoch every `interval` seconds. An epoch that cannot rate (trustees away, no
+    cosigned checkpoint) is logged once when it starts failing and once when it recovers;
+    the loop never ends on a failure (docs/operations.md)."""
+    waiting: str | None = None
     while not stop.wait(interval):
         if not epochs.ledger.sequencing:
             continue  # over a shared store, only the server that sequences runs epochs
@@ -172,5 +348,14 @@ def _epoch_loop(epochs: EpochRunner, interval: float, stop: threading.Event) -> 
             result = epochs.run()
             log.info("epoch: %d published, %d pending, %d held, %d fraud", len(result.published),
                      len(result.pending), len(result.held), len(result.fraud))
-        except Exception:
-            log.exception("epoch failed; retrying at the next interval")
+            blocked = [m for m in result.messages if "trustee shares needed" in m or "no witness-cosigned" in m]
+            # An epoch message names its subject; a log line never does (docs/queries.md).
+            problem = without_subjects(blocked[0]) if blocked and not result.published else None
+        except Exception as exc:  # logged once; the next interval retries
+            log.debug("epoch failed", exc_info=exc)
+            problem = without_subjects(f"{type(exc).__name__}: {exc}")
+        if problem is not None and waiting is None:
+            log.warning("epochs are waiting (retrying every %g s): %s", interval, problem)
+        elif problem is None and waiting is not None:
+            log.warning("epochs recovered: the last epoch ran without the failure above")
+        waiting = problem

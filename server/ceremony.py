@@ -24,9 +24,9 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from candor import wire
-from candor.identity import ed25519_pem, write_private
+from candor.identity import ed25519_pem, tls_name, write_private
 from core import entries as e
-from core import ring, threshold
+from core import escrow, ring, threshold
 from core.errors import InvalidInput
 from core.paillier import check_registry_fits
 from core.pedersen import PEDERSEN_DST
@@ -35,6 +35,8 @@ from server import pki
 
 LINK_DST = "CANDOR-V1-LINK"
 BOOTSTRAP = "bootstrap.entries"
+TRUSTEE_ENCRYPTION_KEY = "encryption.key"
+"""A trustee's X25519 private key (hex), in its identity folder."""
 
 
 def raw_public(key: Ed25519PrivateKey) -> bytes:
@@ -56,6 +58,7 @@ class Plan:
     categories: tuple[str, ...] = DEFAULT_CATEGORIES
     origin: str = ""
     key_file: Path | None = None  # a test-only threshold key file instead of a fresh deal
+    min_rule_interval_days: int = e.DEFAULT_MIN_RULE_INTERVAL_DAYS  # between rule sets' effective dates
 
     def __post_init__(self) -> None:
         if not self.members:
@@ -70,6 +73,10 @@ class Plan:
             raise InvalidInput(f"give one address per trustee ({self.trustees}), not {len(self.trustee_addresses)}")
         if self.witnesses < 1:
             raise InvalidInput("an alliance needs at least one witness")
+        if not 1 <= self.min_rule_interval_days <= e.MAX_MIN_RULE_INTERVAL_DAYS:
+            # Checked here too so a bad value fails before the slow key ceremony.
+            raise InvalidInput(f"min_rule_interval_days is {self.min_rule_interval_days}, expected "
+                               f"1..{e.MAX_MIN_RULE_INTERVAL_DAYS}")
 
 
 CA = tuple[ec.EllipticCurvePrivateKey, x509.Certificate]
@@ -80,7 +87,8 @@ def _party(plan: Plan, ca: CA, folder: str, role: str, name: str, genesis_leaf: 
     path = plan.directory / folder
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     ca_key, ca_cert = ca
-    tls_key, tls_cert = pki.issue(ca_key, ca_cert, name, role)
+    hosts = ("localhost", "127.0.0.1") + ((tls_name(folder),) if role in ("operator", "trustee") else ())
+    tls_key, tls_cert = pki.issue(ca_key, ca_cert, name, role, hosts)
     write_private(path / "tls.key", pki.key_pem(tls_key))
     write_private(path / "tls.crt", pki.cert_pem(tls_cert))
     write_private(path / "ca.crt", pki.cert_pem(ca_cert))
@@ -118,6 +126,8 @@ def init_alliance(plan: Plan, progress: Callable[[str], None] | None = None) -> 
     origin = plan.origin or f"candor.alliance/{secrets.token_hex(4)}"
     operator_name = origin
     trustee_keys = [Ed25519PrivateKey.generate() for _ in range(plan.trustees)]
+    # Each trustee's X25519 key: shares are sealed to it when it combines (docs/ratings.md).
+    trustee_enc_keys = [escrow.escrow_keypair() for _ in range(plan.trustees)]
     witness_keys = [Ed25519PrivateKey.generate() for _ in range(plan.witnesses)]
     member_keys = {m: (Ed25519PrivateKey.generate(), ring.reporting_keypair()) for m in plan.members}
 
@@ -126,7 +136,8 @@ def init_alliance(plan: Plan, progress: Callable[[str], None] | None = None) -> 
         paillier_n=pub.n,
         paillier_v=pub.v,
         threshold=pub.threshold,
-        trustees=tuple(e.Trustee(i + 1, f"trustee-{i + 1}", raw_public(k), pub.verification_keys[i])
+        trustees=tuple(e.Trustee(i + 1, f"trustee-{i + 1}", raw_public(k), pub.verification_keys[i],
+                                 trustee_enc_keys[i][1])
                        for i, k in enumerate(trustee_keys)),
         operator_key=raw_public(operator_key),
         operator_name=operator_name,
@@ -137,6 +148,7 @@ def init_alliance(plan: Plan, progress: Callable[[str], None] | None = None) -> 
         categories=plan.categories,
         pedersen_dst=PEDERSEN_DST.decode(),
         link_dst=LINK_DST,
+        min_rule_interval_days=plan.min_rule_interval_days,
     )
     now = int(time.time() * 1000)
     genesis_leaf = wire.sign_leaf(e.LedgerEntry(genesis, timestamp_ms=now), regulator_key)
@@ -165,6 +177,7 @@ def init_alliance(plan: Plan, progress: Callable[[str], None] | None = None) -> 
                       {"index": i, "listen": trustee_addresses[str(i)]})
         write_private(path / "signing.key", ed25519_pem(key))
         write_private(path / "share.json", json.dumps(share.to_dict()).encode())
+        write_private(path / TRUSTEE_ENCRYPTION_KEY, trustee_enc_keys[i - 1][0].hex().encode())
 
     for i, key in enumerate(witness_keys, start=1):
         path = _party(plan, ca, f"witness-{i}", "witness", f"witness-{i}", genesis_leaf)
@@ -185,7 +198,8 @@ def default_rules_for(categories: Sequence[str]) -> RuleSet:
     """DOMAIN.md's default rule set, with the default points for every category of `categories`."""
     base = default_rules()
     points = dict(base.points)
-    return dataclasses.replace(base, points=tuple((c, points.get(c, (1, 3, 6, 40))) for c in categories))
+    fallback = base.points[0][1]
+    return dataclasses.replace(base, points=tuple((c, points.get(c, fallback)) for c in categories))
 
 
 def bootstrap_entries(operator_dir: Path) -> list[bytes]:
@@ -223,9 +237,66 @@ def admit_member_identity(regulator_dir: Path, name: str, directory: Path | None
     return path, wire.sign_leaf(entry, regulator.signing_key())
 
 
+def staged_folder(regulator_dir: Path, name: str, directory: Path | None = None) -> tuple[Path, Path]:
+    """(target, staging): where an admitted member's folder goes, and a fresh hidden folder
+    beside it to write it in first. `candor member admit` renames staging to target only
+    once the ledger accepted the admission, so a failed admission leaves no CA-signed folder."""
+    from candor.identity import Identity
+
+    e.check_member_id(name)
+    target = directory or Identity.load(regulator_dir).path.parent / f"member-{name}"
+    if target.exists():
+        raise InvalidInput(f"{target} exists already; choose another member name or folder")
+    staging = target.parent / f".{target.name}.admitting-{secrets.token_hex(4)}"
+    return target, staging
+
+
 def regulator_leaf(regulator_dir: Path, body: e.Body) -> bytes:
     """A governance entry signed by the regulator."""
     from candor.identity import Identity
 
     key = Identity.load(regulator_dir).signing_key()
     return wire.sign_leaf(e.LedgerEntry(body, timestamp_ms=int(time.time() * 1000)), key)
+
+
+SUBJECT_TAG_FILE = "subject.tag"
+"""A subject's own tag (hex), in its identity folder: the subject never holds the alliance
+subject key (with it, anyone can test guesses of ids against the ledger's tags)."""
+SUBJECT_ENCRYPTION_KEY = "encryption.key"
+"""A subject's X25519 private key (hex): the tiers of its own reports are sealed to it."""
+
+
+def enrol_subject_identity(regulator_dir: Path, subject_id: str, directory: Path) -> tuple[bytes, bytes]:
+    """Write the identity folder of a rated anchor into `directory` (docs/subjects.md): an
+    mTLS certificate for role subject whose CN is its subject tag, fresh Ed25519 and X25519
+    keys, the tag and the genesis. Return (subject tag, the regulator-signed SubjectEnrolled
+    leaf binding the tag, both public keys and the certificate's digest). The raw id is
+    used here, on the regulator's machine, and written nowhere."""
+    from cryptography.hazmat.primitives import serialization
+
+    from candor.identity import Identity
+    from core.subject import subject_tag
+
+    regulator = Identity.load(regulator_dir)
+    tag = subject_tag(regulator.hex_file("subject.key"), subject_id)
+    ca_key = serialization.load_pem_private_key(regulator.read("ca.key"), password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise InvalidInput(f"{regulator.path / 'ca.key'} is not the alliance CA's EC key")
+    ca_cert = x509.load_pem_x509_certificate(regulator.ca_pem())
+    signing = Ed25519PrivateKey.generate()
+    enc_private, enc_public = escrow.escrow_keypair()
+    plan = Plan(directory=directory.parent, members=("subject",), server=regulator.server)
+    path = _party(plan, (ca_key, ca_cert), directory.name, "subject", tag.hex(), regulator.genesis_leaf())
+    write_private(path / "signing.key", ed25519_pem(signing))
+    write_private(path / SUBJECT_ENCRYPTION_KEY, enc_private.hex().encode())
+    write_private(path / SUBJECT_TAG_FILE, tag.hex().encode())
+    body = e.SubjectEnrolled(tag, raw_public(signing), enc_public, pki.certificate_digest(Identity.load(path).tls_cert_pem()))
+    return tag, wire.sign_leaf(e.LedgerEntry(body, timestamp_ms=int(time.time() * 1000)), regulator.signing_key())
+
+
+def staged_subject_folder(target: Path) -> Path:
+    """A fresh hidden folder beside `target` to write a subject's folder in; `candor subject
+    enrol` renames it to `target` only once the ledger accepted the enrolment."""
+    if target.exists():
+        raise InvalidInput(f"{target} exists already; choose another folder for the subject")
+    return target.parent / f".{target.name}.enrolling-{secrets.token_hex(4)}"

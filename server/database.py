@@ -12,10 +12,12 @@ migrating itself when opened, as before.
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
+from pathlib import Path
 
-from core.errors import InvalidInput, Unavailable
+from core.errors import Conflict, InvalidInput, Unavailable
 from server.storage import LedgerStore, open_store
 
 DEFAULT_SCHEMA = "candor"
@@ -35,6 +37,61 @@ def _check_schema_use(url: str, schema: str | None) -> None:
         raise InvalidInput("--schema applies to PostgreSQL only; a SQLite file holds one ledger")
 
 
+def sqlite_file(url: str) -> str | None:
+    """The file path of a SQLite store url (None for PostgreSQL or an in-memory store)."""
+    if is_postgres(url):
+        return None
+    path = url.removeprefix("sqlite:///")
+    return None if path in ("", ":memory:") else path
+
+
+class ProcessLock:
+    """An exclusive lock on `<file>.lock`, held while this process runs (released by `close`
+    or by the process ending, even on SIGKILL). One SQLite file belongs to one process: a
+    second `candor serve` (or `trustee serve`) on it is refused, naming the holder's pid."""
+
+    def __init__(self, data_file: str, what: str) -> None:
+        import fcntl
+
+        self.path = Path(data_file + ".lock")
+        self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(self._fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(self._fd)
+            self._fd = None
+            raise Conflict(f"{data_file} is in use by another {what} (pid {holder}, lock file {self.path}); "
+                           "stop that process first, or give this one its own --data") from None
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the lock; the file stays (harmless, reused next time)
+            self._fd = None
+
+
+def lock_data(url: str, what: str) -> ProcessLock | None:
+    """Take the process lock of a SQLite store (None for PostgreSQL, which several servers share)."""
+    path = sqlite_file(url)
+    return None if path is None else ProcessLock(path, what)
+
+
+def open_checked(url: str) -> LedgerStore:
+    """`open_store`, with a file that is not a SQLite database reported in one line."""
+    try:
+        return open_store(url)
+    except sqlite3.DatabaseError as exc:
+        raise InvalidInput(f"{url} is not a Candor SQLite database ({exc}); give the ledger's file, or a new path "
+                           "to start an empty one") from None
+    except Unavailable as exc:
+        if "not a database" in str(exc) or "malformed" in str(exc):
+            raise InvalidInput(f"{url} is not a Candor SQLite database; give the ledger's file, or a new path "
+                               "to start an empty one") from None
+        raise
+
+
 def open_for_serving(url: str, *, schema: str | None = None) -> LedgerStore:
     """The store `candor serve` runs on. PostgreSQL: never migrates (Conflict naming
     `candor db migrate` unless the schema is current). SQLite: opened as always."""
@@ -43,7 +100,7 @@ def open_for_serving(url: str, *, schema: str | None = None) -> LedgerStore:
         from server.postgres_store import PostgresStore
 
         return PostgresStore(url, schema=schema or DEFAULT_SCHEMA, auto_migrate=False)
-    return open_store(url)
+    return open_checked(url)
 
 
 def migrate_data(url: str, *, schema: str | None = None) -> dict[str, object]:

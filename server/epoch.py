@@ -1,17 +1,26 @@
-"""The operator's rating epochs (DESIGN §5).
+"""The operator's rating epochs (docs/ratings.md).
 
-For every subject whose inputs changed, the runner computes the active set and weights
-from the ledger, checks k and the update rule itself (so it does not bother trustees with a
-request they must refuse), asks every trustee for its decryption share, verifies each share
-against its proof (a bad one is named and dropped), combines t of them, unpacks the counts
-N_{c,t} and R, and checks the opening C* = Σ N·G + R·H against the commitments. Only then
-does it score, grade and append RatingPublished — which the ledger re-checks in full.
+The operator coordinates and never holds a plaintext. For each subject, on its own:
 
-If the opening fails, some member encrypted something other than what it committed. The
-subject is held: nothing is published for it until the regulator appends
-InvestigationAuthorised; then the runner bisects the active set with sub-aggregate shares
-(which trustees release only under that authorisation), appends FraudFound for the
-culprit, and rates the subject again without it.
+1. It asks the update rule (`core.state.request_plan`, the function the ledger and the
+   trustees run) whether a rating may be requested now, and if so appends RatingRequested
+   (subject, a witness-cosigned size L, the set and its digest, as-of date, rule set,
+   kind) BEFORE asking any trustee. A request left unanswered by a crashed epoch is
+   retried as it is (the identical request is always served again).
+2. Once a cosigned checkpoint covers the request, it asks every trustee for its share
+   sealed to the designated combiner (`core.rating.combiner_order`: the first trustee in
+   Hash(genesis ‖ subject ‖ L) order that answers), forwards the sealed bytes to that
+   combiner (TrusteeService.Combine) and appends what comes back: RatingPublished (score,
+   grade, proof, combiner signature) when the aggregate opens, RatingHeld (the signed
+   verdict) when it does not. A request whose set has fewer than k reporters (a correction
+   or expiry) is answered by RatingWithdrawn without asking anyone.
+3. Every step is isolated per subject: a trustee error, a verdict, a refusal or a bug in
+   one subject is a message for that subject and never stops the others.
+
+Investigations (kept apart in `investigate`, to be replaced by logged InvestigationSteps):
+a held subject is bisected once the regulator's InvestigationAuthorised covers it, each
+half's sealed shares going to the combiner, which answers only "opens" or "does not
+open"; the culprit gets FraudFound and the next epoch requests the correction.
 """
 
 from __future__ import annotations
@@ -23,24 +32,24 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent import futures
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 import grpc
 
 from candor import wire
 from candor.identity import Identity
+from candor.status import unreachable
 from candor.v1 import trustee_pb2, trustee_pb2_grpc
 from client.connection import secure_channel
 from core import entries as e
-from core import paillier, state, threshold
+from core import rating, state
 from core.errors import CandorError, Conflict, NotFound, Unavailable, VerificationError
-from core.rating import check_opening, check_publishable, find_inconsistent
-from core.rules import score
+from core.rating import find_inconsistent
 from server.cpu import CpuPool
 from server.ledger import Ledger
-from server.trustee import aggregate_ciphertext, public_key_of, share_from_proto
 
 log = logging.getLogger("candor.epoch")
-HELD_LOG = "held"
 
 
 @dataclass
@@ -49,25 +58,29 @@ class EpochResult:
     pending: list[str] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
     fraud: list[str] = field(default_factory=list)
+    withdrawn: list[str] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
 
 
 class EpochRunner:
     def __init__(self, ledger: Ledger, identity: Identity, trustees: dict[int, str], *, timeout: float = 60.0,
-                 clock: Callable[[], float] = time.time, cpu: CpuPool | None = None) -> None:
+                 clock: Callable[[], float] = time.time, cpu: CpuPool | None = None,
+                 cosign_timeout: float = 10.0) -> None:
         self.ledger = ledger
+        self.cosign_timeout = cosign_timeout  # how long an epoch waits for witnesses to cosign its requests
         self.cpu = cpu or CpuPool(0)
         self.identity = identity
         self.timeout = timeout
         self.clock = clock
         self.last_run: float | None = None  # when the last epoch completed (the epoch-lag gauge)
-        self.trustees = {i: trustee_pb2_grpc.TrusteeServiceStub(secure_channel(identity, a))
+        self.trustees = {i: trustee_pb2_grpc.TrusteeServiceStub(secure_channel(identity, a, f"trustee-{i}"))
                          for i, a in sorted(trustees.items())}
+        self.addresses = dict(trustees)
         self._pool = futures.ThreadPoolExecutor(max_workers=max(1, len(self.trustees)))
 
     @property
     def today(self) -> _dt.date:
-        return _dt.datetime.fromtimestamp(self.clock(), tz=_dt.timezone.utc).date()
+        return _dt.datetime.fromtimestamp(self.clock(), tz=_dt.UTC).date()
 
     def subjects(self) -> list[bytes]:
         seen: dict[str, None] = {}
@@ -75,176 +88,202 @@ class EpochRunner:
             seen[key.split("/")[1]] = None
         return [bytes.fromhex(s) for s in seen]
 
-    def held(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for _id, raw in self.ledger.store.read_log(HELD_LOG, 0, 100_000):
-            record = json.loads(raw)
-            if record.get("released"):
-                out.pop(record["subject"], None)
-            else:
-                out[record["subject"]] = int(record["ledger_size"])
-        return out
-
     def run(self) -> EpochResult:
         """One epoch over every subject; what happened to each goes in the result."""
         result = EpochResult()
         size = self.ledger.cosigned_size()
         if size == 0:
-            result.messages.append("no witness-cosigned checkpoint yet: trustees only decrypt over a cosigned ledger")
+            result.messages.append("no witness-cosigned checkpoint yet (trustees only decrypt over a cosigned ledger); "
+                                   + self.ledger.quorum_gap())
             return result
-        held = self.held()
+        waiting: list[tuple[bytes, int]] = []
         for tag in self.subjects():
-            name = tag.hex()[:12] + "…"
+            index = self._isolated(result, tag, partial(self.request, tag, size, result))
+            if index is not None:
+                waiting.append((tag, index))
+        if waiting:
             try:
-                if tag.hex() in held:
-                    if not self.ledger.view.scan(f"investigation/{tag.hex()}/"):
-                        result.held.append(tag.hex())
-                        continue
-                    culprit = self.investigate(tag, held[tag.hex()])
-                    result.fraud.append(culprit)
-                    result.messages.append(f"{name}: report {culprit[:12]}… found inconsistent and excluded; "
-                                           "the subject is rated without it once the witnesses cosign the finding")
-                    continue
-                outcome = self.rate(tag, size)
-            except Conflict as exc:
-                result.pending.append(tag.hex())
-                result.messages.append(f"{name}: pending: {exc}")
-                continue
-            except VerificationError as exc:
-                if "does not open" in str(exc):
-                    self._hold(tag, size)
-                    result.held.append(tag.hex())
-                    result.messages.append(f"{name}: HELD: {exc}; awaiting the regulator's investigation")
-                    continue
-                raise
-            if outcome == "published":
-                result.published.append(tag.hex())
+                self.ledger.wait_cosigned(max(i for _, i in waiting) + 1, timeout=self.cosign_timeout)
+            except Unavailable as exc:
+                for tag, index in waiting:
+                    result.pending.append(tag.hex())
+                    result.messages.append(f"{_name(tag)}: request {index} is on the ledger; it is answered once "
+                                           f"witnesses cosign it ({exc})")
+                waiting = []
+        for tag, index in waiting:
+            self._isolated(result, tag, partial(self.answer, tag, index, result))
         self.last_run = self.clock()
         return result
 
-    def rate(self, tag: bytes, size: int) -> str:
-        """Publish a rating for `tag` at ledger size `size` if its inputs changed."""
-        view = self.ledger.view
-        as_of = self.today
-        rules, previous, reports, active = state.rating_inputs(view, tag, size, as_of)
-        unsealed = [r.fraud_at for r in reports if r.fraud_at is not None and r.fraud_at >= size]
-        if unsealed:
-            raise Conflict(f"the fraud finding at entry {unsealed[0]} is not yet witness-cosigned; "
-                           "the subject is rated at the next epoch")
-        if not active:
-            return "nothing"
-        if previous is not None and previous.active == active and previous.rule_version == rules.version \
-                and (as_of - previous.as_of).days < rules.max_staleness_days:
-            return "unchanged"
-        check_publishable(rules, reports, active, previous, as_of)
-        counts, r_sum, trustees = self.decrypt(tag, size, as_of, active, ())
-        by_index = {r.index: r for r in reports}
-        check_opening(self.ledger.alliance.generators, [by_index[i].commitment for i, _ in active],
-                      [w for _, w in active], counts, r_sum)
-        score_milli, grade = score(rules, self.ledger.alliance.genesis.categories, counts)
-        body = e.RatingPublished(
-            subject_tag=tag, rule_set_version=rules.version, ledger_size=size,
-            active_set=tuple(i for i, _ in active), weights=tuple(w for _, w in active), counts=tuple(counts),
-            r_sum=r_sum, score_milli=score_milli, grade=grade, as_of=as_of.isoformat(), trustees=tuple(trustees),
-        )
-        self.ledger.append(self._sign(body))
-        return "published"
+    def _isolated(self, result: EpochResult, tag: bytes, step: Callable[[], Any]) -> Any:
+        """Run one subject's step; whatever fails is a message for that subject alone."""
+        try:
+            return step()
+        except Conflict as exc:
+            result.pending.append(tag.hex())
+            result.messages.append(f"{_name(tag)}: pending: {exc}")
+        except CandorError as exc:
+            result.pending.append(tag.hex())
+            result.messages.append(f"{_name(tag)}: skipped this epoch: {exc}")
+        except Exception as exc:
+            log.exception("rating epoch failed for one subject")
+            result.pending.append(tag.hex())
+            result.messages.append(f"{_name(tag)}: skipped this epoch after an internal error "
+                                   f"({type(exc).__name__}); the others were rated")
+        return None
 
-    def decrypt(self, tag: bytes, size: int, as_of: _dt.date, active: tuple[tuple[int, int], ...],
-                subset: tuple[int, ...]) -> tuple[list[int], int, list[int]]:
-        """Ask every trustee, keep the first t shares that verify; (counts, R, trustee indices)."""
-        pub = public_key_of(self.ledger.alliance.genesis)
-        chosen = active if not subset else tuple(p for p in active if p[0] in subset)
-        c = aggregate_ciphertext(self.ledger.store, pub, chosen)
-        request = trustee_pb2.ShareRequest(subject_tag=tag, ledger_size=size, as_of=as_of.isoformat(),
-                                           subset=list(subset))
-        calls = {i: self._pool.submit(stub.RequestShare, request, timeout=self.timeout)
-                 for i, stub in self.trustees.items()}
-        received: dict[int, tuple[threshold.DecryptionShare, futures.Future[None]]] = {}
+    def request(self, tag: bytes, size: int, result: EpochResult) -> int | None:
+        """Append the subject's next RatingRequested if the update rule admits one; return
+        the request to answer (None: nothing to do, or the subject is held)."""
+        view = self.ledger.view
+        newest = state.latest_request(view, tag)
+        if newest is not None and newest["answer"] is None:
+            return int(newest["index"])  # a crashed epoch's request: retried as it is
+        held = newest is not None and newest["answer"]["kind"] == "held"
+        try:
+            plan = state.request_plan(view, tag, size, self.today, newest)
+        except Conflict:
+            if held:
+                plan = None
+            elif newest is not None and newest["answer"]["kind"] == "published":
+                return None  # rated, and the update rule holds any change back: nothing to do
+            else:
+                raise
+        if held and (plan is None or plan.kind != "correction"):
+            # A held set is rated again only through a correction (FraudFound, retraction).
+            if self._investigation_covers(tag, int(newest["ledger_size"])):  # type: ignore[index]
+                culprit = self.investigate(tag, newest)  # type: ignore[arg-type]
+                result.fraud.append(culprit)
+                result.messages.append(f"{_name(tag)}: report {culprit[:12]}… found inconsistent and excluded; "
+                                       "the corrected set is requested at the next epoch")
+            else:
+                result.held.append(tag.hex())
+                result.messages.append(f"{_name(tag)}: held (awaiting the regulator's investigation)")
+            return None
+        assert plan is not None
+        body = e.RatingRequested(
+            subject_tag=tag, ledger_size=size, set_digest=plan.digest, active_set=tuple(i for i, _ in plan.active),
+            weights=tuple(w for _, w in plan.active), as_of=plan.as_of.isoformat(),
+            rule_set_version=plan.rule_version, kind=plan.kind)
+        return int(self.ledger.append(self._sign(body)))
+
+    def answer(self, tag: bytes, index: int, result: EpochResult) -> None:
+        """Answer request `index`: withdraw it (below k), or have it combined and append the
+        combiner's publication or held verdict."""
+        record = state.request_record(self.ledger.view, index)
+        assert record is not None
+        if record["below_k"]:
+            self.ledger.append(self._sign(e.RatingWithdrawn(
+                request_index=index, subject_tag=tag,
+                reason=f"the set has reports from {record['reporters']} distinct reporter(s), fewer than k "
+                       f"({record['kind']}): no rating is published")))
+            result.withdrawn.append(tag.hex())
+            result.messages.append(f"{_name(tag)}: rating withdrawn (fewer than k reporters remain)")
+            return
+        verdict = self.combine(tag, record, ())
+        if verdict.opens:
+            body: e.Body = e.RatingPublished(
+                request_index=index, subject_tag=tag, rule_set_version=record["rule_set_version"],
+                ledger_size=int(record["ledger_size"]), set_digest=bytes.fromhex(record["digest"]),
+                active_set=tuple(int(i) for i, _ in record["active"]),
+                weights=tuple(int(w) for _, w in record["active"]), as_of=record["as_of"], score=verdict.score,
+                grade=verdict.grade, reporters=verdict.reporters, proof=verdict.proof, combiner=verdict.combiner,
+                combiner_signature=verdict.signature)
+            self.ledger.append(self._sign(body))
+            result.published.append(tag.hex())
+        else:
+            self.ledger.append(self._sign(e.RatingHeld(
+                request_index=index, subject_tag=tag, ledger_size=int(record["ledger_size"]),
+                combiner=verdict.combiner, verdict_signature=verdict.signature)))
+            result.held.append(tag.hex())
+            result.messages.append(f"{_name(tag)}: HELD: the combiner says {rating.DOES_NOT_OPEN}; awaiting the "
+                                   "regulator's investigation")
+
+    def combine(self, tag: bytes, record: dict[str, Any], subset: Sequence[int]) -> trustee_pb2.CombineResponse:
+        """Ask every trustee for its share sealed to the first reachable combiner in the
+        order Hash(genesis ‖ subject ‖ L) gives, then forward the sealed shares to it."""
+        ally = self.ledger.alliance
+        index = int(record["index"])
+        cosigned = self.ledger.cosigned_size()
+        order = rating.combiner_order(ally.genesis_hash, tag, int(record["ledger_size"]),
+                                      [t.index for t in ally.genesis.trustees])
         problems: list[str] = []
-        for i, call in calls.items():
+        # The ledger accepts the first n − t + 1 of the order (later ones: fewer than t left).
+        for combiner in order[: len(order) - ally.genesis.threshold + 1]:
+            if combiner not in self.trustees:
+                problems.append(f"trustee {combiner}: no address configured")
+                continue
+            request = trustee_pb2.ShareRequest(request_index=index, combiner=combiner, subset=list(subset),
+                                               cosigned_size=cosigned)
+            calls = {i: self._pool.submit(stub.RequestShare, request, timeout=self.timeout)
+                     for i, stub in self.trustees.items()}
+            sealed: list[trustee_pb2.SealedShare] = []
+            combiner_down = False
+            for i, call in calls.items():
+                try:
+                    resp = call.result()
+                    if resp.trustee != i or resp.combiner != combiner:
+                        raise VerificationError(f"trustee {i} answered for another slot or combiner")
+                    sealed.append(trustee_pb2.SealedShare(trustee=i, sealed=resp.sealed_share))
+                except grpc.RpcError as exc:
+                    away = unreachable(exc, f"trustee {i}", self.addresses.get(i, "?"), "candor trustee serve")
+                    problems.append(str(away) if away else f"trustee {i}: {exc.code().name}: {exc.details()}")
+                    combiner_down = combiner_down or (i == combiner and away is not None)
+                except CandorError as exc:
+                    problems.append(f"trustee {i}: {exc}")
+            if combiner_down:
+                continue  # the designated combiner is away: the next one in the order combines
             try:
-                resp = call.result()
-                if wire.int_from_bytes(resp.ciphertext, "aggregate") != c:
-                    raise VerificationError(f"trustee {i} computed another aggregate: our ledgers disagree")
-                share = share_from_proto(resp)
-                if share.index != i:
-                    raise VerificationError(f"trustee at slot {i} answered as trustee {share.index}")
-                # The proof checks are the expensive part: run them side by side in the pool.
-                received[i] = (share, self.cpu.submit(threshold.verify_share, pub, c, share))
+                verdict: trustee_pb2.CombineResponse = self.trustees[combiner].Combine(
+                    trustee_pb2.CombineRequest(request_index=index, subset=list(subset), shares=sealed,
+                                               cosigned_size=cosigned), timeout=self.timeout)
             except grpc.RpcError as exc:
-                problems.append(f"trustee {i}: {exc.code().name}: {exc.details()}")
-            except CandorError as exc:
-                problems.append(f"trustee {i}: {exc}")
-                log.warning("rejected share: %s", exc)
-        # Keep the first t shares whose proofs verify; checking more costs a share's worth of powmods each.
-        shares: list[threshold.DecryptionShare] = []
-        by_check = {check: (i, share) for i, (share, check) in received.items()}
-        for check in futures.as_completed(by_check):
-            i, share = by_check[check]
-            try:
-                check.result()
-                shares.append(share)
-            except CandorError as exc:
-                problems.append(f"trustee {i}: {exc}")
-                log.warning("rejected share: %s", exc)
-            if len(shares) >= pub.threshold:
-                for other in by_check:
-                    other.cancel()
-                break
-        shares.sort(key=lambda share: share.index)
-        if len(shares) < pub.threshold:
-            raise Conflict(f"only {len(shares)} of the {pub.threshold} trustee shares needed: " + "; ".join(problems))
-        used = shares[: pub.threshold]
-        plaintext = threshold.combine(pub, c, used, verify=False)
-        opening = paillier.unpack(plaintext, 4 * len(self.ledger.alliance.genesis.categories))
-        return list(opening.counts), opening.r_sum, [s.index for s in used]
+                away = unreachable(exc, f"trustee {combiner}", self.addresses.get(combiner, "?"),
+                                   "candor trustee serve")
+                if away is not None:
+                    problems.append(str(away))
+                    continue
+                raise Conflict(f"combiner {combiner}: {exc.details()}" +
+                               (f" ({'; '.join(problems)})" if problems else "")) from None
+            if verdict.combiner != combiner:
+                raise VerificationError(f"combiner {combiner} answered as trustee {verdict.combiner}")
+            return verdict
+        raise Conflict("no combiner is reachable: " + "; ".join(problems))
 
-    def investigate(self, tag: bytes, size: int) -> str:
-        """Bisect the held subject's active set; append FraudFound for the culprit."""
-        view = self.ledger.view
-        as_of = self.today
-        _rules, _prev, reports, active = state.rating_inputs(view, tag, size, as_of)
-        by_index = {r.index: r for r in reports}
-        gens = self.ledger.alliance.generators
+    def _investigation_covers(self, tag: bytes, ledger_size: int) -> bool:
+        return any(json.loads(raw)["ledger_size"] >= ledger_size
+                   for _key, raw in self.ledger.view.scan(f"investigation/{tag.hex()}/"))
+
+    def investigate(self, tag: bytes, record: dict[str, Any]) -> str:
+        """Bisect a held request's set (the combiner says only "opens" or "does not open"
+        for each half); append FraudFound for the culprit. Kept apart: logged
+        InvestigationSteps with two combiners replace it."""
+        items = [int(i) for i, _ in record["active"]]
 
         def opens(subset: Sequence[int]) -> bool:
-            indices = tuple(sorted(subset))
-            counts, r_sum, _ = self.decrypt(tag, size, as_of, active, indices)
-            weights = dict(active)
-            try:
-                check_opening(gens, [by_index[i].commitment for i in indices], [weights[i] for i in indices],
-                              counts, r_sum)
-            except VerificationError:
-                return False
-            return True
+            return bool(self.combine(tag, record, sorted(subset)).opens)
 
         try:
-            culprit = find_inconsistent([i for i, _ in active], opens)
+            culprit = find_inconsistent(items, opens)
         except NotFound:
-            self._release(tag)
-            raise Unavailable("every part of the held aggregate opens now; released the subject") from None
-        rid = _report_id(view, tag, culprit)
+            raise Unavailable("every part of the held aggregate opens now; nothing to exclude") from None
+        rid = _report_id(self.ledger.view, tag, culprit)
         body = e.FraudFound(report_id=bytes.fromhex(rid), subject_tag=tag,
                             evidence=f"entry {culprit}: its ciphertext does not decrypt to what its commitment "
-                                     f"opens to (bisection of {len(active)} reports under investigation)")
+                                     f"opens to (bisection of {len(items)} reports under investigation)")
         self.ledger.append(self._sign(body))
-        self._release(tag)
         return rid
 
     def _sign(self, body: e.Body) -> bytes:
         return wire.sign_leaf(e.LedgerEntry(body, timestamp_ms=int(self.clock() * 1000)), self.identity.signing_key())
 
-    def _hold(self, tag: bytes, size: int) -> None:
-        if tag.hex() not in self.held():
-            self.ledger.store.append_log(HELD_LOG, json.dumps({"subject": tag.hex(), "ledger_size": size}).encode())
-
-    def _release(self, tag: bytes) -> None:
-        self.ledger.store.append_log(HELD_LOG, json.dumps({"subject": tag.hex(), "released": True}).encode())
-
     def close(self) -> None:
         self._pool.shutdown(wait=False)
         self.cpu.close()
+
+
+def _name(tag: bytes) -> str:
+    return tag.hex()[:12] + "…"
 
 
 def _report_id(view: state.StateView, tag: bytes, index: int) -> str:

@@ -27,8 +27,16 @@ others go into the batch equations; if a batch equation fails, its items are re-
 one at a time with `verify_validity` / `ring_verify`, whose messages are the ones the
 sequential path gives (the batch and single verifiers accept exactly the same proofs; see
 their docstrings). Items that fail validity never reach the ring batch, as in the
-sequential order. The pre-checks mirror the core's; `tests/test_intake.py` compares the
-two paths on good and bad reports, and must be extended if the core adds a check.
+sequential order. The pre-checks are the core's own functions (`core.state.check_report`,
+`core.state.check_ring_named`), so a check added there reaches both paths;
+`tests/test_intake.py` compares the two paths on good and bad reports.
+
+Escrow (docs/reports.md). The member sends, beside its ring-signed entry, an Ed25519
+signature by its member key over "CANDOR-V1-ESCROW" ‖ genesis hash ‖ SHA-256(entry bytes).
+`seal_report` checks it against the key of the member the mTLS certificate names, seals
+(member id, signature) to the regulator's X25519 key at a fixed length, and returns the
+leaf to append: the entry and ring signature unchanged, the escrow beside them. Nothing
+else keeps the signature.
 
 Workers are started from a fork server that preloads this module (so `core`, gmpy2 and
 arkworks are imported once, not per worker) and initialised once with the genesis leaf,
@@ -43,6 +51,7 @@ the next batch; the items it held get Unavailable (retry with the same report id
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import math
@@ -62,8 +71,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 from candor import wire
 from core import entries as e
-from core import merkle, state
-from core.errors import CandorError, InvalidInput, NotFound, Unavailable, VerificationError
+from core import escrow, merkle, state
+from core.errors import CandorError, InvalidInput, NotFound, PermissionDenied, Unavailable, VerificationError
 from core.group import default_group
 from core.proofs import ReportStatement, ValidityProof, batch_verify_validity, verify_validity
 from core.ring import RingItem, RingSignature, batch_ring_verify, ring_verify
@@ -157,11 +166,11 @@ def verify_sequential(ally: state.Alliance, job: JobWire) -> BaseException | Non
         view = _RingView(ring, changed_at)
         if isinstance(body, e.ReportCommitted):
             state.verify_report_crypto(ally, body)
-            state.verify_ring_now(view, ally, signed, body.subject_tag, body.ring_size, index)
+            state.verify_ring_now(view, ally, signed, body.subject_tag, body.ring_change, index)
         elif isinstance(body, e.ReportRetracted):
             if subject is None:
                 raise NotFound(f"report {body.report_id.hex()} is not on the ledger")
-            state.verify_ring_now(view, ally, signed, subject, body.ring_size, index)
+            state.verify_ring_now(view, ally, signed, subject, body.ring_change, index)
         else:
             raise VerificationError(f"{signed.entry.kind} is not verified in the intake path")
     except CandorError as exc:
@@ -186,9 +195,8 @@ def _preflight(ally: state.Alliance, job: JobWire) -> tuple[tuple[ReportStatemen
     body = signed.entry.body
     validity: tuple[ReportStatement, ValidityProof] | None = None
     if isinstance(body, e.ReportCommitted):
-        # core.state.verify_report_crypto, up to verify_validity
-        if body.category not in ally.genesis.categories or not 0 < body.ciphertext < ally.nsquare:
-            raise _NotBatchable
+        # core.state.verify_report_crypto, up to verify_validity: the core's own function
+        state.check_report(ally, body)
         validity = (ReportStatement(genesis_hash=ally.genesis_hash, report_id=body.report_id,
                                     subject_tag=body.subject_tag, category=body.category,
                                     event_date=body.incident_date, commitment=body.commitment),
@@ -196,8 +204,9 @@ def _preflight(ally: state.Alliance, job: JobWire) -> tuple[tuple[ReportStatemen
         subject = body.subject_tag
     elif not isinstance(body, e.ReportRetracted) or subject is None:
         raise _NotBatchable
-    # core.state.verify_ring_now, up to ring_verify
-    if signed.ring_signature is None or body.ring_size > index or body.ring_size <= changed_at or not ring:
+    # core.state.verify_ring_now, up to ring_verify (the core's own ring-naming check)
+    state.check_ring_named(body.ring_change, changed_at, index)
+    if signed.ring_signature is None or not ring:
         raise _NotBatchable
     sig = RingSignature.from_bytes(signed.ring_signature)
     return validity, (ring, subject, signed.signed_message(), sig)
@@ -254,6 +263,45 @@ def verify_batch(genesis_hash: bytes, jobs: Sequence[JobWire]) -> list[BaseExcep
     for pos, exc in failed.items():
         outcomes[pos] = exc
     return outcomes
+
+
+# -- the escrow, made by the party that saw who -----------------------------------------------
+
+
+def seal_report(ally: state.Alliance, view: state.StateView, member_id: str, signed: e.SignedEntry,
+                escrow_signature: bytes) -> tuple[bytes, e.SignedEntry]:
+    """The leaf to append for a report submitted by `member_id` (authenticated over mTLS).
+
+    Raises InvalidInput for a malformed submission and PermissionDenied if the escrow
+    signature is not that member's over this very entry: a member can neither escrow
+    garbage nor another member's identity.
+    """
+    from core.signing import VerifyKey
+
+    if not isinstance(signed.entry.body, e.ReportCommitted):
+        raise InvalidInput(f"only a report carries an escrow, not a {signed.entry.kind}")
+    if signed.escrow is not None:
+        raise InvalidInput("send the report without an escrow: the operator seals it from the escrow signature "
+                           "you send beside the entry")
+    if len(escrow_signature) != escrow.ESCROW_SIGNATURE_BYTES:
+        raise InvalidInput(f"escrow signature is {len(escrow_signature)} bytes, expected "
+                           f"{escrow.ESCROW_SIGNATURE_BYTES}: sign \"CANDOR-V1-ESCROW\" || genesis hash || "
+                           "SHA-256(entry bytes) with your member key")
+    record = state.load(view, f"member/{member_id}")
+    if record is None or record["revoked_at"] is not None:
+        raise PermissionDenied(f"member {member_id} is not an admitted, unrevoked member and may not report")
+    try:
+        VerifyKey.from_bytes(bytes.fromhex(record["signing_key"])).verify(
+            escrow.escrow_message(ally.genesis_hash, signed.entry_bytes), escrow_signature)
+    except VerificationError:
+        raise PermissionDenied(
+            f"the escrow signature does not verify under the key of member {member_id}, whose certificate you "
+            "connected with: sign \"CANDOR-V1-ESCROW\" || genesis hash || SHA-256(entry bytes) with that member's key"
+        ) from None
+    sealed = escrow.seal_report_escrow(ally.genesis.regulator_escrow_key, ally.genesis_hash, signed.entry_bytes,
+                                       member_id, escrow_signature)
+    stored = dataclasses.replace(signed, escrow=sealed)
+    return wire.signed_entry_to_bytes(stored), stored
 
 
 # -- the server side ------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -54,6 +55,7 @@ class Receipt:
     checkpoint_size: int
     checkpoint_note: bytes
     inclusion_proof: tuple[bytes, ...]
+    leaf: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,22 @@ class _Pending:
     signed: e.SignedEntry
     verified: bool
     future: Future[int]
+
+
+def append_order(items: Sequence[tuple[bytes, e.SignedEntry, bool]]) -> list[int]:
+    """The order in which a batch's items are appended: the reports among them in a fresh
+    random order (each keeps to the places reports held), everything else where it was.
+
+    Arrival order is what the operator saw of who sent what; shuffling within a batch keeps
+    a report's position on the ledger from telling the members who sent it (docs/reports.md).
+    """
+    order = list(range(len(items)))
+    reports = [pos for pos, (_, signed, _) in enumerate(items) if isinstance(signed.entry.body, e.ReportCommitted)]
+    shuffled = list(reports)
+    secrets.SystemRandom().shuffle(shuffled)
+    for place, pos in zip(reports, shuffled):
+        order[place] = pos
+    return order
 
 
 class Ledger:
@@ -131,6 +149,11 @@ class Ledger:
         """Whether this process appends and signs checkpoints (always, unless the store is shared
         and another server holds the sequencer lease)."""
         return self._shared is None or self._shared.sequencing
+
+    @property
+    def threads(self) -> tuple[threading.Thread, ...]:
+        """The background threads `start` began (empty once stopped)."""
+        return tuple(self._threads)
 
     def start(self) -> None:
         loops: list[tuple[Callable[[], None], str]] = [(self._checkpoint_loop, "checkpointer")]
@@ -247,21 +270,22 @@ class Ledger:
         a stale preparation fail with Conflict.
         """
         staged = Staging(self.store, self.view)
-        results: list[int | CandorError] = []
+        results: list[int | CandorError | None] = [None] * len(items)
         now_ms = int(self.clock() * 1000)
-        for leaf, signed, verified in items:
+        for pos in append_order(items):
+            leaf, signed, verified = items[pos]
             index = staged.next_index
             try:
                 ally = None if index == 0 else self.alliance
                 updates = state.apply(staged.overlay, ally, index, signed, now_ms=now_ms, verify=not verified)
             except CandorError as exc:
-                results.append(exc)
+                results[pos] = exc
                 continue
             if index == 0:
                 self._alliance = state.alliance_of(signed, merkle.leaf_hash(leaf))
-            results.append(staged.add(leaf, updates))
+            results[pos] = staged.add(leaf, updates)
         first, batch = staged.first, staged.batch()
-        return Prepared(first, batch, tuple(results))
+        return Prepared(first, batch, tuple(r for r in results if r is not None))
 
     def _commit(self, batch: list[_Pending]) -> None:
         prepared = self.prepare([(p.leaf, p.signed, p.verified) for p in batch])
@@ -389,13 +413,26 @@ class Ledger:
             self._cosigned = latest[0] if latest and len(self.store.cosignatures(latest[0])) >= quorum else 0
         return self._cosigned
 
+    def quorum_gap(self) -> str:
+        """In words, which genesis witnesses have not cosigned the latest checkpoint and how to
+        start them (for "no cosigned checkpoint" errors)."""
+        genesis = self.alliance.genesis
+        latest = self.store.latest_checkpoint()
+        signed = set(self.store.cosignatures(latest[0])) if latest else set()
+        missing = [w.name for w in genesis.witnesses if w.name not in signed]
+        if not missing:
+            return f"all {len(genesis.witnesses)} witnesses have cosigned the latest checkpoint"
+        return (f"the quorum is {genesis.witness_quorum} of {len(genesis.witnesses)} witnesses and "
+                f"{', '.join(missing)} {'has' if len(missing) == 1 else 'have'} not cosigned the latest checkpoint: "
+                f"is `candor witness --identity <alliance>/{missing[0]}` running?")
+
     def wait_cosigned(self, min_size: int, timeout: float = 30.0) -> int:
         """Wait until the witnesses have cosigned a checkpoint of at least `min_size`."""
         deadline = time.monotonic() + timeout
         while self.cosigned_size() < min_size:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise Unavailable(f"no witness-cosigned checkpoint covers size {min_size} yet: are the witnesses up?")
+                raise Unavailable(f"no witness-cosigned checkpoint covers size {min_size} yet; {self.quorum_gap()}")
             with self._cp_cond:
                 self._cp_cond.wait(timeout=min(remaining, 0.2))
         return self._cosigned
@@ -447,7 +484,7 @@ class Ledger:
         size, note = self.wait_checkpoint(index + 1, timeout)
         size, note = self.checkpoint_with_cosignatures(size)
         leaf = self.store.entry(index)
-        return Receipt(index, merkle.leaf_hash(leaf), size, note, tuple(self.inclusion_proof(index, size)))
+        return Receipt(index, merkle.leaf_hash(leaf), size, note, tuple(self.inclusion_proof(index, size)), leaf)
 
     def verify_entry(self, leaf: bytes) -> e.SignedEntry:
         """Decode and run the parallelisable crypto checks on a report or retraction."""
@@ -463,13 +500,13 @@ class Ledger:
     def _verify_body(self, signed: e.SignedEntry, body: e.Body) -> None:
         if isinstance(body, e.ReportCommitted):
             state.verify_report_crypto(self.alliance, body)
-            state.verify_ring_now(self.view, self.alliance, signed, body.subject_tag, body.ring_size,
+            state.verify_ring_now(self.view, self.alliance, signed, body.subject_tag, body.ring_change,
                                   self.store.size())
         elif isinstance(body, e.ReportRetracted):
             record = state.load(self.view, f"report/{body.report_id.hex()}")
             if record is None:
                 raise NotFound(f"report {body.report_id.hex()} is not on the ledger")
             state.verify_ring_now(self.view, self.alliance, signed, bytes.fromhex(record["subject"]),
-                                  body.ring_size, self.store.size())
+                                  body.ring_change, self.store.size())
         else:
             raise VerificationError(f"{signed.entry.kind} is not verified in the intake path")

@@ -9,8 +9,10 @@
 * `configure_json_logs` (`candor serve --log-json`): one JSON object per line on stderr,
   with ts, level, logger, msg, request_id and the structured fields of the record.
 
-Never log keys, plaintexts, randomness, report contents or subject tags: the RPC line
-carries only names, codes and timings.
+Never log keys, plaintexts, randomness, report contents or subject tags (not even a
+prefix): the RPC line carries only names, codes and timings, and no peer address on report
+calls, so the log cannot tie a network location to the moment a report arrived
+(docs/queries.md, "Logs").
 """
 
 from __future__ import annotations
@@ -39,6 +41,16 @@ _SANE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 REPORT_METHODS = ("SubmitReport", "RetractReport")
 #: Record attributes that are part of every LogRecord (not structured fields of ours).
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "request_id"}
+
+
+_HEX_RUN = re.compile(r"[0-9a-f]{12,}…?")
+
+
+def without_subjects(text: str) -> str:
+    """`text` with every run of 12+ lowercase hex digits (a subject tag or its 12-digit
+    prefix, as epoch messages name subjects) replaced by "<subject>", for log lines that
+    quote a message written for the operator's console."""
+    return _HEX_RUN.sub("<subject>", text)
 
 
 def current_request_id() -> str:
@@ -139,8 +151,9 @@ class RpcObserver(grpc.ServerInterceptor):  # type: ignore[misc]
         name = status.name
         self.metrics.rpcs.inc(method=method, status=name)
         self.metrics.rpc_seconds.observe(seconds, method=method)
+        fields: dict[str, object] = {"method": method, "status": name, "duration_ms": round(seconds * 1000, 3)}
         if method.rsplit("/", 1)[-1] in REPORT_METHODS:
             self.metrics.reports.inc(method=method.rsplit("/", 1)[-1], status=name)
-        log.info("rpc %s %s %.1f ms", method, name, seconds * 1000,
-                 extra={"method": method, "status": name, "duration_ms": round(seconds * 1000, 3),
-                        "peer": context.peer()})
+        else:
+            fields["peer"] = context.peer()  # never on a report: who sent it stays out of the log
+        log.info("rpc %s %s %.1f ms", method, name, seconds * 1000, extra=fields)

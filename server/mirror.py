@@ -6,16 +6,22 @@ consistent with the last one it accepted, with every new entry re-validated by
 `core.state.apply` (signatures, ring signatures and proofs included) and the recomputed
 root compared with the checkpoint before anything is stored. The mirror lives in a
 `LedgerStore` of its own, so a restart does not re-verify history.
+
+`follow` keeps the mirror close to the operator in the background (`candor trustee serve`):
+when the operator is away it says so once, backs off, and says once that it is back; it
+never gives up on a transient failure (docs/operations.md).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from candor import wire
 from candor.identity import Identity
-from client.connection import Connection
+from client.connection import Connection, Outage
 from client.verifier import LogVerifier
 from core import state
 from core.errors import CandorError, VerificationError
@@ -23,6 +29,7 @@ from server.staging import Staging
 from server.storage import LedgerStore, StoreView
 
 PAGE = 1000
+log = logging.getLogger("candor.mirror")
 
 
 class Mirror:
@@ -58,6 +65,33 @@ class Mirror:
                 self._extend(self.conn.entries(start, end), cp.size, cp.root_hash)
                 start = end
             return self.store.size()
+
+    def follow(self, stop: threading.Event, interval: float = 2.0, say: Callable[[str], None] | None = None,
+               ceiling: float = 30.0) -> None:
+        """Sync every `interval` seconds until `stop`; wait out an absent operator with backoff.
+        A mirror that finds the operator's ledger failing verification keeps its verified
+        prefix and says so (it will not decrypt beyond it)."""
+        outage = Outage(f"trustee {self.identity.name} mirror", "operator", self.conn.address, "candor serve",
+                        say=say, initial=interval, ceiling=ceiling)
+        reported: str | None = None
+        while not stop.is_set():
+            try:
+                self.sync()
+            except VerificationError as exc:
+                if "quorum" in str(exc):  # the witnesses have not cosigned the newest checkpoint yet
+                    outage.recovered()
+                    stop.wait(interval)
+                    continue
+                if str(exc) != reported:
+                    reported = str(exc)
+                    (say or log.error)(f"trustee {self.identity.name} mirror: REFUSING the operator's ledger: {exc}")
+                stop.wait(outage.ceiling)
+                continue
+            except CandorError as exc:  # operator away, restarting, or no cosigned checkpoint yet
+                stop.wait(outage.failed(exc))
+                continue
+            outage.recovered()
+            stop.wait(interval)
 
     def _extend(self, leaves: list[bytes], cp_size: int, cp_root: bytes) -> None:
         staged = Staging(self.store, self.view)

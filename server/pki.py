@@ -2,7 +2,7 @@
 
 The regulator runs the alliance CA. Every party gets an ECDSA P-256 TLS key (what every TLS stack accepts)
 and a certificate whose subject CN is the party's name and OU its role
-(operator, regulator, member, trustee, witness). The role a certificate claims is only a
+(operator, regulator, member, trustee, witness, subject). The role a certificate claims is only a
 hint: the server also checks the ledger (a member must be admitted and not revoked).
 """
 
@@ -19,7 +19,8 @@ from cryptography.x509.oid import NameOID
 
 from core.errors import Unauthenticated
 
-ROLES = ("operator", "regulator", "member", "trustee", "witness")
+ROLES = ("operator", "regulator", "member", "trustee", "witness", "subject")
+"""A subject's certificate carries its subject tag (hex) as CN, never its raw id (docs/subjects.md)."""
 VALIDITY = _dt.timedelta(days=825)
 
 
@@ -112,3 +113,16 @@ def _name_and_role(pem: bytes) -> tuple[str, str]:
     if not cns or not ous or ous[0].value not in ROLES:
         raise Unauthenticated("client certificate names no Candor party (CN) and role (OU)")
     return str(cns[0].value), str(ous[0].value)
+
+
+def certificate_digest(pem: bytes) -> bytes:
+    """SHA-256 of a certificate's DER bytes: what SubjectEnrolled binds (docs/subjects.md)."""
+    return x509.load_pem_x509_certificate(pem).fingerprint(hashes.SHA256())
+
+
+def peer_certificate_digest(auth_context: dict[str, list[bytes]]) -> bytes:
+    """`certificate_digest` of the mTLS peer's certificate (already verified by the TLS layer)."""
+    pems = auth_context.get("x509_pem_cert") or []
+    if not pems:
+        raise Unauthenticated("no client certificate: connect with the mTLS certificate from your identity folder")
+    return certificate_digest(pems[0])

@@ -62,6 +62,7 @@ from server.storage import (
     NodeWrite,
     check_bytes,
     check_index,
+    check_index_streams,
     check_level,
     check_limit,
     check_name,
@@ -523,15 +524,37 @@ class PostgresStore(SqlReads):
         check_name(stream, "stream")
         check_bytes(record, "log record")
         with self._write() as conn:
-            row = conn.execute(
-                "INSERT INTO log_heads (stream, last_id) VALUES (%s, 1)"
-                " ON CONFLICT (stream) DO UPDATE SET last_id = log_heads.last_id + 1"
-                " RETURNING last_id", (stream,)).fetchone()
-            assert row is not None
-            new_id = _as_int(row[0])
-            conn.execute("INSERT INTO logs (stream, id, record) VALUES (%s, %s, %s)",
-                         (stream, new_id, record))
+            return self._append(conn, stream, record)
+
+    def append_log_indexed(self, stream: str, record: bytes, index_streams: Sequence[str]) -> int:
+        check_name(stream, "stream")
+        check_bytes(record, "log record")
+        indexes = check_index_streams(stream, index_streams)
+        with self._write() as conn:
+            # Head rows are locked main stream first, then indexes in sorted order: no deadlock.
+            new_id = self._append(conn, stream, record)
+            for index in indexes:
+                self._append(conn, index, new_id.to_bytes(8, "big"))
         return new_id
+
+    @staticmethod
+    def _append(conn: Conn, stream: str, record: bytes) -> int:
+        row = conn.execute(
+            "INSERT INTO log_heads (stream, last_id) VALUES (%s, 1)"
+            " ON CONFLICT (stream) DO UPDATE SET last_id = log_heads.last_id + 1"
+            " RETURNING last_id", (stream,)).fetchone()
+        assert row is not None
+        new_id = _as_int(row[0])
+        conn.execute("INSERT INTO logs (stream, id, record) VALUES (%s, %s, %s)", (stream, new_id, record))
+        return new_id
+
+    def purge_log(self, stream: str, through_id: int) -> int:
+        check_name(stream, "stream")
+        check_index(through_id, "through_id")
+        with self._write() as conn:
+            # log_heads keeps the last id, so a purged id is never handed out again.
+            return int(conn.execute("DELETE FROM logs WHERE stream = %s AND id <= %s",
+                                    (stream, through_id)).rowcount)
 
     # -- several servers: intake queue, sequencer lease, notifications ----------------------
 

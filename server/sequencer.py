@@ -13,7 +13,8 @@ in parallel on all servers). Appending is serialised through the database:
    advisory lock on a dedicated connection (`PostgresStore.try_sequencer_lease`). Its
    sequencer thread drains pending rows in id order, up to MAX_BATCH at a time (group
    commit), re-checks each against the state as it stands after the rows before it
-   (`Ledger.prepare`, the same code as the single-process path) and commits, through the
+   (`Ledger.prepare`, the same code as the single-process path, which appends the reports
+   of a batch in a fresh random order: docs/reports.md) and commits, through the
    lease's own connection and in ONE transaction: the entries, Merkle nodes, state updates,
    and every row's outcome (ledger index, or error class and message). The commit is a
    compare-and-set on the ledger size, and a row's outcome is written only if the row is

@@ -8,8 +8,6 @@ the ledger), calls the ledger, and converts back. Errors go through the one stat
 from __future__ import annotations
 
 import datetime as _dt
-import json
-import time
 from concurrent.futures import TimeoutError as FutureTimeout
 
 import grpc
@@ -24,11 +22,13 @@ from candor.v1 import rating_pb2_grpc as rt_grpc
 from core import entries as e
 from core import state
 from core.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated, Unavailable
+from core.querylog import check_purpose
 from server.epoch import EpochRunner
 from candor.status import grpc_errors
-from server.intake import Verifier
+from server.intake import Verifier, seal_report
 from server.ledger import Ledger, Receipt
-from server.pki import peer_identity
+from server.pki import peer_certificate_digest, peer_identity
+from server.querylog import QueryLog, commitment_indices, scope_for
 
 MAX_PAGE = 1000
 APPEND_TIMEOUT = 30.0
@@ -48,7 +48,26 @@ def caller(context: grpc.ServicerContext, ledger: Ledger, *roles: str) -> tuple[
             raise Unauthenticated(f"member {name} is not admitted on this ledger")
         if record["revoked_at"] is not None:
             raise PermissionDenied(f"member {name} was revoked at entry {record['revoked_at']}")
+    if role == "subject":
+        check_subject_caller(context, ledger, name)
     return name, role
+
+
+def check_subject_caller(context: grpc.ServicerContext, ledger: Ledger, name: str) -> bytes:
+    """A subject is served only over the certificate its current, unrevoked SubjectEnrolled
+    names (docs/subjects.md); returns its tag."""
+    try:
+        tag = bytes.fromhex(name)
+    except ValueError:
+        tag = b""
+    record = state.subject_party(ledger.view, tag) if len(tag) == 32 else None
+    if record is None:
+        raise Unauthenticated("this subject certificate names no enrolled subject on this ledger")
+    if record["revoked_at"] is not None or peer_certificate_digest(context.auth_context()).hex() \
+            != record["certificate_digest"]:
+        raise PermissionDenied("this subject certificate belongs to a revoked enrolment; ask the regulator to "
+                               "enrol you again (`candor subject enrol`)")
+    return tag
 
 
 def receipt_to_proto(r: Receipt) -> gov.Receipt:
@@ -57,6 +76,7 @@ def receipt_to_proto(r: Receipt) -> gov.Receipt:
         checkpoint=lg.CheckpointResponse(note=r.checkpoint_note, size=r.checkpoint_size),
         inclusion_proof=list(r.inclusion_proof),
         leaf_hash=r.leaf_hash,
+        leaf=r.leaf,
     )
 
 
@@ -104,7 +124,7 @@ class LedgerServicer(lg_grpc.LedgerServiceServicer):
     def AddCosignature(self, request: lg.AddCosignatureRequest,
                        context: grpc.ServicerContext) -> lg.AddCosignatureResponse:
         with grpc_errors(context):
-            caller(context, self.ledger, "witness", "member", "regulator")
+            caller(context, self.ledger, "witness")  # only genesis witnesses cosign (docs/operations.md)
             count = self.ledger.add_cosignature(request.size, request.cosignature)
             return lg.AddCosignatureResponse(cosignatures=count)
 
@@ -139,10 +159,25 @@ class GovernanceServicer(gov_grpc.GovernanceServiceServicer):
         return self._submit(request, context, e.InvestigationAuthorised, "regulator")
 
     def FileDispute(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext) -> gov.Receipt:
-        return self._submit(request, context, e.DisputeFiled, "regulator", "member")
+        return self._submit(request, context, e.DisputeFiled, "regulator", "member", "subject")
 
     def ResolveDispute(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext) -> gov.Receipt:
         return self._submit(request, context, e.DisputeResolved, "regulator")
+
+    def OpenEscrow(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext) -> gov.Receipt:
+        return self._submit(request, context, e.EscrowOpened, "regulator")
+
+    def RecordOperatorFault(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext) -> gov.Receipt:
+        return self._submit(request, context, e.OperatorFaulted, "regulator")
+
+    def EnrolSubject(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext) -> gov.Receipt:
+        return self._submit(request, context, e.SubjectEnrolled, "regulator")
+
+    def RevokeSubject(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext) -> gov.Receipt:
+        return self._submit(request, context, e.SubjectRevoked, "regulator")
+
+    def AuthoriseSubjectAccess(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext) -> gov.Receipt:
+        return self._submit(request, context, e.SubjectAccessAuthorised, "regulator")
 
 
 class ReportingServicer(gov_grpc.ReportingServiceServicer):
@@ -154,12 +189,19 @@ class ReportingServicer(gov_grpc.ReportingServiceServicer):
         self.verifier = verifier
 
     def _report(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext, kind: type) -> gov.Receipt:
-        caller(context, self.ledger, "member")
+        member, _ = caller(context, self.ledger, "member")
+        submitted = wire.signed_entry_from_bytes(request.signed_entry)
+        if not isinstance(submitted.entry.body, kind):
+            raise InvalidInput(f"this call takes a {kind.__name__} entry, not {submitted.entry.kind}")
+        leaf = request.signed_entry
+        if kind is e.ReportCommitted:
+            # The escrow signature is checked before any expensive crypto, and sealed by us.
+            leaf, _ = seal_report(self.ledger.alliance, self.ledger.view, member, submitted, request.escrow_signature)
+        elif request.escrow_signature:
+            raise InvalidInput("only SubmitReport takes an escrow signature")
         verify = self.ledger.verify_entry if self.verifier is None else self.verifier.verify_entry
-        signed = verify(request.signed_entry)
-        if not isinstance(signed.entry.body, kind):
-            raise InvalidInput(f"this call takes a {kind.__name__} entry, not {signed.entry.kind}")
-        return _wait(self.ledger, request.signed_entry, signed, verified=True)
+        signed = verify(leaf)
+        return _wait(self.ledger, leaf, signed, verified=True)
 
     def SubmitReport(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext) -> gov.Receipt:
         with grpc_errors(context):
@@ -178,14 +220,15 @@ class ReportingServicer(gov_grpc.ReportingServiceServicer):
             return receipt_to_proto(self.ledger.receipt(int(record["index"])))
 
 
-PURPOSES = ("pre-contract", "monitoring", "dispute", "regulator", "self")
-QUERY_RETENTION_DAYS = 3 * 365  # kept; 2 years are shown (DOMAIN.md: PBOC query records)
-QUERY_SHOWN_DAYS = 2 * 365
+def _report_id(view: state.StateView, tag: bytes, index: int) -> str:
+    rid: str = state.load(view, f"subject/{tag.hex()}/{index:012d}")
+    return rid
 
 
 class RatingServicer(rt_grpc.RatingServiceServicer):
-    def __init__(self, ledger: Ledger, epochs: EpochRunner | None) -> None:
+    def __init__(self, ledger: Ledger, epochs: EpochRunner | None, queries: QueryLog | None = None) -> None:
         self.ledger = ledger
+        self.queries = queries or QueryLog(ledger)
         self.epochs = epochs
 
     def _proven(self, index: int, size: int) -> rt.ProvenEntry:
@@ -194,61 +237,101 @@ class RatingServicer(rt_grpc.RatingServiceServicer):
 
     def GetRating(self, request: rt.GetRatingRequest, context: grpc.ServicerContext) -> rt.RatingResponse:
         with grpc_errors(context):
-            name, role = caller(context, self.ledger, "member", "regulator")
-            if request.purpose not in PURPOSES:
-                raise InvalidInput(f"purpose {request.purpose!r} is not one of {', '.join(PURPOSES)}")
-            if request.purpose == "regulator" and role != "regulator":
-                raise PermissionDenied("only the regulator queries with purpose 'regulator'")
+            name, role = caller(context, self.ledger, "member", "regulator", "subject")
+            check_purpose(request.purpose, role)
+            if role == "subject" and (request.subject_tag.hex() != name or request.purpose != "self"):
+                raise PermissionDenied("a subject reads only its own rating, with purpose self "
+                                       "(`candor subject record`)")
             if len(request.subject_tag) != 32:
                 raise InvalidInput("subject tag must be 32 bytes (HMAC-SHA256 of the normalised subject id)")
-            subject = request.subject_tag.hex()
-            self.ledger.store.append_log(f"queries/{subject}", json.dumps(
-                {"member": name, "purpose": request.purpose, "time_ms": int(time.time() * 1000)}).encode())
-            record = state.load(self.ledger.view, f"rating/{subject}")
-            size = self.ledger.cosigned_size()
-            if record is not None and int(record["index"]) >= size:
-                size = self.ledger.wait_cosigned(int(record["index"]) + 1, timeout=10.0)
-            if size == 0:
-                raise Unavailable("no witness-cosigned checkpoint yet; retry shortly")
-            _, note = self.ledger.checkpoint_with_cosignatures(size)
-            resp = rt.RatingResponse(checkpoint=lg.CheckpointResponse(note=note, size=size))
-            tag = request.subject_tag
-            today = _dt.datetime.now(_dt.timezone.utc).date()
-            try:
-                _rules, _prev, _reports, active_now = state.rating_inputs(
-                    self.ledger.view, tag, self.ledger.store.size(), today)
-            except NotFound:
-                active_now = ()
-            covered = set()
-            if record is not None:
-                resp.rated = True
-                resp.rating.CopyFrom(self._proven(int(record["index"]), size))
-                rules_record = state.load(self.ledger.view, f"rules/{record['rule_set_version']}")
-                resp.rule_set.CopyFrom(self._proven(int(rules_record["index"]), size))
-                for index, _w in record["active"]:
-                    resp.reports.append(self._proven(int(index), size))
-                    covered.add(int(index))
-            resp.pending_reports = len({i for i, _ in active_now} - covered)
-            return resp
+            self.queries.record(role, name, request.subject_tag, request.purpose)
+            return self._rating(request.subject_tag)
+
+    def _rating(self, tag: bytes) -> rt.RatingResponse:
+        """The subject's state (docs/ratings.md, "GetRating") with what proves it."""
+        view = self.ledger.view
+        subject = tag.hex()
+        record = state.load(view, f"rating/{subject}")
+        newest = state.latest_request(view, tag)
+        held = newest if newest is not None and (newest["answer"] or {}).get("kind") == "held" else None
+        last = max([int(record["index"]) if record else 0, int(held["answer"]["index"]) if held else 0,
+                    int(newest["index"]) if newest else 0])
+        size = self.ledger.cosigned_size()
+        if last and last >= size:
+            size = self.ledger.wait_cosigned(last + 1, timeout=10.0)
+        if size == 0:
+            raise Unavailable(f"no witness-cosigned checkpoint yet; {self.ledger.quorum_gap()}")
+        _, note = self.ledger.checkpoint_with_cosignatures(size)
+        resp = rt.RatingResponse(checkpoint=lg.CheckpointResponse(note=note, size=size))
+        today = _dt.datetime.now(_dt.timezone.utc).date()
+        reports = state.subject_reports(view, tag)
+        try:
+            rules, _prev, _reports, active_now = state.rating_inputs(view, tag, self.ledger.store.size(), today)
+            resp.k = rules.k_reporters
+        except NotFound:
+            active_now = ()
+        links = {r.index: r.link_tag for r in reports}
+        resp.reporters = len({links[i] for i, _ in active_now})
+        covered: set[int] = set()
+        if record is not None:
+            resp.rated = True
+            resp.rating.CopyFrom(self._proven(int(record["index"]), size))
+            resp.request.CopyFrom(self._proven(int(record["request"]), size))
+            rules_record = state.load(view, f"rules/{record['rule_set_version']}")
+            resp.rule_set.CopyFrom(self._proven(int(rules_record["index"]), size))
+            for index, _w in record["active"]:
+                resp.reports.append(self._proven(int(index), size))
+                covered.add(int(index))
+        resp.pending_reports = len({i for i, _ in active_now} - covered)
+        rated_set = {int(i) for i, _ in record["active"]} if record is not None else set()
+        disputed = any(view.get(f"report/{rid}") is not None and (state.load(view, f"report/{rid}") or {}).get("disputed")
+                       for index, rid in ((r.index, _report_id(view, tag, r.index)) for r in reports)
+                       if index in rated_set or index in dict(active_now))
+        changed = record is not None and {(int(i), int(w)) for i, w in record["active"]} != set(active_now)
+        if held is not None:
+            resp.state = "held"
+            resp.held.CopyFrom(self._proven(int(held["answer"]["index"]), size))
+            resp.rated = False
+            del resp.reports[:]
+        elif disputed:
+            resp.state = "disputed"
+        elif record is not None:
+            resp.state = "rated_changes_waiting" if changed else "rated"
+            if changed:
+                resp.waiting_since = record["as_of"]
+        elif not reports:
+            resp.state = "unrated"
+        elif resp.reporters < resp.k:
+            resp.state = "below_k"
+        else:
+            resp.state = "unrated"
+        return resp
 
     def ListQueries(self, request: rt.ListQueriesRequest, context: grpc.ServicerContext) -> rt.ListQueriesResponse:
+        """A page of the caller's view of the query log (docs/queries.md), each committed record
+        with its inclusion proof and the proven QueryLogCommitted entries they lead to."""
         with grpc_errors(context):
-            caller(context, self.ledger, "member", "regulator")
-            if len(request.subject_tag) != 32:
-                raise InvalidInput("subject tag must be 32 bytes")
-            shown_from = int((time.time() - QUERY_SHOWN_DAYS * 86400) * 1000)
-            resp = rt.ListQueriesResponse()
-            after = 0
-            while True:
-                page = self.ledger.store.read_log(f"queries/{request.subject_tag.hex()}", after, 1000)
-                for rid, raw in page:
-                    q = json.loads(raw)
-                    if q["time_ms"] >= shown_from:
-                        resp.queries.append(rt.QueryRecord(member=q["member"], purpose=q["purpose"],
-                                                           time_ms=q["time_ms"]))
-                    after = rid
-                if len(page) < 1000:
-                    return resp
+            name, role = caller(context, self.ledger, "member", "regulator", "subject")
+            limit = min(request.limit or MAX_PAGE, MAX_PAGE)
+            if request.commitment:
+                shown, more = self.queries.audit(role, request.commitment, request.after, limit)
+            else:
+                shown, more = self.queries.read(scope_for(role, name, request.subject_tag), request.after, limit)
+            resp = rt.ListQueriesResponse(next_after=more)
+            for s in shown:
+                resp.queries.append(rt.QueryRecord(id=s.id, record=s.record, commitment=s.commitment or 0,
+                                                   inclusion_proof=list(s.proof)))
+            head = state.load(self.ledger.view, state.QUERYLOG_HEAD)
+            commitments = commitment_indices(shown, None if head is None else int(head["index"]))
+            size = self.ledger.cosigned_size()
+            if commitments and commitments[-1] >= size:
+                size = self.ledger.wait_cosigned(commitments[-1] + 1, timeout=10.0)
+            if size:
+                _, note = self.ledger.checkpoint_with_cosignatures(size)
+                resp.checkpoint.CopyFrom(lg.CheckpointResponse(note=note, size=size))
+            for index in commitments:
+                resp.commitments.append(self._proven(index, size))
+            return resp
 
     def RunEpoch(self, request: rt.RunEpochRequest, context: grpc.ServicerContext) -> rt.RunEpochResponse:
         with grpc_errors(context):

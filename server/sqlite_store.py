@@ -41,6 +41,7 @@ from server.storage import (
     NodeWrite,
     check_bytes,
     check_index,
+    check_index_streams,
     check_level,
     check_limit,
     check_name,
@@ -93,6 +94,13 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
         " id INTEGER NOT NULL CHECK (id >= 1),"
         " record BLOB NOT NULL,"
         " PRIMARY KEY (stream, id))",
+    )),
+    (2, (
+        # The last id handed out per stream, so purge_log never makes an id reusable.
+        "CREATE TABLE log_heads ("
+        " stream TEXT PRIMARY KEY NOT NULL,"
+        " last_id INTEGER NOT NULL)",
+        "INSERT INTO log_heads (stream, last_id) SELECT stream, MAX(id) FROM logs GROUP BY stream",
     )),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
@@ -358,13 +366,35 @@ class SQLiteStore(SqlReads):
         check_name(stream, "stream")
         check_bytes(record, "log record")
         with self._write() as conn:
-            # The IMMEDIATE lock makes MAX+1 race-free and ids follow commit order.
-            row = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM logs WHERE stream = ?",
-                               (stream,)).fetchone()
-            new_id = int(row[0])
-            conn.execute("INSERT INTO logs (stream, id, record) VALUES (?, ?, ?)",
-                         (stream, new_id, record))
+            return self._append(conn, stream, record)
+
+    def append_log_indexed(self, stream: str, record: bytes, index_streams: Sequence[str]) -> int:
+        check_name(stream, "stream")
+        check_bytes(record, "log record")
+        indexes = check_index_streams(stream, index_streams)
+        with self._write() as conn:
+            new_id = self._append(conn, stream, record)
+            for index in indexes:
+                self._append(conn, index, new_id.to_bytes(8, "big"))
         return new_id
+
+    @staticmethod
+    def _append(conn: sqlite3.Connection, stream: str, record: bytes) -> int:
+        # The IMMEDIATE lock makes the increment race-free and ids follow commit order.
+        row = conn.execute(
+            "INSERT INTO log_heads (stream, last_id) VALUES (?, 1)"
+            " ON CONFLICT (stream) DO UPDATE SET last_id = last_id + 1"
+            " RETURNING last_id", (stream,)).fetchone()
+        new_id = int(row[0])
+        conn.execute("INSERT INTO logs (stream, id, record) VALUES (?, ?, ?)", (stream, new_id, record))
+        return new_id
+
+    def purge_log(self, stream: str, through_id: int) -> int:
+        check_name(stream, "stream")
+        check_index(through_id, "through_id")
+        with self._write() as conn:
+            return int(conn.execute("DELETE FROM logs WHERE stream = ? AND id <= ?",
+                                    (stream, through_id)).rowcount)
 
     # -- lifecycle -------------------------------------------------------------------------
 

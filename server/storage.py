@@ -122,6 +122,17 @@ def check_node_keys(keys: object) -> list[NodeKey]:
     return out
 
 
+def check_index_streams(stream: str, index_streams: object) -> list[str]:
+    """`index_streams` as a sorted list of distinct valid names other than `stream` (sorted, so
+    every writer locks stream heads in one order)."""
+    if isinstance(index_streams, (str, bytes)) or not isinstance(index_streams, Sequence):
+        raise InvalidInput("index streams must be a sequence of stream names")
+    names = [check_name(s, f"index stream {i}") for i, s in enumerate(index_streams)]
+    if len(set(names)) != len(names) or stream in names:
+        raise InvalidInput("index streams must be distinct and differ from the stream they index")
+    return sorted(names)
+
+
 def prefix_upper_bound(prefix: str) -> str | None:
     """The least string greater than every string that starts with `prefix`, or None.
 
@@ -350,6 +361,25 @@ class LedgerStore(Protocol):
 
     def read_log(self, stream: str, after_id: int = 0, limit: int = 1000) -> list[tuple[int, bytes]]:
         """Up to `limit` (id, record) pairs of `stream` with id > after_id, in id order."""
+        ...
+
+    def append_log_indexed(self, stream: str, record: bytes, index_streams: Sequence[str]) -> int:
+        """Append `record` to `stream` and, in the SAME transaction, its id (8 bytes,
+        big-endian) to each of `index_streams`; return the id.
+
+        For a log read through per-reader indexes (the query log): a record MUST never be
+        durable without its index rows, nor an index row without its record. Index streams
+        MUST be distinct and differ from `stream`; ids follow the rules of `append_log`.
+        """
+        ...
+
+    def purge_log(self, stream: str, through_id: int) -> int:
+        """Delete every record of `stream` with id <= through_id; return how many went.
+
+        Retention (the query log keeps records 3 years, docs/queries.md). MUST NOT make an id
+        reusable: after a purge, even of every record, `append_log` continues after the
+        largest id ever handed out, since ledger entries name records by id.
+        """
         ...
 
     # lifecycle ---------------------------------------------------------------------------

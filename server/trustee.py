@@ -1,26 +1,40 @@
-"""A trustee: `candor trustee serve` (DESIGN §5 step 3).
+"""A trustee: `candor trustee serve` (docs/ratings.md).
 
-A trustee holds one share of the threshold Paillier key and answers one question: "rate
-subject S as of ledger size L". It never decrypts what the operator hands it. It rebuilds
-the active set itself from its own verified mirror (`server.mirror`), checks k distinct
-reporters and the update rule, computes the aggregate ciphertext c* = Π c_i^{w_i} itself,
-and only then returns its decryption share with a proof of correct decryption. It refuses a
-size it has not verified, a set below k, and any sub-aggregate (a single report, or part of
-an active set) unless the regulator's InvestigationAuthorised entry for the subject is on
-the ledger. Every share it issues is logged in its own store.
+A trustee holds one share of the threshold Paillier key and answers two questions, both
+about a RatingRequested entry the operator has already appended to the ledger:
+
+- RequestShare(request, combiner): the trustee reads the request from its own verified
+  mirror (`server.mirror`; a size it has not verified is refused), checks that it is the
+  subject's newest request, rebuilds the set with the update rule itself
+  (`core.rating.plan_request`, the very function the ledger ran, against the previous
+  request on the ledger — so every trustee quorum judges the same public history) and
+  refuses unless the request names exactly that set with k reporters. It computes
+  c* = Π c_i^{w_i} itself and returns its decryption share and Chaum–Pedersen proof
+  sealed (HPKE) to the combiner's X25519 key, bound to subject, L, set digest, combiner
+  and trustee: the operator only ever holds sealed bytes. Serving the identical request
+  again is allowed (it reveals nothing new). A subset of a set (an investigation) is
+  refused unless the regulator's InvestigationAuthorised covers the subject at that size.
+- Combine(request, sealed shares): the designated combiner (`core.rating.combiner_order`)
+  recomputes c* and C* = Σ w_i·C_i from its own mirror, opens and verifies every share
+  (naming a bad trustee), combines t of them and checks the plaintext strictly
+  (`core.rating.open_aggregate`). If it opens, it proves and signs the score
+  (`core.publication`); if not, it signs a verdict that says only "does not open". It
+  never logs nor returns the counts, R or D.
+
+Every share issued is logged in the trustee's own store.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
+import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent import futures
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -30,9 +44,17 @@ from candor.status import grpc_errors
 from candor.v1 import trustee_pb2, trustee_pb2_grpc
 from client.connection import Connection
 from core import entries as e
-from core import paillier, state, threshold
-from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unavailable
-from core.rating import check_publishable
+from core import paillier, rating, state, threshold
+from core.errors import (
+    CandorError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+    VerificationError,
+)
+from server.ceremony import TRUSTEE_ENCRYPTION_KEY
 from server.cpu import CpuPool
 from server.mirror import Mirror
 from server.pki import peer_identity
@@ -40,6 +62,7 @@ from server.storage import LedgerStore
 
 log = logging.getLogger("candor.trustee")
 SHARE_LOG = "shares"
+ENCRYPTION_KEY_FILE = TRUSTEE_ENCRYPTION_KEY
 
 
 def public_key_of(genesis: e.Genesis) -> threshold.ThresholdPublicKey:
@@ -49,13 +72,42 @@ def public_key_of(genesis: e.Genesis) -> threshold.ThresholdPublicKey:
 
 
 def aggregate_ciphertext(mirror_store: LedgerStore, pub: threshold.ThresholdPublicKey,
-                         active: tuple[tuple[int, int], ...]) -> int:
+                         active: Sequence[tuple[int, int]]) -> int:
     ciphertexts = []
     for index, _w in active:
         body = wire.signed_entry_from_bytes(mirror_store.entry(index)).entry.body
-        assert isinstance(body, e.ReportCommitted)
+        if not isinstance(body, e.ReportCommitted):
+            raise InvalidInput(f"entry {index} is not a report")
         ciphertexts.append(body.ciphertext)
     return paillier.aggregate(pub.phe(), ciphertexts, [w for _, w in active])
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a share or a combination is for: a request and the (sub)set it decrypts."""
+
+    request: dict[str, Any]
+    chosen: tuple[tuple[int, int], ...]
+
+    @property
+    def index(self) -> int:
+        return int(self.request["index"])
+
+    @property
+    def subject(self) -> bytes:
+        return bytes.fromhex(self.request["subject"])
+
+    @property
+    def ledger_size(self) -> int:
+        return int(self.request["ledger_size"])
+
+    @property
+    def digest(self) -> bytes:
+        return rating.set_digest(self.chosen)
+
+    @property
+    def investigation(self) -> bool:
+        return self.chosen != tuple((int(i), int(w)) for i, w in self.request["active"])
 
 
 @dataclass
@@ -63,6 +115,7 @@ class Trustee:
     identity: Identity
     mirror: Mirror
     share: threshold.KeyShare
+    encryption_key: bytes = b""
     clock: Callable[[], float] = time.time
     cpu: CpuPool = dataclasses.field(default_factory=lambda: CpuPool(0))
 
@@ -70,98 +123,216 @@ class Trustee:
         self.public_key = public_key_of(self.mirror.alliance.genesis)
         threshold.check_key_share(self.public_key, self.share)
 
+    @property
+    def index(self) -> int:
+        return self.share.index
+
     def _investigation_covers(self, subject_tag: bytes, ledger_size: int) -> bool:
-        """Is there an InvestigationAuthorised for the subject covering `ledger_size`? Looks
-        at the newest cosigned ledger, since the authorisation comes after the held size."""
-        for attempt in range(2):
-            for _key, raw in self.mirror.view.scan(f"investigation/{subject_tag.hex()}/"):
-                if json.loads(raw)["ledger_size"] >= ledger_size:
-                    return True
-            if attempt == 0:
-                self.mirror.sync()
+        """Is there an InvestigationAuthorised for the subject covering `ledger_size`?"""
+        for _key, raw in self.mirror.view.scan(f"investigation/{subject_tag.hex()}/"):
+            if json.loads(raw)["ledger_size"] >= ledger_size:
+                return True
         return False
 
-    def request_share(self, subject_tag: bytes, ledger_size: int, as_of: str,
-                      subset: tuple[int, ...] = ()) -> trustee_pb2.ShareResponse:
-        if len(subject_tag) != 32:
-            raise InvalidInput("subject tag must be 32 bytes")
-        day = e.parse_date(as_of, "rating date")
-        today = _dt.datetime.fromtimestamp(self.clock(), tz=_dt.timezone.utc).date()
-        if abs((day - today).days) > 1:
-            raise InvalidInput(f"rating date {as_of} is not today ({today.isoformat()}) on the trustee's clock")
-        if ledger_size > self.mirror.size():
+    def _target(self, request_index: int, subset: Sequence[int], cosigned_size: int = 0) -> Target:
+        """The request at `request_index` on this trustee's verified mirror, judged by the
+        trustee itself: the subject's newest request, naming exactly the set the update
+        rule gives against the previous request, with k reporters (or a subset under an
+        investigation)."""
+        if request_index + 1 > self.mirror.size():
             try:
-                self.mirror.sync(ledger_size)
-            except (NotFound, Unavailable) as exc:  # no cosigned checkpoint of that size: refuse below
-                log.info("cannot verify ledger size %d: %s", ledger_size, exc)
-        if ledger_size > self.mirror.size():
+                self.mirror.sync(max(cosigned_size, request_index + 1))
+            except (NotFound, Unavailable) as exc:  # no cosigned checkpoint covers it yet: refuse below
+                log.info("cannot verify ledger size %d: %s", request_index + 1, exc)
+        if request_index + 1 > self.mirror.size():
             raise Conflict(f"trustee has verified the ledger only up to size {self.mirror.size()} (witness-cosigned); "
-                           f"it will not decrypt for size {ledger_size}")
+                           f"request {request_index} is beyond it")
         view = self.mirror.view
-        rules, previous, reports, active = state.rating_inputs(view, subject_tag, ledger_size, day)
-        if subset:
-            if not self._investigation_covers(subject_tag, ledger_size):
-                raise PermissionDenied("decrypting part of an active set reveals individual reports: it needs the "
-                                       "regulator's InvestigationAuthorised entry for this subject")
-            members = dict(active)
-            missing = [i for i in subset if i not in members]
-            if missing or len(set(subset)) != len(subset):
-                raise InvalidInput(f"subset names entries {missing} outside the subject's active set")
-            active = tuple((i, members[i]) for i in sorted(subset))
-        else:
-            if not active:
-                raise Conflict("the subject has no active report at that size")
-            check_publishable(rules, reports, active, previous, day)
-        c = aggregate_ciphertext(self.mirror.store, self.public_key, active)
-        share = self.cpu.submit(threshold.decryption_share, self.public_key, self.share, c).result()
-        record = {"time_ms": int(self.clock() * 1000), "subject": subject_tag.hex(),
-                  "ledger_size": ledger_size, "as_of": as_of, "entries": [i for i, _ in active],
-                  "investigation": bool(subset)}
+        record = state.request_record(view, request_index)
+        if record is None:
+            raise NotFound(f"entry {request_index} is not a RatingRequested: append the request before asking")
+        subject = bytes.fromhex(record["subject"])
+        newest = state.latest_request(view, subject)
+        if newest is None or newest["index"] != request_index:
+            raise PermissionDenied(f"request {request_index} is not the subject's newest request "
+                                   f"({None if newest is None else newest['index']}): a trustee serves only that")
+        previous = None if record["previous"] is None else state.request_record(view, int(record["previous"]))
+        as_of = e.parse_date(record["as_of"], "rating date")
+        plan = state.request_plan(view, subject, int(record["ledger_size"]), as_of, previous)
+        rating.check_request(state.request_entry(record), plan)
+        if plan.below_k:
+            raise Conflict(f"the requested set has reports from {plan.reporters} distinct reporter(s); k = {plan.k}: "
+                           "no share is served (the answer is RatingWithdrawn)")
+        if not subset:
+            return Target(record, plan.active)
+        if not self._investigation_covers(subject, int(record["ledger_size"])) and cosigned_size > self.mirror.size():
+            self.mirror.sync(cosigned_size)  # the authorisation comes after the request
+        if not self._investigation_covers(subject, int(record["ledger_size"])):
+            raise PermissionDenied("decrypting part of an active set reveals individual reports: it needs the "
+                                   "regulator's InvestigationAuthorised entry for this subject")
+        members = dict(plan.active)
+        missing = [i for i in subset if i not in members]
+        if missing or len(set(subset)) != len(subset):
+            raise InvalidInput(f"subset names entries {missing} outside the subject's active set")
+        return Target(record, tuple((i, members[i]) for i in sorted(subset)))
+
+    def _combiner_key(self, combiner: int) -> bytes:
+        for t in self.mirror.alliance.genesis.trustees:
+            if t.index == combiner:
+                return t.encryption_key
+        raise InvalidInput(f"combiner {combiner} is not a trustee of the genesis")
+
+    def compute_share(self, c: int) -> threshold.DecryptionShare:
+        """This trustee's decryption share of c* with its proof (in the process pool)."""
+        return self.cpu.submit(threshold.decryption_share, self.public_key, self.share, c).result()
+
+    def request_share(self, request_index: int, combiner: int, subset: Sequence[int] = (),
+                      cosigned_size: int = 0) -> trustee_pb2.ShareResponse:
+        target = self._target(request_index, tuple(subset), cosigned_size)
+        recipient = self._combiner_key(combiner)
+        c = aggregate_ciphertext(self.mirror.store, self.public_key, target.chosen)
+        share = self.compute_share(c)
+        aad = rating.share_aad(self.mirror.alliance.genesis_hash, target.index, target.subject, target.ledger_size,
+                               target.digest, combiner, self.index)
+        sealed = rating.seal_share(recipient, aad, share)
+        record = {"time_ms": int(self.clock() * 1000), "request": target.index, "subject": target.subject.hex(),
+                  "ledger_size": target.ledger_size, "digest": target.digest.hex(), "combiner": combiner,
+                  "entries": [i for i, _ in target.chosen], "investigation": target.investigation}
         self.mirror.store.append_log(SHARE_LOG, json.dumps(record, sort_keys=True).encode())
-        log.info("issued share for subject %s… at size %d over %d reports", subject_tag.hex()[:12], ledger_size,
-                 len(active))
-        return trustee_pb2.ShareResponse(
-            trustee=self.share.index, ciphertext=wire.int_to_bytes(c), share=wire.int_to_bytes(share.c_i),
-            proof=json.dumps({"challenge": share.challenge, "response": share.response}).encode(),
-            active_set=[i for i, _ in active], weights=[w for _, w in active], rule_set_version=rules.version)
+        log.info("issued a sealed share for request %d (%d reports) to combiner %d", target.index,
+                 len(target.chosen), combiner)
+        return trustee_pb2.ShareResponse(trustee=self.index, combiner=combiner, sealed_share=sealed)
+
+    def combine(self, request_index: int, subset: Sequence[int], sealed: Mapping[int, bytes],
+                cosigned_size: int = 0) -> trustee_pb2.CombineResponse:
+        """Open, verify and combine the sealed shares of a request; prove and sign the score,
+        or sign "does not open". Raises Conflict (naming the bad trustees) with fewer than t
+        valid shares."""
+        target = self._target(request_index, tuple(subset), cosigned_size)
+        ally = self.mirror.alliance
+        pub = self.public_key
+        c = aggregate_ciphertext(self.mirror.store, pub, target.chosen)
+        bad: list[int] = []
+        problems: list[str] = []
+        checks: dict[futures.Future[None], threshold.DecryptionShare] = {}
+        for trustee, data in sorted(sealed.items()):
+            aad = rating.share_aad(ally.genesis_hash, target.index, target.subject, target.ledger_size,
+                                   target.digest, self.index, trustee)
+            try:
+                share = rating.open_share(self.encryption_key, aad, data, trustee)
+            except CandorError as exc:
+                bad.append(trustee)
+                problems.append(str(exc))
+                continue
+            checks[self.cpu.submit(threshold.verify_share, pub, c, share)] = share
+        valid: list[threshold.DecryptionShare] = []
+        for check in futures.as_completed(checks):
+            share = checks[check]
+            try:
+                check.result()
+                valid.append(share)
+            except CandorError as exc:
+                bad.append(share.index)
+                problems.append(f"trustee {share.index}: {exc}")
+        if len(valid) < pub.threshold:
+            raise Conflict(f"only {len(valid)} of the {pub.threshold} valid decryption shares needed: "
+                           + "; ".join(problems or ["too few shares forwarded"]))
+        valid.sort(key=lambda s: s.index)
+        plaintext = threshold.combine(pub, c, valid[: pub.threshold], verify=False)
+        reports = {r.index: r for r in state.subject_reports(self.mirror.view, target.subject)}
+        commitments = [reports[i].commitment for i, _ in target.chosen]
+        weights = [w for _, w in target.chosen]
+        key = self.identity.signing_key()
+        try:
+            opening = rating.open_aggregate(ally.generators, commitments, weights, plaintext)
+        except VerificationError:
+            message = rating.held_message(ally.genesis_hash, target.index, target.subject, target.ledger_size,
+                                          target.digest, self.index)
+            log.info("request %d: %s", target.index, rating.DOES_NOT_OPEN)
+            return trustee_pb2.CombineResponse(opens=False, combiner=self.index, signature=key.sign(message),
+                                               bad_trustees=sorted(bad))
+        if target.investigation:
+            return trustee_pb2.CombineResponse(opens=True, combiner=self.index, bad_trustees=sorted(bad))
+        body = self._publication(target, reports, opening)
+        signature = key.sign(rating.publication_message(ally.genesis_hash, body))
+        log.info("request %d opens; published score signed", target.index)
+        return trustee_pb2.CombineResponse(opens=True, combiner=self.index, score=body.score, grade=body.grade,
+                                           reporters=body.reporters, proof=body.proof, signature=signature,
+                                           bad_trustees=sorted(bad))
+
+    def _publication(self, target: Target, reports: Mapping[int, rating.ReportInfo],
+                     opening: paillier.Opening) -> e.RatingPublished:
+        from core.publication import PublicationStatement, prove
+        from core.rules import grade_of, points_vector, rating_score, rule_set_hash
+
+        ally = self.mirror.alliance
+        record = target.request
+        rules = state.rules_named(self.mirror.view, record["rule_set_version"])
+        categories = ally.genesis.categories
+        score = rating_score(rules, categories, opening.counts)
+        aggregate = rating.aggregate_commitment(ally.generators.group, [reports[i].commitment for i, _ in target.chosen],
+                                                [w for _, w in target.chosen])
+        statement = PublicationStatement(ally.genesis_hash, target.subject, target.ledger_size, target.digest,
+                                         rule_set_hash(rules), ally.generators.group.encode(aggregate),
+                                         points_vector(rules, categories), rules.base_score, score)
+        # In this thread: the generators (group points) do not cross a process boundary.
+        proof = prove(ally.generators, statement, opening.counts, opening.r_sum)
+        return e.RatingPublished(
+            request_index=target.index, subject_tag=target.subject, rule_set_version=rules.version,
+            ledger_size=target.ledger_size, set_digest=target.digest, active_set=tuple(i for i, _ in target.chosen),
+            weights=tuple(w for _, w in target.chosen), as_of=record["as_of"], score=score,
+            grade=grade_of(rules, score), reporters=int(record["reporters"]), proof=proof.to_bytes(),
+            combiner=self.index, combiner_signature=bytes(64))
 
 
 class TrusteeServicer(trustee_pb2_grpc.TrusteeServiceServicer):
     def __init__(self, trustee: Trustee) -> None:
         self.trustee = trustee
 
+    @staticmethod
+    def _operator_only(context: grpc.ServicerContext) -> None:
+        _name, role = peer_identity(context.auth_context())
+        if role != "operator":
+            raise PermissionDenied(f"only the operator asks trustees; your certificate says {role}")
+
     def RequestShare(self, request: trustee_pb2.ShareRequest,
                      context: grpc.ServicerContext) -> trustee_pb2.ShareResponse:
         with grpc_errors(context):
-            _name, role = peer_identity(context.auth_context())
-            if role != "operator":
-                raise PermissionDenied(f"only the operator asks trustees for shares; your certificate says {role}")
-            return self.trustee.request_share(request.subject_tag, request.ledger_size, request.as_of,
-                                              tuple(request.subset))
+            self._operator_only(context)
+            return self.trustee.request_share(request.request_index, request.combiner, tuple(request.subset),
+                                              request.cosigned_size)
 
-
-def share_from_proto(resp: trustee_pb2.ShareResponse) -> threshold.DecryptionShare:
-    try:
-        proof = json.loads(resp.proof)
-        return threshold.DecryptionShare(index=resp.trustee, c_i=wire.int_from_bytes(resp.share, "share"),
-                                         challenge=int(proof["challenge"]), response=int(proof["response"]))
-    except (ValueError, KeyError, TypeError):
-        raise InvalidInput(f"trustee {resp.trustee} sent a malformed share proof") from None
+    def Combine(self, request: trustee_pb2.CombineRequest,
+                context: grpc.ServicerContext) -> trustee_pb2.CombineResponse:
+        with grpc_errors(context):
+            self._operator_only(context)
+            sealed: dict[int, bytes] = {}
+            for item in request.shares:
+                if item.trustee in sealed:
+                    raise InvalidInput(f"two sealed shares from trustee {item.trustee}: forward each once")
+                sealed[item.trustee] = item.sealed
+            return self.trustee.combine(request.request_index, tuple(request.subset), sealed, request.cosigned_size)
 
 
 def create_trustee_server(identity: Identity, store: LedgerStore, listen: str | None = None,
                           operator_address: str | None = None, state_dir: Path | None = None,
                           workers: int | None = 0) -> tuple[grpc.Server, int, Trustee]:
     """A started trustee server; `workers` processes compute shares (None: one per core)."""
-    from server.app import MAX_MESSAGE_BYTES, server_credentials
+    from server.app import (
+        MAX_MESSAGE_BYTES,
+        SERVER_OPTIONS,
+        RejectMalformed,
+        listen_on,
+        server_credentials,
+    )
 
     conn = Connection(identity, operator_address)
     mirror = Mirror(identity, conn, store, (state_dir or identity.path) / "mirror.state")
     trustee = Trustee(identity, mirror, threshold.KeyShare.from_dict(identity.json_file("share.json")),
-                      cpu=CpuPool(workers))
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4),
-                         options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)])
+                      encryption_key=identity.hex_file(ENCRYPTION_KEY_FILE), cpu=CpuPool(workers))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), interceptors=[RejectMalformed()],
+                         options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES), *SERVER_OPTIONS])
     trustee_pb2_grpc.add_TrusteeServiceServicer_to_server(TrusteeServicer(trustee), server)
-    port = server.add_secure_port(listen or str(identity.info["listen"]), server_credentials(identity))
+    port = listen_on(server, listen or str(identity.info["listen"]), server_credentials(identity), "trustee")
     server.start()
     return server, port, trustee

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 
 import pytest
 from rich.console import Console
@@ -29,19 +30,21 @@ QUICK_ROWS = {
         "m powmods c_i^w_i mod n^2 (same exponents)",
     (EPOCH, "decryption share with proof (one trustee)", 2048, 10):
         "3 powmods: c*^(2*Delta*s_i), (c*^4)^r, v^r",
-    (EPOCH, "share verification (operator, one share)", 2048, 10):
+    (EPOCH, "seal one share to the combiner + open it (HPKE)", 2048, 10): "—",
+    (EPOCH, "share verification (combiner, one share)", 2048, 10):
         "4 powmods: (c*^4)^z, (c_i^2)^-e, v^z, v_i^-e",
     (EPOCH, "combine t=2 shares", 2048, 10): "t powmods c_i^(2*lambda_i) + inverse mod n",
     (EPOCH, "unpack + score", 2048, 10): "—",
-    (EPOCH, "check_opening: decode m commitments + one msm", 2048, 10):
+    (EPOCH, "open_aggregate: unpack, bounds, decode m commitments + one msm", 2048, 10):
         "Group.msm of the same points and scalars, pre-decoded",
-    (EPOCH, "epoch total: operator + t=2 trustees", 2048, 10):
+    (EPOCH, "publication proof of the score (combiner)", 2048, 10): "—",
+    (EPOCH, "epoch total: t=2 trustees (sealed shares) + combiner (proof)", 2048, 10):
         "(t+1) aggregations + t shares + t verifications + combine, as powmods",
-    (VERIFY, "verify_rating, 2 reports", 2048, 2): "Group.msm over {} points, full scalars",
+    (VERIFY, "verify_rating, 3 reports", 2048, 3): "Group.msm over {} points, full scalars",
     (VERIFY, "verify_rating, 20 reports", 2048, 20): "Group.msm over {} points, full scalars",
     (VERIFY, "checkpoint open: operator signature + 2 cosignatures", None, None):
         "3 raw Ed25519 verifications",
-    (E2E, "EpochRunner.rate over gRPC, per subject", 2048, 3):
+    (E2E, "EpochRunner request + answer over gRPC, per subject", 2048, 3):
         "(t+1) aggregations + t shares + t verifications + combine, as powmods",
     (E2E, "in-process epoch total, same key and m (comparison)", 2048, 3):
         "(t+1) aggregations + t shares + t verifications + combine, as powmods",
@@ -49,16 +52,17 @@ QUICK_ROWS = {
 
 QUICK_TARGETS = {
     "epoch work per subject, m=10, 2048 bits <= 1.5x its powmods": (
-        "epoch total: operator + t=2 trustees", 10),
+        "epoch total: t=2 trustees (sealed shares) + combiner (proof)", 10),
     "verify_rating over 20 reports <= 50 ms": ("verify_rating, 20 reports", 20),
 }
 
 STAGES = {
     "inclusion proofs (merkle.verify_inclusion)",
     "leaf decoding (wire.signed_entry_from_bytes)",
-    "opening check (rating.check_opening)",
+    "publication check (rating.check_publication)",
     "  of which commitment decoding, on-curve only (Group.decode_unchecked)",
-    "  of which the multi-scalar multiplication (Group.msm)",
+    "  of which the multi-scalar multiplications (Group.msm)",
+    "  of which the publication proof (publication.verify)",
     "rule set parsing (rules.check_canonical)",
     "link tags (RingSignature.link_tag_of)",
 }
@@ -69,9 +73,10 @@ DIRECT = {
     "commitment decoding, subgroup-checked (Group.decode)": 20,
     "  of which decompression only (from_compressed_bytes_unchecked)": 20,
     "commitment decoding, on-curve only, as verify_rating does (Group.decode_unchecked)": 20,
-    "opening msm over the decoded points (Group.msm, the rating's scalars)": 1,
-    "leaf decoding of proven leaves (wire.signed_entry_from_bytes, no canonical re-encode)": 22,
-    "leaf hash + inclusion proof (merkle.verify_inclusion)": 22,
+    "C* = Σ w_i·C_i over the decoded points (Group.msm, the weights)": 1,
+    "publication proof verification (publication.verify)": 1,
+    "leaf decoding of proven leaves (wire.signed_entry_from_bytes, no canonical re-encode)": 23,
+    "leaf hash + inclusion proof (merkle.verify_inclusion)": 23,
     "link tags via RingSignature.from_bytes (full decode, for comparison)": 20,
     "link tags as verify_rating reads them (RingSignature.link_tag_of)": 20,
     "decay weights + ReportInfo": 20,
@@ -119,7 +124,7 @@ def test_each_row_has_its_floor_and_ratio(report: bench.BenchReport) -> None:
 
 
 def test_grpc_rows_cover_every_subject(report: bench.BenchReport) -> None:
-    rate = report.row("EpochRunner.rate over gRPC, per subject", 2048, 3)
+    rate = report.row("EpochRunner request + answer over gRPC, per subject", 2048, 3)
     assert rate.reps == report.settings.e2e_subjects  # one rate call per subject
 
 
@@ -143,9 +148,9 @@ def test_profile_names_the_stages(report: bench.BenchReport) -> None:
     assert report.profile_total_ms > 0
     stages = {p.function: p for p in report.profile_parts}
     assert STAGES <= set(stages)
-    assert stages["inclusion proofs (merkle.verify_inclusion)"].calls == 20 + 2  # reports, rating, rules
+    assert stages["inclusion proofs (merkle.verify_inclusion)"].calls == 20 + 3  # reports, rating, request, rules
     assert stages["  of which commitment decoding, on-curve only (Group.decode_unchecked)"].calls >= 20
-    assert stages["opening check (rating.check_opening)"].calls == 1
+    assert stages["publication check (rating.check_publication)"].calls == 1
     assert len(report.profile_top) > 5
     assert all(p.own_ms >= 0 and p.cumulative_ms >= p.own_ms - 1e-9 for p in report.profile_top)
     assert {st.name: st.calls for st in report.stages} == DIRECT
@@ -201,7 +206,9 @@ def test_cli_prints_table_or_json(
     data = json.loads(capsys.readouterr().out)
     assert len(data["rows"]) == len(QUICK_ROWS)
     assert bench.main(["--quick", "--quiet"]) == 0
-    assert "verify_rating, 20 reports" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "verify_rating, 20 reports" in out
+    assert re.search(r"publication proof: prove [\d.]+ ms, verify [\d.]+ ms \(32 slots, 3616 bytes\)", out)
     assert bench.main(["--no-e2e", "--quiet", "--json"]) == 0
     capsys.readouterr()
     assert [s.quick for s in seen] == [True, True, False]
@@ -211,8 +218,8 @@ def test_cli_prints_table_or_json(
 def test_full_run_covers_the_brief() -> None:
     s = bench.Settings.full()
     assert s.epoch_bits == 3072 and s.epoch_sizes == (10, 100)
-    assert s.verify_sizes == (2, 100, 1000)
+    assert s.verify_sizes == (3, 100, 1000)
     assert s.e2e and s.e2e_bits == 2048
     assert not s.quick
-    with pytest.raises(ValueError, match="k >= 2"):
+    with pytest.raises(ValueError, match="k >= 3"):
         bench.Settings(**{**s.__dict__, "verify_sizes": (1, 100)})

@@ -13,7 +13,7 @@ def test_demo_story() -> None:
     summary = json.loads(out.stdout)
     assert summary["audit"] == "passed"
     assert summary["members"] == 4 and summary["subjects"] == 5
-    assert summary["receipts_verified"] == summary["reports"] == 12
+    assert summary["receipts_verified"] == summary["reports"] == 15
     assert summary["fraud_caught"] == 1
     assert summary["retraction_changed_grade"] is True
     assert summary["grades_first_epoch"]["anchor:li-fan-shop"] is None  # one reporter: pending below k

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import json
 import os
 import signal
 import time
@@ -25,11 +26,12 @@ from candor.v1 import governance_pb2 as gov
 from client.connection import Connection
 from client.sdk import Member
 from core import entries as e
-from core import errors, ring
+from core import errors, ring, state
 from core.group import default_group
 from server.intake import Job, Verifier, verify_batch
 
 SUBJECT = "anchor-intake"
+KEYS = Path(__file__).parent / "keys"
 
 
 def recent() -> str:
@@ -44,10 +46,10 @@ def member(alliance_dir: Path, name: str, operator: Any, tmp_path: Path) -> Memb
 
 
 def resigned(m: Member, leaf: bytes, **changes: Any) -> bytes:
-    """The report of `leaf` with some fields changed (ring_size too), ring-signed again with
+    """The report of `leaf` with some fields changed (ring_change too), ring-signed again with
     the member's current ring, so only the changed fields are wrong."""
     body: Any = dataclasses.replace(wire.signed_entry_from_bytes(leaf).entry.body, **changes)
-    entry = e.LedgerEntry(body, timestamp_ms=int(time.time() * 1000))
+    entry = e.LedgerEntry(body, timestamp_ms=state.report_hour(int(time.time() * 1000)))
     entry_bytes = wire.entry_to_bytes(entry)
     x = int(m.identity.read("reporting.key").decode(), 16)
     sig = ring.ring_sign(default_group(), list(m.ring()[0]), x, body.subject_tag,
@@ -101,6 +103,9 @@ def bad_reports(alice: Member) -> dict[str, bytes]:
     other_body = wire.signed_entry_from_bytes(other).entry.body
     assert isinstance(other_body, e.ReportCommitted)
     ally = alice.alliance
+    n = ally.genesis.paillier_n
+    p = int(json.loads((KEYS / "test_only_threshold_1024_t2_n3.json").read_text())["factors"]["p"], 16)
+    assert n % p == 0
     return {
         "tampered ring signature": with_ring_signature(good, sig[:-1] + bytes([sig[-1] ^ 1])),
         "ring signature of another report": with_ring_signature(
@@ -114,9 +119,12 @@ def bad_reports(alice: Member) -> dict[str, bytes]:
         "unknown category": alice.prepare_report(SUBJECT, "gambling", "minor", recent(), check=False,
                                                  refresh=False),
         "ciphertext out of range": resigned(alice, good, ciphertext=ally.nsquare + 1),
-        "ring names a future ledger size": resigned(alice, good, ring_size=10**6),
-        "bad proof and future ring size": resigned(alice, good, validity_proof=other_body.validity_proof,
-                                                   ring_size=10**6),
+        "ciphertext n (not a unit)": resigned(alice, good, ciphertext=n),
+        "ciphertext 0 mod p (not a unit)": resigned(alice, good, ciphertext=ally.nsquare - p),
+        "ciphertext shorter than n^2": resigned(alice, good, ciphertext=2),
+        "ring names a future entry": resigned(alice, good, ring_change=10**6),
+        "bad proof and future ring": resigned(alice, good, validity_proof=other_body.validity_proof,
+                                              ring_change=10**6),
     }
 
 
@@ -140,8 +148,14 @@ def test_pool_and_inline_verdicts_match_the_ledger(operator: Any, alice: Member,
             assert reference is not None, f"{name} was accepted"
     # The cases exercise every kind of refusal the intake can give.
     assert {"InvalidInput", "VerificationError", "PermissionDenied"} <= seen_types
-    assert verdict(pool.verify_entry, leaves["bad proof and future ring size"])[1].startswith(  # type: ignore[index]
+    assert verdict(pool.verify_entry, leaves["bad proof and future ring"])[1].startswith(  # type: ignore[index]
         "validity proof"), "the proof is checked before the ring, as in the ledger"
+    # A non-unit ciphertext would make every aggregate of its subject undecryptable: refused
+    # by the one core check, whichever path runs it, with what to do about it.
+    for name in ("ciphertext n (not a unit)", "ciphertext 0 mod p (not a unit)"):
+        assert verdict(pool.verify_entry, leaves[name]) == (
+            "InvalidInput", "ciphertext is not a unit of Z*_{n^2} (it shares a factor with n), so no aggregate "
+            "containing it could be decrypted: encrypt as g^m * r^n mod n^2 with r coprime to n"), name
 
 
 def test_one_bad_report_in_a_batch_leaves_the_others_accepted(operator: Any, alice: Member) -> None:
@@ -174,7 +188,7 @@ def test_batch_function_matches_sequential_for_a_retraction(operator: Any, alice
     retraction = alice.prepare_retraction(receipt.report_id)
     sig = wire.signed_entry_from_bytes(retraction).ring_signature or b""
     tampered = with_ring_signature(retraction, sig[:-1] + bytes([sig[-1] ^ 1]))
-    unknown = alice.sign_entry(e.ReportRetracted(bytes(16), ring_size=1), alice.subject_tag(SUBJECT), refresh=False)
+    unknown = alice.sign_entry(e.ReportRetracted(bytes(16), ring_change=1), alice.subject_tag(SUBJECT), refresh=False)
     report = alice.prepare_report(SUBJECT, "fake_traffic", 1, recent(), refresh=False)
     for leaf in (retraction, tampered, unknown):
         reference = verdict(operator.ledger.verify_entry, leaf)
@@ -200,8 +214,8 @@ def test_revoked_ring(operator: Any, alice: Member, alliance_dir: Path, tmp_path
         keys, current = alice.ring()
         assert carol.reporting_public_key not in keys
         stale_body: Any = wire.signed_entry_from_bytes(stale).entry.body
-        body = dataclasses.replace(stale_body, ring_size=current)
-        entry = e.LedgerEntry(body, timestamp_ms=int(time.time() * 1000))
+        body = dataclasses.replace(stale_body, ring_change=current)
+        entry = e.LedgerEntry(body, timestamp_ms=state.report_hour(int(time.time() * 1000)))
         entry_bytes = wire.entry_to_bytes(entry)
         x = int(carol.identity.read("reporting.key").decode(), 16)
         sig = ring.ring_sign(default_group(), [*keys, carol.reporting_public_key], x, body.subject_tag,

@@ -103,6 +103,7 @@ def test_ledger_bad_input_gets_clear_status(alliance_dir: Path, operator: Any) -
         from core.note import CosignatureSigner, parse_note
 
         body = parse_note(conn.checkpoint().note).text
+    with connect(alliance_dir, "witness-1", operator) as conn:  # only witnesses may call AddCosignature
         line = CosignatureSigner("witness-9", Ed25519PrivateKey.generate()).cosign(Checkpoint.parse(body).body(), 1)
         code, msg = _status(lambda: conn.ledger.AddCosignature(
             ledger_pb2.AddCosignatureRequest(size=size, cosignature=line.encode())))

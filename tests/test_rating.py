@@ -13,26 +13,39 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core import paillier
 from core.errors import Conflict, InvalidInput, NotFound, VerificationError
+from core.escrow import escrow_keypair
 from core.group import ORDER, group_by_name
 from core.pedersen import Generators, commit, random_scalar, slot
 from core.rating import (
+    DOES_NOT_OPEN,
     PreviousRating,
+    PreviousRequest,
     ReportInfo,
     active_set,
     aggregate_commitment,
     changed_indices,
     check_opening,
     check_publishable,
+    combiner_order,
     distinct_reporters,
     find_inconsistent,
+    open_aggregate,
+    open_share,
+    plan_request,
+    seal_share,
+    set_digest,
+    share_aad,
 )
 from core.rules import RuleSet, default_rules
+from core.threshold import DecryptionShare
 
 ARK = group_by_name("arkworks")
 CATS = ("contract_default", "fake_traffic", "false_advertising")
 GENS = Generators(ARK, CATS)
-RULES = default_rules()
+# The k floor (2), not the default rule set's k = 3: these tests count reporters against k = 2.
+RULES = RuleSet(**({f: getattr(default_rules(), f) for f in RuleSet.__dataclass_fields__} | {"k_reporters": 2}))
 FAST = settings(max_examples=30, deadline=None)
 TODAY = dt.date(2026, 6, 15)
 
@@ -406,3 +419,117 @@ def test_opening_without_subgroup_check_decides_the_prime_order_parts() -> None:
     counts[slot(1, 2)] = 1000
     with pytest.raises(VerificationError, match="does not open"):
         check_opening(GENS, commitments, [700, 1000], counts, r_sum, subgroup_checked=False)
+
+
+# --- rating protocol v2 (docs/ratings.md) ----------------------------------------------
+
+V2 = [report(1, "a"), report(2, "b"), report(3, "c"), report(4, "a", retracted_at=8),
+      report(5, "b"), report(6, "c", fraud_at=9), report(7, "a")]
+
+
+def prev(active: tuple[tuple[int, int], ...], size: int = 7, as_of: dt.date = TODAY,
+         version: str = RULES.version) -> PreviousRequest:
+    return PreviousRequest(index=size, ledger_size=size, rule_version=version, as_of=as_of, active=active)
+
+
+def test_plan_first_request_needs_k_reporters() -> None:
+    plan = plan_request(RULES, V2[:2], None, None, 3, TODAY)
+    assert (plan.kind, plan.active, plan.reporters) == ("first", ((1, 1000), (2, 1000)), 2)
+    assert plan.digest == set_digest(plan.active) and not plan.below_k
+    with pytest.raises(Conflict, match="1 distinct reporter"):
+        plan_request(RULES, V2[:1], None, None, 2, TODAY)
+
+
+def test_correction_is_published_alone() -> None:
+    """Attack 3 at the rule level: a retraction (entry 8) and another member's new report
+    (entry 5) arrive together; the next request is the previous set minus the retraction,
+    with the previous weights and date, and nothing else."""
+    before = ((1, 1000), (2, 1000), (3, 1000), (4, 1000))
+    later = TODAY + dt.timedelta(days=3)
+    plan = plan_request(RULES, V2, prev(before, 7), RULES, 9, later)
+    assert plan.kind == "correction" and plan.active == ((1, 1000), (2, 1000), (3, 1000))
+    assert plan.as_of == TODAY and 5 not in dict(plan.active)
+    # A fraud finding is a correction too; one that leaves < k reporters is withdrawn.
+    plan = plan_request(RULES, V2, prev(((3, 1000), (6, 1000), (7, 1000)), 8), RULES, 10, later)
+    assert plan.kind == "correction" and not plan.below_k and plan.active == ((3, 1000), (7, 1000))
+    plan = plan_request(RULES, V2, prev(((3, 1000), (4, 1000), (6, 1000)), 7), RULES, 10, later)
+    assert plan.kind == "correction" and plan.below_k and plan.active == ((3, 1000),)
+    plan = plan_request(RULES, V2, prev(((3, 1000), (4, 1000)), 7), RULES, 9, later)
+    assert plan.below_k and plan.reporters == 1
+
+
+def test_plan_refuses_history_and_single_reporter_changes() -> None:
+    base = ((1, 1000), (2, 1000), (3, 1000))
+    with pytest.raises(Conflict, match="never decrypt history"):
+        plan_request(RULES, V2, prev(base, 7), RULES, 6, TODAY)
+    with pytest.raises(Conflict, match="come from 1 distinct reporter"):  # report 5 (b) alone
+        plan_request(RULES, V2[:3] + V2[4:5], prev(base, 5), RULES, 6, TODAY)
+    # reports 5 (b) and 7 (a) are new: two reporters, k = 2 → admitted as changes
+    reports = V2[:3] + V2[4:5] + V2[6:]
+    plan = plan_request(RULES, reports, prev(base, 5), RULES, 8, TODAY)
+    assert plan.kind == "changes" and {5, 7} <= set(dict(plan.active))
+    with pytest.raises(Conflict, match="come from 2 distinct reporters; k = 3"):
+        plan_request(replace_k(3), reports, prev(base, 5), replace_k(3), 8, TODAY)
+
+
+def replace_k(k: int) -> RuleSet:
+    return RuleSet(**({f: getattr(RULES, f) for f in RuleSet.__dataclass_fields__} | {"k_reporters": k}))
+
+
+def test_plan_new_rule_set_and_staleness() -> None:
+    base = ((1, 1000), (2, 1000), (3, 1000))
+    reports = V2[:3] + V2[4:5]
+    assert plan_request(RULES, reports, prev(base, 5, version="2025.9"), RULES_PREV, 6, TODAY).kind == "rules"
+    stale = TODAY + dt.timedelta(days=RULES.max_staleness_days)
+    assert plan_request(RULES, reports, prev(base, 5), RULES, 6, stale).kind == "staleness"
+    with pytest.raises(Conflict, match="nothing changed"):
+        plan_request(RULES, V2[:3], prev(base, 5), RULES, 6, stale)
+
+
+RULES_PREV = RuleSet(**({f: getattr(RULES, f) for f in RuleSet.__dataclass_fields__} | {"version": "2025.9"}))
+
+
+def test_set_digest_and_combiner_order_are_canonical() -> None:
+    assert set_digest(((1, 1000), (2, 700))) != set_digest(((1, 1000), (2, 400)))
+    assert set_digest(((1, 1000),)) != set_digest(((1, 1000), (2, 1000)))
+    with pytest.raises(InvalidInput, match="sorted by index"):
+        set_digest(((2, 1000), (1, 1000)))
+    g = hashlib.sha256(b"genesis").digest()
+    s = hashlib.sha256(b"subject").digest()
+    order = combiner_order(g, s, 10, [1, 2, 3])
+    assert sorted(order) == [1, 2, 3] and order == combiner_order(g, s, 10, [3, 1, 2])
+    assert len({combiner_order(g, s, size, [1, 2, 3]) for size in range(10, 40)}) > 1  # not fixed by the operator
+
+
+def test_sealed_share_is_bound_to_its_request_combiner_and_trustee() -> None:
+    sk, pk = escrow_keypair()
+    other_sk, _ = escrow_keypair()
+    share = DecryptionShare(index=2, c_i=12345, challenge=7, response=99)
+    aad = share_aad(b"g" * 32, 10, b"s" * 32, 9, b"d" * 32, 1, 2)
+    sealed = seal_share(pk, aad, share)
+    assert open_share(sk, aad, sealed, 2) == share
+    for key, a, t in ((other_sk, aad, 2), (sk, share_aad(b"g" * 32, 10, b"s" * 32, 8, b"d" * 32, 1, 2), 2),
+                      (sk, share_aad(b"g" * 32, 10, b"s" * 32, 9, b"d" * 32, 3, 2), 2), (sk, aad, 3)):
+        with pytest.raises(VerificationError, match="does not open"):
+            open_share(key, a, sealed, t)
+
+
+def test_strict_opening_check_refuses_overflow_and_out_of_slot_plaintexts() -> None:
+    """Attacks 6 and 8 at the core level: one verdict, whatever the cause."""
+    samples = [sample("contract_default", 1), sample("fake_traffic", 3)]
+    weights = [1000, 700]
+    commitments = [s.commitment for s in samples]
+    counts, r_sum = fake_decrypt(samples, weights)
+    honest = paillier.Opening(tuple(counts), r_sum).plaintext()
+    assert open_aggregate(GENS, commitments, weights, honest).counts == tuple(counts)
+    slots = 4 * len(CATS)
+    outside = honest + (1 << (paillier.R_BITS + paillier.SLOT_BITS * slots))
+    # R off by a multiple of q: the mod-q opening check passes, the strict one does not.
+    k = ((1 << paillier.R_BITS) - 1 - r_sum) // ORDER
+    overflow = honest + k * ORDER
+    check_opening(GENS, commitments, weights, counts, r_sum + k * ORDER)
+    too_many = honest + (2000 << paillier.R_BITS)  # slot 0 count above Σ w
+    for plaintext in (outside, overflow, too_many, honest + 1):
+        with pytest.raises(VerificationError) as info:
+            open_aggregate(GENS, commitments, weights, plaintext)
+        assert str(info.value) == DOES_NOT_OPEN

@@ -1,15 +1,21 @@
-"""Ratings end to end over real gRPC: operator, three trustees (t = 2), a witness, members.
+"""Ratings end to end over real gRPC: operator, three trustees (t = 2), a witness, members
+(docs/ratings.md).
 
-Covers DESIGN §5-§6: epochs publish verified ratings; a subject below k stays pending; a
-retraction changes a grade at the next epoch; a member who encrypts something other than
-what it committed is held, found by bisection once the regulator authorises it, and
-excluded; trustees refuse what they must; clients and the ledger catch a lying operator.
+Every attack goes through the real path: the member SDK, the ledger's append, the epoch
+runner and the trustees' gRPC API as the operator calls it. Covered: a published rating
+states a proven score and grade and no count; a correction is published alone, so a
+member cannot isolate another member's new report with its own retraction; the operator
+cannot obtain decryptions it does not publish (requests on the ledger, monotone sizes,
+every request answered, trustees serve only the newest request); a plaintext outside the
+slots or an overflowing R field holds that subject alone and bisection finds the culprit;
+a lying combiner or operator is refused by the ledger and by the SDK.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,16 +26,26 @@ import pytest
 from candor import wire
 from candor.demo import cheating_report
 from candor.identity import Identity
-from client.ratings import Rating, RatingClient, Unrated
+from candor.v1 import entries_pb2, rating_pb2
+from client.ratings import Rating, RatingClient, Unrated, verify_rating
 from client.sdk import Member
 from client.witness import Witness
 from core import entries as e
-from core.errors import Conflict, InvalidInput, PermissionDenied, VerificationError
+from core import merkle, paillier, rating, state
+from core.checkpoint import Checkpoint
+from core.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    VerificationError,
+)
+from core.group import ORDER
 from server.ceremony import regulator_leaf
 from server.storage import open_store
 from server.trustee import create_trustee_server
 
-S1, S2, S3 = "anchor:alpha", "anchor:beta", "anchor:gamma"
+S1, S2, S3, S4 = "anchor:alpha", "anchor:beta", "anchor:gamma", "anchor:delta"
 
 
 def recent(days: int = 30) -> str:
@@ -59,16 +75,60 @@ class World:
         return size or self.operator.ledger.cosigned_size()
 
     def epoch(self) -> Any:
-        """Cosign, run an epoch, cosign what it appended (a witness would, continuously)."""
-        for _ in range(2):
-            self.operator.ledger.wait_checkpoint(self.operator.ledger.store.size())
+        """Run an epoch while a witness keeps cosigning (as a witness process would), and
+        cosign what it appended."""
+        done = threading.Event()
+        out: list[Any] = []
+
+        def run() -> None:
+            try:
+                out.append(self.operator.epochs.run())
+            finally:
+                done.set()
+
+        self.operator.ledger.wait_checkpoint(self.operator.ledger.store.size())
+        self.cosign()
+        thread = threading.Thread(target=run)
+        thread.start()
+        while not done.wait(0.1):
             self.cosign()
-            if _ == 0:
-                result = self.operator.epochs.run()
-        return result
+        thread.join()
+        self.operator.ledger.wait_checkpoint(self.operator.ledger.store.size())
+        self.cosign()
+        return out[0]
 
     def regulator(self, body: e.Body) -> int:
         return int(self.operator.ledger.append(regulator_leaf(self.alliance / "regulator", body)))
+
+    def operator_leaf(self, body: e.Body) -> bytes:
+        key = Identity.load(self.alliance / "operator").signing_key()
+        return wire.sign_leaf(e.LedgerEntry(body, timestamp_ms=int(time.time() * 1000)), key)
+
+    def tag(self, subject: str) -> bytes:
+        from core.subject import subject_tag
+
+        return subject_tag(Identity.load(self.alliance / "regulator").hex_file("subject.key"), subject)
+
+    def report(self, who: str, subject: str, category: str, tier: str, days: int = 30) -> Any:
+        m = self.member(who)
+        try:
+            return m.submit_report(subject, category, tier, recent(days))
+        finally:
+            m.close()
+
+    def three_reporters(self, subject: str) -> None:
+        self.report("a", subject, "fake_traffic", "serious")
+        self.report("b", subject, "fake_traffic", "minor")
+        self.report("c", subject, "contract_default", "general")
+
+    def entries(self, kind: type) -> list[tuple[int, Any]]:
+        store = self.operator.ledger.store
+        out = []
+        for i, leaf in enumerate(store.entries(0, store.size())):
+            body = wire.signed_entry_from_bytes(leaf).entry.body
+            if isinstance(body, kind):
+                out.append((i, body))
+        return out
 
 
 @pytest.fixture()
@@ -107,151 +167,319 @@ def world(alliance_dir: Path, tmp_path: Path) -> Iterator[World]:
         s.close()
 
 
-def test_ratings_story(world: World) -> None:
-    a, b, c = world.member("a"), world.member("b"), world.member("c")
+def tampered(world: World, who: str, subject: str, category: str, tier: str, change: Any,
+             monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A report from `who` sent through the real SDK whose Paillier plaintext is replaced by
+    `change(m, n)` just before encryption: commitment, validity proof, ring signature and
+    escrow are honest, so intake accepts it (a cheating member)."""
+    original = paillier.encrypt
+
+    def encrypt(public_key: Any, m: int, pool: Any = None) -> int:
+        return original(public_key, change(m, public_key.n) % public_key.n, pool)
+
+    monkeypatch.setattr(paillier, "encrypt", encrypt)
     try:
-        critical = a.submit_report(S1, "fake_traffic", "critical", recent())
-        b.submit_report(S1, "contract_default", "minor", recent())
-        a.submit_report(S2, "false_advertising", "general", recent())  # one reporter only
-        result = world.epoch()
-        assert result.published and result.pending
-
-        with world.client("member-b") as client:
-            first = client.get_rating(S1, "pre-contract")
-            assert isinstance(first, Rating) and first.verified
-            assert (first.score, first.grade) == (59.0, "D")  # 100 - 40 - 1, and a critical caps at D
-            assert first.counts == {"contract_default": {"minor": 1.0}, "fake_traffic": {"critical": 1.0}}
-            pending = client.get_rating(S2, "monitoring")
-            assert isinstance(pending, Unrated) and pending.pending == 1
-
-        # The critical report is retracted and another member reports: the grade changes next epoch.
-        a.retract_report(critical.report_id)
-        c.submit_report(S1, "false_advertising", "general", recent())
-        world.epoch()
-        with world.client("member-c") as client:
-            second = client.get_rating(S1, "monitoring")
-            assert isinstance(second, Rating)
-            assert (second.score, second.grade) == (96.0, "A")  # 100 - 1 - 3
-            assert second.ledger_size > first.ledger_size
-
-        # A cheating member: commits to "minor", encrypts "critical".
-        a.submit_report(S3, "fake_traffic", "general", recent())
-        b.submit_report(S3, "fake_traffic", "minor", recent())
-        cheat = c.submit_prepared(cheating_report(c, S3, "false_advertising", "minor", "critical", recent()))
-        held = world.epoch()
-        assert held.held and not any(t == c.subject_tag(S3).hex() for t in held.published)
-        with world.client("member-a") as client:
-            assert isinstance(client.get_rating(S3, "monitoring"), Unrated)
-
-        world.regulator(e.InvestigationAuthorised(c.subject_tag(S3), "aggregate did not open",
-                                                  world.operator.ledger.store.size()))
-        found = world.epoch()
-        assert found.fraud == [cheat.report_id], found.messages
-        assert world.epoch().published  # rated again, without the culprit
-        with world.client("regulator") as client:
-            third = client.get_rating(S3, "regulator")
-            assert isinstance(third, Rating) and third.reports == 2
-            assert (third.score, third.grade) == (96.0, "A")  # 100 - 3 - 1: the cheat is excluded
-            queries = client.queries(S1)
-            assert [q["purpose"] for q in queries] == ["pre-contract", "monitoring"]
-            assert {q["member"] for q in queries} == {"b", "c"}
+        return world.report(who, subject, category, tier)
     finally:
-        for m in (a, b, c):
-            m.close()
+        monkeypatch.setattr(paillier, "encrypt", original)
+
+
+def test_ratings_story(world: World) -> None:
+    critical = world.report("a", S1, "fake_traffic", "critical")
+    world.report("a", S1, "fake_traffic", "minor")
+    world.report("b", S1, "contract_default", "minor")
+    world.report("c", S1, "false_advertising", "general")
+    world.report("a", S2, "false_advertising", "general")  # one reporter only
+    result = world.epoch()
+    assert result.published == [world.tag(S1).hex()] and world.tag(S2).hex() in result.pending, result.messages
+
+    with world.client("member-b") as client:
+        first = client.get_rating(S1, "pre-contract")
+        assert isinstance(first, Rating) and first.verified and first.state == "rated"
+        # 100 − ⌈(61 + 1 + 1 + 3)·1000 / 1000⌉; a verified score and grade, never a count
+        assert (first.score, first.grade, first.reports, first.reporters) == (34, "D", 4, 3)
+        assert not hasattr(first, "counts")
+        below = client.get_rating(S2, "monitoring")
+        assert isinstance(below, Unrated) and (below.state, below.reporters, below.k) == ("below_k", 1, 3)
+    ((_, request),) = world.entries(e.RatingRequested)
+    assert request.kind == "first"
+    ((_, published),) = world.entries(e.RatingPublished)
+    assert published.request_index == world.entries(e.RatingRequested)[0][0] and published.score == 34
+
+    # Attack 3: a retracts its own critical report while b adds a new one, hoping the next
+    # rating differs from the last by exactly b's report. The correction is published alone.
+    a = world.member("a")
+    try:
+        a.retract_report(critical.report_id)
+    finally:
+        a.close()
+    fresh = world.report("b", S1, "fake_traffic", "serious")
+    world.epoch()
+    requests = world.entries(e.RatingRequested)
+    correction = requests[-1][1]
+    assert len(requests) == 2 and correction.kind == "correction"
+    assert fresh.index not in correction.active_set
+    assert set(correction.active_set) == set(request.active_set) - {critical.index}
+    assert (correction.as_of, correction.rule_set_version) == (request.as_of, request.rule_set_version)
+    with world.client("member-c") as client:
+        second = client.get_rating(S1, "monitoring")
+        assert isinstance(second, Rating) and (second.score, second.grade) == (95, "A")  # 100 − 1 − 1 − 3
+        assert second.state == "rated_changes_waiting" and second.pending == 1 and second.waiting_since
+    # b's new report is one reporter's change: the update rule holds it back.
+    third = world.epoch()
+    assert len(world.entries(e.RatingRequested)) == 2 and not third.published
+    # A dispute on a counted report: the answer says so (the rating itself still verifies).
+    counted = next(r for r in world.entries(e.ReportCommitted) if r[0] in correction.active_set)[1]
+    world.regulator(e.DisputeFiled(bytes(16), counted.report_id, "the anchor contests this report"))
+    world.cosign()
+    with world.client("member-a") as client:
+        disputed = client.get_rating(S1, "monitoring")
+        assert isinstance(disputed, Rating) and disputed.state == "disputed" and disputed.score == 95
 
     from client.audit import replay
 
     _, report = replay(world.operator.ledger.store.entries(0, world.operator.ledger.store.size()))
-    assert report.kinds["RatingPublished"] >= 3 and report.kinds["FraudFound"] == 1
+    assert report.kinds["RatingPublished"] == 2 and report.kinds["RatingRequested"] == 2
 
 
-def _two_reports(world: World, subject: str) -> None:
-    a, b = world.member("a"), world.member("b")
+def test_published_rating_carries_no_count() -> None:
+    """Attack 1: a published rating states the score, never per-cell counts, R or a
+    milli-score (D mod 1000 would give away the tier of a report whose weight differs)."""
+    fields = {f.name for f in entries_pb2.RatingPublished.DESCRIPTOR.fields}
+    assert fields == {"request_index", "subject_tag", "rule_set_version", "ledger_size", "set_digest", "active_set",
+                      "weights", "as_of", "score", "grade", "reporters", "proof", "combiner", "combiner_signature"}
+    assert not {f.name for f in entries_pb2.RatingHeld.DESCRIPTOR.fields} & {"score", "counts", "r_sum"}
+    from candor.v1 import trustee_pb2
+
+    assert not {f.name for f in trustee_pb2.CombineResponse.DESCRIPTOR.fields} & {"counts", "r_sum", "plaintext"}
+
+
+def test_operator_cannot_collect_decryptions_it_does_not_publish(world: World) -> None:
+    """Attack 2: every decryption is of a set named by the newest RatingRequested on the
+    ledger; sizes only grow; a request must be answered before the next; the trustees
+    serve no other set, whichever quorum is asked."""
+    ledger = world.operator.ledger
+    world.three_reporters(S1)
+    world.epoch()
+    ((first_index, first),) = world.entries(e.RatingRequested)
+    # History: a request at L − 1 after one at L.
+    older = dataclasses.replace(first, ledger_size=first.ledger_size - 1, kind="staleness")
+    with pytest.raises(Conflict, match="never decrypt history"):
+        ledger.append(world.operator_leaf(older))
+    # One member's new report: a request for the changed set is refused by the ledger.
+    world.report("a", S1, "false_advertising", "critical")
+    size = world.cosign()
+    view = ledger.view
+    _rules, _prev, _reports, active = state.rating_inputs(view, world.tag(S1), size, _dt.date.today())
+    changed = e.RatingRequested(world.tag(S1), size, rating.set_digest(active), tuple(i for i, _ in active),
+                                tuple(w for _, w in active), first.as_of, first.rule_set_version, "changes")
+    with pytest.raises(Conflict, match="distinct reporter"):
+        ledger.append(world.operator_leaf(changed))
+    # Changes from k reporters: a second request, rated.
+    world.report("b", S1, "fake_traffic", "general")
+    world.report("c", S1, "fake_traffic", "general")
+    world.epoch()
+    (_, (second_index, second)) = world.entries(e.RatingRequested)
+    assert second.kind == "changes" and second_index > first_index
+    # Another quorum (trustees 2 and 3) asked for the first, older set: refused, each of them.
+    for server, _port, trustee in world.trustees[1:]:
+        with pytest.raises(PermissionDenied, match="newest request"):
+            trustee.request_share(first_index, 2)
+        # nor any part of the newest set without an investigation
+        with pytest.raises(PermissionDenied, match="InvestigationAuthorised"):
+            trustee.request_share(second_index, 2, second.active_set[:2])
+    # The identical newest request is served again (it reveals nothing new).
+    assert world.trustees[1][2].request_share(second_index, 2).sealed_share
+    # A request stays unanswered: the next one is blocked until it is answered.
+    world.three_reporters(S3)
+    size = world.cosign()
+    plan = state.request_plan(ledger.view, world.tag(S3), size, _dt.date.today(), None)
+    pending = e.RatingRequested(world.tag(S3), size, plan.digest, tuple(i for i, _ in plan.active),
+                                tuple(w for _, w in plan.active), plan.as_of.isoformat(), plan.rule_version, plan.kind)
+    # A request naming another set than the ledger derives is refused.
+    with pytest.raises(VerificationError, match="differ from the ledger"):
+        ledger.append(world.operator_leaf(dataclasses.replace(
+            pending, active_set=pending.active_set[1:], weights=pending.weights[1:])))
+    ledger.append(world.operator_leaf(pending))
+    with pytest.raises(Conflict, match="not answered yet"):
+        ledger.append(world.operator_leaf(pending))
+    # A withdrawal cannot answer a request with k reporters; the epoch answers it as it is.
+    index = world.entries(e.RatingRequested)[-1][0]
+    with pytest.raises(Conflict, match="not withdrawn"):
+        ledger.append(world.operator_leaf(e.RatingWithdrawn(index, world.tag(S3), "no reason")))
+    result = world.epoch()
+    assert world.tag(S3).hex() in result.published
+
+
+def test_plaintext_outside_the_slots_holds_only_its_subject(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Attack 6: a member encrypts a value above the last slot. The combiner says "does not
+    open" (RatingHeld); every other subject is rated in the same epoch; bisection under the
+    regulator's authorisation finds the report; the correction leaves 2 < k reporters and
+    the rating is withdrawn."""
+    world.report("a", S3, "fake_traffic", "general")
+    world.report("b", S3, "fake_traffic", "minor")
+    slots = 4 * len(world.operator.ledger.alliance.genesis.categories)
+    cheat = tampered(world, "c", S3, "false_advertising", "minor",
+                     lambda m, n: m + (1 << (paillier.R_BITS + paillier.SLOT_BITS * slots)), monkeypatch)
+    world.three_reporters(S4)
+    result = world.epoch()
+    assert world.tag(S4).hex() in result.published and world.tag(S3).hex() in result.held, result.messages
+    ((_, held),) = world.entries(e.RatingHeld)
+    assert held.subject_tag == world.tag(S3)
+    with world.client("member-a") as client:
+        answer = client.get_rating(S3, "monitoring")
+        assert isinstance(answer, Unrated) and answer.state == "held"
+    world.regulator(e.InvestigationAuthorised(world.tag(S3), "aggregate did not open",
+                                              world.operator.ledger.store.size()))
+    found = world.epoch()
+    assert found.fraud == [cheat.report_id], found.messages
+    after = world.epoch()
+    assert world.tag(S3).hex() in after.withdrawn, after.messages
+    ((_, withdrawn),) = world.entries(e.RatingWithdrawn)
+    assert withdrawn.subject_tag == world.tag(S3)
+
+
+def test_overflowing_r_field_is_found_not_blamed_on_the_trustees(world: World,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Attack 8: a report encrypting m + w⁻¹·k·q, with k chosen so that its R field alone
+    stays below 2^320 (it opened alone under a mod-q check) while any aggregate with others
+    carries into the first count. The strict check (R < q·Σw) makes it fail alone too, so
+    bisection names it instead of blaming the trustees."""
+    weight = 1000
+
+    def overflow(m: int, n: int) -> int:
+        r = m % (1 << paillier.R_BITS)
+        k = ((1 << paillier.R_BITS) - 1 - weight * r) // ORDER
+        return m + pow(weight, -1, n) * k * ORDER
+
+    world.report("a", S3, "fake_traffic", "general")
+    world.report("b", S3, "fake_traffic", "minor")
+    cheat = tampered(world, "c", S3, "false_advertising", "minor", overflow, monkeypatch)
+    world.three_reporters(S4)
+    result = world.epoch()
+    assert world.tag(S3).hex() in result.held and world.tag(S4).hex() in result.published, result.messages
+    world.regulator(e.InvestigationAuthorised(world.tag(S3), "aggregate did not open",
+                                              world.operator.ledger.store.size()))
+    found = world.epoch()
+    assert found.fraud == [cheat.report_id], found.messages
+
+
+def test_committed_tier_differs_from_encrypted_one(world: World) -> None:
+    """The classic cheat: commits to "minor", encrypts "critical" (the demo's culprit)."""
+    world.report("a", S3, "fake_traffic", "general")
+    world.report("b", S3, "fake_traffic", "minor")
+    c = world.member("c")
     try:
-        a.submit_report(subject, "fake_traffic", "serious", recent())
-        b.submit_report(subject, "fake_traffic", "minor", recent())
+        cheat = c.submit_prepared(cheating_report(c, S3, "false_advertising", "minor", "critical", recent()))
     finally:
-        a.close()
-        b.close()
+        c.close()
+    assert world.tag(S3).hex() in world.epoch().held
+    world.regulator(e.InvestigationAuthorised(world.tag(S3), "aggregate did not open",
+                                              world.operator.ledger.store.size()))
+    assert world.epoch().fraud == [cheat.report_id]
 
 
 def test_trustee_refusals(world: World) -> None:
     trustee = world.trustees[0][2]
-    a = world.member("a")
-    try:
-        a.submit_report(S2, "fake_traffic", "general", recent())
-    finally:
-        a.close()
+    ledger = world.operator.ledger
+    world.report("a", S2, "fake_traffic", "general")
     size = world.cosign()
-    from core.subject import subject_tag
-
-    key = Identity.load(world.alliance / "regulator").hex_file("subject.key")
-    today = _dt.date.today().isoformat()
-    with pytest.raises(Conflict, match="distinct reporter"):
-        trustee.request_share(subject_tag(key, S2), size, today)
+    with pytest.raises(NotFound, match="not a RatingRequested"):
+        trustee.request_share(size - 1, 1)
     with pytest.raises(Conflict, match="verified the ledger only up to"):
-        trustee.request_share(subject_tag(key, S2), size + 50, today)
-    _two_reports(world, S1)
-    size = world.cosign()
-    report_index = size - 1
+        trustee.request_share(size + 50, 1)
+    # One reporter: no request can even be put on the ledger.
+    _rules, _prev, _reports, active = state.rating_inputs(ledger.view, world.tag(S2), size, _dt.date.today())
+    lonely = e.RatingRequested(world.tag(S2), size, rating.set_digest(active), tuple(i for i, _ in active),
+                               tuple(w for _, w in active), _dt.date.today().isoformat(), _rules.version, "first")
+    with pytest.raises(Conflict, match="distinct reporter"):
+        ledger.append(world.operator_leaf(lonely))
+    world.three_reporters(S1)
+    world.epoch()
+    ((index, request),) = world.entries(e.RatingRequested)
+    resp = trustee.request_share(index, 2)
+    assert (resp.trustee, resp.combiner) == (1, 2) and resp.sealed_share
+    # The share is sealed to trustee 2: trustee 3 cannot open it, nor can it be used for another combiner.
+    ally = ledger.alliance
+    aad = rating.share_aad(ally.genesis_hash, index, request.subject_tag, request.ledger_size, request.set_digest, 3, 1)
+    key3 = Identity.load(world.alliance / "trustee-3").hex_file("encryption.key")
+    with pytest.raises(VerificationError, match="does not open"):
+        rating.open_share(key3, aad, resp.sealed_share, 1)
     with pytest.raises(PermissionDenied, match="InvestigationAuthorised"):
-        trustee.request_share(subject_tag(key, S1), size, today, (report_index,))
-    with pytest.raises(InvalidInput, match="not today"):
-        trustee.request_share(subject_tag(key, S1), size, "2020-01-01")
-    # Within the rules, it answers, and its share carries a valid proof.
-    resp = trustee.request_share(subject_tag(key, S1), size, today)
-    assert resp.trustee == 1 and len(resp.active_set) == 2
+        trustee.request_share(index, 2, (request.active_set[0],))
 
 
 def test_forged_share_is_named_and_fewer_than_t_keeps_pending(world: World) -> None:
-    _two_reports(world, S1)
+    world.three_reporters(S1)
     bad = world.trustees[1][2]
-    honest = bad.request_share
+    honest = bad.compute_share
 
-    def forged(*args: Any, **kwargs: Any) -> Any:
-        resp = honest(*args, **kwargs)
-        resp.share = wire.int_to_bytes(wire.int_from_bytes(resp.share, "share") * 4 % bad.public_key.nsquare)
-        return resp
+    def forged(c: int) -> Any:
+        share = honest(c)
+        return dataclasses.replace(share, c_i=share.c_i * 4 % bad.public_key.nsquare)
 
-    bad.request_share = forged  # type: ignore[method-assign]
+    bad.compute_share = forged
     # trustee 3 unreachable, trustee 2 lies: only one good share, t = 2.
     world.trustees[2][0].stop(0)
     result = world.epoch()
     assert not result.published and result.pending
     text = " ".join(result.messages)
-    assert "trustee 2" in text and "fails its proof" in text and "trustee 3" in text
+    assert "trustee 2" in text and "fails its proof" in text and "trustee 3" in text, text
     assert not world.operator.ledger.view.scan("rating/")
 
 
-def test_operator_lies_are_caught(world: World) -> None:
-    _two_reports(world, S1)
+def _fake_tree(leaves: list[bytes], origin: str) -> tuple[Checkpoint, Any]:
+    nodes: dict[tuple[int, int], bytes] = {}
+    for i, leaf in enumerate(leaves):
+        for level, at, h in merkle.new_nodes(i, merkle.leaf_hash(leaf), lambda lv, ix: nodes[(lv, ix)]):
+            nodes[(level, at)] = h
+    get = lambda lv, ix: nodes[(lv, ix)]
+    return Checkpoint(origin, len(leaves), merkle.root_at(len(leaves), get)), get
+
+
+def test_lying_publications_are_refused_by_the_ledger_and_the_sdk(world: World) -> None:
+    world.three_reporters(S1)
     ledger = world.operator.ledger
     honest_append = ledger.append
     captured: list[bytes] = []
-    ledger.append = lambda leaf, **_kw: captured.append(leaf) or 0  # type: ignore[method-assign]
-    world.epoch()  # the runner computes an honest rating; we hold it back
-    ledger.append = honest_append  # type: ignore[method-assign]
+
+    def capture(leaf: bytes, **kw: Any) -> int:
+        if isinstance(wire.signed_entry_from_bytes(leaf).entry.body, e.RatingPublished):
+            captured.append(leaf)
+            return 0
+        return int(honest_append(leaf, **kw))
+
+    ledger.append = capture
+    world.epoch()  # the combiner publishes honestly; we hold it back
+    ledger.append = honest_append
     (honest,) = captured
     body = wire.signed_entry_from_bytes(honest).entry.body
     assert isinstance(body, e.RatingPublished)
-    operator_key = Identity.load(world.alliance / "operator").signing_key()
-    for lie, why in ((dataclasses.replace(body, score_milli=body.score_milli + 5000), "score"),
-                     (dataclasses.replace(body, grade="A" if body.grade != "A" else "B"), "grade"),
-                     (dataclasses.replace(body, active_set=body.active_set[:1], weights=body.weights[:1]),
-                      "active set"),
-                     (dataclasses.replace(body, counts=tuple(reversed(body.counts))), "open")):
+    ally = ledger.alliance
+    order = rating.combiner_order(ally.genesis_hash, body.subject_tag, body.ledger_size, [1, 2, 3])
+
+    def signed(b: e.RatingPublished) -> e.RatingPublished:
+        key = Identity.load(world.alliance / f"trustee-{b.combiner}").signing_key()
+        return dataclasses.replace(b, combiner_signature=key.sign(rating.publication_message(ally.genesis_hash, b)))
+
+    flipped = bytes([body.proof[0] ^ 1]) + body.proof[1:]
+    lies = [
+        (signed(dataclasses.replace(body, score=body.score - 1)), "proof does not verify"),
+        (signed(dataclasses.replace(body, proof=flipped)), "proof does not verify"),
+        (dataclasses.replace(body, score=body.score - 1), "signature"),
+        (signed(dataclasses.replace(body, grade="A" if body.grade != "A" else "B")), "grade"),
+        (signed(dataclasses.replace(body, combiner=order[-1])), "not designated"),
+        (signed(dataclasses.replace(body, active_set=body.active_set[:2], weights=body.weights[:2])), "differ from|active set"),
+    ]
+    for lie, why in lies:
         before = ledger.store.size()
-        leaf = wire.sign_leaf(e.LedgerEntry(lie, timestamp_ms=int(time.time() * 1000)), operator_key)
         with pytest.raises(VerificationError, match=why):
-            ledger.append(leaf)
+            ledger.append(world.operator_leaf(lie))
         assert ledger.store.size() == before
-    ledger.append(honest)
+    index = ledger.append(honest)
     world.epoch()
 
-    # A client given a doctored response refuses it.
-    from candor.v1 import rating_pb2
-    from client.ratings import verify_rating
-
+    # The SDK runs the same checks: give it each lie inside a consistent tree.
     with world.client("member-a") as client:
         tag = client.subject_tag(S1)
         resp = client.conn.call(client.conn.rating.GetRating,
@@ -263,8 +491,19 @@ def test_operator_lies_are_caught(world: World) -> None:
         del doctored.reports[0]
         with pytest.raises(VerificationError, match="active set"):
             verify_rating(client.verifier.alliance, doctored, cp, tag)
-        with pytest.raises(VerificationError):
-            verify_rating(client.verifier.alliance, resp, cp, client.subject_tag(S2))
+        leaves = ledger.store.entries(0, cp.size)
+        for lie, why in lies:
+            fake_leaves = list(leaves)
+            fake_leaves[index] = world.operator_leaf(lie)
+            fake_cp, get = _fake_tree(fake_leaves, cp.origin)
+            doctored = rating_pb2.RatingResponse()
+            doctored.CopyFrom(resp)
+            for proven in [doctored.rating, doctored.request, doctored.rule_set, *doctored.reports]:
+                proven.entry = fake_leaves[proven.index]
+                del proven.inclusion_proof[:]
+                proven.inclusion_proof.extend(merkle.inclusion_proof(proven.index, fake_cp.size, get))
+            with pytest.raises(VerificationError, match=why):
+                verify_rating(client.verifier.alliance, doctored, fake_cp, tag)
 
 
 def test_rating_get_cli_json(world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -273,7 +512,8 @@ def test_rating_get_cli_json(world: World, tmp_path: Path, capsys: pytest.Captur
 
     from candor.cli import main
 
-    _two_reports(world, S1)
+    world.three_reporters(S1)
+    world.report("a", S2, "fake_traffic", "minor")
     world.epoch()
     member = tmp_path / "member-c"
     shutil.copytree(world.alliance / "member-c", member)
@@ -282,10 +522,36 @@ def test_rating_get_cli_json(world: World, tmp_path: Path, capsys: pytest.Captur
           "--purpose", "pre-contract", "--json"])
     data = json.loads(capsys.readouterr().out)
     assert data["verified"] is True and data["grade"] == "A" and data["pending"] is False
-    assert data["score"] == 93.0  # 100 - 6 (serious) - 1 (minor)
+    assert data["score"] == 90 and data["state"] == "rated"  # 100 − 6 (serious) − 1 (minor) − 3 (general)
+    assert "counts" not in data
     main(["rating", "get", "--identity", str(member), "--server", server, "--subject", S2,
           "--purpose", "monitoring", "--json"])
     data = json.loads(capsys.readouterr().out)
-    assert data["grade"] is None and data["pending"] is True and data["verified"] is True
-    main(["rating", "queries", "--identity", str(member), "--server", server, "--subject", S1, "--json"])
-    assert [q["purpose"] for q in json.loads(capsys.readouterr().out)["queries"]] == ["pre-contract"]
+    assert data["grade"] is None and data["state"] == "below_k" and data["verified"] is True
+    assert (data["reporters"], data["k"]) == (1, 3)
+
+
+def test_designated_combiner_away_the_next_one_combines(world: World) -> None:
+    world.three_reporters(S1)
+    ledger = world.operator.ledger
+    ledger.wait_checkpoint(ledger.store.size())
+    size = world.cosign()
+    order = rating.combiner_order(ledger.alliance.genesis_hash, world.tag(S1), size, [1, 2, 3])
+    world.trustees[order[0] - 1][0].stop(0)
+    result = world.epoch()
+    assert result.published == [world.tag(S1).hex()], result.messages
+    ((_, published),) = world.entries(e.RatingPublished)
+    assert published.ledger_size == size and published.combiner == order[1]
+
+
+def test_genesis_refuses_a_trustee_without_encryption_key(alliance_dir: Path) -> None:
+    genesis = wire.signed_entry_from_bytes(Identity.load(alliance_dir / "operator").genesis_leaf()).entry.body
+    assert isinstance(genesis, e.Genesis) and all(len(t.encryption_key) == 32 for t in genesis.trustees)
+    zero = tuple(dataclasses.replace(t, encryption_key=bytes(32)) if t.index == 2 else t for t in genesis.trustees)
+    with pytest.raises(InvalidInput, match="trustee-2 has no encryption key"):
+        dataclasses.replace(genesis, trustees=zero)
+    same = tuple(dataclasses.replace(t, encryption_key=genesis.trustees[0].encryption_key) for t in genesis.trustees)
+    with pytest.raises(InvalidInput, match="share an encryption key"):
+        dataclasses.replace(genesis, trustees=same)
+    with pytest.raises(InvalidInput, match="31 bytes, expected 32"):
+        dataclasses.replace(genesis.trustees[0], encryption_key=bytes(31))

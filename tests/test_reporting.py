@@ -26,10 +26,10 @@ from candor.status import from_rpc_error
 from candor.v1 import governance_pb2 as gov
 from candor.v1 import governance_pb2_grpc, ledger_pb2
 from client.connection import Connection
-from client.sdk import ESCROW_INFO, Member, ReportReceipt, escrow_message
+from client.sdk import Member, ReportReceipt
 from client.verifier import LogVerifier
 from core import entries as e
-from core import errors, escrow, merkle, ring
+from core import errors, escrow, merkle, ring, state
 from core.checkpoint import Checkpoint, sign_checkpoint
 from core.group import default_group
 from core.signing import VerifyKey
@@ -62,9 +62,24 @@ def connect(alliance_dir: Path, who: str, operator: Any) -> Connection:
     return Connection(Identity.load(alliance_dir / who), f"127.0.0.1:{operator.port}")
 
 
+def escrow_signature(identity: Identity, leaf: bytes) -> bytes:
+    """What the member SDK sends beside a report: the escrow signature by `identity`'s key
+    (empty for bytes that are no leaf, so the server's decoding refusal is what shows)."""
+    try:
+        entry_bytes = wire.signed_entry_from_bytes(leaf).entry_bytes
+    except errors.InvalidInput:
+        return b""
+    genesis_hash = merkle.leaf_hash(identity.genesis_leaf())
+    return bytes(identity.signing_key().sign(escrow.escrow_message(genesis_hash, entry_bytes)))
+
+
 def send(conn: Connection, method: str, leaf: bytes) -> gov.Receipt:
+    """A raw call past the SDK's checks (a report with the caller's own escrow signature)."""
     stub = conn.governance if method in ("AdmitMember", "RevokeMember") else conn.reporting
-    result: gov.Receipt = conn.call(getattr(stub, method), gov.SubmitEntryRequest(signed_entry=leaf))
+    request = gov.SubmitEntryRequest(signed_entry=leaf)
+    if method == "SubmitReport":
+        request.escrow_signature = escrow_signature(conn.identity, leaf)
+    result: gov.Receipt = conn.call(getattr(stub, method), request)
     return result
 
 
@@ -100,24 +115,29 @@ def test_report_is_stored_and_its_receipt_verifies(alice: Member, bob: Member, o
     stored = operator.ledger.store.entry(receipt.index)
     assert merkle.leaf_hash(stored).hex() == receipt.leaf_hash
     report = body_of(stored)
-    assert report.report_id.hex() == receipt.report_id
+    assert report.report_id.hex() == receipt.report_id == e.derive_report_id(report.commitment).hex()
     assert report.subject_tag == alice.subject_tag("anchor li live")  # same pseudonym however written
-    assert report.ring_size == before
+    assert report.ring_change == state.current_ring(operator.ledger.view)[1]  # the last admission
 
     # GetReceipt, by the reporter and by another member, verifies to the same leaf.
     for who in (alice, bob):
         again = who.receipt(receipt.report_id)
         assert (again.index, again.leaf_hash) == (receipt.index, receipt.leaf_hash)
 
-    # The escrow names the reporter to the regulator, and only to the regulator.
+    # The escrow, sealed by the operator beside the entry, names the reporter to the
+    # regulator, and only to the regulator, bound to this very entry.
     regulator = Identity.load(alliance_dir / "regulator")
-    opened = json.loads(escrow.open_(regulator.hex_file("escrow.key"), ESCROW_INFO, report.report_id, report.escrow))
-    assert opened["member_id"] == "a"
+    signed = wire.signed_entry_from_bytes(stored)
+    assert signed.escrow is not None and len(signed.escrow) == escrow.ESCROW_BYTES
+    genesis_hash = merkle.leaf_hash(alice.identity.genesis_leaf())
+    member_id, signature = escrow.open_report_escrow(regulator.hex_file("escrow.key"), genesis_hash,
+                                                     signed.entry_bytes, signed.escrow)
+    assert member_id == "a"
     a_key = VerifyKey.from_bytes(raw_public(alice.identity.signing_key()))
-    a_key.verify(escrow_message(report.report_id, report.subject_tag, report.commitment),
-                 bytes.fromhex(opened["signature"]))
+    a_key.verify(escrow.escrow_message(genesis_hash, signed.entry_bytes), signature)
     with pytest.raises(errors.VerificationError):
-        escrow.open_(regulator.hex_file("escrow.key"), ESCROW_INFO, b"\x00" * 16, report.escrow)
+        escrow.open_report_escrow(regulator.hex_file("escrow.key"), genesis_hash, signed.entry_bytes + b"x",
+                                  signed.escrow)
 
     # Anonymous yet linkable: the link tag is alice's for this subject, and a second report
     # on the same subject carries the same tag.
@@ -135,7 +155,7 @@ def test_retraction_only_by_the_original_reporter(alice: Member, bob: Member, op
         bob.retract_report(receipt.report_id)  # the SDK sees the link tag is not bob's
     # Past the SDK: bob ring-signs a retraction himself; the server compares link tags.
     subject = body_of(operator.ledger.store.entry(receipt.index)).subject_tag
-    forged = bob.sign_entry(e.ReportRetracted(bytes.fromhex(receipt.report_id), ring_size=1), subject)
+    forged = bob.sign_entry(e.ReportRetracted(bytes.fromhex(receipt.report_id), ring_change=1), subject)
     with pytest.raises(errors.PermissionDenied, match="original reporter"):
         send(bob.conn, "RetractReport", forged)
     assert size(operator) == before
@@ -251,10 +271,15 @@ def test_replayed_report_id_is_refused(alice: Member, operator: Any) -> None:
     before = size(operator)
     with pytest.raises(errors.AlreadyExists, match="already on the ledger"):
         alice.submit_prepared(leaf)
-    again = alice.prepare_report("other subject", "contract_default", "minor", recent(), report_id=first.report_id)
+    # The same report signed again (new ring signature, same commitment): its id is derived
+    # from the commitment, so it is the same report and cannot be appended twice.
+    body = body_of(leaf)
+    again = alice.sign_entry(body, body.subject_tag)
+    assert again != leaf
     with pytest.raises(errors.AlreadyExists):
         alice.submit_prepared(again)
     assert size(operator) == before
+    assert first.report_id == body.report_id.hex()
 
 
 def test_oversized_messages_are_refused(alice: Member, operator: Any) -> None:
@@ -292,8 +317,8 @@ def test_revoked_member_cannot_report(alice: Member, operator: Any, alliance_dir
         alice.refresh()
         keys, current = alice.ring()
         assert carol.reporting_public_key not in keys
-        report = dataclasses.replace(body_of(before_revocation), ring_size=current)
-        entry = e.LedgerEntry(report, timestamp_ms=int(time.time() * 1000))
+        report = dataclasses.replace(body_of(before_revocation), ring_change=current)
+        entry = e.LedgerEntry(report, timestamp_ms=state.report_hour(int(time.time() * 1000)))
         entry_bytes = wire.entry_to_bytes(entry)
         x = int(carol.identity.read("reporting.key").decode(), 16)
         sig = ring.ring_sign(default_group(), [*keys, carol.reporting_public_key], x, report.subject_tag,
@@ -341,7 +366,7 @@ def test_roles_are_enforced(alice: Member, operator: Any, alliance_dir: Path) ->
     receipt = alice.submit_report(SUBJECT, "fake_traffic", "general", recent())
     assert len(calls) == 2
     assert len(alice.ring()[0]) == 4
-    assert body_of(operator.ledger.store.entry(receipt.index)).ring_size == before + 1
+    assert body_of(operator.ledger.store.entry(receipt.index)).ring_change == before  # the admission
 
 
 def test_cosigned_head_is_persisted_and_forks_are_detected(alliance_dir: Path, operator: Any,

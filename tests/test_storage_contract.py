@@ -580,6 +580,33 @@ def test_logs_number_records_per_stream(store: LedgerStore) -> None:
     assert store.size() == 0  # side logs are not ledger entries
 
 
+def test_purged_log_records_are_gone_and_their_ids_never_come_back(store: LedgerStore) -> None:
+    for i in range(1, 4):
+        assert store.append_log("queries", f"q{i}".encode()) == i
+    assert store.purge_log("queries", 2) == 2
+    assert store.read_log("queries") == [(3, b"q3")]
+    assert store.purge_log("queries", 3) == 1
+    assert store.purge_log("queries", 3) == 0
+    assert store.read_log("queries") == []
+    assert store.append_log("queries", b"q4") == 4  # ledger entries name records by id
+    assert store.purge_log("other", 10) == 0
+    with pytest.raises(InvalidInput):
+        store.purge_log("queries", -1)
+
+
+def test_indexed_append_writes_the_record_and_its_index_rows_together(store: LedgerStore) -> None:
+    assert store.append_log("q", b"first") == 1
+    assert store.append_log_indexed("q", b"second", ["q/by/b", "q/by/a"]) == 2
+    assert store.append_log_indexed("q", b"third", ["q/by/a"]) == 3
+    assert store.read_log("q") == [(1, b"first"), (2, b"second"), (3, b"third")]
+    assert store.read_log("q/by/a") == [(1, (2).to_bytes(8, "big")), (2, (3).to_bytes(8, "big"))]
+    assert store.read_log("q/by/b") == [(1, (2).to_bytes(8, "big"))]
+    for bad in (["q"], ["q/x", "q/x"], "q/x", [""]):
+        with pytest.raises(InvalidInput):
+            store.append_log_indexed("q", b"r", bad)
+    assert store.read_log("q", after_id=3) == []  # a refused append wrote nothing
+
+
 def test_logs_from_many_threads_get_unique_consecutive_ids(backend: Backend) -> None:
     stores = [backend.open(), backend.open()]
     ids: list[int] = []

@@ -7,14 +7,16 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class SignedEntry(_message.Message):
-    __slots__ = ("entry", "signature", "ring_signature")
+    __slots__ = ("entry", "signature", "ring_signature", "escrow")
     ENTRY_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     RING_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    ESCROW_FIELD_NUMBER: _ClassVar[int]
     entry: bytes
     signature: Signature
     ring_signature: bytes
-    def __init__(self, entry: _Optional[bytes] = ..., signature: _Optional[_Union[Signature, _Mapping]] = ..., ring_signature: _Optional[bytes] = ...) -> None: ...
+    escrow: bytes
+    def __init__(self, entry: _Optional[bytes] = ..., signature: _Optional[_Union[Signature, _Mapping]] = ..., ring_signature: _Optional[bytes] = ..., escrow: _Optional[bytes] = ...) -> None: ...
 
 class Signature(_message.Message):
     __slots__ = ("key_id", "signature")
@@ -25,7 +27,7 @@ class Signature(_message.Message):
     def __init__(self, key_id: _Optional[str] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class LedgerEntry(_message.Message):
-    __slots__ = ("version", "timestamp_ms", "genesis", "member_admitted", "member_revoked", "rule_set_published", "report_committed", "report_retracted", "dispute_filed", "dispute_resolved", "investigation_authorised", "fraud_found", "rating_published")
+    __slots__ = ("version", "timestamp_ms", "genesis", "member_admitted", "member_revoked", "rule_set_published", "report_committed", "report_retracted", "dispute_filed", "dispute_resolved", "investigation_authorised", "fraud_found", "rating_published", "rating_requested", "rating_held", "rating_withdrawn", "escrow_opened", "operator_faulted", "query_log_committed", "subject_enrolled", "subject_access_authorised", "subject_revoked")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_MS_FIELD_NUMBER: _ClassVar[int]
     GENESIS_FIELD_NUMBER: _ClassVar[int]
@@ -39,6 +41,15 @@ class LedgerEntry(_message.Message):
     INVESTIGATION_AUTHORISED_FIELD_NUMBER: _ClassVar[int]
     FRAUD_FOUND_FIELD_NUMBER: _ClassVar[int]
     RATING_PUBLISHED_FIELD_NUMBER: _ClassVar[int]
+    RATING_REQUESTED_FIELD_NUMBER: _ClassVar[int]
+    RATING_HELD_FIELD_NUMBER: _ClassVar[int]
+    RATING_WITHDRAWN_FIELD_NUMBER: _ClassVar[int]
+    ESCROW_OPENED_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_FAULTED_FIELD_NUMBER: _ClassVar[int]
+    QUERY_LOG_COMMITTED_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_ENROLLED_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_ACCESS_AUTHORISED_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_REVOKED_FIELD_NUMBER: _ClassVar[int]
     version: int
     timestamp_ms: int
     genesis: Genesis
@@ -52,19 +63,30 @@ class LedgerEntry(_message.Message):
     investigation_authorised: InvestigationAuthorised
     fraud_found: FraudFound
     rating_published: RatingPublished
-    def __init__(self, version: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., genesis: _Optional[_Union[Genesis, _Mapping]] = ..., member_admitted: _Optional[_Union[MemberAdmitted, _Mapping]] = ..., member_revoked: _Optional[_Union[MemberRevoked, _Mapping]] = ..., rule_set_published: _Optional[_Union[RuleSetPublished, _Mapping]] = ..., report_committed: _Optional[_Union[ReportCommitted, _Mapping]] = ..., report_retracted: _Optional[_Union[ReportRetracted, _Mapping]] = ..., dispute_filed: _Optional[_Union[DisputeFiled, _Mapping]] = ..., dispute_resolved: _Optional[_Union[DisputeResolved, _Mapping]] = ..., investigation_authorised: _Optional[_Union[InvestigationAuthorised, _Mapping]] = ..., fraud_found: _Optional[_Union[FraudFound, _Mapping]] = ..., rating_published: _Optional[_Union[RatingPublished, _Mapping]] = ...) -> None: ...
+    rating_requested: RatingRequested
+    rating_held: RatingHeld
+    rating_withdrawn: RatingWithdrawn
+    escrow_opened: EscrowOpened
+    operator_faulted: OperatorFaulted
+    query_log_committed: QueryLogCommitted
+    subject_enrolled: SubjectEnrolled
+    subject_access_authorised: SubjectAccessAuthorised
+    subject_revoked: SubjectRevoked
+    def __init__(self, version: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., genesis: _Optional[_Union[Genesis, _Mapping]] = ..., member_admitted: _Optional[_Union[MemberAdmitted, _Mapping]] = ..., member_revoked: _Optional[_Union[MemberRevoked, _Mapping]] = ..., rule_set_published: _Optional[_Union[RuleSetPublished, _Mapping]] = ..., report_committed: _Optional[_Union[ReportCommitted, _Mapping]] = ..., report_retracted: _Optional[_Union[ReportRetracted, _Mapping]] = ..., dispute_filed: _Optional[_Union[DisputeFiled, _Mapping]] = ..., dispute_resolved: _Optional[_Union[DisputeResolved, _Mapping]] = ..., investigation_authorised: _Optional[_Union[InvestigationAuthorised, _Mapping]] = ..., fraud_found: _Optional[_Union[FraudFound, _Mapping]] = ..., rating_published: _Optional[_Union[RatingPublished, _Mapping]] = ..., rating_requested: _Optional[_Union[RatingRequested, _Mapping]] = ..., rating_held: _Optional[_Union[RatingHeld, _Mapping]] = ..., rating_withdrawn: _Optional[_Union[RatingWithdrawn, _Mapping]] = ..., escrow_opened: _Optional[_Union[EscrowOpened, _Mapping]] = ..., operator_faulted: _Optional[_Union[OperatorFaulted, _Mapping]] = ..., query_log_committed: _Optional[_Union[QueryLogCommitted, _Mapping]] = ..., subject_enrolled: _Optional[_Union[SubjectEnrolled, _Mapping]] = ..., subject_access_authorised: _Optional[_Union[SubjectAccessAuthorised, _Mapping]] = ..., subject_revoked: _Optional[_Union[SubjectRevoked, _Mapping]] = ...) -> None: ...
 
 class Trustee(_message.Message):
-    __slots__ = ("index", "name", "signing_key", "verification_key")
+    __slots__ = ("index", "name", "signing_key", "verification_key", "encryption_key")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     SIGNING_KEY_FIELD_NUMBER: _ClassVar[int]
     VERIFICATION_KEY_FIELD_NUMBER: _ClassVar[int]
+    ENCRYPTION_KEY_FIELD_NUMBER: _ClassVar[int]
     index: int
     name: str
     signing_key: bytes
     verification_key: bytes
-    def __init__(self, index: _Optional[int] = ..., name: _Optional[str] = ..., signing_key: _Optional[bytes] = ..., verification_key: _Optional[bytes] = ...) -> None: ...
+    encryption_key: bytes
+    def __init__(self, index: _Optional[int] = ..., name: _Optional[str] = ..., signing_key: _Optional[bytes] = ..., verification_key: _Optional[bytes] = ..., encryption_key: _Optional[bytes] = ...) -> None: ...
 
 class Witness(_message.Message):
     __slots__ = ("name", "signing_key")
@@ -75,7 +97,7 @@ class Witness(_message.Message):
     def __init__(self, name: _Optional[str] = ..., signing_key: _Optional[bytes] = ...) -> None: ...
 
 class Genesis(_message.Message):
-    __slots__ = ("origin", "paillier_n", "paillier_v", "threshold", "trustees", "operator_key", "regulator_key", "regulator_escrow_key", "witnesses", "witness_quorum", "categories", "pedersen_dst", "link_dst", "operator_name")
+    __slots__ = ("origin", "paillier_n", "paillier_v", "threshold", "trustees", "operator_key", "regulator_key", "regulator_escrow_key", "witnesses", "witness_quorum", "categories", "pedersen_dst", "link_dst", "operator_name", "min_rule_interval_days")
     ORIGIN_FIELD_NUMBER: _ClassVar[int]
     PAILLIER_N_FIELD_NUMBER: _ClassVar[int]
     PAILLIER_V_FIELD_NUMBER: _ClassVar[int]
@@ -90,6 +112,7 @@ class Genesis(_message.Message):
     PEDERSEN_DST_FIELD_NUMBER: _ClassVar[int]
     LINK_DST_FIELD_NUMBER: _ClassVar[int]
     OPERATOR_NAME_FIELD_NUMBER: _ClassVar[int]
+    MIN_RULE_INTERVAL_DAYS_FIELD_NUMBER: _ClassVar[int]
     origin: str
     paillier_n: bytes
     paillier_v: bytes
@@ -104,7 +127,8 @@ class Genesis(_message.Message):
     pedersen_dst: str
     link_dst: str
     operator_name: str
-    def __init__(self, origin: _Optional[str] = ..., paillier_n: _Optional[bytes] = ..., paillier_v: _Optional[bytes] = ..., threshold: _Optional[int] = ..., trustees: _Optional[_Iterable[_Union[Trustee, _Mapping]]] = ..., operator_key: _Optional[bytes] = ..., regulator_key: _Optional[bytes] = ..., regulator_escrow_key: _Optional[bytes] = ..., witnesses: _Optional[_Iterable[_Union[Witness, _Mapping]]] = ..., witness_quorum: _Optional[int] = ..., categories: _Optional[_Iterable[str]] = ..., pedersen_dst: _Optional[str] = ..., link_dst: _Optional[str] = ..., operator_name: _Optional[str] = ...) -> None: ...
+    min_rule_interval_days: int
+    def __init__(self, origin: _Optional[str] = ..., paillier_n: _Optional[bytes] = ..., paillier_v: _Optional[bytes] = ..., threshold: _Optional[int] = ..., trustees: _Optional[_Iterable[_Union[Trustee, _Mapping]]] = ..., operator_key: _Optional[bytes] = ..., regulator_key: _Optional[bytes] = ..., regulator_escrow_key: _Optional[bytes] = ..., witnesses: _Optional[_Iterable[_Union[Witness, _Mapping]]] = ..., witness_quorum: _Optional[int] = ..., categories: _Optional[_Iterable[str]] = ..., pedersen_dst: _Optional[str] = ..., link_dst: _Optional[str] = ..., operator_name: _Optional[str] = ..., min_rule_interval_days: _Optional[int] = ...) -> None: ...
 
 class MemberAdmitted(_message.Message):
     __slots__ = ("member_id", "signing_key", "reporting_key", "display_name")
@@ -137,7 +161,7 @@ class RuleSetPublished(_message.Message):
     def __init__(self, version: _Optional[str] = ..., effective_from: _Optional[str] = ..., canonical_toml: _Optional[str] = ...) -> None: ...
 
 class ReportCommitted(_message.Message):
-    __slots__ = ("report_id", "subject_tag", "category", "incident_date", "evidence_digest", "commitment", "validity_proof", "ciphertext", "escrow", "ring_size")
+    __slots__ = ("report_id", "subject_tag", "category", "incident_date", "evidence_digest", "commitment", "validity_proof", "ciphertext", "ring_change")
     REPORT_ID_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_TAG_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
@@ -146,8 +170,7 @@ class ReportCommitted(_message.Message):
     COMMITMENT_FIELD_NUMBER: _ClassVar[int]
     VALIDITY_PROOF_FIELD_NUMBER: _ClassVar[int]
     CIPHERTEXT_FIELD_NUMBER: _ClassVar[int]
-    ESCROW_FIELD_NUMBER: _ClassVar[int]
-    RING_SIZE_FIELD_NUMBER: _ClassVar[int]
+    RING_CHANGE_FIELD_NUMBER: _ClassVar[int]
     report_id: bytes
     subject_tag: bytes
     category: str
@@ -156,19 +179,18 @@ class ReportCommitted(_message.Message):
     commitment: bytes
     validity_proof: bytes
     ciphertext: bytes
-    escrow: bytes
-    ring_size: int
-    def __init__(self, report_id: _Optional[bytes] = ..., subject_tag: _Optional[bytes] = ..., category: _Optional[str] = ..., incident_date: _Optional[str] = ..., evidence_digest: _Optional[bytes] = ..., commitment: _Optional[bytes] = ..., validity_proof: _Optional[bytes] = ..., ciphertext: _Optional[bytes] = ..., escrow: _Optional[bytes] = ..., ring_size: _Optional[int] = ...) -> None: ...
+    ring_change: int
+    def __init__(self, report_id: _Optional[bytes] = ..., subject_tag: _Optional[bytes] = ..., category: _Optional[str] = ..., incident_date: _Optional[str] = ..., evidence_digest: _Optional[bytes] = ..., commitment: _Optional[bytes] = ..., validity_proof: _Optional[bytes] = ..., ciphertext: _Optional[bytes] = ..., ring_change: _Optional[int] = ...) -> None: ...
 
 class ReportRetracted(_message.Message):
-    __slots__ = ("report_id", "ring_size", "reason")
+    __slots__ = ("report_id", "ring_change", "reason")
     REPORT_ID_FIELD_NUMBER: _ClassVar[int]
-    RING_SIZE_FIELD_NUMBER: _ClassVar[int]
+    RING_CHANGE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     report_id: bytes
-    ring_size: int
+    ring_change: int
     reason: str
-    def __init__(self, report_id: _Optional[bytes] = ..., ring_size: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+    def __init__(self, report_id: _Optional[bytes] = ..., ring_change: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class DisputeFiled(_message.Message):
     __slots__ = ("dispute_id", "report_id", "statement")
@@ -210,28 +232,132 @@ class FraudFound(_message.Message):
     evidence: str
     def __init__(self, report_id: _Optional[bytes] = ..., subject_tag: _Optional[bytes] = ..., evidence: _Optional[str] = ...) -> None: ...
 
+class RatingRequested(_message.Message):
+    __slots__ = ("subject_tag", "ledger_size", "set_digest", "active_set", "weights", "as_of", "rule_set_version", "kind")
+    SUBJECT_TAG_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_SIZE_FIELD_NUMBER: _ClassVar[int]
+    SET_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_SET_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
+    RULE_SET_VERSION_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    subject_tag: bytes
+    ledger_size: int
+    set_digest: bytes
+    active_set: _containers.RepeatedScalarFieldContainer[int]
+    weights: _containers.RepeatedScalarFieldContainer[int]
+    as_of: str
+    rule_set_version: str
+    kind: str
+    def __init__(self, subject_tag: _Optional[bytes] = ..., ledger_size: _Optional[int] = ..., set_digest: _Optional[bytes] = ..., active_set: _Optional[_Iterable[int]] = ..., weights: _Optional[_Iterable[int]] = ..., as_of: _Optional[str] = ..., rule_set_version: _Optional[str] = ..., kind: _Optional[str] = ...) -> None: ...
+
 class RatingPublished(_message.Message):
-    __slots__ = ("subject_tag", "rule_set_version", "ledger_size", "active_set", "weights", "counts", "r_sum", "score_milli", "grade", "as_of", "trustees")
+    __slots__ = ("request_index", "subject_tag", "rule_set_version", "ledger_size", "set_digest", "active_set", "weights", "as_of", "score", "grade", "reporters", "proof", "combiner", "combiner_signature")
+    REQUEST_INDEX_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_TAG_FIELD_NUMBER: _ClassVar[int]
     RULE_SET_VERSION_FIELD_NUMBER: _ClassVar[int]
     LEDGER_SIZE_FIELD_NUMBER: _ClassVar[int]
+    SET_DIGEST_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_SET_FIELD_NUMBER: _ClassVar[int]
     WEIGHTS_FIELD_NUMBER: _ClassVar[int]
-    COUNTS_FIELD_NUMBER: _ClassVar[int]
-    R_SUM_FIELD_NUMBER: _ClassVar[int]
-    SCORE_MILLI_FIELD_NUMBER: _ClassVar[int]
-    GRADE_FIELD_NUMBER: _ClassVar[int]
     AS_OF_FIELD_NUMBER: _ClassVar[int]
-    TRUSTEES_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    GRADE_FIELD_NUMBER: _ClassVar[int]
+    REPORTERS_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
+    COMBINER_FIELD_NUMBER: _ClassVar[int]
+    COMBINER_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    request_index: int
     subject_tag: bytes
     rule_set_version: str
     ledger_size: int
+    set_digest: bytes
     active_set: _containers.RepeatedScalarFieldContainer[int]
     weights: _containers.RepeatedScalarFieldContainer[int]
-    counts: _containers.RepeatedScalarFieldContainer[int]
-    r_sum: bytes
-    score_milli: int
-    grade: str
     as_of: str
-    trustees: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, subject_tag: _Optional[bytes] = ..., rule_set_version: _Optional[str] = ..., ledger_size: _Optional[int] = ..., active_set: _Optional[_Iterable[int]] = ..., weights: _Optional[_Iterable[int]] = ..., counts: _Optional[_Iterable[int]] = ..., r_sum: _Optional[bytes] = ..., score_milli: _Optional[int] = ..., grade: _Optional[str] = ..., as_of: _Optional[str] = ..., trustees: _Optional[_Iterable[int]] = ...) -> None: ...
+    score: int
+    grade: str
+    reporters: int
+    proof: bytes
+    combiner: int
+    combiner_signature: bytes
+    def __init__(self, request_index: _Optional[int] = ..., subject_tag: _Optional[bytes] = ..., rule_set_version: _Optional[str] = ..., ledger_size: _Optional[int] = ..., set_digest: _Optional[bytes] = ..., active_set: _Optional[_Iterable[int]] = ..., weights: _Optional[_Iterable[int]] = ..., as_of: _Optional[str] = ..., score: _Optional[int] = ..., grade: _Optional[str] = ..., reporters: _Optional[int] = ..., proof: _Optional[bytes] = ..., combiner: _Optional[int] = ..., combiner_signature: _Optional[bytes] = ...) -> None: ...
+
+class RatingHeld(_message.Message):
+    __slots__ = ("request_index", "subject_tag", "ledger_size", "combiner", "verdict_signature")
+    REQUEST_INDEX_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_TAG_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_SIZE_FIELD_NUMBER: _ClassVar[int]
+    COMBINER_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    request_index: int
+    subject_tag: bytes
+    ledger_size: int
+    combiner: int
+    verdict_signature: bytes
+    def __init__(self, request_index: _Optional[int] = ..., subject_tag: _Optional[bytes] = ..., ledger_size: _Optional[int] = ..., combiner: _Optional[int] = ..., verdict_signature: _Optional[bytes] = ...) -> None: ...
+
+class RatingWithdrawn(_message.Message):
+    __slots__ = ("request_index", "subject_tag", "reason")
+    REQUEST_INDEX_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_TAG_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    request_index: int
+    subject_tag: bytes
+    reason: str
+    def __init__(self, request_index: _Optional[int] = ..., subject_tag: _Optional[bytes] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class EscrowOpened(_message.Message):
+    __slots__ = ("report_id", "reason")
+    REPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    report_id: bytes
+    reason: str
+    def __init__(self, report_id: _Optional[bytes] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class OperatorFaulted(_message.Message):
+    __slots__ = ("report_id", "failure")
+    REPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_FIELD_NUMBER: _ClassVar[int]
+    report_id: bytes
+    failure: str
+    def __init__(self, report_id: _Optional[bytes] = ..., failure: _Optional[str] = ...) -> None: ...
+
+class QueryLogCommitted(_message.Message):
+    __slots__ = ("first_id", "count", "root")
+    FIRST_ID_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    ROOT_FIELD_NUMBER: _ClassVar[int]
+    first_id: int
+    count: int
+    root: bytes
+    def __init__(self, first_id: _Optional[int] = ..., count: _Optional[int] = ..., root: _Optional[bytes] = ...) -> None: ...
+
+class SubjectEnrolled(_message.Message):
+    __slots__ = ("subject_tag", "signing_key", "encryption_key", "certificate_digest")
+    SUBJECT_TAG_FIELD_NUMBER: _ClassVar[int]
+    SIGNING_KEY_FIELD_NUMBER: _ClassVar[int]
+    ENCRYPTION_KEY_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    subject_tag: bytes
+    signing_key: bytes
+    encryption_key: bytes
+    certificate_digest: bytes
+    def __init__(self, subject_tag: _Optional[bytes] = ..., signing_key: _Optional[bytes] = ..., encryption_key: _Optional[bytes] = ..., certificate_digest: _Optional[bytes] = ...) -> None: ...
+
+class SubjectAccessAuthorised(_message.Message):
+    __slots__ = ("subject_tag", "reason")
+    SUBJECT_TAG_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    subject_tag: bytes
+    reason: str
+    def __init__(self, subject_tag: _Optional[bytes] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class SubjectRevoked(_message.Message):
+    __slots__ = ("subject_tag", "reason")
+    SUBJECT_TAG_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    subject_tag: bytes
+    reason: str
+    def __init__(self, subject_tag: _Optional[bytes] = ..., reason: _Optional[str] = ...) -> None: ...

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from candor.v1 import ledger_pb2 as candor_dot_v1_dot_ledger__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63\x61ndor/v1/governance.proto\x12\tcandor.v1\x1a\x16\x63\x61ndor/v1/ledger.proto\"*\n\x12SubmitEntryRequest\x12\x14\n\x0csigned_entry\x18\x01 \x01(\x0c\"w\n\x07Receipt\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x31\n\ncheckpoint\x18\x02 \x01(\x0b\x32\x1d.candor.v1.CheckpointResponse\x12\x17\n\x0finclusion_proof\x18\x03 \x03(\x0c\x12\x11\n\tleaf_hash\x18\x04 \x01(\x0c\"&\n\x11GetReceiptRequest\x12\x11\n\treport_id\x18\x01 \x01(\x0c\x32\xaf\x03\n\x11GovernanceService\x12@\n\x0b\x41\x64mitMember\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12\x41\n\x0cRevokeMember\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12\x41\n\x0cPublishRules\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12K\n\x16\x41uthoriseInvestigation\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12@\n\x0b\x46ileDispute\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12\x43\n\x0eResolveDispute\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt2\xd9\x01\n\x10ReportingService\x12\x41\n\x0cSubmitReport\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12\x42\n\rRetractReport\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12>\n\nGetReceipt\x12\x1c.candor.v1.GetReceiptRequest\x1a\x12.candor.v1.Receiptb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63\x61ndor/v1/governance.proto\x12\tcandor.v1\x1a\x16\x63\x61ndor/v1/ledger.proto\"D\n\x12SubmitEntryRequest\x12\x14\n\x0csigned_entry\x18\x01 \x01(\x0c\x12\x18\n\x10\x65scrow_signature\x18\x02 \x01(\x0c\"\x85\x01\n\x07Receipt\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x31\n\ncheckpoint\x18\x02 \x01(\x0b\x32\x1d.candor.v1.CheckpointResponse\x12\x17\n\x0finclusion_proof\x18\x03 \x03(\x0c\x12\x11\n\tleaf_hash\x18\x04 \x01(\x0c\x12\x0c\n\x04leaf\x18\x05 \x01(\x0c\"&\n\x11GetReceiptRequest\x12\x11\n\treport_id\x18\x01 \x01(\x0c\x32\x8e\x06\n\x11GovernanceService\x12@\n\x0b\x41\x64mitMember\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12\x41\n\x0cRevokeMember\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12\x41\n\x0cPublishRules\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12K\n\x16\x41uthoriseInvestigation\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12@\n\x0b\x46ileDispute\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12\x43\n\x0eResolveDispute\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12?\n\nOpenEscrow\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12H\n\x13RecordOperatorFault\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12\x41\n\x0c\x45nrolSubject\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12\x42\n\rRevokeSubject\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12K\n\x16\x41uthoriseSubjectAccess\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt2\xd9\x01\n\x10ReportingService\x12\x41\n\x0cSubmitReport\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12\x42\n\rRetractReport\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12>\n\nGetReceipt\x12\x1c.candor.v1.GetReceiptRequest\x1a\x12.candor.v1.Receiptb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,13 +33,13 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'candor.v1.governance_pb2', 
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SUBMITENTRYREQUEST']._serialized_start=65
-  _globals['_SUBMITENTRYREQUEST']._serialized_end=107
-  _globals['_RECEIPT']._serialized_start=109
-  _globals['_RECEIPT']._serialized_end=228
-  _globals['_GETRECEIPTREQUEST']._serialized_start=230
-  _globals['_GETRECEIPTREQUEST']._serialized_end=268
-  _globals['_GOVERNANCESERVICE']._serialized_start=271
-  _globals['_GOVERNANCESERVICE']._serialized_end=702
-  _globals['_REPORTINGSERVICE']._serialized_start=705
-  _globals['_REPORTINGSERVICE']._serialized_end=922
+  _globals['_SUBMITENTRYREQUEST']._serialized_end=133
+  _globals['_RECEIPT']._serialized_start=136
+  _globals['_RECEIPT']._serialized_end=269
+  _globals['_GETRECEIPTREQUEST']._serialized_start=271
+  _globals['_GETRECEIPTREQUEST']._serialized_end=309
+  _globals['_GOVERNANCESERVICE']._serialized_start=312
+  _globals['_GOVERNANCESERVICE']._serialized_end=1094
+  _globals['_REPORTINGSERVICE']._serialized_start=1097
+  _globals['_REPORTINGSERVICE']._serialized_end=1314
 # @@protoc_insertion_point(module_scope)

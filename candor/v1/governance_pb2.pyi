@@ -8,22 +8,26 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class SubmitEntryRequest(_message.Message):
-    __slots__ = ("signed_entry",)
+    __slots__ = ("signed_entry", "escrow_signature")
     SIGNED_ENTRY_FIELD_NUMBER: _ClassVar[int]
+    ESCROW_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     signed_entry: bytes
-    def __init__(self, signed_entry: _Optional[bytes] = ...) -> None: ...
+    escrow_signature: bytes
+    def __init__(self, signed_entry: _Optional[bytes] = ..., escrow_signature: _Optional[bytes] = ...) -> None: ...
 
 class Receipt(_message.Message):
-    __slots__ = ("index", "checkpoint", "inclusion_proof", "leaf_hash")
+    __slots__ = ("index", "checkpoint", "inclusion_proof", "leaf_hash", "leaf")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     INCLUSION_PROOF_FIELD_NUMBER: _ClassVar[int]
     LEAF_HASH_FIELD_NUMBER: _ClassVar[int]
+    LEAF_FIELD_NUMBER: _ClassVar[int]
     index: int
     checkpoint: _ledger_pb2.CheckpointResponse
     inclusion_proof: _containers.RepeatedScalarFieldContainer[bytes]
     leaf_hash: bytes
-    def __init__(self, index: _Optional[int] = ..., checkpoint: _Optional[_Union[_ledger_pb2.CheckpointResponse, _Mapping]] = ..., inclusion_proof: _Optional[_Iterable[bytes]] = ..., leaf_hash: _Optional[bytes] = ...) -> None: ...
+    leaf: bytes
+    def __init__(self, index: _Optional[int] = ..., checkpoint: _Optional[_Union[_ledger_pb2.CheckpointResponse, _Mapping]] = ..., inclusion_proof: _Optional[_Iterable[bytes]] = ..., leaf_hash: _Optional[bytes] = ..., leaf: _Optional[bytes] = ...) -> None: ...
 
 class GetReceiptRequest(_message.Message):
     __slots__ = ("report_id",)

@@ -64,6 +64,31 @@ class GovernanceServiceStub:
                 request_serializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
                 response_deserializer=candor_dot_v1_dot_governance__pb2.Receipt.FromString,
                 _registered_method=True)
+        self.OpenEscrow = channel.unary_unary(
+                '/candor.v1.GovernanceService/OpenEscrow',
+                request_serializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
+                response_deserializer=candor_dot_v1_dot_governance__pb2.Receipt.FromString,
+                _registered_method=True)
+        self.RecordOperatorFault = channel.unary_unary(
+                '/candor.v1.GovernanceService/RecordOperatorFault',
+                request_serializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
+                response_deserializer=candor_dot_v1_dot_governance__pb2.Receipt.FromString,
+                _registered_method=True)
+        self.EnrolSubject = channel.unary_unary(
+                '/candor.v1.GovernanceService/EnrolSubject',
+                request_serializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
+                response_deserializer=candor_dot_v1_dot_governance__pb2.Receipt.FromString,
+                _registered_method=True)
+        self.RevokeSubject = channel.unary_unary(
+                '/candor.v1.GovernanceService/RevokeSubject',
+                request_serializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
+                response_deserializer=candor_dot_v1_dot_governance__pb2.Receipt.FromString,
+                _registered_method=True)
+        self.AuthoriseSubjectAccess = channel.unary_unary(
+                '/candor.v1.GovernanceService/AuthoriseSubjectAccess',
+                request_serializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
+                response_deserializer=candor_dot_v1_dot_governance__pb2.Receipt.FromString,
+                _registered_method=True)
 
 
 class GovernanceServiceServicer:
@@ -105,6 +130,41 @@ class GovernanceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def OpenEscrow(self, request, context):
+        """EscrowOpened
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordOperatorFault(self, request, context):
+        """OperatorFaulted
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnrolSubject(self, request, context):
+        """SubjectEnrolled (docs/subjects.md)
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeSubject(self, request, context):
+        """SubjectRevoked
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AuthoriseSubjectAccess(self, request, context):
+        """SubjectAccessAuthorised
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GovernanceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -135,6 +195,31 @@ def add_GovernanceServiceServicer_to_server(servicer, server):
             ),
             'ResolveDispute': grpc.unary_unary_rpc_method_handler(
                     servicer.ResolveDispute,
+                    request_deserializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.FromString,
+                    response_serializer=candor_dot_v1_dot_governance__pb2.Receipt.SerializeToString,
+            ),
+            'OpenEscrow': grpc.unary_unary_rpc_method_handler(
+                    servicer.OpenEscrow,
+                    request_deserializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.FromString,
+                    response_serializer=candor_dot_v1_dot_governance__pb2.Receipt.SerializeToString,
+            ),
+            'RecordOperatorFault': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordOperatorFault,
+                    request_deserializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.FromString,
+                    response_serializer=candor_dot_v1_dot_governance__pb2.Receipt.SerializeToString,
+            ),
+            'EnrolSubject': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnrolSubject,
+                    request_deserializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.FromString,
+                    response_serializer=candor_dot_v1_dot_governance__pb2.Receipt.SerializeToString,
+            ),
+            'RevokeSubject': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeSubject,
+                    request_deserializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.FromString,
+                    response_serializer=candor_dot_v1_dot_governance__pb2.Receipt.SerializeToString,
+            ),
+            'AuthoriseSubjectAccess': grpc.unary_unary_rpc_method_handler(
+                    servicer.AuthoriseSubjectAccess,
                     request_deserializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.FromString,
                     response_serializer=candor_dot_v1_dot_governance__pb2.Receipt.SerializeToString,
             ),
@@ -299,6 +384,141 @@ class GovernanceService:
             request,
             target,
             '/candor.v1.GovernanceService/ResolveDispute',
+            candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
+            candor_dot_v1_dot_governance__pb2.Receipt.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OpenEscrow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/candor.v1.GovernanceService/OpenEscrow',
+            candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
+            candor_dot_v1_dot_governance__pb2.Receipt.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordOperatorFault(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/candor.v1.GovernanceService/RecordOperatorFault',
+            candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
+            candor_dot_v1_dot_governance__pb2.Receipt.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnrolSubject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/candor.v1.GovernanceService/EnrolSubject',
+            candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
+            candor_dot_v1_dot_governance__pb2.Receipt.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeSubject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/candor.v1.GovernanceService/RevokeSubject',
+            candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
+            candor_dot_v1_dot_governance__pb2.Receipt.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AuthoriseSubjectAccess(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/candor.v1.GovernanceService/AuthoriseSubjectAccess',
             candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
             candor_dot_v1_dot_governance__pb2.Receipt.FromString,
             options,

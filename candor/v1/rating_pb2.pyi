@@ -26,42 +26,68 @@ class ProvenEntry(_message.Message):
     def __init__(self, index: _Optional[int] = ..., entry: _Optional[bytes] = ..., inclusion_proof: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class RatingResponse(_message.Message):
-    __slots__ = ("rated", "rating", "rule_set", "reports", "checkpoint", "pending_reports")
+    __slots__ = ("rated", "rating", "rule_set", "reports", "checkpoint", "pending_reports", "request", "state", "reporters", "k", "waiting_since", "held")
     RATED_FIELD_NUMBER: _ClassVar[int]
     RATING_FIELD_NUMBER: _ClassVar[int]
     RULE_SET_FIELD_NUMBER: _ClassVar[int]
     REPORTS_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     PENDING_REPORTS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    REPORTERS_FIELD_NUMBER: _ClassVar[int]
+    K_FIELD_NUMBER: _ClassVar[int]
+    WAITING_SINCE_FIELD_NUMBER: _ClassVar[int]
+    HELD_FIELD_NUMBER: _ClassVar[int]
     rated: bool
     rating: ProvenEntry
     rule_set: ProvenEntry
     reports: _containers.RepeatedCompositeFieldContainer[ProvenEntry]
     checkpoint: _ledger_pb2.CheckpointResponse
     pending_reports: int
-    def __init__(self, rated: _Optional[bool] = ..., rating: _Optional[_Union[ProvenEntry, _Mapping]] = ..., rule_set: _Optional[_Union[ProvenEntry, _Mapping]] = ..., reports: _Optional[_Iterable[_Union[ProvenEntry, _Mapping]]] = ..., checkpoint: _Optional[_Union[_ledger_pb2.CheckpointResponse, _Mapping]] = ..., pending_reports: _Optional[int] = ...) -> None: ...
+    request: ProvenEntry
+    state: str
+    reporters: int
+    k: int
+    waiting_since: str
+    held: ProvenEntry
+    def __init__(self, rated: _Optional[bool] = ..., rating: _Optional[_Union[ProvenEntry, _Mapping]] = ..., rule_set: _Optional[_Union[ProvenEntry, _Mapping]] = ..., reports: _Optional[_Iterable[_Union[ProvenEntry, _Mapping]]] = ..., checkpoint: _Optional[_Union[_ledger_pb2.CheckpointResponse, _Mapping]] = ..., pending_reports: _Optional[int] = ..., request: _Optional[_Union[ProvenEntry, _Mapping]] = ..., state: _Optional[str] = ..., reporters: _Optional[int] = ..., k: _Optional[int] = ..., waiting_since: _Optional[str] = ..., held: _Optional[_Union[ProvenEntry, _Mapping]] = ...) -> None: ...
 
 class ListQueriesRequest(_message.Message):
-    __slots__ = ("subject_tag",)
+    __slots__ = ("subject_tag", "after", "limit", "commitment")
     SUBJECT_TAG_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    COMMITMENT_FIELD_NUMBER: _ClassVar[int]
     subject_tag: bytes
-    def __init__(self, subject_tag: _Optional[bytes] = ...) -> None: ...
+    after: int
+    limit: int
+    commitment: int
+    def __init__(self, subject_tag: _Optional[bytes] = ..., after: _Optional[int] = ..., limit: _Optional[int] = ..., commitment: _Optional[int] = ...) -> None: ...
 
 class QueryRecord(_message.Message):
-    __slots__ = ("member", "purpose", "time_ms")
-    MEMBER_FIELD_NUMBER: _ClassVar[int]
-    PURPOSE_FIELD_NUMBER: _ClassVar[int]
-    TIME_MS_FIELD_NUMBER: _ClassVar[int]
-    member: str
-    purpose: str
-    time_ms: int
-    def __init__(self, member: _Optional[str] = ..., purpose: _Optional[str] = ..., time_ms: _Optional[int] = ...) -> None: ...
+    __slots__ = ("id", "record", "commitment", "inclusion_proof")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    COMMITMENT_FIELD_NUMBER: _ClassVar[int]
+    INCLUSION_PROOF_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    record: bytes
+    commitment: int
+    inclusion_proof: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, id: _Optional[int] = ..., record: _Optional[bytes] = ..., commitment: _Optional[int] = ..., inclusion_proof: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class ListQueriesResponse(_message.Message):
-    __slots__ = ("queries",)
+    __slots__ = ("queries", "commitments", "checkpoint", "next_after")
     QUERIES_FIELD_NUMBER: _ClassVar[int]
+    COMMITMENTS_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_AFTER_FIELD_NUMBER: _ClassVar[int]
     queries: _containers.RepeatedCompositeFieldContainer[QueryRecord]
-    def __init__(self, queries: _Optional[_Iterable[_Union[QueryRecord, _Mapping]]] = ...) -> None: ...
+    commitments: _containers.RepeatedCompositeFieldContainer[ProvenEntry]
+    checkpoint: _ledger_pb2.CheckpointResponse
+    next_after: int
+    def __init__(self, queries: _Optional[_Iterable[_Union[QueryRecord, _Mapping]]] = ..., commitments: _Optional[_Iterable[_Union[ProvenEntry, _Mapping]]] = ..., checkpoint: _Optional[_Union[_ledger_pb2.CheckpointResponse, _Mapping]] = ..., next_after: _Optional[int] = ...) -> None: ...
 
 class RunEpochRequest(_message.Message):
     __slots__ = ()

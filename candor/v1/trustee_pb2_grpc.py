@@ -39,12 +39,23 @@ class TrusteeServiceStub:
                 request_serializer=candor_dot_v1_dot_trustee__pb2.ShareRequest.SerializeToString,
                 response_deserializer=candor_dot_v1_dot_trustee__pb2.ShareResponse.FromString,
                 _registered_method=True)
+        self.Combine = channel.unary_unary(
+                '/candor.v1.TrusteeService/Combine',
+                request_serializer=candor_dot_v1_dot_trustee__pb2.CombineRequest.SerializeToString,
+                response_deserializer=candor_dot_v1_dot_trustee__pb2.CombineResponse.FromString,
+                _registered_method=True)
 
 
 class TrusteeServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def RequestShare(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Combine(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -57,6 +68,11 @@ def add_TrusteeServiceServicer_to_server(servicer, server):
                     servicer.RequestShare,
                     request_deserializer=candor_dot_v1_dot_trustee__pb2.ShareRequest.FromString,
                     response_serializer=candor_dot_v1_dot_trustee__pb2.ShareResponse.SerializeToString,
+            ),
+            'Combine': grpc.unary_unary_rpc_method_handler(
+                    servicer.Combine,
+                    request_deserializer=candor_dot_v1_dot_trustee__pb2.CombineRequest.FromString,
+                    response_serializer=candor_dot_v1_dot_trustee__pb2.CombineResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -86,6 +102,33 @@ class TrusteeService:
             '/candor.v1.TrusteeService/RequestShare',
             candor_dot_v1_dot_trustee__pb2.ShareRequest.SerializeToString,
             candor_dot_v1_dot_trustee__pb2.ShareResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Combine(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/candor.v1.TrusteeService/Combine',
+            candor_dot_v1_dot_trustee__pb2.CombineRequest.SerializeToString,
+            candor_dot_v1_dot_trustee__pb2.CombineResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,180 @@
+"""The regulator's SDK: opening a report's escrow, in public (docs/reports.md).
+
+Every report's leaf carries an escrow that the operator sealed to the regulator's X25519
+key: the id of the member that submitted it and that member's Ed25519 signature over the
+entry. `Regulator.open_escrow` is the only way this code base opens one, and it keeps the
+order that makes every opening visible:
+
+1. append EscrowOpened (report id, the reason) signed by the regulator, and verify its
+   receipt. The ledger refuses it unless the reason is an open dispute on that report, or
+   a FraudFound naming it, or an InvestigationAuthorised of its subject covering it; then
+   nothing is decrypted;
+2. only then fetch the report's leaf (inclusion-checked against an operator-signed
+   checkpoint) and open the escrow under the genesis hash and the exact entry bytes;
+3. check the member signature inside against the key the regulator itself admitted that
+   member with (its own signature on the MemberAdmitted entry). If the escrow does not
+   open, holds no member id, or the signature does not verify, the operator sealed
+   something it must not have: append OperatorFaulted (report id, what failed).
+
+The operator cannot frame a member (it never holds a member's escrow signature for
+another entry), and a member cannot escrow garbage (the operator checks the signature
+against the member it authenticated before sealing). The regulator key and the escrow
+key never leave this process; no plaintext is logged.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+from candor import wire
+from candor.identity import Identity
+from candor.v1 import governance_pb2 as gov
+from client.connection import Connection
+from client.verifier import LogVerifier
+from core import entries as e
+from core import escrow, state
+from core.errors import InvalidInput, NotFound, VerificationError
+from core.signing import VerifyKey
+
+PAGE = 1000
+
+
+@dataclass(frozen=True)
+class EscrowOpening:
+    """What opening a report's escrow showed, and the ledger entries that record it."""
+
+    report_id: str
+    reason: str
+    opened_index: int
+    """Index of the EscrowOpened entry (appended before anything was decrypted)."""
+    member_id: str | None
+    """The member that submitted the report, if the escrow opened and held a member id."""
+    signature_valid: bool
+    """The member's escrow signature over this entry verifies under its admitted key."""
+    failure: str | None = None
+    """What did not hold, if anything (then `fault_index` names the OperatorFaulted entry)."""
+    fault_index: int | None = None
+
+
+@dataclass(frozen=True)
+class Appended:
+    """A verified receipt for an entry the regulator appended."""
+
+    index: int
+    checkpoint_size: int
+
+
+class Regulator:
+    """The regulator's client: signs its own entries, verifies receipts, opens escrows.
+
+    `Regulator(identity, address=None)`: `identity` is the regulator's folder from `candor
+    alliance init` (mTLS certificate, Ed25519 key, X25519 escrow key, pinned genesis).
+    """
+
+    def __init__(self, identity: Identity, address: str | None = None, *, timeout: float = 60.0) -> None:
+        if identity.role != "regulator":
+            raise InvalidInput(f"the Regulator SDK needs the regulator's identity folder; {identity.path} is a "
+                               f"{identity.role}")
+        self.identity = identity
+        self.verifier = LogVerifier(identity.genesis_leaf())
+        self.alliance = self.verifier.alliance
+        self.conn = Connection(identity, address, timeout=timeout)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Regulator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- appending -------------------------------------------------------------------------
+
+    def sign(self, body: e.Body) -> bytes:
+        """A leaf holding `body`, signed with the regulator's Ed25519 key."""
+        entry = e.LedgerEntry(body, timestamp_ms=int(time.time() * 1000))
+        return wire.sign_leaf(entry, self.identity.signing_key())
+
+    def append(self, rpc: str, body: e.Body) -> Appended:
+        """Sign `body`, send it with GovernanceService `rpc`, verify the receipt."""
+        leaf = self.sign(body)
+        receipt = self.conn.call(getattr(self.conn.governance, rpc), gov.SubmitEntryRequest(signed_entry=leaf))
+        cp = self.verifier.open(receipt.checkpoint.note, quorum=0).checkpoint
+        self.verifier.verify_inclusion(leaf, receipt.index, receipt.inclusion_proof, cp)
+        return Appended(receipt.index, cp.size)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _report_leaf(self, report_id: bytes) -> tuple[int, e.SignedEntry]:
+        """The stored leaf of a report, inclusion-checked against an operator-signed checkpoint."""
+        resp = self.conn.call(self.conn.reporting.GetReceipt, gov.GetReceiptRequest(report_id=report_id))
+        (leaf,) = self.conn.entries(resp.index, resp.index + 1) or [b""]
+        cp = self.verifier.open(resp.checkpoint.note, quorum=0).checkpoint
+        self.verifier.verify_inclusion(leaf, resp.index, resp.inclusion_proof, cp)
+        signed = wire.signed_entry_from_bytes(leaf)
+        body = signed.entry.body
+        if not isinstance(body, e.ReportCommitted) or body.report_id != report_id:
+            raise VerificationError(f"entry {resp.index} is not report {report_id.hex()}; the operator's receipt "
+                                    "points elsewhere")
+        return resp.index, signed
+
+    def member_key(self, member_id: str, before: int) -> bytes:
+        """The Ed25519 key this regulator admitted `member_id` with, from the first `before`
+        entries: the MemberAdmitted entry must carry the regulator's own signature."""
+        regulator_key = self.alliance.genesis.regulator_key
+        for start in range(1, before, PAGE):
+            for leaf in self.conn.entries(start, min(before, start + PAGE)):
+                signed = wire.signed_entry_from_bytes(leaf)
+                body = signed.entry.body
+                if not isinstance(body, e.MemberAdmitted) or body.member_id != member_id:
+                    continue
+                sig = signed.signature
+                if sig is None or sig.key_id != state.key_id(regulator_key):
+                    raise VerificationError(f"the admission of member {member_id} is not signed by this regulator")
+                VerifyKey.from_bytes(regulator_key).verify(signed.signed_message(), sig.signature)
+                return body.signing_key
+        raise NotFound(f"no member {member_id} was admitted before entry {before}")
+
+    # -- escrow ----------------------------------------------------------------------------
+
+    def open_escrow(self, report_id: str | bytes, reason: str) -> EscrowOpening:
+        """Open a report's escrow for `reason` ("dispute:<dispute id hex>" or
+        "investigation:<index of the FraudFound or InvestigationAuthorised entry>").
+
+        EscrowOpened is appended first (the ledger refuses an unjustified reason: NotFound,
+        Conflict or PermissionDenied, and nothing is decrypted); then the escrow is opened
+        and checked, and OperatorFaulted is appended if it does not hold.
+        """
+        rid = _report_id(report_id)
+        opened = self.append("OpenEscrow", e.EscrowOpened(rid, reason))
+        index, signed = self._report_leaf(rid)
+        genesis_hash = self.alliance.genesis_hash
+        member_id: str | None = None
+        failure: str | None = None
+        if signed.escrow is None:
+            failure = "the report's leaf carries no escrow"
+        else:
+            try:
+                member_id, signature = escrow.open_report_escrow(
+                    self.identity.hex_file("escrow.key"), genesis_hash, signed.entry_bytes, signed.escrow)
+                VerifyKey.from_bytes(self.member_key(member_id, index)).verify(
+                    escrow.escrow_message(genesis_hash, signed.entry_bytes), signature)
+            except (VerificationError, NotFound) as exc:
+                failure = f"escrow of report {rid.hex()} does not hold: {exc}"
+        if failure is None:
+            return EscrowOpening(rid.hex(), reason, opened.index, member_id, True)
+        fault = self.append("RecordOperatorFault", e.OperatorFaulted(rid, failure[:1024]))
+        return EscrowOpening(rid.hex(), reason, opened.index, member_id, False, failure, fault.index)
+
+
+def _report_id(value: str | bytes) -> bytes:
+    """A report id as 16 bytes, from 32 hex digits (or the bytes themselves)."""
+    if isinstance(value, str):
+        if not re.fullmatch(r"[0-9a-fA-F]{32}", value):
+            raise InvalidInput(f"report id {value!r} must be 32 hex digits (16 bytes)")
+        value = bytes.fromhex(value)
+    e.check_len(value, 16, "report id")
+    return value
