@@ -164,6 +164,63 @@ class _Story:
         return result
 
 
+DISPUTED = ("douyin-mall", "anchor:gadget-guru")
+"""The subject chapter: this anchor enrols, reads its record and disputes this member's report."""
+
+
+def subject_chapter(story: _Story, receipts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The rated anchor as a party (docs/subjects.md): the regulator enrols it, it reads its
+    own verified record and disputes a report about itself, the regulator retracts it, and
+    the next epoch re-rates it at once (a correction is never held back)."""
+    import os
+    import secrets
+
+    from candor import wire
+    from candor.identity import Identity
+    from candor.v1 import governance_pb2
+    from client.connection import Connection
+    from client.subject import SubjectClient
+    from core import entries as e
+    from server.ceremony import enrol_subject_identity, regulator_leaf, staged_subject_folder
+
+    con = story.con
+    member, anchor = DISPUTED
+    folder = story.root / "subject"
+    staging = staged_subject_folder(folder)
+    _tag, leaf = enrol_subject_identity(story.alliance / "regulator", anchor, staging)
+    story.conn.call(story.conn.governance.EnrolSubject, governance_pb2.SubmitEntryRequest(signed_entry=leaf))
+    os.replace(staging, folder)  # the folder exists only once the ledger holds the enrolment
+    con.print(f"8. The regulator enrols {anchor} as a party: its own keys, a certificate bound to its subject tag "
+              "(never its name)")
+    story.cosigned()
+    with SubjectClient(Identity.load(folder), state_dir=story.root / "subject-state") as client:
+        before = client.own_record()
+    report = next(r for r in receipts if r["member"] == member and r["subject"] == anchor)
+    con.print(f"   its record, verified against the cosigned ledger: {len(before.reports)} reports "
+              f"({', '.join(f'{r.category} {r.status}' for r in before.reports)}); rating {before.rating.state}; "
+              f"{len(before.queries)} queries logged about it")
+    dispute_id = secrets.token_bytes(16)
+    with Connection(Identity.load(folder)) as conn:
+        conn.call(conn.governance.FileDispute, governance_pb2.SubmitEntryRequest(signed_entry=wire.sign_leaf(
+            e.LedgerEntry(e.DisputeFiled(dispute_id, bytes.fromhex(report["report_id"]), "no fake traffic: the "
+                                         "platform's own statistics show organic views"),
+                          timestamp_ms=int(time.time() * 1000)), Identity.load(folder).signing_key())))
+    con.print(f"9. {anchor} disputes the {report['category']} report of {member}: flagged at once, answer due in "
+              "20 days; the regulator checks it and retracts the report")
+    story.conn.call(story.conn.governance.ResolveDispute, governance_pb2.SubmitEntryRequest(
+        signed_entry=regulator_leaf(story.alliance / "regulator", e.DisputeResolved(dispute_id, "retract",
+                                                                                    "organic views confirmed"))))
+    story.epoch()
+    with SubjectClient(Identity.load(folder), state_dir=story.root / "subject-state") as client:
+        after = client.own_record()
+    status = next(r.status for r in after.reports if r.report_id == report["report_id"])
+    con.print(f"   next epoch, not 30 days later: the report is {status}; the rating is now {after.rating.state} "
+              f"(history: {', '.join(ev.kind for ev in after.ratings[-2:])})")
+    return {"subject_enrolled": anchor, "subject_record_reports": len(before.reports),
+            "subject_dispute_status": status, "subject_state_before": before.rating.state,
+            "subject_state_after": after.rating.state}
+
+
 def run_demo(key_bits: int = 2048, reports: int = 0, json_mode: bool = False,
              console: Console | None = None) -> dict[str, Any]:
     from candor.identity import Identity
@@ -262,8 +319,9 @@ def run_demo(key_bits: int = 2048, reports: int = 0, json_mode: bool = False,
             con.print("7. Next epoch: the inconsistent report is excluded and the subject rated without it")
             story.epoch()
             final = show("Ratings after the retraction and the investigation")
+            subject_story = subject_chapter(story, receipts)
 
-            con.print("8. The regulator audits: download everything, re-verify every entry, proof and rating")
+            con.print("10. The regulator audits: download everything, re-verify every entry, proof and rating")
             verifier = LogVerifier(story.regulator.genesis_leaf())
             checkpoint = verifier.open(story.conn.checkpoint().note)
             leaves = story.conn.entries(0, checkpoint.checkpoint.size)
@@ -288,6 +346,7 @@ def run_demo(key_bits: int = 2048, reports: int = 0, json_mode: bool = False,
                 "ledger_size": report.size,
                 "cosigned_by": list(checkpoint.witnesses),
                 "audit": "passed",
+                **subject_story,
             }
         finally:
             for m in members.values():

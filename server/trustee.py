@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from candor import wire
 from candor.identity import Identity
@@ -122,6 +123,11 @@ class Trustee:
     def __post_init__(self) -> None:
         self.public_key = public_key_of(self.mirror.alliance.genesis)
         threshold.check_key_share(self.public_key, self.share)
+        if len(self.encryption_key) != 32 or \
+                X25519PrivateKey.from_private_bytes(self.encryption_key).public_key().public_bytes_raw() \
+                != self._combiner_key(self.share.index):
+            raise InvalidInput(f"{ENCRYPTION_KEY_FILE} of trustee {self.share.index} is not the X25519 key the "
+                               "genesis names for it: copy the identity folder again from the ceremony")
 
     @property
     def index(self) -> int:
@@ -176,6 +182,15 @@ class Trustee:
             raise InvalidInput(f"subset names entries {missing} outside the subject's active set")
         return Target(record, tuple((i, members[i]) for i in sorted(subset)))
 
+    def _designated(self, target: Target, combiner: int) -> None:
+        """Shares go only to a combiner the ledger would accept for (subject, L): the
+        operator cannot spread one set's plaintext over every trustee it likes."""
+        try:
+            rating.check_designated(self.mirror.alliance.genesis, self.mirror.alliance.genesis_hash, target.subject,
+                                    target.ledger_size, combiner)
+        except VerificationError as exc:
+            raise PermissionDenied(str(exc)) from None
+
     def _combiner_key(self, combiner: int) -> bytes:
         for t in self.mirror.alliance.genesis.trustees:
             if t.index == combiner:
@@ -189,6 +204,7 @@ class Trustee:
     def request_share(self, request_index: int, combiner: int, subset: Sequence[int] = (),
                       cosigned_size: int = 0) -> trustee_pb2.ShareResponse:
         target = self._target(request_index, tuple(subset), cosigned_size)
+        self._designated(target, combiner)
         recipient = self._combiner_key(combiner)
         c = aggregate_ciphertext(self.mirror.store, self.public_key, target.chosen)
         share = self.compute_share(c)
@@ -209,6 +225,7 @@ class Trustee:
         or sign "does not open". Raises Conflict (naming the bad trustees) with fewer than t
         valid shares."""
         target = self._target(request_index, tuple(subset), cosigned_size)
+        self._designated(target, self.index)
         ally = self.mirror.alliance
         pub = self.public_key
         c = aggregate_ciphertext(self.mirror.store, pub, target.chosen)

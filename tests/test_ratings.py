@@ -288,8 +288,11 @@ def test_operator_cannot_collect_decryptions_it_does_not_publish(world: World) -
         # nor any part of the newest set without an investigation
         with pytest.raises(PermissionDenied, match="InvestigationAuthorised"):
             trustee.request_share(second_index, 2, second.active_set[:2])
-    # The identical newest request is served again (it reveals nothing new).
-    assert world.trustees[1][2].request_share(second_index, 2).sealed_share
+    # The identical newest request is served again (it reveals nothing new), to its combiner only.
+    order = rating.combiner_order(ledger.alliance.genesis_hash, world.tag(S1), second.ledger_size, [1, 2, 3])
+    assert world.trustees[1][2].request_share(second_index, order[0]).sealed_share
+    with pytest.raises(PermissionDenied, match="not designated"):
+        world.trustees[1][2].request_share(second_index, order[-1])
     # A request stays unanswered: the next one is blocked until it is answered.
     world.three_reporters(S3)
     size = world.cosign()
@@ -397,16 +400,19 @@ def test_trustee_refusals(world: World) -> None:
     world.three_reporters(S1)
     world.epoch()
     ((index, request),) = world.entries(e.RatingRequested)
-    resp = trustee.request_share(index, 2)
-    assert (resp.trustee, resp.combiner) == (1, 2) and resp.sealed_share
-    # The share is sealed to trustee 2: trustee 3 cannot open it, nor can it be used for another combiner.
     ally = ledger.alliance
-    aad = rating.share_aad(ally.genesis_hash, index, request.subject_tag, request.ledger_size, request.set_digest, 3, 1)
-    key3 = Identity.load(world.alliance / "trustee-3").hex_file("encryption.key")
+    first, second, _last = rating.combiner_order(ally.genesis_hash, request.subject_tag, request.ledger_size,
+                                                 [1, 2, 3])
+    resp = trustee.request_share(index, first)
+    assert (resp.trustee, resp.combiner) == (1, first) and resp.sealed_share
+    # Sealed to the combiner: another trustee cannot open it, nor use it for another combiner slot.
+    aad = rating.share_aad(ally.genesis_hash, index, request.subject_tag, request.ledger_size, request.set_digest,
+                           second, 1)
+    other = Identity.load(world.alliance / f"trustee-{second}").hex_file("encryption.key")
     with pytest.raises(VerificationError, match="does not open"):
-        rating.open_share(key3, aad, resp.sealed_share, 1)
+        rating.open_share(other, aad, resp.sealed_share, 1)
     with pytest.raises(PermissionDenied, match="InvestigationAuthorised"):
-        trustee.request_share(index, 2, (request.active_set[0],))
+        trustee.request_share(index, first, (request.active_set[0],))
 
 
 def test_forged_share_is_named_and_fewer_than_t_keeps_pending(world: World) -> None:

@@ -28,6 +28,7 @@ from core import entries as e
 from core import errors, escrow, merkle, ring, state
 from core.group import default_group
 from server.ceremony import admit_member_identity
+from server.intake import seal_report
 
 SUBJECT = "anchor-escrow"
 KEYS = Path(__file__).parent / "keys"
@@ -171,8 +172,6 @@ def test_reports_are_appended_in_random_order_within_a_batch(alice: Member, oper
     items = []
     for i in range(6):
         leaf = alice.prepare_report(f"{SUBJECT}-{i}", "fake_traffic", i % 4, recent(), refresh=False)
-        from server.intake import seal_report
-
         stored, signed = seal_report(operator.ledger.alliance, operator.ledger.view, "a",
                                      wire.signed_entry_from_bytes(leaf), alice.escrow_signature(leaf))
         items.append((stored, signed, True))
@@ -181,7 +180,7 @@ def test_reports_are_appended_in_random_order_within_a_batch(alice: Member, oper
     for _ in range(10):
         prepared = operator.ledger.prepare(items)
         indices = tuple(prepared.results)
-        assert sorted(indices) == list(range(first, first + len(items)))  # type: ignore[type-var]
+        assert sorted(indices) == list(range(first, first + len(items)))
         orders.add(indices)
     assert len(orders) > 1, "ten batches of six reports were all appended in arrival order"
 
@@ -223,6 +222,7 @@ def test_the_ledger_checks_the_escrow_is_there_and_fixed_length(alice: Member, o
         dataclasses.replace(stored, escrow=stored.escrow[:-1])
     without = dataclasses.replace(stored, escrow=None)
     view = state.Overlay(operator.ledger.view)
+    assert isinstance(stored.entry.body, e.ReportCommitted)
     view.updates[f"report/{stored.entry.body.report_id.hex()}"] = None
     with pytest.raises(errors.InvalidInput, match="carries the escrow"):
         state.apply(view, operator.ledger.alliance, size(operator), without, verify=False)
