@@ -181,7 +181,11 @@ def subject_chapter(story: _Story, receipts: list[dict[str, Any]]) -> dict[str, 
     from client.connection import Connection
     from client.subject import SubjectClient
     from core import entries as e
-    from server.ceremony import enrol_subject_identity, regulator_leaf, staged_subject_folder
+    from server.ceremony import (
+        enrol_subject_identity,
+        regulator_leaf,
+        staged_subject_folder,
+    )
 
     con = story.con
     member, anchor = DISPUTED

@@ -771,7 +771,7 @@ def subject_party_updates(view: StateView, ally: Alliance, index: int,
     record = subject_party(view, body.subject_tag)
     if isinstance(body, e.SubjectEnrolled):
         if record is not None and record["revoked_at"] is None:
-            raise AlreadyExists(f"subject {tag[:16]}… is already enrolled (entry {record['index']}); revoke that "
+            raise AlreadyExists(f"this subject is already enrolled (entry {record['index']}); revoke that "
                                 "enrolment first (`candor subject revoke`) to issue new keys")
         kid = key_id(body.signing_key)
         if view.get(f"subjectkey/{kid}") is not None or view.get(f"memberkey/{kid}") is not None \
@@ -784,15 +784,15 @@ def subject_party_updates(view: StateView, ally: Alliance, index: int,
             f"subjectkey/{kid}": dump(tag),
         }
     if record is None:
-        raise NotFound(f"subject {tag[:16]}… is not enrolled; enrol it first (`candor subject enrol`)")
+        raise NotFound("this subject is not enrolled; enrol it first (`candor subject enrol`)")
     if record["revoked_at"] is not None:
-        raise Conflict(f"the enrolment of subject {tag[:16]}… was revoked at entry {record['revoked_at']}; "
+        raise Conflict(f"this subject's enrolment was revoked at entry {record['revoked_at']}; "
                        "enrol it again first")
     if isinstance(body, e.SubjectRevoked):
         record["revoked_at"] = index
     else:
         if record["access"] is not None:
-            raise AlreadyExists(f"subject {tag[:16]}… already has access to its tiers (entry {record['access']})")
+            raise AlreadyExists(f"this subject already has access to its tiers (entry {record['access']})")
         record["access"] = index
     return {f"subjectparty/{tag}": dump(record)}
 

@@ -146,7 +146,10 @@ class EpochRunner:
             if held:
                 plan = None
             elif newest is not None and newest["answer"]["kind"] == "published":
-                return None  # rated, and the update rule holds any change back: nothing to do
+                _rules, _prev, _reports, now = state.rating_inputs(view, tag, size, self.today)
+                if now == tuple((int(i), int(w)) for i, w in newest["active"]):
+                    return None  # rated, and nothing changed since
+                raise  # changes the update rule holds back: pending, with the reason
             else:
                 raise
         if held and (plan is None or plan.kind != "correction"):

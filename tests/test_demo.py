@@ -21,3 +21,8 @@ def test_demo_story() -> None:
     assert summary["grades_final"]["anchor:flash-deals"] is not None  # rated once the cheat was excluded
     assert summary["ratings_published"] >= 5 and summary["ratings_verified"] >= 6
     assert summary["cosigned_by"] == ["witness-1"]
+    # The subject chapter (docs/subjects.md): enrolled, read its record, disputed a report about
+    # itself, the regulator retracted it, and the next epoch re-rated it (two reporters left: below k).
+    assert summary["subject_record_reports"] == 3
+    assert (summary["subject_state_before"], summary["subject_dispute_status"], summary["subject_state_after"]) == (
+        "rated", "retracted", "below_k")

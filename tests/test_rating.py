@@ -533,3 +533,14 @@ def test_strict_opening_check_refuses_overflow_and_out_of_slot_plaintexts() -> N
         with pytest.raises(VerificationError) as info:
             open_aggregate(GENS, commitments, weights, plaintext)
         assert str(info.value) == DOES_NOT_OPEN
+
+
+def test_a_set_that_falls_below_k_is_withdrawn_not_published() -> None:
+    """Expiry (not a correction) takes the set below k: the request is a withdrawal, answered
+    by RatingWithdrawn; once withdrawn, a set still below k is not requested again."""
+    base = ((1, 1000), (2, 1000))
+    later = dt.date(2031, 6, 1)  # every report of 2026-05-01 has expired (5-year retention)
+    plan = plan_request(RULES, V2[:2], prev(base, 3), RULES, 4, later)
+    assert (plan.kind, plan.active, plan.below_k) == ("withdrawal", (), True)
+    with pytest.raises(Conflict, match="0 distinct reporters"):
+        plan_request(RULES, V2[:2], prev((), 4, as_of=later), RULES, 5, later)

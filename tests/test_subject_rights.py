@@ -345,3 +345,28 @@ def test_report_statuses_in_order_of_precedence() -> None:
     assert [s.status for s in statuses] == ["active", "expired", "retracted", "fraudulent", "disputed"]
     assert statuses[4].disputes[0].due == "2026-01-22"
     assert statuses[1].expires_on is not None and statuses[1].expires_on <= "2026-01-02"
+
+
+def test_no_log_line_names_the_subject(world: World, capsys: pytest.CaptureFixture[str],
+                                       caplog: pytest.LogCaptureFixture) -> None:
+    """The subject's certificate carries its tag; no log line of enrolment, record, dispute or
+    refusal may (not even a 12-digit prefix)."""
+    import logging
+
+    from server.logging_setup import JsonFormatter
+
+    caplog.set_level(logging.DEBUG)
+    rid = world.report("a", "anchor-log")
+    folder = world.tmp / "anchor-log"
+    world.enrol(capsys, "anchor-log", folder)
+    refused(capsys, "subject", "enrol", "--identity", world.regulator, "--server", world.server,
+            "--subject", "anchor-log", "--out", str(world.tmp / "twice"))
+    world.cosign()
+    run(capsys, "subject", "record", "--identity", str(folder), "--server", world.server, "--json")
+    run(capsys, "dispute", "file", "--identity", str(folder), "--server", world.server, "--report-id", rid,
+        "--statement", "no", "--json")
+    tag = subject_tag(world.key, "anchor-log").hex()
+    fmt = JsonFormatter()
+    lines = [fmt.format(r) for r in caplog.records]
+    assert lines, "nothing was logged: the test would prove nothing"
+    assert not [line for line in lines if tag[:12] in line]
