@@ -124,6 +124,7 @@ WITNESSES = 2
 EPOCH = "epoch work per subject (trustees in-process, no gRPC)"
 VERIFY = "client verification (client.ratings.verify_rating)"
 E2E = "end-to-end epoch over gRPC (operator, 3 trustees, witness: one process)"
+MIRROR = "trustee mirror catch-up from genesis (verification + SQLite storage, no gRPC)"
 
 OP_ACTIVE = "active set + k and update-rule check (one party)"
 OP_AGGREGATE = "aggregate c* = Π c_i^w_i from ledger leaves (one party)"
@@ -147,6 +148,8 @@ FLOOR_OPENING = "Group.msm of the same points and scalars, pre-decoded"
 FLOOR_TOTAL = "(t+1) aggregations + t shares + t verifications + combine, as powmods"
 FLOOR_ED = f"{1 + WITNESSES} raw Ed25519 verifications"
 NO_FLOOR = "—"
+OP_MIRROR = "Mirror extends an empty store over the whole ledger, pages of 1,000"
+FLOOR_MIRROR = "server.intake.verify_batch of its reports only (proofs + ring signatures)"
 
 
 def verify_label(m: int) -> str:
@@ -162,6 +165,8 @@ EPOCH_RATIO_TARGET = 1.5
 VERIFY_TARGET_S = 50e-3
 """Client verification of a rating over 1,000 reports."""
 VERIFY_TARGET_REPORTS = 1000
+MIRROR_TARGET_RATE = 2000.0
+"""Trustee mirror catch-up, entries per second."""
 
 # --------------------------------------------------------------------------- data
 
@@ -609,8 +614,12 @@ class _World:
         resp.request.CopyFrom(self.proven(subject.request_index, size))
         resp.rule_set.CopyFrom(self.proven(self.rules_index, size))
         resp.state = "rated"
+        group = self.ally.generators.group
+        commitments = {info.index: info.commitment for info in subject.infos}
         for index, _w in subject.active:
             resp.reports.append(self.proven(index, size))
+            # As server/service.py sends them: a decoding hint the client checks.
+            resp.commitments_xy.append(group.encode_xy(group.decode(commitments[index])))
         return resp
 
 
@@ -846,7 +855,7 @@ def _verify_rows(runner: _Runner, world: _World, note: bytes, verifier: LogVerif
 
 _PARTS = (
     # (label, module file suffix, function name): stages of verify_rating, by cumulative time
-    ("inclusion proofs (merkle.verify_inclusion)", "core/merkle.py", "verify_inclusion"),
+    ("inclusion proofs, shared nodes once (merkle.verify_inclusions)", "core/merkle.py", "verify_inclusions"),
     ("leaf hashing (merkle.leaf_hash)", "core/merkle.py", "leaf_hash"),
     ("leaf decoding (wire.signed_entry_from_bytes)", "candor/wire.py", "signed_entry_from_bytes"),
     ("Ed25519 signatures (rating, request, rule set)", "client/ratings.py", "_signed_by"),
@@ -856,7 +865,8 @@ _PARTS = (
     ("ReportInfo validation (__post_init__)", "core/rating.py", "__post_init__"),
     ("publication check (rating.check_publication)", "core/rating.py", "check_publication"),
     ("  of which C* (rating.aggregate_commitment)", "core/rating.py", "aggregate_commitment"),
-    ("  of which commitment decoding, on-curve only (Group.decode_unchecked)", "core/group.py", "decode_unchecked"),
+    ("  of which commitment decoding from the checked uncompressed hint (Group.decode_unchecked_via_xy)",
+     "core/group.py", "decode_unchecked_via_xy"),
     ("  of which the multi-scalar multiplications (Group.msm)", "core/group.py", "msm"),
     ("  of which the publication proof (publication.verify)", "core/publication.py", "verify"),
     ("  of which the combiner signature", "core/rating.py", "check_combiner_signature"),
@@ -904,11 +914,14 @@ def _profile(world: _World, note: bytes, verifier: LogVerifier, calls: int
 STAGE_TOTAL = "verify_rating as a whole"
 STAGE_DECODE = "commitment decoding, subgroup-checked (Group.decode)"
 STAGE_DECOMPRESS = "  of which decompression only (from_compressed_bytes_unchecked)"
-STAGE_DECODE_CURVE = "commitment decoding, on-curve only, as verify_rating does (Group.decode_unchecked)"
+STAGE_DECODE_CURVE = "commitment decoding, on-curve only, without the hint (Group.decode_unchecked)"
+STAGE_DECODE_XY = ("commitment decoding as verify_rating does: uncompressed hint checked against the leaf "
+                   "(Group.decode_unchecked_via_xy)")
 STAGE_MSM = "C* = Σ w_i·C_i over the decoded points (Group.msm, the weights)"
 STAGE_PROOF = "publication proof verification (publication.verify)"
 STAGE_LEAVES = "leaf decoding of proven leaves (wire.signed_entry_from_bytes, no canonical re-encode)"
-STAGE_INCLUSION = "leaf hash + inclusion proof (merkle.verify_inclusion)"
+STAGE_INCLUSION = "leaf hashes + inclusion proofs, shared nodes once (merkle.verify_inclusions)"
+STAGE_INCLUSION_ONE = "leaf hash + inclusion proof, one by one (merkle.verify_inclusion, for comparison)"
 STAGE_RING = "link tags via RingSignature.from_bytes (full decode, for comparison)"
 STAGE_SLICE = "link tags as verify_rating reads them (RingSignature.link_tag_of)"
 STAGE_INFO = "decay weights + ReportInfo"
@@ -933,6 +946,7 @@ def _stages(runner: _Runner, world: _World, note: bytes, verifier: LogVerifier) 
     bodies: list[e.ReportCommitted] = [sig.entry.body for sig in signed]  # type: ignore[misc]
     rings = [sig.ring_signature or b"" for sig in signed]
     commitments = [body.commitment for body in bodies]
+    hints = list(resp.commitments_xy)
     rating = wire.signed_entry_from_bytes(resp.rating.entry).entry.body
     rules_text = wire.signed_entry_from_bytes(resp.rule_set.entry).entry.body
     assert isinstance(rating, e.RatingPublished) and isinstance(rules_text, e.RuleSetPublished)
@@ -958,6 +972,10 @@ def _stages(runner: _Runner, world: _World, note: bytes, verifier: LogVerifier) 
                        commitment=body.commitment)
 
     def inclusions() -> None:
+        merkle.verify_inclusions([(merkle.leaf_hash(p.entry), p.index, p.inclusion_proof) for p in proven],
+                                 cp.size, cp.root_hash)
+
+    def inclusions_one_by_one() -> None:
         for p in proven:
             merkle.verify_inclusion(merkle.leaf_hash(p.entry), p.index, cp.size, list(p.inclusion_proof),
                                     cp.root_hash)
@@ -967,12 +985,14 @@ def _stages(runner: _Runner, world: _World, note: bytes, verifier: LogVerifier) 
         (STAGE_DECODE, m, lambda: [group.decode(c) for c in commitments]),
         (STAGE_DECOMPRESS, m, lambda: [G1Point.from_compressed_bytes_unchecked(c) for c in commitments]),
         (STAGE_DECODE_CURVE, m, lambda: [group.decode_unchecked(c) for c in commitments]),
+        (STAGE_DECODE_XY, m, lambda: [group.decode_unchecked_via_xy(c, h) for c, h in zip(commitments, hints)]),
         (STAGE_MSM, 1, lambda: group.msm(points, scalars)),
         (STAGE_PROOF, 1, lambda: verify_publication(ally.generators, statement,
                                                     PublicationProof.from_bytes(rating.proof, n_points))),
         (STAGE_LEAVES, len(proven), lambda: [wire.signed_entry_from_bytes(p.entry, check_canonical=False)
                                              for p in proven]),
         (STAGE_INCLUSION, len(proven), inclusions),
+        (STAGE_INCLUSION_ONE, len(proven), inclusions_one_by_one),
         (STAGE_RING, m, lambda: [RingSignature.from_bytes(r).link_tag for r in rings]),
         (STAGE_SLICE, m, lambda: [RingSignature.link_tag_of(r) for r in rings]),
         (STAGE_INFO, m, infos),
@@ -984,6 +1004,65 @@ def _stages(runner: _Runner, world: _World, note: bytes, verifier: LogVerifier) 
         median, _floor, _reps = _measure(runner.settings, _const(thunk), None)
         out.append(Stage(name, calls, median))
     return out
+
+
+# --------------------------------------------------------------------------- mirror catch-up
+
+
+def _mirror_rows(runner: _Runner, world: _World) -> None:
+    """A trustee's mirror catching up on the whole in-memory ledger (every report, request
+    and rating of this run) into an empty SQLite store: `Mirror._extend` page by page, as
+    `Mirror.sync` calls it after fetching each page, with the checkpoint root it must reach.
+    The floor is the batch verification of the same reports alone, in the same runs."""
+    from client.connection import Connection
+    from server.intake import register_alliance, verify_batch
+    from server.mirror import PAGE, Mirror
+    from server.storage import open_store
+
+    leaves = list(world.leaves)
+    size, root = len(leaves), world.tree.root()
+    identity = Identity.load(world.directory / "trustee-1")
+    folder = Path(tempfile.mkdtemp(prefix="mirror-", dir=world.directory.parent))
+    opened: list[Any] = []
+    count = itertools.count()
+
+    def catch_up() -> Thunk:
+        n = next(count)
+        store = open_store(str(folder / f"mirror-{n}.db"))
+        mirror = Mirror(identity, Connection(identity, "127.0.0.1:1"), store, folder / f"mirror-{n}.state")
+        opened.append(mirror)
+
+        def thunk() -> None:
+            for start in range(0, size, PAGE):
+                mirror._extend(leaves[start:start + PAGE], size, root)
+            if store.size() != size:
+                raise RuntimeError(f"the mirror stored {store.size()} of {size} entries")
+        return thunk
+
+    digest = register_alliance(world.genesis_leaf)
+    runs: list[list[tuple[bytes, tuple[bytes, ...], int, int, bytes | None]]] = []
+    for start in range(0, size, PAGE):
+        runs.append([])
+        for index in range(start, min(size, start + PAGE)):
+            signed = wire.signed_entry_from_bytes(leaves[index])
+            if isinstance(signed.entry.body, e.ReportCommitted) and signed.ring_signature is not None:
+                runs[-1].append((leaves[index], tuple(world.ring_keys), world.ring_change, index, None))
+            elif runs[-1]:
+                runs.append([])
+
+    def floor() -> Thunk:
+        def thunk() -> None:
+            for run in runs:
+                if run and any(v is not None for v in verify_batch(digest, run)):
+                    raise RuntimeError("a report of the benchmark ledger failed batch verification")
+        return thunk
+
+    try:
+        runner.add(MIRROR, OP_MIRROR, world.bits, size, catch_up, FLOOR_MIRROR, floor)
+    finally:
+        for mirror in opened:
+            mirror.conn.close()
+            mirror.store.close()
 
 
 # --------------------------------------------------------------------------- 3. gRPC epoch
@@ -1129,6 +1208,10 @@ def _targets(settings: Settings, rows: Sequence[Row]) -> list[Target]:
             out.append(Target(f"epoch work per subject, m={r.reports}, {r.key_bits} bits "
                               f"<= {EPOCH_RATIO_TARGET}x its powmods", r.operation, r.key_bits, r.reports,
                               EPOCH_RATIO_TARGET * r.floor_median_s, r.median_s))
+    mirror = next((r for r in rows if r.section == MIRROR), None)
+    if mirror is not None and mirror.reports:
+        out.append(Target(f"mirror catch-up >= {MIRROR_TARGET_RATE:,.0f} entries/s", mirror.operation,
+                          mirror.key_bits, mirror.reports, mirror.reports / MIRROR_TARGET_RATE, mirror.median_s))
     m = max(settings.verify_sizes)
     row = next(r for r in rows if r.operation == verify_label(m))
     out.append(Target(f"verify_rating over {m} reports <= {VERIFY_TARGET_S * 1e3:g} ms", row.operation,
@@ -1181,6 +1264,7 @@ def run(settings: Settings, log: Callable[[str], None] | None = None) -> BenchRe
         for m in settings.epoch_sizes:
             _epoch_rows(runner, world, world.subjects[m], rated_size)
         _verify_rows(runner, world, note, verifier)
+        _mirror_rows(runner, world)
         say(f"profiling verify_rating over {max(settings.verify_sizes)} reports")
         p_reports, p_total, p_top, p_parts = _profile(world, note, verifier, settings.profile_calls)
         stages = _stages(runner, world, note, verifier)
@@ -1189,7 +1273,7 @@ def run(settings: Settings, log: Callable[[str], None] | None = None) -> BenchRe
             e2e_dir = folder / "grpc"
             e2e_dir.mkdir()
             sources.setdefault(settings.e2e_bits, _e2e_rows(runner, e2e_dir))
-    order = {EPOCH: 0, VERIFY: 1, E2E: 2}
+    order = {EPOCH: 0, VERIFY: 1, MIRROR: 2, E2E: 3}
     rows = sorted(runner.rows, key=lambda r: order[r.section])
     return BenchReport(
         settings=settings,
@@ -1228,6 +1312,11 @@ def render(report: BenchReport, console: Console) -> None:
          ("floor median", "right"), ("ratio", "right"), ("reps", "right")],
         cells))
     timing.render_targets(console, report.targets)
+    mirror = next((r for r in report.rows if r.section == MIRROR), None)
+    if mirror is not None and mirror.reports:
+        console.print(f"mirror catch-up: {mirror.reports / mirror.median_s:,.0f} entries/s "
+                      f"({mirror.reports} entries in {format_time(mirror.median_s)}; "
+                      f"target >= {MIRROR_TARGET_RATE:,.0f}/s)", highlight=False)
     direct = Table(title=f"verify_rating over {report.profile_reports} reports, stages re-run on their own "
                          "(no profiler; medians for the whole rating)")
     direct.add_column("stage")

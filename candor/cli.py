@@ -9,6 +9,7 @@ and one clear line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import base64
 import dataclasses
 import datetime as _dt
 import json
@@ -19,7 +20,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -28,12 +29,24 @@ from rich.table import Table
 from core.errors import CandorError
 from core.querylog import PURPOSES
 
+if TYPE_CHECKING:
+    from client.receipt import Receipt
+
 console = Console(stderr=True)
 out = Console()
 
 
 def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(f"CANDOR_{name}", default)
+
+
+def _receipt_json(receipt: Receipt) -> dict[str, Any]:
+    """A receipt as text: hex hashes and ids, the signed checkpoint note, the leaf in base64."""
+    report_id = getattr(receipt, "report_id", None)
+    return {**({"report_id": report_id.hex()} if isinstance(report_id, bytes) else {}),
+            "index": receipt.index, "checkpoint_size": receipt.checkpoint_size, "leaf_hash": receipt.leaf_hash.hex(),
+            "checkpoint": receipt.checkpoint.decode(), "inclusion_proof": [h.hex() for h in receipt.inclusion_proof],
+            "leaf": base64.b64encode(receipt.leaf).decode()}
 
 
 def _emit(args: argparse.Namespace, data: dict[str, Any], title: str) -> None:
@@ -199,6 +212,7 @@ def cmd_audit(args: argparse.Namespace) -> None:
     with Connection(identity, args.server) as conn:
         resp = conn.checkpoint()
         cp = verifier.open(resp.note, quorum=0 if args.no_quorum else None)
+        verifier.accept(resp.note, conn, quorum=0 if args.no_quorum else None)  # and the pinned genesis at 0
         leaves = conn.entries(0, cp.checkpoint.size)
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("replaying ledger", total=len(leaves))
@@ -221,7 +235,7 @@ def cmd_report_submit(args: argparse.Namespace) -> None:
     evidence = Path(args.evidence).read_bytes() if args.evidence else b""
     with Member(Identity.load(args.identity), args.server) as member:
         receipt = member.submit_report(args.subject, args.category, args.tier, args.incident_date, evidence=evidence)
-    _emit(args, {"report_id": receipt.report_id, "receipt": dataclasses.asdict(receipt)}, "Report recorded (receipt verified)")
+    _emit(args, {"report_id": receipt.report_id.hex(), "receipt": _receipt_json(receipt)}, "Report recorded (receipt verified)")
 
 
 def cmd_report_retract(args: argparse.Namespace) -> None:
@@ -230,7 +244,7 @@ def cmd_report_retract(args: argparse.Namespace) -> None:
 
     with Member(Identity.load(args.identity), args.server) as member:
         receipt = member.retract_report(args.report_id)
-    _emit(args, {"report_id": args.report_id, "receipt": dataclasses.asdict(receipt)}, "Report retracted (receipt verified)")
+    _emit(args, {"report_id": args.report_id, "receipt": _receipt_json(receipt)}, "Report retracted (receipt verified)")
 
 
 # -- governance (regulator) -----------------------------------------------------------------
@@ -251,7 +265,7 @@ def _governance(args: argparse.Namespace, rpc: str, leaf: bytes,
         if accepted is not None:
             accepted()
         verifier = LogVerifier(identity.genesis_leaf())
-        cp = verifier.open(receipt.checkpoint.note, quorum=0).checkpoint
+        cp = verifier.accept(receipt.checkpoint.note, conn, quorum=0)
         verifier.verify_inclusion(leaf, receipt.index, receipt.inclusion_proof, cp)
     return {"index": receipt.index, "checkpoint_size": cp.size, "verified": True}
 
@@ -290,14 +304,22 @@ def cmd_dispute_file(args: argparse.Namespace) -> None:
     from candor import wire
     from candor.identity import Identity
     from core import entries as e
+    from core.errors import InvalidInput
+    from core.state import DISPUTE_DAYS
 
     identity = Identity.load(args.identity)
     dispute_id = secrets.token_bytes(16)
-    entry = e.LedgerEntry(e.DisputeFiled(dispute_id, bytes.fromhex(args.report_id), args.statement),
+    try:
+        report_id = bytes.fromhex(args.report_id)
+    except ValueError:
+        raise InvalidInput(f"--report-id {args.report_id!r} is not hex: give the 32 hex digits of a report id "
+                           "(`candor report list` or `candor subject record` show them)") from None
+    entry = e.LedgerEntry(e.DisputeFiled(dispute_id, report_id, args.statement),
                           timestamp_ms=int(_time.time() * 1000))
     leaf = wire.sign_leaf(entry, identity.signing_key())
     _emit(args, {"dispute_id": dispute_id.hex(), "report_id": args.report_id,
-                 "answer_due": (_dt.date.today() + _dt.timedelta(days=20)).isoformat(),
+                 "answer_due": (_dt.datetime.fromtimestamp(entry.timestamp_ms / 1000, _dt.UTC).date()
+                                + _dt.timedelta(days=DISPUTE_DAYS)).isoformat(),
                  **_governance(args, "FileDispute", leaf)}, "Dispute filed: the report is flagged")
 
 
@@ -477,17 +499,24 @@ def _epoch_blocked(message: str) -> bool:
 
 
 def cmd_investigate(args: argparse.Namespace) -> None:
-    from core import entries as e
-    from core.subject import subject_tag
-    from candor.identity import Identity
-    from server.ceremony import regulator_leaf
+    """`candor investigate` authorises the logged bisection of a held subject;
+    `candor investigate conclude` checks the combiners' sealed evidence and appends
+    FraudFound (or CombinerFaulted) (docs/ratings.md, "Investigations")."""
+    import dataclasses
 
-    identity = Identity.load(args.identity)
-    tag = subject_tag(identity.hex_file("subject.key"), args.subject)
-    with _connect(args) as conn:
-        size = conn.checkpoint().size
-    leaf = regulator_leaf(Path(args.identity), e.InvestigationAuthorised(tag, args.reason, size))
-    _emit(args, {"subject_tag": tag.hex(), **_governance(args, "AuthoriseInvestigation", leaf)},
+    from candor.identity import Identity
+    from client.regulator import Regulator
+
+    with Regulator(Identity.load(args.identity), args.server) as regulator:
+        if args.action == "conclude":
+            conclusion = regulator.conclude_investigation(args.subject)
+            data = dataclasses.asdict(conclusion)
+            data["faulted"] = [{"combiner": c, "failure": f, "index": i} for c, f, i in conclusion.faulted]
+            _emit(args, data, "Investigation concluded" if conclusion.fraud_index is not None
+                  else "Investigation not concluded (no report found yet)")
+            return
+        appended = regulator.authorise_investigation(args.subject, args.reason)
+    _emit(args, {"index": appended.index, "checkpoint_size": appended.checkpoint_size},
           "Investigation authorised")
 
 
@@ -759,6 +788,44 @@ def cmd_demo(args: argparse.Namespace) -> None:
         _emit(args, summary, "Demo summary")
 
 
+# -- explore (docs/explorer.md) -------------------------------------------------------------
+
+
+def cmd_explore(args: argparse.Namespace) -> None:
+    from candor.identity import Identity
+    from client.explorer.app import Served, build
+
+    identity = Identity.load(args.identity)
+    explorer = build(identity, args.server, Path(args.state) if args.state else None)
+    served = Served(explorer, args.listen).start()
+    if explorer.mirror.error is not None:
+        console.print(f"[red]the ledger does not verify:[/red] {escape(explorer.mirror.error)}", soft_wrap=True)
+    console.print(f"explorer for the {identity.role} {identity.name}, read-only, at {served.url} "
+                  f"(verified size {explorer.mirror.snapshot.size if explorer.mirror.snapshot else 0}); Ctrl-C stops it",
+                  soft_wrap=True)
+    explorer.mirror.start(args.interval)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(1.0) and served.thread.is_alive():
+            pass
+    finally:
+        served.stop()
+        explorer.mirror.close()
+        explorer.close()
+
+
+def _add_explore_command(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
+    p = add(sub, "explore", "Serve a read-only web explorer of the verified ledger (health, entries, subjects, "
+            "rule sets, the regulator desk).", "candor explore --identity ./alliance/regulator --listen 127.0.0.1:8080",
+            cmd_explore, json_flag=False)
+    _identity(p, "./alliance/regulator")
+    p.add_argument("--listen", default=_env("EXPLORE_LISTEN", "127.0.0.1:8080"),
+                   help="HOST:PORT to serve on (default 127.0.0.1:8080; env CANDOR_EXPLORE_LISTEN)")
+    p.add_argument("--state", default=None, help="folder for the explorer's verified copy (default: IDENTITY/explorer)")
+    p.add_argument("--interval", type=float, default=5.0, help="seconds between refreshes from the operator (default 5)")
+
+
 # -- parser --------------------------------------------------------------------------------
 
 
@@ -768,6 +835,15 @@ def _identity(p: argparse.ArgumentParser, example: str) -> None:
     p.add_argument("--server", default=_env("SERVER"), help="operator address HOST:PORT (default: from the identity)")
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("candor")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="candor",
@@ -775,6 +851,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Example: candor demo",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the server does")
+    parser.add_argument("--version", action="version", version=f"candor {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(parent: Any, name: str, summary: str, example: str, fn: Callable[[argparse.Namespace], None],
@@ -783,6 +860,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                        epilog=f"Example: {example}")
         if json_flag:
             p.add_argument("--json", action="store_true", help="print the result as JSON")
+        # -v after the subcommand too; SUPPRESS keeps a -v given before it
+        p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more")
         p.set_defaults(fn=fn)
         return p
 
@@ -940,9 +1019,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=float, default=30.0, metavar="SECONDS",
                    help="first wait up to this long for the witnesses to cosign what is on the ledger (default 30)")
 
-    p = add(sub, "investigate", "Authorise a fraud investigation of a subject's held rating (regulator).",
-            "candor investigate --identity ./alliance/regulator --subject streamer-42", cmd_investigate)
+    p = add(sub, "investigate", "Authorise a fraud investigation of a subject's held rating, or conclude it from "
+            "the combiners' sealed evidence (regulator).",
+            "candor investigate --identity ./alliance/regulator --subject streamer-42; then "
+            "candor investigate conclude --identity ./alliance/regulator --subject streamer-42", cmd_investigate)
     _identity(p, "./alliance/regulator")
+    p.add_argument("action", nargs="?", choices=("authorise", "conclude"), default="authorise",
+                   help="authorise (default): InvestigationAuthorised at the held size; conclude: check the evidence "
+                        "of the last judged step and append FraudFound or CombinerFaulted")
     p.add_argument("--subject", required=True, help="the anchor's identifier")
     p.add_argument("--reason", default="the aggregate did not open its commitments", help="recorded on the ledger")
 
@@ -963,6 +1047,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "only its own queries about this subject)")
 
     _add_subject_commands(sub, rsub, dsub, add)
+    _add_explore_command(sub, add)
 
     p = add(sub, "demo", "Run a whole alliance on localhost and show what happens.", "candor demo", cmd_demo)
     p.add_argument("--key-bits", type=int, default=2048, help="Paillier key size for the demo (default 2048)")

@@ -260,14 +260,14 @@ def run_demo(key_bits: int = 2048, reports: int = 0, json_mode: bool = False,
                     date = (today - _dt.timedelta(days=days)).isoformat()
                     r = members[member].submit_report(subject, category, tier, date, evidence=f"{subject} {days}".encode())
                     receipts.append({"member": member, "subject": subject, "category": category,
-                                     "report_id": r.report_id, "index": r.index})
+                                     "report_id": r.report_id.hex(), "index": r.index})
                     progress.advance(task)
                 cheater, subject, category, committed, encrypted, days = CHEAT
                 leaf = cheating_report(members[cheater], subject, category, committed, encrypted,
                                        (today - _dt.timedelta(days=days)).isoformat())
                 cheat = members[cheater].submit_prepared(leaf)
                 receipts.append({"member": cheater, "subject": subject, "category": category,
-                                 "report_id": cheat.report_id, "index": cheat.index})
+                                 "report_id": cheat.report_id.hex(), "index": cheat.index})
                 progress.advance(task)
             con.print(f"   {len(receipts)} receipts, each verified by the SDK (signed checkpoint + inclusion proof); "
                       f"one of them, from {cheater}, encrypts '{encrypted}' but commits to '{committed}'")

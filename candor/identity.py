@@ -7,6 +7,8 @@ Layout (every file mode 0600, the folder 0700):
     genesis.entry   the genesis leaf bytes: the trust anchor every party pins
     reporting.key   (member) BLS12-381 reporting scalar, hex
     subject.key     (member, regulator) the alliance subject-pseudonym HMAC key, hex
+    subject.tag     (subject) its own subject tag, hex; a subject never holds subject.key
+    encryption.key  (trustee, subject) X25519 private key, hex (docs/subjects.md)
     escrow.key      (regulator) X25519 private key, hex; ca.key the CA's key
     share.json      (trustee) threshold Paillier key share
     verifier.state  (client side) the last checkpoint this party verified

@@ -19,8 +19,9 @@ from core import errors
 log = logging.getLogger("candor.rpc")
 
 STATUS: tuple[tuple[type[errors.CandorError], grpc.StatusCode], ...] = (
-    # most specific first: AlreadyExists is a Conflict
+    # most specific first: AlreadyExists and StaleRing are Conflicts
     (errors.AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
+    (errors.StaleRing, grpc.StatusCode.ABORTED),
     (errors.InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
     (errors.VerificationError, grpc.StatusCode.INVALID_ARGUMENT),
     (errors.NotFound, grpc.StatusCode.NOT_FOUND),
@@ -64,8 +65,6 @@ def from_rpc_error(exc: grpc.RpcError) -> errors.CandorError:
     code: Callable[[], grpc.StatusCode] = exc.code
     details: Callable[[], str] = exc.details
     status, message = code(), details() or ""
-    if status is grpc.StatusCode.ALREADY_EXISTS:
-        return errors.AlreadyExists(message)
     for cls, mapped in STATUS:
         if mapped is status and cls is not errors.VerificationError:
             return cls(message)

@@ -8,6 +8,7 @@ what to fix, and domain objects validate themselves on construction.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -51,6 +52,8 @@ _BODY_FIELDS: dict[type, str] = {
     e.SubjectEnrolled: "subject_enrolled",
     e.SubjectAccessAuthorised: "subject_access_authorised",
     e.SubjectRevoked: "subject_revoked",
+    e.InvestigationStep: "investigation_step",
+    e.CombinerFaulted: "combiner_faulted",
 }
 
 # Fields that hold integers on the domain side and big-endian bytes on the wire.
@@ -117,17 +120,34 @@ def _body_from_proto(msg: pb.LedgerEntry) -> e.Body:
             link_dst=m.link_dst,
             min_rule_interval_days=m.min_rule_interval_days,
         )
-    cls = next(c for c, f in _BODY_FIELDS.items() if f == which)
+    cls, fields = _body_layout(which)
     kwargs: dict[str, Any] = {}
-    for name in (f.name for f in dataclasses.fields(cls)):
+    for name, kind in fields:
         value = getattr(m, name)
-        if name in _INT_FIELDS:
+        if kind == _INT:
             value = int_from_bytes(value, name.replace("_", " "))
-        elif hasattr(value, "__len__") and not isinstance(value, (str, bytes)):
+        elif kind == _REPEATED:
             value = tuple(value)
         kwargs[name] = value
     body: e.Body = cls(**kwargs)
     return body
+
+
+_PLAIN, _INT, _REPEATED = 0, 1, 2
+
+
+@functools.cache
+def _body_layout(which: str) -> tuple[type, tuple[tuple[str, int], ...]]:
+    """The dataclass of oneof field `which` and how each of its fields is read from the
+    message (as is, big-endian integer, or repeated -> tuple): worked out once per type."""
+    cls = next(c for c, f in _BODY_FIELDS.items() if f == which)
+    empty = getattr(pb.LedgerEntry(), which)
+    fields = []
+    for f in dataclasses.fields(cls):
+        value = getattr(empty, f.name)
+        repeated = hasattr(value, "__len__") and not isinstance(value, (str, bytes))
+        fields.append((f.name, _INT if f.name in _INT_FIELDS else _REPEATED if repeated else _PLAIN))
+    return cls, tuple(fields)
 
 
 def entry_from_bytes(data: bytes, *, check_canonical: bool = True) -> e.LedgerEntry:

@@ -15,10 +15,16 @@ from typing import Any, TypeVar
 
 import grpc
 
-from candor.v1 import governance_pb2_grpc, ledger_pb2, ledger_pb2_grpc, rating_pb2_grpc, subject_pb2_grpc
-from candor.status import from_rpc_error, unreachable
 from candor.identity import Identity, tls_name
-from core.errors import CandorError
+from candor.status import from_rpc_error, unreachable
+from candor.v1 import (
+    governance_pb2_grpc,
+    ledger_pb2,
+    ledger_pb2_grpc,
+    rating_pb2_grpc,
+    subject_pb2_grpc,
+)
+from core.errors import CandorError, InvalidInput
 
 T = TypeVar("T")
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -85,6 +91,10 @@ class Connection:
     def __init__(self, identity: Identity, address: str | None = None, timeout: float = 60.0) -> None:
         self.identity = identity
         self.address = address or identity.server
+        host, _, port = self.address.rpartition(":")
+        if not host or not port.isdigit() or int(port) > 65535:
+            raise InvalidInput(f"operator address {self.address!r} is not HOST:PORT with a port from 1 to 65535 "
+                               "(check --server, CANDOR_SERVER or the identity's \"server\")")
         self.channel = secure_channel(identity, address)
         self.timeout = timeout
         self.ledger = ledger_pb2_grpc.LedgerServiceStub(self.channel)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
@@ -87,9 +88,29 @@ class Unrated:
 
 
 def _included(proven: rating_pb2.ProvenEntry, cp: Checkpoint, what: str) -> e.SignedEntry:
+    _all_included([proven], cp, what)
+    return _decoded(proven, what)
+
+
+def _all_included(proven: Sequence[rating_pb2.ProvenEntry], cp: Checkpoint, what: str) -> None:
+    """Every entry's inclusion proof against `cp`, verified together (`merkle.verify_inclusions`
+    does the nodes they share once; each is accepted iff it would be alone)."""
     try:
-        merkle.verify_inclusion(merkle.leaf_hash(proven.entry), proven.index, cp.size, list(proven.inclusion_proof),
-                                cp.root_hash)
+        merkle.verify_inclusions([(merkle.leaf_hash(p.entry), p.index, p.inclusion_proof) for p in proven],
+                                 cp.size, cp.root_hash)
+    except CandorError:
+        for p in proven:  # name the first entry that fails
+            try:
+                merkle.verify_inclusion(merkle.leaf_hash(p.entry), p.index, cp.size, list(p.inclusion_proof),
+                                        cp.root_hash)
+            except CandorError as exc:
+                raise VerificationError(f"{what} (entry {p.index}) is not proven in the cosigned checkpoint: "
+                                        f"{exc}") from None
+        raise
+
+
+def _decoded(proven: rating_pb2.ProvenEntry, what: str) -> e.SignedEntry:
+    try:
         # The bytes are bound to the cosigned tree, so the canonical-encoding re-check is moot.
         return wire.signed_entry_from_bytes(proven.entry, check_canonical=False)
     except CandorError as exc:
@@ -142,22 +163,31 @@ def verify_rating(ally: state.Alliance, resp: rating_pb2.RatingResponse, cp: Che
 
     if [p.index for p in resp.reports] != list(body.active_set):
         raise VerificationError("the reports returned are not the rating's active set, in order")
+    xy = list(resp.commitments_xy) or None
+    if xy is not None and len(xy) != len(resp.reports):
+        raise VerificationError(f"{len(xy)} uncompressed commitments for {len(resp.reports)} reports")
+    _all_included(resp.reports, cp, "a report of the active set")
     infos: list[ReportInfo] = []
+    weights: dict[tuple[str, str], int] = {}  # many reports share a category and incident date
     for proven, w in zip(resp.reports, body.weights, strict=True):
         if proven.index >= body.ledger_size:
             raise VerificationError(f"entry {proven.index} is beyond the ledger size {body.ledger_size} the rating covers")
-        signed = _included(proven, cp, "a report of the active set")
+        signed = _decoded(proven, "a report of the active set")
         report = signed.entry.body
         if not isinstance(report, e.ReportCommitted) or report.subject_tag != subject_tag or signed.ring_signature is None:
             raise VerificationError(f"entry {proven.index} in the active set is not a report about this subject")
         incident = _dt.date.fromisoformat(report.incident_date)
-        expected = weight(rules, incident, as_of, category=report.category)
+        expected = weights.get((report.category, report.incident_date))
+        if expected is None:
+            expected = weights[report.category, report.incident_date] = weight(rules, incident, as_of,
+                                                                                category=report.category)
         if expected != w:
             raise VerificationError(f"entry {proven.index} has weight {w} in the rating; the rule set gives {expected}")
         infos.append(ReportInfo(index=proven.index, category=report.category, incident_date=incident,
                                 link_tag=RingSignature.link_tag_of(signed.ring_signature),
                                 commitment=report.commitment))
-    check_publication(ally.generators, g, ally.genesis_hash, rules, body.request_index, request, infos, body)
+    check_publication(ally.generators, g, ally.genesis_hash, rules, body.request_index, request, infos, body,
+                      commitments_xy=xy)
     shown = answer_state if answer_state in ("rated", "rated_changes_waiting", "disputed") else "rated"
     return Rating(
         subject_tag=subject_tag.hex(), grade=body.grade, score=body.score, rule_set=rules.version,
@@ -185,22 +215,8 @@ class RatingClient:
     def get_rating(self, subject_id: str, purpose: str) -> Rating | Unrated:
         tag = self.subject_tag(subject_id)
         resp = self.conn.call(self.conn.rating.GetRating, rating_pb2.GetRatingRequest(subject_tag=tag, purpose=purpose))
-        cp = self._accept(resp.checkpoint.note)
+        cp = self.verifier.accept(resp.checkpoint.note, self.conn)
         return verify_rating(self.verifier.alliance, resp, cp, tag)
-
-    def _accept(self, note: bytes) -> Checkpoint:
-        """Quorum-cosigned, and consistent with this client's head in either direction."""
-        cp = self.verifier.open(note).checkpoint
-        head = self.verifier.head
-        if head is None or cp.size > head.size:
-            self.verifier.update(note, self.conn.consistency, lambda s: self.conn.inclusion(0, s))
-        elif cp.size == head.size:
-            if cp.root_hash != head.root:
-                raise VerificationError(f"fork: two different roots for size {cp.size}")
-        else:
-            merkle.verify_consistency(cp.size, head.size, cp.root_hash, head.root,
-                                      self.conn.consistency(cp.size, head.size))
-        return cp
 
     def queries(self, subject_id: str | None = None) -> list[LoggedQuery]:
         """The query log as this caller may read it (docs/queries.md), every page verified
@@ -210,7 +226,7 @@ class RatingClient:
         after = 0
         while True:
             resp = self.conn.call(self.conn.rating.ListQueries, rating_pb2.ListQueriesRequest(subject_tag=tag, after=after))
-            cp = self._accept(resp.checkpoint.note) if resp.checkpoint.note else None
+            cp = self.verifier.accept(resp.checkpoint.note, self.conn) if resp.checkpoint.note else None
             out.extend(verify_queries(self.verifier.alliance, resp, cp, int(time.time() * 1000)))
             if not resp.next_after:
                 return out
@@ -228,7 +244,7 @@ class RatingClient:
             if not resp.next_after:
                 break
             after = resp.next_after
-        cp = self._accept(pages[0].checkpoint.note)
+        cp = self.verifier.accept(pages[0].checkpoint.note, self.conn)
         return verify_whole_commitment(self.verifier.alliance, pages, cp, commitment)
 
     def run_epoch(self) -> rating_pb2.RunEpochResponse:

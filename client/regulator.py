@@ -24,6 +24,7 @@ key never leave this process; no plaintext is logged.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from candor import wire
 from candor.identity import Identity
 from candor.v1 import governance_pb2 as gov
 from client.connection import Connection
+from client.receipt import Receipt
 from client.verifier import LogVerifier
 from core import entries as e
 from core import escrow, state
@@ -56,14 +58,6 @@ class EscrowOpening:
     failure: str | None = None
     """What did not hold, if anything (then `fault_index` names the OperatorFaulted entry)."""
     fault_index: int | None = None
-
-
-@dataclass(frozen=True)
-class Appended:
-    """A verified receipt for an entry the regulator appended."""
-
-    index: int
-    checkpoint_size: int
 
 
 class Regulator:
@@ -98,13 +92,14 @@ class Regulator:
         entry = e.LedgerEntry(body, timestamp_ms=int(time.time() * 1000))
         return wire.sign_leaf(entry, self.identity.signing_key())
 
-    def append(self, rpc: str, body: e.Body) -> Appended:
-        """Sign `body`, send it with GovernanceService `rpc`, verify the receipt."""
+    def append(self, rpc: str, body: e.Body) -> Receipt:
+        """Sign `body`, send it with GovernanceService `rpc`, return the verified receipt."""
         leaf = self.sign(body)
-        receipt = self.conn.call(getattr(self.conn.governance, rpc), gov.SubmitEntryRequest(signed_entry=leaf))
-        cp = self.verifier.open(receipt.checkpoint.note, quorum=0).checkpoint
-        self.verifier.verify_inclusion(leaf, receipt.index, receipt.inclusion_proof, cp)
-        return Appended(receipt.index, cp.size)
+        resp = self.conn.call(getattr(self.conn.governance, rpc), gov.SubmitEntryRequest(signed_entry=leaf))
+        self.verifier.accept(resp.checkpoint.note, self.conn, quorum=0)
+        receipt = Receipt(leaf, resp.index, bytes(resp.checkpoint.note), tuple(resp.inclusion_proof))
+        receipt.verify(self.verifier)
+        return receipt
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -112,7 +107,7 @@ class Regulator:
         """The stored leaf of a report, inclusion-checked against an operator-signed checkpoint."""
         resp = self.conn.call(self.conn.reporting.GetReceipt, gov.GetReceiptRequest(report_id=report_id))
         (leaf,) = self.conn.entries(resp.index, resp.index + 1) or [b""]
-        cp = self.verifier.open(resp.checkpoint.note, quorum=0).checkpoint
+        cp = self.verifier.accept(resp.checkpoint.note, self.conn, quorum=0)
         self.verifier.verify_inclusion(leaf, resp.index, resp.inclusion_proof, cp)
         signed = wire.signed_entry_from_bytes(leaf)
         body = signed.entry.body
@@ -168,6 +163,119 @@ class Regulator:
             return EscrowOpening(rid.hex(), reason, opened.index, member_id, True)
         fault = self.append("RecordOperatorFault", e.OperatorFaulted(rid, failure[:1024]))
         return EscrowOpening(rid.hex(), reason, opened.index, member_id, False, failure, fault.index)
+
+    # -- investigations --------------------------------------------------------------------
+
+    def authorise_investigation(self, subject: str | bytes, reason: str) -> Receipt:
+        """Append InvestigationAuthorised for the subject at the size L of its newest
+        RatingHeld (the ledger refuses it unless that held request is the subject's newest
+        and unresolved). `subject`: the anchor's id, or its tag."""
+        from core.subject import subject_tag
+
+        tag = subject if isinstance(subject, bytes) else subject_tag(self.identity.hex_file("subject.key"), subject)
+        end = self.conn.checkpoint().size
+        while end > 1:
+            start = max(1, end - PAGE)
+            for leaf in reversed(self.conn.entries(start, end)):
+                body = wire.signed_entry_from_bytes(leaf).entry.body
+                if isinstance(body, e.RatingHeld) and body.subject_tag == tag:
+                    return self.append("AuthoriseInvestigation", e.InvestigationAuthorised(tag, reason,
+                                                                                         body.ledger_size))
+            end = start
+        raise NotFound("this subject's rating was never held: only a held subject (RatingHeld) is investigated")
+
+    def conclude_investigation(self, subject: str | bytes) -> Conclusion:
+        """Conclude the subject's open investigation from its last judged step
+        (docs/ratings.md, "Investigations"). After re-verifying the whole ledger, open both
+        combiners' evidence (sealed to this regulator's escrow key), re-check each: t shares
+        that verify, their combination is the plaintext given, and the plaintext does or does
+        not open the step's commitments as the combiner signed. A combiner whose evidence
+        fails is named in CombinerFaulted (never designated again). If the bisection names a
+        single report and valid evidence shows it does not open its commitment, append
+        FraudFound (which consumes the authorisation). `subject`: the anchor's id, or its tag.
+        Nothing decrypted is logged or returned."""
+        return _conclude(self, subject)
+
+
+@dataclass(frozen=True)
+class Conclusion:
+    """What the regulator concluded from the last judged step of an investigation."""
+
+    authorisation: int
+    step: int
+    verdict: str
+    report_id: str | None = None
+    """The report found fraudulent (then `fraud_index` names the FraudFound entry)."""
+    fraud_index: int | None = None
+    faulted: tuple[tuple[int, str, int], ...] = ()
+    """(combiner, what failed, CombinerFaulted entry index) for each combiner whose evidence failed."""
+
+
+def _conclude(regulator: Regulator, subject: str | bytes) -> Conclusion:
+    """`Regulator.conclude_investigation` (docs/ratings.md, "Investigations")."""
+    from client.audit import check_root, replay
+    from core import paillier, rating, threshold
+    from core.errors import Conflict
+    from core.subject import subject_tag
+
+    tag = subject if isinstance(subject, bytes) else subject_tag(regulator.identity.hex_file("subject.key"), subject)
+    cp = regulator.verifier.accept(regulator.conn.checkpoint().note, regulator.conn, quorum=0)
+    leaves: list[bytes] = []
+    while len(leaves) < cp.size:
+        leaves += regulator.conn.entries(len(leaves), min(cp.size, len(leaves) + PAGE))
+    view, report = replay(leaves)  # the regulator re-verifies the whole ledger first
+    check_root(report, cp.size, cp.root_hash)
+    record = state.open_investigation(view, tag)
+    if record is None:
+        raise NotFound("no investigation of this subject is open: authorise one first (`candor investigate`)")
+    if not record["judged"]:
+        raise Conflict(f"investigation {record['index']} has no judged step yet: run an epoch first")
+    last = record["judged"][-1]
+    step = wire.signed_entry_from_bytes(leaves[int(last["index"])]).entry.body
+    assert isinstance(step, e.InvestigationStep)
+    ally = regulator.alliance
+    genesis = ally.genesis
+    trustees = sorted(genesis.trustees, key=lambda t: t.index)
+    pub = threshold.ThresholdPublicKey(n=genesis.paillier_n, threshold=genesis.threshold, parties=len(trustees),
+                                       v=genesis.paillier_v,
+                                       verification_keys=tuple(t.verification_key for t in trustees))
+    chosen = state.investigation_chosen(record, step.subset)
+    reports: list[e.ReportCommitted] = []
+    for index, _w in chosen:
+        body = wire.signed_entry_from_bytes(leaves[index]).entry.body
+        assert isinstance(body, e.ReportCommitted)
+        reports.append(body)
+    weights = [w for _, w in chosen]
+    ciphertext = paillier.aggregate(pub.phe(), [r.ciphertext for r in reports], weights)
+    digest = rating.set_digest(chosen)
+    key = regulator.identity.hex_file("escrow.key")
+    opens: dict[int, bool] = {}
+    failures: dict[int, str] = {}
+    for combiner, claim, sealed in zip(step.combiners, step.claims, step.evidence):
+        aad = rating.evidence_aad(ally.genesis_hash, step.authorisation, tag, step.ledger_size, step.step, digest,
+                                  combiner)
+        try:
+            evidence = rating.open_evidence(key, aad, sealed)
+            if evidence.opens != claim:
+                raise VerificationError(f"combiner {combiner}'s evidence contradicts its signed verdict")
+            opens[combiner] = rating.check_evidence(ally.generators, pub, ciphertext, [r.commitment for r in reports],
+                                                    weights, evidence, combiner)
+        except VerificationError as exc:
+            failures[combiner] = str(exc)
+    faulted = []
+    for combiner, failure in sorted(failures.items()):
+        entry = regulator.append("RecordCombinerFault",
+                                 e.CombinerFaulted(combiner, step.authorisation, step.step, failure[:1024]))
+        faulted.append((combiner, failure, entry.index))
+    conclusion = Conclusion(step.authorisation, step.step, step.verdict, faulted=tuple(faulted))
+    culprit = record["culprit"]
+    if culprit is None or step.subset != (culprit,) or not any(not v for v in opens.values()):
+        return conclusion
+    fraud = regulator.append("RecordFraud", e.FraudFound(
+        reports[0].report_id, tag, f"entry {culprit}: its ciphertext does not decrypt to what its commitment opens "
+        f"to (investigation {step.authorisation}, step {step.step}; evidence of trustees "
+        f"{sorted(c for c, v in opens.items() if not v)} re-checked by the regulator)"))
+    return dataclasses.replace(conclusion, report_id=reports[0].report_id.hex(), fraud_index=fraud.index)
 
 
 def _report_id(value: str | bytes) -> bytes:

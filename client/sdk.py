@@ -30,20 +30,16 @@ replays them through `core.state.apply` (the very function the server and the au
 `verify=False` skips only the per-report proofs, not the regulator signatures that admit
 and revoke members). Its ring is therefore the one the server will check against.
 
-Which checkpoints are trusted. The client's persisted head (`client/verifier.py`) only
-advances on a checkpoint carrying the genesis quorum of witness cosignatures. Witnesses
-cosign asynchronously, so the newest checkpoint usually has none yet; yet a report must
-name a current ledger size (after the last membership change) and a receipt's checkpoint
-is by construction brand new. Both are therefore accepted with the operator's signature
-alone (quorum 0), but only if consistent with everything this client has seen: the
-persisted cosigned head and the newest operator-signed checkpoint of this session, whether
-older or newer (RFC 9162 consistency proofs; a fork or rollback raises). An operator that
-shows this client a different log therefore signs two inconsistent checkpoints, which is
-evidence, and the witnesses will not cosign both.
+Which checkpoints are trusted: those `LogVerifier.accept` accepts (client/verifier.py).
+Witnesses cosign asynchronously, so the newest checkpoint usually has no cosignature yet;
+yet a report must name the current ring and a receipt's checkpoint is by construction
+brand new. Both are therefore accepted with the operator's signature alone (quorum 0),
+but only if consistent with everything this client has verified, and only a cosigned
+checkpoint becomes the persisted head.
 
-Every method returns only verified results: a receipt is returned after its checkpoint is
-opened, found consistent, its leaf hash recomputed from the bytes sent and its inclusion
-proof checked. Failures raise `core.errors` types; gRPC statuses are mapped back by
+Every method returns only verified results: a receipt (client/receipt.py) is returned
+after its checkpoint is accepted, the stored leaf is checked against the bytes sent and
+`ReportReceipt.verify` passes. Failures raise `core.errors` types; gRPC statuses are mapped back by
 `candor.status.from_rpc_error` (through `client.connection.Connection`).
 """
 
@@ -57,7 +53,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
 
@@ -67,17 +63,16 @@ from candor import wire
 from candor.identity import Identity
 from candor.v1 import governance_pb2 as gov
 from client.connection import Connection
+from client.receipt import Receipt
 from client.verifier import LogVerifier
 from core import entries as e
 from core import merkle, paillier, ring, state
-from core.checkpoint import Checkpoint
 from core.errors import (
     AlreadyExists,
     CandorError,
-    Conflict,
     InvalidInput,
-    NotFound,
     PermissionDenied,
+    StaleRing,
     Unavailable,
     VerificationError,
 )
@@ -92,34 +87,22 @@ SUBMIT_ATTEMPTS = 3
 """A report is re-signed at most this often when the member set changed under it."""
 
 _RETRY_PAUSE = 0.25
-_HEX_ID = re.compile(r"[0-9a-f]{32}")
 
 RingBody = Union[e.ReportCommitted, e.ReportRetracted]
 
 
 @dataclass(frozen=True)
-class ReportReceipt:
-    """Proof that the ledger holds an entry: its index, and a checkpoint that includes it.
+class ReportReceipt(Receipt):
+    """The receipt (client/receipt.py) of a report or retraction; `report_id` is the report's."""
 
-    Only ever built after verification (operator signature, consistency with this client's
-    view, leaf hash of the bytes sent, inclusion proof), so `verified` is always True.
-    """
-
-    report_id: str
-    index: int
-    checkpoint_size: int
-    leaf_hash: str
-    verified: bool = True
+    report_id: bytes = field(init=False)
 
     def __post_init__(self) -> None:
-        if not _HEX_ID.fullmatch(self.report_id):
-            raise InvalidInput("receipt report id must be 32 lowercase hex digits")
-        if not 0 <= self.index < self.checkpoint_size:
-            raise InvalidInput(f"receipt index {self.index} is not inside checkpoint size {self.checkpoint_size}")
-        if not re.fullmatch(r"[0-9a-f]{64}", self.leaf_hash):
-            raise InvalidInput("receipt leaf hash must be 64 lowercase hex digits")
-        if self.verified is not True:
-            raise InvalidInput("a ReportReceipt exists only for a verified receipt")
+        super().__post_init__()
+        body = wire.signed_entry_from_bytes(self.leaf, check_canonical=False).entry.body
+        if not isinstance(body, (e.ReportCommitted, e.ReportRetracted)):
+            raise InvalidInput(f"a ReportReceipt is for a report or retraction, not a {type(body).__name__}")
+        object.__setattr__(self, "report_id", body.report_id)
 
 
 def parse_report_id(report_id: str | bytes) -> bytes:
@@ -216,11 +199,6 @@ class Member:
         self.conn = Connection(identity, address, timeout=timeout)
         self._lock = threading.RLock()
         self._view = _LedgerView(state.MemoryState(), merkle.CompactRange())
-        # The newest operator-signed checkpoint this session accepted; fork detection anchor.
-        self._anchor: Checkpoint | None = None
-        if self.verifier.head is not None:
-            head = self.verifier.head
-            self._anchor = self.verifier.open(head.note, 0).checkpoint
         self.pool = paillier.RnPool(self.public_key)
         if pool_size:
             self.pool.start_background(pool_size)
@@ -239,43 +217,6 @@ class Member:
 
     # -- the verified view of the ledger ----------------------------------------------------
 
-    def _consistency_check(self, cp: Checkpoint) -> None:
-        """Raise VerificationError unless `cp` is consistent with the anchor (either way)."""
-        old = self._anchor
-        if old is None:
-            return
-        if cp.size == old.size:
-            if cp.root_hash != old.root_hash:
-                raise VerificationError(
-                    f"fork: two different roots for size {cp.size} ({old.root_hash.hex()[:16]}… seen before, "
-                    f"{cp.root_hash.hex()[:16]}… now); keep both checkpoints as evidence"
-                )
-            return
-        small, large = (old, cp) if old.size < cp.size else (cp, old)
-        proof = self.conn.consistency(small.size, large.size)
-        try:
-            merkle.verify_consistency(small.size, large.size, small.root_hash, large.root_hash, proof)
-        except VerificationError as exc:
-            raise VerificationError(
-                f"fork: checkpoint of size {cp.size} is not consistent with the size {old.size} this client "
-                f"verified: {exc}"
-            ) from None
-
-    def _observe(self, note: bytes) -> Checkpoint:
-        """Open an operator-signed checkpoint (quorum 0), check it against everything seen,
-        and advance the persisted head if it carries the genesis witness quorum."""
-        with self._lock:
-            opened = self.verifier.open(note, 0)
-            cp = opened.checkpoint
-            self._consistency_check(cp)
-            if self._anchor is None or cp.size > self._anchor.size:
-                self._anchor = cp
-            head = self.verifier.head
-            if len(opened.cosignatures) >= self.alliance.genesis.witness_quorum and (
-                    head is None or cp.size > head.size):
-                self.verifier.update(note, self.conn.consistency, lambda size: self.conn.inclusion(0, size))
-            return cp
-
     def refresh(self) -> int:
         """Bring the replayed ledger up to the operator's newest checkpoint; return its size.
 
@@ -284,7 +225,7 @@ class Member:
         and VerificationError is raised.
         """
         with self._lock:
-            cp = self._observe(self.conn.checkpoint().note)
+            cp = self.verifier.accept(self.conn.checkpoint().note, self.conn, quorum=0)
             view = self._view
             if cp.size <= view.size:
                 return view.size  # a lagging server; what we replayed is consistent and newer
@@ -298,7 +239,7 @@ class Member:
                 try:
                     signed = wire.signed_entry_from_bytes(leaf)
                     overlay.updates.update(state.apply(overlay, ally, index, signed, verify=False))
-                except (InvalidInput, VerificationError, Conflict, NotFound, PermissionDenied) as exc:
+                except CandorError as exc:
                     raise VerificationError(f"ledger entry {index} does not replay from genesis: {exc}") from None
                 if index == 0:
                     ally = self.alliance
@@ -423,8 +364,8 @@ class Member:
 
     # -- sending and verifying --------------------------------------------------------------
 
-    def _verify_receipt(self, resp: gov.Receipt, leaf: bytes, report_id: bytes) -> ReportReceipt:
-        cp = self._observe(resp.checkpoint.note)
+    def _verify_receipt(self, resp: gov.Receipt, leaf: bytes) -> ReportReceipt:
+        cp = self.verifier.accept(resp.checkpoint.note, self.conn, quorum=0)
         if resp.checkpoint.size != cp.size:
             raise VerificationError(
                 f"receipt says checkpoint size {resp.checkpoint.size} but its signed note says {cp.size}"
@@ -435,8 +376,9 @@ class Member:
                 f"receipt names leaf hash {resp.leaf_hash.hex()[:16]}…, but the entry hashes to "
                 f"{digest.hex()[:16]}…: the operator stored something else"
             )
-        merkle.verify_inclusion(digest, resp.index, cp.size, list(resp.inclusion_proof), cp.root_hash)
-        return ReportReceipt(report_id.hex(), resp.index, cp.size, digest.hex())
+        receipt = ReportReceipt(leaf, resp.index, bytes(resp.checkpoint.note), tuple(resp.inclusion_proof))
+        receipt.verify(self.verifier)
+        return receipt
 
     def escrow_signature(self, leaf: bytes) -> bytes:
         """This member's Ed25519 signature over "CANDOR-V1-ESCROW" ‖ genesis hash ‖
@@ -474,7 +416,7 @@ class Member:
             resp = self.conn.call(self.conn.reporting.RetractReport, gov.SubmitEntryRequest(signed_entry=leaf))
         else:
             raise InvalidInput(f"a member submits reports and retractions, not {signed.entry.kind}")
-        return self._verify_receipt(resp, self._stored_leaf(resp, leaf), body.report_id)
+        return self._verify_receipt(resp, self._stored_leaf(resp, leaf))
 
     def _send_identical(self, leaf: bytes) -> ReportReceipt:
         """Send `leaf`, resending the identical bytes while the operator is unavailable; a
@@ -509,8 +451,8 @@ class Member:
                 receipt = self._send_identical(leaf)
             except Unavailable:
                 raise  # the bytes stay pending: `resend_pending` sends them again
-            except Conflict as exc:
-                if attempt + 1 == SUBMIT_ATTEMPTS or "member set changed" not in str(exc):
+            except StaleRing:
+                if attempt + 1 == SUBMIT_ATTEMPTS:
                     self._forget(path)
                     raise
                 time.sleep(_RETRY_PAUSE)  # the checkpoint covering the change is on its way
@@ -555,7 +497,7 @@ class Member:
     def _fetch_report(self, report_id: bytes) -> tuple[ReportReceipt, e.SignedEntry, e.ReportCommitted]:
         resp = self.conn.call(self.conn.reporting.GetReceipt, gov.GetReceiptRequest(report_id=report_id))
         leaves = self._entries(resp.index, resp.index + 1)
-        receipt = self._verify_receipt(resp, leaves[0], report_id)
+        receipt = self._verify_receipt(resp, leaves[0])
         signed = wire.signed_entry_from_bytes(leaves[0])
         body = signed.entry.body
         if not isinstance(body, e.ReportCommitted) or body.report_id != report_id:
@@ -565,11 +507,11 @@ class Member:
             )
         return receipt, signed, body
 
-    def receipt(self, report_id: str) -> ReportReceipt:
+    def receipt(self, report_id: str | bytes) -> ReportReceipt:
         """The verified receipt of a report already on the ledger (any member's)."""
         return self._fetch_report(parse_report_id(report_id))[0]
 
-    def prepare_retraction(self, report_id: str, reason: str = "") -> bytes:
+    def prepare_retraction(self, report_id: str | bytes, reason: str = "") -> bytes:
         """A ReportRetracted leaf for one of this member's reports, ring-signed with the
         current ring and the original report's link tag. PermissionDenied if the report's
         link tag is not this member's (only the original reporter can retract)."""
@@ -584,12 +526,12 @@ class Member:
             )
         return self.sign_entry(e.ReportRetracted(rid, ring_change=1, reason=reason), body.subject_tag)
 
-    def retract_report(self, report_id: str, reason: str = "") -> ReportReceipt:
+    def retract_report(self, report_id: str | bytes, reason: str = "") -> ReportReceipt:
         """Retract one of this member's reports; return the retraction's verified receipt."""
         rid = parse_report_id(report_id)
         leaf = self.prepare_retraction(report_id, reason)
 
         def resign() -> bytes:
-            return self.prepare_retraction(rid.hex(), reason)
+            return self.prepare_retraction(rid, reason)
 
         return self._submit_with_resign(leaf, resign)

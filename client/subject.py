@@ -113,7 +113,7 @@ def _locate(proven: Sequence[rating_pb2.ProvenEntry], cp: Checkpoint, keys: Keys
 
 
 _SIGNED_BY = {
-    e.DisputeResolved: ("regulator",), e.SubjectAccessAuthorised: ("regulator",), e.FraudFound: ("operator",),
+    e.DisputeResolved: ("regulator",), e.SubjectAccessAuthorised: ("regulator",), e.FraudFound: ("regulator",),
     e.RatingRequested: ("operator",), e.RatingPublished: ("operator",), e.RatingHeld: ("operator",),
     e.RatingWithdrawn: ("operator",), e.ReportCommitted: ("ring",), e.ReportRetracted: ("ring",),
     e.DisputeFiled: ("regulator", "member", "subject"),
@@ -162,7 +162,7 @@ class SubjectClient(RatingClient):
         tag = self.own_tag()
         day = today or _dt.datetime.now(_dt.UTC).date()
         resp = self.conn.call(self.conn.subject.GetSubjectRecord, subject_pb2.GetSubjectRecordRequest())
-        cp = self._accept(resp.checkpoint.note)
+        cp = self.verifier.accept(resp.checkpoint.note, self.conn)
         if resp.checkpoint.size != cp.size:
             raise VerificationError("the record's proofs are for another checkpoint than the one it carries")
         ally = self.verifier.alliance
@@ -196,14 +196,15 @@ class SubjectClient(RatingClient):
         """The subject's current rating state, verified like a member's (purpose self: it
         shows in its own query log)."""
         resp = self.conn.call(self.conn.rating.GetRating, rating_pb2.GetRatingRequest(subject_tag=tag, purpose="self"))
-        return verify_rating(self.verifier.alliance, resp, self._accept(resp.checkpoint.note), tag)
+        cp = self.verifier.accept(resp.checkpoint.note, self.conn)
+        return verify_rating(self.verifier.alliance, resp, cp, tag)
 
     def disputes(self, open_only: bool = False) -> list[tuple[record.Dispute, e.ReportCommitted]]:
         """The regulator's docket: every dispute (or only open ones) with the report it names."""
         resp = self.conn.call(self.conn.subject.ListDisputes, subject_pb2.ListDisputesRequest(open_only=open_only))
         if not resp.entries:
             return []
-        cp = self._accept(resp.checkpoint.note)
+        cp = self.verifier.accept(resp.checkpoint.note, self.conn)
         if resp.checkpoint.size != cp.size:
             raise VerificationError("the docket's proofs are for another checkpoint than the one it carries")
         entries = _locate(resp.entries, cp, genesis_keys(self.verifier.alliance))
@@ -222,7 +223,7 @@ def own_reports(client: RatingClient, reporting_key: int, subject_tag: bytes | N
     """A member's own reports (all, or about `subject_tag`), from the ledger alone (module
     docstring). Costs one download of the ledger and one link tag per distinct subject."""
     head = client.conn.checkpoint()
-    cp = client._accept(head.note)
+    cp = client.verifier.accept(head.note, client.conn)
     leaves: list[bytes] = []
     while len(leaves) < cp.size:
         leaves.extend(client.conn.entries(len(leaves), cp.size))

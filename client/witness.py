@@ -21,14 +21,35 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from candor.identity import Identity
+from candor.v1 import ledger_pb2
 from client.connection import Connection, Outage
 from client.verifier import LogVerifier
-from core.errors import CandorError, InvalidInput, PermissionDenied, Unauthenticated, VerificationError
-from candor.v1 import ledger_pb2
+from core.errors import (
+    CandorError,
+    InvalidInput,
+    PermissionDenied,
+    Unauthenticated,
+    VerificationError,
+)
+
+
+@dataclass
+class _Recorded:
+    """The operator's proofs, keeping the last consistency proof as fork evidence."""
+
+    conn: Connection
+    proof: list[bytes] = field(default_factory=list)
+
+    def consistency(self, old: int, new: int) -> list[bytes]:
+        self.proof = self.conn.consistency(old, new)
+        return self.proof
+
+    def inclusion(self, index: int, size: int) -> list[bytes]:
+        return self.conn.inclusion(index, size)
 
 
 @dataclass
@@ -44,7 +65,7 @@ class Witness:
         return cls(identity, Connection(identity, address), folder / "witness.state", folder / "fork-evidence.json")
 
     def verifier(self) -> LogVerifier:
-        return LogVerifier(self.identity.genesis_leaf(), self.state_path)
+        return LogVerifier(self.identity.genesis_leaf(), self.state_path, witness=True)
 
     def step(self) -> int | None:
         """Check and cosign the operator's latest checkpoint; return its size (None if
@@ -54,16 +75,11 @@ class Witness:
         old = verifier.head
         if old is not None and resp.size == old.size and resp.note.startswith(old.note.split(b"\n\n")[0]):
             return None
-        proof: list[bytes] = []
-
-        def consistency(a: int, b: int) -> list[bytes]:
-            proof[:] = self.conn.consistency(a, b)
-            return proof
-
+        proofs = _Recorded(self.conn)
         try:
-            cp = verifier.update(resp.note, consistency, lambda s: self.conn.inclusion(0, s), quorum=0)
+            cp = verifier.accept(resp.note, proofs)
         except VerificationError as exc:
-            self._record(old.note if old else b"", resp.note, proof, str(exc))
+            self._record(old.note if old else b"", resp.note, proofs.proof, str(exc))
             raise
         line = self.identity.cosignature_signer().cosign(cp.body(), int(time.time()))
         self.conn.call(self.conn.ledger.AddCosignature,

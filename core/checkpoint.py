@@ -23,7 +23,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core.errors import InvalidInput, VerificationError
+from core.errors import InvalidInput, QuorumMissing, VerificationError
 from core.merkle import HASH_SIZE
 from core.note import (
     Note,
@@ -202,7 +202,7 @@ def open_checkpoint(
         missing = ", ".join(
             v.name for v in witness_verifiers if note.signed_by(v) is None
         )
-        raise VerificationError(
+        raise QuorumMissing(
             f"checkpoint has {len(cosigs)} valid witness cosignature(s) ({got}), quorum is "
             f"{quorum}; missing: {missing}"
         )

@@ -28,6 +28,8 @@ ENTRY_SIGNATURE_CONTEXT = b"candor/v1/entry\n"
 
 MAX_TEXT = 4096
 _MEMBER_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_KEY_ID = re.compile(r"[0-9a-f]{16}")
 OUTCOMES = ("uphold", "retract", "annotate")
 #: Records one QueryLogCommitted may cover (the operator commits more often if needed).
 MAX_QUERY_COMMIT = 1_000_000
@@ -59,7 +61,7 @@ def check_member_id(value: str) -> None:
 
 def parse_date(value: str, what: str) -> _dt.date:
     """Strict ISO date YYYY-MM-DD (no other forms accepted)."""
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+    if not _ISO_DATE.fullmatch(value):
         raise InvalidInput(f"{what} {value!r} is not a date in the form YYYY-MM-DD")
     try:
         return _dt.date.fromisoformat(value)
@@ -298,6 +300,76 @@ class FraudFound:
         check_text(self.evidence, "fraud evidence", required=True)
 
 
+VERDICTS = ("opens", "does_not_open", "disagree")
+"""What an InvestigationStep's verdict entry says (docs/ratings.md, "Investigations")."""
+MAX_EVIDENCE_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class InvestigationStep:
+    """One step of a logged bisection (docs/ratings.md, "Investigations"). With `verdict`
+    empty it names the step (before any share is served); otherwise it records the two
+    designated combiners' signed verdicts (`claims`: True = opens) and their evidence
+    sealed to the regulator. No plaintext is ever in it."""
+
+    authorisation: int
+    subject_tag: bytes
+    ledger_size: int
+    step: int
+    subset: tuple[int, ...]
+    verdict: str = ""
+    combiners: tuple[int, ...] = ()
+    claims: tuple[bool, ...] = ()
+    signatures: tuple[bytes, ...] = ()
+    evidence: tuple[bytes, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_len(self.subject_tag, 32, "subject tag")
+        if self.authorisation < 1 or self.ledger_size < 1:
+            raise InvalidInput("an investigation step names its authorisation entry and the held size L")
+        if not 1 <= self.step <= 64:
+            raise InvalidInput(f"investigation step {self.step} is outside 1..64")
+        if not self.subset or list(self.subset) != sorted(set(self.subset)):
+            raise InvalidInput("an investigation step's subset is non-empty, sorted by ledger index, without repeats")
+        if not self.verdict:
+            if self.combiners or self.claims or self.signatures or self.evidence:
+                raise InvalidInput("an entry naming a step carries no verdict, combiner, signature or evidence")
+            return
+        if self.verdict not in VERDICTS:
+            raise InvalidInput(f"verdict {self.verdict!r} must be one of {', '.join(VERDICTS)} (or empty)")
+        if not (len(self.combiners) == len(self.claims) == len(self.signatures) == len(self.evidence) == 2):
+            raise InvalidInput("a step's verdict carries two combiners, with a claim, a signature and sealed "
+                               "evidence from each")
+        if self.combiners[0] == self.combiners[1] or not all(1 <= c <= 64 for c in self.combiners):
+            raise InvalidInput("a step's verdict comes from two distinct trustees (indices 1..64)")
+        for sig in self.signatures:
+            check_len(sig, 64, "combiner verdict signature (Ed25519)")
+        for blob in self.evidence:
+            if not 0 < len(blob) <= MAX_EVIDENCE_BYTES:
+                raise InvalidInput(f"sealed evidence is {len(blob)} bytes, expected 1..{MAX_EVIDENCE_BYTES}")
+        agree = self.claims[0] == self.claims[1]
+        expected = ("opens" if self.claims[0] else "does_not_open") if agree else "disagree"
+        if self.verdict != expected:
+            raise InvalidInput(f"the verdict {self.verdict!r} does not follow from the claims: expected {expected!r}")
+
+
+@dataclass(frozen=True)
+class CombinerFaulted:
+    """The regulator found a combiner's evidence false; it is never designated again."""
+
+    combiner: int
+    authorisation: int
+    step: int
+    failure: str
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.combiner <= 64:
+            raise InvalidInput(f"combiner {self.combiner} is not a trustee index (1..64)")
+        if self.authorisation < 1 or not 1 <= self.step <= 64:
+            raise InvalidInput("a combiner fault names the investigation (authorisation index) and the step")
+        check_text(self.failure, "combiner fault", required=True, limit=1024)
+
+
 REQUEST_KINDS = ("first", "correction", "changes", "rules", "staleness", "withdrawal")
 """Why a RatingRequested may be made (docs/ratings.md, "The update rule")."""
 
@@ -513,6 +585,8 @@ Body = Union[
     SubjectEnrolled,
     SubjectAccessAuthorised,
     SubjectRevoked,
+    InvestigationStep,
+    CombinerFaulted,
 ]
 
 
@@ -537,7 +611,7 @@ class Signature:
     signature: bytes
 
     def __post_init__(self) -> None:
-        if not re.fullmatch(r"[0-9a-f]{16}", self.key_id):
+        if not _KEY_ID.fullmatch(self.key_id):
             raise InvalidInput("signature key id must be 16 lowercase hex digits")
         check_len(self.signature, 64, "Ed25519 signature")
 

@@ -22,12 +22,22 @@ class VerificationError(CandorError):
     """A signature, proof, share or ledger view failed cryptographic verification."""
 
 
+class QuorumMissing(VerificationError):
+    """A checkpoint verifies but carries fewer witness cosignatures than required: not yet
+    cosigned (wait and retry), rather than forged."""
+
+
 class NotFound(CandorError):
     """The named object does not exist (NOT_FOUND)."""
 
 
 class Conflict(CandorError):
     """The request conflicts with the current state (FAILED_PRECONDITION)."""
+
+
+class StaleRing(Conflict):
+    """A report or retraction names the ring of an earlier membership change: the member
+    set changed since the member's checkpoint, so re-sign over the current ring (ABORTED)."""
 
 
 class AlreadyExists(Conflict):

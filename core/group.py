@@ -26,6 +26,12 @@ exactly such components; the soundness argument is written next to that use, in
 tags, public keys) always go through `decode`. The subgroup check is two thirds of the cost
 of decoding (MEASURED.md: 81 µs checked, 26 µs without).
 
+`encode_xy` / `decode_xy_unchecked` are the uncompressed form (96 bytes, x ‖ y big-endian,
+no flags, no identity) for transient proof points only: decoding takes no square root, so
+it costs about a microsecond plus an on-curve test (y^2 = x^3 + 4, x, y < p) against
+~26 µs for a compressed point (docs/performance.md). Like `decode_unchecked`, its result is
+on E(F_p) but maybe not in G1, and the same cofactor argument applies wherever it is used.
+
 Points are opaque backend objects: use them only with the group that produced them.
 """
 
@@ -50,6 +56,7 @@ from py_ecc.optimized_bls12_381.optimized_curve import field_modulus as _PYECC_P
 from py_ecc.optimized_bls12_381.optimized_curve import is_inf as _pyecc_is_inf
 from py_ecc.optimized_bls12_381.optimized_curve import multiply as _pyecc_multiply
 from py_ecc.optimized_bls12_381.optimized_curve import neg as _pyecc_neg
+from py_ecc.optimized_bls12_381.optimized_curve import normalize as _pyecc_normalize
 from py_ecc.typing import Optimized_Point3D
 
 from core.errors import InvalidInput
@@ -59,6 +66,7 @@ __all__ = [
     "COFACTOR",
     "FIELD_MODULUS",
     "POINT_BYTES",
+    "XY_BYTES",
     "Point",
     "Group",
     "ArkworksGroup",
@@ -76,6 +84,8 @@ FIELD_MODULUS: int = int(
 )
 #: Size of a compressed G1 point.
 POINT_BYTES = 48
+#: Size of an uncompressed G1 point (x ‖ y, big-endian; transient proof points only).
+XY_BYTES = 96
 #: The cofactor h of G1: #E(F_p) = h·q, h = (z - 1)^2 / 3 for the BLS parameter
 #: z = -0xd201000000010000. 126 bits, so h < q and it fits a `Scalar` unreduced.
 COFACTOR: int = 0x396C8C005555E1568C00AAAB0000AAAB
@@ -98,6 +108,12 @@ _MAX_DST = 255  # RFC 9380 §5.3.3: longer tags must be pre-hashed; we never nee
 
 _PyEccPoint: TypeAlias = Optimized_Point3D[FQ]
 _COFACTOR_SCALAR = Scalar(COFACTOR)
+
+
+def _scalar(k: int) -> Scalar:
+    """k mod q as an arkworks Scalar, through 32 big-endian bytes: about 0.4 µs against
+    ~5 µs for `Scalar(int)` (which dominates a large MSM's setup otherwise)."""
+    return Scalar.from_be_bytes((k % ORDER).to_bytes(32, "big"))
 
 
 def _parse_compressed(data: bytes) -> tuple[int, bool] | None:
@@ -144,6 +160,46 @@ _NOT_IN_SUBGROUP = (
 def _check_dst(dst: bytes) -> None:
     if not isinstance(dst, (bytes, bytearray)) or not 1 <= len(dst) <= _MAX_DST:
         raise InvalidInput(f"hash_to_curve domain tag must be 1..{_MAX_DST} bytes")
+
+
+def _parse_xy(data: bytes) -> tuple[int, int]:
+    """Check an uncompressed encoding: 96 bytes, x, y < p and y^2 = x^3 + 4 (mod p).
+
+    Shared by both backends. There is no encoding of the identity: (0, 0) is not on the
+    curve, so it is refused like any other off-curve pair.
+    """
+    if not isinstance(data, (bytes, bytearray)) or len(data) != XY_BYTES:
+        got = f"{len(data)} bytes" if isinstance(data, (bytes, bytearray)) else type(data).__name__
+        raise InvalidInput(f"uncompressed G1 point must be {XY_BYTES} bytes (x ‖ y), got {got}")
+    x = int.from_bytes(data[:POINT_BYTES], "big")
+    y = int.from_bytes(data[POINT_BYTES:], "big")
+    if x >= FIELD_MODULUS or y >= FIELD_MODULUS:
+        raise InvalidInput("uncompressed G1 point has a coordinate not below p (non-canonical encoding)")
+    if (y * y - x * x * x - _CURVE_B) % FIELD_MODULUS:
+        raise InvalidInput("uncompressed G1 point is not on the curve y^2 = x^3 + 4")
+    return x, y
+
+
+_HALF_P = (FIELD_MODULUS - 1) // 2
+_NOT_THE_SAME_POINT = "the uncompressed point is not the point of the compressed encoding"
+
+
+def _parse_xy_matching(data: bytes, xy: bytes) -> tuple[int, int]:
+    """(x, y) of `xy` if it is exactly the point the compressed `data` encodes.
+
+    `data` framed as `_parse_compressed` requires (not the identity: it has no
+    uncompressed form), `xy` on the curve as `_parse_xy` requires, the same x, and the y
+    that the sign flag of `data` selects (the larger of y, p - y iff the flag is set).
+    One x and one sign name one point, so the result is the point that decompressing
+    `data` gives, found without its square root.
+    """
+    parsed = _parse_compressed(data)
+    if parsed is None:
+        raise InvalidInput("the identity has no uncompressed form: decode it from its compressed encoding")
+    x, y = _parse_xy(xy)
+    if x != parsed[0] or (y > _HALF_P) != parsed[1]:
+        raise InvalidInput(_NOT_THE_SAME_POINT)
+    return x, y
 
 
 class Group(ABC):
@@ -205,6 +261,31 @@ class Group(ABC):
         """
 
     @abstractmethod
+    def encode_xy(self, p: Point) -> bytes:
+        """The 96-byte uncompressed encoding x ‖ y of p; InvalidInput for the identity."""
+
+    @abstractmethod
+    def decode_xy_unchecked(self, data: bytes) -> Point:
+        """Parse an uncompressed encoding into a point of E(F_p), maybe outside G1.
+
+        Raises InvalidInput (same messages in both backends) for a bad length, a coordinate
+        not below p, or a pair off the curve. Only for transient proof points whose
+        equations are checked after `mul_by_cofactor` (see the module docstring).
+        """
+
+    @abstractmethod
+    def decode_unchecked_via_xy(self, data: bytes, xy: bytes) -> Point:
+        """`decode_unchecked(data)`, computed from `xy`, the same point uncompressed.
+
+        For a compressed point bound elsewhere (a commitment in a proven ledger leaf) sent
+        together with an unverified uncompressed copy: the copy is accepted only if it is
+        on the curve, has the x of `data` and the y its sign flag selects, so the result
+        is exactly what `decode_unchecked(data)` returns (whatever the sender did) at
+        about a tenth of the cost (no square root). InvalidInput otherwise, and for the
+        identity. Same caveat as `decode_unchecked`: on E(F_p), maybe not in G1.
+        """
+
+    @abstractmethod
     def mul_by_cofactor(self, p: Point) -> Point:
         """COFACTOR·p, exact for every point of E(F_p), not only for points of G1.
 
@@ -257,14 +338,14 @@ class ArkworksGroup(Group):
         return cast(G1Point, p) - cast(G1Point, q)
 
     def mul(self, p: Point, k: int) -> Point:
-        return cast(G1Point, p) * Scalar(k % ORDER)
+        return cast(G1Point, p) * _scalar(k)
 
     def msm(self, points: Sequence[Point], scalars: Sequence[int]) -> Point:
         self._check_lengths(points, scalars)
         if not points:
             return self._identity
         return G1Point.multiexp_unchecked(
-            cast("list[G1Point]", list(points)), [Scalar(k % ORDER) for k in scalars]
+            cast("list[G1Point]", list(points)), [_scalar(k) for k in scalars]
         )
 
     def hash_to_curve(self, msg: bytes, dst: bytes) -> Point:
@@ -302,6 +383,19 @@ class ArkworksGroup(Group):
             return G1Point.from_compressed_bytes_unchecked(raw)
         except ValueError:
             raise InvalidInput(_NOT_ON_CURVE) from None
+
+    def encode_xy(self, p: Point) -> bytes:
+        if self.is_identity(p):
+            raise InvalidInput("the identity has no uncompressed encoding")
+        return cast(G1Point, p).to_xy_bytes_be()
+
+    def decode_xy_unchecked(self, data: bytes) -> Point:
+        _parse_xy(data)
+        return G1Point.from_xy_bytes_unchecked_be(bytes(data))
+
+    def decode_unchecked_via_xy(self, data: bytes, xy: bytes) -> Point:
+        _parse_xy_matching(data, xy)
+        return G1Point.from_xy_bytes_unchecked_be(bytes(xy))
 
     def mul_by_cofactor(self, p: Point) -> Point:
         # arkworks multiplies by the scalar's integer value by double-and-add for any curve
@@ -373,6 +467,22 @@ class PyEccGroup(Group):
             raise InvalidInput(_NOT_ON_CURVE)
         if (y > (FIELD_MODULUS - 1) // 2) != y_is_largest:
             y = FIELD_MODULUS - y
+        point: _PyEccPoint = (FQ(x), FQ(y), FQ.one())
+        return point
+
+    def encode_xy(self, p: Point) -> bytes:
+        if self.is_identity(p):
+            raise InvalidInput("the identity has no uncompressed encoding")
+        x, y = _pyecc_normalize(cast(_PyEccPoint, p))
+        return int(x).to_bytes(POINT_BYTES, "big") + int(y).to_bytes(POINT_BYTES, "big")
+
+    def decode_xy_unchecked(self, data: bytes) -> Point:
+        x, y = _parse_xy(data)
+        point: _PyEccPoint = (FQ(x), FQ(y), FQ.one())
+        return point
+
+    def decode_unchecked_via_xy(self, data: bytes, xy: bytes) -> Point:
+        x, y = _parse_xy_matching(data, xy)
         point: _PyEccPoint = (FQ(x), FQ(y), FQ.one())
         return point
 

@@ -258,6 +258,54 @@ def verify_inclusion(
         )
 
 
+def verify_inclusions(
+    items: Sequence[tuple[bytes, int, Sequence[bytes]]], size: int, root: bytes
+) -> None:
+    """`verify_inclusion(leaf_hash, index, size, proof, root)` for every (leaf_hash, index,
+    proof) of `items`: the same answer, with the work on shared nodes done once.
+
+    After each step of RFC 9162's loop the running hash r is the claimed hash of the node
+    (level, fn), the subtree over leaves [fn·2^level, min((fn + 1)·2^level, size)), and
+    what is left to compute depends only on (fn, level), r and the rest of the proof.
+    Every node met by a proof that reached the root is remembered with that rest. When a
+    later proof meets a remembered node with the same hash and the same rest, its
+    remaining steps are exactly those already done and it reaches the same root: it is
+    accepted without repeating them. Anything else is finished, or refused, the ordinary
+    way, so each item is accepted iff it would be on its own. Leaves of one subject close
+    together in the ledger share all but their lowest nodes. Raises VerificationError for
+    the first item that fails, with `verify_inclusion`'s message.
+    """
+    known: dict[tuple[int, int], tuple[bytes, tuple[bytes, ...], int]] = {}
+    for leaf, index, proof in items:
+        path = tuple(proof)
+        if index < 0 or size < 0 or index >= size or len(path) != _inclusion_proof_length(index, size) or \
+                len(leaf) != HASH_SIZE or len(root) != HASH_SIZE or (path and set(map(len, path)) != {HASH_SIZE}):
+            verify_inclusion(leaf, index, size, path, root)  # raises, naming what is wrong
+        fn, sn, r, level = index, size - 1, leaf, 0
+        seen: list[tuple[tuple[int, int], bytes, int]] = []
+        for k, p in enumerate(path):
+            if fn & 1 or fn == sn:
+                r = node_hash(p, r)
+                while fn & 1 == 0 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+                    level += 1
+            else:
+                r = node_hash(r, p)
+            fn >>= 1
+            sn >>= 1
+            level += 1
+            hit = known.get((level, fn))
+            if hit is not None and hit[0] == r and hit[1][hit[2]:] == path[k + 1:]:
+                break  # the rest is the remembered node's verified way to the root
+            seen.append(((level, fn), r, k + 1))
+        else:
+            if r != root:
+                verify_inclusion(leaf, index, size, path, root)  # raises with the message
+        for key, value, rest in seen:
+            known[key] = (value, path, rest)
+
+
 def _inclusion_proof_length(index: int, size: int) -> int:
     # Levels below the point where the index and the last leaf diverge contribute one hash
     # each; above it, one hash per left-complete subtree of the right border.

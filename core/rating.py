@@ -116,17 +116,18 @@ class ReportInfo:
             self.incident_date, _dt.datetime
         ):
             raise InvalidInput(f"incident date must be a date, got {self.incident_date!r}")
-        for name in ("link_tag", "commitment"):
-            value = getattr(self, name)
-            what = f"{name.replace('_', ' ')} of report {self.index}"
+        for name, value in (("link tag", self.link_tag), ("commitment", self.commitment)):
             if not isinstance(value, bytes):
-                raise InvalidInput(f"{what} must be bytes, got {type(value).__name__}")
+                raise InvalidInput(f"{name} of report {self.index} must be bytes, got {type(value).__name__}")
             if len(value) != POINT_BYTES:
                 raise InvalidInput(
-                    f"{what} is {len(value)} bytes, expected {POINT_BYTES} (a compressed G1 point)"
+                    f"{name} of report {self.index} is {len(value)} bytes, expected {POINT_BYTES} "
+                    "(a compressed G1 point)"
                 )
-        _later(self.retracted_at, self.index, "retraction index")
-        _later(self.fraud_at, self.index, "fraud finding index")
+        if self.retracted_at is not None:
+            _later(self.retracted_at, self.index, "retraction index")
+        if self.fraud_at is not None:
+            _later(self.fraud_at, self.index, "fraud finding index")
 
 
 def _check_active(active: Sequence[tuple[int, int]], what: str) -> Active:
@@ -332,9 +333,19 @@ def _weights(weights: Sequence[int], n: int) -> list[int]:
     return out
 
 
-def _decode_all(group: Group, commitments: Sequence[bytes], *, checked: bool = True) -> list[Point]:
-    decode = group.decode if checked else group.decode_unchecked
+def _decode_all(group: Group, commitments: Sequence[bytes], *, checked: bool = True,
+                xy: Sequence[bytes] | None = None) -> list[Point]:
     points: list[Point] = []
+    if xy is not None:
+        if checked or len(xy) != len(commitments):
+            raise InvalidInput("uncompressed commitments are a hint for on-curve decoding only, one per commitment")
+        for i, (data, hint) in enumerate(zip(commitments, xy)):
+            try:
+                points.append(group.decode_unchecked_via_xy(data, hint))
+            except InvalidInput as exc:
+                raise InvalidInput(f"commitment {i}: {exc}") from None
+        return points
+    decode = group.decode if checked else group.decode_unchecked
     for i, data in enumerate(commitments):
         try:
             points.append(decode(data))
@@ -344,15 +355,19 @@ def _decode_all(group: Group, commitments: Sequence[bytes], *, checked: bool = T
 
 
 def aggregate_commitment(
-    group: Group, commitments: Sequence[bytes], weights: Sequence[int], *, subgroup_checked: bool = True
+    group: Group, commitments: Sequence[bytes], weights: Sequence[int], *, subgroup_checked: bool = True,
+    commitments_xy: Sequence[bytes] | None = None,
 ) -> Point:
     """C* = Σ w_i·C_i (docs/ratings.md), in one multi-scalar multiplication.
 
-    `subgroup_checked=False` decodes on-curve only: for commitments taken from ledger
-    entries, which were subgroup-checked when appended (intake and every audit replay), so
-    the points are the same and the check (most of the cost) need not be repeated."""
+    `subgroup_checked=False` decodes on-curve only (a square root each, ≈26 µs against
+    ≈80 µs with the subgroup check); `commitments_xy`, with it, gives each commitment's
+    uncompressed form as an unverified hint, accepted only if it is exactly the point
+    the compressed bytes encode (`Group.decode_unchecked_via_xy`, no square root): the
+    same points either way. The result may then lie outside G1; what makes that sound is
+    the caller's business (see `check_publication`)."""
     ws = _weights(weights, len(commitments))
-    return group.msm(_decode_all(group, commitments, checked=subgroup_checked), ws)
+    return group.msm(_decode_all(group, commitments, checked=subgroup_checked, xy=commitments_xy), ws)
 
 
 def check_opening(
@@ -746,7 +761,7 @@ def check_combiner_signature(genesis: _e.Genesis, combiner: int, message: bytes,
 
 def check_publication(gens: Generators, genesis: _e.Genesis, genesis_hash: bytes, rules: RuleSet,
                       request_index: int, request: _e.RatingRequested, reports: Sequence[ReportInfo],
-                      body: _e.RatingPublished) -> None:
+                      body: _e.RatingPublished, *, commitments_xy: Sequence[bytes] | None = None) -> None:
     """Everything a RatingPublished claims, against the request it answers (docs/ratings.md).
 
     The one verification of a publication, run by the ledger on append and in every audit
@@ -756,7 +771,9 @@ def check_publication(gens: Generators, genesis: _e.Genesis, genesis_hash: bytes
     count is the number of distinct link tags and at least k; the combiner is a genesis
     trustee whose signature covers every field; the publication proof binds the score to
     C* = Σ w_i·C_i recomputed from the commitments; the grade is the rule set's grade of
-    the score. Raises VerificationError.
+    the score. Raises VerificationError. `commitments_xy` (optional, one per entry of the
+    active set, in its order): the commitments uncompressed, an unverified decoding hint
+    (see `aggregate_commitment`); a hint that is not the same point is refused.
     """
     from core.publication import PublicationProof, PublicationStatement, verify
     from core.rules import grade_of, points_vector, rule_set_hash
@@ -780,9 +797,21 @@ def check_publication(gens: Generators, genesis: _e.Genesis, genesis_hash: bytes
     check_designated(genesis, genesis_hash, body.subject_tag, body.ledger_size, body.combiner)
     check_combiner_signature(genesis, body.combiner, publication_message(genesis_hash, body),
                              body.combiner_signature)
-    # The commitments are ledger entries, subgroup-checked when they were appended.
-    aggregate = aggregate_commitment(gens.group, [table[i].commitment for i, _ in active], [w for _, w in active],
-                                     subgroup_checked=False)
+    # The commitments are decoded on-curve only, without trusting that the ledger checked
+    # them on append: every point P of E(F_p) is uniquely P_q + P_h with P_q in G1 (order q)
+    # and P_h of order dividing the cofactor h (gcd(h, q) = 1). So C* = Σ w_i·C_i has G1 part
+    # Σ w_i·(C_i)_q and torsion part Σ w_i·(C_i)_h, and `publication.verify` decodes C* with
+    # the subgroup check: it is accepted only if the torsion part is 0, and then C* is exactly
+    # Σ w_i·(C_i)_q, whose opening is what the proof binds the score to — the G1 parts of the
+    # commitments, the statement check_opening decides too (cofactor-multiplied). A torsion
+    # part cannot change the score; it can only make the rating fail to verify, which honest
+    # commitments (all in G1: intake checks them) never do.
+    try:
+        aggregate = aggregate_commitment(gens.group, [table[i].commitment for i, _ in active],
+                                         [w for _, w in active], subgroup_checked=False,
+                                         commitments_xy=commitments_xy)
+    except InvalidInput as exc:
+        raise VerificationError(f"the rating's commitments do not decode: {exc}") from None
     points = points_vector(rules, gens.categories)
     try:
         statement = PublicationStatement(genesis_hash, body.subject_tag, body.ledger_size, body.set_digest,
@@ -796,3 +825,181 @@ def check_publication(gens: Generators, genesis: _e.Genesis, genesis_hash: bytes
     grade = grade_of(rules, body.score)
     if grade != body.grade:
         raise VerificationError(f"the rating claims grade {body.grade}; score {body.score} gives grade {grade}")
+
+
+# -- investigations: canonical, logged bisection (docs/ratings.md, "Investigations") -------
+
+INVESTIGATION_COMBINER_TAG = b"CANDOR-V1-INVESTIGATION-COMBINERS"
+STEP_VERDICT_TAG = b"CANDOR-V1-STEP-VERDICT"
+EVIDENCE_TAG = b"CANDOR-V1-EVIDENCE"
+EVIDENCE_INFO = b"candor/v1/investigation-evidence"
+
+
+@dataclass(frozen=True)
+class Bisection:
+    """Where a canonical bisection of a held set stands after the logged verdicts.
+
+    `next_subset`: the subset the next step must test (None once finished); `culprit`: the
+    single report a step tested directly and found not to open (finished, fraud found);
+    `cleared`: finished with nothing found (a single report inferred not to open opened
+    when tested, so an earlier verdict was false). `step` is the number the next step gets.
+    """
+
+    next_subset: tuple[int, ...] | None
+    culprit: int | None
+    cleared: bool
+    step: int
+
+    @property
+    def finished(self) -> bool:
+        return self.next_subset is None
+
+
+def max_steps(size: int) -> int:
+    """At most ⌈log2 m⌉ + 1 steps bisect a held set of m reports."""
+    return max(0, (size - 1).bit_length()) + 1
+
+
+def bisection(held: Sequence[int], verdicts: Sequence[bool]) -> Bisection:
+    """The canonical bisection (docs/ratings.md): one pure function that the ledger (to admit
+    an InvestigationStep), every trustee (before it serves a share) and the operator (to
+    name the next step) call with the held set's ledger indices and the logged verdicts
+    (True = opens), in step order.
+
+    The held set does not open (its RatingHeld). Of a set that does not open only the left
+    half (its first ⌈m/2⌉ reports by ledger index) is tested: if it does not open it is the
+    new set; if it opens, the right half is inferred not to open. A single report is always
+    tested itself before anyone is named (the test that yields the regulator's evidence), so
+    at most ⌈log2 m⌉ + 1 steps are taken. Raises InvalidInput for verdicts beyond the end.
+    """
+    current = tuple(_index(i, "held report") for i in held)
+    if not current or list(current) != sorted(set(current)):
+        raise InvalidInput("the held set must be non-empty, sorted by ledger index, without repeats")
+    direct = False  # `current` was itself tested (by two combiners) and did not open
+    for n, opens in enumerate(verdicts, start=1):
+        if len(current) == 1 and direct:
+            raise InvalidInput(f"verdict {n} comes after the bisection finished at step {n - 1}")
+        if len(current) == 1:  # the confirming test of a single report
+            if opens:
+                if n != len(verdicts):
+                    raise InvalidInput(f"verdict {n} comes after the bisection finished at step {n}")
+                return Bisection(None, None, True, n + 1)
+            direct = True
+            continue
+        half = (len(current) + 1) // 2
+        left, right = current[:half], current[half:]
+        current, direct = (right, False) if opens else (left, True)
+    step = len(verdicts) + 1
+    if len(current) == 1 and direct:
+        return Bisection(None, current[0], False, step)
+    if len(current) == 1:
+        return Bisection(current, None, False, step)
+    return Bisection(current[: (len(current) + 1) // 2], None, False, step)
+
+
+def investigation_combiners(genesis_hash: bytes, subject_tag: bytes, ledger_size: int, step: int,
+                            trustees: Sequence[int], faulted: Sequence[int] = ()) -> tuple[int, int]:
+    """The two combiners of an investigation step: the first two trustees, skipping any a
+    CombinerFaulted names, in the order SHA-256(seed ‖ index) with
+    seed = SHA-256(tag ‖ genesis ‖ subject ‖ L ‖ step). Nobody chooses them."""
+    size = _index(ledger_size, "ledger size")
+    seed = _hashlib.sha256(_frame(INVESTIGATION_COMBINER_TAG, genesis_hash, subject_tag, size.to_bytes(8, "big"),
+                                  int(step).to_bytes(4, "big"))).digest()
+    order = sorted((i for i in trustees if i not in set(faulted)),
+                   key=lambda i: _hashlib.sha256(seed + int(i).to_bytes(4, "big")).digest())
+    if len(order) < 2:
+        raise Conflict("fewer than two trustees are left that no CombinerFaulted names: no step can be judged")
+    return order[0], order[1]
+
+
+def step_verdict_message(genesis_hash: bytes, authorisation: int, subject_tag: bytes, ledger_size: int, step: int,
+                         digest: bytes, combiner: int, opens: bool, evidence: bytes) -> bytes:
+    """What a combiner signs for an investigation step: the step, the subset's digest, its
+    own index, its verdict and the digest of the evidence it sealed to the regulator (so
+    nobody can swap the evidence behind a signed verdict)."""
+    return _frame(STEP_VERDICT_TAG, genesis_hash, authorisation.to_bytes(8, "big"), subject_tag,
+                  ledger_size.to_bytes(8, "big"), step.to_bytes(4, "big"), digest, combiner.to_bytes(4, "big"),
+                  b"\x01" if opens else b"\x00", _hashlib.sha256(evidence).digest())
+
+
+def evidence_aad(genesis_hash: bytes, authorisation: int, subject_tag: bytes, ledger_size: int, step: int,
+                 digest: bytes, combiner: int) -> bytes:
+    """What sealed evidence is bound to: one combiner's evidence for one step."""
+    return _frame(EVIDENCE_TAG, genesis_hash, authorisation.to_bytes(8, "big"), subject_tag,
+                  ledger_size.to_bytes(8, "big"), step.to_bytes(4, "big"), digest, combiner.to_bytes(4, "big"))
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A combiner's evidence for a step, for the regulator's eyes only: its verdict, the
+    plaintext it decrypted and the t shares (with their proofs) it combined."""
+
+    combiner: int
+    opens: bool
+    plaintext: int
+    shares: tuple[_threshold.DecryptionShare, ...]
+
+
+def seal_evidence(regulator_escrow_key: bytes, aad: bytes, evidence: Evidence) -> bytes:
+    """HPKE-seal a combiner's evidence to the regulator's X25519 escrow key."""
+    parts = [evidence.combiner.to_bytes(4, "big"), b"\x01" if evidence.opens else b"\x00",
+             _int_bytes(evidence.plaintext)]
+    for s in evidence.shares:
+        parts += [s.index.to_bytes(4, "big"), _int_bytes(s.c_i), _int_bytes(s.challenge), _int_bytes(s.response)]
+    return _escrow.seal(regulator_escrow_key, EVIDENCE_INFO, aad, _frame(*parts))
+
+
+def open_evidence(regulator_escrow_private: bytes, aad: bytes, sealed: bytes) -> Evidence:
+    """Open a combiner's sealed evidence; VerificationError if it does not open or parse."""
+    try:
+        data = _escrow.open_(regulator_escrow_private, EVIDENCE_INFO, aad, sealed)
+        parts: list[bytes] = []
+        at = 0
+        while at < len(data):
+            n = int.from_bytes(data[at:at + 4], "big")
+            parts.append(data[at + 4:at + 4 + n])
+            at += 4 + n
+        if at != len(data) or len(parts) < 3 or (len(parts) - 3) % 4 or len(parts[0]) != 4 or \
+                parts[1] not in (b"\x00", b"\x01"):
+            raise InvalidInput("malformed evidence")
+        shares = tuple(_threshold.DecryptionShare(
+            index=int.from_bytes(parts[i], "big"), c_i=int.from_bytes(parts[i + 1], "big"),
+            challenge=int.from_bytes(parts[i + 2], "big"), response=int.from_bytes(parts[i + 3], "big"))
+            for i in range(3, len(parts), 4))
+        return Evidence(int.from_bytes(parts[0], "big"), parts[1] == b"\x01", int.from_bytes(parts[2], "big"), shares)
+    except (InvalidInput, VerificationError):
+        raise VerificationError("the sealed evidence does not open for this step") from None
+
+
+def check_evidence(gens: Generators, public_key: _threshold.ThresholdPublicKey, ciphertext: int,
+                   commitments: Sequence[bytes], weights: Sequence[int], evidence: Evidence, combiner: int) -> bool:
+    """The regulator's re-check of one combiner's evidence for a step whose aggregate
+    ciphertext is `ciphertext` (recomputed from the ledger): t distinct shares that each
+    verify, whose combination is the plaintext given, and a verdict that is what the
+    strict check (`open_aggregate`) gives for that plaintext. Returns whether it opens;
+    raises VerificationError (the combiner's evidence is false) otherwise."""
+    if evidence.combiner != combiner:
+        raise VerificationError(f"the evidence names combiner {evidence.combiner}, not {combiner}")
+    indices = [s.index for s in evidence.shares]
+    if len(indices) != public_key.threshold or len(set(indices)) != len(indices):
+        raise VerificationError(f"combiner {combiner} gives {len(indices)} shares; exactly t = "
+                                f"{public_key.threshold} distinct ones are needed")
+    for share in evidence.shares:
+        try:
+            _threshold.verify_share(public_key, ciphertext, share)
+        except (InvalidInput, VerificationError):
+            raise VerificationError(f"combiner {combiner} gives a share of trustee {share.index} that fails its "
+                                    "proof") from None
+    combined = _threshold.combine(public_key, ciphertext, sorted(evidence.shares, key=lambda s: s.index),
+                                  verify=False)
+    if combined != evidence.plaintext:
+        raise VerificationError(f"combiner {combiner}'s plaintext is not the combination of its shares")
+    try:
+        open_aggregate(gens, commitments, weights, combined)
+        opens = True
+    except VerificationError:
+        opens = False
+    if opens != evidence.opens:
+        raise VerificationError(f"combiner {combiner} said {'opens' if evidence.opens else 'does not open'}, but "
+                                "its own plaintext says otherwise")
+    return opens

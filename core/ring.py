@@ -1,74 +1,119 @@
-"""Linkable ring signatures over members' BLS12-381 G1 reporting keys.
+"""Linkable ring signatures over members' BLS12-381 G1 reporting keys, in offline/online form.
 
-Follows DESIGN §2 ("Reporter: anonymous to the alliance, accountable to the regulator").
-The construction is the linkable ring signature of Liu, Wei, Wong, "Linkable Spontaneous
-Anonymous Group Signature for Ad Hoc Groups" (ACISP 2004), written as a Cramer–Damgård–
-Schoenmakers OR proof (CRYPTO '94) over n Chaum–Pedersen proofs of equal discrete
-logarithms (Chaum, Pedersen, "Wallet Databases with Observers", CRYPTO '92), with explicit
-commitments so that signatures verify in a batch.
+Follows docs/reports.md ("Ring signature"). A member's reporting key is x in [1, q), its
+public key P = x·G (G the standard G1 generator). For a subject tag S the link base is
+B_S = hash_to_curve(b"link/" ‖ S) under `LINK_DST`, and the link tag is I = x·B_S: the same
+member reporting the same subject always shows the same I (distinct reporters = distinct
+tags; only the original reporter can retract), while tags of one member for two subjects
+are unlinkable under DDH in G1 (B_S and B_S' are independent random-oracle points).
 
-Keys: a member's reporting key is x in [1, q), its public key P = x·G (G the standard G1
-generator). For a subject tag S the link base is B_S = hash_to_curve(b"link/" ‖ S) under
-the tag `LINK_DST`, and the link tag is I = x·B_S. The same member reporting the same
-subject always produces the same I (so distinct reporters = distinct tags, and only the
-original reporter can retract); tags of one member for two subjects are unlinkable under
-DDH in G1, since B_S and B_S' are independent random-oracle points.
+A signature has two halves.
 
-Signature on `message` for ring (P_0..P_{n-1}): for every i, a_i, b_i, e_i, z_i with
+Coupon (offline, independent of subject and report; `make_coupon`). The signer, member s
+of the ring (P_0..P_{n-1}) named by the membership change `ring_change` of the ledger with
+genesis hash `genesis`, picks ρ in [1, q) and commits to its own key,
 
-    z_i·G == a_i + e_i·P_i    and    z_i·B_S == b_i + e_i·I,
+    Cx = x·G + ρ·H        (H = hash_to_curve(b"blinding", BLINDING_DST)),
 
-and Σ e_i == Hash(RING_TAG, n, P_0..P_{n-1}, S, I, message, a_0..a_{n-1}, b_0..b_{n-1}).
-(P_i and I must be in G1; the a_i and b_i need only be on the curve, and the equations are
-checked in G1 after multiplying by the cofactor: see `batch_ring_verify`.) The signer (index s) runs Chaum–Pedersen honestly on branch s (a_s = k·G, b_s = k·B_S) and
-simulates every other branch. Branch i can only be completed honestly by someone knowing
-log_G P_i = log_{B_S} I, so an accepting signature shows that I = x·B_S for the x of some
-ring member, without saying which (CDS witness indistinguishability). The hash is the
-same length-prefixed SHA-512-mod-q construction as `core.proofs.fiat_shamir_challenge`.
+then proves with a Cramer–Damgård–Schoenmakers 1-of-n OR proof (CRYPTO '94) of Schnorr
+proofs that D_j = Cx − P_j = ρ·H for some j: for every j, A_j, c_j, w_j with
 
-Wire form (`RingSignature.to_bytes`): n (4 bytes, big-endian), I (48), a_0..a_{n-1}
-(48 each), b_0..b_{n-1} (48 each), e_0..e_{n-1} (32 each), z_0..z_{n-1} (32 each).
+    w_j·H == A_j + c_j·(Cx − P_j)    and    Σ c_j == Hash(COUPON_TAG, version, genesis,
+                                               ring_change, n, P_0..P_{n-1}, Cx, A_0..A_{n-1}).
+
+Branch s is run honestly (A_s = k·H, w_s = k + c_s·ρ), the others simulated; the proof is
+perfectly witness-indistinguishable and Cx perfectly hiding, so the coupon says nothing
+about s.
+
+Online (per report; `ring_sign`). Hedged nonces a, b = SHA-512(NONCE_TAG, label, x, ρ,
+subject, message, coupon, fresh random) mod q; t1 = a·G + b·H, I = x·B_S, t2 = a·B_S,
+
+    e = Hash(ONLINE_TAG, version, genesis, ring_change, S, message, coupon bytes, I, t1, t2),
+    z1 = a + e·x,    z2 = b + e·ρ.
+
+The verifier recomputes B_S itself (never from the wire) and checks
+
+    z1·G + z2·H == t1 + e·Cx    and    z1·B_S == t2 + e·I,
+
+with Cx and I in G1 (subgroup-checked) and I not the identity, and the coupon's ring proof.
+Soundness: rewinding the online proof yields (x, ρ) with Cx = x·G + ρ·H and I = x·B_S;
+rewinding the coupon yields j and ρ' with Cx = x_j·G + ρ'·H. Since nobody knows log_G H,
+Pedersen binding forces x = x_j: I is the link tag of ring member j, who alone could have
+signed. Online cost: one hash to curve and four multiplications; the verifier checks n + 2
+equations (against 2n for the first form, which proved n Chaum–Pedersen branches at once).
+Hashes are the length-prefixed SHA-512-mod-q of `core.proofs.fiat_shamir_challenge`.
+
+A coupon is used once (`core.coupons.CouponPool`): its Cx on two reports would link them,
+and the ledger refuses a Cx it has seen. A coupon is void when the ring changes (its hash
+binds the ring and `ring_change`, which must name the latest membership change).
+
+Wire form, `VERSION` 2 (`RingSignature.to_bytes`): version (1 byte), I (48, compressed),
+t1 (96, uncompressed x ‖ y), t2 (96), z1 (32), z2 (32), then the coupon: n (2 bytes,
+big-endian), Cx (48, compressed), A_0..A_{n-1} (96 each, uncompressed), c_0..c_{n-1} (32 each),
+w_0..w_{n-1} (32 each). Scalars are big-endian and canonical (below q). The transient points
+(A_j, t1, t2) are uncompressed because decoding them takes no square root (about 2 µs with
+the on-curve test, against 26 µs compressed); persistent ones (I, Cx) are compressed and
+subgroup-checked. Version 1 (the one-shot form with 2n Chaum–Pedersen equations) is retired:
+no ledger carries it.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.errors import InvalidInput, VerificationError
-from core.group import ORDER, POINT_BYTES, Group, Point, default_group
-from core.proofs import (
-    BATCH_COEFFICIENT_BITS,
-    SCALAR_BYTES,
-    ScalarSource,
-    fiat_shamir_challenge,
-)
+from core.group import ORDER, POINT_BYTES, XY_BYTES, Group, Point, default_group
+from core.proofs import BATCH_COEFFICIENT_BITS, SCALAR_BYTES, ScalarSource
 
 __all__ = [
-    "RING_TAG",
+    "BLINDING_DST",
+    "COUPON_TAG",
     "LINK_DST",
     "MAX_RING_SIZE",
+    "NONCE_TAG",
+    "ONLINE_TAG",
     "SUBJECT_TAG_BYTES",
-    "reporting_keypair",
-    "public_key",
+    "VERSION",
+    "Coupon",
+    "CouponProof",
+    "RingContext",
+    "RingItem",
+    "RingSignature",
+    "batch_ring_verify",
+    "blinding_base",
     "link_base",
     "link_tag",
-    "RingSignature",
-    "RingItem",
+    "make_coupon",
+    "public_key",
+    "reporting_keypair",
     "ring_sign",
     "ring_verify",
-    "batch_ring_verify",
 ]
 
-#: Protocol tag, the first transcript field of every ring signature.
-RING_TAG = b"CANDOR-V1-RING"
-#: RFC 9380 domain-separation tag of the link bases B_S.
+#: Encoding version, the first byte of every signature (and a transcript field).
+VERSION = 2
+#: Protocol tag of the coupon's ring proof.
+COUPON_TAG = b"CANDOR-V1-RING-COUPON"
+#: Protocol tag of the online proof.
+ONLINE_TAG = b"CANDOR-V1-RING-ONLINE"
+#: Domain of the hedged nonces (never a transcript: nonces are secret).
+NONCE_TAG = b"CANDOR-V1-RING-NONCE"
+#: RFC 9380 domain-separation tag of the link bases B_S (unchanged since the first form,
+#: so a member's link tag on a subject is the same in both).
 LINK_DST = b"CANDOR-V1-LINK"
+#: RFC 9380 domain-separation tag of the coupon's blinding generator H.
+BLINDING_DST = b"CANDOR-V1-RING-BLINDING"
 #: Largest ring accepted (a signature is 160 bytes per member).
 MAX_RING_SIZE = 4096
 SUBJECT_TAG_BYTES = 32
+GENESIS_HASH_BYTES = 32
+
+_HEAD = 1 + POINT_BYTES + 2 * XY_BYTES + 2 * SCALAR_BYTES  # version, I, t1, t2, z1, z2
+_BRANCH = XY_BYTES + 2 * SCALAR_BYTES  # A_j, c_j, w_j
 
 
 def _random_key() -> int:
@@ -105,6 +150,12 @@ def link_base(group: Group, subject_tag: bytes) -> Point:
     return group.hash_to_curve(b"link/" + _check_subject(subject_tag), LINK_DST)
 
 
+@functools.cache
+def blinding_base(group: Group) -> Point:
+    """H = hash_to_curve(b"blinding", BLINDING_DST): nobody knows log_G H."""
+    return group.hash_to_curve(b"blinding", BLINDING_DST)
+
+
 def link_tag(x: int, subject_tag: bytes, group: Group | None = None) -> bytes:
     """The link tag I = x·B_S a member with key x puts on its reports about subject S."""
     group = group or default_group()
@@ -120,419 +171,537 @@ def _member_key(group: Group, key: bytes) -> Point:
     return point
 
 
-def _ring_points(group: Group, ring: Sequence[bytes]) -> list[Point]:
-    """Decode and check a ring; InvalidInput says which member is bad."""
-    if not 1 <= len(ring) <= MAX_RING_SIZE:
-        raise InvalidInput(f"ring has {len(ring)} members; it needs 1..{MAX_RING_SIZE}")
-    seen: dict[bytes, int] = {}
-    points = []
-    for i, key in enumerate(ring):
-        if not isinstance(key, bytes):
-            raise InvalidInput(f"ring member {i} key must be bytes, got {type(key).__name__}")
-        if key in seen:
-            raise InvalidInput(f"ring lists the same key at positions {seen[key]} and {i}")
-        seen[key] = i
-        try:
-            points.append(_member_key(group, key))
-        except InvalidInput as ex:
-            raise InvalidInput(f"ring member {i} key is not a valid public key: {ex}") from None
-    return points
-
-
 def _scalar_ok(value: object) -> bool:
     return not isinstance(value, bool) and isinstance(value, int) and 0 <= value < ORDER
 
 
+def _absorb(h: hashlib._Hash, *parts: bytes) -> None:
+    """Feed length-prefixed fields, exactly as `core.proofs.fiat_shamir_challenge` does."""
+    for part in parts:
+        h.update(len(part).to_bytes(4, "big"))
+        h.update(part)
+
+
+def _to_scalar(h: hashlib._Hash) -> int:
+    return int.from_bytes(h.digest(), "big") % ORDER
+
+
+@dataclass(frozen=True)
+class RingContext:
+    """What a coupon is bound to: the ledger (genesis hash), the membership change that
+    defines the ring (`ring_change`, an entry index) and the ring's keys in canonical
+    (admission) order. A verifier builds it from its own ledger state, never from the wire."""
+
+    genesis_hash: bytes
+    ring_change: int
+    ring: tuple[bytes, ...]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.genesis_hash, bytes) or len(self.genesis_hash) != GENESIS_HASH_BYTES:
+            raise InvalidInput(f"genesis hash must be {GENESIS_HASH_BYTES} bytes")
+        if isinstance(self.ring_change, bool) or not isinstance(self.ring_change, int) \
+                or not 0 <= self.ring_change < 2**63:
+            raise InvalidInput("ring_change must be a ledger index (a non-negative integer)")
+        if not isinstance(self.ring, (tuple, list)):
+            raise InvalidInput("ring must be a sequence of 48-byte public keys")
+        object.__setattr__(self, "ring", tuple(self.ring))
+        if not 1 <= len(self.ring) <= MAX_RING_SIZE:
+            raise InvalidInput(f"ring has {len(self.ring)} members; it needs 1..{MAX_RING_SIZE}")
+        seen: dict[bytes, int] = {}
+        for i, key in enumerate(self.ring):
+            if not isinstance(key, bytes) or len(key) != POINT_BYTES:
+                raise InvalidInput(f"ring member {i} key must be {POINT_BYTES} bytes")
+            if key in seen:
+                raise InvalidInput(f"ring lists the same key at positions {seen[key]} and {i}")
+            seen[key] = i
+
+    @property
+    def n(self) -> int:
+        return len(self.ring)
+
+
+@functools.lru_cache(maxsize=64)
+def _ring_points(group: Group, ring: tuple[bytes, ...]) -> tuple[Point, ...]:
+    """Decode and check a ring once (rings repeat across reports); says which member is bad."""
+    points = []
+    for i, key in enumerate(ring):
+        try:
+            points.append(_member_key(group, key))
+        except InvalidInput as ex:
+            raise InvalidInput(f"ring member {i} key is not a valid public key: {ex}") from None
+    return tuple(points)
+
+
+@functools.lru_cache(maxsize=64)
+def _coupon_prefix(context: RingContext) -> hashlib._Hash:
+    """The coupon transcript up to the ring (shared by every coupon of a ring; copy it)."""
+    h = hashlib.sha512()
+    _absorb(h, COUPON_TAG, bytes([VERSION]), context.genesis_hash, context.ring_change.to_bytes(8, "big"),
+            context.n.to_bytes(2, "big"), *context.ring)
+    return h
+
+
+def _coupon_challenge(context: RingContext, commitment: bytes, a: Sequence[bytes]) -> int:
+    h = _coupon_prefix(context).copy()
+    _absorb(h, commitment, *a)
+    return _to_scalar(h)
+
+
+def _online_challenge(context: RingContext, subject_tag: bytes, message: bytes, coupon: bytes,
+                      tag: bytes, t1: bytes, t2: bytes) -> int:
+    h = hashlib.sha512()
+    _absorb(h, ONLINE_TAG, bytes([VERSION]), context.genesis_hash, context.ring_change.to_bytes(8, "big"),
+            subject_tag, message, coupon, tag, t1, t2)
+    return _to_scalar(h)
+
+
+def _hedged(label: bytes, x: int, rho: int, *parts: bytes) -> int:
+    """A secret nonce from the secrets, the public inputs and fresh randomness (the last
+    of `parts`): unpredictable while either the secrets or the randomness are, and never
+    repeated across two different messages even if the random source repeats."""
+    h = hashlib.sha512()
+    _absorb(h, NONCE_TAG, label, x.to_bytes(SCALAR_BYTES, "big"), rho.to_bytes(SCALAR_BYTES, "big"), *parts)
+    value = _to_scalar(h)
+    return value or 1  # 0 happens with probability 2^-255
+
+
+def _fresh(rng: ScalarSource | None) -> bytes:
+    return (rng() % ORDER).to_bytes(SCALAR_BYTES, "big") if rng else secrets.token_bytes(SCALAR_BYTES)
+
+
+@dataclass(frozen=True)
+class CouponProof:
+    """The public half of a coupon: Cx and the ring proof's A_j, c_j, w_j."""
+
+    commitment: bytes
+    a: tuple[bytes, ...]
+    c: tuple[int, ...]
+    w: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.commitment, bytes) or len(self.commitment) != POINT_BYTES:
+            raise InvalidInput(f"coupon commitment Cx must be a {POINT_BYTES}-byte compressed point")
+        for field in ("a", "c", "w"):
+            value = getattr(self, field)
+            if not isinstance(value, (tuple, list)):
+                raise InvalidInput(f"coupon field {field} must be a sequence")
+            object.__setattr__(self, field, tuple(value))
+        n = len(self.a)
+        if not 1 <= n <= MAX_RING_SIZE:
+            raise InvalidInput(f"coupon has {n} branches; it needs 1..{MAX_RING_SIZE}")
+        if not len(self.c) == len(self.w) == n:
+            raise InvalidInput(f"coupon has {n} commitments, {len(self.c)} challenges and {len(self.w)} "
+                               "responses; all must equal the ring size")
+        for i, p in enumerate(self.a):
+            if not isinstance(p, bytes) or len(p) != XY_BYTES:
+                raise InvalidInput(f"coupon A[{i}] must be a {XY_BYTES}-byte uncompressed point")
+        for name, scalars in (("challenge c", self.c), ("response w", self.w)):
+            for i, s in enumerate(scalars):
+                if not _scalar_ok(s):
+                    raise InvalidInput(f"coupon {name}[{i}] is not a canonical scalar (an integer in [0, q))")
+
+    @property
+    def n(self) -> int:
+        return len(self.a)
+
+    @functools.cached_property
+    def encoded(self) -> bytes:
+        """n (2 bytes) ‖ Cx ‖ A_0.. ‖ c_0.. ‖ w_0..: the coupon part of the wire form."""
+        return b"".join((self.n.to_bytes(2, "big"), self.commitment, *self.a,
+                         *(c.to_bytes(SCALAR_BYTES, "big") for c in self.c),
+                         *(w.to_bytes(SCALAR_BYTES, "big") for w in self.w)))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> CouponProof:
+        if not isinstance(data, bytes) or len(data) < 2:
+            raise InvalidInput("coupon is shorter than its 2-byte branch count")
+        n = int.from_bytes(data[:2], "big")
+        if not 1 <= n <= MAX_RING_SIZE:
+            raise InvalidInput(f"coupon claims {n} branches; it needs 1..{MAX_RING_SIZE}")
+        if len(data) != 2 + POINT_BYTES + n * _BRANCH:
+            raise InvalidInput(f"coupon is {len(data)} bytes, expected {2 + POINT_BYTES + n * _BRANCH} "
+                               f"for {n} branches")
+        pos = 2 + POINT_BYTES
+        a = tuple(data[pos + i * XY_BYTES: pos + (i + 1) * XY_BYTES] for i in range(n))
+        pos += n * XY_BYTES
+        c = tuple(int.from_bytes(data[pos + i * SCALAR_BYTES: pos + (i + 1) * SCALAR_BYTES], "big")
+                  for i in range(n))
+        pos += n * SCALAR_BYTES
+        w = tuple(int.from_bytes(data[pos + i * SCALAR_BYTES: pos + (i + 1) * SCALAR_BYTES], "big")
+                  for i in range(n))
+        proof = cls(data[2: 2 + POINT_BYTES], a, c, w)
+        proof.__dict__["encoded"] = data  # what was hashed is what was received
+        return proof
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class Coupon:
+    """A member's offline half of one ring signature: the context it is bound to, the
+    public ring proof, and the secrets x and ρ. Use it for one signature only (see
+    `core.coupons`); never log, serialise or compare it."""
+
+    context: RingContext
+    proof: CouponProof
+    x: int
+    rho: int
+
+    def __repr__(self) -> str:
+        return f"<Coupon ring_change={self.context.ring_change} n={self.context.n}>"
+
+    @property
+    def commitment(self) -> bytes:
+        """Cx: what the ledger records to refuse a second use."""
+        return self.proof.commitment
+
+
 @dataclass(frozen=True)
 class RingSignature:
-    """A linkable ring signature: link tag I and per-member a_i, b_i, e_i, z_i."""
+    """A ring signature: the online proof (I, t1, t2, z1, z2) and the coupon it spends."""
 
     link_tag: bytes
-    a: tuple[bytes, ...]
-    b: tuple[bytes, ...]
-    e: tuple[int, ...]
-    z: tuple[int, ...]
+    t1: bytes
+    t2: bytes
+    z1: int
+    z2: int
+    coupon: CouponProof
 
     def __post_init__(self) -> None:
         if not isinstance(self.link_tag, bytes) or len(self.link_tag) != POINT_BYTES:
             raise InvalidInput(f"link tag must be a {POINT_BYTES}-byte compressed point")
-        for field in ("a", "b", "e", "z"):
-            value = getattr(self, field)
-            if not isinstance(value, (tuple, list)):
-                raise InvalidInput(f"ring signature field {field} must be a sequence")
-            object.__setattr__(self, field, tuple(value))
-        n = len(self.a)
-        if not 1 <= n <= MAX_RING_SIZE:
-            raise InvalidInput(f"ring signature has {n} branches; it needs 1..{MAX_RING_SIZE}")
-        if not len(self.b) == len(self.e) == len(self.z) == n:
-            raise InvalidInput(
-                f"ring signature has {n} a-commitments, {len(self.b)} b-commitments, "
-                f"{len(self.e)} challenges and {len(self.z)} responses; all must equal "
-                "the ring size"
-            )
-        for name, points in (("a", self.a), ("b", self.b)):
-            for i, p in enumerate(points):
-                if not isinstance(p, bytes) or len(p) != POINT_BYTES:
-                    raise InvalidInput(f"ring signature {name}[{i}] must be {POINT_BYTES} bytes")
-        for name, scalars in (("challenge e", self.e), ("response z", self.z)):
-            for i, s in enumerate(scalars):
-                if not _scalar_ok(s):
-                    raise InvalidInput(
-                        f"ring signature {name}[{i}] is not a canonical scalar "
-                        "(it must be an integer in [0, q))"
-                    )
+        for name in ("t1", "t2"):
+            value = getattr(self, name)
+            if not isinstance(value, bytes) or len(value) != XY_BYTES:
+                raise InvalidInput(f"ring signature {name} must be a {XY_BYTES}-byte uncompressed point")
+        for name in ("z1", "z2"):
+            if not _scalar_ok(getattr(self, name)):
+                raise InvalidInput(f"ring signature {name} is not a canonical scalar (an integer in [0, q))")
+        if not isinstance(self.coupon, CouponProof):
+            raise InvalidInput("ring signature coupon must be a CouponProof")
 
     @property
     def n(self) -> int:
-        """The number of branches, which must equal the ring size."""
-        return len(self.a)
+        """The number of ring branches, which must equal the ring size."""
+        return self.coupon.n
 
     def to_bytes(self) -> bytes:
-        return b"".join(
-            (
-                self.n.to_bytes(4, "big"),
-                self.link_tag,
-                *self.a,
-                *self.b,
-                *(e.to_bytes(SCALAR_BYTES, "big") for e in self.e),
-                *(z.to_bytes(SCALAR_BYTES, "big") for z in self.z),
-            )
-        )
+        return b"".join((bytes([VERSION]), self.link_tag, self.t1, self.t2,
+                         self.z1.to_bytes(SCALAR_BYTES, "big"), self.z2.to_bytes(SCALAR_BYTES, "big"),
+                         self.coupon.encoded))
 
     @staticmethod
     def size(n: int) -> int:
         """Encoded size of a signature over a ring of n members."""
-        return 4 + POINT_BYTES + n * (2 * POINT_BYTES + 2 * SCALAR_BYTES)
+        return _HEAD + 2 + POINT_BYTES + n * _BRANCH
 
     @classmethod
-    def link_tag_of(cls, data: bytes) -> bytes:
-        """The link tag of an encoded signature, without decoding the rest (a length check
-        and a slice): for callers that count reporters of signatures already verified."""
-        if not isinstance(data, bytes) or len(data) < 4:
-            raise InvalidInput("ring signature is shorter than its 4-byte branch count")
-        n = int.from_bytes(data[:4], "big")
-        if not 1 <= n <= MAX_RING_SIZE or len(data) != cls.size(n):
-            raise InvalidInput(f"ring signature of {len(data)} bytes does not match its {n} branches")
-        return data[4 : 4 + POINT_BYTES]
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> RingSignature:
-        if not isinstance(data, bytes) or len(data) < 4:
-            raise InvalidInput("ring signature is shorter than its 4-byte branch count")
-        n = int.from_bytes(data[:4], "big")
+    def _framed(cls, data: bytes) -> None:
+        if not isinstance(data, bytes) or len(data) < _HEAD + 2:
+            raise InvalidInput("ring signature is shorter than its fixed header")
+        if data[0] != VERSION:
+            raise InvalidInput(f"ring signature version {data[0]} is not supported; this ledger uses "
+                               f"version {VERSION} (offline/online coupons)")
+        n = int.from_bytes(data[_HEAD: _HEAD + 2], "big")
         if not 1 <= n <= MAX_RING_SIZE:
             raise InvalidInput(f"ring signature claims {n} branches; it needs 1..{MAX_RING_SIZE}")
         if len(data) != cls.size(n):
-            raise InvalidInput(
-                f"ring signature is {len(data)} bytes, expected {cls.size(n)} for {n} branches"
-            )
-        pos = 4 + POINT_BYTES
+            raise InvalidInput(f"ring signature is {len(data)} bytes, expected {cls.size(n)} for {n} branches")
 
-        def take(count: int, width: int) -> list[bytes]:
-            nonlocal pos
-            out = [data[pos + i * width : pos + (i + 1) * width] for i in range(count)]
-            pos += count * width
-            return out
+    @classmethod
+    def link_tag_of(cls, data: bytes) -> bytes:
+        """The link tag of an encoded signature, without decoding the rest (framing checks
+        and a slice): for callers that count reporters of signatures already verified."""
+        cls._framed(data)
+        return data[1: 1 + POINT_BYTES]
 
-        a = take(n, POINT_BYTES)
-        b = take(n, POINT_BYTES)
-        e = [int.from_bytes(s, "big") for s in take(n, SCALAR_BYTES)]
-        z = [int.from_bytes(s, "big") for s in take(n, SCALAR_BYTES)]
-        return cls(data[4 : 4 + POINT_BYTES], tuple(a), tuple(b), tuple(e), tuple(z))
+    @classmethod
+    def commitment_of(cls, data: bytes) -> bytes:
+        """The coupon commitment Cx of an encoded signature (framing checks and a slice):
+        what the ledger records so that a coupon is spent once."""
+        cls._framed(data)
+        return data[_HEAD + 2: _HEAD + 2 + POINT_BYTES]
 
-
-def _challenge(
-    ring: Sequence[bytes],
-    subject_tag: bytes,
-    tag: bytes,
-    message: bytes,
-    a: Sequence[bytes],
-    b: Sequence[bytes],
-) -> int:
-    return fiat_shamir_challenge(
-        RING_TAG, (len(ring).to_bytes(4, "big"), *ring, subject_tag, tag, message, *a, *b)
-    )
+    @classmethod
+    def from_bytes(cls, data: bytes) -> RingSignature:
+        cls._framed(data)
+        pos = 1 + POINT_BYTES
+        t1, t2 = data[pos: pos + XY_BYTES], data[pos + XY_BYTES: pos + 2 * XY_BYTES]
+        pos += 2 * XY_BYTES
+        z1 = int.from_bytes(data[pos: pos + SCALAR_BYTES], "big")
+        z2 = int.from_bytes(data[pos + SCALAR_BYTES: _HEAD], "big")
+        return cls(data[1: 1 + POINT_BYTES], t1, t2, z1, z2, CouponProof.from_bytes(data[_HEAD:]))
 
 
-def ring_sign(
-    group: Group,
-    ring: Sequence[bytes],
-    x: int,
-    subject_tag: bytes,
-    message: bytes,
-    rng: ScalarSource | None = None,
-) -> RingSignature:
-    """Sign `message` as an anonymous member of `ring`, linkably for `subject_tag`.
+# --------------------------------------------------------------------------- signing
 
-    The signer's position is found from its public key; InvalidInput if the key is not in
-    the ring (a revoked or never-admitted member cannot sign). `rng` replaces the CSPRNG
-    only in the vector generator; a predictable nonce reveals x.
-    """
+
+def make_coupon(group: Group, context: RingContext, x: int, rng: ScalarSource | None = None) -> Coupon:
+    """The offline half of a signature for member key x in `context` (about n scalar
+    multiplications). InvalidInput if x's public key is not in the ring (a revoked or
+    never-admitted member cannot sign). `rng` replaces the CSPRNG only in the vector
+    generator."""
     _check_secret(x)
+    if not isinstance(context, RingContext):
+        raise InvalidInput("make_coupon needs a RingContext (genesis hash, ring_change, ring)")
+    own = public_key(x, group)
+    try:
+        s = context.ring.index(own)
+    except ValueError:
+        raise InvalidInput("your reporting public key is not in the ring: only admitted, unrevoked "
+                           "members can sign") from None
+    return _make_coupon(group, context, x, s, rng)
+
+
+def _make_coupon(group: Group, context: RingContext, x: int, s: int, rng: ScalarSource | None) -> Coupon:
+    """The CDS prover without the membership check (tests use it to play a forger)."""
+    points = _ring_points(group, context.ring)
+    h = blinding_base(group)
+    draw = rng or (lambda: secrets.randbelow(ORDER))
+    rho = _hedged(b"rho", x, 0, _fresh(rng))
+    k = _hedged(b"k", x, rho, _fresh(rng))
+    cx = group.add(group.mul(group.generator(), x), group.mul(h, rho))
+    cx_bytes = group.encode(cx)
+    n = context.n
+    a: list[bytes] = [b""] * n
+    c = [0] * n
+    w = [0] * n
+    for j in range(n):
+        if j == s:
+            continue
+        c[j], w[j] = draw() % ORDER, draw() % ORDER
+        # Simulated branch: A_j = w_j·H − c_j·(Cx − P_j).
+        a[j] = group.encode_xy(group.msm([h, group.sub(cx, points[j])], [w[j], -c[j]]))
+    a[s] = group.encode_xy(group.mul(h, k))
+    challenge = _coupon_challenge(context, cx_bytes, a)
+    c[s] = (challenge - sum(c)) % ORDER
+    w[s] = (k + c[s] * rho) % ORDER
+    return Coupon(context, CouponProof(cx_bytes, tuple(a), tuple(c), tuple(w)), x, rho)
+
+
+def ring_sign(group: Group, coupon: Coupon, subject_tag: bytes, message: bytes,
+              rng: ScalarSource | None = None) -> RingSignature:
+    """Sign `message` linkably for `subject_tag`, spending `coupon` (the online half: one
+    hash to curve and four scalar multiplications). Use each coupon once: take it from a
+    `core.coupons.CouponPool`, which marks it spent first. `rng` replaces the fresh
+    randomness only in the vector generator; the nonces stay hedged with x, ρ and the
+    message either way."""
+    if not isinstance(coupon, Coupon):
+        raise InvalidInput("ring_sign needs a Coupon (see make_coupon)")
     _check_subject(subject_tag)
     if not isinstance(message, bytes):
         raise InvalidInput("ring signature message must be bytes")
-    points = _ring_points(group, ring)
-    own = public_key(x, group)
-    try:
-        s = list(ring).index(own)
-    except ValueError:
-        raise InvalidInput(
-            "your reporting public key is not in the ring: only admitted, unrevoked "
-            "members can sign"
-        ) from None
-    return _sign(group, ring, points, s, x, subject_tag, message, rng or _random_key)
-
-
-def _sign(
-    group: Group,
-    ring: Sequence[bytes],
-    points: Sequence[Point],
-    s: int,
-    x: int,
-    subject_tag: bytes,
-    message: bytes,
-    draw: ScalarSource,
-    tag_point: Point | None = None,
-) -> RingSignature:
-    """The CDS signer without the membership checks (tests use it to play a forger)."""
-    g = group.generator()
+    x, rho, proof = coupon.x, coupon.rho, coupon.proof
+    coupon_bytes = proof.encoded
+    fresh = _fresh(rng)
+    a = _hedged(b"a", x, rho, subject_tag, message, coupon_bytes, fresh)
+    b = _hedged(b"b", x, rho, subject_tag, message, coupon_bytes, fresh)
     base = link_base(group, subject_tag)
-    honest_tag = tag_point is None
-    if tag_point is None:
-        tag_point = group.mul(base, x)
-    tag = group.encode(tag_point)
-    n = len(ring)
-    a: list[bytes] = [b""] * n
-    b: list[bytes] = [b""] * n
-    e = [0] * n
-    z = [0] * n
-    for i in range(n):
-        if i == s:
-            continue
-        # Simulated branch: choose e_i, z_i, solve for a_i and b_i.
-        e[i], z[i] = draw() % ORDER, draw() % ORDER
-        a[i] = group.encode(group.msm([g, points[i]], [z[i], -e[i]]))
-        if honest_tag:
-            # I = x·B, so z·B − e·I = (z − e·x)·B: one multiplication instead of two.
-            b[i] = group.encode(group.mul(base, z[i] - e[i] * x))
-        else:
-            b[i] = group.encode(group.msm([base, tag_point], [z[i], -e[i]]))
-    k = draw() % ORDER
-    a[s] = group.encode(group.mul(g, k))
-    b[s] = group.encode(group.mul(base, k))
-    challenge = _challenge(ring, subject_tag, tag, message, a, b)
-    e[s] = (challenge - sum(e[i] for i in range(n) if i != s)) % ORDER
-    z[s] = (k + e[s] * x) % ORDER
-    return RingSignature(tag, tuple(a), tuple(b), tuple(e), tuple(z))
+    t1 = group.encode_xy(group.add(group.mul(group.generator(), a), group.mul(blinding_base(group), b)))
+    tag = group.encode(group.mul(base, x))
+    t2 = group.encode_xy(group.mul(base, a))
+    e = _online_challenge(coupon.context, subject_tag, message, coupon_bytes, tag, t1, t2)
+    return RingSignature(tag, t1, t2, (a + e * x) % ORDER, (b + e * rho) % ORDER, proof)
+
+
+# --------------------------------------------------------------------------- verifying
 
 
 @dataclass(frozen=True)
 class _Decoded:
-    """A signature whose challenges match the hash and whose points decoded.
+    """A signature whose coupon challenges match their hash and whose points decoded.
 
-    Member keys and the link tag are in G1 (subgroup-checked); `a_pts` and `b_pts` are
-    only known to be on the curve (see `batch_ring_verify` for why that suffices).
+    Ring keys, Cx and I are in G1 (subgroup-checked); `a_pts`, `t1` and `t2` are only known
+    to be on the curve (see `batch_ring_verify` for why that suffices).
     """
 
-    ring: tuple[bytes, ...]
+    context: RingContext
     ring_points: tuple[Point, ...]
-    base: Point
     subject_tag: bytes
-    tag_point: Point
+    base: Point
+    e: int
+    cx: Point
+    tag: Point
+    t1: Point
+    t2: Point
     a_pts: tuple[Point, ...]
-    b_pts: tuple[Point, ...]
     sig: RingSignature
 
 
-def _decode(
-    group: Group, ring: Sequence[bytes], subject_tag: bytes, message: bytes, sig: RingSignature
-) -> _Decoded:
+def _decode(group: Group, context: RingContext, subject_tag: bytes, message: bytes,
+            sig: RingSignature) -> _Decoded:
     """Everything but the group equations; raises VerificationError."""
     if not isinstance(sig, RingSignature):
         raise VerificationError(f"expected a RingSignature, got {type(sig).__name__}")
-    if sig.n != len(ring):
-        raise VerificationError(
-            f"ring signature has {sig.n} branches but the ring has {len(ring)} members"
-        )
+    if not isinstance(context, RingContext):
+        raise VerificationError("ring verification needs a RingContext (genesis hash, ring_change, ring)")
+    if sig.n != context.n:
+        raise VerificationError(f"ring signature has {sig.n} branches but the ring has {context.n} members")
     if not isinstance(message, bytes):
         raise VerificationError("ring signature message must be bytes")
     try:
         _check_subject(subject_tag)
-        points = _ring_points(group, ring)
+        points = _ring_points(group, context.ring)
     except InvalidInput as ex:
         raise VerificationError(str(ex)) from None
-    if sum(sig.e) % ORDER != _challenge(ring, subject_tag, sig.link_tag, message, sig.a, sig.b):
+    coupon = sig.coupon
+    if sum(coupon.c) % ORDER != _coupon_challenge(context, coupon.commitment, coupon.a):
         raise VerificationError(
-            "ring signature challenges do not sum to the Fiat–Shamir hash: it was made for "
-            "another ring, subject, link tag or message, or it was altered"
+            "coupon challenges do not sum to its Fiat–Shamir hash: it was made for another ring, "
+            "membership change or ledger, or it was altered (a coupon is void once the ring changes)"
         )
+    if coupon.commitment in context.ring:
+        raise VerificationError("coupon commitment Cx equals a ring member's key (ρ = 0 would reveal the signer)")
     try:
-        # The link tag is compared across reports (distinct reporters, retractions): it
-        # must be in G1, or one key could show up to h different tags for one subject.
-        tag_point = group.decode(sig.link_tag)
+        # Cx is recorded by the ledger (a coupon is spent once) and I is compared across
+        # reports: both must be in G1, or one coupon or key could show several encodings.
+        cx = group.decode(coupon.commitment)
+    except InvalidInput as ex:
+        raise VerificationError(f"coupon commitment Cx is not a valid G1 point: {ex}") from None
+    try:
+        tag = group.decode(sig.link_tag)
     except InvalidInput as ex:
         raise VerificationError(f"link tag is not a valid point: {ex}") from None
-    if group.is_identity(tag_point):
+    if group.is_identity(tag):
         raise VerificationError("link tag is the identity point, which no reporting key yields")
 
-    def decode_all(name: str, encoded: Sequence[bytes]) -> tuple[Point, ...]:
-        out = []
-        for i, p in enumerate(encoded):
-            try:
-                out.append(group.decode_unchecked(p))
-            except InvalidInput as ex:
-                raise VerificationError(
-                    f"ring signature {name}[{i}] is not a valid G1 point: {ex}"
-                ) from None
-        return tuple(out)
+    def transient(name: str, data: bytes) -> Point:
+        try:
+            return group.decode_xy_unchecked(data)
+        except InvalidInput as ex:
+            raise VerificationError(f"ring signature {name} is not a valid curve point: {ex}") from None
 
+    e = _online_challenge(context, subject_tag, message, coupon.encoded, sig.link_tag, sig.t1, sig.t2)
     return _Decoded(
-        ring=tuple(ring),
-        ring_points=tuple(points),
-        base=link_base(group, subject_tag),
-        subject_tag=subject_tag,
-        tag_point=tag_point,
-        a_pts=decode_all("a", sig.a),
-        b_pts=decode_all("b", sig.b),
-        sig=sig,
+        context=context, ring_points=points, subject_tag=subject_tag, base=link_base(group, subject_tag), e=e,
+        cx=cx, tag=tag, t1=transient("t1", sig.t1), t2=transient("t2", sig.t2),
+        a_pts=tuple(transient(f"coupon A[{j}]", p) for j, p in enumerate(coupon.a)), sig=sig,
     )
 
 
 def _combined_equation(group: Group, items: Sequence[_Decoded]) -> bool:
-    """Whether h·Σ ρ_i·(a_i + e_i·P_i − z_i·G) + σ_i·(b_i + e_i·I − z_i·B) is the identity.
+    """Whether h·Σ [Σ_j ρ_j·(A_j + c_j·Cx − c_j·P_j − w_j·H) + α·(t1 + e·Cx − z1·G − z2·H)
+    + β·(t2 + e·I − z1·B_S)] is the identity, h the cofactor.
 
-    h is the cofactor. Coefficients of the shared points (G, each B_S, each member key)
-    are summed, so a batch costs one MSM over 2 points per branch, plus one per signature,
-    subject and key, and one multiplication by h.
+    The transient points (A_j, t1, t2) carry the 128-bit coefficients ρ_j, α, β as they
+    are; Cx and I one full scalar each; the fixed bases G, H, each member key P_j and each
+    B_S one folded coefficient across the whole batch. So a batch of m signatures over a
+    ring of n costs one MSM over m·(n + 4) + n + 2 + (distinct subjects) points.
     """
     points: list[Point] = []
     scalars: list[int] = []
     g_coef = 0
-    base_coef: dict[bytes, tuple[Point, int]] = {}
-    key_coef: dict[bytes, tuple[Point, int]] = {}
+    h_coef = 0
+    key_coef: dict[bytes, list[object]] = {}
+    base_coef: dict[bytes, list[object]] = {}
+    randbits = secrets.randbits
+    bits = BATCH_COEFFICIENT_BITS
     for item in items:
-        sig = item.sig
-        tag_coef = 0
-        base_sum = 0
-        for i in range(sig.n):
-            # ρ and σ multiply a_i and b_i as they are: 128-bit scalars (negated they would
-            # be 255-bit ones, and these are most of the MSM's points).
-            rho = secrets.randbits(BATCH_COEFFICIENT_BITS)
-            sigma = secrets.randbits(BATCH_COEFFICIENT_BITS)
-            e_i, z_i = sig.e[i], sig.z[i]
-            g_coef -= rho * z_i
-            base_sum -= sigma * z_i
-            tag_coef += sigma * e_i
-            key = item.ring[i]
-            prev = key_coef.get(key)
-            key_coef[key] = (item.ring_points[i], (prev[1] if prev else 0) + rho * e_i)
-            points.append(item.a_pts[i])
+        sig, coupon = item.sig, item.sig.coupon
+        cx_coef = 0
+        ring = item.context.ring
+        for j, (c_j, w_j) in enumerate(zip(coupon.c, coupon.w)):
+            rho = randbits(bits)
+            points.append(item.a_pts[j])
             scalars.append(rho)
-            points.append(item.b_pts[i])
-            scalars.append(sigma)
-        points.append(item.tag_point)
-        scalars.append(tag_coef)
-        prev_base = base_coef.get(item.subject_tag)
-        base_coef[item.subject_tag] = (item.base, (prev_base[1] if prev_base else 0) + base_sum)
-    points.append(group.generator())
-    scalars.append(g_coef)
-    for point, coef in (*base_coef.values(), *key_coef.values()):
+            rc = rho * c_j
+            cx_coef += rc
+            h_coef -= rho * w_j
+            entry = key_coef.get(ring[j])
+            if entry is None:
+                key_coef[ring[j]] = [item.ring_points[j], -rc]
+            else:
+                entry[1] = entry[1] - rc  # type: ignore[operator]
+        alpha, beta = randbits(bits), randbits(bits)
+        points += (item.t1, item.t2, item.cx, item.tag)
+        scalars += (alpha, beta, cx_coef + alpha * item.e, beta * item.e)
+        g_coef -= alpha * sig.z1
+        h_coef -= alpha * sig.z2
+        entry = base_coef.get(item.subject_tag)
+        if entry is None:
+            base_coef[item.subject_tag] = [item.base, -beta * sig.z1]
+        else:
+            entry[1] = entry[1] - beta * sig.z1  # type: ignore[operator]
+    points += (group.generator(), blinding_base(group))
+    scalars += (g_coef, h_coef)
+    for point, coef in (*key_coef.values(), *base_coef.values()):
         points.append(point)
-        scalars.append(coef)
+        scalars.append(coef)  # type: ignore[arg-type]
     return group.is_identity(group.mul_by_cofactor(group.msm(points, scalars)))
 
 
 def _explain_failure(group: Group, item: _Decoded) -> VerificationError:
     """Say why an item that failed its combined equation is invalid (slow path, bad input only).
 
-    Each branch equation is checked alone, after multiplying by the cofactor as in the
-    batch. A failing equation whose a_i or b_i lies outside G1 is reported as such (a
-    point whose only fault is a component of order dividing h passes every equation).
+    Each equation is checked alone, multiplied by the cofactor as in the batch.
     """
-    g = group.generator()
-    sig = item.sig
-    failing: list[tuple[int, str]] = []
-    for i in range(sig.n):
-        e_i, z_i = sig.e[i], sig.z[i]
-        for name, transient, base, target in (
-            ("a", item.a_pts[i], g, item.ring_points[i]),
-            ("b", item.b_pts[i], item.base, item.tag_point),
-        ):
-            residue = group.msm([transient, target, base], [1, e_i, -z_i])
-            if not group.is_identity(group.mul_by_cofactor(residue)):
-                failing.append((i, name))
-    for i, name in failing:
-        encoded = (sig.a if name == "a" else sig.b)[i]
-        try:
-            group.decode(encoded)
-        except InvalidInput as ex:
-            return VerificationError(f"ring signature {name}[{i}] is not a valid G1 point: {ex}")
-    for i, name in failing:
-        if name == "a":
-            return VerificationError(
-                f"ring signature branch {i} fails z·G == a + e·P for ring member {i}"
-            )
-        return VerificationError(
-            f"ring signature branch {i} fails z·B == b + e·I: the link tag does not "
-            "belong to this ring and subject"
-        )
+    g, h = group.generator(), blinding_base(group)
+    sig, coupon = item.sig, item.sig.coupon
+
+    def holds(residue: Point) -> bool:
+        return group.is_identity(group.mul_by_cofactor(residue))
+
+    for j in range(sig.n):
+        residue = group.msm([item.a_pts[j], item.cx, item.ring_points[j], h],
+                            [1, coupon.c[j], -coupon.c[j], -coupon.w[j]])
+        if not holds(residue):
+            return VerificationError(f"coupon branch {j} fails w·H == A + c·(Cx − P) for ring member {j}")
+    if not holds(group.msm([item.t1, item.cx, g, h], [1, item.e, -sig.z1, -sig.z2])):
+        return VerificationError("ring signature fails z1·G + z2·H == t1 + e·Cx: the online proof does not "
+                                 "open the coupon's commitment")
+    if not holds(group.msm([item.t2, item.tag, item.base], [1, item.e, -sig.z1])):
+        return VerificationError("ring signature fails z1·B == t2 + e·I: the link tag does not belong to the "
+                                 "committed key and this subject")
     return VerificationError("ring signature fails its group equations")
 
 
-def ring_verify(
-    group: Group,
-    ring: Sequence[bytes],
-    subject_tag: bytes,
-    message: bytes,
-    sig: RingSignature,
-) -> None:
-    """Raise VerificationError unless `sig` is a ring signature on `message` by a member of `ring`.
+def ring_verify(group: Group, context: RingContext, subject_tag: bytes, message: bytes,
+                sig: RingSignature) -> None:
+    """Raise VerificationError unless `sig` is a ring signature on `message` by a member of
+    the ring in `context`, linkable for `subject_tag`.
 
-    Returns None on success; `sig.link_tag` is then the signer's tag for `subject_tag`.
-    The ring must be given in the canonical order it was signed with. Member keys are
-    decoded once per process and cached; they and I are decoded with the subgroup check,
-    a and b only as points on the curve. The equations are multiplied by the cofactor and
-    combined with random coefficients exactly as in `batch_ring_verify`, so that the two
-    always agree on a signature.
+    Returns None on success; `sig.link_tag` is then the signer's tag for `subject_tag`. The
+    equations are multiplied by the cofactor and combined with random coefficients exactly
+    as in `batch_ring_verify`, so that the two always agree on a signature.
     """
-    item = _decode(group, ring, subject_tag, message, sig)
+    item = _decode(group, context, subject_tag, message, sig)
     if not _combined_equation(group, [item]):
         raise _explain_failure(group, item)
 
 
-#: One batch item: (ring in canonical order, subject tag, signed message, signature).
-RingItem = tuple[Sequence[bytes], bytes, bytes, RingSignature]
+#: One batch item: (ring context, subject tag, signed message, signature).
+RingItem = tuple[RingContext, bytes, bytes, RingSignature]
 
 
 def batch_ring_verify(group: Group, items: Sequence[RingItem]) -> None:
-    """Verify many ring signatures (ring, subject_tag, message, sig) in one MSM.
+    """Verify many ring signatures (context, subject_tag, message, sig) in one MSM.
 
     Raises VerificationError naming the first failing item ("item 7: ..."). Each item's
-    challenge sum is checked against its hash and its points decoded first; then all 2·Σn
-    equations are combined with independent uniform 128-bit coefficients from `secrets`
-    and the sum is multiplied by the cofactor h before it is compared with the identity.
-    If the batch fails, each item is re-verified alone to name it.
+    coupon challenges are checked against their hash, its online challenge recomputed and
+    its points decoded first; then all Σ(n + 2) equations are combined with independent
+    uniform 128-bit coefficients from `secrets`, and the sum is multiplied by the cofactor
+    h before it is compared with the identity. If the batch fails, each item is re-verified
+    alone to name it.
 
-    Soundness is argued in `core.proofs.batch_verify_validity`; here is how it applies.
-    Member keys P_i and the link tag I are decoded with the subgroup check, because they
-    persist: a key is reused by every report of its member, and I is compared across
-    reports to count distinct reporters and to authorise retractions. Were I allowed an
-    h-torsion component T, the cofactored equations would accept I + T as readily as I
-    (they only see its G1 part), so one member could show many tags for one subject. G and
-    the B_S are hashed to G1. The a_i and b_i are transient and only decoded as points on
-    the curve; h·(a_i + e_i·P_i − z_i·G) = 0 iff the G1 part of a_i satisfies the exact
-    Chaum–Pedersen equation (likewise for b_i with B_S and I), the challenges hash the
-    bytes of every a_i and b_i, so the CDS special-soundness extraction of an x with
-    P_i = x·G and I = x·B_S for some member i goes through as before; and a failing
-    equation survives the random combination except with probability 2^-128. A signer may
-    add h-torsion to its own a_i or b_i and still be accepted, for the same true statement;
-    nobody else can, since the hash binds those bytes.
+    Soundness of checking transient points on the curve only. E(F_p) has order h·q with
+    gcd(h, q) = 1, so every curve point is uniquely U + T with U in G1 and T of order
+    dividing h. Member keys P_j, Cx and I are decoded with the subgroup check (they
+    persist: keys are reused by every report, Cx is recorded so that a coupon is spent once,
+    I is compared across reports), and G, H and B_S are hashed to G1. The A_j, t1 and t2
+    are only checked to be on the curve (`Group.decode_xy_unchecked`: coordinates below p,
+    y² = x³ + 4). For an equation E = A + (terms in G1), h·E = h·U_A + h·(terms), and since
+    multiplication by h is a bijection on G1, h·E = 0 iff U_A + (terms) = 0: the verifier
+    checks exactly the first form's equations on the G1 parts. The hashes bind the bytes of
+    every A_j, t1, t2 (so their G1 parts too), so both special-soundness extractions (the
+    coupon's CDS proof and the online proof; see the module docstring) go through as
+    before. A failing equation leaves a non-zero element of G1 after multiplying by h, and
+    a random combination of such elements vanishes with probability at most 2^-128, since
+    each coefficient is uniform over 2^128 values below q. A signer may add h-torsion to its
+    own transient points and still be accepted, for the same true statement; nobody else
+    can, since the hashes bind those bytes; and no torsion can reach I or Cx.
     """
     decoded: list[_Decoded] = []
-    for idx, (ring, subject_tag, message, sig) in enumerate(items):
+    for idx, (context, subject_tag, message, sig) in enumerate(items):
         try:
-            decoded.append(_decode(group, ring, subject_tag, message, sig))
+            decoded.append(_decode(group, context, subject_tag, message, sig))
         except VerificationError as ex:
             raise VerificationError(f"item {idx}: {ex}") from None
     if not decoded or _combined_equation(group, decoded):
@@ -540,6 +709,4 @@ def batch_ring_verify(group: Group, items: Sequence[RingItem]) -> None:
     for idx, item in enumerate(decoded):
         if not _combined_equation(group, [item]):
             raise VerificationError(f"item {idx}: {_explain_failure(group, item)}")
-    raise VerificationError(
-        "the batch equation failed but every item verified on its own; retry the batch"
-    )
+    raise VerificationError("the batch equation failed but every item verified on its own; retry the batch")

@@ -29,7 +29,7 @@ from functools import cached_property
 from typing import Any, Protocol
 
 from core import entries as e
-from core.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied, VerificationError
+from core.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied, StaleRing, VerificationError
 
 RETENTION_YEARS_DEFAULT = 5
 DISPUTE_DAYS = 20  # the regulator answers a dispute within 20 days (征信业管理条例 Art 25)
@@ -182,7 +182,7 @@ def check_ring_named(ring_change: int, changed_at: int, index: int) -> None:
     if ring_change == changed_at:
         return
     if ring_change < changed_at:
-        raise Conflict(
+        raise StaleRing(
             f"the member set changed at entry {changed_at}; this entry names the ring of entry {ring_change}: "
             f"rebuild the ring signature with ring_change = {changed_at}"
         )
@@ -441,17 +441,22 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
         up[f"report/{dispute['report']}"] = dump(record)
     elif isinstance(body, e.InvestigationAuthorised):
         _require(author_of(view, ally, signed), ["regulator"], "InvestigationAuthorised")
-        if body.ledger_size > index:
-            raise InvalidInput(f"investigation names ledger size {body.ledger_size}, beyond the current {index}")
-        up[f"investigation/{body.subject_tag.hex()}/{index:012d}"] = dump({"ledger_size": body.ledger_size})
+        up.update(check_investigation_authorised(view, index, body))
+    elif isinstance(body, e.InvestigationStep):
+        _require(author_of(view, ally, signed), ["operator"], "InvestigationStep")
+        up.update(check_investigation_step(view, ally, index, body))
+    elif isinstance(body, e.CombinerFaulted):
+        _require(author_of(view, ally, signed), ["regulator"], "CombinerFaulted")
+        up.update(check_combiner_faulted(view, index, body))
     elif isinstance(body, e.FraudFound):
-        _require(author_of(view, ally, signed), ["operator"], "FraudFound")
+        _require(author_of(view, ally, signed), ["regulator"], "FraudFound")
         rid = body.report_id.hex()
         record = load(view, f"report/{rid}")
         if record is None or record["subject"] != body.subject_tag.hex():
             raise NotFound(f"report {rid} about that subject is not on the ledger")
         if record["fraud_at"] is not None:
             raise Conflict(f"report {rid} was already found fraudulent at entry {record['fraud_at']}")
+        up.update(consume_investigation(view, index, body.subject_tag, int(record["index"])))
         record["fraud_at"] = index
         up[f"report/{rid}"] = dump(record)
     elif isinstance(body, e.RatingRequested):
@@ -844,3 +849,174 @@ def check_dispute_filed(view: StateView, author: str, index: int, timestamp_ms: 
         f"reportdispute/{rid}/{index:012d}": dump(did),
         f"disputetext/{rid}/{statement_digest(body.statement)}": dump({"index": index, "dispute": did}),
     }
+
+
+# -- investigations: logged, canonical bisection (docs/ratings.md, "Investigations") -----
+
+
+def investigation_record(view: StateView, subject_tag: bytes, authorisation: int) -> dict[str, Any] | None:
+    """The investigation an InvestigationAuthorised at `authorisation` opened for the subject:
+    its held request and set, the logged verdicts, the step awaiting its verdict, and how it
+    ended (culprit, cleared, consumed by FraudFound)."""
+    record: dict[str, Any] | None = load(view, f"investigation/{subject_tag.hex()}/{authorisation:012d}")
+    return record
+
+
+def open_investigation(view: StateView, subject_tag: bytes) -> dict[str, Any] | None:
+    """The subject's investigation that is not yet consumed nor cleared, or None."""
+    pointer = load(view, f"investigationopen/{subject_tag.hex()}")
+    return None if pointer is None else investigation_record(view, subject_tag, int(pointer))
+
+
+def investigation_bisection(record: Mapping[str, Any]) -> Any:
+    """`core.rating.bisection` over an investigation's held set and logged verdicts."""
+    from core.rating import bisection
+
+    return bisection([int(i) for i, _ in record["held"]], [bool(v) for v in record["verdicts"]])
+
+
+def investigation_chosen(record: Mapping[str, Any], subset: Sequence[int]) -> tuple[tuple[int, int], ...]:
+    """The (index, weight) pairs of `subset`, with the held request's weights."""
+    weights = {int(i): int(w) for i, w in record["held"]}
+    return tuple((int(i), weights[int(i)]) for i in subset)
+
+
+def faulted_combiners(view: StateView) -> list[int]:
+    """Trustees a CombinerFaulted names: never designated for a step again."""
+    return [int(key.split("/")[1]) for key, _ in view.scan("combinerfault/")]
+
+
+def step_combiners(view: StateView, ally: Alliance, record: Mapping[str, Any], step: int) -> tuple[int, int]:
+    """The two designated combiners of a step (`core.rating.investigation_combiners`)."""
+    from core.rating import investigation_combiners
+
+    return investigation_combiners(ally.genesis_hash, bytes.fromhex(record["subject"]), int(record["ledger_size"]),
+                                   step, [t.index for t in ally.genesis.trustees], faulted_combiners(view))
+
+
+def check_investigation_authorised(view: StateView, index: int, body: e.InvestigationAuthorised) -> Updates:
+    """The regulator may authorise a bisection only of a subject that is held at exactly
+    the size named (the subject's newest request answered by RatingHeld at L), not resolved
+    yet, and with no other investigation of it open."""
+    tag = body.subject_tag
+    if body.ledger_size > index:
+        raise InvalidInput(f"investigation names ledger size {body.ledger_size}, beyond the current {index}")
+    newest = latest_request(view, tag)
+    if newest is None or newest["answer"] is None or newest["answer"]["kind"] != "held":
+        raise Conflict("this subject is not held: an investigation needs the subject's newest rating request to be "
+                       "answered by RatingHeld (an aggregate that did not open)")
+    if int(newest["ledger_size"]) != body.ledger_size:
+        raise Conflict(f"the subject is held at ledger size {newest['ledger_size']}, not {body.ledger_size}: name "
+                       "the size of the held request")
+    if newest.get("resolved") is not None:
+        raise Conflict(f"the held request {newest['index']} was resolved by entry {newest['resolved']}")
+    current = open_investigation(view, tag)
+    if current is not None:
+        raise AlreadyExists(f"investigation {current['index']} of this subject is still open")
+    record = {"index": index, "subject": tag.hex(), "ledger_size": body.ledger_size, "request": newest["index"],
+              "held": newest["active"], "verdicts": [], "judged": [], "open_step": None, "culprit": None,
+              "found_at": None, "cleared": False, "consumed": None}
+    return {f"investigation/{tag.hex()}/{index:012d}": dump(record), f"investigationopen/{tag.hex()}": dump(index),
+            f"investigationindex/{index:012d}": dump(tag.hex())}
+
+
+def check_investigation_step(view: StateView, ally: Alliance, index: int, body: e.InvestigationStep) -> Updates:
+    """An InvestigationStep (docs/ratings.md): it names exactly the step the canonical
+    bisection gives after the logged verdicts, of an open, unconsumed investigation, before
+    any share is served; its verdict entry comes from the two designated combiners, each
+    signature covering the verdict and the digest of the evidence sealed to the regulator.
+    A disagreement stops the step until a CombinerFaulted changes the designation."""
+    from core.rating import (
+        check_combiner_signature,
+        max_steps,
+        set_digest,
+        step_verdict_message,
+    )
+
+    tag = body.subject_tag
+    record = investigation_record(view, tag, body.authorisation)
+    if record is None:
+        raise NotFound(f"entry {body.authorisation} is not an InvestigationAuthorised of this subject")
+    if body.ledger_size != record["ledger_size"]:
+        raise VerificationError(f"the investigation is of size {record['ledger_size']}, the step names "
+                                f"{body.ledger_size}")
+    if record["consumed"] is not None:
+        raise Conflict(f"investigation {body.authorisation} was consumed by FraudFound at entry {record['consumed']}")
+    progress = investigation_bisection(record)
+    if progress.finished:
+        raise Conflict(f"the bisection of investigation {body.authorisation} is finished: no further step")
+    if body.step != progress.step or body.subset != progress.next_subset:
+        raise PermissionDenied(f"not the canonical next step: step {progress.step} tests "
+                               f"{list(progress.next_subset)} (the left half of the smallest set shown not to open)")
+    if body.step > max_steps(len(record["held"])):  # pragma: no cover - bisection never goes further
+        raise PermissionDenied("a bisection takes at most ⌈log2 m⌉ + 1 steps")
+    if not body.verdict:
+        if record["open_step"] is not None:
+            raise Conflict(f"step {record['open_step']['step']} is named (entry {record['open_step']['index']}) and "
+                           "awaits its verdict")
+        record["open_step"] = {"index": index, "step": body.step, "stopped": []}
+        return {f"investigation/{tag.hex()}/{body.authorisation:012d}": dump(record)}
+    if record["open_step"] is None or record["open_step"]["step"] != body.step:
+        raise Conflict(f"step {body.step} is not named yet: append the step before its verdict")
+    combiners = step_combiners(view, ally, record, body.step)
+    if body.combiners != combiners:
+        raise PermissionDenied(f"the verdict of step {body.step} comes from trustees {list(combiners)}, the "
+                               f"designated combiners, not {list(body.combiners)}")
+    if list(combiners) in record["open_step"]["stopped"]:
+        raise Conflict(f"combiners {list(combiners)} disagreed on step {body.step}: it stays stopped until the "
+                       "regulator names the one whose evidence fails (CombinerFaulted)")
+    digest = set_digest(investigation_chosen(record, body.subset))
+    for combiner, claim, signature, evidence in zip(body.combiners, body.claims, body.signatures, body.evidence):
+        check_combiner_signature(ally.genesis, combiner, step_verdict_message(
+            ally.genesis_hash, body.authorisation, tag, body.ledger_size, body.step, digest, combiner, claim,
+            evidence), signature)
+    up: Updates = {}
+    record["judged"].append({"index": index, "step": body.step, "combiners": list(combiners),
+                             "verdict": body.verdict})
+    if body.verdict == "disagree":
+        record["open_step"]["stopped"].append(list(combiners))
+    else:
+        record["verdicts"].append(body.verdict == "opens")
+        record["open_step"] = None
+        after = investigation_bisection(record)
+        if after.culprit is not None:
+            record["culprit"], record["found_at"] = after.culprit, index
+        if after.cleared:
+            record["cleared"] = True
+            up[f"investigationopen/{tag.hex()}"] = None
+    up[f"investigation/{tag.hex()}/{body.authorisation:012d}"] = dump(record)
+    return up
+
+
+def consume_investigation(view: StateView, index: int, subject_tag: bytes, report_index: int) -> Updates:
+    """FraudFound consumes the subject's open investigation, whose finished bisection must
+    name exactly that report, and resolves the held request."""
+    record = open_investigation(view, subject_tag)
+    if record is None:
+        raise PermissionDenied("no investigation of this subject is open: FraudFound follows a logged bisection "
+                               "(InvestigationAuthorised, then InvestigationSteps naming the report)")
+    if record["culprit"] != report_index:
+        named = "no report yet" if record["culprit"] is None else f"entry {record['culprit']}"
+        raise Conflict(f"the bisection of investigation {record['index']} names {named}, not entry {report_index}")
+    record["consumed"] = index
+    request = request_record(view, int(record["request"]))
+    assert request is not None
+    request["resolved"] = index
+    return {f"investigation/{subject_tag.hex()}/{int(record['index']):012d}": dump(record),
+            f"investigationopen/{subject_tag.hex()}": None, f"request/{int(request['index']):012d}": dump(request)}
+
+
+def check_combiner_faulted(view: StateView, index: int, body: e.CombinerFaulted) -> Updates:
+    """The regulator names a combiner whose evidence failed, for a step it judged."""
+    tag = load(view, f"investigationindex/{body.authorisation:012d}")
+    if tag is None:
+        raise NotFound(f"entry {body.authorisation} is not an InvestigationAuthorised")
+    record = investigation_record(view, bytes.fromhex(tag), body.authorisation)
+    assert record is not None
+    if not any(j["step"] == body.step and body.combiner in j["combiners"] for j in record["judged"]):
+        raise NotFound(f"trustee {body.combiner} gave no verdict at step {body.step} of investigation "
+                       f"{body.authorisation}")
+    if view.get(f"combinerfault/{body.combiner}") is not None:
+        raise AlreadyExists(f"trustee {body.combiner} is already named in a CombinerFaulted")
+    return {f"combinerfault/{body.combiner}": dump({"index": index, "authorisation": body.authorisation,
+                                                   "step": body.step})}

@@ -17,14 +17,17 @@ The operator coordinates and never holds a plaintext. For each subject, on its o
 3. Every step is isolated per subject: a trustee error, a verdict, a refusal or a bug in
    one subject is a message for that subject and never stops the others.
 
-Investigations (kept apart in `investigate`, to be replaced by logged InvestigationSteps):
-a held subject is bisected once the regulator's InvestigationAuthorised covers it, each
-half's sealed shares going to the combiner, which answers only "opens" or "does not
-open"; the culprit gets FraudFound and the next epoch requests the correction.
+Investigations (`investigate`, docs/ratings.md): once the regulator's InvestigationAuthorised
+names a held subject, each step of the canonical bisection is appended as InvestigationStep
+before any share, judged by the step's two designated combiners (verdicts signed, evidence
+sealed to the regulator) and its verdict appended before the next step. The regulator
+concludes with FraudFound (`client.regulator.Regulator.conclude_investigation`); the next
+epoch then requests the correction.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import logging
@@ -45,7 +48,6 @@ from client.connection import secure_channel
 from core import entries as e
 from core import rating, state
 from core.errors import CandorError, Conflict, NotFound, Unavailable, VerificationError
-from core.rating import find_inconsistent
 from server.cpu import CpuPool
 from server.ledger import Ledger
 
@@ -154,11 +156,10 @@ class EpochRunner:
                 raise
         if held and (plan is None or plan.kind != "correction"):
             # A held set is rated again only through a correction (FraudFound, retraction).
-            if self._investigation_covers(tag, int(newest["ledger_size"])):  # type: ignore[index]
-                culprit = self.investigate(tag, newest)  # type: ignore[arg-type]
-                result.fraud.append(culprit)
-                result.messages.append(f"{_name(tag)}: report {culprit[:12]}… found inconsistent and excluded; "
-                                       "the corrected set is requested at the next epoch")
+            assert newest is not None
+            investigation = state.open_investigation(view, tag)
+            if investigation is not None and int(investigation["request"]) == int(newest["index"]):
+                self.investigate(tag, int(investigation["index"]), result)
             else:
                 result.held.append(tag.hex())
                 result.messages.append(f"{_name(tag)}: held (awaiting the regulator's investigation)")
@@ -253,29 +254,93 @@ class EpochRunner:
             return verdict
         raise Conflict("no combiner is reachable: " + "; ".join(problems))
 
-    def _investigation_covers(self, tag: bytes, ledger_size: int) -> bool:
-        return any(json.loads(raw)["ledger_size"] >= ledger_size
-                   for _key, raw in self.ledger.view.scan(f"investigation/{tag.hex()}/"))
+    def investigate(self, tag: bytes, authorisation: int, result: EpochResult) -> None:
+        """Run the logged bisection of an authorised investigation (docs/ratings.md,
+        "Investigations") as far as it goes: for each step, append the InvestigationStep the
+        canonical bisection names (before any share), have both designated combiners judge
+        it from shares sealed to each, and append their signed verdicts with their evidence
+        sealed to the regulator. Ends when a single report is shown not to open (the
+        regulator concludes with FraudFound), when nothing is found, or when the combiners
+        disagree (the step stops until the regulator's CombinerFaulted)."""
+        ally = self.ledger.alliance
+        while True:
+            view = self.ledger.view
+            record = state.investigation_record(view, tag, authorisation)
+            assert record is not None
+            progress = state.investigation_bisection(record)
+            if progress.culprit is not None:
+                rid = _report_id(view, tag, progress.culprit)
+                result.fraud.append(rid)
+                result.messages.append(f"{_name(tag)}: the bisection names report {rid[:12]}… (entry "
+                                       f"{progress.culprit}); the regulator concludes with FraudFound "
+                                       "(`candor investigate conclude`), then the correction is requested")
+                return
+            if progress.cleared:
+                result.held.append(tag.hex())
+                result.messages.append(f"{_name(tag)}: the investigation found no report that does not open")
+                return
+            open_step = record["open_step"]
+            if open_step is None:
+                step = e.InvestigationStep(authorisation, tag, int(record["ledger_size"]), progress.step,
+                                           tuple(progress.next_subset))
+                step_index = int(self.ledger.append(self._sign(step)))
+            else:
+                step_index = int(open_step["index"])
+                body = wire.signed_entry_from_bytes(self.ledger.store.entry(step_index)).entry.body
+                assert isinstance(body, e.InvestigationStep)
+                step = body
+            combiners = state.step_combiners(view, ally, record, step.step)
+            if open_step is not None and list(combiners) in open_step["stopped"]:
+                result.held.append(tag.hex())
+                result.messages.append(f"{_name(tag)}: investigation step {step.step} stopped: combiners "
+                                       f"{list(combiners)} disagreed; their evidence is sealed to the regulator")
+                return
+            self.ledger.wait_cosigned(step_index + 1, timeout=self.cosign_timeout)
+            verdicts = [self._judge(int(record["request"]), step_index, combiner) for combiner in combiners]
+            claims = tuple(bool(v.opens) for v in verdicts)
+            verdict = ("opens" if claims[0] else "does_not_open") if claims[0] == claims[1] else "disagree"
+            self.ledger.append(self._sign(dataclasses.replace(
+                step, verdict=verdict, combiners=combiners, claims=claims,
+                signatures=tuple(v.signature for v in verdicts), evidence=tuple(v.evidence for v in verdicts))))
+            if verdict == "disagree":
+                result.held.append(tag.hex())
+                result.messages.append(f"{_name(tag)}: investigation step {step.step}: combiners {list(combiners)} "
+                                       "disagree; the step stops and their evidence goes to the regulator")
+                return
 
-    def investigate(self, tag: bytes, record: dict[str, Any]) -> str:
-        """Bisect a held request's set (the combiner says only "opens" or "does not open"
-        for each half); append FraudFound for the culprit. Kept apart: logged
-        InvestigationSteps with two combiners replace it."""
-        items = [int(i) for i, _ in record["active"]]
-
-        def opens(subset: Sequence[int]) -> bool:
-            return bool(self.combine(tag, record, sorted(subset)).opens)
-
+    def _judge(self, request_index: int, step_index: int, combiner: int) -> trustee_pb2.CombineResponse:
+        """One combiner's verdict on an investigation step: every trustee's share sealed to
+        it, forwarded unopened; it answers opens / does not open, signed, and its evidence
+        sealed to the regulator. No plaintext reaches the operator."""
+        if combiner not in self.trustees:
+            raise Unavailable(f"trustee {combiner}, a designated combiner of this step, has no address configured")
+        cosigned = self.ledger.cosigned_size()
+        request = trustee_pb2.ShareRequest(request_index=request_index, combiner=combiner, cosigned_size=cosigned,
+                                           step_index=step_index)
+        calls = {i: self._pool.submit(stub.RequestShare, request, timeout=self.timeout)
+                 for i, stub in self.trustees.items()}
+        sealed: list[trustee_pb2.SealedShare] = []
+        problems: list[str] = []
+        for i, call in calls.items():
+            try:
+                resp = call.result()
+                if resp.trustee != i or resp.combiner != combiner:
+                    raise VerificationError(f"trustee {i} answered for another slot or combiner")
+                sealed.append(trustee_pb2.SealedShare(trustee=i, sealed=resp.sealed_share))
+            except grpc.RpcError as exc:
+                problems.append(f"trustee {i}: {exc.code().name}: {exc.details()}")
+            except CandorError as exc:
+                problems.append(f"trustee {i}: {exc}")
         try:
-            culprit = find_inconsistent(items, opens)
-        except NotFound:
-            raise Unavailable("every part of the held aggregate opens now; nothing to exclude") from None
-        rid = _report_id(self.ledger.view, tag, culprit)
-        body = e.FraudFound(report_id=bytes.fromhex(rid), subject_tag=tag,
-                            evidence=f"entry {culprit}: its ciphertext does not decrypt to what its commitment "
-                                     f"opens to (bisection of {len(items)} reports under investigation)")
-        self.ledger.append(self._sign(body))
-        return rid
+            verdict: trustee_pb2.CombineResponse = self.trustees[combiner].Combine(
+                trustee_pb2.CombineRequest(request_index=request_index, shares=sealed, cosigned_size=cosigned,
+                                           step_index=step_index), timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise Unavailable(f"combiner {combiner}: {exc.details()}" +
+                              (f" ({'; '.join(problems)})" if problems else "")) from None
+        if verdict.combiner != combiner:
+            raise VerificationError(f"combiner {combiner} answered as trustee {verdict.combiner}")
+        return verdict
 
     def _sign(self, body: e.Body) -> bytes:
         return wire.sign_leaf(e.LedgerEntry(body, timestamp_ms=int(self.clock() * 1000)), self.identity.signing_key())

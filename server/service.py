@@ -8,6 +8,7 @@ the ledger), calls the ledger, and converts back. Errors go through the one stat
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from concurrent.futures import TimeoutError as FutureTimeout
 
 import grpc
@@ -158,6 +159,12 @@ class GovernanceServicer(gov_grpc.GovernanceServiceServicer):
                                context: grpc.ServicerContext) -> gov.Receipt:
         return self._submit(request, context, e.InvestigationAuthorised, "regulator")
 
+    def RecordFraud(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext) -> gov.Receipt:
+        return self._submit(request, context, e.FraudFound, "regulator")
+
+    def RecordCombinerFault(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext) -> gov.Receipt:
+        return self._submit(request, context, e.CombinerFaulted, "regulator")
+
     def FileDispute(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext) -> gov.Receipt:
         return self._submit(request, context, e.DisputeFiled, "regulator", "member", "subject")
 
@@ -225,6 +232,17 @@ def _report_id(view: state.StateView, tag: bytes, index: int) -> str:
     return rid
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _commitment_xy(commitment: bytes) -> bytes:
+    """A report's commitment uncompressed (x ‖ y), sent with GetRating as a decoding hint:
+    the client checks it against the proven leaf and skips a square root per report
+    (client/ratings.py). Cached: a subject's reports are asked about again and again."""
+    from core.group import default_group
+
+    group = default_group()
+    return group.encode_xy(group.decode_unchecked(commitment))
+
+
 class RatingServicer(rt_grpc.RatingServiceServicer):
     def __init__(self, ledger: Ledger, epochs: EpochRunner | None, queries: QueryLog | None = None) -> None:
         self.ledger = ledger
@@ -271,6 +289,7 @@ class RatingServicer(rt_grpc.RatingServiceServicer):
         except NotFound:
             active_now = ()
         links = {r.index: r.link_tag for r in reports}
+        commitments = {r.index: r.commitment for r in reports}
         resp.reporters = len({links[i] for i, _ in active_now})
         covered: set[int] = set()
         if record is not None:
@@ -281,6 +300,7 @@ class RatingServicer(rt_grpc.RatingServiceServicer):
             resp.rule_set.CopyFrom(self._proven(int(rules_record["index"]), size))
             for index, _w in record["active"]:
                 resp.reports.append(self._proven(int(index), size))
+                resp.commitments_xy.append(_commitment_xy(commitments[int(index)]))
                 covered.add(int(index))
         resp.pending_reports = len({i for i, _ in active_now} - covered)
         rated_set = {int(i) for i, _ in record["active"]} if record is not None else set()
@@ -293,6 +313,7 @@ class RatingServicer(rt_grpc.RatingServiceServicer):
             resp.held.CopyFrom(self._proven(int(held["answer"]["index"]), size))
             resp.rated = False
             del resp.reports[:]
+            del resp.commitments_xy[:]
         elif disputed:
             resp.state = "disputed"
         elif record is not None:

@@ -89,6 +89,8 @@ class Target:
 
     request: dict[str, Any]
     chosen: tuple[tuple[int, int], ...]
+    step: e.InvestigationStep | None = None
+    """The investigation step this decrypts a subset for, if any."""
 
     @property
     def index(self) -> int:
@@ -108,7 +110,7 @@ class Target:
 
     @property
     def investigation(self) -> bool:
-        return self.chosen != tuple((int(i), int(w)) for i, w in self.request["active"])
+        return self.step is not None
 
 
 @dataclass
@@ -133,26 +135,27 @@ class Trustee:
     def index(self) -> int:
         return self.share.index
 
-    def _investigation_covers(self, subject_tag: bytes, ledger_size: int) -> bool:
-        """Is there an InvestigationAuthorised for the subject covering `ledger_size`?"""
-        for _key, raw in self.mirror.view.scan(f"investigation/{subject_tag.hex()}/"):
-            if json.loads(raw)["ledger_size"] >= ledger_size:
-                return True
-        return False
+    def _verified(self, index: int, cosigned_size: int, what: str) -> None:
+        """Entry `index` is on this trustee's verified (witness-cosigned) mirror."""
+        if index + 1 > self.mirror.size():
+            try:
+                self.mirror.sync(max(cosigned_size, index + 1))
+            except (NotFound, Unavailable) as exc:  # no cosigned checkpoint covers it yet: refuse below
+                log.info("cannot verify ledger size %d: %s", index + 1, exc)
+        if index + 1 > self.mirror.size():
+            raise Conflict(f"trustee has verified the ledger only up to size {self.mirror.size()} (witness-cosigned); "
+                           f"{what} {index} is beyond it")
 
     def _target(self, request_index: int, subset: Sequence[int], cosigned_size: int = 0) -> Target:
         """The request at `request_index` on this trustee's verified mirror, judged by the
         trustee itself: the subject's newest request, naming exactly the set the update
-        rule gives against the previous request, with k reporters (or a subset under an
-        investigation)."""
-        if request_index + 1 > self.mirror.size():
-            try:
-                self.mirror.sync(max(cosigned_size, request_index + 1))
-            except (NotFound, Unavailable) as exc:  # no cosigned checkpoint covers it yet: refuse below
-                log.info("cannot verify ledger size %d: %s", request_index + 1, exc)
-        if request_index + 1 > self.mirror.size():
-            raise Conflict(f"trustee has verified the ledger only up to size {self.mirror.size()} (witness-cosigned); "
-                           f"request {request_index} is beyond it")
+        rule gives against the previous request, with k reporters. A subset is decrypted
+        only for an investigation step the ledger names (`_step_target`)."""
+        if subset:
+            raise PermissionDenied("decrypting part of an active set reveals individual reports: a trustee serves a "
+                                   "subset only for the InvestigationStep the ledger names next (give step_index), "
+                                   "under the regulator's InvestigationAuthorised")
+        self._verified(request_index, cosigned_size, "request")
         view = self.mirror.view
         record = state.request_record(view, request_index)
         if record is None:
@@ -169,18 +172,52 @@ class Trustee:
         if plan.below_k:
             raise Conflict(f"the requested set has reports from {plan.reporters} distinct reporter(s); k = {plan.k}: "
                            "no share is served (the answer is RatingWithdrawn)")
-        if not subset:
-            return Target(record, plan.active)
-        if not self._investigation_covers(subject, int(record["ledger_size"])) and cosigned_size > self.mirror.size():
-            self.mirror.sync(cosigned_size)  # the authorisation comes after the request
-        if not self._investigation_covers(subject, int(record["ledger_size"])):
-            raise PermissionDenied("decrypting part of an active set reveals individual reports: it needs the "
-                                   "regulator's InvestigationAuthorised entry for this subject")
-        members = dict(plan.active)
-        missing = [i for i in subset if i not in members]
-        if missing or len(set(subset)) != len(subset):
-            raise InvalidInput(f"subset names entries {missing} outside the subject's active set")
-        return Target(record, tuple((i, members[i]) for i in sorted(subset)))
+        return Target(record, plan.active)
+
+    def _step_target(self, request_index: int, step_index: int, subset: Sequence[int], combiner: int,
+                     cosigned_size: int = 0) -> Target:
+        """An investigation step (docs/ratings.md, "Investigations"), judged on this trustee's
+        verified mirror: entry `step_index` names a step of the subject's open investigation
+        and is the step awaiting its verdict (the one the canonical bisection gives after the
+        logged verdicts: the ledger admitted it only so), the authorisation is not consumed,
+        and `combiner` is one of the step's two designated combiners. The subset is the
+        ledger's, never the operator's."""
+        # Judge on the newest cosigned state, not a stale mirror: a step already judged, or an
+        # authorisation consumed, must be seen as such.
+        for size in (0, cosigned_size):
+            try:
+                self.mirror.sync(size)
+                break
+            except CandorError as exc:
+                log.info("cannot verify the newest ledger size: %s", exc)
+        self._verified(step_index, cosigned_size, "investigation step")
+        body = wire.signed_entry_from_bytes(self.mirror.store.entry(step_index)).entry.body
+        if not isinstance(body, e.InvestigationStep) or body.verdict:
+            raise NotFound(f"entry {step_index} is not an InvestigationStep naming a step: append the step before "
+                           "asking for shares")
+        view = self.mirror.view
+        record = state.open_investigation(view, body.subject_tag)
+        if record is None or int(record["index"]) != body.authorisation:
+            raise PermissionDenied(f"investigation {body.authorisation} is consumed or closed: no more shares")
+        step = record["open_step"]
+        if step is None or int(step["index"]) != step_index:
+            raise PermissionDenied(f"entry {step_index} is not the step the ledger names next (the step awaiting its "
+                                   "verdict): a trustee serves only that one")
+        if subset and tuple(subset) != body.subset:
+            raise PermissionDenied(f"subset {list(subset)} is not the one step {body.step} names on the ledger "
+                                   f"({list(body.subset)}): a trustee decrypts no other")
+        if int(record["request"]) != request_index:
+            raise InvalidInput(f"the investigation is of request {record['request']}, not {request_index}")
+        designated = state.step_combiners(view, self.mirror.alliance, record, body.step)
+        if combiner not in designated:
+            raise PermissionDenied(f"trustee {combiner} is not a designated combiner of step {body.step} "
+                                   f"({list(designated)})")
+        if list(designated) in step["stopped"]:
+            raise Conflict(f"combiners {list(designated)} disagreed on step {body.step}: it is stopped until the "
+                           "regulator's CombinerFaulted")
+        request = state.request_record(view, request_index)
+        assert request is not None
+        return Target(request, state.investigation_chosen(record, body.subset), step=body)
 
     def _designated(self, target: Target, combiner: int) -> None:
         """Shares go only to a combiner the ledger would accept for (subject, L): the
@@ -202,9 +239,12 @@ class Trustee:
         return self.cpu.submit(threshold.decryption_share, self.public_key, self.share, c).result()
 
     def request_share(self, request_index: int, combiner: int, subset: Sequence[int] = (),
-                      cosigned_size: int = 0) -> trustee_pb2.ShareResponse:
-        target = self._target(request_index, tuple(subset), cosigned_size)
-        self._designated(target, combiner)
+                      cosigned_size: int = 0, step_index: int = 0) -> trustee_pb2.ShareResponse:
+        if step_index:
+            target = self._step_target(request_index, step_index, tuple(subset), combiner, cosigned_size)
+        else:
+            target = self._target(request_index, tuple(subset), cosigned_size)
+            self._designated(target, combiner)
         recipient = self._combiner_key(combiner)
         c = aggregate_ciphertext(self.mirror.store, self.public_key, target.chosen)
         share = self.compute_share(c)
@@ -213,19 +253,24 @@ class Trustee:
         sealed = rating.seal_share(recipient, aad, share)
         record = {"time_ms": int(self.clock() * 1000), "request": target.index, "subject": target.subject.hex(),
                   "ledger_size": target.ledger_size, "digest": target.digest.hex(), "combiner": combiner,
-                  "entries": [i for i, _ in target.chosen], "investigation": target.investigation}
+                  "entries": [i for i, _ in target.chosen], "investigation": target.investigation,
+                  "step_index": step_index or None}
         self.mirror.store.append_log(SHARE_LOG, json.dumps(record, sort_keys=True).encode())
         log.info("issued a sealed share for request %d (%d reports) to combiner %d", target.index,
                  len(target.chosen), combiner)
         return trustee_pb2.ShareResponse(trustee=self.index, combiner=combiner, sealed_share=sealed)
 
     def combine(self, request_index: int, subset: Sequence[int], sealed: Mapping[int, bytes],
-                cosigned_size: int = 0) -> trustee_pb2.CombineResponse:
+                cosigned_size: int = 0, step_index: int = 0) -> trustee_pb2.CombineResponse:
         """Open, verify and combine the sealed shares of a request; prove and sign the score,
-        or sign "does not open". Raises Conflict (naming the bad trustees) with fewer than t
-        valid shares."""
-        target = self._target(request_index, tuple(subset), cosigned_size)
-        self._designated(target, self.index)
+        or sign "does not open" (for an investigation step: sign the verdict and seal the
+        evidence to the regulator). Raises Conflict (naming the bad trustees) with fewer than
+        t valid shares."""
+        if step_index:
+            target = self._step_target(request_index, step_index, tuple(subset), self.index, cosigned_size)
+        else:
+            target = self._target(request_index, tuple(subset), cosigned_size)
+            self._designated(target, self.index)
         ally = self.mirror.alliance
         pub = self.public_key
         c = aggregate_ciphertext(self.mirror.store, pub, target.chosen)
@@ -260,6 +305,9 @@ class Trustee:
         commitments = [reports[i].commitment for i, _ in target.chosen]
         weights = [w for _, w in target.chosen]
         key = self.identity.signing_key()
+        if target.step is not None:
+            return self._step_verdict(target, target.step, commitments, weights, plaintext,
+                                      tuple(valid[: pub.threshold]), sorted(bad))
         try:
             opening = rating.open_aggregate(ally.generators, commitments, weights, plaintext)
         except VerificationError:
@@ -268,14 +316,35 @@ class Trustee:
             log.info("request %d: %s", target.index, rating.DOES_NOT_OPEN)
             return trustee_pb2.CombineResponse(opens=False, combiner=self.index, signature=key.sign(message),
                                                bad_trustees=sorted(bad))
-        if target.investigation:
-            return trustee_pb2.CombineResponse(opens=True, combiner=self.index, bad_trustees=sorted(bad))
         body = self._publication(target, reports, opening)
         signature = key.sign(rating.publication_message(ally.genesis_hash, body))
         log.info("request %d opens; published score signed", target.index)
         return trustee_pb2.CombineResponse(opens=True, combiner=self.index, score=body.score, grade=body.grade,
                                            reporters=body.reporters, proof=body.proof, signature=signature,
                                            bad_trustees=sorted(bad))
+
+    def _step_verdict(self, target: Target, step: e.InvestigationStep, commitments: Sequence[bytes],
+                      weights: Sequence[int], plaintext: int, shares: tuple[threshold.DecryptionShare, ...],
+                      bad: list[int]) -> trustee_pb2.CombineResponse:
+        """An investigation step's verdict: "opens" or "does not open", signed, with this
+        combiner's evidence (its t shares with their proofs and the plaintext) sealed to the
+        regulator's escrow key; the operator gets no plaintext."""
+        ally = self.mirror.alliance
+        try:
+            rating.open_aggregate(ally.generators, commitments, weights, plaintext)
+            opens = True
+        except VerificationError:
+            opens = False
+        aad = rating.evidence_aad(ally.genesis_hash, step.authorisation, step.subject_tag, step.ledger_size, step.step,
+                                  target.digest, self.index)
+        evidence = rating.seal_evidence(ally.genesis.regulator_escrow_key, aad,
+                                        rating.Evidence(self.index, opens, plaintext, shares))
+        message = rating.step_verdict_message(ally.genesis_hash, step.authorisation, step.subject_tag,
+                                              step.ledger_size, step.step, target.digest, self.index, opens, evidence)
+        log.info("investigation %d step %d judged (%d reports)", step.authorisation, step.step, len(target.chosen))
+        return trustee_pb2.CombineResponse(opens=opens, combiner=self.index,
+                                           signature=self.identity.signing_key().sign(message), evidence=evidence,
+                                           bad_trustees=bad)
 
     def _publication(self, target: Target, reports: Mapping[int, rating.ReportInfo],
                      opening: paillier.Opening) -> e.RatingPublished:
@@ -317,7 +386,7 @@ class TrusteeServicer(trustee_pb2_grpc.TrusteeServiceServicer):
         with grpc_errors(context):
             self._operator_only(context)
             return self.trustee.request_share(request.request_index, request.combiner, tuple(request.subset),
-                                              request.cosigned_size)
+                                              request.cosigned_size, request.step_index)
 
     def Combine(self, request: trustee_pb2.CombineRequest,
                 context: grpc.ServicerContext) -> trustee_pb2.CombineResponse:
@@ -328,7 +397,8 @@ class TrusteeServicer(trustee_pb2_grpc.TrusteeServiceServicer):
                 if item.trustee in sealed:
                     raise InvalidInput(f"two sealed shares from trustee {item.trustee}: forward each once")
                 sealed[item.trustee] = item.sealed
-            return self.trustee.combine(request.request_index, tuple(request.subset), sealed, request.cosigned_size)
+            return self.trustee.combine(request.request_index, tuple(request.subset), sealed, request.cosigned_size,
+                                        request.step_index)
 
 
 def create_trustee_server(identity: Identity, store: LedgerStore, listen: str | None = None,

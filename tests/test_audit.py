@@ -51,7 +51,7 @@ def test_tampered_entry_is_named_by_audit_and_caught_by_client(alliance_dir: Pat
     with conn_for(alliance_dir, "regulator", operator.port) as conn:
         size, note = conn.checkpoint().size, conn.checkpoint().note
         client = LogVerifier(conn.identity.genesis_leaf(), tmp_path / "client.state")
-        client.update(note, conn.consistency, lambda s: conn.inclusion(0, s), quorum=0)
+        client.accept(note, conn, quorum=0)
 
         # An attacker with write access to the database file edits one byte of entry 2.
         db = sqlite3.connect(tmp_path / "ledger.db")
@@ -102,9 +102,9 @@ def test_fork_is_caught_by_witness_and_client(alliance_dir: Path, tmp_path: Path
 
         with conn_for(alliance_dir, "member-a", op_a.port) as ca, conn_for(alliance_dir, "member-a", op_b.port) as cb:
             client = LogVerifier(ca.identity.genesis_leaf(), tmp_path / "member.state")
-            client.update(ca.checkpoint().note, ca.consistency, lambda s: ca.inclusion(0, s))
+            client.accept(ca.checkpoint().note, ca)
             with pytest.raises(VerificationError, match="fork"):
-                client.update(cb.checkpoint().note, cb.consistency, lambda s: cb.inclusion(0, s), quorum=0)
+                client.accept(cb.checkpoint().note, cb, quorum=0)
     finally:
         for op, store in ops:
             op.stop(grace=0.5)
@@ -112,14 +112,21 @@ def test_fork_is_caught_by_witness_and_client(alliance_dir: Path, tmp_path: Path
 
 
 def test_rollback_is_rejected(alliance_dir: Path, operator: Any, tmp_path: Path) -> None:
+    """A witness never cosigns below what it cosigned; a reader shown an older (proven
+    prefix) checkpoint keeps its head (tests/test_verifier.py has every rule in isolation)."""
     with conn_for(alliance_dir, "member-a", operator.port) as conn:
         old = conn.checkpoint().note
         operator.ledger.append(revoke(alliance_dir, "c"))
         operator.ledger.wait_checkpoint(6)
-        client = LogVerifier(conn.identity.genesis_leaf(), tmp_path / "c.state")
-        client.update(conn.checkpoint().note, conn.consistency, lambda s: conn.inclusion(0, s), quorum=0)
+        witness = LogVerifier(conn.identity.genesis_leaf(), tmp_path / "w.state", witness=True)
+        witness.accept(conn.checkpoint().note, conn)
         with pytest.raises(VerificationError, match="rollback"):
-            client.update(old, conn.consistency, quorum=0)
+            witness.accept(old, conn)
+        assert witness.head is not None and witness.head.size == 6
+        client = LogVerifier(conn.identity.genesis_leaf(), tmp_path / "c.state")
+        client.accept(conn.checkpoint().note, conn, quorum=0)
+        assert client.accept(old, conn, quorum=0).size == 5
+        assert client.latest is not None and client.latest.size == 6
 
 
 def test_audit_replay_rejects_entry_out_of_place(alliance_dir: Path) -> None:

@@ -276,3 +276,34 @@ def test_cofactor_ops_agree_across_backends() -> None:
         assert ARK.encode(ARK.mul_by_cofactor(pa)) == PYECC.encode(PYECC.mul_by_cofactor(pp))
         g_a, g_p = ARK.mul(ARK.generator(), 777), PYECC.mul(PYECC.generator(), 777)
         assert ARK.encode(ARK.add(pa, g_a)) == PYECC.encode(PYECC.add(pp, g_p))
+
+
+def test_decode_unchecked_via_xy_is_decode_unchecked_or_refused(group: Group) -> None:
+    """An unverified uncompressed copy of a compressed point (GetRating's commitments_xy)
+    is accepted only if it is that very point, and then gives what decode_unchecked gives."""
+    names = ["generator", "neg_generator", "two_g", "g_times_q_minus_1", *NOT_IN_SUBGROUP_NAMES]
+    for name in names:
+        data = encoding(name)
+        point = group.decode_unchecked(data)
+        xy = group.encode_xy(point)
+        assert group.encode(group.decode_unchecked_via_xy(data, xy)) == data
+        assert group.eq(group.decode_unchecked_via_xy(data, xy), point)
+        with pytest.raises(InvalidInput, match="not the point of the compressed encoding"):
+            group.decode_unchecked_via_xy(data, group.encode_xy(group.neg(point)))  # same x, other y
+    generator_xy = group.encode_xy(group.generator())
+    with pytest.raises(InvalidInput, match="not the point of the compressed encoding"):
+        group.decode_unchecked_via_xy(encoding("two_g"), generator_xy)
+    y = int.from_bytes(generator_xy[48:], "big")
+    for bad, why in [
+        (generator_xy[:48] + ((y + 1) % FIELD_MODULUS).to_bytes(48, "big"), "not on the curve"),
+        (generator_xy[:48] + (y + FIELD_MODULUS).to_bytes(48, "big"), "not below p"),
+        (generator_xy[:95], "96 bytes"),
+    ]:
+        with pytest.raises(InvalidInput, match=why):
+            group.decode_unchecked_via_xy(encoding("generator"), bad)
+    with pytest.raises(InvalidInput, match="identity"):
+        group.decode_unchecked_via_xy(encoding("identity"), generator_xy)
+    # The compressed side is framed exactly as decode_unchecked frames it.
+    for name in ("x_equals_p", "no_compression_flag", "infinity_with_x", "truncated_47"):
+        with pytest.raises(InvalidInput):
+            group.decode_unchecked_via_xy(encoding(name), generator_xy)

@@ -222,7 +222,7 @@ def test_revoked_ring(operator: Any, alice: Member, alliance_dir: Path, tmp_path
                              e.ENTRY_SIGNATURE_CONTEXT + entry_bytes)
         forged = wire.signed_entry_to_bytes(e.SignedEntry(entry_bytes, entry, ring_signature=sig.to_bytes()))
         fresh = alice.prepare_report(SUBJECT, "fake_traffic", "serious", recent(), refresh=False)
-        expected = {"stale": ("Conflict", "member set changed"), "forged": ("VerificationError", "branches")}
+        expected = {"stale": ("StaleRing", "member set changed"), "forged": ("VerificationError", "branches")}
         for name, leaf in (("stale", stale), ("forged", forged), ("fresh", fresh)):
             reference = verdict(operator.ledger.verify_entry, leaf)
             if name in expected:

@@ -22,8 +22,8 @@ def test_genesis_checkpoint_verifies(alliance_dir: Path, operator: Any, tmp_path
         cp = conn.checkpoint()
         assert cp.size == 5  # genesis, three admissions, the default rule set
         verifier = LogVerifier(Identity.load(alliance_dir / "member-a").genesis_leaf(), tmp_path / "v.state")
-        with pytest.raises(errors.VerificationError, match="quorum"):
-            verifier.update(cp.note, conn.consistency, lambda size: conn.inclusion(0, size))
+        with pytest.raises(errors.QuorumMissing, match="quorum"):
+            verifier.accept(cp.note, conn)
 
 
 def witness_step(alliance_dir: Path, name: str, operator: Any, state_dir: Path) -> int | None:
@@ -41,7 +41,7 @@ def test_witness_cosigns_and_client_accepts_quorum(alliance_dir: Path, operator:
     with connect(alliance_dir, "member-b", operator) as conn:
         cp = conn.checkpoint()
         verifier = LogVerifier(Identity.load(alliance_dir / "member-b").genesis_leaf(), tmp_path / "v.state")
-        accepted = verifier.update(cp.note, conn.consistency, lambda size: conn.inclusion(0, size))
+        accepted = verifier.accept(cp.note, conn)
         assert accepted.size == 5
         assert (tmp_path / "v.state").exists()
 
@@ -126,7 +126,8 @@ def test_unknown_exception_becomes_internal_without_details() -> None:
 
     assert status_for(RuntimeError("secret path /etc/x")) == (grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
     expected = {
-        errors.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS, errors.InvalidInput: grpc.StatusCode.INVALID_ARGUMENT,
+        errors.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS, errors.StaleRing: grpc.StatusCode.ABORTED,
+        errors.InvalidInput: grpc.StatusCode.INVALID_ARGUMENT,
         errors.VerificationError: grpc.StatusCode.INVALID_ARGUMENT, errors.NotFound: grpc.StatusCode.NOT_FOUND,
         errors.Conflict: grpc.StatusCode.FAILED_PRECONDITION, errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
         errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
@@ -135,3 +136,27 @@ def test_unknown_exception_becomes_internal_without_details() -> None:
     assert {cls for cls, _ in STATUS} == set(expected)
     for cls, code in expected.items():
         assert status_for(cls("what to fix")) == (code, "what to fix")
+
+
+def test_client_gets_back_the_typed_error_of_each_status() -> None:
+    """`from_rpc_error` inverts the table: a client can catch StaleRing, not match a message."""
+    import grpc
+
+    from candor.status import STATUS, from_rpc_error, status_for
+    from core import errors
+
+    class Failed(grpc.RpcError):
+        def __init__(self, code: grpc.StatusCode, details: str) -> None:
+            self._code, self._details = code, details
+
+        def code(self) -> grpc.StatusCode:
+            return self._code
+
+        def details(self) -> str:
+            return self._details
+
+    for cls, _ in STATUS:
+        back = from_rpc_error(Failed(*status_for(cls("what to fix"))))
+        # INVALID_ARGUMENT is shared by InvalidInput and VerificationError; it comes back as InvalidInput
+        assert type(back) is (errors.InvalidInput if cls is errors.VerificationError else cls)
+        assert str(back) == "what to fix"

@@ -26,6 +26,7 @@ from core.merkle import (
     subtree_hash,
     verify_consistency,
     verify_inclusion,
+    verify_inclusions,
 )
 
 SHARED = Path(__file__).parent / "vectors" / "published"
@@ -367,3 +368,44 @@ def test_compact_range_root_matches_the_full_tree(leaves: list[bytes]) -> None:
     assert compact.size == len(leaves)
     assert len(compact.peaks) == bin(len(leaves)).count("1")  # O(log n) memory
     assert compact.root() == root([leaf_hash(x) for x in leaves])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 300), st.data())
+def test_verify_inclusions_agrees_with_one_by_one(size: int, data: st.DataObject) -> None:
+    """The shared-node batch accepts a list iff every item verifies on its own: honest
+    proofs of any subset, and the same with one hash swapped, a leaf changed, a hash
+    appended or an index moved."""
+    leaves = [i.to_bytes(4, "big") for i in range(size)]
+    tree = MemoryTree()
+    for leaf in leaves:
+        tree.append(leaf)
+    root = tree.root()
+    picked = sorted(data.draw(st.sets(st.integers(0, size - 1), min_size=1)))
+    items: list[tuple[bytes, int, list[bytes]]] = [
+        (leaf_hash(leaves[i]), i, list(tree.inclusion_proof(i, size))) for i in picked]
+    how = data.draw(st.sampled_from(["honest", "hash", "leaf", "extra", "index"]))
+    if how != "honest":
+        j = data.draw(st.integers(0, len(items) - 1))
+        leaf, index, proof = items[j]
+        if how == "hash" and proof:
+            k = data.draw(st.integers(0, len(proof) - 1))
+            proof = proof[:k] + [bytes(32)] + proof[k + 1:]
+        elif how == "leaf":
+            leaf = leaf_hash(b"other")
+        elif how == "extra":
+            proof = [*proof, bytes(32)]
+        elif how == "index":
+            index = (index + 1) % size
+        items[j] = (leaf, index, proof)
+    alone = True
+    for leaf, index, proof in items:
+        try:
+            verify_inclusion(leaf, index, size, proof, root)
+        except VerificationError:
+            alone = False
+    if alone:
+        verify_inclusions(items, size, root)
+    else:
+        with pytest.raises(VerificationError):
+            verify_inclusions(items, size, root)

@@ -313,11 +313,27 @@ def test_unreachable_operator_names_its_address(alliance_dir: Path, capsys: pyte
     assert "failed to connect to all addresses" not in err
 
 
+@pytest.mark.parametrize("server", ["127.0.0.1:99999", "7400", "127.0.0.1:x"])
+def test_bad_operator_address_is_named(alliance_dir: Path, server: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["audit", "--identity", str(alliance_dir / "regulator"), "--server", server])
+    err = capsys.readouterr().err
+    assert f"operator address {server!r} is not HOST:PORT" in err
+
+
 def test_error_text_in_brackets_is_printed_whole(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = tmp_path / "[minor, general]"
     with pytest.raises(SystemExit):
         main(["audit", "--identity", str(folder)])
     assert "[minor, general]" in capsys.readouterr().err
+
+
+def test_small_key_bits_message_names_what_to_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["alliance", "init", "--dir", str(tmp_path / "a"), "--members", "a,b,c", "--key-bits", "512"])
+    err = capsys.readouterr().err
+    assert "at least 2048 bits" in err and "DESIGN" not in err and "allow_insecure" not in err
+    assert not (tmp_path / "a").exists()
 
 
 def test_epoch_run_fails_without_a_cosigned_checkpoint(alliance_dir: Path, operator: Any,

@@ -48,6 +48,10 @@ from server.trustee import create_trustee_server
 S1, S2, S3, S4 = "anchor:alpha", "anchor:beta", "anchor:gamma", "anchor:delta"
 
 
+def _hex(report_id: str | bytes) -> str:
+    return report_id.hex() if isinstance(report_id, bytes) else report_id
+
+
 def recent(days: int = 30) -> str:
     return (_dt.date.today() - _dt.timedelta(days=days)).isoformat()
 
@@ -120,6 +124,21 @@ class World:
         self.report("a", subject, "fake_traffic", "serious")
         self.report("b", subject, "fake_traffic", "minor")
         self.report("c", subject, "contract_default", "general")
+
+    def authorise(self, subject: str) -> int:
+        """The regulator authorises the investigation of a held subject, through its SDK."""
+        from client.regulator import Regulator
+
+        with Regulator(Identity.load(self.alliance / "regulator"), f"127.0.0.1:{self.operator.port}") as reg:
+            return int(reg.authorise_investigation(subject, "aggregate did not open").index)
+
+    def conclude(self, subject: str) -> Any:
+        """The regulator checks the combiners' sealed evidence and appends FraudFound."""
+        from client.regulator import Regulator
+
+        self.operator.ledger.wait_checkpoint(self.operator.ledger.store.size())
+        with Regulator(Identity.load(self.alliance / "regulator"), f"127.0.0.1:{self.operator.port}") as reg:
+            return reg.conclude_investigation(subject)
 
     def entries(self, kind: type) -> list[tuple[int, Any]]:
         store = self.operator.ledger.store
@@ -332,10 +351,10 @@ def test_plaintext_outside_the_slots_holds_only_its_subject(world: World, monkey
     with world.client("member-a") as client:
         answer = client.get_rating(S3, "monitoring")
         assert isinstance(answer, Unrated) and answer.state == "held"
-    world.regulator(e.InvestigationAuthorised(world.tag(S3), "aggregate did not open",
-                                              world.operator.ledger.store.size()))
+    world.authorise(S3)
     found = world.epoch()
-    assert found.fraud == [cheat.report_id], found.messages
+    assert found.fraud == [_hex(cheat.report_id)], found.messages
+    assert world.conclude(S3).report_id == _hex(cheat.report_id)
     after = world.epoch()
     assert world.tag(S3).hex() in after.withdrawn, after.messages
     ((_, withdrawn),) = world.entries(e.RatingWithdrawn)
@@ -361,10 +380,10 @@ def test_overflowing_r_field_is_found_not_blamed_on_the_trustees(world: World,
     world.three_reporters(S4)
     result = world.epoch()
     assert world.tag(S3).hex() in result.held and world.tag(S4).hex() in result.published, result.messages
-    world.regulator(e.InvestigationAuthorised(world.tag(S3), "aggregate did not open",
-                                              world.operator.ledger.store.size()))
+    world.authorise(S3)
     found = world.epoch()
-    assert found.fraud == [cheat.report_id], found.messages
+    assert found.fraud == [_hex(cheat.report_id)], found.messages
+    assert world.conclude(S3).report_id == _hex(cheat.report_id)
 
 
 def test_committed_tier_differs_from_encrypted_one(world: World) -> None:
@@ -377,9 +396,12 @@ def test_committed_tier_differs_from_encrypted_one(world: World) -> None:
     finally:
         c.close()
     assert world.tag(S3).hex() in world.epoch().held
-    world.regulator(e.InvestigationAuthorised(world.tag(S3), "aggregate did not open",
-                                              world.operator.ledger.store.size()))
-    assert world.epoch().fraud == [cheat.report_id]
+    world.authorise(S3)
+    assert world.epoch().fraud == [_hex(cheat.report_id)]
+    conclusion = world.conclude(S3)
+    assert conclusion.report_id == _hex(cheat.report_id) and not conclusion.faulted
+    ((_, fraud),) = world.entries(e.FraudFound)
+    assert fraud.report_id.hex() == _hex(cheat.report_id)
 
 
 def test_trustee_refusals(world: World) -> None:
@@ -490,7 +512,7 @@ def test_lying_publications_are_refused_by_the_ledger_and_the_sdk(world: World) 
         tag = client.subject_tag(S1)
         resp = client.conn.call(client.conn.rating.GetRating,
                                 rating_pb2.GetRatingRequest(subject_tag=tag, purpose="monitoring"))
-        cp = client._accept(resp.checkpoint.note)
+        cp = client.verifier.accept(resp.checkpoint.note, client.conn)
         assert isinstance(verify_rating(client.verifier.alliance, resp, cp, tag), Rating)
         doctored = rating_pb2.RatingResponse()
         doctored.CopyFrom(resp)
@@ -561,3 +583,135 @@ def test_genesis_refuses_a_trustee_without_encryption_key(alliance_dir: Path) ->
         dataclasses.replace(genesis, trustees=same)
     with pytest.raises(InvalidInput, match="31 bytes, expected 32"):
         dataclasses.replace(genesis.trustees[0], encryption_key=bytes(31))
+
+
+def test_uncompressed_commitment_hints_are_checked_not_trusted(world: World) -> None:
+    """GetRating sends each commitment uncompressed too (a decoding hint that saves a square
+    root per report). The SDK accepts a hint only if it is exactly the point the proven
+    leaf's compressed commitment encodes, and it does not rely on the ledger's subgroup
+    check either: a commitment with a torsion component fails the rating."""
+    from core.group import default_group
+    from g1_points import encoding
+
+    group = default_group()
+    world.three_reporters(S1)
+    world.epoch()
+    with world.client("member-a") as client:
+        tag = client.subject_tag(S1)
+        resp = client.conn.call(client.conn.rating.GetRating,
+                                rating_pb2.GetRatingRequest(subject_tag=tag, purpose="monitoring"))
+        cp = client.verifier.accept(resp.checkpoint.note, client.conn)
+        ally = client.verifier.alliance
+        assert len(resp.commitments_xy) == len(resp.reports) == 3
+        honest = verify_rating(ally, resp, cp, tag)
+        assert isinstance(honest, Rating)
+
+        def doctor(change: Any) -> rating_pb2.RatingResponse:
+            doctored = rating_pb2.RatingResponse()
+            doctored.CopyFrom(resp)
+            change(doctored.commitments_xy)
+            return doctored
+
+        # Without hints the SDK decompresses the commitments itself: the same rating.
+        plain = verify_rating(ally, doctor(lambda xy: xy.__delitem__(slice(None))), cp, tag)
+        assert isinstance(plain, Rating) and (plain.score, plain.grade) == (honest.score, honest.grade)
+        first = group.decode_xy_unchecked(resp.commitments_xy[0])
+        lies = [
+            (lambda xy: xy.__setitem__(0, xy[1]), "not the point"),  # another report's point
+            (lambda xy: xy.__setitem__(0, group.encode_xy(group.neg(first))), "not the point"),  # same x
+            (lambda xy: xy.__setitem__(0, xy[0][:48] + bytes(48)), "not on the curve"),
+            (lambda xy: xy.__delitem__(0), "uncompressed commitments for 3 reports"),
+        ]
+        for change, why in lies:
+            with pytest.raises(VerificationError, match=why):
+                verify_rating(ally, doctor(change), cp, tag)
+
+        # A ledger that took a commitment C + T (T of order 3) would be refused by intake; a
+        # client shown one in a consistent tree refuses the rating (C* is not in G1), hint or not.
+        index = resp.reports[0].index
+        published = wire.signed_entry_from_bytes(resp.rating.entry).entry.body
+        assert isinstance(published, e.RatingPublished) and published.weights[0] % 3  # w·T ≠ 0
+        leaves = world.operator.ledger.store.entries(0, cp.size)
+        signed = wire.signed_entry_from_bytes(leaves[index])
+        body = signed.entry.body
+        assert isinstance(body, e.ReportCommitted)
+        torsion = group.decode_unchecked(encoding("order_3_point"))
+        skewed = group.add(group.decode(body.commitment), torsion)
+        commitment = group.encode(skewed)
+        entry = dataclasses.replace(signed.entry, body=dataclasses.replace(
+            body, commitment=commitment, report_id=e.derive_report_id(commitment)))
+        entry_bytes = wire.entry_to_bytes(entry)
+        fake_leaves = list(leaves)
+        fake_leaves[index] = wire.signed_entry_to_bytes(dataclasses.replace(signed, entry_bytes=entry_bytes,
+                                                                            entry=entry))
+        fake_cp, get = _fake_tree(fake_leaves, cp.origin)
+        for hint in (group.encode_xy(skewed), None):
+            doctored = rating_pb2.RatingResponse()
+            doctored.CopyFrom(resp)
+            for proven in [doctored.rating, doctored.request, doctored.rule_set, *doctored.reports]:
+                proven.entry = fake_leaves[proven.index]
+                del proven.inclusion_proof[:]
+                proven.inclusion_proof.extend(merkle.inclusion_proof(proven.index, fake_cp.size, get))
+            if hint is None:
+                del doctored.commitments_xy[:]
+            else:
+                doctored.commitments_xy[0] = hint
+            with pytest.raises(VerificationError, match="C\\* is not a valid G1 point|prime-order subgroup"):
+                verify_rating(ally, doctored, fake_cp, tag)
+
+
+def test_mirror_batch_verification_refuses_what_apply_refuses(world: World, tmp_path: Path) -> None:
+    """A trustee mirror verifies runs of reports in batches (server.intake.verify_batch).
+    An operator serving a report whose validity proof or ring signature is another's, in
+    the middle of a run of honest reports, is refused at that very entry, with the message
+    entry-by-entry verification gives, and nothing of the page is stored."""
+    from client.connection import Connection
+    from server.mirror import Mirror
+
+    for who in ("a", "b", "c", "a", "b"):
+        world.report(who, S1, "fake_traffic", "minor")
+    world.cosign()
+    store = world.operator.ledger.store
+    leaves = store.entries(0, store.size())
+    reports = [i for i, leaf in enumerate(leaves)
+               if isinstance(wire.signed_entry_from_bytes(leaf).entry.body, e.ReportCommitted)]
+    assert len(reports) == 5
+    victim, donor = reports[2], reports[3]
+
+    def swapped(field: str) -> list[bytes]:
+        out = list(leaves)
+        signed, other = (wire.signed_entry_from_bytes(leaves[i]) for i in (victim, donor))
+        if field == "ring":
+            out[victim] = wire.signed_entry_to_bytes(dataclasses.replace(signed, ring_signature=other.ring_signature))
+        else:
+            body, donor_body = signed.entry.body, other.entry.body
+            assert isinstance(body, e.ReportCommitted) and isinstance(donor_body, e.ReportCommitted)
+            entry = dataclasses.replace(signed.entry, body=dataclasses.replace(
+                body, validity_proof=donor_body.validity_proof))
+            out[victim] = wire.signed_entry_to_bytes(dataclasses.replace(
+                signed, entry=entry, entry_bytes=wire.entry_to_bytes(entry)))
+        return out
+
+    ident = Identity.load(world.alliance / "trustee-1")
+    address = f"127.0.0.1:{world.operator.port}"
+    verdicts: dict[tuple[str, bool], str] = {}
+    for n, (field, batched) in enumerate((f, b) for f in ("ring", "proof", "honest") for b in (True, False)):
+        mirror = Mirror(ident, Connection(ident, address), open_store(str(tmp_path / f"m{n}.db")),
+                        tmp_path / f"m{n}.state")
+        served = leaves if field == "honest" else swapped(field)
+        mirror.conn.entries = lambda start, end, served=served: served[start:end]  # type: ignore[method-assign]
+        if not batched:  # entry by entry: every report through state.apply(verify=True)
+            mirror._verify_run = lambda view, first, run: [VerificationError("single")] * len(run)  # type: ignore[method-assign]
+        try:
+            if field == "honest":
+                assert mirror.sync() == len(leaves)
+                continue
+            with pytest.raises(VerificationError, match=f"ledger entry {victim} fails verification") as caught:
+                mirror.sync()
+            assert mirror.size() == 0
+            verdicts[field, batched] = str(caught.value)
+        finally:
+            mirror.conn.close()
+            mirror.store.close()
+    assert verdicts["ring", True] == verdicts["ring", False]
+    assert verdicts["proof", True] == verdicts["proof", False]

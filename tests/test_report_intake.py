@@ -265,9 +265,9 @@ def test_a_retry_resends_identical_bytes_and_a_replay_returns_the_receipt(alice:
 # -- opening an escrow ----------------------------------------------------------------------
 
 
-def file_dispute(m: Member, report_id: str) -> bytes:
+def file_dispute(m: Member, report_id: bytes) -> bytes:
     dispute_id = bytes.fromhex("d1" * 16)
-    entry = e.LedgerEntry(e.DisputeFiled(dispute_id, bytes.fromhex(report_id), "the refund was paid"),
+    entry = e.LedgerEntry(e.DisputeFiled(dispute_id, report_id, "the refund was paid"),
                           timestamp_ms=int(time.time() * 1000))
     m.conn.call(m.conn.governance.FileDispute,
                 gov.SubmitEntryRequest(signed_entry=wire.sign_leaf(entry, m.identity.signing_key())))
@@ -289,19 +289,25 @@ def test_an_escrow_opened_for_a_dispute_names_the_reporter(alice: Member, bob: M
     assert opening.opened_index == before and kinds(operator, before) == ["EscrowOpened"]
 
     # The CLI prints the same, after recording its own opening (another reason is needed:
-    # one opening per report and reason).
+    # one opening per report and reason). An investigation needs a held subject
+    # (docs/ratings.md), so the second reason is a second dispute.
     from candor.cli import main
 
     with pytest.raises(errors.AlreadyExists, match="already opened"):
         regulator.open_escrow(receipt.report_id, f"dispute:{dispute.hex()}")
     tag = alice.subject_tag(SUBJECT)
-    investigation = regulator.append("AuthoriseInvestigation",
-                                     e.InvestigationAuthorised(tag, "a fraud ring", size(operator)))
+    with pytest.raises(errors.Conflict, match="not held"):
+        regulator.append("AuthoriseInvestigation", e.InvestigationAuthorised(tag, "a fraud ring", size(operator)))
+    regulator.append("ResolveDispute", e.DisputeResolved(dispute, "annotate", "the refund was late"))
+    second = bytes.fromhex("d2" * 16)
+    bob.conn.call(bob.conn.governance.FileDispute, gov.SubmitEntryRequest(signed_entry=wire.sign_leaf(
+        e.LedgerEntry(e.DisputeFiled(second, receipt.report_id, "the goods never arrived"),
+                      timestamp_ms=int(time.time() * 1000)), bob.identity.signing_key())))
     main(["escrow", "open", "--identity", str(alliance_dir / "regulator"), "--server", f"127.0.0.1:{operator.port}",
-          "--report-id", receipt.report_id, "--reason", f"investigation:{investigation.index}", "--json"])
+          "--report-id", receipt.report_id.hex(), "--reason", f"dispute:{second.hex()}", "--json"])
     printed = json.loads(capsys.readouterr().out)
     assert (printed["member_id"], printed["signature_valid"]) == ("a", True)
-    assert kinds(operator, before) == ["EscrowOpened", "InvestigationAuthorised", "EscrowOpened"]
+    assert kinds(operator, before) == ["EscrowOpened", "DisputeResolved", "DisputeFiled", "EscrowOpened"]
 
 
 def test_an_escrow_stays_closed_without_a_reason(alice: Member, bob: Member, operator: Any, regulator: Regulator,
@@ -329,7 +335,7 @@ def test_an_escrow_stays_closed_without_a_reason(alice: Member, bob: Member, ope
         regulator.open_escrow(other.report_id, f"dispute:{dispute.hex()}")
     assert kinds(operator, before) == ["DisputeFiled", "DisputeResolved"]
     # Only the regulator may open: a member's EscrowOpened is refused.
-    leaf = wire.sign_leaf(e.LedgerEntry(e.EscrowOpened(bytes.fromhex(other.report_id), f"dispute:{dispute.hex()}"),
+    leaf = wire.sign_leaf(e.LedgerEntry(e.EscrowOpened(other.report_id, f"dispute:{dispute.hex()}"),
                                         timestamp_ms=int(time.time() * 1000)), bob.identity.signing_key())
     with pytest.raises(errors.PermissionDenied, match="for the regulator"):
         bob.conn.call(bob.conn.governance.OpenEscrow, gov.SubmitEntryRequest(signed_entry=leaf))
@@ -355,7 +361,7 @@ def test_an_operator_that_sealed_garbage_is_faulted(alice: Member, bob: Member, 
     assert opening.fault_index == before + 1
     assert kinds(operator, before) == ["EscrowOpened", "OperatorFaulted"]
     fault = wire.signed_entry_from_bytes(operator.ledger.store.entry(before + 1)).entry.body
-    assert isinstance(fault, e.OperatorFaulted) and fault.report_id.hex() == receipt.report_id
-    record = state.load(operator.ledger.view, f"report/{receipt.report_id}")
+    assert isinstance(fault, e.OperatorFaulted) and fault.report_id == receipt.report_id
+    record = state.load(operator.ledger.view, f"report/{receipt.report_id.hex()}")
     assert record["operator_faulted"] == before + 1
-    assert merkle.leaf_hash(operator.ledger.store.entry(receipt.index)).hex() == receipt.leaf_hash
+    assert merkle.leaf_hash(operator.ledger.store.entry(receipt.index)) == receipt.leaf_hash

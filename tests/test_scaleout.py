@@ -127,7 +127,7 @@ def assert_in_ledger(store: PostgresStore, receipts: list[ReportReceipt]) -> Non
     assert len(set(indices)) == len(indices), "two receipts name the same index"
     for r in receipts:
         assert r.index < size
-        assert merkle.leaf_hash(store.entry(r.index)).hex() == r.leaf_hash, f"entry {r.index} is not the receipt's"
+        assert merkle.leaf_hash(store.entry(r.index)) == r.leaf_hash, f"entry {r.index} is not the receipt's"
 
 
 def audit_cli(alliance_dir: Path, port: int) -> dict[str, Any]:

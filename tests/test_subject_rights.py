@@ -161,10 +161,13 @@ def test_record_disputes_and_docket_end_to_end(world: World, capsys: pytest.Capt
     assert first["status"] == "disputed" and rec["rating"]["state"] == "disputed"
     assert first["disputes"][0]["dispute_id"] == filed["dispute_id"] and first["disputes"][0]["by"] == "subject"
     today = _dt.datetime.now(_dt.UTC).date()
-    assert first["disputes"][0]["due"] == (today + _dt.timedelta(days=20)).isoformat()
+    assert first["disputes"][0]["due"] == (today + _dt.timedelta(days=20)).isoformat() == filed["answer_due"]
 
     size = world.size()
     # Refusals, each with what to do, and nothing stored.
+    err = refused(capsys, "dispute", "file", "--identity", subj, "--server", world.server, "--report-id", "zz",
+                  "--statement", "not hex")
+    assert err["error"] == "invalid_argument" and "report list" in err["message"]
     err = refused(capsys, "dispute", "file", "--identity", subj, "--server", world.server, "--report-id", other,
                   "--statement", "not me")
     assert err["error"] == "permission_denied" and "not about you" in err["message"]
@@ -205,6 +208,9 @@ def test_record_disputes_and_docket_end_to_end(world: World, capsys: pytest.Capt
     assert err["error"] == "failed_precondition" and "retracted" in err["message"]
     assert world.size() == size
 
+    # The regulator files one itself.
+    run(capsys, "dispute", "file", "--identity", world.regulator, "--server", world.server, "--report-id", r3,
+        "--statement", "supervisory review", "--json")
     world.cosign()
     rec = run(capsys, "subject", "record", "--identity", subj, "--server", world.server, "--json")
     by_id = {r["report_id"]: r for r in rec["reports"]}
@@ -212,10 +218,11 @@ def test_record_disputes_and_docket_end_to_end(world: World, capsys: pytest.Capt
     assert by_id[r1]["disputes"][0]["outcome"] == "annotate"
     assert by_id[r2]["status"] == "retracted" and by_id[r2]["disputes"][0]["by"] == "member"
     # The regulator's docket names the member that filed on the subject's behalf.
-    assert by_id[r3]["status"] == "active"
+    assert by_id[r3]["status"] == "disputed" and by_id[r3]["disputes"][0]["by"] == "regulator"
     docket = run(capsys, "dispute", "list", "--identity", world.regulator, "--server", world.server,
                  "--json")["disputes"]
-    assert [(d["outcome"], d["filed_by"]) for d in docket] == [("annotate", "subject"), ("retract", "member b")]
+    assert [(d["outcome"], d["filed_by"]) for d in docket] == [
+        ("annotate", "subject"), ("retract", "member b"), (None, "regulator")]
 
     # The member's own reports, found on the ledger by its link tags.
     mine = run(capsys, "report", "list", "--identity", world.member_dir("a"), "--server", world.server,
@@ -229,6 +236,14 @@ def test_record_disputes_and_docket_end_to_end(world: World, capsys: pytest.Capt
     assert [r["report_id"] for r in theirs] == [r3]
     err = refused(capsys, "report", "list", "--identity", world.regulator, "--server", world.server)
     assert err["error"] == "permission_denied"
+
+    # The same three commands as tables, for people.
+    for argv, title in ((("subject", "record", "--identity", subj), "Reports about you (3)"),
+                        (("dispute", "list", "--identity", world.regulator), "Disputes (3;"),
+                        (("report", "list", "--identity", world.member_dir("a")), "Your reports (3;")):
+        main([*argv, "--server", world.server])
+        shown = capsys.readouterr().out
+        assert title in shown and "Traceback" not in shown
 
 
 def test_revoked_subject_is_refused_and_can_be_enrolled_again(world: World,

@@ -27,7 +27,7 @@ class Signature(_message.Message):
     def __init__(self, key_id: _Optional[str] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class LedgerEntry(_message.Message):
-    __slots__ = ("version", "timestamp_ms", "genesis", "member_admitted", "member_revoked", "rule_set_published", "report_committed", "report_retracted", "dispute_filed", "dispute_resolved", "investigation_authorised", "fraud_found", "rating_published", "rating_requested", "rating_held", "rating_withdrawn", "escrow_opened", "operator_faulted", "query_log_committed", "subject_enrolled", "subject_access_authorised", "subject_revoked")
+    __slots__ = ("version", "timestamp_ms", "genesis", "member_admitted", "member_revoked", "rule_set_published", "report_committed", "report_retracted", "dispute_filed", "dispute_resolved", "investigation_authorised", "fraud_found", "rating_published", "rating_requested", "rating_held", "rating_withdrawn", "investigation_step", "combiner_faulted", "escrow_opened", "operator_faulted", "query_log_committed", "subject_enrolled", "subject_access_authorised", "subject_revoked")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_MS_FIELD_NUMBER: _ClassVar[int]
     GENESIS_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +44,8 @@ class LedgerEntry(_message.Message):
     RATING_REQUESTED_FIELD_NUMBER: _ClassVar[int]
     RATING_HELD_FIELD_NUMBER: _ClassVar[int]
     RATING_WITHDRAWN_FIELD_NUMBER: _ClassVar[int]
+    INVESTIGATION_STEP_FIELD_NUMBER: _ClassVar[int]
+    COMBINER_FAULTED_FIELD_NUMBER: _ClassVar[int]
     ESCROW_OPENED_FIELD_NUMBER: _ClassVar[int]
     OPERATOR_FAULTED_FIELD_NUMBER: _ClassVar[int]
     QUERY_LOG_COMMITTED_FIELD_NUMBER: _ClassVar[int]
@@ -66,13 +68,15 @@ class LedgerEntry(_message.Message):
     rating_requested: RatingRequested
     rating_held: RatingHeld
     rating_withdrawn: RatingWithdrawn
+    investigation_step: InvestigationStep
+    combiner_faulted: CombinerFaulted
     escrow_opened: EscrowOpened
     operator_faulted: OperatorFaulted
     query_log_committed: QueryLogCommitted
     subject_enrolled: SubjectEnrolled
     subject_access_authorised: SubjectAccessAuthorised
     subject_revoked: SubjectRevoked
-    def __init__(self, version: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., genesis: _Optional[_Union[Genesis, _Mapping]] = ..., member_admitted: _Optional[_Union[MemberAdmitted, _Mapping]] = ..., member_revoked: _Optional[_Union[MemberRevoked, _Mapping]] = ..., rule_set_published: _Optional[_Union[RuleSetPublished, _Mapping]] = ..., report_committed: _Optional[_Union[ReportCommitted, _Mapping]] = ..., report_retracted: _Optional[_Union[ReportRetracted, _Mapping]] = ..., dispute_filed: _Optional[_Union[DisputeFiled, _Mapping]] = ..., dispute_resolved: _Optional[_Union[DisputeResolved, _Mapping]] = ..., investigation_authorised: _Optional[_Union[InvestigationAuthorised, _Mapping]] = ..., fraud_found: _Optional[_Union[FraudFound, _Mapping]] = ..., rating_published: _Optional[_Union[RatingPublished, _Mapping]] = ..., rating_requested: _Optional[_Union[RatingRequested, _Mapping]] = ..., rating_held: _Optional[_Union[RatingHeld, _Mapping]] = ..., rating_withdrawn: _Optional[_Union[RatingWithdrawn, _Mapping]] = ..., escrow_opened: _Optional[_Union[EscrowOpened, _Mapping]] = ..., operator_faulted: _Optional[_Union[OperatorFaulted, _Mapping]] = ..., query_log_committed: _Optional[_Union[QueryLogCommitted, _Mapping]] = ..., subject_enrolled: _Optional[_Union[SubjectEnrolled, _Mapping]] = ..., subject_access_authorised: _Optional[_Union[SubjectAccessAuthorised, _Mapping]] = ..., subject_revoked: _Optional[_Union[SubjectRevoked, _Mapping]] = ...) -> None: ...
+    def __init__(self, version: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., genesis: _Optional[_Union[Genesis, _Mapping]] = ..., member_admitted: _Optional[_Union[MemberAdmitted, _Mapping]] = ..., member_revoked: _Optional[_Union[MemberRevoked, _Mapping]] = ..., rule_set_published: _Optional[_Union[RuleSetPublished, _Mapping]] = ..., report_committed: _Optional[_Union[ReportCommitted, _Mapping]] = ..., report_retracted: _Optional[_Union[ReportRetracted, _Mapping]] = ..., dispute_filed: _Optional[_Union[DisputeFiled, _Mapping]] = ..., dispute_resolved: _Optional[_Union[DisputeResolved, _Mapping]] = ..., investigation_authorised: _Optional[_Union[InvestigationAuthorised, _Mapping]] = ..., fraud_found: _Optional[_Union[FraudFound, _Mapping]] = ..., rating_published: _Optional[_Union[RatingPublished, _Mapping]] = ..., rating_requested: _Optional[_Union[RatingRequested, _Mapping]] = ..., rating_held: _Optional[_Union[RatingHeld, _Mapping]] = ..., rating_withdrawn: _Optional[_Union[RatingWithdrawn, _Mapping]] = ..., investigation_step: _Optional[_Union[InvestigationStep, _Mapping]] = ..., combiner_faulted: _Optional[_Union[CombinerFaulted, _Mapping]] = ..., escrow_opened: _Optional[_Union[EscrowOpened, _Mapping]] = ..., operator_faulted: _Optional[_Union[OperatorFaulted, _Mapping]] = ..., query_log_committed: _Optional[_Union[QueryLogCommitted, _Mapping]] = ..., subject_enrolled: _Optional[_Union[SubjectEnrolled, _Mapping]] = ..., subject_access_authorised: _Optional[_Union[SubjectAccessAuthorised, _Mapping]] = ..., subject_revoked: _Optional[_Union[SubjectRevoked, _Mapping]] = ...) -> None: ...
 
 class Trustee(_message.Message):
     __slots__ = ("index", "name", "signing_key", "verification_key", "encryption_key")
@@ -231,6 +235,42 @@ class FraudFound(_message.Message):
     subject_tag: bytes
     evidence: str
     def __init__(self, report_id: _Optional[bytes] = ..., subject_tag: _Optional[bytes] = ..., evidence: _Optional[str] = ...) -> None: ...
+
+class InvestigationStep(_message.Message):
+    __slots__ = ("authorisation", "subject_tag", "ledger_size", "step", "subset", "verdict", "combiners", "claims", "signatures", "evidence")
+    AUTHORISATION_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_TAG_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_SIZE_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    SUBSET_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    COMBINERS_FIELD_NUMBER: _ClassVar[int]
+    CLAIMS_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURES_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    authorisation: int
+    subject_tag: bytes
+    ledger_size: int
+    step: int
+    subset: _containers.RepeatedScalarFieldContainer[int]
+    verdict: str
+    combiners: _containers.RepeatedScalarFieldContainer[int]
+    claims: _containers.RepeatedScalarFieldContainer[bool]
+    signatures: _containers.RepeatedScalarFieldContainer[bytes]
+    evidence: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, authorisation: _Optional[int] = ..., subject_tag: _Optional[bytes] = ..., ledger_size: _Optional[int] = ..., step: _Optional[int] = ..., subset: _Optional[_Iterable[int]] = ..., verdict: _Optional[str] = ..., combiners: _Optional[_Iterable[int]] = ..., claims: _Optional[_Iterable[bool]] = ..., signatures: _Optional[_Iterable[bytes]] = ..., evidence: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class CombinerFaulted(_message.Message):
+    __slots__ = ("combiner", "authorisation", "step", "failure")
+    COMBINER_FIELD_NUMBER: _ClassVar[int]
+    AUTHORISATION_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_FIELD_NUMBER: _ClassVar[int]
+    combiner: int
+    authorisation: int
+    step: int
+    failure: str
+    def __init__(self, combiner: _Optional[int] = ..., authorisation: _Optional[int] = ..., step: _Optional[int] = ..., failure: _Optional[str] = ...) -> None: ...
 
 class RatingRequested(_message.Message):
     __slots__ = ("subject_tag", "ledger_size", "set_digest", "active_set", "weights", "as_of", "rule_set_version", "kind")

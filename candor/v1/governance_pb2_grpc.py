@@ -54,6 +54,16 @@ class GovernanceServiceStub:
                 request_serializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
                 response_deserializer=candor_dot_v1_dot_governance__pb2.Receipt.FromString,
                 _registered_method=True)
+        self.RecordFraud = channel.unary_unary(
+                '/candor.v1.GovernanceService/RecordFraud',
+                request_serializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
+                response_deserializer=candor_dot_v1_dot_governance__pb2.Receipt.FromString,
+                _registered_method=True)
+        self.RecordCombinerFault = channel.unary_unary(
+                '/candor.v1.GovernanceService/RecordCombinerFault',
+                request_serializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
+                response_deserializer=candor_dot_v1_dot_governance__pb2.Receipt.FromString,
+                _registered_method=True)
         self.FileDispute = channel.unary_unary(
                 '/candor.v1.GovernanceService/FileDispute',
                 request_serializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
@@ -114,6 +124,20 @@ class GovernanceServiceServicer:
 
     def AuthoriseInvestigation(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordFraud(self, request, context):
+        """FraudFound (docs/ratings.md)
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordCombinerFault(self, request, context):
+        """CombinerFaulted
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -185,6 +209,16 @@ def add_GovernanceServiceServicer_to_server(servicer, server):
             ),
             'AuthoriseInvestigation': grpc.unary_unary_rpc_method_handler(
                     servicer.AuthoriseInvestigation,
+                    request_deserializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.FromString,
+                    response_serializer=candor_dot_v1_dot_governance__pb2.Receipt.SerializeToString,
+            ),
+            'RecordFraud': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordFraud,
+                    request_deserializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.FromString,
+                    response_serializer=candor_dot_v1_dot_governance__pb2.Receipt.SerializeToString,
+            ),
+            'RecordCombinerFault': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordCombinerFault,
                     request_deserializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.FromString,
                     response_serializer=candor_dot_v1_dot_governance__pb2.Receipt.SerializeToString,
             ),
@@ -330,6 +364,60 @@ class GovernanceService:
             request,
             target,
             '/candor.v1.GovernanceService/AuthoriseInvestigation',
+            candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
+            candor_dot_v1_dot_governance__pb2.Receipt.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordFraud(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/candor.v1.GovernanceService/RecordFraud',
+            candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
+            candor_dot_v1_dot_governance__pb2.Receipt.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordCombinerFault(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/candor.v1.GovernanceService/RecordCombinerFault',
             candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
             candor_dot_v1_dot_governance__pb2.Receipt.FromString,
             options,

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from candor.v1 import ledger_pb2 as candor_dot_v1_dot_ledger__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63\x61ndor/v1/rating.proto\x12\tcandor.v1\x1a\x16\x63\x61ndor/v1/ledger.proto\"8\n\x10GetRatingRequest\x12\x13\n\x0bsubject_tag\x18\x01 \x01(\x0c\x12\x0f\n\x07purpose\x18\x02 \x01(\t\"D\n\x0bProvenEntry\x12\r\n\x05index\x18\x01 \x01(\x04\x12\r\n\x05\x65ntry\x18\x02 \x01(\x0c\x12\x17\n\x0finclusion_proof\x18\x03 \x03(\x0c\"\xf9\x02\n\x0eRatingResponse\x12\r\n\x05rated\x18\x01 \x01(\x08\x12&\n\x06rating\x18\x02 \x01(\x0b\x32\x16.candor.v1.ProvenEntry\x12(\n\x08rule_set\x18\x03 \x01(\x0b\x32\x16.candor.v1.ProvenEntry\x12\'\n\x07reports\x18\x04 \x03(\x0b\x32\x16.candor.v1.ProvenEntry\x12\x31\n\ncheckpoint\x18\x05 \x01(\x0b\x32\x1d.candor.v1.CheckpointResponse\x12\x17\n\x0fpending_reports\x18\x06 \x01(\r\x12\'\n\x07request\x18\x07 \x01(\x0b\x32\x16.candor.v1.ProvenEntry\x12\r\n\x05state\x18\x08 \x01(\t\x12\x11\n\treporters\x18\t \x01(\r\x12\t\n\x01k\x18\n \x01(\r\x12\x15\n\rwaiting_since\x18\x0b \x01(\t\x12$\n\x04held\x18\x0c \x01(\x0b\x32\x16.candor.v1.ProvenEntry\"[\n\x12ListQueriesRequest\x12\x13\n\x0bsubject_tag\x18\x01 \x01(\x0c\x12\r\n\x05\x61\x66ter\x18\x02 \x01(\x04\x12\r\n\x05limit\x18\x03 \x01(\r\x12\x12\n\ncommitment\x18\x04 \x01(\x04\"V\n\x0bQueryRecord\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0e\n\x06record\x18\x02 \x01(\x0c\x12\x12\n\ncommitment\x18\x03 \x01(\x04\x12\x17\n\x0finclusion_proof\x18\x04 \x03(\x0c\"\xb2\x01\n\x13ListQueriesResponse\x12\'\n\x07queries\x18\x01 \x03(\x0b\x32\x16.candor.v1.QueryRecord\x12+\n\x0b\x63ommitments\x18\x02 \x03(\x0b\x32\x16.candor.v1.ProvenEntry\x12\x31\n\ncheckpoint\x18\x03 \x01(\x0b\x32\x1d.candor.v1.CheckpointResponse\x12\x12\n\nnext_after\x18\x04 \x01(\x04\"\x11\n\x0fRunEpochRequest\"k\n\x10RunEpochResponse\x12\x11\n\tpublished\x18\x01 \x01(\r\x12\x0f\n\x07pending\x18\x02 \x01(\r\x12\x0c\n\x04held\x18\x03 \x01(\r\x12\x13\n\x0b\x66raud_found\x18\x04 \x01(\r\x12\x10\n\x08messages\x18\x05 \x03(\t2\xe7\x01\n\rRatingService\x12\x43\n\tGetRating\x12\x1b.candor.v1.GetRatingRequest\x1a\x19.candor.v1.RatingResponse\x12L\n\x0bListQueries\x12\x1d.candor.v1.ListQueriesRequest\x1a\x1e.candor.v1.ListQueriesResponse\x12\x43\n\x08RunEpoch\x12\x1a.candor.v1.RunEpochRequest\x1a\x1b.candor.v1.RunEpochResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63\x61ndor/v1/rating.proto\x12\tcandor.v1\x1a\x16\x63\x61ndor/v1/ledger.proto\"8\n\x10GetRatingRequest\x12\x13\n\x0bsubject_tag\x18\x01 \x01(\x0c\x12\x0f\n\x07purpose\x18\x02 \x01(\t\"D\n\x0bProvenEntry\x12\r\n\x05index\x18\x01 \x01(\x04\x12\r\n\x05\x65ntry\x18\x02 \x01(\x0c\x12\x17\n\x0finclusion_proof\x18\x03 \x03(\x0c\"\x91\x03\n\x0eRatingResponse\x12\r\n\x05rated\x18\x01 \x01(\x08\x12&\n\x06rating\x18\x02 \x01(\x0b\x32\x16.candor.v1.ProvenEntry\x12(\n\x08rule_set\x18\x03 \x01(\x0b\x32\x16.candor.v1.ProvenEntry\x12\'\n\x07reports\x18\x04 \x03(\x0b\x32\x16.candor.v1.ProvenEntry\x12\x31\n\ncheckpoint\x18\x05 \x01(\x0b\x32\x1d.candor.v1.CheckpointResponse\x12\x17\n\x0fpending_reports\x18\x06 \x01(\r\x12\'\n\x07request\x18\x07 \x01(\x0b\x32\x16.candor.v1.ProvenEntry\x12\r\n\x05state\x18\x08 \x01(\t\x12\x11\n\treporters\x18\t \x01(\r\x12\t\n\x01k\x18\n \x01(\r\x12\x15\n\rwaiting_since\x18\x0b \x01(\t\x12$\n\x04held\x18\x0c \x01(\x0b\x32\x16.candor.v1.ProvenEntry\x12\x16\n\x0e\x63ommitments_xy\x18\r \x03(\x0c\"[\n\x12ListQueriesRequest\x12\x13\n\x0bsubject_tag\x18\x01 \x01(\x0c\x12\r\n\x05\x61\x66ter\x18\x02 \x01(\x04\x12\r\n\x05limit\x18\x03 \x01(\r\x12\x12\n\ncommitment\x18\x04 \x01(\x04\"V\n\x0bQueryRecord\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0e\n\x06record\x18\x02 \x01(\x0c\x12\x12\n\ncommitment\x18\x03 \x01(\x04\x12\x17\n\x0finclusion_proof\x18\x04 \x03(\x0c\"\xb2\x01\n\x13ListQueriesResponse\x12\'\n\x07queries\x18\x01 \x03(\x0b\x32\x16.candor.v1.QueryRecord\x12+\n\x0b\x63ommitments\x18\x02 \x03(\x0b\x32\x16.candor.v1.ProvenEntry\x12\x31\n\ncheckpoint\x18\x03 \x01(\x0b\x32\x1d.candor.v1.CheckpointResponse\x12\x12\n\nnext_after\x18\x04 \x01(\x04\"\x11\n\x0fRunEpochRequest\"k\n\x10RunEpochResponse\x12\x11\n\tpublished\x18\x01 \x01(\r\x12\x0f\n\x07pending\x18\x02 \x01(\r\x12\x0c\n\x04held\x18\x03 \x01(\r\x12\x13\n\x0b\x66raud_found\x18\x04 \x01(\r\x12\x10\n\x08messages\x18\x05 \x03(\t2\xe7\x01\n\rRatingService\x12\x43\n\tGetRating\x12\x1b.candor.v1.GetRatingRequest\x1a\x19.candor.v1.RatingResponse\x12L\n\x0bListQueries\x12\x1d.candor.v1.ListQueriesRequest\x1a\x1e.candor.v1.ListQueriesResponse\x12\x43\n\x08RunEpoch\x12\x1a.candor.v1.RunEpochRequest\x1a\x1b.candor.v1.RunEpochResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,17 +37,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PROVENENTRY']._serialized_start=119
   _globals['_PROVENENTRY']._serialized_end=187
   _globals['_RATINGRESPONSE']._serialized_start=190
-  _globals['_RATINGRESPONSE']._serialized_end=567
-  _globals['_LISTQUERIESREQUEST']._serialized_start=569
-  _globals['_LISTQUERIESREQUEST']._serialized_end=660
-  _globals['_QUERYRECORD']._serialized_start=662
-  _globals['_QUERYRECORD']._serialized_end=748
-  _globals['_LISTQUERIESRESPONSE']._serialized_start=751
-  _globals['_LISTQUERIESRESPONSE']._serialized_end=929
-  _globals['_RUNEPOCHREQUEST']._serialized_start=931
-  _globals['_RUNEPOCHREQUEST']._serialized_end=948
-  _globals['_RUNEPOCHRESPONSE']._serialized_start=950
-  _globals['_RUNEPOCHRESPONSE']._serialized_end=1057
-  _globals['_RATINGSERVICE']._serialized_start=1060
-  _globals['_RATINGSERVICE']._serialized_end=1291
+  _globals['_RATINGRESPONSE']._serialized_end=591
+  _globals['_LISTQUERIESREQUEST']._serialized_start=593
+  _globals['_LISTQUERIESREQUEST']._serialized_end=684
+  _globals['_QUERYRECORD']._serialized_start=686
+  _globals['_QUERYRECORD']._serialized_end=772
+  _globals['_LISTQUERIESRESPONSE']._serialized_start=775
+  _globals['_LISTQUERIESRESPONSE']._serialized_end=953
+  _globals['_RUNEPOCHREQUEST']._serialized_start=955
+  _globals['_RUNEPOCHREQUEST']._serialized_end=972
+  _globals['_RUNEPOCHRESPONSE']._serialized_start=974
+  _globals['_RUNEPOCHRESPONSE']._serialized_end=1081
+  _globals['_RATINGSERVICE']._serialized_start=1084
+  _globals['_RATINGSERVICE']._serialized_end=1315
 # @@protoc_insertion_point(module_scope)

@@ -26,7 +26,7 @@ class ProvenEntry(_message.Message):
     def __init__(self, index: _Optional[int] = ..., entry: _Optional[bytes] = ..., inclusion_proof: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class RatingResponse(_message.Message):
-    __slots__ = ("rated", "rating", "rule_set", "reports", "checkpoint", "pending_reports", "request", "state", "reporters", "k", "waiting_since", "held")
+    __slots__ = ("rated", "rating", "rule_set", "reports", "checkpoint", "pending_reports", "request", "state", "reporters", "k", "waiting_since", "held", "commitments_xy")
     RATED_FIELD_NUMBER: _ClassVar[int]
     RATING_FIELD_NUMBER: _ClassVar[int]
     RULE_SET_FIELD_NUMBER: _ClassVar[int]
@@ -39,6 +39,7 @@ class RatingResponse(_message.Message):
     K_FIELD_NUMBER: _ClassVar[int]
     WAITING_SINCE_FIELD_NUMBER: _ClassVar[int]
     HELD_FIELD_NUMBER: _ClassVar[int]
+    COMMITMENTS_XY_FIELD_NUMBER: _ClassVar[int]
     rated: bool
     rating: ProvenEntry
     rule_set: ProvenEntry
@@ -51,7 +52,8 @@ class RatingResponse(_message.Message):
     k: int
     waiting_since: str
     held: ProvenEntry
-    def __init__(self, rated: _Optional[bool] = ..., rating: _Optional[_Union[ProvenEntry, _Mapping]] = ..., rule_set: _Optional[_Union[ProvenEntry, _Mapping]] = ..., reports: _Optional[_Iterable[_Union[ProvenEntry, _Mapping]]] = ..., checkpoint: _Optional[_Union[_ledger_pb2.CheckpointResponse, _Mapping]] = ..., pending_reports: _Optional[int] = ..., request: _Optional[_Union[ProvenEntry, _Mapping]] = ..., state: _Optional[str] = ..., reporters: _Optional[int] = ..., k: _Optional[int] = ..., waiting_since: _Optional[str] = ..., held: _Optional[_Union[ProvenEntry, _Mapping]] = ...) -> None: ...
+    commitments_xy: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, rated: _Optional[bool] = ..., rating: _Optional[_Union[ProvenEntry, _Mapping]] = ..., rule_set: _Optional[_Union[ProvenEntry, _Mapping]] = ..., reports: _Optional[_Iterable[_Union[ProvenEntry, _Mapping]]] = ..., checkpoint: _Optional[_Union[_ledger_pb2.CheckpointResponse, _Mapping]] = ..., pending_reports: _Optional[int] = ..., request: _Optional[_Union[ProvenEntry, _Mapping]] = ..., state: _Optional[str] = ..., reporters: _Optional[int] = ..., k: _Optional[int] = ..., waiting_since: _Optional[str] = ..., held: _Optional[_Union[ProvenEntry, _Mapping]] = ..., commitments_xy: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class ListQueriesRequest(_message.Message):
     __slots__ = ("subject_tag", "after", "limit", "commitment")

@@ -7,16 +7,18 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ShareRequest(_message.Message):
-    __slots__ = ("request_index", "combiner", "subset", "cosigned_size")
+    __slots__ = ("request_index", "combiner", "subset", "cosigned_size", "step_index")
     REQUEST_INDEX_FIELD_NUMBER: _ClassVar[int]
     COMBINER_FIELD_NUMBER: _ClassVar[int]
     SUBSET_FIELD_NUMBER: _ClassVar[int]
     COSIGNED_SIZE_FIELD_NUMBER: _ClassVar[int]
+    STEP_INDEX_FIELD_NUMBER: _ClassVar[int]
     request_index: int
     combiner: int
     subset: _containers.RepeatedScalarFieldContainer[int]
     cosigned_size: int
-    def __init__(self, request_index: _Optional[int] = ..., combiner: _Optional[int] = ..., subset: _Optional[_Iterable[int]] = ..., cosigned_size: _Optional[int] = ...) -> None: ...
+    step_index: int
+    def __init__(self, request_index: _Optional[int] = ..., combiner: _Optional[int] = ..., subset: _Optional[_Iterable[int]] = ..., cosigned_size: _Optional[int] = ..., step_index: _Optional[int] = ...) -> None: ...
 
 class ShareResponse(_message.Message):
     __slots__ = ("trustee", "combiner", "sealed_share")
@@ -37,19 +39,21 @@ class SealedShare(_message.Message):
     def __init__(self, trustee: _Optional[int] = ..., sealed: _Optional[bytes] = ...) -> None: ...
 
 class CombineRequest(_message.Message):
-    __slots__ = ("request_index", "subset", "shares", "cosigned_size")
+    __slots__ = ("request_index", "subset", "shares", "cosigned_size", "step_index")
     REQUEST_INDEX_FIELD_NUMBER: _ClassVar[int]
     SUBSET_FIELD_NUMBER: _ClassVar[int]
     SHARES_FIELD_NUMBER: _ClassVar[int]
     COSIGNED_SIZE_FIELD_NUMBER: _ClassVar[int]
+    STEP_INDEX_FIELD_NUMBER: _ClassVar[int]
     request_index: int
     subset: _containers.RepeatedScalarFieldContainer[int]
     shares: _containers.RepeatedCompositeFieldContainer[SealedShare]
     cosigned_size: int
-    def __init__(self, request_index: _Optional[int] = ..., subset: _Optional[_Iterable[int]] = ..., shares: _Optional[_Iterable[_Union[SealedShare, _Mapping]]] = ..., cosigned_size: _Optional[int] = ...) -> None: ...
+    step_index: int
+    def __init__(self, request_index: _Optional[int] = ..., subset: _Optional[_Iterable[int]] = ..., shares: _Optional[_Iterable[_Union[SealedShare, _Mapping]]] = ..., cosigned_size: _Optional[int] = ..., step_index: _Optional[int] = ...) -> None: ...
 
 class CombineResponse(_message.Message):
-    __slots__ = ("opens", "combiner", "score", "grade", "reporters", "proof", "signature", "bad_trustees")
+    __slots__ = ("opens", "combiner", "score", "grade", "reporters", "proof", "signature", "bad_trustees", "evidence")
     OPENS_FIELD_NUMBER: _ClassVar[int]
     COMBINER_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
@@ -58,6 +62,7 @@ class CombineResponse(_message.Message):
     PROOF_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     BAD_TRUSTEES_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
     opens: bool
     combiner: int
     score: int
@@ -66,4 +71,5 @@ class CombineResponse(_message.Message):
     proof: bytes
     signature: bytes
     bad_trustees: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, opens: _Optional[bool] = ..., combiner: _Optional[int] = ..., score: _Optional[int] = ..., grade: _Optional[str] = ..., reporters: _Optional[int] = ..., proof: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., bad_trustees: _Optional[_Iterable[int]] = ...) -> None: ...
+    evidence: bytes
+    def __init__(self, opens: _Optional[bool] = ..., combiner: _Optional[int] = ..., score: _Optional[int] = ..., grade: _Optional[str] = ..., reporters: _Optional[int] = ..., proof: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., bad_trustees: _Optional[_Iterable[int]] = ..., evidence: _Optional[bytes] = ...) -> None: ...

@@ -57,7 +57,7 @@ class QueryReader(RatingClient):
         while True:
             resp = self.conn.call(self.conn.rating.ListQueries, rating_pb2.ListQueriesRequest(subject_tag=tag,
                                                                                                after=after))
-            cp = self._accept(resp.checkpoint.note) if resp.checkpoint.note else None
+            cp = self.verifier.accept(resp.checkpoint.note, self.conn) if resp.checkpoint.note else None
             out.extend(verify_queries(self.verifier.alliance, resp, cp, int(time.time() * 1000)))
             if not resp.next_after:
                 return out
@@ -73,6 +73,7 @@ class Explorer:
         self.mirror = mirror
         self.env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
                                trim_blocks=True, lstrip_blocks=True)
+        self.env.filters["iso"] = views.iso
         self._address = address
         self._state_dir = state_dir
         self._reader: QueryReader | None = None
@@ -182,8 +183,8 @@ class Explorer:
     def _queries(self, tag: bytes) -> tuple[list[LoggedQuery] | None, str]:
         """The query log this role may read about `tag`, verified; (None, why not) otherwise."""
         if self.role not in ("regulator", "member", "subject"):
-            return None, f"the query log is read by the regulator, a member (its own queries) or the subject; " \
-                         f"not by a {self.role}"
+            return None, ("the query log is read by the regulator, a member (its own queries) or the subject; "
+                          f"not by a {self.role}")
         if self.role == "subject":
             own = self.identity.hex_file("subject.tag") if (self.identity.path / "subject.tag").is_file() else b""
             if own != tag:

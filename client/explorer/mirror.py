@@ -268,41 +268,33 @@ class Mirror:
                 self.witnesses[sig.name] = WitnessSeen(sig.name, size, sig.timestamp or 0)
 
     def _accept_latest(self) -> tuple[VerifiedCheckpoint | None, int]:
-        """The newest checkpoint carrying the witness quorum that this client can accept, and
-        the size of the operator's latest (possibly not yet cosigned) checkpoint."""
+        """The newest checkpoint carrying the witness quorum that this client accepted, and
+        the size of the operator's latest (possibly not yet cosigned) checkpoint. The latest
+        goes through the client's `LogVerifier.accept` either way (genesis, fork and
+        rollback rules), so a checkpoint still waiting for cosignatures is checked too."""
         note = self.conn.checkpoint().note
         latest = self.verifier.open(note, 0)  # operator signature and any cosignatures that verify
         self._observe_witnesses(latest)
-        quorum = self.alliance.genesis.witness_quorum
+        old = self.verifier.head
+        self.verifier.accept(note, self.conn, quorum=0)
         head = self.verifier.head
-        if len(latest.cosignatures) >= quorum:
-            old = 0 if head is None else head.size
-            cp = self.verifier.update(note, self.conn.consistency, lambda s: self.conn.inclusion(0, s))
-            if cp.size > old or not self.history:
-                self.history.append(Step(old, cp.size, cp.root_hash.hex(), time.time(), latest.witnesses))
-                del self.history[:-HISTORY]
-            return latest, latest.checkpoint.size
-        # The newest checkpoint waits for cosignatures: it must still be consistent with what
-        # we verified, and we show the last cosigned one.
-        if head is not None:
-            cp = latest.checkpoint
-            if cp.size < head.size:
-                raise VerificationError(f"rollback: the operator's latest checkpoint has size {cp.size}, below the "
-                                        f"cosigned size {head.size} this client verified")
-            if cp.size == head.size and cp.root_hash != head.root:
-                raise VerificationError(f"fork: two different roots for size {cp.size}")
-            if cp.size > head.size:
-                merkle.verify_consistency(head.size, cp.size, head.root, cp.root_hash,
-                                          self.conn.consistency(head.size, cp.size))
-            held = self.verifier.open(head.note)
-            self._observe_witnesses(held)
-            self.waiting = (f"the operator's latest checkpoint (size {cp.size}) carries "
-                            f"{len(latest.cosignatures)} of the {quorum} cosignatures required; "
-                            f"shown: the last cosigned checkpoint (size {head.size})")
-            return held, cp.size
-        self.waiting = (f"no checkpoint carrying the witness quorum ({quorum}) has been seen yet; "
-                        f"the operator's latest (size {latest.checkpoint.size}) carries {len(latest.cosignatures)}")
-        return None, latest.checkpoint.size
+        quorum = self.alliance.genesis.witness_quorum
+        size = latest.checkpoint.size
+        if head is None:
+            self.waiting = (f"no checkpoint carrying the witness quorum ({quorum}) has been seen yet; "
+                            f"the operator's latest (size {size}) carries {len(latest.cosignatures)}")
+            return None, size
+        shown = latest if head.size == size and head.root == latest.checkpoint.root_hash \
+            else self.verifier.open(head.note, quorum)
+        self._observe_witnesses(shown)
+        if old is None or head.size > old.size or not self.history:
+            self.history.append(Step(0 if old is None else old.size, head.size, head.root.hex(), time.time(),
+                                     shown.witnesses))
+            del self.history[:-HISTORY]
+        if shown is not latest and size > head.size:
+            self.waiting = (f"the operator's latest checkpoint (size {size}) carries {len(latest.cosignatures)} of the "
+                            f"{quorum} cosignatures required; shown: the last cosigned checkpoint (size {head.size})")
+        return shown, size
 
     # -- replay ------------------------------------------------------------------------------
 

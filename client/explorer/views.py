@@ -24,7 +24,7 @@ from client.explorer.mirror import Mirror, Row, Snapshot
 from client.queries import LoggedQuery
 from core import entries as e
 from core import record, state
-from core.errors import InvalidInput, NotFound
+from core.errors import CandorError, InvalidInput, NotFound
 from core.rules import RuleSet
 
 KINDS = tuple(sorted(cls.__name__ for cls in typing.get_args(e.Body)))
@@ -34,7 +34,8 @@ LAG_SECONDS = 120
 RECENT_REQUESTS = 100
 
 
-def _iso(ms: int) -> str:
+def iso(ms: int) -> str:
+    """A ledger timestamp (ms) as UTC text."""
     return _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
@@ -54,13 +55,13 @@ def verified_lines(mirror: Mirror, snap: Snapshot) -> list[str]:
     cp = snap.checkpoint
     g = mirror.alliance.genesis
     return [
-        f"Checkpoint of size {cp.checkpoint.size} (root {cp.checkpoint.root_hash.hex()[:16]}…): operator signature "
-        f"verified, cosigned by {', '.join(cp.witnesses) or 'no witness'} "
-        f"(quorum {g.witness_quorum} of {len(g.witnesses)}), consistent with every checkpoint this explorer "
-        "accepted before.",
-        f"All {cp.checkpoint.size} entries hash to that root and replay from the pinned genesis through the ledger's "
-        "own rules (every Ed25519 signature, rule set and publication proof re-checked; ring signatures and "
-        "validity proofs are the ledger's and `candor audit`'s to re-check).",
+        (f"Checkpoint of size {cp.checkpoint.size} (root {cp.checkpoint.root_hash.hex()[:16]}…): operator signature "
+         f"verified, cosigned by {', '.join(cp.witnesses) or 'no witness'} "
+         f"(quorum {g.witness_quorum} of {len(g.witnesses)}), consistent with every checkpoint this explorer "
+         "accepted before."),
+        (f"All {cp.checkpoint.size} entries hash to that root and replay from the pinned genesis through the "
+         "ledger's own rules (every Ed25519 signature, rule set and publication proof re-checked; ring signatures "
+         "and validity proofs are the ledger's and `candor audit`'s to re-check)."),
     ]
 
 
@@ -125,7 +126,7 @@ def health(mirror: Mirror, snap: Snapshot, now: float | None = None) -> Health:
             continue
         current = seen.size >= snap.latest_operator_size or now - seen.timestamp <= LAG_SECONDS
         witnesses.append(WitnessStatus(w.name, "current" if current else "lagging", seen.size,
-                                       _iso(seen.timestamp * 1000), _ago(now - seen.timestamp)))
+                                       iso(seen.timestamp * 1000), _ago(now - seen.timestamp)))
     requests = snap.by_kind.get("RatingRequested", [])
     answered = {k: len(snap.by_kind.get(f"Rating{k.capitalize()}", [])) for k in ("published", "held", "withdrawn")}
     missing = len(requests) - sum(answered.values())
@@ -143,9 +144,9 @@ def health(mirror: Mirror, snap: Snapshot, now: float | None = None) -> Health:
     return Health(
         size=snap.size, root=cp.checkpoint.root_hash.hex(), latest_operator_size=snap.latest_operator_size,
         cosigned_by=cp.witnesses, cosigned_ago=_ago(now - newest) if newest else "",
-        last_entry=_iso(last.timestamp_ms) if last is not None and last.timestamp_ms else "",
+        last_entry=iso(last.timestamp_ms) if last is not None and last.timestamp_ms else "",
         waiting=mirror.waiting, witnesses=witnesses,
-        history=[(s.old_size, s.new_size, s.root[:16], _iso(int(s.at * 1000)), ", ".join(s.witnesses))
+        history=[(s.old_size, s.new_size, s.root[:16], iso(int(s.at * 1000)), ", ".join(s.witnesses))
                  for s in reversed(mirror.history)],
         kinds=sorted((k, len(v)) for k, v in snap.by_kind.items()),
         requested=len(requests), answered=answered, unanswered=unanswered, recent=recent,
@@ -235,10 +236,10 @@ def entry_detail(mirror: Mirror, snap: Snapshot, index: int) -> EntryDetail:
     error = ""
     try:
         proof = [h.hex() for h in mirror.inclusion(snap, index)]
-    except Exception as exc:  # shown on the page: the entry stays verified by the replay
+    except CandorError as exc:  # shown on the page: the entry stays verified by the replay
         error = str(exc)
     row = snap.rows[index]
-    return EntryDetail(index, row.kind, row.author, _iso(row.timestamp_ms) if row.timestamp_ms else "",
+    return EntryDetail(index, row.kind, row.author, iso(row.timestamp_ms) if row.timestamp_ms else "",
                        snap.leaf_hashes[index].hex(), fields, auth, proof, error, snap.size)
 
 
@@ -494,7 +495,7 @@ def desk(mirror: Mirror, snap: Snapshot, today: _dt.date | None = None) -> Desk:
     for i in snap.by_kind.get("EscrowOpened", []):
         body = mirror.leaf(snap, i).entry.body
         assert isinstance(body, e.EscrowOpened)
-        escrows.append((i, _iso(snap.rows[i].timestamp_ms), body.report_id.hex(), body.reason))
+        escrows.append((i, iso(snap.rows[i].timestamp_ms), body.report_id.hex(), body.reason))
     faults = []
     for i in snap.by_kind.get("OperatorFaulted", []):
         body = mirror.leaf(snap, i).entry.body
@@ -503,7 +504,7 @@ def desk(mirror: Mirror, snap: Snapshot, today: _dt.date | None = None) -> Desk:
     membership = []
     for i in sorted(snap.by_kind.get("MemberAdmitted", []) + snap.by_kind.get("MemberRevoked", [])):
         body = mirror.leaf(snap, i).entry.body
-        when = _iso(snap.rows[i].timestamp_ms)
+        when = iso(snap.rows[i].timestamp_ms)
         if isinstance(body, e.MemberAdmitted):
             membership.append((i, when, "admitted", body.member_id, body.display_name))
         elif isinstance(body, e.MemberRevoked):

@@ -1,0 +1,1 @@
+"""The read-only explorer: `candor explore` (docs/explorer.md)."""
