@@ -536,13 +536,14 @@ def _prepare_report(
 
         def thunk() -> object:
             r = random_scalar()
-            c_bytes = group.encode(commit(gens, category, tier, r))
+            c_point = commit(gens, category, tier, r)
+            c_bytes = group.encode(c_point)
             m = pack(r, slot(gens.category_index(category), tier))
             ciphertext = encrypt(phe_key, m, pool)
             stmt = ReportStatement(
                 alliance.genesis, report_id, subject_tag, category, "2026-11-02", c_bytes
             )
-            proof = prove_validity(gens, stmt, tier, r)
+            proof = prove_validity(gens, stmt, tier, r, commitment_point=c_point)
             entry = b"".join(
                 (
                     report_id,
@@ -791,7 +792,8 @@ def _intake(run: _Runner, alliance: _Alliance) -> None:
     for _ in range(b):
         subject = secrets.token_bytes(32)
         msg = secrets.token_bytes(1024)
-        items.append((context, subject, msg, ring_sign(group, make_coupon(group, context, alliance.member_x), subject, msg)))
+        coupon = make_coupon(group, context, alliance.member_x)
+        items.append((context, subject, msg, ring_sign(group, coupon, subject, msg)))
     run.add(
         INTAKE,
         ring_batch_label(n, b),

@@ -108,7 +108,6 @@ STORES = ("sqlite", "postgresql")
 FLOOR_SERVICE = "candor.bench.Floor"
 FLOOR_METHOD = f"/{FLOOR_SERVICE}/Echo"
 SUBJECTS = 200  # reports cluster on a few hundred anchors, as they would in practice
-MAX_MESSAGE_BYTES = 512 * 1024
 
 
 # -- set-up ---------------------------------------------------------------------------------
@@ -189,12 +188,13 @@ def _floor_main(operator_dir: str, grpc_workers: int, response: bytes, conn: Any
 
     import grpc
 
+    from candor import wire
     from candor.identity import Identity
     from server.app import server_credentials
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=grpc_workers),
-                         options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                                  ("grpc.max_send_message_length", 16 * 1024 * 1024)])
+                         options=[("grpc.max_receive_message_length", wire.MAX_REQUEST_BYTES),
+                                  ("grpc.max_send_message_length", wire.MAX_RESPONSE_BYTES)])
     handler = grpc.unary_unary_rpc_method_handler(lambda _request, _context: response)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(FLOOR_SERVICE, {"Echo": handler}),))
     port = server.add_secure_port("127.0.0.1:0", server_credentials(Identity.load(operator_dir)))
@@ -602,12 +602,13 @@ class RunResult:
 def _channel(identity_dir: Path, address: str) -> Any:
     import grpc
 
+    from candor import wire
     from candor.identity import Identity
 
     ident = Identity.load(identity_dir)
     creds = grpc.ssl_channel_credentials(root_certificates=ident.ca_pem(), private_key=ident.tls_key_pem(),
                                          certificate_chain=ident.tls_cert_pem())
-    return grpc.secure_channel(address, creds, options=[("grpc.max_receive_message_length", 16 * 1024 * 1024)])
+    return grpc.secure_channel(address, creds, options=[("grpc.max_receive_message_length", wire.MAX_RESPONSE_BYTES)])
 
 
 def run_clients(alliance: Path, addresses: Sequence[str], requests: Sequence[bytes], clients: int,

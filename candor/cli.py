@@ -32,6 +32,8 @@ from core.querylog import PURPOSES
 if TYPE_CHECKING:
     from client.receipt import Receipt
 
+#: `candor witness` exit status when it stopped on fork evidence (docs/operations.md).
+FORK_EXIT = 3
 console = Console(stderr=True)
 out = Console()
 
@@ -184,6 +186,18 @@ def cmd_db_migrate(args: argparse.Namespace) -> None:
     _emit(args, result, "Database migrated" if result["applied"] else "Database schema already up to date")
 
 
+def cmd_db_backup(args: argparse.Namespace) -> None:
+    from server.database import backup_data
+
+    _emit(args, backup_data(args.data, args.out), "Backup written (safe while the operator serves)")
+
+
+def cmd_db_restore(args: argparse.Namespace) -> None:
+    from server.database import restore_data
+
+    _emit(args, restore_data(getattr(args, "from"), args.data), "Ledger restored")
+
+
 def cmd_witness(args: argparse.Namespace) -> None:
     from candor.identity import Identity
     from client.witness import Witness
@@ -196,7 +210,10 @@ def cmd_witness(args: argparse.Namespace) -> None:
     console.print(f"witness {witness.identity.name} polling the operator at {witness.conn.address} "
                   f"every {args.interval}s")
     witness.run(args.interval, say=lambda line: console.print(escape(line), soft_wrap=True))
-    raise CandorError(f"witness stopped: fork evidence in {witness.evidence_path}")
+    # Exit status 3, not 1: a service manager must not restart a witness over fork evidence.
+    console.print(f"[red]error:[/red] witness stopped: fork evidence in {escape(str(witness.evidence_path))}; "
+                  "tell the regulator", soft_wrap=True)
+    sys.exit(FORK_EXIT)
 
 
 def cmd_audit(args: argparse.Namespace) -> None:
@@ -214,15 +231,94 @@ def cmd_audit(args: argparse.Namespace) -> None:
         cp = verifier.open(resp.note, quorum=0 if args.no_quorum else None)
         verifier.accept(resp.note, conn, quorum=0 if args.no_quorum else None)  # and the pinned genesis at 0
         leaves = conn.entries(0, cp.checkpoint.size)
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("replaying ledger", total=len(leaves))
-        _, report = replay(leaves, lambda done, total: progress.update(task, completed=done))
+    from client.audit import PARALLEL_FROM
+    from server.cpu import CpuPool
+
+    # one worker per core verifies the reports' proofs and ring signatures, if it pays
+    pool = CpuPool() if len(leaves) >= PARALLEL_FROM else None
+    try:
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("replaying ledger", total=len(leaves))
+            _, report = replay(leaves, lambda done, total: progress.update(task, completed=done), pool=pool)
+    finally:
+        if pool is not None:
+            pool.close()
     check_root(report, cp.checkpoint.size, cp.checkpoint.root_hash)
     _emit(args, {
         "ok": True, "size": report.size, "root": report.root.hex(), "cosigned_by": list(cp.witnesses),
         "members": report.members, "reports": report.reports, "retracted": report.retracted,
         "entries": report.kinds,
     }, "Audit passed: every entry re-verified, root matches the cosigned checkpoint")
+
+
+def _reachable(identity: Any, address: str, peer: str, timeout: float = 3.0) -> str | None:
+    """None if an mTLS connection to `peer` at `address` comes up within `timeout`, else why not."""
+    import grpc
+
+    from client.connection import secure_channel
+
+    try:
+        with secure_channel(identity, address, peer) as channel:
+            grpc.channel_ready_future(channel).result(timeout=timeout)
+    except grpc.FutureTimeoutError:
+        return f"no mTLS connection to {address} within {timeout:g} s: is it running there?"
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def cmd_status(args: argparse.Namespace) -> None:
+    """One screen for any party: the operator, the ledger and its cosignatures, trustees."""
+    import time as _time
+
+    from candor.identity import Identity
+    from client.connection import Connection
+    from client.verifier import LogVerifier
+
+    identity = Identity.load(args.identity)
+    verifier = LogVerifier(identity.genesis_leaf())
+    genesis = verifier.alliance.genesis
+    address = args.server or identity.server
+    status: dict[str, Any] = {"party": f"{identity.role} {identity.name}", "operator": address, "problems": []}
+    problems: list[str] = status["problems"]
+    try:
+        with Connection(identity, address, timeout=10) as conn:
+            note = conn.checkpoint().note
+        cp = verifier.open(note, quorum=0)
+        cosigned = set(cp.witnesses)
+        stamps = [s.timestamp for s in cp.cosignatures if s.timestamp is not None]
+        status.update({
+            "operator_reachable": True, "ledger_size": cp.checkpoint.size,
+            "newest_cosignature_age_s": round(_time.time() - max(stamps)) if stamps else None,
+            "witness_quorum": f"{genesis.witness_quorum} of {len(genesis.witnesses)}",
+            "witnesses": {w.name: "cosigned the latest checkpoint" if w.name in cosigned else "not yet"
+                          for w in genesis.witnesses},
+        })
+        if len(cosigned) < genesis.witness_quorum:
+            missing = [w.name for w in genesis.witnesses if w.name not in cosigned]
+            problems.append(f"latest checkpoint lacks the witness quorum; missing {', '.join(missing)}")
+    except CandorError as exc:
+        status["operator_reachable"] = False
+        problems.append(str(exc))
+    trustees = {str(i): a for i, a in identity.info.get("trustees", {}).items()}
+    if identity.role == "trustee":
+        trustees = {str(identity.info.get("index")): str(identity.info.get("listen"))}
+    if trustees:
+        from concurrent.futures import ThreadPoolExecutor
+
+        status["trustees"] = {}
+        with ThreadPoolExecutor(max_workers=len(trustees)) as pool:
+            checks = {i: pool.submit(_reachable, identity, a, f"trustee-{i}") for i, a in trustees.items()}
+        for index, trustee_address in sorted(trustees.items()):
+            why = checks[index].result()
+            status["trustees"][f"trustee-{index}"] = f"{trustee_address}: " + ("reachable" if why is None else why)
+            if why is not None:
+                problems.append(f"trustee {index} at {trustee_address}: {why}")
+    status["ok"] = not problems
+    status["problems"] = status.pop("problems")  # listed last
+    _emit(args, status, "Status: all well" if status["ok"] else "Status: problems")
+    if problems:
+        sys.exit(1)
 
 
 # -- reports (member SDK) ------------------------------------------------------------------
@@ -796,7 +892,7 @@ def cmd_explore(args: argparse.Namespace) -> None:
     from client.explorer.app import Served, build
 
     identity = Identity.load(args.identity)
-    explorer = build(identity, args.server, Path(args.state) if args.state else None)
+    explorer = build(identity, args.server, Path(args.state) if args.state else None, verify_all=args.verify_all)
     served = Served(explorer, args.listen).start()
     if explorer.mirror.error is not None:
         console.print(f"[red]the ledger does not verify:[/red] {escape(explorer.mirror.error)}", soft_wrap=True)
@@ -824,6 +920,8 @@ def _add_explore_command(sub: Any, add: Callable[..., argparse.ArgumentParser]) 
                    help="HOST:PORT to serve on (default 127.0.0.1:8080; env CANDOR_EXPLORE_LISTEN)")
     p.add_argument("--state", default=None, help="folder for the explorer's verified copy (default: IDENTITY/explorer)")
     p.add_argument("--interval", type=float, default=5.0, help="seconds between refreshes from the operator (default 5)")
+    p.add_argument("--verify-all", action="store_true",
+                   help="also re-verify every ring signature and validity proof while syncing (as `candor audit`)")
 
 
 # -- parser --------------------------------------------------------------------------------
@@ -858,6 +956,9 @@ def build_parser() -> argparse.ArgumentParser:
             json_flag: bool = True) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = parent.add_parser(name, help=summary, description=summary,
                                                        epilog=f"Example: {example}")
+        if fn in (cmd_serve, cmd_witness, cmd_trustee_serve, cmd_explore):  # long-running: settings from a file
+            p.add_argument("--config", metavar="FILE", help="TOML file of settings named like the flags "
+                           "(listen = \"0.0.0.0:7400\", checkpoint_ms = 50, ...); flags override it")
         if json_flag:
             p.add_argument("--json", action="store_true", help="print the result as JSON")
         # -v after the subcommand too; SUPPRESS keeps a -v given before it
@@ -915,11 +1016,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help="postgresql:// URL or SQLite path; env CANDOR_DATA")
     p.add_argument("--schema", default=_env("SCHEMA"), help="PostgreSQL schema (default candor); env CANDOR_SCHEMA")
 
+    p = add(dbsub, "backup", "Copy a SQLite ledger to a new file, consistently, even while the operator serves.",
+            "candor db backup --data ./ledger.db --out ./ledger-2026-12-01.db", cmd_db_backup)
+    p.add_argument("--data", default=_env("DATA"), required=_env("DATA") is None,
+                   help="the SQLite ledger; env CANDOR_DATA (PostgreSQL: use pg_dump, see docs/operations.md)")
+    p.add_argument("--out", required=True, help="the new backup file")
+    p = add(dbsub, "restore", "Replace a SQLite ledger by a backup (stop the operator first). Clients that "
+            "verified a newer checkpoint will detect the rollback.",
+            "candor db restore --from ./ledger-2026-12-01.db --data ./ledger.db", cmd_db_restore)
+    p.add_argument("--from", required=True, metavar="FILE", help="the backup written by `candor db backup`")
+    p.add_argument("--data", default=_env("DATA"), required=_env("DATA") is None,
+                   help="the SQLite ledger to replace; env CANDOR_DATA")
+
     p = add(sub, "witness", "Cosign the operator's checkpoints after checking consistency.",
             "candor witness --identity ./alliance/witness-1", cmd_witness)
     _identity(p, "./alliance/witness-1")
     p.add_argument("--interval", type=float, default=1.0, help="seconds between polls (default 1)")
     p.add_argument("--once", action="store_true", help="check and cosign once, then exit")
+
+    p = add(sub, "status", "One screen for any party: operator reachable, ledger size, each witness's "
+            "cosignature of the latest checkpoint, trustees reachable; exit status 1 if anything is wrong.",
+            "candor status --identity ./alliance/operator", cmd_status)
+    _identity(p, "./alliance/operator")
 
     p = add(sub, "audit", "Download the whole ledger, re-verify every entry, compare the root.",
             "candor audit --identity ./alliance/regulator", cmd_audit)
@@ -1087,10 +1205,49 @@ def fail(args: argparse.Namespace | None, message: str, exc: BaseException | Non
     sys.exit(1)
 
 
+def _config_flags(argv: list[str]) -> list[str]:
+    """The settings of `--config FILE` as extra flags, leaving out those given on the command
+    line (flags override the file; the file overrides CANDOR_* environment defaults)."""
+    import tomllib
+
+    from core.errors import InvalidInput
+
+    path = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--config"), None)
+    path = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), path)
+    if path is None:
+        return []
+    try:
+        with open(path, "rb") as f:
+            settings = tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"--config {path} is not valid TOML: {exc}") from None
+    extra: list[str] = []
+    for key, value in settings.items():
+        flag = "--" + key.replace("_", "-")
+        if key == "config" or any(a == flag or a.startswith(flag + "=") for a in argv):
+            continue
+        if isinstance(value, bool):
+            extra += [flag] if value else []
+        elif isinstance(value, (str, int, float)):
+            extra += [flag, str(value)]
+        else:
+            raise InvalidInput(f"--config {path}: {key} must be a string, number or true/false")
+    return extra
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        extra = _config_flags(argv)
+    except (CandorError, OSError) as exc:
+        fail(None, str(exc) if isinstance(exc, CandorError) else f"--config: {exc.strerror}: {exc.filename}", exc)
+    args, unknown = parser.parse_known_args(argv + extra)
+    if unknown:
+        if any(u in extra for u in unknown):
+            fail(None, f"--config: unknown setting(s) {', '.join(u[2:] for u in unknown if u.startswith('--'))} "
+                       "for this command; use the names of its flags (see --help)")
+        parser.parse_args(argv)  # argparse's own message for an unknown flag on the command line
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:

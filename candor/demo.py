@@ -7,8 +7,9 @@ reports (every receipt verified); an epoch publishes ratings (a score and grade 
 publication proof, never a per-tier count; docs/ratings.md) that a member verifies locally
 against the cosigned ledger; a subject reported by only one platform stays below k; a
 retraction is published alone as a correction at the next epoch; a platform that encrypts
-something other than it committed is held, found by bisection once the regulator
-authorises an investigation, and excluded; finally the regulator audits the whole ledger by
+something other than it committed is held, found by a logged bisection (two combiners per
+step) once the regulator authorises an investigation, concluded by the regulator's FraudFound
+and excluded; finally the regulator audits the whole ledger by
 replay.
 """
 
@@ -232,8 +233,6 @@ def run_demo(key_bits: int = 2048, reports: int = 0, json_mode: bool = False,
     from client.ratings import Rating, RatingClient
     from client.sdk import Member
     from client.verifier import LogVerifier
-    from core import entries as e
-    from server.ceremony import regulator_leaf
 
     con = console or Console(stderr=True)
     today = _dt.date.today()
@@ -311,15 +310,18 @@ def run_demo(key_bits: int = 2048, reports: int = 0, json_mode: bool = False,
             for again in ("taobao-live", "pdd-live"):
                 members[again].submit_report(RETRACTED_SUBJECT, "refund_refusal", "general",
                                              (today - _dt.timedelta(days=5)).isoformat())
-            con.print(f"6. The regulator authorises an investigation of the held subject {subject}")
-            tag = reader.subject_tag(subject)
-            size = story.conn.checkpoint().size
-            from candor.v1 import governance_pb2
+            con.print(f"6. The regulator authorises an investigation of the held subject {subject}; the operator "
+                      "logs each bisection step (InvestigationStep) and two combiners judge it, sealing their "
+                      "evidence to the regulator (the operator never sees a plaintext)")
+            from client.regulator import Regulator
 
-            story.conn.call(story.conn.governance.AuthoriseInvestigation, governance_pb2.SubmitEntryRequest(
-                signed_entry=regulator_leaf(story.alliance / "regulator",
-                                            e.InvestigationAuthorised(tag, "the aggregate did not open", size))))
-            second = story.epoch()
+            with Regulator(story.regulator) as regulator:
+                regulator.authorise_investigation(subject, "the aggregate did not open")
+                second = story.epoch()
+                story.cosigned()
+                conclusion = regulator.conclude_investigation(subject)
+            con.print(f"   The regulator re-checks both combiners' evidence and appends FraudFound for report "
+                      f"{(conclusion.report_id or '?')[:12]}… (step {conclusion.step})")
             con.print("7. Next epoch: the inconsistent report is excluded and the subject rated without it")
             story.epoch()
             final = show("Ratings after the retraction and the investigation")
@@ -342,7 +344,7 @@ def run_demo(key_bits: int = 2048, reports: int = 0, json_mode: bool = False,
                 "receipts_verified": len(receipts),
                 "ratings_published": report.kinds.get("RatingPublished", 0),
                 "ratings_verified": verified,
-                "fraud_caught": second.fraud_found,
+                "fraud_caught": int(conclusion.fraud_index is not None) if second.fraud_found else 0,
                 "grades_first_epoch": first,
                 "grades_final": final,
                 "retraction_changed_grade": first[RETRACTED_SUBJECT] != final[RETRACTED_SUBJECT],

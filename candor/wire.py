@@ -20,6 +20,12 @@ from core.errors import InvalidInput
 MAX_ENTRY_BYTES = 256 * 1024
 """Largest leaf accepted: a report with a ring of a few hundred members fits with room."""
 
+MAX_REQUEST_BYTES = 512 * 1024
+"""Largest gRPC request a Candor server (operator, trustee) accepts: one entry and its escrow."""
+
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+"""Largest gRPC response a server sends and a client accepts: a page of entries or proofs."""
+
 
 def int_to_bytes(value: int) -> bytes:
     return value.to_bytes((value.bit_length() + 7) // 8 or 1, "big")

@@ -12,12 +12,18 @@ first entry that fails is named; nothing is trusted because the operator said so
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from candor import wire
 from core import entries as e
 from core import merkle, state
 from core.errors import CandorError, VerificationError
+
+if TYPE_CHECKING:
+    from server.cpu import CpuPool
+    from server.intake import JobWire
 
 Progress = Callable[[int, int], None]
 
@@ -43,50 +49,99 @@ class AuditReport:
 
 
 BATCH = 256
+"""Reports verified together: one batch (and, with workers, one job for a worker process)."""
+PARALLEL_FROM = 2048
+"""Entries from which `candor audit` starts a worker per core: below, starting the
+processes (about a second) costs more than verifying in one process."""
 
 
-def _batch_verify(ally: state.Alliance, view: state.StateView, batch: list[tuple[int, e.SignedEntry]]) -> bool:
-    """Verify the ring signatures and validity proofs of consecutive reports in two MSMs.
-
-    No membership change lies between them (the caller flushes before any other entry), so
-    they share the current ring. True if all verify; False sends the caller back to
-    entry-by-entry replay, which names the first failing entry precisely.
-    """
-    from core.group import default_group
-    from core.proofs import ReportStatement, ValidityProof, batch_verify_validity
-    from core.ring import RingSignature, batch_ring_verify
-
-    ring, _ = state.current_ring(view)
-    proofs = []
-    rings = []
-    try:
-        for _index, signed in batch:
-            body = signed.entry.body
-            assert isinstance(body, e.ReportCommitted) and signed.ring_signature is not None
-            state.check_report(ally, body)  # the core's own checks; a refusal falls back to replay
-            proofs.append((ReportStatement(ally.genesis_hash, body.report_id, body.subject_tag, body.category,
-                                           body.incident_date, body.commitment),
-                           ValidityProof.from_bytes(body.validity_proof)))
-            rings.append((ring, body.subject_tag, signed.signed_message(), RingSignature.from_bytes(signed.ring_signature)))
-        batch_verify_validity(ally.generators, proofs)
-        batch_ring_verify(default_group(), rings)
-    except CandorError:
-        return False
-    return True
+def _jobs(view: state.StateView, run: list[tuple[int, bytes]]) -> list[JobWire]:
+    """Intake's verification jobs for consecutive reports, against the ring of `view` (no
+    membership change lies between them: the caller ends a run at any other entry)."""
+    keys, changed_at = state.current_ring(view)
+    ring = tuple(keys)
+    return [(leaf, ring, changed_at, index, None) for index, leaf in run]
 
 
-def replay(leaves: Sequence[bytes], progress: Progress | None = None) -> tuple[state.MemoryState, AuditReport]:
+def replay(leaves: Sequence[bytes], progress: Progress | None = None, *,
+           pool: CpuPool | None = None) -> tuple[state.MemoryState, AuditReport]:
     """Re-validate every entry from genesis; raise AuditFailure naming the first bad one.
 
-    Runs of consecutive reports have their ring signatures and proofs verified in batches
-    (one multi-scalar multiplication each); every other check runs entry by entry through
-    `core.state.apply`, the very code the operator ran before appending.
+    Runs of consecutive reports have their validity proofs and ring signatures verified in
+    batches by `server.intake.verify_batch`, the very function intake runs (one
+    multi-scalar multiplication per kind and batch); every other check runs entry by entry
+    through `core.state.apply`, the very code the operator ran before appending.
+
+    With a `pool` (`server.cpu.CpuPool`, one worker per core for `candor audit`) its
+    workers verify the batches while this process replays the state: every report is
+    applied at once with all its state checks but without its crypto, its batch goes to
+    the pool, and the replay passes only if every batch verifies. If anything fails, the
+    ledger is replayed again in this process the sequential way, which names the first
+    bad entry exactly (a bad ledger costs more to audit; a good one is checked once, on
+    every core). Without a pool (or with one of 0 workers): sequential only.
     """
+    if pool is not None and pool.workers > 0 and leaves:
+        done = _replay_parallel(leaves, progress, pool)
+        if done is not None:
+            return done
+    return _replay_sequential(leaves, progress)
+
+
+def _replay_parallel(leaves: Sequence[bytes], progress: Progress | None,
+                     pool: CpuPool) -> tuple[state.MemoryState, AuditReport] | None:
+    """The replay with report crypto on `pool`; None if anything fails (the caller then
+    runs `_replay_sequential` to name it)."""
+    from server.intake import verify_reports
+
     view = state.MemoryState()
     tree = merkle.CompactRange()
     ally: state.Alliance | None = None
     report = AuditReport(size=len(leaves), root=b"")
-    pending: list[tuple[int, e.SignedEntry]] = []
+    run: list[tuple[int, bytes]] = []
+    verdicts: list[Future[list[bool]]] = []
+
+    def flush() -> None:
+        if run:
+            verdicts.append(pool.submit(verify_reports, leaves[0], _jobs(view, run)))
+            run.clear()
+
+    try:
+        for index, leaf in enumerate(leaves):
+            signed = wire.signed_entry_from_bytes(leaf)
+            tree.append(merkle.leaf_hash(leaf))
+            is_report = index > 0 and isinstance(signed.entry.body, e.ReportCommitted) \
+                and signed.ring_signature is not None
+            if not is_report:
+                flush()
+            view.update(state.apply(view, ally, index, signed, verify=not is_report))
+            report.kinds[signed.entry.kind] = report.kinds.get(signed.entry.kind, 0) + 1
+            if index == 0:
+                ally = state.alliance_of(signed, merkle.leaf_hash(leaf))
+            if is_report:
+                run.append((index, leaf))
+                if len(run) >= BATCH:
+                    flush()
+            if progress is not None and (index % 256 == 0 or index + 1 == len(leaves)):
+                progress(index + 1, len(leaves))
+        flush()
+        if not all(all(f.result()) for f in verdicts):
+            return None
+    except CandorError:
+        for f in verdicts:
+            f.cancel()
+        return None
+    _finish(view, tree, report)
+    return view, report
+
+
+def _replay_sequential(leaves: Sequence[bytes], progress: Progress | None) -> tuple[state.MemoryState, AuditReport]:
+    from server.intake import register_alliance, verify_batch
+
+    view = state.MemoryState()
+    tree = merkle.CompactRange()
+    ally: state.Alliance | None = None
+    report = AuditReport(size=len(leaves), root=b"")
+    pending: list[tuple[int, bytes, e.SignedEntry]] = []
 
     def apply(index: int, signed: e.SignedEntry, verify: bool) -> None:
         try:
@@ -97,9 +152,13 @@ def replay(leaves: Sequence[bytes], progress: Progress | None = None) -> tuple[s
         report.kinds[signed.entry.kind] = report.kinds.get(signed.entry.kind, 0) + 1
 
     def flush() -> None:
-        verified = ally is not None and _batch_verify(ally, view, pending)
-        for index, signed in pending:
-            apply(index, signed, verify=not verified)
+        # A report the batch refuses is re-verified by apply(verify=True), which names it.
+        verified = [False] * len(pending)
+        if ally is not None and pending:
+            outcomes = verify_batch(register_alliance(leaves[0]), _jobs(view, [(i, leaf) for i, leaf, _ in pending]))
+            verified = [outcome is None for outcome in outcomes]
+        for (index, _leaf, signed), ok in zip(pending, verified):
+            apply(index, signed, verify=not ok)
         pending.clear()
 
     for index, leaf in enumerate(leaves):
@@ -110,7 +169,7 @@ def replay(leaves: Sequence[bytes], progress: Progress | None = None) -> tuple[s
             raise AuditFailure(index, str(exc)) from None
         tree.append(merkle.leaf_hash(leaf))
         if index > 0 and isinstance(signed.entry.body, e.ReportCommitted) and signed.ring_signature is not None:
-            pending.append((index, signed))
+            pending.append((index, leaf, signed))
             if len(pending) >= BATCH:
                 flush()
         else:
@@ -121,13 +180,17 @@ def replay(leaves: Sequence[bytes], progress: Progress | None = None) -> tuple[s
         if progress is not None and (index % 256 == 0 or index + 1 == len(leaves)):
             progress(index + 1, len(leaves))
     flush()
+    _finish(view, tree, report)
+    return view, report
+
+
+def _finish(view: state.MemoryState, tree: merkle.CompactRange, report: AuditReport) -> None:
     report.root = tree.root()
     for _key, raw in view.scan("member/"):
         report.members += 1
     for _key, raw in view.scan("report/"):
         report.reports += 1
         report.retracted += b'"retracted_at":null' not in raw
-    return view, report
 
 
 def check_root(report: AuditReport, checkpoint_size: int, checkpoint_root: bytes) -> None:

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from candor import wire
 from candor.identity import Identity, tls_name
 from candor.status import from_rpc_error, unreachable
 from candor.v1 import (
@@ -27,7 +28,6 @@ from candor.v1 import (
 from core.errors import CandorError, InvalidInput
 
 T = TypeVar("T")
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
 def secure_channel(identity: Identity, address: str | None = None, peer: str = "operator") -> grpc.Channel:
@@ -39,7 +39,7 @@ def secure_channel(identity: Identity, address: str | None = None, peer: str = "
         certificate_chain=identity.tls_cert_pem(),
     )
     return grpc.secure_channel(address or identity.server, creds,
-                               options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                               options=[("grpc.max_receive_message_length", wire.MAX_RESPONSE_BYTES),
                                         ("grpc.ssl_target_name_override", tls_name(peer))])
 
 

@@ -36,7 +36,7 @@ from typing import Self
 
 from core.errors import InvalidInput
 from core.group import Group
-from core.ring import Coupon, RingContext, make_coupon
+from core.ring import Coupon, RingContext, make_coupon, public_key
 
 __all__ = ["CouponPool"]
 
@@ -56,6 +56,7 @@ class CouponPool:
     def __init__(self, group: Group, x: int, spend: Callable[[bytes], None] | None = None) -> None:
         self._group = group
         self._x = x
+        self._public_key = public_key(x, group)
         self._spend = spend
         self._coupons: deque[Coupon] = deque()
         self._context: RingContext | None = None
@@ -111,7 +112,9 @@ class CouponPool:
         `close()`; a later `take` or `start_background` for another context redirects it."""
         if target_size < 1:
             raise InvalidInput(f"target size {target_size} must be at least 1")
-        make_coupon(self._group, context, self._x)  # fail here, not in the thread, if x is not in the ring
+        if self._public_key not in context.ring:  # fail here, not in the thread
+            raise InvalidInput("your reporting public key is not in the ring: only admitted, unrevoked "
+                               "members can sign")
         with self._cond:
             if self._closed:
                 raise InvalidInput("this coupon pool is closed: create a new one")

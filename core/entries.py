@@ -448,12 +448,19 @@ class RatingHeld:
     ledger_size: int
     combiner: int
     verdict_signature: bytes
+    second_combiner: int = 0
+    second_signature: bytes = b""
+    """A held verdict comes from two distinct combiners (docs/ratings.md); both are required."""
 
     def __post_init__(self) -> None:
         check_len(self.subject_tag, 32, "subject tag")
         check_len(self.verdict_signature, 64, "verdict signature (Ed25519)")
-        if not 1 <= self.combiner <= 64:
-            raise InvalidInput(f"combiner {self.combiner} is not a trustee index (1..64)")
+        check_len(self.second_signature, 64, "second combiner's verdict signature (Ed25519)")
+        for combiner in (self.combiner, self.second_combiner):
+            if not 1 <= combiner <= 64:
+                raise InvalidInput(f"combiner {combiner} is not a trustee index (1..64)")
+        if self.combiner == self.second_combiner:
+            raise InvalidInput("a held verdict comes from two distinct combiners")
 
 
 @dataclass(frozen=True)

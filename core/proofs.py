@@ -205,11 +205,16 @@ def prove_validity(
     tier: int,
     r: int,
     rng: ScalarSource | None = None,
+    *,
+    commitment_point: Point | None = None,
 ) -> ValidityProof:
     """Prove that stmt.commitment = G_{c,t} + r·H for some tier, without saying which.
 
     Raises InvalidInput unless the commitment really opens to (stmt.category, tier, r): a
-    proof of a false statement would be rejected anyway, so fail early and clearly. `rng`
+    proof of a false statement would be rejected anyway, so fail early and clearly. A
+    caller that has just computed the commitment with `commit(gens, category, tier, r)`
+    may pass that point as `commitment_point` to save recomputing it (one scalar
+    multiplication of the online preparation); then only its encoding is compared. `rng`
     replaces the CSPRNG only in the vector generator (tests/vectors/make_validity_proof.py);
     never pass one in production, since a predictable nonce reveals r.
     """
@@ -217,7 +222,7 @@ def prove_validity(
         raise InvalidInput(f"tier must be an integer 0..{TIERS - 1}, got {tier!r}")
     _require_scalar("blinding factor r", r)
     group = gens.group
-    c_point = commit(gens, stmt.category, tier, r)
+    c_point = commit(gens, stmt.category, tier, r) if commitment_point is None else commitment_point
     if group.encode(c_point) != stmt.commitment:
         raise InvalidInput(
             "the statement's commitment does not open to this category, tier and r; "

@@ -22,8 +22,11 @@ verifier (`client.ratings`, `client.audit`) call these functions.
    knows); the plaintext must also unpack, with N_s ≤ Σ w_i and R < q·Σ w_i as integers.
 5. A publication states a score and grade and proves them against C*
    (`check_publication`, with `core.publication`); no count, R or D is ever published.
-6. Bisection (`find_inconsistent`): when the check fails, some member encrypted something
-   other than it committed; halving the set finds one such report in O(log n) decryptions.
+6. Investigations (`bisection`, `investigation_combiners`, sealed `Evidence`): when the check
+   fails, some member encrypted something other than it committed; a logged, canonical
+   bisection judged by two combiners per step finds one such report in at most
+   ⌈log2 m⌉ + 1 steps, and only the regulator sees the single report's evidence.
+   (`find_inconsistent` is the unlogged search, kept for tests of the algebra.)
 """
 
 from __future__ import annotations
@@ -45,30 +48,40 @@ from core.rules import PER_MILLE, RuleSet, weight
 __all__ = [
     "DOES_NOT_OPEN",
     "Active",
+    "Bisection",
+    "Evidence",
     "PreviousRating",
     "PreviousRequest",
     "ReportInfo",
     "RequestPlan",
     "active_set",
     "aggregate_commitment",
+    "bisection",
     "changed_indices",
     "check_combiner_signature",
     "check_designated",
+    "check_evidence",
     "check_opening",
     "check_publication",
     "check_publishable",
     "check_request",
     "combiner_order",
     "distinct_reporters",
+    "evidence_aad",
     "find_inconsistent",
     "held_message",
+    "investigation_combiners",
+    "max_steps",
     "open_aggregate",
+    "open_evidence",
     "open_share",
     "plan_request",
     "publication_message",
+    "seal_evidence",
     "seal_share",
     "set_digest",
     "share_aad",
+    "step_verdict_message",
 ]
 
 Active = tuple[tuple[int, int], ...]

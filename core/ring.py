@@ -47,14 +47,16 @@ A coupon is used once (`core.coupons.CouponPool`): its Cx on two reports would l
 and the ledger refuses a Cx it has seen. A coupon is void when the ring changes (its hash
 binds the ring and `ring_change`, which must name the latest membership change).
 
-Wire form, `VERSION` 2 (`RingSignature.to_bytes`): version (1 byte), I (48, compressed),
-t1 (96, uncompressed x ‖ y), t2 (96), z1 (32), z2 (32), then the coupon: n (2 bytes,
-big-endian), Cx (48, compressed), A_0..A_{n-1} (96 each, uncompressed), c_0..c_{n-1} (32 each),
-w_0..w_{n-1} (32 each). Scalars are big-endian and canonical (below q). The transient points
-(A_j, t1, t2) are uncompressed because decoding them takes no square root (about 2 µs with
-the on-curve test, against 26 µs compressed); persistent ones (I, Cx) are compressed and
-subgroup-checked. Version 1 (the one-shot form with 2n Chaum–Pedersen equations) is retired:
-no ledger carries it.
+Wire form, `VERSION` 2 (`RingSignature.to_bytes`): version (1 byte), I, t1, t2, z1 (32),
+z2 (32), then the coupon: n (2 bytes, big-endian), Cx, A_0..A_{n-1}, c_0..c_{n-1} (32 each),
+w_0..w_{n-1} (32 each). Every point is uncompressed (96 bytes, x ‖ y big-endian, see
+`core.group`), because decoding takes no square root: about 2 µs with the on-curve test for
+the transient points (A_j, t1, t2), against 26 µs compressed, and ~65 µs with the subgroup
+check for the persistent ones (I, Cx), against ~85 µs. Where a persistent point is named
+(the link tag a ledger counts, the Cx it records), it is named by its 48-byte compressed
+form, computed from x and the sign of y (`core.group.compress_xy`). Scalars are big-endian
+and canonical (below q). Version 1 (the one-shot form with 2n Chaum–Pedersen equations) is
+retired: no ledger carries it.
 """
 
 from __future__ import annotations
@@ -64,9 +66,10 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 from core.errors import InvalidInput, VerificationError
-from core.group import ORDER, POINT_BYTES, XY_BYTES, Group, Point, default_group
+from core.group import ORDER, POINT_BYTES, XY_BYTES, Group, Point, compress_xy, default_group
 from core.proofs import BATCH_COEFFICIENT_BITS, SCALAR_BYTES, ScalarSource
 
 __all__ = [
@@ -112,7 +115,7 @@ MAX_RING_SIZE = 4096
 SUBJECT_TAG_BYTES = 32
 GENESIS_HASH_BYTES = 32
 
-_HEAD = 1 + POINT_BYTES + 2 * XY_BYTES + 2 * SCALAR_BYTES  # version, I, t1, t2, z1, z2
+_HEAD = 1 + 3 * XY_BYTES + 2 * SCALAR_BYTES  # version, I, t1, t2, z1, z2
 _BRANCH = XY_BYTES + 2 * SCALAR_BYTES  # A_j, c_j, w_j
 
 
@@ -271,57 +274,62 @@ def _fresh(rng: ScalarSource | None) -> bytes:
 
 @dataclass(frozen=True)
 class CouponProof:
-    """The public half of a coupon: Cx and the ring proof's A_j, c_j, w_j."""
+    """The public half of a coupon: Cx (uncompressed) and the ring proof's A_j, c_j, w_j."""
 
-    commitment: bytes
+    cx: bytes
     a: tuple[bytes, ...]
     c: tuple[int, ...]
     w: tuple[int, ...]
 
     def __post_init__(self) -> None:
-        if not isinstance(self.commitment, bytes) or len(self.commitment) != POINT_BYTES:
-            raise InvalidInput(f"coupon commitment Cx must be a {POINT_BYTES}-byte compressed point")
+        if not isinstance(self.cx, bytes) or len(self.cx) != XY_BYTES:
+            raise InvalidInput(f"ring signature coupon commitment Cx must be a {XY_BYTES}-byte uncompressed point")
         for field in ("a", "c", "w"):
             value = getattr(self, field)
             if not isinstance(value, (tuple, list)):
-                raise InvalidInput(f"coupon field {field} must be a sequence")
+                raise InvalidInput(f"ring signature coupon field {field} must be a sequence")
             object.__setattr__(self, field, tuple(value))
         n = len(self.a)
         if not 1 <= n <= MAX_RING_SIZE:
-            raise InvalidInput(f"coupon has {n} branches; it needs 1..{MAX_RING_SIZE}")
+            raise InvalidInput(f"ring signature coupon has {n} branches; it needs 1..{MAX_RING_SIZE}")
         if not len(self.c) == len(self.w) == n:
-            raise InvalidInput(f"coupon has {n} commitments, {len(self.c)} challenges and {len(self.w)} "
+            raise InvalidInput(f"ring signature coupon has {n} commitments, {len(self.c)} challenges and {len(self.w)} "
                                "responses; all must equal the ring size")
         for i, p in enumerate(self.a):
             if not isinstance(p, bytes) or len(p) != XY_BYTES:
-                raise InvalidInput(f"coupon A[{i}] must be a {XY_BYTES}-byte uncompressed point")
+                raise InvalidInput(f"ring signature coupon A[{i}] must be a {XY_BYTES}-byte uncompressed point")
         for name, scalars in (("challenge c", self.c), ("response w", self.w)):
             for i, s in enumerate(scalars):
                 if not _scalar_ok(s):
-                    raise InvalidInput(f"coupon {name}[{i}] is not a canonical scalar (an integer in [0, q))")
+                    raise InvalidInput(f"ring signature coupon {name}[{i}] is not a canonical scalar (an integer in [0, q))")
 
     @property
     def n(self) -> int:
         return len(self.a)
 
     @functools.cached_property
+    def commitment(self) -> bytes:
+        """Cx, compressed: the name under which the ledger records the coupon as spent."""
+        return compress_xy(self.cx)
+
+    @functools.cached_property
     def encoded(self) -> bytes:
         """n (2 bytes) ‖ Cx ‖ A_0.. ‖ c_0.. ‖ w_0..: the coupon part of the wire form."""
-        return b"".join((self.n.to_bytes(2, "big"), self.commitment, *self.a,
+        return b"".join((self.n.to_bytes(2, "big"), self.cx, *self.a,
                          *(c.to_bytes(SCALAR_BYTES, "big") for c in self.c),
                          *(w.to_bytes(SCALAR_BYTES, "big") for w in self.w)))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CouponProof:
         if not isinstance(data, bytes) or len(data) < 2:
-            raise InvalidInput("coupon is shorter than its 2-byte branch count")
+            raise InvalidInput("ring signature coupon is shorter than its 2-byte branch count")
         n = int.from_bytes(data[:2], "big")
         if not 1 <= n <= MAX_RING_SIZE:
-            raise InvalidInput(f"coupon claims {n} branches; it needs 1..{MAX_RING_SIZE}")
-        if len(data) != 2 + POINT_BYTES + n * _BRANCH:
-            raise InvalidInput(f"coupon is {len(data)} bytes, expected {2 + POINT_BYTES + n * _BRANCH} "
+            raise InvalidInput(f"ring signature coupon claims {n} branches; it needs 1..{MAX_RING_SIZE}")
+        if len(data) != 2 + XY_BYTES + n * _BRANCH:
+            raise InvalidInput(f"ring signature coupon is {len(data)} bytes, expected {2 + XY_BYTES + n * _BRANCH} "
                                f"for {n} branches")
-        pos = 2 + POINT_BYTES
+        pos = 2 + XY_BYTES
         a = tuple(data[pos + i * XY_BYTES: pos + (i + 1) * XY_BYTES] for i in range(n))
         pos += n * XY_BYTES
         c = tuple(int.from_bytes(data[pos + i * SCALAR_BYTES: pos + (i + 1) * SCALAR_BYTES], "big")
@@ -329,7 +337,7 @@ class CouponProof:
         pos += n * SCALAR_BYTES
         w = tuple(int.from_bytes(data[pos + i * SCALAR_BYTES: pos + (i + 1) * SCALAR_BYTES], "big")
                   for i in range(n))
-        proof = cls(data[2: 2 + POINT_BYTES], a, c, w)
+        proof = cls(data[2: 2 + XY_BYTES], a, c, w)
         proof.__dict__["encoded"] = data  # what was hashed is what was received
         return proof
 
@@ -358,7 +366,7 @@ class Coupon:
 class RingSignature:
     """A ring signature: the online proof (I, t1, t2, z1, z2) and the coupon it spends."""
 
-    link_tag: bytes
+    tag: bytes
     t1: bytes
     t2: bytes
     z1: int
@@ -366,9 +374,7 @@ class RingSignature:
     coupon: CouponProof
 
     def __post_init__(self) -> None:
-        if not isinstance(self.link_tag, bytes) or len(self.link_tag) != POINT_BYTES:
-            raise InvalidInput(f"link tag must be a {POINT_BYTES}-byte compressed point")
-        for name in ("t1", "t2"):
+        for name in ("tag", "t1", "t2"):
             value = getattr(self, name)
             if not isinstance(value, bytes) or len(value) != XY_BYTES:
                 raise InvalidInput(f"ring signature {name} must be a {XY_BYTES}-byte uncompressed point")
@@ -383,15 +389,20 @@ class RingSignature:
         """The number of ring branches, which must equal the ring size."""
         return self.coupon.n
 
+    @property
+    def link_tag(self) -> bytes:
+        """I, compressed (48 bytes): what ledgers record and compare."""
+        return compress_xy(self.tag)
+
     def to_bytes(self) -> bytes:
-        return b"".join((bytes([VERSION]), self.link_tag, self.t1, self.t2,
+        return b"".join((bytes([VERSION]), self.tag, self.t1, self.t2,
                          self.z1.to_bytes(SCALAR_BYTES, "big"), self.z2.to_bytes(SCALAR_BYTES, "big"),
                          self.coupon.encoded))
 
     @staticmethod
     def size(n: int) -> int:
         """Encoded size of a signature over a ring of n members."""
-        return _HEAD + 2 + POINT_BYTES + n * _BRANCH
+        return _HEAD + 2 + XY_BYTES + n * _BRANCH
 
     @classmethod
     def _framed(cls, data: bytes) -> None:
@@ -408,27 +419,27 @@ class RingSignature:
 
     @classmethod
     def link_tag_of(cls, data: bytes) -> bytes:
-        """The link tag of an encoded signature, without decoding the rest (framing checks
-        and a slice): for callers that count reporters of signatures already verified."""
+        """The link tag (compressed) of an encoded signature, without decoding the rest
+        (framing checks and a compression from x and y): for callers that count reporters
+        of signatures already verified."""
         cls._framed(data)
-        return data[1: 1 + POINT_BYTES]
+        return compress_xy(data[1: 1 + XY_BYTES])
 
     @classmethod
     def commitment_of(cls, data: bytes) -> bytes:
-        """The coupon commitment Cx of an encoded signature (framing checks and a slice):
-        what the ledger records so that a coupon is spent once."""
+        """The coupon commitment Cx (compressed) of an encoded signature, without decoding
+        the rest: what the ledger records so that a coupon is spent once."""
         cls._framed(data)
-        return data[_HEAD + 2: _HEAD + 2 + POINT_BYTES]
+        return compress_xy(data[_HEAD + 2: _HEAD + 2 + XY_BYTES])
 
     @classmethod
     def from_bytes(cls, data: bytes) -> RingSignature:
         cls._framed(data)
-        pos = 1 + POINT_BYTES
-        t1, t2 = data[pos: pos + XY_BYTES], data[pos + XY_BYTES: pos + 2 * XY_BYTES]
-        pos += 2 * XY_BYTES
+        tag, t1, t2 = (data[1 + i * XY_BYTES: 1 + (i + 1) * XY_BYTES] for i in range(3))
+        pos = 1 + 3 * XY_BYTES
         z1 = int.from_bytes(data[pos: pos + SCALAR_BYTES], "big")
         z2 = int.from_bytes(data[pos + SCALAR_BYTES: _HEAD], "big")
-        return cls(data[1: 1 + POINT_BYTES], t1, t2, z1, z2, CouponProof.from_bytes(data[_HEAD:]))
+        return cls(tag, t1, t2, z1, z2, CouponProof.from_bytes(data[_HEAD:]))
 
 
 # --------------------------------------------------------------------------- signing
@@ -459,7 +470,7 @@ def _make_coupon(group: Group, context: RingContext, x: int, s: int, rng: Scalar
     rho = _hedged(b"rho", x, 0, _fresh(rng))
     k = _hedged(b"k", x, rho, _fresh(rng))
     cx = group.add(group.mul(group.generator(), x), group.mul(h, rho))
-    cx_bytes = group.encode(cx)
+    cx_bytes = group.encode_xy(cx)
     n = context.n
     a: list[bytes] = [b""] * n
     c = [0] * n
@@ -484,6 +495,10 @@ def ring_sign(group: Group, coupon: Coupon, subject_tag: bytes, message: bytes,
     `core.coupons.CouponPool`, which marks it spent first. `rng` replaces the fresh
     randomness only in the vector generator; the nonces stay hedged with x, ρ and the
     message either way."""
+    if isinstance(coupon, (list, tuple)):  # TRANSITIONAL (see _legacy_context)
+        legacy = cast(Any, (coupon, subject_tag, message, rng))
+        coupon = make_coupon(group, _legacy_context(legacy[0]), legacy[1])
+        subject_tag, message, rng = legacy[2], legacy[3], None
     if not isinstance(coupon, Coupon):
         raise InvalidInput("ring_sign needs a Coupon (see make_coupon)")
     _check_subject(subject_tag)
@@ -496,7 +511,7 @@ def ring_sign(group: Group, coupon: Coupon, subject_tag: bytes, message: bytes,
     b = _hedged(b"b", x, rho, subject_tag, message, coupon_bytes, fresh)
     base = link_base(group, subject_tag)
     t1 = group.encode_xy(group.add(group.mul(group.generator(), a), group.mul(blinding_base(group), b)))
-    tag = group.encode(group.mul(base, x))
+    tag = group.encode_xy(group.mul(base, x))
     t2 = group.encode_xy(group.mul(base, a))
     e = _online_challenge(coupon.context, subject_tag, message, coupon_bytes, tag, t1, t2)
     return RingSignature(tag, t1, t2, (a + e * x) % ORDER, (b + e * rho) % ORDER, proof)
@@ -526,9 +541,18 @@ class _Decoded:
     sig: RingSignature
 
 
+def _legacy_context(ring: Sequence[bytes]) -> RingContext:
+    """TRANSITIONAL, removed once every caller passes a RingContext (issue 12 integration):
+    callers still written for the retired first form pass a bare ring; they get the new
+    form bound to a placeholder ledger (zero genesis hash, ring_change 0)."""
+    return RingContext(bytes(GENESIS_HASH_BYTES), 0, tuple(ring))
+
+
 def _decode(group: Group, context: RingContext, subject_tag: bytes, message: bytes,
             sig: RingSignature) -> _Decoded:
     """Everything but the group equations; raises VerificationError."""
+    if isinstance(context, (list, tuple)):
+        context = _legacy_context(context)
     if not isinstance(sig, RingSignature):
         raise VerificationError(f"expected a RingSignature, got {type(sig).__name__}")
     if not isinstance(context, RingContext):
@@ -543,25 +567,25 @@ def _decode(group: Group, context: RingContext, subject_tag: bytes, message: byt
     except InvalidInput as ex:
         raise VerificationError(str(ex)) from None
     coupon = sig.coupon
-    if sum(coupon.c) % ORDER != _coupon_challenge(context, coupon.commitment, coupon.a):
+    if sum(coupon.c) % ORDER != _coupon_challenge(context, coupon.cx, coupon.a):
         raise VerificationError(
-            "coupon challenges do not sum to its Fiat–Shamir hash: it was made for another ring, "
+            "ring signature coupon challenges do not sum to its Fiat–Shamir hash: it was made for another ring, "
             "membership change or ledger, or it was altered (a coupon is void once the ring changes)"
         )
     if coupon.commitment in context.ring:
-        raise VerificationError("coupon commitment Cx equals a ring member's key (ρ = 0 would reveal the signer)")
+        raise VerificationError("ring signature coupon commitment Cx equals a ring member's key (ρ = 0 would reveal the signer)")
     try:
         # Cx is recorded by the ledger (a coupon is spent once) and I is compared across
         # reports: both must be in G1, or one coupon or key could show several encodings.
-        cx = group.decode(coupon.commitment)
+        cx = group.decode_xy(coupon.cx)
     except InvalidInput as ex:
-        raise VerificationError(f"coupon commitment Cx is not a valid G1 point: {ex}") from None
+        raise VerificationError(f"ring signature coupon commitment Cx is not a valid G1 point: {ex}") from None
     try:
-        tag = group.decode(sig.link_tag)
+        tag = group.decode_xy(sig.tag)
     except InvalidInput as ex:
-        raise VerificationError(f"link tag is not a valid point: {ex}") from None
+        raise VerificationError(f"ring signature link tag is not a valid point: {ex}") from None
     if group.is_identity(tag):
-        raise VerificationError("link tag is the identity point, which no reporting key yields")
+        raise VerificationError("ring signature link tag is the identity point, which no reporting key yields")
 
     def transient(name: str, data: bytes) -> Point:
         try:
@@ -569,7 +593,7 @@ def _decode(group: Group, context: RingContext, subject_tag: bytes, message: byt
         except InvalidInput as ex:
             raise VerificationError(f"ring signature {name} is not a valid curve point: {ex}") from None
 
-    e = _online_challenge(context, subject_tag, message, coupon.encoded, sig.link_tag, sig.t1, sig.t2)
+    e = _online_challenge(context, subject_tag, message, coupon.encoded, sig.tag, sig.t1, sig.t2)
     return _Decoded(
         context=context, ring_points=points, subject_tag=subject_tag, base=link_base(group, subject_tag), e=e,
         cx=cx, tag=tag, t1=transient("t1", sig.t1), t2=transient("t2", sig.t2),
@@ -592,14 +616,16 @@ def _combined_equation(group: Group, items: Sequence[_Decoded]) -> bool:
     h_coef = 0
     key_coef: dict[bytes, list[object]] = {}
     base_coef: dict[bytes, list[object]] = {}
-    randbits = secrets.randbits
-    bits = BATCH_COEFFICIENT_BITS
+    # Every coefficient at once: one read of the system CSPRNG, not one per coefficient.
+    width = BATCH_COEFFICIENT_BITS // 8
+    pool = secrets.token_bytes(width * sum(item.sig.n + 2 for item in items))
+    draws = iter(int.from_bytes(pool[i: i + width], "big") for i in range(0, len(pool), width))
     for item in items:
         sig, coupon = item.sig, item.sig.coupon
         cx_coef = 0
         ring = item.context.ring
         for j, (c_j, w_j) in enumerate(zip(coupon.c, coupon.w)):
-            rho = randbits(bits)
+            rho = next(draws)
             points.append(item.a_pts[j])
             scalars.append(rho)
             rc = rho * c_j
@@ -610,7 +636,7 @@ def _combined_equation(group: Group, items: Sequence[_Decoded]) -> bool:
                 key_coef[ring[j]] = [item.ring_points[j], -rc]
             else:
                 entry[1] = entry[1] - rc  # type: ignore[operator]
-        alpha, beta = randbits(bits), randbits(bits)
+        alpha, beta = next(draws), next(draws)
         points += (item.t1, item.t2, item.cx, item.tag)
         scalars += (alpha, beta, cx_coef + alpha * item.e, beta * item.e)
         g_coef -= alpha * sig.z1
@@ -643,7 +669,7 @@ def _explain_failure(group: Group, item: _Decoded) -> VerificationError:
         residue = group.msm([item.a_pts[j], item.cx, item.ring_points[j], h],
                             [1, coupon.c[j], -coupon.c[j], -coupon.w[j]])
         if not holds(residue):
-            return VerificationError(f"coupon branch {j} fails w·H == A + c·(Cx − P) for ring member {j}")
+            return VerificationError(f"ring signature coupon branch {j} fails w·H == A + c·(Cx − P) for ring member {j}")
     if not holds(group.msm([item.t1, item.cx, g, h], [1, item.e, -sig.z1, -sig.z2])):
         return VerificationError("ring signature fails z1·G + z2·H == t1 + e·Cx: the online proof does not "
                                  "open the coupon's commitment")

@@ -697,10 +697,13 @@ def check_rating_answer(view: StateView, ally: Alliance, index: int,
     elif isinstance(body, e.RatingHeld):
         if body.ledger_size != record["ledger_size"]:
             raise VerificationError("the held verdict names another ledger size than its request")
-        check_designated(ally.genesis, ally.genesis_hash, body.subject_tag, body.ledger_size, body.combiner)
-        check_combiner_signature(ally.genesis, body.combiner, held_message(
-            ally.genesis_hash, body.request_index, body.subject_tag, body.ledger_size,
-            bytes.fromhex(record["digest"]), body.combiner), body.verdict_signature)
+        # Two designated combiners must both say "does not open" (docs/ratings.md).
+        for combiner, signature in ((body.combiner, body.verdict_signature),
+                                    (body.second_combiner, body.second_signature)):
+            check_designated(ally.genesis, ally.genesis_hash, body.subject_tag, body.ledger_size, combiner)
+            check_combiner_signature(ally.genesis, combiner, held_message(
+                ally.genesis_hash, body.request_index, body.subject_tag, body.ledger_size,
+                bytes.fromhex(record["digest"]), combiner), signature)
         kind = "held"
     else:
         rules = rules_named(view, record["rule_set_version"])

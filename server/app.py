@@ -33,6 +33,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from candor import wire
 from candor.identity import Identity
 from candor.v1 import (
     governance_pb2,
@@ -61,7 +62,6 @@ from server.service import (
 from server.storage import LedgerStore
 from server.subjects import SubjectServicer
 
-MAX_MESSAGE_BYTES = 512 * 1024
 #: gRPC otherwise sets SO_REUSEPORT, and a second server on the same port starts and splits the traffic.
 SERVER_OPTIONS = [("grpc.so_reuseport", 0)]
 log = logging.getLogger("candor.server")
@@ -270,8 +270,8 @@ def create_server(settings: Settings, store: LedgerStore) -> Operator:
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.workers),
         interceptors=[RpcObserver(metrics), RejectMalformed()],
-        options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                 ("grpc.max_send_message_length", 16 * 1024 * 1024), *SERVER_OPTIONS],
+        options=[("grpc.max_receive_message_length", wire.MAX_REQUEST_BYTES),
+                 ("grpc.max_send_message_length", wire.MAX_RESPONSE_BYTES), *SERVER_OPTIONS],
     )
     addresses = settings.trustees or {int(i): a for i, a in settings.identity.info.get("trustees", {}).items()}
     epochs = (EpochRunner(ledger, settings.identity, addresses, cpu=CpuPool(settings.epoch_workers))

@@ -21,6 +21,8 @@ T = TypeVar("T")
 class CpuPool:
     def __init__(self, workers: int | None = None) -> None:
         count = os.cpu_count() or 1 if workers is None else workers
+        self.workers = max(count, 0)
+        """Worker processes (0: everything runs inline in the caller)."""
         self._executor = (futures.ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("spawn"))
                           if count > 0 else None)
 

@@ -145,3 +145,78 @@ def migrate_data(url: str, *, schema: str | None = None) -> dict[str, object]:
                 "version": sqlite_store.schema_version(lite)}
     finally:
         lite.close()
+
+
+PG_BACKUP_HINT = ("for PostgreSQL use pg_dump/pg_restore (docs/operations.md, \"Backup and restore\"): "
+                  "pg_dump --format=custom --schema candor URL > candor.dump")
+
+
+def _sqlite_path(url: str, flag: str) -> str:
+    path = sqlite_file(url)
+    if path is None:
+        raise InvalidInput(f"{flag} {redact(url)}: {PG_BACKUP_HINT}" if is_postgres(url)
+                           else f"{flag} needs a SQLite file, not {url!r}")
+    return path
+
+
+def _copy_sqlite(source: str, target: str) -> None:
+    """SQLite's online backup: a consistent copy even while a server writes (WAL)."""
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    try:
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+    except sqlite3.DatabaseError as exc:
+        raise InvalidInput(f"{source} is not a Candor SQLite database ({exc})") from None
+    finally:
+        src.close()
+
+
+def _describe(path: str) -> dict[str, object]:
+    store = open_checked(path)
+    try:
+        latest = store.latest_checkpoint()
+        return {"size": store.size(), "checkpoint_size": latest[0] if latest else 0}
+    finally:
+        store.close()
+
+
+def backup_data(url: str, out: str) -> dict[str, object]:
+    """`candor db backup`: copy the ledger at `url` to the new file `out`, safely while it serves."""
+    path = _sqlite_path(url, "--data")
+    if not Path(path).is_file():
+        raise InvalidInput(f"--data {path} does not exist")
+    if Path(out).exists():
+        raise InvalidInput(f"--out {out} exists already; back up to a new file")
+    tmp = f"{out}.partial"
+    try:
+        _copy_sqlite(path, tmp)
+        described = _describe(tmp)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return {"backup": out, **described}
+
+
+def restore_data(backup: str, url: str) -> dict[str, object]:
+    """`candor db restore`: replace the ledger at `url` by the backup, with no server running
+    on it (the process lock is taken for the copy). Clients and witnesses that verified a
+    newer checkpoint will refuse the restored ledger as a rollback: that is by design."""
+    path = _sqlite_path(url, "--data")
+    if not Path(backup).is_file():
+        raise InvalidInput(f"--from {backup} does not exist")
+    described = _describe(backup)  # a Candor ledger, before touching anything
+    lock = ProcessLock(path, "candor serve")
+    try:
+        tmp = f"{path}.restoring"
+        _copy_sqlite(backup, tmp)
+        for suffix in ("-wal", "-shm"):
+            if os.path.exists(path + suffix):
+                os.unlink(path + suffix)
+        os.replace(tmp, path)
+    finally:
+        lock.close()
+    return {"restored": path, "from": backup, **described}

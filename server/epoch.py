@@ -185,6 +185,13 @@ class EpochRunner:
             result.messages.append(f"{_name(tag)}: rating withdrawn (fewer than k reporters remain)")
             return
         verdict = self.combine(tag, record, ())
+        second = None
+        if not verdict.opens:
+            # "Does not open" proves nothing by itself: a second designated combiner must say
+            # it too (docs/ratings.md). If it publishes instead, its proof settles it.
+            second = self.combine(tag, record, (), skip=(verdict.combiner,))
+            if second.opens:
+                verdict, second = second, None
         if verdict.opens:
             body: e.Body = e.RatingPublished(
                 request_index=index, subject_tag=tag, rule_set_version=record["rule_set_version"],
@@ -196,16 +203,20 @@ class EpochRunner:
             self.ledger.append(self._sign(body))
             result.published.append(tag.hex())
         else:
+            assert second is not None
             self.ledger.append(self._sign(e.RatingHeld(
                 request_index=index, subject_tag=tag, ledger_size=int(record["ledger_size"]),
-                combiner=verdict.combiner, verdict_signature=verdict.signature)))
+                combiner=verdict.combiner, verdict_signature=verdict.signature,
+                second_combiner=second.combiner, second_signature=second.signature)))
             result.held.append(tag.hex())
-            result.messages.append(f"{_name(tag)}: HELD: the combiner says {rating.DOES_NOT_OPEN}; awaiting the "
+            result.messages.append(f"{_name(tag)}: HELD: two combiners say {rating.DOES_NOT_OPEN}; awaiting the "
                                    "regulator's investigation")
 
-    def combine(self, tag: bytes, record: dict[str, Any], subset: Sequence[int]) -> trustee_pb2.CombineResponse:
+    def combine(self, tag: bytes, record: dict[str, Any], subset: Sequence[int],
+                skip: Sequence[int] = ()) -> trustee_pb2.CombineResponse:
         """Ask every trustee for its share sealed to the first reachable combiner in the
-        order Hash(genesis ‖ subject ‖ L) gives, then forward the sealed shares to it."""
+        order Hash(genesis ‖ subject ‖ L) gives (other than those in `skip`), then forward
+        the sealed shares to it."""
         ally = self.ledger.alliance
         index = int(record["index"])
         cosigned = self.ledger.cosigned_size()
@@ -214,6 +225,8 @@ class EpochRunner:
         problems: list[str] = []
         # The ledger accepts the first n − t + 1 of the order (later ones: fewer than t left).
         for combiner in order[: len(order) - ally.genesis.threshold + 1]:
+            if combiner in skip:
+                continue
             if combiner not in self.trustees:
                 problems.append(f"trustee {combiner}: no address configured")
                 continue

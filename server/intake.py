@@ -265,6 +265,14 @@ def verify_batch(genesis_hash: bytes, jobs: Sequence[JobWire]) -> list[BaseExcep
     return outcomes
 
 
+def verify_reports(genesis_leaf: bytes, jobs: Sequence[JobWire]) -> list[bool]:
+    """Whether each job passes `verify_batch`, in a process that may not know the alliance
+    yet (a `server.cpu.CpuPool` worker of a trustee mirror or an auditor): registers it
+    first. Booleans cross the process boundary; whoever needs the reason for a refusal
+    re-runs that entry through `core.state.apply`, which names it."""
+    return [outcome is None for outcome in verify_batch(register_alliance(genesis_leaf), jobs)]
+
+
 # -- the escrow, made by the party that saw who -----------------------------------------------
 
 

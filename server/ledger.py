@@ -39,11 +39,10 @@ from core.note import NoteSigner
 from server.metrics import OperatorMetrics
 from server.sequencer import SharedSequencer, SharedStore
 from server.staging import Staging
-from server.storage import AppendBatch, LedgerStore, StoreView
+from server.storage import MAX_BATCH, AppendBatch, LedgerStore, StoreView
 
 log = logging.getLogger("candor.ledger")
 
-MAX_BATCH = 512
 #: Side log of checkpoint sizes that reached the witness quorum (shared stores only).
 COSIGNED_LOG = "ledger/cosigned"
 

@@ -26,23 +26,28 @@ from client.verifier import LogVerifier
 from core import entries as e
 from core import state
 from core.errors import CandorError, QuorumMissing, VerificationError
+from server.cpu import CpuPool
+from server.intake import JobWire, verify_reports
 from server.staging import Staging
 from server.storage import LedgerStore, StoreView
 
 PAGE = 1000
+MIN_CHUNK = 32
+"""Fewest reports worth sending to a worker process: below that, one batch in one process."""
 log = logging.getLogger("candor.mirror")
 
 
 class Mirror:
-    def __init__(self, identity: Identity, conn: Connection, store: LedgerStore, state_path: Path | None = None) -> None:
+    def __init__(self, identity: Identity, conn: Connection, store: LedgerStore, state_path: Path | None = None,
+                 cpu: CpuPool | None = None) -> None:
         self.identity = identity
+        self.cpu = cpu or CpuPool(0)
         self.conn = conn
         self.store = store
         self.verifier = LogVerifier(identity.genesis_leaf(), state_path or identity.path / "mirror.state")
         self.view = StoreView(store)
         self._lock = threading.Lock()
         self._alliance: state.Alliance | None = None
-        self._genesis_digest: bytes | None = None
 
     @property
     def alliance(self) -> state.Alliance:
@@ -118,9 +123,9 @@ class Mirror:
             staged.add(leaf, updates)
 
         def flush() -> None:
-            verdicts = self._verify_run(staged.overlay, staged.next_index, [leaf for leaf, _ in run])
-            for (leaf, signed), verdict in zip(run, verdicts):
-                add(leaf, signed, verify=verdict is not None)
+            verified = self._verify_run(staged.overlay, staged.next_index, [leaf for leaf, _ in run])
+            for (leaf, signed), ok in zip(run, verified):
+                add(leaf, signed, verify=not ok)
             run.clear()
 
         for leaf in leaves:
@@ -142,15 +147,17 @@ class Mirror:
         if batch is not None:
             self.store.commit(batch)
 
-    def _verify_run(self, view: state.StateView, first: int, leaves: list[bytes]) -> list[BaseException | None]:
-        """intake's batch verdicts for consecutive reports at `first`, `first + 1`, ...
-        against the current ring of `view` (None: verified)."""
+    def _verify_run(self, view: state.StateView, first: int, leaves: list[bytes]) -> list[bool]:
+        """Whether each of the consecutive reports at `first`, `first + 1`, ... passes intake's
+        batch verification against the current ring of `view`: split evenly over the CPU
+        pool's workers (gmpy2 and arkworks hold the GIL), inline without workers."""
         if not leaves:
             return []
-        from server.intake import register_alliance, verify_batch
-
-        if self._genesis_digest is None:
-            self._genesis_digest = register_alliance(self.identity.genesis_leaf())
         keys, changed_at = state.current_ring(view)
-        return verify_batch(self._genesis_digest, [(leaf, tuple(keys), changed_at, first + k, None)
-                                                   for k, leaf in enumerate(leaves)])
+        ring = tuple(keys)
+        jobs: list[JobWire] = [(leaf, ring, changed_at, first + k, None) for k, leaf in enumerate(leaves)]
+        parts = max(1, min(self.cpu.workers, len(jobs) // MIN_CHUNK))
+        size = -(-len(jobs) // parts)
+        genesis = self.identity.genesis_leaf()
+        futures = [self.cpu.submit(verify_reports, genesis, jobs[at:at + size]) for at in range(0, len(jobs), size)]
+        return [ok for future in futures for ok in future.result()]

@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from candor import wire
 from core import errors
 from core.errors import CandorError, Conflict, Unavailable
-from server.storage import AppendBatch
+from server.storage import MAX_BATCH, AppendBatch
 
 if TYPE_CHECKING:
     from server.ledger import Ledger
@@ -67,7 +67,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("candor.sequencer")
 
-MAX_BATCH = 512
 #: Extra seconds a server waits beyond the sequencer's expiry before deciding for itself.
 WAIT_MARGIN = 2.0
 #: Decided rows whose server never collected them are deleted after this long.

@@ -171,6 +171,10 @@ def latest_state(updates: Sequence[StateUpdate]) -> tuple[list[str], list[tuple[
 # -- value types --------------------------------------------------------------------------
 
 
+MAX_BATCH = 512
+"""The most entries one AppendBatch holds: what either sequencer drains in one step."""
+
+
 @dataclass(frozen=True)
 class AppendBatch:
     """Everything one sequencer step writes, committed as one transaction.

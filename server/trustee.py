@@ -12,14 +12,16 @@ about a RatingRequested entry the operator has already appended to the ledger:
   c* = Π c_i^{w_i} itself and returns its decryption share and Chaum–Pedersen proof
   sealed (HPKE) to the combiner's X25519 key, bound to subject, L, set digest, combiner
   and trustee: the operator only ever holds sealed bytes. Serving the identical request
-  again is allowed (it reveals nothing new). A subset of a set (an investigation) is
-  refused unless the regulator's InvestigationAuthorised covers the subject at that size.
+  again is allowed (it reveals nothing new). A subset of a set is decrypted only for the
+  InvestigationStep the ledger names next, to that step's two designated combiners, and
+  never after the authorisation is consumed (docs/ratings.md, "Investigations").
 - Combine(request, sealed shares): the designated combiner (`core.rating.combiner_order`)
   recomputes c* and C* = Σ w_i·C_i from its own mirror, opens and verifies every share
   (naming a bad trustee), combines t of them and checks the plaintext strictly
   (`core.rating.open_aggregate`). If it opens, it proves and signs the score
-  (`core.publication`); if not, it signs a verdict that says only "does not open". It
-  never logs nor returns the counts, R or D.
+  (`core.publication`); if not, it signs a verdict that says only "does not open". For an
+  investigation step it signs "opens" or "does not open" and seals its evidence (shares,
+  proofs, plaintext) to the regulator. It never logs nor returns the counts, R or D.
 
 Every share issued is logged in the trustee's own store.
 """
@@ -406,7 +408,6 @@ def create_trustee_server(identity: Identity, store: LedgerStore, listen: str | 
                           workers: int | None = 0) -> tuple[grpc.Server, int, Trustee]:
     """A started trustee server; `workers` processes compute shares (None: one per core)."""
     from server.app import (
-        MAX_MESSAGE_BYTES,
         SERVER_OPTIONS,
         RejectMalformed,
         listen_on,
@@ -414,11 +415,12 @@ def create_trustee_server(identity: Identity, store: LedgerStore, listen: str | 
     )
 
     conn = Connection(identity, operator_address)
-    mirror = Mirror(identity, conn, store, (state_dir or identity.path) / "mirror.state")
+    cpu = CpuPool(workers)  # shares and the mirror's batch verification
+    mirror = Mirror(identity, conn, store, (state_dir or identity.path) / "mirror.state", cpu=cpu)
     trustee = Trustee(identity, mirror, threshold.KeyShare.from_dict(identity.json_file("share.json")),
-                      encryption_key=identity.hex_file(ENCRYPTION_KEY_FILE), cpu=CpuPool(workers))
+                      encryption_key=identity.hex_file(ENCRYPTION_KEY_FILE), cpu=cpu)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), interceptors=[RejectMalformed()],
-                         options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES), *SERVER_OPTIONS])
+                         options=[("grpc.max_receive_message_length", wire.MAX_REQUEST_BYTES), *SERVER_OPTIONS])
     trustee_pb2_grpc.add_TrusteeServiceServicer_to_server(TrusteeServicer(trustee), server)
     port = listen_on(server, listen or str(identity.info["listen"]), server_credentials(identity), "trustee")
     server.start()

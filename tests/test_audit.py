@@ -159,6 +159,8 @@ def test_replay_batches_reports_and_still_names_a_bad_one(alliance_dir: Path, op
             member.submit_report(f"anchor-{i}", "fake_traffic", i % 4, day)
     finally:
         member.close()
+    from server.cpu import CpuPool
+
     leaves = operator.ledger.store.entries(0, operator.ledger.store.size())
     _, report = replay(leaves)
     assert report.kinds["ReportCommitted"] == 6
@@ -167,8 +169,19 @@ def test_replay_batches_reports_and_still_names_a_bad_one(alliance_dir: Path, op
     assert signed.ring_signature is not None
     forged = bytearray(signed.ring_signature)
     forged[-1] ^= 1  # the last response scalar
+    honest = list(leaves)
     leaves[bad] = wire.signed_entry_to_bytes(e.SignedEntry(signed.entry_bytes, signed.entry,
                                                            ring_signature=bytes(forged)))
     with pytest.raises(AuditFailure) as failure:
         replay(leaves)
     assert failure.value.index == bad
+    # With worker processes verifying the batches: the same report, the same verdict.
+    pool = CpuPool(2)
+    try:
+        _, parallel = replay(honest, pool=pool)
+        assert parallel == report
+        with pytest.raises(AuditFailure) as again:
+            replay(leaves, pool=pool)
+        assert (again.value.index, again.value.reason) == (bad, failure.value.reason)
+    finally:
+        pool.close()

@@ -21,6 +21,8 @@ from bench import ratings as bench
 EPOCH = "epoch work per subject (trustees in-process, no gRPC)"
 VERIFY = "client verification (client.ratings.verify_rating)"
 E2E = "end-to-end epoch over gRPC (operator, 3 trustees, witness: one process)"
+MIRROR = "trustee mirror catch-up from genesis (verification + SQLite storage, no gRPC)"
+MIRROR_OP = "Mirror extends an empty store over the whole ledger, pages of 1,000"
 
 # Spelled out rather than taken from bench.ratings: renaming or dropping a row must fail here.
 # (section, operation, key bits, reports) -> floor
@@ -44,6 +46,9 @@ QUICK_ROWS = {
     (VERIFY, "verify_rating, 20 reports", 2048, 20): "Group.msm over {} points, full scalars",
     (VERIFY, "checkpoint open: operator signature + 2 cosignatures", None, None):
         "3 raw Ed25519 verifications",
+    # reports: the ledger's size, which depends on the ceremony; checked in test_mirror_row
+    (MIRROR, MIRROR_OP, 2048, None):
+        "server.intake.verify_batch of its reports only (proofs + ring signatures), one process",
     (E2E, "EpochRunner request + answer over gRPC, per subject", 2048, 3):
         "(t+1) aggregations + t shares + t verifications + combine, as powmods",
     (E2E, "in-process epoch total, same key and m (comparison)", 2048, 3):
@@ -54,13 +59,14 @@ QUICK_TARGETS = {
     "epoch work per subject, m=10, 2048 bits <= 1.5x its powmods": (
         "epoch total: t=2 trustees (sealed shares) + combiner (proof)", 10),
     "verify_rating over 20 reports <= 50 ms": ("verify_rating, 20 reports", 20),
+    "mirror catch-up >= 2,000 entries/s": (MIRROR_OP, None),
 }
 
 STAGES = {
-    "inclusion proofs (merkle.verify_inclusion)",
+    "inclusion proofs, shared nodes once (merkle.verify_inclusions)",
     "leaf decoding (wire.signed_entry_from_bytes)",
     "publication check (rating.check_publication)",
-    "  of which commitment decoding, on-curve only (Group.decode_unchecked)",
+    "  of which commitment decoding from the checked uncompressed hint (Group.decode_unchecked_via_xy)",
     "  of which the multi-scalar multiplications (Group.msm)",
     "  of which the publication proof (publication.verify)",
     "rule set parsing (rules.check_canonical)",
@@ -72,11 +78,14 @@ DIRECT = {
     "verify_rating as a whole": 1,
     "commitment decoding, subgroup-checked (Group.decode)": 20,
     "  of which decompression only (from_compressed_bytes_unchecked)": 20,
-    "commitment decoding, on-curve only, as verify_rating does (Group.decode_unchecked)": 20,
+    "commitment decoding, on-curve only, without the hint (Group.decode_unchecked)": 20,
+    "commitment decoding as verify_rating does: uncompressed hint checked against the leaf "
+    "(Group.decode_unchecked_via_xy)": 20,
     "C* = Σ w_i·C_i over the decoded points (Group.msm, the weights)": 1,
     "publication proof verification (publication.verify)": 1,
     "leaf decoding of proven leaves (wire.signed_entry_from_bytes, no canonical re-encode)": 23,
-    "leaf hash + inclusion proof (merkle.verify_inclusion)": 23,
+    "leaf hashes + inclusion proofs, shared nodes once (merkle.verify_inclusions)": 23,
+    "leaf hash + inclusion proof, one by one (merkle.verify_inclusion, for comparison)": 23,
     "link tags via RingSignature.from_bytes (full decode, for comparison)": 20,
     "link tags as verify_rating reads them (RingSignature.link_tag_of)": 20,
     "decay weights + ReportInfo": 20,
@@ -90,7 +99,7 @@ def report() -> bench.BenchReport:
 
 
 def _key(r: bench.Row) -> tuple[str, str, int | None, int | None]:
-    return (r.section, r.operation, r.key_bits, r.reports)
+    return (r.section, r.operation, r.key_bits, None if r.section == MIRROR else r.reports)
 
 
 def test_quick_run_has_every_row_once(report: bench.BenchReport) -> None:
@@ -98,7 +107,13 @@ def test_quick_run_has_every_row_once(report: bench.BenchReport) -> None:
     assert len(got) == len(set(got)), "a row was measured twice"
     assert set(got) == set(QUICK_ROWS)
     sections = [r.section for r in report.rows]
-    assert sections == sorted(sections, key=[EPOCH, VERIFY, E2E].index)
+    assert sections == sorted(sections, key=[EPOCH, VERIFY, MIRROR, E2E].index)
+
+
+def test_mirror_row_covers_the_whole_ledger(report: bench.BenchReport) -> None:
+    row = next(r for r in report.rows if r.section == MIRROR)
+    # every report of the verified ratings and the epoch subject, plus requests, ratings, ceremony
+    assert row.reports is not None and row.reports > 3 + 20 + 10 + 2 * 3
 
 
 def test_each_row_has_its_floor_and_ratio(report: bench.BenchReport) -> None:
@@ -132,10 +147,12 @@ def test_targets_name_their_rows(report: bench.BenchReport) -> None:
     assert {t.name for t in report.targets} == set(QUICK_TARGETS)
     for t in report.targets:
         operation, reports = QUICK_TARGETS[t.name]
-        assert (t.operation, t.reports) == (operation, reports)
+        assert t.operation == operation and (reports is None or t.reports == reports)
         row = report.row(t.operation, t.key_bits, t.reports)
         assert t.measured_s == row.median_s
-        if "powmods" in t.name:
+        if "entries/s" in t.name:
+            assert row.reports is not None and math.isclose(t.limit_s, row.reports / 2000)
+        elif "powmods" in t.name:
             assert row.floor_median_s is not None
             assert math.isclose(t.limit_s, 1.5 * row.floor_median_s)
         else:
@@ -148,8 +165,10 @@ def test_profile_names_the_stages(report: bench.BenchReport) -> None:
     assert report.profile_total_ms > 0
     stages = {p.function: p for p in report.profile_parts}
     assert STAGES <= set(stages)
-    assert stages["inclusion proofs (merkle.verify_inclusion)"].calls == 20 + 3  # reports, rating, request, rules
-    assert stages["  of which commitment decoding, on-curve only (Group.decode_unchecked)"].calls >= 20
+    # rating, request and rule set one call each, the reports together in one
+    assert stages["inclusion proofs, shared nodes once (merkle.verify_inclusions)"].calls == 3 + 1
+    assert stages["  of which commitment decoding from the checked uncompressed hint "
+                  "(Group.decode_unchecked_via_xy)"].calls >= 20
     assert stages["publication check (rating.check_publication)"].calls == 1
     assert len(report.profile_top) > 5
     assert all(p.own_ms >= 0 and p.cumulative_ms >= p.own_ms - 1e-9 for p in report.profile_top)
@@ -174,13 +193,15 @@ def test_table_shows_every_row_target_and_stage(report: bench.BenchReport) -> No
     for stage in STAGES | set(DIRECT):
         assert stage.strip() in text
     assert "2048-bit key:" in text and "in-process" in text
+    assert re.search(r"mirror catch-up: [\d,]+ entries/s", text)
 
 
 def test_json_carries_the_same_rows(report: bench.BenchReport) -> None:
     data = json.loads(json.dumps(bench.to_json(report)))
     assert data["benchmark"] == "bench.ratings" and data["mode"] == "quick"
     assert set(data["keys"]) == {"2048"}
-    rows = {(r["section"], r["operation"], r["key_bits"], r["reports"]) for r in data["rows"]}
+    rows = {(r["section"], r["operation"], r["key_bits"], None if r["section"] == MIRROR else r["reports"])
+            for r in data["rows"]}
     assert rows == set(QUICK_ROWS)
     for r in data["rows"]:
         assert set(r) >= {"median_ms", "floor", "floor_median_ms", "ratio", "reps"}

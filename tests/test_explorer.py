@@ -76,7 +76,7 @@ def story(alliance_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     finally:
         a.close()
     world.epoch()  # the correction: 95 A
-    counted = next(b for _i, b in world.entries(e.ReportCommitted) if b.report_id.hex() != critical.report_id
+    counted = next(b for _i, b in world.entries(e.ReportCommitted) if b.report_id != critical.report_id
                    and b.subject_tag == world.tag(S1))
     world.regulator(e.DisputeFiled(bytes(range(16)), counted.report_id, HOSTILE))
     from tests.test_rules import _text
@@ -105,8 +105,9 @@ def story(alliance_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         s.close()
 
 
-def explorer_for(world: World, who: str, folder: Path) -> Explorer:
-    return build(Identity.load(world.alliance / who), f"127.0.0.1:{world.operator.port}", folder)
+def explorer_for(world: World, who: str, folder: Path, *, verify_all: bool = False) -> Explorer:
+    return build(Identity.load(world.alliance / who), f"127.0.0.1:{world.operator.port}", folder,
+                 verify_all=verify_all)
 
 
 @pytest.fixture(scope="module")
@@ -354,9 +355,9 @@ def test_every_view_in_chromium(story: World, regulator_explorer: Explorer, brow
     finally:
         served.stop()
 
-    # A member's explorer: the regulator desk is a 403 page, and the member sees only its
-    # own queries.
-    member = explorer_for(story, "member-b", tmp_path / "member")
+    # A member's explorer (re-verifying every ring signature and proof too): the regulator
+    # desk is a 403 page, and the member sees only its own queries.
+    member = explorer_for(story, "member-b", tmp_path / "member", verify_all=True)
     served = Served(member).start()
     try:
         browser.get(served.url + "/desk")
@@ -366,6 +367,7 @@ def test_every_view_in_chromium(story: World, regulator_explorer: Explorer, brow
         shoot(browser, shots, "desk-403")
         browser.get(f"{served.url}/subject/{story.tag(S1).hex()}")
         assert text_of(browser, "state") == "disputed"
+        assert "every ring signature and validity proof re-checked too" in text_of(browser, "verified")
     finally:
         served.stop()
         member.mirror.close()

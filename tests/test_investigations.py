@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,36 +30,36 @@ from core.errors import AlreadyExists, Conflict, NotFound, PermissionDenied, Ver
 from tests.test_ratings import S1, S3, World, _hex, recent, world  # noqa: F401  (world: the fixture)
 
 
-def regulator(world: World) -> Regulator:
-    return Regulator(Identity.load(world.alliance / "regulator"), f"127.0.0.1:{world.operator.port}")
+def regulator(w: World) -> Regulator:
+    return Regulator(Identity.load(w.alliance / "regulator"), f"127.0.0.1:{w.operator.port}")
 
 
-def held_subject(world: World) -> tuple[Any, int, e.RatingRequested]:
+def held_subject(w: World) -> tuple[Any, int, e.RatingRequested]:
     """S3 with two honest reports and one that commits to "minor" but encrypts "critical";
     an epoch holds it. Returns the cheat's receipt, the held request's index and body."""
-    world.report("a", S3, "fake_traffic", "general")
-    world.report("b", S3, "fake_traffic", "minor")
-    c = world.member("c")
+    w.report("a", S3, "fake_traffic", "general")
+    w.report("b", S3, "fake_traffic", "minor")
+    c = w.member("c")
     try:
         cheat = c.submit_prepared(cheating_report(c, S3, "false_advertising", "minor", "critical", recent()))
     finally:
         c.close()
-    assert world.tag(S3).hex() in world.epoch().held
-    index, request = world.entries(e.RatingRequested)[-1]
+    assert w.tag(S3).hex() in w.epoch().held
+    index, request = w.entries(e.RatingRequested)[-1]
     return cheat, index, request
 
 
-def settle(world: World) -> None:
+def settle(w: World) -> None:
     """Checkpoint and cosign everything on the ledger now (trustees act on a cosigned mirror)."""
-    world.operator.ledger.wait_checkpoint(world.operator.ledger.store.size())
-    world.cosign()
+    w.operator.ledger.wait_checkpoint(w.operator.ledger.store.size())
+    w.cosign()
 
 
-def steps(world: World) -> list[tuple[int, e.InvestigationStep]]:
-    return world.entries(e.InvestigationStep)
+def steps(w: World) -> list[tuple[int, e.InvestigationStep]]:
+    return w.entries(e.InvestigationStep)
 
 
-def test_an_investigation_needs_a_held_subject_at_its_size(world: World) -> None:
+def test_an_investigation_needs_a_held_subject_at_its_size(world: World) -> None:  # noqa: F811
     """Attack 5: an authorisation of a subject that is not held, or at another size, is
     refused; one investigation at a time."""
     world.three_reporters(S1)
@@ -82,7 +81,7 @@ def test_an_investigation_needs_a_held_subject_at_its_size(world: World) -> None
             reg.authorise_investigation(S3, "again")
 
 
-def test_trustees_serve_only_the_step_the_ledger_names(world: World) -> None:
+def test_trustees_serve_only_the_step_the_ledger_names(world: World) -> None:  # noqa: F811
     """§9: an unlogged or non-bisection subset, a verdict the designated combiners did not
     sign, a FraudFound the bisection does not name, and reuse of a consumed authorisation
     all fail; the bisection takes at most ⌈log2 m⌉ + 1 steps."""
@@ -175,7 +174,7 @@ class Recording:
 
 
 def test_a_copied_ciphertext_is_found_and_never_decrypted_for_the_operator(
-        world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
     """Attack 9: member c re-randomises member a's ciphertext of a report about S1 into its
     own report about S3 and has S3 investigated. The bisection names c's report; the
     single-report plaintext (a's tier) is seen by the two combiners and sealed to the
@@ -228,8 +227,8 @@ def test_a_copied_ciphertext_is_found_and_never_decrypted_for_the_operator(
     critical = 4 * categories.index("fake_traffic") + 3  # slot of (fake_traffic, critical)
 
     def one_critical(value: int) -> bool:
-        counts = paillier.unpack(value, 4 * len(categories)).counts
-        return counts[critical] > 0 and sum(counts) == counts[critical]
+        counts = list(paillier.unpack(value, 4 * len(categories)).counts)
+        return bool(counts[critical] > 0 and sum(counts) == counts[critical])
 
     assert any(one_critical(p) for p in plaintexts)
     # ... and no plaintext ever reached the operator: not in what the trustees returned to
@@ -246,7 +245,7 @@ def test_a_copied_ciphertext_is_found_and_never_decrypted_for_the_operator(
         assert not resp.proof or not resp.evidence  # a step verdict has no score or proof
 
 
-def test_a_lying_combiner_is_caught_by_the_other_and_named(world: World) -> None:
+def test_a_lying_combiner_is_caught_by_the_other_and_named(world: World) -> None:  # noqa: F811
     """§9: one designated combiner lies about every step (framing the honest half, steering
     the bisection). The other disagrees, the step stops, the regulator's check of the
     sealed evidence names the liar (CombinerFaulted) and it is never designated again; the
@@ -272,7 +271,7 @@ def test_a_lying_combiner_is_caught_by_the_other_and_named(world: World) -> None
         return trustee_pb2.CombineResponse(opens=not resp.opens, combiner=liar.index, evidence=evidence,
                                            signature=liar.identity.signing_key().sign(message))
 
-    liar._step_verdict = lying  # type: ignore[method-assign]
+    liar._step_verdict = lying
     world.authorise(S3)
     stopped = world.epoch()
     assert not stopped.fraud and any("disagree" in m for m in stopped.messages), stopped.messages
@@ -295,3 +294,42 @@ def test_a_lying_combiner_is_caught_by_the_other_and_named(world: World) -> None
     assert found.fraud == [_hex(cheat.report_id)], found.messages
     assert all(liar_index not in s.combiners for _, s in steps(world)[2:] if s.verdict)
     assert world.conclude(S3).report_id == _hex(cheat.report_id)
+
+
+def test_one_lying_combiner_cannot_hold_an_honest_subject(world: World) -> None:  # noqa: F811
+    """A held verdict needs two designated combiners: when the first lies "does not open"
+    about an honest set, the second combines it and its publication proof settles it."""
+    world.three_reporters(S1)
+    ledger = world.operator.ledger
+    settle(world)
+    size = ledger.cosigned_size()
+    order = rating.combiner_order(ledger.alliance.genesis_hash, world.tag(S1), size, [1, 2, 3])
+    liar = world.trustees[order[0] - 1][2]
+    honest_combine = liar.combine
+
+    def lying(request_index: int, subset: Any, sealed: Any, cosigned_size: int = 0,
+              step_index: int = 0) -> trustee_pb2.CombineResponse:
+        honest_combine(request_index, subset, sealed, cosigned_size, step_index)
+        record = state.request_record(liar.mirror.view, request_index)
+        assert record is not None
+        message = rating.held_message(ledger.alliance.genesis_hash, request_index, world.tag(S1),
+                                      int(record["ledger_size"]), bytes.fromhex(record["digest"]), liar.index)
+        return trustee_pb2.CombineResponse(opens=False, combiner=liar.index,
+                                           signature=liar.identity.signing_key().sign(message))
+
+    liar.combine = lying
+    result = world.epoch()
+    assert result.published == [world.tag(S1).hex()] and not result.held, result.messages
+    ((_, published),) = world.entries(e.RatingPublished)
+    assert published.combiner == order[1]
+    # A held verdict of one combiner alone is not even a well-formed entry.
+    with pytest.raises(Exception, match="two distinct combiners"):
+        e.RatingHeld(1, world.tag(S1), size, order[0], bytes(64), order[0], bytes(64))
+
+
+def test_a_held_verdict_comes_from_two_combiners(world: World) -> None:  # noqa: F811
+    _cheat, request_index, request = held_subject(world)
+    ((_, held),) = world.entries(e.RatingHeld)
+    order = rating.combiner_order(world.operator.ledger.alliance.genesis_hash, request.subject_tag,
+                                  request.ledger_size, [1, 2, 3])
+    assert held.request_index == request_index and {held.combiner, held.second_combiner} == set(order[:2])

@@ -196,6 +196,21 @@ def test_start_up_mistakes_are_one_line(alliance_dir: Path, tmp_path: Path, argv
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the death is the point
+def test_serve_reads_a_config_file_and_flags_override_it(alliance_dir: Path, tmp_path: Path,
+                                                          procs: list[Proc]) -> None:
+    config = tmp_path / "operator.toml"
+    config.write_text(f'identity = "{alliance_dir / "operator"}"\ndata = "{tmp_path / "ledger.db"}"\n'
+                      'listen = "7405"\ncheckpoint_ms = 20\nverify_workers = 0\n')
+    line = one_line_error(run_cli("serve", "--config", str(config)))
+    assert "--listen '7405' needs HOST:PORT" in line  # the file's value is used...
+    p = Proc("serve", "--config", str(config), "--listen", "127.0.0.1:0")  # ...unless a flag overrides it
+    procs.append(p)
+    assert p.port() > 0
+    config.write_text('listen = "127.0.0.1:0"\nchekpoint_ms = 20\n')
+    line = one_line_error(run_cli("serve", "--identity", str(alliance_dir / "operator"), "--config", str(config)))
+    assert "unknown setting(s) chekpoint-ms" in line
+
+
 def test_a_dead_background_loop_stops_the_operator(alliance_dir: Path, tmp_path: Path) -> None:
     from core.errors import Unavailable
     from server.app import Settings, create_server
@@ -364,6 +379,26 @@ def test_member_sdk_names_the_wrong_role(alliance_dir: Path) -> None:
         Member(Identity.load(alliance_dir / "operator"))
 
 
+def test_status_names_what_is_wrong_then_reports_all_well(alliance_dir: Path, operator: Any, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from client.witness import Witness
+
+    server = f"127.0.0.1:{operator.port}"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["status", "--identity", str(alliance_dir / "operator"), "--server", server, "--json"])
+    assert exit_info.value.code == 1
+    status = json.loads(capsys.readouterr().out)
+    assert status["operator_reachable"] is True and status["ledger_size"] == operator.ledger.store.size()
+    assert any("missing witness-1, witness-2" in p for p in status["problems"])
+    assert any("trustee 1 at 127.0.0.1:7410" in p for p in status["problems"])  # none runs in this test
+    witness = Witness.open(Identity.load(alliance_dir / "witness-1"), server, tmp_path)
+    witness.step()
+    witness.conn.close()
+    main(["status", "--identity", str(alliance_dir / "member-a"), "--server", server, "--json"])
+    status = json.loads(capsys.readouterr().out)
+    assert status["ok"] is True and status["witnesses"]["witness-1"] == "cosigned the latest checkpoint"
+
+
 # -- 9. malformed protobuf ------------------------------------------------------------------------
 
 
@@ -496,3 +531,73 @@ def test_readme_deployment_runs_literally_to_a_verified_rating(tmp_path: Path, p
     rating = json.loads(last)
     assert rating["verified"] is True and rating["pending"] is False and rating["grade"] in "ABCD", "\n".join(
         transcript + [line for p in procs for line in p.output()[-15:]])
+
+
+# -- backup and restore ----------------------------------------------------------------------------
+
+
+def test_backup_while_serving_restore_audits_and_rollback_is_detected(alliance_dir: Path, tmp_path: Path,
+                                                                     procs: list[Proc]) -> None:
+    from client.witness import Witness
+
+    ledger, backup = tmp_path / "ledger.db", tmp_path / "backup.db"
+    operator = serve(procs, alliance_dir, ledger)
+    server = f"127.0.0.1:{operator.port()}"
+    regulator = str(alliance_dir / "regulator")
+
+    def admit(name: str) -> None:
+        done = run_cli("member", "admit", "--identity", regulator, "--server", server, "--member", name,
+                       "--out", str(tmp_path / f"member-{name}"))
+        assert done.returncode == 0, done.stderr
+
+    witness_dir = tmp_path / "witness-1"
+    shutil.copytree(alliance_dir / "witness-1", witness_dir)
+
+    def cosign() -> int | None:
+        witness = Witness.open(Identity.load(witness_dir), server, witness_dir)
+        try:
+            return witness.step()
+        finally:
+            witness.conn.close()
+
+    admit("before")
+    cosign()
+    done = run_cli("db", "backup", "--data", str(ledger), "--out", str(backup), "--json")  # while serving
+    assert done.returncode == 0, done.stderr
+    saved = json.loads(done.stdout)["size"]
+    admit("after")  # the live ledger moves on; the witness cosigns the newer checkpoint
+    assert (cosign() or 0) > saved
+    line = one_line_error(run_cli("db", "restore", "--from", str(backup), "--data", str(ledger)))
+    assert "in use by another candor serve" in line  # not under a running operator
+    operator.stop()
+    done = run_cli("db", "restore", "--from", str(backup), "--data", str(ledger), "--json")
+    assert done.returncode == 0 and json.loads(done.stdout)["size"] == saved, done.stderr
+    server = f"127.0.0.1:{serve(procs, alliance_dir, ledger).port()}"
+    done = run_cli("audit", "--identity", regulator, "--server", server, "--no-quorum", "--json")
+    assert done.returncode == 0 and json.loads(done.stdout)["size"] == saved, done.stderr
+    with pytest.raises(VerificationError, match="rollback"):  # whoever saw the newer checkpoint notices
+        cosign()
+
+
+# -- service units ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("unit", sorted(p.name for p in (REPO / "deploy").glob("*.service")))
+def test_service_units_run_valid_candor_commands(unit: str) -> None:
+    import configparser
+    import shlex
+    import tomllib
+
+    from candor.cli import _config_flags, build_parser
+
+    parsed = configparser.ConfigParser(interpolation=None, strict=False)
+    parsed.optionxform = str  # type: ignore[assignment,method-assign]
+    parsed.read(REPO / "deploy" / unit)
+    argv = shlex.split(parsed["Service"]["ExecStart"].replace("%i", "party-1"))
+    assert argv[0].endswith("/candor")
+    if "--config" in argv:  # the example config stands in for /etc/candor/...
+        example = REPO / "deploy" / Path(argv[argv.index("--config") + 1]).name
+        tomllib.loads(example.read_text())
+        argv[argv.index("--config") + 1] = str(example)
+    args, unknown = build_parser().parse_known_args(argv[1:] + _config_flags(argv[1:]))
+    assert not unknown and callable(args.fn) and args.identity

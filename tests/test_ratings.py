@@ -590,8 +590,9 @@ def test_uncompressed_commitment_hints_are_checked_not_trusted(world: World) -> 
     root per report). The SDK accepts a hint only if it is exactly the point the proven
     leaf's compressed commitment encodes, and it does not rely on the ledger's subgroup
     check either: a commitment with a torsion component fails the rating."""
-    from core.group import default_group
     from g1_points import encoding
+
+    from core.group import default_group
 
     group = default_group()
     world.three_reporters(S1)
@@ -701,7 +702,7 @@ def test_mirror_batch_verification_refuses_what_apply_refuses(world: World, tmp_
         served = leaves if field == "honest" else swapped(field)
         mirror.conn.entries = lambda start, end, served=served: served[start:end]  # type: ignore[method-assign]
         if not batched:  # entry by entry: every report through state.apply(verify=True)
-            mirror._verify_run = lambda view, first, run: [VerificationError("single")] * len(run)  # type: ignore[method-assign]
+            mirror._verify_run = lambda view, first, run: [False] * len(run)  # type: ignore[method-assign]
         try:
             if field == "honest":
                 assert mirror.sync() == len(leaves)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from core import ring as ringmod
 from core.coupons import CouponPool
 from core.errors import CandorError, InvalidInput, VerificationError
-from core.group import ORDER, Group, Point, group_by_name
+from core.group import ORDER, Group, Point, compress_xy, group_by_name
 from core.ring import (
     BLINDING_DST,
     COUPON_TAG,
@@ -163,7 +163,7 @@ def test_other_reports_link_tag_fails() -> None:
     sig = _sign(CTX, 1)
     other = _sign(CTX, 2)
     with pytest.raises(VerificationError):
-        ring_verify(ARK, CTX, SUBJECT, b"entry", replace(sig, link_tag=other.link_tag))
+        ring_verify(ARK, CTX, SUBJECT, b"entry", replace(sig, tag=other.tag))
 
 
 def test_coupon_spent_by_another_key_fails() -> None:
@@ -215,8 +215,8 @@ def test_bad_ring_key_is_named() -> None:
 
 def test_signature_field_validation() -> None:
     sig = _sign(CTX4, 0)
-    with pytest.raises(InvalidInput, match="link tag"):
-        replace(sig, link_tag=b"x")
+    with pytest.raises(InvalidInput, match="tag must be a 96-byte"):
+        replace(sig, tag=b"x")
     with pytest.raises(InvalidInput, match="t1 must be a 96-byte"):
         replace(sig, t1=sig.t1[:48])
     with pytest.raises(InvalidInput, match="z2 is not a canonical scalar"):
@@ -242,7 +242,7 @@ def test_vector_file_shape() -> None:
     assert all(c["why"] for c in VEC["cases"])
     whys = " ".join(c["why"] for c in INVALID)
     for needed in ("z1 + 1", "z2 + 1", "e + 1", "t1 replaced", "t2 replaced", "Cx with a point of order 3",
-                   "identity", "I of another subject", "another ring", "branch", "truncated", "non-canonical"):
+                   "(0, 0)", "I of another subject", "another ring", "branch", "truncated", "non-canonical"):
         assert needed in whys, needed
 
 
@@ -356,14 +356,14 @@ def test_batch_names_signature_failing_only_the_group_equation() -> None:
     ctx, subject, msg, _ = items[7]
     forged = ringmod._make_coupon(ARK, ctx, SECRETS[6], 3, None)
     items[7] = (ctx, subject, msg, ring_sign(ARK, forged, subject, msg))
-    with pytest.raises(VerificationError, match="^item 7: coupon branch 3 fails"):
+    with pytest.raises(VerificationError, match="^item 7: ring signature coupon branch 3 fails"):
         batch_ring_verify(ARK, items)
 
 
 def test_batch_names_link_tag_swap() -> None:
     items = list(BATCH)
     ctx, subject, msg, sig = items[8]
-    items[8] = (ctx, subject, msg, replace(sig, link_tag=items[9][3].link_tag))
+    items[8] = (ctx, subject, msg, replace(sig, tag=items[9][3].tag))
     with pytest.raises(VerificationError, match="^item 8: "):
         batch_ring_verify(ARK, items)
 
@@ -425,7 +425,7 @@ def _coupon_with(group: Group, ctx: RingContext, s: int, x: int, extra: dict[int
     for j, t_point in extra.items():
         a_pts[j] = group.add(a_pts[j], t_point)
     a = tuple(group.encode_xy(p) for p in a_pts)
-    cx_bytes = group.encode(cx)
+    cx_bytes = group.encode_xy(cx)
     c[s] = (ringmod._coupon_challenge(ctx, cx_bytes, a) - sum(c)) % ORDER
     w[s] = (k + c[s] * rho) % ORDER
     return Coupon(ctx, CouponProof(cx_bytes, a, tuple(c), tuple(w)), x, rho)
@@ -486,19 +486,19 @@ def test_link_tag_with_torsion_is_refused_although_its_equations_hold(name: str)
     a, b = ringmod._random_key(), ringmod._random_key()
     t1 = ARK.encode_xy(ARK.add(ARK.mul(ARK.generator(), a), ARK.mul(blinding_base(ARK), b)))
     tag_point = ARK.add(ARK.mul(base, SECRETS[3]), TORSION[name])
-    tag = ARK.encode(tag_point)
+    tag = ARK.encode_xy(tag_point)
     t2 = ARK.encode_xy(ARK.mul(base, a))
     e = ringmod._online_challenge(CTX4, SUBJECT, b"m", coupon.proof.encoded, tag, t1, t2)
     sig = RingSignature(tag, t1, t2, (a + e * SECRETS[3]) % ORDER, (b + e * coupon.rho) % ORDER, coupon.proof)
     decoded = ringmod._Decoded(
         context=CTX4, ring_points=ringmod._ring_points(ARK, CTX4.ring), subject_tag=SUBJECT, base=base, e=e,
-        cx=ARK.decode(coupon.commitment), tag=tag_point, t1=ARK.decode_xy_unchecked(t1),
+        cx=ARK.decode_xy(coupon.proof.cx), tag=tag_point, t1=ARK.decode_xy_unchecked(t1),
         t2=ARK.decode_xy_unchecked(t2), a_pts=tuple(ARK.decode_xy_unchecked(p) for p in coupon.proof.a), sig=sig,
     )
     assert ringmod._combined_equation(ARK, [decoded])
-    with pytest.raises(VerificationError, match="^link tag is not a valid point: .*prime-order subgroup"):
+    with pytest.raises(VerificationError, match="^ring signature link tag is not a valid point: .*prime-order subgroup"):
         ring_verify(ARK, CTX4, SUBJECT, b"m", sig)
-    with pytest.raises(VerificationError, match="^item 1: link tag is not a valid point"):
+    with pytest.raises(VerificationError, match="^item 1: ring signature link tag is not a valid point"):
         batch_ring_verify(ARK, [BATCH[0], (CTX4, SUBJECT, b"m", sig)])
 
 
@@ -509,7 +509,14 @@ def test_uncompressed_encoding_round_trips_in_both_backends() -> None:
         assert ARK.eq(ARK.decode_xy_unchecked(data), point)
         assert PYECC.encode_xy(PYECC.decode_xy_unchecked(data)) == data
         assert PYECC.encode(PYECC.decode_xy_unchecked(data)) == ARK.encode(point)
+    for point in (ARK.generator(), ARK.mul(ARK.generator(), 98765)):
+        assert compress_xy(ARK.encode_xy(point)) == ARK.encode(point)
+        assert ARK.eq(ARK.decode_xy(ARK.encode_xy(point)), point)
+        assert PYECC.encode(PYECC.decode_xy(ARK.encode_xy(point))) == ARK.encode(point)
     for group in (ARK, PYECC):
+        for name in TORSION:
+            with pytest.raises(InvalidInput, match="prime-order subgroup"):
+                group.decode_xy(ARK.encode_xy(TORSION[name]))
         with pytest.raises(InvalidInput, match="identity has no uncompressed"):
             group.encode_xy(group.identity())
         with pytest.raises(InvalidInput, match="not on the curve"):

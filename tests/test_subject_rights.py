@@ -53,7 +53,7 @@ class World:
 
     def report(self, member: str, subject: str, tier: str = "minor") -> str:
         with Member(Identity.load(self.member_dir(member)), self.server) as m:
-            return m.submit_report(subject, "fake_traffic", tier, DAY).report_id
+            return m.submit_report(subject, "fake_traffic", tier, DAY).report_id.hex()
 
     def cosign(self) -> None:
         ledger = self.operator.ledger
@@ -385,3 +385,25 @@ def test_no_log_line_names_the_subject(world: World, capsys: pytest.CaptureFixtu
     lines = [fmt.format(r) for r in caplog.records]
     assert lines, "nothing was logged: the test would prove nothing"
     assert not [line for line in lines if tag[:12] in line]
+
+
+def test_a_subject_cannot_read_another_subjects_record(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """The request names no subject: editing the folder to claim another tag gets the
+    certificate's own record back, which the client then refuses as not its own."""
+    world.report("a", "anchor-x")
+    world.report("b", "anchor-y")
+    x, y = world.tmp / "x", world.tmp / "y"
+    world.enrol(capsys, "anchor-x", x)
+    world.enrol(capsys, "anchor-y", y)
+    world.cosign()
+    (x / "subject.tag").write_text(subject_tag(world.key, "anchor-y").hex())
+    err = refused(capsys, "subject", "record", "--identity", str(x), "--server", world.server)
+    assert err["error"] == "verification_failed" and "not the regulator's SubjectEnrolled of this subject" \
+        in err["message"]
+    # A folder with the other subject's tag and signing key but its own certificate: the
+    # operator still answers for the certificate's subject only.
+    shutil.copy(y / "signing.key", x / "signing.key")
+    err = refused(capsys, "subject", "record", "--identity", str(x), "--server", world.server)
+    assert err["error"] == "verification_failed"
+    assert run(capsys, "subject", "record", "--identity", str(y), "--server", world.server,
+               "--json")["subject_tag"] == subject_tag(world.key, "anchor-y").hex()

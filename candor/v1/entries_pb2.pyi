@@ -325,18 +325,22 @@ class RatingPublished(_message.Message):
     def __init__(self, request_index: _Optional[int] = ..., subject_tag: _Optional[bytes] = ..., rule_set_version: _Optional[str] = ..., ledger_size: _Optional[int] = ..., set_digest: _Optional[bytes] = ..., active_set: _Optional[_Iterable[int]] = ..., weights: _Optional[_Iterable[int]] = ..., as_of: _Optional[str] = ..., score: _Optional[int] = ..., grade: _Optional[str] = ..., reporters: _Optional[int] = ..., proof: _Optional[bytes] = ..., combiner: _Optional[int] = ..., combiner_signature: _Optional[bytes] = ...) -> None: ...
 
 class RatingHeld(_message.Message):
-    __slots__ = ("request_index", "subject_tag", "ledger_size", "combiner", "verdict_signature")
+    __slots__ = ("request_index", "subject_tag", "ledger_size", "combiner", "verdict_signature", "second_combiner", "second_signature")
     REQUEST_INDEX_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_TAG_FIELD_NUMBER: _ClassVar[int]
     LEDGER_SIZE_FIELD_NUMBER: _ClassVar[int]
     COMBINER_FIELD_NUMBER: _ClassVar[int]
     VERDICT_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    SECOND_COMBINER_FIELD_NUMBER: _ClassVar[int]
+    SECOND_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     request_index: int
     subject_tag: bytes
     ledger_size: int
     combiner: int
     verdict_signature: bytes
-    def __init__(self, request_index: _Optional[int] = ..., subject_tag: _Optional[bytes] = ..., ledger_size: _Optional[int] = ..., combiner: _Optional[int] = ..., verdict_signature: _Optional[bytes] = ...) -> None: ...
+    second_combiner: int
+    second_signature: bytes
+    def __init__(self, request_index: _Optional[int] = ..., subject_tag: _Optional[bytes] = ..., ledger_size: _Optional[int] = ..., combiner: _Optional[int] = ..., verdict_signature: _Optional[bytes] = ..., second_combiner: _Optional[int] = ..., second_signature: _Optional[bytes] = ...) -> None: ...
 
 class RatingWithdrawn(_message.Message):
     __slots__ = ("request_index", "subject_tag", "reason")

@@ -217,8 +217,8 @@ class Explorer:
     def desk(self, request: Request, snap: Snapshot) -> Response:
         if self.role != "regulator":
             return self.render("error.html", 403, title="Forbidden: the regulator desk",
-                               message=f"The regulator desk is for the regulator; this explorer runs as the {self.role} "
-                                       f"{self.identity.name}.")
+                               message=("The regulator desk is for the regulator; this explorer runs as the "
+                                        f"{self.role} {self.identity.name}."))
         d = views.desk(self.mirror, snap, _dt.datetime.now(_dt.UTC).date())
         return self.render("desk.html", d=d, **self.common(snap))
 
@@ -227,10 +227,12 @@ class Explorer:
             self._reader.close()
 
 
-def build(identity: Identity, address: str | None = None, state_dir: Path | None = None) -> Explorer:
-    """An explorer for `identity`, synced once (raises if the ledger does not verify)."""
+def build(identity: Identity, address: str | None = None, state_dir: Path | None = None, *,
+          verify_all: bool = False) -> Explorer:
+    """An explorer for `identity`, synced once. A ledger that does not verify still gives an
+    explorer, whose pages show the error; an operator that cannot be reached raises."""
     folder = state_dir or identity.path / "explorer"
-    mirror = Mirror(identity, address, folder)
+    mirror = Mirror(identity, address, folder, verify_all=verify_all)
     try:
         mirror.sync()
     except CandorError:

@@ -7,8 +7,9 @@ at index 0), downloads the entries up to that checkpoint, checks that they hash 
 and replays them from genesis through `core.state.apply`, the function the ledger ran before
 appending them, as the member SDK does (`verify=False`: ring signatures and validity proofs
 are checked by the ledger on append and by `candor audit`; every Ed25519 signature, rule
-set and publication proof is checked here). Leaves are kept in a local SQLite file, each
-under the leaf hash the tree was built from, so a page reads verified bytes only.
+set and publication proof is checked here; `verify_all=True` re-checks those too). Leaves
+are kept in a local SQLite file, each under the leaf hash the tree was built from, so a
+page reads verified bytes only.
 
 If anything fails to verify the mirror keeps the error and stops serving data: every page
 then shows the error state, never what it held before.
@@ -233,8 +234,11 @@ def _author(view: state.StateView, ally: state.Alliance | None, signed: e.Signed
 class Mirror:
     """A verified, replayed copy of the ledger, kept up to date by `sync` (module docstring)."""
 
-    def __init__(self, identity: Identity, address: str | None = None, state_dir: Path | None = None) -> None:
+    def __init__(self, identity: Identity, address: str | None = None, state_dir: Path | None = None, *,
+                 verify_all: bool = False) -> None:
         self.identity = identity
+        self.verify_all = verify_all
+        """Also re-verify every ring signature and validity proof on replay (as `candor audit`)."""
         folder = state_dir or identity.path / "explorer"
         self.conn = Connection(identity, address, timeout=30.0)
         self.verifier = LogVerifier(identity.genesis_leaf(), folder / "verifier.state")
@@ -320,7 +324,7 @@ class Mirror:
                 try:
                     signed = wire.signed_entry_from_bytes(leaf)
                     author = _author(view, ally, signed)
-                    view.update(state.apply(view, ally, index, signed, verify=False))
+                    view.update(state.apply(view, ally, index, signed, verify=self.verify_all))
                 except CandorError as exc:
                     raise VerificationError(f"ledger entry {index} does not replay from genesis: {exc}") from None
                 if index == 0:

@@ -60,8 +60,10 @@ def verified_lines(mirror: Mirror, snap: Snapshot) -> list[str]:
          f"(quorum {g.witness_quorum} of {len(g.witnesses)}), consistent with every checkpoint this explorer "
          "accepted before."),
         (f"All {cp.checkpoint.size} entries hash to that root and replay from the pinned genesis through the "
-         "ledger's own rules (every Ed25519 signature, rule set and publication proof re-checked; ring signatures "
-         "and validity proofs are the ledger's and `candor audit`'s to re-check)."),
+         "ledger's own rules (every Ed25519 signature, rule set and publication proof re-checked; "
+         + ("every ring signature and validity proof re-checked too)." if mirror.verify_all else
+            "ring signatures and validity proofs are the ledger's and `candor audit`'s to re-check, or this "
+            "explorer's with --verify-all).")),
     ]
 
 
@@ -343,7 +345,8 @@ def _subject_state(view: state.StateView, tag: bytes, size: int, today: _dt.date
     return "unrated", reporters, k, pending, ""
 
 
-def chart(history: list[record.RatingEvent], rules: RuleSet | None, width: int = 640, height: int = 240) -> Chart | None:
+def chart(history: list[record.RatingEvent], rules: RuleSet | None, width: int = 640,
+          height: int = 240) -> Chart | None:
     """Score over time (each publication) with the grade bands of `rules`, as SVG geometry."""
     points = [h for h in history if h.kind == "published" and h.score is not None]
     if not points:
