@@ -251,73 +251,65 @@ def cmd_audit(args: argparse.Namespace) -> None:
     }, "Audit passed: every entry re-verified, root matches the cosigned checkpoint")
 
 
-def _reachable(identity: Any, address: str, peer: str, timeout: float = 3.0) -> str | None:
-    """None if an mTLS connection to `peer` at `address` comes up within `timeout`, else why not."""
-    import grpc
-
-    from client.connection import secure_channel
-
-    try:
-        with secure_channel(identity, address, peer) as channel:
-            grpc.channel_ready_future(channel).result(timeout=timeout)
-    except grpc.FutureTimeoutError:
-        return f"no mTLS connection to {address} within {timeout:g} s: is it running there?"
-    except ValueError as exc:
-        return str(exc)
-    return None
+def _age(seconds: Any) -> str:
+    if seconds is None:
+        return "never"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit} ago"
+    return f"{seconds} s ago"
 
 
 def cmd_status(args: argparse.Namespace) -> None:
-    """One screen for any party: the operator, the ledger and its cosignatures, trustees."""
-    import time as _time
-
+    """One screen for any party (client/status.py); exit status 1 if anything is wrong."""
     from candor.identity import Identity
-    from client.connection import Connection
-    from client.verifier import LogVerifier
+    from client.status import gather
 
-    identity = Identity.load(args.identity)
-    verifier = LogVerifier(identity.genesis_leaf())
-    genesis = verifier.alliance.genesis
-    address = args.server or identity.server
-    status: dict[str, Any] = {"party": f"{identity.role} {identity.name}", "operator": address, "problems": []}
-    problems: list[str] = status["problems"]
-    try:
-        with Connection(identity, address, timeout=10) as conn:
-            note = conn.checkpoint().note
-        cp = verifier.open(note, quorum=0)
-        cosigned = set(cp.witnesses)
-        stamps = [s.timestamp for s in cp.cosignatures if s.timestamp is not None]
-        status.update({
-            "operator_reachable": True, "ledger_size": cp.checkpoint.size,
-            "newest_cosignature_age_s": round(_time.time() - max(stamps)) if stamps else None,
-            "witness_quorum": f"{genesis.witness_quorum} of {len(genesis.witnesses)}",
-            "witnesses": {w.name: "cosigned the latest checkpoint" if w.name in cosigned else "not yet"
-                          for w in genesis.witnesses},
-        })
-        if len(cosigned) < genesis.witness_quorum:
-            missing = [w.name for w in genesis.witnesses if w.name not in cosigned]
-            problems.append(f"latest checkpoint lacks the witness quorum; missing {', '.join(missing)}")
-    except CandorError as exc:
-        status["operator_reachable"] = False
-        problems.append(str(exc))
-    trustees = {str(i): a for i, a in identity.info.get("trustees", {}).items()}
-    if identity.role == "trustee":
-        trustees = {str(identity.info.get("index")): str(identity.info.get("listen"))}
-    if trustees:
-        from concurrent.futures import ThreadPoolExecutor
-
-        status["trustees"] = {}
-        with ThreadPoolExecutor(max_workers=len(trustees)) as pool:
-            checks = {i: pool.submit(_reachable, identity, a, f"trustee-{i}") for i, a in trustees.items()}
-        for index, trustee_address in sorted(trustees.items()):
-            why = checks[index].result()
-            status["trustees"][f"trustee-{index}"] = f"{trustee_address}: " + ("reachable" if why is None else why)
-            if why is not None:
-                problems.append(f"trustee {index} at {trustee_address}: {why}")
-    status["ok"] = not problems
-    status["problems"] = status.pop("problems")  # listed last
-    _emit(args, status, "Status: all well" if status["ok"] else "Status: problems")
-    if problems:
+    status = gather(Identity.load(args.identity), args.server, metrics=args.metrics)
+    if args.json:
+        print(json.dumps(status, indent=2, sort_keys=True))
+    else:
+        ok, bad = "[green]ok[/green]", "[red]PROBLEM[/red]"
+        table = Table(title=f"Candor status, as {escape(status['party'])}", show_header=False)
+        table.add_column("", style="bold")
+        table.add_column("")
+        table.add_column("")
+        table.add_row("operator", ok if status["operator_reachable"] else bad,
+                      escape(f"{status['operator']}" + (" reachable" if status["operator_reachable"] else
+                                                        " unreachable")))
+        if status["operator_reachable"]:
+            table.add_row("ledger", "", f"{status['ledger_size']} entries, newest "
+                          f"{_age(status.get('latest_entry_age_s'))}; checkpoint cosigned "
+                          f"{_age(status['newest_cosignature_age_s'])} (quorum {status['witness_quorum']})")
+            for name, w in status["witnesses"].items():
+                table.add_row(f"witness {escape(name)}", ok if w["cosigned_latest"] else bad,
+                              f"cosigned the latest checkpoint {_age(w['age_s'])}" if w["cosigned_latest"]
+                              else "has not cosigned the latest checkpoint")
+        for name, t in status.get("trustees", {}).items():
+            table.add_row(escape(name), ok if t["reachable"] else bad,
+                          escape(t["address"] + (" reachable" if t["reachable"] else " unreachable")))
+        rules = status.get("rules_in_force")
+        if "rules_in_force" in status:
+            table.add_row("rules in force", "", escape(f"{rules['version']} (since {rules['effective_from']}, "
+                                                       f"entry {rules['entry']})") if rules else "none")
+        if "last_epoch" in status:
+            epoch = status["last_epoch"]
+            table.add_row("last epoch", "", "none on the ledger" if epoch is None else
+                          f"{_age(epoch['age_s'])}: {epoch['requests']} requested, {epoch['published']} published, "
+                          f"{epoch['held']} held, {epoch['withdrawn']} withdrawn, {epoch['unanswered']} unanswered")
+        if "epoch_lag_s" in status:
+            table.add_row("epochs (metrics)", "", f"last completed {_age(status['epoch_lag_s'])}")
+        if "disputes" in status:
+            d = status["disputes"]
+            table.add_row("disputes", "[yellow]OVERDUE[/yellow]" if d["overdue"] else "",
+                          f"{d['open']} open, {d['overdue']} overdue" + (f"; oldest due {d['oldest_due']}"
+                                                                         if d["oldest_due"] else ""))
+        out.print(table)
+        for line in status["problems"]:
+            out.print(f"[red]problem:[/red] {escape(line)}", soft_wrap=True)
+        for line in status["warnings"]:
+            out.print(f"[yellow]warning:[/yellow] {escape(line)}", soft_wrap=True)
+    if status["problems"]:
         sys.exit(1)
 
 
@@ -1035,9 +1027,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="check and cosign once, then exit")
 
     p = add(sub, "status", "One screen for any party: operator reachable, ledger size, each witness's "
-            "cosignature of the latest checkpoint, trustees reachable; exit status 1 if anything is wrong.",
+            "cosignature of the latest checkpoint, trustees reachable, rule set in force, last epoch, open and "
+            "overdue disputes; exit status 1 if a party is unreachable or the witness quorum is missing.",
             "candor status --identity ./alliance/operator", cmd_status)
     _identity(p, "./alliance/operator")
+    p.add_argument("--metrics", default=_env("METRICS"), metavar="HOST:PORT",
+                   help="the operator's --metrics-listen address, to show when its last epoch ran (also epochs that "
+                        "rated nothing); env CANDOR_METRICS")
 
     p = add(sub, "audit", "Download the whole ledger, re-verify every entry, compare the root.",
             "candor audit --identity ./alliance/regulator", cmd_audit)

@@ -195,7 +195,6 @@ def test_start_up_mistakes_are_one_line(alliance_dir: Path, tmp_path: Path, argv
     assert expected in line
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the death is the point
 def test_serve_reads_a_config_file_and_flags_override_it(alliance_dir: Path, tmp_path: Path,
                                                           procs: list[Proc]) -> None:
     config = tmp_path / "operator.toml"
@@ -211,7 +210,10 @@ def test_serve_reads_a_config_file_and_flags_override_it(alliance_dir: Path, tmp
     assert "unknown setting(s) chekpoint-ms" in line
 
 
-def test_a_dead_background_loop_stops_the_operator(alliance_dir: Path, tmp_path: Path) -> None:
+def test_a_dead_background_loop_stops_the_operator(alliance_dir: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    died: list[str] = []
+    monkeypatch.setattr(threading, "excepthook", lambda hook: died.append(str(hook.exc_value)))  # as `serve` does
     from core.errors import Unavailable
     from server.app import Settings, create_server
     from server.ceremony import bootstrap_entries
@@ -225,6 +227,7 @@ def test_a_dead_background_loop_stops_the_operator(alliance_dir: Path, tmp_path:
         op.ledger.checkpoint_changed()
         with pytest.raises(Unavailable, match="candor-checkpointer stopped unexpectedly"):
             op.wait(threading.Event(), poll=0.05)
+        assert died and "sleep length" in died[0]
     finally:
         op.stop(grace=0)
         store.close()
@@ -396,7 +399,66 @@ def test_status_names_what_is_wrong_then_reports_all_well(alliance_dir: Path, op
     witness.conn.close()
     main(["status", "--identity", str(alliance_dir / "member-a"), "--server", server, "--json"])
     status = json.loads(capsys.readouterr().out)
-    assert status["ok"] is True and status["witnesses"]["witness-1"] == "cosigned the latest checkpoint"
+    assert status["ok"] is True and status["witnesses"]["witness-1"]["cosigned_latest"] is True
+    assert status["witnesses"]["witness-2"] == {"cosigned_latest": False, "age_s": None}  # named, not hidden
+    assert status["rules_in_force"]["entry"] > 0 and status["last_epoch"] is None
+    assert status["disputes"] == {"open": 0, "overdue": 0, "overdue_ids": [], "oldest_due": None}
+
+
+def test_status_shows_rules_disputes_and_overdue_from_the_ledger(alliance_dir: Path, operator: Any, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    import datetime
+
+    from client.status import ledger_facts
+    from client.verifier import LogVerifier
+    from core.rules import DEFAULT_RULES_TOML
+
+    server = f"127.0.0.1:{operator.port}"
+    member = tmp_path / "member-a"
+    shutil.copytree(alliance_dir / "member-a", member)
+    day = (datetime.date.today() - datetime.timedelta(days=3)).isoformat()
+    main(["report", "submit", "--identity", str(member), "--server", server, "--subject", "s-1",
+          "--category", "fake_traffic", "--tier", "minor", "--incident-date", day, "--json"])
+    rid = json.loads(capsys.readouterr().out)["report_id"]
+    main(["dispute", "file", "--identity", str(alliance_dir / "member-b"), "--server", server, "--report-id", rid,
+          "--statement", "the views were real", "--json"])
+    dispute_id = json.loads(capsys.readouterr().out)["dispute_id"]
+    with pytest.raises(SystemExit):  # no witness runs: a problem, but the screen still shows the rest
+        main(["status", "--identity", str(alliance_dir / "regulator"), "--server", server])
+    text = capsys.readouterr().out
+    assert "1 open, 0 overdue" in text and "has not cosigned the latest checkpoint" in text
+    assert "problem:" in text and "witness-1" in text
+    identity = Identity.load(alliance_dir / "regulator")
+    verifier = LogVerifier(identity.genesis_leaf())
+    with Connection(identity, server) as conn:
+        cp = verifier.open(conn.checkpoint().note, quorum=0).checkpoint
+        leaves = conn.entries(0, cp.size)
+    later = int((time.time() + 25 * 86400) * 1000)  # 25 days on, the 20-day answer date has passed
+    facts = ledger_facts(leaves, cp.size, cp.root_hash, verifier.alliance.genesis.categories, later)
+    assert facts["disputes"]["overdue_ids"] == [dispute_id]
+    assert facts["rules_in_force"]["version"] in DEFAULT_RULES_TOML
+    with pytest.raises(VerificationError, match="do not hash to the checkpoint"):  # entries the root does not cover
+        ledger_facts(leaves[:-1] + [leaves[0]], cp.size, cp.root_hash, verifier.alliance.genesis.categories, later)
+
+
+def test_status_last_epoch_is_the_newest_run_of_requests_and_their_answers() -> None:
+    from client.status import last_epoch
+    from core import record
+
+    def located(index: int, body: e.Body, seconds: int) -> record.Located:
+        return record.Located(index, e.LedgerEntry(body, timestamp_ms=seconds * 1000), "signed")
+
+    def request(tag: int) -> e.RatingRequested:
+        return e.RatingRequested(bytes([tag]) * 32, 5, bytes(32), (1,), (1,), "2026-12-01", "v1", "changes")
+
+    old = [located(1, request(1), 1000), located(2, e.RatingWithdrawn(1, bytes([1]) * 32, "below k"), 1010)]
+    new = [located(3, request(1), 9000), located(4, request(2), 9001), located(5, request(3), 9002),
+           located(6, e.RatingWithdrawn(3, bytes([1]) * 32, "below k"), 9010)]
+    epoch = last_epoch(old + new, 9100 * 1000)
+    assert epoch is not None
+    assert (epoch["requests"], epoch["withdrawn"], epoch["unanswered"], epoch["age_s"]) == (3, 1, 2, 100)
+    assert last_epoch(old + new[:1], 9100 * 1000)["requests"] == 1  # type: ignore[index]  # a gap splits epochs
+    assert last_epoch([], 0) is None
 
 
 # -- 9. malformed protobuf ------------------------------------------------------------------------
