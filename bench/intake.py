@@ -822,7 +822,8 @@ def floor_work(alliance: Path, leaves: Sequence[bytes], batch: int, tmp: Path, s
     ally = state.alliance_of(wire.signed_entry_from_bytes(genesis), merkle.leaf_hash(genesis))
     gens, group = ally.generators, default_group()
     # The ring, in admission order, as the server holds it.
-    ring = [s.entry.body.reporting_key for s in map(wire.signed_entry_from_bytes, bootstrap_entries(alliance / "operator"))
+    ring = [s.entry.body.reporting_key
+            for s in map(wire.signed_entry_from_bytes, bootstrap_entries(alliance / "operator"))
             if isinstance(s.entry.body, e.MemberAdmitted)]
     validity, rings = [], []
     for leaf in leaves[:max(samples, batch)]:
@@ -1058,7 +1059,8 @@ def render(results: Sequence[dict[str, Any]], console: Any) -> None:
     for r in results:
         database = r["store"] == "postgresql"
         console.print(f"[dim]ring {r['ring']} ({r['store']}, {_servers_label(r['servers'])}): {r['clients']} client "
-                      f"threads, operator checkpoint every {r['checkpoint_ms']:g} ms, {r['grpc_workers']} gRPC threads, "
+                      f"threads, operator checkpoint every {r['checkpoint_ms']:g} ms, "
+                      f"{r['grpc_workers']} gRPC threads, "
                       f"{r['cores']} cores; request {r['request_bytes']:,} B, receipt {r['response_bytes']:,} B; "
                       "server CPU per report: "
                       + ", ".join(f"workers={run['verify_workers']}: main {run['cpu_ms_per_report_server_main']:.1f} ms"

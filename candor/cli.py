@@ -465,7 +465,11 @@ def cmd_rules_publish(args: argparse.Namespace) -> None:
 def cmd_rules_canonical(args: argparse.Namespace) -> None:
     from core.rules import canonical_toml, parse_rules
 
-    print(canonical_toml(parse_rules(Path(args.file).read_text(encoding="utf-8"), _registry(args.identity))), end="")
+    from core.rules import DEFAULT_CATEGORIES
+
+    # No identity needed: without one, the rule set is checked against the default registry.
+    registry = _registry(args.identity) if args.identity else DEFAULT_CATEGORIES
+    print(canonical_toml(parse_rules(Path(args.file).read_text(encoding="utf-8"), registry)), end="")
 
 
 def cmd_rules_show(args: argparse.Namespace) -> None:
@@ -718,7 +722,8 @@ def cmd_subject_authorise_access(args: argparse.Namespace) -> None:
     tag = _subject_tag_of(args)
     leaf = regulator_leaf(Path(args.identity), e.SubjectAccessAuthorised(tag, args.reason))
     _emit(args, {"subject_tag": tag.hex(), **_governance(args, "AuthoriseSubjectAccess", leaf),
-                 "tiers": "not yet served: the combiners' decryption for subjects is a later step (docs/subjects.md)"},
+                 "tiers": "served at the next rating epoch: each report's designated combiner seals its tier to "
+                          "the subject if the report opens its own commitment (`candor subject record --tiers`)"},
           "Subject access authorised (recorded on the ledger)")
 
 
@@ -728,7 +733,7 @@ def cmd_subject_record(args: argparse.Namespace) -> None:
     from client.subject import SubjectClient
 
     with SubjectClient(Identity.load(args.identity), args.server) as client:
-        rec = client.own_record()
+        rec = client.own_record(tiers=args.tiers)
     if args.json:
         data = dataclasses.asdict(rec)
         data["queries"] = [{**dataclasses.asdict(q), "time": q.time} for q in rec.queries]
@@ -764,6 +769,18 @@ def cmd_subject_record(args: argparse.Namespace) -> None:
         table.add_column(col)
     for q in rec.queries:
         table.add_row(q.time, f"{q.role} {q.name}", q.purpose, "committed" if q.committed else "not yet committed")
+    out.print(table)
+    if rec.access_authorised_at is None:
+        out.print("Tiers: not authorised (the regulator runs `candor subject authorise-access`)")
+        return
+    table = Table(title=f"Your tiers (authorised at entry {rec.access_authorised_at})")
+    for col in ("report id", "category", "tier", "served at", "combiner"):
+        table.add_column(col)
+    shown = {"waiting": "not served yet (next epoch)", "sealed": "sealed to you (add --tiers to open)",
+             "withheld": "withheld: did not open its own commitment; evidence went to the regulator"}
+    for t in rec.tiers:
+        table.add_row(t.report_id, t.category, t.tier or shown[t.state],
+                      "" if t.served_at is None else str(t.served_at), "" if t.combiner is None else str(t.combiner))
     out.print(table)
 
 
@@ -846,8 +863,11 @@ def _add_subject_commands(sub: Any, rsub: Any, dsub: Any,
     p.add_argument("--reason", default="the subject asked for its own record", help="recorded on the ledger")
     p = add(ssub, "record", "Your own record: every report about you with its status and disputes, your "
             "rating history and who queried you, verified against the cosigned ledger.",
-            "candor subject record --identity ./streamer-42", cmd_subject_record)
+            "candor subject record --identity ./streamer-42 --tiers", cmd_subject_record)
     _identity(p, "./streamer-42")
+    p.add_argument("--tiers", action="store_true",
+                   help="open the tiers sealed to you under the regulator's SubjectAccessAuthorised (with this "
+                        "folder's encryption.key)")
 
     p = add(dsub, "list", "The dispute docket (regulator): every dispute with its due date (20 days) and "
             "whether it is overdue, verified against the cosigned ledger.",
@@ -923,6 +943,12 @@ def _identity(p: argparse.ArgumentParser, example: str) -> None:
     p.add_argument("--identity", default=_env("IDENTITY"), required=_env("IDENTITY") is None,
                    help=f"identity folder written by `candor alliance init` (e.g. {example}); env CANDOR_IDENTITY")
     p.add_argument("--server", default=_env("SERVER"), help="operator address HOST:PORT (default: from the identity)")
+
+
+def _default_categories() -> tuple[str, ...]:
+    from core.rules import DEFAULT_CATEGORIES
+
+    return DEFAULT_CATEGORIES
 
 
 def _version() -> str:
@@ -1047,7 +1073,8 @@ def build_parser() -> argparse.ArgumentParser:
             "--tier serious --incident-date 2026-10-01", cmd_report_submit)
     _identity(p, "./alliance/member-a")
     p.add_argument("--subject", required=True, help="the anchor's identifier (pseudonymised before it leaves)")
-    p.add_argument("--category", required=True, help="category code from the registry")
+    p.add_argument("--category", required=True, help="category code from the alliance's registry (its genesis); "
+                   f"the default registry's codes: {', '.join(_default_categories())}")
     p.add_argument("--tier", required=True, help="minor, general, serious or critical")
     p.add_argument("--incident-date", required=True, help="YYYY-MM-DD the dishonest act ended")
     p.add_argument("--evidence", help="file whose SHA-256 is recorded (the file stays with you)")
@@ -1108,9 +1135,9 @@ def build_parser() -> argparse.ArgumentParser:
     _identity(p, "./alliance/regulator")
     p.add_argument("--file", required=True, help="the rule set in TOML (see candor/rules/default.toml)")
     p = add(rlsub, "canonical", "Print the canonical form of a rule set (what gets signed).",
-            "candor rules canonical --identity ./alliance/regulator --file rules.toml", cmd_rules_canonical,
-            json_flag=False)
-    _identity(p, "./alliance/regulator")
+            "candor rules canonical --file rules.toml", cmd_rules_canonical, json_flag=False)
+    p.add_argument("--identity", default=_env("IDENTITY"), help="any identity folder of the alliance, to check the "
+                   "categories against its genesis registry (default: the default registry); env CANDOR_IDENTITY")
     p.add_argument("--file", required=True, help="the rule set in TOML")
     p = add(rlsub, "show", "Show the rule set in force and the history, verified by replaying the ledger.",
             "candor rules show --identity ./alliance/member-a", cmd_rules_show)
@@ -1201,9 +1228,23 @@ def fail(args: argparse.Namespace | None, message: str, exc: BaseException | Non
     sys.exit(1)
 
 
-def _config_flags(argv: list[str]) -> list[str]:
+def _command_parser(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.ArgumentParser:
+    """The (sub)parser of the command `argv` names, e.g. that of `trustee serve`."""
+    current = parser
+    for token in argv:
+        subs = [a for a in current._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            break
+        if token in subs[0].choices:
+            current = subs[0].choices[token]
+    return current
+
+
+def _config_flags(argv: list[str], parser: argparse.ArgumentParser | None = None) -> list[str]:
     """The settings of `--config FILE` as extra flags, leaving out those given on the command
-    line (flags override the file; the file overrides CANDOR_* environment defaults)."""
+    line (flags override the file; the file overrides CANDOR_* environment defaults). With
+    `parser`, every key must name a flag of the command exactly (no abbreviations, not
+    --help or --config): anything else is refused in one line naming the keys."""
     import tomllib
 
     from core.errors import InvalidInput
@@ -1217,6 +1258,13 @@ def _config_flags(argv: list[str]) -> list[str]:
             settings = tomllib.load(f)
     except tomllib.TOMLDecodeError as exc:
         raise InvalidInput(f"--config {path} is not valid TOML: {exc}") from None
+    if parser is not None:
+        command = _command_parser(parser, argv)
+        known = {o for a in command._actions for o in a.option_strings} - {"-h", "--help", "--config", "--version"}
+        unknown = [key for key in settings if "--" + key.replace("_", "-") not in known]
+        if unknown:
+            raise InvalidInput(f"--config {path}: unknown setting(s) {', '.join(unknown)} for `{command.prog}`; "
+                               "use the names of its flags without the dashes (see --help)")
     extra: list[str] = []
     for key, value in settings.items():
         flag = "--" + key.replace("_", "-")
@@ -1235,7 +1283,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
-        extra = _config_flags(argv)
+        extra = _config_flags(argv, parser)
     except (CandorError, OSError) as exc:
         fail(None, str(exc) if isinstance(exc, CandorError) else f"--config: {exc.strerror}: {exc.filename}", exc)
     args, unknown = parser.parse_known_args(argv + extra)

@@ -81,7 +81,8 @@ def _wait_for(predicate: Callable[[], T | None], what: str, timeout: float = 60.
         except Exception as exc:  # noqa: BLE001 - keep polling until the deadline
             last = exc
         time.sleep(0.2)
-    raise Unavailable(f"demo: {what} did not happen within {timeout:.0f} s" + (f" (last error: {last})" if last else ""))
+    raise Unavailable(f"demo: {what} did not happen within {timeout:.0f} s"
+                      + (f" (last error: {last})" if last else ""))
 
 
 def cheating_report(member: Any, subject_id: str, category: str, committed_tier: str, encrypted_tier: str,
@@ -257,7 +258,8 @@ def run_demo(key_bits: int = 2048, reports: int = 0, json_mode: bool = False,
                 task = progress.add_task("reports", total=len(script) + 1)
                 for member, subject, category, tier, days in script:
                     date = (today - _dt.timedelta(days=days)).isoformat()
-                    r = members[member].submit_report(subject, category, tier, date, evidence=f"{subject} {days}".encode())
+                    r = members[member].submit_report(subject, category, tier, date,
+                                                      evidence=f"{subject} {days}".encode())
                     receipts.append({"member": member, "subject": subject, "category": category,
                                      "report_id": r.report_id.hex(), "index": r.index})
                     progress.advance(task)
@@ -271,8 +273,8 @@ def run_demo(key_bits: int = 2048, reports: int = 0, json_mode: bool = False,
             con.print(f"   {len(receipts)} receipts, each verified by the SDK (signed checkpoint + inclusion proof); "
                       f"one of them, from {cheater}, encrypts '{encrypted}' but commits to '{committed}'")
 
-            con.print("4. Rating epoch: the operator logs a RatingRequested per subject; trustees rebuild each set from "
-                      "their own mirror and seal their shares to the designated combiner, which proves and signs "
+            con.print("4. Rating epoch: the operator logs a RatingRequested per subject; trustees rebuild each set "
+                      "from their own mirror and seal their shares to the designated combiner, which proves and signs "
                       "the score")
             story.epoch()
             subjects = sorted({r["subject"] for r in receipts})

@@ -74,9 +74,10 @@ def from_rpc_error(exc: grpc.RpcError) -> errors.CandorError:
 
 
 #: gRPC's wording when no connection could be made at all (refused, no route, unresolvable, TLS).
+#: Only gRPC's own transport wording: a server's UNAVAILABLE message (e.g. "database
+#: unreachable: ... Connection refused") is the server's answer and passes through unchanged.
 _NO_CONNECTION = ("failed to connect to all addresses", "DNS resolution failed", "errors resolving",
-                  "Connection refused", "Socket closed", "connections to all backends failing",
-                  "Ssl handshake failed", "handshake")
+                  "connections to all backends failing", "Ssl handshake failed")
 
 
 def unreachable(exc: grpc.RpcError, party: str, address: str, start: str) -> errors.Unavailable | None:

@@ -60,6 +60,7 @@ _BODY_FIELDS: dict[type, str] = {
     e.SubjectRevoked: "subject_revoked",
     e.InvestigationStep: "investigation_step",
     e.CombinerFaulted: "combiner_faulted",
+    e.SubjectAccessServed: "subject_access_served",
 }
 
 # Fields that hold integers on the domain side and big-endian bytes on the wire.
@@ -214,8 +215,9 @@ def signed_entry_from_bytes(data: bytes, *, check_canonical: bool = True) -> e.S
 
 def sign_leaf(entry: e.LedgerEntry, key: Any) -> bytes:
     """Serialise `entry` once, sign those bytes with an Ed25519 private key, return the leaf."""
-    from core.state import key_id
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from core.state import key_id
 
     entry_bytes = entry_to_bytes(entry)
     public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)

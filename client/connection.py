@@ -65,8 +65,10 @@ class Outage:
             self.since = time.monotonic()
             reason = _first_line(exc)
             if self.address not in reason:
-                reason = f"the {self.party} at {self.address} does not answer ({reason}); is `{self.start}` running there?"
-            self.say(f"{self.who}: {reason} Waiting for it, retrying with backoff (at most {self.ceiling:.0f} s apart).")
+                reason = (f"the {self.party} at {self.address} does not answer ({reason}); "
+                          f"is `{self.start}` running there?")
+            self.say(f"{self.who}: {reason} Waiting for it, retrying with backoff "
+                     f"(at most {self.ceiling:.0f} s apart).")
             self.delay = self.initial
         else:
             self.delay = min(self.ceiling, self.delay * 2)
@@ -116,11 +118,13 @@ class Connection:
         return resp
 
     def consistency(self, old: int, new: int) -> list[bytes]:
-        resp = self.call(self.ledger.GetConsistencyProof, ledger_pb2.GetConsistencyProofRequest(old_size=old, new_size=new))
+        resp = self.call(self.ledger.GetConsistencyProof,
+                         ledger_pb2.GetConsistencyProofRequest(old_size=old, new_size=new))
         return list(resp.hashes)
 
     def inclusion(self, index: int, size: int) -> list[bytes]:
-        resp = self.call(self.ledger.GetInclusionProof, ledger_pb2.GetInclusionProofRequest(index=index, tree_size=size))
+        resp = self.call(self.ledger.GetInclusionProof,
+                         ledger_pb2.GetInclusionProofRequest(index=index, tree_size=size))
         return list(resp.hashes)
 
     def entries(self, start: int, end: int) -> list[bytes]:

@@ -22,19 +22,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Self
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
 from candor import wire
 from candor.v1 import rating_pb2, subject_pb2
 from client.queries import LoggedQuery
 from client.ratings import Rating, RatingClient, Unrated, _included, verify_rating
 from core import entries as e
 from core import merkle, record, state
+from core.access import check_served_signature, open_tier, tier_aad
 from core.checkpoint import Checkpoint
 from core.errors import CandorError, InvalidInput, VerificationError
+from core.pedersen import Tier
 from core.ring import RingSignature, link_tag
 from core.rules import check_canonical
 from core.signing import VerifyKey
 
 SUBJECT_TAG_FILE = "subject.tag"
+SUBJECT_ENCRYPTION_KEY = "encryption.key"
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,24 @@ class SubjectRecord:
     ratings: tuple[record.RatingEvent, ...]
     queries: tuple[LoggedQuery, ...]
     checkpoint_size: int
+    tiers: tuple[TierAccess, ...] = ()
+
+
+@dataclass(frozen=True)
+class TierAccess:
+    """One report's tier as served to the subject (docs/subjects.md, "Your tiers").
+
+    `state`: "sealed" (served; open it with `tiers=True`), "shown" (`tier` holds it),
+    "withheld" (the report did not open its own commitment: evidence went to the regulator,
+    no tier was released) or "waiting" (authorised, not served yet)."""
+
+    report_id: str
+    index: int
+    category: str
+    state: str
+    tier: str | None
+    served_at: int | None
+    combiner: int | None
 
 
 @dataclass(frozen=True)
@@ -116,6 +139,7 @@ _SIGNED_BY = {
     e.DisputeResolved: ("regulator",), e.SubjectAccessAuthorised: ("regulator",), e.FraudFound: ("regulator",),
     e.RatingRequested: ("operator",), e.RatingPublished: ("operator",), e.RatingHeld: ("operator",),
     e.RatingWithdrawn: ("operator",), e.ReportCommitted: ("ring",), e.ReportRetracted: ("ring",),
+    e.SubjectAccessServed: ("operator",),
     e.DisputeFiled: ("regulator", "member", "subject"),
 }
 
@@ -158,7 +182,7 @@ class SubjectClient(RatingClient):
                                "own record with the folder `candor subject enrol` wrote")
         return self.identity.hex_file(SUBJECT_TAG_FILE)
 
-    def own_record(self, today: _dt.date | None = None) -> SubjectRecord:
+    def own_record(self, today: _dt.date | None = None, tiers: bool = False) -> SubjectRecord:
         tag = self.own_tag()
         day = today or _dt.datetime.now(_dt.UTC).date()
         resp = self.conn.call(self.conn.subject.GetSubjectRecord, subject_pb2.GetSubjectRecordRequest())
@@ -184,13 +208,59 @@ class SubjectClient(RatingClient):
                 raise VerificationError(f"entry {item.index} is not a regulator's RuleSetPublished")
             rule_sets.append(check_canonical(item.entry.body.canonical_toml, ally.genesis.categories))
         rules = record.rules_in_force(rule_sets, day)
-        access = next((i.index for i in entries if isinstance(i.entry.body, e.SubjectAccessAuthorised)), None)
+        access = next((i.index for i in reversed(entries) if isinstance(i.entry.body, e.SubjectAccessAuthorised)),
+                      None)
+        served = self._tiers(entries, access, body.encryption_key if tiers else None)
         return SubjectRecord(
             subject_tag=tag.hex(), enrolled_at=resp.enrolment.index, access_authorised_at=access,
             rating=self.own_rating(tag),
             reports=tuple(record.report_statuses(entries, rules, day)),
             ratings=tuple(record.rating_history(entries)), queries=tuple(self.queries(None)),
-            checkpoint_size=cp.size)
+            checkpoint_size=cp.size, tiers=served)
+
+    def _tiers(self, entries: Sequence[record.Located], access: int | None,
+               encryption_public: bytes | None) -> tuple[TierAccess, ...]:
+        """The reports the newest access grant covers, each with what was served for it: every
+        SubjectAccessServed must name a report of this record below the grant, come from the
+        combiner designated for it and carry its signature. With `encryption_public` (the
+        enrolment's X25519 key), open each sealed tier with this folder's private key."""
+        if access is None:
+            return ()
+        ally = self.verifier.alliance
+        reports: dict[int, e.ReportCommitted] = {}
+        served: dict[int, tuple[int, e.SubjectAccessServed]] = {}
+        for item in entries:
+            entry = item.entry.body
+            if isinstance(entry, e.ReportCommitted):
+                reports[item.index] = entry
+            if not isinstance(entry, e.SubjectAccessServed) or entry.authorisation != access:
+                continue
+            if entry.report not in reports or entry.report in served:
+                raise VerificationError(f"entry {item.index} serves report entry {entry.report}, which is not a "
+                                        "report of this record awaiting its tier")
+            check_served_signature(ally.genesis, ally.genesis_hash, entry)
+            served[entry.report] = (item.index, entry)
+        private = None
+        if encryption_public is not None:
+            private = self.identity.hex_file(SUBJECT_ENCRYPTION_KEY)
+            if X25519PrivateKey.from_private_bytes(private).public_key().public_bytes_raw() != encryption_public:
+                raise VerificationError("this folder's encryption.key is not the X25519 key the enrolment names")
+        out = []
+        for index, report in sorted(reports.items()):
+            if index >= access:
+                continue
+            got = served.get(index)
+            kind, tier = "waiting", None
+            if got is not None and not got[1].opens:
+                kind = "withheld"
+            elif got is not None and private is None:
+                kind = "sealed"
+            elif got is not None and private is not None:
+                aad = tier_aad(ally.genesis_hash, report.subject_tag, report.report_id, access)
+                kind, tier = "shown", Tier(open_tier(private, aad, got[1].sealed)).name.lower()
+            out.append(TierAccess(report.report_id.hex(), index, report.category, kind, tier,
+                                  None if got is None else got[0], None if got is None else got[1].combiner))
+        return tuple(out)
 
     def own_rating(self, tag: bytes) -> Rating | Unrated:
         """The subject's current rating state, verified like a member's (purpose self: it

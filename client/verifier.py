@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from candor import wire
 from core import merkle, state
 from core.checkpoint import Checkpoint, VerifiedCheckpoint, open_checkpoint
-from core.errors import VerificationError
+from core.errors import InvalidInput, NotFound, VerificationError
 from core.note import CosignatureVerifier, NoteVerifier
 
 
@@ -147,8 +147,17 @@ class LogVerifier:
             )
         small, large = (seen, cp) if seen.size < cp.size else (cp, seen)
         try:
-            merkle.verify_consistency(small.size, large.size, small.root_hash, large.root_hash,
-                                      list(log.consistency(small.size, large.size)))
+            proof = list(log.consistency(small.size, large.size))
+        except (InvalidInput, NotFound) as exc:
+            if cp.size >= seen.size:
+                raise
+            # The log no longer holds the size this client verified (e.g. restored from a backup).
+            raise VerificationError(
+                f"rollback: the log now claims size {cp.size} and cannot prove it still holds the size {seen.size} "
+                f"this client verified ({exc}); keep both checkpoints as evidence"
+            ) from None
+        try:
+            merkle.verify_consistency(small.size, large.size, small.root_hash, large.root_hash, proof)
         except VerificationError as exc:
             raise VerificationError(
                 f"fork: the checkpoint of size {cp.size} is not consistent with the size {seen.size} this client "

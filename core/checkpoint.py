@@ -28,8 +28,8 @@ from core.merkle import HASH_SIZE
 from core.note import (
     Note,
     Signer,
-    Verifier,
     VerifiedSignature,
+    Verifier,
     open_note,
     parse_note,
     sign_note,

@@ -525,6 +525,31 @@ class SubjectAccessAuthorised:
 
 
 @dataclass(frozen=True)
+class SubjectAccessServed:
+    """One report's tier served to its subject (docs/subjects.md): sealed to the subject's
+    X25519 key when the report opens its own commitment (`opens`), otherwise the designated
+    combiner's evidence sealed to the regulator. No plaintext is ever in it."""
+
+    authorisation: int
+    subject_tag: bytes
+    report: int
+    combiner: int
+    opens: bool
+    sealed: bytes
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        check_len(self.subject_tag, 32, "subject tag")
+        if self.authorisation < 1 or self.report < 1 or self.report >= self.authorisation:
+            raise InvalidInput("subject access names its SubjectAccessAuthorised entry and a report below it")
+        if not 1 <= self.combiner <= 64:
+            raise InvalidInput(f"combiner {self.combiner} is outside the trustee indices 1..64")
+        if not 0 < len(self.sealed) <= MAX_EVIDENCE_BYTES:
+            raise InvalidInput(f"sealed bytes are {len(self.sealed)} long, expected 1..{MAX_EVIDENCE_BYTES}")
+        check_len(self.signature, 64, "combiner signature (Ed25519)")
+
+
+@dataclass(frozen=True)
 class SubjectRevoked:
     """The regulator ends a subject's enrolment; it may be enrolled again with fresh keys."""
 
@@ -594,6 +619,7 @@ Body = Union[
     SubjectRevoked,
     InvestigationStep,
     CombinerFaulted,
+    SubjectAccessServed,
 ]
 
 

@@ -11,9 +11,9 @@ A report's plaintext packs a Pedersen blinding scalar and a one-hot count:
     m = r + 2^320 * 2^(48*slot),     slot = 4*slot(category) + tier
 
 The low 320 bits (``R_BITS``) hold r, a BLS12-381 scalar below 2^255, with room for the
-weighted sum of many of them; each (category, tier) has a 48-bit count field (``SLOT_BITS``). Multiplying ciphertexts with small integer
-weights, ``prod c_i^{w_i} mod n^2``, encrypts ``sum w_i*m_i``, which unpacks into weighted
-counts and ``sum w_i*r_i`` as long as no field overflows into the next one.
+weighted sum of many of them; each (category, tier) has a 48-bit count field (``SLOT_BITS``).
+Multiplying ciphertexts with small integer weights, ``prod c_i^{w_i} mod n^2``, encrypts
+``sum w_i*m_i``, which unpacks into weighted counts and ``sum w_i*r_i`` as long as no field overflows into the next one.
 
 Everything is an integer with exponent 0: no float ever reaches phe (see MEASURED.md for
 the cost of mixing exponents). The raw ciphertext integers produced here are exactly the

@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from core.errors import InvalidInput, VerificationError
-from core.group import ORDER, POINT_BYTES, Group, Point
+from core.group import ORDER, POINT_BYTES, Point
 from core.pedersen import TIERS, Generators, Tier, commit, random_scalar, validate_category_code
 
 __all__ = [

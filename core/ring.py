@@ -93,6 +93,7 @@ __all__ = [
     "make_coupon",
     "public_key",
     "reporting_keypair",
+    "ring_context",
     "ring_sign",
     "ring_verify",
 ]
@@ -220,6 +221,13 @@ class RingContext:
     @property
     def n(self) -> int:
         return len(self.ring)
+
+
+@functools.lru_cache(maxsize=64)
+def ring_context(genesis_hash: bytes, ring_change: int, ring: tuple[bytes, ...]) -> RingContext:
+    """`RingContext(genesis_hash, ring_change, ring)`, made once per ring (verifiers ask for
+    the same one for every report until the next membership change)."""
+    return RingContext(genesis_hash, ring_change, ring)
 
 
 @functools.lru_cache(maxsize=64)

@@ -496,6 +496,9 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
     elif isinstance(body, (e.SubjectEnrolled, e.SubjectAccessAuthorised, e.SubjectRevoked)):
         _require(author_of(view, ally, signed), ["regulator"], entry.kind)
         up.update(subject_party_updates(view, ally, index, body))
+    elif isinstance(body, e.SubjectAccessServed):
+        _require(author_of(view, ally, signed), ["operator"], "SubjectAccessServed")
+        up.update(check_access_served(view, ally, index, body))
     else:  # pragma: no cover - the Body union is closed
         raise InvalidInput(f"unknown entry type {entry.kind}")
     return up
@@ -799,10 +802,64 @@ def subject_party_updates(view: StateView, ally: Alliance, index: int,
     if isinstance(body, e.SubjectRevoked):
         record["revoked_at"] = index
     else:
-        if record["access"] is not None:
-            raise AlreadyExists(f"this subject already has access to its tiers (entry {record['access']})")
+        if record["access"] is not None and record.get("access_consumed") is None:
+            raise AlreadyExists(f"this subject already has access to its tiers (entry {record['access']}); it is "
+                                "served at the next epoch (`candor epoch run`)")
         record["access"] = index
+        # Nothing to serve (no report about it yet): consumed at once.
+        record["access_consumed"] = None if access_reports(view, body.subject_tag, index) else index
     return {f"subjectparty/{tag}": dump(record)}
+
+
+def access_reports(view: StateView, subject_tag: bytes, authorisation: int) -> list[int]:
+    """Ledger indices of every report about the subject below its SubjectAccessAuthorised at
+    `authorisation`, whatever their status: the reports whose tiers it covers."""
+    prefix = f"subject/{subject_tag.hex()}/"
+    return [int(key[len(prefix):]) for key, _ in view.scan(prefix) if int(key[len(prefix):]) < authorisation]
+
+
+def access_served(view: StateView, subject_tag: bytes, authorisation: int, report: int) -> int | None:
+    """The index of the SubjectAccessServed for that report under that authorisation, or None."""
+    served = load(view, f"subjectaccess/{subject_tag.hex()}/{authorisation:012d}/{report:012d}")
+    return None if served is None else int(served)
+
+
+def open_access(view: StateView, subject_tag: bytes) -> tuple[int, list[int]] | None:
+    """(authorisation, reports still to serve) of the subject's unconsumed access grant
+    under a live enrolment, or None."""
+    party = subject_party(view, subject_tag)
+    if party is None or party["revoked_at"] is not None or party.get("access") is None \
+            or party.get("access_consumed") is not None:
+        return None
+    at = int(party["access"])
+    return at, [r for r in access_reports(view, subject_tag, at) if access_served(view, subject_tag, at, r) is None]
+
+
+def check_access_served(view: StateView, ally: Alliance, index: int, body: e.SubjectAccessServed) -> Updates:
+    """SubjectAccessServed (operator-signed, docs/subjects.md): it answers the subject's
+    unconsumed SubjectAccessAuthorised, for a report about that subject below it not served
+    yet, from the combiner designated for that report, whose signature covers the verdict and
+    the sealed bytes. The grant is consumed when every covered report is served."""
+    from core.access import check_served_signature
+
+    tag = body.subject_tag
+    grant = open_access(view, tag)
+    if grant is None or grant[0] != body.authorisation:
+        raise PermissionDenied(f"entry {body.authorisation} is not an unconsumed SubjectAccessAuthorised of this "
+                               "subject's live enrolment: no tier is served without the regulator's authorisation")
+    if body.report not in access_reports(view, tag, body.authorisation):
+        raise PermissionDenied(f"entry {body.report} is not a report about this subject below its authorisation")
+    served = access_served(view, tag, body.authorisation, body.report)
+    if served is not None:
+        raise AlreadyExists(f"report entry {body.report} was already served at entry {served}")
+    check_served_signature(ally.genesis, ally.genesis_hash, body)
+    up: Updates = {f"subjectaccess/{tag.hex()}/{body.authorisation:012d}/{body.report:012d}": dump(index)}
+    if grant[1] == [body.report]:  # the last one: the authorisation is consumed
+        party = subject_party(view, tag)
+        assert party is not None
+        party["access_consumed"] = index
+        up[f"subjectparty/{tag.hex()}"] = dump(party)
+    return up
 
 
 def statement_digest(statement: str) -> str:

@@ -163,7 +163,8 @@ def init_alliance(plan: Plan, progress: Callable[[str], None] | None = None) -> 
     path = _party(plan, ca, "regulator", "regulator", "regulator", genesis_leaf)
     write_private(path / "signing.key", ed25519_pem(regulator_key))
     write_private(path / "ca.key", pki.key_pem(ca[0]))
-    write_private(path / "escrow.key", escrow_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()).hex().encode())
+    escrow_raw = escrow_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    write_private(path / "escrow.key", escrow_raw.hex().encode())
     write_private(path / "subject.key", subject_key.hex().encode())
 
     trustee_addresses = {str(i): plan.trustee_addresses[i - 1] if plan.trustee_addresses
@@ -290,7 +291,8 @@ def enrol_subject_identity(regulator_dir: Path, subject_id: str, directory: Path
     write_private(path / "signing.key", ed25519_pem(signing))
     write_private(path / SUBJECT_ENCRYPTION_KEY, enc_private.hex().encode())
     write_private(path / SUBJECT_TAG_FILE, tag.hex().encode())
-    body = e.SubjectEnrolled(tag, raw_public(signing), enc_public, pki.certificate_digest(Identity.load(path).tls_cert_pem()))
+    body = e.SubjectEnrolled(tag, raw_public(signing), enc_public,
+                             pki.certificate_digest(Identity.load(path).tls_cert_pem()))
     return tag, wire.sign_leaf(e.LedgerEntry(body, timestamp_ms=int(time.time() * 1000)), regulator.signing_key())
 
 

@@ -23,8 +23,8 @@ class CpuPool:
         count = os.cpu_count() or 1 if workers is None else workers
         self.workers = max(count, 0)
         """Worker processes (0: everything runs inline in the caller)."""
-        self._executor = (futures.ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("spawn"))
-                          if count > 0 else None)
+        spawn = multiprocessing.get_context("spawn")
+        self._executor = futures.ProcessPoolExecutor(max_workers=count, mp_context=spawn) if count > 0 else None
 
     def submit(self, fn: Callable[..., T], *args: Any) -> futures.Future[T]:
         if self._executor is None:

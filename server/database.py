@@ -86,7 +86,8 @@ def open_checked(url: str) -> LedgerStore:
         raise InvalidInput(f"{url} is not a Candor SQLite database ({exc}); give the ledger's file, or a new path "
                            "to start an empty one") from None
     except Unavailable as exc:
-        if "not a database" in str(exc) or "malformed" in str(exc):
+        code = getattr(exc.__cause__, "sqlite_errorcode", 0) & 0xFF  # the SQLite error it wraps, if any
+        if code in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT):
             raise InvalidInput(f"{url} is not a Candor SQLite database; give the ledger's file, or a new path "
                                "to start an empty one") from None
         raise

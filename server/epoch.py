@@ -23,6 +23,12 @@ before any share, judged by the step's two designated combiners (verdicts signed
 sealed to the regulator) and its verdict appended before the next step. The regulator
 concludes with FraudFound (`client.regulator.Regulator.conclude_investigation`); the next
 epoch then requests the correction.
+
+Subject access (`serve_access`, docs/subjects.md): after the regulator's
+SubjectAccessAuthorised, each report about the subject below it is decrypted alone by its
+designated combiner, which seals the tier to the subject only if the report opens its own
+commitment (otherwise its evidence to the regulator); the operator appends one
+SubjectAccessServed per report, with the sealed bytes, and never sees a tier.
 """
 
 from __future__ import annotations
@@ -45,8 +51,8 @@ from candor.identity import Identity
 from candor.status import unreachable
 from candor.v1 import trustee_pb2, trustee_pb2_grpc
 from client.connection import secure_channel
+from core import access, rating, state
 from core import entries as e
-from core import rating, state
 from core.errors import CandorError, Conflict, NotFound, Unavailable, VerificationError
 from server.cpu import CpuPool
 from server.ledger import Ledger
@@ -61,6 +67,8 @@ class EpochResult:
     held: list[str] = field(default_factory=list)
     fraud: list[str] = field(default_factory=list)
     withdrawn: list[str] = field(default_factory=list)
+    access: list[str] = field(default_factory=list)
+    """Subjects whose authorised tier access was served this epoch (docs/subjects.md)."""
     messages: list[str] = field(default_factory=list)
 
 
@@ -114,6 +122,7 @@ class EpochRunner:
                 waiting = []
         for tag, index in waiting:
             self._isolated(result, tag, partial(self.answer, tag, index, result))
+        self.serve_access(result)
         self.last_run = self.clock()
         return result
 
@@ -354,6 +363,84 @@ class EpochRunner:
         if verdict.combiner != combiner:
             raise VerificationError(f"combiner {combiner} answered as trustee {verdict.combiner}")
         return verdict
+
+    def serve_access(self, result: EpochResult) -> None:
+        """Serve every unconsumed SubjectAccessAuthorised (docs/subjects.md, "Your tiers"),
+        each subject on its own."""
+        cosigned = self.ledger.cosigned_size()
+        for key, _raw in self.ledger.view.scan("subjectparty/"):
+            tag = bytes.fromhex(key.split("/")[1])
+            self._isolated(result, tag, partial(self.access, tag, cosigned, result))
+
+    def access(self, tag: bytes, cosigned: int, result: EpochResult) -> None:
+        """For each report the subject's access grant covers and the ledger has not served,
+        have the report's designated combiner decrypt it alone and append SubjectAccessServed
+        with what it sealed: the tier to the subject when the report opens its own
+        commitment, the evidence to the regulator when it does not. The operator forwards
+        and appends sealed bytes only."""
+        grant = state.open_access(self.ledger.view, tag)
+        if grant is None:
+            return
+        authorisation, reports = grant
+        if authorisation >= cosigned:
+            result.messages.append(f"{_name(tag)}: tier access {authorisation} is served once witnesses cosign it")
+            return
+        withheld = 0
+        for report in reports:
+            verdict = self._access_one(tag, authorisation, report, cosigned)
+            self.ledger.append(self._sign(e.SubjectAccessServed(
+                authorisation=authorisation, subject_tag=tag, report=report, combiner=verdict.combiner,
+                opens=verdict.opens, sealed=verdict.sealed_tier if verdict.opens else verdict.evidence,
+                signature=verdict.signature)))
+            withheld += not verdict.opens
+        result.access.append(tag.hex())
+        result.messages.append(f"{_name(tag)}: tiers of {len(reports) - withheld} report(s) sealed to the subject"
+                               + (f"; {withheld} did not open their own commitment: evidence sealed to the "
+                                  "regulator, no tier released" if withheld else ""))
+
+    def _access_one(self, tag: bytes, authorisation: int, report: int,
+                    cosigned: int) -> trustee_pb2.CombineResponse:
+        """Every trustee's share of one report sealed to the first reachable combiner the
+        report's order designates (`core.access.access_combiners`), forwarded unopened."""
+        ally = self.ledger.alliance
+        order = access.access_combiners(ally.genesis_hash, tag, authorisation, report,
+                                        [t.index for t in ally.genesis.trustees])
+        problems: list[str] = []
+        for combiner in order[: len(order) - ally.genesis.threshold + 1]:
+            if combiner not in self.trustees:
+                problems.append(f"trustee {combiner}: no address configured")
+                continue
+            request = trustee_pb2.ShareRequest(access_index=authorisation, report_index=report, combiner=combiner,
+                                               cosigned_size=cosigned)
+            calls = {i: self._pool.submit(stub.RequestShare, request, timeout=self.timeout)
+                     for i, stub in self.trustees.items()}
+            sealed: list[trustee_pb2.SealedShare] = []
+            for i, call in calls.items():
+                try:
+                    resp = call.result()
+                    if resp.trustee != i or resp.combiner != combiner:
+                        raise VerificationError(f"trustee {i} answered for another slot or combiner")
+                    sealed.append(trustee_pb2.SealedShare(trustee=i, sealed=resp.sealed_share))
+                except grpc.RpcError as exc:
+                    problems.append(f"trustee {i}: {exc.code().name}: {exc.details()}")
+                except CandorError as exc:
+                    problems.append(f"trustee {i}: {exc}")
+            try:
+                verdict: trustee_pb2.CombineResponse = self.trustees[combiner].Combine(
+                    trustee_pb2.CombineRequest(access_index=authorisation, report_index=report, shares=sealed,
+                                               cosigned_size=cosigned), timeout=self.timeout)
+            except grpc.RpcError as exc:
+                away = unreachable(exc, f"trustee {combiner}", self.addresses.get(combiner, "?"),
+                                   "candor trustee serve")
+                if away is not None:
+                    problems.append(str(away))
+                    continue
+                raise Conflict(f"combiner {combiner}: {exc.details()}" +
+                               (f" ({'; '.join(problems)})" if problems else "")) from None
+            if verdict.combiner != combiner:
+                raise VerificationError(f"combiner {combiner} answered as trustee {verdict.combiner}")
+            return verdict
+        raise Conflict("no access combiner is reachable: " + "; ".join(problems))
 
     def _sign(self, body: e.Body) -> bytes:
         return wire.sign_leaf(e.LedgerEntry(body, timestamp_ms=int(self.clock() * 1000)), self.identity.signing_key())

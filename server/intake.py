@@ -133,10 +133,25 @@ def register_alliance(genesis_leaf: bytes) -> bytes:
     return digest
 
 
-def _init_worker(genesis_leaf: bytes) -> None:
+def _init_worker(genesis_leaf: bytes, server_pid: int) -> None:
     # The server handles Ctrl-C and shuts the pool down; a worker must not die first.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     register_alliance(genesis_leaf)
+    threading.Thread(target=_exit_with, args=(server_pid,), name="candor-intake-watch", daemon=True).start()
+
+
+def _exit_with(server_pid: int) -> None:
+    """End this worker once the server is gone. A worker's parent is the forkserver, not the
+    server, and a worker holds both ends of the pool's pipes, so a server killed without a
+    shutdown (SIGKILL, OOM) would otherwise leave its workers and the forkserver behind."""
+    while True:
+        time.sleep(1.0)
+        try:
+            os.kill(server_pid, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        except PermissionError:
+            pass  # the pid exists (owned by another user)
 
 
 class _RingView:
@@ -385,7 +400,7 @@ class Verifier:
         # would not be safe.
         ctx.set_forkserver_preload(["server.intake"])
         self._executor = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
-                                             initargs=(self.ledger.store.entry(0),))
+                                             initargs=(self.ledger.store.entry(0), os.getpid()))
         assert merkle.leaf_hash(self.ledger.store.entry(0)) == genesis_hash
         if self._dispatcher is None:
             self._dispatcher = threading.Thread(target=self._dispatch_loop, name="candor-intake", daemon=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 
 from candor import wire
@@ -32,8 +33,8 @@ from server.staging import Staging
 from server.storage import LedgerStore, StoreView
 
 PAGE = 1000
-MIN_CHUNK = 32
-"""Fewest reports worth sending to a worker process: below that, one batch in one process."""
+BATCH = 256
+"""Reports per verification job (one batch equation each; jobs spread over the CPU pool)."""
 log = logging.getLogger("candor.mirror")
 
 
@@ -103,61 +104,75 @@ class Mirror:
     def _extend(self, leaves: list[bytes], cp_size: int, cp_root: bytes) -> None:
         """Verify and stage `leaves` in order; store them if they hash to the checkpoint.
 
-        Runs of consecutive reports (no membership change between them, so one ring) have
-        their validity proofs and ring signatures checked together by
-        `server.intake.verify_batch`, the very function intake runs (one multi-scalar
-        multiplication per kind for the run); each is then applied with `verify=False`,
-        which still makes every state check. A report the batch refuses, and every other
-        entry, goes through `state.apply(verify=True)`, which names the first bad entry as
-        before: the batch only ever saves work, it never accepts what `apply` would not."""
-        staged = Staging(self.store, self.view)
-        run: list[tuple[bytes, e.SignedEntry]] = []
-
-        def add(leaf: bytes, signed: e.SignedEntry, verify: bool) -> None:
-            index = staged.next_index
-            try:
-                ally = None if index == 0 else self.alliance
-                updates = state.apply(staged.overlay, ally, index, signed, verify=verify)
-            except CandorError as exc:
-                raise VerificationError(f"ledger entry {index} fails verification in the mirror: {exc}") from None
-            staged.add(leaf, updates)
-
-        def flush() -> None:
-            verified = self._verify_run(staged.overlay, staged.next_index, [leaf for leaf, _ in run])
-            for (leaf, signed), ok in zip(run, verified):
-                add(leaf, signed, verify=not ok)
-            run.clear()
-
-        for leaf in leaves:
-            index = staged.next_index + len(run)
-            try:
-                signed = wire.signed_entry_from_bytes(leaf)
-            except CandorError as exc:
-                flush()
-                raise VerificationError(f"ledger entry {index} fails verification in the mirror: {exc}") from None
-            if index > 0 and isinstance(signed.entry.body, e.ReportCommitted) and signed.ring_signature is not None:
-                run.append((leaf, signed))
-            else:
-                flush()
-                add(leaf, signed, verify=True)
-        flush()
+        First the batched way (`_stage_batched`); if anything fails there, the page is staged
+        again entry by entry (`_stage`), which names the first bad entry: the batch only
+        ever saves work, it never accepts what `state.apply` would not."""
+        staged = self._stage_batched(leaves) or self._stage(leaves)
         if staged.next_index == cp_size and staged.root() != cp_root:
             raise VerificationError("the operator served entries that do not hash to its cosigned checkpoint")
         batch = staged.batch()
         if batch is not None:
             self.store.commit(batch)
 
-    def _verify_run(self, view: state.StateView, first: int, leaves: list[bytes]) -> list[bool]:
-        """Whether each of the consecutive reports at `first`, `first + 1`, ... passes intake's
-        batch verification against the current ring of `view`: split evenly over the CPU
-        pool's workers (gmpy2 and arkworks hold the GIL), inline without workers."""
-        if not leaves:
-            return []
-        keys, changed_at = state.current_ring(view)
-        ring = tuple(keys)
-        jobs: list[JobWire] = [(leaf, ring, changed_at, first + k, None) for k, leaf in enumerate(leaves)]
-        parts = max(1, min(self.cpu.workers, len(jobs) // MIN_CHUNK))
-        size = -(-len(jobs) // parts)
+    def _stage(self, leaves: list[bytes]) -> Staging:
+        """Every entry through `state.apply(verify=True)`; VerificationError names the first bad one."""
+        staged = Staging(self.store, self.view)
+        for leaf in leaves:
+            index = staged.next_index
+            try:
+                signed = wire.signed_entry_from_bytes(leaf)
+                ally = None if index == 0 else self.alliance
+                updates = state.apply(staged.overlay, ally, index, signed, verify=True)
+            except CandorError as exc:
+                raise VerificationError(f"ledger entry {index} fails verification in the mirror: {exc}") from None
+            staged.add(leaf, updates)
+        return staged
+
+    def _stage_batched(self, leaves: list[bytes]) -> Staging | None:
+        """The page staged with every state check, the reports' crypto checked in batches;
+        None if anything fails.
+
+        Runs of consecutive reports (no membership change between them, so one ring) go to
+        `server.intake.verify_reports` on the CPU pool (gmpy2 and arkworks hold the GIL) in
+        jobs of `BATCH`: the very batch verification intake runs (one multi-scalar
+        multiplication per kind and job). Meanwhile this thread applies each report with
+        `verify=False` (every state check, ring currency included, but not the proof and
+        the ring signature) and every other entry with `verify=True`. The page counts only
+        if every job verifies."""
+        staged = Staging(self.store, self.view)
         genesis = self.identity.genesis_leaf()
-        futures = [self.cpu.submit(verify_reports, genesis, jobs[at:at + size]) for at in range(0, len(jobs), size)]
-        return [ok for future in futures for ok in future.result()]
+        run: list[JobWire] = []
+        jobs: list[Future[list[bool]]] = []
+        ring: tuple[tuple[bytes, ...], int] | None = None  # of the current run of reports
+
+        def flush() -> None:
+            if run:
+                jobs.append(self.cpu.submit(verify_reports, genesis, list(run)))
+                run.clear()
+
+        try:
+            for leaf in leaves:
+                index = staged.next_index
+                signed = wire.signed_entry_from_bytes(leaf)
+                report = index > 0 and isinstance(signed.entry.body, e.ReportCommitted) \
+                    and signed.ring_signature is not None
+                if not report:
+                    flush()
+                    ring = None
+                elif ring is None:
+                    keys, changed_at = state.current_ring(staged.overlay)
+                    ring = (tuple(keys), changed_at)
+                ally = None if index == 0 else self.alliance
+                staged.add(leaf, state.apply(staged.overlay, ally, index, signed, verify=not report))
+                if ring is not None and report:
+                    run.append((leaf, ring[0], ring[1], index, None))
+                    if len(run) >= BATCH:
+                        flush()
+            flush()
+            if all(all(job.result()) for job in jobs):
+                return staged
+        except CandorError:
+            pass
+        for job in jobs:
+            job.cancel()
+        return None

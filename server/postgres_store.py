@@ -55,7 +55,9 @@ import psycopg
 from psycopg import sql
 
 from core.errors import CandorError, Conflict, InvalidInput, NotFound, Unavailable
-from server.sql_reads import SqlReads, as_bytes as _as_bytes, as_int as _as_int
+from server.sql_reads import SqlReads
+from server.sql_reads import as_bytes as _as_bytes
+from server.sql_reads import as_int as _as_int
 from server.storage import (
     AppendBatch,
     NodeKey,
@@ -63,12 +65,9 @@ from server.storage import (
     check_bytes,
     check_index,
     check_index_streams,
-    check_level,
     check_limit,
     check_name,
-    check_node_keys,
     latest_state,
-    prefix_upper_bound,
 )
 
 __all__ = ["MIGRATIONS", "IntakeListener", "IntakeOutcome", "IntakeRow", "PostgresStore", "SequencerLease",

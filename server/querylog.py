@@ -214,8 +214,9 @@ class QueryLog:
                 decoded: querylog.QueryRecord | None = querylog.QueryRecord.decode(data)
             except InvalidInput:
                 decoded = None  # a damaged row is served as is: the reader's proof check will say so
-            if decoded is not None and (not querylog.shown(decoded, at)
-                                        or (scope.subject_tag is not None and decoded.subject_tag != scope.subject_tag)):
+            other_subject = scope.subject_tag is not None and decoded is not None \
+                and decoded.subject_tag != scope.subject_tag
+            if decoded is not None and (not querylog.shown(decoded, at) or other_subject):
                 continue
             if rid >= next_id:
                 out.append(Shown(rid, data, None, ()))

@@ -42,12 +42,8 @@ from server.storage import (
     check_bytes,
     check_index,
     check_index_streams,
-    check_level,
-    check_limit,
     check_name,
-    check_node_keys,
     latest_state,
-    prefix_upper_bound,
 )
 
 __all__ = ["MIGRATIONS", "SQLiteStore", "migrate", "schema_version"]
@@ -245,7 +241,7 @@ class SQLiteStore(SqlReads):
         except sqlite3.IntegrityError as exc:
             raise Conflict(f"database refused the write: {exc}") from exc
         except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                 raise Unavailable(f"database busy: another writer holds the write lock (waited "
                                   f"up to {self._busy_timeout_ms} ms); retry") from exc
             raise Unavailable(f"database unavailable: {exc}") from exc

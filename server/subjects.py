@@ -3,8 +3,8 @@ dispute docket.
 
 `record_indices` and `docket_indices` are the use cases: which ledger entries make up a
 subject's record (its enrolment, every report about it and every entry touching one,
-its access grant, its rating requests and their answers, the rule sets), and which make up
-the dispute docket. They read the ledger's state projection only to find indices; the
+its access grant and the tiers sealed to it, its rating requests and their answers, the
+rule sets), and which make up the dispute docket. They read the ledger's state projection only to find indices; the
 answer is the entries themselves, each with an inclusion proof in one cosigned checkpoint,
 and the client derives every status from those bytes (`core.record`). `SubjectServicer` is
 the thin gRPC adapter: a subject is named by its certificate (never by a request field), so
@@ -38,6 +38,8 @@ def record_indices(view: state.StateView, subject_tag: bytes) -> tuple[int, list
     found: set[int] = set()
     if party.get("access") is not None:
         found.add(int(party["access"]))
+    for _key, raw in view.scan(f"subjectaccess/{subject_tag.hex()}/"):  # its tiers, sealed to it
+        found.add(int(json.loads(raw)))
     for _key, raw in view.scan(f"subject/{subject_tag.hex()}/"):
         rid = json.loads(raw)
         report = state.load(view, f"report/{rid}")

@@ -22,6 +22,11 @@ about a RatingRequested entry the operator has already appended to the ledger:
   (`core.publication`); if not, it signs a verdict that says only "does not open". For an
   investigation step it signs "opens" or "does not open" and seals its evidence (shares,
   proofs, plaintext) to the regulator. It never logs nor returns the counts, R or D.
+- Subject access (`access_share`, `access_combine`; docs/subjects.md, "Your tiers"): one
+  report decrypted alone, only under the subject's unconsumed SubjectAccessAuthorised and
+  for a covered report the ledger has not served, by the combiner drawn for that report;
+  the combiner seals the tier to the subject only if the plaintext opens the report's own
+  commitment (`core.access.open_report`), its evidence to the regulator otherwise.
 
 Every share issued is logged in the trustee's own store.
 """
@@ -46,8 +51,8 @@ from candor.identity import Identity
 from candor.status import grpc_errors
 from candor.v1 import trustee_pb2, trustee_pb2_grpc
 from client.connection import Connection
+from core import access, paillier, rating, state, threshold
 from core import entries as e
-from core import paillier, rating, state, threshold
 from core.errors import (
     CandorError,
     Conflict,
@@ -71,7 +76,8 @@ ENCRYPTION_KEY_FILE = TRUSTEE_ENCRYPTION_KEY
 def public_key_of(genesis: e.Genesis) -> threshold.ThresholdPublicKey:
     trustees = sorted(genesis.trustees, key=lambda t: t.index)
     return threshold.ThresholdPublicKey(n=genesis.paillier_n, threshold=genesis.threshold, parties=len(trustees),
-                                        v=genesis.paillier_v, verification_keys=tuple(t.verification_key for t in trustees))
+                                        v=genesis.paillier_v,
+                                        verification_keys=tuple(t.verification_key for t in trustees))
 
 
 def aggregate_ciphertext(mirror_store: LedgerStore, pub: threshold.ThresholdPublicKey,
@@ -348,6 +354,109 @@ class Trustee:
                                            signature=self.identity.signing_key().sign(message), evidence=evidence,
                                            bad_trustees=bad)
 
+    # -- subject access (docs/subjects.md, "Your tiers") ------------------------------------
+
+    def _access_target(self, authorisation: int, report: int, combiner: int,
+                       cosigned_size: int = 0) -> tuple[e.SubjectAccessAuthorised, e.ReportCommitted]:
+        """One report's decryption for its subject, judged on this trustee's verified mirror
+        at its newest cosigned size: entry `authorisation` is the subject's unconsumed
+        SubjectAccessAuthorised, `report` is a report about it below that entry not served
+        yet, and `combiner` is designated for that report (`core.access`)."""
+        for size in (0, cosigned_size):  # judge on the newest state: a served report must be seen as such
+            try:
+                self.mirror.sync(size)
+                break
+            except CandorError as exc:
+                log.info("cannot verify the newest ledger size: %s", exc)
+        self._verified(authorisation, cosigned_size, "access authorisation")
+        grant = wire.signed_entry_from_bytes(self.mirror.store.entry(authorisation)).entry.body
+        if not isinstance(grant, e.SubjectAccessAuthorised):
+            raise PermissionDenied(f"entry {authorisation} is not a SubjectAccessAuthorised: a single report is "
+                                   "decrypted for its subject only under the regulator's authorisation")
+        open_grant = state.open_access(self.mirror.view, grant.subject_tag)
+        if open_grant is None or open_grant[0] != authorisation:
+            raise PermissionDenied(f"access authorisation {authorisation} is consumed, superseded or its enrolment "
+                                   "revoked: no more shares")
+        if report not in open_grant[1]:
+            served = state.access_served(self.mirror.view, grant.subject_tag, authorisation, report)
+            raise PermissionDenied(f"entry {report} is not a report about this subject awaiting access under "
+                                   f"authorisation {authorisation}" + ("" if served is None else
+                                                                       f" (served at entry {served})"))
+        body = wire.signed_entry_from_bytes(self.mirror.store.entry(report)).entry.body
+        assert isinstance(body, e.ReportCommitted)
+        try:
+            access.check_access_combiner(self.mirror.alliance.genesis, self.mirror.alliance.genesis_hash,
+                                         grant.subject_tag, authorisation, report, combiner)
+        except VerificationError as exc:
+            raise PermissionDenied(str(exc)) from None
+        return grant, body
+
+    def access_share(self, authorisation: int, report: int, combiner: int,
+                     cosigned_size: int = 0) -> trustee_pb2.ShareResponse:
+        """This trustee's share of one report's ciphertext, sealed to its designated combiner."""
+        grant, body = self._access_target(authorisation, report, combiner, cosigned_size)
+        share = self.compute_share(body.ciphertext)
+        aad = access.share_aad(self.mirror.alliance.genesis_hash, authorisation, grant.subject_tag, report, combiner,
+                               self.index)
+        sealed = rating.seal_share(self._combiner_key(combiner), aad, share)
+        record = {"time_ms": int(self.clock() * 1000), "access": authorisation, "subject": grant.subject_tag.hex(),
+                  "combiner": combiner, "entries": [report]}
+        self.mirror.store.append_log(SHARE_LOG, json.dumps(record, sort_keys=True).encode())
+        log.info("issued a sealed share of one report for access authorisation %d to combiner %d", authorisation,
+                 combiner)
+        return trustee_pb2.ShareResponse(trustee=self.index, combiner=combiner, sealed_share=sealed)
+
+    def access_combine(self, authorisation: int, report: int, sealed: Mapping[int, bytes],
+                       cosigned_size: int = 0) -> trustee_pb2.CombineResponse:
+        """Decrypt one report for its subject and check it opens the report's OWN commitment
+        (`core.access.open_report`). Opens: its tier sealed to the subject's X25519 key (from
+        SubjectEnrolled). Does not open: the evidence sealed to the regulator, nothing to the
+        subject. Either way signed; the operator gets sealed bytes only."""
+        grant, body = self._access_target(authorisation, report, self.index, cosigned_size)
+        ally = self.mirror.alliance
+        pub = self.public_key
+        valid: list[threshold.DecryptionShare] = []
+        bad: list[int] = []
+        problems: list[str] = []
+        for trustee, data in sorted(sealed.items()):
+            aad = access.share_aad(ally.genesis_hash, authorisation, grant.subject_tag, report, self.index, trustee)
+            try:
+                share = rating.open_share(self.encryption_key, aad, data, trustee)
+                self.cpu.submit(threshold.verify_share, pub, body.ciphertext, share).result()
+                valid.append(share)
+            except CandorError as exc:
+                bad.append(trustee)
+                problems.append(str(exc))
+        if len(valid) < pub.threshold:
+            raise Conflict(f"only {len(valid)} of the {pub.threshold} valid decryption shares needed: "
+                           + "; ".join(problems or ["too few shares forwarded"]))
+        shares = tuple(valid[: pub.threshold])
+        plaintext = threshold.combine(pub, body.ciphertext, list(shares), verify=False)
+        try:
+            tier = access.open_report(ally.generators, body.category, body.commitment, plaintext)
+        except VerificationError:
+            tier = None
+        party = state.subject_party(self.mirror.view, grant.subject_tag)
+        assert party is not None  # open_access found its live enrolment
+        if tier is not None:
+            opens = True
+            out = access.seal_tier(bytes.fromhex(party["encryption_key"]),
+                                   access.tier_aad(ally.genesis_hash, grant.subject_tag, body.report_id,
+                                                   authorisation), tier)
+            log.info("access authorisation %d: a report opens; its tier is sealed to the subject", authorisation)
+        else:
+            opens = False
+            out = access.seal_evidence(ally.genesis.regulator_escrow_key,
+                                       access.evidence_aad(ally.genesis_hash, authorisation, grant.subject_tag,
+                                                           report, self.index), self.index, plaintext, shares)
+            log.info("access authorisation %d: %s; evidence sealed to the regulator", authorisation,
+                     access.DOES_NOT_OPEN)
+        signature = self.identity.signing_key().sign(access.served_message(
+            ally.genesis_hash, authorisation, grant.subject_tag, report, self.index, opens, out))
+        return trustee_pb2.CombineResponse(opens=opens, combiner=self.index, signature=signature,
+                                           sealed_tier=out if opens else b"", evidence=b"" if opens else out,
+                                           bad_trustees=sorted(bad))
+
     def _publication(self, target: Target, reports: Mapping[int, rating.ReportInfo],
                      opening: paillier.Opening) -> e.RatingPublished:
         from core.publication import PublicationStatement, prove
@@ -358,7 +467,8 @@ class Trustee:
         rules = state.rules_named(self.mirror.view, record["rule_set_version"])
         categories = ally.genesis.categories
         score = rating_score(rules, categories, opening.counts)
-        aggregate = rating.aggregate_commitment(ally.generators.group, [reports[i].commitment for i, _ in target.chosen],
+        aggregate = rating.aggregate_commitment(ally.generators.group,
+                                                [reports[i].commitment for i, _ in target.chosen],
                                                 [w for _, w in target.chosen])
         statement = PublicationStatement(ally.genesis_hash, target.subject, target.ledger_size, target.digest,
                                          rule_set_hash(rules), ally.generators.group.encode(aggregate),
@@ -387,6 +497,9 @@ class TrusteeServicer(trustee_pb2_grpc.TrusteeServiceServicer):
                      context: grpc.ServicerContext) -> trustee_pb2.ShareResponse:
         with grpc_errors(context):
             self._operator_only(context)
+            if request.access_index:
+                return self.trustee.access_share(request.access_index, request.report_index, request.combiner,
+                                                 request.cosigned_size)
             return self.trustee.request_share(request.request_index, request.combiner, tuple(request.subset),
                                               request.cosigned_size, request.step_index)
 
@@ -399,6 +512,9 @@ class TrusteeServicer(trustee_pb2_grpc.TrusteeServiceServicer):
                 if item.trustee in sealed:
                     raise InvalidInput(f"two sealed shares from trustee {item.trustee}: forward each once")
                 sealed[item.trustee] = item.sealed
+            if request.access_index:
+                return self.trustee.access_combine(request.access_index, request.report_index, sealed,
+                                                   request.cosigned_size)
             return self.trustee.combine(request.request_index, tuple(request.subset), sealed, request.cosigned_size,
                                         request.step_index)
 

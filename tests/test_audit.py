@@ -147,6 +147,7 @@ def test_leaf_hash_matches_rfc9162() -> None:
     assert merkle.leaf_hash(b"") == bytes.fromhex("6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d")
 
 
+@pytest.mark.slow
 def test_replay_batches_reports_and_still_names_a_bad_one(alliance_dir: Path, operator: Any, tmp_path: Path) -> None:
     import datetime
 

@@ -18,6 +18,7 @@ from rich.console import Console
 
 from bench import ratings as bench
 
+pytestmark = pytest.mark.slow  # a benchmark run, however small
 EPOCH = "epoch work per subject (trustees in-process, no gRPC)"
 VERIFY = "client verification (client.ratings.verify_rating)"
 E2E = "end-to-end epoch over gRPC (operator, 3 trustees, witness: one process)"

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from bench import core as bench
 
+pytestmark = pytest.mark.slow  # a benchmark run, however small
 PREP = "report preparation (client)"
 INTAKE = "intake verification (operator)"
 DECRYPT = "threshold decryption (trustees)"

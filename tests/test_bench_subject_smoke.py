@@ -8,6 +8,8 @@ import pytest
 
 from bench.subject import main
 
+pytestmark = pytest.mark.slow  # a benchmark run, however small
+
 
 def test_bench_subject_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     main(["--reports", "3", "--reps", "1", "--json"])

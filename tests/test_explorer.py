@@ -286,6 +286,7 @@ def text_of(driver: Any, element_id: str) -> str:
     return str(driver.find_element(By.ID, element_id).text)
 
 
+@pytest.mark.slow
 def test_every_view_in_chromium(story: World, regulator_explorer: Explorer, browser: Any, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
@@ -413,6 +414,7 @@ def test_tampered_ledger_shows_the_error_state(alliance_dir: Path, operator: Any
         explorer.close()
 
 
+@pytest.mark.slow
 def test_candor_explore_command_serves_pages(alliance_dir: Path, operator: Any, tmp_path: Path) -> None:
     """`candor explore` as an operator runs it: it syncs, prints its address, serves the
     health page, refuses the desk to a member, and stops on SIGTERM."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from g1_points import encoding, times
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,7 +23,6 @@ from core.group import (
     default_group,
     group_by_name,
 )
-from g1_points import encoding, times
 
 VECTORS = Path(__file__).parent / "vectors"
 SHARED = Path(__file__).parent / "vectors" / "published"

@@ -195,7 +195,8 @@ def test_batch_function_matches_sequential_for_a_retraction(operator: Any, alice
         assert verdict(inline.verify_entry, leaf) == reference
         assert verdict(pool.verify_entry, leaf) == reference
     assert verdict(operator.ledger.verify_entry, retraction) is None
-    assert verdict(operator.ledger.verify_entry, unknown) == ("NotFound", f"report {bytes(16).hex()} is not on the ledger")
+    assert verdict(operator.ledger.verify_entry, unknown) == \
+        ("NotFound", f"report {bytes(16).hex()} is not on the ledger")
     # A batch mixing reports and retractions, run by the worker function itself.
     jobs = [inline.prepare(leaf)[1].wire() for leaf in (retraction, report, tampered, report)]
     outcomes = verify_batch(inline._genesis(), jobs)
@@ -310,6 +311,30 @@ def test_operator_stop_closes_the_pool(alliance_dir: Path, tmp_path: Path) -> No
         op.verifier.verify(Job(b"leaf", (), 0, 1))
 
 
+def test_a_worker_outlives_no_killed_server() -> None:
+    """SIGKILL gives the server no chance to shut its pool down; each worker watches the
+    server's pid and exits, so no workers (nor their forkserver) are left behind."""
+    import multiprocessing
+    import subprocess
+    import sys
+
+    from server.intake import _exit_with
+
+    server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    worker = multiprocessing.get_context("spawn").Process(target=_exit_with, args=(server.pid,))
+    worker.start()
+    try:
+        assert worker.is_alive()
+        server.kill()
+        server.wait()
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    finally:
+        if worker.is_alive():
+            worker.kill()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("store, servers", [("sqlite", 1), ("postgresql", 2)])
 def test_bench_intake_quick_smoke(store: str, servers: int) -> None:
     """`python -m bench.intake --quick [--store postgresql --servers 2]` end to end, tiny

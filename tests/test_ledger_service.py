@@ -89,7 +89,8 @@ def test_ledger_bad_input_gets_clear_status(alliance_dir: Path, operator: Any) -
         member_key = Identity.load(alliance_dir / "member-a").signing_key()
         forged = wire.sign_leaf(e.LedgerEntry(e.MemberRevoked("b", "x"), timestamp_ms=int(time.time() * 1000)),
                                 member_key)
-        code, msg = _status(lambda: conn.governance.RevokeMember(governance_pb2.SubmitEntryRequest(signed_entry=forged)))
+        forged_request = governance_pb2.SubmitEntryRequest(signed_entry=forged)
+        code, msg = _status(lambda: conn.governance.RevokeMember(forged_request))
         assert code == grpc.StatusCode.PERMISSION_DENIED and "only the regulator" in msg
         # An oversized message.
         code, _msg = _status(lambda: conn.governance.RevokeMember(
@@ -129,7 +130,8 @@ def test_unknown_exception_becomes_internal_without_details() -> None:
         errors.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS, errors.StaleRing: grpc.StatusCode.ABORTED,
         errors.InvalidInput: grpc.StatusCode.INVALID_ARGUMENT,
         errors.VerificationError: grpc.StatusCode.INVALID_ARGUMENT, errors.NotFound: grpc.StatusCode.NOT_FOUND,
-        errors.Conflict: grpc.StatusCode.FAILED_PRECONDITION, errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+        errors.Conflict: grpc.StatusCode.FAILED_PRECONDITION,
+        errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
         errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
         errors.ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED, errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
     }

@@ -78,6 +78,7 @@ def _cosign(alliance_dir: Path, op: Any, tmp: Path) -> None:
         w.conn.close()
 
 
+@pytest.mark.slow
 def test_reports_and_an_epoch_log_no_subject_and_no_reporter_address(
         running: tuple[Any, list[Any]], alliance_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     op, _trustees = running

@@ -29,6 +29,7 @@ from core import entries as e
 from core import ring
 from core.errors import AlreadyExists, InvalidInput, PermissionDenied, VerificationError
 
+pytestmark = pytest.mark.slow  # every test starts real `candor` processes
 CLI = [sys.executable, "-m", "candor.cli"]
 
 
@@ -207,7 +208,7 @@ def test_serve_reads_a_config_file_and_flags_override_it(alliance_dir: Path, tmp
     assert p.port() > 0
     config.write_text('listen = "127.0.0.1:0"\nchekpoint_ms = 20\n')
     line = one_line_error(run_cli("serve", "--identity", str(alliance_dir / "operator"), "--config", str(config)))
-    assert "unknown setting(s) chekpoint-ms" in line
+    assert "unknown setting(s) chekpoint_ms for `candor serve`" in line
 
 
 def test_a_dead_background_loop_stops_the_operator(alliance_dir: Path, tmp_path: Path,
@@ -293,6 +294,73 @@ def test_trustee_mirror_waits_for_the_operator(alliance_dir: Path, tmp_path: Pat
     serve(procs, alliance_dir, tmp_path / "ledger.db", f"127.0.0.1:{port}").port()
     trustee.wait_for("is back")
     assert trustee.proc.poll() is None
+
+
+def test_operator_killed_ten_times_loses_no_acknowledged_report(alliance_dir: Path, tmp_path: Path,
+                                                                procs: list[Proc]) -> None:
+    """SIGKILL the operator ten times during a stream of submissions: every acknowledged
+    report is on the restarted ledger, the audit passes, and the witness and trustee that
+    were running all along carry on without a restart."""
+    import datetime as dt
+
+    from client.sdk import Member
+    from core.errors import CandorError
+
+    port = free_port()
+    server = f"127.0.0.1:{port}"
+    for party in ("witness-1", "trustee-1", "member-a"):
+        shutil.copytree(alliance_dir / party, tmp_path / party)
+    witness = Proc("witness", "--identity", str(tmp_path / "witness-1"), "--server", server, "--interval", "0.1")
+    trustee = Proc("trustee", "serve", "--identity", str(tmp_path / "trustee-1"), "--listen", "127.0.0.1:0",
+                   "--server", server, "--data", str(tmp_path / "mirror.db"))
+    procs += [witness, trustee]
+    operator = serve(procs, alliance_dir, tmp_path / "ledger.db", server)
+    operator.port()
+    acknowledged: list[Any] = []
+    stop = threading.Event()
+    day = (dt.date.today() - dt.timedelta(days=10)).isoformat()
+
+    def submit() -> None:
+        member = Member(Identity.load(tmp_path / "member-a"), server, tmp_path / "member-a", pool_size=2, timeout=10)
+        while not stop.is_set():
+            try:
+                acknowledged.append(member.submit_report(f"anchor-{len(acknowledged)}", "fake_traffic", "minor", day))
+            except CandorError:
+                time.sleep(0.1)  # the operator is down: not acknowledged, try again
+        member.close()
+
+    sender = threading.Thread(target=submit, daemon=True)
+    sender.start()
+    try:
+        for _ in range(10):
+            before = len(acknowledged)
+            deadline = time.monotonic() + 60
+            while len(acknowledged) == before and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert len(acknowledged) > before, "no report acknowledged since the last restart"
+            operator.stop(signal.SIGKILL)
+            operator = serve(procs, alliance_dir, tmp_path / "ledger.db", server)
+            operator.port()
+    finally:
+        stop.set()
+        sender.join(timeout=60)
+    assert witness.proc.poll() is None and trustee.proc.poll() is None
+    from server.storage import open_store
+
+    operator.stop()
+    store = open_store(str(tmp_path / "ledger.db"))
+    try:
+        for receipt in acknowledged:
+            assert store.entry(receipt.index) == receipt.leaf  # nothing acknowledged was lost
+    finally:
+        store.close()
+    server_again = serve(procs, alliance_dir, tmp_path / "ledger.db", server)
+    server_again.port()
+    deadline = time.monotonic() + 60
+    while cosigned_size(alliance_dir, port) == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    done = run_cli("audit", "--identity", str(alliance_dir / "regulator"), "--server", server, "--json")
+    assert done.returncode == 0 and json.loads(done.stdout)["ok"] is True, done.stderr
 
 
 # -- 3. admission is atomic ------------------------------------------------------------------------
@@ -629,6 +697,16 @@ def test_backup_while_serving_restore_audits_and_rollback_is_detected(alliance_d
     saved = json.loads(done.stdout)["size"]
     admit("after")  # the live ledger moves on; the witness cosigns the newer checkpoint
     assert (cosign() or 0) > saved
+    from client.verifier import LogVerifier
+
+    member_id = Identity.load(tmp_path / "member-before")
+    member_state = tmp_path / "member-before" / "ledger.state"
+
+    def member_sees() -> int:  # a member's verified client, its head persisted between runs
+        with Connection(member_id, server) as conn:
+            return LogVerifier(member_id.genesis_leaf(), member_state).accept(conn.checkpoint().note, conn).size
+
+    assert member_sees() > saved
     line = one_line_error(run_cli("db", "restore", "--from", str(backup), "--data", str(ledger)))
     assert "in use by another candor serve" in line  # not under a running operator
     operator.stop()
@@ -639,6 +717,8 @@ def test_backup_while_serving_restore_audits_and_rollback_is_detected(alliance_d
     assert done.returncode == 0 and json.loads(done.stdout)["size"] == saved, done.stderr
     with pytest.raises(VerificationError, match="rollback"):  # whoever saw the newer checkpoint notices
         cosign()
+    with pytest.raises(VerificationError, match="rollback"):  # a member's client too, in a later run
+        member_sees()
 
 
 # -- service units ----------------------------------------------------------------------------------

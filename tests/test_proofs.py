@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from g1_points import encoding, times
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core import proofs
 from core.errors import CandorError, InvalidInput, VerificationError
-from core.group import ORDER, Group, Point, group_by_name
+from core.group import ORDER, Point, group_by_name
 from core.pedersen import Generators, commit, random_scalar
 from core.proofs import (
     VALIDITY_TAG,
@@ -27,7 +28,6 @@ from core.proofs import (
     prove_validity,
     verify_validity,
 )
-from g1_points import encoding, times
 
 VEC = json.loads((Path(__file__).parent / "vectors" / "validity_proof.json").read_text())
 ARK = group_by_name("arkworks")
@@ -402,7 +402,8 @@ def test_nobody_else_can_add_torsion_to_a_proof() -> None:
         # Re-balancing e_0 to match the hash breaks branch 0. When a_0 is also outside G1,
         # that is what the message names.
         forged = _rebalanced(stmt, proof, tuple(a))
-        expected = r"proof commitment a\[0\] is not a valid G1 point" if j == 0 else r"validity proof branch 0 \(minor\)"
+        expected = (r"proof commitment a\[0\] is not a valid G1 point" if j == 0
+                    else r"validity proof branch 0 \(minor\)")
         with pytest.raises(VerificationError, match=expected):
             verify_validity(GENS, stmt, forged)
         with pytest.raises(VerificationError, match="^item 4: " + expected):

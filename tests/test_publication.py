@@ -122,6 +122,7 @@ def test_known_answer(case: dict[str, Any]) -> None:
     assert stmt.score == score_of(stmt.base, stmt.points, case["counts"])
 
 
+@pytest.mark.slow
 def test_known_answer_py_ecc_backend() -> None:
     """The reference backend reproduces the same proof bytes and accepts them."""
     case = VALID[0]
@@ -141,6 +142,7 @@ def test_invalid_vectors(case: dict[str, Any]) -> None:
         verify(GENS, stmt, proof)
 
 
+@pytest.mark.slow
 def test_invalid_vectors_rejected_by_py_ecc_backend() -> None:
     """A sample of verification-stage rejections through the reference backend."""
     sample = [c for c in INVALID if c["error"] == "VerificationError" and

@@ -702,10 +702,24 @@ def test_mirror_batch_verification_refuses_what_apply_refuses(world: World, tmp_
         served = leaves if field == "honest" else swapped(field)
         mirror.conn.entries = lambda start, end, served=served: served[start:end]  # type: ignore[method-assign]
         if not batched:  # entry by entry: every report through state.apply(verify=True)
-            mirror._verify_run = lambda view, first, run: [False] * len(run)  # type: ignore[method-assign]
+            mirror._stage_batched = lambda page: None  # type: ignore[method-assign]
         try:
             if field == "honest":
-                assert mirror.sync() == len(leaves)
+                verified_alone: list[int] = []
+                honest_apply = state.apply
+
+                def apply(view: Any, ally: Any, index: int, signed: e.SignedEntry, **kw: Any) -> Any:
+                    if kw.get("verify", True) and isinstance(signed.entry.body, e.ReportCommitted):
+                        verified_alone.append(index)
+                    return honest_apply(view, ally, index, signed, **kw)
+
+                state.apply = apply  # type: ignore[assignment]
+                try:
+                    assert mirror.sync() == len(leaves)
+                finally:
+                    state.apply = honest_apply  # type: ignore[assignment]
+                # batched: no report verified on its own; entry by entry: every one
+                assert verified_alone == ([] if batched else reports)
                 continue
             with pytest.raises(VerificationError, match=f"ledger entry {victim} fails verification") as caught:
                 mirror.sync()

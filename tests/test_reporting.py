@@ -147,7 +147,8 @@ def test_report_is_stored_and_its_receipt_verifies(alice: Member, bob: Member, o
     tag = ring.RingSignature.from_bytes(wire.signed_entry_from_bytes(stored).ring_signature or b"").link_tag
     second = alice.submit_report("anchor li live", "contract_default", 0, today())
     second_leaf = operator.ledger.store.entry(second.index)
-    assert ring.RingSignature.from_bytes(wire.signed_entry_from_bytes(second_leaf).ring_signature or b"").link_tag == tag
+    second_signature = wire.signed_entry_from_bytes(second_leaf).ring_signature or b""
+    assert ring.RingSignature.from_bytes(second_signature).link_tag == tag
 
 
 def test_retraction_only_by_the_original_reporter(alice: Member, bob: Member, operator: Any) -> None:

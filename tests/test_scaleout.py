@@ -40,6 +40,7 @@ from psycopg import sql
 
 from candor import wire
 from candor.identity import Identity
+from candor.v1 import governance_pb2 as gov
 from client.audit import replay
 from client.sdk import Member, ReportReceipt
 from core import entries as e
@@ -53,8 +54,8 @@ from server.logging_setup import configure_json_logs
 from server.metrics import samples
 from server.postgres_store import IntakeOutcome, PostgresStore, SequencerLease
 from server.sqlite_store import MIGRATIONS as SQLITE_MIGRATIONS
-from candor.v1 import governance_pb2 as gov
 
+pytestmark = pytest.mark.slow  # several servers and subprocesses over PostgreSQL
 PG_URL = os.environ.get("CANDOR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 DEADLINE = 30.0  # liveness bound for waits; never a timing assertion
 
@@ -269,7 +270,8 @@ def test_two_servers_share_one_linear_ledger(alliance_dir: Path, pg_url: str, sc
 
     # Structured logs: one JSON line per RPC, with a request id, method, status and duration.
     assert any(r.get("logger") == "candor.serve" and "serving" in r["msg"] for r in a.logs())
-    rpc_lines = [r for r in b.logs() if r.get("logger") == "candor.rpc" and r.get("method", "").endswith("SubmitReport")]
+    rpc_lines = [r for r in b.logs()
+                 if r.get("logger") == "candor.rpc" and r.get("method", "").endswith("SubmitReport")]
     assert len(rpc_lines) == 6
     assert all(r["status"] == "OK" and len(r["request_id"]) == 16 and r["duration_ms"] > 0 for r in rpc_lines)
 

@@ -253,7 +253,7 @@ def test_revoked_subject_is_refused_and_can_be_enrolled_again(world: World,
     world.enrol(capsys, "anchor-9", old)
     authorised = run(capsys, "subject", "authorise-access", "--identity", world.regulator, "--server",
                      world.server, "--subject", "anchor-9", "--json")
-    assert authorised["verified"] is True and "later step" in authorised["tiers"]
+    assert authorised["verified"] is True and "next rating epoch" in authorised["tiers"]
     err = refused(capsys, "subject", "authorise-access", "--identity", world.regulator, "--server", world.server,
                   "--subject", "anchor-9")
     assert err["error"] == "already_exists"

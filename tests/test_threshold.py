@@ -166,6 +166,7 @@ def test_more_than_t_shares_are_fine(small_key: Key) -> None:
     assert combine(public_key, c, [decryption_share(public_key, s, c) for s in shares]) == 99
 
 
+@pytest.mark.slow
 def test_packed_report_with_default_registry_at_2048_and_3072() -> None:
     for bits in (2048, 3072):
         public_key, shares = load_key_file(

@@ -27,7 +27,7 @@ class Signature(_message.Message):
     def __init__(self, key_id: _Optional[str] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class LedgerEntry(_message.Message):
-    __slots__ = ("version", "timestamp_ms", "genesis", "member_admitted", "member_revoked", "rule_set_published", "report_committed", "report_retracted", "dispute_filed", "dispute_resolved", "investigation_authorised", "fraud_found", "rating_published", "rating_requested", "rating_held", "rating_withdrawn", "investigation_step", "combiner_faulted", "escrow_opened", "operator_faulted", "query_log_committed", "subject_enrolled", "subject_access_authorised", "subject_revoked")
+    __slots__ = ("version", "timestamp_ms", "genesis", "member_admitted", "member_revoked", "rule_set_published", "report_committed", "report_retracted", "dispute_filed", "dispute_resolved", "investigation_authorised", "fraud_found", "rating_published", "rating_requested", "rating_held", "rating_withdrawn", "investigation_step", "combiner_faulted", "escrow_opened", "operator_faulted", "query_log_committed", "subject_enrolled", "subject_access_authorised", "subject_revoked", "subject_access_served")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_MS_FIELD_NUMBER: _ClassVar[int]
     GENESIS_FIELD_NUMBER: _ClassVar[int]
@@ -52,6 +52,7 @@ class LedgerEntry(_message.Message):
     SUBJECT_ENROLLED_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_ACCESS_AUTHORISED_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_REVOKED_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_ACCESS_SERVED_FIELD_NUMBER: _ClassVar[int]
     version: int
     timestamp_ms: int
     genesis: Genesis
@@ -76,7 +77,8 @@ class LedgerEntry(_message.Message):
     subject_enrolled: SubjectEnrolled
     subject_access_authorised: SubjectAccessAuthorised
     subject_revoked: SubjectRevoked
-    def __init__(self, version: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., genesis: _Optional[_Union[Genesis, _Mapping]] = ..., member_admitted: _Optional[_Union[MemberAdmitted, _Mapping]] = ..., member_revoked: _Optional[_Union[MemberRevoked, _Mapping]] = ..., rule_set_published: _Optional[_Union[RuleSetPublished, _Mapping]] = ..., report_committed: _Optional[_Union[ReportCommitted, _Mapping]] = ..., report_retracted: _Optional[_Union[ReportRetracted, _Mapping]] = ..., dispute_filed: _Optional[_Union[DisputeFiled, _Mapping]] = ..., dispute_resolved: _Optional[_Union[DisputeResolved, _Mapping]] = ..., investigation_authorised: _Optional[_Union[InvestigationAuthorised, _Mapping]] = ..., fraud_found: _Optional[_Union[FraudFound, _Mapping]] = ..., rating_published: _Optional[_Union[RatingPublished, _Mapping]] = ..., rating_requested: _Optional[_Union[RatingRequested, _Mapping]] = ..., rating_held: _Optional[_Union[RatingHeld, _Mapping]] = ..., rating_withdrawn: _Optional[_Union[RatingWithdrawn, _Mapping]] = ..., investigation_step: _Optional[_Union[InvestigationStep, _Mapping]] = ..., combiner_faulted: _Optional[_Union[CombinerFaulted, _Mapping]] = ..., escrow_opened: _Optional[_Union[EscrowOpened, _Mapping]] = ..., operator_faulted: _Optional[_Union[OperatorFaulted, _Mapping]] = ..., query_log_committed: _Optional[_Union[QueryLogCommitted, _Mapping]] = ..., subject_enrolled: _Optional[_Union[SubjectEnrolled, _Mapping]] = ..., subject_access_authorised: _Optional[_Union[SubjectAccessAuthorised, _Mapping]] = ..., subject_revoked: _Optional[_Union[SubjectRevoked, _Mapping]] = ...) -> None: ...
+    subject_access_served: SubjectAccessServed
+    def __init__(self, version: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., genesis: _Optional[_Union[Genesis, _Mapping]] = ..., member_admitted: _Optional[_Union[MemberAdmitted, _Mapping]] = ..., member_revoked: _Optional[_Union[MemberRevoked, _Mapping]] = ..., rule_set_published: _Optional[_Union[RuleSetPublished, _Mapping]] = ..., report_committed: _Optional[_Union[ReportCommitted, _Mapping]] = ..., report_retracted: _Optional[_Union[ReportRetracted, _Mapping]] = ..., dispute_filed: _Optional[_Union[DisputeFiled, _Mapping]] = ..., dispute_resolved: _Optional[_Union[DisputeResolved, _Mapping]] = ..., investigation_authorised: _Optional[_Union[InvestigationAuthorised, _Mapping]] = ..., fraud_found: _Optional[_Union[FraudFound, _Mapping]] = ..., rating_published: _Optional[_Union[RatingPublished, _Mapping]] = ..., rating_requested: _Optional[_Union[RatingRequested, _Mapping]] = ..., rating_held: _Optional[_Union[RatingHeld, _Mapping]] = ..., rating_withdrawn: _Optional[_Union[RatingWithdrawn, _Mapping]] = ..., investigation_step: _Optional[_Union[InvestigationStep, _Mapping]] = ..., combiner_faulted: _Optional[_Union[CombinerFaulted, _Mapping]] = ..., escrow_opened: _Optional[_Union[EscrowOpened, _Mapping]] = ..., operator_faulted: _Optional[_Union[OperatorFaulted, _Mapping]] = ..., query_log_committed: _Optional[_Union[QueryLogCommitted, _Mapping]] = ..., subject_enrolled: _Optional[_Union[SubjectEnrolled, _Mapping]] = ..., subject_access_authorised: _Optional[_Union[SubjectAccessAuthorised, _Mapping]] = ..., subject_revoked: _Optional[_Union[SubjectRevoked, _Mapping]] = ..., subject_access_served: _Optional[_Union[SubjectAccessServed, _Mapping]] = ...) -> None: ...
 
 class Trustee(_message.Message):
     __slots__ = ("index", "name", "signing_key", "verification_key", "encryption_key")
@@ -397,6 +399,24 @@ class SubjectAccessAuthorised(_message.Message):
     subject_tag: bytes
     reason: str
     def __init__(self, subject_tag: _Optional[bytes] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class SubjectAccessServed(_message.Message):
+    __slots__ = ("authorisation", "subject_tag", "report", "combiner", "opens", "sealed", "signature")
+    AUTHORISATION_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_TAG_FIELD_NUMBER: _ClassVar[int]
+    REPORT_FIELD_NUMBER: _ClassVar[int]
+    COMBINER_FIELD_NUMBER: _ClassVar[int]
+    OPENS_FIELD_NUMBER: _ClassVar[int]
+    SEALED_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    authorisation: int
+    subject_tag: bytes
+    report: int
+    combiner: int
+    opens: bool
+    sealed: bytes
+    signature: bytes
+    def __init__(self, authorisation: _Optional[int] = ..., subject_tag: _Optional[bytes] = ..., report: _Optional[int] = ..., combiner: _Optional[int] = ..., opens: _Optional[bool] = ..., sealed: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class SubjectRevoked(_message.Message):
     __slots__ = ("subject_tag", "reason")

@@ -24,23 +24,23 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63\x61ndor/v1/trustee.proto\x12\tcandor.v1\"r\n\x0cShareRequest\x12\x15\n\rrequest_index\x18\x01 \x01(\x04\x12\x10\n\x08\x63ombiner\x18\x02 \x01(\r\x12\x0e\n\x06subset\x18\x03 \x03(\x04\x12\x15\n\rcosigned_size\x18\x04 \x01(\x04\x12\x12\n\nstep_index\x18\x05 \x01(\x04\"H\n\rShareResponse\x12\x0f\n\x07trustee\x18\x01 \x01(\r\x12\x10\n\x08\x63ombiner\x18\x02 \x01(\r\x12\x14\n\x0csealed_share\x18\x03 \x01(\x0c\".\n\x0bSealedShare\x12\x0f\n\x07trustee\x18\x01 \x01(\r\x12\x0e\n\x06sealed\x18\x02 \x01(\x0c\"\x8a\x01\n\x0e\x43ombineRequest\x12\x15\n\rrequest_index\x18\x01 \x01(\x04\x12\x0e\n\x06subset\x18\x02 \x03(\x04\x12&\n\x06shares\x18\x03 \x03(\x0b\x32\x16.candor.v1.SealedShare\x12\x15\n\rcosigned_size\x18\x04 \x01(\x04\x12\x12\n\nstep_index\x18\x05 \x01(\x04\"\xad\x01\n\x0f\x43ombineResponse\x12\r\n\x05opens\x18\x01 \x01(\x08\x12\x10\n\x08\x63ombiner\x18\x02 \x01(\r\x12\r\n\x05score\x18\x03 \x01(\x12\x12\r\n\x05grade\x18\x04 \x01(\t\x12\x11\n\treporters\x18\x05 \x01(\r\x12\r\n\x05proof\x18\x06 \x01(\x0c\x12\x11\n\tsignature\x18\x07 \x01(\x0c\x12\x14\n\x0c\x62\x61\x64_trustees\x18\x08 \x03(\r\x12\x10\n\x08\x65vidence\x18\t \x01(\x0c\x32\x95\x01\n\x0eTrusteeService\x12\x41\n\x0cRequestShare\x12\x17.candor.v1.ShareRequest\x1a\x18.candor.v1.ShareResponse\x12@\n\x07\x43ombine\x12\x19.candor.v1.CombineRequest\x1a\x1a.candor.v1.CombineResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63\x61ndor/v1/trustee.proto\x12\tcandor.v1\"\x9e\x01\n\x0cShareRequest\x12\x15\n\rrequest_index\x18\x01 \x01(\x04\x12\x10\n\x08\x63ombiner\x18\x02 \x01(\r\x12\x0e\n\x06subset\x18\x03 \x03(\x04\x12\x15\n\rcosigned_size\x18\x04 \x01(\x04\x12\x12\n\nstep_index\x18\x05 \x01(\x04\x12\x14\n\x0c\x61\x63\x63\x65ss_index\x18\x06 \x01(\x04\x12\x14\n\x0creport_index\x18\x07 \x01(\x04\"H\n\rShareResponse\x12\x0f\n\x07trustee\x18\x01 \x01(\r\x12\x10\n\x08\x63ombiner\x18\x02 \x01(\r\x12\x14\n\x0csealed_share\x18\x03 \x01(\x0c\".\n\x0bSealedShare\x12\x0f\n\x07trustee\x18\x01 \x01(\r\x12\x0e\n\x06sealed\x18\x02 \x01(\x0c\"\xb6\x01\n\x0e\x43ombineRequest\x12\x15\n\rrequest_index\x18\x01 \x01(\x04\x12\x0e\n\x06subset\x18\x02 \x03(\x04\x12&\n\x06shares\x18\x03 \x03(\x0b\x32\x16.candor.v1.SealedShare\x12\x15\n\rcosigned_size\x18\x04 \x01(\x04\x12\x12\n\nstep_index\x18\x05 \x01(\x04\x12\x14\n\x0c\x61\x63\x63\x65ss_index\x18\x06 \x01(\x04\x12\x14\n\x0creport_index\x18\x07 \x01(\x04\"\xc2\x01\n\x0f\x43ombineResponse\x12\r\n\x05opens\x18\x01 \x01(\x08\x12\x10\n\x08\x63ombiner\x18\x02 \x01(\r\x12\r\n\x05score\x18\x03 \x01(\x12\x12\r\n\x05grade\x18\x04 \x01(\t\x12\x11\n\treporters\x18\x05 \x01(\r\x12\r\n\x05proof\x18\x06 \x01(\x0c\x12\x11\n\tsignature\x18\x07 \x01(\x0c\x12\x14\n\x0c\x62\x61\x64_trustees\x18\x08 \x03(\r\x12\x10\n\x08\x65vidence\x18\t \x01(\x0c\x12\x13\n\x0bsealed_tier\x18\n \x01(\x0c\x32\x95\x01\n\x0eTrusteeService\x12\x41\n\x0cRequestShare\x12\x17.candor.v1.ShareRequest\x1a\x18.candor.v1.ShareResponse\x12@\n\x07\x43ombine\x12\x19.candor.v1.CombineRequest\x1a\x1a.candor.v1.CombineResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'candor.v1.trustee_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SHAREREQUEST']._serialized_start=38
-  _globals['_SHAREREQUEST']._serialized_end=152
-  _globals['_SHARERESPONSE']._serialized_start=154
-  _globals['_SHARERESPONSE']._serialized_end=226
-  _globals['_SEALEDSHARE']._serialized_start=228
-  _globals['_SEALEDSHARE']._serialized_end=274
-  _globals['_COMBINEREQUEST']._serialized_start=277
-  _globals['_COMBINEREQUEST']._serialized_end=415
-  _globals['_COMBINERESPONSE']._serialized_start=418
-  _globals['_COMBINERESPONSE']._serialized_end=591
-  _globals['_TRUSTEESERVICE']._serialized_start=594
-  _globals['_TRUSTEESERVICE']._serialized_end=743
+  _globals['_SHAREREQUEST']._serialized_start=39
+  _globals['_SHAREREQUEST']._serialized_end=197
+  _globals['_SHARERESPONSE']._serialized_start=199
+  _globals['_SHARERESPONSE']._serialized_end=271
+  _globals['_SEALEDSHARE']._serialized_start=273
+  _globals['_SEALEDSHARE']._serialized_end=319
+  _globals['_COMBINEREQUEST']._serialized_start=322
+  _globals['_COMBINEREQUEST']._serialized_end=504
+  _globals['_COMBINERESPONSE']._serialized_start=507
+  _globals['_COMBINERESPONSE']._serialized_end=701
+  _globals['_TRUSTEESERVICE']._serialized_start=704
+  _globals['_TRUSTEESERVICE']._serialized_end=853
 # @@protoc_insertion_point(module_scope)

@@ -20,10 +20,12 @@ from py_ecc.optimized_bls12_381.optimized_curve import (
     Z1,
     add,
     curve_order,
-    field_modulus as P,
     is_inf,
     multiply,
     neg,
+)
+from py_ecc.optimized_bls12_381.optimized_curve import (
+    field_modulus as P,
 )
 
 OUT = Path(__file__).with_name("g1_decode.json")

@@ -18,8 +18,8 @@ from core import paillier
 from core.errors import VerificationError
 from core.threshold import (
     DecryptionShare,
-    decryption_share,
     deal,
+    decryption_share,
     load_key_factors,
     load_key_file,
     verify_share,
