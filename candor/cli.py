@@ -281,8 +281,10 @@ def cmd_status(args: argparse.Namespace) -> None:
             table.add_row("ledger", "", f"{status['ledger_size']} entries, newest "
                           f"{_age(status.get('latest_entry_age_s'))}; checkpoint cosigned "
                           f"{_age(status['newest_cosignature_age_s'])} (quorum {status['witness_quorum']})")
+            quorum_met = not any("witness quorum" in p for p in status["problems"])
             for name, w in status["witnesses"].items():
-                table.add_row(f"witness {escape(name)}", ok if w["cosigned_latest"] else bad,
+                missing = "[yellow]missing[/yellow]" if quorum_met else bad  # a problem only below the quorum
+                table.add_row(f"witness {escape(name)}", ok if w["cosigned_latest"] else missing,
                               f"cosigned the latest checkpoint {_age(w['age_s'])}" if w["cosigned_latest"]
                               else "has not cosigned the latest checkpoint")
         for name, t in status.get("trustees", {}).items():
@@ -727,6 +729,18 @@ def cmd_subject_authorise_access(args: argparse.Namespace) -> None:
           "Subject access authorised (recorded on the ledger)")
 
 
+def cmd_subject_withheld(args: argparse.Namespace) -> None:
+    from candor.identity import Identity
+    from client.regulator import Regulator
+
+    _require_role(args.identity, "regulator", "reads the evidence of withheld tiers")
+    with Regulator(Identity.load(args.identity), args.server) as regulator:
+        withheld = regulator.withheld_tiers(args.subject)
+    _emit(args, {"withheld": [dataclasses.asdict(w) for w in withheld]},
+          f"{len(withheld)} report(s) withheld from the subject; evidence re-checked: "
+          f"{sum(w.checked for w in withheld)}")
+
+
 def cmd_subject_record(args: argparse.Namespace) -> None:
     from candor.identity import Identity
     from client.ratings import Rating
@@ -854,13 +868,18 @@ def _add_subject_commands(sub: Any, rsub: Any, dsub: Any,
     _identity(p, "./alliance/regulator")
     p.add_argument("--subject", required=True, help="the anchor's identifier")
     p.add_argument("--reason", default="", help="why (recorded on the ledger)")
-    p = add(ssub, "authorise-access", "Record SubjectAccessAuthorised: the subject may learn the tiers of the "
-            "reports about it (serving them is a later step).",
+    p = add(ssub, "authorise-access", "Record SubjectAccessAuthorised: at the next rating epoch the subject gets "
+            "the tier of each report about it that opens its own commitment (docs/subjects.md).",
             "candor subject authorise-access --identity ./alliance/regulator --subject streamer-42",
             cmd_subject_authorise_access)
     _identity(p, "./alliance/regulator")
     p.add_argument("--subject", required=True, help="the anchor's identifier")
     p.add_argument("--reason", default="the subject asked for its own record", help="recorded on the ledger")
+    p = add(ssub, "withheld", "Regulator: the subject's reports whose tier was withheld (they did not open their "
+            "own commitment), with the combiner's sealed evidence opened and re-checked.",
+            "candor subject withheld --identity ./alliance/regulator --subject streamer-42", cmd_subject_withheld)
+    _identity(p, "./alliance/regulator")
+    p.add_argument("--subject", required=True, help="the anchor's identifier")
     p = add(ssub, "record", "Your own record: every report about you with its status and disputes, your "
             "rating history and who queried you, verified against the cosigned ledger.",
             "candor subject record --identity ./streamer-42 --tiers", cmd_subject_record)

@@ -196,6 +196,26 @@ class Regulator:
         Nothing decrypted is logged or returned."""
         return _conclude(self, subject)
 
+    def withheld_tiers(self, subject: str | bytes) -> list[Withheld]:
+        """Every report of the subject whose tier was withheld under subject access because it
+        did not open its own commitment: after re-verifying the whole ledger, open each
+        combiner's evidence (sealed to this regulator's escrow key) and re-check it
+        (`core.access.check_evidence`). Nothing decrypted is logged or returned."""
+        return _withheld(self, subject)
+
+
+@dataclass(frozen=True)
+class Withheld:
+    """A report whose tier was withheld from its subject (docs/subjects.md, "Your tiers"):
+    the combiner's sealed evidence, re-checked by the regulator (`checked`), or why it fails."""
+
+    report_id: str
+    index: int
+    served_at: int
+    combiner: int
+    checked: bool
+    failure: str = ""
+
 
 @dataclass(frozen=True)
 class Conclusion:
@@ -276,6 +296,41 @@ def _conclude(regulator: Regulator, subject: str | bytes) -> Conclusion:
         f"to (investigation {step.authorisation}, step {step.step}; evidence of trustees "
         f"{sorted(c for c, v in opens.items() if not v)} re-checked by the regulator)"))
     return dataclasses.replace(conclusion, report_id=reports[0].report_id.hex(), fraud_index=fraud.index)
+
+
+def _withheld(regulator: Regulator, subject: str | bytes) -> list[Withheld]:
+    """`Regulator.withheld_tiers`."""
+    from client.audit import check_root, replay
+    from core import access
+    from core.subject import subject_tag
+    from server.trustee import public_key_of
+
+    tag = subject if isinstance(subject, bytes) else subject_tag(regulator.identity.hex_file("subject.key"), subject)
+    cp = regulator.verifier.accept(regulator.conn.checkpoint().note, regulator.conn, quorum=0)
+    leaves: list[bytes] = []
+    while len(leaves) < cp.size:
+        leaves += regulator.conn.entries(len(leaves), min(cp.size, len(leaves) + PAGE))
+    _view, report = replay(leaves)  # the regulator re-verifies the whole ledger first
+    check_root(report, cp.size, cp.root_hash)
+    ally = regulator.alliance
+    pub = public_key_of(ally.genesis)
+    key = regulator.identity.hex_file("escrow.key")
+    out = []
+    for at, leaf in enumerate(leaves):
+        body = wire.signed_entry_from_bytes(leaf, check_canonical=False).entry.body
+        if not isinstance(body, e.SubjectAccessServed) or body.subject_tag != tag or body.opens:
+            continue
+        reported = wire.signed_entry_from_bytes(leaves[body.report], check_canonical=False).entry.body
+        assert isinstance(reported, e.ReportCommitted)  # the ledger admitted the entry only so
+        try:
+            evidence = access.open_evidence(key, access.evidence_aad(ally.genesis_hash, body.authorisation, tag,
+                                                                     body.report, body.combiner), body.sealed)
+            access.check_evidence(ally.generators, pub, reported.ciphertext, reported.category, reported.commitment,
+                                  evidence, body.combiner)
+            out.append(Withheld(reported.report_id.hex(), body.report, at, body.combiner, True))
+        except VerificationError as exc:
+            out.append(Withheld(reported.report_id.hex(), body.report, at, body.combiner, False, str(exc)))
+    return out
 
 
 def _report_id(value: str | bytes) -> bytes:

@@ -26,7 +26,7 @@ from core import escrow as _escrow
 from core import paillier as _paillier
 from core import rating as _rating
 from core import threshold as _threshold
-from core.errors import InvalidInput, VerificationError
+from core.errors import InvalidInput, OpeningFailed, VerificationError
 from core.group import ORDER
 from core.pedersen import TIERS, Generators
 
@@ -96,7 +96,7 @@ def share_aad(genesis_hash: bytes, authorisation: int, subject_tag: bytes, repor
 def open_report(gens: Generators, category: str, commitment: bytes, plaintext: int) -> int:
     """The tier of one report whose decrypted plaintext opens its own commitment: it unpacks
     to exactly one count, equal to 1, in a slot of `category`, r < q, and
-    C == G_{category,t} + r·H. Anything else raises VerificationError(DOES_NOT_OPEN),
+    C == G_{category,t} + r·H. Anything else raises OpeningFailed(DOES_NOT_OPEN),
     whatever the cause."""
     try:
         slot_of = gens.categories.index(category)
@@ -104,10 +104,10 @@ def open_report(gens: Generators, category: str, commitment: bytes, plaintext: i
         filled = [s for s, count in enumerate(opening.counts) if count]
         if len(filled) != 1 or opening.counts[filled[0]] != 1 or filled[0] // TIERS != slot_of \
                 or opening.r_sum >= ORDER:
-            raise VerificationError(DOES_NOT_OPEN)
+            raise OpeningFailed(DOES_NOT_OPEN)
         _rating.check_opening(gens, [commitment], [1], list(opening.counts), opening.r_sum)
     except (ValueError, InvalidInput, VerificationError):
-        raise VerificationError(DOES_NOT_OPEN) from None
+        raise OpeningFailed(DOES_NOT_OPEN) from None
     return filled[0] % TIERS
 
 
@@ -192,6 +192,6 @@ def check_evidence(gens: Generators, public_key: _threshold.ThresholdPublicKey, 
         raise VerificationError(f"combiner {combiner}'s plaintext is not the combination of its shares")
     try:
         open_report(gens, category, commitment, combined)
-    except VerificationError:
+    except OpeningFailed:
         return
     raise VerificationError(f"combiner {combiner} withheld a report whose plaintext opens its own commitment")

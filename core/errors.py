@@ -22,6 +22,11 @@ class VerificationError(CandorError):
     """A signature, proof, share or ledger view failed cryptographic verification."""
 
 
+class OpeningFailed(VerificationError):
+    """A decrypted plaintext does not open its Pedersen commitments. Deliberately says no
+    more than that (the verdict is published): a held rating, not a malformed request."""
+
+
 class QuorumMissing(VerificationError):
     """A checkpoint verifies but carries fewer witness cosignatures than required: not yet
     cosigned (wait and retry), rather than forged."""

@@ -40,7 +40,7 @@ from core import entries as _e
 from core import escrow as _escrow
 from core import paillier as _paillier
 from core import threshold as _threshold
-from core.errors import Conflict, InvalidInput, NotFound, VerificationError
+from core.errors import Conflict, InvalidInput, NotFound, OpeningFailed, VerificationError
 from core.group import ORDER, POINT_BYTES, Group, Point
 from core.pedersen import TIERS, Generators, validate_category_code
 from core.rules import PER_MILLE, RuleSet, weight
@@ -703,7 +703,7 @@ def open_aggregate(gens: Generators, commitments: Sequence[bytes], weights: Sequ
                    plaintext: int) -> _paillier.Opening:
     """The combiner's check of a decrypted aggregate (docs/ratings.md): it unpacks (a value
     beyond the last slot does not open), every count N_s ≤ Σ w_i, R < q·Σ w_i (both as
-    integers), and C* = Σ N_s·G_s + R·H. Any failure raises VerificationError with the one
+    integers), and C* = Σ N_s·G_s + R·H. Any failure raises OpeningFailed with the one
     message DOES_NOT_OPEN, whatever the cause: the verdict is published and must not say
     more about the plaintext than that."""
     ws = _weights(weights, len(commitments))
@@ -712,10 +712,10 @@ def open_aggregate(gens: Generators, commitments: Sequence[bytes], weights: Sequ
     try:
         opening = _paillier.unpack(plaintext, n_slots)
         if any(count > total for count in opening.counts) or opening.r_sum >= ORDER * total:
-            raise VerificationError(DOES_NOT_OPEN)
+            raise OpeningFailed(DOES_NOT_OPEN)
         check_opening(gens, commitments, ws, list(opening.counts), opening.r_sum)
     except (InvalidInput, VerificationError):
-        raise VerificationError(DOES_NOT_OPEN) from None
+        raise OpeningFailed(DOES_NOT_OPEN) from None
     return opening
 
 
@@ -1010,7 +1010,7 @@ def check_evidence(gens: Generators, public_key: _threshold.ThresholdPublicKey, 
     try:
         open_aggregate(gens, commitments, weights, combined)
         opens = True
-    except VerificationError:
+    except OpeningFailed:
         opens = False
     if opens != evidence.opens:
         raise VerificationError(f"combiner {combiner} said {'opens' if evidence.opens else 'does not open'}, but "

@@ -58,6 +58,7 @@ from core.errors import (
     Conflict,
     InvalidInput,
     NotFound,
+    OpeningFailed,
     PermissionDenied,
     Unavailable,
     VerificationError,
@@ -318,7 +319,7 @@ class Trustee:
                                       tuple(valid[: pub.threshold]), sorted(bad))
         try:
             opening = rating.open_aggregate(ally.generators, commitments, weights, plaintext)
-        except VerificationError:
+        except OpeningFailed:
             message = rating.held_message(ally.genesis_hash, target.index, target.subject, target.ledger_size,
                                           target.digest, self.index)
             log.info("request %d: %s", target.index, rating.DOES_NOT_OPEN)
@@ -341,7 +342,7 @@ class Trustee:
         try:
             rating.open_aggregate(ally.generators, commitments, weights, plaintext)
             opens = True
-        except VerificationError:
+        except OpeningFailed:
             opens = False
         aad = rating.evidence_aad(ally.genesis_hash, step.authorisation, step.subject_tag, step.ledger_size, step.step,
                                   target.digest, self.index)
@@ -434,7 +435,7 @@ class Trustee:
         plaintext = threshold.combine(pub, body.ciphertext, list(shares), verify=False)
         try:
             tier = access.open_report(ally.generators, body.category, body.commitment, plaintext)
-        except VerificationError:
+        except OpeningFailed:
             tier = None
         party = state.subject_party(self.mirror.view, grant.subject_tag)
         assert party is not None  # open_access found its live enrolment

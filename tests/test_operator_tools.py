@@ -140,3 +140,19 @@ def test_backup_refuses_what_is_not_a_ledger(tmp_path: Path, capsys: pytest.Capt
     assert "notes.txt" in one_line(capsys, ["db", "backup", "--data", str(tmp_path / "notes.txt"),
                                             "--out", str(tmp_path / "copy.db")])
     assert not (tmp_path / "copy.db").exists() and not (tmp_path / "copy.db.partial").exists()
+
+
+def test_status_exits_non_zero_naming_an_unreachable_operator(alliance_dir: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["status", "--identity", str(alliance_dir / "member-a"), "--server", f"127.0.0.1:{port}", "--json"])
+    assert exit_info.value.code == 1
+    status = json.loads(capsys.readouterr().out)
+    assert status["operator_reachable"] is False and status["ok"] is False
+    assert any(f"127.0.0.1:{port}" in p and "candor serve" in p for p in status["problems"]), status["problems"]

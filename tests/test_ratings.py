@@ -273,6 +273,7 @@ def test_published_rating_carries_no_count() -> None:
     assert not {f.name for f in trustee_pb2.CombineResponse.DESCRIPTOR.fields} & {"counts", "r_sum", "plaintext"}
 
 
+@pytest.mark.slow
 def test_operator_cannot_collect_decryptions_it_does_not_publish(world: World) -> None:
     """Attack 2: every decryption is of a set named by the newest RatingRequested on the
     ledger; sizes only grow; a request must be answered before the next; the trustees
@@ -333,6 +334,7 @@ def test_operator_cannot_collect_decryptions_it_does_not_publish(world: World) -
     assert world.tag(S3).hex() in result.published
 
 
+@pytest.mark.slow
 def test_plaintext_outside_the_slots_holds_only_its_subject(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """Attack 6: a member encrypts a value above the last slot. The combiner says "does not
     open" (RatingHeld); every other subject is rated in the same epoch; bisection under the
@@ -361,6 +363,7 @@ def test_plaintext_outside_the_slots_holds_only_its_subject(world: World, monkey
     assert withdrawn.subject_tag == world.tag(S3)
 
 
+@pytest.mark.slow
 def test_overflowing_r_field_is_found_not_blamed_on_the_trustees(world: World,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Attack 8: a report encrypting m + w⁻¹·k·q, with k chosen so that its R field alone

@@ -137,7 +137,11 @@ def test_tiers_reach_the_subject_and_a_copied_ciphertext_goes_to_the_regulator(
     plain = cli(capsys, "subject", "record", "--identity", str(folder), "--server", server(world))
     assert {t["state"] for t in plain["tiers"]} == {"sealed", "withheld"}
 
-    # The regulator opens the withheld report's evidence: a's critical report, checked.
+    # The regulator opens the withheld report's evidence and re-checks it (CLI) ...
+    checked = cli(capsys, "subject", "withheld", "--identity", str(world.alliance / "regulator"), "--server",
+                  server(world), "--subject", S3)["withheld"]
+    assert [(w["report_id"], w["checked"]) for w in checked] == [(_hex(thief.report_id), True)]
+    # ... and what it holds is a's critical report, seen by the regulator only.
     ally = ledger.alliance
     (_i, withheld), = [(i, b) for i, b in served if not b.opens]
     thief_body = wire.signed_entry_from_bytes(store.entry(thief.index)).entry.body
