@@ -26,7 +26,11 @@ smoke run under half a minute, `--no-e2e` to skip the gRPC part). It measures
    single report cannot verify (k ≥ 2 always; the default rule set has k = 3, docs/rules.md),
    so the smallest rating measured has 3 reports from 3 reporters. At the largest size verify_rating is also profiled
    (cProfile) to show where its time goes. Target: 1,000 reports ≤ 50 ms.
-3. (Full run, optional) the real epoch over gRPC: an operator, three trustee servers and a
+3. A trustee mirror catching up on this whole ledger from genesis into an empty SQLite store
+   (`server.mirror.Mirror`, pages of 1,000 as `sync` fetches them, report crypto batched on a
+   CPU pool of one worker per core), next to the batch verification of its reports alone in
+   one process; printed as "mirror catch-up: N entries/s". Target: ≥ 2,000 entries/s.
+4. (Full run, optional) the real epoch over gRPC: an operator, three trustee servers and a
    witness in this process at 2048 bits, reports submitted through the member SDK; each
    subject's `EpochRunner.rate` is timed (trustees' mirrors synced beforehand). Reported
    next to the same powmods, without a target.

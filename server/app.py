@@ -177,6 +177,7 @@ class Settings:
     intake_timeout: float = 20.0  # shared store: seconds a handed-off entry may wait for the sequencer
     lease_poll: float = 0.5  # shared store: seconds between attempts to take the sequencer lease
     querylog_interval: float | None = COMMIT_INTERVAL_S  # seconds between query log commitments; None: off
+    check_store: bool = True  # at start: entries vs the latest checkpoint, state vs the entries (server/integrity.py)
 
 
 @dataclass
@@ -260,6 +261,13 @@ def server_credentials(identity: Identity) -> grpc.ServerCredentials:
 
 def create_server(settings: Settings, store: LedgerStore) -> Operator:
     check_bindable(settings.listen, "operator")  # before any thread starts
+    if settings.check_store:
+        from server.integrity import check_store
+        from server.sequencer import SharedStore
+
+        # A shared store gets appends from other servers while this one starts: entries only.
+        checked = check_store(store, replay=not isinstance(store, SharedStore))
+        (log.warning if checked.rebuilt_keys else log.info)("%s", checked.line())
     metrics = OperatorMetrics()
     ledger = Ledger(store, settings.identity.note_signer(), checkpoint_interval=settings.checkpoint_interval,
                     metrics=metrics, name=settings.server_name, intake_timeout=settings.intake_timeout,

@@ -1,7 +1,7 @@
 """Opening the operator's database for serving, and `candor db migrate` (DESIGN §7).
 
-Schema changes are versioned migrations (`server.postgres_store.MIGRATIONS`,
-`server.sqlite_store.MIGRATIONS`) that only ever add. For PostgreSQL they are applied only
+Schema changes are versioned migrations (`server.postgres_migrations.MIGRATIONS`,
+`server.sqlite_migrations.MIGRATIONS`) that only ever add. For PostgreSQL they are applied only
 by `candor db migrate --data URL`: a server opens the store with `auto_migrate=False` and
 refuses to start, naming the command, if the schema is missing, older or newer than the
 code. Several servers share the database, possibly at different versions during a rolling
@@ -113,20 +113,20 @@ def migrate_data(url: str, *, schema: str | None = None) -> dict[str, object]:
     if is_postgres(url):
         import psycopg
 
-        from server import postgres_store
+        from server import postgres_migrations
 
         name = schema or DEFAULT_SCHEMA
-        postgres_store.check_schema(name)
+        postgres_migrations.check_schema(name)
         try:
             with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
-                applied = postgres_store.migrate(conn, name)
-                version = postgres_store.schema_version(conn, name)
+                applied = postgres_migrations.migrate(conn, name)
+                version = postgres_migrations.schema_version(conn, name)
         except psycopg.OperationalError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise Unavailable(f"database unreachable at {redact(url)}: {first}") from None
         return {"backend": "postgresql", "schema": name, "applied": applied, "version": version}
 
-    from server import sqlite_store
+    from server import sqlite_migrations
 
     path = url
     if url.startswith("sqlite://"):
@@ -141,9 +141,9 @@ def migrate_data(url: str, *, schema: str | None = None) -> dict[str, object]:
         raise InvalidInput("an in-memory database cannot be migrated; give a file")
     lite = sqlite3.connect(path, isolation_level=None)
     try:
-        applied = sqlite_store.migrate(lite)
+        applied = sqlite_migrations.migrate(lite)
         return {"backend": "sqlite", "schema": None, "applied": applied,
-                "version": sqlite_store.schema_version(lite)}
+                "version": sqlite_migrations.schema_version(lite)}
     finally:
         lite.close()
 

@@ -63,7 +63,7 @@ from server.storage import MAX_BATCH, AppendBatch
 
 if TYPE_CHECKING:
     from server.ledger import Ledger
-    from server.postgres_store import IntakeListener, IntakeOutcome, IntakeRow, SequencerLease
+    from server.postgres_intake import IntakeListener, IntakeOutcome, IntakeRow, SequencerLease
 
 log = logging.getLogger("candor.sequencer")
 
@@ -355,7 +355,7 @@ class SharedSequencer:
                 log.exception("signing the final checkpoint failed")
 
     def _step(self, lease: SequencerLease, rows: Sequence[IntakeRow]) -> None:
-        from server.postgres_store import IntakeOutcome
+        from server.postgres_intake import IntakeOutcome
 
         outcomes: list[IntakeOutcome] = []
         items = []
@@ -391,7 +391,7 @@ class SharedSequencer:
         self.ledger.committed(len(batch.entries), len(outcomes))
 
     def _refuse(self, lease: SequencerLease, row: IntakeRow) -> None:
-        from server.postgres_store import IntakeOutcome
+        from server.postgres_intake import IntakeOutcome
 
         try:
             lease.commit(AppendBatch(first_index=self.ledger.store.size(), entries=()),

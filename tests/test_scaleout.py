@@ -46,14 +46,15 @@ from client.sdk import Member, ReportReceipt
 from core import entries as e
 from core import merkle
 from core.errors import CandorError, Conflict, Unavailable
-from server import postgres_store
+from server import postgres_migrations
 from server.app import Settings, create_server
 from server.database import migrate_data, open_for_serving
 from server.ledger import Ledger
 from server.logging_setup import configure_json_logs
 from server.metrics import samples
-from server.postgres_store import IntakeOutcome, PostgresStore, SequencerLease
-from server.sqlite_store import MIGRATIONS as SQLITE_MIGRATIONS
+from server.postgres_intake import IntakeOutcome, SequencerLease
+from server.postgres_store import PostgresStore
+from server.sqlite_migrations import MIGRATIONS as SQLITE_MIGRATIONS
 
 pytestmark = pytest.mark.slow  # several servers and subprocesses over PostgreSQL
 PG_URL = os.environ.get("CANDOR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -663,7 +664,7 @@ def test_migrations_are_explicit_and_idempotent(alliance_dir: Path, pg_url: str,
     assert sql_value(pg_url, schema, "SELECT to_regclass('entries')::text") is None  # nothing created
 
     # an outdated schema (only migration 1) is refused as well
-    monkeypatch.setattr(postgres_store, "MIGRATIONS", postgres_store.MIGRATIONS[:1])
+    monkeypatch.setattr(postgres_migrations, "MIGRATIONS", postgres_migrations.MIGRATIONS[:1])
     assert migrate_data(pg_url, schema=schema)["applied"] == [1]
     monkeypatch.undo()
     with pytest.raises(Conflict, match="is at version 1; this Candor needs version 2: run `candor db migrate"):

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from psycopg import sql
 
 from core.errors import Conflict, InvalidInput, NotFound, Unavailable
-from server import postgres_store, sqlite_store
+from server import postgres_migrations, sqlite_migrations
 from server.postgres_store import PostgresStore
 from server.sqlite_store import SQLiteStore
 from server.storage import AppendBatch, LedgerStore, open_store, prefix_upper_bound
@@ -87,8 +87,8 @@ class SQLiteBackend(Backend):
     def migrate_again(self) -> list[int]:
         conn = sqlite3.connect(self.path, isolation_level=None)
         try:
-            applied = sqlite_store.migrate(conn)
-            assert sqlite_store.schema_version(conn) == sqlite_store.LATEST_VERSION
+            applied = sqlite_migrations.migrate(conn)
+            assert sqlite_migrations.schema_version(conn) == sqlite_migrations.LATEST_VERSION
             return applied
         finally:
             conn.close()
@@ -113,8 +113,8 @@ class PostgresBackend(Backend):
 
     def migrate_again(self) -> list[int]:
         with psycopg.connect(self.url, autocommit=True) as conn:
-            applied = postgres_store.migrate(conn, self.schema)
-            assert postgres_store.schema_version(conn, self.schema) == postgres_store.LATEST_VERSION
+            applied = postgres_migrations.migrate(conn, self.schema)
+            assert postgres_migrations.schema_version(conn, self.schema) == postgres_migrations.LATEST_VERSION
             return applied
 
     def close(self) -> None:
@@ -663,8 +663,8 @@ def test_migrate_twice_is_a_noop(backend: Backend) -> None:
 def test_fresh_database_gets_every_migration(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "fresh.db", isolation_level=None)
     try:
-        assert sqlite_store.migrate(conn) == [v for v, _ in sqlite_store.MIGRATIONS]
-        assert sqlite_store.migrate(conn) == []
+        assert sqlite_migrations.migrate(conn) == [v for v, _ in sqlite_migrations.MIGRATIONS]
+        assert sqlite_migrations.migrate(conn) == []
     finally:
         conn.close()
 
@@ -677,7 +677,7 @@ def test_newer_schema_is_refused(backend: Backend) -> None:
 
 
 def test_migrations_never_drop() -> None:
-    for module in (sqlite_store, postgres_store):
+    for module in (sqlite_migrations, postgres_migrations):
         versions = [v for v, _ in module.MIGRATIONS]
         assert versions == list(range(1, len(versions) + 1)), module.__name__
         for version, statements in module.MIGRATIONS:

@@ -228,3 +228,24 @@ def test_only_the_regulator_authorises_and_trustees_serve_only_covered_reports(
     assert tag.hex() in result.access
     served = [b for _i, b in world.entries(e.SubjectAccessServed)]
     assert [b.report for b in served] == [mine.index] and served[0].combiner in order[:2]
+
+
+def test_a_grant_waits_for_the_epoch_and_dies_with_its_enrolment(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    """Before the epoch the record shows the covered reports as waiting; a revoked enrolment's
+    grant is never served (the trustees and the ledger refuse), and the epoch skips it."""
+    ledger = world.operator.ledger
+    mine = world.report("a", S3, "fake_traffic", "minor")
+    folder = enrol(world, capsys, S3)
+    tag = world.tag(S3)
+    grant = cli(capsys, "subject", "authorise-access", "--identity", str(world.alliance / "regulator"),
+                "--server", server(world), "--subject", S3)["index"]
+    waiting = tiers(world, capsys, folder)["tiers"]
+    assert [(t["report_id"], t["state"], t["tier"]) for t in waiting] == [(_hex(mine.report_id), "waiting", None)]
+    world.regulator(e.SubjectRevoked(tag, "lost key"))
+    ledger.wait_checkpoint(ledger.store.size())
+    world.cosign()
+    order = access.access_combiners(ledger.alliance.genesis_hash, tag, grant, mine.index, [1, 2, 3])
+    with pytest.raises(PermissionDenied, match="revoked"):
+        world.trustees[0][2].access_share(grant, mine.index, order[0], ledger.cosigned_size())
+    assert world.epoch().access == [] and world.entries(e.SubjectAccessServed) == []

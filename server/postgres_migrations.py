@@ -1,0 +1,193 @@
+"""The schema of the PostgreSQL store: numbered, append-only migrations and their runner.
+
+All tables live in one schema (default "candor"), set as the connection's search_path, so
+tests and tenants can be isolated by schema. Migrations are numbered, recorded in
+`schema_version`, applied by `migrate` under an advisory lock; they only add, never drop.
+`candor db migrate` runs them; a server opens the store with `auto_migrate=False` and refuses
+to start on a schema that is not exactly at `LATEST_VERSION`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import psycopg
+from psycopg import sql
+
+from core.errors import Conflict, InvalidInput
+from server.sql_reads import as_int
+
+__all__ = ["LATEST_VERSION", "MIGRATIONS", "check_current", "check_schema", "lock_key", "migrate",
+           "schema_version"]
+
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+#: Ordered, append-only list of (version, statements), run with search_path = the schema.
+#: Never edit or remove a released step: add a new one. No step may DROP anything.
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (1, (
+        "CREATE TABLE entries ("
+        " idx bigint PRIMARY KEY CHECK (idx >= 0),"
+        " data bytea NOT NULL)",
+        # A statement trigger sees all rows of a multi-row insert at once (transition
+        # table), so it checks contiguity whatever order unnest produced them in.
+        # search_path is pinned so the function finds this schema's table whoever calls it.
+        """CREATE FUNCTION entries_contiguous() RETURNS trigger LANGUAGE plpgsql
+        SET search_path FROM CURRENT AS $$
+        DECLARE lo bigint; hi bigint; n bigint; prev bigint;
+        BEGIN
+            SELECT min(idx), max(idx), count(*) INTO lo, hi, n FROM inserted;
+            IF n = 0 THEN RETURN NULL; END IF;
+            SELECT max(e.idx) INTO prev FROM entries e WHERE e.idx < lo;
+            IF coalesce(prev, -1) <> lo - 1 OR hi - lo + 1 <> n THEN
+                RAISE EXCEPTION 'ledger entries % .. % are not the next indices', lo, hi
+                    USING ERRCODE = 'integrity_constraint_violation';
+            END IF;
+            RETURN NULL;
+        END $$""",
+        "CREATE TRIGGER entries_contiguous AFTER INSERT ON entries"
+        " REFERENCING NEW TABLE AS inserted"
+        " FOR EACH STATEMENT EXECUTE FUNCTION entries_contiguous()",
+        """CREATE FUNCTION append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION '% is append-only (% refused)', TG_TABLE_NAME, TG_OP
+                USING ERRCODE = 'integrity_constraint_violation';
+        END $$""",
+        "CREATE TRIGGER entries_append_only BEFORE UPDATE OR DELETE ON entries"
+        " FOR EACH ROW EXECUTE FUNCTION append_only()",
+        "CREATE TRIGGER entries_no_truncate BEFORE TRUNCATE ON entries"
+        " FOR EACH STATEMENT EXECUTE FUNCTION append_only()",
+        "CREATE TABLE nodes ("
+        " level smallint NOT NULL CHECK (level BETWEEN 0 AND 63),"
+        " idx bigint NOT NULL CHECK (idx >= 0),"
+        " hash bytea NOT NULL,"
+        " PRIMARY KEY (level, idx))",
+        "CREATE TRIGGER nodes_append_only BEFORE UPDATE OR DELETE ON nodes"
+        " FOR EACH ROW EXECUTE FUNCTION append_only()",
+        "CREATE TRIGGER nodes_no_truncate BEFORE TRUNCATE ON nodes"
+        " FOR EACH STATEMENT EXECUTE FUNCTION append_only()",
+        # COLLATE "C": byte order of UTF-8 = code-point order, the same as SQLite and Python,
+        # whatever the database's default collation is.
+        "CREATE TABLE state ("
+        " key text COLLATE \"C\" PRIMARY KEY,"
+        " value bytea NOT NULL)",
+        "CREATE TABLE checkpoints ("
+        " size bigint PRIMARY KEY CHECK (size >= 0),"
+        " note bytea NOT NULL)",
+        "CREATE TABLE cosignatures ("
+        " size bigint NOT NULL REFERENCES checkpoints (size),"
+        " witness text COLLATE \"C\" NOT NULL,"
+        " line bytea NOT NULL,"
+        " PRIMARY KEY (size, witness))",
+        # The head row of a stream is locked by the append until commit, so ids are handed
+        # out in commit order and a reader paging by id never skips a late commit.
+        "CREATE TABLE log_heads ("
+        " stream text COLLATE \"C\" PRIMARY KEY,"
+        " last_id bigint NOT NULL)",
+        "CREATE TABLE logs ("
+        " stream text COLLATE \"C\" NOT NULL,"
+        " id bigint NOT NULL CHECK (id >= 1),"
+        " record bytea NOT NULL,"
+        " PRIMARY KEY (stream, id))",
+    )),
+    (2, (
+        # The intake queue of a multi-server deployment (server/sequencer.py): any server
+        # inserts a verified entry; the one server holding the sequencer lock appends it and,
+        # in the same transaction as the append, writes its outcome (ledger index, or the
+        # error class and message) back, which the accepting server reads to answer its
+        # client. A row is decided exactly once (done goes false -> true once).
+        "CREATE TABLE intake ("
+        " id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+        " leaf bytea NOT NULL,"
+        " verified boolean NOT NULL,"
+        " server text NOT NULL,"
+        " request_id text NOT NULL DEFAULT '',"
+        " submitted_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
+        " done boolean NOT NULL DEFAULT false,"
+        " idx bigint CHECK (idx >= 0),"
+        " error_class text,"
+        " error_message text,"
+        " decided_at timestamptz,"
+        " CHECK (done = (idx IS NOT NULL OR error_class IS NOT NULL)),"
+        " CHECK (idx IS NULL OR error_class IS NULL))",
+        "CREATE INDEX intake_pending ON intake (id) WHERE NOT done",
+    )),
+)
+LATEST_VERSION = MIGRATIONS[-1][0]
+
+
+def lock_key(purpose: str, schema: str) -> int:
+    """A signed 64-bit advisory-lock key for (purpose, schema)."""
+    digest = hashlib.sha256(f"candor:{purpose}:{schema}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def check_schema(schema: object) -> str:
+    """Return `schema` if it is a plain lower-case SQL identifier; raise InvalidInput otherwise."""
+    if not isinstance(schema, str) or not _SCHEMA_NAME.fullmatch(schema):
+        raise InvalidInput(f"schema {schema!r} is not a plain identifier; use lower-case "
+                           "letters, digits and _ (at most 63), not starting with a digit")
+    return schema
+
+
+def schema_version(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> int:
+    """The highest migration applied in `schema` (0 if the schema or its tables do not exist)."""
+    check_schema(schema)
+    row = conn.execute("SELECT to_regclass(%s)", (f"{schema}.schema_version",)).fetchone()
+    if row is None or row[0] is None:
+        return 0
+    row = conn.execute(sql.SQL("SELECT COALESCE(MAX(version), 0) FROM {}.schema_version")
+                       .format(sql.Identifier(schema))).fetchone()
+    assert row is not None
+    return as_int(row[0])
+
+
+def migrate(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> list[int]:
+    """Create `schema` if needed and apply its missing migrations atomically.
+
+    Returns the versions applied; running it again is a no-op returning []. Concurrent callers
+    (several servers starting at once) serialise on an advisory lock. Raises Conflict if the
+    schema is newer than this code.
+    """
+    check_schema(schema)
+    ident = sql.Identifier(schema)
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key("migrate", schema),))
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident))
+        conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(ident))
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version ("
+                     " version integer PRIMARY KEY,"
+                     " applied_at timestamptz NOT NULL DEFAULT now())")
+        current = schema_version(conn, schema)
+        if current > LATEST_VERSION:
+            raise Conflict(f"database schema {schema!r} is at version {current}, newer than "
+                           f"this Candor (knows up to {LATEST_VERSION}); upgrade Candor")
+        applied: list[int] = []
+        for version, statements in MIGRATIONS:
+            if version <= current:
+                continue
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
+            applied.append(version)
+    return applied
+
+
+def check_current(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> int:
+    """Return the schema version if it is exactly LATEST_VERSION; raise Conflict otherwise.
+
+    Servers call this instead of `migrate`: upgrading a schema under running servers of an
+    older version is an operator's decision (`candor db migrate`), never a side effect of
+    starting one more server.
+    """
+    version = schema_version(conn, schema)
+    if version > LATEST_VERSION:
+        raise Conflict(f"database schema {schema!r} is at version {version}, newer than this Candor "
+                       f"(knows up to {LATEST_VERSION}); upgrade Candor")
+    if version < LATEST_VERSION:
+        found = "has no Candor tables" if version == 0 else f"is at version {version}"
+        raise Conflict(f"database schema {schema!r} {found}; this Candor needs version {LATEST_VERSION}: "
+                       f"run `candor db migrate --data <url> --schema {schema}` first (a server never "
+                       "changes the schema itself)")
+    return version
