@@ -55,6 +55,7 @@ from rich.console import Console
 from bench import timing
 from bench.timing import Setup, Thunk, format_ratio, format_time
 from bench.timing import const as _const
+from candor.identity import load_key_file
 from core import escrow
 from core.coupons import CouponPool
 from core.group import ORDER, Group, default_group
@@ -87,7 +88,6 @@ from core.threshold import (
     combine,
     deal,
     decryption_share,
-    load_key_file,
     verify_share,
 )
 

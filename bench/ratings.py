@@ -73,7 +73,7 @@ from bench import timing
 from bench.timing import Setup, Thunk, format_ratio, format_time
 from bench.timing import const as _const
 from candor import wire
-from candor.identity import Identity
+from candor.identity import Identity, load_key_file
 from candor.v1 import ledger_pb2, rating_pb2
 from client.ratings import Rating, verify_rating
 from client.sdk import encrypt_report
@@ -89,7 +89,8 @@ from core.proofs import ReportStatement, prove_validity
 from core import rating as ratingv2
 from core.escrow import escrow_keypair
 from core.rating import ReportInfo, check_opening, plan_request
-from core.rules import RuleSet, check_canonical, grade_of, rating_score
+from core.rules import RuleSet, check_canonical
+from core.score import grade_of, rating_score
 from core.threshold import (
     CHALLENGE_BITS,
     HIDING_BITS,
@@ -98,7 +99,6 @@ from core.threshold import (
     ThresholdPublicKey,
     combine,
     decryption_share,
-    load_key_file,
     verify_share,
 )
 from server.trustee import aggregate_ciphertext
@@ -556,7 +556,8 @@ class _World:
         by the operator, then a RatingPublished whose score is the true opening's, with its
         publication proof and the designated combiner's signature."""
         from core.publication import PublicationStatement, prove
-        from core.rules import points_vector, rule_set_hash
+        from core.rules import rule_set_hash
+        from core.score import points_vector
 
         size = self.size
         n_slots = TIERS * len(self.ally.genesis.categories)
@@ -745,7 +746,8 @@ class _Epoch:
 
     def prove(self, active: tuple[tuple[int, int], ...], counts: Sequence[int], r_sum: int) -> bytes:
         from core.publication import PublicationStatement, prove
-        from core.rules import points_vector, rule_set_hash
+        from core.rules import rule_set_hash
+        from core.score import points_vector
 
         w = self.world
         score = rating_score(w.rules, self.categories, counts)
@@ -960,7 +962,8 @@ def _stages(runner: _Runner, world: _World, note: bytes, verifier: LogVerifier) 
     scalars = list(rating.weights)
     from core.publication import PublicationProof, PublicationStatement
     from core.publication import verify as verify_publication
-    from core.rules import points_vector, rule_set_hash
+    from core.rules import rule_set_hash
+    from core.score import points_vector
 
     aggregate = group.encode(group.msm(points, scalars))
     statement = PublicationStatement(ally.genesis_hash, rating.subject_tag, rating.ledger_size, rating.set_digest,

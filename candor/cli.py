@@ -115,6 +115,13 @@ def _fatal_threads(stop: threading.Event, failures: list[str]) -> None:
     threading.excepthook = hook
 
 
+def _service_logs() -> None:
+    """Long-running parties log one line per request or action at info level (docs/operations.md,
+    "Logs"); one-shot commands stay at warning unless -v."""
+    root = logging.getLogger()
+    root.setLevel(min(root.level, logging.INFO))
+
+
 def _serve_settings(args: argparse.Namespace) -> None:
     from core.errors import InvalidInput
 
@@ -135,6 +142,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         from server.logging_setup import configure_json_logs
 
         configure_json_logs(logging.DEBUG if args.verbose else logging.INFO)
+    _service_logs()
     identity = Identity.load(args.identity)
     listen = args.listen or identity.server
     check_bindable(listen, "operator")  # before touching the store
@@ -203,6 +211,8 @@ def cmd_witness(args: argparse.Namespace) -> None:
     from client.witness import Witness
 
     witness = Witness.open(Identity.load(args.identity), args.server)
+    if not args.once:
+        _service_logs()
     if args.once:
         size = witness.step()
         _emit(args, {"witness": witness.identity.name, "cosigned_size": size}, "Witness")
@@ -516,6 +526,7 @@ def cmd_trustee_serve(args: argparse.Namespace) -> None:
     from server.database import lock_data, open_checked
     from server.trustee import create_trustee_server
 
+    _service_logs()
     identity = Identity.load(args.identity)
     listen = args.listen or str(identity.info.get("listen", ""))
     check_bindable(listen, "trustee")
@@ -547,6 +558,48 @@ def cmd_trustee_serve(args: argparse.Namespace) -> None:
         lock.close()
     if failures:
         raise CandorError(failures[0] + "; the trustee stopped rather than serve without it")
+
+
+def cmd_trustee_log(args: argparse.Namespace) -> None:
+    from candor.identity import Identity
+    from core.errors import NotFound
+    from server.database import open_checked
+    from server.trustee import SHARE_LOG
+
+    identity = Identity.load(args.identity)
+    data = args.data or str(identity.path / "mirror.db")
+    if "://" not in data and not Path(data).exists():
+        raise NotFound(f"no share log: {data} does not exist (give the trustee's --data, or start "
+                       "`candor trustee serve` once)")
+    store = open_checked(data)  # read-only use beside a running trustee (SQLite WAL)
+    try:
+        records: list[dict[str, Any]] = []
+        after = 0
+        while True:
+            page = store.read_log(SHARE_LOG, after_id=after, limit=1000)
+            records += [{"id": i, **json.loads(raw)} for i, raw in page]
+            if len(page) < 1000:
+                break
+            after = page[-1][0]
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps({"trustee": identity.name, "shares": records}, indent=2, sort_keys=True))
+        return
+    table = Table(title=f"Shares issued by {identity.name} ({len(records)})")
+    for col in ("#", "time (UTC)", "for", "reports", "combiner", "ledger size"):
+        table.add_column(col)
+    for r in records:
+        when = _dt.datetime.fromtimestamp(r["time_ms"] / 1000, tz=_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        if "access" in r:
+            what = f"access authorisation {r['access']}"
+        elif r.get("investigation"):
+            what = f"request {r['request']}, investigation step {r.get('step_index')}"
+        else:
+            what = f"rating request {r['request']}"
+        table.add_row(str(r["id"]), when, what, str(len(r.get("entries", []))), str(r.get("combiner", "")),
+                      str(r.get("ledger_size", "")))
+    out.print(table)
 
 
 def cmd_epoch_run(args: argparse.Namespace) -> None:
@@ -1169,6 +1222,11 @@ def build_parser() -> argparse.ArgumentParser:
     _identity(p, "./alliance/trustee-1")
     p.add_argument("--data", default=None, help="the mirror's store (default: mirror.db in the identity folder)")
     p.add_argument("--listen", default=None, help="HOST:PORT to bind (default: from the identity)")
+    p = add(tsub, "log", "List the decryption shares this trustee issued (its share log), oldest first; "
+            "--json adds each record as stored.", "candor trustee log --identity ./alliance/trustee-1",
+            cmd_trustee_log)
+    _identity(p, "./alliance/trustee-1")
+    p.add_argument("--data", default=None, help="the mirror's store (default: mirror.db in the identity folder)")
 
     epoch = sub.add_parser("epoch", help="rating epochs", description="Rating epochs.")
     esub = epoch.add_subparsers(dest="epoch_command", required=True, metavar="COMMAND")

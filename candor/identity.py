@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from core.errors import InvalidInput, NotFound
 from core.note import CosignatureSigner, NoteSigner
+from core.threshold import KeyShare, ThresholdPublicKey, parse_key_factors, parse_key_file
 
 
 def tls_name(party: str) -> str:
@@ -133,3 +134,21 @@ class Identity:
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
             raise InvalidInput(f"{self.path / name} is not valid JSON (truncated or edited? {exc}); copy the "
                                "folder again from the ceremony") from None
+
+
+def _read_json(path: str | Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"key file {path} is not valid JSON: {exc.msg}") from None
+
+
+def load_key_file(path: str | Path, *, check_shares: bool = True) -> tuple[ThresholdPublicKey, list[KeyShare]]:
+    """Read a test-only threshold key file: every share at once, so never a production key
+    (`core.threshold.parse_key_file` refuses a file without the TEST_ONLY marker)."""
+    return parse_key_file(_read_json(path), check_shares=check_shares)
+
+
+def load_key_factors(path: str | Path) -> tuple[int, int]:
+    """The primes p, q stored in a test-only key file (for tests that need phe's private key)."""
+    return parse_key_factors(_read_json(path))

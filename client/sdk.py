@@ -64,6 +64,7 @@ from candor.identity import Identity
 from candor.v1 import governance_pb2 as gov
 from client.connection import Connection
 from client.receipt import Receipt
+from client.receipt_log import ReceiptLog
 from client.verifier import LogVerifier
 from core import entries as e
 from core import merkle, paillier, ring, state
@@ -185,6 +186,7 @@ class Member:
         folder = Path(state_dir) if state_dir is not None else identity.path
         self.pending_dir = folder / "pending"
         self.verifier = LogVerifier(identity.genesis_leaf(), folder / "verifier.state")
+        self.receipted = ReceiptLog(folder / "receipts.state")  # checkpoints receipts rest on (client/receipt_log.py)
         self.alliance = self.verifier.alliance
         genesis = self.alliance.genesis
         self.genesis_hash = self.alliance.genesis_hash
@@ -226,6 +228,7 @@ class Member:
         """
         with self._lock:
             cp = self.verifier.accept(self.conn.checkpoint().note, self.conn, quorum=0)
+            self.receipted.check(cp, self.conn, self.verifier.head.size if self.verifier.head else 0)
             view = self._view
             if cp.size <= view.size:
                 return view.size  # a lagging server; what we replayed is consistent and newer
@@ -378,6 +381,7 @@ class Member:
             )
         receipt = ReportReceipt(leaf, resp.index, bytes(resp.checkpoint.note), tuple(resp.inclusion_proof))
         receipt.verify(self.verifier)
+        self.receipted.add(receipt.report_id, receipt.index, cp, receipt.checkpoint)
         return receipt
 
     def escrow_signature(self, leaf: bytes) -> bytes:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import sys
 import time
 from collections.abc import Callable
@@ -35,6 +36,8 @@ from core.errors import (
     Unauthenticated,
     VerificationError,
 )
+
+log = logging.getLogger("candor.witness")
 
 
 @dataclass
@@ -70,6 +73,7 @@ class Witness:
     def step(self) -> int | None:
         """Check and cosign the operator's latest checkpoint; return its size (None if
         there was nothing new). Raises VerificationError after recording fork evidence."""
+        start = time.perf_counter()
         verifier = self.verifier()
         resp = self.conn.checkpoint()
         old = verifier.head
@@ -84,6 +88,10 @@ class Witness:
         line = self.identity.cosignature_signer().cosign(cp.body(), int(time.time()))
         self.conn.call(self.conn.ledger.AddCosignature,
                        ledger_pb2.AddCosignatureRequest(size=cp.size, cosignature=line.encode()))
+        ms = (time.perf_counter() - start) * 1000
+        log.info("witness %s cosigned checkpoint size %d: OK %.1f ms", self.identity.name, cp.size, ms,
+                 extra={"party": f"witness {self.identity.name}", "action": "cosign", "role": "witness",
+                        "status": "OK", "size": cp.size, "duration_ms": round(ms, 3)})
         return cp.size
 
     def _record(self, old_note: bytes, new_note: bytes, proof: list[bytes], reason: str) -> None:

@@ -789,7 +789,8 @@ def check_publication(gens: Generators, genesis: _e.Genesis, genesis_hash: bytes
     (see `aggregate_commitment`); a hint that is not the same point is refused.
     """
     from core.publication import PublicationProof, PublicationStatement, verify
-    from core.rules import grade_of, points_vector, rule_set_hash
+    from core.rules import rule_set_hash
+    from core.score import grade_of, points_vector
 
     if body.request_index != request_index:
         raise VerificationError(f"the rating answers request {body.request_index}, not {request_index}")

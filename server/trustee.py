@@ -461,7 +461,8 @@ class Trustee:
     def _publication(self, target: Target, reports: Mapping[int, rating.ReportInfo],
                      opening: paillier.Opening) -> e.RatingPublished:
         from core.publication import PublicationStatement, prove
-        from core.rules import grade_of, points_vector, rating_score, rule_set_hash
+        from core.rules import rule_set_hash
+        from core.score import grade_of, points_vector, rating_score
 
         ally = self.mirror.alliance
         record = target.request
@@ -530,13 +531,15 @@ def create_trustee_server(identity: Identity, store: LedgerStore, listen: str | 
         listen_on,
         server_credentials,
     )
+    from server.logging_setup import RpcObserver
 
     conn = Connection(identity, operator_address)
     cpu = CpuPool(workers)  # shares and the mirror's batch verification
     mirror = Mirror(identity, conn, store, (state_dir or identity.path) / "mirror.state", cpu=cpu)
     trustee = Trustee(identity, mirror, threshold.KeyShare.from_dict(identity.json_file("share.json")),
                       encryption_key=identity.hex_file(ENCRYPTION_KEY_FILE), cpu=cpu)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), interceptors=[RejectMalformed()],
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4),
+                         interceptors=[RpcObserver(party=f"trustee {trustee.share.index}"), RejectMalformed()],
                          options=[("grpc.max_receive_message_length", wire.MAX_REQUEST_BYTES), *SERVER_OPTIONS])
     trustee_pb2_grpc.add_TrusteeServiceServicer_to_server(TrusteeServicer(trustee), server)
     port = listen_on(server, listen or str(identity.info["listen"]), server_credentials(identity), "trustee")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from candor.identity import load_key_file
 from core import threshold
 from core.errors import VerificationError
 from server.cpu import CpuPool
@@ -15,7 +16,7 @@ KEY = Path(__file__).parent / "keys" / "test_only_threshold_1024_t2_n3.json"
 
 @pytest.mark.parametrize("workers", [0, 1])
 def test_share_and_verification_through_the_pool(workers: int) -> None:
-    pub, shares = threshold.load_key_file(KEY)
+    pub, shares = load_key_file(KEY)
     c = pub.phe().encrypt(42).ciphertext(be_secure=False)
     pool = CpuPool(workers)
     try:

@@ -10,6 +10,7 @@ import pytest
 
 pytestmark = pytest.mark.slow  # the whole demo, as real processes
 
+
 def test_demo_story() -> None:
     out = subprocess.run([sys.executable, "-m", "candor.cli", "demo", "--json"], capture_output=True, text=True,
                          timeout=600, check=True)

@@ -135,3 +135,99 @@ def test_operator_killed_repeatedly_loses_no_acknowledged_report(alliance_dir: P
     done = run_cli("audit", "--identity", str(alliance_dir / "regulator"), "--server", server, "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["reports"] >= len(acknowledged)
+
+
+def _copy_operator(alliance_dir: Path, tmp_path: Path, trustees: dict[int, str]) -> Path:
+    """The operator's folder with its trustees at the given addresses (a moved party)."""
+    folder = tmp_path / "operator"
+    shutil.copytree(alliance_dir / "operator", folder)
+    info = json.loads((folder / "identity.json").read_text())
+    info["trustees"] = {str(i): a for i, a in trustees.items()}
+    (folder / "identity.json").write_text(json.dumps(info))
+    return folder
+
+
+@pytest.mark.slow
+def test_a_witness_killed_and_restarted_recovers_the_quorum(alliance_dir: Path, tmp_path: Path,
+                                                           procs: list[Proc]) -> None:
+    """The quorum is 1 of 2 witnesses and only witness-1 runs: killed, nothing new is cosigned;
+    restarted on its own state, it cosigns again and new reports get cosigned receipts."""
+    server = f"127.0.0.1:{free_port()}"
+    for party in ("witness-1", "member-a"):
+        shutil.copytree(alliance_dir / party, tmp_path / party)
+    operator = Proc("serve", "--identity", str(alliance_dir / "operator"), "--data", str(tmp_path / "ledger.db"),
+                    "--listen", server, "--checkpoint-ms", "20")
+    procs.append(operator)
+    operator.port()
+    regulator = Identity.load(alliance_dir / "regulator")
+
+    def witness() -> Proc:
+        p = Proc("witness", "--identity", str(tmp_path / "witness-1"), "--server", server, "--interval", "0.1")
+        procs.append(p)
+        return p
+
+    first = witness()
+    with Member(Identity.load(tmp_path / "member-a"), server, tmp_path / "member-state", pool_size=0) as member:
+        before = member.submit_report("witness-fault-1", "fake_traffic", "minor", "2026-10-01")
+        wait_until(lambda: cosigned(regulator, server) > before.index, "the witness to cosign the first report")
+        first.stop(signal.SIGKILL)
+        during = member.submit_report("witness-fault-2", "fake_traffic", "minor", "2026-10-01")
+        assert cosigned(regulator, server) <= during.index  # no witness: the newest checkpoint lacks the quorum
+        second = witness()
+        wait_until(lambda: cosigned(regulator, server) > during.index, "the restarted witness to cosign")
+        after = member.submit_report("witness-fault-3", "fake_traffic", "minor", "2026-10-01")
+        wait_until(lambda: cosigned(regulator, server) > after.index, "the restarted witness to cosign again")
+        for receipt in (during, after):  # receipts fetched now rest on a cosigned checkpoint
+            fetched = member.receipt(receipt.report_id)
+            fetched.verify(LogVerifier(regulator.genesis_leaf()), quorum=1)
+    assert second.proc.poll() is None
+    assert not (tmp_path / "witness-1" / "fork-evidence.json").exists()
+
+
+@pytest.mark.slow
+def test_a_trustee_down_during_an_epoch(alliance_dir: Path, tmp_path: Path, procs: list[Proc]) -> None:
+    """2 of 3 trustees: with trustee 3 killed the epoch rates with the other two (exit 0); with
+    only one left it says which trustees it cannot reach and exits 1."""
+    server = f"127.0.0.1:{free_port()}"
+    addresses = {i: f"127.0.0.1:{free_port()}" for i in (1, 2, 3)}
+    operator_dir = _copy_operator(alliance_dir, tmp_path, addresses)
+    for party in ("witness-1", "trustee-1", "trustee-2", "trustee-3", "member-a", "member-b", "member-c"):
+        shutil.copytree(alliance_dir / party, tmp_path / party)
+    operator = Proc("serve", "--identity", str(operator_dir), "--data", str(tmp_path / "ledger.db"), "--listen",
+                    server, "--checkpoint-ms", "20")
+    procs.append(operator)
+    operator.port()
+    procs.append(Proc("witness", "--identity", str(tmp_path / "witness-1"), "--server", server, "--interval", "0.1"))
+    trustees = {}
+    for i, address in addresses.items():
+        trustees[i] = Proc("trustee", "serve", "--identity", str(tmp_path / f"trustee-{i}"), "--listen", address,
+                           "--server", server, "--data", str(tmp_path / f"mirror-{i}.db"))
+        procs.append(trustees[i])
+        trustees[i].port()
+
+    def report(subject: str, members: tuple[str, ...]) -> None:
+        for m in members:
+            with Member(Identity.load(tmp_path / f"member-{m}"), server, tmp_path / f"state-{m}", pool_size=0) as mem:
+                mem.submit_report(subject, "fake_traffic", "minor", "2026-10-01")
+
+    def epoch() -> tuple[int, dict[str, object], str]:
+        done = run_cli("epoch", "run", "--identity", str(operator_dir), "--server", server, "--json")
+        return done.returncode, json.loads(done.stdout), done.stderr
+
+    report("trustee-fault-1", ("a", "b", "c"))
+    trustees[3].stop(signal.SIGKILL)
+    published = 0
+    for _ in range(3):  # request, then answer once the request is cosigned
+        code, result, err = epoch()
+        assert code == 0, (result, err)
+        published += int(result["published"])  # type: ignore[call-overload]
+        if published:
+            break
+    assert published == 1, result
+
+    report("trustee-fault-2", ("a", "b", "c"))
+    trustees[2].stop(signal.SIGKILL)
+    outcomes = [epoch() for _ in range(2)]
+    code, result, err = outcomes[-1]
+    assert code == 1 and not result.get("published"), (result, err)
+    assert "cannot reach the trustee 2" in err and "Traceback" not in err, err

@@ -311,6 +311,7 @@ def test_operator_stop_closes_the_pool(alliance_dir: Path, tmp_path: Path) -> No
         op.verifier.verify(Job(b"leaf", (), 0, 1))
 
 
+@pytest.mark.slow  # starts an interpreter that imports the server
 def test_a_worker_outlives_no_killed_server() -> None:
     """SIGKILL gives the server no chance to shut its pool down; each worker watches the
     server's pid and exits, so no workers (nor their forkserver) are left behind."""

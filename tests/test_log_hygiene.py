@@ -9,7 +9,9 @@ and each record is rendered with the JSON formatter, so structured fields count 
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import logging
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,6 +45,58 @@ def _assert_clean(caplog: pytest.LogCaptureFixture, tags: list[bytes]) -> None:
             assert tag.hex()[:12] not in line, f"subject tag prefix in log line: {line}"
         if str(getattr(record, "method", "")).endswith(("SubmitReport", "RetractReport")):
             assert "peer" not in vars(record) and "ipv4:" not in line and "ipv6:" not in line, line
+
+
+def _assert_one_line_per_request(caplog: pytest.LogCaptureFixture) -> None:
+    """Operator and trustees log each RPC at info (method, caller role, status, duration), the
+    witness each cosignature, a trustee each share it issues (by request index)."""
+    info = [r for r in caplog.records if r.levelno == logging.INFO]
+    rpcs = [vars(r) for r in info if r.name == "candor.rpc"]
+    for rpc in rpcs:
+        assert {"party", "method", "role", "status", "duration_ms"} <= rpc.keys(), rpc
+    submits = [r for r in rpcs if r["method"].endswith("SubmitReport")]
+    assert submits and all(r["role"] == "member" and r["party"] == "operator" and r["status"] == "OK"
+                           for r in submits)
+    shares = [r for r in rpcs if r["method"].endswith("RequestShare")]
+    assert shares and all(r["party"].startswith("trustee ") and r["role"] == "operator" for r in shares)
+    assert any(r["method"].endswith("AddCosignature") and r["role"] == "witness" for r in rpcs)
+    assert any(r.name == "candor.witness" and "cosigned checkpoint size" in r.getMessage() for r in info)
+    issued = [r.getMessage() for r in info if r.name == "candor.trustee" and "issued a sealed share" in r.getMessage()]
+    assert len(issued) >= len(shares) and all("for request " in m for m in issued), issued
+
+
+def _assert_share_log(alliance_dir: Path, tmp_path: Path, tags: list[bytes]) -> None:
+    """`candor trustee log` lists every share a trustee issued, by request index; its table names
+    no subject (the JSON carries the records as stored, for the trustee's own audit)."""
+    from test_operations import run_cli
+
+    args = ("trustee", "log", "--identity", str(alliance_dir / "trustee-1"), "--data", str(tmp_path / "trustee-1.db"))
+    done = run_cli(*args, "--json")
+    assert done.returncode == 0, done.stderr
+    shares = json.loads(done.stdout)["shares"]
+    assert shares and all(isinstance(r["request"], int) and r["combiner"] for r in shares)
+    table = run_cli(*args)
+    assert table.returncode == 0 and f"rating request {shares[0]['request']}" in table.stdout, table.stdout
+    assert not any(tag.hex()[:12] in table.stdout for tag in tags)
+
+
+def test_service_commands_log_each_request_by_default(alliance_dir: Path, tmp_path: Path) -> None:
+    """`candor serve` (no -v) logs each RPC at info, with the caller's role and no name."""
+    from test_operations import Proc, free_port, run_cli
+
+    server = f"127.0.0.1:{free_port()}"
+    op = Proc("serve", "--identity", str(alliance_dir / "operator"), "--data", str(tmp_path / "ledger.db"),
+              "--listen", server)
+    try:
+        op.port()
+        shutil.copytree(alliance_dir / "witness-1", tmp_path / "witness-1")  # its state file stays here
+        done = run_cli("witness", "--identity", str(tmp_path / "witness-1"), "--server", server, "--once",
+                       "--json")
+        assert done.returncode == 0, done.stderr
+        line = op.wait_for("rpc LedgerService/AddCosignature from witness: OK")
+        assert "witness-1" not in line
+    finally:
+        op.stop()
 
 
 @pytest.fixture()
@@ -99,6 +153,8 @@ def test_reports_and_an_epoch_log_no_subject_and_no_reporter_address(
         _cosign(alliance_dir, op, tmp_path)
         op.epochs.run()
     _assert_clean(caplog, tags)
+    _assert_one_line_per_request(caplog)
+    _assert_share_log(alliance_dir, tmp_path, tags)
 
     # The background epoch loop with its trustees gone: it logs why it waits, never for whom.
     caplog.clear()

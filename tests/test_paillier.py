@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from candor.identity import load_key_factors, load_key_file
 from core import errors, paillier
 from core.paillier import (
     MAX_WEIGHT_SUM,
@@ -33,7 +34,6 @@ from core.paillier import (
     to_encrypted_number,
     unpack,
 )
-from core.threshold import load_key_factors, load_key_file
 
 TESTS = Path(__file__).resolve().parent
 KEY_1024 = TESTS / "keys" / "test_only_threshold_1024_t2_n3.json"

@@ -29,14 +29,12 @@ from core.rules import (
     default_rules,
     expired,
     expires_on,
-    grade_of,
     parse_rules,
-    points_vector,
     quarter_start,
-    rating_score,
     rule_set_hash,
     weight,
 )
+from core.score import grade_of, points_vector, rating_score
 
 ROOT = Path(__file__).resolve().parent.parent
 VEC = json.loads((Path(__file__).parent / "vectors" / "rules.json").read_text())

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from candor.identity import load_key_factors, load_key_file
 from core import errors, paillier
 from core.threshold import (
     TEST_ONLY_WARNING,
@@ -26,8 +27,6 @@ from core.threshold import (
     deal,
     decryption_share,
     key_file_dict,
-    load_key_factors,
-    load_key_file,
     parse_key_file,
     safe_prime,
     verify_share,
