@@ -815,7 +815,7 @@ def floor_work(alliance: Path, leaves: Sequence[bytes], batch: int, tmp: Path, s
     from core import merkle, state
     from core.group import default_group
     from core.proofs import ReportStatement, ValidityProof, batch_verify_validity, verify_validity
-    from core.ring import RingSignature, batch_ring_verify, ring_verify
+    from core.ring import RingSignature, batch_ring_verify, ring_context, ring_verify
     from server.ceremony import bootstrap_entries
 
     genesis = Identity.load(alliance / "operator").genesis_leaf()
@@ -833,7 +833,9 @@ def floor_work(alliance: Path, leaves: Sequence[bytes], batch: int, tmp: Path, s
         validity.append((ReportStatement(ally.genesis_hash, body.report_id, body.subject_tag, body.category,
                                          body.incident_date, body.commitment),
                          ValidityProof.from_bytes(body.validity_proof)))
-        rings.append((ring, body.subject_tag, signed.signed_message(), RingSignature.from_bytes(signed.ring_signature)))
+        context = ring_context(ally.genesis_hash, body.ring_change, tuple(ring))  # the ring the server holds
+        sig = RingSignature.from_bytes(signed.ring_signature)
+        rings.append((context, body.subject_tag, signed.signed_message(), sig))
     for v, r in zip(validity, rings):  # warm the caches (member keys, link bases) as a running server has
         verify_validity(gens, *v)
         ring_verify(group, *r)

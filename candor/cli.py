@@ -333,7 +333,7 @@ def cmd_report_submit(args: argparse.Namespace) -> None:
     from client.sdk import Member
 
     evidence = Path(args.evidence).read_bytes() if args.evidence else b""
-    with Member(Identity.load(args.identity), args.server) as member:
+    with Member(Identity.load(args.identity), args.server, pool_size=0, coupon_pool_size=0) as member:
         receipt = member.submit_report(args.subject, args.category, args.tier, args.incident_date, evidence=evidence)
     _emit(args, {"report_id": receipt.report_id.hex(), "receipt": _receipt_json(receipt)}, "Report recorded (receipt verified)")
 
@@ -342,7 +342,7 @@ def cmd_report_retract(args: argparse.Namespace) -> None:
     from candor.identity import Identity
     from client.sdk import Member
 
-    with Member(Identity.load(args.identity), args.server) as member:
+    with Member(Identity.load(args.identity), args.server, pool_size=0, coupon_pool_size=0) as member:
         receipt = member.retract_report(args.report_id)
     _emit(args, {"report_id": args.report_id, "receipt": _receipt_json(receipt)}, "Report retracted (receipt verified)")
 

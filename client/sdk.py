@@ -13,7 +13,9 @@ and sends it over mTLS:
   the entry narrows the ring (docs/reports.md);
 - a linkable ring signature over b"candor/v1/entry\\n" ‖ entry bytes by the member's
   reporting key, the ring being every admitted, unrevoked member as of the membership
-  change named by `ring_change`, in admission order  (core.ring);
+  change named by `ring_change`, in admission order: an offline coupon (precomputed by a
+  background thread in a long-lived client, recorded in `coupons.spent` before it signs,
+  never used twice) and an online half per report  (core.ring, core.coupons);
 - beside the entry, not in it: the member's Ed25519 escrow signature over
   "CANDOR-V1-ESCROW" ‖ genesis hash ‖ SHA-256(entry bytes). The operator, which knows who
   is calling, checks it, seals it with the member id to the regulator and stores it in the
@@ -49,6 +51,7 @@ import copy
 import dataclasses
 import datetime as _dt
 import hashlib
+import os
 import re
 import threading
 import time
@@ -68,6 +71,7 @@ from client.receipt_log import ReceiptLog
 from client.verifier import LogVerifier
 from core import entries as e
 from core import merkle, paillier, ring, state
+from core.coupons import CouponPool
 from core.errors import (
     AlreadyExists,
     CandorError,
@@ -172,13 +176,16 @@ class Member:
     alliance subject key, pinned genesis); `address` overrides the operator address it
     names; `state_dir` is where the verifier keeps its last verified checkpoint
     (`verifier.state`, default: the identity folder). `pool_size` precomputed r^n values
-    are kept by a background thread (0: none, every report then pays one exponentiation).
+    are kept by a background thread (0: none, every report then pays one exponentiation),
+    and `coupon_pool_size` ring-signature coupons by another, started with the first
+    signature (0: none, every signature then makes its coupon on the spot, about n scalar
+    multiplications). A one-shot command passes 0 for both.
     Thread-safe. Close it (or use it as a context manager) to stop the pool thread and the
     channel.
     """
 
     def __init__(self, identity: Identity, address: str | None = None, state_dir: Path | None = None, *,
-                 pool_size: int = 32, timeout: float = 60.0) -> None:
+                 pool_size: int = 32, coupon_pool_size: int = 8, timeout: float = 60.0) -> None:
         if identity.role != "member":
             raise InvalidInput(f"the Member SDK needs a member identity folder; {identity.path} belongs to the {identity.role} {identity.name}")
         self.identity = identity
@@ -204,10 +211,14 @@ class Member:
         self.pool = paillier.RnPool(self.public_key)
         if pool_size:
             self.pool.start_background(pool_size)
+        self.coupon_log = folder / "coupons.spent"
+        self.coupons = CouponPool(self._group, self._reporting_key, self._record_spent_coupon)
+        self._coupon_pool_size = coupon_pool_size
 
     # -- lifecycle --------------------------------------------------------------------------
 
     def close(self) -> None:
+        self.coupons.close()
         self.pool.close()
         self.conn.close()
 
@@ -307,9 +318,21 @@ class Member:
         ts = state.report_hour(int(time.time() * 1000) if timestamp_ms is None else timestamp_ms)
         entry = e.LedgerEntry(body, timestamp_ms=ts)
         entry_bytes = wire.entry_to_bytes(entry)
-        sig = ring.ring_sign(self._group, keys, self._reporting_key, subject_tag,
-                             e.ENTRY_SIGNATURE_CONTEXT + entry_bytes)
+        context = ring.RingContext(self.genesis_hash, changed_at, keys)
+        coupon = self.coupons.take(context)  # recorded as spent before it signs
+        if self._coupon_pool_size:
+            self.coupons.start_background(context, self._coupon_pool_size)
+        sig = ring.ring_sign(self._group, coupon, subject_tag, e.ENTRY_SIGNATURE_CONTEXT + entry_bytes)
         return wire.signed_entry_to_bytes(e.SignedEntry(entry_bytes, entry, ring_signature=sig.to_bytes()))
+
+    def _record_spent_coupon(self, commitment: bytes) -> None:
+        """Note a coupon as spent, durably, before it signs anything (`core.coupons` says why
+        a coupon never signs twice): a line of hex per coupon, flushed and fsynced."""
+        self.coupon_log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.coupon_log, "ab") as log:
+            log.write(commitment.hex().encode() + b"\n")
+            log.flush()
+            os.fsync(log.fileno())
 
     def _generators(self, category: str) -> tuple[Generators, int]:
         gens: Generators = self.alliance.generators

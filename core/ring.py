@@ -66,7 +66,6 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
 
 from core.errors import InvalidInput, VerificationError
 from core.group import ORDER, POINT_BYTES, XY_BYTES, Group, Point, compress_xy, default_group
@@ -503,10 +502,6 @@ def ring_sign(group: Group, coupon: Coupon, subject_tag: bytes, message: bytes,
     `core.coupons.CouponPool`, which marks it spent first. `rng` replaces the fresh
     randomness only in the vector generator; the nonces stay hedged with x, ρ and the
     message either way."""
-    if isinstance(coupon, (list, tuple)):  # TRANSITIONAL (see _legacy_context)
-        legacy = cast(Any, (coupon, subject_tag, message, rng))
-        coupon = make_coupon(group, _legacy_context(legacy[0]), legacy[1])
-        subject_tag, message, rng = legacy[2], legacy[3], None
     if not isinstance(coupon, Coupon):
         raise InvalidInput("ring_sign needs a Coupon (see make_coupon)")
     _check_subject(subject_tag)
@@ -549,18 +544,9 @@ class _Decoded:
     sig: RingSignature
 
 
-def _legacy_context(ring: Sequence[bytes]) -> RingContext:
-    """TRANSITIONAL, removed once every caller passes a RingContext (issue 12 integration):
-    callers still written for the retired first form pass a bare ring; they get the new
-    form bound to a placeholder ledger (zero genesis hash, ring_change 0)."""
-    return RingContext(bytes(GENESIS_HASH_BYTES), 0, tuple(ring))
-
-
 def _decode(group: Group, context: RingContext, subject_tag: bytes, message: bytes,
             sig: RingSignature) -> _Decoded:
     """Everything but the group equations; raises VerificationError."""
-    if isinstance(context, (list, tuple)):
-        context = _legacy_context(context)
     if not isinstance(sig, RingSignature):
         raise VerificationError(f"expected a RingSignature, got {type(sig).__name__}")
     if not isinstance(context, RingContext):

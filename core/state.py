@@ -197,7 +197,7 @@ def verify_ring_now(view: StateView, ally: Alliance, signed: e.SignedEntry, subj
                  index: int) -> bytes:
     """Check the ring is current and the ring signature verifies; return the link tag."""
     from core.group import default_group
-    from core.ring import RingSignature, ring_verify
+    from core.ring import RingSignature, ring_context, ring_verify
 
     if signed.ring_signature is None:
         raise PermissionDenied(f"{signed.entry.kind} must carry a ring signature so its author stays anonymous")
@@ -206,8 +206,25 @@ def verify_ring_now(view: StateView, ally: Alliance, signed: e.SignedEntry, subj
     if not ring:
         raise Conflict("no member is admitted: there is no ring to sign with")
     sig = RingSignature.from_bytes(signed.ring_signature)
-    ring_verify(default_group(), ring, subject_tag, signed.signed_message(), sig)
+    ring_verify(default_group(), ring_context(ally.genesis_hash, changed_at, tuple(ring)), subject_tag,
+                signed.signed_message(), sig)
     return sig.link_tag
+
+
+def spend_coupon(view: StateView, signed: e.SignedEntry, index: int) -> dict[str, bytes | None]:
+    """Record the coupon a ring signature spends, refusing one the ledger has seen: a coupon
+    signs once (two signatures sharing its Cx are linkable, and a repeated nonce would reveal
+    the key; docs/reports.md, "Ring signature")."""
+    from core.ring import RingSignature
+
+    if signed.ring_signature is None:
+        raise PermissionDenied(f"{signed.entry.kind} must carry a ring signature")
+    key = f"coupon/{RingSignature.commitment_of(signed.ring_signature).hex()}"
+    spent = load(view, key)
+    if spent is not None:
+        raise Conflict(f"this ring signature spends a coupon already spent by entry {spent}; a coupon signs once: "
+                       "sign again with a fresh coupon")
+    return {key: dump(index)}
 
 
 def check_ciphertext(ally: Alliance, ciphertext: int) -> None:
@@ -401,6 +418,7 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
             check_report(ally, body)
         link = verify_ring_now(view, ally, signed, body.subject_tag, body.ring_change, index) if verify \
             else _ring_link_tag(view, signed, body.ring_change, index)
+        up.update(spend_coupon(view, signed, index))
         up[f"report/{rid}"] = dump({
             "index": index, "subject": body.subject_tag.hex(), "category": body.category,
             "incident_date": body.incident_date, "link": link.hex(), "retracted_at": None, "fraud_at": None,
@@ -419,6 +437,7 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
             else _ring_link_tag(view, signed, body.ring_change, index)
         if link.hex() != record["link"]:
             raise PermissionDenied("only the original reporter can retract a report: the link tag does not match")
+        up.update(spend_coupon(view, signed, index))
         record["retracted_at"] = index
         up[f"report/{rid}"] = dump(record)
     elif isinstance(body, e.DisputeFiled):

@@ -75,7 +75,7 @@ from core import escrow, merkle, state
 from core.errors import CandorError, InvalidInput, NotFound, PermissionDenied, Unavailable, VerificationError
 from core.group import default_group
 from core.proofs import ReportStatement, ValidityProof, batch_verify_validity, verify_validity
-from core.ring import RingItem, RingSignature, batch_ring_verify, ring_verify
+from core.ring import RingItem, RingSignature, batch_ring_verify, ring_context, ring_verify
 
 if TYPE_CHECKING:
     from server.ledger import Ledger
@@ -224,7 +224,7 @@ def _preflight(ally: state.Alliance, job: JobWire) -> tuple[tuple[ReportStatemen
     if signed.ring_signature is None or not ring:
         raise _NotBatchable
     sig = RingSignature.from_bytes(signed.ring_signature)
-    return validity, (ring, subject, signed.signed_message(), sig)
+    return validity, (ring_context(ally.genesis_hash, changed_at, ring), subject, signed.signed_message(), sig)
 
 
 def _check_all(items: Sequence[tuple[int, T]], batch: Callable[[list[T]], None],

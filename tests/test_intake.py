@@ -52,8 +52,9 @@ def resigned(m: Member, leaf: bytes, **changes: Any) -> bytes:
     entry = e.LedgerEntry(body, timestamp_ms=state.report_hour(int(time.time() * 1000)))
     entry_bytes = wire.entry_to_bytes(entry)
     x = int(m.identity.read("reporting.key").decode(), 16)
-    sig = ring.ring_sign(default_group(), list(m.ring()[0]), x, body.subject_tag,
-                         e.ENTRY_SIGNATURE_CONTEXT + entry_bytes)
+    keys, changed_at = m.ring()
+    coupon = ring.make_coupon(default_group(), ring.RingContext(m.genesis_hash, changed_at, keys), x)
+    sig = ring.ring_sign(default_group(), coupon, body.subject_tag, e.ENTRY_SIGNATURE_CONTEXT + entry_bytes)
     return wire.signed_entry_to_bytes(e.SignedEntry(entry_bytes, entry, ring_signature=sig.to_bytes()))
 
 
@@ -219,7 +220,8 @@ def test_revoked_ring(operator: Any, alice: Member, alliance_dir: Path, tmp_path
         entry = e.LedgerEntry(body, timestamp_ms=state.report_hour(int(time.time() * 1000)))
         entry_bytes = wire.entry_to_bytes(entry)
         x = int(carol.identity.read("reporting.key").decode(), 16)
-        sig = ring.ring_sign(default_group(), [*keys, carol.reporting_public_key], x, body.subject_tag,
+        forged_ring = ring.RingContext(alice.genesis_hash, current, (*keys, carol.reporting_public_key))
+        sig = ring.ring_sign(default_group(), ring.make_coupon(default_group(), forged_ring, x), body.subject_tag,
                              e.ENTRY_SIGNATURE_CONTEXT + entry_bytes)
         forged = wire.signed_entry_to_bytes(e.SignedEntry(entry_bytes, entry, ring_signature=sig.to_bytes()))
         fresh = alice.prepare_report(SUBJECT, "fake_traffic", "serious", recent(), refresh=False)

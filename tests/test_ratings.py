@@ -703,9 +703,9 @@ def test_mirror_batch_verification_refuses_what_apply_refuses(world: World, tmp_
         mirror = Mirror(ident, Connection(ident, address), open_store(str(tmp_path / f"m{n}.db")),
                         tmp_path / f"m{n}.state")
         served = leaves if field == "honest" else swapped(field)
-        mirror.conn.entries = lambda start, end, served=served: served[start:end]  # type: ignore[method-assign]
+        mirror.conn.entries = lambda start, end, served=served: served[start:end]  # type: ignore[method-assign,misc]
         if not batched:  # entry by entry: every report through state.apply(verify=True)
-            mirror._stage_batched = lambda page: None  # type: ignore[method-assign]
+            mirror._stage_batched = lambda leaves: None  # type: ignore[method-assign]
         try:
             if field == "honest":
                 verified_alone: list[int] = []
@@ -716,11 +716,11 @@ def test_mirror_batch_verification_refuses_what_apply_refuses(world: World, tmp_
                         verified_alone.append(index)
                     return honest_apply(view, ally, index, signed, **kw)
 
-                state.apply = apply  # type: ignore[assignment]
+                state.apply = apply
                 try:
                     assert mirror.sync() == len(leaves)
                 finally:
-                    state.apply = honest_apply  # type: ignore[assignment]
+                    state.apply = honest_apply
                 # batched: no report verified on its own; entry by entry: every one
                 assert verified_alone == ([] if batched else reports)
                 continue

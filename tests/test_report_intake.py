@@ -61,7 +61,9 @@ def resigned(m: Member, leaf: bytes, *, timestamp_ms: int | None = None, **chang
     entry = e.LedgerEntry(body, timestamp_ms=signed.entry.timestamp_ms if timestamp_ms is None else timestamp_ms)
     entry_bytes = wire.entry_to_bytes(entry)
     x = int(m.identity.read("reporting.key").decode(), 16)
-    sig = ring.ring_sign(default_group(), list(m.ring()[0]), x, body.subject_tag, e.ENTRY_SIGNATURE_CONTEXT + entry_bytes)
+    keys, changed_at = m.ring()
+    coupon = ring.make_coupon(default_group(), ring.RingContext(m.genesis_hash, changed_at, keys), x)
+    sig = ring.ring_sign(default_group(), coupon, body.subject_tag, e.ENTRY_SIGNATURE_CONTEXT + entry_bytes)
     return wire.signed_entry_to_bytes(e.SignedEntry(entry_bytes, entry, ring_signature=sig.to_bytes()))
 
 

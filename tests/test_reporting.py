@@ -325,7 +325,8 @@ def test_revoked_member_cannot_report(alice: Member, operator: Any, alliance_dir
         entry = e.LedgerEntry(report, timestamp_ms=state.report_hour(int(time.time() * 1000)))
         entry_bytes = wire.entry_to_bytes(entry)
         x = int(carol.identity.read("reporting.key").decode(), 16)
-        sig = ring.ring_sign(default_group(), [*keys, carol.reporting_public_key], x, report.subject_tag,
+        forged_ring = ring.RingContext(alice.genesis_hash, current, (*keys, carol.reporting_public_key))
+        sig = ring.ring_sign(default_group(), ring.make_coupon(default_group(), forged_ring, x), report.subject_tag,
                              e.ENTRY_SIGNATURE_CONTEXT + entry_bytes)
         forged = wire.signed_entry_to_bytes(e.SignedEntry(entry_bytes, entry, ring_signature=sig.to_bytes()))
         with pytest.raises(errors.InvalidInput, match="ring"):

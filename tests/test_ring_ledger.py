@@ -98,7 +98,7 @@ def test_a_retraction_cannot_reuse_its_reports_coupon(alice: Member, operator: A
     body, tag = alice._report_body("Subject Three", "fake_traffic", "general", recent(), b"", True, now)
     receipt = alice.submit_prepared(signed_with(alice, body, tag, coupon))
     before = size(operator)
-    retraction = e.ReportRetracted(bytes.fromhex(receipt.report_id), ring_change=1, reason="mistake")
+    retraction = e.ReportRetracted(receipt.report_id, ring_change=1, reason="mistake")
     with pytest.raises(errors.Conflict, match="coupon"):
         alice.submit_prepared(signed_with(alice, retraction, tag, coupon))
     assert size(operator) == before

@@ -112,3 +112,16 @@ def test_an_unrevoked_member_is_rebuilt_and_its_report_refused(alliance_dir: Pat
         finally:
             op.stop(grace=1)
         assert check_store(store).rebuilt_keys == 0
+
+
+def test_an_edited_entry_is_refused_at_start(alliance_dir: Path, tmp_path: Path) -> None:
+    db = tmp_path / "ledger.db"
+    _ledger(alliance_dir, db)
+    with sqlite3.connect(db) as conn:
+        (leaf,) = conn.execute("SELECT data FROM entries WHERE idx = 2").fetchone()
+        forged = bytearray(leaf)
+        forged[len(forged) // 2] ^= 0x01
+        conn.execute("DROP TRIGGER entries_no_update")
+        conn.execute("UPDATE entries SET data = ? WHERE idx = 2", (bytes(forged),))
+    with open_store(str(db)) as store, pytest.raises(VerificationError, match="do not hash to the root"):
+        check_store(store)
