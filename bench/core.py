@@ -3,16 +3,16 @@
 Run `python -m bench.core` (add `--json` for machine-readable output, `--quick` for a
 seconds-long smoke run). For 2048- and 3072-bit threshold Paillier keys it measures
 
-- report preparation on the client (DESIGN §2): Paillier encryption without and with a
+- report preparation on the client (docs/reports.md): Paillier encryption without and with a
   warm r^n pool, the Pedersen commitment, the 1-of-4 validity proof, the Ed25519 signature,
   the HPKE escrow, the linkable ring signature for rings of 5, 20 and 100 members (its
   offline coupon and its online half apart), and the whole online preparation of one
   report with warm r^n and coupon pools;
-- intake verification on the operator (DESIGN §2, "MUST be batch-verifiable"): validity
+- intake verification on the operator (docs/reports.md; proofs and signatures batch): validity
   proofs one at a time and in batches of 100 and 1000 (per report), ring signatures one at
   a time and in a batch (with the subjects' link bases cached, as for recurring subjects,
   and hashed afresh);
-- threshold decryption on the trustees (DESIGN §5): a decryption share, its verification,
+- threshold decryption on the trustees (docs/ratings.md): a decryption share, its verification,
   and combining t = 2 shares.
 
 Every row is timed next to its *floor*, the one primitive that bounds it from below (a

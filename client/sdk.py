@@ -359,10 +359,11 @@ class Member:
         tag = self.subject_tag(subject_id)
         gens, cat_index = self._generators(category)
         r = random_scalar()
-        commitment = self._group.encode(commit(gens, category, t, r))
+        c_point = commit(gens, category, t, r)
+        commitment = self._group.encode(c_point)
         rid = e.derive_report_id(commitment)
         stmt = ReportStatement(self.genesis_hash, rid, tag, category, date, commitment)
-        proof = prove_validity(gens, stmt, t, r)
+        proof = prove_validity(gens, stmt, t, r, commitment_point=c_point)
         ciphertext = encrypt_report(self.public_key, paillier.pack(r, slot(cat_index, t)), self.pool)
         body = e.ReportCommitted(
             report_id=rid, subject_tag=tag, category=category, incident_date=date,

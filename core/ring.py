@@ -25,8 +25,9 @@ Branch s is run honestly (A_s = k·H, w_s = k + c_s·ρ), the others simulated; 
 perfectly witness-indistinguishable and Cx perfectly hiding, so the coupon says nothing
 about s.
 
-Online (per report; `ring_sign`). Hedged nonces a, b = SHA-512(NONCE_TAG, label, x, ρ,
-subject, message, coupon, fresh random) mod q; t1 = a·G + b·H, I = x·B_S, t2 = a·B_S,
+Online (per report; `ring_sign`). Hedged nonces a, b: the two halves of SHAKE-256(NONCE_TAG,
+x, ρ, subject, message, SHA-512(coupon), fresh random), each mod q; t1 = a·G + b·H,
+I = x·B_S, t2 = a·B_S,
 
     e = Hash(ONLINE_TAG, version, genesis, ring_change, S, message, coupon bytes, I, t1, t2),
     z1 = a + e·x,    z2 = b + e·ρ.
@@ -274,6 +275,17 @@ def _hedged(label: bytes, x: int, rho: int, *parts: bytes) -> int:
     return value or 1  # 0 happens with probability 2^-255
 
 
+def _hedged_pair(x: int, rho: int, *parts: bytes) -> tuple[int, int]:
+    """The online nonces a, b: like `_hedged`, both from one SHAKE-256 output of 128 bytes
+    (two 512-bit halves, each reduced mod q: within 2^-256 of uniform)."""
+    h = hashlib.shake_256()
+    h.update(b"".join(b for part in (NONCE_TAG, b"ab", x.to_bytes(SCALAR_BYTES, "big"),
+                                      rho.to_bytes(SCALAR_BYTES, "big"), *parts)
+                      for b in (len(part).to_bytes(4, "big"), part)))
+    out = h.digest(128)
+    return int.from_bytes(out[:64], "big") % ORDER or 1, int.from_bytes(out[64:], "big") % ORDER or 1
+
+
 def _fresh(rng: ScalarSource | None) -> bytes:
     return (rng() % ORDER).to_bytes(SCALAR_BYTES, "big") if rng else secrets.token_bytes(SCALAR_BYTES)
 
@@ -318,6 +330,11 @@ class CouponProof:
     def commitment(self) -> bytes:
         """Cx, compressed: the name under which the ledger records the coupon as spent."""
         return compress_xy(self.cx)
+
+    @functools.cached_property
+    def digest(self) -> bytes:
+        """SHA-512 of `encoded`: what the signer's nonces hash (computed offline)."""
+        return hashlib.sha512(self.encoded).digest()
 
     @functools.cached_property
     def encoded(self) -> bytes:
@@ -492,7 +509,9 @@ def _make_coupon(group: Group, context: RingContext, x: int, s: int, rng: Scalar
     challenge = _coupon_challenge(context, cx_bytes, a)
     c[s] = (challenge - sum(c)) % ORDER
     w[s] = (k + c[s] * rho) % ORDER
-    return Coupon(context, CouponProof(cx_bytes, tuple(a), tuple(c), tuple(w)), x, rho)
+    proof = CouponProof(cx_bytes, tuple(a), tuple(c), tuple(w))
+    proof.digest  # noqa: B018 - computed now, offline, not in the online half
+    return Coupon(context, proof, x, rho)
 
 
 def ring_sign(group: Group, coupon: Coupon, subject_tag: bytes, message: bytes,
@@ -509,11 +528,9 @@ def ring_sign(group: Group, coupon: Coupon, subject_tag: bytes, message: bytes,
         raise InvalidInput("ring signature message must be bytes")
     x, rho, proof = coupon.x, coupon.rho, coupon.proof
     coupon_bytes = proof.encoded
-    fresh = _fresh(rng)
-    a = _hedged(b"a", x, rho, subject_tag, message, coupon_bytes, fresh)
-    b = _hedged(b"b", x, rho, subject_tag, message, coupon_bytes, fresh)
+    a, b = _hedged_pair(x, rho, subject_tag, message, proof.digest, _fresh(rng))
     base = link_base(group, subject_tag)
-    t1 = group.encode_xy(group.add(group.mul(group.generator(), a), group.mul(blinding_base(group), b)))
+    t1 = group.encode_xy(group.msm([group.generator(), blinding_base(group)], [a, b]))
     tag = group.encode_xy(group.mul(base, x))
     t2 = group.encode_xy(group.mul(base, a))
     e = _online_challenge(coupon.context, subject_tag, message, coupon_bytes, tag, t1, t2)

@@ -148,6 +148,7 @@ def test_indexed_state_scans_like_the_ledgers_state() -> None:
 
 
 
+@pytest.mark.slow
 def test_view_models_show_the_verified_ledger(story: World, regulator_explorer: Explorer) -> None:
     mirror = regulator_explorer.mirror
     assert mirror.error is None and mirror.snapshot is not None
@@ -326,7 +327,9 @@ def test_every_view_in_chromium(story: World, regulator_explorer: Explorer, brow
         browser.find_element(By.CSS_SELECTOR, "#by-name input[name=name]").send_keys(S1)
         browser.find_element(By.CSS_SELECTOR, "#by-name button").click()
         tag = subject_tag(Identity.load(story.alliance / "regulator").hex_file("subject.key"), S1).hex()
-        assert browser.current_url.endswith(f"/subject/{tag}")
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        WebDriverWait(browser, 30).until(lambda d: d.current_url.endswith(f"/subject/{tag}"))
         assert (text_of(browser, "state"), text_of(browser, "grade"), text_of(browser, "score")) == \
             ("disputed", "A", "95")
         chart = browser.find_element(By.CSS_SELECTOR, "svg#chart")
@@ -377,6 +380,7 @@ def test_every_view_in_chromium(story: World, regulator_explorer: Explorer, brow
                                                         "health.png", "rules.png", "subject.png"]
 
 
+@pytest.mark.slow
 def test_tampered_ledger_shows_the_error_state(alliance_dir: Path, operator: Any, browser: Any,
                                                tmp_path: Path) -> None:
     """An entry edited in the operator's database after it was checkpointed: the explorer

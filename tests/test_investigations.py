@@ -59,6 +59,7 @@ def steps(w: World) -> list[tuple[int, e.InvestigationStep]]:
     return w.entries(e.InvestigationStep)
 
 
+@pytest.mark.slow
 def test_an_investigation_needs_a_held_subject_at_its_size(world: World) -> None:  # noqa: F811
     """Attack 5: an authorisation of a subject that is not held, or at another size, is
     refused; one investigation at a time."""
@@ -81,6 +82,7 @@ def test_an_investigation_needs_a_held_subject_at_its_size(world: World) -> None
             reg.authorise_investigation(S3, "again")
 
 
+@pytest.mark.slow
 def test_trustees_serve_only_the_step_the_ledger_names(world: World) -> None:  # noqa: F811
     """§9: an unlogged or non-bisection subset, a verdict the designated combiners did not
     sign, a FraudFound the bisection does not name, and reuse of a consumed authorisation
@@ -173,6 +175,7 @@ class Recording:
         return resp
 
 
+@pytest.mark.slow
 def test_a_copied_ciphertext_is_found_and_never_decrypted_for_the_operator(
         world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
     """Attack 9: member c re-randomises member a's ciphertext of a report about S1 into its
@@ -245,6 +248,7 @@ def test_a_copied_ciphertext_is_found_and_never_decrypted_for_the_operator(
         assert not resp.proof or not resp.evidence  # a step verdict has no score or proof
 
 
+@pytest.mark.slow
 def test_a_lying_combiner_is_caught_by_the_other_and_named(world: World) -> None:  # noqa: F811
     """§9: one designated combiner lies about every step (framing the honest half, steering
     the bisection). The other disagrees, the step stops, the regulator's check of the

@@ -80,6 +80,7 @@ def _assert_share_log(alliance_dir: Path, tmp_path: Path, tags: list[bytes]) -> 
     assert not any(tag.hex()[:12] in table.stdout for tag in tags)
 
 
+@pytest.mark.slow
 def test_service_commands_log_each_request_by_default(alliance_dir: Path, tmp_path: Path) -> None:
     """`candor serve` (no -v) logs each RPC at info, with the caller's role and no name."""
     from test_operations import Proc, free_port, run_cli

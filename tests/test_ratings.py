@@ -389,6 +389,7 @@ def test_overflowing_r_field_is_found_not_blamed_on_the_trustees(world: World,
     assert world.conclude(S3).report_id == _hex(cheat.report_id)
 
 
+@pytest.mark.slow
 def test_committed_tier_differs_from_encrypted_one(world: World) -> None:
     """The classic cheat: commits to "minor", encrypts "critical" (the demo's culprit)."""
     world.report("a", S3, "fake_traffic", "general")
@@ -537,6 +538,7 @@ def test_lying_publications_are_refused_by_the_ledger_and_the_sdk(world: World) 
                 verify_rating(client.verifier.alliance, doctored, fake_cp, tag)
 
 
+@pytest.mark.slow
 def test_rating_get_cli_json(world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import json
     import shutil

@@ -11,8 +11,10 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from test_operations import Proc, procs, run_cli, serve  # noqa: F401 - procs is a fixture
 
+pytestmark = pytest.mark.slow  # real `candor` processes, like test_operations.py
 DAY = (_dt.date.today() - _dt.timedelta(days=3)).isoformat()
 
 

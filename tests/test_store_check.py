@@ -63,6 +63,7 @@ def test_an_untouched_store_passes(alliance_dir: Path, tmp_path: Path) -> None:
     assert checked.rebuilt_keys == 0 and checked.checkpoint_size == checked.size > 5
 
 
+@pytest.mark.slow
 def test_deleted_rows_are_refused_at_start(alliance_dir: Path, tmp_path: Path) -> None:
     db = tmp_path / "ledger.db"
     _ledger(alliance_dir, db)

@@ -62,6 +62,7 @@ def tiers(w: World, capsys: pytest.CaptureFixture[str], folder: Path) -> dict[st
     return cli(capsys, "subject", "record", "--identity", str(folder), "--server", server(w), "--tiers")
 
 
+@pytest.mark.slow
 def test_tiers_reach_the_subject_and_a_copied_ciphertext_goes_to_the_regulator(
         world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
     """§9: member c controls subject S3 and copies (re-randomised) member a's ciphertext of a
@@ -186,6 +187,7 @@ def test_tiers_reach_the_subject_and_a_copied_ciphertext_goes_to_the_regulator(
         ledger.append(world.operator_leaf(served[0][1]))
 
 
+@pytest.mark.slow
 def test_only_the_regulator_authorises_and_trustees_serve_only_covered_reports(
         world: World, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
     """A member or the operator cannot authorise access (CLI and ledger); under a grant a

@@ -128,6 +128,7 @@ def test_only_the_regulator_enrols_or_authorises(world: World, capsys: pytest.Ca
     assert not (world.tmp / "s").exists()
 
 
+@pytest.mark.slow
 def test_record_disputes_and_docket_end_to_end(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     r1 = world.report("a", "anchor-1")
     r2 = world.report("a", "anchor-1", "serious")
@@ -246,6 +247,7 @@ def test_record_disputes_and_docket_end_to_end(world: World, capsys: pytest.Capt
         assert title in shown and "Traceback" not in shown
 
 
+@pytest.mark.slow
 def test_revoked_subject_is_refused_and_can_be_enrolled_again(world: World,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     world.report("a", "anchor-9")

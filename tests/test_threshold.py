@@ -121,6 +121,7 @@ def test_vector_plaintexts_match_phe_private_key(key: Key) -> None:
 # ------------------------------------------------------------------ decryption
 
 
+@pytest.mark.slow
 @PROPS
 @given(
     m=st.integers(0, 2**1000),
@@ -139,6 +140,7 @@ def test_any_t_shares_decrypt(key: Key, m: int, subset: list[int], via_phe: bool
     assert got == m
 
 
+@pytest.mark.slow
 @PROPS
 @given(a=st.integers(0, 2**200), b=st.integers(0, 2**200), w=st.integers(0, 1000))
 def test_threshold_decrypts_homomorphic_results(key: Key, a: int, b: int, w: int) -> None:
