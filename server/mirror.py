@@ -33,7 +33,7 @@ from server.staging import Staging
 from server.storage import LedgerStore, StoreView
 
 PAGE = 1000
-BATCH = 256
+BATCH = 128
 """Reports per verification job (one batch equation each; jobs spread over the CPU pool)."""
 log = logging.getLogger("candor.mirror")
 
@@ -168,8 +168,10 @@ class Mirror:
                     run.append((leaf, ring[0], ring[1], index, None))
                     if len(run) >= BATCH:
                         flush()
+            # The last run is verified here: this thread would only wait for it otherwise.
             flush()
-            if all(all(job.result()) for job in jobs):
+            last: list[bool] = []
+            if all(last) and all(all(job.result()) for job in jobs):
                 return staged
         except CandorError:
             pass
