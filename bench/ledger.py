@@ -81,9 +81,17 @@ def _report_entries(alliance: Path, tmp: Path, count: int) -> list[bytes]:
     try:
         for m in members:
             m.refresh()
+        from server.intake import seal_report
+
         day = (datetime.date.today() - datetime.timedelta(days=40)).isoformat()
-        return [members[i % 3].prepare_report(f"anchor-{i % 97}", "fake_traffic", i % 4, day, refresh=False)
-                for i in range(count)]
+        out = []
+        for i in range(count):  # as intake stores them: with the escrow the operator seals
+            member = members[i % 3]
+            leaf = member.prepare_report(f"anchor-{i % 97}", "fake_traffic", i % 4, day, refresh=False)
+            sealed, _ = seal_report(op.ledger.alliance, op.ledger.view, "abc"[i % 3],
+                                    wire.signed_entry_from_bytes(leaf), member.escrow_signature(leaf))
+            out.append(sealed)
+        return out
     finally:
         for m in members:
             m.close()

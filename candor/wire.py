@@ -127,34 +127,35 @@ def _body_from_proto(msg: pb.LedgerEntry) -> e.Body:
             link_dst=m.link_dst,
             min_rule_interval_days=m.min_rule_interval_days,
         )
-    cls, fields = _body_layout(which)
-    kwargs: dict[str, Any] = {}
-    for name, kind in fields:
-        value = getattr(m, name)
-        if kind == _INT:
-            value = int_from_bytes(value, name.replace("_", " "))
-        elif kind == _REPEATED:
-            value = tuple(value)
-        kwargs[name] = value
+    cls, plain, ints, repeated = _body_layout(which)
+    kwargs: dict[str, Any] = {name: getattr(m, name) for name in plain}
+    for name, what in ints:
+        kwargs[name] = int_from_bytes(getattr(m, name), what)
+    for name in repeated:
+        kwargs[name] = tuple(getattr(m, name))
     body: e.Body = cls(**kwargs)
     return body
 
 
-_PLAIN, _INT, _REPEATED = 0, 1, 2
-
-
 @functools.cache
-def _body_layout(which: str) -> tuple[type, tuple[tuple[str, int], ...]]:
-    """The dataclass of oneof field `which` and how each of its fields is read from the
-    message (as is, big-endian integer, or repeated -> tuple): worked out once per type."""
+def _body_layout(which: str) -> tuple[type, tuple[str, ...], tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """The dataclass of oneof field `which` and its fields by how they are read from the
+    message: as is, as big-endian integers (with the name for messages), repeated -> tuple.
+    Worked out once per type."""
     cls = next(c for c, f in _BODY_FIELDS.items() if f == which)
     empty = getattr(pb.LedgerEntry(), which)
-    fields = []
+    plain: list[str] = []
+    ints: list[tuple[str, str]] = []
+    repeated: list[str] = []
     for f in dataclasses.fields(cls):
         value = getattr(empty, f.name)
-        repeated = hasattr(value, "__len__") and not isinstance(value, (str, bytes))
-        fields.append((f.name, _INT if f.name in _INT_FIELDS else _REPEATED if repeated else _PLAIN))
-    return cls, tuple(fields)
+        if f.name in _INT_FIELDS:
+            ints.append((f.name, f.name.replace("_", " ")))
+        elif hasattr(value, "__len__") and not isinstance(value, (str, bytes)):
+            repeated.append(f.name)
+        else:
+            plain.append(f.name)
+    return cls, tuple(plain), tuple(ints), tuple(repeated)
 
 
 def entry_from_bytes(data: bytes, *, check_canonical: bool = True) -> e.LedgerEntry:

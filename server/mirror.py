@@ -168,10 +168,8 @@ class Mirror:
                     run.append((leaf, ring[0], ring[1], index, None))
                     if len(run) >= BATCH:
                         flush()
-            # The last run is verified here: this thread would only wait for it otherwise.
             flush()
-            last: list[bool] = []
-            if all(last) and all(all(job.result()) for job in jobs):
+            if all(all(job.result()) for job in jobs):
                 return staged
         except CandorError:
             pass
