@@ -296,71 +296,7 @@ def test_trustee_mirror_waits_for_the_operator(alliance_dir: Path, tmp_path: Pat
     assert trustee.proc.poll() is None
 
 
-def test_operator_killed_ten_times_loses_no_acknowledged_report(alliance_dir: Path, tmp_path: Path,
-                                                                procs: list[Proc]) -> None:
-    """SIGKILL the operator ten times during a stream of submissions: every acknowledged
-    report is on the restarted ledger, the audit passes, and the witness and trustee that
-    were running all along carry on without a restart."""
-    import datetime as dt
-
-    from client.sdk import Member
-    from core.errors import CandorError
-
-    port = free_port()
-    server = f"127.0.0.1:{port}"
-    for party in ("witness-1", "trustee-1", "member-a"):
-        shutil.copytree(alliance_dir / party, tmp_path / party)
-    witness = Proc("witness", "--identity", str(tmp_path / "witness-1"), "--server", server, "--interval", "0.1")
-    trustee = Proc("trustee", "serve", "--identity", str(tmp_path / "trustee-1"), "--listen", "127.0.0.1:0",
-                   "--server", server, "--data", str(tmp_path / "mirror.db"))
-    procs += [witness, trustee]
-    operator = serve(procs, alliance_dir, tmp_path / "ledger.db", server)
-    operator.port()
-    acknowledged: list[Any] = []
-    stop = threading.Event()
-    day = (dt.date.today() - dt.timedelta(days=10)).isoformat()
-
-    def submit() -> None:
-        member = Member(Identity.load(tmp_path / "member-a"), server, tmp_path / "member-a", pool_size=2, timeout=10)
-        while not stop.is_set():
-            try:
-                acknowledged.append(member.submit_report(f"anchor-{len(acknowledged)}", "fake_traffic", "minor", day))
-            except CandorError:
-                time.sleep(0.1)  # the operator is down: not acknowledged, try again
-        member.close()
-
-    sender = threading.Thread(target=submit, daemon=True)
-    sender.start()
-    try:
-        for _ in range(10):
-            before = len(acknowledged)
-            deadline = time.monotonic() + 60
-            while len(acknowledged) == before and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert len(acknowledged) > before, "no report acknowledged since the last restart"
-            operator.stop(signal.SIGKILL)
-            operator = serve(procs, alliance_dir, tmp_path / "ledger.db", server)
-            operator.port()
-    finally:
-        stop.set()
-        sender.join(timeout=60)
-    assert witness.proc.poll() is None and trustee.proc.poll() is None
-    from server.storage import open_store
-
-    operator.stop()
-    store = open_store(str(tmp_path / "ledger.db"))
-    try:
-        for receipt in acknowledged:
-            assert store.entry(receipt.index) == receipt.leaf  # nothing acknowledged was lost
-    finally:
-        store.close()
-    server_again = serve(procs, alliance_dir, tmp_path / "ledger.db", server)
-    server_again.port()
-    deadline = time.monotonic() + 60
-    while cosigned_size(alliance_dir, port) == 0 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    done = run_cli("audit", "--identity", str(alliance_dir / "regulator"), "--server", server, "--json")
-    assert done.returncode == 0 and json.loads(done.stdout)["ok"] is True, done.stderr
+# The operator-kill fault test lives in tests/test_faults.py (one copy of it).
 
 
 # -- 3. admission is atomic ------------------------------------------------------------------------
