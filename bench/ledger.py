@@ -47,22 +47,26 @@ def _alliance(tmp: Path) -> Path:
     return tmp / "alliance"
 
 
-def _rule_entries(alliance: Path, count: int) -> list[bytes]:
-    """Regulator-signed rule sets, each a distinct version of the alliance's default."""
-    import dataclasses
+def _governance_entries(alliance: Path, count: int) -> list[bytes]:
+    """Regulator-signed admissions of `count` fresh members (an Ed25519 and a BLS12-381 key
+    each). Admissions stand for governance traffic because, unlike rule sets, the ledger
+    accepts any number of them in a row (rule sets are at least 90 days apart)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
     from candor.identity import Identity
-    from core.rules import canonical_toml
-    from server.ceremony import default_rules_for
+    from core.group import default_group
+    from core.pedersen import random_scalar
 
     key = Identity.load(alliance / "regulator").signing_key()
-    base = default_rules_for(CATEGORIES)
+    group = default_group()
     now = int(time.time() * 1000)
     out = []
     for i in range(count):
-        rules = dataclasses.replace(base, version=f"bench-{i}")
-        out.append(wire.sign_leaf(e.LedgerEntry(e.RuleSetPublished(rules.version, rules.effective_from.isoformat(),
-                                                                   canonical_toml(rules)), timestamp_ms=now), key))
+        signing = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        reporting = group.encode(group.mul(group.generator(), random_scalar()))
+        out.append(wire.sign_leaf(e.LedgerEntry(e.MemberAdmitted(f"bench-{i}", signing, reporting),
+                                                timestamp_ms=now), key))
     return out
 
 
@@ -242,15 +246,15 @@ def main() -> None:
         alliance = _alliance(tmp)
         with console.status("preparing reports"):
             reports = _report_entries(alliance, tmp, append_n)
-        rules = _rule_entries(alliance, append_n)
+        governance_entries = _governance_entries(alliance, append_n)
         with console.status("append throughput"):
             append = bench_append(alliance, tmp, reports, 8, True, "reports")
-            governance = bench_append(alliance, tmp, rules, 8, False, "governance")
+            governance = bench_append(alliance, tmp, governance_entries, 8, False, "governance")
             single = _raw_single(tmp, reports[:1000])
         with console.status(f"building a {proof_size:,}-entry tree for proof latency"):
             proofs = bench_proofs(tmp, proof_size, samples=200 if args.quick else 2000)
         with console.status("audit replay"):
-            replay_r = bench_replay(alliance, rules[:replay_n])
+            replay_r = bench_replay(alliance, governance_entries[:replay_n])
             replay_one = bench_replay(alliance, reports[:replay_n])
             pool, pool_start_s = start_pool(alliance, reports)
             try:
@@ -281,7 +285,7 @@ def main() -> None:
         t.add_row(f"{kind} proof p50 / p99 at {proofs['size']:,}", f"{p50:.3f} / {proofs[f'{kind}_p99_ms']:.3f} ms",
                   "≤ 1 ms p50", f"{p50:.2f}", "PASS" if p50 <= 1.0 else "MISS")
     workers = int(replay_reports["workers"])
-    for label, r in (("audit replay, governance entries (Ed25519 + rule set re-validated)", replay_r),
+    for label, r in (("audit replay, governance entries (member admissions: Ed25519 + keys re-validated)", replay_r),
                      (f"audit replay, {replay_reports['entries']:,.0f} entries of reports (ring signature + validity "
                       f"proof re-verified), {workers} worker processes "
                       f"(pool start {replay_reports['pool_start_s']:.1f} s, not counted)", replay_reports)):
