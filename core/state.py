@@ -432,6 +432,7 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
             raise NotFound(f"report {rid} is not on the ledger")
         if record["retracted_at"] is not None:
             raise Conflict(f"report {rid} was already retracted at entry {record['retracted_at']}")
+        check_report_time(entry.timestamp_ms, now_ms)  # a retraction is as anonymous as its report
         subject = bytes.fromhex(record["subject"])
         link = verify_ring_now(view, ally, signed, subject, body.ring_change, index) if verify \
             else _ring_link_tag(view, signed, body.ring_change, index)
@@ -695,10 +696,10 @@ def check_rating_request(view: StateView, index: int, timestamp_ms: int, body: e
 def check_rating_answer(view: StateView, ally: Alliance, index: int,
                         body: e.RatingPublished | e.RatingHeld | e.RatingWithdrawn) -> Updates:
     """RatingPublished, RatingHeld or RatingWithdrawn answering the subject's newest, unanswered
-    request. A publication is verified in full (`core.rating.check_publication`); a held
+    request. A publication is verified in full (`core.combination.check_publication`); a held
     verdict must carry a genesis trustee's signature; a withdrawal answers only a request
     whose set has fewer than k reporters (and such a request has no other answer)."""
-    from core.rating import check_combiner_signature, check_designated, check_publication, held_message
+    from core.combination import check_combiner_signature, check_designated, check_publication, held_message
 
     record = request_record(view, body.request_index)
     if record is None or record["subject"] != body.subject_tag.hex():
@@ -949,8 +950,8 @@ def open_investigation(view: StateView, subject_tag: bytes) -> dict[str, Any] | 
 
 
 def investigation_bisection(record: Mapping[str, Any]) -> Any:
-    """`core.rating.bisection` over an investigation's held set and logged verdicts."""
-    from core.rating import bisection
+    """`core.investigation.bisection` over an investigation's held set and logged verdicts."""
+    from core.investigation import bisection
 
     return bisection([int(i) for i, _ in record["held"]], [bool(v) for v in record["verdicts"]])
 
@@ -967,8 +968,8 @@ def faulted_combiners(view: StateView) -> list[int]:
 
 
 def step_combiners(view: StateView, ally: Alliance, record: Mapping[str, Any], step: int) -> tuple[int, int]:
-    """The two designated combiners of a step (`core.rating.investigation_combiners`)."""
-    from core.rating import investigation_combiners
+    """The two designated combiners of a step (`core.investigation.investigation_combiners`)."""
+    from core.investigation import investigation_combiners
 
     return investigation_combiners(ally.genesis_hash, bytes.fromhex(record["subject"]), int(record["ledger_size"]),
                                    step, [t.index for t in ally.genesis.trustees], faulted_combiners(view))
@@ -1006,12 +1007,9 @@ def check_investigation_step(view: StateView, ally: Alliance, index: int, body: 
     any share is served; its verdict entry comes from the two designated combiners, each
     signature covering the verdict and the digest of the evidence sealed to the regulator.
     A disagreement stops the step until a CombinerFaulted changes the designation."""
-    from core.rating import (
-        check_combiner_signature,
-        max_steps,
-        set_digest,
-        step_verdict_message,
-    )
+    from core.combination import check_combiner_signature
+    from core.investigation import max_steps, step_verdict_message
+    from core.rating import set_digest
 
     tag = body.subject_tag
     record = investigation_record(view, tag, body.authorisation)

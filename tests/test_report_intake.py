@@ -54,8 +54,10 @@ def submit(conn: Connection, leaf: bytes, escrow_signature: bytes) -> gov.Receip
     return result
 
 
-def resigned(m: Member, leaf: bytes, *, timestamp_ms: int | None = None, **changes: Any) -> bytes:
-    """`leaf`'s report with fields changed, ring-signed again by `m` (only the changes are wrong)."""
+def resigned(m: Member, leaf: bytes, *, timestamp_ms: int | None = None, subject_tag: bytes | None = None,
+             **changes: Any) -> bytes:
+    """`leaf`'s report (or, given its report's `subject_tag`, retraction) with fields changed,
+    ring-signed again by `m` (only the changes are wrong)."""
     signed = wire.signed_entry_from_bytes(leaf)
     body: Any = dataclasses.replace(signed.entry.body, **changes)
     entry = e.LedgerEntry(body, timestamp_ms=signed.entry.timestamp_ms if timestamp_ms is None else timestamp_ms)
@@ -63,7 +65,8 @@ def resigned(m: Member, leaf: bytes, *, timestamp_ms: int | None = None, **chang
     x = int(m.identity.read("reporting.key").decode(), 16)
     keys, changed_at = m.ring()
     coupon = ring.make_coupon(default_group(), ring.RingContext(m.genesis_hash, changed_at, keys), x)
-    sig = ring.ring_sign(default_group(), coupon, body.subject_tag, e.ENTRY_SIGNATURE_CONTEXT + entry_bytes)
+    tag = body.subject_tag if subject_tag is None else subject_tag
+    sig = ring.ring_sign(default_group(), coupon, tag, e.ENTRY_SIGNATURE_CONTEXT + entry_bytes)
     return wire.signed_entry_to_bytes(e.SignedEntry(entry_bytes, entry, ring_signature=sig.to_bytes()))
 
 
@@ -165,6 +168,20 @@ def test_a_member_clock_or_chosen_id_is_refused(alice: Member, operator: Any) ->
     with pytest.raises(errors.InvalidInput, match="derive it from the commitment"):
         submit(alice.conn, leaf, b"")
     assert size(operator) == before
+
+
+def test_a_retraction_carries_no_member_clock_either(alice: Member, operator: Any) -> None:
+    """A retraction is ring-signed like its report, so a millisecond clock in it would
+    narrow the ring just the same: the ledger takes only the operator's whole hour."""
+    report = alice.submit_report(f"{SUBJECT}-clock", "fake_traffic", "minor", recent())
+    good = alice.prepare_retraction(report.report_id)
+    hour = wire.signed_entry_from_bytes(good).entry.timestamp_ms
+    leaf = resigned(alice, good, timestamp_ms=hour + 1234, subject_tag=alice.subject_tag(f"{SUBJECT}-clock"))
+    before = size(operator)
+    with pytest.raises(errors.InvalidInput, match="whole UTC hour"):
+        alice.conn.call(alice.conn.reporting.RetractReport, gov.SubmitEntryRequest(signed_entry=leaf))
+    assert size(operator) == before
+    alice.retract_report(report.report_id)  # the SDK's own whole-hour retraction is taken
 
 
 def test_reports_are_appended_in_random_order_within_a_batch(alice: Member, operator: Any) -> None:
