@@ -78,17 +78,18 @@ from candor.v1 import ledger_pb2, rating_pb2
 from client.ratings import Rating, verify_rating
 from client.sdk import encrypt_report
 from client.verifier import LogVerifier
+from core import combination, escrow, merkle, ring, state
 from core import entries as e
-from core import escrow, merkle, ring, state
+from core import rating as ratingv2
 from core.checkpoint import Checkpoint, sign_checkpoint
+from core.combination import check_opening
+from core.escrow import escrow_keypair
 from core.group import ORDER, Point
 from core.note import append_signatures
 from core.paillier import RnPool, pack, unpack
 from core.pedersen import TIERS, commit, random_scalar, slot
 from core.proofs import ReportStatement, prove_validity
-from core import rating as ratingv2
-from core.escrow import escrow_keypair
-from core.rating import ReportInfo, check_opening, plan_request
+from core.rating import ReportInfo, plan_request
 from core.rules import RuleSet, check_canonical
 from core.score import grade_of, rating_score
 from core.threshold import (
@@ -580,14 +581,14 @@ class _World:
             subject.request_index = self.append(wire.sign_leaf(e.LedgerEntry(request, timestamp_ms=int(
                 time.time() * 1000)), key))
             score_value = rating_score(self.rules, self.ally.genesis.categories, counts)
-            aggregate = ratingv2.aggregate_commitment(gens.group, [c.commitment for c in subject.infos
+            aggregate = combination.aggregate_commitment(gens.group, [c.commitment for c in subject.infos
                                                                    if c.index in dict(plan.active)],
                                                       [w for _, w in plan.active])
             statement = PublicationStatement(self.ally.genesis_hash, subject.tag, size, plan.digest,
                                              rule_set_hash(self.rules), gens.group.encode(aggregate),
                                              points_vector(self.rules, self.ally.genesis.categories),
                                              self.rules.base_score, score_value)
-            combiner = ratingv2.combiner_order(self.ally.genesis_hash, subject.tag, size,
+            combiner = combination.combiner_order(self.ally.genesis_hash, subject.tag, size,
                                                [t.index for t in self.ally.genesis.trustees])[0]
             body = e.RatingPublished(
                 request_index=subject.request_index, subject_tag=subject.tag, rule_set_version=self.rules.version,
@@ -597,7 +598,7 @@ class _World:
                 combiner_signature=bytes(64))
             signer = Identity.load(self.directory / f"trustee-{combiner}").signing_key()
             body = dataclasses.replace(body, combiner_signature=signer.sign(
-                ratingv2.publication_message(self.ally.genesis_hash, body)))
+                combination.publication_message(self.ally.genesis_hash, body)))
             subject.rating_index = self.append(wire.sign_leaf(e.LedgerEntry(body, timestamp_ms=int(
                 time.time() * 1000)), key))
 
@@ -734,14 +735,14 @@ class _Epoch:
         return plan_request(w.rules, self.subject.infos, None, None, self.size, w.as_of).active
 
     def aad(self, trustee: int) -> bytes:
-        return ratingv2.share_aad(self.world.ally.genesis_hash, 0, self.subject.tag, self.size, self.digest, 1,
+        return combination.share_aad(self.world.ally.genesis_hash, 0, self.subject.tag, self.size, self.digest, 1,
                                   trustee)
 
     def opening(self, active: tuple[tuple[int, int], ...], counts: Sequence[int], r_sum: int) -> None:
         check_opening(self.gens, [self.commitment[i] for i, _ in active], [w for _, w in active], counts, r_sum)
 
     def open_aggregate(self, active: tuple[tuple[int, int], ...], plaintext: int) -> Any:
-        return ratingv2.open_aggregate(self.gens, [self.commitment[i] for i, _ in active], [w for _, w in active],
+        return combination.open_aggregate(self.gens, [self.commitment[i] for i, _ in active], [w for _, w in active],
                                        plaintext)
 
     def prove(self, active: tuple[tuple[int, int], ...], counts: Sequence[int], r_sum: int) -> bytes:
@@ -751,7 +752,7 @@ class _Epoch:
 
         w = self.world
         score = rating_score(w.rules, self.categories, counts)
-        aggregate = ratingv2.aggregate_commitment(self.gens.group, [self.commitment[i] for i, _ in active],
+        aggregate = combination.aggregate_commitment(self.gens.group, [self.commitment[i] for i, _ in active],
                                                   [x for _, x in active])
         statement = PublicationStatement(w.ally.genesis_hash, self.subject.tag, self.size, self.digest,
                                          rule_set_hash(w.rules), self.gens.group.encode(aggregate),
@@ -763,10 +764,10 @@ class _Epoch:
         for key in self.trustees:  # each trustee, on its own
             own = self.checks()
             share = decryption_share(self.pub, key, aggregate_ciphertext(self.store, self.pub, own))  # type: ignore[arg-type]
-            sealed.append((key.index, ratingv2.seal_share(self.combiner_pk, self.aad(key.index), share)))
+            sealed.append((key.index, combination.seal_share(self.combiner_pk, self.aad(key.index), share)))
         active = self.checks()  # the combiner
         c = aggregate_ciphertext(self.store, self.pub, active)  # type: ignore[arg-type]
-        shares = [ratingv2.open_share(self.combiner_sk, self.aad(i), data, i) for i, data in sealed]
+        shares = [combination.open_share(self.combiner_sk, self.aad(i), data, i) for i, data in sealed]
         for share in shares:
             verify_share(self.pub, c, share)
         opened = self.open_aggregate(active, combine(self.pub, c, shares, verify=False))
@@ -795,11 +796,11 @@ def _epoch_rows(runner: _Runner, world: _World, subject: _Subject, size: int, se
             FLOOR_AGG, _const(powmods.aggregate))
         add(section, OP_SHARE, bits, m, _const(lambda: decryption_share(pub, ep.trustees[0], c)),
             FLOOR_SHARE, powmods.share_setup)
-        sealed = ratingv2.seal_share(ep.combiner_pk, ep.aad(shares[0].index), shares[0])
-        add(section, OP_SEAL, bits, m, _const(lambda: ratingv2.open_share(
+        sealed = combination.seal_share(ep.combiner_pk, ep.aad(shares[0].index), shares[0])
+        add(section, OP_SEAL, bits, m, _const(lambda: combination.open_share(
             ep.combiner_sk, ep.aad(shares[0].index),
-            ratingv2.seal_share(ep.combiner_pk, ep.aad(shares[0].index), shares[0]), shares[0].index)))
-        assert ratingv2.open_share(ep.combiner_sk, ep.aad(shares[0].index), sealed, shares[0].index) == shares[0]
+            combination.seal_share(ep.combiner_pk, ep.aad(shares[0].index), shares[0]), shares[0].index)))
+        assert combination.open_share(ep.combiner_sk, ep.aad(shares[0].index), sealed, shares[0].index) == shares[0]
         add(section, OP_VERIFY, bits, m, _const(lambda: verify_share(pub, c, shares[0])),
             FLOOR_VERIFY, _const(lambda: powmods.verify(0)))
         add(section, OP_COMBINE, bits, m, _const(lambda: combine(pub, c, shares, verify=False)),
@@ -871,13 +872,13 @@ _PARTS = (
     ("decay weights (rules.weight)", "core/rules.py", "weight"),
     ("link tags (RingSignature.link_tag_of)", "core/ring.py", "link_tag_of"),
     ("ReportInfo validation (__post_init__)", "core/rating.py", "__post_init__"),
-    ("publication check (rating.check_publication)", "core/rating.py", "check_publication"),
-    ("  of which C* (rating.aggregate_commitment)", "core/rating.py", "aggregate_commitment"),
+    ("publication check (combination.check_publication)", "core/combination.py", "check_publication"),
+    ("  of which C* (combination.aggregate_commitment)", "core/combination.py", "aggregate_commitment"),
     ("  of which commitment decoding from the checked uncompressed hint (Group.decode_unchecked_via_xy)",
      "core/group.py", "decode_unchecked_via_xy"),
     ("  of which the multi-scalar multiplications (Group.msm)", "core/group.py", "msm"),
     ("  of which the publication proof (publication.verify)", "core/publication.py", "verify"),
-    ("  of which the combiner signature", "core/rating.py", "check_combiner_signature"),
+    ("  of which the combiner signature", "core/combination.py", "check_combiner_signature"),
 )
 
 

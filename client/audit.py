@@ -4,7 +4,7 @@ The auditor downloads the whole ledger, recomputes every leaf hash and the root,
 the root against a checkpoint the operator signed (and the witnesses cosigned), and replays
 every entry through the same `core.state.apply` the operator ran, with every signature,
 ring signature and proof re-verified — every RatingRequested against the update rule and
-every RatingPublished through the same `core.rating.check_publication` (publication proof,
+every RatingPublished through the same `core.combination.check_publication` (publication proof,
 combiner signature, grade) that the ledger and the member SDK run (docs/ratings.md). The
 first entry that fails is named; nothing is trusted because the operator said so.
 """

@@ -6,7 +6,7 @@ it is consistent with its own view); the rating, the request it answers, its rul
 every report of its active set are included in that checkpoint's tree; the rating and the
 request are the operator's and the rule set the regulator's; the reports are about this
 subject and their weights follow from the rule set and their incident dates; and then the
-one core check of a publication (`core.rating.check_publication`, the very function the
+one core check of a publication (`core.combination.check_publication`, the very function the
 ledger runs on append): it answers its request, has k distinct reporters, carries the
 designated combiner's signature, its publication proof binds the score to C* recomputed
 from the commitments, and the grade is the score's. No count is published, so none is
@@ -33,8 +33,9 @@ from client.verifier import LogVerifier
 from core import entries as e
 from core import merkle, state
 from core.checkpoint import Checkpoint
+from core.combination import check_publication
 from core.errors import CandorError, VerificationError
-from core.rating import ReportInfo, check_publication
+from core.rating import ReportInfo
 from core.ring import RingSignature
 from core.rules import check_canonical, weight
 from core.signing import VerifyKey

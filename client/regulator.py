@@ -234,7 +234,7 @@ class Conclusion:
 def _conclude(regulator: Regulator, subject: str | bytes) -> Conclusion:
     """`Regulator.conclude_investigation` (docs/ratings.md, "Investigations")."""
     from client.audit import check_root, replay
-    from core import paillier, rating, threshold
+    from core import investigation, paillier, rating, threshold
     from core.errors import Conflict
     from core.subject import subject_tag
 
@@ -272,14 +272,15 @@ def _conclude(regulator: Regulator, subject: str | bytes) -> Conclusion:
     opens: dict[int, bool] = {}
     failures: dict[int, str] = {}
     for combiner, claim, sealed in zip(step.combiners, step.claims, step.evidence):
-        aad = rating.evidence_aad(ally.genesis_hash, step.authorisation, tag, step.ledger_size, step.step, digest,
-                                  combiner)
+        aad = investigation.evidence_aad(ally.genesis_hash, step.authorisation, tag, step.ledger_size, step.step,
+                                         digest, combiner)
         try:
-            evidence = rating.open_evidence(key, aad, sealed)
+            evidence = investigation.open_evidence(key, aad, sealed)
             if evidence.opens != claim:
                 raise VerificationError(f"combiner {combiner}'s evidence contradicts its signed verdict")
-            opens[combiner] = rating.check_evidence(ally.generators, pub, ciphertext, [r.commitment for r in reports],
-                                                    weights, evidence, combiner)
+            opens[combiner] = investigation.check_evidence(ally.generators, pub, ciphertext,
+                                                           [r.commitment for r in reports], weights, evidence,
+                                                           combiner)
         except VerificationError as exc:
             failures[combiner] = str(exc)
     faulted = []

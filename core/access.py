@@ -21,10 +21,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
+from core import combination as _combination
 from core import entries as _e
 from core import escrow as _escrow
+from core import investigation as _investigation
 from core import paillier as _paillier
-from core import rating as _rating
 from core import threshold as _threshold
 from core.errors import InvalidInput, OpeningFailed, VerificationError
 from core.group import ORDER
@@ -56,7 +57,7 @@ TIER_INFO = b"candor/v1/subject-tier"
 DOES_NOT_OPEN = "the report does not open its own commitment"
 """The one verdict for every failure of the single-report check."""
 
-_frame = _rating._frame  # the same length-prefixed framing as every other signed message
+_frame = _combination.frame  # the same length-prefixed framing as every other signed message
 
 
 def _u64(value: int) -> bytes:
@@ -105,7 +106,7 @@ def open_report(gens: Generators, category: str, commitment: bytes, plaintext: i
         if len(filled) != 1 or opening.counts[filled[0]] != 1 or filled[0] // TIERS != slot_of \
                 or opening.r_sum >= ORDER:
             raise OpeningFailed(DOES_NOT_OPEN)
-        _rating.check_opening(gens, [commitment], [1], list(opening.counts), opening.r_sum)
+        _combination.check_opening(gens, [commitment], [1], list(opening.counts), opening.r_sum)
     except (ValueError, InvalidInput, VerificationError):
         raise OpeningFailed(DOES_NOT_OPEN) from None
     return filled[0] % TIERS
@@ -143,8 +144,8 @@ def evidence_aad(genesis_hash: bytes, authorisation: int, subject_tag: bytes, re
 def seal_evidence(regulator_escrow_key: bytes, aad: bytes, combiner: int, plaintext: int,
                   shares: Sequence[_threshold.DecryptionShare]) -> bytes:
     """The combiner's evidence (plaintext, t shares with proofs) sealed to the regulator."""
-    return _rating.seal_evidence(regulator_escrow_key, aad, _rating.Evidence(combiner, False, plaintext,
-                                                                              tuple(shares)))
+    evidence = _investigation.Evidence(combiner, False, plaintext, tuple(shares))
+    return _investigation.seal_evidence(regulator_escrow_key, aad, evidence)
 
 
 def served_message(genesis_hash: bytes, authorisation: int, subject_tag: bytes, report: int, combiner: int,
@@ -158,18 +159,18 @@ def served_message(genesis_hash: bytes, authorisation: int, subject_tag: bytes, 
 def check_served_signature(genesis: _e.Genesis, genesis_hash: bytes, body: _e.SubjectAccessServed) -> None:
     """The entry's combiner is designated for its report and signed exactly this entry."""
     check_access_combiner(genesis, genesis_hash, body.subject_tag, body.authorisation, body.report, body.combiner)
-    _rating.check_combiner_signature(genesis, body.combiner, served_message(
+    _combination.check_combiner_signature(genesis, body.combiner, served_message(
         genesis_hash, body.authorisation, body.subject_tag, body.report, body.combiner, body.opens, body.sealed),
         body.signature)
 
 
-def open_evidence(regulator_escrow_private: bytes, aad: bytes, sealed: bytes) -> _rating.Evidence:
+def open_evidence(regulator_escrow_private: bytes, aad: bytes, sealed: bytes) -> _investigation.Evidence:
     """The regulator opens a combiner's evidence about a report that did not open."""
-    return _rating.open_evidence(regulator_escrow_private, aad, sealed)
+    return _investigation.open_evidence(regulator_escrow_private, aad, sealed)
 
 
 def check_evidence(gens: Generators, public_key: _threshold.ThresholdPublicKey, ciphertext: int, category: str,
-                   commitment: bytes, evidence: _rating.Evidence, combiner: int) -> None:
+                   commitment: bytes, evidence: _investigation.Evidence, combiner: int) -> None:
     """The regulator's re-check of a withheld report (`ciphertext`, `category` and
     `commitment` from the ledger): t distinct shares that verify, whose combination is the
     plaintext given, and that plaintext does NOT open the report's own commitment. Raises

@@ -8,7 +8,7 @@ The operator coordinates and never holds a plaintext. For each subject, on its o
    kind) BEFORE asking any trustee. A request left unanswered by a crashed epoch is
    retried as it is (the identical request is always served again).
 2. Once a cosigned checkpoint covers the request, it asks every trustee for its share
-   sealed to the designated combiner (`core.rating.combiner_order`: the first trustee in
+   sealed to the designated combiner (`core.combination.combiner_order`: the first trustee in
    Hash(genesis ‖ subject ‖ L) order that answers), forwards the sealed bytes to that
    combiner (TrusteeService.Combine) and appends what comes back: RatingPublished (score,
    grade, proof, combiner signature) when the aggregate opens, RatingHeld (the signed
@@ -51,7 +51,7 @@ from candor.identity import Identity
 from candor.status import unreachable
 from candor.v1 import trustee_pb2, trustee_pb2_grpc
 from client.connection import secure_channel
-from core import access, rating, state
+from core import access, combination, state
 from core import entries as e
 from core.errors import CandorError, Conflict, NotFound, Unavailable, VerificationError
 from server.cpu import CpuPool
@@ -218,7 +218,7 @@ class EpochRunner:
                 combiner=verdict.combiner, verdict_signature=verdict.signature,
                 second_combiner=second.combiner, second_signature=second.signature)))
             result.held.append(tag.hex())
-            result.messages.append(f"{_name(tag)}: HELD: two combiners say {rating.DOES_NOT_OPEN}; awaiting the "
+            result.messages.append(f"{_name(tag)}: HELD: two combiners say {combination.DOES_NOT_OPEN}; awaiting the "
                                    "regulator's investigation")
 
     def combine(self, tag: bytes, record: dict[str, Any], subset: Sequence[int],
@@ -229,8 +229,8 @@ class EpochRunner:
         ally = self.ledger.alliance
         index = int(record["index"])
         cosigned = self.ledger.cosigned_size()
-        order = rating.combiner_order(ally.genesis_hash, tag, int(record["ledger_size"]),
-                                      [t.index for t in ally.genesis.trustees])
+        order = combination.combiner_order(ally.genesis_hash, tag, int(record["ledger_size"]),
+                                           [t.index for t in ally.genesis.trustees])
         problems: list[str] = []
         # The ledger accepts the first n − t + 1 of the order (later ones: fewer than t left).
         for combiner in order[: len(order) - ally.genesis.threshold + 1]:

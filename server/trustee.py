@@ -15,10 +15,10 @@ about a RatingRequested entry the operator has already appended to the ledger:
   again is allowed (it reveals nothing new). A subset of a set is decrypted only for the
   InvestigationStep the ledger names next, to that step's two designated combiners, and
   never after the authorisation is consumed (docs/ratings.md, "Investigations").
-- Combine(request, sealed shares): the designated combiner (`core.rating.combiner_order`)
+- Combine(request, sealed shares): the designated combiner (`core.combination.combiner_order`)
   recomputes c* and C* = Σ w_i·C_i from its own mirror, opens and verifies every share
   (naming a bad trustee), combines t of them and checks the plaintext strictly
-  (`core.rating.open_aggregate`). If it opens, it proves and signs the score
+  (`core.combination.open_aggregate`). If it opens, it proves and signs the score
   (`core.publication`); if not, it signs a verdict that says only "does not open". For an
   investigation step it signs "opens" or "does not open" and seals its evidence (shares,
   proofs, plaintext) to the regulator. It never logs nor returns the counts, R or D.
@@ -51,7 +51,7 @@ from candor.identity import Identity
 from candor.status import grpc_errors
 from candor.v1 import trustee_pb2, trustee_pb2_grpc
 from client.connection import Connection
-from core import access, paillier, rating, state, threshold
+from core import access, combination, investigation, paillier, rating, state, threshold
 from core import entries as e
 from core.errors import (
     CandorError,
@@ -232,8 +232,8 @@ class Trustee:
         """Shares go only to a combiner the ledger would accept for (subject, L): the
         operator cannot spread one set's plaintext over every trustee it likes."""
         try:
-            rating.check_designated(self.mirror.alliance.genesis, self.mirror.alliance.genesis_hash, target.subject,
-                                    target.ledger_size, combiner)
+            combination.check_designated(self.mirror.alliance.genesis, self.mirror.alliance.genesis_hash,
+                                         target.subject, target.ledger_size, combiner)
         except VerificationError as exc:
             raise PermissionDenied(str(exc)) from None
 
@@ -257,9 +257,9 @@ class Trustee:
         recipient = self._combiner_key(combiner)
         c = aggregate_ciphertext(self.mirror.store, self.public_key, target.chosen)
         share = self.compute_share(c)
-        aad = rating.share_aad(self.mirror.alliance.genesis_hash, target.index, target.subject, target.ledger_size,
-                               target.digest, combiner, self.index)
-        sealed = rating.seal_share(recipient, aad, share)
+        aad = combination.share_aad(self.mirror.alliance.genesis_hash, target.index, target.subject, target.ledger_size,
+                                    target.digest, combiner, self.index)
+        sealed = combination.seal_share(recipient, aad, share)
         record = {"time_ms": int(self.clock() * 1000), "request": target.index, "subject": target.subject.hex(),
                   "ledger_size": target.ledger_size, "digest": target.digest.hex(), "combiner": combiner,
                   "entries": [i for i, _ in target.chosen], "investigation": target.investigation,
@@ -287,10 +287,10 @@ class Trustee:
         problems: list[str] = []
         checks: dict[futures.Future[None], threshold.DecryptionShare] = {}
         for trustee, data in sorted(sealed.items()):
-            aad = rating.share_aad(ally.genesis_hash, target.index, target.subject, target.ledger_size,
-                                   target.digest, self.index, trustee)
+            aad = combination.share_aad(ally.genesis_hash, target.index, target.subject, target.ledger_size,
+                                        target.digest, self.index, trustee)
             try:
-                share = rating.open_share(self.encryption_key, aad, data, trustee)
+                share = combination.open_share(self.encryption_key, aad, data, trustee)
             except CandorError as exc:
                 bad.append(trustee)
                 problems.append(str(exc))
@@ -318,15 +318,15 @@ class Trustee:
             return self._step_verdict(target, target.step, commitments, weights, plaintext,
                                       tuple(valid[: pub.threshold]), sorted(bad))
         try:
-            opening = rating.open_aggregate(ally.generators, commitments, weights, plaintext)
+            opening = combination.open_aggregate(ally.generators, commitments, weights, plaintext)
         except OpeningFailed:
-            message = rating.held_message(ally.genesis_hash, target.index, target.subject, target.ledger_size,
-                                          target.digest, self.index)
-            log.info("request %d: %s", target.index, rating.DOES_NOT_OPEN)
+            message = combination.held_message(ally.genesis_hash, target.index, target.subject, target.ledger_size,
+                                               target.digest, self.index)
+            log.info("request %d: %s", target.index, combination.DOES_NOT_OPEN)
             return trustee_pb2.CombineResponse(opens=False, combiner=self.index, signature=key.sign(message),
                                                bad_trustees=sorted(bad))
         body = self._publication(target, reports, opening)
-        signature = key.sign(rating.publication_message(ally.genesis_hash, body))
+        signature = key.sign(combination.publication_message(ally.genesis_hash, body))
         log.info("request %d opens; published score signed", target.index)
         return trustee_pb2.CombineResponse(opens=True, combiner=self.index, score=body.score, grade=body.grade,
                                            reporters=body.reporters, proof=body.proof, signature=signature,
@@ -340,16 +340,17 @@ class Trustee:
         regulator's escrow key; the operator gets no plaintext."""
         ally = self.mirror.alliance
         try:
-            rating.open_aggregate(ally.generators, commitments, weights, plaintext)
+            combination.open_aggregate(ally.generators, commitments, weights, plaintext)
             opens = True
         except OpeningFailed:
             opens = False
-        aad = rating.evidence_aad(ally.genesis_hash, step.authorisation, step.subject_tag, step.ledger_size, step.step,
-                                  target.digest, self.index)
-        evidence = rating.seal_evidence(ally.genesis.regulator_escrow_key, aad,
-                                        rating.Evidence(self.index, opens, plaintext, shares))
-        message = rating.step_verdict_message(ally.genesis_hash, step.authorisation, step.subject_tag,
-                                              step.ledger_size, step.step, target.digest, self.index, opens, evidence)
+        aad = investigation.evidence_aad(ally.genesis_hash, step.authorisation, step.subject_tag, step.ledger_size,
+                                         step.step, target.digest, self.index)
+        evidence = investigation.seal_evidence(ally.genesis.regulator_escrow_key, aad,
+                                               investigation.Evidence(self.index, opens, plaintext, shares))
+        message = investigation.step_verdict_message(ally.genesis_hash, step.authorisation, step.subject_tag,
+                                                     step.ledger_size, step.step, target.digest, self.index, opens,
+                                                     evidence)
         log.info("investigation %d step %d judged (%d reports)", step.authorisation, step.step, len(target.chosen))
         return trustee_pb2.CombineResponse(opens=opens, combiner=self.index,
                                            signature=self.identity.signing_key().sign(message), evidence=evidence,
@@ -399,7 +400,7 @@ class Trustee:
         share = self.compute_share(body.ciphertext)
         aad = access.share_aad(self.mirror.alliance.genesis_hash, authorisation, grant.subject_tag, report, combiner,
                                self.index)
-        sealed = rating.seal_share(self._combiner_key(combiner), aad, share)
+        sealed = combination.seal_share(self._combiner_key(combiner), aad, share)
         record = {"time_ms": int(self.clock() * 1000), "access": authorisation, "subject": grant.subject_tag.hex(),
                   "combiner": combiner, "entries": [report]}
         self.mirror.store.append_log(SHARE_LOG, json.dumps(record, sort_keys=True).encode())
@@ -422,7 +423,7 @@ class Trustee:
         for trustee, data in sorted(sealed.items()):
             aad = access.share_aad(ally.genesis_hash, authorisation, grant.subject_tag, report, self.index, trustee)
             try:
-                share = rating.open_share(self.encryption_key, aad, data, trustee)
+                share = combination.open_share(self.encryption_key, aad, data, trustee)
                 self.cpu.submit(threshold.verify_share, pub, body.ciphertext, share).result()
                 valid.append(share)
             except CandorError as exc:
@@ -469,9 +470,9 @@ class Trustee:
         rules = state.rules_named(self.mirror.view, record["rule_set_version"])
         categories = ally.genesis.categories
         score = rating_score(rules, categories, opening.counts)
-        aggregate = rating.aggregate_commitment(ally.generators.group,
-                                                [reports[i].commitment for i, _ in target.chosen],
-                                                [w for _, w in target.chosen])
+        aggregate = combination.aggregate_commitment(ally.generators.group,
+                                                     [reports[i].commitment for i, _ in target.chosen],
+                                                     [w for _, w in target.chosen])
         statement = PublicationStatement(ally.genesis_hash, target.subject, target.ledger_size, target.digest,
                                          rule_set_hash(rules), ally.generators.group.encode(aggregate),
                                          points_vector(rules, categories), rules.base_score, score)

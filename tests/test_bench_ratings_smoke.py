@@ -66,7 +66,7 @@ QUICK_TARGETS = {
 STAGES = {
     "inclusion proofs, shared nodes once (merkle.verify_inclusions)",
     "leaf decoding (wire.signed_entry_from_bytes)",
-    "publication check (rating.check_publication)",
+    "publication check (combination.check_publication)",
     "  of which commitment decoding from the checked uncompressed hint (Group.decode_unchecked_via_xy)",
     "  of which the multi-scalar multiplications (Group.msm)",
     "  of which the publication proof (publication.verify)",
@@ -170,7 +170,7 @@ def test_profile_names_the_stages(report: bench.BenchReport) -> None:
     assert stages["inclusion proofs, shared nodes once (merkle.verify_inclusions)"].calls == 3 + 1
     assert stages["  of which commitment decoding from the checked uncompressed hint "
                   "(Group.decode_unchecked_via_xy)"].calls >= 20
-    assert stages["publication check (rating.check_publication)"].calls == 1
+    assert stages["publication check (combination.check_publication)"].calls == 1
     assert len(report.profile_top) > 5
     assert all(p.own_ms >= 0 and p.cumulative_ms >= p.own_ms - 1e-9 for p in report.profile_top)
     assert {st.name: st.calls for st in report.stages} == DIRECT

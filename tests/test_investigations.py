@@ -24,8 +24,8 @@ from candor.demo import cheating_report
 from candor.identity import Identity
 from candor.v1 import trustee_pb2
 from client.regulator import Regulator
+from core import combination, investigation, paillier, state, threshold
 from core import entries as e
-from core import paillier, rating, state, threshold
 from core.errors import AlreadyExists, Conflict, NotFound, PermissionDenied, VerificationError
 from tests.test_ratings import S1, S3, World, _hex, recent, world  # noqa: F401  (world: the fixture)
 
@@ -104,7 +104,7 @@ def test_trustees_serve_only_the_step_the_ledger_names(world: World) -> None:  #
         with pytest.raises(PermissionDenied, match="canonical next step"):
             ledger.append(world.operator_leaf(e.InvestigationStep(auth, tag, size, number, subset)))
     named = e.InvestigationStep(auth, tag, size, 1, (first, second))
-    combiners = rating.investigation_combiners(ally.genesis_hash, tag, size, 1, [1, 2, 3])
+    combiners = investigation.investigation_combiners(ally.genesis_hash, tag, size, 1, [1, 2, 3])
     forged = dataclasses.replace(named, verdict="opens", combiners=combiners, claims=(True, True),
                                  signatures=(bytes(64), bytes(64)), evidence=(b"x", b"x"))
     with pytest.raises(Conflict, match="not named yet"):
@@ -130,7 +130,7 @@ def test_trustees_serve_only_the_step_the_ledger_names(world: World) -> None:  #
     assert found.fraud == [_hex(cheat.report_id)], found.messages
     logged = steps(world)
     numbers = [s.step for _, s in logged if s.verdict]
-    assert numbers == sorted(numbers) and len(numbers) <= rating.max_steps(3)
+    assert numbers == sorted(numbers) and len(numbers) <= investigation.max_steps(3)
     assert all(s.verdict in ("opens", "does_not_open") for _, s in logged if s.verdict)
     final = logged[-1][1]
     assert final.subset == (third,) and final.verdict == "does_not_open"
@@ -257,7 +257,7 @@ def test_a_lying_combiner_is_caught_by_the_other_and_named(world: World) -> None
     ledger = world.operator.ledger
     cheat, request_index, request = held_subject(world)
     tag, size = world.tag(S3), request.ledger_size
-    liar_index = rating.investigation_combiners(ledger.alliance.genesis_hash, tag, size, 1, [1, 2, 3])[0]
+    liar_index = investigation.investigation_combiners(ledger.alliance.genesis_hash, tag, size, 1, [1, 2, 3])[0]
     liar = world.trustees[liar_index - 1][2]
     honest_verdict = liar._step_verdict
 
@@ -265,13 +265,13 @@ def test_a_lying_combiner_is_caught_by_the_other_and_named(world: World) -> None
               shares: Any, bad: list[int]) -> trustee_pb2.CombineResponse:
         resp = honest_verdict(target, step, commitments, weights, plaintext, shares, bad)
         ally = liar.mirror.alliance
-        aad = rating.evidence_aad(ally.genesis_hash, step.authorisation, step.subject_tag, step.ledger_size,
-                                  step.step, target.digest, liar.index)
-        evidence = rating.seal_evidence(ally.genesis.regulator_escrow_key, aad,
-                                        rating.Evidence(liar.index, not resp.opens, plaintext, shares))
-        message = rating.step_verdict_message(ally.genesis_hash, step.authorisation, step.subject_tag,
-                                              step.ledger_size, step.step, target.digest, liar.index,
-                                              not resp.opens, evidence)
+        aad = investigation.evidence_aad(ally.genesis_hash, step.authorisation, step.subject_tag, step.ledger_size,
+                                         step.step, target.digest, liar.index)
+        evidence = investigation.seal_evidence(ally.genesis.regulator_escrow_key, aad,
+                                               investigation.Evidence(liar.index, not resp.opens, plaintext, shares))
+        message = investigation.step_verdict_message(ally.genesis_hash, step.authorisation, step.subject_tag,
+                                                     step.ledger_size, step.step, target.digest, liar.index,
+                                                     not resp.opens, evidence)
         return trustee_pb2.CombineResponse(opens=not resp.opens, combiner=liar.index, evidence=evidence,
                                            signature=liar.identity.signing_key().sign(message))
 
@@ -307,7 +307,7 @@ def test_one_lying_combiner_cannot_hold_an_honest_subject(world: World) -> None:
     ledger = world.operator.ledger
     settle(world)
     size = ledger.cosigned_size()
-    order = rating.combiner_order(ledger.alliance.genesis_hash, world.tag(S1), size, [1, 2, 3])
+    order = combination.combiner_order(ledger.alliance.genesis_hash, world.tag(S1), size, [1, 2, 3])
     liar = world.trustees[order[0] - 1][2]
     honest_combine = liar.combine
 
@@ -316,8 +316,8 @@ def test_one_lying_combiner_cannot_hold_an_honest_subject(world: World) -> None:
         honest_combine(request_index, subset, sealed, cosigned_size, step_index)
         record = state.request_record(liar.mirror.view, request_index)
         assert record is not None
-        message = rating.held_message(ledger.alliance.genesis_hash, request_index, world.tag(S1),
-                                      int(record["ledger_size"]), bytes.fromhex(record["digest"]), liar.index)
+        message = combination.held_message(ledger.alliance.genesis_hash, request_index, world.tag(S1),
+                                           int(record["ledger_size"]), bytes.fromhex(record["digest"]), liar.index)
         return trustee_pb2.CombineResponse(opens=False, combiner=liar.index,
                                            signature=liar.identity.signing_key().sign(message))
 
@@ -334,6 +334,6 @@ def test_one_lying_combiner_cannot_hold_an_honest_subject(world: World) -> None:
 def test_a_held_verdict_comes_from_two_combiners(world: World) -> None:  # noqa: F811
     _cheat, request_index, request = held_subject(world)
     ((_, held),) = world.entries(e.RatingHeld)
-    order = rating.combiner_order(world.operator.ledger.alliance.genesis_hash, request.subject_tag,
-                                  request.ledger_size, [1, 2, 3])
+    order = combination.combiner_order(world.operator.ledger.alliance.genesis_hash, request.subject_tag,
+                                       request.ledger_size, [1, 2, 3])
     assert held.request_index == request_index and {held.combiner, held.second_combiner} == set(order[:2])

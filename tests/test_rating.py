@@ -14,29 +14,31 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core import paillier
+from core.combination import (
+    DOES_NOT_OPEN,
+    aggregate_commitment,
+    check_opening,
+    combiner_order,
+    open_aggregate,
+    open_share,
+    seal_share,
+    share_aad,
+)
 from core.errors import Conflict, InvalidInput, NotFound, OpeningFailed, VerificationError
 from core.escrow import escrow_keypair
 from core.group import ORDER, group_by_name
+from core.investigation import find_inconsistent
 from core.pedersen import Generators, commit, random_scalar, slot
 from core.rating import (
-    DOES_NOT_OPEN,
     PreviousRating,
     PreviousRequest,
     ReportInfo,
     active_set,
-    aggregate_commitment,
     changed_indices,
-    check_opening,
     check_publishable,
-    combiner_order,
     distinct_reporters,
-    find_inconsistent,
-    open_aggregate,
-    open_share,
     plan_request,
-    seal_share,
     set_digest,
-    share_aad,
 )
 from core.rules import RuleSet, default_rules
 from core.threshold import DecryptionShare

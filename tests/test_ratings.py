@@ -30,8 +30,8 @@ from candor.v1 import entries_pb2, rating_pb2
 from client.ratings import Rating, RatingClient, Unrated, verify_rating
 from client.sdk import Member
 from client.witness import Witness
+from core import combination, merkle, paillier, rating, state
 from core import entries as e
-from core import merkle, paillier, rating, state
 from core.checkpoint import Checkpoint
 from core.errors import (
     Conflict,
@@ -309,7 +309,7 @@ def test_operator_cannot_collect_decryptions_it_does_not_publish(world: World) -
         with pytest.raises(PermissionDenied, match="InvestigationAuthorised"):
             trustee.request_share(second_index, 2, second.active_set[:2])
     # The identical newest request is served again (it reveals nothing new), to its combiner only.
-    order = rating.combiner_order(ledger.alliance.genesis_hash, world.tag(S1), second.ledger_size, [1, 2, 3])
+    order = combination.combiner_order(ledger.alliance.genesis_hash, world.tag(S1), second.ledger_size, [1, 2, 3])
     assert world.trustees[1][2].request_share(second_index, order[0]).sealed_share
     with pytest.raises(PermissionDenied, match="not designated"):
         world.trustees[1][2].request_share(second_index, order[-1])
@@ -427,16 +427,16 @@ def test_trustee_refusals(world: World) -> None:
     world.epoch()
     ((index, request),) = world.entries(e.RatingRequested)
     ally = ledger.alliance
-    first, second, _last = rating.combiner_order(ally.genesis_hash, request.subject_tag, request.ledger_size,
-                                                 [1, 2, 3])
+    first, second, _last = combination.combiner_order(ally.genesis_hash, request.subject_tag, request.ledger_size,
+                                                      [1, 2, 3])
     resp = trustee.request_share(index, first)
     assert (resp.trustee, resp.combiner) == (1, first) and resp.sealed_share
     # Sealed to the combiner: another trustee cannot open it, nor use it for another combiner slot.
-    aad = rating.share_aad(ally.genesis_hash, index, request.subject_tag, request.ledger_size, request.set_digest,
-                           second, 1)
+    aad = combination.share_aad(ally.genesis_hash, index, request.subject_tag, request.ledger_size, request.set_digest,
+                                second, 1)
     other = Identity.load(world.alliance / f"trustee-{second}").hex_file("encryption.key")
     with pytest.raises(VerificationError, match="does not open"):
-        rating.open_share(other, aad, resp.sealed_share, 1)
+        combination.open_share(other, aad, resp.sealed_share, 1)
     with pytest.raises(PermissionDenied, match="InvestigationAuthorised"):
         trustee.request_share(index, first, (request.active_set[0],))
 
@@ -488,11 +488,12 @@ def test_lying_publications_are_refused_by_the_ledger_and_the_sdk(world: World) 
     body = wire.signed_entry_from_bytes(honest).entry.body
     assert isinstance(body, e.RatingPublished)
     ally = ledger.alliance
-    order = rating.combiner_order(ally.genesis_hash, body.subject_tag, body.ledger_size, [1, 2, 3])
+    order = combination.combiner_order(ally.genesis_hash, body.subject_tag, body.ledger_size, [1, 2, 3])
 
     def signed(b: e.RatingPublished) -> e.RatingPublished:
         key = Identity.load(world.alliance / f"trustee-{b.combiner}").signing_key()
-        return dataclasses.replace(b, combiner_signature=key.sign(rating.publication_message(ally.genesis_hash, b)))
+        message = combination.publication_message(ally.genesis_hash, b)
+        return dataclasses.replace(b, combiner_signature=key.sign(message))
 
     flipped = bytes([body.proof[0] ^ 1]) + body.proof[1:]
     lies = [
@@ -569,7 +570,7 @@ def test_designated_combiner_away_the_next_one_combines(world: World) -> None:
     ledger = world.operator.ledger
     ledger.wait_checkpoint(ledger.store.size())
     size = world.cosign()
-    order = rating.combiner_order(ledger.alliance.genesis_hash, world.tag(S1), size, [1, 2, 3])
+    order = combination.combiner_order(ledger.alliance.genesis_hash, world.tag(S1), size, [1, 2, 3])
     world.trustees[order[0] - 1][0].stop(0)
     result = world.epoch()
     assert result.published == [world.tag(S1).hex()], result.messages
