@@ -3,7 +3,7 @@
 Run `python -m bench.ratings` (`--json` for machine-readable output, `--quick` for a
 smoke run under half a minute, `--no-e2e` to skip the gRPC part). It measures
 
-1. Epoch work per subject (DESIGN §5) with 3 trustees, t = 2, at 3072 bits (the test-only
+1. Epoch work per subject (docs/ratings.md) with 3 trustees, t = 2, at 3072 bits (the test-only
    key tests/keys/test_only_threshold_3072_t2_n3.json, the default 8-category registry),
    for subjects with m = 10 and 100 reports. The trustees run in this process, without
    gRPC, ledger storage or mirrors: every party computes the active set and checks k and

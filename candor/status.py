@@ -1,4 +1,4 @@
-"""The one table from Candor errors to gRPC status codes (DESIGN §8).
+"""The one table from Candor errors to gRPC status codes (docs/architecture.md).
 
 Every servicer method runs inside `grpc_errors`: a `CandorError` becomes its row's status
 with the error's own message (which says what to fix); anything else becomes INTERNAL with

@@ -1,4 +1,4 @@
-"""`candor audit`: rebuild everything from genesis and compare (DESIGN §3).
+"""`candor audit`: rebuild everything from genesis and compare (docs/ledger.md).
 
 The auditor downloads the whole ledger, recomputes every leaf hash and the root, checks
 the root against a checkpoint the operator signed (and the witnesses cosigned), and replays

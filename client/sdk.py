@@ -1,4 +1,4 @@
-"""The member SDK: one typed class a platform embeds to report and retract (DESIGN §2, §3, §8).
+"""The member SDK: one typed class a platform embeds to report and retract (docs/reports.md, docs/ledger.md, docs/architecture.md).
 
 `Member` turns "subject S did category c at tier t on date D" into a ReportCommitted leaf
 and sends it over mTLS:

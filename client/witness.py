@@ -1,5 +1,5 @@
 """A witness: cosign the operator's checkpoints after checking consistency (C2SP
-tlog-witness behaviour, DESIGN §3).
+tlog-witness behaviour, docs/ledger.md).
 
 The witness keeps the last checkpoint it cosigned (through a `LogVerifier` state file).
 For each new checkpoint it verifies the operator's signature and a consistency proof from

@@ -119,7 +119,7 @@ def check_opening(
     *,
     subgroup_checked: bool = True,
 ) -> None:
-    """Verify Σ w_i·C_i == Σ N_{c,t}·G_{c,t} + R·H (DESIGN §5 step 5), R reduced mod q.
+    """Verify Σ w_i·C_i == Σ N_{c,t}·G_{c,t} + R·H (docs/ratings.md step 5), R reduced mod q.
 
     Everything is moved to one side and checked with ONE multi-scalar multiplication:
     Σ w_i·C_i − Σ N_{c,t}·G_{c,t} − R·H must be the identity. `counts` are the decrypted

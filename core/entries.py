@@ -1,4 +1,4 @@
-"""Ledger entries as domain objects (DESIGN §3).
+"""Ledger entries as domain objects (docs/ledger.md).
 
 These frozen dataclasses mirror `proto/candor/v1/entries.proto` field for field; the wire
 conversion lives in `candor/wire.py` and nothing here knows about protobuf. Every object

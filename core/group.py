@@ -1,6 +1,6 @@
 """The BLS12-381 G1 group behind one small interface, with two interchangeable backends.
 
-Follows DESIGN §2 ("Commitment"): every elliptic-curve operation in Candor goes through a
+Follows docs/reports.md ("Commitment"): every elliptic-curve operation in Candor goes through a
 `Group`, so that the fast backend (py-arkworks-bls12381, Rust) and the pure-Python reference
 (py_ecc.optimized_bls12_381) can be swapped and compared byte for byte.
 
@@ -24,7 +24,7 @@ whose equations are then tested after multiplying by h (`mul_by_cofactor`), whic
 exactly such components; the soundness argument is written next to that use, in
 `core.proofs.batch_verify_validity`. Points that are stored or reused (commitments, link
 tags, public keys) always go through `decode`. The subgroup check is two thirds of the cost
-of decoding (MEASURED.md: 81 µs checked, 26 µs without).
+of decoding (docs/performance.md: 81 µs checked, 26 µs without).
 
 `encode_xy` / `decode_xy_unchecked` are the uncompressed form (96 bytes, x ‖ y big-endian,
 no flags, no identity) for transient proof points only: decoding takes no square root, so

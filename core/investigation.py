@@ -59,7 +59,7 @@ def find_inconsistent(items: Sequence[int], opens: Callable[[Sequence[int]], boo
     Privacy: every call decrypts a sub-aggregate, smaller than the active set and
     eventually a single report, i.e. a report's tier. Trustees therefore serve these
     decryptions only under an InvestigationAuthorised entry by the regulator covering the
-    subject at that ledger size (DESIGN §5 step 3); never call this without one.
+    subject at that ledger size (docs/ratings.md step 3); never call this without one.
     """
     current = [ledger_index(i, "item") for i in items]
     if not current:

@@ -1,4 +1,4 @@
-"""Paillier encryption of packed report plaintexts (DESIGN.md section 2, "Ciphertext").
+"""Paillier encryption of packed report plaintexts (docs/reports.md, "Ciphertext").
 
 Scheme: Paillier, "Public-Key Cryptosystems Based on Composite Degree Residuosity Classes",
 EUROCRYPT 1999, section 3, with the generator g = n + 1 (as in phe and in Damgard-Jurik,
@@ -15,7 +15,7 @@ weighted sum of many of them; each (category, tier) has a 48-bit count field (``
 Multiplying ciphertexts with small integer weights, ``prod c_i^{w_i} mod n^2``, encrypts
 ``sum w_i*m_i``, which unpacks into weighted counts and ``sum w_i*r_i`` as long as no field overflows into the next one.
 
-Everything is an integer with exponent 0: no float ever reaches phe (see MEASURED.md for
+Everything is an integer with exponent 0: no float ever reaches phe (see docs/performance.md for
 the cost of mixing exponents). The raw ciphertext integers produced here are exactly the
 ``EncryptedNumber(public_key, c, 0).ciphertext(be_secure=False)`` values of phe, so phe's
 private key and the threshold decryption of ``core.threshold`` both decrypt them.
@@ -57,7 +57,7 @@ carry into its neighbour. With r < 2^255 the R field then holds at most 2^303 < 
 
 
 def slot_index(category_slot: int, tier: int) -> int:
-    """Slot of (category, tier): ``4*category_slot + tier`` (DESIGN.md section 2)."""
+    """Slot of (category, tier): ``4*category_slot + tier`` (docs/reports.md)."""
     if category_slot < 0:
         raise InvalidInput(f"category slot {category_slot} is negative: slots start at 0")
     if not 0 <= tier < TIERS:
@@ -132,7 +132,7 @@ def max_categories(n: int) -> int:
 
     The largest packed value for S slots is ``2^(320 + 48*S) - 1``; it must decode as a
     non-negative integer, i.e. stay at or below phe's ``max_int = n//3 - 1`` (which is also
-    strictly below n, as DESIGN.md requires). A 2048-bit key holds 8 categories, a 3072-bit
+    strictly below n, as docs/reports.md requires). A 2048-bit key holds 8 categories, a 3072-bit
     key 14, a 1024-bit key 3.
     """
     if not isinstance(n, int) or n <= 3:
@@ -275,7 +275,7 @@ def encrypt(public_key: phe.PaillierPublicKey, m: int, pool: RnPool | None = Non
     """Encrypt ``0 <= m < n``: ``c = (1 + m*n) * r^n mod n^2`` with fresh r from ``pool``.
 
     Without a pool this costs one exponentiation (9 ms at 2048 bits, 30 ms at 3072, see
-    MEASURED.md); with a non-empty pool a few microseconds. The result is the raw integer
+    docs/performance.md); with a non-empty pool a few microseconds. The result is the raw integer
     that ``phe.EncryptedNumber(public_key, c, 0)`` wraps.
     """
     n = _modulus(public_key)
@@ -366,7 +366,7 @@ def from_encrypted_number(
     """The raw ciphertext of a phe ``EncryptedNumber`` under ``public_key``.
 
     Uses ``ciphertext(be_secure=False)``: re-randomising here would cost a hidden full
-    encryption (MEASURED.md); a fresh encryption is already randomised, and an aggregate
+    encryption (docs/performance.md); a fresh encryption is already randomised, and an aggregate
     is meant to be reproducible. Refuses non-zero exponents (floats or scaled encodings).
     """
     n = _modulus(public_key)

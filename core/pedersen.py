@@ -1,6 +1,6 @@
 """Pedersen commitments to a report's one-hot (category, tier) indicator.
 
-Follows DESIGN §2 ("Commitment") and Pedersen, "Non-Interactive and Information-Theoretic
+Follows docs/reports.md ("Commitment") and Pedersen, "Non-Interactive and Information-Theoretic
 Secure Verifiable Secret Sharing" (CRYPTO '91): in a group of prime order q with
 generators whose mutual discrete logarithms nobody knows,
 
@@ -9,7 +9,7 @@ generators whose mutual discrete logarithms nobody knows,
 hides (c, t) perfectly and binds it computationally. Here the tier t is the secret and the
 category c is public; the commitment is to the indicator vector that is 1 in slot
 `4·slot(c) + t` and 0 elsewhere, so that sums of commitments are commitments to per-slot
-counts (DESIGN §5, step 5).
+counts (docs/ratings.md, step 5).
 
 Nothing-up-my-sleeve generators: every G_{c,t} and H is RFC 9380 hash_to_curve of a fixed
 public string under the domain tag `PEDERSEN_DST`, so no one knows a discrete-log relation
@@ -45,7 +45,7 @@ _MAX_CATEGORY_BYTES = 64
 
 
 class Tier(IntEnum):
-    """Severity of a reported incident (DESIGN §2). The value is the tier's index in its slot."""
+    """Severity of a reported incident (docs/reports.md). The value is the tier's index in its slot."""
 
     MINOR = 0
     GENERAL = 1
@@ -69,7 +69,7 @@ def _check_tier(tier: int) -> int:
 
 
 def slot(category_index: int, tier: int) -> int:
-    """The plaintext slot of (category, tier): 4·category_index + tier (DESIGN §2)."""
+    """The plaintext slot of (category, tier): 4·category_index + tier (docs/reports.md)."""
     if isinstance(category_index, bool) or not isinstance(category_index, int) or category_index < 0:
         raise InvalidInput(f"category index must be a non-negative integer, got {category_index!r}")
     return TIERS * category_index + _check_tier(tier)
@@ -101,7 +101,7 @@ class Generators:
     """The Pedersen generators G_{c,t} and H for one category registry, computed once.
 
     Each G_{c,t} = hash_to_curve(b"category/<code>/tier/<t>", PEDERSEN_DST) and
-    H = hash_to_curve(b"blinding", PEDERSEN_DST). The registry is append-only (DESIGN §2),
+    H = hash_to_curve(b"blinding", PEDERSEN_DST). The registry is append-only (docs/reports.md),
     so a category's index, and with it its slot, never changes.
     """
 

@@ -1,6 +1,6 @@
 """The validity proof of a report commitment: a 1-of-4 OR proof over the tiers.
 
-Follows DESIGN §2 ("Validity proof") and Cramer, Damgård, Schoenmakers, "Proofs of Partial
+Follows docs/reports.md ("Validity proof") and Cramer, Damgård, Schoenmakers, "Proofs of Partial
 Knowledge and Simplified Design of Witness Hiding Protocols" (CRYPTO '94): their 1-out-of-n
 composition applied to Schnorr's proof of knowledge of a discrete logarithm, made
 non-interactive with the Fiat–Shamir transform (Fiat, Shamir, CRYPTO '86), with the statement
@@ -33,7 +33,7 @@ Hash to scalar: SHA-512 of the transcript, read as a 512-bit big-endian integer,
 mod q. 512 bits exceed log2(q) + 128 = 383, so the result is within statistical distance
 2^-256 of uniform on Z_q (the same margin RFC 9380 §5 asks of hash_to_field, L = 64).
 
-Batch verification (DESIGN §2 "MUST be batch-verifiable"): see `batch_verify_validity`.
+Batch verification (docs/reports.md "MUST be batch-verifiable"): see `batch_verify_validity`.
 """
 
 from __future__ import annotations

@@ -158,7 +158,7 @@ def reports_by_index(reports: Sequence[ReportInfo]) -> dict[int, ReportInfo]:
 def active_set(
     reports: Sequence[ReportInfo], rules: RuleSet, ledger_size: int, as_of: _dt.date
 ) -> Active:
-    """The active set of one subject at ledger size L as of a date (DESIGN §5 step 1).
+    """The active set of one subject at ledger size L as of a date (docs/ratings.md step 1).
 
     A report counts iff its index < L; it was not retracted, nor marked fraudulent, by an
     entry below L (an entry at index ≥ L is not part of this view of the ledger); it has

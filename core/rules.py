@@ -79,7 +79,7 @@ __all__ = [
     "weight",
 ]
 
-#: The default category registry of DOMAIN.md, in slot order (codes are permanent).
+#: The default category registry of docs/domain.md, in slot order (codes are permanent).
 DEFAULT_CATEGORIES: tuple[str, ...] = (
     "contract_default",
     "fake_traffic",
@@ -618,7 +618,7 @@ review_manipulation = [1, 3, 6, 61]
 off_platform_luring = [1, 3, 6, 61]
 tax_evasion = [1, 3, 6, 61]
 """
-"""The default rule set of DOMAIN.md for the default registry, in canonical form."""
+"""The default rule set of docs/domain.md for the default registry, in canonical form."""
 
 
 def default_rules() -> RuleSet:

@@ -1,7 +1,7 @@
 """Ed25519 signatures over canonical bytes (RFC 8032 §5.1, via pyca/cryptography).
 
 Candor signs exact bytes: a ledger entry is signed as stored and stored as signed, never
-re-serialised (DESIGN §3). These wrappers keep the raw 32-byte encodings at the boundary
+re-serialised (docs/ledger.md). These wrappers keep the raw 32-byte encodings at the boundary
 and turn cryptography's `InvalidSignature` into `VerificationError`, so a caller cannot
 forget to check a result. Verification is RFC 8032 strict as implemented by OpenSSL:
 non-canonical S (S >= L), wrong lengths and small-order edge cases are rejected (checked

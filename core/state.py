@@ -1,4 +1,4 @@
-"""The ledger's state as a projection of its entries (DESIGN §3).
+"""The ledger's state as a projection of its entries (docs/ledger.md).
 
 Members, rule sets, reports, disputes and ratings are never written directly: they are what
 `apply` derives from each entry, in order, starting at genesis. The server runs `apply`
@@ -301,7 +301,7 @@ def _hour_text(ms: int) -> str:
 
 def check_incident_date(incident_date: str, today: _dt.date) -> None:
     """A report's incident date: not after the day the entry is written, and within the
-    retention period (DESIGN §4; 征信业管理条例 Art 16)."""
+    retention period (docs/rules.md; 征信业管理条例 Art 16)."""
     incident = e.parse_date(incident_date, "incident date")
     if incident > today:
         raise InvalidInput(f"incident date {incident_date} is in the future (today is {today.isoformat()})")
@@ -562,7 +562,7 @@ def _day(ms: int) -> _dt.date:
     return _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.timezone.utc).date()
 
 
-# -- ratings (DESIGN §5) -------------------------------------------------------------------
+# -- ratings (docs/ratings.md) -------------------------------------------------------------------
 
 
 def rules_in_force(view: StateView, as_of: _dt.date, before: int | None = None) -> tuple[Any, int]:

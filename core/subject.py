@@ -1,4 +1,4 @@
-"""Subject pseudonyms (DESIGN §2): subject tag = HMAC-SHA256(alliance key, normalise(id)).
+"""Subject pseudonyms (docs/reports.md): subject tag = HMAC-SHA256(alliance key, normalise(id)).
 
 Members never send raw subject identifiers (an anchor's platform handle, shop id...) to the
 operator; they send the tag. Two members must derive the same tag for the same subject even

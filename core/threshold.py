@@ -1,4 +1,4 @@
-"""Threshold Paillier decryption with a trusted dealer (DESIGN.md section 5).
+"""Threshold Paillier decryption with a trusted dealer (docs/ratings.md).
 
 Follows Damgard and Jurik, "A Generalisation, a Simplification and Some Applications of
 Paillier's Probabilistic Public-Key System", PKC 2001, section 4.1 (the threshold
@@ -114,7 +114,7 @@ def safe_prime(bits: int, progress: Progress | None = None) -> int:
     ``gmpy2.is_prime`` (BPSW plus Miller-Rabin rounds) on both. Setting the top two bits
     makes the product of two such primes exactly ``2*bits`` bits long.
 
-    Expected time on the reference machine (MEASURED.md): 1-5 s for 1024 bits (a 2048-bit
+    Expected time on the reference machine (docs/performance.md): 1-5 s for 1024 bits (a 2048-bit
     key), 1-15 s for 1536 bits (a 3072-bit key); runs of this code took 0.2-4.6 s and
     0.3-14 s. The spread is large because the search is random. ``progress`` gets a line
     after every sieve window of 2^15 candidates.

@@ -1,4 +1,4 @@
-"""The operator's gRPC server, built by a factory (DESIGN §7).
+"""The operator's gRPC server, built by a factory (docs/architecture.md).
 
 `create_server(settings, store)` wires the ledger, the servicers, health checking and
 reflection behind mutual TLS and returns the started server and its bound port; tests bind

@@ -1,4 +1,4 @@
-"""The alliance key ceremony: `candor alliance init` (DESIGN §1, §5).
+"""The alliance key ceremony: `candor alliance init` (docs/architecture.md, docs/ratings.md).
 
 Run by the regulator, once. It creates the alliance CA and every party's identity folder
 (see `candor/identity.py`), deals the threshold Paillier key to the trustees (the dealer
@@ -196,7 +196,7 @@ def init_alliance(plan: Plan, progress: Callable[[str], None] | None = None) -> 
 
 
 def default_rules_for(categories: Sequence[str]) -> RuleSet:
-    """DOMAIN.md's default rule set, with the default points for every category of `categories`."""
+    """docs/domain.md's default rule set, with the default points for every category of `categories`."""
     base = default_rules()
     points = dict(base.points)
     fallback = base.points[0][1]

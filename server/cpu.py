@@ -1,4 +1,4 @@
-"""A pool of worker processes for the hot big-integer work (DESIGN §7).
+"""A pool of worker processes for the hot big-integer work (docs/architecture.md).
 
 gmpy2 holds the GIL, so decryption shares, share verifications and aggregates computed on
 gRPC threads would run one at a time whatever the core count. The pool runs them in

@@ -1,4 +1,4 @@
-"""Opening the operator's database for serving, and `candor db migrate` (DESIGN §7).
+"""Opening the operator's database for serving, and `candor db migrate` (docs/architecture.md).
 
 Schema changes are versioned migrations (`server.postgres_migrations.MIGRATIONS`,
 `server.sqlite_migrations.MIGRATIONS`) that only ever add. For PostgreSQL they are applied only

@@ -1,15 +1,15 @@
-"""Report intake off the GIL: verifying reports and retractions in a process pool (DESIGN §2, §7).
+"""Report intake off the GIL: verifying reports and retractions in a process pool (docs/reports.md, docs/architecture.md).
 
-DESIGN §7: "Hot crypto (proof verification, share computation) runs in a process pool:
+docs/architecture.md: "Hot crypto (proof verification, share computation) runs in a process pool:
 gmpy2 holds the GIL" (and so does py-arkworks-bls12381: two threads decoding points run
-no faster than one, MEASURED.md). A `Verifier` therefore runs the cryptographic checks of
+no faster than one, docs/performance.md). A `Verifier` therefore runs the cryptographic checks of
 `server.ledger.Ledger.verify_entry` — the validity proof, the ciphertext range and the
 ring signature — in worker processes, and keeps in the server process only what needs
 the ledger's state: the current ring (keys and the index of the last membership change),
 the ledger size, and for a retraction the subject of the report it retracts. Those are
 read here and sent along as bytes and integers; a worker never sees the store.
 
-Batching. DESIGN §2 makes validity proofs and ring signatures batch-verifiable
+Batching. docs/reports.md makes validity proofs and ring signatures batch-verifiable
 (`core.proofs.batch_verify_validity`, `core.ring.batch_ring_verify`: one multi-scalar
 multiplication for many items). Reports arriving together are gathered by one dispatcher
 thread: a batch is sent when a worker is free and either `max_batch` items are waiting or

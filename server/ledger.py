@@ -1,4 +1,4 @@
-"""The operator's ledger: one sequencer, group commit, checkpoints, proofs (DESIGN §3).
+"""The operator's ledger: one sequencer, group commit, checkpoints, proofs (docs/ledger.md).
 
 Entries reach the ledger already decoded and, for reports, already verified (signatures and
 proofs are checked in the intake threads, in parallel). The sequencer thread takes whatever

@@ -1,4 +1,4 @@
-"""Structured logs and per-RPC observation for the operator (DESIGN §7, operations).
+"""Structured logs and per-RPC observation for the operator (docs/architecture.md, operations).
 
 * `RpcObserver`, a gRPC server interceptor: every unary call gets a request id (the caller's
   `x-request-id` metadata if it is a sane token, else a fresh random one), which is returned

@@ -1,4 +1,4 @@
-"""Operator metrics in the Prometheus text exposition format (DESIGN §7, operations).
+"""Operator metrics in the Prometheus text exposition format (docs/architecture.md, operations).
 
 A deliberately small, dependency-free registry: counters, gauges (set or computed at scrape
 time) and histograms with fixed buckets, rendered in text format 0.0.4

@@ -1,4 +1,4 @@
-"""A verified local copy of the ledger (trustees, DESIGN §5).
+"""A verified local copy of the ledger (trustees, docs/ratings.md).
 
 A trustee never takes the operator's word for what is on the ledger: it keeps its own
 mirror, extended only up to checkpoints that carry the genesis witness quorum and are

@@ -1,4 +1,4 @@
-"""The alliance's X.509 material for mutual TLS (DESIGN §7).
+"""The alliance's X.509 material for mutual TLS (docs/architecture.md).
 
 The regulator runs the alliance CA. Every party gets an ECDSA P-256 TLS key (what every TLS stack accepts)
 and a certificate whose subject CN is the party's name and OU its role

@@ -1,6 +1,6 @@
 """PostgreSQL implementation of `server.storage.LedgerStore`, for several servers over one database.
 
-DESIGN §7: "PostgreSQL for a deployment of several stateless servers over one database".
+docs/architecture.md: "PostgreSQL for a deployment of several stateless servers over one database".
 Any number of operator processes may append concurrently; PostgreSQL decides who wins:
 
 * Every ledger append runs in one transaction that first takes a transaction-scoped advisory

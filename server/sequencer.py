@@ -1,6 +1,6 @@
 """One sequencer, many servers: the ledger's single linear history over a shared database.
 
-DESIGN §7 ("PostgreSQL for a deployment of several stateless servers over one database";
+docs/architecture.md ("PostgreSQL for a deployment of several stateless servers over one database";
 "report intake and its ledger append are one transaction: an acknowledged report is never
 lost") and §3 (one append-only log, checkpoints signed by the operator).
 

@@ -1,4 +1,4 @@
-"""gRPC servicers of the operator: thin adapters from protobuf to the ledger (DESIGN §8).
+"""gRPC servicers of the operator: thin adapters from protobuf to the ledger (docs/architecture.md).
 
 Each method converts its request, checks the caller's role (from the mTLS certificate and
 the ledger), calls the ledger, and converts back. Errors go through the one status table in

@@ -1,11 +1,11 @@
-"""SQLite implementation of `server.storage.LedgerStore`, the embedded default (DESIGN §7).
+"""SQLite implementation of `server.storage.LedgerStore`, the embedded default (docs/architecture.md).
 
 Durability and concurrency come from SQLite itself (https://sqlite.org/wal.html,
 https://sqlite.org/lang_transaction.html):
 
 * WAL journal with `synchronous=FULL`: a commit is fsynced before `commit()` returns, and
   readers never block the writer. Group commit pays: one transaction per batch, rows written
-  with `executemany` (MEASURED.md: 100 rows per FULL transaction run at ~90k rows/s, one row
+  with `executemany` (docs/performance.md: 100 rows per FULL transaction run at ~90k rows/s, one row
   per transaction at 4.4k/s).
 * `BEGIN IMMEDIATE` takes the database's single write lock at the start of every write, so
   writers from several threads *and processes* serialise, and the ledger-size check made

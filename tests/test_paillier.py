@@ -1,4 +1,4 @@
-"""Packed Paillier plaintexts and fast encryption (core/paillier.py, DESIGN.md section 2)."""
+"""Packed Paillier plaintexts and fast encryption (core/paillier.py, docs/reports.md)."""
 
 from __future__ import annotations
 

@@ -141,7 +141,7 @@ RS = st.integers(min_value=0, max_value=ORDER - 1)
 @settings(max_examples=40, deadline=None)
 @given(c1=CATS, t1=TIERS, r1=RS, c2=CATS, t2=TIERS, r2=RS)
 def test_commitments_add_up(c1: str, t1: int, r1: int, c2: str, t2: int, r2: int) -> None:
-    """Σ C_i = Σ G_{c_i,t_i} + (Σ r_i)·H: what the rating check of DESIGN §5 relies on."""
+    """Σ C_i = Σ G_{c_i,t_i} + (Σ r_i)·H: what the rating check of docs/ratings.md relies on."""
     g: Group = ARK
     total = g.add(commit(ARK_GENS, c1, t1, r1), commit(ARK_GENS, c2, t2, r2))
     expected = g.msm(

@@ -1,4 +1,4 @@
-"""Reporting through the member SDK over real gRPC with mTLS (DESIGN §2, §3, §8).
+"""Reporting through the member SDK over real gRPC with mTLS (docs/reports.md, docs/ledger.md, docs/architecture.md).
 
 Each refusal is checked twice: the caller gets the right status (as a typed Candor error),
 and nothing reached the ledger (its size is unchanged). Refusals the SDK would catch itself

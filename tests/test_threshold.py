@@ -1,4 +1,4 @@
-"""Threshold Paillier (core/threshold.py, Damgard-Jurik 2001 s=1, DESIGN.md section 5)."""
+"""Threshold Paillier (core/threshold.py, Damgard-Jurik 2001 s=1, docs/ratings.md)."""
 
 from __future__ import annotations
 

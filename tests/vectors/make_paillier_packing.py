@@ -1,6 +1,6 @@
 """Regenerate tests/vectors/paillier_packing.json (packing and registry-fit known answers).
 
-Expected values are computed here from the formulas of DESIGN.md section 2 with plain
+Expected values are computed here from the formulas of docs/reports.md with plain
 integer arithmetic, independently of core/paillier.py:
 
     pack(r, slot) = r + 2^320 * 2^(48*slot)
@@ -94,7 +94,7 @@ def main() -> None:
                         f"the registry has {k + 1}: use a larger key"})
 
     out = {
-        "description": "Candor packed Paillier plaintexts (DESIGN.md section 2): "
+        "description": "Candor packed Paillier plaintexts (docs/reports.md): "
         "m = r + 2^320 * 2^(48*slot); known answers for pack/unpack and the registry-fit "
         "rule 2^(320 + 48*4*k) <= n // 3. Integers are lowercase hex unless stated.",
         "constants": {"R_BITS": R_BITS, "SLOT_BITS": SLOT_BITS, "TIERS": TIERS},

@@ -2,7 +2,7 @@
 
 Run: python tests/vectors/make_pedersen.py
 
-Computed straight from the DESIGN §2 definitions with py_ecc (RFC 9380 hash_to_G1), not
+Computed straight from the docs/reports.md definitions with py_ecc (RFC 9380 hash_to_G1), not
 through core.pedersen, so the test compares the implementation with an independent
 derivation: G_{c,t} = hash_to_curve("category/<code>/tier/<t>"), H = hash_to_curve("blinding"),
 both under DST "CANDOR-V1-PEDERSEN", and C = G_{c,t} + r·H.

@@ -4,8 +4,8 @@ spacing of rule sets.
 Run: python tests/vectors/make_rules.py
 
 Nothing here calls core.rules: the texts are edits of a literal copy of the default rule
-set of DOMAIN.md, and every expected answer (error fragment, stored JSON, weight, score,
-grade, earliest date) is written out by hand from docs/rules.md and DOMAIN.md, so the test
+set of docs/domain.md, and every expected answer (error fragment, stored JSON, weight, score,
+grade, earliest date) is written out by hand from docs/rules.md and docs/domain.md, so the test
 compares the implementation against an independent reading of the rules.
 
 A case is "valid" if `check_canonical` accepts it (it may be published); "parses" says
@@ -89,7 +89,7 @@ def cases() -> list[dict[str, Any]]:
     cap_line = "retention_years = 5\n"
     return [
         {"id": "default", "valid": True, "parses": True,
-         "why": "the default rule set of DOMAIN.md, in canonical form", "toml": DEFAULT,
+         "why": "the default rule set of docs/domain.md, in canonical form", "toml": DEFAULT,
          "json": DEFAULT_JSON},
         {"id": "overrides", "valid": True, "parses": True,
          "why": "retention overrides, listed in registry order", "toml": overrides,

@@ -147,7 +147,7 @@ def main() -> None:
 
     out = {
         "description": "Threshold Paillier decryption shares (Damgard-Jurik 2001 s=1, "
-        "DESIGN.md section 5) under the 1024-bit TEST-ONLY key: verify_share and combine. "
+        "docs/ratings.md) under the 1024-bit TEST-ONLY key: verify_share and combine. "
         "Integers are lowercase hex. A valid share's c_i equals c^(2*Delta*s_i) for the "
         "key share in the key file; a valid combination yields the plaintext.",
         "generator": "tests/vectors/make_threshold_share.py",

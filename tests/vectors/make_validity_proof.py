@@ -175,7 +175,7 @@ def build() -> dict[str, object]:
         {**stmt_json(s), "report_id": s.report_id[:15].hex()})
 
     return {
-        "description": "CDS 1-of-4 validity proofs (DESIGN §2) over BLS12-381 G1 with DST "
+        "description": "CDS 1-of-4 validity proofs (docs/reports.md) over BLS12-381 G1 with DST "
         "CANDOR-V1-PEDERSEN generators and Fiat-Shamir tag CANDOR-V1-VALIDITY. Valid cases: "
         "replaying `nonces` (in the order the prover draws them) through prove_validity must "
         "give exactly `proof`; invalid cases must raise `error` with `message` in its text, "
