@@ -1251,7 +1251,8 @@ def run(settings: Settings, log: Callable[[str], None] | None = None) -> BenchRe
         f"epoch rows follow the protocol (docs/ratings.md): t = {THRESHOLD} shares computed, sealed to the "
         f"combiner and verified there; server.epoch.EpochRunner asks all n = {PARTIES} trustees for sealed shares "
         "and the combiner verifies them before combining t, checks the plaintext strictly and proves the score",
-        "a rating over fewer than k = 3 reporters cannot verify (default rules): the smallest verified rating has 3 reports",
+        "a rating over fewer than k = 3 reporters cannot verify (default rules): "
+        "the smallest verified rating has 3 reports",
         "aggregate rows: core.paillier.aggregate multiplies reports of equal weight first and exponentiates "
         "once per decay band, so it beats the m per-report powmods of its floor (ratio below 1)",
     ]

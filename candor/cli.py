@@ -335,7 +335,8 @@ def cmd_report_submit(args: argparse.Namespace) -> None:
     evidence = Path(args.evidence).read_bytes() if args.evidence else b""
     with Member(Identity.load(args.identity), args.server, pool_size=0, coupon_pool_size=0) as member:
         receipt = member.submit_report(args.subject, args.category, args.tier, args.incident_date, evidence=evidence)
-    _emit(args, {"report_id": receipt.report_id.hex(), "receipt": _receipt_json(receipt)}, "Report recorded (receipt verified)")
+    _emit(args, {"report_id": receipt.report_id.hex(), "receipt": _receipt_json(receipt)},
+          "Report recorded (receipt verified)")
 
 
 def cmd_report_retract(args: argparse.Namespace) -> None:
@@ -469,15 +470,14 @@ def cmd_rules_publish(args: argparse.Namespace) -> None:
 
     rules = parse_rules(Path(args.file).read_text(encoding="utf-8"), _registry(args.identity))
     text = canonical_toml(rules)
-    leaf = regulator_leaf(Path(args.identity), e.RuleSetPublished(rules.version, rules.effective_from.isoformat(), text))
+    leaf = regulator_leaf(Path(args.identity),
+                          e.RuleSetPublished(rules.version, rules.effective_from.isoformat(), text))
     _emit(args, {"version": rules.version, "effective_from": rules.effective_from.isoformat(),
                  **_governance(args, "PublishRules", leaf)}, "Rule set published")
 
 
 def cmd_rules_canonical(args: argparse.Namespace) -> None:
-    from core.rules import canonical_toml, parse_rules
-
-    from core.rules import DEFAULT_CATEGORIES
+    from core.rules import DEFAULT_CATEGORIES, canonical_toml, parse_rules
 
     # No identity needed: without one, the rule set is checked against the default registry.
     registry = _registry(args.identity) if args.identity else DEFAULT_CATEGORIES
@@ -693,7 +693,8 @@ def cmd_rating_get(args: argparse.Namespace) -> None:
         "unrated": "no rating published",
         "below_k": f"below k: {data.get('reporters')} distinct reporter(s), k = {data.get('k')}",
         "rated": "rated",
-        "rated_changes_waiting": f"rated; changes waiting since {data.get('waiting_since')} (the update rule holds them)",
+        "rated_changes_waiting":
+            f"rated; changes waiting since {data.get('waiting_since')} (the update rule holds them)",
         "held": "held: the aggregate did not open; awaiting the regulator's investigation",
         "disputed": "rated; an open dispute touches a counted report",
     }
@@ -814,7 +815,8 @@ def cmd_subject_record(args: argparse.Namespace) -> None:
                   f"{rating.rule_set}; state {rating.state})")
     else:
         out.print(f"Rating: none published (state {rating.state}"
-                  + (f": {rating.reporters} distinct reporter(s), k = {rating.k})" if rating.state == "below_k" else ")"))
+                  + (f": {rating.reporters} distinct reporter(s), k = {rating.k})"
+                     if rating.state == "below_k" else ")"))
     table = Table(title=f"Reports about you ({len(rec.reports)})")
     for col in ("report id", "category", "incident", "recorded", "status", "expires", "disputes"):
         table.add_column(col)
@@ -859,8 +861,9 @@ def cmd_dispute_list(args: argparse.Namespace) -> None:
     today = _dt.datetime.now(_dt.UTC).date()
     with SubjectClient(Identity.load(args.identity), args.server) as client:
         docket = client.disputes(open_only=args.open or args.overdue)
-    rows: list[dict[str, Any]] = [{"dispute_id": d.dispute_id, "report_id": d.report_id, "subject_tag": r.subject_tag.hex(),
-             "category": r.category, "filed_on": d.filed_on, "filed_by": d.by, "due": d.due, "open": d.open,
+    rows: list[dict[str, Any]] = [{"dispute_id": d.dispute_id, "report_id": d.report_id,
+             "subject_tag": r.subject_tag.hex(), "category": r.category, "filed_on": d.filed_on, "filed_by": d.by,
+             "due": d.due, "open": d.open,
              "overdue": d.overdue(today), "outcome": d.outcome, "statement": d.statement, "annotation": d.annotation}
             for d, r in docket if not args.overdue or d.overdue(today)]
     if args.json:
@@ -887,8 +890,8 @@ def cmd_report_list(args: argparse.Namespace) -> None:
     tag = _subject_tag_of(args) if args.subject else None
     with RatingClient(identity, args.server) as client:
         reports = own_reports(client, key, tag)
-    rows: list[dict[str, Any]] = [{"report_id": r.report_id, "entry": r.index, "subject_tag": r.subject_tag, "category": r.category,
-             "incident_date": r.incident_date, "status": r.status,
+    rows: list[dict[str, Any]] = [{"report_id": r.report_id, "entry": r.index, "subject_tag": r.subject_tag,
+             "category": r.category, "incident_date": r.incident_date, "status": r.status,
              "disputes": [dataclasses.asdict(d) for d in r.disputes]} for r in reports]
     if args.json:
         print(json.dumps({"reports": rows}, indent=2, sort_keys=True))
@@ -981,7 +984,8 @@ def cmd_explore(args: argparse.Namespace) -> None:
     if explorer.mirror.error is not None:
         console.print(f"[red]the ledger does not verify:[/red] {escape(explorer.mirror.error)}", soft_wrap=True)
     console.print(f"explorer for the {identity.role} {identity.name}, read-only, at {served.url} "
-                  f"(verified size {explorer.mirror.snapshot.size if explorer.mirror.snapshot else 0}); Ctrl-C stops it",
+                  f"(verified size {explorer.mirror.snapshot.size if explorer.mirror.snapshot else 0}); "
+                  "Ctrl-C stops it",
                   soft_wrap=True)
     explorer.mirror.start(args.interval)
     stop = threading.Event()
@@ -1003,7 +1007,8 @@ def _add_explore_command(sub: Any, add: Callable[..., argparse.ArgumentParser]) 
     p.add_argument("--listen", default=_env("EXPLORE_LISTEN", "127.0.0.1:8080"),
                    help="HOST:PORT to serve on (default 127.0.0.1:8080; env CANDOR_EXPLORE_LISTEN)")
     p.add_argument("--state", default=None, help="folder for the explorer's verified copy (default: IDENTITY/explorer)")
-    p.add_argument("--interval", type=float, default=5.0, help="seconds between refreshes from the operator (default 5)")
+    p.add_argument("--interval", type=float, default=5.0,
+                   help="seconds between refreshes from the operator (default 5)")
     p.add_argument("--verify-all", action="store_true",
                    help="also re-verify every ring signature and validity proof while syncing (as `candor audit`)")
 
@@ -1090,7 +1095,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schema", default=_env("SCHEMA"), help="PostgreSQL schema holding the ledger (default "
                    "candor); several servers given the same --data and --schema share one ledger; env CANDOR_SCHEMA")
     p.add_argument("--metrics-listen", default=_env("METRICS_LISTEN"), metavar="HOST:PORT",
-                   help="serve Prometheus metrics at http://HOST:PORT/metrics (default: off); env CANDOR_METRICS_LISTEN")
+                   help="serve Prometheus metrics at http://HOST:PORT/metrics (default: off); "
+                        "env CANDOR_METRICS_LISTEN")
     p.add_argument("--log-json", action="store_true", help="log JSON lines (one per RPC, with a request id) on stderr")
     p.add_argument("--verify-workers", type=int, metavar="N",
                    default=int(_env("VERIFY_WORKERS") or 0) if _env("VERIFY_WORKERS") else None,

@@ -115,7 +115,8 @@ def _decoded(proven: rating_pb2.ProvenEntry, what: str) -> e.SignedEntry:
         # The bytes are bound to the cosigned tree, so the canonical-encoding re-check is moot.
         return wire.signed_entry_from_bytes(proven.entry, check_canonical=False)
     except CandorError as exc:
-        raise VerificationError(f"{what} (entry {proven.index}) is not proven in the cosigned checkpoint: {exc}") from None
+        raise VerificationError(
+            f"{what} (entry {proven.index}) is not proven in the cosigned checkpoint: {exc}") from None
 
 
 def _signed_by(signed: e.SignedEntry, key: bytes, who: str) -> None:
@@ -151,7 +152,8 @@ def verify_rating(ally: state.Alliance, resp: rating_pb2.RatingResponse, cp: Che
     _signed_by(request_entry, g.operator_key, "operator")
     request = request_entry.entry.body
     if not isinstance(request, e.RatingRequested) or resp.request.index != body.request_index:
-        raise VerificationError(f"entry {resp.request.index} is not the request {body.request_index} the rating answers")
+        raise VerificationError(
+            f"entry {resp.request.index} is not the request {body.request_index} the rating answers")
     rules_entry = _included(resp.rule_set, cp, "the rule set")
     _signed_by(rules_entry, g.regulator_key, "regulator")
     rules_body = rules_entry.entry.body
@@ -172,10 +174,12 @@ def verify_rating(ally: state.Alliance, resp: rating_pb2.RatingResponse, cp: Che
     weights: dict[tuple[str, str], int] = {}  # many reports share a category and incident date
     for proven, w in zip(resp.reports, body.weights, strict=True):
         if proven.index >= body.ledger_size:
-            raise VerificationError(f"entry {proven.index} is beyond the ledger size {body.ledger_size} the rating covers")
+            raise VerificationError(
+                f"entry {proven.index} is beyond the ledger size {body.ledger_size} the rating covers")
         signed = _decoded(proven, "a report of the active set")
         report = signed.entry.body
-        if not isinstance(report, e.ReportCommitted) or report.subject_tag != subject_tag or signed.ring_signature is None:
+        if not isinstance(report, e.ReportCommitted) or report.subject_tag != subject_tag \
+                or signed.ring_signature is None:
             raise VerificationError(f"entry {proven.index} in the active set is not a report about this subject")
         incident = _dt.date.fromisoformat(report.incident_date)
         expected = weights.get((report.category, report.incident_date))
@@ -226,7 +230,8 @@ class RatingClient:
         out: list[LoggedQuery] = []
         after = 0
         while True:
-            resp = self.conn.call(self.conn.rating.ListQueries, rating_pb2.ListQueriesRequest(subject_tag=tag, after=after))
+            resp = self.conn.call(self.conn.rating.ListQueries,
+                                  rating_pb2.ListQueriesRequest(subject_tag=tag, after=after))
             cp = self.verifier.accept(resp.checkpoint.note, self.conn) if resp.checkpoint.note else None
             out.extend(verify_queries(self.verifier.alliance, resp, cp, int(time.time() * 1000)))
             if not resp.next_after:

@@ -1,4 +1,5 @@
-"""The member SDK: one typed class a platform embeds to report and retract (docs/reports.md, docs/ledger.md, docs/architecture.md).
+"""The member SDK: one typed class a platform embeds to report and retract (docs/reports.md,
+docs/ledger.md, docs/architecture.md).
 
 `Member` turns "subject S did category c at tier t on date D" into a ReportCommitted leaf
 and sends it over mTLS:
@@ -187,7 +188,8 @@ class Member:
     def __init__(self, identity: Identity, address: str | None = None, state_dir: Path | None = None, *,
                  pool_size: int = 32, coupon_pool_size: int = 8, timeout: float = 60.0) -> None:
         if identity.role != "member":
-            raise InvalidInput(f"the Member SDK needs a member identity folder; {identity.path} belongs to the {identity.role} {identity.name}")
+            raise InvalidInput(f"the Member SDK needs a member identity folder; {identity.path} belongs to the "
+                               f"{identity.role} {identity.name}")
         self.identity = identity
         self.member_id = identity.name
         folder = Path(state_dir) if state_dir is not None else identity.path
@@ -286,7 +288,8 @@ class Member:
         if record is None:
             raise PermissionDenied(f"member {self.member_id} is not admitted on this ledger")
         if record["revoked_at"] is not None:
-            raise PermissionDenied(f"member {self.member_id} was revoked at entry {record['revoked_at']} and may not report")
+            raise PermissionDenied(
+                f"member {self.member_id} was revoked at entry {record['revoked_at']} and may not report")
         if bytes.fromhex(record["reporting_key"]) != self.reporting_public_key:
             raise InvalidInput(
                 f"the reporting key in {self.identity.path} is not the one admitted for {self.member_id}; "
@@ -351,7 +354,8 @@ class Member:
             raise InvalidInput(f"category must be a string, got {type(category).__name__}")
         if check:
             if category not in self.categories:
-                raise InvalidInput(f"category {category!r} is not in the registry; use one of {', '.join(self.categories)}")
+                raise InvalidInput(
+                    f"category {category!r} is not in the registry; use one of {', '.join(self.categories)}")
             # The ledger's own rule, checked early so the caller hears it before any crypto runs.
             state.check_incident_date(date, _dt.datetime.fromtimestamp(now_ms / 1000, tz=_dt.timezone.utc).date())
         if not isinstance(evidence, bytes):

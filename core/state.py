@@ -656,8 +656,8 @@ def request_entry(record: dict[str, Any]) -> e.RatingRequested:
         rule_set_version=record["rule_set_version"], kind=record["kind"])
 
 
-def rating_inputs(view: StateView, subject_tag: bytes, ledger_size: int, as_of: _dt.date) -> tuple[Any, Any, list[Any],
-                                                                                              tuple[tuple[int, int], ...]]:
+def rating_inputs(view: StateView, subject_tag: bytes, ledger_size: int,
+                  as_of: _dt.date) -> tuple[Any, Any, list[Any], tuple[tuple[int, int], ...]]:
     """(rules, previous request, reports, active set) for rating a subject at `ledger_size`."""
     from core.rating import active_set
 

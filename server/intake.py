@@ -1,4 +1,5 @@
-"""Report intake off the GIL: verifying reports and retractions in a process pool (docs/reports.md, docs/architecture.md).
+"""Report intake off the GIL: verifying reports and retractions in a process pool (docs/reports.md,
+docs/architecture.md).
 
 docs/architecture.md: "Hot crypto (proof verification, share computation) runs in a process pool:
 gmpy2 holds the GIL" (and so does py-arkworks-bls12381: two threads decoding points run

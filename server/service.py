@@ -14,6 +14,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 import grpc
 
 from candor import wire
+from candor.status import grpc_errors
 from candor.v1 import governance_pb2 as gov
 from candor.v1 import governance_pb2_grpc as gov_grpc
 from candor.v1 import ledger_pb2 as lg
@@ -25,7 +26,6 @@ from core import state
 from core.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated, Unavailable
 from core.querylog import check_purpose
 from server.epoch import EpochRunner
-from candor.status import grpc_errors
 from server.intake import Verifier, seal_report
 from server.ledger import Ledger, Receipt
 from server.pki import peer_certificate_digest, peer_identity
@@ -304,7 +304,8 @@ class RatingServicer(rt_grpc.RatingServiceServicer):
                 covered.add(int(index))
         resp.pending_reports = len({i for i, _ in active_now} - covered)
         rated_set = {int(i) for i, _ in record["active"]} if record is not None else set()
-        disputed = any(view.get(f"report/{rid}") is not None and (state.load(view, f"report/{rid}") or {}).get("disputed")
+        disputed = any(view.get(f"report/{rid}") is not None
+                       and (state.load(view, f"report/{rid}") or {}).get("disputed")
                        for index, rid in ((r.index, _report_id(view, tag, r.index)) for r in reports)
                        if index in rated_set or index in dict(active_now))
         changed = record is not None and {(int(i), int(w)) for i, w in record["active"]} != set(active_now)

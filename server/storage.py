@@ -1,4 +1,5 @@
-"""The ledger store: the one persistence interface behind Candor's append-only log (docs/ledger.md, docs/architecture.md).
+"""The ledger store: the one persistence interface behind Candor's append-only log (docs/ledger.md,
+docs/architecture.md).
 
 The ledger's domain logic (`core` plus the sequencer) decides *what* is appended: it checks
 each signed entry against the projected state, computes the RFC 9162 Merkle node hashes and

@@ -465,7 +465,10 @@ def _fake_tree(leaves: list[bytes], origin: str) -> tuple[Checkpoint, Any]:
     for i, leaf in enumerate(leaves):
         for level, at, h in merkle.new_nodes(i, merkle.leaf_hash(leaf), lambda lv, ix: nodes[(lv, ix)]):
             nodes[(level, at)] = h
-    get = lambda lv, ix: nodes[(lv, ix)]
+
+    def get(lv: int, ix: int) -> bytes:
+        return nodes[(lv, ix)]
+
     return Checkpoint(origin, len(leaves), merkle.root_at(len(leaves), get)), get
 
 
@@ -502,7 +505,8 @@ def test_lying_publications_are_refused_by_the_ledger_and_the_sdk(world: World) 
         (dataclasses.replace(body, score=body.score - 1), "signature"),
         (signed(dataclasses.replace(body, grade="A" if body.grade != "A" else "B")), "grade"),
         (signed(dataclasses.replace(body, combiner=order[-1])), "not designated"),
-        (signed(dataclasses.replace(body, active_set=body.active_set[:2], weights=body.weights[:2])), "differ from|active set"),
+        (signed(dataclasses.replace(body, active_set=body.active_set[:2], weights=body.weights[:2])),
+         "differ from|active set"),
     ]
     for lie, why in lies:
         before = ledger.store.size()

@@ -294,7 +294,8 @@ def file_dispute(m: Member, report_id: bytes) -> bytes:
 
 
 def kinds(operator: Any, start: int) -> list[str]:
-    return [wire.signed_entry_from_bytes(leaf).entry.kind for leaf in operator.ledger.store.entries(start, size(operator))]
+    leaves = operator.ledger.store.entries(start, size(operator))
+    return [wire.signed_entry_from_bytes(leaf).entry.kind for leaf in leaves]
 
 
 def test_an_escrow_opened_for_a_dispute_names_the_reporter(alice: Member, bob: Member, operator: Any,
