@@ -177,20 +177,7 @@ def check_evidence(gens: Generators, public_key: _threshold.ThresholdPublicKey, 
     VerificationError (the combiner's evidence is false) otherwise."""
     if evidence.combiner != combiner or evidence.opens:
         raise VerificationError(f"the evidence is not combiner {combiner}'s verdict \"does not open\"")
-    indices = [s.index for s in evidence.shares]
-    if len(indices) != public_key.threshold or len(set(indices)) != len(indices):
-        raise VerificationError(f"combiner {combiner} gives {len(indices)} shares; exactly t = "
-                                f"{public_key.threshold} distinct ones are needed")
-    for share in evidence.shares:
-        try:
-            _threshold.verify_share(public_key, ciphertext, share)
-        except (InvalidInput, VerificationError):
-            raise VerificationError(f"combiner {combiner} gives a share of trustee {share.index} that fails its "
-                                    "proof") from None
-    combined = _threshold.combine(public_key, ciphertext, sorted(evidence.shares, key=lambda s: s.index),
-                                  verify=False)
-    if combined != evidence.plaintext:
-        raise VerificationError(f"combiner {combiner}'s plaintext is not the combination of its shares")
+    combined = _investigation.evidence_plaintext(public_key, ciphertext, evidence, combiner)
     try:
         open_report(gens, category, commitment, combined)
     except OpeningFailed:

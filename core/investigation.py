@@ -238,15 +238,11 @@ def open_evidence(regulator_escrow_private: bytes, aad: bytes, sealed: bytes) ->
         raise VerificationError("the sealed evidence does not open for this step") from None
 
 
-def check_evidence(gens: Generators, public_key: _threshold.ThresholdPublicKey, ciphertext: int,
-                   commitments: Sequence[bytes], weights: Sequence[int], evidence: Evidence, combiner: int) -> bool:
-    """The regulator's re-check of one combiner's evidence for a step whose aggregate
-    ciphertext is `ciphertext` (recomputed from the ledger): t distinct shares that each
-    verify, whose combination is the plaintext given, and a verdict that is what the
-    strict check (`open_aggregate`) gives for that plaintext. Returns whether it opens;
-    raises VerificationError (the combiner's evidence is false) otherwise."""
-    if evidence.combiner != combiner:
-        raise VerificationError(f"the evidence names combiner {evidence.combiner}, not {combiner}")
+def evidence_plaintext(public_key: _threshold.ThresholdPublicKey, ciphertext: int, evidence: Evidence,
+                       combiner: int) -> int:
+    """The plaintext a combiner's evidence stands for, re-derived: exactly t distinct shares
+    of `ciphertext`, each passing its Chaum–Pedersen proof, whose combination is the
+    plaintext the evidence states. Raises VerificationError naming what is false."""
     indices = [s.index for s in evidence.shares]
     if len(indices) != public_key.threshold or len(set(indices)) != len(indices):
         raise VerificationError(f"combiner {combiner} gives {len(indices)} shares; exactly t = "
@@ -261,6 +257,19 @@ def check_evidence(gens: Generators, public_key: _threshold.ThresholdPublicKey, 
                                   verify=False)
     if combined != evidence.plaintext:
         raise VerificationError(f"combiner {combiner}'s plaintext is not the combination of its shares")
+    return combined
+
+
+def check_evidence(gens: Generators, public_key: _threshold.ThresholdPublicKey, ciphertext: int,
+                   commitments: Sequence[bytes], weights: Sequence[int], evidence: Evidence, combiner: int) -> bool:
+    """The regulator's re-check of one combiner's evidence for a step whose aggregate
+    ciphertext is `ciphertext` (recomputed from the ledger): t distinct shares that each
+    verify, whose combination is the plaintext given, and a verdict that is what the
+    strict check (`open_aggregate`) gives for that plaintext. Returns whether it opens;
+    raises VerificationError (the combiner's evidence is false) otherwise."""
+    if evidence.combiner != combiner:
+        raise VerificationError(f"the evidence names combiner {evidence.combiner}, not {combiner}")
+    combined = evidence_plaintext(public_key, ciphertext, evidence, combiner)
     try:
         open_aggregate(gens, commitments, weights, combined)
         opens = True

@@ -241,23 +241,9 @@ class EpochRunner:
                 continue
             request = trustee_pb2.ShareRequest(request_index=index, combiner=combiner, subset=list(subset),
                                                cosigned_size=cosigned)
-            calls = {i: self._pool.submit(stub.RequestShare, request, timeout=self.timeout)
-                     for i, stub in self.trustees.items()}
-            sealed: list[trustee_pb2.SealedShare] = []
-            combiner_down = False
-            for i, call in calls.items():
-                try:
-                    resp = call.result()
-                    if resp.trustee != i or resp.combiner != combiner:
-                        raise VerificationError(f"trustee {i} answered for another slot or combiner")
-                    sealed.append(trustee_pb2.SealedShare(trustee=i, sealed=resp.sealed_share))
-                except grpc.RpcError as exc:
-                    away = unreachable(exc, f"trustee {i}", self.addresses.get(i, "?"), "candor trustee serve")
-                    problems.append(str(away) if away else f"trustee {i}: {exc.code().name}: {exc.details()}")
-                    combiner_down = combiner_down or (i == combiner and away is not None)
-                except CandorError as exc:
-                    problems.append(f"trustee {i}: {exc}")
-            if combiner_down:
+            sealed, refused, down = self._sealed_shares(request, combiner)
+            problems += refused
+            if combiner in down:
                 continue  # the designated combiner is away: the next one in the order combines
             try:
                 verdict: trustee_pb2.CombineResponse = self.trustees[combiner].Combine(
@@ -339,20 +325,7 @@ class EpochRunner:
         cosigned = self.ledger.cosigned_size()
         request = trustee_pb2.ShareRequest(request_index=request_index, combiner=combiner, cosigned_size=cosigned,
                                            step_index=step_index)
-        calls = {i: self._pool.submit(stub.RequestShare, request, timeout=self.timeout)
-                 for i, stub in self.trustees.items()}
-        sealed: list[trustee_pb2.SealedShare] = []
-        problems: list[str] = []
-        for i, call in calls.items():
-            try:
-                resp = call.result()
-                if resp.trustee != i or resp.combiner != combiner:
-                    raise VerificationError(f"trustee {i} answered for another slot or combiner")
-                sealed.append(trustee_pb2.SealedShare(trustee=i, sealed=resp.sealed_share))
-            except grpc.RpcError as exc:
-                problems.append(f"trustee {i}: {exc.code().name}: {exc.details()}")
-            except CandorError as exc:
-                problems.append(f"trustee {i}: {exc}")
+        sealed, problems, _down = self._sealed_shares(request, combiner)
         try:
             verdict: trustee_pb2.CombineResponse = self.trustees[combiner].Combine(
                 trustee_pb2.CombineRequest(request_index=request_index, shares=sealed, cosigned_size=cosigned,
@@ -412,19 +385,8 @@ class EpochRunner:
                 continue
             request = trustee_pb2.ShareRequest(access_index=authorisation, report_index=report, combiner=combiner,
                                                cosigned_size=cosigned)
-            calls = {i: self._pool.submit(stub.RequestShare, request, timeout=self.timeout)
-                     for i, stub in self.trustees.items()}
-            sealed: list[trustee_pb2.SealedShare] = []
-            for i, call in calls.items():
-                try:
-                    resp = call.result()
-                    if resp.trustee != i or resp.combiner != combiner:
-                        raise VerificationError(f"trustee {i} answered for another slot or combiner")
-                    sealed.append(trustee_pb2.SealedShare(trustee=i, sealed=resp.sealed_share))
-                except grpc.RpcError as exc:
-                    problems.append(f"trustee {i}: {exc.code().name}: {exc.details()}")
-                except CandorError as exc:
-                    problems.append(f"trustee {i}: {exc}")
+            sealed, refused, _down = self._sealed_shares(request, combiner)
+            problems += refused
             try:
                 verdict: trustee_pb2.CombineResponse = self.trustees[combiner].Combine(
                     trustee_pb2.CombineRequest(access_index=authorisation, report_index=report, shares=sealed,
@@ -441,6 +403,31 @@ class EpochRunner:
                 raise VerificationError(f"combiner {combiner} answered as trustee {verdict.combiner}")
             return verdict
         raise Conflict("no access combiner is reachable: " + "; ".join(problems))
+
+    def _sealed_shares(self, request: trustee_pb2.ShareRequest,
+                       combiner: int) -> tuple[list[trustee_pb2.SealedShare], list[str], set[int]]:
+        """Ask every trustee for its share sealed to `combiner`, side by side: the sealed
+        shares that came back for the right slot and combiner, what each other trustee said,
+        and which trustees were unreachable (the operator never sees a share itself)."""
+        calls = {i: self._pool.submit(stub.RequestShare, request, timeout=self.timeout)
+                 for i, stub in self.trustees.items()}
+        sealed: list[trustee_pb2.SealedShare] = []
+        problems: list[str] = []
+        down: set[int] = set()
+        for i, call in calls.items():
+            try:
+                resp = call.result()
+                if resp.trustee != i or resp.combiner != combiner:
+                    raise VerificationError(f"trustee {i} answered for another slot or combiner")
+                sealed.append(trustee_pb2.SealedShare(trustee=i, sealed=resp.sealed_share))
+            except grpc.RpcError as exc:
+                away = unreachable(exc, f"trustee {i}", self.addresses.get(i, "?"), "candor trustee serve")
+                problems.append(str(away) if away else f"trustee {i}: {exc.code().name}: {exc.details()}")
+                if away is not None:
+                    down.add(i)
+            except CandorError as exc:
+                problems.append(f"trustee {i}: {exc}")
+        return sealed, problems, down
 
     def _sign(self, body: e.Body) -> bytes:
         return wire.sign_leaf(e.LedgerEntry(body, timestamp_ms=int(self.clock() * 1000)), self.identity.signing_key())
