@@ -82,7 +82,8 @@ def grow(mirror: Mirror, total: int, seed: int = 7) -> bytes:
             commitment = rng.randbytes(48)
             day = (today - _dt.timedelta(days=rng.randrange(1, 300))).isoformat()
             body = e.ReportCommitted(e.derive_report_id(commitment), tag, rng.choice(CATEGORIES), day,
-                                     rng.randbytes(32), commitment, rng.randbytes(600), rng.getrandbits(2040) | 1, 1)
+                                     rng.randbytes(32), commitment, rng.randbytes(600), rng.getrandbits(2040) | 1, 1,
+                                     notice_date=day)
             rid = e.derive_report_id(commitment).hex()
             updates[f"report/{rid}"] = state.dump({
                 "index": index, "subject": tag.hex(), "category": body.category, "incident_date": day,

@@ -532,7 +532,7 @@ class _World:
             body = e.ReportCommitted(report_id=rid, subject_tag=tag, category=category, incident_date=incident,
                                      evidence_digest=secrets.token_bytes(32), commitment=commitment,
                                      validity_proof=proof.to_bytes(), ciphertext=ciphertext,
-                                     ring_change=self.ring_change)
+                                     ring_change=self.ring_change, notice_date=incident)
             entry = e.LedgerEntry(body, timestamp_ms=now_ms)
             entry_bytes = wire.entry_to_bytes(entry)
             context = ring.RingContext(self.ally.genesis_hash, self.ring_change, tuple(self.ring_keys))

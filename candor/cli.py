@@ -334,7 +334,8 @@ def cmd_report_submit(args: argparse.Namespace) -> None:
 
     evidence = Path(args.evidence).read_bytes() if args.evidence else b""
     with Member(Identity.load(args.identity), args.server, pool_size=0, coupon_pool_size=0) as member:
-        receipt = member.submit_report(args.subject, args.category, args.tier, args.incident_date, evidence=evidence)
+        receipt = member.submit_report(args.subject, args.category, args.tier, args.incident_date, evidence=evidence,
+                                       notice_date=args.notice_date)
     _emit(args, {"report_id": receipt.report_id.hex(), "receipt": _receipt_json(receipt)},
           "Report recorded (receipt verified)")
 
@@ -818,13 +819,13 @@ def cmd_subject_record(args: argparse.Namespace) -> None:
                   + (f": {rating.reporters} distinct reporter(s), k = {rating.k})"
                      if rating.state == "below_k" else ")"))
     table = Table(title=f"Reports about you ({len(rec.reports)})")
-    for col in ("report id", "category", "incident", "recorded", "status", "expires", "disputes"):
+    for col in ("report id", "category", "incident", "notified", "recorded", "status", "expires", "disputes"):
         table.add_column(col)
     for r in rec.reports:
         disputes = "; ".join(f"{d.dispute_id[:8]} {d.outcome or 'open, due ' + d.due}"
                              + (f" ({d.annotation})" if d.annotation else "") for d in r.disputes)
-        table.add_row(r.report_id, r.category, r.incident_date, r.recorded_on, r.status, r.expires_on or "",
-                      disputes)
+        table.add_row(r.report_id, r.category, r.incident_date, r.notice_date or "", r.recorded_on, r.status,
+                      r.expires_on or "", disputes)
     out.print(table)
     table = Table(title="Rating history")
     for col in ("entry", "event", "as of", "rule set", "grade", "score", "why"):
@@ -1155,6 +1156,8 @@ def build_parser() -> argparse.ArgumentParser:
                    f"the default registry's codes: {', '.join(_default_categories())}")
     p.add_argument("--tier", required=True, help="minor, general, serious or critical")
     p.add_argument("--incident-date", required=True, help="YYYY-MM-DD the dishonest act ended")
+    p.add_argument("--notice-date", help="YYYY-MM-DD you told the subject of this report (on or after the incident, "
+                   "not after today; default today, UTC)")
     p.add_argument("--evidence", help="file whose SHA-256 is recorded (the file stays with you)")
     p = add(rsub, "retract", "Retract one of your own reports.",
             "candor report retract --identity ./alliance/member-a --report-id 3f2a...", cmd_report_retract)

@@ -134,16 +134,16 @@ def parse_tier(tier: str | int) -> int:
     return int(tier)
 
 
-def parse_incident_date(value: str | _dt.date) -> str:
-    """The incident date as YYYY-MM-DD."""
+def parse_incident_date(value: str | _dt.date, what: str = "incident date") -> str:
+    """The incident date (or another report date, named by `what`) as YYYY-MM-DD."""
     if isinstance(value, _dt.datetime):
-        raise InvalidInput("incident date must be a date, not a datetime: pass value.date()")
+        raise InvalidInput(f"{what} must be a date, not a datetime: pass value.date()")
     if isinstance(value, _dt.date):
         return value.isoformat()
     if isinstance(value, str):
-        e.parse_date(value, "incident date")
+        e.parse_date(value, what)
         return value
-    raise InvalidInput(f"incident date must be a date or a YYYY-MM-DD string, got {type(value).__name__}")
+    raise InvalidInput(f"{what} must be a date or a YYYY-MM-DD string, got {type(value).__name__}")
 
 
 def encrypt_report(public_key: phe.PaillierPublicKey, plaintext: int, pool: paillier.RnPool | None) -> int:
@@ -347,9 +347,12 @@ class Member:
         return extended, extended.category_index(category)
 
     def _report_body(self, subject_id: str, category: str, tier: str | int, incident_date: str | _dt.date,
-                     evidence: bytes, check: bool, now_ms: int) -> tuple[e.ReportCommitted, bytes]:
+                     evidence: bytes, check: bool, now_ms: int,
+                     notice_date: str | _dt.date | None = None) -> tuple[e.ReportCommitted, bytes]:
         t = parse_tier(tier)
         date = parse_incident_date(incident_date)
+        today = _dt.datetime.fromtimestamp(now_ms / 1000, tz=_dt.timezone.utc).date()
+        notice = today.isoformat() if notice_date is None else parse_incident_date(notice_date, "notice date")
         if not isinstance(category, str):
             raise InvalidInput(f"category must be a string, got {type(category).__name__}")
         if check:
@@ -357,7 +360,8 @@ class Member:
                 raise InvalidInput(
                     f"category {category!r} is not in the registry; use one of {', '.join(self.categories)}")
             # The ledger's own rule, checked early so the caller hears it before any crypto runs.
-            state.check_incident_date(date, _dt.datetime.fromtimestamp(now_ms / 1000, tz=_dt.timezone.utc).date())
+            state.check_incident_date(date, today)
+            state.check_notice_date(notice, date, today)
         if not isinstance(evidence, bytes):
             raise InvalidInput("evidence must be bytes (only its SHA-256 digest leaves this machine)")
         tag = self.subject_tag(subject_id)
@@ -374,23 +378,27 @@ class Member:
             evidence_digest=hashlib.sha256(evidence).digest(), commitment=commitment,
             validity_proof=proof.to_bytes(), ciphertext=ciphertext,
             ring_change=1,  # set by sign_entry to the ring's membership change
+            notice_date=notice,
         )
         return body, tag
 
     def prepare_report(self, subject_id: str, category: str, tier: str | int, incident_date: str | _dt.date,
-                       evidence: bytes = b"", *, check: bool = True, refresh: bool = True) -> bytes:
+                       evidence: bytes = b"", *, notice_date: str | _dt.date | None = None, check: bool = True,
+                       refresh: bool = True) -> bytes:
         """Build and sign a ReportCommitted leaf without sending it.
 
         `tier` is a name (minor, general, serious, critical) or 0..3; `incident_date` a date
-        or YYYY-MM-DD; `evidence` stays here, only its SHA-256 is recorded. The report id
+        or YYYY-MM-DD; `notice_date` the day the subject was told (docs/reports.md, "Notice";
+        default today, UTC); `evidence` stays here, only its SHA-256 is recorded. The report id
         is derived from the commitment (to re-send a report, re-send its leaf).
         `check=False` skips the SDK's own checks that the ledger repeats (category
-        registered, incident date in range) so conformance tests can exercise the server's
+        registered, incident and notice dates in range) so conformance tests can exercise the server's
         refusals. `refresh=False` reuses the ledger view of the last refresh (benchmarks).
         Raises InvalidInput for bad input, PermissionDenied if this member cannot report.
         """
         now_ms = int(time.time() * 1000)
-        body, tag = self._report_body(subject_id, category, tier, incident_date, evidence, check, now_ms)
+        body, tag = self._report_body(subject_id, category, tier, incident_date, evidence, check, now_ms,
+                                      notice_date)
         return self.sign_entry(body, tag, timestamp_ms=now_ms, refresh=refresh)
 
     # -- sending and verifying --------------------------------------------------------------
@@ -513,15 +521,17 @@ class Member:
         return receipts
 
     def submit_report(self, subject_id: str, category: str, tier: str | int, incident_date: str | _dt.date,
-                      evidence: bytes = b"") -> ReportReceipt:
-        """Report subject `subject_id` for `category` at `tier`, incident ended `incident_date`.
+                      evidence: bytes = b"", *, notice_date: str | _dt.date | None = None) -> ReportReceipt:
+        """Report subject `subject_id` for `category` at `tier`, incident ended `incident_date`,
+        subject told on `notice_date` (default today, UTC; the ledger refuses a day after the
+        report's or before the incident).
 
         Returns the verified receipt. Raises InvalidInput (bad input, or refused by the
         ledger), PermissionDenied (not an admitted, unrevoked member), AlreadyExists,
         ResourceExhausted, Unavailable, or VerificationError if the operator's receipt does
         not verify (the report may then be on the ledger: check with `receipt`).
         """
-        leaf = self.prepare_report(subject_id, category, tier, incident_date, evidence)
+        leaf = self.prepare_report(subject_id, category, tier, incident_date, evidence, notice_date=notice_date)
         body = wire.signed_entry_from_bytes(leaf).entry.body
         assert isinstance(body, e.ReportCommitted)
         return self._submit_with_resign(leaf, lambda: self.sign_entry(body, body.subject_tag))

@@ -222,12 +222,18 @@ class ReportCommitted:
     validity_proof: bytes
     ciphertext: int
     ring_change: int
+    notice_date: str = ""
+    """The day the member told the subject of this negative information (docs/reports.md,
+    "Notice"). Empty only in entries built before it existed; the ledger refuses a report
+    without it."""
 
     def __post_init__(self) -> None:
         check_len(self.report_id, 16, "report id")
         check_len(self.subject_tag, 32, "subject tag")
         check_text(self.category, "category", required=True, limit=64)
         parse_date(self.incident_date, "incident date")
+        if self.notice_date:
+            parse_date(self.notice_date, "notice date")
         check_len(self.evidence_digest, 32, "evidence digest (SHA-256)")
         check_len(self.commitment, 48, "commitment")
         if self.report_id != derive_report_id(self.commitment):

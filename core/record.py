@@ -81,6 +81,7 @@ class ReportStatus:
     annotation: str = ""
     retracted_at: int | None = None
     fraud_at: int | None = None
+    notice_date: str = ""  # the day the reporter told the subject (docs/subjects.md)
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,8 @@ def report_statuses(entries: Sequence[Located], rules: RuleSet | None, today: _d
             report_id=body.report_id.hex(), index=item.index, category=body.category,
             incident_date=body.incident_date, recorded_on=_day(item.entry.timestamp_ms).isoformat(), status=status,
             expires_on=None if expiry is None else expiry.isoformat(), disputes=mine, annotation=annotation,
-            retracted_at=retracted.get(body.report_id), fraud_at=fraud.get(body.report_id)))
+            retracted_at=retracted.get(body.report_id), fraud_at=fraud.get(body.report_id),
+            notice_date=body.notice_date))
     return out
 
 

@@ -316,6 +316,22 @@ def check_incident_date(incident_date: str, today: _dt.date) -> None:
         )
 
 
+def check_notice_date(notice_date: str, incident_date: str, today: _dt.date) -> None:
+    """The notice duty (docs/reports.md, "Notice"; 征信业管理条例 Art 15): the member tells the
+    subject before it reports negative information, so a report names the day it did, and
+    that day lies between the incident and the day the report is written."""
+    if not notice_date:
+        raise InvalidInput("a report must carry notice_date, the day (YYYY-MM-DD) the subject was told of this "
+                           "negative information; tell the subject first, then report")
+    notice = e.parse_date(notice_date, "notice date")
+    if notice > today:
+        raise InvalidInput(f"notice date {notice_date} is after the day of the report ({today.isoformat()}): tell "
+                           "the subject before reporting, and give the day you did")
+    if notice < e.parse_date(incident_date, "incident date"):
+        raise InvalidInput(f"notice date {notice_date} is before the incident date {incident_date}: the subject "
+                           "can only be told of an incident on or after it happened")
+
+
 def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEntry, *,
           now_ms: int | None = None, verify: bool = True) -> Updates:
     """Validate entry `index` against the state and return the updates it makes.
@@ -412,6 +428,7 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
             raise InvalidInput("a stored report carries the escrow the operator sealed at intake; this leaf has none")
         check_report_time(entry.timestamp_ms, now_ms)
         check_incident_date(body.incident_date, _day(entry.timestamp_ms))
+        check_notice_date(body.notice_date, body.incident_date, _day(entry.timestamp_ms))
         if verify:
             verify_report_crypto(ally, body)
         else:

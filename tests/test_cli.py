@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from candor import wire
 from candor.cli import main
 from client.sdk import ReportReceipt
 from client.verifier import LogVerifier
@@ -72,11 +73,12 @@ def test_report_submit_and_retract_json(alliance_dir: Path, operator: Any, tmp_p
     server = f"127.0.0.1:{operator.port}"
     submitted = run(capsys, "report", "submit", "--identity", str(member), "--server", server, "--subject",
                     "streamer-42", "--category", "fake_traffic", "--tier", "serious", "--incident-date", day,
-                    "--evidence", str(evidence), "--json")
+                    "--notice-date", day, "--evidence", str(evidence), "--json")
     assert len(submitted["report_id"]) == 32 and submitted["receipt"]["report_id"] == submitted["report_id"]
     shown = submitted["receipt"]  # the evidence, as text: it rebuilds a receipt that verifies offline
     evidence_again = ReportReceipt(base64.b64decode(shown["leaf"]), shown["index"], shown["checkpoint"].encode(),
                                    tuple(bytes.fromhex(h) for h in shown["inclusion_proof"]))
+    assert wire.signed_entry_from_bytes(evidence_again.leaf).entry.body.notice_date == day  # type: ignore[union-attr]
     assert evidence_again.verify(LogVerifier((member / "genesis.entry").read_bytes())).size == shown["checkpoint_size"]
     retracted = run(capsys, "report", "retract", "--identity", str(member), "--server", server,
                     "--report-id", submitted["report_id"], "--json")
@@ -85,6 +87,11 @@ def test_report_submit_and_retract_json(alliance_dir: Path, operator: Any, tmp_p
         main(["report", "submit", "--identity", str(member), "--server", server, "--subject", "x",
               "--category", "fake_traffic", "--tier", "catastrophic", "--incident-date", day])
     assert "tier" in capsys.readouterr().err
+    early = (datetime.date.fromisoformat(day) - datetime.timedelta(days=1)).isoformat()
+    with pytest.raises(SystemExit):
+        main(["report", "submit", "--identity", str(member), "--server", server, "--subject", "x",
+              "--category", "fake_traffic", "--tier", "minor", "--incident-date", day, "--notice-date", early])
+    assert "before the incident date" in capsys.readouterr().err
 
 
 def test_dispute_file_and_resolve(alliance_dir: Path, operator: Any, tmp_path: Path,

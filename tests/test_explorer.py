@@ -183,6 +183,7 @@ def test_view_models_show_the_verified_ledger(story: World, regulator_explorer: 
         assert [(p.score, p.grade) for p in s1.chart.points] == [(34, "D"), (95, "A")]  # type: ignore[union-attr]
         assert [d.statement for d, _late in s1.disputes] == [HOSTILE]
         assert sorted(r.status for r in s1.reports) == ["active", "active", "disputed", "retracted"]
+        assert all(r.incident_date <= r.notice_date <= r.recorded_on for r in s1.reports)  # the notice duty
         assert s1.queries is not None  # the regulator reads the subject's query log
         s2 = views.subject_view(mirror, snap, story.tag(S2))
         assert (s2.state, s2.reporters, s2.k, s2.chart) == ("below_k", 1, 3, None)

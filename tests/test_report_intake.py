@@ -114,6 +114,38 @@ def test_a_non_unit_ciphertext_is_refused_and_the_subject_stays_ratable(alice: M
     assert receipt.index == before
 
 
+def test_a_notice_date_after_the_report_or_before_the_incident_is_refused(alice: Member, operator: Any) -> None:
+    """The notice duty (docs/reports.md, "Notice"): the subject is told on or after the
+    incident and no later than the report. A ring-signed leaf that says otherwise, or names
+    no notice day at all, is refused over gRPC with what to do; nothing is stored. The SDK
+    says so first, and its default (today) is accepted."""
+    alice.refresh()
+    incident = recent()
+    good = alice.prepare_report(SUBJECT, "fake_traffic", "general", incident)
+    signed = wire.signed_entry_from_bytes(good)
+    assert isinstance(signed.entry.body, e.ReportCommitted)
+    today = _dt.datetime.fromtimestamp(signed.entry.timestamp_ms / 1000, tz=_dt.UTC).date()
+    assert signed.entry.body.notice_date == today.isoformat()  # the SDK's default
+    before = size(operator)
+    cases = {
+        "after the day of the report": (today + _dt.timedelta(days=1)).isoformat(),
+        "before the incident date": (_dt.date.fromisoformat(incident) - _dt.timedelta(days=1)).isoformat(),
+        "must carry notice_date": "",
+    }
+    for message, notice in cases.items():
+        bad = resigned(alice, good, notice_date=notice)
+        with pytest.raises(errors.InvalidInput, match=message) as info:
+            submit(alice.conn, bad, alice.escrow_signature(bad))
+        assert "tell" in str(info.value) or "told" in str(info.value)  # says what to do
+    with pytest.raises(errors.InvalidInput, match="after the day of the report"):
+        alice.prepare_report(SUBJECT, "fake_traffic", "general", incident,
+                             notice_date=today + _dt.timedelta(days=1))
+    assert size(operator) == before
+    receipt = alice.submit_report(SUBJECT, "fake_traffic", "general", incident, notice_date=incident)
+    stored = wire.signed_entry_from_bytes(operator.ledger.store.entry(receipt.index)).entry.body
+    assert isinstance(stored, e.ReportCommitted) and stored.notice_date == incident
+
+
 # -- (4) nothing in a stored report identifies its reporter ----------------------------------
 
 

@@ -51,9 +51,9 @@ class World:
     def member_dir(self, name: str) -> str:
         return str(self.tmp / f"member-{name}")
 
-    def report(self, member: str, subject: str, tier: str = "minor") -> str:
+    def report(self, member: str, subject: str, tier: str = "minor", notice: str | None = None) -> str:
         with Member(Identity.load(self.member_dir(member)), self.server) as m:
-            return m.submit_report(subject, "fake_traffic", tier, DAY).report_id.hex()
+            return m.submit_report(subject, "fake_traffic", tier, DAY, notice_date=notice).report_id.hex()
 
     def cosign(self) -> None:
         ledger = self.operator.ledger
@@ -131,7 +131,7 @@ def test_only_the_regulator_enrols_or_authorises(world: World, capsys: pytest.Ca
 @pytest.mark.slow
 def test_record_disputes_and_docket_end_to_end(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     r1 = world.report("a", "anchor-1")
-    r2 = world.report("a", "anchor-1", "serious")
+    r2 = world.report("a", "anchor-1", "serious", notice=DAY)
     r3 = world.report("b", "anchor-1")
     other = world.report("a", "anchor-2")
     folder = world.tmp / "anchor-1"
@@ -147,6 +147,9 @@ def test_record_disputes_and_docket_end_to_end(world: World, capsys: pytest.Capt
     assert [r["report_id"] for r in rec["reports"]] == [r1, r2, r3]
     assert {r["status"] for r in rec["reports"]} == {"active"}
     assert all(r["category"] == "fake_traffic" and r["incident_date"] == DAY for r in rec["reports"])
+    # The day each reporter says it told the anchor (the SDK's default is the day of the report).
+    assert [r["notice_date"] for r in rec["reports"]] == [r["recorded_on"] if i != 1 else DAY
+                                                          for i, r in enumerate(rec["reports"])]
     tag = subject_tag(world.key, "anchor-1").hex()
     # Its own look (purpose self) is in its query log too, as on a PBOC credit report.
     assert [(q["role"], q["name"], q["purpose"]) for q in rec["queries"]] == [
@@ -245,6 +248,7 @@ def test_record_disputes_and_docket_end_to_end(world: World, capsys: pytest.Capt
         main([*argv, "--server", world.server])
         shown = capsys.readouterr().out
         assert title in shown and "Traceback" not in shown
+        assert argv[0] != "subject" or "notifi" in shown  # the notice date column (80 columns wide)
 
 
 @pytest.mark.slow

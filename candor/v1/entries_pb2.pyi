@@ -167,7 +167,7 @@ class RuleSetPublished(_message.Message):
     def __init__(self, version: _Optional[str] = ..., effective_from: _Optional[str] = ..., canonical_toml: _Optional[str] = ...) -> None: ...
 
 class ReportCommitted(_message.Message):
-    __slots__ = ("report_id", "subject_tag", "category", "incident_date", "evidence_digest", "commitment", "validity_proof", "ciphertext", "ring_change")
+    __slots__ = ("report_id", "subject_tag", "category", "incident_date", "evidence_digest", "commitment", "validity_proof", "ciphertext", "ring_change", "notice_date")
     REPORT_ID_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_TAG_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
@@ -177,6 +177,7 @@ class ReportCommitted(_message.Message):
     VALIDITY_PROOF_FIELD_NUMBER: _ClassVar[int]
     CIPHERTEXT_FIELD_NUMBER: _ClassVar[int]
     RING_CHANGE_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_DATE_FIELD_NUMBER: _ClassVar[int]
     report_id: bytes
     subject_tag: bytes
     category: str
@@ -186,7 +187,8 @@ class ReportCommitted(_message.Message):
     validity_proof: bytes
     ciphertext: bytes
     ring_change: int
-    def __init__(self, report_id: _Optional[bytes] = ..., subject_tag: _Optional[bytes] = ..., category: _Optional[str] = ..., incident_date: _Optional[str] = ..., evidence_digest: _Optional[bytes] = ..., commitment: _Optional[bytes] = ..., validity_proof: _Optional[bytes] = ..., ciphertext: _Optional[bytes] = ..., ring_change: _Optional[int] = ...) -> None: ...
+    notice_date: str
+    def __init__(self, report_id: _Optional[bytes] = ..., subject_tag: _Optional[bytes] = ..., category: _Optional[str] = ..., incident_date: _Optional[str] = ..., evidence_digest: _Optional[bytes] = ..., commitment: _Optional[bytes] = ..., validity_proof: _Optional[bytes] = ..., ciphertext: _Optional[bytes] = ..., ring_change: _Optional[int] = ..., notice_date: _Optional[str] = ...) -> None: ...
 
 class ReportRetracted(_message.Message):
     __slots__ = ("report_id", "ring_change", "reason")
