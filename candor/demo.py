@@ -162,8 +162,19 @@ class _Story:
             result = operator.run_epoch()
         self.cosigned()
         for message in result.messages:
-            self.con.print(f"   [dim]{message}[/dim]")
+            self.con.print(f"   [dim]{self.named(message)}[/dim]")
         return result
+
+    def named(self, message: str) -> str:
+        """The operator names subjects by tag prefix (it never learns a name); the demo,
+        which holds a member's subject key, shows the names it reported under instead."""
+        from candor.identity import Identity
+        from core.subject import subject_tag
+
+        key = Identity.load(self.alliance / f"member-{MEMBERS[0]}").hex_file("subject.key")
+        for name in {subject for _, subject, *_ in REPORTS}:
+            message = message.replace(subject_tag(key, name).hex()[:12] + "…", name)
+        return message
 
 
 DISPUTED = ("douyin-mall", "anchor:gadget-guru")
