@@ -245,21 +245,10 @@ class EpochRunner:
             problems += refused
             if combiner in down:
                 continue  # the designated combiner is away: the next one in the order combines
-            try:
-                verdict: trustee_pb2.CombineResponse = self.trustees[combiner].Combine(
-                    trustee_pb2.CombineRequest(request_index=index, subset=list(subset), shares=sealed,
-                                               cosigned_size=cosigned), timeout=self.timeout)
-            except grpc.RpcError as exc:
-                away = unreachable(exc, f"trustee {combiner}", self.addresses.get(combiner, "?"),
-                                   "candor trustee serve")
-                if away is not None:
-                    problems.append(str(away))
-                    continue
-                raise Conflict(f"combiner {combiner}: {exc.details()}" +
-                               (f" ({'; '.join(problems)})" if problems else "")) from None
-            if verdict.combiner != combiner:
-                raise VerificationError(f"combiner {combiner} answered as trustee {verdict.combiner}")
-            return verdict
+            verdict = self._combine(combiner, trustee_pb2.CombineRequest(
+                request_index=index, subset=list(subset), shares=sealed, cosigned_size=cosigned), problems)
+            if verdict is not None:
+                return verdict
         raise Conflict("no combiner is reachable: " + "; ".join(problems))
 
     def investigate(self, tag: bytes, authorisation: int, result: EpochResult) -> None:
@@ -387,22 +376,28 @@ class EpochRunner:
                                                cosigned_size=cosigned)
             sealed, refused, _down = self._sealed_shares(request, combiner)
             problems += refused
-            try:
-                verdict: trustee_pb2.CombineResponse = self.trustees[combiner].Combine(
-                    trustee_pb2.CombineRequest(access_index=authorisation, report_index=report, shares=sealed,
-                                               cosigned_size=cosigned), timeout=self.timeout)
-            except grpc.RpcError as exc:
-                away = unreachable(exc, f"trustee {combiner}", self.addresses.get(combiner, "?"),
-                                   "candor trustee serve")
-                if away is not None:
-                    problems.append(str(away))
-                    continue
-                raise Conflict(f"combiner {combiner}: {exc.details()}" +
-                               (f" ({'; '.join(problems)})" if problems else "")) from None
-            if verdict.combiner != combiner:
-                raise VerificationError(f"combiner {combiner} answered as trustee {verdict.combiner}")
-            return verdict
+            verdict = self._combine(combiner, trustee_pb2.CombineRequest(
+                access_index=authorisation, report_index=report, shares=sealed, cosigned_size=cosigned), problems)
+            if verdict is not None:
+                return verdict
         raise Conflict("no access combiner is reachable: " + "; ".join(problems))
+
+    def _combine(self, combiner: int, request: trustee_pb2.CombineRequest,
+                 problems: list[str]) -> trustee_pb2.CombineResponse | None:
+        """Forward the sealed shares to `combiner`; its answer, or None when it is unreachable
+        (noted in `problems`: the next combiner in the order may answer instead)."""
+        try:
+            verdict: trustee_pb2.CombineResponse = self.trustees[combiner].Combine(request, timeout=self.timeout)
+        except grpc.RpcError as exc:
+            away = unreachable(exc, f"trustee {combiner}", self.addresses.get(combiner, "?"), "candor trustee serve")
+            if away is not None:
+                problems.append(str(away))
+                return None
+            raise Conflict(f"combiner {combiner}: {exc.details()}" +
+                           (f" ({'; '.join(problems)})" if problems else "")) from None
+        if verdict.combiner != combiner:
+            raise VerificationError(f"combiner {combiner} answered as trustee {verdict.combiner}")
+        return verdict
 
     def _sealed_shares(self, request: trustee_pb2.ShareRequest,
                        combiner: int) -> tuple[list[trustee_pb2.SealedShare], list[str], set[int]]:
