@@ -231,20 +231,28 @@ class Conclusion:
     """(combiner, what failed, CombinerFaulted entry index) for each combiner whose evidence failed."""
 
 
+def _replayed(regulator: Regulator) -> tuple[state.StateView, list[bytes]]:
+    """The whole ledger up to the newest accepted checkpoint, every entry re-verified and
+    the root checked, with its leaves: what the regulator acts on before it judges evidence."""
+    from client.audit import check_root, replay
+
+    cp = regulator.verifier.accept(regulator.conn.checkpoint().note, regulator.conn, quorum=0)
+    leaves: list[bytes] = []
+    while len(leaves) < cp.size:
+        leaves += regulator.conn.entries(len(leaves), min(cp.size, len(leaves) + PAGE))
+    view, report = replay(leaves)
+    check_root(report, cp.size, cp.root_hash)
+    return view, leaves
+
+
 def _conclude(regulator: Regulator, subject: str | bytes) -> Conclusion:
     """`Regulator.conclude_investigation` (docs/ratings.md, "Investigations")."""
-    from client.audit import check_root, replay
     from core import investigation, paillier, rating, threshold
     from core.errors import Conflict
     from core.subject import subject_tag
 
     tag = subject if isinstance(subject, bytes) else subject_tag(regulator.identity.hex_file("subject.key"), subject)
-    cp = regulator.verifier.accept(regulator.conn.checkpoint().note, regulator.conn, quorum=0)
-    leaves: list[bytes] = []
-    while len(leaves) < cp.size:
-        leaves += regulator.conn.entries(len(leaves), min(cp.size, len(leaves) + PAGE))
-    view, report = replay(leaves)  # the regulator re-verifies the whole ledger first
-    check_root(report, cp.size, cp.root_hash)
+    view, leaves = _replayed(regulator)
     record = state.open_investigation(view, tag)
     if record is None:
         raise NotFound("no investigation of this subject is open: authorise one first (`candor investigate`)")
@@ -301,18 +309,12 @@ def _conclude(regulator: Regulator, subject: str | bytes) -> Conclusion:
 
 def _withheld(regulator: Regulator, subject: str | bytes) -> list[Withheld]:
     """`Regulator.withheld_tiers`."""
-    from client.audit import check_root, replay
     from core import access
     from core.subject import subject_tag
     from server.trustee import public_key_of
 
     tag = subject if isinstance(subject, bytes) else subject_tag(regulator.identity.hex_file("subject.key"), subject)
-    cp = regulator.verifier.accept(regulator.conn.checkpoint().note, regulator.conn, quorum=0)
-    leaves: list[bytes] = []
-    while len(leaves) < cp.size:
-        leaves += regulator.conn.entries(len(leaves), min(cp.size, len(leaves) + PAGE))
-    _view, report = replay(leaves)  # the regulator re-verifies the whole ledger first
-    check_root(report, cp.size, cp.root_hash)
+    _view, leaves = _replayed(regulator)
     ally = regulator.alliance
     pub = public_key_of(ally.genesis)
     key = regulator.identity.hex_file("escrow.key")

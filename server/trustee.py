@@ -144,6 +144,17 @@ class Trustee:
     def index(self) -> int:
         return self.share.index
 
+    def _sync_newest(self, cosigned_size: int) -> None:
+        """Bring the mirror to the newest cosigned size it can verify (the operator's claimed
+        `cosigned_size` is tried only if the newest one fails), so a decision is never taken
+        on stale state; `_verified` then refuses what the mirror could not reach."""
+        for size in (0, cosigned_size):
+            try:
+                self.mirror.sync(size)
+                break
+            except CandorError as exc:
+                log.info("cannot verify the newest ledger size: %s", exc)
+
     def _verified(self, index: int, cosigned_size: int, what: str) -> None:
         """Entry `index` is on this trustee's verified (witness-cosigned) mirror."""
         if index + 1 > self.mirror.size():
@@ -193,12 +204,7 @@ class Trustee:
         ledger's, never the operator's."""
         # Judge on the newest cosigned state, not a stale mirror: a step already judged, or an
         # authorisation consumed, must be seen as such.
-        for size in (0, cosigned_size):
-            try:
-                self.mirror.sync(size)
-                break
-            except CandorError as exc:
-                log.info("cannot verify the newest ledger size: %s", exc)
+        self._sync_newest(cosigned_size)
         self._verified(step_index, cosigned_size, "investigation step")
         body = wire.signed_entry_from_bytes(self.mirror.store.entry(step_index)).entry.body
         if not isinstance(body, e.InvestigationStep) or body.verdict:
@@ -364,12 +370,7 @@ class Trustee:
         at its newest cosigned size: entry `authorisation` is the subject's unconsumed
         SubjectAccessAuthorised, `report` is a report about it below that entry not served
         yet, and `combiner` is designated for that report (`core.access`)."""
-        for size in (0, cosigned_size):  # judge on the newest state: a served report must be seen as such
-            try:
-                self.mirror.sync(size)
-                break
-            except CandorError as exc:
-                log.info("cannot verify the newest ledger size: %s", exc)
+        self._sync_newest(cosigned_size)  # a served report must be seen as such
         self._verified(authorisation, cosigned_size, "access authorisation")
         grant = wire.signed_entry_from_bytes(self.mirror.store.entry(authorisation)).entry.body
         if not isinstance(grant, e.SubjectAccessAuthorised):
