@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import secrets
 from typing import Any
 
 import pytest
@@ -27,7 +26,7 @@ from client.regulator import Regulator
 from core import combination, investigation, paillier, state, threshold
 from core import entries as e
 from core.errors import AlreadyExists, Conflict, NotFound, PermissionDenied, VerificationError
-from tests.test_ratings import S1, S3, World, _hex, recent, world  # noqa: F401  (world: the fixture)
+from tests.test_ratings import S1, S3, World, _hex, recent, rerandomised_copy, world  # noqa: F401  (world: the fixture)
 
 
 def regulator(w: World) -> Regulator:
@@ -191,7 +190,7 @@ def test_a_copied_ciphertext_is_found_and_never_decrypted_for_the_operator(
     original = wire.signed_entry_from_bytes(store.entry(victim.index)).entry.body
     assert isinstance(original, e.ReportCommitted)
     n = world.operator.ledger.alliance.genesis.paillier_n
-    copy = original.ciphertext * pow(secrets.randbelow(n - 2) + 2, n, n * n) % (n * n)
+    copy = rerandomised_copy(original.ciphertext, n)
     world.report("a", S3, "fake_traffic", "general")
     world.report("b", S3, "fake_traffic", "minor")
     monkeypatch.setattr(paillier, "encrypt", lambda *_a, **_k: copy)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -184,6 +185,17 @@ def world(alliance_dir: Path, tmp_path: Path) -> Iterator[World]:
     op.stop(grace=0.5)
     for s in stores:
         s.close()
+
+
+def rerandomised_copy(ciphertext: int, n: int) -> int:
+    """Another encryption of the same plaintext (c·rⁿ mod n²), as a cheating member would
+    copy a victim's ciphertext, drawn again until it has the full width of n² (the SDK
+    re-draws short ciphertexts, and a copy that is returned for every draw must not be one)."""
+    width = ((n * n).bit_length() + 7) // 8
+    while True:
+        copy = ciphertext * pow(secrets.randbelow(n - 2) + 2, n, n * n) % (n * n)
+        if copy.bit_length() > 8 * (width - 1):
+            return copy
 
 
 def tampered(world: World, who: str, subject: str, category: str, tier: str, change: Any,

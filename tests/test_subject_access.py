@@ -13,7 +13,6 @@ operator can authorise access.
 from __future__ import annotations
 
 import json
-import secrets
 import shutil
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from core import entries as e
 from core.errors import PermissionDenied
 from server.trustee import public_key_of
 from tests.test_investigations import Recording
-from tests.test_ratings import S1, S3, World, _hex, world  # noqa: F401  (world: the fixture)
+from tests.test_ratings import S1, S3, World, _hex, rerandomised_copy, world  # noqa: F401  (world: the fixture)
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
@@ -76,7 +75,7 @@ def test_tiers_reach_the_subject_and_a_copied_ciphertext_goes_to_the_regulator(
     original = wire.signed_entry_from_bytes(store.entry(victim.index)).entry.body
     assert isinstance(original, e.ReportCommitted)
     n = ledger.alliance.genesis.paillier_n
-    copy = original.ciphertext * pow(secrets.randbelow(n - 2) + 2, n, n * n) % (n * n)
+    copy = rerandomised_copy(original.ciphertext, n)
     honest_a = world.report("a", S3, "fake_traffic", "general")
     honest_b = world.report("b", S3, "contract_default", "serious")
     monkeypatch.setattr(paillier, "encrypt", lambda *_a, **_k: copy)
