@@ -116,7 +116,7 @@ def main() -> None:
     args = parser.parse_args()
     from server.app import Settings, create_server
     from server.ceremony import Plan, bootstrap_entries, init_alliance
-    from server.storage import open_store
+    from server.database import open_store
 
     with tempfile.TemporaryDirectory() as tmp_text:
         tmp = Path(tmp_text)

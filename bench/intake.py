@@ -193,7 +193,7 @@ def _floor_main(operator_dir: str, grpc_workers: int, response: bytes, conn: Any
 
     from candor import wire
     from candor.identity import Identity
-    from server.app import server_credentials
+    from server.pki import server_credentials
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=grpc_workers),
                          options=[("grpc.max_receive_message_length", wire.MAX_REQUEST_BYTES),

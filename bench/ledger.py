@@ -33,7 +33,8 @@ from rich.table import Table
 from candor import wire
 from core import entries as e
 from core import merkle
-from server.storage import AppendBatch, open_store
+from server.database import open_store
+from server.storage import AppendBatch
 
 CATEGORIES = ("contract_default", "fake_traffic")
 

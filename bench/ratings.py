@@ -1028,9 +1028,9 @@ def _mirror_rows(runner: _Runner, world: _World) -> None:
     same reports alone, in the same runs, in this one process."""
     from client.connection import Connection
     from server.cpu import CpuPool
+    from server.database import open_store
     from server.intake import register_alliance, verify_batch, verify_reports
     from server.mirror import PAGE, Mirror
-    from server.storage import open_store
 
     leaves = list(world.leaves)
     size, root = len(leaves), world.tree.root()
@@ -1094,8 +1094,8 @@ def _grpc_world(folder: Path, bits: int, log: Callable[[str], None]) -> Iterator
     from server.app import Settings as OperatorSettings
     from server.app import create_server
     from server.ceremony import Plan, bootstrap_entries, init_alliance
+    from server.database import open_store
     from server.epoch import EpochRunner
-    from server.storage import open_store
     from server.trustee import create_trustee_server
 
     key = KEY_DIR / f"test_only_threshold_{bits}_t{THRESHOLD}_n{PARTIES}.json"

@@ -40,17 +40,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from candor.identity import Identity
+    from client.regulator import Regulator
     from client.sdk import Member
     from client.subject import SubjectClient
     from client.witness import Witness
     from server.app import Settings, create_server
-    from server.ceremony import (
-        Plan,
-        bootstrap_entries,
-        enrol_subject_identity,
-        init_alliance,
-    )
-    from server.storage import open_store
+    from server.ceremony import Plan, bootstrap_entries, init_alliance
+    from server.database import open_store
 
     tmp = Path(tempfile.mkdtemp(prefix="candor-bench-subject-"))
     root = tmp / "alliance"
@@ -68,8 +64,8 @@ def main(argv: list[str] | None = None) -> None:
         for m in members:
             m.close()
         folder = tmp / "subject"
-        _tag, leaf = enrol_subject_identity(root / "regulator", "anchor:bench", folder)
-        op.ledger.append(leaf)
+        with Regulator(Identity.load(root / "regulator"), server) as regulator:
+            regulator.enrol_subject("anchor:bench", folder)
         op.ledger.wait_checkpoint(store.size())
         witness = Witness.open(Identity.load(root / "witness-1"), server, tmp)
         witness.step()

@@ -31,6 +31,7 @@ from core.querylog import PURPOSES
 
 if TYPE_CHECKING:
     from client.receipt import Receipt
+    from client.regulator import Regulator
 
 #: `candor witness` exit status when it stopped on fork evidence (docs/operations.md).
 FORK_EXIT = 3
@@ -82,7 +83,7 @@ def cmd_alliance_init(args: argparse.Namespace) -> None:
         key_file=Path(args.test_key_file) if args.test_key_file else None,
         min_rule_interval_days=args.min_rule_interval_days,
     )
-    from server.app import check_listen
+    from server.serving import check_listen
 
     check_listen(plan.server, "--server")
     for address in plan.trustee_addresses:
@@ -134,8 +135,9 @@ def _serve_settings(args: argparse.Namespace) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> None:
     from candor.identity import Identity
-    from server.app import Settings, check_bindable, create_server
+    from server.app import Settings, create_server
     from server.database import lock_data, open_for_serving, redact
+    from server.serving import check_bindable
 
     _serve_settings(args)
     if args.log_json:
@@ -352,10 +354,9 @@ def cmd_report_retract(args: argparse.Namespace) -> None:
 # -- governance (regulator) -----------------------------------------------------------------
 
 
-def _governance(args: argparse.Namespace, rpc: str, leaf: bytes,
-                accepted: Callable[[], None] | None = None) -> dict[str, Any]:
-    """Submit a regulator-signed entry and verify the receipt like any client; `accepted`
-    runs as soon as the operator has appended the entry (before the receipt is checked)."""
+def _governance(args: argparse.Namespace, rpc: str, leaf: bytes) -> dict[str, Any]:
+    """Submit an entry this identity signed (a dispute, filed by a member or a subject) and
+    verify the receipt like any client."""
     from candor.identity import Identity
     from candor.v1 import governance_pb2
     from client.connection import Connection
@@ -364,36 +365,37 @@ def _governance(args: argparse.Namespace, rpc: str, leaf: bytes,
     identity = Identity.load(args.identity)
     with Connection(identity, args.server) as conn:
         receipt = conn.call(getattr(conn.governance, rpc), governance_pb2.SubmitEntryRequest(signed_entry=leaf))
-        if accepted is not None:
-            accepted()
         verifier = LogVerifier(identity.genesis_leaf())
         cp = verifier.accept(receipt.checkpoint.note, conn, quorum=0)
         verifier.verify_inclusion(leaf, receipt.index, receipt.inclusion_proof, cp)
     return {"index": receipt.index, "checkpoint_size": cp.size, "verified": True}
 
 
+def _regulator(args: argparse.Namespace) -> Regulator:
+    """The regulator's SDK (client/regulator.py): it signs every governance entry and verifies
+    its receipt."""
+    from candor.identity import Identity
+    from client.regulator import Regulator
+
+    return Regulator(Identity.load(args.identity), args.server)
+
+
+def _verified(receipt: Receipt) -> dict[str, Any]:
+    """What a command prints of a receipt the SDK verified."""
+    return {"index": receipt.index, "checkpoint_size": receipt.checkpoint_size, "verified": True}
+
+
 def cmd_member_admit(args: argparse.Namespace) -> None:
-    import shutil
-
-    from server.ceremony import admit_member_identity, staged_folder
-
-    target, staging = staged_folder(Path(args.identity), args.member, Path(args.out) if args.out else None)
-    try:
-        _path, leaf = admit_member_identity(Path(args.identity), args.member, staging)
-        # Only once the ledger holds the admission does the folder appear under its name.
-        result = _governance(args, "AdmitMember", leaf, accepted=lambda: os.replace(staging, target))
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)  # nothing CA-signed stays behind a failed admission
-    _emit(args, {"member": args.member, "identity_folder": str(target), **result},
+    with _regulator(args) as regulator:
+        folder, receipt = regulator.admit_member(args.member, Path(args.out) if args.out else None)
+    _emit(args, {"member": args.member, "identity_folder": str(folder), **_verified(receipt)},
           "Member admitted (hand the identity folder to the member)")
 
 
 def cmd_member_revoke(args: argparse.Namespace) -> None:
-    from core import entries as e
-    from server.ceremony import regulator_leaf
-
-    leaf = regulator_leaf(Path(args.identity), e.MemberRevoked(args.member, args.reason))
-    _emit(args, {"member": args.member, **_governance(args, "RevokeMember", leaf)}, "Member revoked")
+    with _regulator(args) as regulator:
+        receipt = regulator.revoke_member(args.member, args.reason)
+    _emit(args, {"member": args.member, **_verified(receipt)}, "Member revoked")
 
 
 # -- disputes ------------------------------------------------------------------------------
@@ -426,13 +428,9 @@ def cmd_dispute_file(args: argparse.Namespace) -> None:
 
 
 def cmd_dispute_resolve(args: argparse.Namespace) -> None:
-    from core import entries as e
-    from server.ceremony import regulator_leaf
-
-    leaf = regulator_leaf(Path(args.identity), e.DisputeResolved(bytes.fromhex(args.dispute_id), args.outcome,
-                                                                 args.annotation))
-    _emit(args, {"dispute_id": args.dispute_id, "outcome": args.outcome, **_governance(args, "ResolveDispute", leaf)},
-          "Dispute resolved")
+    with _regulator(args) as regulator:
+        receipt = regulator.resolve_dispute(args.dispute_id, args.outcome, args.annotation)
+    _emit(args, {"dispute_id": args.dispute_id, "outcome": args.outcome, **_verified(receipt)}, "Dispute resolved")
 
 
 # -- escrow (regulator) ---------------------------------------------------------------------
@@ -465,16 +463,13 @@ def _registry(identity_dir: str) -> tuple[str, ...]:
 
 
 def cmd_rules_publish(args: argparse.Namespace) -> None:
-    from core import entries as e
-    from core.rules import canonical_toml, parse_rules
-    from server.ceremony import regulator_leaf
+    from core.rules import parse_rules
 
     rules = parse_rules(Path(args.file).read_text(encoding="utf-8"), _registry(args.identity))
-    text = canonical_toml(rules)
-    leaf = regulator_leaf(Path(args.identity),
-                          e.RuleSetPublished(rules.version, rules.effective_from.isoformat(), text))
-    _emit(args, {"version": rules.version, "effective_from": rules.effective_from.isoformat(),
-                 **_governance(args, "PublishRules", leaf)}, "Rule set published")
+    with _regulator(args) as regulator:
+        receipt = regulator.publish_rules(rules)
+    _emit(args, {"version": rules.version, "effective_from": rules.effective_from.isoformat(), **_verified(receipt)},
+          "Rule set published")
 
 
 def cmd_rules_canonical(args: argparse.Namespace) -> None:
@@ -501,11 +496,9 @@ def cmd_rules_show(args: argparse.Namespace) -> None:
     view, _ = replay(leaves)
     today = _dt.date.today()
     in_force, index = state.rules_in_force(view, today)
-    history = []
-    for _key, raw in view.scan("rules/"):
-        record = json.loads(raw)
-        history.append({"version": record["rules"]["version"], "effective_from": record["effective_from"],
-                        "entry": record["index"], "in_force": record["index"] == index})
+    published = state.rule_set_records(view)
+    history = [{"version": r.rules.version, "effective_from": r.effective_from, "entry": r.index,
+                "in_force": r.index == index} for r in published]
     body = wire.signed_entry_from_bytes(leaves[index]).entry.body
     assert isinstance(body, e.RuleSetPublished)
     if args.json:
@@ -516,15 +509,15 @@ def cmd_rules_show(args: argparse.Namespace) -> None:
     table = Table(title="Rule set history")
     for col in ("version", "effective from", "entry", "in force"):
         table.add_column(col)
-    for h in history:
-        table.add_row(h["version"], h["effective_from"], str(h["entry"]), "yes" if h["in_force"] else "")
+    for r in published:
+        table.add_row(r.rules.version, r.effective_from, str(r.index), "yes" if r.index == index else "")
     out.print(table)
 
 
 def cmd_trustee_serve(args: argparse.Namespace) -> None:
     from candor.identity import Identity
-    from server.app import check_bindable
     from server.database import lock_data, open_checked
+    from server.serving import check_bindable
     from server.trustee import create_trustee_server
 
     _service_logs()
@@ -613,7 +606,7 @@ def cmd_epoch_run(args: argparse.Namespace) -> None:
         resp = client.run_epoch()
     data = {"published": resp.published, "pending": resp.pending, "held": resp.held,
             "fraud_found": resp.fraud_found, "messages": list(resp.messages)}
-    blocked = [m for m in resp.messages if _epoch_blocked(m)]
+    blocked = list(resp.blocked)
     if blocked and not (resp.published or resp.fraud_found):
         # Nothing could be rated because of a failure (no trustees, no cosigned checkpoint, trustees away).
         if not args.json:
@@ -638,12 +631,6 @@ def _wait_cosigned(client: Any, seconds: float) -> None:
         except VerificationError:
             pass  # the newest checkpoint lacks the quorum so far
         _time.sleep(0.2)
-
-
-def _epoch_blocked(message: str) -> bool:
-    """Does an epoch message report a failure (rather than a subject below k or unchanged)?"""
-    return any(s in message for s in ("no witness-cosigned checkpoint", "no trustee", "trustee shares needed",
-                                      "cannot reach", "UNAVAILABLE", "DEADLINE_EXCEEDED"))
 
 
 def cmd_investigate(args: argparse.Namespace) -> None:
@@ -744,41 +731,27 @@ def _subject_tag_of(args: argparse.Namespace) -> bytes:
 
 
 def cmd_subject_enrol(args: argparse.Namespace) -> None:
-    import shutil
-
-    from server.ceremony import enrol_subject_identity, staged_subject_folder
-
     _require_role(args.identity, "regulator", "enrols subjects (after checking the anchor's identity offline)")
-    target = Path(args.out)
-    staging = staged_subject_folder(target)
-    try:
-        tag, leaf = enrol_subject_identity(Path(args.identity), args.subject, staging)
-        # Only once the ledger holds the enrolment does the folder appear under its name.
-        result = _governance(args, "EnrolSubject", leaf, accepted=lambda: os.replace(staging, target))
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)  # nothing CA-signed stays behind a failed enrolment
-    _emit(args, {"subject_tag": tag.hex(), "identity_folder": str(target), **result},
+    with _regulator(args) as regulator:
+        tag, receipt = regulator.enrol_subject(args.subject, Path(args.out))
+    _emit(args, {"subject_tag": tag.hex(), "identity_folder": str(Path(args.out)), **_verified(receipt)},
           "Subject enrolled (hand the identity folder to the anchor)")
 
 
 def cmd_subject_revoke(args: argparse.Namespace) -> None:
-    from core import entries as e
-    from server.ceremony import regulator_leaf
-
     _require_role(args.identity, "regulator", "revokes a subject's enrolment")
-    tag = _subject_tag_of(args)
-    leaf = regulator_leaf(Path(args.identity), e.SubjectRevoked(tag, args.reason))
-    _emit(args, {"subject_tag": tag.hex(), **_governance(args, "RevokeSubject", leaf)}, "Subject enrolment revoked")
+    with _regulator(args) as regulator:
+        tag = regulator.subject_tag(args.subject)
+        receipt = regulator.revoke_subject(tag, args.reason)
+    _emit(args, {"subject_tag": tag.hex(), **_verified(receipt)}, "Subject enrolment revoked")
 
 
 def cmd_subject_authorise_access(args: argparse.Namespace) -> None:
-    from core import entries as e
-    from server.ceremony import regulator_leaf
-
     _require_role(args.identity, "regulator", "authorises a subject's access to its tiers")
-    tag = _subject_tag_of(args)
-    leaf = regulator_leaf(Path(args.identity), e.SubjectAccessAuthorised(tag, args.reason))
-    _emit(args, {"subject_tag": tag.hex(), **_governance(args, "AuthoriseSubjectAccess", leaf),
+    with _regulator(args) as regulator:
+        tag = regulator.subject_tag(args.subject)
+        receipt = regulator.authorise_subject_access(tag, args.reason)
+    _emit(args, {"subject_tag": tag.hex(), **_verified(receipt),
                  "tiers": "served at the next rating epoch: each report's designated combiner seals its tier to "
                           "the subject if the report opens its own commitment (`candor subject record --tiers`)"},
           "Subject access authorised (recorded on the ledger)")

@@ -185,28 +185,21 @@ def subject_chapter(story: _Story, receipts: list[dict[str, Any]]) -> dict[str, 
     """The rated anchor as a party (docs/subjects.md): the regulator enrols it, it reads its
     own verified record and disputes a report about itself, the regulator retracts it, and
     the next epoch re-rates it at once (a correction is never held back)."""
-    import os
     import secrets
 
     from candor import wire
     from candor.identity import Identity
     from candor.v1 import governance_pb2
     from client.connection import Connection
+    from client.regulator import Regulator
     from client.subject import SubjectClient
     from core import entries as e
-    from server.ceremony import (
-        enrol_subject_identity,
-        regulator_leaf,
-        staged_subject_folder,
-    )
 
     con = story.con
     member, anchor = DISPUTED
     folder = story.root / "subject"
-    staging = staged_subject_folder(folder)
-    _tag, leaf = enrol_subject_identity(story.alliance / "regulator", anchor, staging)
-    story.conn.call(story.conn.governance.EnrolSubject, governance_pb2.SubmitEntryRequest(signed_entry=leaf))
-    os.replace(staging, folder)  # the folder exists only once the ledger holds the enrolment
+    with Regulator(story.regulator) as regulator:
+        regulator.enrol_subject(anchor, folder)  # the folder exists only once the ledger holds the enrolment
     con.print(f"8. The regulator enrols {anchor} as a party: its own keys, a certificate bound to its subject tag "
               "(never its name)")
     story.cosigned()
@@ -224,9 +217,8 @@ def subject_chapter(story: _Story, receipts: list[dict[str, Any]]) -> dict[str, 
                           timestamp_ms=int(time.time() * 1000)), Identity.load(folder).signing_key())))
     con.print(f"9. {anchor} disputes the {report['category']} report of {member}: flagged at once, answer due in "
               "20 days; the regulator checks it and retracts the report")
-    story.conn.call(story.conn.governance.ResolveDispute, governance_pb2.SubmitEntryRequest(
-        signed_entry=regulator_leaf(story.alliance / "regulator", e.DisputeResolved(dispute_id, "retract",
-                                                                                    "organic views confirmed"))))
+    with Regulator(story.regulator) as regulator:
+        regulator.resolve_dispute(dispute_id, "retract", "organic views confirmed")
     story.epoch()
     with SubjectClient(Identity.load(folder), state_dir=story.root / "subject-state") as client:
         after = client.own_record()

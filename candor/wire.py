@@ -14,7 +14,9 @@ from typing import Any
 from google.protobuf.message import DecodeError
 
 from candor.v1 import entries_pb2 as pb
+from candor.v1 import ledger_pb2, rating_pb2
 from core import entries as e
+from core import served
 from core.errors import InvalidInput
 
 MAX_ENTRY_BYTES = 256 * 1024
@@ -224,3 +226,38 @@ def sign_leaf(entry: e.LedgerEntry, key: Any) -> bytes:
     public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     signature = e.Signature(key_id(public), key.sign(e.ENTRY_SIGNATURE_CONTEXT + entry_bytes))
     return signed_entry_to_bytes(e.SignedEntry(entry_bytes, entry, signature=signature))
+
+
+# -- what the operator serves (core.served) -----------------------------------------------
+
+
+def proven_to_proto(p: served.ProvenEntry) -> rating_pb2.ProvenEntry:
+    return rating_pb2.ProvenEntry(index=p.index, entry=p.entry, inclusion_proof=list(p.inclusion_proof))
+
+
+def checkpoint_to_proto(cp: served.CosignedCheckpoint) -> ledger_pb2.CheckpointResponse:
+    return ledger_pb2.CheckpointResponse(note=cp.note, size=cp.size)
+
+
+def rating_to_proto(r: served.RatingState) -> rating_pb2.RatingResponse:
+    """RatingService.GetRating's answer; an absent proven entry stays an unset field."""
+    resp = rating_pb2.RatingResponse(
+        rated=r.rated, state=r.state, k=r.k, reporters=r.reporters, pending_reports=r.pending_reports,
+        waiting_since=r.waiting_since, checkpoint=checkpoint_to_proto(r.checkpoint),
+        reports=[proven_to_proto(p) for p in r.reports], commitments_xy=list(r.commitments_xy))
+    for name in ("rating", "request", "rule_set", "held"):
+        proven = getattr(r, name)
+        if proven is not None:
+            getattr(resp, name).CopyFrom(proven_to_proto(proven))
+    return resp
+
+
+def query_page_to_proto(page: served.QueryPage) -> rating_pb2.ListQueriesResponse:
+    resp = rating_pb2.ListQueriesResponse(
+        next_after=page.next_after,
+        queries=[rating_pb2.QueryRecord(id=s.id, record=s.record, commitment=s.commitment or 0,
+                                        inclusion_proof=list(s.proof)) for s in page.records],
+        commitments=[proven_to_proto(p) for p in page.commitments])
+    if page.checkpoint is not None:
+        resp.checkpoint.CopyFrom(checkpoint_to_proto(page.checkpoint))
+    return resp

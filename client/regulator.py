@@ -1,4 +1,11 @@
-"""The regulator's SDK: opening a report's escrow, in public (docs/reports.md).
+"""The regulator's SDK: every governance entry, signed here and receipted (docs/architecture.md),
+and opening a report's escrow, in public (docs/reports.md).
+
+`Regulator` builds and signs each entry the regulator appends (admissions and revocations of
+members, rule sets, dispute decisions, subject enrolments and access grants, investigations,
+escrow openings, faults) and returns the receipt only once it verified it against a
+checkpoint `LogVerifier.accept` believed. A new member's or subject's identity folder
+(client/issuing.py) appears under its name only once the ledger accepted its entry.
 
 Every report's leaf carries an escrow that the operator sealed to the regulator's X25519
 key: the id of the member that submitted it and that member's Ed25519 signature over the
@@ -25,22 +32,36 @@ key never leave this process; no plaintext is logged.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 
 from candor import wire
 from candor.identity import Identity
 from candor.v1 import governance_pb2 as gov
+from client import issuing
 from client.connection import Connection
 from client.receipt import Receipt
 from client.verifier import LogVerifier
 from core import entries as e
 from core import escrow, state
 from core.errors import InvalidInput, NotFound, VerificationError
+from core.rules import RuleSet, canonical_toml
 from core.signing import VerifyKey
+from core.subject import subject_tag
 
 PAGE = 1000
+
+
+def regulator_leaf(regulator: Identity | Path, body: e.Body) -> bytes:
+    """A leaf holding `body`, timestamped now and signed with the regulator's Ed25519 key."""
+    identity = regulator if isinstance(regulator, Identity) else Identity.load(regulator)
+    return wire.sign_leaf(e.LedgerEntry(body, timestamp_ms=int(time.time() * 1000)), identity.signing_key())
 
 
 @dataclass(frozen=True)
@@ -87,19 +108,72 @@ class Regulator:
 
     # -- appending -------------------------------------------------------------------------
 
-    def sign(self, body: e.Body) -> bytes:
-        """A leaf holding `body`, signed with the regulator's Ed25519 key."""
-        entry = e.LedgerEntry(body, timestamp_ms=int(time.time() * 1000))
-        return wire.sign_leaf(entry, self.identity.signing_key())
-
-    def append(self, rpc: str, body: e.Body) -> Receipt:
-        """Sign `body`, send it with GovernanceService `rpc`, return the verified receipt."""
-        leaf = self.sign(body)
+    def append(self, rpc: str, body: e.Body, *, accepted: Callable[[], None] | None = None) -> Receipt:
+        """Sign `body`, send it with GovernanceService `rpc`, return the verified receipt.
+        `accepted` runs as soon as the operator has appended the entry (before the receipt is
+        checked)."""
+        leaf = regulator_leaf(self.identity, body)
         resp = self.conn.call(getattr(self.conn.governance, rpc), gov.SubmitEntryRequest(signed_entry=leaf))
+        if accepted is not None:
+            accepted()
         self.verifier.accept(resp.checkpoint.note, self.conn, quorum=0)
         receipt = Receipt(leaf, resp.index, bytes(resp.checkpoint.note), tuple(resp.inclusion_proof))
         receipt.verify(self.verifier)
         return receipt
+
+    def _issue(self, rpc: str, target: Path, write: Callable[[Path], e.Body]) -> Receipt:
+        """Write a new party's folder in staging (`write` returns the entry that admits it),
+        append that entry, and move the folder to `target` only once the ledger accepted it:
+        nothing CA-signed stays behind a refused entry (client/issuing.py)."""
+        staging = issuing.staging_folder(target)
+        try:
+            return self.append(rpc, write(staging), accepted=lambda: os.replace(staging, target))
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    # -- members, rules, disputes ------------------------------------------------------------
+
+    def admit_member(self, name: str, folder: Path | None = None) -> tuple[Path, Receipt]:
+        """Create member `name`'s identity folder (default: `member-<name>` beside the
+        regulator's) and append MemberAdmitted; return (the folder to hand over, the receipt)."""
+        e.check_member_id(name)
+        target = folder or self.identity.path.parent / f"member-{name}"
+        receipt = self._issue("AdmitMember", target, partial(issuing.member_folder, self.identity, name))
+        return target, receipt
+
+    def revoke_member(self, member_id: str, reason: str) -> Receipt:
+        """Append MemberRevoked: the member can no longer report, from the next entry on."""
+        return self.append("RevokeMember", e.MemberRevoked(member_id, reason))
+
+    def publish_rules(self, rules: RuleSet) -> Receipt:
+        """Append RuleSetPublished with the canonical text of `rules` (docs/rules.md)."""
+        return self.append("PublishRules", e.RuleSetPublished(rules.version, rules.effective_from.isoformat(),
+                                                              canonical_toml(rules)))
+
+    def resolve_dispute(self, dispute_id: str | bytes, outcome: str, annotation: str = "") -> Receipt:
+        """Append DisputeResolved: `outcome` is uphold, retract or annotate."""
+        return self.append("ResolveDispute", e.DisputeResolved(_id16(dispute_id, "dispute id"), outcome, annotation))
+
+    # -- subjects (docs/subjects.md) ----------------------------------------------------------
+
+    def subject_tag(self, subject: str | bytes) -> bytes:
+        """A subject's tag: the anchor's id under the alliance subject key, or the tag itself."""
+        return subject if isinstance(subject, bytes) else subject_tag(self.identity.hex_file("subject.key"), subject)
+
+    def enrol_subject(self, subject_id: str, folder: Path) -> tuple[bytes, Receipt]:
+        """Create the anchor's identity folder at `folder` (bound to its subject tag, never its
+        raw id) and append SubjectEnrolled; return (its subject tag, the receipt)."""
+        receipt = self._issue("EnrolSubject", folder, partial(issuing.subject_folder, self.identity, subject_id))
+        return self.subject_tag(subject_id), receipt
+
+    def revoke_subject(self, subject: str | bytes, reason: str) -> Receipt:
+        """Append SubjectRevoked: the subject's enrolment ends (it can be enrolled again)."""
+        return self.append("RevokeSubject", e.SubjectRevoked(self.subject_tag(subject), reason))
+
+    def authorise_subject_access(self, subject: str | bytes, reason: str) -> Receipt:
+        """Append SubjectAccessAuthorised: at the next rating epoch each report's designated
+        combiner seals its tier to the subject if the report opens its own commitment."""
+        return self.append("AuthoriseSubjectAccess", e.SubjectAccessAuthorised(self.subject_tag(subject), reason))
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -143,7 +217,7 @@ class Regulator:
         Conflict or PermissionDenied, and nothing is decrypted); then the escrow is opened
         and checked, and OperatorFaulted is appended if it does not hold.
         """
-        rid = _report_id(report_id)
+        rid = _id16(report_id, "report id")
         opened = self.append("OpenEscrow", e.EscrowOpened(rid, reason))
         index, signed = self._report_leaf(rid)
         genesis_hash = self.alliance.genesis_hash
@@ -170,9 +244,7 @@ class Regulator:
         """Append InvestigationAuthorised for the subject at the size L of its newest
         RatingHeld (the ledger refuses it unless that held request is the subject's newest
         and unresolved). `subject`: the anchor's id, or its tag."""
-        from core.subject import subject_tag
-
-        tag = subject if isinstance(subject, bytes) else subject_tag(self.identity.hex_file("subject.key"), subject)
+        tag = self.subject_tag(subject)
         end = self.conn.checkpoint().size
         while end > 1:
             start = max(1, end - PAGE)
@@ -249,17 +321,16 @@ def _conclude(regulator: Regulator, subject: str | bytes) -> Conclusion:
     """`Regulator.conclude_investigation` (docs/ratings.md, "Investigations")."""
     from core import investigation, paillier, rating, threshold
     from core.errors import Conflict
-    from core.subject import subject_tag
 
-    tag = subject if isinstance(subject, bytes) else subject_tag(regulator.identity.hex_file("subject.key"), subject)
+    tag = regulator.subject_tag(subject)
     view, leaves = _replayed(regulator)
     record = state.open_investigation(view, tag)
     if record is None:
         raise NotFound("no investigation of this subject is open: authorise one first (`candor investigate`)")
-    if not record["judged"]:
-        raise Conflict(f"investigation {record['index']} has no judged step yet: run an epoch first")
-    last = record["judged"][-1]
-    step = wire.signed_entry_from_bytes(leaves[int(last["index"])]).entry.body
+    if not record.judged:
+        raise Conflict(f"investigation {record.index} has no judged step yet: run an epoch first")
+    last = record.judged[-1]
+    step = wire.signed_entry_from_bytes(leaves[last.index]).entry.body
     assert isinstance(step, e.InvestigationStep)
     ally = regulator.alliance
     genesis = ally.genesis
@@ -297,7 +368,7 @@ def _conclude(regulator: Regulator, subject: str | bytes) -> Conclusion:
                                  e.CombinerFaulted(combiner, step.authorisation, step.step, failure[:1024]))
         faulted.append((combiner, failure, entry.index))
     conclusion = Conclusion(step.authorisation, step.step, step.verdict, faulted=tuple(faulted))
-    culprit = record["culprit"]
+    culprit = record.culprit
     if culprit is None or step.subset != (culprit,) or not any(not v for v in opens.values()):
         return conclusion
     fraud = regulator.append("RecordFraud", e.FraudFound(
@@ -310,10 +381,9 @@ def _conclude(regulator: Regulator, subject: str | bytes) -> Conclusion:
 def _withheld(regulator: Regulator, subject: str | bytes) -> list[Withheld]:
     """`Regulator.withheld_tiers`."""
     from core import access
-    from core.subject import subject_tag
     from server.trustee import public_key_of
 
-    tag = subject if isinstance(subject, bytes) else subject_tag(regulator.identity.hex_file("subject.key"), subject)
+    tag = regulator.subject_tag(subject)
     _view, leaves = _replayed(regulator)
     ally = regulator.alliance
     pub = public_key_of(ally.genesis)
@@ -336,11 +406,11 @@ def _withheld(regulator: Regulator, subject: str | bytes) -> list[Withheld]:
     return out
 
 
-def _report_id(value: str | bytes) -> bytes:
-    """A report id as 16 bytes, from 32 hex digits (or the bytes themselves)."""
+def _id16(value: str | bytes, what: str) -> bytes:
+    """A report or dispute id as 16 bytes, from 32 hex digits (or the bytes themselves)."""
     if isinstance(value, str):
         if not re.fullmatch(r"[0-9a-fA-F]{32}", value):
-            raise InvalidInput(f"report id {value!r} must be 32 hex digits (16 bytes)")
+            raise InvalidInput(f"{what} {value!r} must be 32 hex digits (16 bytes)")
         value = bytes.fromhex(value)
-    e.check_len(value, 16, "report id")
+    e.check_len(value, 16, what)
     return value

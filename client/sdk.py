@@ -28,7 +28,8 @@ folder until a verified receipt comes back, an Unavailable answer resends the sa
 and a replay (ALREADY_EXISTS) is answered with the receipt of the report already stored.
 
 The ring comes from the ledger itself, never from the operator's say-so: the SDK fetches
-every entry, checks that they hash to the root of an operator-signed checkpoint, and
+every entry (once: the verified view is kept across runs in `view.state`,
+client/ledger_view.py), checks that they hash to the root of an operator-signed checkpoint, and
 replays them through `core.state.apply` (the very function the server and the auditor run;
 `verify=False` skips only the per-report proofs, not the regulator signatures that admit
 and revoke members). Its ring is therefore the one the server will check against.
@@ -57,6 +58,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
@@ -67,6 +69,7 @@ from candor import wire
 from candor.identity import Identity
 from candor.v1 import governance_pb2 as gov
 from client.connection import Connection
+from client.ledger_view import SAVE_AFTER, LedgerView, PersistedState, ViewFile
 from client.receipt import Receipt
 from client.receipt_log import ReceiptLog
 from client.verifier import LogVerifier
@@ -77,6 +80,7 @@ from core.errors import (
     AlreadyExists,
     CandorError,
     InvalidInput,
+    NotFound,
     PermissionDenied,
     StaleRing,
     Unavailable,
@@ -156,19 +160,6 @@ def encrypt_report(public_key: phe.PaillierPublicKey, plaintext: int, pool: pail
             return c
 
 
-@dataclass
-class _LedgerView:
-    """The ledger as replayed and verified by this client, up to `size`."""
-
-    kv: state.MemoryState
-    tree: merkle.CompactRange
-    alliance: state.Alliance | None = None
-
-    @property
-    def size(self) -> int:
-        return self.tree.size
-
-
 class Member:
     """A member platform's client: prepare, submit and retract reports; verify receipts.
 
@@ -176,7 +167,8 @@ class Member:
     `candor alliance init` (mTLS certificate, Ed25519 signing key, BLS12-381 reporting key,
     alliance subject key, pinned genesis); `address` overrides the operator address it
     names; `state_dir` is where the verifier keeps its last verified checkpoint
-    (`verifier.state`, default: the identity folder). `pool_size` precomputed r^n values
+    (`verifier.state`, default: the identity folder) and the SDK its verified view of the
+    ledger (`view.state`). `pool_size` precomputed r^n values
     are kept by a background thread (0: none, every report then pays one exponentiation),
     and `coupon_pool_size` ring-signature coupons by another, started with the first
     signature (0: none, every signature then makes its coupon on the spot, about n scalar
@@ -209,7 +201,14 @@ class Member:
         self._subject_key = identity.hex_file("subject.key")
         self.conn = Connection(identity, address, timeout=timeout)
         self._lock = threading.RLock()
-        self._view = _LedgerView(state.MemoryState(), merkle.CompactRange())
+        # The replayed ledger, kept in view.state across runs (client/ledger_view.py). Its MAC
+        # is checked in a thread (hashing releases the GIL) while the first refresh talks to
+        # the operator; `_view` waits for it.
+        self.view_file = ViewFile(folder / "view.state", self.genesis_hash, self._reporting_key.to_bytes(32, "big"))
+        loader = ThreadPoolExecutor(1, thread_name_prefix="candor-view")
+        self._view_loading = loader.submit(self.view_file.load, lambda note: self.verifier.open(note, quorum=0))
+        loader.shutdown(wait=False)  # the thread ends with the load
+        self._loaded_view: LedgerView | None = None
         self.pool = paillier.RnPool(self.public_key)
         if pool_size:
             self.pool.start_background(pool_size)
@@ -232,18 +231,38 @@ class Member:
 
     # -- the verified view of the ledger ----------------------------------------------------
 
+    @property
+    def _view(self) -> LedgerView:
+        """The view of the last refresh, first the one persisted by an earlier run (if it
+        passes the checks of client/ledger_view.py and agrees with the verifier's head)."""
+        with self._lock:
+            if self._loaded_view is None:
+                loaded = self._view_loading.result()
+                head = self.verifier.head
+                if loaded is not None and head is not None and head.size == loaded.size and \
+                        head.root != loaded.tree.root():
+                    loaded = None  # not the log this verifier holds: rebuilt from genesis, never trusted
+                if loaded is not None:
+                    loaded.alliance = self.alliance
+                self._loaded_view = loaded or LedgerView(PersistedState(), merkle.CompactRange())
+            return self._loaded_view
+
     def refresh(self) -> int:
         """Bring the replayed ledger up to the operator's newest checkpoint; return its size.
 
         Every new entry is fetched, hashed into the tree and replayed through
         `core.state.apply`; the result must hash to the checkpoint's root, or nothing is kept
-        and VerificationError is raised.
+        and VerificationError is raised. The view starts from the one a previous run
+        persisted (client/ledger_view.py), which is written again after the first sync and
+        whenever it is SAVE_AFTER entries behind.
         """
         with self._lock:
-            cp = self.verifier.accept(self.conn.checkpoint().note, self.conn, quorum=0)
-            self.receipted.check(cp, self.conn, self.verifier.head.size if self.verifier.head else 0)
+            note = bytes(self.conn.checkpoint().note)
+            cp = self.verifier.accept(note, self.conn, quorum=0)
+            self.receipted.check(self.verifier, self.conn)
             view = self._view
-            if cp.size <= view.size:
+            if view.size and cp.size <= view.size:
+                self._hold_to_view(view, cp.size)
                 return view.size  # a lagging server; what we replayed is consistent and newer
             tree = copy.deepcopy(view.tree)
             overlay = state.Overlay(view.kv)
@@ -268,7 +287,24 @@ class Member:
             view.kv.update(overlay.updates)
             view.tree = tree
             view.alliance = ally
+            view.note = note
+            if not view.saved or view.size - view.saved >= SAVE_AFTER:
+                self.view_file.save(view)
             return view.size
+
+    def _hold_to_view(self, view: LedgerView, served: int) -> None:
+        """The operator serves `served` entries, no more than the view this client verified
+        (perhaps in an earlier run): the verifier's fork and rollback rules apply to the view's
+        checkpoint, so the log must have the same root at that size or prove, by a consistency
+        proof, that it still holds it. (A larger checkpoint needs no such step: the entries
+        after the view must then hash, with its peaks, to that checkpoint's root.)"""
+        try:
+            self.verifier.accept(view.note, self.conn, quorum=0)
+        except (InvalidInput, NotFound) as exc:
+            raise VerificationError(
+                f"rollback: the log now claims size {served} and cannot prove it still holds the size {view.size} "
+                f"this client verified ({exc}); keep {self.view_file.path} and the checkpoint as evidence"
+            ) from None
 
     def _entries(self, start: int, end: int) -> list[bytes]:
         leaves = self.conn.entries(start, end)
@@ -284,13 +320,13 @@ class Member:
             return tuple(keys), changed_at
 
     def _check_membership(self) -> None:
-        record = state.load(self._view.kv, f"member/{self.member_id}")
+        record = state.member_record(self._view.kv, self.member_id)
         if record is None:
             raise PermissionDenied(f"member {self.member_id} is not admitted on this ledger")
-        if record["revoked_at"] is not None:
+        if record.revoked_at is not None:
             raise PermissionDenied(
-                f"member {self.member_id} was revoked at entry {record['revoked_at']} and may not report")
-        if bytes.fromhex(record["reporting_key"]) != self.reporting_public_key:
+                f"member {self.member_id} was revoked at entry {record.revoked_at} and may not report")
+        if record.reporting_key != self.reporting_public_key:
             raise InvalidInput(
                 f"the reporting key in {self.identity.path} is not the one admitted for {self.member_id}; "
                 "use the identity folder issued at admission"

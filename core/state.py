@@ -9,7 +9,8 @@ only disagree if the stored bytes were tampered with.
 State is a flat key/value map (values are canonical JSON) read through `StateView`, so the
 same code runs over a database transaction, a server's pending batch or an auditor's dict.
 `apply` returns the updates an entry makes; the caller commits them together with the entry,
-in one transaction.
+in one transaction. The JSON is this module's own: readers get frozen record types
+(`MemberRecord`, `ReportRecord`, `SubjectParty`, `RequestRecord`, …) from its accessors.
 
 Checks that need the ledger state live here; checks of the bytes alone live in
 `core.entries`. Cryptographic checks that can run before the sequencer (signatures, ring
@@ -30,7 +31,27 @@ from typing import Any, Protocol
 import gmpy2
 
 from core import entries as e
+from core.access import check_served_signature
+from core.combination import check_combiner_signature, check_designated, check_publication, held_message
 from core.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied, StaleRing, VerificationError
+from core.group import default_group
+from core.investigation import Bisection, bisection, investigation_combiners, max_steps, step_verdict_message
+from core.paillier import check_registry_fits
+from core.pedersen import Generators
+from core.proofs import ReportStatement, ValidityProof, verify_validity
+from core.rating import (
+    Active,
+    PreviousRequest,
+    ReportInfo,
+    RequestPlan,
+    active_set,
+    check_request,
+    plan_request,
+    set_digest,
+)
+from core.ring import RingSignature, ring_context, ring_verify
+from core.rules import RuleSet, check_canonical, check_rule_interval
+from core.signing import VerifyKey
 
 RETENTION_YEARS_DEFAULT = 5
 DISPUTE_DAYS = 20  # the regulator answers a dispute within 20 days (征信业管理条例 Art 25)
@@ -94,9 +115,16 @@ def dump(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
 
 
-def load(view: StateView, key: str) -> Any:
+def _load(view: StateView, key: str) -> Any:
     raw = view.get(key)
     return None if raw is None else json.loads(raw)
+
+
+def _patched(view: StateView, key: str, **fields: Any) -> bytes:
+    """The stored record at `key` with `fields` set: how an entry changes a record."""
+    data = _load(view, key)
+    data.update(fields)
+    return dump(data)
 
 
 def key_id(public_key: bytes) -> str:
@@ -112,10 +140,7 @@ class Alliance:
     genesis_hash: bytes
 
     @cached_property
-    def generators(self) -> Any:
-        from core.group import default_group
-        from core.pedersen import Generators
-
+    def generators(self) -> Generators:
         return Generators(default_group(), self.genesis.categories)
 
     @cached_property
@@ -130,18 +155,57 @@ def alliance_of(signed: e.SignedEntry, leaf_hash: bytes) -> Alliance:
     return Alliance(genesis=body, genesis_hash=leaf_hash)
 
 
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+@dataclass(frozen=True)
+class MemberRecord:
+    """An admitted member as the ledger records it (state key member/<id>); `revoked_at` is
+    the MemberRevoked entry, None while the member may write."""
+
+    member_id: str
+    display_name: str
+    admitted_at: int
+    revoked_at: int | None
+    signing_key: bytes
+    reporting_key: bytes
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> MemberRecord:
+        return cls(member_id=data["member_id"], display_name=data["display_name"],
+                   admitted_at=int(data["admitted_at"]), revoked_at=_opt_int(data["revoked_at"]),
+                   signing_key=bytes.fromhex(data["signing_key"]), reporting_key=bytes.fromhex(data["reporting_key"]))
+
+
+def member_of_key(view: StateView, kid: str) -> str | None:
+    """The id of the member whose signing key has key id `kid`, or None."""
+    member = _load(view, f"memberkey/{kid}")
+    return None if member is None else str(member)
+
+
+def subject_of_key(view: StateView, kid: str) -> str | None:
+    """The tag (hex) of the subject an enrolment gave the signing key `kid`, or None."""
+    tag = _load(view, f"subjectkey/{kid}")
+    return None if tag is None else str(tag)
+
+
+def member_record(view: StateView, member_id: str) -> MemberRecord | None:
+    """The member `member_id` as admitted (and perhaps revoked), or None if never admitted."""
+    data = _load(view, f"member/{member_id}")
+    return None if data is None else MemberRecord.from_json(data)
+
+
 def current_ring(view: StateView) -> tuple[list[bytes], int]:
     """Reporting keys of every admitted, unrevoked member in admission order, and the index
     of the last entry that changed that set (a ring named at a size after it is current)."""
-    ring = load(view, "ring") or {"keys": [], "changed_at": 0}
+    ring = _load(view, "ring") or {"keys": [], "changed_at": 0}
     return [bytes.fromhex(k) for k in ring["keys"]], int(ring["changed_at"])
 
 
 def author_of(view: StateView, ally: Alliance, signed: e.SignedEntry) -> str:
     """Verify the Ed25519 signature and name its author: "regulator", "operator" or
     "member:<id>". Raises VerificationError / PermissionDenied."""
-    from core.signing import VerifyKey
-
     sig = signed.signature
     if sig is None:
         raise PermissionDenied(f"{signed.entry.kind} must carry an Ed25519 signature, not a ring signature")
@@ -153,12 +217,13 @@ def author_of(view: StateView, ally: Alliance, signed: e.SignedEntry) -> str:
     elif sig.key_id == key_id(g.operator_key):
         author, key = "operator", g.operator_key
     else:
-        member = load(view, f"memberkey/{sig.key_id}")
+        member = member_of_key(view, sig.key_id)
         if member is not None:
-            record = load(view, f"member/{member}")
-            if record["revoked_at"] is not None:
-                raise PermissionDenied(f"member {member} was revoked at entry {record['revoked_at']} and may not write")
-            author, key = f"member:{member}", bytes.fromhex(record["signing_key"])
+            record = member_record(view, member)
+            assert record is not None  # memberkey/ is written with member/
+            if record.revoked_at is not None:
+                raise PermissionDenied(f"member {member} was revoked at entry {record.revoked_at} and may not write")
+            author, key = f"member:{member}", record.signing_key
     if author is None:
         author, key = subject_author(view, sig.key_id)
     if author is None or key is None:
@@ -196,9 +261,6 @@ def check_ring_named(ring_change: int, changed_at: int, index: int) -> None:
 def verify_ring_now(view: StateView, ally: Alliance, signed: e.SignedEntry, subject_tag: bytes, ring_change: int,
                  index: int) -> bytes:
     """Check the ring is current and the ring signature verifies; return the link tag."""
-    from core.group import default_group
-    from core.ring import RingSignature, ring_context, ring_verify
-
     if signed.ring_signature is None:
         raise PermissionDenied(f"{signed.entry.kind} must carry a ring signature so its author stays anonymous")
     ring, changed_at = current_ring(view)
@@ -215,12 +277,10 @@ def spend_coupon(view: StateView, signed: e.SignedEntry, index: int) -> dict[str
     """Record the coupon a ring signature spends, refusing one the ledger has seen: a coupon
     signs once (two signatures sharing its Cx are linkable, and a repeated nonce would reveal
     the key; docs/reports.md, "Ring signature")."""
-    from core.ring import RingSignature
-
     if signed.ring_signature is None:
         raise PermissionDenied(f"{signed.entry.kind} must carry a ring signature")
     key = f"coupon/{RingSignature.commitment_of(signed.ring_signature).hex()}"
-    spent = load(view, key)
+    spent = _load(view, key)
     if spent is not None:
         raise Conflict(f"this ring signature spends a coupon already spent by entry {spent}; a coupon signs once: "
                        "sign again with a fresh coupon")
@@ -257,8 +317,6 @@ def check_report(ally: Alliance, report: e.ReportCommitted) -> None:
 def verify_report_crypto(ally: Alliance, report: e.ReportCommitted) -> None:
     """The one report verification, shared by the ledger, intake (single and batch) and the
     audit: `check_report`, then the validity proof. Everything but the ring."""
-    from core.proofs import ReportStatement, ValidityProof, verify_validity
-
     check_report(ally, report)
     stmt = ReportStatement(
         genesis_hash=ally.genesis_hash,
@@ -332,6 +390,93 @@ def check_notice_date(notice_date: str, incident_date: str, today: _dt.date) -> 
                            "can only be told of an incident on or after it happened")
 
 
+@dataclass(frozen=True)
+class EscrowOpening:
+    """An EscrowOpened of a report: its entry and reason ("dispute:<id>" or "entry:<index>")."""
+
+    index: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReportRecord:
+    """A report as the ledger records it (state key report/<id>): its ReportCommitted `index`,
+    subject, category, incident date, link tag and commitment; the entries that retracted it
+    or found it fraudulent; the dispute it is under (`disputed`, None when none is open), the
+    annotation a resolution added, the openings of its escrow and the OperatorFaulted naming
+    it."""
+
+    index: int
+    subject: bytes
+    category: str
+    incident_date: str
+    link: bytes
+    commitment: bytes
+    retracted_at: int | None
+    fraud_at: int | None
+    disputed: str | None
+    annotation: str | None
+    escrow_opened: tuple[EscrowOpening, ...]
+    operator_faulted: int | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ReportRecord:
+        return cls(
+            index=int(data["index"]), subject=bytes.fromhex(data["subject"]), category=data["category"],
+            incident_date=data["incident_date"], link=bytes.fromhex(data["link"]),
+            commitment=bytes.fromhex(data["commitment"]), retracted_at=_opt_int(data["retracted_at"]),
+            fraud_at=_opt_int(data["fraud_at"]), disputed=data.get("disputed") or None,
+            annotation=data.get("annotation"),
+            escrow_opened=tuple(EscrowOpening(index=int(o["index"]), reason=o["reason"])
+                                for o in data.get("escrow_opened") or ()),
+            operator_faulted=_opt_int(data.get("operator_faulted")))
+
+
+def report_id_at(view: StateView, subject_tag: bytes, index: int) -> str | None:
+    """The id (hex) of the report about the subject recorded at ledger `index`, or None."""
+    rid = _load(view, f"subject/{subject_tag.hex()}/{index:012d}")
+    return None if rid is None else str(rid)
+
+
+def report_record(view: StateView, report_id: str) -> ReportRecord | None:
+    """The report with id `report_id` (hex), or None if it is not on the ledger."""
+    data = _load(view, f"report/{report_id}")
+    return None if data is None else ReportRecord.from_json(data)
+
+
+def report_at(view: StateView, subject_tag: bytes, index: int) -> ReportRecord | None:
+    """The report about the subject recorded at ledger `index`, or None."""
+    rid = report_id_at(view, subject_tag, index)
+    return None if rid is None else report_record(view, rid)
+
+
+@dataclass(frozen=True)
+class DisputeRecord:
+    """A dispute as the ledger records it (state key dispute/<id>): its DisputeFiled `index`,
+    the report (id hex) it disputes, its author ("regulator", "member:<id>", "subject:<tag>"),
+    the day its answer is due, and the DisputeResolved with its outcome."""
+
+    index: int
+    report: str
+    by: str
+    due: str
+    deadline_days: int
+    resolved_at: int | None
+    outcome: str | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DisputeRecord:
+        return cls(index=int(data["index"]), report=data["report"], by=data["by"], due=data["due"],
+                   deadline_days=int(data["deadline_days"]), resolved_at=_opt_int(data["resolved_at"]),
+                   outcome=data.get("outcome"))
+
+
+def dispute_record(view: StateView, dispute_id: str) -> DisputeRecord | None:
+    """The dispute with id `dispute_id` (hex), or None if it was never filed."""
+    data = _load(view, f"dispute/{dispute_id}")
+    return None if data is None else DisputeRecord.from_json(data)
+
+
 def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEntry, *,
           now_ms: int | None = None, verify: bool = True) -> Updates:
     """Validate entry `index` against the state and return the updates it makes.
@@ -349,13 +494,9 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
     if index == 0 or ally is None:
         if index != 0 or not isinstance(body, e.Genesis):
             raise InvalidInput(f"entry 0 must be the genesis, and only entry 0; got {entry.kind} at {index}")
-        from core.signing import VerifyKey
-
         if signed.signature is None or signed.signature.key_id != key_id(body.regulator_key):
             raise PermissionDenied("the genesis must be signed by the regulator key it names")
         VerifyKey.from_bytes(body.regulator_key).verify(signed.signed_message(), signed.signature.signature)
-        from core.paillier import check_registry_fits
-
         check_registry_fits(body.paillier_n, len(body.categories))
         return {"head/genesis": dump({"index": 0})}
     if isinstance(body, e.Genesis):
@@ -370,8 +511,6 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
         if view.get(f"memberkey/{kid}") is not None or kid in (key_id(ally.genesis.regulator_key),
                                                               key_id(ally.genesis.operator_key)):
             raise AlreadyExists("that signing key is already registered; generate a fresh key for the member")
-        from core.group import default_group
-
         group = default_group()
         point = group.decode(body.reporting_key)  # canonical, on the curve, in the subgroup
         if group.is_identity(point):
@@ -389,20 +528,17 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
         up["ring"] = dump({"keys": [k.hex() for k in ring] + [body.reporting_key.hex()], "changed_at": index})
     elif isinstance(body, e.MemberRevoked):
         _require(author_of(view, ally, signed), ["regulator"], "MemberRevoked")
-        record = load(view, f"member/{body.member_id}")
-        if record is None:
+        member = member_record(view, body.member_id)
+        if member is None:
             raise NotFound(f"member {body.member_id} was never admitted")
-        if record["revoked_at"] is not None:
-            raise Conflict(f"member {body.member_id} is already revoked (entry {record['revoked_at']})")
-        record["revoked_at"] = index
-        up[f"member/{body.member_id}"] = dump(record)
+        if member.revoked_at is not None:
+            raise Conflict(f"member {body.member_id} is already revoked (entry {member.revoked_at})")
+        up[f"member/{body.member_id}"] = _patched(view, f"member/{body.member_id}", revoked_at=index)
         ring, _ = current_ring(view)
-        keys = [k.hex() for k in ring if k.hex() != record["reporting_key"]]
+        keys = [k.hex() for k in ring if k != member.reporting_key]
         up["ring"] = dump({"keys": keys, "changed_at": index})
     elif isinstance(body, e.RuleSetPublished):
         _require(author_of(view, ally, signed), ["regulator"], "RuleSetPublished")
-        from core.rules import check_canonical, check_rule_interval
-
         if view.get(f"rules/{body.version}") is not None:
             raise AlreadyExists(f"rule set version {body.version} is already published; pick a new version")
         rules = check_canonical(body.canonical_toml, ally.genesis.categories)
@@ -444,39 +580,37 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
         up[f"subject/{body.subject_tag.hex()}/{index:012d}"] = dump(rid)
     elif isinstance(body, e.ReportRetracted):
         rid = body.report_id.hex()
-        record = load(view, f"report/{rid}")
-        if record is None:
+        report = report_record(view, rid)
+        if report is None:
             raise NotFound(f"report {rid} is not on the ledger")
-        if record["retracted_at"] is not None:
-            raise Conflict(f"report {rid} was already retracted at entry {record['retracted_at']}")
+        if report.retracted_at is not None:
+            raise Conflict(f"report {rid} was already retracted at entry {report.retracted_at}")
         check_report_time(entry.timestamp_ms, now_ms)  # a retraction is as anonymous as its report
-        subject = bytes.fromhex(record["subject"])
-        link = verify_ring_now(view, ally, signed, subject, body.ring_change, index) if verify \
+        link = verify_ring_now(view, ally, signed, report.subject, body.ring_change, index) if verify \
             else _ring_link_tag(view, signed, body.ring_change, index)
-        if link.hex() != record["link"]:
+        if link != report.link:
             raise PermissionDenied("only the original reporter can retract a report: the link tag does not match")
         up.update(spend_coupon(view, signed, index))
-        record["retracted_at"] = index
-        up[f"report/{rid}"] = dump(record)
+        up[f"report/{rid}"] = _patched(view, f"report/{rid}", retracted_at=index)
     elif isinstance(body, e.DisputeFiled):
         up.update(check_dispute_filed(view, author_of(view, ally, signed), index, entry.timestamp_ms, body, now_ms))
     elif isinstance(body, e.DisputeResolved):
         _require(author_of(view, ally, signed), ["regulator"], "DisputeResolved")
-        dispute = load(view, f"dispute/{body.dispute_id.hex()}")
+        did = body.dispute_id.hex()
+        dispute = dispute_record(view, did)
         if dispute is None:
-            raise NotFound(f"dispute {body.dispute_id.hex()} was never filed")
-        if dispute["resolved_at"] is not None:
-            raise Conflict(f"dispute {body.dispute_id.hex()} is already resolved")
-        dispute["resolved_at"] = index
-        dispute["outcome"] = body.outcome
-        up[f"dispute/{body.dispute_id.hex()}"] = dump(dispute)
-        record = load(view, f"report/{dispute['report']}")
-        record["disputed"] = None
-        if body.outcome == "retract" and record["retracted_at"] is None:
-            record["retracted_at"] = index
+            raise NotFound(f"dispute {did} was never filed")
+        if dispute.resolved_at is not None:
+            raise Conflict(f"dispute {did} is already resolved")
+        up[f"dispute/{did}"] = _patched(view, f"dispute/{did}", resolved_at=index, outcome=body.outcome)
+        report = report_record(view, dispute.report)
+        assert report is not None  # a dispute names a recorded report
+        changes: dict[str, Any] = {"disputed": None}
+        if body.outcome == "retract" and report.retracted_at is None:
+            changes["retracted_at"] = index
         if body.outcome == "annotate":
-            record["annotation"] = body.annotation
-        up[f"report/{dispute['report']}"] = dump(record)
+            changes["annotation"] = body.annotation
+        up[f"report/{dispute.report}"] = _patched(view, f"report/{dispute.report}", **changes)
     elif isinstance(body, e.InvestigationAuthorised):
         _require(author_of(view, ally, signed), ["regulator"], "InvestigationAuthorised")
         up.update(check_investigation_authorised(view, index, body))
@@ -489,14 +623,13 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
     elif isinstance(body, e.FraudFound):
         _require(author_of(view, ally, signed), ["regulator"], "FraudFound")
         rid = body.report_id.hex()
-        record = load(view, f"report/{rid}")
-        if record is None or record["subject"] != body.subject_tag.hex():
+        report = report_record(view, rid)
+        if report is None or report.subject != body.subject_tag:
             raise NotFound(f"report {rid} about that subject is not on the ledger")
-        if record["fraud_at"] is not None:
-            raise Conflict(f"report {rid} was already found fraudulent at entry {record['fraud_at']}")
-        up.update(consume_investigation(view, index, body.subject_tag, int(record["index"])))
-        record["fraud_at"] = index
-        up[f"report/{rid}"] = dump(record)
+        if report.fraud_at is not None:
+            raise Conflict(f"report {rid} was already found fraudulent at entry {report.fraud_at}")
+        up.update(consume_investigation(view, index, body.subject_tag, report.index))
+        up[f"report/{rid}"] = _patched(view, f"report/{rid}", fraud_at=index)
     elif isinstance(body, e.RatingRequested):
         _require(author_of(view, ally, signed), ["operator"], "RatingRequested")
         up.update(check_rating_request(view, index, entry.timestamp_ms, body))
@@ -506,28 +639,27 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
     elif isinstance(body, e.EscrowOpened):
         _require(author_of(view, ally, signed), ["regulator"], "EscrowOpened")
         rid = body.report_id.hex()
-        record = load(view, f"report/{rid}")
-        if record is None:
+        report = report_record(view, rid)
+        if report is None:
             raise NotFound(f"report {rid} is not on the ledger; an escrow is opened only for a recorded report")
-        check_escrow_reason(view, rid, record, body.reason)
-        opened = list(record.get("escrow_opened") or [])
-        if any(o["reason"] == body.reason for o in opened):
+        check_escrow_reason(view, rid, report, body.reason)
+        if any(o.reason == body.reason for o in report.escrow_opened):
             raise AlreadyExists(f"the escrow of report {rid} was already opened for {body.reason}")
-        record["escrow_opened"] = opened + [{"index": index, "reason": body.reason}]
-        up[f"report/{rid}"] = dump(record)
+        opened = [{"index": o.index, "reason": o.reason} for o in report.escrow_opened]
+        up[f"report/{rid}"] = _patched(view, f"report/{rid}",
+                                       escrow_opened=opened + [{"index": index, "reason": body.reason}])
     elif isinstance(body, e.OperatorFaulted):
         _require(author_of(view, ally, signed), ["regulator"], "OperatorFaulted")
         rid = body.report_id.hex()
-        record = load(view, f"report/{rid}")
-        if record is None:
+        report = report_record(view, rid)
+        if report is None:
             raise NotFound(f"report {rid} is not on the ledger")
-        if not record.get("escrow_opened"):
+        if not report.escrow_opened:
             raise Conflict(f"the escrow of report {rid} was never opened on the ledger: append EscrowOpened first")
-        if record.get("operator_faulted") is not None:
+        if report.operator_faulted is not None:
             raise AlreadyExists(f"the operator's escrow of report {rid} was already faulted at entry "
-                                f"{record['operator_faulted']}")
-        record["operator_faulted"] = index
-        up[f"report/{rid}"] = dump(record)
+                                f"{report.operator_faulted}")
+        up[f"report/{rid}"] = _patched(view, f"report/{rid}", operator_faulted=index)
     elif isinstance(body, e.QueryLogCommitted):
         _require(author_of(view, ally, signed), ["operator"], "QueryLogCommitted")
         up.update(querylog_commit_updates(view, index, body))
@@ -544,8 +676,6 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
 
 def _ring_link_tag(view: StateView, signed: e.SignedEntry, ring_change: int, index: int) -> bytes:
     """For pre-verified entries: the cheap ring-currency checks and the link tag."""
-    from core.ring import RingSignature
-
     if signed.ring_signature is None:
         raise PermissionDenied(f"{signed.entry.kind} must carry a ring signature")
     _, changed_at = current_ring(view)
@@ -553,23 +683,23 @@ def _ring_link_tag(view: StateView, signed: e.SignedEntry, ring_change: int, ind
     return RingSignature.link_tag_of(signed.ring_signature)
 
 
-def check_escrow_reason(view: StateView, rid: str, record: Mapping[str, Any], reason: str) -> None:
+def check_escrow_reason(view: StateView, rid: str, record: ReportRecord, reason: str) -> None:
     """An escrow is opened only for an open dispute on that very report, or under a
     FraudFound naming it or an InvestigationAuthorised of its subject that covers it."""
     kind, ref = e.parse_escrow_reason(reason)
     if kind == "dispute":
-        dispute = load(view, f"dispute/{ref}")
-        if dispute is None or dispute["report"] != rid:
+        dispute = dispute_record(view, ref)
+        if dispute is None or dispute.report != rid:
             raise NotFound(f"no dispute {ref} was filed against report {rid}; open the escrow for a dispute on it")
-        if dispute["resolved_at"] is not None:
-            raise Conflict(f"dispute {ref} was resolved at entry {dispute['resolved_at']}; an escrow is opened only "
+        if dispute.resolved_at is not None:
+            raise Conflict(f"dispute {ref} was resolved at entry {dispute.resolved_at}; an escrow is opened only "
                            "while its dispute is open")
         return
     at = int(ref)
-    if record.get("fraud_at") == at:
+    if record.fraud_at == at:
         return
-    investigation = load(view, f"investigation/{record['subject']}/{at:012d}")
-    if investigation is not None and int(investigation.get("ledger_size", 0)) > int(record["index"]):
+    investigation = investigation_record(view, record.subject, at)
+    if investigation is not None and investigation.ledger_size > record.index:
         return
     raise PermissionDenied(f"entry {at} is neither a FraudFound naming report {rid} nor an InvestigationAuthorised "
                            "of its subject covering it: the escrow stays closed")
@@ -582,13 +712,38 @@ def _day(ms: int) -> _dt.date:
 # -- ratings (docs/ratings.md) -------------------------------------------------------------------
 
 
-def rules_in_force(view: StateView, as_of: _dt.date, before: int | None = None) -> tuple[Any, int]:
+@dataclass(frozen=True)
+class RuleSetRecord:
+    """A published rule set (state key rules/<version>): its RuleSetPublished `index`, its
+    effective date and the rule set itself."""
+
+    index: int
+    effective_from: str
+    rules: RuleSet
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RuleSetRecord:
+        return cls(index=int(data["index"]), effective_from=data["effective_from"],
+                   rules=RuleSet.from_json(data["rules"]))
+
+
+def rule_set_record(view: StateView, version: str) -> RuleSetRecord | None:
+    """The published rule set `version`, or None if it is not on the ledger."""
+    data = _load(view, f"rules/{version}")
+    return None if data is None else RuleSetRecord.from_json(data)
+
+
+def rule_set_records(view: StateView) -> list[RuleSetRecord]:
+    """Every published rule set, in ledger order."""
+    return sorted((RuleSetRecord.from_json(json.loads(raw)) for _key, raw in view.scan("rules/")),
+                  key=lambda r: r.index)
+
+
+def rules_in_force(view: StateView, as_of: _dt.date, before: int | None = None) -> tuple[RuleSet, int]:
     """The rule set in force on `as_of` (latest effective date not after it; the later entry
     wins a tie) and the index of its RuleSetPublished entry. With `before`, only rule sets
     published below that ledger size count (a rating at size L sees the ledger below L).
     NotFound if none is."""
-    from core.rules import RuleSet
-
     best: tuple[str, int, Any] | None = None
     for _key, raw in view.scan("rules/"):
         record = json.loads(raw)
@@ -603,81 +758,139 @@ def rules_in_force(view: StateView, as_of: _dt.date, before: int | None = None) 
     return RuleSet.from_json(best[2]), best[1]
 
 
-def rules_named(view: StateView, version: str) -> Any:
+def rules_named(view: StateView, version: str) -> RuleSet:
     """The published rule set `version` (NotFound if it is not on the ledger)."""
-    from core.rules import RuleSet
-
-    record = load(view, f"rules/{version}")
+    record = rule_set_record(view, version)
     if record is None:
         raise NotFound(f"rule set {version} is not on the ledger")
-    return RuleSet.from_json(record["rules"])
+    return record.rules
 
 
-def subject_reports(view: StateView, subject_tag: bytes) -> list[Any]:
+def subject_reports(view: StateView, subject_tag: bytes) -> list[ReportInfo]:
     """Every report ever recorded about the subject, as `core.rating.ReportInfo`."""
-    from core.rating import ReportInfo
-
     out = []
     for _key, raw in view.scan(f"subject/{subject_tag.hex()}/"):
-        record = load(view, f"report/{json.loads(raw)}")
+        record = report_record(view, json.loads(raw))
+        assert record is not None  # subject/ is written with report/
         out.append(ReportInfo(
-            index=int(record["index"]), category=record["category"],
-            incident_date=_dt.date.fromisoformat(record["incident_date"]), link_tag=bytes.fromhex(record["link"]),
-            commitment=bytes.fromhex(record["commitment"]), retracted_at=record["retracted_at"],
-            fraud_at=record["fraud_at"],
+            index=record.index, category=record.category, incident_date=_dt.date.fromisoformat(record.incident_date),
+            link_tag=record.link, commitment=record.commitment, retracted_at=record.retracted_at,
+            fraud_at=record.fraud_at,
         ))
     return out
 
 
-def request_record(view: StateView, index: int) -> dict[str, Any] | None:
-    """The RatingRequested at ledger index `index` as the ledger recorded it, with its
-    answer (None while unanswered): {"kind": published | held | withdrawn, "index"}."""
-    record: dict[str, Any] | None = load(view, f"request/{index:012d}")
-    return record
+@dataclass(frozen=True)
+class RequestAnswer:
+    """The entry answering a rating request: `kind` is "published", "held" or "withdrawn"."""
+
+    kind: str
+    index: int
 
 
-def latest_request(view: StateView, subject_tag: bytes) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class RequestRecord:
+    """A RatingRequested at ledger index `index` as the ledger recorded it (state key
+    request/<index>): its set with weights, `reporters` and `below_k`, the `previous` request,
+    its `answer` (None while unanswered) and the FraudFound that `resolved` a held one."""
+
+    index: int
+    subject: bytes
+    ledger_size: int
+    as_of: str
+    rule_set_version: str
+    kind: str
+    active: tuple[tuple[int, int], ...]
+    digest: bytes
+    reporters: int
+    below_k: bool
+    previous: int | None
+    answer: RequestAnswer | None
+    resolved: int | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RequestRecord:
+        answer = data["answer"]
+        return cls(
+            index=int(data["index"]), subject=bytes.fromhex(data["subject"]), ledger_size=int(data["ledger_size"]),
+            as_of=data["as_of"], rule_set_version=data["rule_set_version"], kind=data["kind"],
+            active=tuple((int(i), int(w)) for i, w in data["active"]), digest=bytes.fromhex(data["digest"]),
+            reporters=int(data["reporters"]), below_k=bool(data["below_k"]), previous=_opt_int(data["previous"]),
+            answer=None if answer is None else RequestAnswer(kind=answer["kind"], index=int(answer["index"])),
+            resolved=_opt_int(data.get("resolved")))
+
+    def entry(self) -> e.RatingRequested:
+        """The RatingRequested body this record was made from."""
+        return e.RatingRequested(
+            subject_tag=self.subject, ledger_size=self.ledger_size, set_digest=self.digest,
+            active_set=tuple(i for i, _ in self.active), weights=tuple(w for _, w in self.active), as_of=self.as_of,
+            rule_set_version=self.rule_set_version, kind=self.kind)
+
+
+def _request_key(index: int) -> str:
+    return f"request/{index:012d}"
+
+
+def request_record(view: StateView, index: int) -> RequestRecord | None:
+    """The RatingRequested at ledger index `index` as the ledger recorded it, with its answer."""
+    data = _load(view, _request_key(index))
+    return None if data is None else RequestRecord.from_json(data)
+
+
+def latest_request(view: StateView, subject_tag: bytes) -> RequestRecord | None:
     """The subject's newest RatingRequested record, or None."""
-    pointer = load(view, f"ratingreq/{subject_tag.hex()}")
+    pointer = _load(view, f"ratingreq/{subject_tag.hex()}")
     return None if pointer is None else request_record(view, int(pointer))
 
 
-def _previous_of(record: dict[str, Any] | None) -> Any:
-    from core.rating import PreviousRequest
-
+def _previous_of(record: RequestRecord | None) -> PreviousRequest | None:
     if record is None:
         return None
-    return PreviousRequest(index=int(record["index"]), ledger_size=int(record["ledger_size"]),
-                           rule_version=record["rule_set_version"], as_of=_dt.date.fromisoformat(record["as_of"]),
-                           active=tuple((int(i), int(w)) for i, w in record["active"]))
+    return PreviousRequest(index=record.index, ledger_size=record.ledger_size, rule_version=record.rule_set_version,
+                           as_of=_dt.date.fromisoformat(record.as_of), active=record.active)
 
 
 def request_plan(view: StateView, subject_tag: bytes, ledger_size: int, as_of: _dt.date,
-                 previous: dict[str, Any] | None) -> Any:
+                 previous: RequestRecord | None) -> RequestPlan:
     """`core.rating.plan_request` over the ledger's history: the rule set in force below L,
     every report of the subject, and the previous request (`previous`, a request record)."""
-    from core.rating import plan_request
-
     rules, _ = rules_in_force(view, as_of, before=ledger_size)
     prev = _previous_of(previous)
     prev_rules = None if prev is None else rules_named(view, prev.rule_version)
     return plan_request(rules, subject_reports(view, subject_tag), prev, prev_rules, ledger_size, as_of)
 
 
-def request_entry(record: dict[str, Any]) -> e.RatingRequested:
-    """The RatingRequested body a request record was made from."""
-    return e.RatingRequested(
-        subject_tag=bytes.fromhex(record["subject"]), ledger_size=int(record["ledger_size"]),
-        set_digest=bytes.fromhex(record["digest"]), active_set=tuple(int(i) for i, _ in record["active"]),
-        weights=tuple(int(w) for _, w in record["active"]), as_of=record["as_of"],
-        rule_set_version=record["rule_set_version"], kind=record["kind"])
+@dataclass(frozen=True)
+class RatingRecord:
+    """A subject's published rating (state key rating/<tag>; removed by a withdrawal): the
+    RatingPublished `index`, the `request` it answers, and what it published."""
+
+    index: int
+    request: int
+    ledger_size: int
+    as_of: str
+    rule_set_version: str
+    active: tuple[tuple[int, int], ...]
+    score: int
+    grade: str
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RatingRecord:
+        return cls(index=int(data["index"]), request=int(data["request"]), ledger_size=int(data["ledger_size"]),
+                   as_of=data["as_of"], rule_set_version=data["rule_set_version"],
+                   active=tuple((int(i), int(w)) for i, w in data["active"]), score=int(data["score"]),
+                   grade=data["grade"])
+
+
+def rating_record(view: StateView, subject_tag: bytes) -> RatingRecord | None:
+    """The subject's published rating in force, or None (never rated, or withdrawn)."""
+    data = _load(view, f"rating/{subject_tag.hex()}")
+    return None if data is None else RatingRecord.from_json(data)
 
 
 def rating_inputs(view: StateView, subject_tag: bytes, ledger_size: int,
-                  as_of: _dt.date) -> tuple[Any, Any, list[Any], tuple[tuple[int, int], ...]]:
+                  as_of: _dt.date) -> tuple[RuleSet, PreviousRequest | None, list[ReportInfo], Active]:
     """(rules, previous request, reports, active set) for rating a subject at `ledger_size`."""
-    from core.rating import active_set
-
     rules, _ = rules_in_force(view, as_of, before=ledger_size)
     reports = subject_reports(view, subject_tag)
     return rules, _previous_of(latest_request(view, subject_tag)), reports, \
@@ -689,13 +902,11 @@ def check_rating_request(view: StateView, index: int, timestamp_ms: int, body: e
     this ledger and not below the previous request's; every earlier request for the subject
     is answered; and the set, weights, date, rule set and kind are exactly what the update
     rule (`core.rating.plan_request`) derives at L against the previous request."""
-    from core.rating import check_request
-
     if not 0 < body.ledger_size <= index:
         raise InvalidInput(f"request names ledger size {body.ledger_size}, outside 1..{index}")
     previous = latest_request(view, body.subject_tag)
-    if previous is not None and previous["answer"] is None:
-        raise Conflict(f"request {previous['index']} for this subject is not answered yet: append its "
+    if previous is not None and previous.answer is None:
+        raise Conflict(f"request {previous.index} for this subject is not answered yet: append its "
                        "RatingPublished, RatingHeld or RatingWithdrawn before requesting again")
     as_of = e.parse_date(body.as_of, "rating date")
     plan = request_plan(view, body.subject_tag, body.ledger_size, as_of, previous)
@@ -706,8 +917,8 @@ def check_rating_request(view: StateView, index: int, timestamp_ms: int, body: e
               "as_of": body.as_of, "rule_set_version": body.rule_set_version, "kind": body.kind,
               "active": [list(p) for p in plan.active], "digest": body.set_digest.hex(),
               "reporters": plan.reporters, "below_k": plan.below_k,
-              "previous": None if previous is None else previous["index"], "answer": None}
-    return {f"request/{index:012d}": dump(record), f"ratingreq/{body.subject_tag.hex()}": dump(index)}
+              "previous": None if previous is None else previous.index, "answer": None}
+    return {_request_key(index): dump(record), f"ratingreq/{body.subject_tag.hex()}": dump(index)}
 
 
 def check_rating_answer(view: StateView, ally: Alliance, index: int,
@@ -716,27 +927,25 @@ def check_rating_answer(view: StateView, ally: Alliance, index: int,
     request. A publication is verified in full (`core.combination.check_publication`); a held
     verdict must carry a genesis trustee's signature; a withdrawal answers only a request
     whose set has fewer than k reporters (and such a request has no other answer)."""
-    from core.combination import check_combiner_signature, check_designated, check_publication, held_message
-
     record = request_record(view, body.request_index)
-    if record is None or record["subject"] != body.subject_tag.hex():
+    if record is None or record.subject != body.subject_tag:
         raise NotFound(f"entry {body.request_index} is not a rating request for this subject")
     newest = latest_request(view, body.subject_tag)
-    if newest is None or newest["index"] != record["index"]:
+    if newest is None or newest.index != record.index:
         raise Conflict(f"request {body.request_index} is not the subject's newest request")
-    if record["answer"] is not None:
-        raise Conflict(f"request {body.request_index} is already answered by entry {record['answer']['index']}")
+    if record.answer is not None:
+        raise Conflict(f"request {body.request_index} is already answered by entry {record.answer.index}")
     up: Updates = {}
     if isinstance(body, e.RatingWithdrawn):
-        if not record["below_k"]:
-            raise Conflict(f"request {body.request_index} has {record['reporters']} reporters: it is rated or held, "
+        if not record.below_k:
+            raise Conflict(f"request {body.request_index} has {record.reporters} reporters: it is rated or held, "
                            "not withdrawn")
         kind = "withdrawn"
         up[f"rating/{body.subject_tag.hex()}"] = None
-    elif record["below_k"]:
+    elif record.below_k:
         raise Conflict(f"request {body.request_index} has fewer than k reporters: only RatingWithdrawn answers it")
     elif isinstance(body, e.RatingHeld):
-        if body.ledger_size != record["ledger_size"]:
+        if body.ledger_size != record.ledger_size:
             raise VerificationError("the held verdict names another ledger size than its request")
         # Two designated combiners must both say "does not open" (docs/ratings.md).
         for combiner, signature in ((body.combiner, body.verdict_signature),
@@ -744,20 +953,19 @@ def check_rating_answer(view: StateView, ally: Alliance, index: int,
             check_designated(ally.genesis, ally.genesis_hash, body.subject_tag, body.ledger_size, combiner)
             check_combiner_signature(ally.genesis, combiner, held_message(
                 ally.genesis_hash, body.request_index, body.subject_tag, body.ledger_size,
-                bytes.fromhex(record["digest"]), combiner), signature)
+                record.digest, combiner), signature)
         kind = "held"
     else:
-        rules = rules_named(view, record["rule_set_version"])
-        check_publication(ally.generators, ally.genesis, ally.genesis_hash, rules, int(record["index"]),
-                          request_entry(record), subject_reports(view, body.subject_tag), body)
+        rules = rules_named(view, record.rule_set_version)
+        check_publication(ally.generators, ally.genesis, ally.genesis_hash, rules, record.index,
+                          record.entry(), subject_reports(view, body.subject_tag), body)
         kind = "published"
         up[f"rating/{body.subject_tag.hex()}"] = dump({
             "index": index, "request": body.request_index, "ledger_size": body.ledger_size, "as_of": body.as_of,
-            "rule_set_version": body.rule_set_version, "active": record["active"], "score": body.score,
-            "grade": body.grade,
+            "rule_set_version": body.rule_set_version, "active": [list(p) for p in record.active],
+            "score": body.score, "grade": body.grade,
         })
-    record["answer"] = {"kind": kind, "index": index}
-    up[f"request/{int(record['index']):012d}"] = dump(record)
+    up[_request_key(record.index)] = _patched(view, _request_key(record.index), answer={"kind": kind, "index": index})
     return up
 
 
@@ -771,13 +979,53 @@ def querylog_commit_key(last_id: int) -> str:
     return f"{QUERYLOG_COMMIT}{last_id:020d}"
 
 
+@dataclass(frozen=True)
+class QueryLogHead:
+    """The latest QueryLogCommitted (`index`) and the first record id it left uncommitted."""
+
+    next_id: int
+    index: int
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> QueryLogHead:
+        return cls(next_id=int(data["next_id"]), index=int(data["index"]))
+
+
+@dataclass(frozen=True)
+class QueryLogCommitment:
+    """One QueryLogCommitted (`index`): records first_id .. first_id + count - 1 under `root`."""
+
+    index: int
+    first_id: int
+    count: int
+    root: bytes
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> QueryLogCommitment:
+        return cls(index=int(data["index"]), first_id=int(data["first_id"]), count=int(data["count"]),
+                   root=bytes.fromhex(data["root"]))
+
+
+def querylog_head(view: StateView) -> QueryLogHead | None:
+    """The query log's commitment head, or None before the first QueryLogCommitted."""
+    data = _load(view, QUERYLOG_HEAD)
+    return None if data is None else QueryLogHead.from_json(data)
+
+
+def querylog_commitment(view: StateView, key: str) -> QueryLogCommitment | None:
+    """The commitment stored at `key` (a `querylog_commit_key`), or None."""
+    data = _load(view, key)
+    return None if data is None else QueryLogCommitment.from_json(data)
+
+
 def querylog_commit_updates(view: StateView, index: int, body: e.QueryLogCommitted) -> Updates:
     """A QueryLogCommitted must continue the previous one exactly (no gap, no overlap), so
     every record id is committed once and the commitments tile the log (docs/queries.md)."""
-    head = load(view, QUERYLOG_HEAD) or {"next_id": 1}
-    if body.first_id != head["next_id"]:
+    head = querylog_head(view)
+    next_id = 1 if head is None else head.next_id
+    if body.first_id != next_id:
         raise Conflict(f"query log commitment starts at record {body.first_id}; the next uncommitted "
-                       f"record is {head['next_id']}")
+                       f"record is {next_id}")
     last = body.first_id + body.count - 1
     return {
         QUERYLOG_HEAD: dump({"next_id": last + 1, "index": index}),
@@ -790,25 +1038,48 @@ def querylog_commit_updates(view: StateView, index: int, body: e.QueryLogCommitt
 # -- subjects as parties, disputes (docs/subjects.md) ------------------------------------
 
 
-def subject_party(view: StateView, subject_tag: bytes) -> dict[str, Any] | None:
-    """The subject's current enrolment record (None if never enrolled): index, keys,
-    certificate digest, revoked_at, access (index of its SubjectAccessAuthorised or None)."""
-    record: dict[str, Any] | None = load(view, f"subjectparty/{subject_tag.hex()}")
-    return record
+@dataclass(frozen=True)
+class SubjectParty:
+    """A subject's current enrolment (state key subjectparty/<tag>): the SubjectEnrolled
+    `index`, its keys and certificate digest, `revoked_at`, `access` (its
+    SubjectAccessAuthorised, or None) and `access_consumed` (the entry that served the last
+    covered report, or None while the grant is open)."""
+
+    index: int
+    signing_key: bytes
+    encryption_key: bytes
+    certificate_digest: bytes
+    revoked_at: int | None
+    access: int | None
+    access_consumed: int | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SubjectParty:
+        return cls(index=int(data["index"]), signing_key=bytes.fromhex(data["signing_key"]),
+                   encryption_key=bytes.fromhex(data["encryption_key"]),
+                   certificate_digest=bytes.fromhex(data["certificate_digest"]),
+                   revoked_at=_opt_int(data["revoked_at"]), access=_opt_int(data["access"]),
+                   access_consumed=_opt_int(data.get("access_consumed")))
+
+
+def subject_party(view: StateView, subject_tag: bytes) -> SubjectParty | None:
+    """The subject's current enrolment (None if never enrolled)."""
+    data = _load(view, f"subjectparty/{subject_tag.hex()}")
+    return None if data is None else SubjectParty.from_json(data)
 
 
 def subject_author(view: StateView, kid: str) -> tuple[str | None, bytes | None]:
     """("subject:<tag hex>", key) if `kid` names the signing key of a subject's current,
     unrevoked enrolment; (None, None) if it names no subject. A revoked enrolment's key
     raises PermissionDenied."""
-    tag = load(view, f"subjectkey/{kid}")
+    tag = subject_of_key(view, kid)
     if tag is None:
         return None, None
-    record = load(view, f"subjectparty/{tag}")
-    if record is None or key_id(bytes.fromhex(record["signing_key"])) != kid or record["revoked_at"] is not None:
+    record = subject_party(view, bytes.fromhex(tag))
+    if record is None or key_id(record.signing_key) != kid or record.revoked_at is not None:
         raise PermissionDenied("this subject signing key belongs to a revoked enrolment; the subject must be "
                                "enrolled again (`candor subject enrol`) and sign with its new key")
-    return f"subject:{tag}", bytes.fromhex(record["signing_key"])
+    return f"subject:{tag}", record.signing_key
 
 
 def subject_party_updates(view: StateView, ally: Alliance, index: int,
@@ -817,36 +1088,35 @@ def subject_party_updates(view: StateView, ally: Alliance, index: int,
     the subject's enrolment: one live enrolment per tag, keys never reused, access granted
     once per enrolment."""
     tag = body.subject_tag.hex()
+    key = f"subjectparty/{tag}"
     record = subject_party(view, body.subject_tag)
     if isinstance(body, e.SubjectEnrolled):
-        if record is not None and record["revoked_at"] is None:
-            raise AlreadyExists(f"this subject is already enrolled (entry {record['index']}); revoke that "
+        if record is not None and record.revoked_at is None:
+            raise AlreadyExists(f"this subject is already enrolled (entry {record.index}); revoke that "
                                 "enrolment first (`candor subject revoke`) to issue new keys")
         kid = key_id(body.signing_key)
         if view.get(f"subjectkey/{kid}") is not None or view.get(f"memberkey/{kid}") is not None \
                 or kid in (key_id(ally.genesis.regulator_key), key_id(ally.genesis.operator_key)):
             raise AlreadyExists("that signing key is already registered; generate a fresh key for the subject")
         return {
-            f"subjectparty/{tag}": dump({
+            key: dump({
                 "index": index, "signing_key": body.signing_key.hex(), "encryption_key": body.encryption_key.hex(),
                 "certificate_digest": body.certificate_digest.hex(), "revoked_at": None, "access": None}),
             f"subjectkey/{kid}": dump(tag),
         }
     if record is None:
         raise NotFound("this subject is not enrolled; enrol it first (`candor subject enrol`)")
-    if record["revoked_at"] is not None:
-        raise Conflict(f"this subject's enrolment was revoked at entry {record['revoked_at']}; "
+    if record.revoked_at is not None:
+        raise Conflict(f"this subject's enrolment was revoked at entry {record.revoked_at}; "
                        "enrol it again first")
     if isinstance(body, e.SubjectRevoked):
-        record["revoked_at"] = index
-    else:
-        if record["access"] is not None and record.get("access_consumed") is None:
-            raise AlreadyExists(f"this subject already has access to its tiers (entry {record['access']}); it is "
-                                "served at the next epoch (`candor epoch run`)")
-        record["access"] = index
-        # Nothing to serve (no report about it yet): consumed at once.
-        record["access_consumed"] = None if access_reports(view, body.subject_tag, index) else index
-    return {f"subjectparty/{tag}": dump(record)}
+        return {key: _patched(view, key, revoked_at=index)}
+    if record.access is not None and record.access_consumed is None:
+        raise AlreadyExists(f"this subject already has access to its tiers (entry {record.access}); it is "
+                            "served at the next epoch (`candor epoch run`)")
+    # Nothing to serve (no report about it yet): consumed at once.
+    consumed = None if access_reports(view, body.subject_tag, index) else index
+    return {key: _patched(view, key, access=index, access_consumed=consumed)}
 
 
 def access_reports(view: StateView, subject_tag: bytes, authorisation: int) -> list[int]:
@@ -858,7 +1128,7 @@ def access_reports(view: StateView, subject_tag: bytes, authorisation: int) -> l
 
 def access_served(view: StateView, subject_tag: bytes, authorisation: int, report: int) -> int | None:
     """The index of the SubjectAccessServed for that report under that authorisation, or None."""
-    served = load(view, f"subjectaccess/{subject_tag.hex()}/{authorisation:012d}/{report:012d}")
+    served = _load(view, f"subjectaccess/{subject_tag.hex()}/{authorisation:012d}/{report:012d}")
     return None if served is None else int(served)
 
 
@@ -866,10 +1136,9 @@ def open_access(view: StateView, subject_tag: bytes) -> tuple[int, list[int]] | 
     """(authorisation, reports still to serve) of the subject's unconsumed access grant
     under a live enrolment, or None."""
     party = subject_party(view, subject_tag)
-    if party is None or party["revoked_at"] is not None or party.get("access") is None \
-            or party.get("access_consumed") is not None:
+    if party is None or party.revoked_at is not None or party.access is None or party.access_consumed is not None:
         return None
-    at = int(party["access"])
+    at = party.access
     return at, [r for r in access_reports(view, subject_tag, at) if access_served(view, subject_tag, at, r) is None]
 
 
@@ -878,8 +1147,6 @@ def check_access_served(view: StateView, ally: Alliance, index: int, body: e.Sub
     unconsumed SubjectAccessAuthorised, for a report about that subject below it not served
     yet, from the combiner designated for that report, whose signature covers the verdict and
     the sealed bytes. The grant is consumed when every covered report is served."""
-    from core.access import check_served_signature
-
     tag = body.subject_tag
     grant = open_access(view, tag)
     if grant is None or grant[0] != body.authorisation:
@@ -893,10 +1160,7 @@ def check_access_served(view: StateView, ally: Alliance, index: int, body: e.Sub
     check_served_signature(ally.genesis, ally.genesis_hash, body)
     up: Updates = {f"subjectaccess/{tag.hex()}/{body.authorisation:012d}/{body.report:012d}": dump(index)}
     if grant[1] == [body.report]:  # the last one: the authorisation is consumed
-        party = subject_party(view, tag)
-        assert party is not None
-        party["access_consumed"] = index
-        up[f"subjectparty/{tag.hex()}"] = dump(party)
+        up[f"subjectparty/{tag.hex()}"] = _patched(view, f"subjectparty/{tag.hex()}", access_consumed=index)
     return up
 
 
@@ -915,33 +1179,32 @@ def check_dispute_filed(view: StateView, author: str, index: int, timestamp_ms: 
     _require(author, ["regulator", "member", "subject"], "DisputeFiled")
     rid = body.report_id.hex()
     did = body.dispute_id.hex()
-    record = load(view, f"report/{rid}")
+    record = report_record(view, rid)
     if record is None:
         raise NotFound(f"report {rid} is not on the ledger; a dispute must name a recorded report")
-    if author.startswith("subject:") and record["subject"] != author.split(":", 1)[1]:
+    if author.startswith("subject:") and record.subject.hex() != author.split(":", 1)[1]:
         raise PermissionDenied(f"report {rid} is not about you: a subject disputes only reports about itself "
                                "(`candor subject record` lists them)")
     if view.get(f"dispute/{did}") is not None:
         raise AlreadyExists(f"dispute {did} is already filed")
-    if record["retracted_at"] is not None:
-        raise Conflict(f"report {rid} was retracted at entry {record['retracted_at']}; it no longer counts, so "
+    if record.retracted_at is not None:
+        raise Conflict(f"report {rid} was retracted at entry {record.retracted_at}; it no longer counts, so "
                        "there is nothing to dispute")
-    if record["fraud_at"] is not None:
-        raise Conflict(f"report {rid} was found fraudulent at entry {record['fraud_at']} and no longer counts; "
+    if record.fraud_at is not None:
+        raise Conflict(f"report {rid} was found fraudulent at entry {record.fraud_at} and no longer counts; "
                        "there is nothing to dispute")
-    if record.get("disputed"):
-        raise Conflict(f"report {rid} is already under dispute {record['disputed']}; wait for its resolution")
-    same = load(view, f"disputetext/{rid}/{statement_digest(body.statement)}")
+    if record.disputed:
+        raise Conflict(f"report {rid} is already under dispute {record.disputed}; wait for its resolution")
+    same = _load(view, f"disputetext/{rid}/{statement_digest(body.statement)}")
     if same is not None:
         raise AlreadyExists(f"an identical dispute of report {rid} was filed at entry {same['index']} (dispute "
                             f"{same['dispute']}) and answered; add what is new to the statement")
     if now_ms is not None and abs(timestamp_ms - now_ms) > CLOCK_SKEW_MS:
         raise InvalidInput("dispute timestamp is more than a day away from the ledger's clock (its answer is due "
                            f"{DISPUTE_DAYS} days after it): check your clock")
-    record["disputed"] = did  # flagged at once
     due = _day(timestamp_ms) + _dt.timedelta(days=DISPUTE_DAYS)
     return {
-        f"report/{rid}": dump(record),
+        f"report/{rid}": _patched(view, f"report/{rid}", disputed=did),  # flagged at once
         f"dispute/{did}": dump({"index": index, "report": rid, "resolved_at": None, "deadline_days": DISPUTE_DAYS,
                                "due": due.isoformat(), "by": author}),
         f"reportdispute/{rid}/{index:012d}": dump(did),
@@ -952,30 +1215,87 @@ def check_dispute_filed(view: StateView, author: str, index: int, timestamp_ms: 
 # -- investigations: logged, canonical bisection (docs/ratings.md, "Investigations") -----
 
 
-def investigation_record(view: StateView, subject_tag: bytes, authorisation: int) -> dict[str, Any] | None:
-    """The investigation an InvestigationAuthorised at `authorisation` opened for the subject:
-    its held request and set, the logged verdicts, the step awaiting its verdict, and how it
-    ended (culprit, cleared, consumed by FraudFound)."""
-    record: dict[str, Any] | None = load(view, f"investigation/{subject_tag.hex()}/{authorisation:012d}")
-    return record
+@dataclass(frozen=True)
+class Judgement:
+    """One logged verdict entry of an investigation step: `verdict` is "opens",
+    "does_not_open" or "disagree"."""
+
+    index: int
+    step: int
+    combiners: tuple[int, ...]
+    verdict: str
 
 
-def open_investigation(view: StateView, subject_tag: bytes) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class OpenStep:
+    """The step named and awaiting its verdict, with the combiner pairs that disagreed on it."""
+
+    index: int
+    step: int
+    stopped: tuple[tuple[int, ...], ...]
+
+
+@dataclass(frozen=True)
+class InvestigationRecord:
+    """The investigation an InvestigationAuthorised at `index` opened for `subject` (state key
+    investigation/<tag>/<index>): its held request and set, the logged verdicts, the step
+    awaiting its verdict, and how it ended (culprit found at `found_at`, cleared, consumed
+    by FraudFound)."""
+
+    index: int
+    subject: bytes
+    ledger_size: int
+    request: int
+    held: tuple[tuple[int, int], ...]
+    verdicts: tuple[bool, ...]
+    judged: tuple[Judgement, ...]
+    open_step: OpenStep | None
+    culprit: int | None
+    found_at: int | None
+    cleared: bool
+    consumed: int | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> InvestigationRecord:
+        step = data["open_step"]
+        return cls(
+            index=int(data["index"]), subject=bytes.fromhex(data["subject"]), ledger_size=int(data["ledger_size"]),
+            request=int(data["request"]), held=tuple((int(i), int(w)) for i, w in data["held"]),
+            verdicts=tuple(bool(v) for v in data["verdicts"]),
+            judged=tuple(Judgement(index=int(j["index"]), step=int(j["step"]),
+                                   combiners=tuple(int(c) for c in j["combiners"]), verdict=j["verdict"])
+                         for j in data["judged"]),
+            open_step=None if step is None else OpenStep(
+                index=int(step["index"]), step=int(step["step"]),
+                stopped=tuple(tuple(int(c) for c in pair) for pair in step["stopped"])),
+            culprit=_opt_int(data["culprit"]), found_at=_opt_int(data["found_at"]), cleared=bool(data["cleared"]),
+            consumed=_opt_int(data["consumed"]))
+
+
+def _investigation_key(subject_tag: bytes, authorisation: int) -> str:
+    return f"investigation/{subject_tag.hex()}/{authorisation:012d}"
+
+
+def investigation_record(view: StateView, subject_tag: bytes, authorisation: int) -> InvestigationRecord | None:
+    """The investigation an InvestigationAuthorised at `authorisation` opened for the subject."""
+    data = _load(view, _investigation_key(subject_tag, authorisation))
+    return None if data is None else InvestigationRecord.from_json(data)
+
+
+def open_investigation(view: StateView, subject_tag: bytes) -> InvestigationRecord | None:
     """The subject's investigation that is not yet consumed nor cleared, or None."""
-    pointer = load(view, f"investigationopen/{subject_tag.hex()}")
+    pointer = _load(view, f"investigationopen/{subject_tag.hex()}")
     return None if pointer is None else investigation_record(view, subject_tag, int(pointer))
 
 
-def investigation_bisection(record: Mapping[str, Any]) -> Any:
+def investigation_bisection(record: InvestigationRecord) -> Bisection:
     """`core.investigation.bisection` over an investigation's held set and logged verdicts."""
-    from core.investigation import bisection
-
-    return bisection([int(i) for i, _ in record["held"]], [bool(v) for v in record["verdicts"]])
+    return bisection([i for i, _ in record.held], record.verdicts)
 
 
-def investigation_chosen(record: Mapping[str, Any], subset: Sequence[int]) -> tuple[tuple[int, int], ...]:
+def investigation_chosen(record: InvestigationRecord, subset: Sequence[int]) -> tuple[tuple[int, int], ...]:
     """The (index, weight) pairs of `subset`, with the held request's weights."""
-    weights = {int(i): int(w) for i, w in record["held"]}
+    weights = dict(record.held)
     return tuple((int(i), weights[int(i)]) for i in subset)
 
 
@@ -984,12 +1304,10 @@ def faulted_combiners(view: StateView) -> list[int]:
     return [int(key.split("/")[1]) for key, _ in view.scan("combinerfault/")]
 
 
-def step_combiners(view: StateView, ally: Alliance, record: Mapping[str, Any], step: int) -> tuple[int, int]:
+def step_combiners(view: StateView, ally: Alliance, record: InvestigationRecord, step: int) -> tuple[int, int]:
     """The two designated combiners of a step (`core.investigation.investigation_combiners`)."""
-    from core.investigation import investigation_combiners
-
-    return investigation_combiners(ally.genesis_hash, bytes.fromhex(record["subject"]), int(record["ledger_size"]),
-                                   step, [t.index for t in ally.genesis.trustees], faulted_combiners(view))
+    return investigation_combiners(ally.genesis_hash, record.subject, record.ledger_size, step,
+                                   [t.index for t in ally.genesis.trustees], faulted_combiners(view))
 
 
 def check_investigation_authorised(view: StateView, index: int, body: e.InvestigationAuthorised) -> Updates:
@@ -1000,20 +1318,20 @@ def check_investigation_authorised(view: StateView, index: int, body: e.Investig
     if body.ledger_size > index:
         raise InvalidInput(f"investigation names ledger size {body.ledger_size}, beyond the current {index}")
     newest = latest_request(view, tag)
-    if newest is None or newest["answer"] is None or newest["answer"]["kind"] != "held":
+    if newest is None or newest.answer is None or newest.answer.kind != "held":
         raise Conflict("this subject is not held: an investigation needs the subject's newest rating request to be "
                        "answered by RatingHeld (an aggregate that did not open)")
-    if int(newest["ledger_size"]) != body.ledger_size:
-        raise Conflict(f"the subject is held at ledger size {newest['ledger_size']}, not {body.ledger_size}: name "
+    if newest.ledger_size != body.ledger_size:
+        raise Conflict(f"the subject is held at ledger size {newest.ledger_size}, not {body.ledger_size}: name "
                        "the size of the held request")
-    if newest.get("resolved") is not None:
-        raise Conflict(f"the held request {newest['index']} was resolved by entry {newest['resolved']}")
+    if newest.resolved is not None:
+        raise Conflict(f"the held request {newest.index} was resolved by entry {newest.resolved}")
     current = open_investigation(view, tag)
     if current is not None:
-        raise AlreadyExists(f"investigation {current['index']} of this subject is still open")
-    record = {"index": index, "subject": tag.hex(), "ledger_size": body.ledger_size, "request": newest["index"],
-              "held": newest["active"], "verdicts": [], "judged": [], "open_step": None, "culprit": None,
-              "found_at": None, "cleared": False, "consumed": None}
+        raise AlreadyExists(f"investigation {current.index} of this subject is still open")
+    record = {"index": index, "subject": tag.hex(), "ledger_size": body.ledger_size, "request": newest.index,
+              "held": [list(p) for p in newest.active], "verdicts": [], "judged": [], "open_step": None,
+              "culprit": None, "found_at": None, "cleared": False, "consumed": None}
     return {f"investigation/{tag.hex()}/{index:012d}": dump(record), f"investigationopen/{tag.hex()}": dump(index),
             f"investigationindex/{index:012d}": dump(tag.hex())}
 
@@ -1024,40 +1342,36 @@ def check_investigation_step(view: StateView, ally: Alliance, index: int, body: 
     any share is served; its verdict entry comes from the two designated combiners, each
     signature covering the verdict and the digest of the evidence sealed to the regulator.
     A disagreement stops the step until a CombinerFaulted changes the designation."""
-    from core.combination import check_combiner_signature
-    from core.investigation import max_steps, step_verdict_message
-    from core.rating import set_digest
-
     tag = body.subject_tag
+    key = _investigation_key(tag, body.authorisation)
     record = investigation_record(view, tag, body.authorisation)
     if record is None:
         raise NotFound(f"entry {body.authorisation} is not an InvestigationAuthorised of this subject")
-    if body.ledger_size != record["ledger_size"]:
-        raise VerificationError(f"the investigation is of size {record['ledger_size']}, the step names "
+    if body.ledger_size != record.ledger_size:
+        raise VerificationError(f"the investigation is of size {record.ledger_size}, the step names "
                                 f"{body.ledger_size}")
-    if record["consumed"] is not None:
-        raise Conflict(f"investigation {body.authorisation} was consumed by FraudFound at entry {record['consumed']}")
+    if record.consumed is not None:
+        raise Conflict(f"investigation {body.authorisation} was consumed by FraudFound at entry {record.consumed}")
     progress = investigation_bisection(record)
-    if progress.finished:
+    if progress.next_subset is None:
         raise Conflict(f"the bisection of investigation {body.authorisation} is finished: no further step")
     if body.step != progress.step or body.subset != progress.next_subset:
         raise PermissionDenied(f"not the canonical next step: step {progress.step} tests "
                                f"{list(progress.next_subset)} (the left half of the smallest set shown not to open)")
-    if body.step > max_steps(len(record["held"])):  # pragma: no cover - bisection never goes further
+    if body.step > max_steps(len(record.held)):  # pragma: no cover - bisection never goes further
         raise PermissionDenied("a bisection takes at most ⌈log2 m⌉ + 1 steps")
     if not body.verdict:
-        if record["open_step"] is not None:
-            raise Conflict(f"step {record['open_step']['step']} is named (entry {record['open_step']['index']}) and "
+        if record.open_step is not None:
+            raise Conflict(f"step {record.open_step.step} is named (entry {record.open_step.index}) and "
                            "awaits its verdict")
-        record["open_step"] = {"index": index, "step": body.step, "stopped": []}
-        return {f"investigation/{tag.hex()}/{body.authorisation:012d}": dump(record)}
-    if record["open_step"] is None or record["open_step"]["step"] != body.step:
+        return {key: _patched(view, key, open_step={"index": index, "step": body.step, "stopped": []})}
+    if record.open_step is None or record.open_step.step != body.step:
         raise Conflict(f"step {body.step} is not named yet: append the step before its verdict")
     combiners = step_combiners(view, ally, record, body.step)
     if body.combiners != combiners:
         raise PermissionDenied(f"the verdict of step {body.step} comes from trustees {list(combiners)}, the "
                                f"designated combiners, not {list(body.combiners)}")
-    if list(combiners) in record["open_step"]["stopped"]:
+    if combiners in record.open_step.stopped:
         raise Conflict(f"combiners {list(combiners)} disagreed on step {body.step}: it stays stopped until the "
                        "regulator names the one whose evidence fails (CombinerFaulted)")
     digest = set_digest(investigation_chosen(record, body.subset))
@@ -1066,20 +1380,21 @@ def check_investigation_step(view: StateView, ally: Alliance, index: int, body: 
             ally.genesis_hash, body.authorisation, tag, body.ledger_size, body.step, digest, combiner, claim,
             evidence), signature)
     up: Updates = {}
-    record["judged"].append({"index": index, "step": body.step, "combiners": list(combiners),
-                             "verdict": body.verdict})
+    data = _load(view, key)  # the stored form: the verdict appends to its lists
+    data["judged"].append({"index": index, "step": body.step, "combiners": list(combiners),
+                           "verdict": body.verdict})
     if body.verdict == "disagree":
-        record["open_step"]["stopped"].append(list(combiners))
+        data["open_step"]["stopped"].append(list(combiners))
     else:
-        record["verdicts"].append(body.verdict == "opens")
-        record["open_step"] = None
-        after = investigation_bisection(record)
+        data["verdicts"].append(body.verdict == "opens")
+        data["open_step"] = None
+        after = investigation_bisection(InvestigationRecord.from_json(data))
         if after.culprit is not None:
-            record["culprit"], record["found_at"] = after.culprit, index
+            data["culprit"], data["found_at"] = after.culprit, index
         if after.cleared:
-            record["cleared"] = True
+            data["cleared"] = True
             up[f"investigationopen/{tag.hex()}"] = None
-    up[f"investigation/{tag.hex()}/{body.authorisation:012d}"] = dump(record)
+    up[key] = dump(data)
     return up
 
 
@@ -1090,25 +1405,22 @@ def consume_investigation(view: StateView, index: int, subject_tag: bytes, repor
     if record is None:
         raise PermissionDenied("no investigation of this subject is open: FraudFound follows a logged bisection "
                                "(InvestigationAuthorised, then InvestigationSteps naming the report)")
-    if record["culprit"] != report_index:
-        named = "no report yet" if record["culprit"] is None else f"entry {record['culprit']}"
-        raise Conflict(f"the bisection of investigation {record['index']} names {named}, not entry {report_index}")
-    record["consumed"] = index
-    request = request_record(view, int(record["request"]))
-    assert request is not None
-    request["resolved"] = index
-    return {f"investigation/{subject_tag.hex()}/{int(record['index']):012d}": dump(record),
-            f"investigationopen/{subject_tag.hex()}": None, f"request/{int(request['index']):012d}": dump(request)}
+    if record.culprit != report_index:
+        named = "no report yet" if record.culprit is None else f"entry {record.culprit}"
+        raise Conflict(f"the bisection of investigation {record.index} names {named}, not entry {report_index}")
+    key = _investigation_key(subject_tag, record.index)
+    return {key: _patched(view, key, consumed=index), f"investigationopen/{subject_tag.hex()}": None,
+            _request_key(record.request): _patched(view, _request_key(record.request), resolved=index)}
 
 
 def check_combiner_faulted(view: StateView, index: int, body: e.CombinerFaulted) -> Updates:
     """The regulator names a combiner whose evidence failed, for a step it judged."""
-    tag = load(view, f"investigationindex/{body.authorisation:012d}")
+    tag = _load(view, f"investigationindex/{body.authorisation:012d}")
     if tag is None:
         raise NotFound(f"entry {body.authorisation} is not an InvestigationAuthorised")
     record = investigation_record(view, bytes.fromhex(tag), body.authorisation)
     assert record is not None
-    if not any(j["step"] == body.step and body.combiner in j["combiners"] for j in record["judged"]):
+    if not any(j.step == body.step and body.combiner in j.combiners for j in record.judged):
         raise NotFound(f"trustee {body.combiner} gave no verdict at step {body.step} of investigation "
                        f"{body.authorisation}")
     if view.get(f"combinerfault/{body.combiner}") is not None:

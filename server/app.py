@@ -10,24 +10,21 @@ shared PostgreSQL store several operators run side by side (server/sequencer.py)
 run on whichever of them currently sequences. `Operator.stop` refuses new calls, lets the
 in-flight ones finish, drains the sequencer and releases its lease.
 
-Start-up refuses rather than half-starts (docs/operations.md): a malformed or taken listen
-address is one CandorError (gRPC's SO_REUSEPORT is off, so a second server cannot share the
-port), malformed protobuf is INVALID_ARGUMENT before any handler runs (`RejectMalformed`),
-and `Operator.wait` ends the process when a background loop dies.
+Start-up refuses rather than half-starts (docs/operations.md): the listen address is
+checked before any thread starts (server/serving.py), and `Operator.wait` ends the process
+when a background loop dies.
 """
 
 from __future__ import annotations
 
-import errno
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -44,7 +41,7 @@ from candor.v1 import (
     rating_pb2_grpc,
     subject_pb2_grpc,
 )
-from core.errors import Conflict, InvalidInput, Unavailable
+from core.errors import Conflict, Unavailable
 from core.querylog import COMMIT_INTERVAL_S
 from server.cpu import CpuPool
 from server.epoch import EpochRunner
@@ -52,114 +49,20 @@ from server.intake import Verifier
 from server.ledger import Ledger
 from server.logging_setup import RpcObserver, without_subjects
 from server.metrics import MetricsServer, OperatorMetrics
+from server.pki import server_credentials
 from server.querylog import QueryLog
+from server.sequencer import LocalSequencer, Sequenced, Sequencer, SharedSequencer, SharedStore
 from server.service import (
     GovernanceServicer,
     LedgerServicer,
     RatingServicer,
     ReportingServicer,
 )
+from server.serving import SERVER_OPTIONS, RejectMalformed, check_bindable, listen_on
 from server.storage import LedgerStore
 from server.subjects import SubjectServicer
 
-#: gRPC otherwise sets SO_REUSEPORT, and a second server on the same port starts and splits the traffic.
-SERVER_OPTIONS = [("grpc.so_reuseport", 0)]
 log = logging.getLogger("candor.server")
-
-
-class _Malformed:
-    """What the guarded deserializer returns for bytes that are not the method's message."""
-
-    __slots__ = ("reason",)
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-
-class RejectMalformed(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Malformed protobuf (a truncated varint, bad UTF-8 in a string field) is answered
-    INVALID_ARGUMENT before any handler or role check runs, instead of gRPC's INTERNAL
-    "Exception deserializing request!" with a logged traceback."""
-
-    def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-                          details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
-        handler = continuation(details)
-        if handler is None or handler.unary_unary is None or handler.request_deserializer is None:
-            return handler
-        parse = handler.request_deserializer
-        behaviour = handler.unary_unary
-        method = str(details.method)
-
-        def deserialize(data: bytes) -> Any:
-            try:
-                return parse(data)
-            except Exception as exc:  # noqa: BLE001 - DecodeError and friends: the caller's bytes are bad
-                return _Malformed(type(exc).__name__)
-
-        def guarded(request: Any, context: grpc.ServicerContext) -> Any:
-            if isinstance(request, _Malformed):
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                              f"malformed request for {method}: not a valid protobuf message ({request.reason})")
-            return behaviour(request, context)
-
-        return grpc.unary_unary_rpc_method_handler(guarded, request_deserializer=deserialize,
-                                                   response_serializer=handler.response_serializer)
-
-
-def check_listen(listen: str, flag: str = "--listen") -> tuple[str, int]:
-    """Split HOST:PORT (IPv6 as [::1]:PORT), or raise InvalidInput saying what to write."""
-    host, sep, port_text = listen.rpartition(":")
-    example = f"0.0.0.0:{listen}" if listen.isdigit() else "127.0.0.1:7400"
-    if not sep or not host:
-        raise InvalidInput(f"{flag} {listen!r} needs HOST:PORT, e.g. {example} (0.0.0.0 listens on every interface)")
-    if not port_text.isdigit() or int(port_text) > 65535:
-        raise InvalidInput(f"{flag} {listen!r}: the port {port_text!r} must be a number from 0 to 65535")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host, int(port_text)
-
-
-def _probe(host: str, port: int, listen: str, party: str) -> None:
-    """Bind and release HOST:PORT once, to turn gRPC's generic bind failure into a reason."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror:
-        raise InvalidInput(f"cannot listen on {listen}: the host {host!r} does not resolve; give an address of "
-                           "this machine, e.g. 0.0.0.0:PORT") from None
-    for family, kind, proto, _name, address in infos[:1]:
-        with socket.socket(family, kind, proto) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC does: TIME_WAIT is no conflict
-            try:
-                sock.bind(address)
-            except OSError as exc:
-                if exc.errno == errno.EADDRINUSE:
-                    raise Conflict(f"cannot listen on {listen}: the address is already in use (another {party} "
-                                   "or another program listens there); stop it or choose another --listen") from None
-                if exc.errno == errno.EADDRNOTAVAIL:
-                    raise InvalidInput(f"cannot listen on {listen}: {host} is not an address of this machine") from None
-                if exc.errno == errno.EACCES:
-                    raise InvalidInput(f"cannot listen on {listen}: ports below 1024 need privileges; "
-                                       "choose a higher port") from None
-                raise Unavailable(f"cannot listen on {listen}: {exc.strerror}") from None
-
-
-def check_bindable(listen: str, party: str = "server") -> None:
-    """Raise a CandorError naming the problem if `listen` is malformed, foreign or in use."""
-    host, port = check_listen(listen)
-    if port:
-        _probe(host, port, listen, party)
-
-
-def listen_on(server: grpc.Server, listen: str, credentials: grpc.ServerCredentials, party: str = "server") -> int:
-    """Bind `server` (built with SERVER_OPTIONS) to `listen`; return the bound port. A bad
-    address or one in use raises a CandorError naming it."""
-    check_bindable(listen, party)
-    try:
-        bound: int = server.add_secure_port(listen, credentials)
-    except RuntimeError:
-        raise Unavailable(f"cannot listen on {listen}: gRPC could not bind it (in use, or not an address of "
-                          "this machine)") from None
-    return bound
 
 
 @dataclass(frozen=True)
@@ -251,27 +154,23 @@ class Operator:
             self.metrics_server.close()
 
 
-def server_credentials(identity: Identity) -> grpc.ServerCredentials:
-    return grpc.ssl_server_credentials(
-        [(identity.tls_key_pem(), identity.tls_cert_pem())],
-        root_certificates=identity.ca_pem(),
-        require_client_auth=True,
-    )
-
-
 def create_server(settings: Settings, store: LedgerStore) -> Operator:
     check_bindable(settings.listen, "operator")  # before any thread starts
+    # A store several servers share gets the lease-and-intake sequencer, any other the
+    # in-process one (server/sequencer.py).
+    sequencer: Callable[[Sequenced], Sequencer] = LocalSequencer
+    if isinstance(store, SharedStore):
+        sequencer = partial(SharedSequencer, store=store, name=settings.server_name,
+                            intake_timeout=settings.intake_timeout, lease_poll=settings.lease_poll)
     if settings.check_store:
         from server.integrity import check_store
-        from server.sequencer import SharedStore
 
         # A shared store gets appends from other servers while this one starts: entries only.
         checked = check_store(store, replay=not isinstance(store, SharedStore))
         (log.warning if checked.rebuilt_keys else log.info)("%s", checked.line())
     metrics = OperatorMetrics()
     ledger = Ledger(store, settings.identity.note_signer(), checkpoint_interval=settings.checkpoint_interval,
-                    metrics=metrics, name=settings.server_name, intake_timeout=settings.intake_timeout,
-                    lease_poll=settings.lease_poll)
+                    metrics=metrics, sequencer=sequencer)
     metrics.bind_ledger_size(lambda: float(store.size()))
     metrics_server = MetricsServer(settings.metrics_listen, metrics.render) if settings.metrics_listen else None
     ledger.start()
@@ -356,9 +255,8 @@ def _epoch_loop(epochs: EpochRunner, interval: float, stop: threading.Event) -> 
             result = epochs.run()
             log.info("epoch: %d published, %d pending, %d held, %d fraud", len(result.published),
                      len(result.pending), len(result.held), len(result.fraud))
-            blocked = [m for m in result.messages if "trustee shares needed" in m or "no witness-cosigned" in m]
             # An epoch message names its subject; a log line never does (docs/queries.md).
-            problem = without_subjects(blocked[0]) if blocked and not result.published else None
+            problem = without_subjects(result.blocked[0]) if result.blocked and not result.published else None
         except Exception as exc:  # logged once; the next interval retries
             log.debug("epoch failed", exc_info=exc)
             problem = without_subjects(f"{type(exc).__name__}: {exc}")

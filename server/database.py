@@ -18,7 +18,7 @@ import sqlite3
 from pathlib import Path
 
 from core.errors import Conflict, InvalidInput, Unavailable
-from server.storage import LedgerStore, open_store
+from server.storage import LedgerStore
 
 DEFAULT_SCHEMA = "candor"
 
@@ -43,6 +43,44 @@ def sqlite_file(url: str) -> str | None:
         return None
     path = url.removeprefix("sqlite:///")
     return None if path in ("", ":memory:") else path
+
+
+def open_store(url: str, *, schema: str | None = None) -> LedgerStore:
+    """Open (creating and migrating if needed) the store named by `url`.
+
+    - "sqlite:///relative/path", "sqlite:////absolute/path", a plain file path, ":memory:"
+      or "sqlite:///:memory:" -> `SQLiteStore`.
+    - "postgresql://..." or "postgres://..." -> `PostgresStore`; `schema` (PostgreSQL only)
+      names the schema holding the tables, default "candor".
+
+    Example: `with open_store("sqlite:///candor.db") as store: print(store.size())`.
+    """
+    if not isinstance(url, str) or not url:
+        raise InvalidInput("store url is empty; give e.g. sqlite:///candor.db or postgresql://...")
+    if is_postgres(url):
+        from server.postgres_store import PostgresStore
+
+        return PostgresStore(url, schema=schema if schema is not None else DEFAULT_SCHEMA)
+    if schema is not None:
+        raise InvalidInput("schema applies to PostgreSQL urls only")
+    from server.sqlite_store import SQLiteStore
+
+    return SQLiteStore(_sqlite_url_path(url))
+
+
+def _sqlite_url_path(url: str) -> str:
+    """The path a SQLite store url names (":memory:" stays itself)."""
+    if url.startswith("sqlite://"):
+        path = url[len("sqlite://"):]
+        if not path.startswith("/") or path == "/":
+            raise InvalidInput(f"sqlite url {url!r} has no path; write sqlite:///candor.db "
+                               "(relative) or sqlite:////var/lib/candor.db (absolute)")
+        return path[1:]
+    if "://" in url:
+        scheme = url.split("://", 1)[0]
+        raise InvalidInput(f"unknown store scheme {scheme!r}; use sqlite:///path, a file path, "
+                           ":memory: or postgresql://...")
+    return url
 
 
 class ProcessLock:
@@ -128,15 +166,7 @@ def migrate_data(url: str, *, schema: str | None = None) -> dict[str, object]:
 
     from server import sqlite_migrations
 
-    path = url
-    if url.startswith("sqlite://"):
-        path = url[len("sqlite://"):]
-        if not path.startswith("/") or path == "/":
-            raise InvalidInput(f"sqlite url {url!r} has no path; write sqlite:///candor.db or sqlite:////abs/path.db")
-        path = path[1:]
-    elif "://" in url:
-        raise InvalidInput(f"unknown store scheme {url.split('://', 1)[0]!r}; use sqlite:///path, a file path "
-                           "or postgresql://...")
+    path = _sqlite_url_path(url)
     if path in (":memory:", ""):
         raise InvalidInput("an in-memory database cannot be migrated; give a file")
     lite = sqlite3.connect(path, isolation_level=None)

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -59,6 +58,9 @@ from server.ledger import Ledger
 
 log = logging.getLogger("candor.epoch")
 
+#: A party that answers a call with one of these did not answer it: the epoch waits for it.
+_NO_ANSWER = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
 
 @dataclass
 class EpochResult:
@@ -70,6 +72,15 @@ class EpochResult:
     access: list[str] = field(default_factory=list)
     """Subjects whose authorised tier access was served this epoch (docs/subjects.md)."""
     messages: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+    """The messages (each also in `messages`) saying that a party the epoch needs did not answer:
+    no witness-cosigned checkpoint, trustees or combiners unreachable or timing out, the database
+    away: a step that ended in `Unavailable`. Subjects below k, unchanged or held are not blocked."""
+
+    def block(self, message: str) -> None:
+        """Record a blocked outcome: in `messages`, and in `blocked`."""
+        self.messages.append(message)
+        self.blocked.append(message)
 
 
 class EpochRunner:
@@ -103,8 +114,8 @@ class EpochRunner:
         result = EpochResult()
         size = self.ledger.cosigned_size()
         if size == 0:
-            result.messages.append("no witness-cosigned checkpoint yet (trustees only decrypt over a cosigned ledger); "
-                                   + self.ledger.quorum_gap())
+            result.block("no witness-cosigned checkpoint yet (trustees only decrypt over a cosigned ledger); "
+                         + self.ledger.quorum_gap())
             return result
         waiting: list[tuple[bytes, int]] = []
         for tag in self.subjects():
@@ -117,8 +128,8 @@ class EpochRunner:
             except Unavailable as exc:
                 for tag, index in waiting:
                     result.pending.append(tag.hex())
-                    result.messages.append(f"{_name(tag)}: request {index} is on the ledger; it is answered once "
-                                           f"witnesses cosign it ({exc})")
+                    result.block(f"{_name(tag)}: request {index} is on the ledger; it is answered once "
+                                 f"witnesses cosign it ({exc})")
                 waiting = []
         for tag, index in waiting:
             self._isolated(result, tag, partial(self.answer, tag, index, result))
@@ -130,6 +141,9 @@ class EpochRunner:
         """Run one subject's step; whatever fails is a message for that subject alone."""
         try:
             return step()
+        except Unavailable as exc:  # a trustee, combiner, the witnesses or the database did not answer
+            result.pending.append(tag.hex())
+            result.block(f"{_name(tag)}: pending: {exc}")
         except Conflict as exc:
             result.pending.append(tag.hex())
             result.messages.append(f"{_name(tag)}: pending: {exc}")
@@ -148,17 +162,17 @@ class EpochRunner:
         the request to answer (None: nothing to do, or the subject is held)."""
         view = self.ledger.view
         newest = state.latest_request(view, tag)
-        if newest is not None and newest["answer"] is None:
-            return int(newest["index"])  # a crashed epoch's request: retried as it is
-        held = newest is not None and newest["answer"]["kind"] == "held"
+        if newest is not None and newest.answer is None:
+            return newest.index  # a crashed epoch's request: retried as it is
+        held = newest is not None and newest.answer is not None and newest.answer.kind == "held"
         try:
             plan = state.request_plan(view, tag, size, self.today, newest)
         except Conflict:
             if held:
                 plan = None
-            elif newest is not None and newest["answer"]["kind"] == "published":
+            elif newest is not None and newest.answer is not None and newest.answer.kind == "published":
                 _rules, _prev, _reports, now = state.rating_inputs(view, tag, size, self.today)
-                if now == tuple((int(i), int(w)) for i, w in newest["active"]):
+                if now == newest.active:
                     return None  # rated, and nothing changed since
                 raise  # changes the update rule holds back: pending, with the reason
             else:
@@ -167,8 +181,8 @@ class EpochRunner:
             # A held set is rated again only through a correction (FraudFound, retraction).
             assert newest is not None
             investigation = state.open_investigation(view, tag)
-            if investigation is not None and int(investigation["request"]) == int(newest["index"]):
-                self.investigate(tag, int(investigation["index"]), result)
+            if investigation is not None and investigation.request == newest.index:
+                self.investigate(tag, investigation.index, result)
             else:
                 result.held.append(tag.hex())
                 result.messages.append(f"{_name(tag)}: held (awaiting the regulator's investigation)")
@@ -185,11 +199,11 @@ class EpochRunner:
         combiner's publication or held verdict."""
         record = state.request_record(self.ledger.view, index)
         assert record is not None
-        if record["below_k"]:
+        if record.below_k:
             self.ledger.append(self._sign(e.RatingWithdrawn(
                 request_index=index, subject_tag=tag,
-                reason=f"the set has reports from {record['reporters']} distinct reporter(s), fewer than k "
-                       f"({record['kind']}): no rating is published")))
+                reason=f"the set has reports from {record.reporters} distinct reporter(s), fewer than k "
+                       f"({record.kind}): no rating is published")))
             result.withdrawn.append(tag.hex())
             result.messages.append(f"{_name(tag)}: rating withdrawn (fewer than k reporters remain)")
             return
@@ -203,10 +217,10 @@ class EpochRunner:
                 verdict, second = second, None
         if verdict.opens:
             body: e.Body = e.RatingPublished(
-                request_index=index, subject_tag=tag, rule_set_version=record["rule_set_version"],
-                ledger_size=int(record["ledger_size"]), set_digest=bytes.fromhex(record["digest"]),
-                active_set=tuple(int(i) for i, _ in record["active"]),
-                weights=tuple(int(w) for _, w in record["active"]), as_of=record["as_of"], score=verdict.score,
+                request_index=index, subject_tag=tag, rule_set_version=record.rule_set_version,
+                ledger_size=record.ledger_size, set_digest=record.digest,
+                active_set=tuple(i for i, _ in record.active),
+                weights=tuple(w for _, w in record.active), as_of=record.as_of, score=verdict.score,
                 grade=verdict.grade, reporters=verdict.reporters, proof=verdict.proof, combiner=verdict.combiner,
                 combiner_signature=verdict.signature)
             self.ledger.append(self._sign(body))
@@ -214,22 +228,22 @@ class EpochRunner:
         else:
             assert second is not None
             self.ledger.append(self._sign(e.RatingHeld(
-                request_index=index, subject_tag=tag, ledger_size=int(record["ledger_size"]),
+                request_index=index, subject_tag=tag, ledger_size=record.ledger_size,
                 combiner=verdict.combiner, verdict_signature=verdict.signature,
                 second_combiner=second.combiner, second_signature=second.signature)))
             result.held.append(tag.hex())
             result.messages.append(f"{_name(tag)}: HELD: two combiners say {combination.DOES_NOT_OPEN}; awaiting the "
                                    "regulator's investigation")
 
-    def combine(self, tag: bytes, record: dict[str, Any], subset: Sequence[int],
+    def combine(self, tag: bytes, record: state.RequestRecord, subset: Sequence[int],
                 skip: Sequence[int] = ()) -> trustee_pb2.CombineResponse:
         """Ask every trustee for its share sealed to the first reachable combiner in the
         order Hash(genesis ‖ subject ‖ L) gives (other than those in `skip`), then forward
         the sealed shares to it."""
         ally = self.ledger.alliance
-        index = int(record["index"])
+        index = record.index
         cosigned = self.ledger.cosigned_size()
-        order = combination.combiner_order(ally.genesis_hash, tag, int(record["ledger_size"]),
+        order = combination.combiner_order(ally.genesis_hash, tag, record.ledger_size,
                                            [t.index for t in ally.genesis.trustees])
         problems: list[str] = []
         # The ledger accepts the first n − t + 1 of the order (later ones: fewer than t left).
@@ -241,15 +255,15 @@ class EpochRunner:
                 continue
             request = trustee_pb2.ShareRequest(request_index=index, combiner=combiner, subset=list(subset),
                                                cosigned_size=cosigned)
-            sealed, refused, down = self._sealed_shares(request, combiner)
+            sealed, refused, down, silent = self._sealed_shares(request, combiner)
             problems += refused
             if combiner in down:
                 continue  # the designated combiner is away: the next one in the order combines
             verdict = self._combine(combiner, trustee_pb2.CombineRequest(
-                request_index=index, subset=list(subset), shares=sealed, cosigned_size=cosigned), problems)
+                request_index=index, subset=list(subset), shares=sealed, cosigned_size=cosigned), problems, silent)
             if verdict is not None:
                 return verdict
-        raise Conflict("no combiner is reachable: " + "; ".join(problems))
+        raise Unavailable("no combiner is reachable: " + "; ".join(problems))
 
     def investigate(self, tag: bytes, authorisation: int, result: EpochResult) -> None:
         """Run the logged bisection of an authorised investigation (docs/ratings.md,
@@ -266,7 +280,9 @@ class EpochRunner:
             assert record is not None
             progress = state.investigation_bisection(record)
             if progress.culprit is not None:
-                rid = _report_id(view, tag, progress.culprit)
+                rid = state.report_id_at(view, tag, progress.culprit)
+                if rid is None:
+                    raise NotFound(f"entry {progress.culprit} is not a report about this subject")
                 result.fraud.append(rid)
                 result.messages.append(f"{_name(tag)}: the bisection names report {rid[:12]}… (entry "
                                        f"{progress.culprit}); the regulator concludes with FraudFound "
@@ -276,24 +292,25 @@ class EpochRunner:
                 result.held.append(tag.hex())
                 result.messages.append(f"{_name(tag)}: the investigation found no report that does not open")
                 return
-            open_step = record["open_step"]
+            open_step = record.open_step
             if open_step is None:
-                step = e.InvestigationStep(authorisation, tag, int(record["ledger_size"]), progress.step,
-                                           tuple(progress.next_subset))
+                assert progress.next_subset is not None  # neither a culprit nor cleared: not finished
+                step = e.InvestigationStep(authorisation, tag, record.ledger_size, progress.step,
+                                           progress.next_subset)
                 step_index = int(self.ledger.append(self._sign(step)))
             else:
-                step_index = int(open_step["index"])
+                step_index = open_step.index
                 body = wire.signed_entry_from_bytes(self.ledger.store.entry(step_index)).entry.body
                 assert isinstance(body, e.InvestigationStep)
                 step = body
             combiners = state.step_combiners(view, ally, record, step.step)
-            if open_step is not None and list(combiners) in open_step["stopped"]:
+            if open_step is not None and combiners in open_step.stopped:
                 result.held.append(tag.hex())
                 result.messages.append(f"{_name(tag)}: investigation step {step.step} stopped: combiners "
                                        f"{list(combiners)} disagreed; their evidence is sealed to the regulator")
                 return
             self.ledger.wait_cosigned(step_index + 1, timeout=self.cosign_timeout)
-            verdicts = [self._judge(int(record["request"]), step_index, combiner) for combiner in combiners]
+            verdicts = [self._judge(record.request, step_index, combiner) for combiner in combiners]
             claims = tuple(bool(v.opens) for v in verdicts)
             verdict = ("opens" if claims[0] else "does_not_open") if claims[0] == claims[1] else "disagree"
             self.ledger.append(self._sign(dataclasses.replace(
@@ -314,7 +331,7 @@ class EpochRunner:
         cosigned = self.ledger.cosigned_size()
         request = trustee_pb2.ShareRequest(request_index=request_index, combiner=combiner, cosigned_size=cosigned,
                                            step_index=step_index)
-        sealed, problems, _down = self._sealed_shares(request, combiner)
+        sealed, problems, _down, _silent = self._sealed_shares(request, combiner)
         try:
             verdict: trustee_pb2.CombineResponse = self.trustees[combiner].Combine(
                 trustee_pb2.CombineRequest(request_index=request_index, shares=sealed, cosigned_size=cosigned,
@@ -374,18 +391,21 @@ class EpochRunner:
                 continue
             request = trustee_pb2.ShareRequest(access_index=authorisation, report_index=report, combiner=combiner,
                                                cosigned_size=cosigned)
-            sealed, refused, _down = self._sealed_shares(request, combiner)
+            sealed, refused, _down, silent = self._sealed_shares(request, combiner)
             problems += refused
             verdict = self._combine(combiner, trustee_pb2.CombineRequest(
-                access_index=authorisation, report_index=report, shares=sealed, cosigned_size=cosigned), problems)
+                access_index=authorisation, report_index=report, shares=sealed, cosigned_size=cosigned), problems,
+                silent)
             if verdict is not None:
                 return verdict
-        raise Conflict("no access combiner is reachable: " + "; ".join(problems))
+        raise Unavailable("no access combiner is reachable: " + "; ".join(problems))
 
-    def _combine(self, combiner: int, request: trustee_pb2.CombineRequest,
-                 problems: list[str]) -> trustee_pb2.CombineResponse | None:
+    def _combine(self, combiner: int, request: trustee_pb2.CombineRequest, problems: list[str],
+                 silent: set[int]) -> trustee_pb2.CombineResponse | None:
         """Forward the sealed shares to `combiner`; its answer, or None when it is unreachable
-        (noted in `problems`: the next combiner in the order may answer instead)."""
+        (noted in `problems`: the next combiner in the order may answer instead). A refusal is
+        Unavailable when the combiner itself is unavailable or trustees in `silent` sent no
+        share (the subject waits for them), Conflict otherwise."""
         try:
             verdict: trustee_pb2.CombineResponse = self.trustees[combiner].Combine(request, timeout=self.timeout)
         except grpc.RpcError as exc:
@@ -393,22 +413,25 @@ class EpochRunner:
             if away is not None:
                 problems.append(str(away))
                 return None
-            raise Conflict(f"combiner {combiner}: {exc.details()}" +
-                           (f" ({'; '.join(problems)})" if problems else "")) from None
+            error = Unavailable if silent or exc.code() in _NO_ANSWER else Conflict
+            raise error(f"combiner {combiner}: {exc.details()}" +
+                        (f" ({'; '.join(problems)})" if problems else "")) from None
         if verdict.combiner != combiner:
             raise VerificationError(f"combiner {combiner} answered as trustee {verdict.combiner}")
         return verdict
 
     def _sealed_shares(self, request: trustee_pb2.ShareRequest,
-                       combiner: int) -> tuple[list[trustee_pb2.SealedShare], list[str], set[int]]:
+                       combiner: int) -> tuple[list[trustee_pb2.SealedShare], list[str], set[int], set[int]]:
         """Ask every trustee for its share sealed to `combiner`, side by side: the sealed
         shares that came back for the right slot and combiner, what each other trustee said,
-        and which trustees were unreachable (the operator never sees a share itself)."""
+        which trustees were unreachable, and which did not answer (unreachable, unavailable or
+        timed out). The operator never sees a share itself."""
         calls = {i: self._pool.submit(stub.RequestShare, request, timeout=self.timeout)
                  for i, stub in self.trustees.items()}
         sealed: list[trustee_pb2.SealedShare] = []
         problems: list[str] = []
         down: set[int] = set()
+        silent: set[int] = set()
         for i, call in calls.items():
             try:
                 resp = call.result()
@@ -420,9 +443,11 @@ class EpochRunner:
                 problems.append(str(away) if away else f"trustee {i}: {exc.code().name}: {exc.details()}")
                 if away is not None:
                     down.add(i)
+                if away is not None or exc.code() in _NO_ANSWER:
+                    silent.add(i)
             except CandorError as exc:
                 problems.append(f"trustee {i}: {exc}")
-        return sealed, problems, down
+        return sealed, problems, down, silent
 
     def _sign(self, body: e.Body) -> bytes:
         return wire.sign_leaf(e.LedgerEntry(body, timestamp_ms=int(self.clock() * 1000)), self.identity.signing_key())
@@ -436,9 +461,3 @@ def _name(tag: bytes) -> str:
     return tag.hex()[:12] + "…"
 
 
-def _report_id(view: state.StateView, tag: bytes, index: int) -> str:
-    raw = view.get(f"subject/{tag.hex()}/{index:012d}")
-    if raw is None:
-        raise NotFound(f"entry {index} is not a report about this subject")
-    rid: str = json.loads(raw)
-    return rid

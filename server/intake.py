@@ -3,12 +3,12 @@ docs/architecture.md).
 
 docs/architecture.md: "Hot crypto (proof verification, share computation) runs in a process pool:
 gmpy2 holds the GIL" (and so does py-arkworks-bls12381: two threads decoding points run
-no faster than one, docs/performance.md). A `Verifier` therefore runs the cryptographic checks of
-`server.ledger.Ledger.verify_entry` — the validity proof, the ciphertext range and the
-ring signature — in worker processes, and keeps in the server process only what needs
-the ledger's state: the current ring (keys and the index of the last membership change),
-the ledger size, and for a retraction the subject of the report it retracts. Those are
-read here and sent along as bytes and integers; a worker never sees the store.
+no faster than one, docs/performance.md). A `Verifier` therefore runs the checks of
+`core.report_check` — the ciphertext range, the validity proof and the ring signature — in
+worker processes, and keeps in the server process only what needs the ledger's state: the
+current ring (keys and the index of the last membership change), the ledger size, and for
+a retraction the subject of the report it retracts. Those are read here and sent along as
+bytes and integers; a worker never sees the store.
 
 Batching. docs/reports.md makes validity proofs and ring signatures batch-verifiable
 (`core.proofs.batch_verify_validity`, `core.ring.batch_ring_verify`: one multi-scalar
@@ -18,19 +18,15 @@ the oldest has waited `window` seconds (2 ms by default). While every worker is 
 items keep queueing, so batches grow with the load; waiting items are split evenly over
 the free workers so no core idles while another verifies a long batch.
 
-Exact verdicts. A batch must give each client the error it would have got alone, so a
-worker first runs every check that precedes the two group equations (category, ciphertext
-range, statement and proof encodings, ring currency, signature encoding) and sends any
-item that fails one through the sequential path, which is literally
-`core.state.verify_report_crypto` then `core.state.verify_ring_now` over a view holding
-the ring snapshot (the same calls, in the same order, as `Ledger.verify_entry`). The
-others go into the batch equations; if a batch equation fails, its items are re-verified
-one at a time with `verify_validity` / `ring_verify`, whose messages are the ones the
-sequential path gives (the batch and single verifiers accept exactly the same proofs; see
-their docstrings). Items that fail validity never reach the ring batch, as in the
-sequential order. The pre-checks are the core's own functions (`core.state.check_report`,
-`core.state.check_ring_named`), so a check added there reaches both paths;
-`tests/test_intake.py` compares the two paths on good and bad reports.
+Exact verdicts. A batch must give each client the error it would have got alone
+(`core.report_check.verify_report`, which a job alone gets). `core.report_check.report_items`
+runs every check of an entry but its group equations and raises exactly that error, or
+returns the equations' inputs, which go into the batch equations; if a batch equation
+fails, its items are re-verified one at a time with `verify_validity` / `ring_verify`,
+whose messages are the ones `verify_report` gives (the batch and single verifiers accept
+exactly the same proofs; see their docstrings). Items that fail validity never reach the
+ring batch, as in the one-at-a-time order. `tests/test_intake.py` compares the paths on
+good and bad reports.
 
 Escrow (docs/reports.md). The member sends, beside its ring-signed entry, an Ed25519
 signature by its member key over "CANDOR-V1-ESCROW" ‖ genesis hash ‖ SHA-256(entry bytes).
@@ -73,10 +69,11 @@ from typing import TYPE_CHECKING, TypeVar
 from candor import wire
 from core import entries as e
 from core import escrow, merkle, state
-from core.errors import CandorError, InvalidInput, NotFound, PermissionDenied, Unavailable, VerificationError
+from core.errors import CandorError, InvalidInput, PermissionDenied, Unavailable, VerificationError
 from core.group import default_group
-from core.proofs import ReportStatement, ValidityProof, batch_verify_validity, verify_validity
-from core.ring import RingItem, RingSignature, batch_ring_verify, ring_context, ring_verify
+from core.proofs import batch_verify_validity, verify_validity
+from core.report_check import ValidityItem, report_items, verify_report
+from core.ring import RingItem, batch_ring_verify, ring_verify
 
 if TYPE_CHECKING:
     from server.ledger import Ledger
@@ -155,77 +152,12 @@ def _exit_with(server_pid: int) -> None:
             pass  # the pid exists (owned by another user)
 
 
-class _RingView:
-    """The one state key `core.state.verify_ring_now` reads, from the server's snapshot."""
-
-    def __init__(self, ring: Sequence[bytes], changed_at: int) -> None:
-        self._value = state.dump({"keys": [k.hex() for k in ring], "changed_at": changed_at})
-
-    def get(self, key: str) -> bytes | None:
-        return self._value if key == "ring" else None
-
-    def scan(self, prefix: str) -> list[tuple[str, bytes]]:
-        return [("ring", self._value)] if "ring".startswith(prefix) else []
-
-
-def _internal(exc: BaseException) -> RuntimeError:
-    """A bug, not a refusal: keep the traceback for the server's log (the caller sees INTERNAL)."""
-    return RuntimeError("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
-
-
-def verify_sequential(ally: state.Alliance, job: JobWire) -> BaseException | None:
-    """Exactly `Ledger.verify_entry` after its state reads: the reference verdict."""
-    leaf, ring, changed_at, index, subject = job
-    try:
-        signed = wire.signed_entry_from_bytes(leaf)
-        body = signed.entry.body
-        view = _RingView(ring, changed_at)
-        if isinstance(body, e.ReportCommitted):
-            state.verify_report_crypto(ally, body)
-            state.verify_ring_now(view, ally, signed, body.subject_tag, body.ring_change, index)
-        elif isinstance(body, e.ReportRetracted):
-            if subject is None:
-                raise NotFound(f"report {body.report_id.hex()} is not on the ledger")
-            state.verify_ring_now(view, ally, signed, subject, body.ring_change, index)
-        else:
-            raise VerificationError(f"{signed.entry.kind} is not verified in the intake path")
-    except CandorError as exc:
+def _outcome(exc: Exception) -> BaseException:
+    """A refusal as it is; anything else is a bug, not a refusal: keep its traceback for the
+    server's log (the caller sees INTERNAL)."""
+    if isinstance(exc, CandorError):
         return exc
-    except Exception as exc:  # noqa: BLE001 - returned, so one bad item cannot fail its batch
-        return _internal(exc)
-    return None
-
-
-class _NotBatchable(Exception):
-    """An item fails a pre-check: it takes the sequential path, which names the failure."""
-
-
-def _preflight(ally: state.Alliance, job: JobWire) -> tuple[tuple[ReportStatement, ValidityProof] | None, RingItem]:
-    """The checks that precede the group equations, in `verify_sequential`'s order.
-
-    Returns the validity item (reports only) and the ring item, or raises _NotBatchable
-    (or the decoding error) if any check would refuse the entry.
-    """
-    leaf, ring, changed_at, index, subject = job
-    signed = wire.signed_entry_from_bytes(leaf)
-    body = signed.entry.body
-    validity: tuple[ReportStatement, ValidityProof] | None = None
-    if isinstance(body, e.ReportCommitted):
-        # core.state.verify_report_crypto, up to verify_validity: the core's own function
-        state.check_report(ally, body)
-        validity = (ReportStatement(genesis_hash=ally.genesis_hash, report_id=body.report_id,
-                                    subject_tag=body.subject_tag, category=body.category,
-                                    event_date=body.incident_date, commitment=body.commitment),
-                    ValidityProof.from_bytes(body.validity_proof))
-        subject = body.subject_tag
-    elif not isinstance(body, e.ReportRetracted) or subject is None:
-        raise _NotBatchable
-    # core.state.verify_ring_now, up to ring_verify (the core's own ring-naming check)
-    state.check_ring_named(body.ring_change, changed_at, index)
-    if signed.ring_signature is None or not ring:
-        raise _NotBatchable
-    sig = RingSignature.from_bytes(signed.ring_signature)
-    return validity, (ring_context(ally.genesis_hash, changed_at, ring), subject, signed.signed_message(), sig)
+    return RuntimeError("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
 
 
 def _check_all(items: Sequence[tuple[int, T]], batch: Callable[[list[T]], None],
@@ -241,43 +173,46 @@ def _check_all(items: Sequence[tuple[int, T]], batch: Callable[[list[T]], None],
     for pos, item in items:
         try:
             single(item)
-        except CandorError as exc:
-            failed[pos] = exc
-        except Exception as exc:  # noqa: BLE001
-            failed[pos] = _internal(exc)
+        except Exception as exc:  # noqa: BLE001 - returned, so one bad item cannot fail its batch
+            failed[pos] = _outcome(exc)
     return failed
 
 
 def verify_batch(genesis_hash: bytes, jobs: Sequence[JobWire]) -> list[BaseException | None]:
-    """Verify `jobs` together; one outcome per job, each what `verify_sequential` gives."""
+    """Verify `jobs` together; one outcome per job, each what `core.report_check.verify_report`
+    gives that job alone."""
     ally = _ALLIANCES.get(genesis_hash)
     if ally is None:
         raise Unavailable("this verification worker was started for another alliance; restart the operator")
     outcomes: list[BaseException | None] = [None] * len(jobs)
     if len(jobs) == 1:
-        outcomes[0] = verify_sequential(ally, jobs[0])
+        leaf, ring, changed_at, index, subject = jobs[0]
+        try:
+            verify_report(ally, wire.signed_entry_from_bytes(leaf), ring, changed_at, index, subject)
+        except Exception as exc:  # noqa: BLE001
+            outcomes[0] = _outcome(exc)
         return outcomes
     gens, group = ally.generators, default_group()
-    validity: list[tuple[int, tuple[ReportStatement, ValidityProof]]] = []
+    validity: list[tuple[int, ValidityItem]] = []
     rings: dict[int, RingItem] = {}
-    for pos, job in enumerate(jobs):
+    for pos, (leaf, ring, changed_at, index, subject) in enumerate(jobs):
         try:
-            v, r = _preflight(ally, job)
-        except Exception:  # noqa: BLE001 - the sequential path gives the exact verdict
-            outcomes[pos] = verify_sequential(ally, job)
+            checked = report_items(ally, wire.signed_entry_from_bytes(leaf), ring, changed_at, index, subject)
+        except Exception as exc:  # noqa: BLE001 - the job's verdict, as verify_report gives it
+            outcomes[pos] = _outcome(exc)
             continue
-        if v is not None:
-            validity.append((pos, v))
-        rings[pos] = r
+        if checked.validity is not None:
+            validity.append((pos, checked.validity))
+        rings[pos] = checked.ring
     failed = _check_all(validity, lambda items: batch_verify_validity(gens, items),
                         lambda item: verify_validity(gens, *item))
-    for pos, exc in failed.items():
-        outcomes[pos] = exc
+    for pos, refusal in failed.items():
+        outcomes[pos] = refusal
         del rings[pos]
     failed = _check_all(sorted(rings.items(), key=lambda kv: kv[0]),
                         lambda items: batch_ring_verify(group, items), lambda item: ring_verify(group, *item))
-    for pos, exc in failed.items():
-        outcomes[pos] = exc
+    for pos, refusal in failed.items():
+        outcomes[pos] = refusal
     return outcomes
 
 
@@ -311,11 +246,11 @@ def seal_report(ally: state.Alliance, view: state.StateView, member_id: str, sig
         raise InvalidInput(f"escrow signature is {len(escrow_signature)} bytes, expected "
                            f"{escrow.ESCROW_SIGNATURE_BYTES}: sign \"CANDOR-V1-ESCROW\" || genesis hash || "
                            "SHA-256(entry bytes) with your member key")
-    record = state.load(view, f"member/{member_id}")
-    if record is None or record["revoked_at"] is not None:
+    record = state.member_record(view, member_id)
+    if record is None or record.revoked_at is not None:
         raise PermissionDenied(f"member {member_id} is not an admitted, unrevoked member and may not report")
     try:
-        VerifyKey.from_bytes(bytes.fromhex(record["signing_key"])).verify(
+        VerifyKey.from_bytes(record.signing_key).verify(
             escrow.escrow_message(ally.genesis_hash, signed.entry_bytes), escrow_signature)
     except VerificationError:
         raise PermissionDenied(
@@ -342,10 +277,10 @@ class Verifier:
     """Verifies reports and retractions for one ledger, in `workers` processes.
 
     `workers=None` starts one per core (`os.cpu_count()`); `workers=0` verifies in the
-    calling thread. `verify_entry(leaf)` is a drop-in for `Ledger.verify_entry`: same
-    checks, same error types and messages, but the crypto runs elsewhere and concurrent
-    calls share batch equations. The pool starts on first use (the ledger needs its
-    genesis first) or on `warm()`; `close()` stops it.
+    calling thread. `verify_entry(leaf)` gives the verdict of `core.report_check.verify_report`
+    against the ledger's current state (same checks, same error types and messages), but the
+    crypto runs elsewhere and concurrent calls share batch equations. The pool starts on
+    first use (the ledger needs its genesis first) or on `warm()`; `close()` stops it.
     """
 
     def __init__(self, ledger: Ledger, workers: int | None = None, *, window: float = DEFAULT_WINDOW,
@@ -447,28 +382,24 @@ class Verifier:
         """Decode the entry and take the state it is verified against (in this process)."""
         signed = wire.signed_entry_from_bytes(leaf)
         body = signed.entry.body
-        subject: bytes | None = None
+        subject: bytes | None = None  # a retraction of no report on the ledger: refused by the worker
         if isinstance(body, e.ReportRetracted):
-            record = state.load(self.ledger.view, f"report/{body.report_id.hex()}")
-            if record is None:
-                raise NotFound(f"report {body.report_id.hex()} is not on the ledger")
-            subject = bytes.fromhex(record["subject"])
-        elif not isinstance(body, e.ReportCommitted):
-            raise VerificationError(f"{signed.entry.kind} is not verified in the intake path")
-        self.ledger.alliance  # noqa: B018 - Unavailable before genesis, as verify_entry
+            record = state.report_record(self.ledger.view, body.report_id.hex())
+            if record is not None:
+                subject = record.subject
+        self.ledger.alliance  # noqa: B018 - raises Unavailable before genesis
         ring, changed_at = self._ring()
         return signed, Job(leaf, ring, changed_at, self.ledger.store.size(), subject)
 
     def verify_entry(self, leaf: bytes, timeout: float = VERIFY_TIMEOUT) -> e.SignedEntry:
-        """Decode and verify a report or retraction; raise what `Ledger.verify_entry` raises."""
+        """Decode and verify a report or retraction against the ledger's current state; raise
+        what `core.report_check.verify_report` raises for it."""
         start = time.perf_counter()
         try:
             signed, job = self.prepare(leaf)
             self.verify(job, timeout)
         finally:
-            metrics = getattr(self.ledger, "metrics", None)  # the same histogram Ledger.verify_entry feeds
-            if metrics is not None:
-                metrics.verification.observe(time.perf_counter() - start)
+            self.ledger.metrics.verification.observe(time.perf_counter() - start)
         return signed
 
     def verify(self, job: Job, timeout: float = VERIFY_TIMEOUT) -> None:

@@ -12,17 +12,16 @@ A checkpointer signs a C2SP checkpoint for the newest size at most every
 `checkpoint_interval` seconds; a submitter waits for the first checkpoint that covers its
 entry and gets a receipt (checkpoint + inclusion proof) it can verify itself.
 
-Over a store shared by several servers (PostgreSQL) the in-process queue and thread are
-replaced by `server.sequencer.SharedSequencer`: entries are handed to whichever server holds
-the sequencer lease through the database, and only that server commits and signs
-checkpoints. `prepare` (the state checks and Merkle nodes of a batch) is the same code in
-both paths.
+Entries reach the store through a `server.sequencer.Sequencer`: the in-process queue and
+thread of `LocalSequencer` by default, or, over a store shared by several servers
+(PostgreSQL), `SharedSequencer`, which hands them to whichever server holds the sequencer
+lease; only that server commits and signs checkpoints. `prepare` (the state checks and
+Merkle nodes of a batch) is the same code for both.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import secrets
 import threading
 import time
@@ -34,17 +33,15 @@ from candor import wire
 from core import entries as e
 from core import merkle, state
 from core.checkpoint import Checkpoint, sign_checkpoint
-from core.errors import CandorError, InvalidInput, NotFound, PermissionDenied, Unavailable, VerificationError
+from core.errors import CandorError, InvalidInput, NotFound, PermissionDenied, Unavailable
 from core.note import NoteSigner
+from core.served import ProvenEntry
 from server.metrics import OperatorMetrics
-from server.sequencer import SharedSequencer, SharedStore
+from server.sequencer import LocalSequencer, Prepared, Sequenced, Sequencer
 from server.staging import Staging
-from server.storage import MAX_BATCH, AppendBatch, LedgerStore, StoreView
+from server.storage import LedgerStore, StoreView
 
 log = logging.getLogger("candor.ledger")
-
-#: Side log of checkpoint sizes that reached the witness quorum (shared stores only).
-COSIGNED_LOG = "ledger/cosigned"
 
 
 @dataclass(frozen=True)
@@ -55,26 +52,6 @@ class Receipt:
     checkpoint_note: bytes
     inclusion_proof: tuple[bytes, ...]
     leaf: bytes = b""
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A batch ready to commit: `results[i]` is item i's index, or why it was refused.
-
-    `batch` is None when every item was refused (nothing to append).
-    """
-
-    first: int
-    batch: AppendBatch | None
-    results: tuple[int | CandorError, ...]
-
-
-@dataclass
-class _Pending:
-    leaf: bytes
-    signed: e.SignedEntry
-    verified: bool
-    future: Future[int]
 
 
 def append_order(items: Sequence[tuple[bytes, e.SignedEntry, bool]]) -> list[int]:
@@ -98,13 +75,12 @@ class Ledger:
 
     def __init__(self, store: LedgerStore, signer: NoteSigner, *, checkpoint_interval: float = 0.05,
                  clock: Callable[[], float] = time.time, metrics: OperatorMetrics | None = None,
-                 name: str | None = None, intake_timeout: float = 20.0, lease_poll: float = 0.5) -> None:
+                 sequencer: Callable[[Sequenced], Sequencer] = LocalSequencer) -> None:
         self.store = store
         self.signer = signer
         self.view = StoreView(store)
         self.checkpoint_interval = checkpoint_interval
         self.clock = clock
-        self._queue: queue.Queue[_Pending | None] = queue.Queue()
         self._cp_cond = threading.Condition()
         self._stopping = threading.Event()
         self._alliance: state.Alliance | None = None
@@ -113,13 +89,7 @@ class Ledger:
         self.batches = 0  # commits so far, and the entries they appended: the group-commit factor
         self.appended = 0
         self.metrics = metrics if metrics is not None else OperatorMetrics()
-        # A store several servers share gets the lease-and-intake sequencer; any other keeps
-        # the in-process queue below, unchanged.
-        self._shared: SharedSequencer | None = None
-        if isinstance(store, SharedStore):
-            self._shared = SharedSequencer(self, store, name=name, intake_timeout=intake_timeout,
-                                           lease_poll=lease_poll)
-        self._cosign_cursor = 0  # shared stores: last "cosigned" log record read
+        self.sequencer = sequencer(self)  # LocalSequencer, or SharedSequencer (server.app.create_server)
 
     # -- genesis and identity ---------------------------------------------------------------
 
@@ -139,32 +109,21 @@ class Ledger:
     # -- threads ----------------------------------------------------------------------------
 
     @property
-    def shared(self) -> SharedSequencer | None:
-        """The multi-server sequencer, or None for a single-process ledger."""
-        return self._shared
-
-    @property
     def sequencing(self) -> bool:
         """Whether this process appends and signs checkpoints (always, unless the store is shared
         and another server holds the sequencer lease)."""
-        return self._shared is None or self._shared.sequencing
+        return self.sequencer.sequencing
 
     @property
     def threads(self) -> tuple[threading.Thread, ...]:
         """The background threads `start` began (empty once stopped)."""
-        return tuple(self._threads)
+        return (*self.sequencer.threads, *self._threads)
 
     def start(self) -> None:
-        loops: list[tuple[Callable[[], None], str]] = [(self._checkpoint_loop, "checkpointer")]
-        if self._shared is None:
-            loops.insert(0, (self._sequence_loop, "sequencer"))
-            self.metrics.sequencer.set(1)
-        else:
-            self._shared.start()
-        for target, name in loops:
-            t = threading.Thread(target=target, name=f"candor-{name}", daemon=True)
-            t.start()
-            self._threads.append(t)
+        self.sequencer.start()
+        t = threading.Thread(target=self._checkpoint_loop, name="candor-checkpointer", daemon=True)
+        t.start()
+        self._threads.append(t)
 
     def stop(self) -> None:
         """Finish what is queued, sign a last checkpoint, stop the threads.
@@ -173,10 +132,7 @@ class Ledger:
         (another server takes over at once); waiting calls get their outcome.
         """
         self._stopping.set()
-        if self._shared is not None:
-            self._shared.stop()
-        else:
-            self._queue.put(None)
+        self.sequencer.stop()
         with self._cp_cond:
             self._cp_cond.notify_all()
         for t in self._threads:
@@ -204,12 +160,7 @@ class Ledger:
         if self._stopping.is_set():
             raise Unavailable("the operator is shutting down; retry against another server")
         start = time.perf_counter()
-        fut: Future[int]
-        if self._shared is not None:
-            fut = self._shared.submit(leaf, verified=verified)
-        else:
-            fut = Future()
-            self._queue.put(_Pending(leaf, signed, verified, fut))
+        fut = self.sequencer.submit(leaf, signed, verified=verified)
         latency = self.metrics.append_latency
         fut.add_done_callback(lambda _f: latency.observe(time.perf_counter() - start))
         return fut
@@ -220,46 +171,17 @@ class Ledger:
         return self.submit(leaf, signed, verified=verified).result(timeout=timeout)
 
     def append_now(self, leaves: Sequence[bytes]) -> int:
-        """Append directly, without the threads (used to write genesis at set-up)."""
-        batch = [_Pending(leaf, wire.signed_entry_from_bytes(leaf), False, Future()) for leaf in leaves]
-        self._commit(batch)
-        for p in batch:
-            p.future.result(timeout=0)
+        """Append directly, without the sequencer (used to write genesis at set-up): the
+        accepted leaves are committed, then the first refusal, if any, is raised."""
+        prepared = self.prepare([(leaf, wire.signed_entry_from_bytes(leaf), False) for leaf in leaves])
+        if prepared.batch is not None:
+            self.store.commit(prepared.batch)
+            self.committed(len(prepared.batch.entries), len(leaves))
+        for result in prepared.results:
+            if isinstance(result, CandorError):
+                raise result
         self.sign_checkpoint()
         return self.store.size()
-
-    def _sequence_loop(self) -> None:
-        while True:
-            item = self._queue.get()
-            batch: list[_Pending] = []
-            stop = item is None
-            if item is not None:
-                batch.append(item)
-            while len(batch) < MAX_BATCH:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                batch.append(nxt)
-            if batch:
-                try:
-                    self._commit(batch)
-                except CandorError as exc:
-                    for p in batch:
-                        if not p.future.done():
-                            p.future.set_exception(exc)
-                except Exception as exc:  # a bug or the database: fail the batch, keep serving
-                    log.exception("sequencer batch failed")
-                    for p in batch:
-                        if not p.future.done():
-                            p.future.set_exception(Unavailable(f"append failed: {type(exc).__name__}"))
-                with self._cp_cond:
-                    self._cp_cond.notify_all()
-            if stop:
-                return
 
     def prepare(self, items: Sequence[tuple[bytes, e.SignedEntry, bool]]) -> Prepared:
         """Check (leaf, signed, verified) items in order against the state after the ones
@@ -286,22 +208,6 @@ class Ledger:
         first, batch = staged.first, staged.batch()
         return Prepared(first, batch, tuple(r for r in results if r is not None))
 
-    def _commit(self, batch: list[_Pending]) -> None:
-        prepared = self.prepare([(p.leaf, p.signed, p.verified) for p in batch])
-        for p, result in zip(batch, prepared.results):
-            if isinstance(result, CandorError):
-                p.future.set_exception(result)
-        if prepared.batch is None:
-            return
-        self.store.commit(prepared.batch)
-        self.batches += 1
-        self.appended += len(prepared.batch.entries)
-        self.metrics.batches.inc()
-        self.metrics.batch_size.observe(len(batch))
-        for p, result in zip(batch, prepared.results):
-            if isinstance(result, int):
-                p.future.set_result(result)
-
     # -- checkpoints ------------------------------------------------------------------------
 
     def sign_checkpoint(self) -> tuple[int, bytes] | None:
@@ -315,8 +221,7 @@ class Ledger:
         self.store.put_checkpoint(size, note)
         with self._cp_cond:
             self._cp_cond.notify_all()
-        if self._shared is not None:
-            self._shared.announce_checkpoint()  # receipts wait for it on every server
+        self.sequencer.announce_checkpoint()  # receipts wait for it on every server
         return size, note
 
     def _checkpoint_loop(self) -> None:
@@ -332,12 +237,7 @@ class Ledger:
                 self.sign_checkpoint()
             except Exception:
                 log.exception("signing a checkpoint failed; will retry")
-        if self._shared is not None:
-            return  # the sequencer signed its last checkpoint before releasing the lease
-        try:
-            self.sign_checkpoint()
-        except Exception:
-            log.exception("signing the final checkpoint failed")
+        # The sequencer signs the last checkpoint when it stops (and still sequences).
 
     def wait_checkpoint(self, min_size: int, timeout: float = 30.0) -> tuple[int, bytes]:
         deadline = time.monotonic() + timeout
@@ -391,9 +291,7 @@ class Ledger:
         count = len(self.store.cosignatures(size))
         if count >= self.alliance.genesis.witness_quorum and size > self._cosigned:
             self._cosigned = size
-            if self._shared is not None:
-                # Other servers learn of it from the shared store (see cosigned_size).
-                self.store.append_log(COSIGNED_LOG, str(size).encode())
+            self.sequencer.publish_cosigned(size)  # other servers learn of it (see cosigned_size)
             with self._cp_cond:
                 self._cp_cond.notify_all()
         return count
@@ -401,11 +299,7 @@ class Ledger:
     def cosigned_size(self) -> int:
         """The largest ledger size whose checkpoint carries the genesis quorum of cosignatures
         (0 if none): what trustees and clients will accept."""
-        if self._shared is not None:
-            # Witnesses may cosign through any server: catch up on what the others recorded.
-            for record_id, raw in self.store.read_log(COSIGNED_LOG, self._cosign_cursor, 1000):
-                self._cosign_cursor = record_id
-                self._cosigned = max(self._cosigned, int(raw))
+        self._cosigned = max(self._cosigned, self.sequencer.cosigned_elsewhere())
         if self._cosigned < 0:
             latest = self.store.latest_checkpoint()
             quorum = self.alliance.genesis.witness_quorum
@@ -479,33 +373,12 @@ class Ledger:
             raise InvalidInput(f"consistency needs 0 < old size <= new size, got {old} and {new}")
         return self._prefetched(lambda get: merkle.consistency_proof(old, new, get))
 
+    def proven(self, index: int, size: int) -> ProvenEntry:
+        """Entry `index` with its inclusion proof in the tree of `size`."""
+        return ProvenEntry(index, self.store.entry(index), tuple(self.inclusion_proof(index, size)))
+
     def receipt(self, index: int, timeout: float = 30.0) -> Receipt:
         size, note = self.wait_checkpoint(index + 1, timeout)
         size, note = self.checkpoint_with_cosignatures(size)
         leaf = self.store.entry(index)
         return Receipt(index, merkle.leaf_hash(leaf), size, note, tuple(self.inclusion_proof(index, size)), leaf)
-
-    def verify_entry(self, leaf: bytes) -> e.SignedEntry:
-        """Decode and run the parallelisable crypto checks on a report or retraction."""
-        start = time.perf_counter()
-        signed = wire.signed_entry_from_bytes(leaf)
-        body = signed.entry.body
-        try:
-            self._verify_body(signed, body)
-        finally:
-            self.metrics.verification.observe(time.perf_counter() - start)
-        return signed
-
-    def _verify_body(self, signed: e.SignedEntry, body: e.Body) -> None:
-        if isinstance(body, e.ReportCommitted):
-            state.verify_report_crypto(self.alliance, body)
-            state.verify_ring_now(self.view, self.alliance, signed, body.subject_tag, body.ring_change,
-                                  self.store.size())
-        elif isinstance(body, e.ReportRetracted):
-            record = state.load(self.view, f"report/{body.report_id.hex()}")
-            if record is None:
-                raise NotFound(f"report {body.report_id.hex()} is not on the ledger")
-            state.verify_ring_now(self.view, self.alliance, signed, bytes.fromhex(record["subject"]),
-                                  body.ring_change, self.store.size())
-        else:
-            raise VerificationError(f"{signed.entry.kind} is not verified in the intake path")

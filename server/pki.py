@@ -11,13 +11,18 @@ from __future__ import annotations
 import datetime as _dt
 import ipaddress
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
+import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from core.errors import Unauthenticated
+
+if TYPE_CHECKING:
+    from candor.identity import Identity
 
 ROLES = ("operator", "regulator", "member", "trustee", "witness", "subject")
 """A subject's certificate carries its subject tag (hex) as CN, never its raw id (docs/subjects.md)."""
@@ -94,6 +99,16 @@ def issue(ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate, name: s
         .sign(ca_key, hashes.SHA256())
     )
     return key, cert
+
+
+def server_credentials(identity: Identity) -> grpc.ServerCredentials:
+    """Mutual TLS for a server: its own key and certificate, and every client must show a
+    certificate from the alliance CA."""
+    return grpc.ssl_server_credentials(
+        [(identity.tls_key_pem(), identity.tls_cert_pem())],
+        root_certificates=identity.ca_pem(),
+        require_client_auth=True,
+    )
 
 
 def peer_identity(auth_context: dict[str, list[bytes]]) -> tuple[str, str]:

@@ -30,7 +30,7 @@ from psycopg import sql
 
 from core.errors import Conflict, InvalidInput, Unavailable
 from server.postgres_connection import Conn, mapped
-from server.sql_reads import as_bytes, as_int
+from server.sql_store import as_bytes, as_int
 from server.storage import AppendBatch, check_bytes, check_index, check_limit, check_name
 
 __all__ = ["IntakeListener", "IntakeOutcome", "IntakeQueue", "IntakeRow", "SequencerLease"]

@@ -1,8 +1,9 @@
-"""The schema of the PostgreSQL store: numbered, append-only migrations and their runner.
+"""The schema of the PostgreSQL store: numbered, append-only migrations.
 
 All tables live in one schema (default "candor"), set as the connection's search_path, so
 tests and tenants can be isolated by schema. Migrations are numbered, recorded in
-`schema_version`, applied by `migrate` under an advisory lock; they only add, never drop.
+`schema_version`, applied by the shared runner (`server.migrations.migrate`) under an
+advisory lock; they only add, never drop.
 `candor db migrate` runs them; a server opens the store with `auto_migrate=False` and refuses
 to start on a schema that is not exactly at `LATEST_VERSION`.
 """
@@ -11,12 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 from psycopg import sql
 
 from core.errors import Conflict, InvalidInput
-from server.sql_reads import as_int
+from server import migrations
+from server.sql_store import as_int
 
 __all__ = ["LATEST_VERSION", "MIGRATIONS", "check_current", "check_schema", "lock_key", "migrate",
            "schema_version"]
@@ -25,7 +29,7 @@ _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 #: Ordered, append-only list of (version, statements), run with search_path = the schema.
 #: Never edit or remove a released step: add a new one. No step may DROP anything.
-MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
+MIGRATIONS: migrations.Migrations = (
     (1, (
         "CREATE TABLE entries ("
         " idx bigint PRIMARY KEY CHECK (idx >= 0),"
@@ -143,6 +147,38 @@ def schema_version(conn: psycopg.Connection[tuple[object, ...]], schema: str) ->
     return as_int(row[0])
 
 
+class _Migrating:
+    """`server.migrations.MigrationConnection` over a psycopg connection in autocommit mode,
+    creating `schema` and working inside it."""
+
+    mark = "%s"
+
+    def __init__(self, conn: psycopg.Connection[tuple[object, ...]], schema: str) -> None:
+        self.conn = conn
+        self.schema = schema
+        self.label = f"database schema {schema!r}"
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        ident = sql.Identifier(self.schema)
+        with self.conn.transaction():
+            # Concurrent callers (several servers starting at once) serialise on this lock.
+            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key("migrate", self.schema),))
+            self.conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident))
+            self.conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(ident))
+            self.conn.execute("CREATE TABLE IF NOT EXISTS schema_version ("
+                              " version integer PRIMARY KEY,"
+                              " applied_at timestamptz NOT NULL DEFAULT now())")
+            yield
+
+    def execute(self, statement: str, params: tuple[object, ...] = ()) -> object:
+        # No parameters: sent as it is (the PL/pgSQL bodies contain '%').
+        return self.conn.execute(statement, params or None)
+
+    def version(self) -> int:
+        return schema_version(self.conn, self.schema)
+
+
 def migrate(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> list[int]:
     """Create `schema` if needed and apply its missing migrations atomically.
 
@@ -150,28 +186,7 @@ def migrate(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> list[i
     (several servers starting at once) serialise on an advisory lock. Raises Conflict if the
     schema is newer than this code.
     """
-    check_schema(schema)
-    ident = sql.Identifier(schema)
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key("migrate", schema),))
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident))
-        conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(ident))
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_version ("
-                     " version integer PRIMARY KEY,"
-                     " applied_at timestamptz NOT NULL DEFAULT now())")
-        current = schema_version(conn, schema)
-        if current > LATEST_VERSION:
-            raise Conflict(f"database schema {schema!r} is at version {current}, newer than "
-                           f"this Candor (knows up to {LATEST_VERSION}); upgrade Candor")
-        applied: list[int] = []
-        for version, statements in MIGRATIONS:
-            if version <= current:
-                continue
-            for statement in statements:
-                conn.execute(statement)
-            conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
-            applied.append(version)
-    return applied
+    return migrations.migrate(_Migrating(conn, check_schema(schema)), MIGRATIONS)
 
 
 def check_current(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> int:
@@ -182,9 +197,7 @@ def check_current(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> 
     starting one more server.
     """
     version = schema_version(conn, schema)
-    if version > LATEST_VERSION:
-        raise Conflict(f"database schema {schema!r} is at version {version}, newer than this Candor "
-                       f"(knows up to {LATEST_VERSION}); upgrade Candor")
+    migrations.refuse_newer(f"database schema {schema!r}", version, LATEST_VERSION)
     if version < LATEST_VERSION:
         found = "has no Candor tables" if version == 0 else f"is at version {version}"
         raise Conflict(f"database schema {schema!r} {found}; this Candor needs version {LATEST_VERSION}: "

@@ -40,14 +40,13 @@ from core.errors import Conflict, InvalidInput, NotFound, Unavailable
 from server.postgres_connection import Conn, first_line, has_input, mapped
 from server.postgres_intake import IntakeQueue
 from server.postgres_migrations import check_current, check_schema, lock_key, migrate
-from server.sql_reads import SqlReads, as_bytes, as_int
+from server.sql_store import SqlStore, as_bytes, as_int
 from server.storage import (
     AppendBatch,
     NodeKey,
     NodeWrite,
     check_bytes,
     check_index,
-    check_index_streams,
     check_name,
     latest_state,
 )
@@ -55,7 +54,7 @@ from server.storage import (
 __all__ = ["PostgresStore"]
 
 
-class PostgresStore(SqlReads, IntakeQueue):
+class PostgresStore(SqlStore, IntakeQueue):
     """A `LedgerStore` in schema `schema` of the PostgreSQL database at `url`.
 
     Opening creates the schema if needed and applies pending migrations; with
@@ -184,10 +183,7 @@ class PostgresStore(SqlReads, IntakeQueue):
         """The body of `commit`, inside the caller's transaction on `conn`."""
         deletes, upserts = latest_state(batch.state)
         first = batch.first_index
-        size = self._size_for_append(conn)
-        if size != first:
-            raise Conflict(f"batch starts at index {first} but the ledger has {size} "
-                           "entries; re-read the ledger head and rebuild the batch")
+        self._check_head(conn, first)
         if batch.entries:
             try:
                 conn.execute(
@@ -213,12 +209,7 @@ class PostgresStore(SqlReads, IntakeQueue):
             ([n[0] for n in nodes], [n[1] for n in nodes], [n[2] for n in nodes]))
         if cur.rowcount == len(nodes):
             return
-        stored = self._read_nodes(conn, [(level, index) for level, index, _ in nodes])
-        for level, index, digest in nodes:
-            if stored.get((level, index)) != digest:
-                raise Conflict(f"Merkle node (level {level}, index {index}) is already stored "
-                               "with a different hash; nodes are never overwritten (the tree "
-                               "computation disagrees with the stored tree)")
+        self._refuse_rewritten_nodes(conn, nodes)
 
     def _write_state(self, conn: Conn, deletes: list[str],
                      upserts: list[tuple[str, bytes]]) -> None:
@@ -243,7 +234,7 @@ class PostgresStore(SqlReads, IntakeQueue):
         return {(as_int(level), as_int(index)): as_bytes(digest)
                 for level, index, digest in rows}
 
-    # -- checkpoints (reads of state, checkpoints and logs: server/sql_reads.py) ------------
+    # -- checkpoints (reads and side logs: server/sql_store.py) -----------------------------
 
     def put_checkpoint(self, size: int, note: bytes) -> None:
         check_index(size, "checkpoint size")
@@ -274,44 +265,6 @@ class PostgresStore(SqlReads, IntakeQueue):
             except psycopg.errors.ForeignKeyViolation as exc:
                 raise NotFound(f"no checkpoint stored for tree size {size}; store it with "
                                "put_checkpoint before adding cosignatures") from exc
-
-    # -- side logs -------------------------------------------------------------------------
-
-    def append_log(self, stream: str, record: bytes) -> int:
-        check_name(stream, "stream")
-        check_bytes(record, "log record")
-        with self._write() as conn:
-            return self._append(conn, stream, record)
-
-    def append_log_indexed(self, stream: str, record: bytes, index_streams: Sequence[str]) -> int:
-        check_name(stream, "stream")
-        check_bytes(record, "log record")
-        indexes = check_index_streams(stream, index_streams)
-        with self._write() as conn:
-            # Head rows are locked main stream first, then indexes in sorted order: no deadlock.
-            new_id = self._append(conn, stream, record)
-            for index in indexes:
-                self._append(conn, index, new_id.to_bytes(8, "big"))
-        return new_id
-
-    @staticmethod
-    def _append(conn: Conn, stream: str, record: bytes) -> int:
-        row = conn.execute(
-            "INSERT INTO log_heads (stream, last_id) VALUES (%s, 1)"
-            " ON CONFLICT (stream) DO UPDATE SET last_id = log_heads.last_id + 1"
-            " RETURNING last_id", (stream,)).fetchone()
-        assert row is not None
-        new_id = as_int(row[0])
-        conn.execute("INSERT INTO logs (stream, id, record) VALUES (%s, %s, %s)", (stream, new_id, record))
-        return new_id
-
-    def purge_log(self, stream: str, through_id: int) -> int:
-        check_name(stream, "stream")
-        check_index(through_id, "through_id")
-        with self._write() as conn:
-            # log_heads keeps the last id, so a purged id is never handed out again.
-            return int(conn.execute("DELETE FROM logs WHERE stream = %s AND id <= %s",
-                                    (stream, through_id)).rowcount)
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from candor import wire
 from core import entries as e
 from core import merkle, querylog, state
 from core.errors import InvalidInput, NotFound, PermissionDenied
+from core.served import CosignedCheckpoint, QueryPage, Shown
 from server.ledger import Ledger
 
 log = logging.getLogger("candor.querylog")
@@ -81,17 +82,6 @@ def scope_for(role: str, name: str, subject_tag: bytes) -> Scope:
     raise PermissionDenied(f"the query log is read by the regulator or a member, not by a {role}")
 
 
-@dataclass(frozen=True)
-class Shown:
-    """One record as served: its id and bytes, and the commitment holding it (None: not yet
-    committed) with the record's inclusion proof in that commitment."""
-
-    id: int
-    record: bytes
-    commitment: int | None
-    proof: tuple[bytes, ...]
-
-
 class QueryLog:
     def __init__(self, ledger: Ledger, signing_key: Ed25519PrivateKey | None = None) -> None:
         self.ledger = ledger
@@ -112,8 +102,8 @@ class QueryLog:
     # -- commitment and retention ---------------------------------------------------------
 
     def next_id(self) -> int:
-        head = state.load(self.ledger.view, state.QUERYLOG_HEAD)
-        return 1 if head is None else int(head["next_id"])
+        head = state.querylog_head(self.ledger.view)
+        return 1 if head is None else head.next_id
 
     def commit(self, now_ms: int | None = None) -> int | None:
         """Append a QueryLogCommitted for every record since the previous one (None if there is
@@ -154,8 +144,9 @@ class QueryLog:
             found = self.store.scan(state.QUERYLOG_COMMIT, state.querylog_commit_key(oldest[0][0] - 1), 1)
             if not found:
                 return purged  # the oldest record is not committed yet
-            commitment = state.load(self.ledger.view, found[0][0])
-            last = int(commitment["first_id"]) + int(commitment["count"]) - 1
+            commitment = state.querylog_commitment(self.ledger.view, found[0][0])
+            assert commitment is not None  # found under QUERYLOG_COMMIT
+            last = commitment.first_id + commitment.count - 1
             newest = self.store.read_log(STREAM, last - 1, 1)
             if not newest or not querylog.expired(querylog.QueryRecord.decode(newest[0][1]).time_ms, now_ms):
                 return purged
@@ -171,7 +162,7 @@ class QueryLog:
             for stream in sorted(readers):
                 self._purge_index(stream, last)
             purged += self.store.purge_log(STREAM, last)
-            self.store.purge_log(leaves_stream(int(commitment["first_id"])), 2**62)
+            self.store.purge_log(leaves_stream(commitment.first_id), 2**62)
             log.info("query log: purged records through %d (past the retention period)", last)
 
     def _purge_index(self, stream: str, last_id: int) -> None:
@@ -192,6 +183,24 @@ class QueryLog:
             self.store.purge_log(stream, through)
 
     # -- reading --------------------------------------------------------------------------
+
+    def page(self, role: str, name: str, subject_tag: bytes, commitment: int, after: int,
+             limit: int) -> QueryPage:
+        """A page of the caller's view of the query log (at most PAGE records; `limit` 0:
+        PAGE), or with `commitment` the regulator's audit of one commitment; every
+        QueryLogCommitted it names proven against a cosigned checkpoint."""
+        limit = min(limit or PAGE, PAGE)
+        if commitment:
+            shown, more = self.audit(role, commitment, after, limit)
+        else:
+            shown, more = self.read(scope_for(role, name, subject_tag), after, limit)
+        head = state.querylog_head(self.ledger.view)
+        indices = commitment_indices(shown, None if head is None else head.index)
+        size = self.ledger.cosigned_size()
+        if indices and indices[-1] >= size:
+            size = self.ledger.wait_cosigned(indices[-1] + 1, timeout=10.0)
+        checkpoint = CosignedCheckpoint(*self.ledger.checkpoint_with_cosignatures(size)) if size else None
+        return QueryPage(tuple(shown), more, checkpoint, tuple(self.ledger.proven(i, size) for i in indices))
 
     def read(self, scope: Scope, after: int, limit: int, now_ms: int | None = None) -> tuple[list[Shown], int]:
         """Up to `limit` records of `scope` after cursor `after`, shown ones only, with proofs
@@ -222,10 +231,11 @@ class QueryLog:
                 out.append(Shown(rid, data, None, ()))
                 continue
             found = self.store.scan(state.QUERYLOG_COMMIT, state.querylog_commit_key(rid - 1), 1)
-            commitment = state.load(self.ledger.view, found[0][0])
-            first = int(commitment["first_id"])
+            commitment = state.querylog_commitment(self.ledger.view, found[0][0])
+            assert commitment is not None  # found under QUERYLOG_COMMIT
+            first = commitment.first_id
             if first not in trees:
-                trees[first] = (int(commitment["index"]), self._tree(first, int(commitment["count"])))
+                trees[first] = (commitment.index, self._tree(first, commitment.count))
             index, tree = trees[first]
             proof = tree.inclusion_proof(rid - first) if rid - first < tree.size else []
             out.append(Shown(rid, data, index, tuple(proof)))

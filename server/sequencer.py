@@ -39,14 +39,18 @@ Why nothing acknowledged is lost and nothing forks:
   which waits a little longer, cancels it (a definitive update) or, if the database is
   gone, reports UNAVAILABLE: in every case "not appended" then really means not appended.
 
-Single-process deployments (SQLite) do not use this module: `Ledger` keeps its in-process
-queue and thread.
+A single-process deployment (SQLite) uses `LocalSequencer`: an in-process queue drained by
+one thread. Both implement `Sequencer`, the one interface `server.ledger.Ledger` appends
+through; `server.app.create_server` picks one by the store (as Tessera's one batching queue
+serves every storage driver). `Ledger.prepare` (the state checks and Merkle nodes of a
+batch) is the same code for both.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import queue
 import secrets
 import socket
 import threading
@@ -59,14 +63,17 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from candor import wire
 from core import errors
 from core.errors import CandorError, Conflict, Unavailable
-from server.storage import MAX_BATCH, AppendBatch
+from server.storage import MAX_BATCH, AppendBatch, LedgerStore
 
 if TYPE_CHECKING:
-    from server.ledger import Ledger
+    from core import entries as e
+    from server.metrics import OperatorMetrics
     from server.postgres_intake import IntakeListener, IntakeOutcome, IntakeRow, SequencerLease
 
 log = logging.getLogger("candor.sequencer")
 
+#: Side log of checkpoint sizes that reached the witness quorum (shared stores only).
+COSIGNED_LOG = "ledger/cosigned"
 #: Extra seconds a server waits beyond the sequencer's expiry before deciding for itself.
 WAIT_MARGIN = 2.0
 #: Decided rows whose server never collected them are deleted after this long.
@@ -100,6 +107,172 @@ def default_server_name() -> str:
     return f"{socket.gethostname()[:32]}-{os.getpid()}-{secrets.token_hex(2)}"
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A batch ready to commit: `results[i]` is item i's index, or why it was refused.
+
+    `batch` is None when every item was refused (nothing to append).
+    """
+
+    first: int
+    batch: AppendBatch | None
+    results: tuple[int | CandorError, ...]
+
+
+class Sequenced(Protocol):
+    """What a sequencer needs of the ledger it appends to (`server.ledger.Ledger`)."""
+
+    store: LedgerStore
+    metrics: OperatorMetrics
+
+    def prepare(self, items: Sequence[tuple[bytes, e.SignedEntry, bool]]) -> Prepared: ...
+
+    def committed(self, appended: int, decided: int) -> None: ...
+
+    def checkpoint_changed(self) -> None: ...
+
+    def sign_checkpoint(self) -> tuple[int, bytes] | None: ...
+
+
+class Sequencer(Protocol):
+    """How entries reach the ledger's single linear history, and what this process learns of
+    the other servers appending to it (nothing, for a `LocalSequencer`)."""
+
+    @property
+    def sequencing(self) -> bool:
+        """Whether this process appends and signs checkpoints now."""
+        ...
+
+    @property
+    def threads(self) -> tuple[threading.Thread, ...]:
+        """The background threads `start` began (empty once stopped)."""
+        ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None:
+        """Append what is queued, sign a last checkpoint if this process sequences, stop the
+        threads; a call still waiting is answered."""
+        ...
+
+    def submit(self, leaf: bytes, signed: e.SignedEntry, *, verified: bool) -> Future[int]:
+        """Queue a decoded, checked entry; the future resolves to its index or its refusal."""
+        ...
+
+    def announce_checkpoint(self) -> None:
+        """A new checkpoint was signed: tell the servers whose receipts wait for it."""
+        ...
+
+    def publish_cosigned(self, size: int) -> None:
+        """Checkpoint `size` reached the witness quorum here: tell the other servers."""
+        ...
+
+    def cosigned_elsewhere(self) -> int:
+        """The largest quorum-cosigned size the other servers told of since the last call (-1: none)."""
+        ...
+
+
+@dataclass
+class _Pending:
+    leaf: bytes
+    signed: e.SignedEntry
+    verified: bool
+    future: Future[int]
+
+
+class LocalSequencer:
+    """One process appends: an in-process queue drained by one thread, up to MAX_BATCH
+    entries a commit (group commit)."""
+
+    def __init__(self, ledger: Sequenced) -> None:
+        self.ledger = ledger
+        self._queue: queue.Queue[_Pending | None] = queue.Queue()
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def sequencing(self) -> bool:
+        return True
+
+    @property
+    def threads(self) -> tuple[threading.Thread, ...]:
+        return tuple(self._threads)
+
+    def start(self) -> None:
+        self.ledger.metrics.sequencer.set(1)
+        t = threading.Thread(target=self._sequence_loop, name="candor-sequencer", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        for t in self._threads:
+            t.join(timeout=10)
+        self._threads.clear()
+
+    def submit(self, leaf: bytes, signed: e.SignedEntry, *, verified: bool) -> Future[int]:
+        future: Future[int] = Future()
+        self._queue.put(_Pending(leaf, signed, verified, future))
+        return future
+
+    def announce_checkpoint(self) -> None:
+        pass  # the only server: its own waiters are woken by the ledger
+
+    def publish_cosigned(self, size: int) -> None:
+        pass
+
+    def cosigned_elsewhere(self) -> int:
+        return -1
+
+    def _sequence_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            batch: list[_Pending] = []
+            stop = item is None
+            if item is not None:
+                batch.append(item)
+            while len(batch) < MAX_BATCH:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            if batch:
+                try:
+                    self._commit(batch)
+                except CandorError as exc:
+                    for p in batch:
+                        if not p.future.done():
+                            p.future.set_exception(exc)
+                except Exception as exc:  # a bug or the database: fail the batch, keep serving
+                    log.exception("sequencer batch failed")
+                    for p in batch:
+                        if not p.future.done():
+                            p.future.set_exception(Unavailable(f"append failed: {type(exc).__name__}"))
+                self.ledger.checkpoint_changed()
+            if stop:
+                break
+        try:
+            self.ledger.sign_checkpoint()  # the last entries appended get their checkpoint
+        except Exception:  # noqa: BLE001
+            log.exception("signing the final checkpoint failed")
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        prepared = self.ledger.prepare([(p.leaf, p.signed, p.verified) for p in batch])
+        for p, result in zip(batch, prepared.results):
+            if isinstance(result, CandorError):
+                p.future.set_exception(result)
+        if prepared.batch is None:
+            return
+        self.ledger.store.commit(prepared.batch)
+        self.ledger.committed(len(prepared.batch.entries), len(batch))
+        for p, result in zip(batch, prepared.results):
+            if isinstance(result, int):
+                p.future.set_result(result)
+
+
 @runtime_checkable
 class SharedStore(Protocol):
     """What a store offers beyond `LedgerStore` so that several servers can share it."""
@@ -128,7 +301,7 @@ class _Waiter:
 class SharedSequencer:
     """Hand-off, lease and sequencing for one server of a multi-server deployment."""
 
-    def __init__(self, ledger: Ledger, store: SharedStore, *, name: str | None = None,
+    def __init__(self, ledger: Sequenced, store: SharedStore, *, name: str | None = None,
                  intake_timeout: float = 20.0, lease_poll: float = 0.5, poll: float = 0.2) -> None:
         if intake_timeout <= 0 or lease_poll <= 0 or poll <= 0:
             raise errors.InvalidInput("intake_timeout, lease_poll and poll must be positive seconds")
@@ -146,6 +319,7 @@ class SharedSequencer:
         self._lease: SequencerLease | None = None
         self._threads: list[threading.Thread] = []
         self._last_purge = time.monotonic()
+        self._cosign_cursor = 0  # last COSIGNED_LOG record read
         ledger.metrics.bind_intake_waiting(lambda: float(len(self._waiting)))
 
     # -- state --------------------------------------------------------------------------------
@@ -154,6 +328,10 @@ class SharedSequencer:
     def sequencing(self) -> bool:
         lease = self._lease
         return lease is not None and lease.alive
+
+    @property
+    def threads(self) -> tuple[threading.Thread, ...]:
+        return tuple(self._threads)
 
     def waiting(self) -> int:
         with self._lock:
@@ -191,7 +369,7 @@ class SharedSequencer:
 
     # -- hand-off (any server) ------------------------------------------------------------------
 
-    def submit(self, leaf: bytes, *, verified: bool) -> Future[int]:
+    def submit(self, leaf: bytes, signed: e.SignedEntry, *, verified: bool) -> Future[int]:
         """Queue a decoded, checked entry; the future resolves to its index or its refusal.
 
         Raises Unavailable at once if the database cannot take the row (nothing was queued).
@@ -418,3 +596,14 @@ class SharedSequencer:
             self.store.notify("checkpoint")
         except CandorError as exc:
             log.debug("checkpoint notification not sent: %s", exc)
+
+    def publish_cosigned(self, size: int) -> None:
+        self.ledger.store.append_log(COSIGNED_LOG, str(size).encode())
+
+    def cosigned_elsewhere(self) -> int:
+        # Witnesses may cosign through any server: catch up on what the others recorded.
+        newest = -1
+        for record_id, raw in self.ledger.store.read_log(COSIGNED_LOG, self._cosign_cursor, 1000):
+            self._cosign_cursor = record_id
+            newest = max(newest, int(raw))
+        return newest

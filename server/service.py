@@ -7,8 +7,6 @@ the ledger), calls the ledger, and converts back. Errors go through the one stat
 
 from __future__ import annotations
 
-import datetime as _dt
-import functools
 from concurrent.futures import TimeoutError as FutureTimeout
 
 import grpc
@@ -24,12 +22,12 @@ from candor.v1 import rating_pb2_grpc as rt_grpc
 from core import entries as e
 from core import state
 from core.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated, Unavailable
-from core.querylog import check_purpose
 from server.epoch import EpochRunner
 from server.intake import Verifier, seal_report
 from server.ledger import Ledger, Receipt
 from server.pki import peer_certificate_digest, peer_identity
-from server.querylog import QueryLog, commitment_indices, scope_for
+from server.querylog import QueryLog
+from server.ratings import read_rating
 
 MAX_PAGE = 1000
 APPEND_TIMEOUT = 30.0
@@ -44,11 +42,11 @@ def caller(context: grpc.ServicerContext, ledger: Ledger, *roles: str) -> tuple[
     if roles and role not in roles:
         raise PermissionDenied(f"this call is for the {' or '.join(roles)}; your certificate says {role}")
     if role == "member":
-        record = state.load(ledger.view, f"member/{name}")
+        record = state.member_record(ledger.view, name)
         if record is None:
             raise Unauthenticated(f"member {name} is not admitted on this ledger")
-        if record["revoked_at"] is not None:
-            raise PermissionDenied(f"member {name} was revoked at entry {record['revoked_at']}")
+        if record.revoked_at is not None:
+            raise PermissionDenied(f"member {name} was revoked at entry {record.revoked_at}")
     if role == "subject":
         check_subject_caller(context, ledger, name)
     return name, role
@@ -64,8 +62,8 @@ def check_subject_caller(context: grpc.ServicerContext, ledger: Ledger, name: st
     record = state.subject_party(ledger.view, tag) if len(tag) == 32 else None
     if record is None:
         raise Unauthenticated("this subject certificate names no enrolled subject on this ledger")
-    if record["revoked_at"] is not None or peer_certificate_digest(context.auth_context()).hex() \
-            != record["certificate_digest"]:
+    if record.revoked_at is not None or peer_certificate_digest(context.auth_context()) \
+            != record.certificate_digest:
         raise PermissionDenied("this subject certificate belongs to a revoked enrolment; ask the regulator to "
                                "enrol you again (`candor subject enrol`)")
     return tag
@@ -189,9 +187,9 @@ class GovernanceServicer(gov_grpc.GovernanceServiceServicer):
 
 class ReportingServicer(gov_grpc.ReportingServiceServicer):
     """Reports and retractions. Their crypto is checked by `verifier` (server/intake.py: in
-    worker processes, batched); without one, by `Ledger.verify_entry` in this thread."""
+    worker processes, batched, or in this thread with workers=0)."""
 
-    def __init__(self, ledger: Ledger, verifier: Verifier | None = None) -> None:
+    def __init__(self, ledger: Ledger, verifier: Verifier) -> None:
         self.ledger = ledger
         self.verifier = verifier
 
@@ -206,8 +204,7 @@ class ReportingServicer(gov_grpc.ReportingServiceServicer):
             leaf, _ = seal_report(self.ledger.alliance, self.ledger.view, member, submitted, request.escrow_signature)
         elif request.escrow_signature:
             raise InvalidInput("only SubmitReport takes an escrow signature")
-        verify = self.ledger.verify_entry if self.verifier is None else self.verifier.verify_entry
-        signed = verify(leaf)
+        signed = self.verifier.verify_entry(leaf)
         return _wait(self.ledger, leaf, signed, verified=True)
 
     def SubmitReport(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext) -> gov.Receipt:
@@ -221,26 +218,10 @@ class ReportingServicer(gov_grpc.ReportingServiceServicer):
     def GetReceipt(self, request: gov.GetReceiptRequest, context: grpc.ServicerContext) -> gov.Receipt:
         with grpc_errors(context):
             caller(context, self.ledger)
-            record = state.load(self.ledger.view, f"report/{request.report_id.hex()}")
+            record = state.report_record(self.ledger.view, request.report_id.hex())
             if record is None:
                 raise NotFound(f"report {request.report_id.hex()} is not on the ledger")
-            return receipt_to_proto(self.ledger.receipt(int(record["index"])))
-
-
-def _report_id(view: state.StateView, tag: bytes, index: int) -> str:
-    rid: str = state.load(view, f"subject/{tag.hex()}/{index:012d}")
-    return rid
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _commitment_xy(commitment: bytes) -> bytes:
-    """A report's commitment uncompressed (x ‖ y), sent with GetRating as a decoding hint:
-    the client checks it against the proven leaf and skips a square root per report
-    (client/ratings.py). Cached: a subject's reports are asked about again and again."""
-    from core.group import default_group
-
-    group = default_group()
-    return group.encode_xy(group.decode_unchecked(commitment))
+            return receipt_to_proto(self.ledger.receipt(record.index))
 
 
 class RatingServicer(rt_grpc.RatingServiceServicer):
@@ -249,111 +230,19 @@ class RatingServicer(rt_grpc.RatingServiceServicer):
         self.queries = queries or QueryLog(ledger)
         self.epochs = epochs
 
-    def _proven(self, index: int, size: int) -> rt.ProvenEntry:
-        return rt.ProvenEntry(index=index, entry=self.ledger.store.entry(index),
-                              inclusion_proof=self.ledger.inclusion_proof(index, size))
-
     def GetRating(self, request: rt.GetRatingRequest, context: grpc.ServicerContext) -> rt.RatingResponse:
         with grpc_errors(context):
             name, role = caller(context, self.ledger, "member", "regulator", "subject")
-            check_purpose(request.purpose, role)
-            if role == "subject" and (request.subject_tag.hex() != name or request.purpose != "self"):
-                raise PermissionDenied("a subject reads only its own rating, with purpose self "
-                                       "(`candor subject record`)")
-            if len(request.subject_tag) != 32:
-                raise InvalidInput("subject tag must be 32 bytes (HMAC-SHA256 of the normalised subject id)")
-            self.queries.record(role, name, request.subject_tag, request.purpose)
-            return self._rating(request.subject_tag)
-
-    def _rating(self, tag: bytes) -> rt.RatingResponse:
-        """The subject's state (docs/ratings.md, "GetRating") with what proves it."""
-        view = self.ledger.view
-        subject = tag.hex()
-        record = state.load(view, f"rating/{subject}")
-        newest = state.latest_request(view, tag)
-        held = newest if newest is not None and (newest["answer"] or {}).get("kind") == "held" else None
-        last = max([int(record["index"]) if record else 0, int(held["answer"]["index"]) if held else 0,
-                    int(newest["index"]) if newest else 0])
-        size = self.ledger.cosigned_size()
-        if last and last >= size:
-            size = self.ledger.wait_cosigned(last + 1, timeout=10.0)
-        if size == 0:
-            raise Unavailable(f"no witness-cosigned checkpoint yet; {self.ledger.quorum_gap()}")
-        _, note = self.ledger.checkpoint_with_cosignatures(size)
-        resp = rt.RatingResponse(checkpoint=lg.CheckpointResponse(note=note, size=size))
-        today = _dt.datetime.now(_dt.timezone.utc).date()
-        reports = state.subject_reports(view, tag)
-        try:
-            rules, _prev, _reports, active_now = state.rating_inputs(view, tag, self.ledger.store.size(), today)
-            resp.k = rules.k_reporters
-        except NotFound:
-            active_now = ()
-        links = {r.index: r.link_tag for r in reports}
-        commitments = {r.index: r.commitment for r in reports}
-        resp.reporters = len({links[i] for i, _ in active_now})
-        covered: set[int] = set()
-        if record is not None:
-            resp.rated = True
-            resp.rating.CopyFrom(self._proven(int(record["index"]), size))
-            resp.request.CopyFrom(self._proven(int(record["request"]), size))
-            rules_record = state.load(view, f"rules/{record['rule_set_version']}")
-            resp.rule_set.CopyFrom(self._proven(int(rules_record["index"]), size))
-            for index, _w in record["active"]:
-                resp.reports.append(self._proven(int(index), size))
-                resp.commitments_xy.append(_commitment_xy(commitments[int(index)]))
-                covered.add(int(index))
-        resp.pending_reports = len({i for i, _ in active_now} - covered)
-        rated_set = {int(i) for i, _ in record["active"]} if record is not None else set()
-        disputed = any(view.get(f"report/{rid}") is not None
-                       and (state.load(view, f"report/{rid}") or {}).get("disputed")
-                       for index, rid in ((r.index, _report_id(view, tag, r.index)) for r in reports)
-                       if index in rated_set or index in dict(active_now))
-        changed = record is not None and {(int(i), int(w)) for i, w in record["active"]} != set(active_now)
-        if held is not None:
-            resp.state = "held"
-            resp.held.CopyFrom(self._proven(int(held["answer"]["index"]), size))
-            resp.rated = False
-            del resp.reports[:]
-            del resp.commitments_xy[:]
-        elif disputed:
-            resp.state = "disputed"
-        elif record is not None:
-            resp.state = "rated_changes_waiting" if changed else "rated"
-            if changed:
-                resp.waiting_since = record["as_of"]
-        elif not reports:
-            resp.state = "unrated"
-        elif resp.reporters < resp.k:
-            resp.state = "below_k"
-        else:
-            resp.state = "unrated"
-        return resp
+            return wire.rating_to_proto(read_rating(self.ledger, self.queries, name, role, request.subject_tag,
+                                                    request.purpose))
 
     def ListQueries(self, request: rt.ListQueriesRequest, context: grpc.ServicerContext) -> rt.ListQueriesResponse:
         """A page of the caller's view of the query log (docs/queries.md), each committed record
         with its inclusion proof and the proven QueryLogCommitted entries they lead to."""
         with grpc_errors(context):
             name, role = caller(context, self.ledger, "member", "regulator", "subject")
-            limit = min(request.limit or MAX_PAGE, MAX_PAGE)
-            if request.commitment:
-                shown, more = self.queries.audit(role, request.commitment, request.after, limit)
-            else:
-                shown, more = self.queries.read(scope_for(role, name, request.subject_tag), request.after, limit)
-            resp = rt.ListQueriesResponse(next_after=more)
-            for s in shown:
-                resp.queries.append(rt.QueryRecord(id=s.id, record=s.record, commitment=s.commitment or 0,
-                                                   inclusion_proof=list(s.proof)))
-            head = state.load(self.ledger.view, state.QUERYLOG_HEAD)
-            commitments = commitment_indices(shown, None if head is None else int(head["index"]))
-            size = self.ledger.cosigned_size()
-            if commitments and commitments[-1] >= size:
-                size = self.ledger.wait_cosigned(commitments[-1] + 1, timeout=10.0)
-            if size:
-                _, note = self.ledger.checkpoint_with_cosignatures(size)
-                resp.checkpoint.CopyFrom(lg.CheckpointResponse(note=note, size=size))
-            for index in commitments:
-                resp.commitments.append(self._proven(index, size))
-            return resp
+            return wire.query_page_to_proto(self.queries.page(role, name, request.subject_tag, request.commitment,
+                                                              request.after, request.limit))
 
     def RunEpoch(self, request: rt.RunEpochRequest, context: grpc.ServicerContext) -> rt.RunEpochResponse:
         with grpc_errors(context):
@@ -364,4 +253,4 @@ class RatingServicer(rt_grpc.RatingServiceServicer):
             self.ledger.wait_checkpoint(self.ledger.store.size())  # what it appended is checkpointed on return
             return rt.RunEpochResponse(published=len(result.published), pending=len(result.pending),
                                        held=len(result.held), fraud_found=len(result.fraud),
-                                       messages=result.messages)
+                                       messages=result.messages, blocked=result.blocked)

@@ -1,21 +1,23 @@
-"""The schema of the SQLite store: numbered, append-only migrations and their runner.
+"""The schema of the SQLite store: numbered, append-only migrations.
 
-Numbered migrations in MIGRATIONS, recorded in `schema_version`, applied by `migrate`
-in one IMMEDIATE transaction (so two processes opening a fresh file do not both apply them).
-Migrations only add; nothing is ever dropped implicitly.
+Numbered migrations in MIGRATIONS, recorded in `schema_version`, applied by the shared runner
+(`server.migrations.migrate`) in one IMMEDIATE transaction (so two processes opening a fresh
+file do not both apply them). Migrations only add; nothing is ever dropped implicitly.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from core.errors import Conflict
+from server import migrations
 
 __all__ = ["LATEST_VERSION", "MIGRATIONS", "migrate", "schema_version"]
 
 #: Ordered, append-only list of (version, statements). Never edit or remove a released step:
 #: add a new one. No step may DROP anything (a test enforces it).
-MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
+MIGRATIONS: migrations.Migrations = (
     (1, (
         # Ledger entries: idx is the rowid, so MAX(idx) and range reads are B-tree walks.
         "CREATE TABLE entries ("
@@ -78,34 +80,42 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return int(row[0])
 
 
+class _Migrating:
+    """`server.migrations.MigrationConnection` over a sqlite3 connection in autocommit mode."""
+
+    label = "database schema"
+    mark = "?"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        self.conn.execute("BEGIN IMMEDIATE")  # the file's single write lock, across processes
+        try:
+            self.conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version ("
+                " version INTEGER PRIMARY KEY,"
+                " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')))"
+            )
+            yield
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+
+    def execute(self, statement: str, params: tuple[object, ...] = ()) -> object:
+        return self.conn.execute(statement, params)
+
+    def version(self) -> int:
+        return schema_version(self.conn)
+
+
 def migrate(conn: sqlite3.Connection) -> list[int]:
     """Apply the migrations `conn`'s database lacks, atomically; return the versions applied.
 
     Running it again is a no-op returning []. `conn` must be in autocommit mode
     (isolation_level=None). Raises Conflict if the database is newer than this code.
     """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_version ("
-            " version INTEGER PRIMARY KEY,"
-            " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')))"
-        )
-        current = schema_version(conn)
-        if current > LATEST_VERSION:
-            raise Conflict(f"database schema version {current} is newer than this Candor "
-                           f"(knows up to {LATEST_VERSION}); upgrade Candor")
-        applied: list[int] = []
-        for version, statements in MIGRATIONS:
-            if version <= current:
-                continue
-            for statement in statements:
-                conn.execute(statement)
-            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
-            applied.append(version)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    return applied
+    return migrations.migrate(_Migrating(conn), MIGRATIONS)

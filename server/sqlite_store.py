@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from itertools import count
 
 from core.errors import CandorError, Conflict, InvalidInput, NotFound, Unavailable
-from server.sql_reads import SqlReads
+from server.sql_store import SqlStore
 from server.sqlite_migrations import migrate
 from server.storage import (
     AppendBatch,
@@ -40,7 +40,6 @@ from server.storage import (
     NodeWrite,
     check_bytes,
     check_index,
-    check_index_streams,
     check_name,
     latest_state,
 )
@@ -64,7 +63,7 @@ def nodes_query(count: int) -> str:
             "CROSS JOIN nodes AS n ON n.level = k.column1 AND n.idx = k.column2")
 
 
-class SQLiteStore(SqlReads):
+class SQLiteStore(SqlStore):
     """A `LedgerStore` in one SQLite file (or a private in-memory database for ":memory:").
 
     Opening creates the file if needed and applies pending migrations. Several SQLiteStore
@@ -182,10 +181,7 @@ class SQLiteStore(SqlReads):
         deletes, upserts = latest_state(batch.state)
         first = batch.first_index
         with self._write() as conn:
-            size = self._size_for_append(conn)
-            if size != first:
-                raise Conflict(f"batch starts at index {first} but the ledger has {size} "
-                               "entries; re-read the ledger head and rebuild the batch")
+            self._check_head(conn, first)
             try:
                 conn.executemany("INSERT INTO entries (idx, data) VALUES (?, ?)",
                                  zip(count(first), batch.entries))
@@ -204,12 +200,7 @@ class SQLiteStore(SqlReads):
             " ON CONFLICT (level, idx) DO NOTHING", nodes)
         if cur.rowcount == len(nodes):
             return
-        stored = self._read_nodes(conn, [(level, index) for level, index, _ in nodes])
-        for level, index, digest in nodes:
-            if stored.get((level, index)) != digest:
-                raise Conflict(f"Merkle node (level {level}, index {index}) is already stored "
-                               "with a different hash; nodes are never overwritten (the tree "
-                               "computation disagrees with the stored tree)")
+        self._refuse_rewritten_nodes(conn, nodes)
 
     def _write_state(self, conn: sqlite3.Connection, deletes: list[str],
                      upserts: list[tuple[str, bytes]]) -> None:
@@ -231,7 +222,7 @@ class SQLiteStore(SqlReads):
                 found[(int(level), int(index))] = bytes(digest)
         return found
 
-    # -- checkpoints (reads of state, checkpoints and logs: server/sql_reads.py) ------------
+    # -- checkpoints (reads and side logs: server/sql_store.py) -----------------------------
 
     def put_checkpoint(self, size: int, note: bytes) -> None:
         check_index(size, "checkpoint size")
@@ -257,42 +248,6 @@ class SQLiteStore(SqlReads):
             except sqlite3.IntegrityError as exc:
                 raise NotFound(f"no checkpoint stored for tree size {size}; store it with "
                                "put_checkpoint before adding cosignatures") from exc
-
-    # -- side logs -------------------------------------------------------------------------
-
-    def append_log(self, stream: str, record: bytes) -> int:
-        check_name(stream, "stream")
-        check_bytes(record, "log record")
-        with self._write() as conn:
-            return self._append(conn, stream, record)
-
-    def append_log_indexed(self, stream: str, record: bytes, index_streams: Sequence[str]) -> int:
-        check_name(stream, "stream")
-        check_bytes(record, "log record")
-        indexes = check_index_streams(stream, index_streams)
-        with self._write() as conn:
-            new_id = self._append(conn, stream, record)
-            for index in indexes:
-                self._append(conn, index, new_id.to_bytes(8, "big"))
-        return new_id
-
-    @staticmethod
-    def _append(conn: sqlite3.Connection, stream: str, record: bytes) -> int:
-        # The IMMEDIATE lock makes the increment race-free and ids follow commit order.
-        row = conn.execute(
-            "INSERT INTO log_heads (stream, last_id) VALUES (?, 1)"
-            " ON CONFLICT (stream) DO UPDATE SET last_id = last_id + 1"
-            " RETURNING last_id", (stream,)).fetchone()
-        new_id = int(row[0])
-        conn.execute("INSERT INTO logs (stream, id, record) VALUES (?, ?, ?)", (stream, new_id, record))
-        return new_id
-
-    def purge_log(self, stream: str, through_id: int) -> int:
-        check_name(stream, "stream")
-        check_index(through_id, "through_id")
-        with self._write() as conn:
-            return int(conn.execute("DELETE FROM logs WHERE stream = ? AND id <= ?",
-                                    (stream, through_id)).rowcount)
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ it guarantees three things the domain logic cannot guarantee on its own:
 Implementations: `server.sqlite_store.SQLiteStore` (embedded default, WAL) and
 `server.postgres_store.PostgresStore` (several stateless servers over one database). Both
 pass the single contract suite in `tests/test_storage_contract.py`; a new backend must too.
+`server.database.open_store` picks one by url; this module imports neither driver.
 The contract layout follows Tessera's `LogReader` and janus' datastore: a Protocol whose
 docstrings state the obligations in MUST words, one test suite run against every backend.
 """
@@ -399,41 +400,6 @@ class LedgerStore(Protocol):
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         ...
-
-
-def open_store(url: str, *, schema: str | None = None) -> LedgerStore:
-    """Open (creating and migrating if needed) the store named by `url`.
-
-    - "sqlite:///relative/path", "sqlite:////absolute/path", a plain file path, ":memory:"
-      or "sqlite:///:memory:" -> `SQLiteStore`.
-    - "postgresql://..." or "postgres://..." -> `PostgresStore`; `schema` (PostgreSQL only)
-      names the schema holding the tables, default "candor".
-
-    Example: `with open_store("sqlite:///candor.db") as store: print(store.size())`.
-    """
-    if not isinstance(url, str) or not url:
-        raise InvalidInput("store url is empty; give e.g. sqlite:///candor.db or postgresql://...")
-    if url.startswith(("postgresql://", "postgres://")):
-        from server.postgres_store import PostgresStore
-
-        return PostgresStore(url, schema=schema if schema is not None else "candor")
-    if schema is not None:
-        raise InvalidInput("schema applies to PostgreSQL urls only")
-    if url.startswith("sqlite://"):
-        path = url[len("sqlite://"):]
-        if not path.startswith("/") or path == "/":
-            raise InvalidInput(f"sqlite url {url!r} has no path; write sqlite:///candor.db "
-                               "(relative) or sqlite:////var/lib/candor.db (absolute)")
-        path = path[1:]
-    elif "://" in url:
-        scheme = url.split("://", 1)[0]
-        raise InvalidInput(f"unknown store scheme {scheme!r}; use sqlite:///path, a file path, "
-                           ":memory: or postgresql://...")
-    else:
-        path = url
-    from server.sqlite_store import SQLiteStore
-
-    return SQLiteStore(path)
 
 
 class StoreView:

@@ -17,6 +17,7 @@ import json
 
 import grpc
 
+from candor import wire
 from candor.status import grpc_errors
 from candor.v1 import ledger_pb2 as lg
 from candor.v1 import rating_pb2 as rt
@@ -36,33 +37,35 @@ def record_indices(view: state.StateView, subject_tag: bytes) -> tuple[int, list
     if party is None:
         raise NotFound("this subject is not enrolled on this ledger")
     found: set[int] = set()
-    if party.get("access") is not None:
-        found.add(int(party["access"]))
+    if party.access is not None:
+        found.add(party.access)
     for _key, raw in view.scan(f"subjectaccess/{subject_tag.hex()}/"):  # its tiers, sealed to it
         found.add(int(json.loads(raw)))
     for _key, raw in view.scan(f"subject/{subject_tag.hex()}/"):
         rid = json.loads(raw)
-        report = state.load(view, f"report/{rid}")
-        found.add(int(report["index"]))
-        for at in ("retracted_at", "fraud_at"):
-            if report.get(at) is not None:
-                found.add(int(report[at]))
+        report = state.report_record(view, rid)
+        assert report is not None  # subject/ is written with report/
+        found.add(report.index)
+        for at in (report.retracted_at, report.fraud_at):
+            if at is not None:
+                found.add(at)
         dispute_ids = [json.loads(v) for _k, v in view.scan(f"reportdispute/{rid}/")]
-        if report.get("disputed"):
-            dispute_ids.append(report["disputed"])
+        if report.disputed:
+            dispute_ids.append(report.disputed)
         for did in dispute_ids:
-            dispute = state.load(view, f"dispute/{did}")
-            found.add(int(dispute["index"]))
-            if dispute["resolved_at"] is not None:
-                found.add(int(dispute["resolved_at"]))
+            dispute = state.dispute_record(view, did)
+            assert dispute is not None
+            found.add(dispute.index)
+            if dispute.resolved_at is not None:
+                found.add(dispute.resolved_at)
     request = state.latest_request(view, subject_tag)
     while request is not None:
-        found.add(int(request["index"]))
-        if request.get("answer"):
-            found.add(int(request["answer"]["index"]))
-        request = None if request.get("previous") is None else state.request_record(view, int(request["previous"]))
-    rules = sorted(int(json.loads(raw)["index"]) for _k, raw in view.scan("rules/"))
-    return int(party["index"]), sorted(found), rules
+        found.add(request.index)
+        if request.answer is not None:
+            found.add(request.answer.index)
+        request = None if request.previous is None else state.request_record(view, request.previous)
+    rules = [r.index for r in state.rule_set_records(view)]
+    return party.index, sorted(found), rules
 
 
 def docket_indices(view: state.StateView, open_only: bool) -> list[int]:
@@ -70,14 +73,16 @@ def docket_indices(view: state.StateView, open_only: bool) -> list[int]:
     report it names and the entry that registered its signer's key, ascending."""
     found: set[int] = set()
     for _key, raw in view.scan("dispute/"):
-        dispute = json.loads(raw)
-        if open_only and dispute["resolved_at"] is not None:
+        dispute = state.DisputeRecord.from_json(json.loads(raw))
+        if open_only and dispute.resolved_at is not None:
             continue
-        found.add(int(dispute["index"]))
-        if dispute["resolved_at"] is not None:
-            found.add(int(dispute["resolved_at"]))
-        found.add(int(state.load(view, f"report/{dispute['report']}")["index"]))
-        found.update(_signer_entry(view, str(dispute.get("by", ""))))
+        found.add(dispute.index)
+        if dispute.resolved_at is not None:
+            found.add(dispute.resolved_at)
+        report = state.report_record(view, dispute.report)
+        assert report is not None  # a dispute names a recorded report
+        found.add(report.index)
+        found.update(_signer_entry(view, dispute.by))
     return sorted(found)
 
 
@@ -86,11 +91,11 @@ def _signer_entry(view: state.StateView, author: str) -> list[int]:
     "subject:<tag hex>"), so the regulator's client can name and check who filed it."""
     role, _, who = author.partition(":")
     if role == "member":
-        member = state.load(view, f"member/{who}")
-        return [] if member is None else [int(member["admitted_at"])]
+        member = state.member_record(view, who)
+        return [] if member is None else [member.admitted_at]
     if role == "subject":
         party = state.subject_party(view, bytes.fromhex(who))
-        return [] if party is None else [int(party["index"])]
+        return [] if party is None else [party.index]
     return []
 
 
@@ -110,8 +115,7 @@ class SubjectServicer(sj_grpc.SubjectServiceServicer):
         return size, lg.CheckpointResponse(note=note, size=size)
 
     def _proven(self, index: int, size: int) -> rt.ProvenEntry:
-        return rt.ProvenEntry(index=index, entry=self.ledger.store.entry(index),
-                              inclusion_proof=self.ledger.inclusion_proof(index, size))
+        return wire.proven_to_proto(self.ledger.proven(index, size))
 
     def GetSubjectRecord(self, request: sj.GetSubjectRecordRequest,
                          context: grpc.ServicerContext) -> sj.SubjectRecordResponse:

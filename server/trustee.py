@@ -41,7 +41,6 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import grpc
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -65,8 +64,10 @@ from core.errors import (
 )
 from server.ceremony import TRUSTEE_ENCRYPTION_KEY
 from server.cpu import CpuPool
+from server.logging_setup import RpcObserver
 from server.mirror import Mirror
-from server.pki import peer_identity
+from server.pki import peer_identity, server_credentials
+from server.serving import SERVER_OPTIONS, RejectMalformed, listen_on
 from server.storage import LedgerStore
 
 log = logging.getLogger("candor.trustee")
@@ -96,22 +97,22 @@ def aggregate_ciphertext(mirror_store: LedgerStore, pub: threshold.ThresholdPubl
 class Target:
     """What a share or a combination is for: a request and the (sub)set it decrypts."""
 
-    request: dict[str, Any]
+    request: state.RequestRecord
     chosen: tuple[tuple[int, int], ...]
     step: e.InvestigationStep | None = None
     """The investigation step this decrypts a subset for, if any."""
 
     @property
     def index(self) -> int:
-        return int(self.request["index"])
+        return self.request.index
 
     @property
     def subject(self) -> bytes:
-        return bytes.fromhex(self.request["subject"])
+        return self.request.subject
 
     @property
     def ledger_size(self) -> int:
-        return int(self.request["ledger_size"])
+        return self.request.ledger_size
 
     @property
     def digest(self) -> bytes:
@@ -180,15 +181,15 @@ class Trustee:
         record = state.request_record(view, request_index)
         if record is None:
             raise NotFound(f"entry {request_index} is not a RatingRequested: append the request before asking")
-        subject = bytes.fromhex(record["subject"])
+        subject = record.subject
         newest = state.latest_request(view, subject)
-        if newest is None or newest["index"] != request_index:
+        if newest is None or newest.index != request_index:
             raise PermissionDenied(f"request {request_index} is not the subject's newest request "
-                                   f"({None if newest is None else newest['index']}): a trustee serves only that")
-        previous = None if record["previous"] is None else state.request_record(view, int(record["previous"]))
-        as_of = e.parse_date(record["as_of"], "rating date")
-        plan = state.request_plan(view, subject, int(record["ledger_size"]), as_of, previous)
-        rating.check_request(state.request_entry(record), plan)
+                                   f"({None if newest is None else newest.index}): a trustee serves only that")
+        previous = None if record.previous is None else state.request_record(view, record.previous)
+        as_of = e.parse_date(record.as_of, "rating date")
+        plan = state.request_plan(view, subject, record.ledger_size, as_of, previous)
+        rating.check_request(record.entry(), plan)
         if plan.below_k:
             raise Conflict(f"the requested set has reports from {plan.reporters} distinct reporter(s); k = {plan.k}: "
                            "no share is served (the answer is RatingWithdrawn)")
@@ -212,22 +213,22 @@ class Trustee:
                            "asking for shares")
         view = self.mirror.view
         record = state.open_investigation(view, body.subject_tag)
-        if record is None or int(record["index"]) != body.authorisation:
+        if record is None or record.index != body.authorisation:
             raise PermissionDenied(f"investigation {body.authorisation} is consumed or closed: no more shares")
-        step = record["open_step"]
-        if step is None or int(step["index"]) != step_index:
+        step = record.open_step
+        if step is None or step.index != step_index:
             raise PermissionDenied(f"entry {step_index} is not the step the ledger names next (the step awaiting its "
                                    "verdict): a trustee serves only that one")
         if subset and tuple(subset) != body.subset:
             raise PermissionDenied(f"subset {list(subset)} is not the one step {body.step} names on the ledger "
                                    f"({list(body.subset)}): a trustee decrypts no other")
-        if int(record["request"]) != request_index:
-            raise InvalidInput(f"the investigation is of request {record['request']}, not {request_index}")
+        if record.request != request_index:
+            raise InvalidInput(f"the investigation is of request {record.request}, not {request_index}")
         designated = state.step_combiners(view, self.mirror.alliance, record, body.step)
         if combiner not in designated:
             raise PermissionDenied(f"trustee {combiner} is not a designated combiner of step {body.step} "
                                    f"({list(designated)})")
-        if list(designated) in step["stopped"]:
+        if designated in step.stopped:
             raise Conflict(f"combiners {list(designated)} disagreed on step {body.step}: it is stopped until the "
                            "regulator's CombinerFaulted")
         request = state.request_record(view, request_index)
@@ -443,7 +444,7 @@ class Trustee:
         assert party is not None  # open_access found its live enrolment
         if tier is not None:
             opens = True
-            out = access.seal_tier(bytes.fromhex(party["encryption_key"]),
+            out = access.seal_tier(party.encryption_key,
                                    access.tier_aad(ally.genesis_hash, grant.subject_tag, body.report_id,
                                                    authorisation), tier)
             log.info("access authorisation %d: a report opens; its tier is sealed to the subject", authorisation)
@@ -468,7 +469,7 @@ class Trustee:
 
         ally = self.mirror.alliance
         record = target.request
-        rules = state.rules_named(self.mirror.view, record["rule_set_version"])
+        rules = state.rules_named(self.mirror.view, record.rule_set_version)
         categories = ally.genesis.categories
         score = rating_score(rules, categories, opening.counts)
         aggregate = combination.aggregate_commitment(ally.generators.group,
@@ -482,8 +483,8 @@ class Trustee:
         return e.RatingPublished(
             request_index=target.index, subject_tag=target.subject, rule_set_version=rules.version,
             ledger_size=target.ledger_size, set_digest=target.digest, active_set=tuple(i for i, _ in target.chosen),
-            weights=tuple(w for _, w in target.chosen), as_of=record["as_of"], score=score,
-            grade=grade_of(rules, score), reporters=int(record["reporters"]), proof=proof.to_bytes(),
+            weights=tuple(w for _, w in target.chosen), as_of=record.as_of, score=score,
+            grade=grade_of(rules, score), reporters=record.reporters, proof=proof.to_bytes(),
             combiner=self.index, combiner_signature=bytes(64))
 
 
@@ -527,13 +528,6 @@ def create_trustee_server(identity: Identity, store: LedgerStore, listen: str | 
                           operator_address: str | None = None, state_dir: Path | None = None,
                           workers: int | None = 0) -> tuple[grpc.Server, int, Trustee]:
     """A started trustee server; `workers` processes compute shares (None: one per core)."""
-    from server.app import (
-        SERVER_OPTIONS,
-        RejectMalformed,
-        listen_on,
-        server_credentials,
-    )
-    from server.logging_setup import RpcObserver
 
     conn = Connection(identity, operator_address)
     cpu = CpuPool(workers)  # shares and the mirror's batch verification

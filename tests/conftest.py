@@ -31,7 +31,7 @@ def operator(alliance_dir: Path, tmp_path: Path) -> Iterator[object]:
     from candor.identity import Identity
     from server.app import Settings, create_server
     from server.ceremony import bootstrap_entries
-    from server.storage import open_store
+    from server.database import open_store
 
     store = open_store(str(tmp_path / "ledger.db"))
     op = create_server(Settings(identity=Identity.load(alliance_dir / "operator")), store)

@@ -78,7 +78,7 @@ def test_fork_is_caught_by_witness_and_client(alliance_dir: Path, tmp_path: Path
     """The operator keeps two ledgers and shows each to a different party."""
     from server.app import Settings, create_server
     from server.ceremony import bootstrap_entries
-    from server.storage import open_store
+    from server.database import open_store
 
     ops = []
     for name, victim in (("a", "c"), ("b", "b")):

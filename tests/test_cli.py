@@ -109,7 +109,8 @@ def test_dispute_file_and_resolve(alliance_dir: Path, operator: Any, tmp_path: P
     rid = report["report_id"]
     filed = run(capsys, "dispute", "file", "--identity", str(alliance_dir / "member-b"), "--server", server,
                 "--report-id", rid, "--statement", "the views were real", "--json")
-    assert state.load(operator.ledger.view, f"report/{rid}")["disputed"] == filed["dispute_id"]
+    disputed = state.report_record(operator.ledger.view, rid)
+    assert disputed is not None and disputed.disputed == filed["dispute_id"]
     with pytest.raises(SystemExit):  # a second dispute while the first is open
         main(["dispute", "file", "--identity", str(alliance_dir / "member-b"), "--server", server,
               "--report-id", rid, "--statement", "again"])
@@ -120,5 +121,5 @@ def test_dispute_file_and_resolve(alliance_dir: Path, operator: Any, tmp_path: P
     assert "regulator" in capsys.readouterr().err
     run(capsys, "dispute", "resolve", "--identity", str(alliance_dir / "regulator"), "--server", server,
         "--dispute-id", filed["dispute_id"], "--outcome", "retract", "--json")
-    record = state.load(operator.ledger.view, f"report/{rid}")
-    assert record["disputed"] is None and record["retracted_at"] is not None
+    record = state.report_record(operator.ledger.view, rid)
+    assert record is not None and record.disputed is None and record.retracted_at is not None

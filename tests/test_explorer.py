@@ -31,7 +31,7 @@ from client.explorer.app import Explorer, Served, build
 from client.witness import Witness
 from core import entries as e
 from core.subject import subject_tag
-from server.storage import open_store
+from server.database import open_store
 from tests.conftest import TEST_CATEGORIES
 from tests.test_ratings import S1, S2, S3, World
 

@@ -19,10 +19,10 @@ from core.group import (
     ORDER,
     ArkworksGroup,
     Group,
-    PyEccGroup,
     default_group,
     group_by_name,
 )
+from core.group_pyecc import PyEccGroup
 
 VECTORS = Path(__file__).parent / "vectors"
 SHARED = Path(__file__).parent / "vectors" / "published"

@@ -1,9 +1,10 @@
-"""The intake verifier (server/intake.py) against the reference, `Ledger.verify_entry`.
+"""The intake verifier (server/intake.py) against the reference, `core.report_check.verify_report`.
 
 Every verdict — accepted, or the exact error type and message — must be the same whether
-an entry is verified by the ledger in-process, by the verifier in-process (workers=0), by
-a worker process alone, or by a worker process inside a batch with other entries. Entries
-are real: made by the member SDK against a running operator, then damaged by hand.
+an entry is verified one at a time by the core function, by the ledger's replay
+(`core.state.apply`'s crypto checks), by the verifier in-process (workers=0), by a worker
+process alone, or by a worker process inside a batch with other entries. Entries are real:
+made by the member SDK against a running operator, then damaged by hand.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from candor.v1 import governance_pb2 as gov
 from client.connection import Connection
 from client.sdk import Member
 from core import entries as e
-from core import errors, ring, state
+from core import errors, report_check, ring, state
 from core.group import default_group
 from server.intake import Job, Verifier, verify_batch
 
@@ -61,6 +62,31 @@ def resigned(m: Member, leaf: bytes, **changes: Any) -> bytes:
 def with_ring_signature(leaf: bytes, sig: bytes) -> bytes:
     signed = wire.signed_entry_from_bytes(leaf)
     return wire.signed_entry_to_bytes(dataclasses.replace(signed, ring_signature=sig))
+
+
+def one_at_a_time(ledger: Any) -> Callable[[bytes], object]:
+    """`core.report_check.verify_report` of a leaf, against the ledger's state (the reference)."""
+    def verify(leaf: bytes) -> bytes:
+        signed = wire.signed_entry_from_bytes(leaf)
+        body = signed.entry.body
+        record = state.report_record(ledger.view, body.report_id.hex()) \
+            if isinstance(body, e.ReportRetracted) else None
+        keys, changed_at = state.current_ring(ledger.view)
+        return report_check.verify_report(ledger.alliance, signed, keys, changed_at, ledger.store.size(),
+                                          None if record is None else record.subject)
+    return verify
+
+
+def replayed(ledger: Any) -> Callable[[bytes], object]:
+    """The crypto checks `core.state.apply` runs on a report when it replays the ledger."""
+    def verify(leaf: bytes) -> bytes:
+        signed = wire.signed_entry_from_bytes(leaf)
+        body = signed.entry.body
+        assert isinstance(body, e.ReportCommitted)
+        state.verify_report_crypto(ledger.alliance, body)
+        return state.verify_ring_now(ledger.view, ledger.alliance, signed, body.subject_tag, body.ring_change,
+                                     ledger.store.size())
+    return verify
 
 
 def verdict(fn: Any, leaf: bytes) -> tuple[str, str] | None:
@@ -138,10 +164,15 @@ def test_pool_and_inline_verdicts_match_the_ledger(operator: Any, alice: Member,
                                 Identity.load(alliance_dir / "regulator").signing_key())
     leaves["a governance entry"] = wrong_kind
     seen_types = set()
+    reference_of = one_at_a_time(operator.ledger)
+    references: dict[str, tuple[str, str] | None] = {}
     for name, leaf in leaves.items():
-        reference = verdict(operator.ledger.verify_entry, leaf)
+        reference = verdict(reference_of, leaf)
+        if name != "a governance entry":
+            assert verdict(replayed(operator.ledger), leaf) == reference, name
         assert verdict(inline.verify_entry, leaf) == reference, name
         assert verdict(pool.verify_entry, leaf) == reference, name
+        references[name] = reference
         seen_types.add(None if reference is None else reference[0])
         if name == "good":
             assert reference is None
@@ -151,6 +182,9 @@ def test_pool_and_inline_verdicts_match_the_ledger(operator: Any, alice: Member,
     assert {"InvalidInput", "VerificationError", "PermissionDenied"} <= seen_types
     assert verdict(pool.verify_entry, leaves["bad proof and future ring"])[1].startswith(  # type: ignore[index]
         "validity proof"), "the proof is checked before the ring, as in the ledger"
+    # All of them in one batch, run by the worker function itself: each keeps its own verdict.
+    outcomes = verify_batch(inline._genesis(), [inline.prepare(leaf)[1].wire() for leaf in leaves.values()])
+    assert [None if o is None else (type(o).__name__, str(o)) for o in outcomes] == list(references.values())
     # A non-unit ciphertext would make every aggregate of its subject undecryptable: refused
     # by the one core check, whichever path runs it, with what to do about it.
     for name in ("ciphertext n (not a unit)", "ciphertext 0 mod p (not a unit)"):
@@ -164,7 +198,7 @@ def test_one_bad_report_in_a_batch_leaves_the_others_accepted(operator: Any, ali
              for i in range(5)]
     bads = bad_reports(alice)
     leaves = [*goods[:2], bads["tampered ring signature"], *goods[2:], bads["proof for another report"]]
-    expected = [verdict(operator.ledger.verify_entry, leaf) for leaf in leaves]
+    expected = [verdict(one_at_a_time(operator.ledger), leaf) for leaf in leaves]
     assert expected.count(None) == len(goods)
 
     # One worker, a window long enough that every item joins: exactly one batch.
@@ -191,18 +225,18 @@ def test_batch_function_matches_sequential_for_a_retraction(operator: Any, alice
     tampered = with_ring_signature(retraction, sig[:-1] + bytes([sig[-1] ^ 1]))
     unknown = alice.sign_entry(e.ReportRetracted(bytes(16), ring_change=1), alice.subject_tag(SUBJECT), refresh=False)
     report = alice.prepare_report(SUBJECT, "fake_traffic", 1, recent(), refresh=False)
+    reference_of = one_at_a_time(operator.ledger)
     for leaf in (retraction, tampered, unknown):
-        reference = verdict(operator.ledger.verify_entry, leaf)
+        reference = verdict(reference_of, leaf)
         assert verdict(inline.verify_entry, leaf) == reference
         assert verdict(pool.verify_entry, leaf) == reference
-    assert verdict(operator.ledger.verify_entry, retraction) is None
-    assert verdict(operator.ledger.verify_entry, unknown) == \
-        ("NotFound", f"report {bytes(16).hex()} is not on the ledger")
+    assert verdict(reference_of, retraction) is None
+    assert verdict(reference_of, unknown) == ("NotFound", f"report {bytes(16).hex()} is not on the ledger")
     # A batch mixing reports and retractions, run by the worker function itself.
     jobs = [inline.prepare(leaf)[1].wire() for leaf in (retraction, report, tampered, report)]
     outcomes = verify_batch(inline._genesis(), jobs)
     assert [None if o is None else str(o) for o in outcomes] == [
-        None, None, verdict(operator.ledger.verify_entry, tampered)[1], None]  # type: ignore[index]
+        None, None, verdict(reference_of, tampered)[1], None]  # type: ignore[index]
 
 
 def test_revoked_ring(operator: Any, alice: Member, alliance_dir: Path, tmp_path: Path,
@@ -226,8 +260,9 @@ def test_revoked_ring(operator: Any, alice: Member, alliance_dir: Path, tmp_path
         forged = wire.signed_entry_to_bytes(e.SignedEntry(entry_bytes, entry, ring_signature=sig.to_bytes()))
         fresh = alice.prepare_report(SUBJECT, "fake_traffic", "serious", recent(), refresh=False)
         expected = {"stale": ("StaleRing", "member set changed"), "forged": ("VerificationError", "branches")}
+        reference_of = one_at_a_time(operator.ledger)
         for name, leaf in (("stale", stale), ("forged", forged), ("fresh", fresh)):
-            reference = verdict(operator.ledger.verify_entry, leaf)
+            reference = verdict(reference_of, leaf)
             if name in expected:
                 assert reference is not None and reference[0] == expected[name][0]
                 assert expected[name][1] in reference[1]
@@ -240,7 +275,7 @@ def test_revoked_ring(operator: Any, alice: Member, alliance_dir: Path, tmp_path
         outcomes = verify_batch(inline._genesis(), jobs)
         assert outcomes[1] is None
         assert [str(o) for o in (outcomes[0], outcomes[2])] == [
-            verdict(operator.ledger.verify_entry, stale)[1], verdict(operator.ledger.verify_entry, forged)[1]]  # type: ignore[index]
+            verdict(reference_of, stale)[1], verdict(reference_of, forged)[1]]  # type: ignore[index]
     finally:
         carol.close()
 
@@ -287,7 +322,7 @@ def test_a_dead_worker_is_replaced(operator: Any, alice: Member) -> None:
 def test_operator_stop_closes_the_pool(alliance_dir: Path, tmp_path: Path) -> None:
     from server.app import Settings, create_server
     from server.ceremony import bootstrap_entries
-    from server.storage import open_store
+    from server.database import open_store
 
     store = open_store(str(tmp_path / "ledger.db"))
     op = create_server(Settings(identity=Identity.load(alliance_dir / "operator"), verify_workers=2), store)

@@ -290,8 +290,9 @@ def test_a_lying_combiner_is_caught_by_the_other_and_named(world: World) -> None
     assert [c for c, _f, _i in first.faulted] == [liar_index] and first.fraud_index is None
     ((_, fault),) = world.entries(e.CombinerFaulted)
     assert (fault.combiner, fault.step) == (liar_index, 1)
-    assert liar_index not in state.step_combiners(ledger.view, ledger.alliance,
-                                                  state.open_investigation(ledger.view, tag) or {}, 2)
+    opened = state.open_investigation(ledger.view, tag)
+    assert opened is not None
+    assert liar_index not in state.step_combiners(ledger.view, ledger.alliance, opened, 2)
     # The liar is skipped from now on: the bisection finds the culprit.
     found = world.epoch()
     assert found.fraud == [_hex(cheat.report_id)], found.messages
@@ -316,7 +317,7 @@ def test_one_lying_combiner_cannot_hold_an_honest_subject(world: World) -> None:
         record = state.request_record(liar.mirror.view, request_index)
         assert record is not None
         message = combination.held_message(ledger.alliance.genesis_hash, request_index, world.tag(S1),
-                                           int(record["ledger_size"]), bytes.fromhex(record["digest"]), liar.index)
+                                           record.ledger_size, record.digest, liar.index)
         return trustee_pb2.CombineResponse(opens=False, combiner=liar.index,
                                            signature=liar.identity.signing_key().sign(message))
 

@@ -61,8 +61,8 @@ def test_ledger_bad_input_gets_clear_status(alliance_dir: Path, operator: Any) -
 
     from candor import wire
     from candor.v1 import governance_pb2, ledger_pb2
+    from client.regulator import regulator_leaf
     from core import entries as e
-    from server.ceremony import regulator_leaf
 
     size = operator.ledger.store.size()
     with connect(alliance_dir, "regulator", operator) as conn:

@@ -24,9 +24,9 @@ from client.sdk import Member
 from client.witness import Witness
 from server.app import Settings, _epoch_loop, create_server
 from server.ceremony import bootstrap_entries
+from server.database import open_store
 from server.epoch import EpochRunner
 from server.logging_setup import JsonFormatter, without_subjects
-from server.storage import open_store
 from server.trustee import create_trustee_server
 
 SUBJECTS = ("anchor:log-alpha", "anchor:log-beta")

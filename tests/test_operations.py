@@ -218,7 +218,7 @@ def test_a_dead_background_loop_stops_the_operator(alliance_dir: Path, tmp_path:
     from core.errors import Unavailable
     from server.app import Settings, create_server
     from server.ceremony import bootstrap_entries
-    from server.storage import open_store
+    from server.database import open_store
 
     store = open_store(str(tmp_path / "ledger.db"))
     op = create_server(Settings(identity=Identity.load(alliance_dir / "operator")), store)
@@ -506,7 +506,8 @@ def test_trustee_rejects_malformed_protobuf(alliance_dir: Path, tmp_path: Path, 
 def _admit(alliance_dir: Path, port: int, name: str, reporting_key: bytes) -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from server.ceremony import raw_public, regulator_leaf
+    from client.issuing import raw_public
+    from client.regulator import regulator_leaf
 
     body = e.MemberAdmitted(name, raw_public(Ed25519PrivateKey.generate()), reporting_key, name)
     leaf = regulator_leaf(alliance_dir / "regulator", body)

@@ -128,7 +128,8 @@ def test_operator_cannot_pass_an_edited_record_off_as_uncommitted(alliance: Alli
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     alliance.query("member-b", S1, "pre-contract")
     alliance.commit()
-    from server.querylog import QueryLog, Shown
+    from core.served import Shown
+    from server.querylog import QueryLog
 
     honest = QueryLog.read
 
@@ -161,7 +162,8 @@ def test_records_are_hidden_after_two_years_and_purged_after_three(alliance: All
     assert [rid for rid, _ in store.read_log(reader_stream("member", "b"))] == [2, 3, 4]
     shown, _ = qlog.read(qlog_scope(tag), 0, 100, now_ms=now)
     assert [s.id for s in shown] == [3, 4]  # record 2 is older than 2 years: kept, not shown
-    assert state.load(alliance.operator.ledger.view, state.QUERYLOG_HEAD)["next_id"] == 5
+    head = state.querylog_head(alliance.operator.ledger.view)
+    assert head is not None and head.next_id == 5
 
 
 def qlog_scope(tag: bytes) -> Any:
@@ -221,8 +223,8 @@ def _tag(alliance: Alliance, subject: str) -> bytes:
 
 
 def test_commitments_tile_the_log_and_only_the_operator_signs_them(alliance: Alliance) -> None:
+    from client.regulator import regulator_leaf
     from core.errors import Conflict, PermissionDenied
-    from server.ceremony import regulator_leaf
 
     ledger = alliance.operator.ledger
     root = b"\x00" * 32

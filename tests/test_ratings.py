@@ -29,6 +29,7 @@ from candor.demo import cheating_report
 from candor.identity import Identity
 from candor.v1 import entries_pb2, rating_pb2
 from client.ratings import Rating, RatingClient, Unrated, verify_rating
+from client.regulator import regulator_leaf
 from client.sdk import Member
 from client.witness import Witness
 from core import combination, merkle, paillier, rating, state
@@ -42,8 +43,7 @@ from core.errors import (
     VerificationError,
 )
 from core.group import ORDER
-from server.ceremony import regulator_leaf
-from server.storage import open_store
+from server.database import open_store
 from server.trustee import create_trustee_server
 
 S1, S2, S3, S4 = "anchor:alpha", "anchor:beta", "anchor:gamma", "anchor:delta"
@@ -223,6 +223,7 @@ def test_ratings_story(world: World) -> None:
     world.report("a", S2, "false_advertising", "general")  # one reporter only
     result = world.epoch()
     assert result.published == [world.tag(S1).hex()] and world.tag(S2).hex() in result.pending, result.messages
+    assert not result.blocked, result.blocked  # below k is not a failure
 
     with world.client("member-b") as client:
         first = client.get_rating(S1, "pre-contract")
@@ -469,6 +470,8 @@ def test_forged_share_is_named_and_fewer_than_t_keeps_pending(world: World) -> N
     assert not result.published and result.pending
     text = " ".join(result.messages)
     assert "trustee 2" in text and "fails its proof" in text and "trustee 3" in text, text
+    # trustee 3 sent no share: the subject waits for it, a typed outcome (not message text)
+    assert len(result.blocked) == 1 and result.blocked[0] in result.messages, result.messages
     assert not world.operator.ledger.view.scan("rating/")
 
 
@@ -589,7 +592,7 @@ def test_designated_combiner_away_the_next_one_combines(world: World) -> None:
     order = combination.combiner_order(ledger.alliance.genesis_hash, world.tag(S1), size, [1, 2, 3])
     world.trustees[order[0] - 1][0].stop(0)
     result = world.epoch()
-    assert result.published == [world.tag(S1).hex()], result.messages
+    assert result.published == [world.tag(S1).hex()] and not result.blocked, result.messages
     ((_, published),) = world.entries(e.RatingPublished)
     assert published.ledger_size == size and published.combiner == order[1]
 

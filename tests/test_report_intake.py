@@ -27,7 +27,6 @@ from client.sdk import Member
 from core import entries as e
 from core import errors, escrow, merkle, ring, state
 from core.group import default_group
-from server.ceremony import admit_member_identity
 from server.intake import seal_report
 
 SUBJECT = "anchor-escrow"
@@ -155,9 +154,7 @@ def test_reporters_cannot_be_told_apart_by_lengths_or_times(alliance_dir: Path, 
     have identical lengths (fixed-length escrow and fields), carry whole-hour timestamps,
     derived ids, and name the ring by its membership change, not by what each had seen."""
     long_id = "a-member-with-a-much-longer-identifier-than-a"
-    folder, admission = admit_member_identity(alliance_dir / "regulator", long_id, tmp_path / f"member-{long_id}")
-    with Connection(regulator.identity, f"127.0.0.1:{operator.port}") as conn:
-        conn.call(conn.governance.AdmitMember, gov.SubmitEntryRequest(signed_entry=admission))
+    folder, _receipt = regulator.admit_member(long_id, tmp_path / f"member-{long_id}")
     other = member(folder, operator, tmp_path / "state-long")
     try:
         first = alice.submit_report(SUBJECT, "fake_traffic", "general", recent())
@@ -414,6 +411,6 @@ def test_an_operator_that_sealed_garbage_is_faulted(alice: Member, bob: Member, 
     assert kinds(operator, before) == ["EscrowOpened", "OperatorFaulted"]
     fault = wire.signed_entry_from_bytes(operator.ledger.store.entry(before + 1)).entry.body
     assert isinstance(fault, e.OperatorFaulted) and fault.report_id == receipt.report_id
-    record = state.load(operator.ledger.view, f"report/{receipt.report_id.hex()}")
-    assert record["operator_faulted"] == before + 1
+    record = state.report_record(operator.ledger.view, receipt.report_id.hex())
+    assert record is not None and record.operator_faulted == before + 1
     assert merkle.leaf_hash(operator.ledger.store.entry(receipt.index)) == receipt.leaf_hash

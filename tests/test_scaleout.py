@@ -694,7 +694,7 @@ def test_db_migrate_on_sqlite_and_bad_urls(tmp_path: Path) -> None:
 
 
 def test_metrics_endpoint_and_json_logs(alliance_dir: Path, tmp_path: Path) -> None:
-    from server.storage import open_store
+    from server.database import open_store
 
     store = open_store(str(tmp_path / "ledger.db"))
     op = create_server(Settings(identity=Identity.load(alliance_dir / "operator"), metrics_listen="127.0.0.1:0"),

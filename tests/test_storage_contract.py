@@ -27,9 +27,10 @@ from psycopg import sql
 
 from core.errors import Conflict, InvalidInput, NotFound, Unavailable
 from server import postgres_migrations, sqlite_migrations
+from server.database import open_store
 from server.postgres_store import PostgresStore
 from server.sqlite_store import SQLiteStore
-from server.storage import AppendBatch, LedgerStore, open_store, prefix_upper_bound
+from server.storage import AppendBatch, LedgerStore, prefix_upper_bound
 
 PG_URL = os.environ.get("CANDOR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]

@@ -23,8 +23,8 @@ from core import entries as e
 from core.errors import CandorError, PermissionDenied, VerificationError
 from server.app import Settings, create_server
 from server.ceremony import bootstrap_entries
+from server.database import open_store
 from server.integrity import check_store
-from server.storage import open_store
 
 
 def _ledger(alliance_dir: Path, db: Path) -> None:

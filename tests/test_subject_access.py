@@ -91,7 +91,7 @@ def test_tiers_reach_the_subject_and_a_copied_ciphertext_goes_to_the_regulator(
     world.operator.ledger.wait_checkpoint(store.size())
     world.cosign()
     with pytest.raises(PermissionDenied, match="not a SubjectAccessAuthorised"):
-        honest.access_share(int(enrolment["index"]), honest_a.index, 1, ledger.cosigned_size())
+        honest.access_share(enrolment.index, honest_a.index, 1, ledger.cosigned_size())
     forged = e.SubjectAccessServed(store.size() + 1, tag, honest_a.index, 1, True, b"x" * 49, bytes(64))
     with pytest.raises(PermissionDenied, match="without the regulator's authorisation"):
         ledger.append(world.operator_leaf(forged))
@@ -175,7 +175,7 @@ def test_tiers_reach_the_subject_and_a_copied_ciphertext_goes_to_the_regulator(
 
     # Consumed: a second epoch decrypts nothing; trustees refuse; the ledger refuses a replay.
     party = state.subject_party(ledger.view, tag)
-    assert party is not None and party["access_consumed"] is not None
+    assert party is not None and party.access_consumed is not None
     size = store.size()
     again = world.epoch()
     assert again.access == [] and not [b for _i, b in world.entries(e.SubjectAccessServed)

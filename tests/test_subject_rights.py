@@ -93,7 +93,7 @@ def test_enrol_binds_the_tag_never_the_raw_id(world: World, capsys: pytest.Captu
     leaf = world.operator.ledger.store.entry(before)
     assert b"streamer-42" not in leaf.lower()
     party = state.subject_party(world.operator.ledger.view, tag)
-    assert party is not None and party["revoked_at"] is None
+    assert party is not None and party.revoked_at is None
     # The same anchor twice: refused, nothing stored, no folder left behind.
     again = refused(capsys, "subject", "enrol", "--identity", world.regulator, "--server", world.server,
                     "--subject", "streamer-42", "--out", str(world.tmp / "again"))

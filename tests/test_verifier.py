@@ -8,6 +8,7 @@ witness keys. The SDK, rating, subject, regulator, witness and mirror clients al
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -150,3 +151,27 @@ def test_receipt_is_evidence_that_verifies_offline(log: Log, tmp_path: Path) -> 
         moved.verify(v)
     with pytest.raises(InvalidInput, match="index 6 is not inside checkpoint size 6"):
         Receipt(log.leaves[3], 6, log.note(6), ())
+
+
+def test_a_remembered_receipt_checkpoint_is_accepted_by_the_same_rules(log: Log, tmp_path: Path) -> None:
+    """client/receipt_log.py hands each remembered receipt checkpoint to `accept`: a ledger
+    rolled back below it and grown again is a fork, named by the report; an honest one
+    passes, and the record is dropped once the cosigned head covers it."""
+    from client.receipt_log import ReceiptLog
+
+    report = bytes(range(16))
+    receipted = ReceiptLog(tmp_path / "receipts.state")
+    receipted.add(report, 6, reader(log, tmp_path).open(log.note(7), 0).checkpoint, log.note(7))
+
+    forked = fork_of(log, 5)  # restored from a backup of size 5, then other entries
+    v = reader(forked, tmp_path / "forked")
+    v.accept(forked.note(9), forked, quorum=0)
+    with pytest.raises(VerificationError, match=f"rollback or fork.*{report.hex()}"):
+        ReceiptLog(tmp_path / "receipts.state").check(v, forked)
+
+    v = reader(log, tmp_path / "honest")
+    v.accept(log.note(9, cosigned=True), log)
+    again = ReceiptLog(tmp_path / "receipts.state")
+    again.check(v, log)
+    assert v.latest is not None and v.latest.size == 9
+    assert json.loads((tmp_path / "receipts.state").read_text()) == {"receipts": []}

@@ -23,7 +23,7 @@ from core.note import CosignatureSigner, NoteSigner, append_signatures
 from core.state import key_id
 from server.app import Settings, create_server
 from server.ceremony import raw_public
-from server.storage import open_store
+from server.database import open_store
 
 
 def _genesis_with_operator_as_witness(alliance_dir: Path) -> bytes:

@@ -96,15 +96,17 @@ class RunEpochRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class RunEpochResponse(_message.Message):
-    __slots__ = ("published", "pending", "held", "fraud_found", "messages")
+    __slots__ = ("published", "pending", "held", "fraud_found", "messages", "blocked")
     PUBLISHED_FIELD_NUMBER: _ClassVar[int]
     PENDING_FIELD_NUMBER: _ClassVar[int]
     HELD_FIELD_NUMBER: _ClassVar[int]
     FRAUD_FOUND_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    BLOCKED_FIELD_NUMBER: _ClassVar[int]
     published: int
     pending: int
     held: int
     fraud_found: int
     messages: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, published: _Optional[int] = ..., pending: _Optional[int] = ..., held: _Optional[int] = ..., fraud_found: _Optional[int] = ..., messages: _Optional[_Iterable[str]] = ...) -> None: ...
+    blocked: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, published: _Optional[int] = ..., pending: _Optional[int] = ..., held: _Optional[int] = ..., fraud_found: _Optional[int] = ..., messages: _Optional[_Iterable[str]] = ..., blocked: _Optional[_Iterable[str]] = ...) -> None: ...

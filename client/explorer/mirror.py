@@ -202,12 +202,12 @@ def _subject_of(view: state.StateView, body: e.Body) -> str:
         return tag.hex()
     rid: bytes | None = getattr(body, "report_id", None)
     if isinstance(body, e.DisputeResolved):
-        dispute = state.load(view, f"dispute/{body.dispute_id.hex()}")
-        rid = None if dispute is None else bytes.fromhex(dispute["report"])
+        dispute = state.dispute_record(view, body.dispute_id.hex())
+        rid = None if dispute is None else bytes.fromhex(dispute.report)
     if rid is not None:
-        report = state.load(view, f"report/{rid.hex()}")
+        report = state.report_record(view, rid.hex())
         if report is not None:
-            return str(report["subject"])
+            return report.subject.hex()
     return ""
 
 
@@ -223,10 +223,10 @@ def _author(view: state.StateView, ally: state.Alliance | None, signed: e.Signed
         return "regulator"
     if sig.key_id == state.key_id(g.operator_key):
         return "operator"
-    member = state.load(view, f"memberkey/{sig.key_id}")
+    member = state.member_of_key(view, sig.key_id)
     if member is not None:
         return f"member {member}"
-    if state.load(view, f"subjectkey/{sig.key_id}") is not None:
+    if state.subject_of_key(view, sig.key_id) is not None:
         return "subject"
     return "unknown"
 

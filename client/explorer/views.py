@@ -13,7 +13,6 @@ import bisect
 import dataclasses
 import datetime as _dt
 import difflib
-import json
 import time
 import typing
 from collections.abc import Callable
@@ -111,9 +110,9 @@ def _request_line(view: state.StateView, index: int) -> RequestLine:
     rec = state.request_record(view, index)
     if rec is None:
         raise NotFound(f"entry {index} is not a rating request")
-    answer = rec["answer"] or {}
-    return RequestLine(index, rec["subject"], rec["kind"], rec["as_of"], answer.get("kind", ""),
-                       answer.get("index"))
+    answer = rec.answer
+    return RequestLine(index, rec.subject.hex(), rec.kind, rec.as_of, "" if answer is None else answer.kind,
+                       None if answer is None else answer.index)
 
 
 def health(mirror: Mirror, snap: Snapshot, now: float | None = None) -> Health:
@@ -299,18 +298,15 @@ class SubjectView:
 
 def rule_sets(view: state.StateView) -> list[tuple[int, RuleSet]]:
     """Every published rule set with its entry index, in ledger order."""
-    out = [(int(r["index"]), RuleSet.from_json(r["rules"])) for r in
-           (json.loads(raw) for _k, raw in view.scan("rules/"))]
-    return sorted(out, key=lambda p: p[0])
+    return [(r.index, r.rules) for r in state.rule_set_records(view)]
 
 
 def _subject_state(view: state.StateView, tag: bytes, size: int, today: _dt.date) -> tuple[str, int, int, int, str]:
     """(state, reporters, k, pending, waiting since): the ledger's own reading of a subject,
     as GetRating states it (docs/ratings.md, "GetRating")."""
-    hexed = tag.hex()
-    rated = state.load(view, f"rating/{hexed}")
+    rated = state.rating_record(view, tag)
     newest = state.latest_request(view, tag)
-    held = newest is not None and (newest["answer"] or {}).get("kind") == "held"
+    held = newest is not None and newest.answer is not None and newest.answer.kind == "held"
     reports = state.subject_reports(view, tag)
     k = 0
     active_now: tuple[tuple[int, int], ...] = ()
@@ -321,22 +317,21 @@ def _subject_state(view: state.StateView, tag: bytes, size: int, today: _dt.date
         pass
     links = {r.index: r.link_tag for r in reports}
     reporters = len({links[i] for i, _ in active_now})
-    rated_set = {int(i) for i, _ in rated["active"]} if rated is not None else set()
-    active_idx = {int(i) for i, _ in active_now}
+    rated_set = {i for i, _ in rated.active} if rated is not None else set()
+    active_idx = {i for i, _ in active_now}
     pending = len(active_idx - rated_set)
     disputed = False
     for r in reports:
         if r.index in rated_set or r.index in active_idx:
-            rid = state.load(view, f"subject/{hexed}/{r.index:012d}")
-            rep = state.load(view, f"report/{rid}") if rid else None
-            disputed = disputed or bool(rep and rep.get("disputed"))
-    changed = rated is not None and {(int(i), int(w)) for i, w in rated["active"]} != set(active_now)
+            rep = state.report_at(view, tag, r.index)
+            disputed = disputed or bool(rep and rep.disputed)
+    changed = rated is not None and set(rated.active) != set(active_now)
     if held:
         return "held", reporters, k, pending, ""
     if disputed:
         return "disputed", reporters, k, pending, ""
     if rated is not None:
-        return ("rated_changes_waiting", reporters, k, pending, str(rated["as_of"])) if changed \
+        return ("rated_changes_waiting", reporters, k, pending, rated.as_of) if changed \
             else ("rated", reporters, k, pending, "")
     if not reports:
         return "unrated", reporters, k, pending, ""
@@ -390,12 +385,11 @@ def subject_view(mirror: Mirror, snap: Snapshot, tag: bytes, today: _dt.date | N
     disputes = [(d, d.open and d.overdue(day)) for d in record.disputes_of(located)]
     history = record.rating_history(located)
     now_state, reporters, k, pending, since = _subject_state(snap.state, tag, snap.size, day)
-    rated = state.load(snap.state, f"rating/{hexed}")
+    rated = state.rating_record(snap.state, tag)
     rating = None
     if rated is not None:
-        rating = {"score": max(0, int(rated["score"])), "grade": rated["grade"], "as_of": rated["as_of"],
-                  "rule_set": rated["rule_set_version"], "index": int(rated["index"]),
-                  "reports": len(rated["active"])}
+        rating = {"score": max(0, rated.score), "grade": rated.grade, "as_of": rated.as_of,
+                  "rule_set": rated.rule_set_version, "index": rated.index, "reports": len(rated.active)}
     qs, note = (None, "") if queries is None else queries(tag)
     return SubjectView(hexed, now_state, rating, reporters, k, pending, since, reports, disputes, history,
                        chart(history, in_force), qs, note, rows)
@@ -440,10 +434,10 @@ def rules_diff(mirror: Mirror, snap: Snapshot, a: str, b: str) -> list[DiffRow]:
     read from their verified RuleSetPublished entries."""
     texts = []
     for version in (a, b):
-        rec = state.load(snap.state, f"rules/{version}")
+        rec = state.rule_set_record(snap.state, version)
         if rec is None:
             raise NotFound(f"rule set {version!r} is not on the ledger")
-        body = mirror.leaf(snap, int(rec["index"])).entry.body
+        body = mirror.leaf(snap, rec.index).entry.body
         assert isinstance(body, e.RuleSetPublished)
         texts.append(body.canonical_toml.splitlines())
     left, right = texts
@@ -489,7 +483,7 @@ def desk(mirror: Mirror, snap: Snapshot, today: _dt.date | None = None) -> Desk:
         body = mirror.leaf(snap, i).entry.body
         assert isinstance(body, e.RatingHeld)
         newest = state.latest_request(snap.state, body.subject_tag)
-        if newest is None or (newest["answer"] or {}).get("index") != i:
+        if newest is None or newest.answer is None or newest.answer.index != i:
             continue  # answered again since
         inv = [int(k.rsplit("/", 1)[1]) for k, _ in snap.state.scan(f"investigation/{body.subject_tag.hex()}/")]
         after = [x for x in inv if x > i]

@@ -1,11 +1,13 @@
-"""The read side and lifecycle shared by the SQL stores (SQLite and PostgreSQL).
+"""The reads, side logs and lifecycle shared by the SQL stores (SQLite and PostgreSQL).
 
-Both stores keep the same tables (entries, nodes, state, checkpoints, cosignatures, logs)
-and answer reads with the same queries; only the parameter marker and the connection
-handling differ. A subclass provides `_use()` (a connection for reads, translating driver
-errors) and `_size(conn)`, sets `MARK`, keeps its own writes and batched node reads, and
-records every connection it opens in `_connections` (under `_registry_lock`) so that
-`close()` can close them all.
+Both stores keep the same tables (entries, nodes, state, checkpoints, cosignatures, logs,
+log_heads) and answer reads and side-log writes with the same queries; only the parameter
+marker and the connection handling differ. A subclass provides `_use()` (a connection for
+reads, translating driver errors), `_write()` (the same inside one write transaction),
+`_size(conn)` and `_size_for_append(conn)`, sets `MARK`, keeps its own ledger and checkpoint
+writes (using the shared checks `_check_head` and `_refuse_rewritten_nodes`) and batched node
+reads, and records every connection it opens in `_connections` (under `_registry_lock`) so
+that `close()` can close them all.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, Self
 
-from core.errors import InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, NotFound
 from server.storage import (
     NodeKey,
+    NodeWrite,
+    check_bytes,
     check_index,
+    check_index_streams,
     check_level,
     check_limit,
     check_name,
@@ -42,7 +47,7 @@ def as_bytes(value: object) -> bytes:
     raise TypeError(f"expected a binary column, got {type(value).__name__}")
 
 
-class SqlReads:
+class SqlStore:
     MARK = "?"
     """The driver's parameter marker; queries below are written with '?'."""
 
@@ -68,11 +73,36 @@ class SqlReads:
     def _use(self) -> AbstractContextManager[Any]:
         raise NotImplementedError
 
+    def _write(self) -> AbstractContextManager[Any]:
+        raise NotImplementedError
+
     def _size(self, conn: Any) -> int:
+        raise NotImplementedError
+
+    def _size_for_append(self, conn: Any) -> int:
+        """The ledger size inside the write transaction, under the lock that serialises appenders."""
         raise NotImplementedError
 
     def _read_nodes(self, conn: Any, keys: list[NodeKey]) -> dict[NodeKey, bytes]:
         raise NotImplementedError
+
+    # -- checks of a ledger append, inside its write transaction ---------------------------
+
+    def _check_head(self, conn: Any, first: int) -> None:
+        """Conflict unless the ledger has exactly `first` entries: the compare of the compare-and-append."""
+        size = self._size_for_append(conn)
+        if size != first:
+            raise Conflict(f"batch starts at index {first} but the ledger has {size} "
+                           "entries; re-read the ledger head and rebuild the batch")
+
+    def _refuse_rewritten_nodes(self, conn: Any, nodes: Sequence[NodeWrite]) -> None:
+        """After an insert that skipped nodes already stored: Conflict if any stored hash differs."""
+        stored = self._read_nodes(conn, [(level, index) for level, index, _ in nodes])
+        for level, index, digest in nodes:
+            if stored.get((level, index)) != digest:
+                raise Conflict(f"Merkle node (level {level}, index {index}) is already stored "
+                               "with a different hash; nodes are never overwritten (the tree "
+                               "computation disagrees with the stored tree)")
 
     def _q(self, query: str) -> str:
         return query if self.MARK == "?" else query.replace("?", self.MARK)
@@ -162,3 +192,44 @@ class SqlReads:
             rows = conn.execute(self._q("SELECT id, record FROM logs WHERE stream = ? AND id > ? ORDER BY id LIMIT ?"),
                                 (stream, after_id, limit)).fetchall()
         return [(as_int(i), as_bytes(r)) for i, r in rows]
+
+    # -- side logs -------------------------------------------------------------------------
+
+    def append_log(self, stream: str, record: bytes) -> int:
+        check_name(stream, "stream")
+        check_bytes(record, "log record")
+        with self._write() as conn:
+            return self._append_log(conn, stream, record)
+
+    def append_log_indexed(self, stream: str, record: bytes, index_streams: Sequence[str]) -> int:
+        check_name(stream, "stream")
+        check_bytes(record, "log record")
+        indexes = check_index_streams(stream, index_streams)
+        with self._write() as conn:
+            # Head rows are locked main stream first, then indexes in sorted order: no deadlock.
+            new_id = self._append_log(conn, stream, record)
+            for index in indexes:
+                self._append_log(conn, index, new_id.to_bytes(8, "big"))
+        return new_id
+
+    def _append_log(self, conn: Any, stream: str, record: bytes) -> int:
+        """Store `record` under `stream`'s next id, inside the caller's write transaction.
+
+        The increment locks the stream's head row until commit (SQLite: the whole file, taken
+        by BEGIN IMMEDIATE), so ids are race-free and handed out in commit order.
+        """
+        row = conn.execute(self._q(
+            "INSERT INTO log_heads (stream, last_id) VALUES (?, 1)"
+            " ON CONFLICT (stream) DO UPDATE SET last_id = log_heads.last_id + 1"
+            " RETURNING last_id"), (stream,)).fetchone()
+        new_id = as_int(row[0])
+        conn.execute(self._q("INSERT INTO logs (stream, id, record) VALUES (?, ?, ?)"), (stream, new_id, record))
+        return new_id
+
+    def purge_log(self, stream: str, through_id: int) -> int:
+        check_name(stream, "stream")
+        check_index(through_id, "through_id")
+        with self._write() as conn:
+            # log_heads keeps the last id, so a purged id is never handed out again.
+            return int(conn.execute(self._q("DELETE FROM logs WHERE stream = ? AND id <= ?"),
+                                    (stream, through_id)).rowcount)

@@ -1,0 +1,100 @@
+"""Verifying a report or retraction before it is sequenced (docs/reports.md, "Verification").
+
+A report carries two expensive proofs: its validity proof (the commitment holds a tier) and
+its ring signature (a member of the current ring wrote it); a retraction carries the ring
+signature only. Both are group equations, and equations of many entries can be checked
+together in one multi-scalar multiplication (`core.proofs.batch_verify_validity`,
+`core.ring.batch_ring_verify`). `report_items` runs every other check of an entry, in the
+order of the one-at-a-time verdict `verify_report`, and returns the equations' inputs; a
+caller that batches (server/intake.py) gets from it exactly the refusal `verify_report`
+would give, and for the rest checks the equations together, one at a time if a batch fails.
+
+The state an entry is judged against is passed as data, read by the caller: the current
+ring (reporting keys in admission order, `core.state.current_ring`), the index of the
+membership change that made it, the ledger size, and for a retraction the subject of the
+report it retracts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from core import entries as e
+from core import state
+from core.errors import Conflict, NotFound, PermissionDenied, VerificationError
+from core.group import default_group
+from core.proofs import ReportStatement, ValidityProof, verify_validity
+from core.ring import RingItem, RingSignature, ring_context, ring_verify
+
+#: One validity-proof batch item: (statement, proof).
+ValidityItem = tuple[ReportStatement, ValidityProof]
+
+
+@dataclass(frozen=True)
+class ReportItems:
+    """What remains to verify of an entry: its validity proof (a report's; None for a
+    retraction) and its ring signature, as batch items."""
+
+    validity: ValidityItem | None
+    ring: RingItem
+
+
+def report_items(ally: state.Alliance, signed: e.SignedEntry, ring: Sequence[bytes], changed_at: int, index: int,
+                 retracted_subject: bytes | None = None) -> ReportItems:
+    """Every check of a report or retraction to be entry `index` but its group equations.
+
+    `ring` and `changed_at` are the current ring and its membership change;
+    `retracted_subject` is, for a retraction, the subject tag of the report it retracts
+    (None: no such report is on the ledger). Raises what `verify_report` raises for the
+    entry unless that is the failure of a group equation, left to the caller; a report that
+    fails a ring check has its proof verified first, so that it is refused for the proof,
+    as `verify_report` would refuse it.
+    """
+    body = signed.entry.body
+    validity: ValidityItem | None = None
+    if isinstance(body, e.ReportCommitted):
+        state.check_report(ally, body)
+        validity = (ReportStatement(genesis_hash=ally.genesis_hash, report_id=body.report_id,
+                                    subject_tag=body.subject_tag, category=body.category,
+                                    event_date=body.incident_date, commitment=body.commitment),
+                    ValidityProof.from_bytes(body.validity_proof))
+        subject = body.subject_tag
+    elif isinstance(body, e.ReportRetracted):
+        if retracted_subject is None:
+            raise NotFound(f"report {body.report_id.hex()} is not on the ledger")
+        subject = retracted_subject
+    else:
+        raise VerificationError(f"{signed.entry.kind} is not verified in the intake path")
+    try:
+        return ReportItems(validity, _ring_item(ally, signed, subject, body.ring_change, ring, changed_at, index))
+    except Exception:
+        if validity is not None:
+            verify_validity(ally.generators, *validity)  # the proof is judged before the ring
+        raise
+
+
+def _ring_item(ally: state.Alliance, signed: e.SignedEntry, subject_tag: bytes, ring_change: int,
+               ring: Sequence[bytes], changed_at: int, index: int) -> RingItem:
+    if signed.ring_signature is None:
+        raise PermissionDenied(f"{signed.entry.kind} must carry a ring signature so its author stays anonymous")
+    state.check_ring_named(ring_change, changed_at, index)
+    if not ring:
+        raise Conflict("no member is admitted: there is no ring to sign with")
+    sig = RingSignature.from_bytes(signed.ring_signature)
+    return ring_context(ally.genesis_hash, changed_at, tuple(ring)), subject_tag, signed.signed_message(), sig
+
+
+def verify_report(ally: state.Alliance, signed: e.SignedEntry, ring: Sequence[bytes], changed_at: int, index: int,
+                  retracted_subject: bytes | None = None) -> bytes:
+    """Verify a report or retraction one at a time; return its ring signature's link tag.
+
+    In order: the report's category and ciphertext (`core.state.check_report`), its
+    validity proof, then the ring: a ring signature, naming the current ring, which must
+    not be empty, and verifying over it. The arguments are those of `report_items`.
+    """
+    items = report_items(ally, signed, ring, changed_at, index, retracted_subject)
+    if items.validity is not None:
+        verify_validity(ally.generators, *items.validity)
+    ring_verify(default_group(), *items.ring)
+    return items.ring[3].link_tag
