@@ -147,7 +147,7 @@ def test_client_gets_back_the_typed_error_of_each_status() -> None:
     from candor.status import STATUS, from_rpc_error, status_for
     from core import errors
 
-    class Failed(grpc.RpcError):
+    class Failed(grpc.RpcError):  # type: ignore[misc]  # grpc ships no types
         def __init__(self, code: grpc.StatusCode, details: str) -> None:
             self._code, self._details = code, details
 

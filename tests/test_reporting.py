@@ -26,6 +26,7 @@ from candor.status import from_rpc_error
 from candor.v1 import governance_pb2 as gov
 from candor.v1 import governance_pb2_grpc, ledger_pb2
 from client.connection import Connection
+from client.issuing import raw_public
 from client.sdk import Member, ReportReceipt
 from client.verifier import LogVerifier
 from core import entries as e
@@ -34,7 +35,6 @@ from core.checkpoint import Checkpoint, sign_checkpoint
 from core.group import default_group
 from core.signing import VerifyKey
 from server import pki
-from server.ceremony import raw_public
 
 SUBJECT = "Anchor Li ＬＩＶＥ"  # full-width letters: normalised before tagging
 
@@ -174,7 +174,7 @@ def test_retraction_only_by_the_original_reporter(alice: Member, bob: Member, op
 
 def _channel_call(operator: Any, creds: grpc.ChannelCredentials, leaf: bytes) -> errors.CandorError:
     with grpc.secure_channel(f"127.0.0.1:{operator.port}", creds) as channel:
-        stub = governance_pb2_grpc.ReportingServiceStub(channel)  # type: ignore[no-untyped-call]
+        stub = governance_pb2_grpc.ReportingServiceStub(channel)
         with pytest.raises(grpc.RpcError) as info:
             stub.SubmitReport(gov.SubmitEntryRequest(signed_entry=leaf), timeout=10)
         assert info.value.code() is grpc.StatusCode.UNAVAILABLE  # the TLS handshake failed

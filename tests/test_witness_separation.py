@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from candor import wire
 from candor.identity import Identity
 from candor.v1 import entries_pb2 as pb
+from client.issuing import raw_public
 from client.verifier import LogVerifier
 from core.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from core.entries import ENTRY_SIGNATURE_CONTEXT
@@ -22,7 +23,6 @@ from core.errors import InvalidInput
 from core.note import CosignatureSigner, NoteSigner, append_signatures
 from core.state import key_id
 from server.app import Settings, create_server
-from server.ceremony import raw_public
 from server.database import open_store
 
 
