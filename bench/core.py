@@ -52,10 +52,10 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import (
 from py_arkworks_bls12381 import G1Point, Scalar
 from rich.console import Console
 
+from api.identity import load_key_file
 from bench import timing
 from bench.timing import Setup, Thunk, format_ratio, format_time
 from bench.timing import const as _const
-from candor.identity import load_key_file
 from core import escrow
 from core.coupons import CouponPool
 from core.group import ORDER, Group, default_group

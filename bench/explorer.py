@@ -22,8 +22,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from candor import wire
-from candor.identity import Identity
+from api import wire
+from api.identity import Identity
 from client.explorer.app import Served, build
 from client.explorer.mirror import Mirror, Row
 from client.witness import Witness

@@ -155,7 +155,7 @@ def _settings_kwargs(cfg: ServerConfig) -> dict[str, Any]:
 def _server_main(cfg: ServerConfig, conn: Any) -> None:
     """Child process: run an operator as `candor serve --data URL [--schema S]` does, until
     told to stop, then report its counters."""
-    from candor.identity import Identity
+    from api.identity import Identity
     from server.app import Settings, create_server
     from server.ceremony import bootstrap_entries
     from server.database import open_for_serving
@@ -191,8 +191,8 @@ def _floor_main(operator_dir: str, grpc_workers: int, response: bytes, conn: Any
 
     import grpc
 
-    from candor import wire
-    from candor.identity import Identity
+    from api import wire
+    from api.identity import Identity
     from server.pki import server_credentials
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=grpc_workers),
@@ -358,8 +358,8 @@ def prefill(spec: StoreSpec, operator_dir: Path, count: int, sample: Sequence[by
     VACUUM ANALYZE its autovacuum would run after such a load anyway, so that it does not
     run in the middle of the measurement.
     """
-    from candor import wire
-    from candor.identity import Identity
+    from api import wire
+    from api.identity import Identity
     from core import entries as e
     from server.ceremony import bootstrap_entries
     from server.ledger import Ledger
@@ -465,7 +465,7 @@ def _prepare_worker(alliance: str, address: str, names: Sequence[str], count: in
     """In a spawned process: `count` report leaves made by the members `names`, in turn."""
     import datetime as _dt
 
-    from candor.identity import Identity
+    from api.identity import Identity
     from client.sdk import Member
 
     rng = random.Random(seed)
@@ -605,8 +605,8 @@ class RunResult:
 def _channel(identity_dir: Path, address: str) -> Any:
     import grpc
 
-    from candor import wire
-    from candor.identity import Identity
+    from api import wire
+    from api.identity import Identity
 
     ident = Identity.load(identity_dir)
     creds = grpc.ssl_channel_credentials(root_certificates=ident.ca_pem(), private_key=ident.tls_key_pem(),
@@ -624,10 +624,10 @@ def run_clients(alliance: Path, addresses: Sequence[str], requests: Sequence[byt
     """
     import grpc
 
-    from candor import wire
-    from candor.identity import Identity
-    from candor.v1 import governance_pb2 as gov
-    from candor.v1 import governance_pb2_grpc
+    from api import wire
+    from api.identity import Identity
+    from api.v1 import governance_pb2 as gov
+    from api.v1 import governance_pb2_grpc
     from core import escrow, merkle
 
     names = member_names(len(list(alliance.glob("member-*"))))
@@ -705,9 +705,9 @@ def run_clients(alliance: Path, addresses: Sequence[str], requests: Sequence[byt
 def check_receipts(alliance: Path, receipts: Sequence[tuple[bytes, bytes]]) -> dict[str, Any]:
     """Verify receipts as a member would: the operator's signature on the checkpoint, the leaf
     hash, and the inclusion proof against the checkpoint's root. Returns what they covered."""
-    from candor import wire
-    from candor.identity import Identity
-    from candor.v1 import governance_pb2 as gov
+    from api import wire
+    from api.identity import Identity
+    from api.v1 import governance_pb2 as gov
     from core import merkle, state
     from core.checkpoint import open_checkpoint
     from core.errors import CandorError
@@ -812,8 +812,8 @@ def floor_work(alliance: Path, leaves: Sequence[bytes], batch: int, tmp: Path, s
                store: StoreSpec | None = None) -> dict[str, float]:
     """Floor (b): per-report primitive costs on the prepared reports, in seconds; the durable
     append in the kind of store under test (None: SQLite)."""
-    from candor import wire
-    from candor.identity import Identity
+    from api import wire
+    from api.identity import Identity
     from core import entries as e
     from core import merkle, state
     from core.group import default_group
@@ -972,7 +972,7 @@ def bench_ring(members: int, s: BenchSettings, tmp: Path, say: Callable[[str], N
             ledger_size = store.size()
         finally:
             store.close()
-    from candor.v1 import governance_pb2 as gov
+    from api.v1 import governance_pb2 as gov
 
     request = gov.SubmitEntryRequest(signed_entry=first_leaves[0]).SerializeToString()
     say(f"ring {members}: transport floor (a)")

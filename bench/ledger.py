@@ -30,7 +30,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from candor import wire
+from api import wire
 from core import entries as e
 from core import merkle
 from server.database import open_store
@@ -55,7 +55,7 @@ def _governance_entries(alliance: Path, count: int) -> list[bytes]:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-    from candor.identity import Identity
+    from api.identity import Identity
     from core.group import default_group
     from core.pedersen import random_scalar
 
@@ -73,7 +73,7 @@ def _governance_entries(alliance: Path, count: int) -> list[bytes]:
 
 def _report_entries(alliance: Path, tmp: Path, count: int) -> list[bytes]:
     """Real reports from the three members, prepared against a ledger holding the genesis."""
-    from candor.identity import Identity
+    from api.identity import Identity
     from client.sdk import Member
     from server.app import Settings, create_server
     from server.ceremony import bootstrap_entries
@@ -106,7 +106,7 @@ def _report_entries(alliance: Path, tmp: Path, count: int) -> list[bytes]:
 
 def bench_append(alliance: Path, tmp: Path, leaves: list[bytes], clients: int, verified: bool,
                  name: str) -> dict[str, float]:
-    from candor.identity import Identity
+    from api.identity import Identity
     from server.ceremony import bootstrap_entries
     from server.ledger import Ledger
 

@@ -51,7 +51,7 @@ def _free_port() -> int:
 
 
 def _status(exc: BaseException) -> str:
-    from candor.status import status_for
+    from api.status import status_for
     from core.errors import CandorError
 
     if isinstance(exc, CandorError):
@@ -65,7 +65,7 @@ def _client(alliance: str, member: str, server: str, state: str, begin: float, d
     query alternately until `deadline` (both time.time())."""
     import datetime as _dt
 
-    from candor.identity import Identity
+    from api.identity import Identity
     from client.ratings import RatingClient
     from client.sdk import Member
 
@@ -140,7 +140,7 @@ def _wait_line(path: Path, text: str, proc: subprocess.Popen[bytes], timeout: fl
 
 
 def _wait_cosigned(alliance: Path, server: str, timeout: float = 60) -> None:
-    from candor.identity import Identity
+    from api.identity import Identity
     from client.connection import Connection
     from client.verifier import LogVerifier
     from core.errors import CandorError
@@ -162,7 +162,7 @@ def _warm_up(alliance: Path, member: str, server: str, state: Path) -> None:
     the first report, which is start-up, not load."""
     import datetime as _dt
 
-    from candor.identity import Identity
+    from api.identity import Identity
     from client.sdk import Member
 
     day = (_dt.date.today() - _dt.timedelta(days=2)).isoformat()

@@ -69,12 +69,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
 from rich.table import Table
 
+from api import wire
+from api.identity import Identity, load_key_file
+from api.v1 import ledger_pb2, rating_pb2
 from bench import timing
 from bench.timing import Setup, Thunk, format_ratio, format_time
 from bench.timing import const as _const
-from candor import wire
-from candor.identity import Identity, load_key_file
-from candor.v1 import ledger_pb2, rating_pb2
 from client.ratings import Rating, verify_rating
 from client.sdk import encrypt_report
 from client.verifier import LogVerifier
@@ -866,7 +866,7 @@ _PARTS = (
     # (label, module file suffix, function name): stages of verify_rating, by cumulative time
     ("inclusion proofs, shared nodes once (merkle.verify_inclusions)", "core/merkle.py", "verify_inclusions"),
     ("leaf hashing (merkle.leaf_hash)", "core/merkle.py", "leaf_hash"),
-    ("leaf decoding (wire.signed_entry_from_bytes)", "candor/wire.py", "signed_entry_from_bytes"),
+    ("leaf decoding (wire.signed_entry_from_bytes)", "api/wire.py", "signed_entry_from_bytes"),
     ("Ed25519 signatures (rating, request, rule set)", "client/ratings.py", "_signed_by"),
     ("rule set parsing (rules.check_canonical)", "core/rules.py", "check_canonical"),
     ("decay weights (rules.weight)", "core/rules.py", "weight"),

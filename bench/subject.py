@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
 
-    from candor.identity import Identity
+    from api.identity import Identity
     from client.regulator import Regulator
     from client.sdk import Member
     from client.subject import SubjectClient

@@ -72,8 +72,8 @@ def make_alliance(root: Path) -> Path:
 def template_report(alliance: Path, tmp: Path) -> bytes:
     """One real report as the operator stores it (with its sealed escrow), made by member b
     against a ledger holding the bootstrap entries."""
-    from candor import wire
-    from candor.identity import Identity
+    from api import wire
+    from api.identity import Identity
     from client.sdk import Member
     from server.app import Settings, create_server
     from server.ceremony import bootstrap_entries
@@ -101,7 +101,7 @@ def copies(template: bytes, first: int, count: int) -> Iterator[bytes]:
     """`count` copies of the template report for indexes first.. (module docstring): a fresh
     commitment, hence report id, a subject tag out of SUBJECTS, a coupon commitment Cx whose
     x coordinate carries the index in its low bytes (x stays below p), the rest unchanged."""
-    from candor import wire
+    from api import wire
     from core import entries as e
     from core import ring
 
@@ -123,8 +123,8 @@ def copies(template: bytes, first: int, count: int) -> Iterator[bytes]:
 def prefill(db: Path, operator_dir: Path, template: bytes, count: int, say: Callable[[str], None]) -> int:
     """Bootstrap entries through the real `Ledger`, then `count` template copies committed
     directly, each with the nodes and state updates of `core.state.apply`; returns the size."""
-    from candor import wire
-    from candor.identity import Identity
+    from api import wire
+    from api.identity import Identity
     from core import merkle, state
     from server.ceremony import bootstrap_entries
     from server.database import open_store
@@ -195,7 +195,7 @@ def submit_once(member: Path, address: str, subject: str, env: dict[str, str]) -
 
 
 def run(entries: int, tmp: Path, say: Callable[[str], None], extra: int = 2) -> dict[str, Any]:
-    from candor.identity import Identity
+    from api.identity import Identity
     from client.witness import Witness
     from server.app import Settings, create_server
     from server.database import open_store

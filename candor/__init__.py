@@ -1,1 +1,1 @@
-"""Candor: the application package (CLI) and the generated wire code under `candor.v1`."""
+"""Candor: the application (the `candor` CLI and the demo), on top of `client/` and `server/`."""

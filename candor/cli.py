@@ -134,7 +134,7 @@ def _serve_settings(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    from candor.identity import Identity
+    from api.identity import Identity
     from server.app import Settings, create_server
     from server.database import lock_data, open_for_serving, redact
     from server.serving import check_bindable
@@ -209,7 +209,7 @@ def cmd_db_restore(args: argparse.Namespace) -> None:
 
 
 def cmd_witness(args: argparse.Namespace) -> None:
-    from candor.identity import Identity
+    from api.identity import Identity
     from client.witness import Witness
 
     witness = Witness.open(Identity.load(args.identity), args.server)
@@ -231,7 +231,7 @@ def cmd_witness(args: argparse.Namespace) -> None:
 def cmd_audit(args: argparse.Namespace) -> None:
     from rich.progress import Progress
 
-    from candor.identity import Identity
+    from api.identity import Identity
     from client.audit import check_root, replay
     from client.connection import Connection
     from client.verifier import LogVerifier
@@ -274,7 +274,7 @@ def _age(seconds: Any) -> str:
 
 def cmd_status(args: argparse.Namespace) -> None:
     """One screen for any party (client/status.py); exit status 1 if anything is wrong."""
-    from candor.identity import Identity
+    from api.identity import Identity
     from client.status import gather
 
     status = gather(Identity.load(args.identity), args.server, metrics=args.metrics)
@@ -331,7 +331,7 @@ def cmd_status(args: argparse.Namespace) -> None:
 
 
 def cmd_report_submit(args: argparse.Namespace) -> None:
-    from candor.identity import Identity
+    from api.identity import Identity
     from client.sdk import Member
 
     evidence = Path(args.evidence).read_bytes() if args.evidence else b""
@@ -343,7 +343,7 @@ def cmd_report_submit(args: argparse.Namespace) -> None:
 
 
 def cmd_report_retract(args: argparse.Namespace) -> None:
-    from candor.identity import Identity
+    from api.identity import Identity
     from client.sdk import Member
 
     with Member(Identity.load(args.identity), args.server, pool_size=0, coupon_pool_size=0) as member:
@@ -357,8 +357,8 @@ def cmd_report_retract(args: argparse.Namespace) -> None:
 def _governance(args: argparse.Namespace, rpc: str, leaf: bytes) -> dict[str, Any]:
     """Submit an entry this identity signed (a dispute, filed by a member or a subject) and
     verify the receipt like any client."""
-    from candor.identity import Identity
-    from candor.v1 import governance_pb2
+    from api.identity import Identity
+    from api.v1 import governance_pb2
     from client.connection import Connection
     from client.verifier import LogVerifier
 
@@ -374,7 +374,7 @@ def _governance(args: argparse.Namespace, rpc: str, leaf: bytes) -> dict[str, An
 def _regulator(args: argparse.Namespace) -> Regulator:
     """The regulator's SDK (client/regulator.py): it signs every governance entry and verifies
     its receipt."""
-    from candor.identity import Identity
+    from api.identity import Identity
     from client.regulator import Regulator
 
     return Regulator(Identity.load(args.identity), args.server)
@@ -405,8 +405,8 @@ def cmd_dispute_file(args: argparse.Namespace) -> None:
     import secrets
     import time as _time
 
-    from candor import wire
-    from candor.identity import Identity
+    from api import wire
+    from api.identity import Identity
     from core import entries as e
     from core.errors import InvalidInput
     from core.state import DISPUTE_DAYS
@@ -437,7 +437,7 @@ def cmd_dispute_resolve(args: argparse.Namespace) -> None:
 
 
 def cmd_escrow_open(args: argparse.Namespace) -> None:
-    from candor.identity import Identity
+    from api.identity import Identity
     from client.regulator import Regulator
 
     with Regulator(Identity.load(args.identity), args.server) as regulator:
@@ -453,8 +453,8 @@ def cmd_escrow_open(args: argparse.Namespace) -> None:
 
 
 def _registry(identity_dir: str) -> tuple[str, ...]:
-    from candor import wire
-    from candor.identity import Identity
+    from api import wire
+    from api.identity import Identity
     from core import entries as e
 
     body = wire.signed_entry_from_bytes(Identity.load(identity_dir).genesis_leaf()).entry.body
@@ -481,8 +481,8 @@ def cmd_rules_canonical(args: argparse.Namespace) -> None:
 
 
 def cmd_rules_show(args: argparse.Namespace) -> None:
-    from candor import wire
-    from candor.identity import Identity
+    from api import wire
+    from api.identity import Identity
     from client.audit import replay
     from client.connection import Connection
     from client.verifier import LogVerifier
@@ -515,7 +515,7 @@ def cmd_rules_show(args: argparse.Namespace) -> None:
 
 
 def cmd_trustee_serve(args: argparse.Namespace) -> None:
-    from candor.identity import Identity
+    from api.identity import Identity
     from server.database import lock_data, open_checked
     from server.serving import check_bindable
     from server.trustee import create_trustee_server
@@ -555,7 +555,7 @@ def cmd_trustee_serve(args: argparse.Namespace) -> None:
 
 
 def cmd_trustee_log(args: argparse.Namespace) -> None:
-    from candor.identity import Identity
+    from api.identity import Identity
     from core.errors import NotFound
     from server.database import open_checked
     from server.trustee import SHARE_LOG
@@ -597,7 +597,7 @@ def cmd_trustee_log(args: argparse.Namespace) -> None:
 
 
 def cmd_epoch_run(args: argparse.Namespace) -> None:
-    from candor.identity import Identity
+    from api.identity import Identity
     from client.ratings import RatingClient
     from core.errors import Conflict
 
@@ -639,7 +639,7 @@ def cmd_investigate(args: argparse.Namespace) -> None:
     FraudFound (or CombinerFaulted) (docs/ratings.md, "Investigations")."""
     import dataclasses
 
-    from candor.identity import Identity
+    from api.identity import Identity
     from client.regulator import Regulator
 
     with Regulator(Identity.load(args.identity), args.server) as regulator:
@@ -656,7 +656,7 @@ def cmd_investigate(args: argparse.Namespace) -> None:
 
 
 def _connect(args: argparse.Namespace) -> Any:
-    from candor.identity import Identity
+    from api.identity import Identity
     from client.connection import Connection
 
     return Connection(Identity.load(args.identity), args.server)
@@ -665,7 +665,7 @@ def _connect(args: argparse.Namespace) -> Any:
 def cmd_rating_get(args: argparse.Namespace) -> None:
     import dataclasses
 
-    from candor.identity import Identity
+    from api.identity import Identity
     from client.ratings import Rating, RatingClient
 
     with RatingClient(Identity.load(args.identity), args.server) as client:
@@ -691,7 +691,7 @@ def cmd_rating_get(args: argparse.Namespace) -> None:
 
 
 def cmd_rating_queries(args: argparse.Namespace) -> None:
-    from candor.identity import Identity
+    from api.identity import Identity
     from client.ratings import RatingClient
 
     with RatingClient(Identity.load(args.identity), args.server) as client:
@@ -715,7 +715,7 @@ def cmd_rating_queries(args: argparse.Namespace) -> None:
 
 
 def _require_role(identity_dir: str, role: str, what: str) -> None:
-    from candor.identity import Identity
+    from api.identity import Identity
     from core.errors import PermissionDenied
 
     have = Identity.load(identity_dir).role
@@ -724,7 +724,7 @@ def _require_role(identity_dir: str, role: str, what: str) -> None:
 
 
 def _subject_tag_of(args: argparse.Namespace) -> bytes:
-    from candor.identity import Identity
+    from api.identity import Identity
     from core.subject import subject_tag
 
     return subject_tag(Identity.load(args.identity).hex_file("subject.key"), args.subject)
@@ -758,7 +758,7 @@ def cmd_subject_authorise_access(args: argparse.Namespace) -> None:
 
 
 def cmd_subject_withheld(args: argparse.Namespace) -> None:
-    from candor.identity import Identity
+    from api.identity import Identity
     from client.regulator import Regulator
 
     _require_role(args.identity, "regulator", "reads the evidence of withheld tiers")
@@ -770,7 +770,7 @@ def cmd_subject_withheld(args: argparse.Namespace) -> None:
 
 
 def cmd_subject_record(args: argparse.Namespace) -> None:
-    from candor.identity import Identity
+    from api.identity import Identity
     from client.ratings import Rating
     from client.subject import SubjectClient
 
@@ -828,7 +828,7 @@ def cmd_subject_record(args: argparse.Namespace) -> None:
 
 
 def cmd_dispute_list(args: argparse.Namespace) -> None:
-    from candor.identity import Identity
+    from api.identity import Identity
     from client.subject import SubjectClient
 
     _require_role(args.identity, "regulator", "reads the dispute docket")
@@ -854,7 +854,7 @@ def cmd_dispute_list(args: argparse.Namespace) -> None:
 
 
 def cmd_report_list(args: argparse.Namespace) -> None:
-    from candor.identity import Identity
+    from api.identity import Identity
     from client.ratings import RatingClient
     from client.subject import own_reports
 
@@ -949,7 +949,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_explore(args: argparse.Namespace) -> None:
-    from candor.identity import Identity
+    from api.identity import Identity
     from client.explorer.app import Served, build
 
     identity = Identity.load(args.identity)

@@ -121,7 +121,7 @@ class _Story:
         self.port = port
 
     def start(self) -> None:
-        from candor.identity import Identity
+        from api.identity import Identity
         from client.connection import Connection
 
         self.procs.append(_start(["serve", "--identity", str(self.alliance / "operator"),
@@ -154,7 +154,7 @@ class _Story:
                          "the witness cosignature")
 
     def epoch(self) -> Any:
-        from candor.identity import Identity
+        from api.identity import Identity
         from client.ratings import RatingClient
 
         self.cosigned()
@@ -168,7 +168,7 @@ class _Story:
     def named(self, message: str) -> str:
         """The operator names subjects by tag prefix (it never learns a name); the demo,
         which holds a member's subject key, shows the names it reported under instead."""
-        from candor.identity import Identity
+        from api.identity import Identity
         from core.subject import subject_tag
 
         key = Identity.load(self.alliance / f"member-{MEMBERS[0]}").hex_file("subject.key")
@@ -187,9 +187,9 @@ def subject_chapter(story: _Story, receipts: list[dict[str, Any]]) -> dict[str, 
     the next epoch re-rates it at once (a correction is never held back)."""
     import secrets
 
-    from candor import wire
-    from candor.identity import Identity
-    from candor.v1 import governance_pb2
+    from api import wire
+    from api.identity import Identity
+    from api.v1 import governance_pb2
     from client.connection import Connection
     from client.regulator import Regulator
     from client.subject import SubjectClient
@@ -232,7 +232,7 @@ def subject_chapter(story: _Story, receipts: list[dict[str, Any]]) -> dict[str, 
 
 def run_demo(key_bits: int = 2048, reports: int = 0, json_mode: bool = False,
              console: Console | None = None) -> dict[str, Any]:
-    from candor.identity import Identity
+    from api.identity import Identity
     from client.audit import check_root, replay
     from client.ratings import Rating, RatingClient
     from client.sdk import Member

@@ -16,7 +16,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from candor import wire
+from api import wire
 from core import entries as e
 from core import merkle, state
 from core.errors import CandorError, VerificationError

@@ -15,10 +15,10 @@ from typing import Any, TypeVar
 
 import grpc
 
-from candor import wire
-from candor.identity import Identity, tls_name
-from candor.status import from_rpc_error, unreachable
-from candor.v1 import (
+from api import wire
+from api.identity import Identity, tls_name
+from api.status import from_rpc_error, unreachable
+from api.v1 import (
     governance_pb2_grpc,
     ledger_pb2,
     ledger_pb2_grpc,

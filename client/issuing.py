@@ -1,4 +1,4 @@
-"""Identity folders the regulator issues with the alliance CA (candor/identity.py): every
+"""Identity folders the regulator issues with the alliance CA (api/identity.py): every
 party's at the key ceremony (`server/ceremony.py`), a member's when it is admitted and a
 subject's when it is enrolled (docs/subjects.md).
 
@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from candor.identity import Identity, ed25519_pem, tls_name, write_private
+from api.identity import Identity, ed25519_pem, tls_name, write_private
 from client.subject import SUBJECT_ENCRYPTION_KEY, SUBJECT_TAG_FILE
 from core import entries as e
 from core import escrow, ring

@@ -14,8 +14,8 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass
 
-from candor import wire
-from candor.v1 import rating_pb2
+from api import wire
+from api.v1 import rating_pb2
 from core import entries as e
 from core import merkle, querylog, state
 from core.checkpoint import Checkpoint

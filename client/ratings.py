@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
-from candor import wire
-from candor.identity import Identity
-from candor.v1 import rating_pb2
+from api import wire
+from api.identity import Identity
+from api.v1 import rating_pb2
 from client.connection import Connection
 from client.queries import LoggedQuery, verify_queries, verify_whole_commitment
 from client.verifier import LogVerifier

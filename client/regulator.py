@@ -41,9 +41,9 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from candor import wire
-from candor.identity import Identity
-from candor.v1 import governance_pb2 as gov
+from api import wire
+from api.identity import Identity
+from api.v1 import governance_pb2 as gov
 from client import issuing
 from client.connection import Connection
 from client.receipt import Receipt

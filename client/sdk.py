@@ -44,7 +44,7 @@ checkpoint becomes the persisted head.
 Every method returns only verified results: a receipt (client/receipt.py) is returned
 after its checkpoint is accepted, the stored leaf is checked against the bytes sent and
 `ReportReceipt.verify` passes. Failures raise `core.errors` types; gRPC statuses are mapped back by
-`candor.status.from_rpc_error` (through `client.connection.Connection`).
+`api.status.from_rpc_error` (through `client.connection.Connection`).
 """
 
 from __future__ import annotations
@@ -65,9 +65,9 @@ from typing import Union
 
 import phe
 
-from candor import wire
-from candor.identity import Identity
-from candor.v1 import governance_pb2 as gov
+from api import wire
+from api.identity import Identity
+from api.v1 import governance_pb2 as gov
 from client.connection import Connection
 from client.ledger_view import SAVE_AFTER, LedgerView, PersistedState, ViewFile
 from client.receipt import Receipt

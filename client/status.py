@@ -32,8 +32,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from candor import wire
-from candor.identity import Identity
+from api import wire
+from api.identity import Identity
 from client.connection import Connection, secure_channel
 from client.verifier import LogVerifier
 from core import entries as e

@@ -24,8 +24,8 @@ from typing import Self
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from candor import wire
-from candor.v1 import rating_pb2, subject_pb2
+from api import wire
+from api.v1 import rating_pb2, subject_pb2
 from client.queries import LoggedQuery
 from client.ratings import Rating, RatingClient, Unrated, _included, verify_rating
 from core import entries as e

@@ -38,7 +38,7 @@ from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from candor import wire
+from api import wire
 from core import merkle, state
 from core.checkpoint import Checkpoint, VerifiedCheckpoint, open_checkpoint
 from core.errors import InvalidInput, NotFound, VerificationError

@@ -25,8 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from candor.identity import Identity
-from candor.v1 import ledger_pb2
+from api.identity import Identity
+from api.v1 import ledger_pb2
 from client.connection import Connection, Outage
 from client.verifier import LogVerifier
 from core.errors import (

@@ -1,7 +1,7 @@
 """Ledger entries as domain objects (docs/ledger.md).
 
 These frozen dataclasses mirror `proto/candor/v1/entries.proto` field for field; the wire
-conversion lives in `candor/wire.py` and nothing here knows about protobuf. Every object
+conversion lives in `api/wire.py` and nothing here knows about protobuf. Every object
 validates on construction, so an entry that exists is well-formed: lengths, encodings,
 ranges and dates are checked here, while signatures, proofs and the entry's fit with the
 ledger state are checked by `core.state`.

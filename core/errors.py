@@ -2,7 +2,7 @@
 
 Every failure that crosses a module boundary is a `CandorError`. Verification functions
 raise `VerificationError`; they never return a bool a caller could forget to check. The
-server maps each class to exactly one gRPC status code (see `candor/status.py`); messages
+server maps each class to exactly one gRPC status code (see `api/status.py`); messages
 say what was wrong and what to do about it, and never contain keys, plaintexts or
 randomness.
 """

@@ -8,6 +8,8 @@ together in one multi-scalar multiplication (`core.proofs.batch_verify_validity`
 order of the one-at-a-time verdict `verify_report`, and returns the equations' inputs; a
 caller that batches (server/intake.py) gets from it exactly the refusal `verify_report`
 would give, and for the rest checks the equations together, one at a time if a batch fails.
+`core.state.apply` calls `verify_report` when it verifies an entry itself (the mirror, the
+audit's slow path, a replay).
 
 The state an entry is judged against is passed as data, read by the caller: the current
 ring (reporting keys in admission order, `core.state.current_ring`), the index of the
@@ -20,9 +22,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import gmpy2
+
 from core import entries as e
-from core import state
-from core.errors import Conflict, NotFound, PermissionDenied, VerificationError
+from core.alliance import Alliance
+from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, StaleRing, VerificationError
 from core.group import default_group
 from core.proofs import ReportStatement, ValidityProof, verify_validity
 from core.ring import RingItem, RingSignature, ring_context, ring_verify
@@ -40,7 +44,50 @@ class ReportItems:
     ring: RingItem
 
 
-def report_items(ally: state.Alliance, signed: e.SignedEntry, ring: Sequence[bytes], changed_at: int, index: int,
+def check_ciphertext(ally: Alliance, ciphertext: int) -> None:
+    """A report's ciphertext must be a unit of Z*_{n²} (0 < c < n², gcd(c, n) = 1): a
+    non-unit has no inverse, so every aggregate containing it would be undecryptable and
+    the subject could never be rated again. It must also take exactly the bytes of n²
+    (no leading zero byte), so its length is the same for every report (docs/reports.md)."""
+    n, nsquare = ally.genesis.paillier_n, ally.nsquare
+    if not 0 < ciphertext < nsquare:
+        raise InvalidInput("ciphertext is outside 0 < c < n^2 of the alliance key: encrypt under the genesis key")
+    if gmpy2.gcd(ciphertext, n) != 1:  # GMP: a third of math.gcd's time at 3072 bits
+        raise InvalidInput("ciphertext is not a unit of Z*_{n^2} (it shares a factor with n), so no aggregate "
+                           "containing it could be decrypted: encrypt as g^m * r^n mod n^2 with r coprime to n")
+    width = (nsquare.bit_length() + 7) // 8
+    if ciphertext.bit_length() <= 8 * (width - 1):
+        raise InvalidInput(f"ciphertext is shorter than the {width} bytes of n^2; every report's ciphertext has that "
+                           "length: encrypt again with a fresh randomiser")
+
+
+def check_report(ally: Alliance, report: e.ReportCommitted) -> None:
+    """The cheap checks of a report against the alliance: category and ciphertext. Run on
+    every report: first by `report_items`, and by `core.state.apply` when it does not verify."""
+    if report.category not in ally.genesis.categories:
+        raise InvalidInput(
+            f"category {report.category!r} is not in the registry; use one of {', '.join(ally.genesis.categories)}"
+        )
+    check_ciphertext(ally, report.ciphertext)
+
+
+def check_ring_named(ring_change: int, changed_at: int, index: int) -> None:
+    """A report or retraction names its ring by the membership-change entry that defines it
+    (docs/reports.md): that must be the latest change, `changed_at`, as of entry `index`."""
+    if ring_change == changed_at:
+        return
+    if ring_change < changed_at:
+        raise StaleRing(
+            f"the member set changed at entry {changed_at}; this entry names the ring of entry {ring_change}: "
+            f"rebuild the ring signature with ring_change = {changed_at}"
+        )
+    if ring_change >= index:
+        raise InvalidInput(f"ring_change {ring_change} names an entry beyond the ledger's {index} entries")
+    raise InvalidInput(f"entry {ring_change} is not a membership change (the last one is entry {changed_at}): "
+                       f"set ring_change = {changed_at}")
+
+
+def report_items(ally: Alliance, signed: e.SignedEntry, ring: Sequence[bytes], changed_at: int, index: int,
                  retracted_subject: bytes | None = None) -> ReportItems:
     """Every check of a report or retraction to be entry `index` but its group equations.
 
@@ -54,7 +101,7 @@ def report_items(ally: state.Alliance, signed: e.SignedEntry, ring: Sequence[byt
     body = signed.entry.body
     validity: ValidityItem | None = None
     if isinstance(body, e.ReportCommitted):
-        state.check_report(ally, body)
+        check_report(ally, body)
         validity = (ReportStatement(genesis_hash=ally.genesis_hash, report_id=body.report_id,
                                     subject_tag=body.subject_tag, category=body.category,
                                     event_date=body.incident_date, commitment=body.commitment),
@@ -74,22 +121,22 @@ def report_items(ally: state.Alliance, signed: e.SignedEntry, ring: Sequence[byt
         raise
 
 
-def _ring_item(ally: state.Alliance, signed: e.SignedEntry, subject_tag: bytes, ring_change: int,
+def _ring_item(ally: Alliance, signed: e.SignedEntry, subject_tag: bytes, ring_change: int,
                ring: Sequence[bytes], changed_at: int, index: int) -> RingItem:
     if signed.ring_signature is None:
         raise PermissionDenied(f"{signed.entry.kind} must carry a ring signature so its author stays anonymous")
-    state.check_ring_named(ring_change, changed_at, index)
+    check_ring_named(ring_change, changed_at, index)
     if not ring:
         raise Conflict("no member is admitted: there is no ring to sign with")
     sig = RingSignature.from_bytes(signed.ring_signature)
     return ring_context(ally.genesis_hash, changed_at, tuple(ring)), subject_tag, signed.signed_message(), sig
 
 
-def verify_report(ally: state.Alliance, signed: e.SignedEntry, ring: Sequence[bytes], changed_at: int, index: int,
+def verify_report(ally: Alliance, signed: e.SignedEntry, ring: Sequence[bytes], changed_at: int, index: int,
                   retracted_subject: bytes | None = None) -> bytes:
     """Verify a report or retraction one at a time; return its ring signature's link tag.
 
-    In order: the report's category and ciphertext (`core.state.check_report`), its
+    In order: the report's category and ciphertext (`check_report`), its
     validity proof, then the ring: a ring signature, naming the current ring, which must
     not be empty, and verifying over it. The arguments are those of `report_items`.
     """

@@ -2,7 +2,7 @@
 inclusion proofs at one witness-cosigned checkpoint, a subject's rating state
 (docs/ratings.md, "GetRating") and a page of the query log (docs/queries.md).
 
-The server builds them (`server.ratings`, `server.querylog`); `candor.wire` alone turns them
+The server builds them (`server.ratings`, `server.querylog`); `api.wire` alone turns them
 into protobuf; the reader re-checks every one of them against the checkpoint.
 """
 

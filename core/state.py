@@ -13,9 +13,9 @@ in one transaction. The JSON is this module's own: readers get frozen record typ
 (`MemberRecord`, `ReportRecord`, `SubjectParty`, `RequestRecord`, …) from its accessors.
 
 Checks that need the ledger state live here; checks of the bytes alone live in
-`core.entries`. Cryptographic checks that can run before the sequencer (signatures, ring
-signatures, validity proofs) are in `verify_crypto`, so a server can run them in parallel
-and the sequencer only re-checks the cheap state conditions.
+`core.entries`. A report's or retraction's validity proof and ring signature are checked by
+`core.report_check` against state passed as data, so a server can run them before the
+sequencer, in parallel, and the sequencer only re-checks the cheap state conditions.
 """
 
 from __future__ import annotations
@@ -25,20 +25,17 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, Protocol
-
-import gmpy2
 
 from core import entries as e
 from core.access import check_served_signature
+from core.alliance import Alliance as Alliance
+from core.alliance import alliance_of as alliance_of
 from core.combination import check_combiner_signature, check_designated, check_publication, held_message
-from core.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied, StaleRing, VerificationError
+from core.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied, VerificationError
 from core.group import default_group
 from core.investigation import Bisection, bisection, investigation_combiners, max_steps, step_verdict_message
 from core.paillier import check_registry_fits
-from core.pedersen import Generators
-from core.proofs import ReportStatement, ValidityProof, verify_validity
 from core.rating import (
     Active,
     PreviousRequest,
@@ -49,7 +46,8 @@ from core.rating import (
     plan_request,
     set_digest,
 )
-from core.ring import RingSignature, ring_context, ring_verify
+from core.report_check import check_report, check_ring_named, verify_report
+from core.ring import RingSignature
 from core.rules import RuleSet, check_canonical, check_rule_interval
 from core.signing import VerifyKey
 
@@ -130,29 +128,6 @@ def _patched(view: StateView, key: str, **fields: Any) -> bytes:
 def key_id(public_key: bytes) -> str:
     """Names an Ed25519 key in entry signatures: hex of SHA-256(key)[:8]."""
     return hashlib.sha256(public_key).digest()[:8].hex()
-
-
-@dataclass(frozen=True)
-class Alliance:
-    """What genesis fixes forever, decoded once and cached by callers."""
-
-    genesis: e.Genesis
-    genesis_hash: bytes
-
-    @cached_property
-    def generators(self) -> Generators:
-        return Generators(default_group(), self.genesis.categories)
-
-    @cached_property
-    def nsquare(self) -> int:
-        return self.genesis.paillier_n**2
-
-
-def alliance_of(signed: e.SignedEntry, leaf_hash: bytes) -> Alliance:
-    body = signed.entry.body
-    if not isinstance(body, e.Genesis):
-        raise InvalidInput(f"entry 0 must be the genesis, found {signed.entry.kind}")
-    return Alliance(genesis=body, genesis_hash=leaf_hash)
 
 
 def _opt_int(value: Any) -> int | None:
@@ -242,37 +217,6 @@ def _require(author: str, allowed: Sequence[str], kind: str) -> None:
         raise PermissionDenied(f"only the {' or '.join(allowed)} may write {kind}; this entry is signed by the {role}")
 
 
-def check_ring_named(ring_change: int, changed_at: int, index: int) -> None:
-    """A report or retraction names its ring by the membership-change entry that defines it
-    (docs/reports.md): that must be the latest change, `changed_at`, as of entry `index`."""
-    if ring_change == changed_at:
-        return
-    if ring_change < changed_at:
-        raise StaleRing(
-            f"the member set changed at entry {changed_at}; this entry names the ring of entry {ring_change}: "
-            f"rebuild the ring signature with ring_change = {changed_at}"
-        )
-    if ring_change >= index:
-        raise InvalidInput(f"ring_change {ring_change} names an entry beyond the ledger's {index} entries")
-    raise InvalidInput(f"entry {ring_change} is not a membership change (the last one is entry {changed_at}): "
-                       f"set ring_change = {changed_at}")
-
-
-def verify_ring_now(view: StateView, ally: Alliance, signed: e.SignedEntry, subject_tag: bytes, ring_change: int,
-                 index: int) -> bytes:
-    """Check the ring is current and the ring signature verifies; return the link tag."""
-    if signed.ring_signature is None:
-        raise PermissionDenied(f"{signed.entry.kind} must carry a ring signature so its author stays anonymous")
-    ring, changed_at = current_ring(view)
-    check_ring_named(ring_change, changed_at, index)
-    if not ring:
-        raise Conflict("no member is admitted: there is no ring to sign with")
-    sig = RingSignature.from_bytes(signed.ring_signature)
-    ring_verify(default_group(), ring_context(ally.genesis_hash, changed_at, tuple(ring)), subject_tag,
-                signed.signed_message(), sig)
-    return sig.link_tag
-
-
 def spend_coupon(view: StateView, signed: e.SignedEntry, index: int) -> dict[str, bytes | None]:
     """Record the coupon a ring signature spends, refusing one the ledger has seen: a coupon
     signs once (two signatures sharing its Cx are linkable, and a repeated nonce would reveal
@@ -285,48 +229,6 @@ def spend_coupon(view: StateView, signed: e.SignedEntry, index: int) -> dict[str
         raise Conflict(f"this ring signature spends a coupon already spent by entry {spent}; a coupon signs once: "
                        "sign again with a fresh coupon")
     return {key: dump(index)}
-
-
-def check_ciphertext(ally: Alliance, ciphertext: int) -> None:
-    """A report's ciphertext must be a unit of Z*_{n²} (0 < c < n², gcd(c, n) = 1): a
-    non-unit has no inverse, so every aggregate containing it would be undecryptable and
-    the subject could never be rated again. It must also take exactly the bytes of n²
-    (no leading zero byte), so its length is the same for every report (docs/reports.md)."""
-    n, nsquare = ally.genesis.paillier_n, ally.nsquare
-    if not 0 < ciphertext < nsquare:
-        raise InvalidInput("ciphertext is outside 0 < c < n^2 of the alliance key: encrypt under the genesis key")
-    if gmpy2.gcd(ciphertext, n) != 1:  # GMP: a third of math.gcd's time at 3072 bits
-        raise InvalidInput("ciphertext is not a unit of Z*_{n^2} (it shares a factor with n), so no aggregate "
-                           "containing it could be decrypted: encrypt as g^m * r^n mod n^2 with r coprime to n")
-    width = (nsquare.bit_length() + 7) // 8
-    if ciphertext.bit_length() <= 8 * (width - 1):
-        raise InvalidInput(f"ciphertext is shorter than the {width} bytes of n^2; every report's ciphertext has that "
-                           "length: encrypt again with a fresh randomiser")
-
-
-def check_report(ally: Alliance, report: e.ReportCommitted) -> None:
-    """The cheap checks of a report against the alliance: category and ciphertext. Run by
-    `apply` on every report (verified or not), and first by `verify_report_crypto`."""
-    if report.category not in ally.genesis.categories:
-        raise InvalidInput(
-            f"category {report.category!r} is not in the registry; use one of {', '.join(ally.genesis.categories)}"
-        )
-    check_ciphertext(ally, report.ciphertext)
-
-
-def verify_report_crypto(ally: Alliance, report: e.ReportCommitted) -> None:
-    """The one report verification, shared by the ledger, intake (single and batch) and the
-    audit: `check_report`, then the validity proof. Everything but the ring."""
-    check_report(ally, report)
-    stmt = ReportStatement(
-        genesis_hash=ally.genesis_hash,
-        report_id=report.report_id,
-        subject_tag=report.subject_tag,
-        category=report.category,
-        event_date=report.incident_date,
-        commitment=report.commitment,
-    )
-    verify_validity(ally.generators, stmt, ValidityProof.from_bytes(report.validity_proof))
 
 
 HOUR_MS = 3600 * 1000
@@ -484,8 +386,9 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
     Dates in a report are judged against the entry's own timestamp, so a replay years later
     reaches the same verdict; `now_ms` (the caller's clock, which the core does not have)
     is given at intake to refuse timestamps more than a day off. With `verify=False` the
-    ring signature and validity proof are assumed checked already by `verify_crypto` (the
-    server does that before the sequencer); everything else is always checked.
+    ring signature and validity proof are assumed checked already by
+    `core.report_check.verify_report` (the server does that before the sequencer), which
+    `verify=True` calls itself; everything else is always checked.
     Raises InvalidInput, VerificationError, PermissionDenied, Conflict or AlreadyExists;
     on any error the state is unchanged.
     """
@@ -566,11 +469,11 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
         check_incident_date(body.incident_date, _day(entry.timestamp_ms))
         check_notice_date(body.notice_date, body.incident_date, _day(entry.timestamp_ms))
         if verify:
-            verify_report_crypto(ally, body)
+            ring, changed_at = current_ring(view)
+            link = verify_report(ally, signed, ring, changed_at, index)
         else:
             check_report(ally, body)
-        link = verify_ring_now(view, ally, signed, body.subject_tag, body.ring_change, index) if verify \
-            else _ring_link_tag(view, signed, body.ring_change, index)
+            link = _ring_link_tag(view, signed, body.ring_change, index)
         up.update(spend_coupon(view, signed, index))
         up[f"report/{rid}"] = dump({
             "index": index, "subject": body.subject_tag.hex(), "category": body.category,
@@ -586,8 +489,11 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
         if report.retracted_at is not None:
             raise Conflict(f"report {rid} was already retracted at entry {report.retracted_at}")
         check_report_time(entry.timestamp_ms, now_ms)  # a retraction is as anonymous as its report
-        link = verify_ring_now(view, ally, signed, report.subject, body.ring_change, index) if verify \
-            else _ring_link_tag(view, signed, body.ring_change, index)
+        if verify:
+            ring, changed_at = current_ring(view)
+            link = verify_report(ally, signed, ring, changed_at, index, report.subject)
+        else:
+            link = _ring_link_tag(view, signed, body.ring_change, index)
         if link != report.link:
             raise PermissionDenied("only the original reporter can retract a report: the link tag does not match")
         up.update(spend_coupon(view, signed, index))

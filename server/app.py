@@ -30,9 +30,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from candor import wire
-from candor.identity import Identity
-from candor.v1 import (
+from api import wire
+from api.identity import Identity
+from api.v1 import (
     governance_pb2,
     governance_pb2_grpc,
     ledger_pb2,

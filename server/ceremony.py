@@ -1,7 +1,7 @@
 """The alliance key ceremony: `candor alliance init` (docs/architecture.md, docs/ratings.md).
 
 Run by the regulator, once. It creates the alliance CA and every party's identity folder
-(see `candor/identity.py`), deals the threshold Paillier key to the trustees (the dealer
+(see `api/identity.py`), deals the threshold Paillier key to the trustees (the dealer
 forgets the factors), and writes the genesis entry plus one MemberAdmitted entry per
 founding member, all signed by the regulator. The operator appends those entries when it
 first starts on an empty store, so the same folder works over SQLite or PostgreSQL.
@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
-from candor import wire
-from candor.identity import ed25519_pem, load_key_file, write_private
+from api import wire
+from api.identity import ed25519_pem, load_key_file, write_private
 from client.issuing import raw_public, write_party
 from core import entries as e
 from core import escrow, ring, threshold

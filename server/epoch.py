@@ -45,10 +45,10 @@ from typing import Any
 
 import grpc
 
-from candor import wire
-from candor.identity import Identity
-from candor.status import unreachable
-from candor.v1 import trustee_pb2, trustee_pb2_grpc
+from api import wire
+from api.identity import Identity
+from api.status import unreachable
+from api.v1 import trustee_pb2, trustee_pb2_grpc
 from client.connection import secure_channel
 from core import access, combination, state
 from core import entries as e

@@ -66,7 +66,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from candor import wire
+from api import wire
 from core import entries as e
 from core import escrow, merkle, state
 from core.errors import CandorError, InvalidInput, PermissionDenied, Unavailable, VerificationError

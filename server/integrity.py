@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from candor import wire
+from api import wire
 from core import merkle, state
 from core.checkpoint import open_checkpoint
 from core.errors import CandorError, VerificationError

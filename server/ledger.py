@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from candor import wire
+from api import wire
 from core import entries as e
 from core import merkle, state
 from core.checkpoint import Checkpoint, sign_checkpoint

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 
-from candor import wire
-from candor.identity import Identity
+from api import wire
+from api.identity import Identity
 from client.connection import Connection, Outage
 from client.verifier import LogVerifier
 from core import entries as e

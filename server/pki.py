@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 from core.errors import Unauthenticated
 
 if TYPE_CHECKING:
-    from candor.identity import Identity
+    from api.identity import Identity
 
 ROLES = ("operator", "regulator", "member", "trustee", "witness", "subject")
 """A subject's certificate carries its subject tag (hex) as CN, never its raw id (docs/subjects.md)."""

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from candor import wire
+from api import wire
 from core import entries as e
 from core import merkle, querylog, state
 from core.errors import InvalidInput, NotFound, PermissionDenied

@@ -1,6 +1,6 @@
 """Serving a rating (docs/ratings.md, "GetRating"): who may read which subject, the logged
 query, and the subject's state with what proves it. `RatingService.GetRating` only decodes,
-calls `read_rating` and encodes (`candor.wire.rating_to_proto`).
+calls `read_rating` and encodes (`api.wire.rating_to_proto`).
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from candor import wire
+from api import wire
 from core import errors
 from core.errors import CandorError, Conflict, Unavailable
 from server.storage import MAX_BATCH, AppendBatch, LedgerStore

@@ -2,7 +2,7 @@
 
 Each method converts its request, checks the caller's role (from the mTLS certificate and
 the ledger), calls the ledger, and converts back. Errors go through the one status table in
-`candor/status.py`.
+`api/status.py`.
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 import grpc
 
-from candor import wire
-from candor.status import grpc_errors
-from candor.v1 import governance_pb2 as gov
-from candor.v1 import governance_pb2_grpc as gov_grpc
-from candor.v1 import ledger_pb2 as lg
-from candor.v1 import ledger_pb2_grpc as lg_grpc
-from candor.v1 import rating_pb2 as rt
-from candor.v1 import rating_pb2_grpc as rt_grpc
+from api import wire
+from api.status import grpc_errors
+from api.v1 import governance_pb2 as gov
+from api.v1 import governance_pb2_grpc as gov_grpc
+from api.v1 import ledger_pb2 as lg
+from api.v1 import ledger_pb2_grpc as lg_grpc
+from api.v1 import rating_pb2 as rt
+from api.v1 import rating_pb2_grpc as rt_grpc
 from core import entries as e
 from core import state
 from core.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated, Unavailable

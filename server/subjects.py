@@ -17,12 +17,12 @@ import json
 
 import grpc
 
-from candor import wire
-from candor.status import grpc_errors
-from candor.v1 import ledger_pb2 as lg
-from candor.v1 import rating_pb2 as rt
-from candor.v1 import subject_pb2 as sj
-from candor.v1 import subject_pb2_grpc as sj_grpc
+from api import wire
+from api.status import grpc_errors
+from api.v1 import ledger_pb2 as lg
+from api.v1 import rating_pb2 as rt
+from api.v1 import subject_pb2 as sj
+from api.v1 import subject_pb2_grpc as sj_grpc
 from core import state
 from core.errors import NotFound, Unavailable
 from server.ledger import Ledger

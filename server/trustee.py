@@ -45,10 +45,10 @@ from pathlib import Path
 import grpc
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from candor import wire
-from candor.identity import Identity
-from candor.status import grpc_errors
-from candor.v1 import trustee_pb2, trustee_pb2_grpc
+from api import wire
+from api.identity import Identity
+from api.status import grpc_errors
+from api.v1 import trustee_pb2, trustee_pb2_grpc
 from client.connection import Connection
 from core import access, combination, investigation, paillier, rating, state, threshold
 from core import entries as e

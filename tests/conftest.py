@@ -28,7 +28,7 @@ def alliance_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture()
 def operator(alliance_dir: Path, tmp_path: Path) -> Iterator[object]:
     """A running operator over a fresh SQLite ledger holding the alliance's genesis."""
-    from candor.identity import Identity
+    from api.identity import Identity
     from server.app import Settings, create_server
     from server.ceremony import bootstrap_entries
     from server.database import open_store

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from candor import wire
-from candor.identity import Identity
+from api import wire
+from api.identity import Identity
 from client.audit import AuditFailure, check_root, replay
 from client.connection import Connection
 from client.verifier import LogVerifier

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from candor import wire
+from api import wire
 from candor.cli import main
 from client.sdk import ReportReceipt
 from client.verifier import LogVerifier

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from candor.identity import load_key_file
+from api.identity import load_key_file
 from core import threshold
 from core.errors import VerificationError
 from server.cpu import CpuPool

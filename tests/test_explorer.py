@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from candor.identity import Identity
+from api.identity import Identity
 from client.explorer import views
 from client.explorer.app import Explorer, Served, build
 from client.witness import Witness

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from test_operations import Proc, free_port, run_cli
 
-from candor.identity import Identity
+from api.identity import Identity
 from client.connection import Connection
 from client.sdk import Member
 from client.verifier import LogVerifier
@@ -120,7 +120,7 @@ def test_operator_killed_repeatedly_loses_no_acknowledged_report(alliance_dir: P
     with Connection(regulator, server) as conn:
         size = LogVerifier(regulator.genesis_leaf()).open(conn.checkpoint().note, quorum=0).checkpoint.size
         leaves = conn.entries(0, size)
-    from candor import wire
+    from api import wire
 
     on_ledger = {b.report_id for b in (wire.signed_entry_from_bytes(leaf).entry.body for leaf in leaves)
                  if isinstance(b, e.ReportCommitted)}

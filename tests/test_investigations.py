@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
+from api.identity import Identity
+from api.v1 import trustee_pb2
 from candor.demo import cheating_report
-from candor.identity import Identity
-from candor.v1 import trustee_pb2
 from client.regulator import Regulator
 from core import combination, investigation, paillier, state, threshold
 from core import entries as e
@@ -185,7 +185,7 @@ def test_a_copied_ciphertext_is_found_and_never_decrypted_for_the_operator(
 
     victim = world.report("a", S1, "fake_traffic", "critical")
     store = world.operator.ledger.store
-    from candor import wire
+    from api import wire
 
     original = wire.signed_entry_from_bytes(store.entry(victim.index)).entry.body
     assert isinstance(original, e.ReportCommitted)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from candor.identity import Identity
+from api.identity import Identity
 from client.connection import Connection
 from client.verifier import LogVerifier
 from core import errors
@@ -59,8 +59,8 @@ def test_ledger_bad_input_gets_clear_status(alliance_dir: Path, operator: Any) -
 
     import grpc
 
-    from candor import wire
-    from candor.v1 import governance_pb2, ledger_pb2
+    from api import wire
+    from api.v1 import governance_pb2, ledger_pb2
     from client.regulator import regulator_leaf
     from core import entries as e
 
@@ -122,7 +122,7 @@ def test_ledger_bad_input_gets_clear_status(alliance_dir: Path, operator: Any) -
 def test_unknown_exception_becomes_internal_without_details() -> None:
     import grpc
 
-    from candor.status import INTERNAL_MESSAGE, STATUS, status_for
+    from api.status import INTERNAL_MESSAGE, STATUS, status_for
     from core import errors
 
     assert status_for(RuntimeError("secret path /etc/x")) == (grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
@@ -144,7 +144,7 @@ def test_client_gets_back_the_typed_error_of_each_status() -> None:
     """`from_rpc_error` inverts the table: a client can catch StaleRing, not match a message."""
     import grpc
 
-    from candor.status import STATUS, from_rpc_error, status_for
+    from api.status import STATUS, from_rpc_error, status_for
     from core import errors
 
     class Failed(grpc.RpcError):  # type: ignore[misc]  # grpc ships no types

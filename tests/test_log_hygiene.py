@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from candor.identity import Identity
+from api.identity import Identity
 from client.sdk import Member
 from client.witness import Witness
 from server.app import Settings, _epoch_loop, create_server

@@ -21,9 +21,9 @@ from typing import Any
 import grpc
 import pytest
 
+from api.identity import Identity
+from api.v1 import governance_pb2, ledger_pb2
 from candor.cli import main
-from candor.identity import Identity
-from candor.v1 import governance_pb2, ledger_pb2
 from client.connection import Connection, secure_channel
 from core import entries as e
 from core import ring

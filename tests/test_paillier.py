@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from candor.identity import load_key_factors, load_key_file
+from api.identity import load_key_factors, load_key_file
 from core import errors, paillier
 from core.paillier import (
     MAX_WEIGHT_SUM,

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from candor import wire
-from candor.identity import Identity
+from api import wire
+from api.identity import Identity
 from client.ratings import RatingClient, Unrated
 from client.witness import Witness
 from core import entries as e
@@ -240,7 +240,7 @@ def test_commitments_tile_the_log_and_only_the_operator_signs_them(alliance: All
 
 
 def test_pages_follow_the_cursor(alliance: Alliance) -> None:
-    from candor.v1 import rating_pb2
+    from api.v1 import rating_pb2
 
     for purpose in ("pre-contract", "monitoring", "dispute"):
         alliance.query("member-b", S1, purpose)

@@ -24,10 +24,10 @@ from typing import Any
 
 import pytest
 
-from candor import wire
+from api import wire
+from api.identity import Identity
+from api.v1 import entries_pb2, rating_pb2
 from candor.demo import cheating_report
-from candor.identity import Identity
-from candor.v1 import entries_pb2, rating_pb2
 from client.ratings import Rating, RatingClient, Unrated, verify_rating
 from client.regulator import regulator_leaf
 from client.sdk import Member
@@ -281,7 +281,7 @@ def test_published_rating_carries_no_count() -> None:
     assert fields == {"request_index", "subject_tag", "rule_set_version", "ledger_size", "set_digest", "active_set",
                       "weights", "as_of", "score", "grade", "reporters", "proof", "combiner", "combiner_signature"}
     assert not {f.name for f in entries_pb2.RatingHeld.DESCRIPTOR.fields} & {"score", "counts", "r_sum"}
-    from candor.v1 import trustee_pb2
+    from api.v1 import trustee_pb2
 
     assert not {f.name for f in trustee_pb2.CombineResponse.DESCRIPTOR.fields} & {"counts", "r_sum", "plaintext"}
 

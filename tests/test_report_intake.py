@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from candor import wire
-from candor.identity import Identity
-from candor.v1 import governance_pb2 as gov
+from api import wire
+from api.identity import Identity
+from api.v1 import governance_pb2 as gov
 from client.connection import Connection
 from client.regulator import Regulator
 from client.sdk import Member

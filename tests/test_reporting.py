@@ -20,11 +20,11 @@ import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from candor import wire
-from candor.identity import Identity
-from candor.status import from_rpc_error
-from candor.v1 import governance_pb2 as gov
-from candor.v1 import governance_pb2_grpc, ledger_pb2
+from api import wire
+from api.identity import Identity
+from api.status import from_rpc_error
+from api.v1 import governance_pb2 as gov
+from api.v1 import governance_pb2_grpc, ledger_pb2
 from client.connection import Connection
 from client.issuing import raw_public
 from client.sdk import Member, ReportReceipt

@@ -464,9 +464,9 @@ def _publish(alliance_dir: Path, operator: Any, text: str, timestamp_ms: int | N
     import time
     import tomllib
 
-    from candor import wire
-    from candor.identity import Identity
-    from candor.v1 import governance_pb2
+    from api import wire
+    from api.identity import Identity
+    from api.v1 import governance_pb2
     from client.connection import Connection
     from core import entries as e
 
@@ -560,9 +560,9 @@ def test_ledger_spaces_rule_sets(alliance_dir: Path, operator: Any, capsys: pyte
 def test_genesis_carries_the_interval(alliance_dir: Path, tmp_path: Path) -> None:
     import dataclasses
 
-    from candor import wire
-    from candor.identity import Identity
-    from candor.v1 import entries_pb2
+    from api import wire
+    from api.identity import Identity
+    from api.v1 import entries_pb2
     from core import entries as e
     from server.ceremony import Plan
 

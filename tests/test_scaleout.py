@@ -38,9 +38,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from candor import wire
-from candor.identity import Identity
-from candor.v1 import governance_pb2 as gov
+from api import wire
+from api.identity import Identity
+from api.v1 import governance_pb2 as gov
 from client.audit import replay
 from client.sdk import Member, ReportReceipt
 from core import entries as e

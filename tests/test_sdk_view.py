@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from candor.identity import Identity
+from api.identity import Identity
 from client import ledger_view
 from client.sdk import Member
 from core.errors import VerificationError

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from test_operations import free_port, run_cli
 
-from candor import wire
-from candor.identity import Identity
-from candor.v1 import governance_pb2 as gov
+from api import wire
+from api.identity import Identity
+from api.v1 import governance_pb2 as gov
 from client.connection import Connection
 from client.sdk import Member
 from core import entries as e

@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from candor import wire
+from api import wire
+from api.identity import Identity
+from api.v1 import trustee_pb2
 from candor.cli import main
-from candor.identity import Identity
-from candor.v1 import trustee_pb2
 from core import access, paillier, state, threshold
 from core import entries as e
 from core.errors import PermissionDenied

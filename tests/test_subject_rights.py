@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from api.identity import Identity
 from candor.cli import main
-from candor.identity import Identity
 from client.sdk import Member
 from client.witness import Witness
 from core import record, state
@@ -297,7 +297,7 @@ def test_revoked_subject_is_refused_and_can_be_enrolled_again(world: World,
 
 
 def test_a_subject_reads_only_its_own_query_log(world: World, capsys: pytest.CaptureFixture[str]) -> None:
-    from candor.v1 import rating_pb2
+    from api.v1 import rating_pb2
     from client.connection import Connection
     from core.errors import PermissionDenied
 
@@ -317,7 +317,7 @@ def test_a_subject_reads_only_its_own_query_log(world: World, capsys: pytest.Cap
 
 
 def test_a_member_cannot_read_a_subject_record(world: World) -> None:
-    from candor.v1 import subject_pb2
+    from api.v1 import subject_pb2
     from client.connection import Connection
     from core.errors import PermissionDenied
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from candor.identity import load_key_factors, load_key_file
+from api.identity import load_key_factors, load_key_file
 from core import errors, paillier
 from core.threshold import (
     TEST_ONLY_WARNING,

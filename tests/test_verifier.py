@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from candor.identity import Identity
+from api.identity import Identity
 from client.receipt import Receipt
 from client.verifier import LogVerifier
 from core import merkle

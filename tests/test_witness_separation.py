@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from candor import wire
-from candor.identity import Identity
-from candor.v1 import entries_pb2 as pb
+from api import wire
+from api.identity import Identity
+from api.v1 import entries_pb2 as pb
 from client.issuing import raw_public
 from client.verifier import LogVerifier
 from core.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint

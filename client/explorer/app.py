@@ -29,8 +29,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from candor.identity import Identity
-from candor.v1 import rating_pb2
+from api.identity import Identity
+from api.v1 import rating_pb2
 from client.explorer import views
 from client.explorer.mirror import Mirror, Snapshot
 from client.queries import LoggedQuery, verify_queries

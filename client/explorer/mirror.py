@@ -27,8 +27,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from candor import wire
-from candor.identity import Identity
+from api import wire
+from api.identity import Identity
 from client.connection import Connection
 from client.verifier import LogVerifier
 from core import entries as e

@@ -14,7 +14,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from candor.identity import load_key_factors, load_key_file
+from api.identity import load_key_factors, load_key_file
 from core import paillier
 from core.errors import VerificationError
 from core.threshold import (

@@ -13,8 +13,8 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 
-from candor.v1 import entries_pb2 as pb
-from candor.v1 import ledger_pb2, rating_pb2
+from api.v1 import entries_pb2 as pb
+from api.v1 import ledger_pb2, rating_pb2
 from core import entries as e
 from core import served
 from core.errors import InvalidInput

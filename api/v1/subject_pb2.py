@@ -22,8 +22,8 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from candor.v1 import ledger_pb2 as candor_dot_v1_dot_ledger__pb2
-from candor.v1 import rating_pb2 as candor_dot_v1_dot_rating__pb2
+from api.v1 import ledger_pb2 as candor_dot_v1_dot_ledger__pb2
+from api.v1 import rating_pb2 as candor_dot_v1_dot_rating__pb2
 
 
 DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63\x61ndor/v1/subject.proto\x12\tcandor.v1\x1a\x16\x63\x61ndor/v1/ledger.proto\x1a\x16\x63\x61ndor/v1/rating.proto\"\x19\n\x17GetSubjectRecordRequest\"\xc9\x01\n\x15SubjectRecordResponse\x12)\n\tenrolment\x18\x01 \x01(\x0b\x32\x16.candor.v1.ProvenEntry\x12\'\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x16.candor.v1.ProvenEntry\x12)\n\trule_sets\x18\x03 \x03(\x0b\x32\x16.candor.v1.ProvenEntry\x12\x31\n\ncheckpoint\x18\x04 \x01(\x0b\x32\x1d.candor.v1.CheckpointResponse\"(\n\x13ListDisputesRequest\x12\x11\n\topen_only\x18\x01 \x01(\x08\"r\n\x14ListDisputesResponse\x12\'\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x16.candor.v1.ProvenEntry\x12\x31\n\ncheckpoint\x18\x02 \x01(\x0b\x32\x1d.candor.v1.CheckpointResponse2\xbb\x01\n\x0eSubjectService\x12X\n\x10GetSubjectRecord\x12\".candor.v1.GetSubjectRecordRequest\x1a .candor.v1.SubjectRecordResponse\x12O\n\x0cListDisputes\x12\x1e.candor.v1.ListDisputesRequest\x1a\x1f.candor.v1.ListDisputesResponseb\x06proto3')
