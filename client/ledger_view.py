@@ -121,14 +121,7 @@ class PersistedState:
             i += 1
 
     def scan(self, prefix: str) -> list[tuple[str, bytes]]:
-        merged = dict(self._base_items(prefix.encode()))
-        for k, v in self.updates.items():
-            if k.startswith(prefix):
-                if v is None:
-                    merged.pop(k, None)
-                else:
-                    merged[k] = v
-        return sorted(merged.items())
+        return state.overlaid(self._base_items(prefix.encode()), self.updates, prefix)
 
     def update(self, updates: state.Updates) -> None:
         self.updates.update(updates)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -79,14 +79,19 @@ class Overlay:
         return self.base.get(key)
 
     def scan(self, prefix: str) -> list[tuple[str, bytes]]:
-        merged = dict(self.base.scan(prefix))
-        for k, v in self.updates.items():
-            if k.startswith(prefix):
-                if v is None:
-                    merged.pop(k, None)
-                else:
-                    merged[k] = v
-        return sorted(merged.items())
+        return overlaid(self.base.scan(prefix), self.updates, prefix)
+
+
+def overlaid(base: Iterable[tuple[str, bytes]], updates: Updates, prefix: str) -> list[tuple[str, bytes]]:
+    """`base`'s pairs under `prefix` with `updates` on top (None deletes), ordered by key."""
+    merged = dict(base)
+    for k, v in updates.items():
+        if k.startswith(prefix):
+            if v is None:
+                merged.pop(k, None)
+            else:
+                merged[k] = v
+    return sorted(merged.items())
 
 
 class MemoryState:
