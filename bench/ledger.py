@@ -8,7 +8,7 @@
 2. Inclusion and consistency proof latency on a store of 10^6 entries (p50, p99). Target
    p50 ≤ 1 ms.
 3. Audit replay rate (entries/s, every signature re-verified). Target ≥ 5,000/s, using all
-   cores: `client.audit.replay` with a `server.cpu.CpuPool` of one worker per core (started
+   cores: `client.audit.replay` with a `client.cpu.CpuPool` of one worker per core (started
    and warmed up before timing; the start-up time is printed beside), and the same replay
    in one process for comparison.
 """
@@ -205,9 +205,9 @@ def bench_replay(alliance: Path, leaves: list[bytes], pool: Any = None) -> dict[
 def start_pool(alliance: Path, leaves: list[bytes]) -> tuple[Any, float]:
     """A CpuPool of one worker per core, each having verified a few of `leaves` (imports,
     generators and the genesis are loaded), and the seconds that took."""
+    from client.batch import verify_reports
+    from client.cpu import CpuPool
     from server.ceremony import bootstrap_entries
-    from server.cpu import CpuPool
-    from server.intake import verify_reports
 
     t0 = time.perf_counter()
     pool = CpuPool()

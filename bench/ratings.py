@@ -154,7 +154,7 @@ FLOOR_TOTAL = "(t+1) aggregations + t shares + t verifications + combine, as pow
 FLOOR_ED = f"{1 + WITNESSES} raw Ed25519 verifications"
 NO_FLOOR = "—"
 OP_MIRROR = "Mirror extends an empty store over the whole ledger, pages of 1,000"
-FLOOR_MIRROR = "server.intake.verify_batch of its reports only (proofs + ring signatures), one process"
+FLOOR_MIRROR = "client.batch.verify_batch of its reports only (proofs + ring signatures), one process"
 
 
 def verify_label(m: int) -> str:
@@ -1026,10 +1026,10 @@ def _mirror_rows(runner: _Runner, world: _World) -> None:
     The mirror verifies on a CpuPool of one worker per core, as `candor trustee serve` runs
     it (started and warmed up before timing). The floor is the batch verification of the
     same reports alone, in the same runs, in this one process."""
+    from client.batch import register_alliance, verify_batch, verify_reports
     from client.connection import Connection
-    from server.cpu import CpuPool
+    from client.cpu import CpuPool
     from server.database import open_store
-    from server.intake import register_alliance, verify_batch, verify_reports
     from server.mirror import PAGE, Mirror
 
     leaves = list(world.leaves)

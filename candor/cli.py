@@ -244,7 +244,7 @@ def cmd_audit(args: argparse.Namespace) -> None:
         verifier.accept(resp.note, conn, quorum=0 if args.no_quorum else None)  # and the pinned genesis at 0
         leaves = conn.entries(0, cp.checkpoint.size)
     from client.audit import PARALLEL_FROM
-    from server.cpu import CpuPool
+    from client.cpu import CpuPool
 
     # one worker per core verifies the reports' proofs and ring signatures, if it pays
     pool = CpuPool() if len(leaves) >= PARALLEL_FROM else None
@@ -1017,7 +1017,8 @@ class _Version(argparse.Action):
             found = version("candor")
         except PackageNotFoundError:
             found = "unknown"
-        parser.exit(message=f"candor {found}\n")
+        print(f"candor {found}")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from api import wire
+from client.batch import JobWire, register_alliance, verify_batch, verify_reports
 from core import entries as e
 from core import merkle, state
 from core.errors import CandorError, VerificationError
 
 if TYPE_CHECKING:
-    from server.cpu import CpuPool
-    from server.intake import JobWire
+    from client.cpu import CpuPool
 
 Progress = Callable[[int, int], None]
 
@@ -68,11 +68,11 @@ def replay(leaves: Sequence[bytes], progress: Progress | None = None, *,
     """Re-validate every entry from genesis; raise AuditFailure naming the first bad one.
 
     Runs of consecutive reports have their validity proofs and ring signatures verified in
-    batches by `server.intake.verify_batch`, the very function intake runs (one
+    batches by `client.batch.verify_batch`, the very function intake runs (one
     multi-scalar multiplication per kind and batch); every other check runs entry by entry
     through `core.state.apply`, the very code the operator ran before appending.
 
-    With a `pool` (`server.cpu.CpuPool`, one worker per core for `candor audit`) its
+    With a `pool` (`client.cpu.CpuPool`, one worker per core for `candor audit`) its
     workers verify the batches while this process replays the state: every report is
     applied at once with all its state checks but without its crypto, its batch goes to
     the pool, and the replay passes only if every batch verifies. If anything fails, the
@@ -91,8 +91,6 @@ def _replay_parallel(leaves: Sequence[bytes], progress: Progress | None,
                      pool: CpuPool) -> tuple[state.MemoryState, AuditReport] | None:
     """The replay with report crypto on `pool`; None if anything fails (the caller then
     runs `_replay_sequential` to name it)."""
-    from server.intake import verify_reports
-
     view = state.MemoryState()
     tree = merkle.CompactRange()
     ally: state.Alliance | None = None
@@ -135,8 +133,6 @@ def _replay_parallel(leaves: Sequence[bytes], progress: Progress | None,
 
 
 def _replay_sequential(leaves: Sequence[bytes], progress: Progress | None) -> tuple[state.MemoryState, AuditReport]:
-    from server.intake import register_alliance, verify_batch
-
     view = state.MemoryState()
     tree = merkle.CompactRange()
     ally: state.Alliance | None = None

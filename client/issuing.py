@@ -20,13 +20,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from api import pki
 from api.identity import Identity, ed25519_pem, tls_name, write_private
 from client.subject import SUBJECT_ENCRYPTION_KEY, SUBJECT_TAG_FILE
 from core import entries as e
 from core import escrow, ring
 from core.errors import InvalidInput
 from core.subject import subject_tag
-from server import pki
 
 CA = tuple[ec.EllipticCurvePrivateKey, x509.Certificate]
 

@@ -50,6 +50,7 @@ from client.receipt import Receipt
 from client.verifier import LogVerifier
 from core import entries as e
 from core import escrow, state
+from core.alliance import public_key_of
 from core.errors import InvalidInput, NotFound, VerificationError
 from core.rules import RuleSet, canonical_toml
 from core.signing import VerifyKey
@@ -319,7 +320,7 @@ def _replayed(regulator: Regulator) -> tuple[state.StateView, list[bytes]]:
 
 def _conclude(regulator: Regulator, subject: str | bytes) -> Conclusion:
     """`Regulator.conclude_investigation` (docs/ratings.md, "Investigations")."""
-    from core import investigation, paillier, rating, threshold
+    from core import investigation, paillier, rating
     from core.errors import Conflict
 
     tag = regulator.subject_tag(subject)
@@ -333,11 +334,7 @@ def _conclude(regulator: Regulator, subject: str | bytes) -> Conclusion:
     step = wire.signed_entry_from_bytes(leaves[last.index]).entry.body
     assert isinstance(step, e.InvestigationStep)
     ally = regulator.alliance
-    genesis = ally.genesis
-    trustees = sorted(genesis.trustees, key=lambda t: t.index)
-    pub = threshold.ThresholdPublicKey(n=genesis.paillier_n, threshold=genesis.threshold, parties=len(trustees),
-                                       v=genesis.paillier_v,
-                                       verification_keys=tuple(t.verification_key for t in trustees))
+    pub = public_key_of(ally.genesis)
     chosen = state.investigation_chosen(record, step.subset)
     reports: list[e.ReportCommitted] = []
     for index, _w in chosen:
@@ -381,7 +378,6 @@ def _conclude(regulator: Regulator, subject: str | bytes) -> Conclusion:
 def _withheld(regulator: Regulator, subject: str | bytes) -> list[Withheld]:
     """`Regulator.withheld_tiers`."""
     from core import access
-    from server.trustee import public_key_of
 
     tag = regulator.subject_tag(subject)
     _view, leaves = _replayed(regulator)

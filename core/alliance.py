@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from core import entries as e
+from core import threshold
 from core.errors import InvalidInput
 from core.group import default_group
 from core.pedersen import Generators
@@ -35,3 +36,12 @@ def alliance_of(signed: e.SignedEntry, leaf_hash: bytes) -> Alliance:
     if not isinstance(body, e.Genesis):
         raise InvalidInput(f"entry 0 must be the genesis, found {signed.entry.kind}")
     return Alliance(genesis=body, genesis_hash=leaf_hash)
+
+
+def public_key_of(genesis: e.Genesis) -> threshold.ThresholdPublicKey:
+    """The threshold Paillier public key the genesis fixes: its modulus, threshold and the
+    trustees' verification keys in trustee order."""
+    trustees = sorted(genesis.trustees, key=lambda t: t.index)
+    return threshold.ThresholdPublicKey(n=genesis.paillier_n, threshold=genesis.threshold, parties=len(trustees),
+                                        v=genesis.paillier_v,
+                                        verification_keys=tuple(t.verification_key for t in trustees))

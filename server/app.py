@@ -41,9 +41,9 @@ from api.v1 import (
     rating_pb2_grpc,
     subject_pb2_grpc,
 )
+from client.cpu import CpuPool
 from core.errors import Conflict, Unavailable
 from core.querylog import COMMIT_INTERVAL_S
-from server.cpu import CpuPool
 from server.epoch import EpochRunner
 from server.intake import Verifier
 from server.ledger import Ledger

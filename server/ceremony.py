@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
-from api import wire
+from api import pki, wire
 from api.identity import ed25519_pem, load_key_file, write_private
 from client.issuing import raw_public, write_party
 from core import entries as e
@@ -30,7 +30,6 @@ from core.errors import InvalidInput
 from core.paillier import check_registry_fits
 from core.pedersen import PEDERSEN_DST
 from core.rules import DEFAULT_CATEGORIES, RuleSet, canonical_toml, default_rules
-from server import pki
 
 LINK_DST = "CANDOR-V1-LINK"
 BOOTSTRAP = "bootstrap.entries"

@@ -50,10 +50,10 @@ from api.identity import Identity
 from api.status import unreachable
 from api.v1 import trustee_pb2, trustee_pb2_grpc
 from client.connection import secure_channel
+from client.cpu import CpuPool
 from core import access, combination, state
 from core import entries as e
 from core.errors import CandorError, Conflict, NotFound, Unavailable, VerificationError
-from server.cpu import CpuPool
 from server.ledger import Ledger
 
 log = logging.getLogger("candor.epoch")

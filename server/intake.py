@@ -18,15 +18,9 @@ the oldest has waited `window` seconds (2 ms by default). While every worker is 
 items keep queueing, so batches grow with the load; waiting items are split evenly over
 the free workers so no core idles while another verifies a long batch.
 
-Exact verdicts. A batch must give each client the error it would have got alone
-(`core.report_check.verify_report`, which a job alone gets). `core.report_check.report_items`
-runs every check of an entry but its group equations and raises exactly that error, or
-returns the equations' inputs, which go into the batch equations; if a batch equation
-fails, its items are re-verified one at a time with `verify_validity` / `ring_verify`,
-whose messages are the ones `verify_report` gives (the batch and single verifiers accept
-exactly the same proofs; see their docstrings). Items that fail validity never reach the
-ring batch, as in the one-at-a-time order. `tests/test_intake.py` compares the paths on
-good and bad reports.
+Exact verdicts. Workers run `client.batch.verify_batch`, the batch verification every
+party runs (a trustee's mirror and an auditor too): each item gets the error
+`core.report_check.verify_report` would give it alone.
 
 Escrow (docs/reports.md). The member sends, beside its ring-signed entry, an Ed25519
 signature by its member key over "CANDOR-V1-ESCROW" ‖ genesis hash ‖ SHA-256(entry bytes).
@@ -57,23 +51,18 @@ import os
 import signal
 import threading
 import time
-import traceback
 from collections import deque
-from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from api import wire
+from client.batch import JobWire, register_alliance, verify_batch
 from core import entries as e
 from core import escrow, merkle, state
 from core.errors import CandorError, InvalidInput, PermissionDenied, Unavailable, VerificationError
-from core.group import default_group
-from core.proofs import batch_verify_validity, verify_validity
-from core.report_check import ValidityItem, report_items, verify_report
-from core.ring import RingItem, batch_ring_verify, ring_verify
 
 if TYPE_CHECKING:
     from server.ledger import Ledger
@@ -83,11 +72,6 @@ log = logging.getLogger("candor.intake")
 DEFAULT_WINDOW = 0.002
 DEFAULT_MAX_BATCH = 16
 VERIFY_TIMEOUT = 30.0
-
-#: What a worker gets for one entry: (leaf, ring keys in admission order, index of the last
-#: membership change, ledger size, subject tag of the retracted report or None).
-JobWire = tuple[bytes, tuple[bytes, ...], int, int, "bytes | None"]
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -114,22 +98,6 @@ class Job:
 
 # -- the worker side (also run in-process when workers=0) -----------------------------------
 
-# Alliances by genesis leaf hash, decoded once per process (a worker is initialised with
-# one; an in-process verifier registers its own).
-_ALLIANCES: dict[bytes, state.Alliance] = {}
-
-
-def register_alliance(genesis_leaf: bytes) -> bytes:
-    """Decode the genesis once in this process; warm the generators. Returns its leaf hash."""
-    digest = merkle.leaf_hash(genesis_leaf)
-    if digest not in _ALLIANCES:
-        ally = state.alliance_of(wire.signed_entry_from_bytes(genesis_leaf), digest)
-        for category in ally.genesis.categories:  # hash the G_{c,t} now, not on the first report
-            for tier in range(4):
-                ally.generators.g(category, tier)
-        _ALLIANCES[digest] = ally
-    return digest
-
 
 def _init_worker(genesis_leaf: bytes, server_pid: int) -> None:
     # The server handles Ctrl-C and shuts the pool down; a worker must not die first.
@@ -150,78 +118,6 @@ def _exit_with(server_pid: int) -> None:
             os._exit(0)
         except PermissionError:
             pass  # the pid exists (owned by another user)
-
-
-def _outcome(exc: Exception) -> BaseException:
-    """A refusal as it is; anything else is a bug, not a refusal: keep its traceback for the
-    server's log (the caller sees INTERNAL)."""
-    if isinstance(exc, CandorError):
-        return exc
-    return RuntimeError("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
-
-
-def _check_all(items: Sequence[tuple[int, T]], batch: Callable[[list[T]], None],
-               single: Callable[[T], None]) -> dict[int, BaseException]:
-    """Run `batch` over all items; if it fails, `single` over each. Failures by position."""
-    if len(items) > 1:
-        try:
-            batch([item for _, item in items])
-            return {}
-        except Exception:  # noqa: BLE001 - any failure: find out item by item
-            pass
-    failed: dict[int, BaseException] = {}
-    for pos, item in items:
-        try:
-            single(item)
-        except Exception as exc:  # noqa: BLE001 - returned, so one bad item cannot fail its batch
-            failed[pos] = _outcome(exc)
-    return failed
-
-
-def verify_batch(genesis_hash: bytes, jobs: Sequence[JobWire]) -> list[BaseException | None]:
-    """Verify `jobs` together; one outcome per job, each what `core.report_check.verify_report`
-    gives that job alone."""
-    ally = _ALLIANCES.get(genesis_hash)
-    if ally is None:
-        raise Unavailable("this verification worker was started for another alliance; restart the operator")
-    outcomes: list[BaseException | None] = [None] * len(jobs)
-    if len(jobs) == 1:
-        leaf, ring, changed_at, index, subject = jobs[0]
-        try:
-            verify_report(ally, wire.signed_entry_from_bytes(leaf), ring, changed_at, index, subject)
-        except Exception as exc:  # noqa: BLE001
-            outcomes[0] = _outcome(exc)
-        return outcomes
-    gens, group = ally.generators, default_group()
-    validity: list[tuple[int, ValidityItem]] = []
-    rings: dict[int, RingItem] = {}
-    for pos, (leaf, ring, changed_at, index, subject) in enumerate(jobs):
-        try:
-            checked = report_items(ally, wire.signed_entry_from_bytes(leaf), ring, changed_at, index, subject)
-        except Exception as exc:  # noqa: BLE001 - the job's verdict, as verify_report gives it
-            outcomes[pos] = _outcome(exc)
-            continue
-        if checked.validity is not None:
-            validity.append((pos, checked.validity))
-        rings[pos] = checked.ring
-    failed = _check_all(validity, lambda items: batch_verify_validity(gens, items),
-                        lambda item: verify_validity(gens, *item))
-    for pos, refusal in failed.items():
-        outcomes[pos] = refusal
-        del rings[pos]
-    failed = _check_all(sorted(rings.items(), key=lambda kv: kv[0]),
-                        lambda items: batch_ring_verify(group, items), lambda item: ring_verify(group, *item))
-    for pos, refusal in failed.items():
-        outcomes[pos] = refusal
-    return outcomes
-
-
-def verify_reports(genesis_leaf: bytes, jobs: Sequence[JobWire]) -> list[bool]:
-    """Whether each job passes `verify_batch`, in a process that may not know the alliance
-    yet (a `server.cpu.CpuPool` worker of a trustee mirror or an auditor): registers it
-    first. Booleans cross the process boundary; whoever needs the reason for a refusal
-    re-runs that entry through `core.state.apply`, which names it."""
-    return [outcome is None for outcome in verify_batch(register_alliance(genesis_leaf), jobs)]
 
 
 # -- the escrow, made by the party that saw who -----------------------------------------------
@@ -277,7 +173,7 @@ class Verifier:
     """Verifies reports and retractions for one ledger, in `workers` processes.
 
     `workers=None` starts one per core (`os.cpu_count()`); `workers=0` verifies in the
-    calling thread. `verify_entry(leaf)` gives the verdict of `core.report_check.verify_report`
+    calling thread. `verify_entry(leaf, signed)` gives the verdict of `core.report_check.verify_report`
     against the ledger's current state (same checks, same error types and messages), but the
     crypto runs elsewhere and concurrent calls share batch equations. The pool starts on
     first use (the ledger needs its genesis first) or on `warm()`; `close()` stops it.
@@ -378,9 +274,12 @@ class Verifier:
             self._ring_cache = cached
         return cached[1], cached[2]
 
-    def prepare(self, leaf: bytes) -> tuple[e.SignedEntry, Job]:
-        """Decode the entry and take the state it is verified against (in this process)."""
-        signed = wire.signed_entry_from_bytes(leaf)
+    def prepare(self, leaf: bytes, signed: e.SignedEntry | None = None) -> tuple[e.SignedEntry, Job]:
+        """Take the state the entry is verified against (in this process); `signed` is `leaf`
+        already decoded by the caller (decoded here if not given). The worker decodes the
+        bytes again in its own process, with every check of `api.wire`."""
+        if signed is None:
+            signed = wire.signed_entry_from_bytes(leaf)
         body = signed.entry.body
         subject: bytes | None = None  # a retraction of no report on the ledger: refused by the worker
         if isinstance(body, e.ReportRetracted):
@@ -391,12 +290,14 @@ class Verifier:
         ring, changed_at = self._ring()
         return signed, Job(leaf, ring, changed_at, self.ledger.store.size(), subject)
 
-    def verify_entry(self, leaf: bytes, timeout: float = VERIFY_TIMEOUT) -> e.SignedEntry:
-        """Decode and verify a report or retraction against the ledger's current state; raise
-        what `core.report_check.verify_report` raises for it."""
+    def verify_entry(self, leaf: bytes, signed: e.SignedEntry | None = None,
+                     timeout: float = VERIFY_TIMEOUT) -> e.SignedEntry:
+        """Verify a report or retraction (`leaf`, and `signed` if the caller decoded it already)
+        against the ledger's current state; raise what `core.report_check.verify_report`
+        raises for it."""
         start = time.perf_counter()
         try:
-            signed, job = self.prepare(leaf)
+            signed, job = self.prepare(leaf, signed)
             self.verify(job, timeout)
         finally:
             self.ledger.metrics.verification.observe(time.perf_counter() - start)

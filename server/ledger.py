@@ -82,6 +82,7 @@ class Ledger:
         self.checkpoint_interval = checkpoint_interval
         self.clock = clock
         self._cp_cond = threading.Condition()
+        self._cp_changes = 0  # bumped under _cp_cond by every notification: no wake-up is lost
         self._stopping = threading.Event()
         self._alliance: state.Alliance | None = None
         self._threads: list[threading.Thread] = []
@@ -140,9 +141,21 @@ class Ledger:
         self._threads.clear()
 
     def checkpoint_changed(self) -> None:
-        """Wake whoever waits for a checkpoint or for entries to sign."""
+        """Wake whoever waits for a checkpoint, a cosignature or entries to sign."""
         with self._cp_cond:
+            self._cp_changes += 1
             self._cp_cond.notify_all()
+
+    def _changes(self) -> int:
+        with self._cp_cond:
+            return self._cp_changes
+
+    def _wait_change(self, seen: int, timeout: float) -> None:
+        """Wait until `checkpoint_changed` is called after `_changes()` returned `seen`. The
+        timeout is only a fallback (a shared store's other servers notify over LISTEN/NOTIFY)."""
+        with self._cp_cond:
+            if self._cp_changes == seen:
+                self._cp_cond.wait(timeout=timeout)
 
     def committed(self, appended: int, decided: int) -> None:
         """Bookkeeping after a sequencer commit of `decided` entries, `appended` of them appended."""
@@ -219,8 +232,7 @@ class Ledger:
         cp = Checkpoint(origin=self.origin, size=size, root_hash=merkle.root_at(size, self.store.node))
         note = sign_checkpoint(cp, self.signer)
         self.store.put_checkpoint(size, note)
-        with self._cp_cond:
-            self._cp_cond.notify_all()
+        self.checkpoint_changed()
         self.sequencer.announce_checkpoint()  # receipts wait for it on every server
         return size, note
 
@@ -242,14 +254,14 @@ class Ledger:
     def wait_checkpoint(self, min_size: int, timeout: float = 30.0) -> tuple[int, bytes]:
         deadline = time.monotonic() + timeout
         while True:
+            seen = self._changes()
             latest = self.store.latest_checkpoint()
             if latest is not None and latest[0] >= min_size:
                 return latest
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise Unavailable(f"no checkpoint covers size {min_size} yet; retry GetReceipt shortly")
-            with self._cp_cond:
-                self._cp_cond.wait(timeout=min(remaining, 0.2))
+            self._wait_change(seen, min(remaining, 0.2))
 
     def checkpoint_with_cosignatures(self, size: int = 0) -> tuple[int, bytes]:
         """The operator-signed note for `size` (0 = latest) with every cosignature appended."""
@@ -292,8 +304,7 @@ class Ledger:
         if count >= self.alliance.genesis.witness_quorum and size > self._cosigned:
             self._cosigned = size
             self.sequencer.publish_cosigned(size)  # other servers learn of it (see cosigned_size)
-            with self._cp_cond:
-                self._cp_cond.notify_all()
+            self.checkpoint_changed()
         return count
 
     def cosigned_size(self) -> int:
@@ -322,13 +333,14 @@ class Ledger:
     def wait_cosigned(self, min_size: int, timeout: float = 30.0) -> int:
         """Wait until the witnesses have cosigned a checkpoint of at least `min_size`."""
         deadline = time.monotonic() + timeout
-        while self.cosigned_size() < min_size:
+        while True:
+            seen = self._changes()
+            if self.cosigned_size() >= min_size:
+                return self._cosigned
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise Unavailable(f"no witness-cosigned checkpoint covers size {min_size} yet; {self.quorum_gap()}")
-            with self._cp_cond:
-                self._cp_cond.wait(timeout=min(remaining, 0.2))
-        return self._cosigned
+            self._wait_change(seen, min(remaining, 0.2))
 
     # -- proofs -----------------------------------------------------------------------------
 

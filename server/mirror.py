@@ -22,13 +22,13 @@ from pathlib import Path
 
 from api import wire
 from api.identity import Identity
+from client.batch import JobWire, verify_reports
 from client.connection import Connection, Outage
+from client.cpu import CpuPool
 from client.verifier import LogVerifier
 from core import entries as e
 from core import state
 from core.errors import CandorError, QuorumMissing, VerificationError
-from server.cpu import CpuPool
-from server.intake import JobWire, verify_reports
 from server.staging import Staging
 from server.storage import LedgerStore, StoreView
 
@@ -133,7 +133,7 @@ class Mirror:
         None if anything fails.
 
         Runs of consecutive reports (no membership change between them, so one ring) go to
-        `server.intake.verify_reports` on the CPU pool (gmpy2 and arkworks hold the GIL) in
+        `client.batch.verify_reports` on the CPU pool (gmpy2 and arkworks hold the GIL) in
         jobs of `BATCH`: the very batch verification intake runs (one multi-scalar
         multiplication per kind and job). Meanwhile this thread applies each report with
         `verify=False` (every state check, ring currency included, but not the proof and

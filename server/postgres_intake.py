@@ -12,7 +12,7 @@ store offers what a multi-server deployment needs:
   the lease holder reads `pending` rows and `commit`s a batch together with every row's
   outcome in ONE transaction, so an outcome "appended at index i" exists if and only if entry
   i is durably that leaf; `intake_collect` hands outcomes back to the accepting server.
-* LISTEN/NOTIFY on one channel per schema ("intake", "outcome", "checkpoint") so that nobody
+* LISTEN/NOTIFY on one channel per schema ("intake", "outcome", "checkpoint", "cosigned") so that nobody
   has to poll fast; every waiter still polls slowly in case a notification is lost.
 
 `IntakeQueue` is mixed into `server.postgres_store.PostgresStore`; `SequencerLease` and

@@ -296,6 +296,8 @@ class SharedStore(Protocol):
 class _Waiter:
     future: Future[int]
     deadline: float  # time.monotonic()
+    leaf: bytes
+    signed: e.SignedEntry  # `leaf` decoded at intake: the sequencer reuses it for this server's rows
 
 
 class SharedSequencer:
@@ -380,7 +382,8 @@ class SharedSequencer:
         intake_id = self.store.intake_submit(leaf, verified=verified, server=self.name,
                                              request_id=current_request_id())
         with self._lock:
-            self._waiting[intake_id] = _Waiter(future, time.monotonic() + self.intake_timeout + WAIT_MARGIN)
+            self._waiting[intake_id] = _Waiter(future, time.monotonic() + self.intake_timeout + WAIT_MARGIN,
+                                               leaf, signed)
         self._wake.set()  # this server may be the sequencer: no need to wait for the NOTIFY
         return future
 
@@ -404,8 +407,8 @@ class SharedSequencer:
                 self._watch_stop.wait(self.poll)
             if "intake" in payloads:
                 self._wake.set()
-            if "checkpoint" in payloads or "outcome" in payloads:
-                self.ledger.checkpoint_changed()
+            if payloads & {"checkpoint", "outcome", "cosigned"}:
+                self.ledger.checkpoint_changed()  # receipt and cosignature waiters re-check
             try:
                 self._collect()
             except Exception:  # noqa: BLE001 - the watcher must outlive any one failure
@@ -544,11 +547,16 @@ class SharedSequencer:
                     f"the ledger did not append this entry within {self.intake_timeout:g} s of its arrival; "
                     "it was not appended: resend it (same report id)")))
                 continue
-            try:
-                signed = wire.signed_entry_from_bytes(row.leaf)
-            except CandorError as exc:
-                outcomes.append(IntakeOutcome(row.id, error_class=error_class(exc), error_message=str(exc)))
-                continue
+            with self._lock:
+                mine = self._waiting.get(row.id)
+            if mine is not None and mine.leaf == row.leaf:
+                signed = mine.signed  # queued by this server: decoded already
+            else:
+                try:
+                    signed = wire.signed_entry_from_bytes(row.leaf)
+                except CandorError as exc:
+                    outcomes.append(IntakeOutcome(row.id, error_class=error_class(exc), error_message=str(exc)))
+                    continue
             items.append((row.leaf, signed, row.verified))
             decoded_rows.append(row)
         if items:
@@ -599,6 +607,10 @@ class SharedSequencer:
 
     def publish_cosigned(self, size: int) -> None:
         self.ledger.store.append_log(COSIGNED_LOG, str(size).encode())
+        try:
+            self.store.notify("cosigned")  # wakes `Ledger.wait_cosigned` on the other servers
+        except CandorError as exc:
+            log.debug("cosignature notification not sent: %s", exc)
 
     def cosigned_elsewhere(self) -> int:
         # Witnesses may cosign through any server: catch up on what the others recorded.

@@ -198,13 +198,14 @@ class ReportingServicer(gov_grpc.ReportingServiceServicer):
         submitted = wire.signed_entry_from_bytes(request.signed_entry)
         if not isinstance(submitted.entry.body, kind):
             raise InvalidInput(f"this call takes a {kind.__name__} entry, not {submitted.entry.kind}")
-        leaf = request.signed_entry
+        leaf, signed = request.signed_entry, submitted  # decoded once; passed on as (bytes, object)
         if kind is e.ReportCommitted:
             # The escrow signature is checked before any expensive crypto, and sealed by us.
-            leaf, _ = seal_report(self.ledger.alliance, self.ledger.view, member, submitted, request.escrow_signature)
+            leaf, signed = seal_report(self.ledger.alliance, self.ledger.view, member, submitted,
+                                       request.escrow_signature)
         elif request.escrow_signature:
             raise InvalidInput("only SubmitReport takes an escrow signature")
-        signed = self.verifier.verify_entry(leaf)
+        self.verifier.verify_entry(leaf, signed)
         return _wait(self.ledger, leaf, signed, verified=True)
 
     def SubmitReport(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext) -> gov.Receipt:

@@ -50,8 +50,10 @@ from api.identity import Identity
 from api.status import grpc_errors
 from api.v1 import trustee_pb2, trustee_pb2_grpc
 from client.connection import Connection
+from client.cpu import CpuPool
 from core import access, combination, investigation, paillier, rating, state, threshold
 from core import entries as e
+from core.alliance import public_key_of
 from core.errors import (
     CandorError,
     Conflict,
@@ -63,7 +65,6 @@ from core.errors import (
     VerificationError,
 )
 from server.ceremony import TRUSTEE_ENCRYPTION_KEY
-from server.cpu import CpuPool
 from server.logging_setup import RpcObserver
 from server.mirror import Mirror
 from server.pki import peer_identity, server_credentials
@@ -73,13 +74,6 @@ from server.storage import LedgerStore
 log = logging.getLogger("candor.trustee")
 SHARE_LOG = "shares"
 ENCRYPTION_KEY_FILE = TRUSTEE_ENCRYPTION_KEY
-
-
-def public_key_of(genesis: e.Genesis) -> threshold.ThresholdPublicKey:
-    trustees = sorted(genesis.trustees, key=lambda t: t.index)
-    return threshold.ThresholdPublicKey(n=genesis.paillier_n, threshold=genesis.threshold, parties=len(trustees),
-                                        v=genesis.paillier_v,
-                                        verification_keys=tuple(t.verification_key for t in trustees))
 
 
 def aggregate_ciphertext(mirror_store: LedgerStore, pub: threshold.ThresholdPublicKey,

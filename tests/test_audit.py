@@ -160,7 +160,7 @@ def test_replay_batches_reports_and_still_names_a_bad_one(alliance_dir: Path, op
             member.submit_report(f"anchor-{i}", "fake_traffic", i % 4, day)
     finally:
         member.close()
-    from server.cpu import CpuPool
+    from client.cpu import CpuPool
 
     leaves = operator.ledger.store.entries(0, operator.ledger.store.size())
     _, report = replay(leaves)

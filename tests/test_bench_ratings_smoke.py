@@ -49,7 +49,7 @@ QUICK_ROWS = {
         "3 raw Ed25519 verifications",
     # reports: the ledger's size, which depends on the ceremony; checked in test_mirror_row
     (MIRROR, MIRROR_OP, 2048, None):
-        "server.intake.verify_batch of its reports only (proofs + ring signatures), one process",
+        "client.batch.verify_batch of its reports only (proofs + ring signatures), one process",
     (E2E, "EpochRunner request + answer over gRPC, per subject", 2048, 3):
         "(t+1) aggregations + t shares + t verifications + combine, as powmods",
     (E2E, "in-process epoch total, same key and m (comparison)", 2048, 3):

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from api.identity import load_key_file
+from client.cpu import CpuPool
 from core import threshold
 from core.errors import VerificationError
-from server.cpu import CpuPool
 
 KEY = Path(__file__).parent / "keys" / "test_only_threshold_1024_t2_n3.json"
 

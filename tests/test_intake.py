@@ -24,13 +24,14 @@ import pytest
 from api import wire
 from api.identity import Identity
 from api.v1 import governance_pb2 as gov
+from client.batch import verify_batch
 from client.connection import Connection
 from client.sdk import Member
 from core import entries as e
 from core import errors, report_check, ring, state
 from core.escrow import ESCROW_BYTES
 from core.group import default_group
-from server.intake import Job, Verifier, verify_batch
+from server.intake import Job, Verifier
 
 SUBJECT = "anchor-intake"
 KEYS = Path(__file__).parent / "keys"

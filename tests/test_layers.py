@@ -1,10 +1,12 @@
-"""Imports point down only: core ← api ← client, server ← candor (docs/architecture.md).
+"""Imports point down only: core ← api ← client ← server ← candor (docs/architecture.md).
 
 `core/` is the floor and imports none of the packages above it; `api/` (generated code,
-protobuf conversions, status table, identity folders) imports only the core; `client/` and
-`server/` import the core and `api/`, never the application `candor/` (the CLI and the demo)
-that sits on top of them. Every import counts, including one inside a function. Benchmarks
-and tests sit beside the application and no package imports them.
+protobuf conversions, status table, identity folders, certificates) imports only the core;
+`client/` imports the core and `api/`, never `server/`; `server/` may also use the client
+library (a trustee or witness talks to other parties through it); neither imports the
+application `candor/` (the CLI and the demo) that sits on top of them. Every import counts,
+including one inside a function. Benchmarks and tests sit beside the application and no
+package imports them.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FORBIDDEN = {
     "core": {"api", "client", "server", "candor", "bench", "tests"},
     "api": {"client", "server", "candor", "bench", "tests"},
-    "client": {"candor", "bench", "tests"},
+    "client": {"server", "candor", "bench", "tests"},
     "server": {"candor", "bench", "tests"},
     "candor": {"bench", "tests"},
 }

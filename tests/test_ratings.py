@@ -687,7 +687,7 @@ def test_uncompressed_commitment_hints_are_checked_not_trusted(world: World) -> 
 
 
 def test_mirror_batch_verification_refuses_what_apply_refuses(world: World, tmp_path: Path) -> None:
-    """A trustee mirror verifies runs of reports in batches (server.intake.verify_batch).
+    """A trustee mirror verifies runs of reports in batches (client.batch.verify_batch).
     An operator serving a report whose validity proof or ring signature is another's, in
     the middle of a run of honest reports, is refused at that very entry, with the message
     entry-by-entry verification gives, and nothing of the page is stored."""

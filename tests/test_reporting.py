@@ -20,7 +20,7 @@ import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from api import wire
+from api import pki, wire
 from api.identity import Identity
 from api.status import from_rpc_error
 from api.v1 import governance_pb2 as gov
@@ -34,7 +34,6 @@ from core import errors, escrow, merkle, ring, state
 from core.checkpoint import Checkpoint, sign_checkpoint
 from core.group import default_group
 from core.signing import VerifyKey
-from server import pki
 
 SUBJECT = "Anchor Li ＬＩＶＥ"  # full-width letters: normalised before tagging
 

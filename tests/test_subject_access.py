@@ -25,8 +25,8 @@ from api.v1 import trustee_pb2
 from candor.cli import main
 from core import access, paillier, state, threshold
 from core import entries as e
+from core.alliance import public_key_of
 from core.errors import PermissionDenied
-from server.trustee import public_key_of
 from tests.test_investigations import Recording
 from tests.test_ratings import S1, S3, World, _hex, rerandomised_copy, world  # noqa: F401  (world: the fixture)
 

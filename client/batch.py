@@ -1,0 +1,129 @@
+"""Batch verification of reports and retractions, as every party runs it (docs/reports.md,
+docs/architecture.md).
+
+The operator's intake (`server.intake.Verifier`), a trustee's mirror (`server.mirror`) and
+an auditor (`client.audit`) verify reports with the same function, `verify_batch`, so
+what one party accepts every other accepts too. A job (`JobWire`) is an entry with the
+state it is verified against, as bytes and integers: it crosses process boundaries
+(`client.cpu.CpuPool` or the intake's worker pool) without decoded objects, and a worker
+knows the alliance from `register_alliance` once per process.
+
+Exact verdicts. A batch must give each job the error it would have got alone
+(`core.report_check.verify_report`, which a job alone gets). `core.report_check.report_items`
+runs every check of an entry but its group equations and raises exactly that error, or
+returns the equations' inputs, which go into the batch equations (`core.proofs.batch_verify_validity`,
+`core.ring.batch_ring_verify`: one multi-scalar multiplication for many items); if a batch
+equation fails, its items are re-verified one at a time with `verify_validity` /
+`ring_verify`, whose messages are the ones `verify_report` gives (the batch and single
+verifiers accept exactly the same proofs; see their docstrings). Items that fail validity
+never reach the ring batch, as in the one-at-a-time order. `tests/test_intake.py` compares
+the paths on good and bad reports.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from api import wire
+from core import merkle, state
+from core.errors import CandorError, Unavailable
+from core.group import default_group
+from core.proofs import batch_verify_validity, verify_validity
+from core.report_check import ValidityItem, report_items, verify_report
+from core.ring import RingItem, batch_ring_verify, ring_verify
+
+#: What a worker gets for one entry: (leaf, ring keys in admission order, index of the last
+#: membership change, ledger size, subject tag of the retracted report or None).
+JobWire = tuple[bytes, tuple[bytes, ...], int, int, "bytes | None"]
+T = TypeVar("T")
+
+
+# Alliances by genesis leaf hash, decoded once per process (a worker is initialised with
+# one; an in-process verifier registers its own).
+_ALLIANCES: dict[bytes, state.Alliance] = {}
+
+
+def register_alliance(genesis_leaf: bytes) -> bytes:
+    """Decode the genesis once in this process; warm the generators. Returns its leaf hash."""
+    digest = merkle.leaf_hash(genesis_leaf)
+    if digest not in _ALLIANCES:
+        ally = state.alliance_of(wire.signed_entry_from_bytes(genesis_leaf), digest)
+        for category in ally.genesis.categories:  # hash the G_{c,t} now, not on the first report
+            for tier in range(4):
+                ally.generators.g(category, tier)
+        _ALLIANCES[digest] = ally
+    return digest
+
+
+def _outcome(exc: Exception) -> BaseException:
+    """A refusal as it is; anything else is a bug, not a refusal: keep its traceback for the
+    caller's log (a server's client sees INTERNAL)."""
+    if isinstance(exc, CandorError):
+        return exc
+    return RuntimeError("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+
+
+def _check_all(items: Sequence[tuple[int, T]], batch: Callable[[list[T]], None],
+               single: Callable[[T], None]) -> dict[int, BaseException]:
+    """Run `batch` over all items; if it fails, `single` over each. Failures by position."""
+    if len(items) > 1:
+        try:
+            batch([item for _, item in items])
+            return {}
+        except Exception:  # noqa: BLE001 - any failure: find out item by item
+            pass
+    failed: dict[int, BaseException] = {}
+    for pos, item in items:
+        try:
+            single(item)
+        except Exception as exc:  # noqa: BLE001 - returned, so one bad item cannot fail its batch
+            failed[pos] = _outcome(exc)
+    return failed
+
+
+def verify_batch(genesis_hash: bytes, jobs: Sequence[JobWire]) -> list[BaseException | None]:
+    """Verify `jobs` together; one outcome per job, each what `core.report_check.verify_report`
+    gives that job alone."""
+    ally = _ALLIANCES.get(genesis_hash)
+    if ally is None:
+        raise Unavailable("this verification worker was started for another alliance; restart the operator")
+    outcomes: list[BaseException | None] = [None] * len(jobs)
+    if len(jobs) == 1:
+        leaf, ring, changed_at, index, subject = jobs[0]
+        try:
+            verify_report(ally, wire.signed_entry_from_bytes(leaf), ring, changed_at, index, subject)
+        except Exception as exc:  # noqa: BLE001
+            outcomes[0] = _outcome(exc)
+        return outcomes
+    gens, group = ally.generators, default_group()
+    validity: list[tuple[int, ValidityItem]] = []
+    rings: dict[int, RingItem] = {}
+    for pos, (leaf, ring, changed_at, index, subject) in enumerate(jobs):
+        try:
+            checked = report_items(ally, wire.signed_entry_from_bytes(leaf), ring, changed_at, index, subject)
+        except Exception as exc:  # noqa: BLE001 - the job's verdict, as verify_report gives it
+            outcomes[pos] = _outcome(exc)
+            continue
+        if checked.validity is not None:
+            validity.append((pos, checked.validity))
+        rings[pos] = checked.ring
+    failed = _check_all(validity, lambda items: batch_verify_validity(gens, items),
+                        lambda item: verify_validity(gens, *item))
+    for pos, refusal in failed.items():
+        outcomes[pos] = refusal
+        del rings[pos]
+    failed = _check_all(sorted(rings.items(), key=lambda kv: kv[0]),
+                        lambda items: batch_ring_verify(group, items), lambda item: ring_verify(group, *item))
+    for pos, refusal in failed.items():
+        outcomes[pos] = refusal
+    return outcomes
+
+
+def verify_reports(genesis_leaf: bytes, jobs: Sequence[JobWire]) -> list[bool]:
+    """Whether each job passes `verify_batch`, in a process that may not know the alliance
+    yet (a `client.cpu.CpuPool` worker of a trustee mirror or an auditor): registers it
+    first. Booleans cross the process boundary; whoever needs the reason for a refusal
+    re-runs that entry through `core.state.apply`, which names it."""
+    return [outcome is None for outcome in verify_batch(register_alliance(genesis_leaf), jobs)]
