@@ -97,6 +97,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.alliance import alliance_of
+
 KEY_FILE = Path(__file__).resolve().parent.parent / "tests" / "keys" / "test_only_threshold_2048_t2_n3.json"
 TARGET_RATE = 1000.0  # issue 6: verified, durably logged reports/s with a ring of 20
 TARGET_RING = 20
@@ -708,13 +710,13 @@ def check_receipts(alliance: Path, receipts: Sequence[tuple[bytes, bytes]]) -> d
     from api import wire
     from api.identity import Identity
     from api.v1 import governance_pb2 as gov
-    from core import merkle, state
+    from core import merkle
     from core.checkpoint import open_checkpoint
     from core.errors import CandorError
 
     operator = Identity.load(alliance / "operator")
     genesis = operator.genesis_leaf()
-    origin = state.alliance_of(wire.signed_entry_from_bytes(genesis), merkle.leaf_hash(genesis)).genesis.origin
+    origin = alliance_of(wire.signed_entry_from_bytes(genesis), merkle.leaf_hash(genesis)).genesis.origin
     verifier = operator.note_signer().verifier()
     sizes, proofs, failures = [], [], []
     for leaf, raw in receipts:
@@ -815,14 +817,14 @@ def floor_work(alliance: Path, leaves: Sequence[bytes], batch: int, tmp: Path, s
     from api import wire
     from api.identity import Identity
     from core import entries as e
-    from core import merkle, state
+    from core import merkle
     from core.group import default_group
     from core.proofs import ReportStatement, ValidityProof, batch_verify_validity, verify_validity
     from core.ring import RingSignature, batch_ring_verify, ring_context, ring_verify
     from server.ceremony import bootstrap_entries
 
     genesis = Identity.load(alliance / "operator").genesis_leaf()
-    ally = state.alliance_of(wire.signed_entry_from_bytes(genesis), merkle.leaf_hash(genesis))
+    ally = alliance_of(wire.signed_entry_from_bytes(genesis), merkle.leaf_hash(genesis))
     gens, group = ally.generators, default_group()
     # The ring, in admission order, as the server holds it.
     ring = [s.entry.body.reporting_key

@@ -81,6 +81,7 @@ from client.verifier import LogVerifier
 from core import combination, escrow, merkle, ring, state
 from core import entries as e
 from core import rating as ratingv2
+from core.alliance import Alliance
 from core.checkpoint import Checkpoint, sign_checkpoint
 from core.combination import check_opening
 from core.escrow import escrow_keypair
@@ -450,7 +451,7 @@ class _World:
     directory: Path
     bits: int
     key_source: str
-    ally: state.Alliance
+    ally: Alliance
     genesis_leaf: bytes
     pk: ThresholdPublicKey
     shares: list[KeyShare]

@@ -20,6 +20,7 @@ from api import wire
 from client.batch import JobWire, register_alliance, verify_batch, verify_reports
 from core import entries as e
 from core import merkle, state
+from core.alliance import Alliance, alliance_of
 from core.errors import CandorError, VerificationError
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ def _replay_parallel(leaves: Sequence[bytes], progress: Progress | None,
     runs `_replay_sequential` to name it)."""
     view = state.MemoryState()
     tree = merkle.CompactRange()
-    ally: state.Alliance | None = None
+    ally: Alliance | None = None
     report = AuditReport(size=len(leaves), root=b"")
     run: list[tuple[int, bytes]] = []
     verdicts: list[Future[list[bool]]] = []
@@ -114,7 +115,7 @@ def _replay_parallel(leaves: Sequence[bytes], progress: Progress | None,
             view.update(state.apply(view, ally, index, signed, verify=not is_report))
             report.kinds[signed.entry.kind] = report.kinds.get(signed.entry.kind, 0) + 1
             if index == 0:
-                ally = state.alliance_of(signed, merkle.leaf_hash(leaf))
+                ally = alliance_of(signed, merkle.leaf_hash(leaf))
             if is_report:
                 run.append((index, leaf))
                 if len(run) >= BATCH:
@@ -135,7 +136,7 @@ def _replay_parallel(leaves: Sequence[bytes], progress: Progress | None,
 def _replay_sequential(leaves: Sequence[bytes], progress: Progress | None) -> tuple[state.MemoryState, AuditReport]:
     view = state.MemoryState()
     tree = merkle.CompactRange()
-    ally: state.Alliance | None = None
+    ally: Alliance | None = None
     report = AuditReport(size=len(leaves), root=b"")
     pending: list[tuple[int, bytes, e.SignedEntry]] = []
 
@@ -172,7 +173,7 @@ def _replay_sequential(leaves: Sequence[bytes], progress: Progress | None) -> tu
             flush()
             apply(index, signed, verify=True)
             if index == 0:
-                ally = state.alliance_of(signed, merkle.leaf_hash(leaf))
+                ally = alliance_of(signed, merkle.leaf_hash(leaf))
         if progress is not None and (index % 256 == 0 or index + 1 == len(leaves)):
             progress(index + 1, len(leaves))
     flush()

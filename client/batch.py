@@ -27,7 +27,8 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from api import wire
-from core import merkle, state
+from core import merkle
+from core.alliance import Alliance, alliance_of
 from core.errors import CandorError, Unavailable
 from core.group import default_group
 from core.proofs import batch_verify_validity, verify_validity
@@ -42,14 +43,14 @@ T = TypeVar("T")
 
 # Alliances by genesis leaf hash, decoded once per process (a worker is initialised with
 # one; an in-process verifier registers its own).
-_ALLIANCES: dict[bytes, state.Alliance] = {}
+_ALLIANCES: dict[bytes, Alliance] = {}
 
 
 def register_alliance(genesis_leaf: bytes) -> bytes:
     """Decode the genesis once in this process; warm the generators. Returns its leaf hash."""
     digest = merkle.leaf_hash(genesis_leaf)
     if digest not in _ALLIANCES:
-        ally = state.alliance_of(wire.signed_entry_from_bytes(genesis_leaf), digest)
+        ally = alliance_of(wire.signed_entry_from_bytes(genesis_leaf), digest)
         for category in ally.genesis.categories:  # hash the G_{c,t} now, not on the first report
             for tier in range(4):
                 ally.generators.g(category, tier)

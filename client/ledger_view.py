@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import Literal
 
 from core import merkle, state
+from core.alliance import Alliance
 from core.checkpoint import VerifiedCheckpoint
 from core.errors import CandorError
 
@@ -139,7 +140,7 @@ class LedgerView:
 
     kv: PersistedState
     tree: merkle.CompactRange
-    alliance: state.Alliance | None = None
+    alliance: Alliance | None = None
     note: bytes = b""
     saved: int = 0
 

@@ -18,6 +18,7 @@ from api import wire
 from api.v1 import rating_pb2
 from core import entries as e
 from core import merkle, querylog, state
+from core.alliance import Alliance
 from core.checkpoint import Checkpoint
 from core.errors import CandorError, VerificationError
 
@@ -39,7 +40,7 @@ class LoggedQuery:
         return _dt.datetime.fromtimestamp(self.time_ms / 1000, tz=_dt.UTC).isoformat()
 
 
-def _commitment(ally: state.Alliance, proven: rating_pb2.ProvenEntry, cp: Checkpoint) -> e.QueryLogCommitted:
+def _commitment(ally: Alliance, proven: rating_pb2.ProvenEntry, cp: Checkpoint) -> e.QueryLogCommitted:
     try:
         merkle.verify_inclusion(merkle.leaf_hash(proven.entry), proven.index, cp.size,
                                 list(proven.inclusion_proof), cp.root_hash)
@@ -55,7 +56,7 @@ def _commitment(ally: state.Alliance, proven: rating_pb2.ProvenEntry, cp: Checkp
     return body
 
 
-def verify_queries(ally: state.Alliance, resp: rating_pb2.ListQueriesResponse,
+def verify_queries(ally: Alliance, resp: rating_pb2.ListQueriesResponse,
                    cp: Checkpoint | None, now_ms: int) -> list[LoggedQuery]:
     """Every record of `resp`, verified as above; `cp` is the response's accepted checkpoint
     (None only when the response names no commitment).
@@ -95,7 +96,7 @@ def verify_queries(ally: state.Alliance, resp: rating_pb2.ListQueriesResponse,
     return out
 
 
-def verify_whole_commitment(ally: state.Alliance, pages: list[rating_pb2.ListQueriesResponse],
+def verify_whole_commitment(ally: Alliance, pages: list[rating_pb2.ListQueriesResponse],
                             cp: Checkpoint, index: int) -> list[LoggedQuery]:
     """The regulator's audit of the QueryLogCommitted at ledger `index`: `pages` hold every
     record it covers. Checks the commitment is proven in `cp`, the first page's accepted

@@ -32,6 +32,7 @@ from client.queries import LoggedQuery, verify_queries, verify_whole_commitment
 from client.verifier import LogVerifier
 from core import entries as e
 from core import merkle, state
+from core.alliance import Alliance
 from core.checkpoint import Checkpoint
 from core.combination import check_publication
 from core.errors import CandorError, VerificationError
@@ -125,7 +126,7 @@ def _signed_by(signed: e.SignedEntry, key: bytes, who: str) -> None:
     VerifyKey.from_bytes(key).verify(signed.signed_message(), signed.signature.signature)
 
 
-def verify_rating(ally: state.Alliance, resp: rating_pb2.RatingResponse, cp: Checkpoint,
+def verify_rating(ally: Alliance, resp: rating_pb2.RatingResponse, cp: Checkpoint,
                   subject_tag: bytes) -> Rating | Unrated:
     """Everything above; `cp` is the response's checkpoint, already opened with the quorum."""
     if resp.checkpoint.size != cp.size:

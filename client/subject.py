@@ -31,6 +31,7 @@ from client.ratings import Rating, RatingClient, Unrated, _included, verify_rati
 from core import entries as e
 from core import merkle, record, state
 from core.access import check_served_signature, open_tier, tier_aad
+from core.alliance import Alliance
 from core.checkpoint import Checkpoint
 from core.errors import CandorError, InvalidInput, VerificationError
 from core.pedersen import Tier
@@ -91,7 +92,7 @@ Keys = dict[str, tuple[str, bytes]]
 """Key id -> (who, Ed25519 public key) of the signers a response lets the client name."""
 
 
-def genesis_keys(ally: state.Alliance) -> Keys:
+def genesis_keys(ally: Alliance) -> Keys:
     g = ally.genesis
     return {state.key_id(g.regulator_key): ("regulator", g.regulator_key),
             state.key_id(g.operator_key): ("operator", g.operator_key)}

@@ -39,7 +39,8 @@ from typing import Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from api import wire
-from core import merkle, state
+from core import merkle
+from core.alliance import alliance_of
 from core.checkpoint import Checkpoint, VerifiedCheckpoint, open_checkpoint
 from core.errors import InvalidInput, NotFound, VerificationError
 from core.note import CosignatureVerifier, NoteVerifier
@@ -67,7 +68,7 @@ class LogVerifier:
 
     def __init__(self, genesis_leaf: bytes, state_path: Path | None = None, *, witness: bool = False) -> None:
         self.genesis_leaf = genesis_leaf
-        self.alliance = state.alliance_of(wire.signed_entry_from_bytes(genesis_leaf), merkle.leaf_hash(genesis_leaf))
+        self.alliance = alliance_of(wire.signed_entry_from_bytes(genesis_leaf), merkle.leaf_hash(genesis_leaf))
         g = self.alliance.genesis
         self.operator = NoteVerifier(g.operator_name, Ed25519PublicKey.from_public_bytes(g.operator_key))
         self.witnesses = [CosignatureVerifier(w.name, Ed25519PublicKey.from_public_bytes(w.signing_key))

@@ -29,8 +29,7 @@ from typing import Any, Protocol
 
 from core import entries as e
 from core.access import check_served_signature
-from core.alliance import Alliance as Alliance
-from core.alliance import alliance_of as alliance_of
+from core.alliance import Alliance
 from core.combination import check_combiner_signature, check_designated, check_publication, held_message
 from core.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied, VerificationError
 from core.group import default_group

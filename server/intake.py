@@ -62,6 +62,7 @@ from api import wire
 from client.batch import JobWire, register_alliance, verify_batch
 from core import entries as e
 from core import escrow, merkle, state
+from core.alliance import Alliance
 from core.errors import CandorError, InvalidInput, PermissionDenied, Unavailable, VerificationError
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ def _exit_with(server_pid: int) -> None:
 # -- the escrow, made by the party that saw who -----------------------------------------------
 
 
-def seal_report(ally: state.Alliance, view: state.StateView, member_id: str, signed: e.SignedEntry,
+def seal_report(ally: Alliance, view: state.StateView, member_id: str, signed: e.SignedEntry,
                 escrow_signature: bytes) -> tuple[bytes, e.SignedEntry]:
     """The leaf to append for a report submitted by `member_id` (authenticated over mTLS).
 

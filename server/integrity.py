@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from api import wire
 from core import merkle, state
+from core.alliance import alliance_of
 from core.checkpoint import open_checkpoint
 from core.errors import CandorError, VerificationError
 from core.note import NoteVerifier
@@ -85,7 +86,7 @@ def check_store(store: LedgerStore, *, rebuild: bool = True, replay: bool = True
         leaves.extend(page)
     try:
         genesis = wire.signed_entry_from_bytes(leaves[0])
-        ally = state.alliance_of(genesis, merkle.leaf_hash(leaves[0]))
+        ally = alliance_of(genesis, merkle.leaf_hash(leaves[0]))
     except CandorError as exc:
         raise _refuse(f"entry 0 is not a genesis ({exc})") from None
     checkpoint_size = 0

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from api import wire
 from core import entries as e
 from core import merkle, state
+from core.alliance import Alliance, alliance_of
 from core.checkpoint import Checkpoint, sign_checkpoint
 from core.errors import CandorError, InvalidInput, NotFound, PermissionDenied, Unavailable
 from core.note import NoteSigner
@@ -84,7 +85,7 @@ class Ledger:
         self._cp_cond = threading.Condition()
         self._cp_changes = 0  # bumped under _cp_cond by every notification: no wake-up is lost
         self._stopping = threading.Event()
-        self._alliance: state.Alliance | None = None
+        self._alliance: Alliance | None = None
         self._threads: list[threading.Thread] = []
         self._cosigned = -1  # largest checkpoint size with the genesis quorum of cosignatures
         self.batches = 0  # commits so far, and the entries they appended: the group-commit factor
@@ -95,12 +96,12 @@ class Ledger:
     # -- genesis and identity ---------------------------------------------------------------
 
     @property
-    def alliance(self) -> state.Alliance:
+    def alliance(self) -> Alliance:
         if self._alliance is None:
             if self.store.size() == 0:
                 raise Unavailable("the ledger has no genesis yet: run `candor alliance init` first")
             leaf = self.store.entry(0)
-            self._alliance = state.alliance_of(wire.signed_entry_from_bytes(leaf), merkle.leaf_hash(leaf))
+            self._alliance = alliance_of(wire.signed_entry_from_bytes(leaf), merkle.leaf_hash(leaf))
         return self._alliance
 
     @property
@@ -216,7 +217,7 @@ class Ledger:
                 results[pos] = exc
                 continue
             if index == 0:
-                self._alliance = state.alliance_of(signed, merkle.leaf_hash(leaf))
+                self._alliance = alliance_of(signed, merkle.leaf_hash(leaf))
             results[pos] = staged.add(leaf, updates)
         first, batch = staged.first, staged.batch()
         return Prepared(first, batch, tuple(r for r in results if r is not None))

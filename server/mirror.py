@@ -28,6 +28,7 @@ from client.cpu import CpuPool
 from client.verifier import LogVerifier
 from core import entries as e
 from core import state
+from core.alliance import Alliance
 from core.errors import CandorError, QuorumMissing, VerificationError
 from server.staging import Staging
 from server.storage import LedgerStore, StoreView
@@ -48,10 +49,10 @@ class Mirror:
         self.verifier = LogVerifier(identity.genesis_leaf(), state_path or identity.path / "mirror.state")
         self.view = StoreView(store)
         self._lock = threading.Lock()
-        self._alliance: state.Alliance | None = None
+        self._alliance: Alliance | None = None
 
     @property
-    def alliance(self) -> state.Alliance:
+    def alliance(self) -> Alliance:
         if self._alliance is None:
             self._alliance = self.verifier.alliance
         return self._alliance

@@ -33,6 +33,7 @@ from client.connection import Connection
 from client.verifier import LogVerifier
 from core import entries as e
 from core import merkle, state
+from core.alliance import Alliance
 from core.checkpoint import Checkpoint, VerifiedCheckpoint
 from core.errors import CandorError, VerificationError
 
@@ -211,7 +212,7 @@ def _subject_of(view: state.StateView, body: e.Body) -> str:
     return ""
 
 
-def _author(view: state.StateView, ally: state.Alliance | None, signed: e.SignedEntry) -> str:
+def _author(view: state.StateView, ally: Alliance | None, signed: e.SignedEntry) -> str:
     """Who signed an entry that `state.apply` accepted (so the signature verified)."""
     if signed.ring_signature is not None:
         return "a member (ring signature)"
