@@ -186,11 +186,6 @@ class LeafStore:
             raise VerificationError(f"entry {index} is not in the verified copy")
         return bytes(row[0])
 
-    def truncate(self, size: int) -> None:
-        with self.lock:
-            self.db.execute("DELETE FROM leaves WHERE idx >= ?", (size,))
-            self.db.commit()
-
     def close(self) -> None:
         with self.lock:
             self.db.close()
