@@ -39,15 +39,17 @@ def tls_name(party: str) -> str:
     return f"{party}.candor.invalid"
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Create `path` readable by its owner only (0600), atomically."""
+def write_private(path: Path, data: bytes, *, sync: bool = True) -> None:
+    """Create `path` readable by its owner only (0600), atomically (a temporary file, then a
+    rename). `sync=False` skips the fsync, for a file whose torn copy is detected on reading."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+        if sync:
+            f.flush()
+            os.fsync(f.fileno())
     os.replace(tmp, path)
 
 

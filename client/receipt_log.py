@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from api.identity import write_private
 from client.verifier import LogProofs, LogVerifier
 from core.checkpoint import Checkpoint
 from core.errors import InvalidInput, NotFound, VerificationError
@@ -59,15 +59,9 @@ class ReceiptLog:
                                "restore it from a backup of this folder") from None
 
     def _save(self, records: list[Receipted]) -> None:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"receipts": [{"report_id": r.report_id.hex(), "index": r.index, "size": r.size,
-                                     "note": base64.b64encode(r.note).decode()} for r in records]}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        write_private(self.path, json.dumps(
+            {"receipts": [{"report_id": r.report_id.hex(), "index": r.index, "size": r.size,
+                           "note": base64.b64encode(r.note).decode()} for r in records]}).encode())
 
     def add(self, report_id: bytes, index: int, cp: Checkpoint, note: bytes) -> None:
         """Remember that the receipt for `report_id` rests on `cp` (durably, before returning)."""

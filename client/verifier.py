@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from typing import Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from api import wire
+from api.identity import write_private
 from core import merkle
 from core.alliance import alliance_of
 from core.checkpoint import Checkpoint, VerifiedCheckpoint, open_checkpoint
@@ -97,14 +97,8 @@ class LogVerifier:
         self.head = head
         if self.state_path is None:
             return
-        self.state_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = self.state_path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"size": head.size, "root": head.root.hex(), "note": base64.b64encode(head.note).decode()}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.state_path)
+        write_private(self.state_path, json.dumps(
+            {"size": head.size, "root": head.root.hex(), "note": base64.b64encode(head.note).decode()}).encode())
 
     def open(self, note: bytes, quorum: int | None = None) -> VerifiedCheckpoint:
         """Signature and cosignature checks only: no consistency, nothing remembered. For
