@@ -64,7 +64,13 @@ def from_rpc_error(exc: grpc.RpcError) -> errors.CandorError:
     """The client side of the table: a typed error carrying the server's message."""
     code: Callable[[], grpc.StatusCode] = exc.code
     details: Callable[[], str] = exc.details
-    status, message = code(), details() or ""
+    return error_for(code(), details() or "")
+
+
+def error_for(status: grpc.StatusCode | str, message: str) -> errors.CandorError:
+    """The typed error for a status (or its name, as a streamed `Refusal` carries it)."""
+    if isinstance(status, str):
+        status = grpc.StatusCode.__members__.get(status, grpc.StatusCode.UNKNOWN)
     for cls, mapped in STATUS:
         if mapped is status and cls is not errors.VerificationError:
             return cls(message)

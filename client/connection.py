@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import grpc
@@ -108,6 +108,14 @@ class Connection:
     def call(self, method: Callable[..., T], request: Any) -> T:
         try:
             return method(request, timeout=self.timeout)
+        except grpc.RpcError as exc:
+            error: CandorError = unreachable(exc, "operator", self.address, "candor serve") or from_rpc_error(exc)
+            raise error from None
+
+    def stream(self, method: Callable[..., Iterator[T]], requests: Iterator[Any], timeout: float) -> Iterator[T]:
+        """The responses of a streaming call, with errors mapped as `call` maps them."""
+        try:
+            yield from method(requests, timeout=timeout)
         except grpc.RpcError as exc:
             error: CandorError = unreachable(exc, "operator", self.address, "candor serve") or from_rpc_error(exc)
             raise error from None

@@ -57,7 +57,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +67,7 @@ import phe
 
 from api import wire
 from api.identity import Identity
+from api.status import error_for
 from api.v1 import governance_pb2 as gov
 from client.connection import Connection
 from client.ledger_view import SAVE_AFTER, LedgerView, PersistedState, ViewFile
@@ -97,8 +98,22 @@ SUBMIT_ATTEMPTS = 3
 """A report is re-signed at most this often when the member set changed under it."""
 
 _RETRY_PAUSE = 0.25
+STREAM_SECONDS_PER_REPORT = 1.0
+"""A stream's deadline grows by this per report (beyond the connection's own timeout)."""
 
 RingBody = Union[e.ReportCommitted, e.ReportRetracted]
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """One report to send with `Member.submit_reports`: `submit_report`'s arguments."""
+
+    subject_id: str
+    category: str
+    tier: str | int
+    incident_date: str | _dt.date
+    evidence: bytes = b""
+    notice_date: str | _dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -571,6 +586,62 @@ class Member:
         body = wire.signed_entry_from_bytes(leaf).entry.body
         assert isinstance(body, e.ReportCommitted)
         return self._submit_with_resign(leaf, lambda: self.sign_entry(body, body.subject_tag))
+
+    def submit_reports(self, reports: Sequence[ReportSpec]) -> list[ReportReceipt | CandorError]:
+        """Report many subjects on one `SubmitReports` stream; for each, in order, its verified
+        receipt or why it was refused (nothing is raised for one report).
+
+        Each report is prepared, kept in `pending/` and answered exactly as `submit_report`
+        would be: a replay of a report already stored gets that report's receipt, a report
+        signed before a membership change is re-signed and sent again alone, and a report
+        whose answer never came (Unavailable, a broken stream) stays pending for
+        `resend_pending`. Raises only before sending (bad input, PermissionDenied)."""
+        leaves = [self.prepare_report(r.subject_id, r.category, r.tier, r.incident_date, r.evidence,
+                                      notice_date=r.notice_date) for r in reports]
+        self.pending_dir.mkdir(parents=True, exist_ok=True)
+        paths = [self._pending_path(leaf) for leaf in leaves]
+        for path, leaf in zip(paths, leaves):
+            assert path is not None
+            path.write_bytes(leaf)
+        outcomes: list[ReportReceipt | CandorError] = [
+            Unavailable("the stream ended before this report was answered; it stays pending: "
+                        "`candor report resend` sends it again")] * len(leaves)
+        requests = (gov.SubmitEntryRequest(signed_entry=leaf, escrow_signature=self.escrow_signature(leaf))
+                    for leaf in leaves)
+        answered: set[int] = set()
+        try:
+            for result in self.conn.stream(self.conn.reporting.SubmitReports, requests,
+                                           timeout=self.conn.timeout + STREAM_SECONDS_PER_REPORT * len(leaves)):
+                if result.position >= len(leaves) or result.position in answered:
+                    raise VerificationError(f"the operator answered report position {result.position} of a stream "
+                                            f"of {len(leaves)}, which it was not sent or already answered")
+                answered.add(result.position)
+                outcomes[result.position] = self._stream_outcome(result, leaves[result.position])
+        except Unavailable:
+            pass  # what was not answered stays pending, as after a lost unary answer
+        for path, outcome in zip(paths, outcomes):
+            if not isinstance(outcome, Unavailable):
+                self._forget(path)
+        return outcomes
+
+    def _stream_outcome(self, result: gov.SubmitResult, leaf: bytes) -> ReportReceipt | CandorError:
+        """What `_submit_with_resign` would have made of this report's answer."""
+        try:
+            if result.HasField("receipt"):
+                return self._verify_receipt(result.receipt, self._stored_leaf(result.receipt, leaf))
+            error = error_for(result.refusal.code, result.refusal.message)
+            if isinstance(error, AlreadyExists):
+                body = wire.signed_entry_from_bytes(leaf).entry.body
+                assert isinstance(body, e.ReportCommitted)
+                return self._fetch_report(body.report_id)[0]
+            if isinstance(error, StaleRing):
+                body = wire.signed_entry_from_bytes(leaf).entry.body
+                assert isinstance(body, e.ReportCommitted)
+                return self._submit_with_resign(self.sign_entry(body, body.subject_tag),
+                                                lambda: self.sign_entry(body, body.subject_tag))
+            return error
+        except CandorError as exc:
+            return exc
 
     def _fetch_report(self, report_id: bytes) -> tuple[ReportReceipt, e.SignedEntry, e.ReportCommitted]:
         resp = self.conn.call(self.conn.reporting.GetReceipt, gov.GetReceiptRequest(report_id=report_id))

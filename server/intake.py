@@ -304,6 +304,26 @@ class Verifier:
             self.ledger.metrics.verification.observe(time.perf_counter() - start)
         return signed
 
+    def verify_later(self, leaf: bytes, signed: e.SignedEntry) -> Future[None]:
+        """`verify_entry` without waiting: the future resolves to None or to the refusal (the
+        state is taken now, as `verify_entry` takes it). In-process (workers=0) it is done
+        before this returns."""
+        start = time.perf_counter()
+        _, job = self.prepare(leaf, signed)
+        if self.workers == 0:
+            done: Future[None] = Future()
+            try:
+                self.verify(job)
+                done.set_result(None)
+            except Exception as exc:  # noqa: BLE001 - the entry's refusal, delivered through its future
+                done.set_exception(exc)
+            fut = done
+        else:
+            fut = self.submit(job)
+        observe = self.ledger.metrics.verification.observe
+        fut.add_done_callback(lambda _f: observe(time.perf_counter() - start))
+        return fut
+
     def verify(self, job: Job, timeout: float = VERIFY_TIMEOUT) -> None:
         """Verify one job (batched with concurrent ones); raise its error, if any."""
         if self.workers == 0:

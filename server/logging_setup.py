@@ -26,7 +26,7 @@ import re
 import secrets
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
@@ -39,7 +39,7 @@ REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("candor_request
 REQUEST_ID_HEADER = "x-request-id"
 _SANE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 #: Methods whose outcome is counted in candor_reports_total.
-REPORT_METHODS = ("SubmitReport", "RetractReport")
+REPORT_METHODS = ("SubmitReport", "SubmitReports", "RetractReport")
 #: Record attributes that are part of every LogRecord (not structured fields of ours).
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "request_id"}
 
@@ -113,7 +113,7 @@ def _method_name(full: str) -> str:
 
 
 class RpcObserver(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Request id, one log line and metrics for every unary-unary RPC."""
+    """Request id, one log line and metrics for every unary RPC and every Candor stream."""
 
     def __init__(self, metrics: OperatorMetrics | None = None, party: str = "operator") -> None:
         self.metrics = metrics
@@ -122,32 +122,60 @@ class RpcObserver(grpc.ServerInterceptor):  # type: ignore[misc]
     def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
                           details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
         handler = continuation(details)
-        if handler is None or handler.unary_unary is None:
-            return handler  # streaming calls (health Watch, reflection) pass through untouched
+        if handler is None:
+            return handler
         method = _method_name(str(details.method))
         incoming = dict((k, v) for k, v in (details.invocation_metadata or ()) if isinstance(v, str))
-        behaviour = handler.unary_unary
 
-        def observed(request: Any, context: grpc.ServicerContext) -> Any:
+        def request_id(context: grpc.ServicerContext) -> contextvars.Token[str]:
             offered = incoming.get(REQUEST_ID_HEADER, "")
-            request_id = offered if _SANE_ID.fullmatch(offered) else new_request_id()
-            token = REQUEST_ID.set(request_id)
+            chosen = offered if _SANE_ID.fullmatch(offered) else new_request_id()
+            context.set_trailing_metadata(((REQUEST_ID_HEADER, chosen),))
+            return REQUEST_ID.set(chosen)
+
+        if handler.unary_unary is not None:
+            behaviour = handler.unary_unary
+
+            def observed(request: Any, context: grpc.ServicerContext) -> Any:
+                token = request_id(context)
+                start = time.perf_counter()
+                status = grpc.StatusCode.UNKNOWN
+                try:
+                    response = behaviour(request, context)
+                    status = context.code() or grpc.StatusCode.OK
+                    return response
+                except BaseException:
+                    status = context.code() or grpc.StatusCode.UNKNOWN
+                    raise
+                finally:
+                    self._done(method, status, time.perf_counter() - start, context)
+                    REQUEST_ID.reset(token)
+
+            return grpc.unary_unary_rpc_method_handler(observed, request_deserializer=handler.request_deserializer,
+                                                       response_serializer=handler.response_serializer)
+        if handler.stream_stream is None or not str(details.method).startswith("/candor."):
+            return handler  # gRPC's own streams (health Watch, reflection) pass through untouched
+        streaming = handler.stream_stream
+
+        def observed_stream(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+            token = request_id(context)
             start = time.perf_counter()
             status = grpc.StatusCode.UNKNOWN
             try:
-                context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
-                response = behaviour(request, context)
+                yield from streaming(requests, context)
                 status = context.code() or grpc.StatusCode.OK
-                return response
             except BaseException:
                 status = context.code() or grpc.StatusCode.UNKNOWN
                 raise
             finally:
                 self._done(method, status, time.perf_counter() - start, context)
-                REQUEST_ID.reset(token)
+                try:
+                    REQUEST_ID.reset(token)
+                except ValueError:
+                    pass  # the stream was closed from another thread's context
 
-        return grpc.unary_unary_rpc_method_handler(observed, request_deserializer=handler.request_deserializer,
-                                                   response_serializer=handler.response_serializer)
+        return grpc.stream_stream_rpc_method_handler(observed_stream, request_deserializer=handler.request_deserializer,
+                                                     response_serializer=handler.response_serializer)
 
     def _done(self, method: str, status: grpc.StatusCode, seconds: float, context: grpc.ServicerContext) -> None:
         name = status.name

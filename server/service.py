@@ -7,7 +7,7 @@ the ledger), calls the ledger, and converts back. Errors go through the one stat
 
 from __future__ import annotations
 
-from concurrent.futures import TimeoutError as FutureTimeout
+from collections.abc import Iterator
 
 import grpc
 
@@ -23,14 +23,14 @@ from core import entries as e
 from core import state
 from core.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated, Unavailable
 from server.epoch import EpochRunner
-from server.intake import Verifier, seal_report
-from server.ledger import Ledger, Receipt
+from server.intake import Verifier
+from server.ledger import Ledger
 from server.pki import peer_certificate_digest, peer_identity
 from server.querylog import QueryLog
 from server.ratings import read_rating
+from server.reporting import admit_entry, answer, serve_stream, wait_appended
 
 MAX_PAGE = 1000
-APPEND_TIMEOUT = 30.0
 
 
 def caller(context: grpc.ServicerContext, ledger: Ledger, *roles: str) -> tuple[str, str]:
@@ -69,22 +69,8 @@ def check_subject_caller(context: grpc.ServicerContext, ledger: Ledger, name: st
     return tag
 
 
-def receipt_to_proto(r: Receipt) -> gov.Receipt:
-    return gov.Receipt(
-        index=r.index,
-        checkpoint=lg.CheckpointResponse(note=r.checkpoint_note, size=r.checkpoint_size),
-        inclusion_proof=list(r.inclusion_proof),
-        leaf_hash=r.leaf_hash,
-        leaf=r.leaf,
-    )
-
-
 def _wait(ledger: Ledger, leaf: bytes, signed: e.SignedEntry, verified: bool) -> gov.Receipt:
-    try:
-        index = ledger.submit(leaf, signed, verified=verified).result(timeout=APPEND_TIMEOUT)
-    except FutureTimeout:
-        raise Unavailable("the ledger did not append in time; retry with the same report id") from None
-    return receipt_to_proto(ledger.receipt(index))
+    return wait_appended(ledger, ledger.submit(leaf, signed, verified=verified))
 
 
 class LedgerServicer(lg_grpc.LedgerServiceServicer):
@@ -193,24 +179,23 @@ class ReportingServicer(gov_grpc.ReportingServiceServicer):
         self.ledger = ledger
         self.verifier = verifier
 
-    def _report(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext, kind: type) -> gov.Receipt:
+    def _report(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext,
+                kind: type[e.ReportCommitted] | type[e.ReportRetracted]) -> gov.Receipt:
         member, _ = caller(context, self.ledger, "member")
-        submitted = wire.signed_entry_from_bytes(request.signed_entry)
-        if not isinstance(submitted.entry.body, kind):
-            raise InvalidInput(f"this call takes a {kind.__name__} entry, not {submitted.entry.kind}")
-        leaf, signed = request.signed_entry, submitted  # decoded once; passed on as (bytes, object)
-        if kind is e.ReportCommitted:
-            # The escrow signature is checked before any expensive crypto, and sealed by us.
-            leaf, signed = seal_report(self.ledger.alliance, self.ledger.view, member, submitted,
-                                       request.escrow_signature)
-        elif request.escrow_signature:
-            raise InvalidInput("only SubmitReport takes an escrow signature")
+        leaf, signed = admit_entry(self.ledger, member, request, kind)
         self.verifier.verify_entry(leaf, signed)
         return _wait(self.ledger, leaf, signed, verified=True)
 
     def SubmitReport(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext) -> gov.Receipt:
         with grpc_errors(context):
             return self._report(request, context, e.ReportCommitted)
+
+    def SubmitReports(self, request_iterator: Iterator[gov.SubmitEntryRequest],
+                      context: grpc.ServicerContext) -> Iterator[gov.SubmitResult]:
+        """Reports on one stream, each answered in order (server/reporting.py)."""
+        with grpc_errors(context):
+            member, _ = caller(context, self.ledger, "member")
+        yield from serve_stream(self.ledger, self.verifier, member, request_iterator)
 
     def RetractReport(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext) -> gov.Receipt:
         with grpc_errors(context):
@@ -222,7 +207,7 @@ class ReportingServicer(gov_grpc.ReportingServiceServicer):
             record = state.report_record(self.ledger.view, request.report_id.hex())
             if record is None:
                 raise NotFound(f"report {request.report_id.hex()} is not on the ledger")
-            return receipt_to_proto(self.ledger.receipt(record.index))
+            return answer(self.ledger, record.index)
 
 
 class RatingServicer(rt_grpc.RatingServiceServicer):

@@ -20,7 +20,7 @@ from core.errors import Conflict, InvalidInput, Unavailable
 SERVER_OPTIONS = [("grpc.so_reuseport", 0)]
 
 
-class _Malformed:
+class Malformed:
     """What the guarded deserializer returns for bytes that are not the method's message."""
 
     __slots__ = ("reason",)
@@ -32,25 +32,34 @@ class _Malformed:
 class RejectMalformed(grpc.ServerInterceptor):  # type: ignore[misc]
     """Malformed protobuf (a truncated varint, bad UTF-8 in a string field) is answered
     INVALID_ARGUMENT before any handler or role check runs, instead of gRPC's INTERNAL
-    "Exception deserializing request!" with a logged traceback."""
+    "Exception deserializing request!" with a logged traceback. In a request stream, each
+    malformed message reaches the handler as a `Malformed`."""
 
     def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
                           details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
         handler = continuation(details)
-        if handler is None or handler.unary_unary is None or handler.request_deserializer is None:
+        if handler is None or handler.request_deserializer is None:
             return handler
         parse = handler.request_deserializer
-        behaviour = handler.unary_unary
-        method = str(details.method)
 
         def deserialize(data: bytes) -> Any:
             try:
                 return parse(data)
             except Exception as exc:  # noqa: BLE001 - DecodeError and friends: the caller's bytes are bad
-                return _Malformed(type(exc).__name__)
+                return Malformed(type(exc).__name__)
+
+        if handler.stream_stream is not None and str(details.method).startswith("/candor."):
+            # A stream's handler sees each malformed message as a `Malformed` in its place
+            # and refuses that message alone (server/reporting.py).
+            return grpc.stream_stream_rpc_method_handler(handler.stream_stream, request_deserializer=deserialize,
+                                                         response_serializer=handler.response_serializer)
+        if handler.unary_unary is None:
+            return handler  # gRPC's own streams (health Watch, reflection)
+        behaviour = handler.unary_unary
+        method = str(details.method)
 
         def guarded(request: Any, context: grpc.ServicerContext) -> Any:
-            if isinstance(request, _Malformed):
+            if isinstance(request, Malformed):
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                               f"malformed request for {method}: not a valid protobuf message ({request.reason})")
             return behaviour(request, context)

@@ -29,6 +29,24 @@ class Receipt(_message.Message):
     leaf: bytes
     def __init__(self, index: _Optional[int] = ..., checkpoint: _Optional[_Union[_ledger_pb2.CheckpointResponse, _Mapping]] = ..., inclusion_proof: _Optional[_Iterable[bytes]] = ..., leaf_hash: _Optional[bytes] = ..., leaf: _Optional[bytes] = ...) -> None: ...
 
+class SubmitResult(_message.Message):
+    __slots__ = ("position", "receipt", "refusal")
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_FIELD_NUMBER: _ClassVar[int]
+    REFUSAL_FIELD_NUMBER: _ClassVar[int]
+    position: int
+    receipt: Receipt
+    refusal: Refusal
+    def __init__(self, position: _Optional[int] = ..., receipt: _Optional[_Union[Receipt, _Mapping]] = ..., refusal: _Optional[_Union[Refusal, _Mapping]] = ...) -> None: ...
+
+class Refusal(_message.Message):
+    __slots__ = ("code", "message")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    message: str
+    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
 class GetReceiptRequest(_message.Message):
     __slots__ = ("report_id",)
     REPORT_ID_FIELD_NUMBER: _ClassVar[int]

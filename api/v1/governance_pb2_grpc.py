@@ -634,6 +634,11 @@ class ReportingServiceStub:
                 request_serializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
                 response_deserializer=candor_dot_v1_dot_governance__pb2.Receipt.FromString,
                 _registered_method=True)
+        self.SubmitReports = channel.stream_stream(
+                '/candor.v1.ReportingService/SubmitReports',
+                request_serializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
+                response_deserializer=candor_dot_v1_dot_governance__pb2.SubmitResult.FromString,
+                _registered_method=True)
         self.RetractReport = channel.unary_unary(
                 '/candor.v1.ReportingService/RetractReport',
                 request_serializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
@@ -651,6 +656,14 @@ class ReportingServiceServicer:
 
     def SubmitReport(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitReports(self, request_iterator, context):
+        """Many reports on one call (a member's batch): each verified, appended and answered on
+        its own, in order, with up to a window of them in flight (docs/reports.md).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -674,6 +687,11 @@ def add_ReportingServiceServicer_to_server(servicer, server):
                     servicer.SubmitReport,
                     request_deserializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.FromString,
                     response_serializer=candor_dot_v1_dot_governance__pb2.Receipt.SerializeToString,
+            ),
+            'SubmitReports': grpc.stream_stream_rpc_method_handler(
+                    servicer.SubmitReports,
+                    request_deserializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.FromString,
+                    response_serializer=candor_dot_v1_dot_governance__pb2.SubmitResult.SerializeToString,
             ),
             'RetractReport': grpc.unary_unary_rpc_method_handler(
                     servicer.RetractReport,
@@ -713,6 +731,33 @@ class ReportingService:
             '/candor.v1.ReportingService/SubmitReport',
             candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
             candor_dot_v1_dot_governance__pb2.Receipt.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitReports(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/candor.v1.ReportingService/SubmitReports',
+            candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
+            candor_dot_v1_dot_governance__pb2.SubmitResult.FromString,
             options,
             channel_credentials,
             insecure,

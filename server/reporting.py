@@ -1,0 +1,170 @@
+"""Taking reports from members: one at a time (`SubmitReport`) or many on one call
+(`SubmitReports`), with the same checks and the same receipt (docs/reports.md).
+
+Why a stream. A unary SubmitReport holds one server thread from request to receipt: the
+escrow seal, verification in a worker process, the sequencer's commit and the next
+checkpoint. With a thread per report in flight the operator's process spends much of its
+CPU handing the interpreter lock from thread to thread, and verification batches stay as
+small as the number of threads waiting (docs/performance.md). A stream keeps up to
+`WINDOW` reports of one member in flight on two threads: a reader that checks, seals and
+queues each report as it arrives, and the handler that answers them in the order sent.
+
+Each streamed report gets exactly what SubmitReport gives it: the same decoding, escrow
+check and seal (`admit_entry`), the same verification (`Verifier.verify_later`: the batch
+verdict of `core.report_check`), the same sequencer and the same receipt. A refusal is that
+report's `Refusal` (the gRPC status name and message the unary call would have answered,
+from the table in api/status.py), and the stream goes on. A report whose outcome never
+reached the member (the stream broke) may or may not be on the ledger: sending the
+identical bytes again is answered ALREADY_EXISTS if it is, and the SDK then fetches its
+receipt (docs/reports.md), as after a lost unary answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+
+import grpc
+
+from api import wire
+from api.status import status_for
+from api.v1 import governance_pb2 as gov
+from api.v1 import ledger_pb2 as lg
+from core import entries as e
+from core.errors import InvalidInput, Unavailable
+from server.intake import Verifier, seal_report
+from server.ledger import Ledger, Receipt
+from server.serving import Malformed
+
+log = logging.getLogger("candor.reporting")
+
+APPEND_TIMEOUT = 30.0
+WINDOW = 64
+"""Reports of one stream in flight at once (read, not yet answered): the reader waits for
+room, so a member that sends faster than the ledger appends is slowed, not buffered."""
+
+
+def receipt_to_proto(r: Receipt) -> gov.Receipt:
+    return gov.Receipt(
+        index=r.index,
+        checkpoint=lg.CheckpointResponse(note=r.checkpoint_note, size=r.checkpoint_size),
+        inclusion_proof=list(r.inclusion_proof),
+        leaf_hash=r.leaf_hash,
+        leaf=r.leaf,
+    )
+
+
+def admit_entry(ledger: Ledger, member: str, request: gov.SubmitEntryRequest,
+                kind: type[e.ReportCommitted] | type[e.ReportRetracted]) -> tuple[bytes, e.SignedEntry]:
+    """The leaf to verify and append for `request` from `member` (authenticated over mTLS):
+    decoded once and passed on as (bytes, object); a report's escrow signature is checked
+    against the member's key and sealed here, before any expensive crypto."""
+    submitted = wire.signed_entry_from_bytes(request.signed_entry)
+    if not isinstance(submitted.entry.body, kind):
+        raise InvalidInput(f"this call takes a {kind.__name__} entry, not {submitted.entry.kind}")
+    if kind is e.ReportCommitted:
+        return seal_report(ledger.alliance, ledger.view, member, submitted, request.escrow_signature)
+    if request.escrow_signature:
+        raise InvalidInput("only SubmitReport takes an escrow signature")
+    return request.signed_entry, submitted
+
+
+def append_later(ledger: Ledger, verifier: Verifier, leaf: bytes, signed: e.SignedEntry) -> Future[int]:
+    """Verify, then queue for the sequencer, without waiting: the future resolves to the
+    entry's index or to its refusal."""
+    appended: Future[int] = Future()
+
+    def forward(fut: Future[int]) -> None:
+        error = fut.exception()
+        if error is None:
+            appended.set_result(fut.result())
+        else:
+            appended.set_exception(error)
+
+    def verified(fut: Future[None]) -> None:
+        error = fut.exception()
+        if error is not None:
+            appended.set_exception(error)
+            return
+        try:
+            ledger.submit(leaf, signed, verified=True).add_done_callback(forward)
+        except Exception as exc:  # noqa: BLE001 - shutting down: this report's refusal
+            appended.set_exception(exc)
+
+    verifier.verify_later(leaf, signed).add_done_callback(verified)
+    return appended
+
+
+def answer(ledger: Ledger, index: int) -> gov.Receipt:
+    """The receipt of entry `index`, once a checkpoint covers it."""
+    return receipt_to_proto(ledger.receipt(index))
+
+
+def wait_appended(ledger: Ledger, appended: Future[int]) -> gov.Receipt:
+    try:
+        index = appended.result(timeout=APPEND_TIMEOUT)
+    except FutureTimeout:
+        raise Unavailable("the ledger did not append in time; retry with the same report id") from None
+    return answer(ledger, index)
+
+
+def _refused(error: BaseException) -> gov.Refusal:
+    code, message = status_for(error)
+    if code is grpc.StatusCode.INTERNAL:
+        log.error("unhandled error in a streamed report", exc_info=error)
+    return gov.Refusal(code=code.name, message=message)
+
+
+def serve_stream(ledger: Ledger, verifier: Verifier, member: str, requests: Iterator[object],
+                 window: int = WINDOW) -> Iterator[gov.SubmitResult]:
+    """Answer each report of `requests` in order, with up to `window` of them in flight."""
+    pending: queue.Queue[tuple[int, Future[int]] | None] = queue.Queue()
+    room = threading.Semaphore(window)
+    finished = threading.Event()
+
+    def start(position: int, request: object) -> Future[int]:
+        try:
+            if isinstance(request, Malformed):
+                raise InvalidInput(f"report {position} of the stream is not a valid SubmitEntryRequest "
+                                   f"({request.reason}); send the serialised message")
+            assert isinstance(request, gov.SubmitEntryRequest)
+            leaf, signed = admit_entry(ledger, member, request, e.ReportCommitted)
+            return append_later(ledger, verifier, leaf, signed)
+        except Exception as exc:  # noqa: BLE001 - this report's refusal, answered in its turn
+            refused: Future[int] = Future()
+            refused.set_exception(exc)
+            return refused
+
+    def read() -> None:
+        try:
+            for position, request in enumerate(requests):
+                while not room.acquire(timeout=0.5):
+                    if finished.is_set():
+                        return
+                pending.put((position, start(position, request)))
+        except grpc.RpcError:
+            pass  # the member cancelled or the connection broke: answer what was read
+        except Exception:  # noqa: BLE001 - keep serving the reports already read
+            log.exception("reading a report stream failed")
+        finally:
+            pending.put(None)
+
+    reader = threading.Thread(target=read, name="candor-report-stream", daemon=True)
+    reader.start()
+    try:
+        while (item := pending.get()) is not None:
+            position, appended = item
+            try:
+                result = gov.SubmitResult(position=position, receipt=wait_appended(ledger, appended))
+            except Exception as exc:  # noqa: BLE001 - refused or failed: this report's answer
+                result = gov.SubmitResult(position=position, refusal=_refused(exc))
+            ledger.metrics.reports.inc(method="SubmitReports",
+                                       status=result.refusal.code if result.HasField("refusal") else "OK")
+            room.release()
+            yield result
+    finally:
+        finished.set()

@@ -1,0 +1,154 @@
+"""SubmitReports: many reports on one stream, each checked and answered as SubmitReport
+answers it (server/reporting.py, docs/reports.md).
+
+Every test goes through the real operator over gRPC with mTLS. Bad reports are mixed with
+good ones on the same stream: each bad one is refused alone with the status the unary call
+gives it, the good ones around it are appended, and nothing of a refused one is stored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from api import wire
+from api.v1 import governance_pb2 as gov
+from client.sdk import Member, ReportReceipt, ReportSpec
+from core import errors
+from tests.test_reporting import (
+    SUBJECT,
+    connect,
+    escrow_signature,
+    member,
+    recent,
+    revoke,
+    size,
+    with_ring_signature,
+)
+
+
+@pytest.fixture()
+def alice(alliance_dir: Path, operator: Any, tmp_path: Path) -> Iterator[Member]:
+    m = member(alliance_dir, "a", operator, tmp_path)
+    yield m
+    m.close()
+
+
+def request(m: Member, leaf: bytes) -> gov.SubmitEntryRequest:
+    return gov.SubmitEntryRequest(signed_entry=leaf, escrow_signature=escrow_signature(m.identity, leaf))
+
+
+def stream(m: Member, requests: list[gov.SubmitEntryRequest]) -> list[gov.SubmitResult]:
+    return list(m.conn.stream(m.conn.reporting.SubmitReports, iter(requests), timeout=60))
+
+
+def test_a_stream_appends_good_reports_and_refuses_bad_ones_alone(alice: Member, operator: Any) -> None:
+    good = [alice.prepare_report(f"{SUBJECT} {i}", "fake_traffic", "serious", recent()) for i in range(3)]
+    forged = alice.prepare_report("forged", "fake_traffic", "minor", recent())
+    sig = wire.signed_entry_from_bytes(forged).ring_signature or b""
+    forged = with_ring_signature(forged, sig[:-1] + bytes([sig[-1] ^ 1]))
+    wrong_escrow = gov.SubmitEntryRequest(signed_entry=good[1], escrow_signature=bytes(64))
+    before = size(operator)
+
+    results = stream(alice, [request(alice, good[0]), request(alice, forged), wrong_escrow, request(alice, good[1]),
+                             request(alice, good[1]), gov.SubmitEntryRequest(signed_entry=b"\x0a\x01"),
+                             request(alice, good[2])])
+
+    assert [r.position for r in results] == list(range(7))
+    outcome = [r.refusal.code if r.HasField("refusal") else "OK" for r in results]
+    # The same report twice: one copy is appended, the other refused (reports of one stream
+    # are verified in parallel and appended as they pass, so either copy may come first).
+    assert sorted(outcome[3:5]) == ["ALREADY_EXISTS", "OK"]
+    assert outcome[:3] + outcome[5:] == ["OK", "INVALID_ARGUMENT", "PERMISSION_DENIED", "INVALID_ARGUMENT", "OK"]
+    assert "ring signature" in results[1].refusal.message
+    assert "escrow signature" in results[2].refusal.message
+    assert size(operator) == before + 3
+    for pos, leaf in ((0, good[0]), (outcome.index("OK", 3), good[1]), (6, good[2])):
+        resp = results[pos].receipt
+        stored = wire.signed_entry_from_bytes(resp.leaf)
+        assert stored.entry_bytes == wire.signed_entry_from_bytes(leaf).entry_bytes and stored.escrow is not None
+        receipt = ReportReceipt(bytes(resp.leaf), resp.index, bytes(resp.checkpoint.note),
+                                tuple(resp.inclusion_proof))
+        receipt.verify(alice.verifier)  # operator signature, leaf hash, inclusion proof
+
+
+def test_malformed_messages_in_a_stream_are_refused_in_their_place(alice: Member, operator: Any) -> None:
+    leaf = alice.prepare_report(SUBJECT, "contract_default", "general", recent())
+    raw = alice.conn.channel.stream_stream("/candor.v1.ReportingService/SubmitReports",
+                                           request_serializer=lambda b: b,
+                                           response_deserializer=gov.SubmitResult.FromString)
+    before = size(operator)
+    results = list(raw(iter([b"\xff\xff\xff", request(alice, leaf).SerializeToString()]), timeout=60))
+    assert results[0].refusal.code == "INVALID_ARGUMENT"
+    assert "not a valid SubmitEntryRequest" in results[0].refusal.message
+    assert results[1].HasField("receipt")
+    assert size(operator) == before + 1
+
+
+def test_only_members_in_good_standing_may_stream(alice: Member, operator: Any, alliance_dir: Path,
+                                                  tmp_path: Path) -> None:
+    leaf = alice.prepare_report(SUBJECT, "fake_traffic", "minor", recent())
+    before = size(operator)
+    with connect(alliance_dir, "regulator", operator) as conn:
+        with pytest.raises(errors.PermissionDenied, match="member"):
+            list(conn.stream(conn.reporting.SubmitReports, iter([request(alice, leaf)]), timeout=30))
+    carol = member(alliance_dir, "c", operator, tmp_path)
+    try:
+        revoke(alliance_dir, operator, "c")
+        with pytest.raises(errors.PermissionDenied, match="revoked"):
+            stream(carol, [request(carol, leaf)])
+    finally:
+        carol.close()
+    assert size(operator) == before + 1  # the revocation only
+
+
+def test_a_stream_longer_than_the_window_is_answered_in_order(alice: Member, operator: Any) -> None:
+    from server.reporting import WINDOW
+
+    leaves = [alice.prepare_report(f"{SUBJECT} {i}", "fake_traffic", "minor", recent()) for i in range(WINDOW + 6)]
+    before = size(operator)
+    results = stream(alice, [request(alice, leaf) for leaf in leaves])
+    assert [r.position for r in results] == list(range(len(leaves)))
+    assert all(r.HasField("receipt") for r in results)
+    assert sorted(r.receipt.index for r in results) == list(range(before, before + len(leaves)))
+
+
+def test_the_sdk_sends_a_batch_and_verifies_every_receipt(alice: Member, operator: Any) -> None:
+    specs = [ReportSpec(f"{SUBJECT} {i}", "false_advertising", "general", recent()) for i in range(4)]
+    specs.append(ReportSpec(SUBJECT, "gambling", "minor", recent()))  # no such category: refused before sending
+    with pytest.raises(errors.InvalidInput, match="gambling"):
+        alice.submit_reports(specs)
+    before = size(operator)
+    outcomes = alice.submit_reports(specs[:4])
+    assert all(isinstance(o, ReportReceipt) for o in outcomes)
+    assert size(operator) == before + 4
+    assert not list(alice.pending_dir.glob("*.leaf"))
+    # A replay of the same leaves is answered with the stored reports' receipts.
+    leaves = [o.leaf for o in outcomes if isinstance(o, ReportReceipt)]
+    again = stream(alice, [request(alice, dataclasses_free(leaf)) for leaf in leaves])
+    assert {r.refusal.code for r in again} == {"ALREADY_EXISTS"}
+    assert size(operator) == before + 4
+
+
+def dataclasses_free(stored_leaf: bytes) -> bytes:
+    """The leaf as the member sent it: the stored one without the operator's escrow."""
+    signed = wire.signed_entry_from_bytes(stored_leaf)
+    return wire.signed_entry_to_bytes(dataclasses.replace(signed, escrow=None))
+
+
+def test_a_cancelled_stream_leaves_the_server_serving(alice: Member, operator: Any) -> None:
+    leaves = [alice.prepare_report(f"{SUBJECT} {i}", "fake_traffic", "minor", recent()) for i in range(3)]
+    call = alice.conn.reporting.SubmitReports(iter([request(alice, leaf) for leaf in leaves]), timeout=60)
+    next(call)
+    call.cancel()
+    with pytest.raises(grpc.RpcError):
+        list(call)
+    # The reports it had read are appended or not; sending them again settles which.
+    results = stream(alice, [request(alice, leaf) for leaf in leaves])
+    assert {r.refusal.code if r.HasField("refusal") else "OK" for r in results} <= {"OK", "ALREADY_EXISTS"}
+    assert alice.submit_report(f"{SUBJECT} after", "fake_traffic", "minor", recent()).index >= 0
