@@ -84,6 +84,8 @@ class Ledger:
         self.clock = clock
         self._cp_cond = threading.Condition()
         self._cp_changes = 0  # bumped under _cp_cond by every notification: no wake-up is lost
+        self._sign_cond = threading.Condition()  # the checkpointer's: entries were committed
+        self._sign_changes = 0
         self._stopping = threading.Event()
         self._alliance: Alliance | None = None
         self._threads: list[threading.Thread] = []
@@ -137,15 +139,31 @@ class Ledger:
         self.sequencer.stop()
         with self._cp_cond:
             self._cp_cond.notify_all()
+        self.entries_changed()
         for t in self._threads:
             t.join(timeout=10)
         self._threads.clear()
 
     def checkpoint_changed(self) -> None:
-        """Wake whoever waits for a checkpoint, a cosignature or entries to sign."""
+        """Wake whoever waits for a checkpoint or a cosignature (receipts, witness quorum)."""
         with self._cp_cond:
             self._cp_changes += 1
             self._cp_cond.notify_all()
+
+    def entries_changed(self) -> None:
+        """Wake the checkpointer: there may be entries to sign. Receipt waiters sleep on: a
+        commit alone gives them nothing to read."""
+        with self._sign_cond:
+            self._sign_changes += 1
+            self._sign_cond.notify()
+
+    def _wait_entries(self, seen: int, timeout: float) -> int:
+        """Wait until `entries_changed` is called after the count `seen` (or `timeout`
+        passes); return the count now."""
+        with self._sign_cond:
+            if self._sign_changes == seen:
+                self._sign_cond.wait(timeout=timeout)
+            return self._sign_changes
 
     def _changes(self) -> int:
         with self._cp_cond:
@@ -165,7 +183,7 @@ class Ledger:
             self.appended += appended
         self.metrics.batches.inc()
         self.metrics.batch_size.observe(decided)
-        self.checkpoint_changed()
+        self.entries_changed()
 
     # -- appending --------------------------------------------------------------------------
 
@@ -238,12 +256,13 @@ class Ledger:
         return size, note
 
     def _checkpoint_loop(self) -> None:
+        seen = self._wait_entries(-1, 0)
         while not self._stopping.is_set():
-            with self._cp_cond:
-                self._cp_cond.wait(timeout=1.0)
+            self._wait_entries(seen, 1.0)  # a commit made while we were signing is not missed
             if self._stopping.is_set():
                 break
             time.sleep(self.checkpoint_interval)  # gather a batch's worth before signing
+            seen = self._wait_entries(-1, 0)  # what was committed up to here, the signing below covers
             if not self.sequencing:
                 continue  # checkpoints are signed by whoever sequences
             try:

@@ -131,6 +131,8 @@ class Sequenced(Protocol):
 
     def checkpoint_changed(self) -> None: ...
 
+    def entries_changed(self) -> None: ...
+
     def sign_checkpoint(self) -> tuple[int, bytes] | None: ...
 
 
@@ -251,7 +253,6 @@ class LocalSequencer:
                     for p in batch:
                         if not p.future.done():
                             p.future.set_exception(Unavailable(f"append failed: {type(exc).__name__}"))
-                self.ledger.checkpoint_changed()
             if stop:
                 break
         try:
@@ -485,7 +486,7 @@ class SharedSequencer:
                 log.info("this server (%s) no longer sequences the ledger", self.name)
 
     def _sequence(self, lease: SequencerLease) -> None:
-        self.ledger.checkpoint_changed()  # sign for entries the previous holder left unsigned
+        self.ledger.entries_changed()  # sign for entries the previous holder left unsigned
         limit = MAX_BATCH
         drain_until: float | None = None
         while True:
