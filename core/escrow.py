@@ -11,7 +11,8 @@ Why not `cryptography.hazmat.primitives.hpke.Suite` alone: its public API (crypt
 50) seals single-shot messages without additional authenticated data and draws the
 ephemeral key internally, so it can neither bind the escrow to its ledger entry through
 `aad` nor reproduce the RFC 9180 A.1.1 known answers. This module therefore composes the
-RFC's functions from cryptography's X25519, HKDF and AESGCM primitives, following RFC 9180
+RFC's functions from cryptography's X25519 and AESGCM primitives and HKDF-SHA256 (RFC 5869,
+written out over the standard library's HMAC), following RFC 9180
 §4 (LabeledExtract/LabeledExpand), §4.1 and §7.1.3 (DHKEM, DeriveKeyPair for X25519), §5.1
 (KeySchedule, mode_base), §5.2 (Seal/Open with nonce = base_nonce XOR seq) and §5.3
 (Export). The tests check every A.1.1 value and interoperate with `hpke.Suite` both ways
@@ -23,15 +24,15 @@ enc (32 bytes) || AES-GCM ciphertext with its 16-byte tag.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 
 from core.errors import InvalidInput, VerificationError
 
@@ -56,13 +57,43 @@ _KEM_SUITE = b"KEM" + KEM_ID.to_bytes(2, "big")
 _HPKE_SUITE = b"HPKE" + b"".join(i.to_bytes(2, "big") for i in (KEM_ID, KDF_ID, AEAD_ID))
 
 
+_HASH_LEN = 32
+"""Nh of HKDF-SHA256: bytes of one HMAC-SHA256 output."""
+
+
+def hkdf_extract(salt: bytes, ikm: bytes) -> bytes:
+    """HKDF-Extract(salt, IKM) with SHA-256, RFC 5869 §2.2: PRK = HMAC-Hash(salt, IKM).
+
+    An empty salt means HashLen zero bytes, as the RFC says. This is the RFC's definition
+    written out over `hmac.digest`, not a new primitive: one HMAC call costs less than
+    building cryptography's HKDF objects, and HPKE makes about ten such calls per seal.
+    """
+    return hmac.digest(salt or bytes(_HASH_LEN), ikm, "sha256")
+
+
+def hkdf_expand(prk: bytes, info: bytes, length: int) -> bytes:
+    """HKDF-Expand(PRK, info, L) with SHA-256, RFC 5869 §2.3: the first L bytes of
+    T(1) ‖ T(2) ‖ …, where T(0) is empty and T(i) = HMAC-Hash(PRK, T(i-1) ‖ info ‖ i).
+
+    L is at most 255 * HashLen (8160 bytes), the RFC's limit.
+    """
+    if not 0 < length <= 255 * _HASH_LEN:
+        raise InvalidInput(f"HKDF output length {length} is outside 1..{255 * _HASH_LEN}")
+    t = b""
+    blocks = []
+    for i in range(1, -(-length // _HASH_LEN) + 1):
+        t = hmac.digest(prk, t + info + bytes([i]), "sha256")
+        blocks.append(t)
+    return b"".join(blocks)[:length]
+
+
 def _labeled_extract(suite: bytes, salt: bytes, label: bytes, ikm: bytes) -> bytes:
-    return HKDF.extract(hashes.SHA256(), salt, _VERSION + suite + label + ikm)
+    return hkdf_extract(salt, _VERSION + suite + label + ikm)
 
 
 def _labeled_expand(suite: bytes, prk: bytes, label: bytes, info: bytes, length: int) -> bytes:
     labeled_info = length.to_bytes(2, "big") + _VERSION + suite + label + info
-    return HKDFExpand(hashes.SHA256(), length, labeled_info).derive(prk)
+    return hkdf_expand(prk, labeled_info, length)
 
 
 def _check_len(value: bytes, size: int, what: str) -> None:
@@ -108,14 +139,19 @@ def _extract_and_expand(dh: bytes, kem_context: bytes) -> bytes:
 def encap(recipient_public: bytes, ephemeral_private: bytes | None = None) -> tuple[bytes, bytes]:
     """Encap(pkR) of RFC 9180 §4.1: (shared_secret, enc).
 
-    `ephemeral_private` exists for known-answer tests only; by default a fresh ephemeral
-    key is drawn with `secrets`. Reusing an ephemeral key breaks confidentiality.
+    `ephemeral_private` exists for known-answer tests only; by default every call draws a
+    fresh ephemeral key with `X25519PrivateKey.generate()` (OpenSSL's CSPRNG), which RFC
+    9180 §4 allows for GenerateKeyPair ("randomized algorithm"). It is also the cheapest
+    route: turning raw private bytes into a key object costs one scalar multiplication
+    (the public key), so deriving the key from `secrets` bytes and then loading it, as
+    this did before, paid for that twice. Reusing an ephemeral key breaks confidentiality.
     """
     _check_len(recipient_public, N_PK, "recipient public key")
     if ephemeral_private is None:
-        ephemeral_private = derive_keypair(secrets.token_bytes(N_SK))[0]
-    _check_len(ephemeral_private, N_SK, "ephemeral private key")
-    sk_e = X25519PrivateKey.from_private_bytes(ephemeral_private)
+        sk_e = X25519PrivateKey.generate()
+    else:
+        _check_len(ephemeral_private, N_SK, "ephemeral private key")
+        sk_e = X25519PrivateKey.from_private_bytes(ephemeral_private)
     pk_r = X25519PublicKey.from_public_bytes(recipient_public)
     dh = _dh(sk_e, pk_r)
     enc = sk_e.public_key().public_bytes_raw()
@@ -147,8 +183,7 @@ class Context:
     def _nonce(self) -> bytes:
         if self.seq >= 1 << (8 * N_N):
             raise InvalidInput("HPKE sequence number exhausted; set up a new context")
-        seq = self.seq.to_bytes(N_N, "big")
-        return bytes(a ^ b for a, b in zip(self.base_nonce, seq, strict=True))
+        return (int.from_bytes(self.base_nonce, "big") ^ self.seq).to_bytes(N_N, "big")
 
     def seal(self, aad: bytes, plaintext: bytes) -> bytes:
         """AES-128-GCM encryption with the next nonce; returns ciphertext || tag."""
@@ -176,11 +211,22 @@ class Context:
         )
 
 
-def key_schedule(shared_secret: bytes, info: bytes) -> Context:
-    """KeySchedule(mode_base, shared_secret, info, "", "") of RFC 9180 §5.1."""
+@functools.lru_cache(maxsize=16)
+def _base_key_schedule_context(info: bytes) -> bytes:
+    """key_schedule_context = mode ‖ psk_id_hash ‖ info_hash for mode_base (RFC 9180 §5.1).
+
+    In mode_base psk_id is empty and `info` is a public label (ESCROW_INFO for every
+    escrow), so nothing here depends on a secret and it is computed once per `info`.
+    Nothing derived from the shared secret is ever cached.
+    """
     psk_id_hash = _labeled_extract(_HPKE_SUITE, b"", b"psk_id_hash", b"")
     info_hash = _labeled_extract(_HPKE_SUITE, b"", b"info_hash", info)
-    context = bytes([MODE_BASE]) + psk_id_hash + info_hash
+    return bytes([MODE_BASE]) + psk_id_hash + info_hash
+
+
+def key_schedule(shared_secret: bytes, info: bytes) -> Context:
+    """KeySchedule(mode_base, shared_secret, info, "", "") of RFC 9180 §5.1."""
+    context = _base_key_schedule_context(info)
     secret = _labeled_extract(_HPKE_SUITE, shared_secret, b"secret", b"")
     return Context(
         key=_labeled_expand(_HPKE_SUITE, secret, b"key", context, N_K),

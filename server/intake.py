@@ -71,7 +71,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("candor.intake")
 
 DEFAULT_WINDOW = 0.002
-DEFAULT_MAX_BATCH = 16
+DEFAULT_MAX_BATCH = 64
 VERIFY_TIMEOUT = 30.0
 
 

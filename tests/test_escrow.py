@@ -1,5 +1,6 @@
 """RFC 9180 HPKE base mode (X25519, HKDF-SHA256, AES-128-GCM): A.1.1 vectors, tampering,
-interoperability with cryptography's own HPKE."""
+interoperability with cryptography's own HPKE; RFC 5869 A.1-A.3 vectors for the HKDF-SHA256
+underneath it."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives import hashes, hpke
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 from core.errors import InvalidInput, VerificationError
 from core.escrow import (
@@ -19,6 +21,8 @@ from core.escrow import (
     derive_keypair,
     encap,
     escrow_keypair,
+    hkdf_expand,
+    hkdf_extract,
     open_,
     seal,
     setup_base_recipient,
@@ -158,3 +162,80 @@ def test_we_open_cryptography_hpke(keys: tuple[bytes, bytes]) -> None:
     sk, pk = keys
     sealed = SUITE.encrypt(b"interop", X25519PublicKey.from_public_bytes(pk), info=b"x")
     assert open_(sk, b"x", b"", sealed) == b"interop"
+
+
+# --- HKDF-SHA256 (RFC 5869 Appendix A, Test Cases 1-3) --------------------------------
+# (name, IKM, salt, info, L, PRK, OKM), hex, transcribed from RFC 5869 A.1-A.3.
+
+RFC5869 = [
+    (
+        "A.1 basic",
+        "0b" * 22,
+        "000102030405060708090a0b0c",
+        "f0f1f2f3f4f5f6f7f8f9",
+        42,
+        "077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5",
+        "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865",
+    ),
+    (
+        "A.2 longer inputs and outputs",
+        bytes(range(0x00, 0x50)).hex(),
+        bytes(range(0x60, 0xB0)).hex(),
+        bytes(range(0xB0, 0x100)).hex(),
+        82,
+        "06a6b88c5853361a06104c9ceb35b45cef760014904671014a193f40c15fc244",
+        "b11e398dc80327a1c8e7f78c596a49344f012eda2d4efad8a050cc4c19afa97c"
+        "59045a99cac7827271cb41c65e590e09da3275600c2f09b8367793a9aca3db71"
+        "cc30c58179ec3e87c14c01d5c1f3434f1d87",
+    ),
+    (
+        "A.3 zero-length salt and info",
+        "0b" * 22,
+        "",
+        "",
+        42,
+        "19ef24a32c717b167f33a91d6f648bdf96596776afdb6377ac434c1c293ccb04",
+        "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8",
+    ),
+]
+
+
+def _flip(b: bytes) -> bytes:
+    return bytes([b[0] ^ 0x01]) + b[1:]
+
+
+@pytest.mark.parametrize("case", RFC5869, ids=lambda c: c[0])
+def test_hkdf_rfc5869(case: tuple[str, str, str, str, int, str, str]) -> None:
+    _, ikm, salt, info, length, prk, okm = case
+    got_prk = hkdf_extract(bytes.fromhex(salt), bytes.fromhex(ikm))
+    assert got_prk.hex() == prk
+    assert hkdf_expand(got_prk, bytes.fromhex(info), length).hex() == okm
+
+
+@pytest.mark.parametrize("case", RFC5869, ids=lambda c: c[0])
+def test_hkdf_rfc5869_changed_byte_changes_output(case: tuple[str, str, str, str, int, str, str]) -> None:
+    # Invalid: one flipped bit in IKM, in salt or in PRK must not reproduce the vector.
+    _, ikm, salt, info, length, prk, okm = case
+    assert hkdf_extract(bytes.fromhex(salt), _flip(bytes.fromhex(ikm))).hex() != prk
+    if salt:
+        assert hkdf_extract(_flip(bytes.fromhex(salt)), bytes.fromhex(ikm)).hex() != prk
+    assert hkdf_expand(_flip(bytes.fromhex(prk)), bytes.fromhex(info), length).hex() != okm
+    if info:
+        assert hkdf_expand(bytes.fromhex(prk), _flip(bytes.fromhex(info)), length).hex() != okm
+
+
+def test_hkdf_empty_salt_is_hashlen_zeros() -> None:
+    # RFC 5869 §2.2: "if not provided, it is set to a string of HashLen zeros".
+    assert hkdf_extract(b"", b"ikm") == hkdf_extract(bytes(32), b"ikm")
+
+
+@pytest.mark.parametrize("length", [1, 31, 32, 33, 255 * 32])
+def test_hkdf_expand_matches_cryptography(length: int) -> None:
+    prk, info = bytes(range(32)), b"candor/v1/test"
+    assert hkdf_expand(prk, info, length) == HKDFExpand(hashes.SHA256(), length, info).derive(prk)
+
+
+@pytest.mark.parametrize("length", [0, -1, 255 * 32 + 1])
+def test_hkdf_expand_rejects_length_outside_rfc_limit(length: int) -> None:
+    with pytest.raises(InvalidInput, match=r"outside 1\.\.8160"):
+        hkdf_expand(bytes(32), b"", length)
