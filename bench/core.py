@@ -560,9 +560,9 @@ def _prepare_report(
             if coupons is not None:
                 context, coupon_pool = coupons
                 sig = ring_sign(group, coupon_pool.take(context), subject_tag, entry)
-            ed = alliance.signing_key.sign(entry)
-            sealed = escrow.seal(alliance.escrow_public, ESCROW_INFO, entry, b"member-a" + ed)
-            return sig, sealed
+            # The member's escrow signature, sent beside the entry; the operator seals it to
+            # the regulator (server/intake.py), so no HPKE runs on the member's side.
+            return sig, alliance.signing_key.sign(escrow.escrow_message(alliance.genesis, entry))
 
         return thunk
 
@@ -657,9 +657,9 @@ def _ec_preparation(run: _Runner, alliance: _Alliance) -> None:
 
     run.add(
         PREP,
-        "escrow seal (HPKE X25519, 72 B)",
+        "escrow seal by the operator (HPKE X25519, 128 B)",
         None,
-        _const(lambda: escrow.seal(alliance.escrow_public, ESCROW_INFO, entry, entry[:72])),
+        _const(lambda: escrow.seal(alliance.escrow_public, ESCROW_INFO, entry, entry[:128])),
         FLOOR_X25519,
         x25519_setup,
     )

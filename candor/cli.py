@@ -32,6 +32,7 @@ from core.querylog import PURPOSES
 if TYPE_CHECKING:
     from client.receipt import Receipt
     from client.regulator import Regulator
+    from client.sdk import ReportSpec
 
 #: `candor witness` exit status when it stopped on fork evidence (docs/operations.md).
 FORK_EXIT = 3
@@ -349,6 +350,154 @@ def cmd_report_retract(args: argparse.Namespace) -> None:
     with Member(Identity.load(args.identity), args.server, pool_size=0, coupon_pool_size=0) as member:
         receipt = member.retract_report(args.report_id)
     _emit(args, {"report_id": args.report_id, "receipt": _receipt_json(receipt)}, "Report retracted (receipt verified)")
+
+
+#: The most rows `candor report import` takes from one file (one SubmitReports stream).
+IMPORT_MAX_ROWS = 10_000
+_IMPORT_REQUIRED = ("subject", "category", "tier", "incident_date")
+_IMPORT_OPTIONAL = ("notice_date", "evidence")
+
+
+def _import_rows(path: Path, categories: Sequence[str]) -> list[tuple[int, ReportSpec]]:
+    """The reports of a member's CSV batch file, each with its row number as a spreadsheet
+    shows it (the header is row 1), all checked before anything is sent: one InvalidInput
+    naming the first bad row and what to fix. Evidence paths are relative to the file's
+    folder; only the SHA-256 of each evidence file leaves this machine."""
+    import csv
+    import io
+
+    from client.sdk import ReportSpec, parse_incident_date, parse_tier
+    from core import state
+    from core.errors import InvalidInput
+    from core.subject import normalise
+
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # utf-8-sig: a spreadsheet's byte-order mark is no column name
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"--file {path} is not UTF-8 text (byte {exc.start}): save it as CSV UTF-8") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = [h.strip() for h in next(reader, [])]
+    allowed = _IMPORT_REQUIRED + _IMPORT_OPTIONAL
+    unknown = [h for h in header if h not in allowed]
+    missing = [h for h in _IMPORT_REQUIRED if h not in header]
+    doubled = sorted({h for h in header if header.count(h) > 1})
+    if unknown or missing or doubled:
+        problems = ([f"unknown column(s) {', '.join(repr(h) for h in unknown)}"] if unknown else []) + \
+                   ([f"missing column(s) {', '.join(missing)}"] if missing else []) + \
+                   ([f"column(s) {', '.join(doubled)} given twice"] if doubled else [])
+        raise InvalidInput(f"--file {path}, row 1 (the header): {'; '.join(problems)}; the header names the columns "
+                           f"{','.join(_IMPORT_REQUIRED)} and optionally {' and '.join(_IMPORT_OPTIONAL)}")
+    today = _dt.datetime.now(_dt.timezone.utc).date()
+    rows: list[tuple[int, ReportSpec]] = []
+    for row, fields in enumerate(reader, start=2):
+        if not any(f.strip() for f in fields):
+            continue  # a blank line, as spreadsheets write at the end
+        if len(rows) == IMPORT_MAX_ROWS:
+            raise InvalidInput(f"--file {path} has more than {IMPORT_MAX_ROWS} reports (row {row} is one too many): "
+                               "split it into several files")
+        where = f"--file {path}, row {row}"
+        if len(fields) != len(header):
+            raise InvalidInput(f"{where} has {len(fields)} fields but the header names {len(header)} columns: "
+                               "quote a field that contains a comma")
+        values = {h: f.strip() for h, f in zip(header, fields)}
+        empty = [h for h in _IMPORT_REQUIRED if not values[h]]
+        if empty:
+            raise InvalidInput(f"{where}: {', '.join(empty)} is empty; fill it in or delete the row")
+        try:
+            normalise(values["subject"])
+            parse_tier(values["tier"])
+            incident = parse_incident_date(values["incident_date"])
+            if values["category"] not in categories:
+                raise InvalidInput(f"category {values['category']!r} is not in the registry; use one of "
+                                   f"{', '.join(categories)}")
+            state.check_incident_date(incident, today)
+            if values.get("notice_date"):
+                state.check_notice_date(parse_incident_date(values["notice_date"], "notice date"), incident, today)
+        except InvalidInput as exc:
+            raise InvalidInput(f"{where}: {exc}") from None
+        evidence = b""
+        if values.get("evidence"):
+            file = path.parent / values["evidence"]
+            try:
+                evidence = file.read_bytes()
+            except OSError as exc:
+                raise InvalidInput(f"{where}: evidence file {file} cannot be read ({exc.strerror}); give a path "
+                                   f"relative to {path.parent}, or leave the field empty") from None
+        rows.append((row, ReportSpec(values["subject"], values["category"], values["tier"], incident,
+                                     evidence=evidence, notice_date=values.get("notice_date") or None)))
+    if not rows:
+        raise InvalidInput(f"--file {path} has a header but no reports: add one row per report")
+    return rows
+
+
+def cmd_report_import(args: argparse.Namespace) -> None:
+    """A member's batch file: every row checked first, then all sent on one SubmitReports
+    stream; each row's receipt or refusal is shown. The subject identifiers are echoed to this
+    terminal only: they are never logged."""
+    from api.identity import Identity
+    from client.sdk import Member
+
+    path = Path(args.file)
+    with Member(Identity.load(args.identity), args.server, pool_size=0, coupon_pool_size=0) as member:
+        rows = _import_rows(path, member.categories)
+        with console.status(f"preparing and sending {len(rows)} reports"):
+            outcomes = member.submit_reports([spec for _, spec in rows])
+    refused = [row for (row, _), o in zip(rows, outcomes) if isinstance(o, CandorError) and not _is_pending(o)]
+    pending = [row for (row, _), o in zip(rows, outcomes) if _is_pending(o)]
+    if args.json:
+        print(json.dumps([{"row": row, "report_id": o.report_id.hex(), "receipt": _receipt_json(o)}
+                          if not isinstance(o, CandorError) else
+                          {"row": row, "error": {"type": type(o).__name__, "message": str(o)}}
+                          for (row, _), o in zip(rows, outcomes)], indent=2, sort_keys=True))
+    else:
+        table = Table(title=f"Reports from {escape(str(path))}")
+        table.add_column("row", justify="right")
+        table.add_column("subject")
+        table.add_column("outcome")
+        for (row, spec), o in zip(rows, outcomes):
+            if not isinstance(o, CandorError):
+                shown = f"{o.report_id.hex()} recorded (receipt verified)"
+            else:
+                shown = f"[yellow]pending:[/yellow] {escape(str(o))}" if _is_pending(o) else \
+                    f"[red]refused:[/red] {escape(str(o))}"
+            table.add_row(str(row), escape(spec.subject_id), shown)
+        out.print(table)
+    if refused or pending:
+        said = ([f"row(s) {', '.join(map(str, refused))} refused (fix them and import those rows again)"]
+                if refused else []) + \
+               ([f"row(s) {', '.join(map(str, pending))} unanswered and kept pending: "
+                 f"`candor report resend --identity {args.identity}` sends them again"] if pending else [])
+        console.print(f"[red]error:[/red] {len(rows) - len(refused) - len(pending)} of {len(rows)} reports recorded; "
+                      f"{escape('; '.join(said))}", soft_wrap=True)
+        sys.exit(1)
+
+
+def _is_pending(outcome: object) -> bool:
+    """A report whose answer never came: `submit_reports` keeps it in `pending/`."""
+    from core.errors import Unavailable
+
+    return isinstance(outcome, Unavailable)
+
+
+def cmd_report_resend(args: argparse.Namespace) -> None:
+    from api.identity import Identity
+    from client.sdk import Member
+
+    with Member(Identity.load(args.identity), args.server, pool_size=0, coupon_pool_size=0) as member:
+        receipts = member.resend_pending()
+    if args.json:
+        print(json.dumps([{"report_id": r.report_id.hex(), "receipt": _receipt_json(r)} for r in receipts],
+                         indent=2, sort_keys=True))
+    elif not receipts:
+        out.print("nothing pending")
+    else:
+        table = Table(title="Pending reports sent again")
+        table.add_column("report id")
+        table.add_column("index", justify="right")
+        table.add_column("outcome")
+        for r in receipts:
+            table.add_row(r.report_id.hex(), str(r.index), "recorded (receipt verified)")
+        out.print(table)
 
 
 # -- governance (regulator) -----------------------------------------------------------------
@@ -1128,7 +1277,8 @@ def build_parser() -> argparse.ArgumentParser:
     _identity(p, "./alliance/regulator")
     p.add_argument("--no-quorum", action="store_true", help="accept a checkpoint without the witness quorum")
 
-    report = sub.add_parser("report", help="submit or retract reports", description="Submit or retract reports.")
+    report = sub.add_parser("report", help="submit (one or a batch), resend or retract reports",
+                            description="Submit reports (one, or a CSV batch), resend pending ones, retract one.")
     rsub = report.add_subparsers(dest="report_command", required=True, metavar="COMMAND")
     p = add(rsub, "submit", "Submit an encrypted, committed, proven report and verify its receipt.",
             "candor report submit --identity ./alliance/member-a --subject streamer-42 --category fake_traffic "
@@ -1142,6 +1292,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--notice-date", help="YYYY-MM-DD you told the subject of this report (on or after the incident, "
                    "not after today; default today, UTC)")
     p.add_argument("--evidence", help="file whose SHA-256 is recorded (the file stays with you)")
+    p = add(rsub, "import", "Submit a CSV batch of reports on one stream; show each row's verified receipt or refusal "
+            "(exit status 1 if any row was refused or left pending).",
+            "candor report import --identity ./alliance/member-a --file reports.csv", cmd_report_import)
+    _identity(p, "./alliance/member-a")
+    p.add_argument("--file", required=True, help="CSV with a header row: subject,category,tier,incident_date and "
+                   "optionally notice_date and evidence (a file, relative to the CSV's folder, whose SHA-256 is "
+                   f"recorded); at most {IMPORT_MAX_ROWS} rows, all checked before any is sent")
+    p = add(rsub, "resend", "Send again, byte for byte, the reports whose answer never came; verify their receipts.",
+            "candor report resend --identity ./alliance/member-a", cmd_report_resend)
+    _identity(p, "./alliance/member-a")
     p = add(rsub, "retract", "Retract one of your own reports.",
             "candor report retract --identity ./alliance/member-a --report-id 3f2a...", cmd_report_retract)
     _identity(p, "./alliance/member-a")

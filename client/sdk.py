@@ -52,6 +52,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as _dt
+import functools
 import hashlib
 import os
 import re
@@ -567,8 +568,12 @@ class Member:
         holds returns its receipt (the operator cannot turn one report into two)."""
         receipts = []
         for path in sorted(self.pending_dir.glob("*.leaf")) if self.pending_dir.is_dir() else []:
-            receipts.append(self._send_identical(path.read_bytes()))
-            path.unlink(missing_ok=True)
+            leaf = path.read_bytes()
+            body = wire.signed_entry_from_bytes(leaf).entry.body
+            if not isinstance(body, e.ReportCommitted):
+                raise InvalidInput(f"{path} holds a {type(body).__name__}, not a report; remove it")
+            # Signed before a membership change: re-signed (same report id), as at first sending.
+            receipts.append(self._submit_with_resign(leaf, functools.partial(self.sign_entry, body, body.subject_tag)))
         return receipts
 
     def submit_report(self, subject_id: str, category: str, tier: str | int, incident_date: str | _dt.date,
