@@ -21,6 +21,7 @@ sequencer, in parallel, and the sequencer only re-checks the cheap state conditi
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -178,8 +179,18 @@ def member_record(view: StateView, member_id: str) -> MemberRecord | None:
 def current_ring(view: StateView) -> tuple[list[bytes], int]:
     """Reporting keys of every admitted, unrevoked member in admission order, and the index
     of the last entry that changed that set (a ring named at a size after it is current)."""
-    ring = _load(view, "ring") or {"keys": [], "changed_at": 0}
-    return [bytes.fromhex(k) for k in ring["keys"]], int(ring["changed_at"])
+    raw = view.get("ring")
+    if raw is None:
+        return [], 0
+    keys, changed_at = _parsed_ring(bytes(raw))
+    return list(keys), changed_at
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed_ring(raw: bytes) -> tuple[tuple[bytes, ...], int]:
+    """The stored ring record decoded once per distinct record (every report reads it)."""
+    ring = json.loads(raw)
+    return tuple(bytes.fromhex(k) for k in ring["keys"]), int(ring["changed_at"])
 
 
 def author_of(view: StateView, ally: Alliance, signed: e.SignedEntry) -> str:
