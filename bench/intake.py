@@ -23,21 +23,34 @@ ring is every member of the alliance) it
    `Operator.bootstrap`); two servers share one PostgreSQL schema, one of them sequences
    (server/sequencer.py);
 5. lets `--clients` threads, each on its own mTLS channel as one of the members and spread
-   round-robin over the servers, send the prepared reports with `SubmitReport`: reports/s,
-   p50 and p99 latency (send to verified-and-committed receipt). Afterwards the last receipt
-   of every client is verified (operator signature, leaf hash, inclusion proof against the
+   round-robin over the servers, send the prepared reports, in each `--mode`:
+   - unary: one `SubmitReport` call per report, a thread waiting for each receipt before it
+     sends the next;
+   - stream: one `SubmitReports` stream per thread, fed from the same shared queue of
+     reports, with at most `--stream-window` (default 64, the operator's own window) of the
+     thread's reports unanswered at a time; a refused report (a `Refusal` result) counts as
+     an error of that report only, as a failed unary call does.
+   Each mode gets its own operators, started afresh with the same configuration over the
+   same store, its own share of the prepared reports and its own warm-up: reports/s, p50 and
+   p99 latency (unary: from the call to its verified-and-committed receipt; stream: from
+   handing the report's message to gRPC to its result). Afterwards the last receipt of every
+   client is verified (operator signature, leaf hash, inclusion proof against the
    checkpoint root), which also shows the proofs were built from the bulk-loaded tree;
 6. reads each server process's peak and current resident memory (VmHWM, VmRSS in
    /proc/<pid>/status) and those of its helper processes (verification workers, fork
    server) at the end of the load;
 7. measures, in the same run, two floors:
-   (a) transport: a unary call with a request of the same size (the serialized
-       SubmitEntryRequest) and a response of the same size (a real receipt) to a tiny
-       generic handler, `/candor.bench.Floor/Echo`, that does nothing; it runs on as many
-       separate server processes as there are operators, with the operator's TLS
-       credentials (mTLS required), the same thread pool and the same message limits, and
-       is driven by the same number of client threads with the same member certificates
-       spread the same way. Nothing is added to the protos;
+   (a) transport, for each mode: for unary, a call with a request of the same size (the
+       serialized SubmitEntryRequest) and a response of the same size (a real receipt) to a
+       tiny generic handler, `/candor.bench.Floor/Echo`, that does nothing; for stream, one
+       stream per client thread to `/candor.bench.Floor/EchoStream`, which answers each
+       message of the same request size with a response the size of a real SubmitResult (a
+       receipt and its stream position), driven with the same window of unanswered
+       messages. Both handlers run on as many separate server processes as there are
+       operators, with the operator's TLS credentials (mTLS required), the same thread pool
+       and the same message limits, and are driven by the same number of client threads
+       with the same member certificates spread the same way. Nothing is added to the
+       protos;
    (b) work: the per-report primitive costs, measured in this process on the prepared
        reports: ring signature verification over the n members, validity proof
        verification (each alone and in a batch), and the durable append in the store under
@@ -48,13 +61,15 @@ ring is every member of the alliance) it
    perfectly over every core, the append pipelined beside it. The combined floor adds the
    transport: 1 / max(1/transport + (ring + validity) / cores, append), i.e. the calls
    and the crypto share the same cores (an approximation that holds when the transport
-   floor is CPU-bound; the machine's CPU use during each phase is printed to judge it).
+   floor is CPU-bound; the machine's CPU use during each phase is printed to judge it); a
+   row's combined floor takes the transport floor of its own mode.
    Neither floor includes what the real intake does besides those primitives (protobuf
    decoding, the Merkle nodes and state updates, checkpoint signing, receipts, and over a
    shared store the hand-off through the intake table).
 
-Verdicts: PASS/MISS for >= 1,000 reports/s at ring 20, for >= 70% of the combined floor,
-and for a server's peak RSS (its main process plus its helpers) <= 500 MB.
+Verdicts, on each row (each mode and verifier setting) alike: PASS/MISS for >= 1,000
+reports/s at ring 20, for >= 70% of the row's combined floor, and for a server's peak RSS
+(its main process plus its helpers) <= 500 MB.
 
 Why bulk-loading measures what the memory target is about: submitting 10^6 verified reports
 one by one would take over an hour here, and the target is about whether the server's memory
@@ -109,6 +124,9 @@ DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 STORES = ("sqlite", "postgresql")
 FLOOR_SERVICE = "candor.bench.Floor"
 FLOOR_METHOD = f"/{FLOOR_SERVICE}/Echo"
+FLOOR_STREAM_METHOD = f"/{FLOOR_SERVICE}/EchoStream"
+MODES = ("unary", "stream")  # SubmitReport, one call per report; SubmitReports, one stream per client
+DEFAULT_STREAM_WINDOW = 64  # unanswered reports per stream, as many as the operator keeps in flight
 SUBJECTS = 200  # reports cluster on a few hundred anchors, as they would in practice
 
 
@@ -187,8 +205,9 @@ def _server_main(cfg: ServerConfig, conn: Any) -> None:
     conn.send(("stopped", op.ledger.batches, op.ledger.appended))
 
 
-def _floor_main(operator_dir: str, grpc_workers: int, response: bytes, conn: Any) -> None:
-    """Child process: a server that answers `FLOOR_METHOD` with `response` and does nothing else."""
+def _floor_main(operator_dir: str, grpc_workers: int, response: bytes, stream_response: bytes, conn: Any) -> None:
+    """Child process: a server that answers `FLOOR_METHOD` with `response` and each message
+    of a `FLOOR_STREAM_METHOD` stream with `stream_response`, and does nothing else."""
     from concurrent import futures
 
     import grpc
@@ -201,7 +220,9 @@ def _floor_main(operator_dir: str, grpc_workers: int, response: bytes, conn: Any
                          options=[("grpc.max_receive_message_length", wire.MAX_REQUEST_BYTES),
                                   ("grpc.max_send_message_length", wire.MAX_RESPONSE_BYTES)])
     handler = grpc.unary_unary_rpc_method_handler(lambda _request, _context: response)
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(FLOOR_SERVICE, {"Echo": handler}),))
+    stream = grpc.stream_stream_rpc_method_handler(lambda requests, _context: (stream_response for _ in requests))
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+        FLOOR_SERVICE, {"Echo": handler, "EchoStream": stream}),))
     port = server.add_secure_port("127.0.0.1:0", server_credentials(Identity.load(operator_dir)))
     server.start()
     conn.send(("ready", port, os.getpid()))
@@ -617,12 +638,16 @@ def _channel(identity_dir: Path, address: str) -> Any:
 
 
 def run_clients(alliance: Path, addresses: Sequence[str], requests: Sequence[bytes], clients: int,
-                seconds: float | None, method: str = "SubmitReport") -> RunResult:
+                seconds: float | None, method: str = "SubmitReport", window: int = 64) -> RunResult:
     """`clients` threads, each with its own mTLS channel as member i (round-robin over the
     members and `addresses`), send `requests` until they run out or `seconds` pass.
 
-    `method` "SubmitReport" sends each item as a report leaf; FLOOR_METHOD sends each item
-    as raw request bytes to the floor server.
+    `method` "SubmitReport" sends each item as a report leaf in a call of its own;
+    "SubmitReports" sends them on one stream per thread, at most `window` of them unanswered
+    at a time, and takes each result as it comes back (a refusal is an error of that report
+    only); FLOOR_METHOD and FLOOR_STREAM_METHOD send each item as raw request bytes to the
+    floor server, one call each or on one stream per thread with the same window. A
+    streamed report's latency runs from handing its request to gRPC to receiving its result.
     """
     import grpc
 
@@ -642,48 +667,111 @@ def run_clients(alliance: Path, addresses: Sequence[str], requests: Sequence[byt
     receipts: list[tuple[bytes, bytes]] = []
     start = threading.Barrier(clients + 1)
     deadline = [math.inf]
+    streamed = method in ("SubmitReports", FLOOR_STREAM_METHOD)
+
+    def take() -> bytes | None:
+        """The next item to send, or None once the work has run out or the time is up."""
+        if time.perf_counter() >= deadline[0]:
+            return None
+        with lock:
+            if not work:
+                return None
+            sent[0] += 1
+            return work.popleft()
+
+    def failed(key: str, count: int = 1) -> None:
+        with lock:
+            errors[key] = errors.get(key, 0) + count
 
     def client(i: int) -> None:
         channel = _channel(alliance / f"member-{names[i % len(names)]}", addresses[i % len(addresses)])
         last: list[tuple[bytes, Any]] = []  # this client's last (report, receipt), checked afterwards
-        if method == "SubmitReport":
+        mine: list[float] = []
+        if method in ("SubmitReport", "SubmitReports"):
             stub = governance_pb2_grpc.ReportingServiceStub(channel)
             # The escrow signature is by the member this channel authenticates as (the
             # operator checks it against the mTLS identity); the ring hides who prepared it.
             member_key = Identity.load(alliance / f"member-{names[i % len(names)]}").signing_key()
             genesis_hash = merkle.leaf_hash(Identity.load(alliance / "operator").genesis_leaf())
 
-            def call(item: bytes) -> int:
+            def encode(item: bytes) -> Any:  # what SubmitReport takes, and each message of SubmitReports
                 entry_bytes = wire.signed_entry_from_bytes(item, check_canonical=False).entry_bytes
-                request = gov.SubmitEntryRequest(signed_entry=item, escrow_signature=member_key.sign(
+                return gov.SubmitEntryRequest(signed_entry=item, escrow_signature=member_key.sign(
                     escrow.escrow_message(genesis_hash, entry_bytes)))
-                resp = stub.SubmitReport(request, timeout=120)
+        else:
+            def encode(item: bytes) -> Any:  # the floor takes raw bytes
+                return item
+
+        if method == "SubmitReport":
+            def call(item: bytes) -> int:
+                resp = stub.SubmitReport(encode(item), timeout=120)
                 last[:] = [(item, resp)]
                 return int(resp.ByteSize())
-        else:
+        elif method == FLOOR_METHOD:
             raw = channel.unary_unary(method)
 
             def call(item: bytes) -> int:
                 return len(raw(item, timeout=120))
-        mine: list[float] = []
-        start.wait()
-        try:
-            while time.perf_counter() < deadline[0]:
-                with lock:
-                    if not work:
-                        break
-                    item = work.popleft()
-                    sent[0] += 1
+
+        def unary() -> None:
+            while (item := take()) is not None:
                 t0 = time.perf_counter()
                 try:
                     size = call(item)
                 except grpc.RpcError as exc:
-                    key = f"{exc.code().name}: {(exc.details() or '')[:80]}"
-                    with lock:
-                        errors[key] = errors.get(key, 0) + 1
+                    failed(f"{exc.code().name}: {(exc.details() or '')[:80]}")
                     continue
                 mine.append((time.perf_counter() - t0) * 1000)
                 response_bytes[0] = size
+
+        def stream() -> None:
+            slots = threading.Semaphore(window)  # released as results arrive
+            pending: deque[tuple[bytes, float]] = deque()  # (item, when it was handed over), in order sent
+            closed = threading.Event()
+
+            def messages() -> Iterator[Any]:
+                # Runs on gRPC's request-consuming thread; it must not outlive a broken call.
+                while True:
+                    while not slots.acquire(timeout=0.05):
+                        if closed.is_set():
+                            return
+                    item = take()
+                    if item is None or closed.is_set():
+                        return
+                    message = encode(item)
+                    pending.append((item, time.perf_counter()))
+                    yield message
+
+            if method == "SubmitReports":
+                results = stub.SubmitReports(messages(), timeout=(seconds or 0) + 120)
+            else:
+                results = channel.stream_stream(method)(messages(), timeout=(seconds or 0) + 120)
+            position = 0
+            try:
+                for result in results:
+                    item, t0 = pending.popleft()
+                    latency = (time.perf_counter() - t0) * 1000
+                    slots.release()
+                    if method == FLOOR_STREAM_METHOD:
+                        response_bytes[0] = len(result)
+                        mine.append(latency)
+                    elif result.position != position:
+                        failed(f"OUT_OF_ORDER: result for position {result.position} where {position} was due")
+                    elif result.WhichOneof("outcome") == "refusal":
+                        failed(f"{result.refusal.code}: {result.refusal.message[:80]}")
+                    else:
+                        last[:] = [(item, result.receipt)]
+                        response_bytes[0] = int(result.ByteSize())
+                        mine.append(latency)
+                    position += 1
+            except grpc.RpcError as exc:  # the whole stream failed: every unanswered report with it
+                failed(f"{exc.code().name}: {(exc.details() or '')[:80]}", max(1, len(pending)))
+            finally:
+                closed.set()
+
+        start.wait()
+        try:
+            (stream if streamed else unary)()
         finally:
             channel.close()
             with lock:
@@ -752,17 +840,27 @@ def _median_time(fn: Callable[[], Any], reps: int) -> float:
     return statistics.median(times)
 
 
-def floor_transport(alliance: Path, request: bytes, response_size: int, clients: int, grpc_workers: int,
-                    seconds: float, count: int, servers: int = 1) -> RunResult:
-    """Floor (a): empty unary calls of the report's sizes over the same mTLS setup, to as
-    many do-nothing server processes as the measured run has operators."""
+def floor_transport(alliance: Path, request: bytes, response_sizes: dict[str, int], clients: int,
+                    grpc_workers: int, seconds: float, count: int, servers: int = 1,
+                    window: int = DEFAULT_STREAM_WINDOW) -> dict[str, RunResult]:
+    """Floor (a) for each mode in `response_sizes` (mode -> the size of its real response):
+    messages of the report's sizes over the same mTLS setup, to as many do-nothing server
+    processes as the measured run has operators; "unary" as one call each, "stream" on one
+    stream per client thread with at most `window` unanswered."""
+    methods = {"unary": FLOOR_METHOD, "stream": FLOOR_STREAM_METHOD}
     floors: list[ServerProcess] = []
     try:
         for _ in range(servers):
-            floors.append(_spawn(_floor_main, str(alliance / "operator"), grpc_workers, os.urandom(response_size)))
+            floors.append(_spawn(_floor_main, str(alliance / "operator"), grpc_workers,
+                                 os.urandom(response_sizes.get("unary", 0)),
+                                 os.urandom(response_sizes.get("stream", 0))))
         addresses = [f.address for f in floors]
-        run_clients(alliance, addresses, [request] * (2 * clients), clients, None, FLOOR_METHOD)  # warm
-        return run_clients(alliance, addresses, [request] * count, clients, seconds, FLOOR_METHOD)
+        out = {}
+        for mode in response_sizes:
+            method = methods[mode]
+            run_clients(alliance, addresses, [request] * (2 * clients), clients, None, method, window)  # warm
+            out[mode] = run_clients(alliance, addresses, [request] * count, clients, seconds, method, window)
+        return out
     finally:
         for f in floors:
             f.stop()
@@ -883,6 +981,8 @@ class BenchSettings:
     servers: int = 1
     rss_entries: int = DEFAULT_RSS_ENTRIES  # filler entries bulk-loaded before the servers start
     pg_url: str = DEFAULT_PG_URL
+    modes: tuple[str, ...] = MODES  # a run of each per verify-workers setting, in this order
+    stream_window: int = DEFAULT_STREAM_WINDOW  # unanswered reports per client stream
 
     def __post_init__(self) -> None:
         from core.errors import InvalidInput
@@ -896,10 +996,15 @@ class BenchSettings:
                                "server process")
         if self.rss_entries < 0:
             raise InvalidInput(f"--rss-entries is {self.rss_entries}; give 0 (no bulk load) or more")
+        if not self.modes or len(set(self.modes)) != len(self.modes) or not set(self.modes) <= set(MODES):
+            raise InvalidInput(f"--mode {','.join(self.modes)!r} is not a subset of {','.join(MODES)}, "
+                               "each named once")
+        if self.stream_window < 1:
+            raise InvalidInput(f"--stream-window is {self.stream_window}; a stream needs at least 1 report in flight")
 
     @classmethod
     def quick_run(cls) -> BenchSettings:
-        return cls(rings=(5,), clients=4, seconds=1.0, max_reports=40, min_reports=24, samples=5,
+        return cls(rings=(5,), clients=4, seconds=1.0, max_reports=24, min_reports=24, samples=5,
                    verify_workers=(None,), rss_entries=2_000)
 
 
@@ -918,6 +1023,7 @@ def bench_ring(members: int, s: BenchSettings, tmp: Path, say: Callable[[str], N
     alliance = make_alliance(root / "alliance", members)
     operator = alliance / "operator"
     warm_n, batch = 2 * s.clients, min(16, s.clients)
+    setups = [(workers, mode) for workers in s.verify_workers for mode in s.modes]  # one measured run each
     with fresh_store(s.store, root / "store", s.pg_url) as spec:
         say(f"ring {members}: starting the preparation operator")
         prep = start_servers(ServerConfig(str(operator), str(root / "prepare.db"), 0, s.checkpoint_ms,
@@ -931,9 +1037,9 @@ def bench_ring(members: int, s: BenchSettings, tmp: Path, say: Callable[[str], N
             rate_guess = 1 / max(min(work["validity"] + work["ring"],
                                      work["validity_batched"] + work["ring_batched"]) / cores, 1e-6)
             n = max(s.min_reports, min(s.max_reports, math.ceil(s.seconds * rate_guess)))
-            say(f"ring {members}: preparing {len(s.verify_workers)} x {n + warm_n} reports")
+            say(f"ring {members}: preparing {len(setups)} x {n + warm_n} reports")
             t_prep = time.perf_counter()
-            prepared = prepare_reports(alliance, prep.address, len(s.verify_workers) * (n + warm_n), root / "state",
+            prepared = prepare_reports(alliance, prep.address, len(setups) * (n + warm_n), root / "state",
                                        s.prep_procs)
             prepare_per_s = len(prepared) / (time.perf_counter() - t_prep)
         finally:
@@ -941,20 +1047,23 @@ def bench_ring(members: int, s: BenchSettings, tmp: Path, say: Callable[[str], N
         loaded = prefill(spec, operator, s.rss_entries, sample, say) if s.rss_entries else None
         runs: list[dict[str, Any]] = []
         first_leaves: list[bytes] = []
-        first_response = 0
-        for j, workers in enumerate(s.verify_workers):
+        response_bytes: dict[str, int] = {}  # mode -> the size of its first real response
+        for j, (workers, mode) in enumerate(setups):
             leaves = prepared[j * (n + warm_n):(j + 1) * (n + warm_n)]
+            method = "SubmitReports" if mode == "stream" else "SubmitReport"
             cfg = ServerConfig(str(operator), spec.url, workers, s.checkpoint_ms, s.grpc_workers, schema=spec.schema)
-            say(f"ring {members}, verify workers {_label(workers)}: starting {s.servers} operator(s) on {s.store}")
+            label = f"ring {members}, verify workers {_label(workers)}, {mode}"
+            say(f"{label}: starting {s.servers} operator(s) on {s.store}")
             servers = start_servers(cfg, s.servers)
             try:
                 addresses = [srv.address for srv in servers]
                 memory_start = [server_memory(srv) for srv in servers]
-                say(f"ring {members}, verify workers {_label(workers)}: {s.clients} clients sending {n} reports")
-                warm = run_clients(alliance, addresses, leaves[:warm_n], s.clients, None)
+                say(f"{label}: {s.clients} clients sending {n} reports")
+                warm = run_clients(alliance, addresses, leaves[:warm_n], s.clients, None, method, s.stream_window)
                 batches0, appended0, vbatches0, vitems0 = _sum_counters(servers)
                 cpu0 = _proc_cpu()
-                result = run_clients(alliance, addresses, leaves[warm_n:], s.clients, s.seconds)
+                result = run_clients(alliance, addresses, leaves[warm_n:], s.clients, s.seconds, method,
+                                     s.stream_window)
                 cpu = cpu_split(cpu0, _proc_cpu(), [srv.pid for srv in servers])
                 batches1, appended1, vbatches1, vitems1 = _sum_counters(servers)
                 memory = [server_memory(srv) for srv in servers]  # at the end of the load, still running
@@ -962,8 +1071,11 @@ def bench_ring(members: int, s: BenchSettings, tmp: Path, say: Callable[[str], N
                 for srv in servers:
                     srv.stop()
             if not first_leaves:
-                first_leaves, first_response = leaves[warm_n:], warm.response_bytes or result.response_bytes
-            runs.append({"verify_workers": _label(workers), **result.summary(),
+                first_leaves = leaves[warm_n:]
+            if not response_bytes.get(mode):
+                response_bytes[mode] = warm.response_bytes or result.response_bytes
+            runs.append({"verify_workers": _label(workers), "mode": mode, **result.summary(),
+                         "warm_errors": warm.errors,
                          "mean_sequencer_batch": (appended1 - appended0) / max(1, batches1 - batches0),
                          "mean_verify_batch": (vitems1 - vitems0) / max(1, vbatches1 - vbatches0),
                          **{f"cpu_ms_per_report_{k[:-2]}": v * 1000 / max(1, result.ok) for k, v in cpu.items()},
@@ -977,24 +1089,27 @@ def bench_ring(members: int, s: BenchSettings, tmp: Path, say: Callable[[str], N
     from api.v1 import governance_pb2 as gov
 
     request = gov.SubmitEntryRequest(signed_entry=first_leaves[0]).SerializeToString()
-    say(f"ring {members}: transport floor (a)")
-    transport = floor_transport(alliance, request, first_response, s.clients, s.grpc_workers,
-                                min(s.seconds, 5.0), max(s.min_reports, 40_000 if s.seconds >= 5 else 400), s.servers)
-    floors = floors_per_s(work, transport.rate, cores)
+    say(f"ring {members}: transport floor (a), {', '.join(s.modes)}")
+    transports = floor_transport(alliance, request, {mode: response_bytes.get(mode, 0) for mode in s.modes},
+                                 s.clients, s.grpc_workers, min(s.seconds, 5.0),
+                                 max(s.min_reports, 40_000 if s.seconds >= 5 else 400), s.servers, s.stream_window)
+    floors = {mode: floors_per_s(work, t.rate, cores) for mode, t in transports.items()}
     for run in runs:
+        transport, fl = transports[run["mode"]], floors[run["mode"]]
         run["ratio_transport"] = run["per_s"] / transport.rate if transport.rate else float("nan")
-        run["ratio_work"] = run["per_s"] / floors["work_per_s"]
-        run["ratio_combined"] = run["per_s"] / floors["combined_per_s"] if floors["combined_per_s"] else float("nan")
+        run["ratio_work"] = run["per_s"] / fl["work_per_s"]
+        run["ratio_combined"] = run["per_s"] / fl["combined_per_s"] if fl["combined_per_s"] else float("nan")
         run["pass_ratio"] = run["ratio_combined"] >= TARGET_RATIO
         run["pass_rate"] = run["per_s"] >= TARGET_RATE if members == TARGET_RING else None
         # The memory target is for a ledger of 10^6 reports; smaller ledgers get figures, no verdict.
         run["pass_rss"] = (all(m["peak_mb"] + m["helpers_peak_mb"] <= TARGET_RSS_MB for m in run["memory"])
                            if ledger_size >= DEFAULT_RSS_ENTRIES else None)
     return {"ring": members, "cores": cores, "clients": s.clients, "checkpoint_ms": s.checkpoint_ms,
-            "grpc_workers": s.grpc_workers, "request_bytes": len(request),
-            "response_bytes": first_response, "store": s.store, "servers": s.servers, "prefill": loaded,
-            "ledger_size": ledger_size, "prepare_per_s": prepare_per_s, "runs": runs,
-            "floor_transport": transport.summary(), "floor_work_s": work, "floors": floors}
+            "grpc_workers": s.grpc_workers, "stream_window": s.stream_window, "modes": list(s.modes),
+            "request_bytes": len(request), "response_bytes": response_bytes, "store": s.store,
+            "servers": s.servers, "prefill": loaded, "ledger_size": ledger_size, "prepare_per_s": prepare_per_s,
+            "runs": runs, "floor_transport": {mode: t.summary() for mode, t in transports.items()},
+            "floor_work_s": work, "floors": floors}
 
 
 def run(s: BenchSettings, say: Callable[[str], None] = lambda _m: None) -> list[dict[str, Any]]:
@@ -1015,18 +1130,18 @@ def render(results: Sequence[dict[str, Any]], console: Any) -> None:
     setups = ", ".join(sorted({f"{r['store']}, {_servers_label(r['servers'])}" for r in results}))
     t = Table(title=f"bench.intake ({setups}): verified, durably logged reports over gRPC + mTLS "
                     "(floors from this run)")
-    for col in ("ring", "verify workers", "reports/s", "p50 / p99 ms", "batch: verify / seq.", "floor (a) transport/s",
-                "floor (b) work/s", "combined floor/s", "measured / combined", "verdict"):
-        t.add_column(col, justify="right" if col not in ("verdict",) else "left")
+    for col in ("ring", "verify workers", "mode", "reports/s", "p50 / p99 ms", "batch: verify / seq.",
+                "floor (a) transport/s", "floor (b) work/s", "combined floor/s", "measured / combined", "verdict"):
+        t.add_column(col, justify="right" if col not in ("mode", "verdict") else "left")
     for r in results:
-        fl, tr = r["floors"], r["floor_transport"]
         for run in r["runs"]:
+            fl, tr = r["floors"][run["mode"]], r["floor_transport"][run["mode"]]
             verdicts = ["PASS" if run["pass_ratio"] else "MISS", f"≥{TARGET_RATIO:.0%} of floor"]
             if run["pass_rate"] is not None:
                 verdicts += [";", "PASS" if run["pass_rate"] else "MISS", f"≥{TARGET_RATE:,.0f}/s"]
             if run["errors"]:
                 verdicts.append(f"({sum(run['errors'].values())} errors)")
-            t.add_row(str(r["ring"]), run["verify_workers"], f"{run['per_s']:,.0f}",
+            t.add_row(str(r["ring"]), run["verify_workers"], run["mode"], f"{run['per_s']:,.0f}",
                       f"{run['p50_ms']:.1f} / {run['p99_ms']:.1f}",
                       f"{run['mean_verify_batch']:.1f} / {run['mean_sequencer_batch']:.1f}",
                       f"{tr['per_s']:,.0f}", f"{fl['work_per_s']:,.0f}", f"{fl['combined_per_s']:,.0f}",
@@ -1039,15 +1154,18 @@ def render(results: Sequence[dict[str, Any]], console: Any) -> None:
                 "group commit per row", "batch", "transport p50/p99 ms", "busy (a) / run"):
         p.add_column(col, justify="right")
     for r in results:
-        w, tr = r["floor_work_s"], r["floor_transport"]
-        busy = " / ".join(f"{x['machine_busy']:.0%}" for x in [tr, *r["runs"]])
+        w, trs = r["floor_work_s"], r["floor_transport"]
+        transport = ", ".join(f"{mode} {tr['p50_ms']:.2f} / {tr['p99_ms']:.2f}" for mode, tr in trs.items())
+        busy = ", ".join(f"{mode} " + " / ".join(f"{x['machine_busy']:.0%}" for x in
+                                                 [tr, *(run for run in r["runs"] if run["mode"] == mode)])
+                         for mode, tr in trs.items())
         p.add_row(str(r["ring"]), f"{w['ring'] * 1e3:.2f} ms", f"{w['ring_batched'] * 1e3:.2f} ms",
                   f"{w['validity'] * 1e3:.2f} ms", f"{w['validity_batched'] * 1e3:.2f} ms",
                   f"{w['commit_single'] * 1e3:.2f} ms", f"{w['commit_group'] * 1e3:.3f} ms", str(w["batch"]),
-                  f"{tr['p50_ms']:.2f} / {tr['p99_ms']:.2f}", busy)
+                  transport, busy)
     console.print(p)
     m = Table(title="server memory at the end of the load (MB = 10^6 bytes; peak = VmHWM, now = VmRSS)")
-    for col in ("ring", "verify workers", "server", "ledger entries", "RSS at start", "peak RSS", "RSS now",
+    for col in ("ring", "verify workers", "mode", "server", "ledger entries", "RSS at start", "peak RSS", "RSS now",
                 "helpers: n, peak / now", "main + helpers peak", "verdict"):
         m.add_column(col, justify="left" if col == "verdict" else "right")
     for r in results:
@@ -1057,7 +1175,7 @@ def render(results: Sequence[dict[str, Any]], console: Any) -> None:
                 total = mem["peak_mb"] + mem["helpers_peak_mb"]
                 verdict = (f"{'PASS' if total <= TARGET_RSS_MB else 'MISS'} ≤{TARGET_RSS_MB:,.0f} MB"
                            if run["pass_rss"] is not None else f"(target is at {DEFAULT_RSS_ENTRIES:,} entries)")
-                m.add_row(str(r["ring"]), run["verify_workers"], f"pid {mem['pid']} :{mem['port']}",
+                m.add_row(str(r["ring"]), run["verify_workers"], run["mode"], f"pid {mem['pid']} :{mem['port']}",
                           f"{r['ledger_size']:,} ({bulk:,} bulk)", f"{at_start['rss_mb']:,.0f}",
                           f"{mem['peak_mb']:,.0f}", f"{mem['rss_mb']:,.0f}",
                           f"{mem['helpers']}: {mem['helpers_peak_mb']:,.0f} / {mem['helpers_rss_mb']:,.0f}",
@@ -1068,9 +1186,12 @@ def render(results: Sequence[dict[str, Any]], console: Any) -> None:
         console.print(f"[dim]ring {r['ring']} ({r['store']}, {_servers_label(r['servers'])}): {r['clients']} client "
                       f"threads, operator checkpoint every {r['checkpoint_ms']:g} ms, "
                       f"{r['grpc_workers']} gRPC threads, "
-                      f"{r['cores']} cores; request {r['request_bytes']:,} B, receipt {r['response_bytes']:,} B; "
-                      "server CPU per report: "
-                      + ", ".join(f"workers={run['verify_workers']}: main {run['cpu_ms_per_report_server_main']:.1f} ms"
+                      f"{r['cores']} cores, stream window {r['stream_window']}; request {r['request_bytes']:,} B, "
+                      + ", ".join(f"{'receipt' if mode == 'unary' else 'stream result'} {size:,} B"
+                                  for mode, size in r["response_bytes"].items())
+                      + "; server CPU per report: "
+                      + ", ".join(f"workers={run['verify_workers']}, {run['mode']}: "
+                                  f"main {run['cpu_ms_per_report_server_main']:.1f} ms"
                                   f" + verifiers {run['cpu_ms_per_report_server_workers']:.1f} ms"
                                   f" (clients {run['cpu_ms_per_report_clients']:.1f} ms"
                                   + (f", PostgreSQL {run['cpu_ms_per_report_database']:.1f} ms" if database else "")
@@ -1078,7 +1199,7 @@ def render(results: Sequence[dict[str, Any]], console: Any) -> None:
                       + "[/dim]")
         for run in r["runs"]:
             rc = run["receipts"]
-            console.print(f"[dim]ring {r['ring']}, workers={run['verify_workers']}: {rc['verified']} of "
+            console.print(f"[dim]ring {r['ring']}, workers={run['verify_workers']}, {run['mode']}: {rc['verified']} of "
                           f"{rc['checked']} receipts (each client's last) verified: operator signature, leaf hash, "
                           f"inclusion proof of up to {rc['max_proof_hashes']} hashes against checkpoints of size "
                           f"{rc['min_checkpoint']:,} to {rc['max_checkpoint']:,}"
@@ -1103,10 +1224,13 @@ def render(results: Sequence[dict[str, Any]], console: Any) -> None:
     console.print(
         "[dim]Floor (a): empty unary calls (request = the serialized SubmitEntryRequest, response = a real "
         "receipt's size) to a do-nothing generic handler on as many separate server processes as operators, with "
-        "the operator's mTLS credentials and thread pool, same client threads. Floor (b): 1 / max((ring + "
+        "the operator's mTLS credentials and thread pool, same client threads; for the stream rows, one stream "
+        "per client thread to a do-nothing handler that answers each message with a real SubmitResult's size, "
+        "with the same window of unanswered messages. Floor (b): 1 / max((ring + "
         "validity verify, batched if cheaper) / cores, durable append), the append being one durable commit per "
         "row in the store under test (SQLite FULL, or PostgreSQL) or the group-commit cost per row, whichever is "
-        "cheaper. Combined: 1 / max(1/(a) + verify/cores, append): transport and crypto share the cores. Neither "
+        "cheaper. Combined: 1 / max(1/(a) + verify/cores, append), (a) of the row's mode: transport and crypto "
+        "share the cores. Neither "
         "floor counts protobuf decoding, Merkle nodes, state updates, checkpoint signing, receipts or the "
         "hand-off through a shared store's intake table, which the measured intake does. 'busy' is the whole "
         "machine's CPU use (other users included) during floor (a) and each run. Memory: a server's main "
@@ -1120,6 +1244,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         description="Report intake benchmark: reports/s over real gRPC + mTLS + a durable store, with floors, "
                     "and the servers' memory on a ledger of --rss-entries entries.",
         epilog="Examples: python -m bench.intake --ring 5,20,100 --clients 8 --seconds 10; "
+               "python -m bench.intake --ring 20 --mode stream --stream-window 32; "
                "python -m bench.intake --ring 20 --store postgresql --servers 2")
     parser.add_argument("--ring", default="5,20,100", help="ring sizes (= alliance members), comma-separated")
     parser.add_argument("--clients", type=int, default=8, help="concurrent client threads (default 8)")
@@ -1139,14 +1264,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rss-entries", type=int, default=None, metavar="N",
                         help=f"bulk-load N filler entries before the servers start, for the memory figure (default "
                              f"{DEFAULT_RSS_ENTRIES:,}; --quick: {BenchSettings.quick_run().rss_entries:,}; 0: none)")
-    parser.add_argument("--quick", action="store_true", help="tiny counts, ring 5 only (a smoke run)")
+    parser.add_argument("--mode", default=",".join(MODES),
+                        help="comma-separated, of unary (SubmitReport, one call per report) and stream "
+                             "(SubmitReports, one stream per client) (default both)")
+    parser.add_argument("--stream-window", type=int, default=DEFAULT_STREAM_WINDOW,
+                        help=f"stream mode: most unanswered reports per client stream "
+                             f"(default {DEFAULT_STREAM_WINDOW})")
+    parser.add_argument("--quick", action="store_true", help="tiny counts, ring 5 only, every --mode (a smoke run)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
     workers = tuple(None if w.strip() == "auto" else int(w) for w in args.verify_workers.split(","))
     if args.servers > 1 and args.store != "postgresql":
         parser.error("--servers 2 needs --store postgresql: a SQLite file belongs to one server process")
+    modes = tuple(m.strip() for m in args.mode.split(","))
+    if not modes or len(set(modes)) != len(modes) or not set(modes) <= set(MODES):
+        parser.error(f"--mode {args.mode!r}: give {', '.join(MODES)} or both, comma-separated")
+    if args.stream_window < 1:
+        parser.error("--stream-window must be at least 1")
     common: dict[str, Any] = {"verify_workers": workers, "store": args.store, "servers": args.servers,
-                              "pg_url": args.pg_url}
+                              "pg_url": args.pg_url, "modes": modes, "stream_window": args.stream_window}
     if args.rss_entries is not None:
         common["rss_entries"] = args.rss_entries
     if args.quick:

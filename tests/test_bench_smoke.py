@@ -26,7 +26,7 @@ QUICK_ROWS = {
     (PREP, "Pedersen commit", None),
     (PREP, "validity proof generation", None),
     (PREP, "Ed25519 sign (1 KB entry)", None),
-    (PREP, "escrow seal (HPKE X25519, 72 B)", None),
+    (PREP, "escrow seal by the operator (HPKE X25519, 128 B)", None),
     (PREP, "ring coupon (offline), n=5", None),
     (PREP, "ring coupon (offline), n=20", None),
     (PREP, "ring signature online (coupon ready), n=5", None),

@@ -375,7 +375,7 @@ def test_a_worker_outlives_no_killed_server() -> None:
 @pytest.mark.parametrize("store, servers", [("sqlite", 1), ("postgresql", 2)])
 def test_bench_intake_quick_smoke(store: str, servers: int) -> None:
     """`python -m bench.intake --quick [--store postgresql --servers 2]` end to end, tiny
-    counts, a small bulk load; structure only, no timing."""
+    counts, a small bulk load, a unary and a stream run; structure only, no timing."""
     import io
 
     from rich.console import Console
@@ -391,34 +391,42 @@ def test_bench_intake_quick_smoke(store: str, servers: int) -> None:
             pytest.skip(f"PostgreSQL is not reachable at {settings.pg_url} ({exc})")
     results = bench.run(settings)
     (r,) = results
-    assert r["ring"] == 5 and r["request_bytes"] > 0 and r["response_bytes"] > 0
+    assert r["ring"] == 5 and r["request_bytes"] > 0
     assert (r["store"], r["servers"]) == (store, servers)
-    (run,) = r["runs"]
-    assert run["ok"] == run["sent"] > 0 and not run["errors"]
-    assert run["p50_ms"] > 0 and run["p99_ms"] >= run["p50_ms"] and run["per_s"] > 0
-    assert run["pass_rate"] is None  # the absolute target is for a ring of 20
-    work, floors, transport = r["floor_work_s"], r["floors"], r["floor_transport"]
-    assert all(work[k] > 0 for k in ("ring", "ring_batched", "validity", "validity_batched", "commit_single",
-                                     "commit_group"))
-    assert transport["ok"] > 0 and not transport["errors"]
-    assert 0 < floors["combined_per_s"] <= min(floors["work_per_s"], transport["per_s"])
-    assert run["ratio_combined"] == run["per_s"] / floors["combined_per_s"]
-    assert run["pass_ratio"] == (run["ratio_combined"] >= bench.TARGET_RATIO)
-    # The bulk load sits between the bootstrap entries and the submitted reports, and the
-    # receipts' proofs were built over it.
+    assert [run["mode"] for run in r["runs"]] == ["unary", "stream"]  # --quick runs every mode
+    assert set(r["response_bytes"]) == set(r["floor_transport"]) == set(r["floors"]) == {"unary", "stream"}
     loaded = r["prefill"]
     assert loaded["entries"] == settings.rss_entries and loaded["size"] > settings.rss_entries
-    assert r["ledger_size"] == loaded["size"] + 2 * settings.clients + run["ok"]
-    receipts = run["receipts"]
-    assert receipts["verified"] == receipts["checked"] > 0 and not receipts["failures"]
-    assert receipts["min_checkpoint"] > loaded["size"]
-    assert len(run["memory"]) == len(run["memory_start"]) == servers
-    assert all(m["peak_mb"] >= m["rss_mb"] > 0 for m in run["memory"])
-    assert run["pass_rss"] is None  # the memory target is for 10^6 entries
+    work = r["floor_work_s"]
+    assert all(work[k] > 0 for k in ("ring", "ring_batched", "validity", "validity_batched", "commit_single",
+                                     "commit_group"))
+    for run in r["runs"]:
+        mode = run["mode"]
+        assert r["response_bytes"][mode] > 0
+        assert run["ok"] == run["sent"] > 0 and not run["errors"] and not run["warm_errors"]
+        assert run["p50_ms"] > 0 and run["p99_ms"] >= run["p50_ms"] and run["per_s"] > 0
+        assert run["pass_rate"] is None  # the absolute target is for a ring of 20
+        floors, transport = r["floors"][mode], r["floor_transport"][mode]
+        assert transport["ok"] > 0 and not transport["errors"]
+        assert 0 < floors["combined_per_s"] <= min(floors["work_per_s"], transport["per_s"])
+        assert run["ratio_combined"] == run["per_s"] / floors["combined_per_s"]
+        assert run["pass_ratio"] == (run["ratio_combined"] >= bench.TARGET_RATIO)
+        # The bulk load sits between the bootstrap entries and the submitted reports, and the
+        # receipts' proofs (streamed ones too) were built over it.
+        receipts = run["receipts"]
+        assert receipts["verified"] == receipts["checked"] > 0 and not receipts["failures"]
+        assert receipts["min_checkpoint"] > loaded["size"]
+        assert len(run["memory"]) == len(run["memory_start"]) == servers
+        assert all(m["peak_mb"] >= m["rss_mb"] > 0 for m in run["memory"])
+        assert run["pass_rss"] is None  # the memory target is for 10^6 entries
+    warm = 2 * settings.clients  # each run warms up with as many reports
+    assert r["ledger_size"] == loaded["size"] + sum(warm + run["ok"] for run in r["runs"])
     console = Console(file=io.StringIO(), width=220)
     bench.render(results, console)
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert "floor (a) transport/s" in text and "Floor (a): empty unary calls" in text
+    assert "for the stream rows, one stream per client thread" in " ".join(text.split())  # wrapped lines
+    assert " unary " in text and " stream " in text
     assert ("PASS" in text) or ("MISS" in text)
     assert f"{store}, {servers} server" in text and "BULK-LOADED" in text and "peak RSS" in text
 
