@@ -168,7 +168,7 @@ class RpcObserver(grpc.ServerInterceptor):  # type: ignore[misc]
                 status = context.code() or grpc.StatusCode.UNKNOWN
                 raise
             finally:
-                self._done(method, status, time.perf_counter() - start, context)
+                self._done(method, status, time.perf_counter() - start, context, streamed=True)
                 try:
                     REQUEST_ID.reset(token)
                 except ValueError:
@@ -177,13 +177,14 @@ class RpcObserver(grpc.ServerInterceptor):  # type: ignore[misc]
         return grpc.stream_stream_rpc_method_handler(observed_stream, request_deserializer=handler.request_deserializer,
                                                      response_serializer=handler.response_serializer)
 
-    def _done(self, method: str, status: grpc.StatusCode, seconds: float, context: grpc.ServicerContext) -> None:
+    def _done(self, method: str, status: grpc.StatusCode, seconds: float, context: grpc.ServicerContext,
+              streamed: bool = False) -> None:
         name = status.name
         report = method.rsplit("/", 1)[-1] in REPORT_METHODS
         if self.metrics is not None:
             self.metrics.rpcs.inc(method=method, status=name)
             self.metrics.rpc_seconds.observe(seconds, method=method)
-            if report:
+            if report and not streamed:  # a stream counts each of its reports (server/reporting.py)
                 self.metrics.reports.inc(method=method.rsplit("/", 1)[-1], status=name)
         role = caller_role(context)
         fields: dict[str, object] = {"party": self.party, "method": method, "role": role, "status": name,

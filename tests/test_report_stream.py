@@ -152,3 +152,30 @@ def test_a_cancelled_stream_leaves_the_server_serving(alice: Member, operator: A
     results = stream(alice, [request(alice, leaf) for leaf in leaves])
     assert {r.refusal.code if r.HasField("refusal") else "OK" for r in results} <= {"OK", "ALREADY_EXISTS"}
     assert alice.submit_report(f"{SUBJECT} after", "fake_traffic", "minor", recent()).index >= 0
+
+
+def test_a_stream_logs_one_line_without_subjects_or_address_and_counts_each_report(
+        alice: Member, operator: Any, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from server.logging_setup import JsonFormatter
+
+    caplog.set_level(logging.DEBUG)
+    subjects = [f"{SUBJECT} logged {i}" for i in range(3)]
+    leaves = [alice.prepare_report(s, "fake_traffic", "minor", recent()) for s in subjects]
+    reports = operator.ledger.metrics.reports
+    before = (reports.value(method="SubmitReports", status="OK"),
+              reports.value(method="SubmitReports", status="ALREADY_EXISTS"))
+    results = stream(alice, [request(alice, leaf) for leaf in (*leaves, leaves[0])])
+    assert [r.refusal.code or "OK" for r in results].count("OK") == 3
+    assert (reports.value(method="SubmitReports", status="OK"),
+            reports.value(method="SubmitReports", status="ALREADY_EXISTS")) == (before[0] + 3, before[1] + 1)
+    rpcs = [r for r in caplog.records if r.name == "candor.rpc" and str(getattr(r, "method", "")).endswith(
+        "SubmitReports")]
+    assert len(rpcs) == 1 and vars(rpcs[0])["role"] == "member" and vars(rpcs[0])["status"] == "OK"
+    fmt = JsonFormatter()
+    for record in caplog.records:
+        line = fmt.format(record)
+        for s in subjects:
+            assert alice.subject_tag(s).hex()[:12] not in line, line
+    assert "peer" not in vars(rpcs[0]) and "ipv4:" not in fmt.format(rpcs[0])
