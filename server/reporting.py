@@ -35,7 +35,7 @@ from api.status import status_for
 from api.v1 import governance_pb2 as gov
 from api.v1 import ledger_pb2 as lg
 from core import entries as e
-from core.errors import InvalidInput, Unavailable
+from core.errors import InvalidInput, ResourceExhausted, Unavailable
 from server.intake import Verifier, seal_report
 from server.ledger import Ledger, Receipt
 from server.serving import Malformed
@@ -46,6 +46,9 @@ APPEND_TIMEOUT = 30.0
 WINDOW = 64
 """Reports of one stream in flight at once (read, not yet answered): the reader waits for
 room, so a member that sends faster than the ledger appends is slowed, not buffered."""
+IDLE_SECONDS = 30.0
+"""A stream on which nothing arrives for this long, with every report answered, is closed
+(UNAVAILABLE): an idle stream would otherwise hold a server thread for ever."""
 
 
 def receipt_to_proto(r: Receipt) -> gov.Receipt:
@@ -119,9 +122,30 @@ def _refused(error: BaseException) -> gov.Refusal:
     return gov.Refusal(code=code.name, message=message)
 
 
+class StreamSlots:
+    """At most `limit` report streams open at once on this server: each holds a server thread
+    while open, and unary calls need the rest."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise InvalidInput("a server allows at least one report stream")
+        self.limit = limit
+        self._free = threading.BoundedSemaphore(limit)
+
+    def __enter__(self) -> StreamSlots:
+        if not self._free.acquire(blocking=False):
+            raise ResourceExhausted(f"this server already has {self.limit} report streams open; retry shortly, "
+                                    "or send reports one by one with SubmitReport")
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._free.release()
+
+
 def serve_stream(ledger: Ledger, verifier: Verifier, member: str, requests: Iterator[object],
                  window: int = WINDOW) -> Iterator[gov.SubmitResult]:
-    """Answer each report of `requests` in order, with up to `window` of them in flight."""
+    """Answer each report of `requests` in order, with up to `window` of them in flight;
+    raise Unavailable once nothing has arrived for IDLE_SECONDS and all is answered."""
     pending: queue.Queue[tuple[int, Future[int]] | None] = queue.Queue()
     room = threading.Semaphore(window)
     finished = threading.Event()
@@ -156,7 +180,14 @@ def serve_stream(ledger: Ledger, verifier: Verifier, member: str, requests: Iter
     reader = threading.Thread(target=read, name="candor-report-stream", daemon=True)
     reader.start()
     try:
-        while (item := pending.get()) is not None:
+        while True:
+            try:
+                item = pending.get(timeout=IDLE_SECONDS)
+            except queue.Empty:
+                raise Unavailable(f"no report arrived on this stream for {IDLE_SECONDS:.0f} s; it is closed: open a "
+                                  "new stream to send more") from None
+            if item is None:
+                break
             position, appended = item
             try:
                 result = gov.SubmitResult(position=position, receipt=wait_appended(ledger, appended))

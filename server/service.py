@@ -28,7 +28,7 @@ from server.ledger import Ledger
 from server.pki import peer_certificate_digest, peer_identity
 from server.querylog import QueryLog
 from server.ratings import read_rating
-from server.reporting import admit_entry, answer, serve_stream, wait_appended
+from server.reporting import StreamSlots, admit_entry, answer, serve_stream, wait_appended
 
 MAX_PAGE = 1000
 
@@ -175,9 +175,10 @@ class ReportingServicer(gov_grpc.ReportingServiceServicer):
     """Reports and retractions. Their crypto is checked by `verifier` (server/intake.py: in
     worker processes, batched, or in this thread with workers=0)."""
 
-    def __init__(self, ledger: Ledger, verifier: Verifier) -> None:
+    def __init__(self, ledger: Ledger, verifier: Verifier, max_streams: int = 8) -> None:
         self.ledger = ledger
         self.verifier = verifier
+        self.streams = StreamSlots(max_streams)
 
     def _report(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext,
                 kind: type[e.ReportCommitted] | type[e.ReportRetracted]) -> gov.Receipt:
@@ -195,7 +196,8 @@ class ReportingServicer(gov_grpc.ReportingServiceServicer):
         """Reports on one stream, each answered in order (server/reporting.py)."""
         with grpc_errors(context):
             member, _ = caller(context, self.ledger, "member")
-        yield from serve_stream(self.ledger, self.verifier, member, request_iterator)
+            with self.streams:
+                yield from serve_stream(self.ledger, self.verifier, member, request_iterator)
 
     def RetractReport(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext) -> gov.Receipt:
         with grpc_errors(context):

@@ -19,7 +19,9 @@ import pytest
 from api import wire
 from api.v1 import governance_pb2 as gov
 from client.sdk import Member, ReportReceipt, ReportSpec
+from core import entries as e
 from core import errors
+from server.app import Settings
 from tests.test_reporting import (
     SUBJECT,
     connect,
@@ -179,3 +181,60 @@ def test_a_stream_logs_one_line_without_subjects_or_address_and_counts_each_repo
         for s in subjects:
             assert alice.subject_tag(s).hex()[:12] not in line, line
     assert "peer" not in vars(rpcs[0]) and "ipv4:" not in fmt.format(rpcs[0])
+
+
+def test_idle_streams_are_closed_and_their_number_is_capped(alice: Member, operator: Any,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """An idle stream holds a server thread: it is closed after IDLE_SECONDS, and no more
+    than half the server's threads can be held by streams at once."""
+    import threading
+
+    from server import reporting
+
+    monkeypatch.setattr(reporting, "IDLE_SECONDS", 0.5)
+    leaf = alice.prepare_report(f"{SUBJECT} idle", "fake_traffic", "minor", recent())
+    release = threading.Event()
+
+    def one_then_wait() -> Iterator[gov.SubmitEntryRequest]:
+        yield request(alice, leaf)
+        release.wait(10)  # the member goes quiet with the stream still open
+
+    with pytest.raises(errors.Unavailable, match="no report arrived on this stream"):
+        list(alice.conn.stream(alice.conn.reporting.SubmitReports, one_then_wait(), timeout=30))
+    release.set()
+    body = wire.signed_entry_from_bytes(leaf).entry.body
+    assert isinstance(body, e.ReportCommitted)
+    assert alice.receipt(body.report_id).index >= 0  # it was answered before the stream closed
+
+    monkeypatch.setattr(reporting, "IDLE_SECONDS", 30.0)
+    limit = Settings.workers // 2  # the default thread pool: half of it may hold streams
+    hold = threading.Event()
+
+    def quiet() -> Iterator[gov.SubmitEntryRequest]:
+        hold.wait(20)
+        return
+        yield  # a generator that sends nothing until released
+
+    calls = [alice.conn.reporting.SubmitReports(quiet(), timeout=30) for _ in range(limit)]
+    try:
+        import time
+
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            extra = alice.conn.reporting.SubmitReports(iter([]), timeout=10)
+            try:
+                list(extra)
+            except grpc.RpcError as exc:
+                if exc.code() is grpc.StatusCode.RESOURCE_EXHAUSTED:
+                    assert "report streams open" in (exc.details() or "")
+                    break
+            time.sleep(0.1)  # the held streams are still being opened
+        else:
+            pytest.fail("a stream beyond the limit was accepted")
+    finally:
+        hold.set()
+        for call in calls:
+            list(call)
+    results = stream(alice, [request(alice, alice.prepare_report(f"{SUBJECT} after", "fake_traffic", "minor",
+                                                                 recent()))])
+    assert results[0].HasField("receipt")  # every slot came back
