@@ -25,7 +25,7 @@ import logging
 import queue
 import threading
 from collections.abc import Iterator
-from concurrent.futures import Future
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
 import grpc
@@ -124,13 +124,15 @@ def _refused(error: BaseException) -> gov.Refusal:
 
 class StreamSlots:
     """At most `limit` report streams open at once on this server: each holds a server thread
-    while open, and unary calls need the rest."""
+    while open, and unary calls need the rest. `readers` has a reading thread for each."""
 
     def __init__(self, limit: int) -> None:
         if limit < 1:
             raise InvalidInput("a server allows at least one report stream")
         self.limit = limit
         self._free = threading.BoundedSemaphore(limit)
+        # Twice the streams: a closed stream's reader may take a moment to notice.
+        self.readers = ThreadPoolExecutor(2 * limit, thread_name_prefix="candor-report-stream")
 
     def __enter__(self) -> StreamSlots:
         if not self._free.acquire(blocking=False):
@@ -143,7 +145,7 @@ class StreamSlots:
 
 
 def serve_stream(ledger: Ledger, verifier: Verifier, member: str, requests: Iterator[object],
-                 window: int = WINDOW) -> Iterator[gov.SubmitResult]:
+                 readers: Executor, window: int = WINDOW) -> Iterator[gov.SubmitResult]:
     """Answer each report of `requests` in order, with up to `window` of them in flight;
     raise Unavailable once nothing has arrived for IDLE_SECONDS and all is answered."""
     pending: queue.Queue[tuple[int, Future[int]] | None] = queue.Queue()
@@ -177,8 +179,7 @@ def serve_stream(ledger: Ledger, verifier: Verifier, member: str, requests: Iter
         finally:
             pending.put(None)
 
-    reader = threading.Thread(target=read, name="candor-report-stream", daemon=True)
-    reader.start()
+    readers.submit(read)  # pooled threads: each keeps its store connection for the next stream
     try:
         while True:
             try:

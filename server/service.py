@@ -197,7 +197,7 @@ class ReportingServicer(gov_grpc.ReportingServiceServicer):
         with grpc_errors(context):
             member, _ = caller(context, self.ledger, "member")
             with self.streams:
-                yield from serve_stream(self.ledger, self.verifier, member, request_iterator)
+                yield from serve_stream(self.ledger, self.verifier, member, request_iterator, self.streams.readers)
 
     def RetractReport(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext) -> gov.Receipt:
         with grpc_errors(context):

@@ -238,3 +238,14 @@ def test_idle_streams_are_closed_and_their_number_is_capped(alice: Member, opera
     results = stream(alice, [request(alice, alice.prepare_report(f"{SUBJECT} after", "fake_traffic", "minor",
                                                                  recent()))])
     assert results[0].HasField("receipt")  # every slot came back
+
+
+def test_streams_reuse_their_reading_threads_and_store_connections(alice: Member, operator: Any) -> None:
+    """A thread keeps its SQLite connection until the store closes: a new thread per stream
+    would leak one connection (and file descriptor) per stream, for ever."""
+    store = operator.ledger.store
+    stream(alice, [request(alice, alice.prepare_report(f"{SUBJECT} warm", "fake_traffic", "minor", recent()))])
+    before = len(store._connections)
+    for i in range(3 * Settings.workers):
+        stream(alice, [request(alice, alice.prepare_report(f"{SUBJECT} {i}", "fake_traffic", "minor", recent()))])
+    assert len(store._connections) <= before + Settings.workers  # the readers' pool, at most
