@@ -346,7 +346,11 @@ class Verifier:
         with self._cond:
             self._start_locked()
             self._waiting.append(_Waiting(job, fut, time.monotonic()))
-            self._cond.notify_all()
+            # The dispatcher needs waking only to start a batch's window or to send a full
+            # batch; in between it wakes when the window ends (one wake-up per batch, not
+            # per report: the operator's threads share one interpreter lock).
+            if len(self._waiting) == 1 or len(self._waiting) >= self.max_batch:
+                self._cond.notify_all()
         return fut
 
     # -- dispatching ----------------------------------------------------------------------
