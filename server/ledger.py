@@ -409,8 +409,19 @@ class Ledger:
         """Entry `index` with its inclusion proof in the tree of `size`."""
         return ProvenEntry(index, self.store.entry(index), tuple(self.inclusion_proof(index, size)))
 
-    def receipt(self, index: int, timeout: float = 30.0) -> Receipt:
+    def receipt(self, index: int, timeout: float = 30.0, *, leaf: bytes | None = None,
+                noted: dict[int, bytes] | None = None) -> Receipt:
+        """The receipt of entry `index` once a checkpoint covers it. `leaf`: the bytes appended
+        at `index`, if the caller has them; `noted`: the caller's memo of the last cosigned
+        note, reused while the checkpoint is the same (a run of receipts reads it once)."""
         size, note = self.wait_checkpoint(index + 1, timeout)
-        size, note = self.checkpoint_with_cosignatures(size)
-        leaf = self.store.entry(index)
+        if noted is not None and size in noted:
+            note = noted[size]
+        else:
+            size, note = self.checkpoint_with_cosignatures(size)
+            if noted is not None:
+                noted.clear()
+                noted[size] = note
+        if leaf is None:
+            leaf = self.store.entry(index)
         return Receipt(index, merkle.leaf_hash(leaf), size, note, tuple(self.inclusion_proof(index, size)), leaf)

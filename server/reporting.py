@@ -107,12 +107,14 @@ def answer(ledger: Ledger, index: int) -> gov.Receipt:
     return receipt_to_proto(ledger.receipt(index))
 
 
-def wait_appended(ledger: Ledger, appended: Future[int]) -> gov.Receipt:
+def wait_appended(ledger: Ledger, appended: Future[int], leaf: bytes | None = None,
+                  noted: dict[int, bytes] | None = None) -> gov.Receipt:
+    """The receipt once `appended` resolves (see `Ledger.receipt` for `leaf` and `noted`)."""
     try:
         index = appended.result(timeout=APPEND_TIMEOUT)
     except FutureTimeout:
         raise Unavailable("the ledger did not append in time; retry with the same report id") from None
-    return answer(ledger, index)
+    return receipt_to_proto(ledger.receipt(index, leaf=leaf, noted=noted))
 
 
 def _refused(error: BaseException) -> gov.Refusal:
@@ -148,22 +150,23 @@ def serve_stream(ledger: Ledger, verifier: Verifier, member: str, requests: Iter
                  readers: Executor, window: int = WINDOW) -> Iterator[gov.SubmitResult]:
     """Answer each report of `requests` in order, with up to `window` of them in flight;
     raise Unavailable once nothing has arrived for IDLE_SECONDS and all is answered."""
-    pending: queue.Queue[tuple[int, Future[int]] | None] = queue.Queue()
+    pending: queue.Queue[tuple[int, Future[int], bytes | None] | None] = queue.Queue()
+    noted: dict[int, bytes] = {}  # the cosigned note of the last receipt's checkpoint
     room = threading.Semaphore(window)
     finished = threading.Event()
 
-    def start(position: int, request: object) -> Future[int]:
+    def start(position: int, request: object) -> tuple[int, Future[int], bytes | None]:
         try:
             if isinstance(request, Malformed):
                 raise InvalidInput(f"report {position} of the stream is not a valid SubmitEntryRequest "
                                    f"({request.reason}); send the serialised message")
             assert isinstance(request, gov.SubmitEntryRequest)
             leaf, signed = admit_entry(ledger, member, request, e.ReportCommitted)
-            return append_later(ledger, verifier, leaf, signed)
+            return position, append_later(ledger, verifier, leaf, signed), leaf
         except Exception as exc:  # noqa: BLE001 - this report's refusal, answered in its turn
             refused: Future[int] = Future()
             refused.set_exception(exc)
-            return refused
+            return position, refused, None
 
     def read() -> None:
         try:
@@ -171,7 +174,7 @@ def serve_stream(ledger: Ledger, verifier: Verifier, member: str, requests: Iter
                 while not room.acquire(timeout=0.5):
                     if finished.is_set():
                         return
-                pending.put((position, start(position, request)))
+                pending.put(start(position, request))
         except grpc.RpcError:
             pass  # the member cancelled or the connection broke: answer what was read
         except Exception:  # noqa: BLE001 - keep serving the reports already read
@@ -189,9 +192,9 @@ def serve_stream(ledger: Ledger, verifier: Verifier, member: str, requests: Iter
                                   "new stream to send more") from None
             if item is None:
                 break
-            position, appended = item
+            position, appended, leaf = item
             try:
-                result = gov.SubmitResult(position=position, receipt=wait_appended(ledger, appended))
+                result = gov.SubmitResult(position=position, receipt=wait_appended(ledger, appended, leaf, noted))
             except Exception as exc:  # noqa: BLE001 - refused or failed: this report's answer
                 result = gov.SubmitResult(position=position, refusal=_refused(exc))
             ledger.metrics.reports.inc(method="SubmitReports",

@@ -70,7 +70,7 @@ def check_subject_caller(context: grpc.ServicerContext, ledger: Ledger, name: st
 
 
 def _wait(ledger: Ledger, leaf: bytes, signed: e.SignedEntry, verified: bool) -> gov.Receipt:
-    return wait_appended(ledger, ledger.submit(leaf, signed, verified=verified))
+    return wait_appended(ledger, ledger.submit(leaf, signed, verified=verified), leaf)
 
 
 class LedgerServicer(lg_grpc.LedgerServiceServicer):

@@ -210,30 +210,24 @@ def test_idle_streams_are_closed_and_their_number_is_capped(alice: Member, opera
     limit = Settings.workers // 2  # the default thread pool: half of it may hold streams
     hold = threading.Event()
 
-    def quiet() -> Iterator[gov.SubmitEntryRequest]:
-        hold.wait(20)
-        return
-        yield  # a generator that sends nothing until released
+    def one_then_quiet(leaf: bytes) -> Iterator[gov.SubmitEntryRequest]:
+        yield request(alice, leaf)
+        hold.wait(20)  # then the stream stays open, sending nothing
 
-    calls = [alice.conn.reporting.SubmitReports(quiet(), timeout=30) for _ in range(limit)]
+    held = [alice.conn.reporting.SubmitReports(
+        one_then_quiet(alice.prepare_report(f"{SUBJECT} held {i}", "fake_traffic", "minor", recent())), timeout=30)
+        for i in range(limit)]
     try:
-        import time
-
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            extra = alice.conn.reporting.SubmitReports(iter([]), timeout=10)
-            try:
-                list(extra)
-            except grpc.RpcError as exc:
-                if exc.code() is grpc.StatusCode.RESOURCE_EXHAUSTED:
-                    assert "report streams open" in (exc.details() or "")
-                    break
-            time.sleep(0.1)  # the held streams are still being opened
-        else:
-            pytest.fail("a stream beyond the limit was accepted")
+        for call in held:
+            assert next(call).HasField("receipt")  # this stream is open and holds its slot
+        extra = alice.conn.reporting.SubmitReports(iter([]), timeout=10)
+        with pytest.raises(grpc.RpcError) as refused:
+            list(extra)
+        assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "report streams open" in (refused.value.details() or "")
     finally:
         hold.set()
-        for call in calls:
+        for call in held:
             list(call)
     results = stream(alice, [request(alice, alice.prepare_report(f"{SUBJECT} after", "fake_traffic", "minor",
                                                                  recent()))])
