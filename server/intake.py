@@ -121,6 +121,13 @@ def _exit_with(server_pid: int) -> None:
             pass  # the pid exists (owned by another user)
 
 
+def _outcome_of(fut: Future[None], timeout: float) -> None:
+    try:
+        fut.result(timeout=timeout)
+    except FutureTimeout:
+        raise Unavailable("report verification did not finish in time; retry with the same report id") from None
+
+
 # -- the escrow, made by the party that saw who -----------------------------------------------
 
 
@@ -296,47 +303,37 @@ class Verifier:
         """Verify a report or retraction (`leaf`, and `signed` if the caller decoded it already)
         against the ledger's current state; raise what `core.report_check.verify_report`
         raises for it."""
-        start = time.perf_counter()
-        try:
-            signed, job = self.prepare(leaf, signed)
-            self.verify(job, timeout)
-        finally:
-            self.ledger.metrics.verification.observe(time.perf_counter() - start)
+        if signed is None:
+            signed = wire.signed_entry_from_bytes(leaf)
+        _outcome_of(self.verify_later(leaf, signed), timeout)
         return signed
 
     def verify_later(self, leaf: bytes, signed: e.SignedEntry) -> Future[None]:
         """`verify_entry` without waiting: the future resolves to None or to the refusal (the
-        state is taken now, as `verify_entry` takes it). In-process (workers=0) it is done
-        before this returns."""
+        state is taken now). In-process (workers=0) it is done before this returns."""
         start = time.perf_counter()
         _, job = self.prepare(leaf, signed)
-        if self.workers == 0:
-            done: Future[None] = Future()
-            try:
-                self.verify(job)
-                done.set_result(None)
-            except Exception as exc:  # noqa: BLE001 - the entry's refusal, delivered through its future
-                done.set_exception(exc)
-            fut = done
-        else:
-            fut = self.submit(job)
+        fut = self._later(job)
         observe = self.ledger.metrics.verification.observe
         fut.add_done_callback(lambda _f: observe(time.perf_counter() - start))
         return fut
 
     def verify(self, job: Job, timeout: float = VERIFY_TIMEOUT) -> None:
         """Verify one job (batched with concurrent ones); raise its error, if any."""
-        if self.workers == 0:
-            with self._cond:
-                self._start_locked()
-            outcome = verify_batch(self._genesis(), [job.wire()])[0]
-            if outcome is not None:
-                raise outcome
-            return
-        try:
-            self.submit(job).result(timeout=timeout)
-        except FutureTimeout:
-            raise Unavailable("report verification did not finish in time; retry with the same report id") from None
+        _outcome_of(self._later(job), timeout)
+
+    def _later(self, job: Job) -> Future[None]:
+        if self.workers:
+            return self.submit(job)
+        done: Future[None] = Future()  # in-process: verified here and now
+        with self._cond:
+            self._start_locked()
+        outcome = verify_batch(self._genesis(), [job.wire()])[0]
+        if outcome is None:
+            done.set_result(None)
+        else:
+            done.set_exception(outcome)
+        return done
 
     def submit(self, job: Job) -> Future[None]:
         """Queue a job for the workers; the future resolves to None or to the refusal."""
