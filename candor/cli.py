@@ -32,7 +32,7 @@ from core.querylog import PURPOSES
 if TYPE_CHECKING:
     from client.receipt import Receipt
     from client.regulator import Regulator
-    from client.sdk import ReportSpec
+    from client.sdk import Member, ReportSpec
 
 #: `candor witness` exit status when it stopped on fork evidence (docs/operations.md).
 FORK_EXIT = 3
@@ -358,7 +358,7 @@ _IMPORT_REQUIRED = ("subject", "category", "tier", "incident_date")
 _IMPORT_OPTIONAL = ("notice_date", "evidence")
 
 
-def _import_rows(path: Path, categories: Sequence[str]) -> list[tuple[int, ReportSpec]]:
+def _import_rows(path: Path, member: Member) -> list[tuple[int, ReportSpec]]:
     """The reports of a member's CSV batch file, each with its row number as a spreadsheet
     shows it (the header is row 1), all checked before anything is sent: one InvalidInput
     naming the first bad row and what to fix. Evidence paths are relative to the file's
@@ -366,8 +366,7 @@ def _import_rows(path: Path, categories: Sequence[str]) -> list[tuple[int, Repor
     import csv
     import io
 
-    from client.sdk import ReportSpec, parse_incident_date, parse_tier
-    from core import state
+    from client.sdk import ReportSpec
     from core.errors import InvalidInput
     from core.subject import normalise
 
@@ -405,14 +404,8 @@ def _import_rows(path: Path, categories: Sequence[str]) -> list[tuple[int, Repor
             raise InvalidInput(f"{where}: {', '.join(empty)} is empty; fill it in or delete the row")
         try:
             normalise(values["subject"])
-            parse_tier(values["tier"])
-            incident = parse_incident_date(values["incident_date"])
-            if values["category"] not in categories:
-                raise InvalidInput(f"category {values['category']!r} is not in the registry; use one of "
-                                   f"{', '.join(categories)}")
-            state.check_incident_date(incident, today)
-            if values.get("notice_date"):
-                state.check_notice_date(parse_incident_date(values["notice_date"], "notice date"), incident, today)
+            _, incident, _ = member.check_report_input(values["category"], values["tier"], values["incident_date"],
+                                                       values.get("notice_date") or None, today)
         except InvalidInput as exc:
             raise InvalidInput(f"{where}: {exc}") from None
         evidence = b""
@@ -439,7 +432,7 @@ def cmd_report_import(args: argparse.Namespace) -> None:
 
     path = Path(args.file)
     with Member(Identity.load(args.identity), args.server, pool_size=0, coupon_pool_size=0) as member:
-        rows = _import_rows(path, member.categories)
+        rows = _import_rows(path, member)
         with console.status(f"preparing and sending {len(rows)} reports"):
             outcomes = member.submit_reports([spec for _, spec in rows])
     refused = [row for (row, _), o in zip(rows, outcomes) if isinstance(o, CandorError) and not _is_pending(o)]

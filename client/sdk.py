@@ -398,12 +398,14 @@ class Member:
         extended = Generators(self._group, (*self.categories, category))
         return extended, extended.category_index(category)
 
-    def _report_body(self, subject_id: str, category: str, tier: str | int, incident_date: str | _dt.date,
-                     evidence: bytes, check: bool, now_ms: int,
-                     notice_date: str | _dt.date | None = None) -> tuple[e.ReportCommitted, bytes]:
+    def check_report_input(self, category: str, tier: str | int, incident_date: str | _dt.date,
+                           notice_date: str | _dt.date | None, today: _dt.date, *,
+                           check: bool = True) -> tuple[int, str, str]:
+        """(tier, incident date, notice date) of a report's input, parsed; with `check`, also
+        the category against the registry and the ledger's own date rules, so that a caller
+        hears them before any crypto runs (and `candor report import` before anything is sent)."""
         t = parse_tier(tier)
         date = parse_incident_date(incident_date)
-        today = _dt.datetime.fromtimestamp(now_ms / 1000, tz=_dt.timezone.utc).date()
         notice = today.isoformat() if notice_date is None else parse_incident_date(notice_date, "notice date")
         if not isinstance(category, str):
             raise InvalidInput(f"category must be a string, got {type(category).__name__}")
@@ -411,9 +413,15 @@ class Member:
             if category not in self.categories:
                 raise InvalidInput(
                     f"category {category!r} is not in the registry; use one of {', '.join(self.categories)}")
-            # The ledger's own rule, checked early so the caller hears it before any crypto runs.
             state.check_incident_date(date, today)
             state.check_notice_date(notice, date, today)
+        return t, date, notice
+
+    def _report_body(self, subject_id: str, category: str, tier: str | int, incident_date: str | _dt.date,
+                     evidence: bytes, check: bool, now_ms: int,
+                     notice_date: str | _dt.date | None = None) -> tuple[e.ReportCommitted, bytes]:
+        today = _dt.datetime.fromtimestamp(now_ms / 1000, tz=_dt.timezone.utc).date()
+        t, date, notice = self.check_report_input(category, tier, incident_date, notice_date, today, check=check)
         if not isinstance(evidence, bytes):
             raise InvalidInput("evidence must be bytes (only its SHA-256 digest leaves this machine)")
         tag = self.subject_tag(subject_id)
