@@ -109,16 +109,17 @@ class Connection:
         try:
             return method(request, timeout=self.timeout)
         except grpc.RpcError as exc:
-            error: CandorError = unreachable(exc, "operator", self.address, "candor serve") or from_rpc_error(exc)
-            raise error from None
+            raise self._error(exc) from None
 
     def stream(self, method: Callable[..., Iterator[T]], requests: Iterator[Any], timeout: float) -> Iterator[T]:
         """The responses of a streaming call, with errors mapped as `call` maps them."""
         try:
             yield from method(requests, timeout=timeout)
         except grpc.RpcError as exc:
-            error: CandorError = unreachable(exc, "operator", self.address, "candor serve") or from_rpc_error(exc)
-            raise error from None
+            raise self._error(exc) from None
+
+    def _error(self, exc: grpc.RpcError) -> CandorError:
+        return unreachable(exc, "operator", self.address, "candor serve") or from_rpc_error(exc)
 
     def checkpoint(self, size: int = 0) -> ledger_pb2.CheckpointResponse:
         resp: ledger_pb2.CheckpointResponse = self.call(self.ledger.GetCheckpoint,

@@ -157,13 +157,16 @@ class Ledger:
             self._sign_changes += 1
             self._sign_cond.notify()
 
-    def _wait_entries(self, seen: int, timeout: float) -> int:
-        """Wait until `entries_changed` is called after the count `seen` (or `timeout`
-        passes); return the count now."""
+    def _entries(self) -> int:
+        with self._sign_cond:
+            return self._sign_changes
+
+    def _wait_entries(self, seen: int, timeout: float) -> None:
+        """Wait until `entries_changed` is called after `_entries()` returned `seen` (or
+        `timeout` passes)."""
         with self._sign_cond:
             if self._sign_changes == seen:
                 self._sign_cond.wait(timeout=timeout)
-            return self._sign_changes
 
     def _changes(self) -> int:
         with self._cp_cond:
@@ -256,13 +259,13 @@ class Ledger:
         return size, note
 
     def _checkpoint_loop(self) -> None:
-        seen = self._wait_entries(-1, 0)
+        seen = self._entries()
         while not self._stopping.is_set():
             self._wait_entries(seen, 1.0)  # a commit made while we were signing is not missed
             if self._stopping.is_set():
                 break
             time.sleep(self.checkpoint_interval)  # gather a batch's worth before signing
-            seen = self._wait_entries(-1, 0)  # what was committed up to here, the signing below covers
+            seen = self._entries()  # what was committed up to here, the signing below covers
             if not self.sequencing:
                 continue  # checkpoints are signed by whoever sequences
             try:
