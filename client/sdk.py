@@ -576,13 +576,16 @@ class Member:
         holds returns its receipt (the operator cannot turn one report into two)."""
         receipts = []
         for path in sorted(self.pending_dir.glob("*.leaf")) if self.pending_dir.is_dir() else []:
-            leaf = path.read_bytes()
-            body = wire.signed_entry_from_bytes(leaf).entry.body
-            if not isinstance(body, e.ReportCommitted):
-                raise InvalidInput(f"{path} holds a {type(body).__name__}, not a report; remove it")
-            # Signed before a membership change: re-signed (same report id), as at first sending.
-            receipts.append(self._submit_with_resign(leaf, functools.partial(self.sign_entry, body, body.subject_tag)))
+            receipts.append(self._submit_report_leaf(path.read_bytes(), str(path)))
         return receipts
+
+    def _submit_report_leaf(self, leaf: bytes, source: str = "the leaf") -> ReportReceipt:
+        """`_submit_with_resign` for a report leaf: if its ring changed, it is re-signed (same
+        report id) from its own body."""
+        body = wire.signed_entry_from_bytes(leaf).entry.body
+        if not isinstance(body, e.ReportCommitted):
+            raise InvalidInput(f"{source} holds a {type(body).__name__}, not a report; remove it")
+        return self._submit_with_resign(leaf, functools.partial(self.sign_entry, body, body.subject_tag))
 
     def submit_report(self, subject_id: str, category: str, tier: str | int, incident_date: str | _dt.date,
                       evidence: bytes = b"", *, notice_date: str | _dt.date | None = None) -> ReportReceipt:
@@ -595,10 +598,8 @@ class Member:
         ResourceExhausted, Unavailable, or VerificationError if the operator's receipt does
         not verify (the report may then be on the ledger: check with `receipt`).
         """
-        leaf = self.prepare_report(subject_id, category, tier, incident_date, evidence, notice_date=notice_date)
-        body = wire.signed_entry_from_bytes(leaf).entry.body
-        assert isinstance(body, e.ReportCommitted)
-        return self._submit_with_resign(leaf, lambda: self.sign_entry(body, body.subject_tag))
+        return self._submit_report_leaf(
+            self.prepare_report(subject_id, category, tier, incident_date, evidence, notice_date=notice_date))
 
     def submit_reports(self, reports: Sequence[ReportSpec]) -> list[ReportReceipt | CandorError]:
         """Report many subjects on one `SubmitReports` stream; for each, in order, its verified
@@ -643,15 +644,12 @@ class Member:
             if result.HasField("receipt"):
                 return self._verify_receipt(result.receipt, self._stored_leaf(result.receipt, leaf))
             error = error_for(result.refusal.code, result.refusal.message)
+            body = wire.signed_entry_from_bytes(leaf).entry.body
+            assert isinstance(body, e.ReportCommitted)  # submit_reports prepared it
             if isinstance(error, AlreadyExists):
-                body = wire.signed_entry_from_bytes(leaf).entry.body
-                assert isinstance(body, e.ReportCommitted)
                 return self._fetch_report(body.report_id)[0]
             if isinstance(error, StaleRing):
-                body = wire.signed_entry_from_bytes(leaf).entry.body
-                assert isinstance(body, e.ReportCommitted)
-                return self._submit_with_resign(self.sign_entry(body, body.subject_tag),
-                                                lambda: self.sign_entry(body, body.subject_tag))
+                return self._submit_report_leaf(self.sign_entry(body, body.subject_tag))  # re-signed at once
             return error
         except CandorError as exc:
             return exc
