@@ -272,12 +272,12 @@ class Verifier:
 
     def _ring(self) -> tuple[tuple[bytes, ...], int]:
         """The current ring and the index of its last change, decoded once per change."""
-        raw = self.ledger.view.get("ring")
+        raw = self.ledger.intake_view.get("ring")
         cached = self._ring_cache
         if raw is None:
             return (), 0
         if cached is None or cached[0] != raw:
-            keys, changed_at = state.current_ring(self.ledger.view)
+            keys, changed_at = state.current_ring(self.ledger.intake_view)
             cached = (raw, tuple(keys), changed_at)
             self._ring_cache = cached
         return cached[1], cached[2]
@@ -296,7 +296,7 @@ class Verifier:
                 subject = record.subject
         self.ledger.alliance  # noqa: B018 - raises Unavailable before genesis
         ring, changed_at = self._ring()
-        return signed, Job(leaf, ring, changed_at, self.ledger.store.size(), subject)
+        return signed, Job(leaf, ring, changed_at, self.ledger.intake_view.size(), subject)
 
     def verify_entry(self, leaf: bytes, signed: e.SignedEntry | None = None,
                      timeout: float = VERIFY_TIMEOUT) -> e.SignedEntry:

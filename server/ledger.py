@@ -38,9 +38,10 @@ from core.errors import CandorError, InvalidInput, NotFound, PermissionDenied, U
 from core.note import NoteSigner
 from core.served import ProvenEntry
 from server.metrics import OperatorMetrics
+from server.nodecache import NodeCache
 from server.sequencer import LocalSequencer, Prepared, Sequenced, Sequencer
 from server.staging import Staging
-from server.storage import LedgerStore, StoreView
+from server.storage import AppendBatch, LedgerStore, RecentView, StoreView
 
 log = logging.getLogger("candor.ledger")
 
@@ -80,6 +81,8 @@ class Ledger:
         self.store = store
         self.signer = signer
         self.view = StoreView(store)
+        self.nodes = NodeCache(store)
+        self._receipt_note: tuple[int, int, bytes] | None = None  # (_changes(), size, cosigned note)
         self.checkpoint_interval = checkpoint_interval
         self.clock = clock
         self._cp_cond = threading.Condition()
@@ -94,6 +97,9 @@ class Ledger:
         self.appended = 0
         self.metrics = metrics if metrics is not None else OperatorMetrics()
         self.sequencer = sequencer(self)  # LocalSequencer, or SharedSequencer (server.app.create_server)
+        # What reports read on the way in; kept across reads only where this process alone
+        # writes the store (a shared store's other servers commit without telling us).
+        self.intake_view: StoreView = RecentView(store) if isinstance(self.sequencer, LocalSequencer) else self.view
 
     # -- genesis and identity ---------------------------------------------------------------
 
@@ -179,8 +185,20 @@ class Ledger:
             if self._cp_changes == seen:
                 self._cp_cond.wait(timeout=timeout)
 
-    def committed(self, appended: int, decided: int) -> None:
-        """Bookkeeping after a sequencer commit of `decided` entries, `appended` of them appended."""
+    def commit(self, batch: AppendBatch, decided: int) -> None:
+        """Commit `batch` (which decided `decided` entries) to this process's own store."""
+        try:
+            self.store.commit(batch)
+        except BaseException:
+            self.intake_view.forget()  # a commit that failed late may still have written
+            raise
+        self.committed(batch, decided)
+
+    def committed(self, batch: AppendBatch, decided: int) -> None:
+        """Bookkeeping after a sequencer commit of `batch`, which decided `decided` entries."""
+        self.intake_view.forget()
+        self.nodes.keep(batch.nodes)
+        appended = len(batch.entries)
         if appended:
             self.batches += 1
             self.appended += appended
@@ -210,8 +228,7 @@ class Ledger:
         accepted leaves are committed, then the first refusal, if any, is raised."""
         prepared = self.prepare([(leaf, wire.signed_entry_from_bytes(leaf), False) for leaf in leaves])
         if prepared.batch is not None:
-            self.store.commit(prepared.batch)
-            self.committed(len(prepared.batch.entries), len(leaves))
+            self.commit(prepared.batch, len(leaves))
         for result in prepared.results:
             if isinstance(result, CandorError):
                 raise result
@@ -225,7 +242,7 @@ class Ledger:
         Writes nothing: the caller commits `batch`, whose compare-and-set on the size makes
         a stale preparation fail with Conflict.
         """
-        staged = Staging(self.store, self.view)
+        staged = Staging(self.store, self.intake_view, self.nodes.node)
         results: list[int | CandorError | None] = [None] * len(items)
         now_ms = int(self.clock() * 1000)
         for pos in append_order(items):
@@ -251,7 +268,7 @@ class Ledger:
         latest = self.store.latest_checkpoint()
         if size == 0 or (latest is not None and latest[0] >= size):
             return latest
-        cp = Checkpoint(origin=self.origin, size=size, root_hash=merkle.root_at(size, self.store.node))
+        cp = Checkpoint(origin=self.origin, size=size, root_hash=merkle.root_at(size, self.nodes.node))
         note = sign_checkpoint(cp, self.signer)
         self.store.put_checkpoint(size, note)
         self.checkpoint_changed()
@@ -386,7 +403,7 @@ class Ledger:
             return bytes(merkle.HASH_SIZE)
 
         proof(record)
-        found = self.store.nodes(keys)
+        found = self.nodes.nodes(keys)
 
         def read(level: int, index: int) -> bytes:
             node = found.get((level, index))
@@ -412,19 +429,24 @@ class Ledger:
         """Entry `index` with its inclusion proof in the tree of `size`."""
         return ProvenEntry(index, self.store.entry(index), tuple(self.inclusion_proof(index, size)))
 
-    def receipt(self, index: int, timeout: float = 30.0, *, leaf: bytes | None = None,
-                noted: dict[int, bytes] | None = None) -> Receipt:
+    def receipt(self, index: int, timeout: float = 30.0, *, leaf: bytes | None = None) -> Receipt:
         """The receipt of entry `index` once a checkpoint covers it. `leaf`: the bytes appended
-        at `index`, if the caller has them; `noted`: the caller's memo of the last cosigned
-        note, reused while the checkpoint is the same (a run of receipts reads it once)."""
-        size, note = self.wait_checkpoint(index + 1, timeout)
-        if noted is not None and size in noted:
-            note = noted[size]
+        at `index`, if the caller has them.
+
+        The cosigned note of the latest checkpoint is kept until a checkpoint or cosignature
+        changes, so a run of receipts reads it once; any signed checkpoint covering `index`
+        makes a valid receipt, and a later one is no better for it."""
+        seen = self._changes()
+        kept = self._receipt_note
+        if kept is not None and kept[0] == seen and kept[1] > index:
+            size, note = kept[1], kept[2]
         else:
+            size, _ = self.wait_checkpoint(index + 1, timeout)
             size, note = self.checkpoint_with_cosignatures(size)
-            if noted is not None:
-                noted.clear()
-                noted[size] = note
+            # Tagged with the count read before the store: a change in between re-reads.
+            self._receipt_note = (seen, size, note)
         if leaf is None:
             leaf = self.store.entry(index)
-        return Receipt(index, merkle.leaf_hash(leaf), size, note, tuple(self.inclusion_proof(index, size)), leaf)
+        # `size` is a stored checkpoint's: no need to check it against the ledger's size.
+        proof = self._prefetched(lambda get: merkle.inclusion_proof(index, size, get))
+        return Receipt(index, merkle.leaf_hash(leaf), size, note, tuple(proof), leaf)

@@ -70,7 +70,7 @@ def admit_entry(ledger: Ledger, member: str, request: gov.SubmitEntryRequest,
     if not isinstance(submitted.entry.body, kind):
         raise InvalidInput(f"this call takes a {kind.__name__} entry, not {submitted.entry.kind}")
     if kind is e.ReportCommitted:
-        return seal_report(ledger.alliance, ledger.view, member, submitted, request.escrow_signature)
+        return seal_report(ledger.alliance, ledger.intake_view, member, submitted, request.escrow_signature)
     if request.escrow_signature:
         raise InvalidInput("only SubmitReport takes an escrow signature")
     return request.signed_entry, submitted
@@ -107,14 +107,13 @@ def answer(ledger: Ledger, index: int) -> gov.Receipt:
     return receipt_to_proto(ledger.receipt(index))
 
 
-def wait_appended(ledger: Ledger, appended: Future[int], leaf: bytes | None = None,
-                  noted: dict[int, bytes] | None = None) -> gov.Receipt:
-    """The receipt once `appended` resolves (see `Ledger.receipt` for `leaf` and `noted`)."""
+def wait_appended(ledger: Ledger, appended: Future[int], leaf: bytes | None = None) -> gov.Receipt:
+    """The receipt once `appended` resolves (`leaf`: the bytes appended, if known)."""
     try:
         index = appended.result(timeout=APPEND_TIMEOUT)
     except FutureTimeout:
         raise Unavailable("the ledger did not append in time; retry with the same report id") from None
-    return receipt_to_proto(ledger.receipt(index, leaf=leaf, noted=noted))
+    return receipt_to_proto(ledger.receipt(index, leaf=leaf))
 
 
 def _refused(error: BaseException) -> gov.Refusal:
@@ -151,7 +150,6 @@ def serve_stream(ledger: Ledger, verifier: Verifier, member: str, requests: Iter
     """Answer each report of `requests` in order, with up to `window` of them in flight;
     raise Unavailable once nothing has arrived for IDLE_SECONDS and all is answered."""
     pending: queue.Queue[tuple[int, Future[int], bytes | None] | None] = queue.Queue()
-    noted: dict[int, bytes] = {}  # the cosigned note of the last receipt's checkpoint
     room = threading.Semaphore(window)
     finished = threading.Event()
 
@@ -194,7 +192,7 @@ def serve_stream(ledger: Ledger, verifier: Verifier, member: str, requests: Iter
                 break
             position, appended, leaf = item
             try:
-                result = gov.SubmitResult(position=position, receipt=wait_appended(ledger, appended, leaf, noted))
+                result = gov.SubmitResult(position=position, receipt=wait_appended(ledger, appended, leaf))
             except Exception as exc:  # noqa: BLE001 - refused or failed: this report's answer
                 result = gov.SubmitResult(position=position, refusal=_refused(exc))
             ledger.metrics.reports.inc(method="SubmitReports",

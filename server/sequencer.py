@@ -127,7 +127,9 @@ class Sequenced(Protocol):
 
     def prepare(self, items: Sequence[tuple[bytes, e.SignedEntry, bool]]) -> Prepared: ...
 
-    def committed(self, appended: int, decided: int) -> None: ...
+    def commit(self, batch: AppendBatch, decided: int) -> None: ...
+
+    def committed(self, batch: AppendBatch, decided: int) -> None: ...
 
     def checkpoint_changed(self) -> None: ...
 
@@ -267,8 +269,7 @@ class LocalSequencer:
                 p.future.set_exception(result)
         if prepared.batch is None:
             return
-        self.ledger.store.commit(prepared.batch)
-        self.ledger.committed(len(prepared.batch.entries), len(batch))
+        self.ledger.commit(prepared.batch, len(batch))
         for p, result in zip(batch, prepared.results):
             if isinstance(result, int):
                 p.future.set_result(result)
@@ -575,7 +576,7 @@ class SharedSequencer:
         log.debug("sequenced %d entries at %d (%d refused) in %.1f ms; requests %s", len(batch.entries),
                   batch.first_index, len(outcomes) - len(batch.entries), (time.perf_counter() - start) * 1000,
                   ",".join(r.request_id for r in rows if r.request_id)[:400])
-        self.ledger.committed(len(batch.entries), len(outcomes))
+        self.ledger.committed(batch, len(outcomes))
 
     def _refuse(self, lease: SequencerLease, row: IntakeRow) -> None:
         from server.postgres_intake import IntakeOutcome

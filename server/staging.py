@@ -14,8 +14,9 @@ from server.storage import AppendBatch, LedgerStore
 
 
 class Staging:
-    def __init__(self, store: LedgerStore, view: state.StateView) -> None:
+    def __init__(self, store: LedgerStore, view: state.StateView, nodes: merkle.NodeReader | None = None) -> None:
         self.store = store
+        self.stored_node = store.node if nodes is None else nodes
         self.first = store.size()
         self.overlay = state.Overlay(view)
         self.nodes: dict[tuple[int, int], bytes] = {}
@@ -28,7 +29,7 @@ class Staging:
     def node(self, level: int, index: int) -> bytes:
         """A `merkle.NodeReader` over the stored tree plus the staged nodes."""
         hit = self.nodes.get((level, index))
-        return hit if hit is not None else self.store.node(level, index)
+        return hit if hit is not None else self.stored_node(level, index)
 
     def add(self, leaf: bytes, updates: state.Updates) -> int:
         """Stage `leaf` (already checked, with the state updates it makes); its index."""

@@ -26,6 +26,7 @@ docstrings state the obligations in MUST words, one test suite run against every
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -411,6 +412,12 @@ class StoreView:
     def get(self, key: str) -> bytes | None:
         return self.store.get(key)
 
+    def size(self) -> int:
+        return self.store.size()
+
+    def forget(self) -> None:
+        """Nothing is kept here (see `RecentView`)."""
+
     def scan(self, prefix: str) -> list[tuple[str, bytes]]:
         out: list[tuple[str, bytes]] = []
         after = ""
@@ -420,3 +427,54 @@ class StoreView:
             if len(page) < 1000:
                 return out
             after = page[-1][0]
+
+
+class RecentView(StoreView):
+    """A `StoreView` that keeps the values and the size it read until `forget` is called.
+
+    For the operator's intake path only, over a store this process alone writes (its own
+    sequencer): every change then comes through `Ledger.committed`, which calls `forget`.
+    Reports read the same few records (the sender's member record, the ring, the size)
+    thousands of times between membership changes; each store read in the operator's
+    process is a round trip to the database and a hand-off of the interpreter lock
+    (docs/performance.md). An absent key is never kept, so a check that something is new
+    (a report id, a coupon, a link tag) always reads the store. A value kept is one read
+    since the last commit: what a read made just before that commit returns without the cache.
+    """
+
+    def __init__(self, store: LedgerStore) -> None:
+        super().__init__(store)
+        self._kept: dict[str, bytes] = {}
+        self._size: int | None = None
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        hit = self._kept.get(key)
+        if hit is not None:
+            return hit
+        generation = self._generation
+        value = self.store.get(key)
+        if value is not None:
+            with self._lock:
+                if generation == self._generation:  # no commit since the read began
+                    self._kept[key] = value
+        return value
+
+    def size(self) -> int:
+        kept = self._size
+        if kept is not None:
+            return kept
+        generation = self._generation
+        size = self.store.size()
+        with self._lock:
+            if generation == self._generation:
+                self._size = size
+        return size
+
+    def forget(self) -> None:
+        """Drop everything kept: the store was (or may have been) written."""
+        with self._lock:
+            self._generation += 1
+            self._kept = {}
+            self._size = None
