@@ -109,6 +109,39 @@ def test_only_members_in_good_standing_may_stream(alice: Member, operator: Any, 
     assert size(operator) == before + 1  # the revocation only
 
 
+
+def test_a_member_revoked_while_its_stream_is_open_is_refused_at_once(operator: Any, alliance_dir: Path,
+                                                                     tmp_path: Path) -> None:
+    """The intake keeps the sender's member record between commits (server.storage.RecentView):
+    the revocation's commit must drop it, so the very next report on the open stream is
+    refused by the escrow check (PERMISSION_DENIED), not let through to verification."""
+    import queue
+
+    carol = member(alliance_dir, "c", operator, tmp_path)
+    outbox: queue.Queue[gov.SubmitEntryRequest | None] = queue.Queue()
+
+    def requests() -> Iterator[gov.SubmitEntryRequest]:
+        while (item := outbox.get(timeout=60)) is not None:
+            yield item
+
+    try:
+        first, second = (carol.prepare_report(f"{SUBJECT} {i}", "fake_traffic", "minor", recent()) for i in (1, 2))
+        results = carol.conn.stream(carol.conn.reporting.SubmitReports, requests(), timeout=60)
+        outbox.put(request(carol, first))
+        assert next(results).HasField("receipt")  # carol's record is now kept by the intake
+        revoke(alliance_dir, operator, "c")
+        before = size(operator)
+        outbox.put(request(carol, second))
+        refused = next(results)
+        outbox.put(None)
+        assert list(results) == []
+    finally:
+        carol.close()
+    assert refused.refusal.code == "PERMISSION_DENIED", refused
+    assert "not an admitted, unrevoked member" in refused.refusal.message
+    assert size(operator) == before
+
+
 def test_a_stream_longer_than_the_window_is_answered_in_order(alice: Member, operator: Any) -> None:
     from server.reporting import WINDOW
 
