@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -27,6 +28,26 @@ MAX_REQUEST_BYTES = 512 * 1024
 
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 """Largest gRPC response a server sends and a client accepts: a page of entries or proofs."""
+
+REPORTS_PER_MESSAGE = 64
+"""Most reports in one message of a SubmitReports stream (and outcomes in one answer)."""
+
+
+def report_messages(requests: Iterable[bytes]) -> Iterator[list[bytes]]:
+    """Serialized SubmitEntryRequests grouped, in order, into the `reports` of SubmitReports
+    messages: at most REPORTS_PER_MESSAGE each, and under MAX_REQUEST_BYTES with room for
+    the framing (a report alone always fits: an entry is at most MAX_ENTRY_BYTES)."""
+    budget = MAX_REQUEST_BYTES - 4096
+    chunk: list[bytes] = []
+    size = 0
+    for request in requests:
+        if chunk and (len(chunk) == REPORTS_PER_MESSAGE or size + len(request) + 8 > budget):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(request)
+        size += len(request) + 8  # tag and length of the field
+    if chunk:
+        yield chunk
 
 
 def int_to_bytes(value: int) -> bytes:

@@ -28,8 +28,9 @@ ring is every member of the alliance) it
      sends the next;
    - stream: one `SubmitReports` stream per thread, fed from the same shared queue of
      reports, with at most `--stream-window` (default 64, the operator's own window) of the
-     thread's reports unanswered at a time; a refused report (a `Refusal` result) counts as
-     an error of that report only, as a failed unary call does.
+     thread's reports unanswered at a time; each message carries every report the window
+     has room for (at most 64, as the SDK packs them); a refused report (a `Refusal`
+     result) counts as an error of that report only, as a failed unary call does.
    Each mode gets its own operators, started afresh with the same configuration over the
    same store, its own share of the prepared reports and its own warm-up: reports/s, p50 and
    p99 latency (unary: from the call to its verified-and-committed receipt; stream: from
@@ -44,13 +45,13 @@ ring is every member of the alliance) it
        serialized SubmitEntryRequest) and a response of the same size (a real receipt) to a
        tiny generic handler, `/candor.bench.Floor/Echo`, that does nothing; for stream, one
        stream per client thread to `/candor.bench.Floor/EchoStream`, which answers each
-       message of the same request size with a response the size of a real SubmitResult (a
-       receipt and its stream position), driven with the same window of unanswered
-       messages. Both handlers run on as many separate server processes as there are
-       operators, with the operator's TLS credentials (mTLS required), the same thread pool
-       and the same message limits, and are driven by the same number of client threads
-       with the same member certificates spread the same way. Nothing is added to the
-       protos;
+       message (a SubmitReportsRequest of such requests, packed as the measured run packs
+       them) with, for each report in it, the size of a real SubmitResult (a receipt and its
+       stream position), driven with the same window of unanswered reports. Both handlers
+       run on as many separate server processes as there are operators, with the
+       operator's TLS credentials (mTLS required), the same thread pool and the same
+       message limits, and are driven by the same number of client threads with the same
+       member certificates spread the same way. Nothing is added to the protos;
    (b) work: the per-report primitive costs, measured in this process on the prepared
        reports: ring signature verification over the n members, validity proof
        verification (each alone and in a batch), and the durable append in the store under
@@ -207,7 +208,8 @@ def _server_main(cfg: ServerConfig, conn: Any) -> None:
 
 def _floor_main(operator_dir: str, grpc_workers: int, response: bytes, stream_response: bytes, conn: Any) -> None:
     """Child process: a server that answers `FLOOR_METHOD` with `response` and each message
-    of a `FLOOR_STREAM_METHOD` stream with `stream_response`, and does nothing else."""
+    of a `FLOOR_STREAM_METHOD` stream with `stream_response` once per report in it (its only
+    work: counting them), and does nothing else."""
     from concurrent import futures
 
     import grpc
@@ -220,7 +222,13 @@ def _floor_main(operator_dir: str, grpc_workers: int, response: bytes, stream_re
                          options=[("grpc.max_receive_message_length", wire.MAX_REQUEST_BYTES),
                                   ("grpc.max_send_message_length", wire.MAX_RESPONSE_BYTES)])
     handler = grpc.unary_unary_rpc_method_handler(lambda _request, _context: response)
-    stream = grpc.stream_stream_rpc_method_handler(lambda requests, _context: (stream_response for _ in requests))
+    from api.v1 import governance_pb2 as gov
+
+    def answers(requests: Any, _context: Any) -> Any:  # as many result-sized answers as reports
+        for message in requests:
+            yield stream_response * len(gov.SubmitReportsRequest.FromString(message).reports)
+
+    stream = grpc.stream_stream_rpc_method_handler(answers)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
         FLOOR_SERVICE, {"Echo": handler, "EchoStream": stream}),))
     port = server.add_secure_port("127.0.0.1:0", server_credentials(Identity.load(operator_dir)))
@@ -644,10 +652,11 @@ def run_clients(alliance: Path, addresses: Sequence[str], requests: Sequence[byt
 
     `method` "SubmitReport" sends each item as a report leaf in a call of its own;
     "SubmitReports" sends them on one stream per thread, at most `window` of them unanswered
-    at a time, and takes each result as it comes back (a refusal is an error of that report
-    only); FLOOR_METHOD and FLOOR_STREAM_METHOD send each item as raw request bytes to the
-    floor server, one call each or on one stream per thread with the same window. A
-    streamed report's latency runs from handing its request to gRPC to receiving its result.
+    at a time and as many to a message as there is room for, and takes each result as it
+    comes back (a refusal is an error of that report only); FLOOR_METHOD and
+    FLOOR_STREAM_METHOD send each item as raw request bytes to the floor server, one call
+    each or packed the same way on one stream per thread with the same window. A streamed
+    report's latency runs from handing its message to gRPC to receiving its result.
     """
     import grpc
 
@@ -694,17 +703,20 @@ def run_clients(alliance: Path, addresses: Sequence[str], requests: Sequence[byt
             member_key = Identity.load(alliance / f"member-{names[i % len(names)]}").signing_key()
             genesis_hash = merkle.leaf_hash(Identity.load(alliance / "operator").genesis_leaf())
 
-            def encode(item: bytes) -> Any:  # what SubmitReport takes, and each message of SubmitReports
+            def request(item: bytes) -> Any:  # what SubmitReport takes
                 entry_bytes = wire.signed_entry_from_bytes(item, check_canonical=False).entry_bytes
                 return gov.SubmitEntryRequest(signed_entry=item, escrow_signature=member_key.sign(
                     escrow.escrow_message(genesis_hash, entry_bytes)))
+
+            def encode(item: bytes) -> bytes:  # each report of a SubmitReports message
+                return request(item).SerializeToString()  # type: ignore[no-any-return]
         else:
-            def encode(item: bytes) -> Any:  # the floor takes raw bytes
+            def encode(item: bytes) -> bytes:  # the floor takes the serialized request as it is
                 return item
 
         if method == "SubmitReport":
             def call(item: bytes) -> int:
-                resp = stub.SubmitReport(encode(item), timeout=120)
+                resp = stub.SubmitReport(request(item), timeout=120)
                 last[:] = [(item, resp)]
                 return int(resp.ByteSize())
         elif method == FLOOR_METHOD:
@@ -727,43 +739,65 @@ def run_clients(alliance: Path, addresses: Sequence[str], requests: Sequence[byt
         def stream() -> None:
             slots = threading.Semaphore(window)  # released as results arrive
             pending: deque[tuple[bytes, float]] = deque()  # (item, when it was handed over), in order sent
+            counts: deque[int] = deque()  # reports per message sent, for the floor's answers
             closed = threading.Event()
+            budget = wire.MAX_REQUEST_BYTES - 4096
 
             def messages() -> Iterator[Any]:
                 # Runs on gRPC's request-consuming thread; it must not outlive a broken call.
+                # Each message takes every report the window has room for (as the SDK packs
+                # a batch: at most REPORTS_PER_MESSAGE, under the request size limit).
                 while True:
                     while not slots.acquire(timeout=0.05):
                         if closed.is_set():
                             return
-                    item = take()
-                    if item is None or closed.is_set():
+                    batch: list[bytes] = []
+                    size = 0
+                    while True:
+                        item = take()
+                        if item is None or closed.is_set():
+                            break
+                        encoded = encode(item)
+                        batch.append(encoded)
+                        size += len(encoded) + 8
+                        pending.append((item, time.perf_counter()))
+                        if len(batch) == wire.REPORTS_PER_MESSAGE or size + len(encoded) + 8 > budget \
+                                or not slots.acquire(blocking=False):
+                            break
+                    if not batch:
                         return
-                    message = encode(item)
-                    pending.append((item, time.perf_counter()))
-                    yield message
+                    counts.append(len(batch))
+                    message = gov.SubmitReportsRequest(reports=batch)
+                    yield message if method == "SubmitReports" else message.SerializeToString()
 
             if method == "SubmitReports":
-                results = stub.SubmitReports(messages(), timeout=(seconds or 0) + 120)
+                answers = stub.SubmitReports(messages(), timeout=(seconds or 0) + 120)
             else:
-                results = channel.stream_stream(method)(messages(), timeout=(seconds or 0) + 120)
+                answers = channel.stream_stream(method)(messages(), timeout=(seconds or 0) + 120)
             position = 0
             try:
-                for result in results:
-                    item, t0 = pending.popleft()
-                    latency = (time.perf_counter() - t0) * 1000
-                    slots.release()
+                for answer in answers:
                     if method == FLOOR_STREAM_METHOD:
-                        response_bytes[0] = len(result)
-                        mine.append(latency)
-                    elif result.position != position:
-                        failed(f"OUT_OF_ORDER: result for position {result.position} where {position} was due")
-                    elif result.WhichOneof("outcome") == "refusal":
-                        failed(f"{result.refusal.code}: {result.refusal.message[:80]}")
-                    else:
-                        last[:] = [(item, result.receipt)]
-                        response_bytes[0] = int(result.ByteSize())
-                        mine.append(latency)
-                    position += 1
+                        k = counts.popleft()
+                        response_bytes[0] = len(answer) // k
+                        for _ in range(k):
+                            _item, t0 = pending.popleft()
+                            mine.append((time.perf_counter() - t0) * 1000)
+                            slots.release()
+                        continue
+                    for result in answer.results:
+                        item, t0 = pending.popleft()
+                        latency = (time.perf_counter() - t0) * 1000
+                        slots.release()
+                        if result.position != position:
+                            failed(f"OUT_OF_ORDER: result for position {result.position} where {position} was due")
+                        elif result.WhichOneof("outcome") == "refusal":
+                            failed(f"{result.refusal.code}: {result.refusal.message[:80]}")
+                        else:
+                            last[:] = [(item, result.receipt)]
+                            response_bytes[0] = int(result.ByteSize())
+                            mine.append(latency)
+                        position += 1
             except grpc.RpcError as exc:  # the whole stream failed: every unanswered report with it
                 failed(f"{exc.code().name}: {(exc.details() or '')[:80]}", max(1, len(pending)))
             finally:
@@ -1225,8 +1259,8 @@ def render(results: Sequence[dict[str, Any]], console: Any) -> None:
         "[dim]Floor (a): empty unary calls (request = the serialized SubmitEntryRequest, response = a real "
         "receipt's size) to a do-nothing generic handler on as many separate server processes as operators, with "
         "the operator's mTLS credentials and thread pool, same client threads; for the stream rows, one stream "
-        "per client thread to a do-nothing handler that answers each message with a real SubmitResult's size, "
-        "with the same window of unanswered messages. Floor (b): 1 / max((ring + "
+        "per client thread to a do-nothing handler that answers each message with a real SubmitResult's size per "
+        "report in it, packed and windowed as the measured run. Floor (b): 1 / max((ring + "
         "validity verify, batched if cheaper) / cores, durable append), the append being one durable commit per "
         "row in the store under test (SQLite FULL, or PostgreSQL) or the group-commit cost per row, whichever is "
         "cheaper. Combined: 1 / max(1/(a) + verify/cores, append), (a) of the row's mode: transport and crypto "

@@ -621,16 +621,18 @@ class Member:
             Unavailable("the stream ended before this report was answered; it stays pending: "
                         "`candor report resend` sends it again")] * len(leaves)
         requests = (gov.SubmitEntryRequest(signed_entry=leaf, escrow_signature=self.escrow_signature(leaf))
-                    for leaf in leaves)
+                    .SerializeToString() for leaf in leaves)
+        messages = (gov.SubmitReportsRequest(reports=chunk) for chunk in wire.report_messages(requests))
         answered: set[int] = set()
         try:
-            for result in self.conn.stream(self.conn.reporting.SubmitReports, requests,
-                                           timeout=self.conn.timeout + STREAM_SECONDS_PER_REPORT * len(leaves)):
-                if result.position >= len(leaves) or result.position in answered:
-                    raise VerificationError(f"the operator answered report position {result.position} of a stream "
-                                            f"of {len(leaves)}, which it was not sent or already answered")
-                answered.add(result.position)
-                outcomes[result.position] = self._stream_outcome(result, leaves[result.position])
+            for message in self.conn.stream(self.conn.reporting.SubmitReports, messages,
+                                            timeout=self.conn.timeout + STREAM_SECONDS_PER_REPORT * len(leaves)):
+                for result in message.results:
+                    if result.position >= len(leaves) or result.position in answered:
+                        raise VerificationError(f"the operator answered report position {result.position} of a "
+                                                f"stream of {len(leaves)}, which it was not sent or already answered")
+                    answered.add(result.position)
+                    outcomes[result.position] = self._stream_outcome(result, leaves[result.position])
         except Unavailable:
             pass  # what was not answered stays pending, as after a lost unary answer
         for path, outcome in zip(paths, outcomes):

@@ -16,9 +16,10 @@ from collections.abc import Iterable, Sequence
 
 from server.storage import LedgerStore, NodeKey, NodeWrite
 
-#: Nodes kept (about 200 bytes each); the oldest go first. A receipt needs its leaf's
-#: path, so a few thousand recent entries' nodes plus the large subtrees' roots suffice.
-NODE_CACHE_LIMIT = 1 << 15
+#: Nodes kept (about 190 bytes each with their keys: 3 MB); the oldest go first. A receipt
+#: needs its leaf's path, so the last few thousand entries' nodes and the roots of the large
+#: subtrees suffice.
+NODE_CACHE_LIMIT = 1 << 14
 
 
 class NodeCache:

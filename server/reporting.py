@@ -8,6 +8,8 @@ CPU handing the interpreter lock from thread to thread, and verification batches
 small as the number of threads waiting (docs/performance.md). A stream keeps up to
 `WINDOW` reports of one member in flight on two threads: a reader that checks, seals and
 queues each report as it arrives, and the handler that answers them in the order sent.
+Reports arrive several to a message and are answered several to a message, since every
+message costs both threads a wake-up and gRPC a round of its completion queue.
 
 Each streamed report gets exactly what SubmitReport gives it: the same decoding, escrow
 check and seal (`admit_entry`), the same verification (`Verifier.verify_later`: the batch
@@ -29,6 +31,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from api import wire
 from api.status import status_for
@@ -146,9 +149,14 @@ class StreamSlots:
 
 
 def serve_stream(ledger: Ledger, verifier: Verifier, member: str, requests: Iterator[object],
-                 readers: Executor, window: int = WINDOW) -> Iterator[gov.SubmitResult]:
+                 readers: Executor, window: int = WINDOW) -> Iterator[gov.SubmitReportsResponse]:
     """Answer each report of `requests` in order, with up to `window` of them in flight;
-    raise Unavailable once nothing has arrived for IDLE_SECONDS and all is answered."""
+    raise Unavailable once nothing has arrived for IDLE_SECONDS and all is answered.
+
+    Reports come several to a message and are answered several to a message: the handler
+    sends, with the next outcome due, every later one already decided (at most
+    wire.REPORTS_PER_MESSAGE). Each message costs the operator a wake-up of the reading thread and
+    of the answering one, and gRPC a round of its completion queue, whatever it carries."""
     pending: queue.Queue[tuple[int, Future[int], bytes | None] | None] = queue.Queue()
     room = threading.Semaphore(window)
     finished = threading.Event()
@@ -156,8 +164,10 @@ def serve_stream(ledger: Ledger, verifier: Verifier, member: str, requests: Iter
     def start(position: int, request: object) -> tuple[int, Future[int], bytes | None]:
         try:
             if isinstance(request, Malformed):
-                raise InvalidInput(f"report {position} of the stream is not a valid SubmitEntryRequest "
-                                   f"({request.reason}); send the serialised message")
+                raise InvalidInput(f"message of the stream holding report {position} is not a valid "
+                                   f"SubmitReportsRequest ({request.reason}); send the serialised message")
+            if isinstance(request, InvalidInput):
+                raise request
             assert isinstance(request, gov.SubmitEntryRequest)
             leaf, signed = admit_entry(ledger, member, request, e.ReportCommitted)
             return position, append_later(ledger, verifier, leaf, signed), leaf
@@ -167,12 +177,15 @@ def serve_stream(ledger: Ledger, verifier: Verifier, member: str, requests: Iter
             return position, refused, None
 
     def read() -> None:
+        position = 0
         try:
-            for position, request in enumerate(requests):
-                while not room.acquire(timeout=0.5):
-                    if finished.is_set():
-                        return
-                pending.put(start(position, request))
+            for message in requests:
+                for request in _reports_of(message, position):
+                    while not room.acquire(timeout=0.5):
+                        if finished.is_set():
+                            return
+                    pending.put(start(position, request))
+                    position += 1
         except grpc.RpcError:
             pass  # the member cancelled or the connection broke: answer what was read
         except Exception:  # noqa: BLE001 - keep serving the reports already read
@@ -180,24 +193,69 @@ def serve_stream(ledger: Ledger, verifier: Verifier, member: str, requests: Iter
         finally:
             pending.put(None)
 
+    def answered(item: tuple[int, Future[int], bytes | None]) -> gov.SubmitResult:
+        position, appended, leaf = item
+        try:
+            result = gov.SubmitResult(position=position, receipt=wait_appended(ledger, appended, leaf))
+        except Exception as exc:  # noqa: BLE001 - refused or failed: this report's answer
+            result = gov.SubmitResult(position=position, refusal=_refused(exc))
+        ledger.metrics.reports.inc(method="SubmitReports",
+                                   status=result.refusal.code if result.HasField("refusal") else "OK")
+        room.release()
+        return result
+
     readers.submit(read)  # pooled threads: each keeps its store connection for the next stream
     try:
+        carry: tuple[int, Future[int], bytes | None] | None = None  # taken, not yet decided
+        ended = False
         while True:
-            try:
-                item = pending.get(timeout=IDLE_SECONDS)
-            except queue.Empty:
-                raise Unavailable(f"no report arrived on this stream for {IDLE_SECONDS:.0f} s; it is closed: open a "
-                                  "new stream to send more") from None
-            if item is None:
-                break
-            position, appended, leaf = item
-            try:
-                result = gov.SubmitResult(position=position, receipt=wait_appended(ledger, appended, leaf))
-            except Exception as exc:  # noqa: BLE001 - refused or failed: this report's answer
-                result = gov.SubmitResult(position=position, refusal=_refused(exc))
-            ledger.metrics.reports.inc(method="SubmitReports",
-                                       status=result.refusal.code if result.HasField("refusal") else "OK")
-            room.release()
-            yield result
+            if carry is None:
+                if ended:
+                    break
+                try:
+                    carry = pending.get(timeout=IDLE_SECONDS)
+                except queue.Empty:
+                    raise Unavailable(f"no report arrived on this stream for {IDLE_SECONDS:.0f} s; it is closed: "
+                                      "open a new stream to send more") from None
+                if carry is None:
+                    break
+            results = [answered(carry)]
+            carry = None
+            while len(results) < wire.REPORTS_PER_MESSAGE:  # every outcome already decided goes along
+                try:
+                    later = pending.get_nowait()
+                except queue.Empty:
+                    break
+                if later is None:
+                    ended = True
+                    break
+                if not later[1].done():
+                    carry = later
+                    break
+                results.append(answered(later))
+            yield gov.SubmitReportsResponse(results=results)
     finally:
         finished.set()
+
+
+def _reports_of(message: object, first: int) -> list[object]:
+    """The reports of one stream message, each a SubmitEntryRequest or what refuses it: an
+    InvalidInput for one that does not decode, a Malformed for a message that does not."""
+    if isinstance(message, Malformed):
+        return [message]
+    assert isinstance(message, gov.SubmitReportsRequest)
+    if len(message.reports) > wire.REPORTS_PER_MESSAGE:
+        refusal = InvalidInput(f"a message carries at most {wire.REPORTS_PER_MESSAGE} reports, this one "
+                               f"{len(message.reports)}: split it")
+        return [refusal] * len(message.reports)
+    out: list[object] = []
+    for k, raw in enumerate(message.reports):
+        request = gov.SubmitEntryRequest()
+        try:
+            request.ParseFromString(raw)
+        except DecodeError:
+            out.append(InvalidInput(f"report {first + k} of the stream is not a valid SubmitEntryRequest; "
+                                    "send each report as a serialised SubmitEntryRequest"))
+            continue
+        out.append(request)
+    return out

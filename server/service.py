@@ -191,8 +191,8 @@ class ReportingServicer(gov_grpc.ReportingServiceServicer):
         with grpc_errors(context):
             return self._report(request, context, e.ReportCommitted)
 
-    def SubmitReports(self, request_iterator: Iterator[gov.SubmitEntryRequest],
-                      context: grpc.ServicerContext) -> Iterator[gov.SubmitResult]:
+    def SubmitReports(self, request_iterator: Iterator[gov.SubmitReportsRequest],
+                      context: grpc.ServicerContext) -> Iterator[gov.SubmitReportsResponse]:
         """Reports on one stream, each answered in order (server/reporting.py)."""
         with grpc_errors(context):
             member, _ = caller(context, self.ledger, "member")

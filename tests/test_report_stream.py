@@ -45,8 +45,15 @@ def request(m: Member, leaf: bytes) -> gov.SubmitEntryRequest:
     return gov.SubmitEntryRequest(signed_entry=leaf, escrow_signature=escrow_signature(m.identity, leaf))
 
 
-def stream(m: Member, requests: list[gov.SubmitEntryRequest]) -> list[gov.SubmitResult]:
-    return list(m.conn.stream(m.conn.reporting.SubmitReports, iter(requests), timeout=60))
+def message(*requests: gov.SubmitEntryRequest) -> gov.SubmitReportsRequest:
+    return gov.SubmitReportsRequest(reports=[r.SerializeToString() for r in requests])
+
+
+def stream(m: Member, requests: list[gov.SubmitEntryRequest], per_message: int = 3) -> list[gov.SubmitResult]:
+    """`requests` sent `per_message` to a message; every outcome, in the order received."""
+    messages = [message(*requests[i:i + per_message]) for i in range(0, len(requests), per_message)]
+    answers = m.conn.stream(m.conn.reporting.SubmitReports, iter(messages), timeout=60)
+    return [result for answer in answers for result in answer.results]
 
 
 def test_a_stream_appends_good_reports_and_refuses_bad_ones_alone(alice: Member, operator: Any) -> None:
@@ -80,16 +87,32 @@ def test_a_stream_appends_good_reports_and_refuses_bad_ones_alone(alice: Member,
 
 
 def test_malformed_messages_in_a_stream_are_refused_in_their_place(alice: Member, operator: Any) -> None:
-    leaf = alice.prepare_report(SUBJECT, "contract_default", "general", recent())
+    """A message that does not decode takes one position; a report inside a good message
+    that does not decode is refused alone; a message over the report limit is refused
+    report by report; the stream goes on after each."""
+    from api.wire import REPORTS_PER_MESSAGE
+
+    leaves = [alice.prepare_report(f"{SUBJECT} {i}", "contract_default", "general", recent()) for i in range(2)]
     raw = alice.conn.channel.stream_stream("/candor.v1.ReportingService/SubmitReports",
                                            request_serializer=lambda b: b,
-                                           response_deserializer=gov.SubmitResult.FromString)
+                                           response_deserializer=gov.SubmitReportsResponse.FromString)
     before = size(operator)
-    results = list(raw(iter([b"\xff\xff\xff", request(alice, leaf).SerializeToString()]), timeout=60))
+    oversized = gov.SubmitReportsRequest(reports=[b""] * (REPORTS_PER_MESSAGE + 1))
+    sent = [b"\xff\xff\xff",
+            gov.SubmitReportsRequest(reports=[b"\xff\xff", request(alice, leaves[0]).SerializeToString()])
+            .SerializeToString(),
+            oversized.SerializeToString(), message(request(alice, leaves[1])).SerializeToString()]
+    answers = raw(iter(sent), timeout=60)
+    results = [r for answer in answers for r in answer.results]
+    assert [r.position for r in results] == list(range(3 + REPORTS_PER_MESSAGE + 2))
     assert results[0].refusal.code == "INVALID_ARGUMENT"
-    assert "not a valid SubmitEntryRequest" in results[0].refusal.message
-    assert results[1].HasField("receipt")
-    assert size(operator) == before + 1
+    assert "not a valid SubmitReportsRequest" in results[0].refusal.message
+    assert results[1].refusal.code == "INVALID_ARGUMENT"
+    assert "report 1 of the stream is not a valid SubmitEntryRequest" in results[1].refusal.message
+    assert results[2].HasField("receipt")
+    assert all(f"at most {REPORTS_PER_MESSAGE} reports" in r.refusal.message for r in results[3:-1])
+    assert results[-1].HasField("receipt")
+    assert size(operator) == before + 2
 
 
 def test_only_members_in_good_standing_may_stream(alice: Member, operator: Any, alliance_dir: Path,
@@ -98,7 +121,7 @@ def test_only_members_in_good_standing_may_stream(alice: Member, operator: Any, 
     before = size(operator)
     with connect(alliance_dir, "regulator", operator) as conn:
         with pytest.raises(errors.PermissionDenied, match="member"):
-            list(conn.stream(conn.reporting.SubmitReports, iter([request(alice, leaf)]), timeout=30))
+            list(conn.stream(conn.reporting.SubmitReports, iter([message(request(alice, leaf))]), timeout=30))
     carol = member(alliance_dir, "c", operator, tmp_path)
     try:
         revoke(alliance_dir, operator, "c")
@@ -120,19 +143,19 @@ def test_a_member_revoked_while_its_stream_is_open_is_refused_at_once(operator: 
     carol = member(alliance_dir, "c", operator, tmp_path)
     outbox: queue.Queue[gov.SubmitEntryRequest | None] = queue.Queue()
 
-    def requests() -> Iterator[gov.SubmitEntryRequest]:
+    def requests() -> Iterator[gov.SubmitReportsRequest]:
         while (item := outbox.get(timeout=60)) is not None:
-            yield item
+            yield message(item)
 
     try:
         first, second = (carol.prepare_report(f"{SUBJECT} {i}", "fake_traffic", "minor", recent()) for i in (1, 2))
         results = carol.conn.stream(carol.conn.reporting.SubmitReports, requests(), timeout=60)
         outbox.put(request(carol, first))
-        assert next(results).HasField("receipt")  # carol's record is now kept by the intake
+        assert next(results).results[0].HasField("receipt")  # carol's record is now kept by the intake
         revoke(alliance_dir, operator, "c")
         before = size(operator)
         outbox.put(request(carol, second))
-        refused = next(results)
+        refused = next(results).results[0]
         outbox.put(None)
         assert list(results) == []
     finally:
@@ -178,7 +201,7 @@ def dataclasses_free(stored_leaf: bytes) -> bytes:
 
 def test_a_cancelled_stream_leaves_the_server_serving(alice: Member, operator: Any) -> None:
     leaves = [alice.prepare_report(f"{SUBJECT} {i}", "fake_traffic", "minor", recent()) for i in range(3)]
-    call = alice.conn.reporting.SubmitReports(iter([request(alice, leaf) for leaf in leaves]), timeout=60)
+    call = alice.conn.reporting.SubmitReports(iter([message(request(alice, leaf)) for leaf in leaves]), timeout=60)
     next(call)
     call.cancel()
     with pytest.raises(grpc.RpcError):
@@ -228,8 +251,8 @@ def test_idle_streams_are_closed_and_their_number_is_capped(alice: Member, opera
     leaf = alice.prepare_report(f"{SUBJECT} idle", "fake_traffic", "minor", recent())
     release = threading.Event()
 
-    def one_then_wait() -> Iterator[gov.SubmitEntryRequest]:
-        yield request(alice, leaf)
+    def one_then_wait() -> Iterator[gov.SubmitReportsRequest]:
+        yield message(request(alice, leaf))
         release.wait(10)  # the member goes quiet with the stream still open
 
     with pytest.raises(errors.Unavailable, match="no report arrived on this stream"):
@@ -243,8 +266,8 @@ def test_idle_streams_are_closed_and_their_number_is_capped(alice: Member, opera
     limit = Settings.workers // 2  # the default thread pool: half of it may hold streams
     hold = threading.Event()
 
-    def one_then_quiet(leaf: bytes) -> Iterator[gov.SubmitEntryRequest]:
-        yield request(alice, leaf)
+    def one_then_quiet(leaf: bytes) -> Iterator[gov.SubmitReportsRequest]:
+        yield message(request(alice, leaf))
         hold.wait(20)  # then the stream stays open, sending nothing
 
     held = [alice.conn.reporting.SubmitReports(
@@ -252,7 +275,7 @@ def test_idle_streams_are_closed_and_their_number_is_capped(alice: Member, opera
         for i in range(limit)]
     try:
         for call in held:
-            assert next(call).HasField("receipt")  # this stream is open and holds its slot
+            assert next(call).results[0].HasField("receipt")  # this stream is open and holds its slot
         extra = alice.conn.reporting.SubmitReports(iter([]), timeout=10)
         with pytest.raises(grpc.RpcError) as refused:
             list(extra)

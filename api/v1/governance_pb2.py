@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from api.v1 import ledger_pb2 as candor_dot_v1_dot_ledger__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63\x61ndor/v1/governance.proto\x12\tcandor.v1\x1a\x16\x63\x61ndor/v1/ledger.proto\"D\n\x12SubmitEntryRequest\x12\x14\n\x0csigned_entry\x18\x01 \x01(\x0c\x12\x18\n\x10\x65scrow_signature\x18\x02 \x01(\x0c\"\x85\x01\n\x07Receipt\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x31\n\ncheckpoint\x18\x02 \x01(\x0b\x32\x1d.candor.v1.CheckpointResponse\x12\x17\n\x0finclusion_proof\x18\x03 \x03(\x0c\x12\x11\n\tleaf_hash\x18\x04 \x01(\x0c\x12\x0c\n\x04leaf\x18\x05 \x01(\x0c\"y\n\x0cSubmitResult\x12\x10\n\x08position\x18\x01 \x01(\x04\x12%\n\x07receipt\x18\x02 \x01(\x0b\x32\x12.candor.v1.ReceiptH\x00\x12%\n\x07refusal\x18\x03 \x01(\x0b\x32\x12.candor.v1.RefusalH\x00\x42\t\n\x07outcome\"(\n\x07Refusal\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"&\n\x11GetReceiptRequest\x12\x11\n\treport_id\x18\x01 \x01(\x0c\x32\x9a\x07\n\x11GovernanceService\x12@\n\x0b\x41\x64mitMember\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12\x41\n\x0cRevokeMember\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12\x41\n\x0cPublishRules\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12K\n\x16\x41uthoriseInvestigation\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12@\n\x0bRecordFraud\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12H\n\x13RecordCombinerFault\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12@\n\x0b\x46ileDispute\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12\x43\n\x0eResolveDispute\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12?\n\nOpenEscrow\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12H\n\x13RecordOperatorFault\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12\x41\n\x0c\x45nrolSubject\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12\x42\n\rRevokeSubject\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12K\n\x16\x41uthoriseSubjectAccess\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt2\xa6\x02\n\x10ReportingService\x12\x41\n\x0cSubmitReport\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12K\n\rSubmitReports\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x17.candor.v1.SubmitResult(\x01\x30\x01\x12\x42\n\rRetractReport\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12>\n\nGetReceipt\x12\x1c.candor.v1.GetReceiptRequest\x1a\x12.candor.v1.Receiptb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63\x61ndor/v1/governance.proto\x12\tcandor.v1\x1a\x16\x63\x61ndor/v1/ledger.proto\"D\n\x12SubmitEntryRequest\x12\x14\n\x0csigned_entry\x18\x01 \x01(\x0c\x12\x18\n\x10\x65scrow_signature\x18\x02 \x01(\x0c\"\x85\x01\n\x07Receipt\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x31\n\ncheckpoint\x18\x02 \x01(\x0b\x32\x1d.candor.v1.CheckpointResponse\x12\x17\n\x0finclusion_proof\x18\x03 \x03(\x0c\x12\x11\n\tleaf_hash\x18\x04 \x01(\x0c\x12\x0c\n\x04leaf\x18\x05 \x01(\x0c\"y\n\x0cSubmitResult\x12\x10\n\x08position\x18\x01 \x01(\x04\x12%\n\x07receipt\x18\x02 \x01(\x0b\x32\x12.candor.v1.ReceiptH\x00\x12%\n\x07refusal\x18\x03 \x01(\x0b\x32\x12.candor.v1.RefusalH\x00\x42\t\n\x07outcome\"\'\n\x14SubmitReportsRequest\x12\x0f\n\x07reports\x18\x01 \x03(\x0c\"A\n\x15SubmitReportsResponse\x12(\n\x07results\x18\x01 \x03(\x0b\x32\x17.candor.v1.SubmitResult\"(\n\x07Refusal\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"&\n\x11GetReceiptRequest\x12\x11\n\treport_id\x18\x01 \x01(\x0c\x32\x9a\x07\n\x11GovernanceService\x12@\n\x0b\x41\x64mitMember\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12\x41\n\x0cRevokeMember\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12\x41\n\x0cPublishRules\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12K\n\x16\x41uthoriseInvestigation\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12@\n\x0bRecordFraud\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12H\n\x13RecordCombinerFault\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12@\n\x0b\x46ileDispute\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12\x43\n\x0eResolveDispute\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12?\n\nOpenEscrow\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12H\n\x13RecordOperatorFault\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12\x41\n\x0c\x45nrolSubject\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12\x42\n\rRevokeSubject\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12K\n\x16\x41uthoriseSubjectAccess\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt2\xb1\x02\n\x10ReportingService\x12\x41\n\x0cSubmitReport\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12V\n\rSubmitReports\x12\x1f.candor.v1.SubmitReportsRequest\x1a .candor.v1.SubmitReportsResponse(\x01\x30\x01\x12\x42\n\rRetractReport\x12\x1d.candor.v1.SubmitEntryRequest\x1a\x12.candor.v1.Receipt\x12>\n\nGetReceipt\x12\x1c.candor.v1.GetReceiptRequest\x1a\x12.candor.v1.Receiptb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,12 +38,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECEIPT']._serialized_end=269
   _globals['_SUBMITRESULT']._serialized_start=271
   _globals['_SUBMITRESULT']._serialized_end=392
-  _globals['_REFUSAL']._serialized_start=394
-  _globals['_REFUSAL']._serialized_end=434
-  _globals['_GETRECEIPTREQUEST']._serialized_start=436
-  _globals['_GETRECEIPTREQUEST']._serialized_end=474
-  _globals['_GOVERNANCESERVICE']._serialized_start=477
-  _globals['_GOVERNANCESERVICE']._serialized_end=1399
-  _globals['_REPORTINGSERVICE']._serialized_start=1402
-  _globals['_REPORTINGSERVICE']._serialized_end=1696
+  _globals['_SUBMITREPORTSREQUEST']._serialized_start=394
+  _globals['_SUBMITREPORTSREQUEST']._serialized_end=433
+  _globals['_SUBMITREPORTSRESPONSE']._serialized_start=435
+  _globals['_SUBMITREPORTSRESPONSE']._serialized_end=500
+  _globals['_REFUSAL']._serialized_start=502
+  _globals['_REFUSAL']._serialized_end=542
+  _globals['_GETRECEIPTREQUEST']._serialized_start=544
+  _globals['_GETRECEIPTREQUEST']._serialized_end=582
+  _globals['_GOVERNANCESERVICE']._serialized_start=585
+  _globals['_GOVERNANCESERVICE']._serialized_end=1507
+  _globals['_REPORTINGSERVICE']._serialized_start=1510
+  _globals['_REPORTINGSERVICE']._serialized_end=1815
 # @@protoc_insertion_point(module_scope)

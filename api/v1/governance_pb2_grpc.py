@@ -636,8 +636,8 @@ class ReportingServiceStub:
                 _registered_method=True)
         self.SubmitReports = channel.stream_stream(
                 '/candor.v1.ReportingService/SubmitReports',
-                request_serializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
-                response_deserializer=candor_dot_v1_dot_governance__pb2.SubmitResult.FromString,
+                request_serializer=candor_dot_v1_dot_governance__pb2.SubmitReportsRequest.SerializeToString,
+                response_deserializer=candor_dot_v1_dot_governance__pb2.SubmitReportsResponse.FromString,
                 _registered_method=True)
         self.RetractReport = channel.unary_unary(
                 '/candor.v1.ReportingService/RetractReport',
@@ -662,7 +662,8 @@ class ReportingServiceServicer:
 
     def SubmitReports(self, request_iterator, context):
         """Many reports on one call (a member's batch): each verified, appended and answered on
-        its own, in order, with up to a window of them in flight (docs/reports.md).
+        its own, in order, with up to a window of them in flight. Reports travel several to a
+        message, and outcomes likewise (docs/reports.md).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -690,8 +691,8 @@ def add_ReportingServiceServicer_to_server(servicer, server):
             ),
             'SubmitReports': grpc.stream_stream_rpc_method_handler(
                     servicer.SubmitReports,
-                    request_deserializer=candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.FromString,
-                    response_serializer=candor_dot_v1_dot_governance__pb2.SubmitResult.SerializeToString,
+                    request_deserializer=candor_dot_v1_dot_governance__pb2.SubmitReportsRequest.FromString,
+                    response_serializer=candor_dot_v1_dot_governance__pb2.SubmitReportsResponse.SerializeToString,
             ),
             'RetractReport': grpc.unary_unary_rpc_method_handler(
                     servicer.RetractReport,
@@ -756,8 +757,8 @@ class ReportingService:
             request_iterator,
             target,
             '/candor.v1.ReportingService/SubmitReports',
-            candor_dot_v1_dot_governance__pb2.SubmitEntryRequest.SerializeToString,
-            candor_dot_v1_dot_governance__pb2.SubmitResult.FromString,
+            candor_dot_v1_dot_governance__pb2.SubmitReportsRequest.SerializeToString,
+            candor_dot_v1_dot_governance__pb2.SubmitReportsResponse.FromString,
             options,
             channel_credentials,
             insecure,
