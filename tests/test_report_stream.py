@@ -299,3 +299,20 @@ def test_streams_reuse_their_reading_threads_and_store_connections(alice: Member
     for i in range(3 * Settings.workers):
         stream(alice, [request(alice, alice.prepare_report(f"{SUBJECT} {i}", "fake_traffic", "minor", recent()))])
     assert len(store._connections) <= before + Settings.workers  # the readers' pool, at most
+
+
+def test_reports_are_packed_by_count_and_by_size() -> None:
+    """The SDK's packing (api.wire.report_messages): in order, at most REPORTS_PER_MESSAGE to
+    a message, under the operator's request limit, and a report alone always goes."""
+    from api.wire import MAX_ENTRY_BYTES, MAX_REQUEST_BYTES, REPORTS_PER_MESSAGE, report_messages
+
+    small = [i.to_bytes(4, "big") * 25 for i in range(2 * REPORTS_PER_MESSAGE + 22)]
+    chunks = list(report_messages(small))
+    assert [len(c) for c in chunks] == [REPORTS_PER_MESSAGE, REPORTS_PER_MESSAGE, 22]
+    assert [r for c in chunks for r in c] == small
+    large = [bytes([i]) * 200_000 for i in range(5)]
+    chunks = list(report_messages(large))
+    assert [len(c) for c in chunks] == [2, 2, 1]
+    for chunk in chunks:
+        assert len(gov.SubmitReportsRequest(reports=chunk).SerializeToString()) < MAX_REQUEST_BYTES
+    assert list(report_messages([b"z" * (MAX_ENTRY_BYTES + 1024)])) == [[b"z" * (MAX_ENTRY_BYTES + 1024)]]
