@@ -153,22 +153,17 @@ def serve_stream(ledger: Ledger, verifier: Verifier, member: str, requests: Iter
     """Answer each report of `requests` in order, with up to `window` of them in flight;
     raise Unavailable once nothing has arrived for IDLE_SECONDS and all is answered.
 
-    Reports come several to a message and are answered several to a message: the handler
-    sends, with the next outcome due, every later one already decided (at most
-    wire.REPORTS_PER_MESSAGE). Each message costs the operator a wake-up of the reading thread and
-    of the answering one, and gRPC a round of its completion queue, whatever it carries."""
+    Reports come several to a message and are answered several to a message: with the next
+    outcome due, the handler sends every later one already decided (at most
+    `wire.REPORTS_PER_MESSAGE`)."""
     pending: queue.Queue[tuple[int, Future[int], bytes | None] | None] = queue.Queue()
     room = threading.Semaphore(window)
     finished = threading.Event()
 
-    def start(position: int, request: object) -> tuple[int, Future[int], bytes | None]:
+    def start(position: int, request: gov.SubmitEntryRequest | InvalidInput) -> tuple[int, Future[int], bytes | None]:
         try:
-            if isinstance(request, Malformed):
-                raise InvalidInput(f"message of the stream holding report {position} is not a valid "
-                                   f"SubmitReportsRequest ({request.reason}); send the serialised message")
             if isinstance(request, InvalidInput):
                 raise request
-            assert isinstance(request, gov.SubmitEntryRequest)
             leaf, signed = admit_entry(ledger, member, request, e.ReportCommitted)
             return position, append_later(ledger, verifier, leaf, signed), leaf
         except Exception as exc:  # noqa: BLE001 - this report's refusal, answered in its turn
@@ -238,17 +233,19 @@ def serve_stream(ledger: Ledger, verifier: Verifier, member: str, requests: Iter
         finished.set()
 
 
-def _reports_of(message: object, first: int) -> list[object]:
-    """The reports of one stream message, each a SubmitEntryRequest or what refuses it: an
-    InvalidInput for one that does not decode, a Malformed for a message that does not."""
+def _reports_of(message: object, first: int) -> list[gov.SubmitEntryRequest | InvalidInput]:
+    """The reports of one stream message whose first report is at position `first`: each a
+    SubmitEntryRequest, or the refusal of one that does not decode. A message that does not
+    decode at all (`Malformed`) counts as one report, refused."""
     if isinstance(message, Malformed):
-        return [message]
+        return [InvalidInput(f"message of the stream holding report {first} is not a valid SubmitReportsRequest "
+                             f"({message.reason}); send the serialised message")]
     assert isinstance(message, gov.SubmitReportsRequest)
     if len(message.reports) > wire.REPORTS_PER_MESSAGE:
-        refusal = InvalidInput(f"a message carries at most {wire.REPORTS_PER_MESSAGE} reports, this one "
-                               f"{len(message.reports)}: split it")
-        return [refusal] * len(message.reports)
-    out: list[object] = []
+        too_many = InvalidInput(f"a message carries at most {wire.REPORTS_PER_MESSAGE} reports, this one "
+                                f"{len(message.reports)}: split it")
+        return [too_many] * len(message.reports)
+    out: list[gov.SubmitEntryRequest | InvalidInput] = []
     for k, raw in enumerate(message.reports):
         request = gov.SubmitEntryRequest()
         try:
