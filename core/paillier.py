@@ -27,8 +27,6 @@ message; ``RnPool`` precomputes those so that preparing a report costs microseco
 from __future__ import annotations
 
 import secrets
-import threading
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +35,7 @@ import gmpy2
 import phe
 
 from core.errors import InvalidInput
+from core.pool import Pool
 
 R_BITS = 320
 """Width of the field holding the (weighted sum of the) Pedersen blinding scalar(s)."""
@@ -170,27 +169,17 @@ def _random_unit(n: int) -> int:
             return r
 
 
-class RnPool:
-    """A thread-safe pool of precomputed obfuscators ``r^n mod n^2`` for one public key.
-
-    Each value is used at most once: ``take`` removes it. If the pool is empty, ``take``
-    computes one on the spot (one full exponentiation), so the pool only ever changes speed,
-    never correctness. ``start_background(target_size)`` keeps the pool topped up from a
-    daemon thread; since gmpy2 holds the GIL while exponentiating, that thread competes with
-    the caller for CPU, so start it when the client is otherwise idle. The values are secret
-    randomness: never log or serialise them.
-    """
+class RnPool(Pool[Any]):
+    """Precomputed obfuscators ``r^n mod n^2`` for one public key (`core.pool.Pool`: each
+    used once; an empty pool computes one on the spot, one full exponentiation)."""
 
     def __init__(self, public_key: phe.PaillierPublicKey, size: int = 0) -> None:
         self._n = _modulus(public_key)
         self._nsquare = gmpy2.mpz(self._n) * self._n
-        self._values: deque[Any] = deque()
-        self._cond = threading.Condition()
-        self._target = 0
-        self._closed = False
-        self._thread: threading.Thread | None = None
-        if size:
-            self.refill(size)
+        super().__init__(None, "rn-pool", size)
+
+    def _compute(self) -> Any:
+        return gmpy2.powmod(_random_unit(self._n), self._n, self._nsquare)
 
     @property
     def n(self) -> int:
@@ -201,74 +190,6 @@ class RnPool:
     def nsquare(self) -> Any:
         """n^2 as a gmpy2 mpz (kept so that encrypting from the pool multiplies only)."""
         return self._nsquare
-
-    def _compute(self) -> Any:
-        return gmpy2.powmod(_random_unit(self._n), self._n, self._nsquare)
-
-    def take(self) -> Any:
-        """Remove and return one ``r^n mod n^2`` (as a gmpy2 mpz); compute one if empty."""
-        with self._cond:
-            if self._values:
-                value = self._values.popleft()
-                self._cond.notify_all()
-                return value
-        return self._compute()
-
-    def refill(self, count: int) -> None:
-        """Compute ``count`` more values in the calling thread and add them to the pool."""
-        if count < 0:
-            raise InvalidInput(f"cannot refill a negative number ({count}) of values")
-        for _ in range(count):
-            value = self._compute()
-            with self._cond:
-                self._values.append(value)
-
-    def start_background(self, target_size: int) -> None:
-        """Keep the pool at ``target_size`` values from a daemon thread until ``close()``."""
-        if target_size < 1:
-            raise InvalidInput(f"target size {target_size} must be at least 1")
-        with self._cond:
-            if self._closed:
-                raise InvalidInput("this pool is closed: create a new one")
-            self._target = target_size
-            if self._thread is not None:
-                self._cond.notify_all()
-                return
-            self._thread = threading.Thread(target=self._run, name="rn-pool", daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._closed and len(self._values) >= self._target:
-                    self._cond.wait()
-                if self._closed:
-                    return
-            value = self._compute()
-            with self._cond:
-                if self._closed:
-                    return
-                self._values.append(value)
-
-    def close(self) -> None:
-        """Stop the background thread (if any) and drop every precomputed value."""
-        with self._cond:
-            self._closed = True
-            self._values.clear()
-            self._cond.notify_all()
-            thread = self._thread
-        if thread is not None:
-            thread.join()
-
-    def __enter__(self) -> RnPool:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __len__(self) -> int:
-        with self._cond:
-            return len(self._values)
 
 
 def encrypt(public_key: phe.PaillierPublicKey, m: int, pool: RnPool | None = None) -> int:

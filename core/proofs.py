@@ -58,6 +58,8 @@ __all__ = [
     "prove_validity",
     "verify_validity",
     "batch_verify_validity",
+    "ValidityNonces",
+    "validity_nonces",
 ]
 
 #: Protocol tag, the first transcript field of every validity proof.
@@ -199,6 +201,67 @@ def _challenge(stmt: ReportStatement, a: Sequence[bytes]) -> int:
     return fiat_shamir_challenge(VALIDITY_TAG, stmt.transcript(a))
 
 
+@dataclass(frozen=True)
+class ValidityNonces:
+    """Everything of one report's commitment and validity proof that depends on neither the
+    report, its subject, its category nor its tier: drawn ahead of time
+    (`validity_nonces`) and kept in a `core.pool.Pool` by the SDK, as the r^n of Paillier
+    are, so that the online proof needs no scalar multiplication.
+
+    - r, R = r·H: the commitment's blinding, so C = G_{c,t} + R is one addition.
+    - k, K = k·H: the real branch's Schnorr nonce, so a_t = K and z_t = k + e_t·r.
+    - For each tier j, a challenge e_j and a mask s_j with S_j = s_j·H, and for every
+      category c and tier t ≠ j the point F_{c,t,j} = e_j·(G_{c,t} − G_{c,j}): where branch
+      j is simulated (j ≠ t), z_j = s_j + e_j·r and a_j = S_j − F_{c,t,j}. Indeed
+      z_j·H − e_j·(C − G_{c,j}) = s_j·H + e_j·r·H − e_j·(G_{c,t} + r·H − G_{c,j}) = a_j.
+
+    Why the proof is the same. `_prove` draws e_j and z_j uniformly and solves for a_j; here
+    e_j is uniform and z_j = s_j + e_j·r is uniform and independent of e_j (s_j is), so the
+    transcript has exactly the same distribution, and CDS's witness indistinguishability and
+    special soundness hold unchanged (the verifier sees the same equations and hash).
+
+    Why a set serves ONE proof. Two proofs with the same k and different challenges give
+    r = (z_t − z_t')/(e_t − e_t'), and the same (s_j, e_j) under two commitments link them;
+    so a set is taken from the pool once and dropped (the pool hands each value out once).
+    Nothing here depends on the report, which is why it can be computed before it exists.
+    The values are secret: never log or serialise them.
+    """
+
+    r: int
+    big_r: Point
+    k: int
+    big_k: Point
+    e: tuple[int, ...]
+    s: tuple[int, ...]
+    big_s: tuple[Point, ...]
+    f: dict[tuple[str, int, int], Point]
+
+    def __repr__(self) -> str:
+        return "ValidityNonces(<secret>)"
+
+    def commitment(self, gens: Generators, category: str, tier: int) -> Point:
+        """C = G_{c,t} + r·H, as `core.pedersen.commit` computes it, by one addition."""
+        return gens.group.add(gens.g(category, tier), self.big_r)
+
+
+def validity_nonces(gens: Generators) -> ValidityNonces:
+    """A fresh `ValidityNonces` for the categories of `gens`: 4 + 2 + 12·(categories) scalar
+    multiplications, ahead of the report."""
+    group, h = gens.group, gens.h
+    r, k = random_scalar(), _draw(random_scalar)
+    e = tuple(_draw(random_scalar) for _ in range(TIERS))
+    s = tuple(_draw(random_scalar) for _ in range(TIERS))
+    f: dict[tuple[str, int, int], Point] = {}
+    for category in gens.categories:
+        points = [gens.g(category, t) for t in range(TIERS)]
+        for t in range(TIERS):
+            for j in range(TIERS):
+                if j != t:
+                    f[(category, t, j)] = group.mul(group.sub(points[t], points[j]), e[j])
+    return ValidityNonces(r=r, big_r=group.mul(h, r), k=k, big_k=group.mul(h, k), e=e, s=s,
+                          big_s=tuple(group.mul(h, s_j) for s_j in s), f=f)
+
+
 def prove_validity(
     gens: Generators,
     stmt: ReportStatement,
@@ -207,6 +270,7 @@ def prove_validity(
     rng: ScalarSource | None = None,
     *,
     commitment_point: Point | None = None,
+    nonces: ValidityNonces | None = None,
 ) -> ValidityProof:
     """Prove that stmt.commitment = G_{c,t} + r·H for some tier, without saying which.
 
@@ -216,19 +280,49 @@ def prove_validity(
     may pass that point as `commitment_point` to save recomputing it (one scalar
     multiplication of the online preparation); then only its encoding is compared. `rng`
     replaces the CSPRNG only in the vector generator (tests/vectors/make_validity_proof.py);
-    never pass one in production, since a predictable nonce reveals r.
+    never pass one in production, since a predictable nonce reveals r. `nonces`, drawn
+    ahead by `validity_nonces` for this r (`nonces.r`), leave no scalar multiplication to
+    do here; they are used up by this proof.
     """
     if isinstance(tier, bool) or not isinstance(tier, int) or not 0 <= tier < TIERS:
         raise InvalidInput(f"tier must be an integer 0..{TIERS - 1}, got {tier!r}")
     _require_scalar("blinding factor r", r)
     group = gens.group
-    c_point = commit(gens, stmt.category, tier, r) if commitment_point is None else commitment_point
+    if nonces is not None:
+        if nonces.r != r:
+            raise InvalidInput("these validity nonces were drawn for another blinding factor: commit with nonces.r")
+        if (stmt.category, tier, (tier + 1) % TIERS) not in nonces.f:
+            raise InvalidInput(f"these validity nonces were drawn for other categories than {stmt.category!r}")
+    if commitment_point is not None:
+        c_point = commitment_point
+    else:
+        c_point = commit(gens, stmt.category, tier, r) if nonces is None else nonces.commitment(gens, stmt.category,
+                                                                                               tier)
     if group.encode(c_point) != stmt.commitment:
         raise InvalidInput(
             "the statement's commitment does not open to this category, tier and r; "
             "prove the commitment you actually made"
         )
+    if nonces is not None:
+        return _prove_with(gens, stmt, tier, r, nonces)
     return _prove(gens, stmt, c_point, tier, r, rng or random_scalar)
+
+
+def _prove_with(gens: Generators, stmt: ReportStatement, tier: int, r: int, nonces: ValidityNonces) -> ValidityProof:
+    """`_prove` from precomputed nonces: additions only (see `ValidityNonces`)."""
+    group = gens.group
+    a_pts: list[Point] = [nonces.big_k] * TIERS
+    e = list(nonces.e)
+    z = [0] * TIERS
+    for j in range(TIERS):
+        if j != tier:
+            z[j] = (nonces.s[j] + nonces.e[j] * r) % ORDER
+            a_pts[j] = group.sub(nonces.big_s[j], nonces.f[(stmt.category, tier, j)])
+    a = tuple(group.encode(p) for p in a_pts)
+    challenge = _challenge(stmt, a)
+    e[tier] = (challenge - sum(e[j] for j in range(TIERS) if j != tier)) % ORDER
+    z[tier] = (nonces.k + e[tier] * r) % ORDER
+    return ValidityProof(a=a, e=tuple(e), z=tuple(z))
 
 
 def _prove(

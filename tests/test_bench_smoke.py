@@ -25,6 +25,8 @@ DECRYPT = "threshold decryption (trustees)"
 QUICK_ROWS = {
     (PREP, "Pedersen commit", None),
     (PREP, "validity proof generation", None),
+    (PREP, "validity nonces (offline), 8 categories", None),
+    (PREP, "validity proof generation from precomputed nonces", None),
     (PREP, "Ed25519 sign (1 KB entry)", None),
     (PREP, "escrow seal by the operator (HPKE X25519, 128 B)", None),
     (PREP, "ring coupon (offline), n=5", None),

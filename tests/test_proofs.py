@@ -445,3 +445,57 @@ def test_commitment_with_torsion_is_refused_although_its_equations_hold(name: st
         verify_validity(GENS, bad_stmt, cheat)
     with pytest.raises(VerificationError, match="^item 2: commitment is not a valid G1 point"):
         batch_verify_validity(GENS, [*BATCH[:2], (bad_stmt, cheat)])
+
+
+# -- precomputed nonces (ValidityNonces): the SDK's online proof is additions only ------------
+
+
+def _with_nonces(category: str, tier: int, nonces: proofs.ValidityNonces) -> tuple[ReportStatement, ValidityProof]:
+    c = nonces.commitment(GENS, category, tier)
+    assert GENS.group.eq(c, commit(GENS, category, tier, nonces.r))  # the same C as commit() makes
+    stmt = ReportStatement(secrets.token_bytes(32), secrets.token_bytes(16), secrets.token_bytes(32), category,
+                           "2026-01-31", GENS.group.encode(c))
+    return stmt, prove_validity(GENS, stmt, tier, nonces.r, nonces=nonces)
+
+
+@pytest.mark.parametrize("tier", range(4))
+def test_proofs_from_precomputed_nonces_verify_alone_and_in_a_batch(tier: int) -> None:
+    items = [_with_nonces(category, tier, proofs.validity_nonces(GENS)) for category in GENS.categories]
+    for stmt, proof in items:
+        verify_validity(GENS, stmt, proof)
+        verify_validity(PYECC_GENS, stmt, proof)  # the reference backend agrees
+    batch_verify_validity(GENS, items)
+
+
+def test_a_proof_from_nonces_is_as_binding_as_any_other() -> None:
+    """Nothing about the statement is precomputed: the same nonces' proof fails for another
+    tier's commitment, another report, or with one field altered."""
+    stmt, proof = _with_nonces(GENS.categories[0], 1, proofs.validity_nonces(GENS))
+    with pytest.raises(VerificationError):
+        verify_validity(GENS, replace(stmt, report_id=secrets.token_bytes(16)), proof)
+    with pytest.raises(VerificationError):
+        verify_validity(GENS, stmt, replace(proof, z=(proof.z[0], proof.z[1], proof.z[2], (proof.z[3] + 1) % ORDER)))
+
+
+def test_nonces_are_refused_for_another_blinding_or_category() -> None:
+    nonces = proofs.validity_nonces(Generators(ARK, GENS.categories[:1]))
+    stmt, r = _fresh(GENS.categories[0], 2)
+    with pytest.raises(InvalidInput, match="another blinding factor"):
+        prove_validity(GENS, stmt, 2, r, nonces=nonces)
+    other = GENS.categories[1]
+    c = GENS.group.encode(commit(GENS, other, 2, nonces.r))
+    stmt = ReportStatement(secrets.token_bytes(32), secrets.token_bytes(16), secrets.token_bytes(32), other,
+                           "2026-01-31", c)
+    with pytest.raises(InvalidInput, match="other categories"):
+        prove_validity(GENS, stmt, 2, nonces.r, nonces=nonces)
+    assert "<secret>" in repr(nonces) and str(nonces.r) not in repr(nonces)
+
+
+def test_the_pool_hands_each_nonce_set_out_once() -> None:
+    """A set used twice would reveal r (two challenges on one k): the pool never does that."""
+    from core.pool import Pool
+
+    with Pool(lambda: proofs.validity_nonces(GENS), "test-nonces", size=3) as pool:
+        taken = [pool.take_ready() for _ in range(4)]
+    assert taken[3] is None  # nothing computed ahead: the caller proves the plain way
+    assert len({id(t) for t in taken[:3]}) == 3 and len({t.k for t in taken[:3] if t is not None}) == 3

@@ -150,6 +150,19 @@ def test_report_is_stored_and_its_receipt_verifies(alice: Member, bob: Member, o
     assert ring.RingSignature.from_bytes(second_signature).link_tag == tag
 
 
+
+def test_a_report_from_precomputed_nonces_is_accepted_and_uses_them_up(alice: Member, operator: Any) -> None:
+    """The SDK's pool of validity nonces (core.proofs.ValidityNonces): a report proven from
+    one is accepted like any other, and the set is gone from the pool."""
+    from core.pool import Pool
+    from core.proofs import validity_nonces
+
+    alice.nonces.close()  # no background refill: the count below is the report's alone
+    alice.nonces = Pool(lambda: validity_nonces(alice.alliance.generators), "test-nonces", size=2)
+    receipt = alice.submit_report(f"{SUBJECT} from nonces", "fake_traffic", "serious", recent())
+    assert receipt.index >= 0 and len(alice.nonces) == 1
+
+
 def test_retraction_only_by_the_original_reporter(alice: Member, bob: Member, operator: Any) -> None:
     receipt = alice.submit_report(SUBJECT, "false_advertising", "minor", recent())
     before = size(operator)
