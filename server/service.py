@@ -28,7 +28,7 @@ from server.ledger import Ledger
 from server.pki import peer_certificate_digest, peer_identity
 from server.querylog import QueryLog
 from server.ratings import read_rating
-from server.reporting import StreamSlots, admit_entry, answer, serve_stream, wait_appended
+from server.reporting import StreamSlots, admit_entry, answer, append_later, serve_stream, wait_appended
 
 MAX_PAGE = 1000
 
@@ -184,8 +184,9 @@ class ReportingServicer(gov_grpc.ReportingServiceServicer):
                 kind: type[e.ReportCommitted] | type[e.ReportRetracted]) -> gov.Receipt:
         member, _ = caller(context, self.ledger, "member")
         leaf, signed = admit_entry(self.ledger, member, request, kind)
-        self.verifier.verify_entry(leaf, signed)
-        return _wait(self.ledger, leaf, signed, verified=True)
+        # Verified, then queued for the sequencer by the verifier's own callback: this thread
+        # wakes once, for the receipt (as a streamed report's answer does).
+        return wait_appended(self.ledger, append_later(self.ledger, self.verifier, leaf, signed), leaf)
 
     def SubmitReport(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext) -> gov.Receipt:
         with grpc_errors(context):
