@@ -33,19 +33,30 @@ REPORTS_PER_MESSAGE = 64
 """Most reports in one message of a SubmitReports stream (and outcomes in one answer)."""
 
 
+def message_room(count: int, size: int, request: int) -> bool:
+    """Whether a SubmitReports message holding `count` reports of `size` packed bytes has
+    room for one more of `request` bytes: at most REPORTS_PER_MESSAGE, and under
+    MAX_REQUEST_BYTES with room for the framing. `size` adds `packed_size` of each report."""
+    return count < REPORTS_PER_MESSAGE and size + packed_size(request) <= MAX_REQUEST_BYTES - 4096
+
+
+def packed_size(request: int) -> int:
+    """What a report of `request` bytes adds to a message: itself, its field tag and length."""
+    return request + 8
+
+
 def report_messages(requests: Iterable[bytes]) -> Iterator[list[bytes]]:
     """Serialized SubmitEntryRequests grouped, in order, into the `reports` of SubmitReports
-    messages: at most REPORTS_PER_MESSAGE each, and under MAX_REQUEST_BYTES with room for
-    the framing (a report alone always fits: an entry is at most MAX_ENTRY_BYTES)."""
-    budget = MAX_REQUEST_BYTES - 4096
+    messages (`message_room`; a report alone always fits: an entry is at most
+    MAX_ENTRY_BYTES)."""
     chunk: list[bytes] = []
     size = 0
     for request in requests:
-        if chunk and (len(chunk) == REPORTS_PER_MESSAGE or size + len(request) + 8 > budget):
+        if chunk and not message_room(len(chunk), size, len(request)):
             yield chunk
             chunk, size = [], 0
         chunk.append(request)
-        size += len(request) + 8  # tag and length of the field
+        size += packed_size(len(request))
     if chunk:
         yield chunk
 

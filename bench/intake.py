@@ -741,12 +741,11 @@ def run_clients(alliance: Path, addresses: Sequence[str], requests: Sequence[byt
             pending: deque[tuple[bytes, float]] = deque()  # (item, when it was handed over), in order sent
             counts: deque[int] = deque()  # reports per message sent, for the floor's answers
             closed = threading.Event()
-            budget = wire.MAX_REQUEST_BYTES - 4096
 
             def messages() -> Iterator[Any]:
                 # Runs on gRPC's request-consuming thread; it must not outlive a broken call.
-                # Each message takes every report the window has room for (as the SDK packs
-                # a batch: at most REPORTS_PER_MESSAGE, under the request size limit).
+                # Each message takes every report the window has room for, within the SDK's
+                # limits (`wire.message_room`; a run's reports share one ring, so one size).
                 while True:
                     while not slots.acquire(timeout=0.05):
                         if closed.is_set():
@@ -759,10 +758,9 @@ def run_clients(alliance: Path, addresses: Sequence[str], requests: Sequence[byt
                             break
                         encoded = encode(item)
                         batch.append(encoded)
-                        size += len(encoded) + 8
+                        size += wire.packed_size(len(encoded))
                         pending.append((item, time.perf_counter()))
-                        if len(batch) == wire.REPORTS_PER_MESSAGE or size + len(encoded) + 8 > budget \
-                                or not slots.acquire(blocking=False):
+                        if not wire.message_room(len(batch), size, len(encoded)) or not slots.acquire(blocking=False):
                             break
                     if not batch:
                         return
