@@ -69,10 +69,6 @@ def check_subject_caller(context: grpc.ServicerContext, ledger: Ledger, name: st
     return tag
 
 
-def _wait(ledger: Ledger, leaf: bytes, signed: e.SignedEntry, verified: bool) -> gov.Receipt:
-    return wait_appended(ledger, ledger.submit(leaf, signed, verified=verified), leaf)
-
-
 class LedgerServicer(lg_grpc.LedgerServiceServicer):
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
@@ -128,7 +124,8 @@ class GovernanceServicer(gov_grpc.GovernanceServiceServicer):
             signed = wire.signed_entry_from_bytes(request.signed_entry)
             if not isinstance(signed.entry.body, kind):
                 raise InvalidInput(f"this call takes a {kind.__name__} entry, not {signed.entry.kind}")
-            return _wait(self.ledger, request.signed_entry, signed, verified=False)
+            leaf = request.signed_entry
+            return wait_appended(self.ledger, self.ledger.submit(leaf, signed, verified=False), leaf)
 
     def AdmitMember(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext) -> gov.Receipt:
         return self._submit(request, context, e.MemberAdmitted, "regulator")
