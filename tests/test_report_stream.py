@@ -200,12 +200,21 @@ def dataclasses_free(stored_leaf: bytes) -> bytes:
 
 
 def test_a_cancelled_stream_leaves_the_server_serving(alice: Member, operator: Any) -> None:
+    import threading
+
     leaves = [alice.prepare_report(f"{SUBJECT} {i}", "fake_traffic", "minor", recent()) for i in range(3)]
-    call = alice.conn.reporting.SubmitReports(iter([message(request(alice, leaf)) for leaf in leaves]), timeout=60)
+    hold = threading.Event()
+
+    def sent_then_open() -> Iterator[gov.SubmitReportsRequest]:
+        yield from (message(request(alice, leaf)) for leaf in leaves)
+        hold.wait(30)  # the stream stays open: one answer may carry all three outcomes
+
+    call = alice.conn.reporting.SubmitReports(sent_then_open(), timeout=60)
     next(call)
     call.cancel()
     with pytest.raises(grpc.RpcError):
         list(call)
+    hold.set()
     # The reports it had read are appended or not; sending them again settles which.
     results = stream(alice, [request(alice, leaf) for leaf in leaves])
     assert {r.refusal.code if r.HasField("refusal") else "OK" for r in results} <= {"OK", "ALREADY_EXISTS"}
