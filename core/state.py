@@ -66,6 +66,24 @@ class StateView(Protocol):
         """All (key, value) pairs whose key starts with `prefix`, ordered by key."""
 
 
+class ReadAhead:
+    """A view of `base` that answers the keys of `values` (None: known to be absent) without
+    asking `base`: a batch's checks, read ahead in one round trip (`lookups`). Valid only while
+    `base` cannot change underneath, i.e. within one sequencer step of the ledger's one writer."""
+
+    def __init__(self, base: StateView, values: Mapping[str, bytes | None]) -> None:
+        self.base = base
+        self.values = values
+
+    def get(self, key: str) -> bytes | None:
+        if key in self.values:
+            return self.values[key]
+        return self.base.get(key)
+
+    def scan(self, prefix: str) -> list[tuple[str, bytes]]:
+        return self.base.scan(prefix)
+
+
 class Overlay:
     """A view of `base` with pending `updates` on top (for a batch not yet committed)."""
 
@@ -128,6 +146,32 @@ def _patched(view: StateView, key: str, **fields: Any) -> bytes:
     data = _load(view, key)
     data.update(fields)
     return dump(data)
+
+
+def report_key(report_id: str) -> str:
+    """The state key of the report with id `report_id` (hex)."""
+    return f"report/{report_id}"
+
+
+def coupon_key(ring_signature: bytes) -> str:
+    """The state key recording that the coupon of `ring_signature` is spent (raises
+    InvalidInput for a signature whose framing is wrong)."""
+    return f"coupon/{RingSignature.commitment_of(ring_signature).hex()}"
+
+
+def lookups(signed: e.SignedEntry) -> tuple[str, ...]:
+    """State keys that `apply` will look up to check `signed` and that can be named from the
+    entry alone: the "is it new?" reads of reports and retractions, which no cache can answer.
+    A hint for reading a batch's keys in one round trip (`ReadAhead`); `apply` still reads
+    through its view, so a key left out here costs a read, never a wrong verdict."""
+    body = signed.entry.body
+    if not isinstance(body, (e.ReportCommitted, e.ReportRetracted)) or signed.ring_signature is None:
+        return ()
+    try:
+        coupon = coupon_key(signed.ring_signature)
+    except InvalidInput:
+        return ()  # apply refuses it
+    return report_key(body.report_id.hex()), coupon
 
 
 def key_id(public_key: bytes) -> str:
@@ -238,7 +282,7 @@ def spend_coupon(view: StateView, signed: e.SignedEntry, index: int) -> dict[str
     the key; docs/reports.md, "Ring signature")."""
     if signed.ring_signature is None:
         raise PermissionDenied(f"{signed.entry.kind} must carry a ring signature")
-    key = f"coupon/{RingSignature.commitment_of(signed.ring_signature).hex()}"
+    key = coupon_key(signed.ring_signature)
     spent = _load(view, key)
     if spent is not None:
         raise Conflict(f"this ring signature spends a coupon already spent by entry {spent}; a coupon signs once: "
@@ -357,7 +401,7 @@ def report_id_at(view: StateView, subject_tag: bytes, index: int) -> str | None:
 
 def report_record(view: StateView, report_id: str) -> ReportRecord | None:
     """The report with id `report_id` (hex), or None if it is not on the ledger."""
-    data = _load(view, f"report/{report_id}")
+    data = _load(view, report_key(report_id))
     return None if data is None else ReportRecord.from_json(data)
 
 
@@ -476,7 +520,7 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
                                             "rules": rules.to_json()})
     elif isinstance(body, e.ReportCommitted):
         rid = body.report_id.hex()
-        if view.get(f"report/{rid}") is not None:
+        if view.get(report_key(rid)) is not None:
             raise AlreadyExists(f"report {rid} is already on the ledger; a replay changes nothing")
         if signed.escrow is None:
             raise InvalidInput("a stored report carries the escrow the operator sealed at intake; this leaf has none")
@@ -490,7 +534,7 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
             check_report(ally, body)
             link = _ring_link_tag(view, signed, body.ring_change, index)
         up.update(spend_coupon(view, signed, index))
-        up[f"report/{rid}"] = dump({
+        up[report_key(rid)] = dump({
             "index": index, "subject": body.subject_tag.hex(), "category": body.category,
             "incident_date": body.incident_date, "link": link.hex(), "retracted_at": None, "fraud_at": None,
             "commitment": body.commitment.hex(),
@@ -512,7 +556,7 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
         if link != report.link:
             raise PermissionDenied("only the original reporter can retract a report: the link tag does not match")
         up.update(spend_coupon(view, signed, index))
-        up[f"report/{rid}"] = _patched(view, f"report/{rid}", retracted_at=index)
+        up[report_key(rid)] = _patched(view, report_key(rid), retracted_at=index)
     elif isinstance(body, e.DisputeFiled):
         up.update(check_dispute_filed(view, author_of(view, ally, signed), index, entry.timestamp_ms, body, now_ms))
     elif isinstance(body, e.DisputeResolved):
@@ -531,7 +575,7 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
             changes["retracted_at"] = index
         if body.outcome == "annotate":
             changes["annotation"] = body.annotation
-        up[f"report/{dispute.report}"] = _patched(view, f"report/{dispute.report}", **changes)
+        up[report_key(dispute.report)] = _patched(view, report_key(dispute.report), **changes)
     elif isinstance(body, e.InvestigationAuthorised):
         _require(author_of(view, ally, signed), ["regulator"], "InvestigationAuthorised")
         up.update(check_investigation_authorised(view, index, body))
@@ -550,7 +594,7 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
         if report.fraud_at is not None:
             raise Conflict(f"report {rid} was already found fraudulent at entry {report.fraud_at}")
         up.update(consume_investigation(view, index, body.subject_tag, report.index))
-        up[f"report/{rid}"] = _patched(view, f"report/{rid}", fraud_at=index)
+        up[report_key(rid)] = _patched(view, report_key(rid), fraud_at=index)
     elif isinstance(body, e.RatingRequested):
         _require(author_of(view, ally, signed), ["operator"], "RatingRequested")
         up.update(check_rating_request(view, index, entry.timestamp_ms, body))
@@ -567,7 +611,7 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
         if any(o.reason == body.reason for o in report.escrow_opened):
             raise AlreadyExists(f"the escrow of report {rid} was already opened for {body.reason}")
         opened = [{"index": o.index, "reason": o.reason} for o in report.escrow_opened]
-        up[f"report/{rid}"] = _patched(view, f"report/{rid}",
+        up[report_key(rid)] = _patched(view, report_key(rid),
                                        escrow_opened=opened + [{"index": index, "reason": body.reason}])
     elif isinstance(body, e.OperatorFaulted):
         _require(author_of(view, ally, signed), ["regulator"], "OperatorFaulted")
@@ -580,7 +624,7 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
         if report.operator_faulted is not None:
             raise AlreadyExists(f"the operator's escrow of report {rid} was already faulted at entry "
                                 f"{report.operator_faulted}")
-        up[f"report/{rid}"] = _patched(view, f"report/{rid}", operator_faulted=index)
+        up[report_key(rid)] = _patched(view, report_key(rid), operator_faulted=index)
     elif isinstance(body, e.QueryLogCommitted):
         _require(author_of(view, ally, signed), ["operator"], "QueryLogCommitted")
         up.update(querylog_commit_updates(view, index, body))
@@ -1125,7 +1169,7 @@ def check_dispute_filed(view: StateView, author: str, index: int, timestamp_ms: 
                            f"{DISPUTE_DAYS} days after it): check your clock")
     due = _day(timestamp_ms) + _dt.timedelta(days=DISPUTE_DAYS)
     return {
-        f"report/{rid}": _patched(view, f"report/{rid}", disputed=did),  # flagged at once
+        report_key(rid): _patched(view, report_key(rid), disputed=did),  # flagged at once
         f"dispute/{did}": dump({"index": index, "report": rid, "resolved_at": None, "deadline_days": DISPUTE_DAYS,
                                "due": due.isoformat(), "by": author}),
         f"reportdispute/{rid}/{index:012d}": dump(did),

@@ -242,7 +242,9 @@ class Ledger:
         Writes nothing: the caller commits `batch`, whose compare-and-set on the size makes
         a stale preparation fail with Conflict.
         """
-        staged = Staging(self.store, self.intake_view, self.nodes.node)
+        view = self.intake_view
+        ahead = view.values([key for _leaf, signed, _verified in items for key in state.lookups(signed)])
+        staged = Staging(self.store, state.ReadAhead(view, ahead), self.nodes.node)
         results: list[int | CandorError | None] = [None] * len(items)
         now_ms = int(self.clock() * 1000)
         for pos in append_order(items):

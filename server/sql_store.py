@@ -20,6 +20,7 @@ from typing import Any, Self
 
 from core.errors import Conflict, InvalidInput, NotFound
 from server.storage import (
+    STATE_CHUNK,
     NodeKey,
     NodeWrite,
     check_bytes,
@@ -28,6 +29,7 @@ from server.storage import (
     check_level,
     check_limit,
     check_name,
+    check_names,
     check_node_keys,
     prefix_upper_bound,
 )
@@ -147,6 +149,17 @@ class SqlStore:
         with self._use() as conn:
             row = conn.execute(self._q("SELECT value FROM state WHERE key = ?"), (key,)).fetchone()
         return None if row is None else as_bytes(row[0])
+
+    def values(self, keys: Sequence[str]) -> dict[str, bytes]:
+        wanted = check_names(keys)
+        found: dict[str, bytes] = {}
+        with self._use() as conn:
+            for at in range(0, len(wanted), STATE_CHUNK):
+                chunk = wanted[at:at + STATE_CHUNK]
+                marks = ", ".join("?" for _ in chunk)
+                rows = conn.execute(self._q(f"SELECT key, value FROM state WHERE key IN ({marks})"), chunk).fetchall()
+                found.update((str(k), as_bytes(v)) for k, v in rows)
+        return found
 
     def scan(self, prefix: str, after: str = "", limit: int = 1000) -> list[tuple[str, bytes]]:
         check_name(prefix, "prefix", allow_empty=True)

@@ -125,6 +125,13 @@ def check_node_keys(keys: object) -> list[NodeKey]:
     return out
 
 
+def check_names(keys: object) -> list[str]:
+    """`keys` as a list of distinct valid state keys; raise InvalidInput otherwise."""
+    if isinstance(keys, (str, bytes)) or not isinstance(keys, Sequence):
+        raise InvalidInput("state keys must be a sequence of strings")
+    return list(dict.fromkeys(check_name(k, f"state key {i}") for i, k in enumerate(keys)))
+
+
 def check_index_streams(stream: str, index_streams: object) -> list[str]:
     """`index_streams` as a sorted list of distinct valid names other than `stream` (sorted, so
     every writer locks stream heads in one order)."""
@@ -175,6 +182,8 @@ def latest_state(updates: Sequence[StateUpdate]) -> tuple[list[str], list[tuple[
 
 
 MAX_BATCH = 512
+#: State keys per batched read (`LedgerStore.values`): the replay checks of 128 reports.
+STATE_CHUNK = 256
 """The most entries one AppendBatch holds: what either sequencer drains in one step."""
 
 
@@ -317,6 +326,14 @@ class LedgerStore(Protocol):
         """The value of state `key`, or None if absent."""
         ...
 
+    def values(self, keys: Sequence[str]) -> dict[str, bytes]:
+        """Batch read of state: {key: value} for the keys that are stored, absent keys omitted.
+
+        MUST answer up to STATE_CHUNK keys with one query, so the sequencer reads the
+        replay checks of a whole batch (`core.state.lookups`) in a round trip or a few.
+        """
+        ...
+
     def scan(self, prefix: str, after: str = "", limit: int = 1000) -> list[tuple[str, bytes]]:
         """Up to `limit` (key, value) pairs with key starting with `prefix` and key > `after`.
 
@@ -411,6 +428,11 @@ class StoreView:
 
     def get(self, key: str) -> bytes | None:
         return self.store.get(key)
+
+    def values(self, keys: Sequence[str]) -> dict[str, bytes | None]:
+        """{key: value or None} for each of `keys`, in one round trip (or a few)."""
+        found = self.store.values(keys) if keys else {}
+        return {k: found.get(k) for k in keys}
 
     def size(self) -> int:
         return self.store.size()

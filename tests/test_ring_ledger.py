@@ -24,6 +24,8 @@ from client.sdk import Member
 from core import entries as e
 from core import errors, ring, state
 from core.group import default_group
+from server.intake import seal_report
+from server.storage import LedgerStore
 
 GROUP = default_group()
 
@@ -162,3 +164,42 @@ def test_long_lived_member_keeps_coupons_ready(alliance_dir: Path, operator: Any
     finally:
         m.close()
     assert "coupon-pool" not in {t.name for t in threading.enumerate()}
+
+
+def sealed(m: Member, operator: Any, leaf: bytes) -> bytes:
+    """`leaf` as intake stores it: with the escrow the operator seals."""
+    ally, view = operator.ledger.alliance, operator.ledger.view
+    return seal_report(ally, view, "a", wire.signed_entry_from_bytes(leaf), m.escrow_signature(leaf))[0]
+
+
+def test_a_batch_reads_its_replay_checks_at_once_and_still_refuses_replays(alice: Member, operator: Any,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sequencer reads the "is it new?" keys of a whole batch in one query
+    (`core.state.lookups`, `Ledger.prepare`). Within one batch the second spend of a coupon
+    and a report already stored are still refused, and nothing is read key by key."""
+    context = current_context(alice)
+    coupon = ring.make_coupon(GROUP, context, reporting_key(alice))
+    now = int(time.time() * 1000)
+    one, one_tag = alice._report_body("Subject Eleven", "fake_traffic", "minor", recent(), b"", True, now)
+    two, two_tag = alice._report_body("Subject Twelve", "fake_traffic", "minor", recent(), b"", True, now)
+    stored = alice.submit_report("Subject Thirteen", "fake_traffic", "minor", recent())
+    stored_leaf = operator.ledger.store.entry(stored.index)
+    items = [sealed(alice, operator, signed_with(alice, one, one_tag, coupon)),
+             sealed(alice, operator, signed_with(alice, two, two_tag, coupon)), stored_leaf]
+    store: LedgerStore = operator.ledger.store
+    asked: list[str] = []
+    real_get = store.get
+
+    def get(key: str) -> bytes | None:
+        asked.append(key)
+        return real_get(key)
+
+    monkeypatch.setattr(store, "get", get)
+    prepared = operator.ledger.prepare([(leaf, wire.signed_entry_from_bytes(leaf), True) for leaf in items])
+    first, second, replay = prepared.results  # a batch's reports are appended in a random order
+    spent = second if isinstance(first, int) else first
+    assert isinstance(first if spent is second else second, int)
+    assert isinstance(spent, errors.Conflict) and "coupon already spent" in str(spent)
+    assert isinstance(replay, errors.AlreadyExists)
+    assert not [k for k in asked if k.startswith(("report/", "coupon/"))]
+    assert prepared.batch is not None and len(prepared.batch.entries) == 1

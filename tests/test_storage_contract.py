@@ -524,6 +524,25 @@ def test_get_rejects_bad_keys(store: LedgerStore, key: Any, fragment: str) -> No
         store.get(key)
 
 
+def test_values_reads_many_keys_at_once(store: LedgerStore) -> None:
+    written = tuple((f"coupon/{i:04x}", bytes([i % 256]) * 3) for i in range(600))
+    store.commit(batch(0, b"a", state=written))
+    wanted = [f"coupon/{i:04x}" for i in range(0, 900, 2)] + ["report/absent", "coupon/0000"]  # > 256 keys
+    assert store.values(wanted) == {k: v for k, v in written if int(k[7:], 16) % 2 == 0}
+    assert store.values([]) == {}
+
+
+@pytest.mark.parametrize("keys, fragment", [
+    ("ab", "state keys must be a sequence of strings"),
+    (["ok", ""], "state key 1 is empty"),
+    (["a\x00b"], "contains NUL"),
+    ([b"k"], "state key 0 must be a str, got bytes"),
+])
+def test_values_rejects_bad_keys(store: LedgerStore, keys: Any, fragment: str) -> None:
+    with pytest.raises(InvalidInput, match=fragment):
+        store.values(keys)
+
+
 def test_scan_rejects_bad_limit(store: LedgerStore) -> None:
     with pytest.raises(InvalidInput, match="limit is 0, expected at least 1"):
         store.scan("", limit=0)
@@ -694,6 +713,8 @@ def test_closed_store_is_unavailable(backend: Backend) -> None:
         store.size()
     with pytest.raises(Unavailable, match="ledger store is closed"):
         store.commit(batch(1, b"b"))
+    with pytest.raises(Unavailable, match="ledger store is closed"):
+        store.values(["k"])
     store.close()  # idempotent
 
 
