@@ -207,8 +207,8 @@ def test_proof_hides_tier_structurally() -> None:
     for tier in range(4):
         stmt, r = _fresh("FRAUD", tier)
         proof = prove_validity(GENS, stmt, tier, r)
-        assert len(proof.to_bytes()) == ValidityProof.SIZE == 448
-        assert all(not ARK.is_identity(ARK.decode(a)) for a in proof.a)
+        assert len(proof.to_bytes()) == ValidityProof.SIZE == 641
+        assert all(not ARK.is_identity(ARK.decode_xy(a)) for a in proof.a)
 
 
 # ---- proof object validation ----
@@ -220,14 +220,27 @@ def test_validity_proof_validation_messages() -> None:
         ValidityProof(a=p.a[:3], e=p.e, z=p.z)
     with pytest.raises(InvalidInput, match="proof has 2 branches"):
         ValidityProof(a=p.a, e=p.e[:2], z=p.z)
-    with pytest.raises(InvalidInput, match=r"a\[1\] must be 48 bytes"):
-        ValidityProof(a=(p.a[0], p.a[1][:47], p.a[2], p.a[3]), e=p.e, z=p.z)
+    with pytest.raises(InvalidInput, match=r"a\[1\] must be 96 bytes"):
+        ValidityProof(a=(p.a[0], p.a[1][:48], p.a[2], p.a[3]), e=p.e, z=p.z)
     with pytest.raises(InvalidInput, match=r"e\[0\] is not a canonical scalar"):
         ValidityProof(a=p.a, e=(-1, *p.e[1:]), z=p.z)
     with pytest.raises(InvalidInput, match="must be an integer"):
         ValidityProof(a=p.a, e=p.e, z=(True, *p.z[1:]))
-    with pytest.raises(InvalidInput, match="expected 448"):
+    with pytest.raises(InvalidInput, match="expected 641"):
         ValidityProof.from_bytes(p.to_bytes() + b"\x00")
+
+
+def test_the_retired_encoding_is_refused() -> None:
+    """Version 1 (compressed a_j, 448 bytes) and any other version byte are refused by
+    `from_bytes`, before anything is decoded."""
+    stmt, r = _fresh()
+    p = prove_validity(GENS, stmt, 2, r)
+    version_1 = b"".join((*(ARK.encode(ARK.decode_xy(a)) for a in p.a), p.to_bytes()[1 + 4 * 96:]))
+    assert len(version_1) == 448
+    with pytest.raises(InvalidInput, match="is 448 bytes, expected 641 .*prove the report again"):
+        ValidityProof.from_bytes(version_1)
+    with pytest.raises(InvalidInput, match="validity proof version 1 is not supported; this ledger uses version 2"):
+        ValidityProof.from_bytes(b"\x01" + p.to_bytes()[1:])
 
 
 def test_statement_validation() -> None:
@@ -314,12 +327,14 @@ def test_batch_rejects_unknown_category() -> None:
 
 # ---- transient points decoded without the subgroup check (see batch_verify_validity) ----
 
-OFF_SUBGROUP = encoding("cofactor_point")  # on the curve, has a G1 part and an h-part
-OFF_CURVE = encoding("x_off_curve")
+#: On the curve, with a G1 part and an h-part (uncompressed, as a proof carries its a_j).
+OFF_SUBGROUP = ARK.encode_xy(ARK.decode_unchecked(encoding("cofactor_point")))
+#: A valid point's x with y + 1: off the curve.
+OFF_CURVE = (lambda xy: xy[:48] + (int.from_bytes(xy[48:], "big") + 1).to_bytes(48, "big"))(ARK.encode_xy(GENS.h))
 #: Points of order dividing the cofactor h: one of order 3, one of large order (q·Q).
 TORSION = {
     "order 3": ARK.decode_unchecked(encoding("order_3_point")),
-    "order dividing h": times(ARK, ARK.decode_unchecked(OFF_SUBGROUP), ORDER),
+    "order dividing h": times(ARK, ARK.decode_xy_unchecked(OFF_SUBGROUP), ORDER),
 }
 
 
@@ -339,7 +354,7 @@ def _prove_with_torsion(
     k = random_scalar()
     a_pts[tier] = group.mul(gens.h, k)
     a_pts[j] = group.add(a_pts[j], t_point)
-    a = tuple(group.encode(p) for p in a_pts)
+    a = tuple(group.encode_xy(p) for p in a_pts)
     e[tier] = (proofs._challenge(stmt, a) - sum(e)) % ORDER
     z[tier] = (k + e[tier] * r) % ORDER
     return ValidityProof(a=a, e=tuple(e), z=tuple(z))
@@ -371,10 +386,10 @@ def test_prover_added_torsion_is_accepted(name: str, j: int) -> None:
     stmt, r = _fresh("FRAUD", 2)
     proof = _prove_with_torsion(GENS, stmt, 2, r, j, TORSION[name])
     with pytest.raises(InvalidInput, match="prime-order subgroup"):
-        ARK.decode(proof.a[j])
+        ARK.decode_xy(proof.a[j])
     c_point = ARK.decode(stmt.commitment)
     plain = ARK.msm(
-        [ARK.decode_unchecked(proof.a[j]), c_point, GENS.g("FRAUD", j), GENS.h],
+        [ARK.decode_xy_unchecked(proof.a[j]), c_point, GENS.g("FRAUD", j), GENS.h],
         [1, proof.e[j], -proof.e[j], -proof.z[j]],
     )
     assert not ARK.is_identity(plain)  # the branch equation fails in E(F_p) ...
@@ -396,7 +411,7 @@ def test_nobody_else_can_add_torsion_to_a_proof() -> None:
     proof = prove_validity(GENS, stmt, 2, r)
     for j in (0, 2):
         a = list(proof.a)
-        a[j] = ARK.encode(ARK.add(ARK.decode(a[j]), TORSION["order 3"]))
+        a[j] = ARK.encode_xy(ARK.add(ARK.decode_xy(a[j]), TORSION["order 3"]))
         with pytest.raises(VerificationError, match="do not sum"):
             verify_validity(GENS, stmt, replace(proof, a=tuple(a)))
         # Re-balancing e_0 to match the hash breaks branch 0. When a_0 is also outside G1,
@@ -439,7 +454,7 @@ def test_commitment_with_torsion_is_refused_although_its_equations_hold(name: st
     c_bad = ARK.add(ARK.decode(stmt.commitment), TORSION[name])
     bad_stmt = replace(stmt, commitment=ARK.encode(c_bad))
     cheat = proofs._prove(GENS, bad_stmt, c_bad, 1, r, random_scalar)
-    a_pts = tuple(ARK.decode_unchecked(a) for a in cheat.a)
+    a_pts = tuple(ARK.decode_xy_unchecked(a) for a in cheat.a)
     assert proofs._combined_equation(GENS, [proofs._Decoded("FRAUD", c_bad, a_pts, cheat)])
     with pytest.raises(VerificationError, match="^commitment is not a valid G1 point: .*prime-order subgroup"):
         verify_validity(GENS, bad_stmt, cheat)
