@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from api import wire
-from client.batch import JobWire, register_alliance, verify_batch, verify_reports
+from client.batch import JOB_REPORTS, JobWire, register_alliance, verify_batch, verify_reports
 from core import entries as e
 from core import merkle, state
 from core.alliance import Alliance, alliance_of
@@ -49,8 +49,6 @@ class AuditReport:
     retracted: int = 0
 
 
-BATCH = 256
-"""Reports verified together: one batch (and, with workers, one job for a worker process)."""
 PARALLEL_FROM = 2048
 """Entries from which `candor audit` starts a worker per core: below, starting the
 processes (about a second) costs more than verifying in one process."""
@@ -118,7 +116,7 @@ def _replay_parallel(leaves: Sequence[bytes], progress: Progress | None,
                 ally = alliance_of(signed, merkle.leaf_hash(leaf))
             if is_report:
                 run.append((index, leaf))
-                if len(run) >= BATCH:
+                if len(run) >= JOB_REPORTS:
                     flush()
             if progress is not None and (index % 256 == 0 or index + 1 == len(leaves)):
                 progress(index + 1, len(leaves))
@@ -167,7 +165,7 @@ def _replay_sequential(leaves: Sequence[bytes], progress: Progress | None) -> tu
         tree.append(merkle.leaf_hash(leaf))
         if index > 0 and isinstance(signed.entry.body, e.ReportCommitted) and signed.ring_signature is not None:
             pending.append((index, leaf, signed))
-            if len(pending) >= BATCH:
+            if len(pending) >= JOB_REPORTS:
                 flush()
         else:
             flush()
