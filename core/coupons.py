@@ -29,19 +29,17 @@ Core stays pure: no file I/O here; persistence is the `spend` callback's busines
 
 from __future__ import annotations
 
-import threading
-from collections import deque
 from collections.abc import Callable
-from typing import Self
 
 from core.errors import InvalidInput
 from core.group import Group
+from core.pool import Pool
 from core.ring import Coupon, RingContext, make_coupon, public_key
 
 __all__ = ["CouponPool"]
 
 
-class CouponPool:
+class CouponPool(Pool[Coupon]):
     """Thread-safe coupons for one reporting key, made for the latest ring asked for.
 
     `take(context)` returns a fresh coupon for `context`, computing one on the spot if
@@ -50,64 +48,58 @@ class CouponPool:
     `start_background(context, target_size)` keeps `target_size` of them ready from a
     daemon thread until `close()` (arkworks holds the GIL while multiplying, so that thread
     competes with the caller: start it only in long-lived clients, never in a one-shot
-    command). The coupons hold the member's secrets: never log or serialise them.
+    command). A new context voids every coupon made for the old one (`core.pool.Pool._void`),
+    including one being made at that moment. The coupons hold the member's secrets: never
+    log or serialise them.
     """
 
     def __init__(self, group: Group, x: int, spend: Callable[[bytes], None] | None = None) -> None:
+        super().__init__(None, "coupon-pool")
         self._group = group
         self._x = x
         self._public_key = public_key(x, group)
         self._spend = spend
-        self._coupons: deque[Coupon] = deque()
         self._context: RingContext | None = None
-        self._cond = threading.Condition()
-        self._target = 0
-        self._closed = False
-        self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
         return f"<CouponPool {len(self)} ready>"
+
+    def _compute(self) -> Coupon:
+        context = self._context
+        if context is None:
+            raise InvalidInput("no ring to make a coupon for yet: take, refill or start_background with one")
+        return make_coupon(self._group, context, self._x)  # InvalidInput if this key left the ring
 
     def _switch(self, context: RingContext) -> None:
         """Make `context` current; coupons of any other context are void (called locked)."""
         if self._context != context:
             self._context = context
-            self._coupons.clear()
-            self._cond.notify_all()
+            self._void()
 
-    def take(self, context: RingContext) -> Coupon:
+    def take(self, context: RingContext) -> Coupon:  # type: ignore[override]
         """Remove and return one coupon for `context` (made now if none is ready), after
         `spend` has recorded its commitment. If `spend` raises, the coupon is dropped and
         the error propagates: no signature may use a coupon whose spend was not recorded."""
         if not isinstance(context, RingContext):
             raise InvalidInput("take needs the RingContext to sign for")
-        coupon: Coupon | None = None
         with self._cond:
             if self._closed:
                 raise InvalidInput("this coupon pool is closed: create a new one")
             self._switch(context)
-            if self._coupons:
-                coupon = self._coupons.popleft()
-                self._cond.notify_all()
+            coupon = self.take_ready()  # a coupon for `context`: the switch voided the rest
         if coupon is None:
             coupon = make_coupon(self._group, context, self._x)
         if self._spend is not None:
             self._spend(coupon.commitment)
         return coupon
 
-    def refill(self, context: RingContext, count: int) -> None:
+    def refill(self, context: RingContext, count: int) -> None:  # type: ignore[override]
         """Compute `count` more coupons for `context` in the calling thread."""
-        if count < 0:
-            raise InvalidInput(f"cannot refill a negative number ({count}) of coupons")
         with self._cond:
             self._switch(context)
-        for _ in range(count):
-            coupon = make_coupon(self._group, context, self._x)
-            with self._cond:
-                if self._context == context and not self._closed:
-                    self._coupons.append(coupon)
+        super().refill(count)
 
-    def start_background(self, context: RingContext, target_size: int) -> None:
+    def start_background(self, context: RingContext, target_size: int) -> None:  # type: ignore[override]
         """Keep `target_size` coupons for `context` ready from a daemon thread until
         `close()`; a later `take` or `start_background` for another context redirects it."""
         if target_size < 1:
@@ -119,52 +111,4 @@ class CouponPool:
             if self._closed:
                 raise InvalidInput("this coupon pool is closed: create a new one")
             self._switch(context)
-            self._target = target_size
-            if self._thread is not None:
-                self._cond.notify_all()
-                return
-            self._thread = threading.Thread(target=self._run, name="coupon-pool", daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._closed and len(self._coupons) >= self._target:
-                    self._cond.wait()
-                if self._closed:
-                    return
-                context = self._context
-            assert context is not None
-            try:
-                coupon = make_coupon(self._group, context, self._x)
-            except InvalidInput:
-                # This key left the ring (revoked): wait for another context or close().
-                with self._cond:
-                    while not self._closed and self._context == context:
-                        self._cond.wait()
-                continue
-            with self._cond:
-                if self._closed:
-                    return
-                if self._context == context:
-                    self._coupons.append(coupon)
-
-    def close(self) -> None:
-        """Stop the background thread (if any) and drop every coupon."""
-        with self._cond:
-            self._closed = True
-            self._coupons.clear()
-            self._cond.notify_all()
-            thread = self._thread
-        if thread is not None:
-            thread.join()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __len__(self) -> int:
-        with self._cond:
-            return len(self._coupons)
+            super().start_background(target_size)

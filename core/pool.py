@@ -7,6 +7,12 @@ one on the spot if the pool is empty, so a pool only ever changes speed, never c
 `start_background(target_size)` keeps the pool topped up from a daemon thread; gmpy2 and
 arkworks hold the GIL while they compute, so that thread competes with the caller for CPU.
 The values are secret randomness: never log or serialise them.
+
+Some values are good only under a setting that can change: a ring-signature coupon names
+the ring it was made for (`core.coupons.CouponPool`). A subclass then calls `_void()` when
+the setting changes: every value computed so far is dropped, and one being computed while
+the setting changed is dropped when it is done, so no value made under an old setting is
+ever handed out.
 """
 
 from __future__ import annotations
@@ -33,13 +39,30 @@ class Pool(Generic[T]):
         self._target = 0
         self._closed = False
         self._thread: threading.Thread | None = None
+        self._generation = 0  # bumped by _void(): values of an older generation are dropped
         if size:
             self.refill(size)
 
     def _compute(self) -> T:
+        """One value under the current setting. InvalidInput means none can be made until
+        the setting changes (the background thread then waits for `_void`)."""
         if self._factory is None:
             raise NotImplementedError("a Pool needs a compute function or a _compute method")
         return self._factory()
+
+    def _void(self) -> None:
+        """Drop every value, ready or being computed: the setting they were made under has
+        changed. Call with `_cond` held, together with the change (so `_compute` never sees
+        the new setting under the old generation)."""
+        self._generation += 1
+        self._values.clear()
+        self._cond.notify_all()
+
+    def _keep(self, value: T, generation: int) -> None:
+        """Add `value`, computed under `generation`, unless it is void or the pool closed
+        (call with `_cond` held)."""
+        if not self._closed and generation == self._generation:
+            self._values.append(value)
 
     def take(self) -> T:
         """Remove and return one value; compute one now if the pool is empty."""
@@ -65,9 +88,11 @@ class Pool(Generic[T]):
         if count < 0:
             raise InvalidInput(f"cannot refill a negative number ({count}) of values")
         for _ in range(count):
+            with self._cond:
+                generation = self._generation
             value = self._compute()
             with self._cond:
-                self._values.append(value)
+                self._keep(value, generation)
 
     def start_background(self, target_size: int) -> None:
         """Keep the pool at `target_size` values from a daemon thread until `close()`."""
@@ -90,11 +115,18 @@ class Pool(Generic[T]):
                     self._cond.wait()
                 if self._closed:
                     return
-            value = self._compute()
+                generation = self._generation
+            try:
+                value = self._compute()
+            except InvalidInput:  # nothing can be made under this setting: wait for the next
+                with self._cond:
+                    while not self._closed and generation == self._generation:
+                        self._cond.wait()
+                continue
             with self._cond:
                 if self._closed:
                     return
-                self._values.append(value)
+                self._keep(value, generation)
 
     def close(self) -> None:
         """Stop the background thread (if any) and drop every precomputed value."""

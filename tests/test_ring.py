@@ -575,3 +575,51 @@ def test_pool_background_thread_fills_and_stops() -> None:
 def test_pool_refuses_a_key_outside_the_ring() -> None:
     with CouponPool(ARK, SECRETS[7]) as pool, pytest.raises(InvalidInput, match="not in the ring"):
         pool.start_background(CTX4, 1)
+
+
+def test_a_coupon_made_while_the_ring_changes_is_never_handed_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The background thread is part-way through a coupon for the old ring when a take names
+    a new one: that coupon is dropped when it is done (`core.pool.Pool._void`), and every
+    coupon handed out names the ring it was asked for."""
+    started, release = threading.Event(), threading.Event()
+    real = make_coupon
+
+    def slow_for_the_old_ring(group: Any, context: RingContext, x: int) -> Any:
+        if context == CTX4:
+            started.set()
+            release.wait(10)
+        return real(group, context, x)
+
+    monkeypatch.setattr("core.coupons.make_coupon", slow_for_the_old_ring)
+    newer = RingContext(GENESIS, 9, RING)
+    with CouponPool(ARK, SECRETS[1]) as pool:
+        pool.start_background(CTX4, 1)
+        assert started.wait(10)
+        taken = pool.take(newer)  # while the old ring's coupon is still being made
+        release.set()
+        for _ in range(100):  # the thread finishes the old coupon, drops it, makes new ones
+            if len(pool):
+                break
+            threading.Event().wait(0.05)
+        assert len(pool) == 1
+        handed = [taken, pool.take(newer), pool.take(newer)]
+    assert all(c.context == newer for c in handed)
+
+
+def test_a_key_that_left_the_ring_waits_for_the_next_ring() -> None:
+    """A member revoked while its pool runs: the thread cannot make a coupon for the ring
+    without its key, so it waits (no error, no busy loop) until a ring with the key is asked for."""
+    with CouponPool(ARK, SECRETS[1]) as pool:
+        pool.start_background(CTX4, 1)
+        without = RingContext(GENESIS, 11, tuple(k for k in RING if k != KEYS[1][1]))
+        with pytest.raises(InvalidInput):
+            pool.take(without)  # made on the spot: this key is not in that ring
+        threading.Event().wait(0.2)
+        assert len(pool) == 0
+        back = RingContext(GENESIS, 12, RING)
+        pool.take(back)
+        for _ in range(100):
+            if len(pool):
+                break
+            threading.Event().wait(0.05)
+        assert len(pool) == 1 and pool.take(back).context == back
