@@ -148,6 +148,10 @@ def _patched(view: StateView, key: str, **fields: Any) -> bytes:
     return dump(data)
 
 
+RING_KEY = "ring"
+"""The state key of the current ring (`current_ring`)."""
+
+
 def report_key(report_id: str) -> str:
     """The state key of the report with id `report_id` (hex)."""
     return f"report/{report_id}"
@@ -161,9 +165,10 @@ def coupon_key(ring_signature: bytes) -> str:
 
 def lookups(signed: e.SignedEntry) -> tuple[str, ...]:
     """State keys that `apply` will look up to check `signed` and that can be named from the
-    entry alone: the "is it new?" reads of reports and retractions, which no cache can answer.
-    A hint for reading a batch's keys in one round trip (`ReadAhead`); `apply` still reads
-    through its view, so a key left out here costs a read, never a wrong verdict."""
+    entry alone: the "is it new?" reads of reports and retractions, which no cache can answer,
+    and the ring they are checked against. A hint for reading a batch's keys in one round trip
+    (`ReadAhead`; a key named by several entries is read once); `apply` still reads through
+    its view, so a key left out here costs a read, never a wrong verdict."""
     body = signed.entry.body
     if not isinstance(body, (e.ReportCommitted, e.ReportRetracted)) or signed.ring_signature is None:
         return ()
@@ -171,7 +176,7 @@ def lookups(signed: e.SignedEntry) -> tuple[str, ...]:
         coupon = coupon_key(signed.ring_signature)
     except InvalidInput:
         return ()  # apply refuses it
-    return report_key(body.report_id.hex()), coupon
+    return report_key(body.report_id.hex()), coupon, RING_KEY
 
 
 def key_id(public_key: bytes) -> str:
@@ -223,7 +228,7 @@ def member_record(view: StateView, member_id: str) -> MemberRecord | None:
 def current_ring(view: StateView) -> tuple[list[bytes], int]:
     """Reporting keys of every admitted, unrevoked member in admission order, and the index
     of the last entry that changed that set (a ring named at a size after it is current)."""
-    raw = view.get("ring")
+    raw = view.get(RING_KEY)
     if raw is None:
         return [], 0
     keys, changed_at = _parsed_ring(bytes(raw))
@@ -487,7 +492,7 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
         })
         up[f"memberkey/{kid}"] = dump(body.member_id)
         up[f"reportingkey/{body.reporting_key.hex()}"] = dump(body.member_id)
-        up["ring"] = dump({"keys": [k.hex() for k in ring] + [body.reporting_key.hex()], "changed_at": index})
+        up[RING_KEY] = dump({"keys": [k.hex() for k in ring] + [body.reporting_key.hex()], "changed_at": index})
     elif isinstance(body, e.MemberRevoked):
         _require(author_of(view, ally, signed), ["regulator"], "MemberRevoked")
         member = member_record(view, body.member_id)
@@ -498,7 +503,7 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
         up[f"member/{body.member_id}"] = _patched(view, f"member/{body.member_id}", revoked_at=index)
         ring, _ = current_ring(view)
         keys = [k.hex() for k in ring if k != member.reporting_key]
-        up["ring"] = dump({"keys": keys, "changed_at": index})
+        up[RING_KEY] = dump({"keys": keys, "changed_at": index})
     elif isinstance(body, e.RuleSetPublished):
         _require(author_of(view, ally, signed), ["regulator"], "RuleSetPublished")
         if view.get(f"rules/{body.version}") is not None:

@@ -204,7 +204,6 @@ class Verifier:
         self._executor: ProcessPoolExecutor | None = None
         self._dispatcher: threading.Thread | None = None
         self._genesis_hash: bytes | None = None
-        self._ring_cache: tuple[bytes, tuple[bytes, ...], int] | None = None
         self.batches = 0  # batches sent to workers, and the items in them: the batching factor
         self.items = 0
 
@@ -271,16 +270,10 @@ class Verifier:
     # -- the state part, in the server ----------------------------------------------------
 
     def _ring(self) -> tuple[tuple[bytes, ...], int]:
-        """The current ring and the index of its last change, decoded once per change."""
-        raw = self.ledger.intake_view.get("ring")
-        cached = self._ring_cache
-        if raw is None:
-            return (), 0
-        if cached is None or cached[0] != raw:
-            keys, changed_at = state.current_ring(self.ledger.intake_view)
-            cached = (raw, tuple(keys), changed_at)
-            self._ring_cache = cached
-        return cached[1], cached[2]
+        """The current ring and the index of its last change (decoded once per change:
+        `core.state.current_ring`)."""
+        keys, changed_at = state.current_ring(self.ledger.intake_view)
+        return tuple(keys), changed_at
 
     def prepare(self, leaf: bytes, signed: e.SignedEntry | None = None) -> tuple[e.SignedEntry, Job]:
         """Take the state the entry is verified against (in this process); `signed` is `leaf`
