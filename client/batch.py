@@ -42,10 +42,9 @@ T = TypeVar("T")
 
 JOB_REPORTS = 128
 """Reports per verification job of a mirror or an audit (one batch equation per kind). Large
-enough that the multi-scalar multiplication costs little more per report than at 256, small
-enough that a few hundred reports still spread over every worker of the CPU pool: on 2
-cores, an audit replay of 300 reports ran at about 1,600/s in jobs of 256 and 2,400/s in
-jobs of 128, and of 1,000 reports at 2,800/s either way (docs/performance.md)."""
+enough that the multi-scalar multiplication costs no more per report than at 256, small
+enough that a few hundred reports still spread over every worker of the CPU pool
+(docs/performance.md, "Verification paths")."""
 
 
 # Alliances by genesis leaf hash, decoded once per process (a worker is initialised with
