@@ -85,7 +85,7 @@ def grow(mirror: Mirror, total: int, seed: int = 7) -> bytes:
                                      rng.randbytes(32), commitment, rng.randbytes(600), rng.getrandbits(2040) | 1, 1,
                                      notice_date=day)
             rid = e.derive_report_id(commitment).hex()
-            updates[f"report/{rid}"] = state.dump({
+            updates[state.report_key(rid)] = state.dump({
                 "index": index, "subject": tag.hex(), "category": body.category, "incident_date": day,
                 "link": rng.randbytes(48).hex(), "retracted_at": None, "fraud_at": None,
                 "commitment": commitment.hex()})

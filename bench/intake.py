@@ -345,7 +345,7 @@ def _filler_batches(first: int, count: int, sizes: Sequence[int], categories: Se
     """`AppendBatch`es of `count` filler entries from index `first`: random bytes of the given
     report sizes, their Merkle nodes, and per entry the two state rows a report adds."""
     from core import merkle
-    from core.state import dump
+    from core.state import dump, report_key
     from server.storage import AppendBatch
 
     rng = random.Random(first * 7919 + count)
@@ -368,7 +368,7 @@ def _filler_batches(first: int, count: int, sizes: Sequence[int], categories: Se
                 written.append((level, index, digest))
             rid, subject = rng.randbytes(16).hex(), rng.choice(subjects)
             day = time.strftime("%Y-%m-%d", time.gmtime(today - rng.randrange(1, 365) * 86400))
-            rows.append((f"report/{rid}", dump({
+            rows.append((report_key(rid), dump({
                 "index": i, "subject": subject, "category": rng.choice(categories), "incident_date": day,
                 "link": rng.randbytes(32).hex(), "retracted_at": None, "fraud_at": None,
                 "commitment": rng.randbytes(48).hex()})))
