@@ -289,6 +289,11 @@ class Verifier:
                 subject = record.subject
         self.ledger.alliance  # noqa: B018 - raises Unavailable before genesis
         ring, changed_at = self._ring()
+        if isinstance(body, (e.ReportCommitted, e.ReportRetracted)) and body.ring_change > changed_at:
+            # The sender knows of a membership change this process has not heard of yet
+            # (another server appended it): read the ring again rather than refuse.
+            self.ledger.appended_elsewhere()
+            ring, changed_at = self._ring()
         return signed, Job(leaf, ring, changed_at, self.ledger.intake_view.size(), subject)
 
     def verify_entry(self, leaf: bytes, signed: e.SignedEntry | None = None,

@@ -97,9 +97,14 @@ class Ledger:
         self.appended = 0
         self.metrics = metrics if metrics is not None else OperatorMetrics()
         self.sequencer = sequencer(self)  # LocalSequencer, or SharedSequencer (server.app.create_server)
-        # What reports read on the way in; kept across reads only where this process alone
-        # writes the store (a shared store's other servers commit without telling us).
-        self.intake_view: StoreView = RecentView(store) if isinstance(self.sequencer, LocalSequencer) else self.view
+        # What reports read on the way in (the sender's member record, the ring, the size),
+        # kept until the next commit. A shared store's other servers commit without telling
+        # this process first: their sequencer's notification makes it forget
+        # (`appended_elsewhere`), and a report checked against a record kept a moment too long
+        # still meets the sequencer's own state checks, which read the store itself
+        # (`_append_view`; docs/architecture.md, "Intake over a shared store").
+        self.intake_view = RecentView(store)
+        self._append_view: StoreView = self.intake_view if isinstance(self.sequencer, LocalSequencer) else self.view
 
     # -- genesis and identity ---------------------------------------------------------------
 
@@ -155,6 +160,11 @@ class Ledger:
         with self._cp_cond:
             self._cp_changes += 1
             self._cp_cond.notify_all()
+
+    def appended_elsewhere(self) -> None:
+        """Another server's sequencer committed, or may have (a notification can be lost):
+        what intake kept may be stale."""
+        self.intake_view.forget()
 
     def entries_changed(self) -> None:
         """Wake the checkpointer: there may be entries to sign. Receipt waiters sleep on: a
@@ -242,7 +252,7 @@ class Ledger:
         Writes nothing: the caller commits `batch`, whose compare-and-set on the size makes
         a stale preparation fail with Conflict.
         """
-        view = self.intake_view
+        view = self._append_view
         ahead = view.values([key for _leaf, signed, _verified in items for key in state.lookups(signed)])
         staged = Staging(self.store, state.ReadAhead(view, ahead), self.nodes.node)
         results: list[int | CandorError | None] = [None] * len(items)

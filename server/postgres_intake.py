@@ -8,7 +8,7 @@ store offers what a multi-server deployment needs:
   connection, so a holder whose session died (and with it the lock) cannot commit any more:
   its next call raises Unavailable. The compare-and-set on the ledger size stays the last
   line: a writer that bypasses the lease still cannot fork the log.
-* The `intake` table (migration 2): `intake_submit` queues a verified entry from any server;
+* The `intake` table (migration 2): `intake_submit` queues verified entries from any server;
   the lease holder reads `pending` rows and `commit`s a batch together with every row's
   outcome in ONE transaction, so an outcome "appended at index i" exists if and only if entry
   i is durably that leaf; `intake_collect` hands outcomes back to the accepting server.
@@ -90,25 +90,43 @@ class IntakeQueue:
         """The LISTEN/NOTIFY channel of this schema (a hash: schema names may be 63 bytes)."""
         return self._channel
 
-    def intake_submit(self, leaf: bytes, *, verified: bool, server: str, request_id: str = "") -> int:
-        """Queue `leaf` for the sequencer (durably) and wake it; return the intake id.
+    def intake_submit(self, entries: Sequence[tuple[bytes, bool, str]], *, server: str) -> list[int]:
+        """Queue `entries` (leaf, verified, request id) for the sequencer, durably, and wake it;
+        return their intake ids in the same order.
 
         `verified`: the accepting server already ran the expensive crypto checks, so the
-        sequencer runs only the state checks. One statement: insert and notify commit together.
+        sequencer runs only the state checks. One statement, one commit for the whole group:
+        the rows and the notification commit together. The ids are drawn from the table's
+        identity sequence in a CTE that is evaluated once and read back with each row's
+        position, so an id is matched to its entry by position, never by the order in which
+        PostgreSQL happens to return inserted rows.
         """
-        check_bytes(leaf, "intake leaf", allow_empty=False)
         check_name(server, "intake server")
-        check_name(request_id, "intake request id", allow_empty=True)
-        if not isinstance(verified, bool):
-            raise InvalidInput(f"verified must be a bool, got {type(verified).__name__}")
+        leaves, verified, request_ids = [], [], []
+        for leaf, checked, request_id in entries:
+            check_bytes(leaf, "intake leaf", allow_empty=False)
+            check_name(request_id, "intake request id", allow_empty=True)
+            if not isinstance(checked, bool):
+                raise InvalidInput(f"verified must be a bool, got {type(checked).__name__}")
+            leaves.append(leaf)
+            verified.append(checked)
+            request_ids.append(request_id)
+        if not leaves:
+            return []
         with self._use() as conn:
-            row = conn.execute(
-                "WITH ins AS (INSERT INTO intake (leaf, verified, server, request_id)"
-                " VALUES (%s, %s, %s, %s) RETURNING id)"
-                " SELECT id, pg_notify(%s, 'intake') FROM ins",
-                (leaf, verified, server, request_id, self._channel)).fetchone()
-        assert row is not None
-        return as_int(row[0])
+            rows = conn.execute(
+                "WITH new AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence('intake', 'id')) AS id,"
+                "  u.leaf, u.verified, u.request_id, u.pos"
+                "  FROM unnest(%s::bytea[], %s::boolean[], %s::text[]) WITH ORDINALITY"
+                "  AS u(leaf, verified, request_id, pos)),"
+                " ins AS (INSERT INTO intake (id, leaf, verified, server, request_id) OVERRIDING SYSTEM VALUE"
+                "  SELECT id, leaf, verified, %s, request_id FROM new)"
+                " SELECT id, pos, pg_notify(%s, 'intake') FROM new",
+                (leaves, verified, request_ids, server, self._channel)).fetchall()
+        ids = {as_int(pos): as_int(i) for i, pos, _ in rows}
+        if sorted(ids) != list(range(1, len(leaves) + 1)):
+            raise Unavailable(f"the database returned {len(ids)} intake ids for {len(leaves)} entries")
+        return [ids[pos] for pos in range(1, len(leaves) + 1)]
 
     def intake_collect(self, ids: Sequence[int]) -> list[IntakeOutcome]:
         """The outcomes of the decided rows among `ids`, removing those rows (read once)."""

@@ -7,8 +7,10 @@ lost") and §3 (one append-only log, checkpoints signed by the operator).
 Every server accepts calls and verifies reports where they arrive (the expensive crypto runs
 in parallel on all servers). Appending is serialised through the database:
 
-1. Hand-off. The accepting server inserts the verified entry into the `intake` table
-   (`intake_submit`, durable, with a NOTIFY) and waits for its outcome.
+1. Hand-off. The accepting server queues the verified entry in memory; its hand-off thread
+   inserts everything queued into the `intake` table in one statement (`intake_submit`,
+   durable, with a NOTIFY: one commit for a whole verified batch, not one per report) and
+   the call waits for its outcome.
 2. Sequencing. Exactly one server holds the sequencer lease: a session-level PostgreSQL
    advisory lock on a dedicated connection (`PostgresStore.try_sequencer_lease`). Its
    sequencer thread drains pending rows in id order, up to MAX_BATCH at a time (group
@@ -61,6 +63,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from api import wire
+from api.status import STATUS
 from core import errors
 from core.errors import CandorError, Conflict, Unavailable
 from server.storage import MAX_BATCH, AppendBatch, LedgerStore
@@ -79,12 +82,10 @@ WAIT_MARGIN = 2.0
 #: Decided rows whose server never collected them are deleted after this long.
 PURGE_AFTER = 3600.0
 
-#: The error classes an outcome may name, most specific first.
-_ERRORS: tuple[type[CandorError], ...] = (
-    errors.AlreadyExists, errors.InvalidInput, errors.VerificationError, errors.NotFound, errors.Conflict,
-    errors.PermissionDenied, errors.Unauthenticated, errors.ResourceExhausted, errors.Unavailable,
-    errors.CandorError,
-)
+#: The error classes an outcome may name, most specific first: every class a caller can tell
+#: apart by its gRPC status (a refusal the sequencer decides on another server reaches the
+#: caller as it would from this one: a stale ring stays StaleRing, which the SDK rebuilds for).
+_ERRORS: tuple[type[CandorError], ...] = (*(cls for cls, _code in STATUS), errors.CandorError)
 _BY_NAME = {cls.__name__: cls for cls in _ERRORS}
 
 
@@ -132,6 +133,8 @@ class Sequenced(Protocol):
     def committed(self, batch: AppendBatch, decided: int) -> None: ...
 
     def checkpoint_changed(self) -> None: ...
+
+    def appended_elsewhere(self) -> None: ...
 
     def entries_changed(self) -> None: ...
 
@@ -279,7 +282,7 @@ class LocalSequencer:
 class SharedStore(Protocol):
     """What a store offers beyond `LedgerStore` so that several servers can share it."""
 
-    def intake_submit(self, leaf: bytes, *, verified: bool, server: str, request_id: str = "") -> int: ...
+    def intake_submit(self, entries: Sequence[tuple[bytes, bool, str]], *, server: str) -> list[int]: ...
 
     def intake_collect(self, ids: Sequence[int]) -> list[IntakeOutcome]: ...
 
@@ -292,6 +295,17 @@ class SharedStore(Protocol):
     def listener(self) -> IntakeListener: ...
 
     def try_sequencer_lease(self, holder: str) -> SequencerLease | None: ...
+
+
+@dataclass
+class _Queued:
+    """An entry accepted by this server, not yet in the intake table."""
+
+    leaf: bytes
+    signed: e.SignedEntry
+    verified: bool
+    request_id: str
+    future: Future[int]
 
 
 @dataclass
@@ -317,6 +331,9 @@ class SharedSequencer:
         self.poll = poll
         self._lock = threading.Lock()
         self._waiting: dict[int, _Waiter] = {}
+        self._outbox: list[_Queued] = []  # accepted, not yet handed off (under _outbox_cond)
+        self._outbox_cond = threading.Condition()
+        self._closed = False  # no more hand-offs: the server is stopping
         self._wake = threading.Event()  # rows may be pending
         self._stop = threading.Event()  # stop sequencing (drain first if holding the lease)
         self._watch_stop = threading.Event()
@@ -344,16 +361,22 @@ class SharedSequencer:
     # -- threads ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        for target, name in ((self._sequence_loop, "sequencer"), (self._watch_loop, "intake-watch")):
+        for target, name in ((self._sequence_loop, "sequencer"), (self._watch_loop, "intake-watch"),
+                             (self._hand_off_loop, "intake-hand-off")):
             t = threading.Thread(target=target, name=f"candor-{name}", daemon=True)
             t.start()
             self._threads.append(t)
 
     def stop(self, drain: float = 10.0) -> None:
         """Drain and release the lease if held, answer what can be answered, stop the threads."""
+        with self._outbox_cond:  # what was accepted is handed off first, then nothing more
+            self._closed = True
+            self._outbox_cond.notify_all()
+        seq, watch, hand_off = self._threads if len(self._threads) == 3 else (None, None, None)
+        if hand_off is not None:
+            hand_off.join(timeout=drain + 5)
         self._stop.set()
         self._wake.set()
-        seq, watch = self._threads if len(self._threads) == 2 else (None, None)
         if seq is not None:
             seq.join(timeout=drain + 5)
         deadline = time.monotonic() + 2.0
@@ -374,20 +397,46 @@ class SharedSequencer:
     # -- hand-off (any server) ------------------------------------------------------------------
 
     def submit(self, leaf: bytes, signed: e.SignedEntry, *, verified: bool) -> Future[int]:
-        """Queue a decoded, checked entry; the future resolves to its index or its refusal.
-
-        Raises Unavailable at once if the database cannot take the row (nothing was queued).
-        """
+        """Queue a decoded, checked entry; the future resolves to its index or its refusal
+        (Unavailable if the database could not take its intake row: nothing was queued)."""
         from server.logging_setup import current_request_id
 
-        future: Future[int] = Future()
-        intake_id = self.store.intake_submit(leaf, verified=verified, server=self.name,
-                                             request_id=current_request_id())
+        queued = _Queued(leaf, signed, verified, current_request_id(), Future())
+        with self._outbox_cond:
+            if self._closed:
+                raise Unavailable("this server is shutting down: send the entry to another server")
+            self._outbox.append(queued)
+            self._outbox_cond.notify()
+        return queued.future
+
+    def _hand_off_loop(self) -> None:
+        """Insert what calls queued into the intake table, all of it in one statement: a
+        verified batch resolves many calls at once, and one commit then serves them all."""
+        while True:
+            with self._outbox_cond:
+                while not self._outbox and not self._closed:
+                    self._outbox_cond.wait()
+                if not self._outbox:
+                    return  # closed, and everything accepted was handed off
+                group, self._outbox = self._outbox[:MAX_BATCH], self._outbox[MAX_BATCH:]
+            self._hand_off(group)
+
+    def _hand_off(self, group: list[_Queued]) -> None:
+        try:
+            ids = self.store.intake_submit([(q.leaf, q.verified, q.request_id) for q in group], server=self.name)
+        except Exception as exc:  # noqa: BLE001 - each call gets the refusal; the thread lives on
+            refusal = exc if isinstance(exc, CandorError) else Unavailable(
+                f"queueing the entry for the sequencer failed ({type(exc).__name__}); it was not appended: resend it")
+            if not isinstance(exc, CandorError):
+                log.error("intake hand-off failed", exc_info=exc)
+            for q in group:
+                q.future.set_exception(refusal)
+            return
+        deadline = time.monotonic() + self.intake_timeout + WAIT_MARGIN
         with self._lock:
-            self._waiting[intake_id] = _Waiter(future, time.monotonic() + self.intake_timeout + WAIT_MARGIN,
-                                               leaf, signed)
+            for q, intake_id in zip(group, ids):
+                self._waiting[intake_id] = _Waiter(q.future, deadline, q.leaf, q.signed)
         self._wake.set()  # this server may be the sequencer: no need to wait for the NOTIFY
-        return future
 
     def _watch_loop(self) -> None:
         listener: IntakeListener | None = None
@@ -409,6 +458,8 @@ class SharedSequencer:
                 self._watch_stop.wait(self.poll)
             if "intake" in payloads:
                 self._wake.set()
+            if "outcome" in payloads or not payloads:  # a commit, or silence: a lost notification
+                self.ledger.appended_elsewhere()
             if payloads & {"checkpoint", "outcome", "cosigned"}:
                 self.ledger.checkpoint_changed()  # receipt and cosignature waiters re-check
             try:

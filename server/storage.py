@@ -454,8 +454,11 @@ class StoreView:
 class RecentView(StoreView):
     """A `StoreView` that keeps the values and the size it read until `forget` is called.
 
-    For the operator's intake path only, over a store this process alone writes (its own
-    sequencer): every change then comes through `Ledger.committed`, which calls `forget`.
+    For the operator's intake path only. Over a store this process alone writes (its own
+    sequencer) every change comes through `Ledger.committed`, which calls `forget`; over a
+    shared store the other servers' commits come through their sequencer's notification
+    (`Ledger.appended_elsewhere`), so a kept value may lag a commit by that notification, and
+    nothing decided on it is final: the sequencer checks again against the store.
     Reports read the same few records (the sender's member record, the ring, the size)
     thousands of times between membership changes; each store read in the operator's
     process is a round trip to the database and a hand-off of the interpreter lock

@@ -44,8 +44,8 @@ from api.v1 import governance_pb2 as gov
 from client.audit import replay
 from client.sdk import Member, ReportReceipt
 from core import entries as e
-from core import merkle
-from core.errors import CandorError, Conflict, Unavailable
+from core import merkle, state
+from core.errors import CandorError, Conflict, InvalidInput, PermissionDenied, StaleRing, Unavailable
 from server import postgres_migrations
 from server.app import Settings, create_server
 from server.database import migrate_data, open_for_serving
@@ -382,7 +382,7 @@ def test_a_second_sequencer_cannot_commit(alliance_dir: Path, pg_url: str, schem
         stale = ledger_b.prepare([(leaf_b, wire.signed_entry_from_bytes(leaf_b), False)])
         assert stale.first == 5 and stale.batch is not None
         # ... while A, the real sequencer, appends an entry handed over by B's server.
-        row = store_b.intake_submit(leaf_c, verified=False, server="server-b")
+        (row,) = store_b.intake_submit([(leaf_c, False, "")], server="server-b")
         (pending,) = lease_a.pending(10, 30)
         prepared = ledger_a.prepare([(pending.leaf, wire.signed_entry_from_bytes(pending.leaf), False)])
         assert prepared.batch is not None
@@ -394,7 +394,7 @@ def test_a_second_sequencer_cannot_commit(alliance_dir: Path, pg_url: str, schem
 
         # 3. A's session dies (and with it the lock): A can no longer commit anything,
         # even a batch that would fit; B takes the lease and continues the same history.
-        row2 = store_b.intake_submit(leaf_b, verified=False, server="server-b")
+        (row2,) = store_b.intake_submit([(leaf_b, False, "")], server="server-b")
         (pending2,) = lease_a.pending(10, 30)
         late = ledger_a.prepare([(pending2.leaf, wire.signed_entry_from_bytes(pending2.leaf), False)])
         assert late.batch is not None
@@ -481,7 +481,7 @@ def test_an_intake_row_is_decided_once(alliance_dir: Path, pg_url: str, schema: 
         leaf = revoke_leaf(alliance_dir, "c")
         lease = store.try_sequencer_lease("only")
         assert lease is not None
-        row = store.intake_submit(leaf, verified=False, server="s")
+        (row,) = store.intake_submit([(leaf, False, "")], server="s")
         prepared = ledger.prepare([(leaf, wire.signed_entry_from_bytes(leaf), False)])
         assert prepared.batch is not None
         assert store.intake_cancel([row], "Unavailable", "gave up") == 1
@@ -489,11 +489,95 @@ def test_an_intake_row_is_decided_once(alliance_dir: Path, pg_url: str, schema: 
             lease.commit(prepared.batch, [IntakeOutcome(row, index=5)], 30)
         assert store.size() == 5  # the append rolled back with the outcome
         # An outcome naming an index that holds another leaf is refused too.
-        row2 = store.intake_submit(revoke_leaf(alliance_dir, "b"), verified=False, server="s")
+        (row2,) = store.intake_submit([(revoke_leaf(alliance_dir, "b"), False, "")], server="s")
         with pytest.raises(Conflict, match="do not hold the entry appended at their index"):
             lease.commit(prepared.batch, [IntakeOutcome(row2, index=5)], 30)
         assert store.size() == 5
         lease.release()
+
+
+def test_a_server_that_missed_a_commit_lets_nothing_stale_through(alliance_dir: Path, pg_url: str, schema: str,
+                                                                   tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Server B keeps the ring and member records that reports read until it hears of the next
+    commit (docs/architecture.md, "Intake over a shared store"). Here B misses the
+    notification of A's commit revoking member c. A report signed under the old ring before
+    the revocation passes B's own intake checks against the ring B kept, and the sequencer
+    refuses it against the store: nothing is appended. c itself is refused at B's door,
+    which reads the store. A report naming the new ring makes B read the ring again and is
+    accepted."""
+    migrate_data(pg_url, schema=schema)
+    ident = Identity.load(alliance_dir / "operator")
+    store_a = PostgresStore(pg_url, schema=schema, auto_migrate=False)
+    op_a = create_server(Settings(identity=ident, lease_poll=0.1), store_a)
+    op_a.bootstrap(alliance_dir / "operator")
+    wait_until(lambda: op_a.ledger.sequencing, "server A to sequence")
+    store_b = PostgresStore(pg_url, schema=schema, auto_migrate=False)
+    op_b = create_server(Settings(identity=ident, lease_poll=0.1), store_b)
+    ma = member(alliance_dir, "a", op_b.port, tmp_path / "member-a")
+    mc = member(alliance_dir, "c", op_b.port, tmp_path / "member-c")
+    try:
+        # B's watcher misses every notification from here on (a lost or late NOTIFY).
+        forget = op_b.ledger.appended_elsewhere
+        monkeypatch.setattr(op_b.ledger, "appended_elsewhere",
+                            lambda: None if threading.current_thread().name == "candor-intake-watch" else forget())
+        for m in (ma, mc):  # B now keeps a's and c's records and the ring
+            m.submit_report("anchor-1", "fake_traffic", "serious", recent())
+        old_ring_a = ma.prepare_report("anchor-2", "fake_traffic", "critical", recent())
+        old_ring_c = mc.prepare_report("anchor-2", "fake_traffic", "critical", recent())
+        assert not op_b.ledger.sequencing
+        revoked_at = op_a.ledger.append(revoke_leaf(alliance_dir, "c"))
+        kept = state.member_record(op_b.ledger.intake_view, "c")
+        assert kept is not None and kept.revoked_at is None  # what B's intake kept is stale
+        assert state.current_ring(op_b.ledger.intake_view)[1] < revoked_at
+
+        size = store_a.size()
+        with pytest.raises(PermissionDenied, match=f"member c was revoked at entry {revoked_at}"):
+            mc.submit_prepared(old_ring_c)
+        with pytest.raises(StaleRing, match=f"member set changed at entry {revoked_at}"):
+            ma.submit_prepared(old_ring_a)
+        assert store_a.size() == size
+        for leaf in (old_ring_a, old_ring_c):
+            body = wire.signed_entry_from_bytes(leaf).entry.body
+            assert isinstance(body, e.ReportCommitted)
+            assert store_a.get(state.report_key(body.report_id.hex())) is None
+
+        # A member still in the ring names the new ring; B reads it again rather than refuse.
+        receipt = ma.submit_report("anchor-3", "fake_traffic", "minor", recent())
+        assert receipt.index == size
+        assert state.current_ring(op_b.ledger.intake_view)[1] == revoked_at
+    finally:
+        ma.close()
+        mc.close()
+        op_b.stop(grace=1)
+        op_a.stop(grace=1)
+        store_b.close()
+        store_a.close()
+
+
+def test_one_hand_off_queues_many_entries_each_under_its_own_id(alliance_dir: Path, pg_url: str,
+                                                               schema: str) -> None:
+    """`intake_submit` inserts a group in one statement; every id it returns names the row
+    holding that very entry, whatever order PostgreSQL inserts them in."""
+    migrate_data(pg_url, schema=schema)
+    with PostgresStore(pg_url, schema=schema, auto_migrate=False) as store:
+        leaves = [revoke_leaf(alliance_dir, who) + bytes([k]) for k, who in enumerate("abcabcabc")]
+        entries = [(leaf, k % 2 == 0, f"req-{k}") for k, leaf in enumerate(leaves)]
+        ids = store.intake_submit(entries, server="s")
+        assert len(set(ids)) == len(ids) == len(leaves)
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+            for intake_id, (leaf, verified, request_id) in zip(ids, entries):
+                row = conn.execute("SELECT leaf, verified, server, request_id FROM intake WHERE id = %s",
+                                   (intake_id,)).fetchone()
+                assert row == (leaf, verified, "s", request_id)
+        assert store.intake_submit([], server="s") == []
+        assert store.intake_pending() == len(leaves)
+        with pytest.raises(InvalidInput, match="intake leaf"):
+            store.intake_submit([(leaves[0], True, ""), (b"", True, "")], server="s")
+        with pytest.raises(InvalidInput, match="verified must be a bool"):
+            store.intake_submit([(leaves[0], 1, "")], server="s")  # type: ignore[list-item]
+        assert store.intake_pending() == len(leaves)  # a refused group writes nothing
 
 
 # -- the database going away ----------------------------------------------------------------------
