@@ -457,6 +457,7 @@ class Ledger:
             size, note = self.checkpoint_with_cosignatures(size)
             # Tagged with the count read before the store: a change in between re-reads.
             self._receipt_note = (seen, size, note)
+            self.nodes.follow(size)  # another server's appends: their nodes in one read
         if leaf is None:
             leaf = self.store.entry(index)
         # `size` is a stored checkpoint's: no need to check it against the ledger's size.

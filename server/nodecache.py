@@ -20,6 +20,9 @@ from server.storage import LedgerStore, NodeKey, NodeWrite
 #: needs its leaf's path, so the last few thousand entries' nodes and the roots of the large
 #: subtrees suffice.
 NODE_CACHE_LIMIT = 1 << 14
+#: At most this many of the newest entries' nodes are read ahead by `follow` (a server that
+#: starts, or falls far behind, reads older paths on demand).
+FOLLOW_LIMIT = 1 << 12
 
 
 class NodeCache:
@@ -28,6 +31,23 @@ class NodeCache:
         self.limit = limit
         self._nodes: dict[NodeKey, bytes] = {}
         self._lock = threading.Lock()
+        self._followed = 0  # `follow` has read ahead the nodes of the entries below this
+        self._follow_lock = threading.Lock()
+
+    def follow(self, size: int) -> None:
+        """Hold every node of the newest entries below `size` (a checkpoint's), reading the
+        ones not held in one store query: the receipts of a server that does not sequence
+        need the nodes of entries another server appended, and each would otherwise read its
+        own path. A node (level, i) is complete, hence stored, once (i + 1) << level <= size.
+        """
+        with self._follow_lock:
+            start = max(self._followed, size - FOLLOW_LIMIT)
+            if start >= size:
+                return
+            keys = [(level, i) for level in range(size.bit_length())
+                    for i in range(start >> level, size >> level)]
+            self.nodes(keys)
+            self._followed = size
 
     def node(self, level: int, index: int) -> bytes:
         """A `core.merkle.NodeReader`: `store.node`, from memory when held."""

@@ -75,6 +75,40 @@ def test_nodes_read_once_are_kept_and_the_oldest_go_first(store: CountingStore) 
     assert cache.node(0, 0) == bytes([0]) * 32 and store.reads == 2  # evicted: read again
 
 
+def _tree_nodes(first: int, size: int) -> tuple[tuple[int, int, bytes], ...]:
+    """Stand-in hashes for every node that appending entries [first, size) completes."""
+    return tuple((level, i, bytes([level, i % 256]) * 16) for level in range(size.bit_length())
+                 for i in range(first >> level, size >> level) if ((i + 1) << level) > first)
+
+
+def test_follow_reads_another_servers_new_nodes_in_one_query(store: CountingStore,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that does not sequence learns of new entries from checkpoints; `follow` reads
+    their nodes at once, so its receipts' inclusion proofs need no store read of their own."""
+    from server import nodecache
+
+    cache = NodeCache(store)
+    store.commit(AppendBatch(first_index=0, entries=tuple(b"e" for _ in range(8)), nodes=_tree_nodes(0, 8)))
+    store.reads = 0
+    cache.follow(8)
+    assert store.reads == 1
+    proof = merkle.inclusion_proof(5, 8, lambda level, i: cache.node(level, i))
+    assert len(proof) == 3 and store.reads == 1
+    store.commit(AppendBatch(first_index=8, entries=tuple(b"e" for _ in range(4)), nodes=_tree_nodes(8, 12)))
+    cache.follow(12)
+    cache.follow(12)  # nothing new: no read
+    assert store.reads == 2
+    for index in range(12):
+        merkle.inclusion_proof(index, 12, lambda level, i: cache.node(level, i))
+    assert store.reads == 2
+    # Far behind: only the newest FOLLOW_LIMIT entries are read ahead, older paths on demand.
+    monkeypatch.setattr(nodecache, "FOLLOW_LIMIT", 2)
+    late = NodeCache(store)
+    late.follow(12)
+    assert (0, 11) in late._nodes and (0, 9) not in late._nodes
+    assert late.node(0, 9) == bytes([0, 9]) * 16
+
+
 def test_a_refused_batch_leaves_no_node_behind(store: CountingStore) -> None:
     """The ledger keeps a batch's nodes only after its commit (Ledger.committed): a batch the
     store refuses must not reach the cache, or a later proof would use a hash never stored."""
