@@ -113,7 +113,7 @@ class IntakeQueue:
             request_ids.append(request_id)
         if not leaves:
             return []
-        with self._use() as conn:
+        with self._use() as conn, conn.transaction():
             rows = conn.execute(
                 "WITH new AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence('intake', 'id')) AS id,"
                 "  u.leaf, u.verified, u.request_id, u.pos"
@@ -123,9 +123,10 @@ class IntakeQueue:
                 "  SELECT id, leaf, verified, %s, request_id FROM new)"
                 " SELECT id, pos, pg_notify(%s, 'intake') FROM new",
                 (leaves, verified, request_ids, server, self._channel)).fetchall()
-        ids = {as_int(pos): as_int(i) for i, pos, _ in rows}
-        if sorted(ids) != list(range(1, len(leaves) + 1)):
-            raise Unavailable(f"the database returned {len(ids)} intake ids for {len(leaves)} entries")
+            ids = {as_int(pos): as_int(i) for i, pos, _ in rows}
+            if sorted(ids) != list(range(1, len(leaves) + 1)):  # rolls the group back
+                raise Unavailable(f"the database returned {len(ids)} intake ids for {len(leaves)} entries; "
+                                  "nothing was queued: resend")
         return [ids[pos] for pos in range(1, len(leaves) + 1)]
 
     def intake_collect(self, ids: Sequence[int]) -> list[IntakeOutcome]:

@@ -375,6 +375,12 @@ class SharedSequencer:
         seq, watch, hand_off = self._threads if len(self._threads) == 3 else (None, None, None)
         if hand_off is not None:
             hand_off.join(timeout=drain + 5)
+        with self._outbox_cond:  # left behind by a hand-off stuck on the database: never queued
+            unsent, self._outbox = self._outbox, []
+        for queued in unsent:
+            queued.future.set_exception(Unavailable(
+                "this server shut down before it could queue the entry for the sequencer; it was not "
+                "appended: resend it to another server"))
         self._stop.set()
         self._wake.set()
         if seq is not None:

@@ -580,6 +580,43 @@ def test_one_hand_off_queues_many_entries_each_under_its_own_id(alliance_dir: Pa
         assert store.intake_pending() == len(leaves)  # a refused group writes nothing
 
 
+def test_entries_never_handed_off_are_refused_at_shutdown(alliance_dir: Path, pg_url: str, schema: str,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server stopping while its hand-off to the intake table hangs on the database answers
+    the entries it never queued with UNAVAILABLE ("not appended") instead of leaving them to
+    time out, and queues nothing after it stopped."""
+    migrate_data(pg_url, schema=schema)
+    store = PostgresStore(pg_url, schema=schema, auto_migrate=False)
+    op = create_server(Settings(identity=Identity.load(alliance_dir / "operator"), lease_poll=0.1), store)
+    op.bootstrap(alliance_dir / "operator")
+    stuck, release = threading.Event(), threading.Event()
+    real_submit = store.intake_submit
+
+    def hanging(entries: Any, *, server: str) -> list[int]:
+        stuck.set()
+        release.wait(DEADLINE)
+        return real_submit(entries, server=server)
+
+    monkeypatch.setattr(store, "intake_submit", hanging)
+    sequencer = op.ledger.sequencer
+    try:
+        first = op.ledger.submit(revoke_leaf(alliance_dir, "b"), wire.signed_entry_from_bytes(
+            revoke_leaf(alliance_dir, "b")), verified=False)
+        assert stuck.wait(DEADLINE)
+        second_leaf = revoke_leaf(alliance_dir, "c")
+        second = op.ledger.submit(second_leaf, wire.signed_entry_from_bytes(second_leaf), verified=False)
+        sequencer.stop(drain=0.1)  # type: ignore[call-arg]
+        with pytest.raises(Unavailable, match="before it could queue the entry"):
+            second.result(timeout=DEADLINE)
+        with pytest.raises(Unavailable, match="shutting down"):
+            sequencer.submit(second_leaf, wire.signed_entry_from_bytes(second_leaf), verified=False)
+        assert not first.done()  # its insert is under way: its outcome is the database's to say
+    finally:
+        release.set()
+        op.stop(grace=1)
+        store.close()
+
+
 # -- the database going away ----------------------------------------------------------------------
 
 
