@@ -47,7 +47,7 @@ from core import entries as e
 from core import merkle, state
 from core.errors import CandorError, Conflict, InvalidInput, PermissionDenied, StaleRing, Unavailable
 from server import postgres_migrations
-from server.app import Settings, create_server
+from server.app import Operator, Settings, create_server
 from server.database import migrate_data, open_for_serving
 from server.ledger import Ledger
 from server.logging_setup import configure_json_logs
@@ -120,6 +120,15 @@ def take_lease(store: PostgresStore, holder: str) -> SequencerLease:
         assert time.monotonic() < deadline, "the sequencer lease was never released"
         time.sleep(0.05)
     return lease
+
+
+def sequencing_operator(alliance_dir: Path, pg_url: str, schema: str) -> tuple[PostgresStore, Operator]:
+    """An in-process operator over the (migrated) schema, holding the sequencer lease."""
+    store = PostgresStore(pg_url, schema=schema, auto_migrate=False)
+    op = create_server(Settings(identity=Identity.load(alliance_dir / "operator"), lease_poll=0.1), store)
+    op.bootstrap(alliance_dir / "operator")
+    wait_until(lambda: op.ledger.sequencing, "the sequencer lease")
+    return store, op
 
 
 def assert_in_ledger(store: PostgresStore, receipts: list[ReportReceipt]) -> None:
@@ -507,13 +516,9 @@ def test_a_server_that_missed_a_commit_lets_nothing_stale_through(alliance_dir: 
     which reads the store. A report naming the new ring makes B read the ring again and is
     accepted."""
     migrate_data(pg_url, schema=schema)
-    ident = Identity.load(alliance_dir / "operator")
-    store_a = PostgresStore(pg_url, schema=schema, auto_migrate=False)
-    op_a = create_server(Settings(identity=ident, lease_poll=0.1), store_a)
-    op_a.bootstrap(alliance_dir / "operator")
-    wait_until(lambda: op_a.ledger.sequencing, "server A to sequence")
+    store_a, op_a = sequencing_operator(alliance_dir, pg_url, schema)
     store_b = PostgresStore(pg_url, schema=schema, auto_migrate=False)
-    op_b = create_server(Settings(identity=ident, lease_poll=0.1), store_b)
+    op_b = create_server(Settings(identity=Identity.load(alliance_dir / "operator"), lease_poll=0.1), store_b)
     ma = member(alliance_dir, "a", op_b.port, tmp_path / "member-a")
     mc = member(alliance_dir, "c", op_b.port, tmp_path / "member-c")
     try:
@@ -586,9 +591,7 @@ def test_entries_never_handed_off_are_refused_at_shutdown(alliance_dir: Path, pg
     the entries it never queued with UNAVAILABLE ("not appended") instead of leaving them to
     time out, and queues nothing after it stopped."""
     migrate_data(pg_url, schema=schema)
-    store = PostgresStore(pg_url, schema=schema, auto_migrate=False)
-    op = create_server(Settings(identity=Identity.load(alliance_dir / "operator"), lease_poll=0.1), store)
-    op.bootstrap(alliance_dir / "operator")
+    store, op = sequencing_operator(alliance_dir, pg_url, schema)
     stuck, release = threading.Event(), threading.Event()
     real_submit = store.intake_submit
 
@@ -874,11 +877,7 @@ def test_metrics_endpoint_and_json_logs(alliance_dir: Path, tmp_path: Path) -> N
 def test_stop_releases_the_lease(alliance_dir: Path, pg_url: str, schema: str) -> None:
     """Operator.stop (what SIGTERM runs) drains, releases the lease, and refuses new work."""
     migrate_data(pg_url, schema=schema)
-    ident = Identity.load(alliance_dir / "operator")
-    store = PostgresStore(pg_url, schema=schema, auto_migrate=False)
-    op = create_server(Settings(identity=ident, lease_poll=0.1), store)
-    op.bootstrap(alliance_dir / "operator")
-    wait_until(lambda: op.ledger.sequencing, "the lease")
+    store, op = sequencing_operator(alliance_dir, pg_url, schema)
     op.stop(grace=1)
     assert store.sequencer_holder() is None  # released, not left to a dying connection
     with pytest.raises(Unavailable, match="shutting down"):
