@@ -92,21 +92,22 @@ def test_follow_reads_another_servers_new_nodes_in_one_query(store: CountingStor
     store.reads = 0
     cache.follow(8)
     assert store.reads == 1
-    proof = merkle.inclusion_proof(5, 8, lambda level, i: cache.node(level, i))
+    proof = merkle.inclusion_proof(5, 8, cache.node)
     assert len(proof) == 3 and store.reads == 1
     store.commit(AppendBatch(first_index=8, entries=tuple(b"e" for _ in range(4)), nodes=_tree_nodes(8, 12)))
     cache.follow(12)
     cache.follow(12)  # nothing new: no read
     assert store.reads == 2
     for index in range(12):
-        merkle.inclusion_proof(index, 12, lambda level, i: cache.node(level, i))
+        merkle.inclusion_proof(index, 12, cache.node)
     assert store.reads == 2
     # Far behind: only the newest FOLLOW_LIMIT entries are read ahead, older paths on demand.
     monkeypatch.setattr(nodecache, "FOLLOW_LIMIT", 2)
     late = NodeCache(store)
     late.follow(12)
-    assert (0, 11) in late._nodes and (0, 9) not in late._nodes
-    assert late.node(0, 9) == bytes([0, 9]) * 16
+    assert store.reads == 3
+    assert late.node(0, 11) == bytes([0, 11]) * 16 and store.reads == 3  # read ahead
+    assert late.node(0, 9) == bytes([0, 9]) * 16 and store.reads == 4  # on demand
 
 
 def test_a_refused_batch_leaves_no_node_behind(store: CountingStore) -> None:
