@@ -277,6 +277,9 @@ def test_two_servers_share_one_linear_ledger(alliance_dir: Path, pg_url: str, sc
     assert (b.metric("candor_sequencer_batches_total") or 0) == 0
     assert (a.metric("candor_sequencer_batches_total") or 0) >= 1
     assert b.metric("candor_ledger_size") == 17
+    # The sequencer appends the reports it accepted itself directly: only B's six went
+    # through the intake table.
+    assert sql_value(pg_url, schema, "SELECT last_value FROM intake_id_seq") == 6
 
     # Structured logs: one JSON line per RPC, with a request id, method, status and duration.
     assert any(r.get("logger") == "candor.serve" and "serving" in r["msg"] for r in a.logs())
@@ -591,7 +594,12 @@ def test_entries_never_handed_off_are_refused_at_shutdown(alliance_dir: Path, pg
     the entries it never queued with UNAVAILABLE ("not appended") instead of leaving them to
     time out, and queues nothing after it stopped."""
     migrate_data(pg_url, schema=schema)
-    store, op = sequencing_operator(alliance_dir, pg_url, schema)
+    holder = PostgresStore(pg_url, schema=schema, auto_migrate=False)
+    lease = holder.try_sequencer_lease("test-holder")  # this server hands off: it does not sequence
+    assert lease is not None
+    store = PostgresStore(pg_url, schema=schema, auto_migrate=False)
+    op = create_server(Settings(identity=Identity.load(alliance_dir / "operator"), lease_poll=0.1), store)
+    op.bootstrap(alliance_dir / "operator")
     stuck, release = threading.Event(), threading.Event()
     real_submit = store.intake_submit
 
@@ -618,6 +626,8 @@ def test_entries_never_handed_off_are_refused_at_shutdown(alliance_dir: Path, pg
         release.set()
         op.stop(grace=1)
         store.close()
+        lease.release()
+        holder.close()
 
 
 # -- the database going away ----------------------------------------------------------------------
