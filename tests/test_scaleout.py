@@ -749,7 +749,8 @@ def test_database_going_away_mid_request(alliance_dir: Path, pg_url: str, schema
 
         # 4. The connection dies inside the sequencer's commit: nothing of that batch is
         # written, the lease is retaken and the same entry is appended once; the client only
-        # sees its receipt.
+        # sees its receipt. The entry was this server's own, appended without an intake row;
+        # losing the lease hands it to the intake table, whence the next holder appends it.
         killed: list[int] = []
         original = store._write_state  # type: ignore[attr-defined]
 
@@ -764,6 +765,9 @@ def test_database_going_away_mid_request(alliance_dir: Path, pg_url: str, schema
         r3 = m.prepare_report("anchor-3", "false_advertising", "critical", recent())
         got3 = m.submit_prepared(r3)
         assert killed and got3.index == 7 and direct.size() == 8
+        # Intake rows: r1's in step 1, and r3's when the lease died under it. r2 and r1 in
+        # step 3 went straight into the lease holder's batches.
+        assert sql_value(pg_url, schema, "SELECT last_value FROM intake_id_seq") == 2
         # Each stored leaf is the report sent, with the escrow the operator sealed beside it.
         stored = [wire.signed_entry_from_bytes(leaf) for leaf in direct.entries(5, 8)]
         assert [s.entry_bytes for s in stored] == [wire.signed_entry_from_bytes(r).entry_bytes for r in (r2, r1, r3)]
