@@ -269,23 +269,20 @@ class SequencerLease:
         return [IntakeRow(as_int(i), as_bytes(leaf), bool(v), str(rid), bool(exp))
                 for i, leaf, v, rid, exp in rows]
 
-    def commit(self, batch: AppendBatch, outcomes: Sequence[IntakeOutcome], expire_after: float,
-               direct: Sequence[int] = ()) -> None:
+    def commit(self, batch: AppendBatch, outcomes: Sequence[IntakeOutcome], expire_after: float) -> None:
         """Append `batch` and record `outcomes`, in one transaction, or raise and write nothing.
 
-        Every appended index is named exactly once: by an outcome (an intake row's entry) or
-        in `direct` (an entry the lease holder accepted itself and answers after the commit).
         Conflict if the ledger moved (compare-and-set on its size), if any row was decided
         meanwhile (cancelled by its server) or has expired, or if an outcome's index does not
         hold exactly that row's leaf. Unavailable if the lease is lost.
         """
         if not isinstance(batch, AppendBatch):
             raise InvalidInput(f"commit takes an AppendBatch, got {type(batch).__name__}")
-        appended = sorted([o.index for o in outcomes if o.index is not None] + list(direct))
+        appended = sorted(o.index for o in outcomes if o.index is not None)
         expected = list(range(batch.first_index, batch.first_index + len(batch.entries)))
         if appended != expected:
-            raise InvalidInput(f"outcomes and direct entries name indices {appended[:3]}..., expected exactly "
-                               f"the batch's {len(expected)} indices from {batch.first_index}")
+            raise InvalidInput(f"outcomes name indices {appended[:3]}..., expected exactly the batch's "
+                               f"{len(expected)} indices from {batch.first_index}")
         with self._guard() as conn, conn.transaction():
             self._store._commit_in(conn, batch)
             if outcomes:

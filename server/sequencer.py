@@ -10,9 +10,7 @@ in parallel on all servers). Appending is serialised through the database:
 1. Hand-off. The accepting server queues the verified entry in memory; its hand-off thread
    inserts everything queued into the `intake` table in one statement (`intake_submit`,
    durable, with a NOTIFY: one commit for a whole verified batch, not one per report) and
-   the call waits for its outcome. The lease holder skips the table for the entries it
-   accepts itself: they join its next batch directly and are answered once that batch's
-   transaction committed (if it loses the lease first, it hands them off instead).
+   the call waits for its outcome.
 2. Sequencing. Exactly one server holds the sequencer lease: a session-level PostgreSQL
    advisory lock on a dedicated connection (`PostgresStore.try_sequencer_lease`). Its
    sequencer thread drains pending rows in id order, up to MAX_BATCH at a time (group
@@ -334,8 +332,6 @@ class SharedSequencer:
         self._lock = threading.Lock()
         self._waiting: dict[int, _Waiter] = {}
         self._outbox: list[_Queued] = []  # accepted, not yet handed off (under _outbox_cond)
-        self._direct = False  # this server holds the lease: its own entries skip the table (under _lock)
-        self._local: list[_Queued] = []  # those entries, not yet appended (under _lock)
         self._outbox_cond = threading.Condition()
         self._closed = False  # no more hand-offs: the server is stopping
         self._wake = threading.Event()  # rows may be pending
@@ -412,21 +408,12 @@ class SharedSequencer:
         from server.logging_setup import current_request_id
 
         queued = _Queued(leaf, signed, verified, current_request_id(), Future())
-        with self._lock:
-            if self._direct:  # this server sequences: append it in the next batch, no hand-off
-                self._local.append(queued)
-                self._wake.set()
-                return queued.future
-        self._hand_over(queued)
-        return queued.future
-
-    def _hand_over(self, queued: _Queued) -> None:
-        """Queue `queued` for the hand-off thread (raises Unavailable once the server stops)."""
         with self._outbox_cond:
             if self._closed:
                 raise Unavailable("this server is shutting down: send the entry to another server")
             self._outbox.append(queued)
             self._outbox_cond.notify()
+        return queued.future
 
     def _hand_off_loop(self) -> None:
         """Insert what calls queued into the intake table, all of it in one statement: a
@@ -557,33 +544,6 @@ class SharedSequencer:
                 log.info("this server (%s) no longer sequences the ledger", self.name)
 
     def _sequence(self, lease: SequencerLease) -> None:
-        with self._lock:
-            self._direct = True
-        try:
-            self._sequence_batches(lease)
-        finally:
-            with self._lock:
-                self._direct = False
-                stranded, self._local = self._local, []
-            for queued in stranded:  # accepted here, never appended: the next holder appends them
-                try:
-                    self._hand_over(queued)
-                except Unavailable:
-                    queued.future.set_exception(Unavailable(
-                        "this server stopped sequencing before it appended the entry; it was not appended: "
-                        "resend it to another server (same report id)"))
-
-    def _take_local(self, limit: int) -> list[_Queued]:
-        with self._lock:
-            taken, self._local = self._local[:limit], self._local[limit:]
-        return taken
-
-    def _put_back(self, local: list[_Queued]) -> None:
-        """Entries of a batch that did not commit: first in the next one."""
-        with self._lock:
-            self._local[:0] = local
-
-    def _sequence_batches(self, lease: SequencerLease) -> None:
         self.ledger.entries_changed()  # sign for entries the previous holder left unsigned
         limit = MAX_BATCH
         drain_until: float | None = None
@@ -601,8 +561,7 @@ class SharedSequencer:
                     return
                 time.sleep(self.poll)
                 continue
-            local = self._take_local(limit - len(rows))
-            if not rows and not local:
+            if not rows:
                 if self._stop.is_set():
                     break
                 self._maybe_purge()
@@ -610,41 +569,32 @@ class SharedSequencer:
                 self._wake.clear()
                 continue
             try:
-                self._step(lease, rows, local)
+                self._step(lease, rows)
                 limit = MAX_BATCH
             except Conflict as exc:
                 # The ledger moved (someone appended around the lease, e.g. a genesis
                 # bootstrap) or a row was cancelled meanwhile: rebuild from the new state.
-                self._put_back(local)
                 log.info("sequencer batch refused, rebuilding: %s", exc)
                 time.sleep(0.01)
             except Unavailable as exc:
-                self._put_back(local)
                 if not lease.alive:
                     log.warning("sequencer lease lost mid-batch (nothing of the batch was written): %s", exc)
                     return
                 time.sleep(self.poll)
-            except Exception:  # noqa: BLE001 - isolate a poison entry rather than stall the ledger
-                if len(rows) + len(local) > 1:
-                    self._put_back(local)
+            except Exception:  # noqa: BLE001 - isolate a poison row rather than stall the ledger
+                if len(rows) > 1:
                     log.exception("sequencer batch failed; retrying one entry at a time")
                     limit = 1
-                elif rows:
+                else:
                     log.exception("intake row %d cannot be appended; refusing it", rows[0].id)
                     self._refuse(lease, rows[0])
-                else:
-                    log.exception("an entry sent to this server cannot be appended; refusing it")
-                    local[0].future.set_exception(CandorError("internal error while appending this entry"))
         if lease.alive:
             try:
                 self.ledger.sign_checkpoint()
             except Exception:  # noqa: BLE001
                 log.exception("signing the final checkpoint failed")
 
-    def _step(self, lease: SequencerLease, rows: Sequence[IntakeRow], local: Sequence[_Queued]) -> None:
-        """Prepare and commit one batch: the intake `rows` (each gets its outcome row, in the
-        same transaction) and this server's own `local` entries (answered here once the
-        transaction committed)."""
+    def _step(self, lease: SequencerLease, rows: Sequence[IntakeRow]) -> None:
         from server.postgres_intake import IntakeOutcome
 
         outcomes: list[IntakeOutcome] = []
@@ -668,8 +618,6 @@ class SharedSequencer:
                     continue
             items.append((row.leaf, signed, row.verified))
             decoded_rows.append(row)
-        items += [(q.leaf, q.signed, q.verified) for q in local]
-        local_results: Sequence[int | CandorError] = ()
         if items:
             prepared = self.ledger.prepare(items)
             for row, result in zip(decoded_rows, prepared.results):
@@ -677,23 +625,15 @@ class SharedSequencer:
                     outcomes.append(IntakeOutcome(row.id, index=result))
                 else:
                     outcomes.append(IntakeOutcome(row.id, error_class=error_class(result), error_message=str(result)))
-            local_results = prepared.results[len(decoded_rows):]
             batch = prepared.batch or AppendBatch(first_index=prepared.first, entries=())
         else:
             batch = AppendBatch(first_index=self.ledger.store.size(), entries=())
         start = time.perf_counter()
-        lease.commit(batch, outcomes, self.intake_timeout,
-                     direct=[index for index in local_results if isinstance(index, int)])
+        lease.commit(batch, outcomes, self.intake_timeout)
         log.debug("sequenced %d entries at %d (%d refused) in %.1f ms; requests %s", len(batch.entries),
-                  batch.first_index, len(outcomes) + len(local) - len(batch.entries),
-                  (time.perf_counter() - start) * 1000,
-                  ",".join(rid for rid in (*(r.request_id for r in rows), *(q.request_id for q in local)) if rid)[:400])
-        self.ledger.committed(batch, len(outcomes) + len(local))
-        for queued, result in zip(local, local_results):
-            if isinstance(result, int):
-                queued.future.set_result(result)
-            else:
-                queued.future.set_exception(result)
+                  batch.first_index, len(outcomes) - len(batch.entries), (time.perf_counter() - start) * 1000,
+                  ",".join(r.request_id for r in rows if r.request_id)[:400])
+        self.ledger.committed(batch, len(outcomes))
 
     def _refuse(self, lease: SequencerLease, row: IntakeRow) -> None:
         from server.postgres_intake import IntakeOutcome
