@@ -181,10 +181,13 @@ class Sequencer(Protocol):
 
 @dataclass
 class _Pending:
+    """An entry a call queued and waits on (with a shared store: not yet in the intake table)."""
+
     leaf: bytes
     signed: e.SignedEntry
     verified: bool
     future: Future[int]
+    request_id: str = ""  # the call's, recorded with its intake row
 
 
 class LocalSequencer:
@@ -298,17 +301,6 @@ class SharedStore(Protocol):
 
 
 @dataclass
-class _Queued:
-    """An entry accepted by this server, not yet in the intake table."""
-
-    leaf: bytes
-    signed: e.SignedEntry
-    verified: bool
-    request_id: str
-    future: Future[int]
-
-
-@dataclass
 class _Waiter:
     future: Future[int]
     deadline: float  # time.monotonic()
@@ -331,7 +323,7 @@ class SharedSequencer:
         self.poll = poll
         self._lock = threading.Lock()
         self._waiting: dict[int, _Waiter] = {}
-        self._outbox: list[_Queued] = []  # accepted, not yet handed off (under _outbox_cond)
+        self._outbox: list[_Pending] = []  # accepted, not yet handed off (under _outbox_cond)
         self._outbox_cond = threading.Condition()
         self._closed = False  # no more hand-offs: the server is stopping
         self._wake = threading.Event()  # rows may be pending
@@ -407,7 +399,7 @@ class SharedSequencer:
         (Unavailable if the database could not take its intake row: nothing was queued)."""
         from server.logging_setup import current_request_id
 
-        queued = _Queued(leaf, signed, verified, current_request_id(), Future())
+        queued = _Pending(leaf, signed, verified, Future(), current_request_id())
         with self._outbox_cond:
             if self._closed:
                 raise Unavailable("this server is shutting down: send the entry to another server")
@@ -427,22 +419,25 @@ class SharedSequencer:
                 group, self._outbox = self._outbox[:MAX_BATCH], self._outbox[MAX_BATCH:]
             self._hand_off(group)
 
-    def _hand_off(self, group: list[_Queued]) -> None:
+    def _hand_off(self, group: list[_Pending]) -> None:
+        refusal: CandorError
         try:
             ids = self.store.intake_submit([(q.leaf, q.verified, q.request_id) for q in group], server=self.name)
-        except Exception as exc:  # noqa: BLE001 - each call gets the refusal; the thread lives on
-            refusal = exc if isinstance(exc, CandorError) else Unavailable(
-                f"queueing the entry for the sequencer failed ({type(exc).__name__}); it was not appended: resend it")
-            if not isinstance(exc, CandorError):
-                log.error("intake hand-off failed", exc_info=exc)
-            for q in group:
-                q.future.set_exception(refusal)
+        except CandorError as exc:  # the database refused or is gone: nothing was queued
+            refusal = exc
+        except Exception as exc:  # noqa: BLE001 - a bug: each call gets a refusal; the thread lives on
+            log.error("intake hand-off failed", exc_info=exc)
+            refusal = Unavailable(f"queueing the entry for the sequencer failed ({type(exc).__name__}); "
+                                  "it was not appended: resend it")
+        else:
+            deadline = time.monotonic() + self.intake_timeout + WAIT_MARGIN
+            with self._lock:
+                for q, intake_id in zip(group, ids):
+                    self._waiting[intake_id] = _Waiter(q.future, deadline, q.leaf, q.signed)
+            self._wake.set()  # this server may be the sequencer: no need to wait for the NOTIFY
             return
-        deadline = time.monotonic() + self.intake_timeout + WAIT_MARGIN
-        with self._lock:
-            for q, intake_id in zip(group, ids):
-                self._waiting[intake_id] = _Waiter(q.future, deadline, q.leaf, q.signed)
-        self._wake.set()  # this server may be the sequencer: no need to wait for the NOTIFY
+        for q in group:
+            q.future.set_exception(refusal)
 
     def _watch_loop(self) -> None:
         listener: IntakeListener | None = None
