@@ -603,8 +603,8 @@ def test_entries_never_handed_off_are_refused_at_shutdown(alliance_dir: Path, pg
     monkeypatch.setattr(store, "intake_submit", hanging)
     sequencer = op.ledger.sequencer
     try:
-        first = op.ledger.submit(revoke_leaf(alliance_dir, "b"), wire.signed_entry_from_bytes(
-            revoke_leaf(alliance_dir, "b")), verified=False)
+        first_leaf = revoke_leaf(alliance_dir, "b")
+        first = op.ledger.submit(first_leaf, wire.signed_entry_from_bytes(first_leaf), verified=False)
         assert stuck.wait(DEADLINE)
         second_leaf = revoke_leaf(alliance_dir, "c")
         second = op.ledger.submit(second_leaf, wire.signed_entry_from_bytes(second_leaf), verified=False)
