@@ -177,6 +177,7 @@ def _server_main(cfg: ServerConfig, conn: Any) -> None:
     """Child process: run an operator as `candor serve --data URL [--schema S]` does, until
     told to stop, then report its counters."""
     from api.identity import Identity
+    from client.cpu import settle_gc
     from server.app import Settings, create_server
     from server.ceremony import bootstrap_entries
     from server.database import open_for_serving
@@ -192,6 +193,7 @@ def _server_main(cfg: ServerConfig, conn: Any) -> None:
     warm = getattr(getattr(op, "verifier", None), "warm", None)
     if callable(warm):
         warm()  # start the verification workers before the clock starts
+    settle_gc()  # as `candor serve` does once started
     conn.send(("ready", op.port, os.getpid()))
     while True:
         msg = conn.recv()

@@ -136,6 +136,7 @@ def _serve_settings(args: argparse.Namespace) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> None:
     from api.identity import Identity
+    from client.cpu import settle_gc
     from server.app import Settings, create_server
     from server.database import lock_data, open_for_serving, redact
     from server.serving import check_bindable
@@ -171,6 +172,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         op.stop(grace=0)
         store.close()
         raise
+    settle_gc()  # after start-up: what lives now lives as long as the process
     # With --log-json, stderr carries JSON lines only.
     say = logging.getLogger("candor.serve").info if args.log_json else console.print
     say(f"candor operator serving {op.ledger.origin} on port {op.port} "
@@ -658,6 +660,7 @@ def cmd_rules_show(args: argparse.Namespace) -> None:
 
 def cmd_trustee_serve(args: argparse.Namespace) -> None:
     from api.identity import Identity
+    from client.cpu import settle_gc
     from server.database import lock_data, open_checked
     from server.serving import check_bindable
     from server.trustee import create_trustee_server
@@ -679,6 +682,7 @@ def cmd_trustee_serve(args: argparse.Namespace) -> None:
         raise
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    settle_gc()
     console.print(f"trustee {trustee.share.index} serving on port {port} (mirror size {store.size()}; "
                   f"following the operator at {trustee.mirror.conn.address})")
     print(f"listening on {port}", flush=True)

@@ -9,6 +9,7 @@ is not safe). Arguments and results are plain dataclasses and ints, pickled acro
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from collections.abc import Callable
@@ -17,6 +18,28 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+YOUNG_COLLECTION_THRESHOLD = 20_000
+"""Container allocations between two young-generation collections in a long-running
+process (CPython's default is 700)."""
+
+
+def settle_gc() -> None:
+    """Tune the cyclic garbage collector for a long-running service process, once it has
+    started (docs/performance.md, "Intake: one call per report, or a stream").
+
+    Everything alive now (modules, the alliance, caches, gRPC's objects) is moved out of the
+    collector's view with `gc.freeze`, and young collections run after 20,000 container
+    allocations instead of 700. Each report allocates hundreds of containers (decoded
+    entries, futures, protobuf wrappers), so with the defaults perf put about 8 % of the
+    operator's main process in the collector, most of it traversing objects that live as
+    long as the process. Reference cycles are still collected, only in larger, rarer
+    sweeps; nothing is disabled. Memory cost: at most the young objects of one sweep.
+    """
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, older, oldest)
+
 
 class CpuPool:
     def __init__(self, workers: int | None = None) -> None:
@@ -24,7 +47,8 @@ class CpuPool:
         self.workers = max(count, 0)
         """Worker processes (0: everything runs inline in the caller)."""
         spawn = multiprocessing.get_context("spawn")
-        self._executor = futures.ProcessPoolExecutor(max_workers=count, mp_context=spawn) if count > 0 else None
+        self._executor = (futures.ProcessPoolExecutor(max_workers=count, mp_context=spawn, initializer=settle_gc)
+                          if count > 0 else None)
 
     def submit(self, fn: Callable[..., T], *args: Any) -> futures.Future[T]:
         if self._executor is None:

@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING
 
 from api import wire
 from client.batch import JobWire, register_alliance, verify_batch
+from client.cpu import settle_gc
 from core import entries as e
 from core import escrow, merkle, state
 from core.alliance import Alliance
@@ -104,6 +105,7 @@ def _init_worker(genesis_leaf: bytes, server_pid: int) -> None:
     # The server handles Ctrl-C and shuts the pool down; a worker must not die first.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     register_alliance(genesis_leaf)
+    settle_gc()
     threading.Thread(target=_exit_with, args=(server_pid,), name="candor-intake-watch", daemon=True).start()
 
 

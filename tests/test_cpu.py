@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from api.identity import load_key_file
-from client.cpu import CpuPool
+from client.cpu import YOUNG_COLLECTION_THRESHOLD, CpuPool
 from core import threshold
 from core.errors import VerificationError
 
@@ -27,3 +27,33 @@ def test_share_and_verification_through_the_pool(workers: int) -> None:
             pool.submit(threshold.verify_share, pub, c, forged).result(timeout=60)
     finally:
         pool.close()
+
+
+def _collector_state() -> tuple[int, int, bool]:
+    """In a pool worker: the young threshold, the frozen count, and whether a cycle made
+    now is still collected."""
+    import gc
+    import weakref
+
+    class Node:
+        other: object = None
+
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    alive = weakref.ref(a)
+    del a, b
+    gc.collect()
+    return gc.get_threshold()[0], gc.get_freeze_count(), alive() is None
+
+
+def test_service_processes_settle_the_collector_without_disabling_it() -> None:
+    # A pool worker runs settle_gc at start-up: the state it found then is frozen and young
+    # collections are rarer, but a reference cycle made afterwards is still collected.
+    pool = CpuPool(1)
+    try:
+        threshold_0, frozen, collected = pool.submit(_collector_state).result(timeout=60)
+    finally:
+        pool.close()
+    assert threshold_0 == YOUNG_COLLECTION_THRESHOLD
+    assert frozen > 0
+    assert collected
