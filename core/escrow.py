@@ -136,6 +136,13 @@ def _extract_and_expand(dh: bytes, kem_context: bytes) -> bytes:
     return _labeled_expand(_KEM_SUITE, eae_prk, b"shared_secret", kem_context, N_SECRET)
 
 
+@functools.lru_cache(maxsize=16)
+def _recipient_key(recipient_public: bytes) -> X25519PublicKey:
+    """The recipient's key object, loaded once: an operator seals every escrow to the same
+    public key (loading costs about 8 µs of a 60 µs seal). Public data only."""
+    return X25519PublicKey.from_public_bytes(recipient_public)
+
+
 def encap(recipient_public: bytes, ephemeral_private: bytes | None = None) -> tuple[bytes, bytes]:
     """Encap(pkR) of RFC 9180 §4.1: (shared_secret, enc).
 
@@ -152,8 +159,7 @@ def encap(recipient_public: bytes, ephemeral_private: bytes | None = None) -> tu
     else:
         _check_len(ephemeral_private, N_SK, "ephemeral private key")
         sk_e = X25519PrivateKey.from_private_bytes(ephemeral_private)
-    pk_r = X25519PublicKey.from_public_bytes(recipient_public)
-    dh = _dh(sk_e, pk_r)
+    dh = _dh(sk_e, _recipient_key(recipient_public))
     enc = sk_e.public_key().public_bytes_raw()
     return _extract_and_expand(dh, enc + recipient_public), enc
 

@@ -307,3 +307,60 @@ def test_decode_unchecked_via_xy_is_decode_unchecked_or_refused(group: Group) ->
     for name in ("x_equals_p", "no_compression_flag", "infinity_with_x", "truncated_47"):
         with pytest.raises(InvalidInput):
             group.decode_unchecked_via_xy(encoding(name), generator_xy)
+
+
+# ---- uncompressed decoding: arkworks' own checks against the written-out ones ----
+
+def _xy_candidates() -> st.SearchStrategy[bytes]:
+    """96-byte strings around the edges of a valid uncompressed encoding."""
+    def point(k: int, torsion: bool) -> tuple[int, int]:
+        p = ARK.mul(ARK.generator(), k)
+        if torsion:
+            p = ARK.add(p, ARK.decode_unchecked(encoding("order_3_point")))
+        xy = ARK.encode_xy(p)
+        return int.from_bytes(xy[:48], "big"), int.from_bytes(xy[48:], "big")
+
+    def build(k: int, torsion: bool, how: str, r: int, byte: int, bit: int) -> bytes:
+        x, y = point(k, torsion)
+        if how == "negate_y":
+            y = FIELD_MODULUS - y
+        elif how == "random_y":
+            y = r % FIELD_MODULUS
+        elif how == "y_plus_p":
+            y += FIELD_MODULUS
+        elif how == "x_plus_p":
+            x += FIELD_MODULUS
+        elif how == "zero_x":  # (0, ±2) is on the curve, (0, y) for any other y is not
+            x, y = 0, (2 if r % 3 == 0 else FIELD_MODULUS - 2 if r % 3 == 1 else r % FIELD_MODULUS)
+        elif how == "zeros":
+            x = y = 0
+        data = bytearray(x.to_bytes(48, "big") + y.to_bytes(48, "big")) if max(x, y) < 1 << 384 \
+            else bytearray(96)
+        if how == "flip_bit":
+            data[byte] ^= 1 << bit
+        elif how == "flag_bits":
+            data[0 if r % 2 else 48] |= 0xE0 & (1 << (5 + bit % 3))
+        return bytes(data)
+
+    return st.builds(build, st.integers(1, ORDER - 1), st.booleans(),
+                     st.sampled_from(["as_is", "negate_y", "random_y", "y_plus_p", "x_plus_p", "zero_x", "zeros",
+                                      "flip_bit", "flag_bits"]),
+                     st.integers(0, 1 << 384), st.integers(0, 95), st.integers(0, 7))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_xy_candidates())
+def test_arkworks_uncompressed_decoding_has_the_written_out_verdicts(data: bytes) -> None:
+    """ArkworksGroup decodes transient points with arkworks' own range and on-curve checks
+    (core.group._ZERO_XY); py_ecc's backend computes them in Python. Same bytes, same
+    verdict, same message and same point, one at a time and in a batch."""
+    try:
+        expected = PYECC.encode_xy(PYECC.decode_xy_unchecked(data))
+    except InvalidInput as ex:
+        with pytest.raises(InvalidInput, match=re.escape(str(ex))):
+            ARK.decode_xy_unchecked(data)
+        with pytest.raises(InvalidInput, match=re.escape(f"point 1: {ex}")):
+            ARK.decode_xy_unchecked_many([ARK.encode_xy(ARK.generator()), data])
+        return
+    assert ARK.encode_xy(ARK.decode_xy_unchecked(data)) == expected == data
+    assert [ARK.encode_xy(p) for p in ARK.decode_xy_unchecked_many([data, data])] == [data, data]
