@@ -437,7 +437,12 @@ class ArkworksGroup(Group):
         return out
 
     def decode_xy(self, data: bytes) -> Point:
-        point = cast(G1Point, self.decode_xy_unchecked(data))
+        if type(data) is bytes and len(data) == XY_BYTES and data != _ZERO_XY:
+            try:
+                return G1Point.from_xy_bytes_be(data)  # the checks of decode_xy_unchecked, then the subgroup
+            except ValueError:
+                pass
+        point = cast(G1Point, self.decode_xy_unchecked(data))  # the exact reason for a refusal
         if not point.is_in_subgroup():
             raise InvalidInput(_NOT_IN_SUBGROUP)
         return point

@@ -364,3 +364,17 @@ def test_arkworks_uncompressed_decoding_has_the_written_out_verdicts(data: bytes
         return
     assert ARK.encode_xy(ARK.decode_xy_unchecked(data)) == expected == data
     assert [ARK.encode_xy(p) for p in ARK.decode_xy_unchecked_many([data, data])] == [data, data]
+
+
+@settings(max_examples=200, deadline=None)
+@given(_xy_candidates())
+def test_arkworks_checked_uncompressed_decoding_has_the_written_out_verdicts(data: bytes) -> None:
+    """The same for decode_xy, which adds the subgroup check (the candidates include points
+    with a component of order 3)."""
+    try:
+        expected = PYECC.encode_xy(PYECC.decode_xy(data))
+    except InvalidInput as ex:
+        with pytest.raises(InvalidInput, match=re.escape(str(ex))):
+            ARK.decode_xy(data)
+        return
+    assert ARK.encode_xy(ARK.decode_xy(data)) == expected == data
