@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from api import wire
-from client.batch import JOB_REPORTS, JobWire, register_alliance, verify_batch, verify_reports
+from client.batch import JOB_REPORTS, JobWire, job_size, register_alliance, verify_batch, verify_reports
 from core import entries as e
 from core import merkle, state
 from core.alliance import Alliance, alliance_of
@@ -96,6 +96,7 @@ def _replay_parallel(leaves: Sequence[bytes], progress: Progress | None,
     report = AuditReport(size=len(leaves), root=b"")
     run: list[tuple[int, bytes]] = []
     verdicts: list[Future[list[bool]]] = []
+    size = job_size(len(leaves), pool.workers)
 
     def flush() -> None:
         if run:
@@ -116,7 +117,7 @@ def _replay_parallel(leaves: Sequence[bytes], progress: Progress | None,
                 ally = alliance_of(signed, merkle.leaf_hash(leaf))
             if is_report:
                 run.append((index, leaf))
-                if len(run) >= JOB_REPORTS:
+                if len(run) >= size:
                     flush()
             if progress is not None and (index % 256 == 0 or index + 1 == len(leaves)):
                 progress(index + 1, len(leaves))

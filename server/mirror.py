@@ -22,7 +22,7 @@ from pathlib import Path
 
 from api import wire
 from api.identity import Identity
-from client.batch import JOB_REPORTS, JobWire, verify_reports
+from client.batch import JobWire, job_size, verify_reports
 from client.connection import Connection, Outage
 from client.cpu import CpuPool
 from client.verifier import LogVerifier
@@ -133,7 +133,7 @@ class Mirror:
 
         Runs of consecutive reports (no membership change between them, so one ring) go to
         `client.batch.verify_reports` on the CPU pool (gmpy2 and arkworks hold the GIL) in
-        jobs of `client.batch.JOB_REPORTS`: the very batch verification intake runs (one multi-scalar
+        jobs of `client.batch.job_size`: the very batch verification intake runs (one multi-scalar
         multiplication per kind and job). Meanwhile this thread applies each report with
         `verify=False` (every state check, ring currency included, but not the proof and
         the ring signature) and every other entry with `verify=True`. The page counts only
@@ -142,6 +142,7 @@ class Mirror:
         genesis = self.identity.genesis_leaf()
         run: list[JobWire] = []
         jobs: list[Future[list[bool]]] = []
+        size = job_size(len(leaves), self.cpu.workers)
         ring: tuple[tuple[bytes, ...], int] | None = None  # of the current run of reports
 
         def flush() -> None:
@@ -165,7 +166,7 @@ class Mirror:
                 staged.add(leaf, state.apply(staged.overlay, ally, index, signed, verify=not report))
                 if ring is not None and report:
                     run.append((leaf, ring[0], ring[1], index, None))
-                    if len(run) >= JOB_REPORTS:
+                    if len(run) >= size:
                         flush()
             flush()
             if all(all(job.result()) for job in jobs):
