@@ -186,3 +186,13 @@ def test_replay_batches_reports_and_still_names_a_bad_one(alliance_dir: Path, op
         assert (again.value.index, again.value.reason) == (bad, failure.value.reason)
     finally:
         pool.close()
+
+
+def test_job_size_spreads_small_ledgers_and_caps_large_ones() -> None:
+    from client.batch import JOB_MIN_REPORTS, JOB_REPORTS, job_size
+
+    assert job_size(3_005, 2) == JOB_REPORTS == 256  # a large ledger: the cheapest batches
+    assert job_size(300, 2) == 75  # a small one: two jobs per worker, none idle
+    assert job_size(1_000, 4) == 125
+    assert job_size(10, 2) == JOB_MIN_REPORTS  # never batches too small to be worth a job
+    assert job_size(1_000, 0) == JOB_REPORTS  # no workers counts as one
