@@ -25,7 +25,7 @@ process (CPython's default is 700)."""
 
 def settle_gc() -> None:
     """Tune the cyclic garbage collector for a long-running service process, once it has
-    started (docs/performance.md, "Intake: one call per report, or a stream").
+    started (docs/performance.md, "Less work per report in every verifier").
 
     Everything alive now (modules, the alliance, caches, gRPC's objects) is moved out of the
     collector's view with `gc.freeze`, and young collections run after 20,000 container
