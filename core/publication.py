@@ -103,7 +103,7 @@ from core.errors import InvalidInput, VerificationError
 from core.group import ORDER, POINT_BYTES, Point, default_group
 from core.paillier import SLOT_BITS
 from core.pedersen import PEDERSEN_DST, TIERS, Generators, random_scalar
-from core.proofs import BATCH_COEFFICIENT_BITS, SCALAR_BYTES, fiat_shamir_challenge
+from core.proofs import SCALAR_BYTES, batch_coefficients, fiat_shamir_challenge
 from core.rules import PER_MILLE
 
 __all__ = [
@@ -794,8 +794,8 @@ def _holds(gens: Generators, work: Sequence[tuple[_Decoded, _Equation]]) -> bool
     """Whether cofactor·Σ ρ·(equation) is the identity, ρ fresh 128-bit for each equation."""
     slot_gens = _slot_generators(gens)
     terms = _Terms()
-    for item, eq in work:
-        _accumulate(gens, slot_gens, item, eq, secrets.randbits(BATCH_COEFFICIENT_BITS), terms)
+    for (item, eq), rho in zip(work, batch_coefficients(len(work))):
+        _accumulate(gens, slot_gens, item, eq, rho, terms)
     return terms.is_identity_times_cofactor(gens)
 
 

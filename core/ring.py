@@ -70,7 +70,7 @@ from dataclasses import dataclass
 
 from core.errors import InvalidInput, VerificationError
 from core.group import ORDER, POINT_BYTES, XY_BYTES, Group, Point, compress_xy, default_group
-from core.proofs import BATCH_COEFFICIENT_BITS, SCALAR_BYTES, ScalarSource
+from core.proofs import SCALAR_BYTES, ScalarSource, batch_coefficients
 
 __all__ = [
     "BLINDING_DST",
@@ -631,10 +631,7 @@ def _combined_equation(group: Group, items: Sequence[_Decoded]) -> bool:
     h_coef = 0
     key_coef: dict[bytes, list[object]] = {}
     base_coef: dict[bytes, list[object]] = {}
-    # Every coefficient at once: one read of the system CSPRNG, not one per coefficient.
-    width = BATCH_COEFFICIENT_BITS // 8
-    pool = secrets.token_bytes(width * sum(item.sig.n + 2 for item in items))
-    draws = iter(int.from_bytes(pool[i: i + width], "big") for i in range(0, len(pool), width))
+    draws = iter(batch_coefficients(sum(item.sig.n + 2 for item in items)))
     for item in items:
         sig, coupon = item.sig, item.sig.coupon
         cx_coef = 0
