@@ -337,6 +337,12 @@ against 4 µs for the same arithmetic on Python integers, a cost paid for the 22
 points of every report at intake (tests/test_group.py holds the two to the same verdicts)."""
 
 
+def _arkworks_decodes(data: object) -> bool:
+    """Whether arkworks' uncompressed decoders alone decide `data`: 96 bytes other than
+    `_ZERO_XY`. Anything else, and anything they refuse, goes through `_parse_xy`."""
+    return type(data) is bytes and len(data) == XY_BYTES and data != _ZERO_XY
+
+
 class ArkworksGroup(Group):
     """The default backend: py-arkworks-bls12381 (Rust), ~40x faster than py_ecc."""
 
@@ -414,7 +420,7 @@ class ArkworksGroup(Group):
         return cast(G1Point, p).to_xy_bytes_be()
 
     def decode_xy_unchecked(self, data: bytes) -> Point:
-        if type(data) is bytes and len(data) == XY_BYTES and data != _ZERO_XY:
+        if _arkworks_decodes(data):
             try:
                 return G1Point.from_xy_bytes_unchecked_be(data)
             except ValueError:
@@ -429,7 +435,7 @@ class ArkworksGroup(Group):
         out: list[Point] = []
         try:
             for data in encoded:
-                if type(data) is not bytes or len(data) != XY_BYTES or data == _ZERO_XY:
+                if not _arkworks_decodes(data):
                     raise ValueError
                 out.append(make(data))
         except ValueError:
@@ -437,7 +443,7 @@ class ArkworksGroup(Group):
         return out
 
     def decode_xy(self, data: bytes) -> Point:
-        if type(data) is bytes and len(data) == XY_BYTES and data != _ZERO_XY:
+        if _arkworks_decodes(data):
             try:
                 return G1Point.from_xy_bytes_be(data)  # the checks of decode_xy_unchecked, then the subgroup
             except ValueError:
