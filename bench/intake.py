@@ -1132,8 +1132,8 @@ def bench_ring(members: int, s: BenchSettings, tmp: Path, say: Callable[[str], N
     # The box is shared: its load moves during the runs. Verification dominates the combined
     # floor, so it is measured again now and each primitive's floor is the mean of the two.
     say(f"ring {members}: verification costs again (floor b), after the runs")
-    before = {k: work[k] for k in ("validity", "ring", "validity_batched", "ring_batched")}
     after = floor_verify(alliance, sample, batch, s.samples)
+    before = {k: work[k] for k in after}
     work = {**work, **{k: (before[k] + after[k]) / 2 for k in before}}
     from api.v1 import governance_pb2 as gov
 
