@@ -32,7 +32,7 @@ from core.alliance import Alliance, alliance_of
 from core.errors import CandorError, Unavailable
 from core.group import default_group
 from core.proofs import batch_verify_validity, verify_validity
-from core.report_check import ValidityItem, report_items, verify_report
+from core.report_check import ValidityItem, joint_batch_holds, report_items, verify_report
 from core.ring import RingItem, batch_ring_verify, ring_verify
 
 #: What a worker gets for one entry: (leaf, ring keys in admission order, index of the last
@@ -124,6 +124,8 @@ def verify_batch(genesis_hash: bytes, jobs: Sequence[JobWire]) -> list[BaseExcep
         if checked.validity is not None:
             validity.append((pos, checked.validity))
         rings[pos] = checked.ring
+    if len(rings) > 1 and joint_batch_holds(gens, [item for _, item in validity], list(rings.values())):
+        return outcomes
     failed = _check_all(validity, lambda items: batch_verify_validity(gens, items),
                         lambda item: verify_validity(gens, *item))
     for pos, refusal in failed.items():

@@ -62,7 +62,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from core.errors import InvalidInput, VerificationError
-from core.group import ORDER, POINT_BYTES, XY_BYTES, Point
+from core.group import ORDER, POINT_BYTES, XY_BYTES, Group, Point
 from core.pedersen import TIERS, Generators, Tier, commit, random_scalar, validate_category_code
 
 __all__ = [
@@ -75,6 +75,9 @@ __all__ = [
     "prove_validity",
     "verify_validity",
     "batch_verify_validity",
+    "validity_batch_terms",
+    "BatchTerms",
+    "batch_equation_holds",
     "ValidityNonces",
     "validity_nonces",
 ]
@@ -96,6 +99,19 @@ def batch_coefficients(count: int) -> list[int]:
     width = BATCH_COEFFICIENT_BITS // 8
     pool = secrets.token_bytes(width * count)
     return [int.from_bytes(pool[i: i + width], "big") for i in range(0, len(pool), width)]
+
+
+BatchTerms = tuple[list[Point], list[int]]
+"""The points and scalars of a batch equation h·Σ scalars[i]·points[i] = 0 (h the cofactor)."""
+
+
+def batch_equation_holds(group: Group, *terms: BatchTerms) -> bool:
+    """Whether h·Σ scalars·points over all of `terms` is the identity: one MSM and one
+    multiplication by the cofactor, for one batch equation or several added together."""
+    points = [p for pts, _ in terms for p in pts]
+    scalars = [k for _, ks in terms for k in ks]
+    return group.is_identity(group.mul_by_cofactor(group.msm(points, scalars)))
+
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -464,9 +480,8 @@ def _explain_failure(gens: Generators, item: _Decoded) -> VerificationError:
     return VerificationError("validity proof fails its group equations")
 
 
-def _combined_equation(gens: Generators, items: Sequence[_Decoded]) -> bool:
-    """Whether h·Σ_i Σ_j ρ_ij·(a_ij + e_ij·C_i − e_ij·G_{c_i,j} − z_ij·H) is the identity."""
-    group = gens.group
+def _equation_terms(gens: Generators, items: Sequence[_Decoded]) -> BatchTerms:
+    """The terms of Σ_i Σ_j ρ_ij·(a_ij + e_ij·C_i − e_ij·G_{c_i,j} − z_ij·H), fresh ρ_ij."""
     points: list[Point] = []
     scalars: list[int] = []
     h_coef = 0
@@ -492,7 +507,12 @@ def _combined_equation(gens: Generators, items: Sequence[_Decoded]) -> bool:
     for (category, j), coef in g_coef.items():
         points.append(gens.g(category, j))
         scalars.append(coef)
-    return group.is_identity(group.mul_by_cofactor(group.msm(points, scalars)))
+    return points, scalars
+
+
+def _combined_equation(gens: Generators, items: Sequence[_Decoded]) -> bool:
+    """Whether h·Σ_i Σ_j ρ_ij·(a_ij + e_ij·C_i − e_ij·G_{c_i,j} − z_ij·H) is the identity."""
+    return batch_equation_holds(gens.group, _equation_terms(gens, items))
 
 
 def verify_validity(gens: Generators, stmt: ReportStatement, proof: ValidityProof) -> None:
@@ -509,6 +529,24 @@ def verify_validity(gens: Generators, stmt: ReportStatement, proof: ValidityProo
     item = _decode(gens, stmt, proof)
     if not _combined_equation(gens, [item]):
         raise _explain_failure(gens, item)
+
+
+def _decode_all(gens: Generators, items: Sequence[tuple[ReportStatement, ValidityProof]]) -> list[_Decoded]:
+    decoded: list[_Decoded] = []
+    for i, (stmt, proof) in enumerate(items):
+        try:
+            decoded.append(_decode(gens, stmt, proof))
+        except VerificationError as ex:
+            raise VerificationError(f"item {i}: {ex}") from None
+    return decoded
+
+
+def validity_batch_terms(gens: Generators, items: Sequence[tuple[ReportStatement, ValidityProof]]) -> BatchTerms:
+    """The terms of `batch_verify_validity`'s batch equation over `items`, with fresh
+    coefficients, to be added to another batch equation (`batch_equation_holds`); raises
+    VerificationError "item i: ..." for an item whose challenges or points are bad, as
+    `batch_verify_validity` does."""
+    return _equation_terms(gens, _decode_all(gens, items))
 
 
 def batch_verify_validity(
@@ -562,12 +600,7 @@ def batch_verify_validity(
 
     If the batch equation fails, items are re-verified one at a time to find which one.
     """
-    decoded: list[_Decoded] = []
-    for i, (stmt, proof) in enumerate(items):
-        try:
-            decoded.append(_decode(gens, stmt, proof))
-        except VerificationError as ex:
-            raise VerificationError(f"item {i}: {ex}") from None
+    decoded = _decode_all(gens, items)
     if not decoded or _combined_equation(gens, decoded):
         return
     for i, item in enumerate(decoded):

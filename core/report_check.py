@@ -28,8 +28,9 @@ from core import entries as e
 from core.alliance import Alliance
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, StaleRing, VerificationError
 from core.group import default_group
-from core.proofs import ReportStatement, ValidityProof, verify_validity
-from core.ring import RingItem, RingSignature, ring_context, ring_verify
+from core.pedersen import Generators
+from core.proofs import ReportStatement, ValidityProof, batch_equation_holds, validity_batch_terms, verify_validity
+from core.ring import RingItem, RingSignature, ring_batch_terms, ring_context, ring_verify
 
 #: One validity-proof batch item: (statement, proof).
 ValidityItem = tuple[ReportStatement, ValidityProof]
@@ -130,6 +131,35 @@ def _ring_item(ally: Alliance, signed: e.SignedEntry, subject_tag: bytes, ring_c
         raise Conflict("no member is admitted: there is no ring to sign with")
     sig = RingSignature.from_bytes(signed.ring_signature)
     return ring_context(ally.genesis_hash, changed_at, tuple(ring)), subject_tag, signed.signed_message(), sig
+
+
+def joint_batch_holds(gens: Generators, validity: Sequence[ValidityItem], rings: Sequence[RingItem]) -> bool:
+    """Whether the validity proofs `validity` and the ring signatures `rings` all verify,
+    checked as ONE batch equation: the terms of `core.proofs.batch_verify_validity`'s and of
+    `core.ring.batch_ring_verify`'s batch equations, each with its own fresh coefficients,
+    added together into one multi-scalar multiplication and one multiplication by the
+    cofactor. False if any item fails (a bad challenge sum or point, or an equation): the
+    caller then runs the two batches apart, and items alone, to name it.
+
+    Why one equation: the MSM's cost per point falls with its size, so one MSM over both
+    kinds of terms costs less than two (docs/performance.md, "One equation per batch").
+
+    Soundness. Each batch equation is Σ ρ_k·D_k over its items' residues D_k, with
+    independent uniform 128-bit ρ_k drawn after the items are fixed, multiplied by the
+    cofactor h; the two docstrings cited above show that h·D_k = 0 for every k is exactly
+    the items being valid. The sum of the two equations is again Σ ρ_k·D_k over the union
+    of the residues, with independent uniform coefficients: if some h·D_k ≠ 0, fixing every
+    other coefficient leaves the G1 part of the sum the identity for one residue of ρ_k mod
+    q only, so the joint check accepts with probability at most 2^-128, as either batch
+    alone does. It accepts nothing the two batches would refuse, and the same points are
+    decoded with the same checks (the commitments C, the coupon commitments Cx and the link
+    tags I subgroup-checked, the transient points on the curve only).
+    """
+    try:
+        return batch_equation_holds(gens.group, validity_batch_terms(gens, validity),
+                                    ring_batch_terms(gens.group, rings))
+    except VerificationError:
+        return False
 
 
 def verify_report(ally: Alliance, signed: e.SignedEntry, ring: Sequence[bytes], changed_at: int, index: int,

@@ -70,7 +70,7 @@ from dataclasses import dataclass
 
 from core.errors import InvalidInput, VerificationError
 from core.group import ORDER, POINT_BYTES, XY_BYTES, Group, Point, compress_xy, default_group
-from core.proofs import SCALAR_BYTES, ScalarSource, batch_coefficients
+from core.proofs import SCALAR_BYTES, BatchTerms, ScalarSource, batch_coefficients, batch_equation_holds
 
 __all__ = [
     "BLINDING_DST",
@@ -87,6 +87,7 @@ __all__ = [
     "RingItem",
     "RingSignature",
     "batch_ring_verify",
+    "ring_batch_terms",
     "blinding_base",
     "link_base",
     "link_tag",
@@ -616,9 +617,9 @@ def _decode(group: Group, context: RingContext, subject_tag: bytes, message: byt
     )
 
 
-def _combined_equation(group: Group, items: Sequence[_Decoded]) -> bool:
-    """Whether h·Σ [Σ_j ρ_j·(A_j + c_j·Cx − c_j·P_j − w_j·H) + α·(t1 + e·Cx − z1·G − z2·H)
-    + β·(t2 + e·I − z1·B_S)] is the identity, h the cofactor.
+def _equation_terms(group: Group, items: Sequence[_Decoded]) -> BatchTerms:
+    """The terms of h·Σ [Σ_j ρ_j·(A_j + c_j·Cx − c_j·P_j − w_j·H) + α·(t1 + e·Cx − z1·G − z2·H)
+    + β·(t2 + e·I − z1·B_S)], h the cofactor, with fresh coefficients.
 
     The transient points (A_j, t1, t2) carry the 128-bit coefficients ρ_j, α, β as they
     are; Cx and I one full scalar each; the fixed bases G, H, each member key P_j and each
@@ -663,7 +664,12 @@ def _combined_equation(group: Group, items: Sequence[_Decoded]) -> bool:
     for point, coef in (*key_coef.values(), *base_coef.values()):
         points.append(point)
         scalars.append(coef)  # type: ignore[arg-type]
-    return group.is_identity(group.mul_by_cofactor(group.msm(points, scalars)))
+    return points, scalars
+
+
+def _combined_equation(group: Group, items: Sequence[_Decoded]) -> bool:
+    """Whether the batch equation of `items` (`_equation_terms`) holds."""
+    return batch_equation_holds(group, _equation_terms(group, items))
 
 
 def _explain_failure(group: Group, item: _Decoded) -> VerificationError:
@@ -710,6 +716,24 @@ def ring_verify(group: Group, context: RingContext, subject_tag: bytes, message:
 RingItem = tuple[RingContext, bytes, bytes, RingSignature]
 
 
+def _decode_all(group: Group, items: Sequence[RingItem]) -> list[_Decoded]:
+    decoded: list[_Decoded] = []
+    for idx, (context, subject_tag, message, sig) in enumerate(items):
+        try:
+            decoded.append(_decode(group, context, subject_tag, message, sig))
+        except VerificationError as ex:
+            raise VerificationError(f"item {idx}: {ex}") from None
+    return decoded
+
+
+def ring_batch_terms(group: Group, items: Sequence[RingItem]) -> BatchTerms:
+    """The terms of `batch_ring_verify`'s batch equation over `items`, with fresh
+    coefficients, to be added to another batch equation (`core.proofs.batch_equation_holds`);
+    raises VerificationError "item i: ..." for an item that fails before its equations, as
+    `batch_ring_verify` does."""
+    return _equation_terms(group, _decode_all(group, items))
+
+
 def batch_ring_verify(group: Group, items: Sequence[RingItem]) -> None:
     """Verify many ring signatures (context, subject_tag, message, sig) in one MSM.
 
@@ -737,12 +761,7 @@ def batch_ring_verify(group: Group, items: Sequence[RingItem]) -> None:
     own transient points and still be accepted, for the same true statement; nobody else
     can, since the hashes bind those bytes; and no torsion can reach I or Cx.
     """
-    decoded: list[_Decoded] = []
-    for idx, (context, subject_tag, message, sig) in enumerate(items):
-        try:
-            decoded.append(_decode(group, context, subject_tag, message, sig))
-        except VerificationError as ex:
-            raise VerificationError(f"item {idx}: {ex}") from None
+    decoded = _decode_all(group, items)
     if not decoded or _combined_equation(group, decoded):
         return
     for idx, item in enumerate(decoded):

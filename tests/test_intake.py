@@ -24,13 +24,14 @@ import pytest
 from api import wire
 from api.identity import Identity
 from api.v1 import governance_pb2 as gov
-from client.batch import verify_batch
+from client.batch import register_alliance, verify_batch
 from client.connection import Connection
 from client.sdk import Member
 from core import entries as e
 from core import errors, report_check, ring, state
 from core.escrow import ESCROW_BYTES
-from core.group import default_group
+from core.group import ORDER, default_group
+from core.proofs import ValidityProof
 from server.intake import Job, Verifier
 
 SUBJECT = "anchor-intake"
@@ -213,6 +214,42 @@ def test_one_bad_report_in_a_batch_leaves_the_others_accepted(operator: Any, ali
     finally:
         batcher.close()
     assert got == expected
+
+
+def test_one_equation_for_both_proofs_refuses_what_either_batch_refuses(operator: Any, alice: Member) -> None:
+    """The worker checks a batch's validity proofs and ring signatures as one equation
+    (`report_check.joint_batch_holds`). A report wrong only in a validity equation, or only
+    in a ring equation (each hash-consistent, so nothing but the equation can see it), makes
+    that equation fail among good reports; each report still gets its one-at-a-time verdict."""
+    goods = [alice.prepare_report(f"{SUBJECT}-{i}", "fake_traffic", i % 4, recent(), refresh=False)
+             for i in range(4)]
+    good = alice.prepare_report(SUBJECT, "false_advertising", "serious", recent(), refresh=False)
+    body: Any = wire.signed_entry_from_bytes(good).entry.body
+    proof = ValidityProof.from_bytes(body.validity_proof)
+    z = list(proof.z)
+    z[2] = (z[2] + 5) % ORDER
+    bad_validity = resigned(alice, good, validity_proof=dataclasses.replace(proof, z=tuple(z)).to_bytes())
+    sig = ring.RingSignature.from_bytes(wire.signed_entry_from_bytes(good).ring_signature or b"")
+    bad_ring = with_ring_signature(good, dataclasses.replace(sig, z1=(sig.z1 + 1) % ORDER).to_bytes())
+    reference_of = one_at_a_time(operator.ledger)
+    keys, changed_at = state.current_ring(operator.ledger.view)
+    ally, index = operator.ledger.alliance, operator.ledger.store.size()
+
+    def holds(leaves: list[bytes]) -> bool:
+        items = [report_check.report_items(ally, wire.signed_entry_from_bytes(leaf), keys, changed_at, index)
+                 for leaf in leaves]
+        return report_check.joint_batch_holds(ally.generators, [i.validity for i in items if i.validity],
+                                              [i.ring for i in items])
+
+    assert holds(goods)
+    for bad, refusal in ((bad_validity, "validity proof branch 2"), (bad_ring, "ring signature")):
+        reference = verdict(reference_of, bad)
+        assert reference is not None and reference[1].startswith(refusal), reference
+        assert not holds([*goods[:2], bad, *goods[2:]])
+        jobs = [Job(leaf, tuple(keys), changed_at, index).wire() for leaf in [*goods[:2], bad, *goods[2:]]]
+        outcomes = verify_batch(register_alliance(operator.ledger.store.entry(0)), jobs)
+        assert [None if o is None else (type(o).__name__, str(o)) for o in outcomes] == [
+            None, None, reference, None, None]
 
 
 def test_batch_function_matches_sequential_for_a_retraction(operator: Any, alice: Member,
