@@ -83,6 +83,7 @@ class Ledger:
         self.view = StoreView(store)
         self.nodes = NodeCache(store)
         self._receipt_note: tuple[int, int, bytes] | None = None  # (_changes(), size, cosigned note)
+        self._receipt_note_lock = threading.Lock()
         self.checkpoint_interval = checkpoint_interval
         self.clock = clock
         self._cp_cond = threading.Condition()
@@ -188,12 +189,14 @@ class Ledger:
         with self._cp_cond:
             return self._cp_changes
 
-    def _wait_change(self, seen: int, timeout: float) -> None:
-        """Wait until `checkpoint_changed` is called after `_changes()` returned `seen`. The
-        timeout is only a fallback (a shared store's other servers notify over LISTEN/NOTIFY)."""
+    def _wait_change(self, seen: int, timeout: float) -> bool:
+        """Wait until `checkpoint_changed` is called after `_changes()` returned `seen`; False
+        if `timeout` passed first. The timeout is only a fallback (a shared store's other
+        servers notify over LISTEN/NOTIFY, and a notification can be lost)."""
         with self._cp_cond:
             if self._cp_changes == seen:
                 self._cp_cond.wait(timeout=timeout)
+            return self._cp_changes != seen
 
     def commit(self, batch: AppendBatch, decided: int) -> None:
         """Commit `batch` (which decided `decided` entries) to this process's own store."""
@@ -441,23 +444,43 @@ class Ledger:
         """Entry `index` with its inclusion proof in the tree of `size`."""
         return ProvenEntry(index, self.store.entry(index), tuple(self.inclusion_proof(index, size)))
 
+    def _latest_note(self, seen: int, reread: bool) -> tuple[int, bytes] | None:
+        """(size, cosigned note) of the latest checkpoint, read once per `seen` value of
+        `_changes()` (or again if `reread`); None before the first checkpoint."""
+        with self._receipt_note_lock:
+            kept = self._receipt_note
+            if kept is not None and kept[0] == seen and not reread:
+                return kept[1], kept[2]
+            try:
+                size, note = self.checkpoint_with_cosignatures()
+            except NotFound:
+                return None
+            # Tagged with the count read before the store: a change in between re-reads.
+            self._receipt_note = (seen, size, note)
+        self.nodes.follow(size)  # another server's appends: their nodes in one read
+        return size, note
+
     def receipt(self, index: int, timeout: float = 30.0, *, leaf: bytes | None = None) -> Receipt:
         """The receipt of entry `index` once a checkpoint covers it. `leaf`: the bytes appended
         at `index`, if the caller has them.
 
-        The cosigned note of the latest checkpoint is kept until a checkpoint or cosignature
-        changes, so a run of receipts reads it once; any signed checkpoint covering `index`
-        makes a valid receipt, and a later one is no better for it."""
-        seen = self._changes()
-        kept = self._receipt_note
-        if kept is not None and kept[0] == seen and kept[1] > index:
-            size, note = kept[1], kept[2]
-        else:
-            size, _ = self.wait_checkpoint(index + 1, timeout)
-            size, note = self.checkpoint_with_cosignatures(size)
-            # Tagged with the count read before the store: a change in between re-reads.
-            self._receipt_note = (seen, size, note)
-            self.nodes.follow(size)  # another server's appends: their nodes in one read
+        Any signed checkpoint covering `index` makes a valid receipt, and a later one is no
+        better for it: the latest one's cosigned note is kept until a checkpoint or a
+        cosignature changes (`_changes`), so the receipts of a batch, which all wait for the
+        same next checkpoint, read it once between them. After a wait that heard of no change
+        it is read from the store again (a notification from another server can be lost)."""
+        deadline = time.monotonic() + timeout
+        reread = False
+        while True:
+            seen = self._changes()
+            kept = self._latest_note(seen, reread)
+            if kept is not None and kept[0] > index:
+                size, note = kept
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise Unavailable(f"no checkpoint covers size {index + 1} yet; retry GetReceipt shortly")
+            reread = not self._wait_change(seen, min(remaining, 0.2))
         if leaf is None:
             leaf = self.store.entry(index)
         # `size` is a stored checkpoint's: no need to check it against the ledger's size.

@@ -478,6 +478,28 @@ def test_lease_churn_keeps_one_history(alliance_dir: Path, pg_url: str, schema: 
             s.close()
 
 
+def test_a_receipt_comes_on_a_server_that_missed_the_checkpoint_notification(alliance_dir: Path, pg_url: str,
+                                                                             schema: str) -> None:
+    """Server B keeps the latest cosigned checkpoint note between changes it hears of, so a
+    batch's receipts read it once (`Ledger.receipt`). A checkpoint signed by server A whose
+    notification B never gets must still reach B's receipts: after a wait that heard
+    nothing, B reads the store again instead of trusting what it kept."""
+    from server.ceremony import bootstrap_entries
+
+    migrate_data(pg_url, schema=schema)
+    signer = Identity.load(alliance_dir / "operator").note_signer()
+    with PostgresStore(pg_url, schema=schema, auto_migrate=False) as store_a, \
+            PostgresStore(pg_url, schema=schema, auto_migrate=False) as store_b:
+        ledger_a, ledger_b = Ledger(store_a, signer), Ledger(store_b, signer)  # no watcher threads: B hears nothing
+        size = ledger_a.append_now(bootstrap_entries(alliance_dir / "operator"))
+        first = ledger_b.receipt(size - 1, timeout=5)
+        assert first.checkpoint_size == size
+        added = ledger_a.append_now([revoke_leaf(alliance_dir, "c")])  # a new checkpoint, signed by A alone
+        assert added == size + 1
+        later = ledger_b.receipt(size, timeout=5)  # would wait out its timeout on the kept note
+        assert later.checkpoint_size == size + 1 and later.index == size
+
+
 def test_an_intake_row_is_decided_once(alliance_dir: Path, pg_url: str, schema: str) -> None:
     """A row its server cancelled can never be appended, and an outcome must match its entry."""
     migrate_data(pg_url, schema=schema)
