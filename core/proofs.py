@@ -55,11 +55,13 @@ Batch verification (docs/reports.md "MUST be batch-verifiable"): see `batch_veri
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import re
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from core.errors import InvalidInput, VerificationError
 from core.group import ORDER, POINT_BYTES, XY_BYTES, Group, Point
@@ -78,6 +80,7 @@ __all__ = [
     "validity_batch_terms",
     "BatchTerms",
     "batch_equation_holds",
+    "decode_items",
     "ValidityNonces",
     "validity_nonces",
 ]
@@ -101,6 +104,7 @@ def batch_coefficients(count: int) -> list[int]:
     return [int.from_bytes(pool[i: i + width], "big") for i in range(0, len(pool), width)]
 
 
+_D = TypeVar("_D")
 BatchTerms = tuple[list[Point], list[int]]
 """The points and scalars of a batch equation h·Σ scalars[i]·points[i] = 0 (h the cofactor)."""
 
@@ -111,6 +115,19 @@ def batch_equation_holds(group: Group, *terms: BatchTerms) -> bool:
     points = [p for pts, _ in terms for p in pts]
     scalars = [k for _, ks in terms for k in ks]
     return group.is_identity(group.mul_by_cofactor(group.msm(points, scalars)))
+
+
+def decode_items(decode: Callable[..., _D], items: Sequence[tuple[Any, ...]]) -> list[_D]:
+    """`decode(*item)` for each of a batch's `items`, naming a refusal by its position: a
+    VerificationError "item i: ..." (batch verification of validity, ring and publication
+    proofs)."""
+    decoded: list[_D] = []
+    for i, item in enumerate(items):
+        try:
+            decoded.append(decode(*item))
+        except VerificationError as ex:
+            raise VerificationError(f"item {i}: {ex}") from None
+    return decoded
 
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -531,22 +548,12 @@ def verify_validity(gens: Generators, stmt: ReportStatement, proof: ValidityProo
         raise _explain_failure(gens, item)
 
 
-def _decode_all(gens: Generators, items: Sequence[tuple[ReportStatement, ValidityProof]]) -> list[_Decoded]:
-    decoded: list[_Decoded] = []
-    for i, (stmt, proof) in enumerate(items):
-        try:
-            decoded.append(_decode(gens, stmt, proof))
-        except VerificationError as ex:
-            raise VerificationError(f"item {i}: {ex}") from None
-    return decoded
-
-
 def validity_batch_terms(gens: Generators, items: Sequence[tuple[ReportStatement, ValidityProof]]) -> BatchTerms:
     """The terms of `batch_verify_validity`'s batch equation over `items`, with fresh
     coefficients, to be added to another batch equation (`batch_equation_holds`); raises
     VerificationError "item i: ..." for an item whose challenges or points are bad, as
     `batch_verify_validity` does."""
-    return _equation_terms(gens, _decode_all(gens, items))
+    return _equation_terms(gens, decode_items(functools.partial(_decode, gens), items))
 
 
 def batch_verify_validity(
@@ -600,7 +607,7 @@ def batch_verify_validity(
 
     If the batch equation fails, items are re-verified one at a time to find which one.
     """
-    decoded = _decode_all(gens, items)
+    decoded = decode_items(functools.partial(_decode, gens), items)
     if not decoded or _combined_equation(gens, decoded):
         return
     for i, item in enumerate(decoded):

@@ -93,6 +93,7 @@ below q): z_N for slots 1..S, z_R, z_u, z_σ, then e_{i,0}, z_{i,0}, z_{i,1} for
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import weakref
@@ -103,7 +104,7 @@ from core.errors import InvalidInput, VerificationError
 from core.group import ORDER, POINT_BYTES, Point, default_group
 from core.paillier import SLOT_BITS
 from core.pedersen import PEDERSEN_DST, TIERS, Generators, random_scalar
-from core.proofs import SCALAR_BYTES, batch_coefficients, fiat_shamir_challenge
+from core.proofs import SCALAR_BYTES, batch_coefficients, decode_items, fiat_shamir_challenge
 from core.rules import PER_MILLE
 
 __all__ = [
@@ -870,12 +871,7 @@ def verify_batch(
 
     If the batch fails, items are re-verified one by one to find the bad one.
     """
-    decoded: list[_Decoded] = []
-    for n, (stmt, proof) in enumerate(items):
-        try:
-            decoded.append(_decode(gens, stmt, proof))
-        except VerificationError as ex:
-            raise VerificationError(f"item {n}: {ex}") from None
+    decoded = decode_items(functools.partial(_decode, gens), items)
     if not decoded or _holds(gens, _all_equations(decoded)):
         return
     for n, item in enumerate(decoded):

@@ -70,7 +70,7 @@ from dataclasses import dataclass
 
 from core.errors import InvalidInput, VerificationError
 from core.group import ORDER, POINT_BYTES, XY_BYTES, Group, Point, compress_xy, default_group
-from core.proofs import SCALAR_BYTES, BatchTerms, ScalarSource, batch_coefficients, batch_equation_holds
+from core.proofs import SCALAR_BYTES, BatchTerms, ScalarSource, batch_coefficients, batch_equation_holds, decode_items
 
 __all__ = [
     "BLINDING_DST",
@@ -716,22 +716,12 @@ def ring_verify(group: Group, context: RingContext, subject_tag: bytes, message:
 RingItem = tuple[RingContext, bytes, bytes, RingSignature]
 
 
-def _decode_all(group: Group, items: Sequence[RingItem]) -> list[_Decoded]:
-    decoded: list[_Decoded] = []
-    for idx, (context, subject_tag, message, sig) in enumerate(items):
-        try:
-            decoded.append(_decode(group, context, subject_tag, message, sig))
-        except VerificationError as ex:
-            raise VerificationError(f"item {idx}: {ex}") from None
-    return decoded
-
-
 def ring_batch_terms(group: Group, items: Sequence[RingItem]) -> BatchTerms:
     """The terms of `batch_ring_verify`'s batch equation over `items`, with fresh
     coefficients, to be added to another batch equation (`core.proofs.batch_equation_holds`);
     raises VerificationError "item i: ..." for an item that fails before its equations, as
     `batch_ring_verify` does."""
-    return _equation_terms(group, _decode_all(group, items))
+    return _equation_terms(group, decode_items(functools.partial(_decode, group), items))
 
 
 def batch_ring_verify(group: Group, items: Sequence[RingItem]) -> None:
@@ -761,7 +751,7 @@ def batch_ring_verify(group: Group, items: Sequence[RingItem]) -> None:
     own transient points and still be accepted, for the same true statement; nobody else
     can, since the hashes bind those bytes; and no torsion can reach I or Cx.
     """
-    decoded = _decode_all(group, items)
+    decoded = decode_items(functools.partial(_decode, group), items)
     if not decoded or _combined_equation(group, decoded):
         return
     for idx, item in enumerate(decoded):
