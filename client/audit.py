@@ -68,7 +68,7 @@ def replay(leaves: Sequence[bytes], progress: Progress | None = None, *,
 
     Runs of consecutive reports have their validity proofs and ring signatures verified in
     batches by `client.batch.verify_batch`, the very function intake runs (one
-    multi-scalar multiplication per kind and batch); every other check runs entry by entry
+    multi-scalar multiplication per batch); every other check runs entry by entry
     through `core.state.apply`, the very code the operator ran before appending.
 
     With a `pool` (`client.cpu.CpuPool`, one worker per core for `candor audit`) its

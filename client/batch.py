@@ -11,9 +11,11 @@ knows the alliance from `register_alliance` once per process.
 Exact verdicts. A batch must give each job the error it would have got alone
 (`core.report_check.verify_report`, which a job alone gets). `core.report_check.report_items`
 runs every check of an entry but its group equations and raises exactly that error, or
-returns the equations' inputs, which go into the batch equations (`core.proofs.batch_verify_validity`,
-`core.ring.batch_ring_verify`: one multi-scalar multiplication for many items); if a batch
-equation fails, its items are re-verified one at a time with `verify_validity` /
+returns the equations' inputs, which go into one batch equation for both kinds of proof
+(`core.report_check.joint_batch_holds`: one multi-scalar multiplication for many items); if
+it fails, the validity proofs and ring signatures are checked in batches of their own
+(`core.proofs.batch_verify_validity`, `core.ring.batch_ring_verify`), and if one of those
+fails, its items are re-verified one at a time with `verify_validity` /
 `ring_verify`, whose messages are the ones `verify_report` gives (the batch and single
 verifiers accept exactly the same proofs; see their docstrings). Items that fail validity
 never reach the ring batch, as in the one-at-a-time order. `tests/test_intake.py` compares
@@ -41,7 +43,7 @@ JobWire = tuple[bytes, tuple[bytes, ...], int, int, "bytes | None"]
 T = TypeVar("T")
 
 JOB_REPORTS = 256
-"""Most reports per verification job of a mirror or an audit (one batch equation per kind):
+"""Most reports per verification job of a mirror or an audit (one batch equation):
 past 256 the multi-scalar multiplication costs no less per report (docs/performance.md,
 "Verification paths")."""
 JOB_MIN_REPORTS = 32
