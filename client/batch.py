@@ -126,8 +126,12 @@ def verify_batch(genesis_hash: bytes, jobs: Sequence[JobWire]) -> list[BaseExcep
         if checked.validity is not None:
             validity.append((pos, checked.validity))
         rings[pos] = checked.ring
-    if len(rings) > 1 and joint_batch_holds(gens, [item for _, item in validity], list(rings.values())):
-        return outcomes
+    if len(rings) > 1:
+        try:
+            if joint_batch_holds(gens, [item for _, item in validity], list(rings.values())):
+                return outcomes
+        except Exception:  # noqa: BLE001 - as `_check_all`: the batches apart name what failed
+            pass
     failed = _check_all(validity, lambda items: batch_verify_validity(gens, items),
                         lambda item: verify_validity(gens, *item))
     for pos, refusal in failed.items():
