@@ -131,7 +131,7 @@ FLOOR_METHOD = f"/{FLOOR_SERVICE}/Echo"
 FLOOR_STREAM_METHOD = f"/{FLOOR_SERVICE}/EchoStream"
 MODES = ("unary", "stream")  # SubmitReport, one call per report; SubmitReports, one stream per client
 DEFAULT_STREAM_WINDOW = 64  # unanswered reports per stream, as many as the operator keeps in flight
-SUBJECTS = 200  # reports cluster on a few hundred anchors, as they would in practice
+SUBJECTS = 200  # reports cluster on a few hundred anchors (--subjects to spread them)
 
 
 # -- set-up ---------------------------------------------------------------------------------
@@ -497,7 +497,7 @@ def _cheap_pool(public_key: Any) -> Any:
 
 
 def _prepare_worker(alliance: str, address: str, names: Sequence[str], count: int, state_dir: str,
-                    seed: int) -> list[bytes]:
+                    seed: int, subjects: int = SUBJECTS) -> list[bytes]:
     """In a spawned process: `count` report leaves made by the members `names`, in turn."""
     import datetime as _dt
 
@@ -519,7 +519,7 @@ def _prepare_worker(alliance: str, address: str, names: Sequence[str], count: in
         for i in range(count):
             m = members[i % len(members)]
             leaves.append(m.prepare_report(
-                f"anchor-{rng.randrange(SUBJECTS)}", rng.choice(m.categories), rng.randrange(4),
+                f"anchor-{rng.randrange(subjects)}", rng.choice(m.categories), rng.randrange(4),
                 today - _dt.timedelta(days=rng.randrange(1, 365)), b"evidence %d" % i, refresh=False))
     finally:
         for m in members:
@@ -527,8 +527,10 @@ def _prepare_worker(alliance: str, address: str, names: Sequence[str], count: in
     return leaves
 
 
-def prepare_reports(alliance: Path, address: str, count: int, state_dir: Path, procs: int = 2) -> list[bytes]:
-    """`count` signed report leaves from all members, prepared in `procs` processes."""
+def prepare_reports(alliance: Path, address: str, count: int, state_dir: Path, procs: int = 2,
+                    subjects: int = SUBJECTS) -> list[bytes]:
+    """`count` signed report leaves from all members, prepared in `procs` processes, each
+    about one of `subjects` anchors drawn at random."""
     names = list(member_names(len(list(alliance.glob("member-*")))))
     if count <= 0:
         return []
@@ -540,7 +542,7 @@ def prepare_reports(alliance: Path, address: str, count: int, state_dir: Path, p
             share = count // procs + (1 if p < count % procs else 0)
             mine = names[p::procs] or names
             futs.append(pool.submit(_prepare_worker, str(alliance), address, mine, share, str(state_dir),
-                                    random.getrandbits(32)))
+                                    random.getrandbits(32), subjects))
         leaves = [leaf for f in futs for leaf in f.result()]
     random.shuffle(leaves)
     return leaves
@@ -1026,6 +1028,7 @@ class BenchSettings:
     pg_url: str = DEFAULT_PG_URL
     modes: tuple[str, ...] = MODES  # a run of each per verify-workers setting, in this order
     stream_window: int = DEFAULT_STREAM_WINDOW  # unanswered reports per client stream
+    subjects: int = SUBJECTS  # anchors the reports are about, drawn at random
 
     def __post_init__(self) -> None:
         from core.errors import InvalidInput
@@ -1034,6 +1037,8 @@ class BenchSettings:
             raise InvalidInput(f"--store {self.store!r} is not one of {', '.join(STORES)}")
         if self.servers < 1:
             raise InvalidInput(f"--servers is {self.servers}; run at least one server")
+        if self.subjects < 1:
+            raise InvalidInput(f"--subjects is {self.subjects}; reports need at least one anchor")
         if self.servers > 1 and self.store != "postgresql":
             raise InvalidInput(f"--servers {self.servers} needs --store postgresql: a SQLite file belongs to one "
                                "server process")
@@ -1074,7 +1079,7 @@ def bench_ring(members: int, s: BenchSettings, tmp: Path, say: Callable[[str], N
         try:
             say(f"ring {members}: preparing {max(warm_n, s.samples, batch)} reports to estimate the floor")
             sample = prepare_reports(alliance, prep.address, max(warm_n, s.samples, batch), root / "state",
-                                     s.prep_procs)
+                                     s.prep_procs, s.subjects)
             say(f"ring {members}: primitive costs (floor b)")
             work = floor_work(alliance, sample, batch, root, s.samples, spec)
             rate_guess = 1 / max(min(work["validity"] + work["ring"],
@@ -1083,7 +1088,7 @@ def bench_ring(members: int, s: BenchSettings, tmp: Path, say: Callable[[str], N
             say(f"ring {members}: preparing {len(setups)} x {n + warm_n} reports")
             t_prep = time.perf_counter()
             prepared = prepare_reports(alliance, prep.address, len(setups) * (n + warm_n), root / "state",
-                                       s.prep_procs)
+                                       s.prep_procs, s.subjects)
             prepare_per_s = len(prepared) / (time.perf_counter() - t_prep)
         finally:
             prep.stop()
@@ -1154,7 +1159,8 @@ def bench_ring(members: int, s: BenchSettings, tmp: Path, say: Callable[[str], N
         run["pass_rss"] = (all(m["peak_mb"] + m["helpers_peak_mb"] <= TARGET_RSS_MB for m in run["memory"])
                            if ledger_size >= DEFAULT_RSS_ENTRIES else None)
     return {"ring": members, "cores": cores, "clients": s.clients, "checkpoint_ms": s.checkpoint_ms,
-            "grpc_workers": s.grpc_workers, "stream_window": s.stream_window, "modes": list(s.modes),
+            "grpc_workers": s.grpc_workers, "stream_window": s.stream_window, "subjects": s.subjects,
+            "modes": list(s.modes),
             "request_bytes": len(request), "response_bytes": response_bytes, "store": s.store,
             "servers": s.servers, "prefill": loaded, "ledger_size": ledger_size, "prepare_per_s": prepare_per_s,
             "runs": runs, "floor_transport": {mode: t.summary() for mode, t in transports.items()},
@@ -1236,7 +1242,8 @@ def render(results: Sequence[dict[str, Any]], console: Any) -> None:
         console.print(f"[dim]ring {r['ring']} ({r['store']}, {_servers_label(r['servers'])}): {r['clients']} client "
                       f"threads, operator checkpoint every {r['checkpoint_ms']:g} ms, "
                       f"{r['grpc_workers']} gRPC threads, "
-                      f"{r['cores']} cores, stream window {r['stream_window']}; request {r['request_bytes']:,} B, "
+                      f"{r['cores']} cores, stream window {r['stream_window']}, reports about "
+                      f"{r['subjects']:,} anchors; request {r['request_bytes']:,} B, "
                       + ", ".join(f"{'receipt' if mode == 'unary' else 'stream result'} {size:,} B"
                                   for mode, size in r["response_bytes"].items())
                       + "; server CPU per report: "
@@ -1321,6 +1328,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--stream-window", type=int, default=DEFAULT_STREAM_WINDOW,
                         help=f"stream mode: most unanswered reports per client stream "
                              f"(default {DEFAULT_STREAM_WINDOW})")
+    parser.add_argument("--subjects", type=int, default=SUBJECTS,
+                        help=f"anchors the reports are about, drawn at random (default {SUBJECTS}: most link "
+                             "bases are cached; a large number makes every verifier hash one to the curve "
+                             "per report)")
     parser.add_argument("--quick", action="store_true", help="tiny counts, ring 5 only, every --mode (a smoke run)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
@@ -1333,7 +1344,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.stream_window < 1:
         parser.error("--stream-window must be at least 1")
     common: dict[str, Any] = {"verify_workers": workers, "store": args.store, "servers": args.servers,
-                              "pg_url": args.pg_url, "modes": modes, "stream_window": args.stream_window}
+                              "pg_url": args.pg_url, "modes": modes, "stream_window": args.stream_window,
+                              "subjects": args.subjects}
     if args.rss_entries is not None:
         common["rss_entries"] = args.rss_entries
     if args.quick:
