@@ -428,7 +428,7 @@ def test_bench_intake_quick_smoke(store: str, servers: int) -> None:
             pytest.skip(f"PostgreSQL is not reachable at {settings.pg_url} ({exc})")
     results = bench.run(settings)
     (r,) = results
-    assert r["ring"] == 5 and r["request_bytes"] > 0
+    assert r["ring"] == 5 and r["request_bytes"] > 0 and r["subjects"] == bench.SUBJECTS
     assert (r["store"], r["servers"]) == (store, servers)
     assert [run["mode"] for run in r["runs"]] == ["unary", "stream"]  # --quick runs every mode
     assert set(r["response_bytes"]) == set(r["floor_transport"]) == set(r["floors"]) == {"unary", "stream"}
@@ -466,6 +466,7 @@ def test_bench_intake_quick_smoke(store: str, servers: int) -> None:
     assert " unary " in text and " stream " in text
     assert ("PASS" in text) or ("MISS" in text)
     assert f"{store}, {servers} server" in text and "BULK-LOADED" in text and "peak RSS" in text
+    assert f"reports about {bench.SUBJECTS} anchors" in " ".join(text.split())
 
 
 def test_bench_intake_refuses_two_servers_on_sqlite() -> None:
@@ -473,3 +474,5 @@ def test_bench_intake_refuses_two_servers_on_sqlite() -> None:
 
     with pytest.raises(errors.InvalidInput, match="needs --store postgresql"):
         bench.BenchSettings(store="sqlite", servers=2)
+    with pytest.raises(errors.InvalidInput, match="--subjects is 0"):
+        bench.BenchSettings(subjects=0)
