@@ -9,7 +9,9 @@ ring is every member of the alliance) it
    two processes) against a preparation operator on a ledger of its own that holds only the
    genesis and admissions (the SDK replays the ledger it reports to, which the bulk-loaded
    filler of step 3 would not survive; a report names the ring at that size, still current
-   on the measured ledger);
+   on the measured ledger), each about one of `--subjects` anchors (default 200, so that a
+   verifier finds most subjects' link bases in its cache; a large number makes it hash one
+   to the curve for nearly every report);
 3. opens a fresh store, `--store sqlite` (a SQLite file in WAL mode, durable commits) or
    `--store postgresql` (a new uniquely named schema in the database at `--pg-url`,
    created by `server.database.migrate_data`, which is what `candor db migrate` runs, and
@@ -497,7 +499,7 @@ def _cheap_pool(public_key: Any) -> Any:
 
 
 def _prepare_worker(alliance: str, address: str, names: Sequence[str], count: int, state_dir: str,
-                    seed: int, subjects: int = SUBJECTS) -> list[bytes]:
+                    seed: int, subjects: int) -> list[bytes]:
     """In a spawned process: `count` report leaves made by the members `names`, in turn."""
     import datetime as _dt
 
