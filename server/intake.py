@@ -11,8 +11,9 @@ a retraction the subject of the report it retracts. Those are read here and sent
 bytes and integers; a worker never sees the store.
 
 Batching. docs/reports.md makes validity proofs and ring signatures batch-verifiable
-(`core.proofs.batch_verify_validity`, `core.ring.batch_ring_verify`: one multi-scalar
-multiplication for many items). Reports arriving together are gathered by one dispatcher
+(`core.proofs.batch_verify_validity`, `core.ring.batch_ring_verify`), and a batch's two
+kinds of proof are checked in one multi-scalar multiplication
+(`core.report_check.joint_batch_holds`). Reports arriving together are gathered by one dispatcher
 thread: a batch is sent when a worker is free and either `max_batch` items are waiting or
 the oldest has waited `window` seconds (2 ms by default). While every worker is busy,
 items keep queueing, so batches grow with the load; waiting items are split evenly over

@@ -134,7 +134,7 @@ class Mirror:
         Runs of consecutive reports (no membership change between them, so one ring) go to
         `client.batch.verify_reports` on the CPU pool (gmpy2 and arkworks hold the GIL) in
         jobs of `client.batch.job_size`: the very batch verification intake runs (one multi-scalar
-        multiplication per kind and job). Meanwhile this thread applies each report with
+        multiplication per job). Meanwhile this thread applies each report with
         `verify=False` (every state check, ring currency included, but not the proof and
         the ring signature) and every other entry with `verify=True`. The page counts only
         if every job verifies."""
