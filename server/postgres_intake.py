@@ -269,8 +269,13 @@ class SequencerLease:
         return [IntakeRow(as_int(i), as_bytes(leaf), bool(v), str(rid), bool(exp))
                 for i, leaf, v, rid, exp in rows]
 
-    def commit(self, batch: AppendBatch, outcomes: Sequence[IntakeOutcome], expire_after: float) -> None:
+    def commit(self, batch: AppendBatch, outcomes: Sequence[IntakeOutcome], expire_after: float, *,
+               direct: Sequence[int] = ()) -> None:
         """Append `batch` and record `outcomes`, in one transaction, or raise and write nothing.
+
+        `direct`: the indices of the batch's entries that came from the lease holder itself
+        and not from intake rows (they have no outcome to record). Every index of the batch
+        is named exactly once, by an outcome or here.
 
         Conflict if the ledger moved (compare-and-set on its size), if any row was decided
         meanwhile (cancelled by its server) or has expired, or if an outcome's index does not
@@ -278,7 +283,8 @@ class SequencerLease:
         """
         if not isinstance(batch, AppendBatch):
             raise InvalidInput(f"commit takes an AppendBatch, got {type(batch).__name__}")
-        appended = sorted(o.index for o in outcomes if o.index is not None)
+        appended = sorted([o.index for o in outcomes if o.index is not None]
+                          + [check_index(i, "direct index") for i in direct])
         expected = list(range(batch.first_index, batch.first_index + len(batch.entries)))
         if appended != expected:
             raise InvalidInput(f"outcomes name indices {appended[:3]}..., expected exactly the batch's "

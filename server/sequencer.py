@@ -25,10 +25,18 @@ in parallel on all servers). Appending is serialised through the database:
    rows and resolves the waiting calls; the call then waits for a checkpoint covering the
    index (signed by the sequencer; read from the shared store) and returns the receipt.
 
+The lease holder's own entries skip the table: while it holds the lease, its calls queue
+their entries for its own sequencer thread, which appends them in the same transactions
+as the rows (`SharedSequencer._set_direct`), and answers them once that transaction has
+committed. If a commit fails on the database, the sequencer reads the ledger on another
+connection to learn whether the batch was appended (`_settle`). If the holder loses the
+lease, what its lane still holds goes to the intake table for the next holder.
+
 Why nothing acknowledged is lost and nothing forks:
 - A call is answered with an index only after the transaction holding both the entry and
   that outcome committed. A sequencer killed mid-batch rolls back everything of the batch;
-  its rows stay pending and the next lease holder appends them.
+  its rows stay pending and the next lease holder appends them. The calls of its own lane
+  die with it, unanswered, as any call to a server that dies does: their clients resend.
 - Two sequencers cannot both commit: only the lock holder sequences; it commits on the
   lock's own session, so losing the session (and the lock) makes its next commit fail; and a
   writer that bypasses all this still meets the compare-and-set on the ledger size and the
@@ -324,6 +332,10 @@ class SharedSequencer:
         self._lock = threading.Lock()
         self._waiting: dict[int, _Waiter] = {}
         self._outbox: list[_Pending] = []  # accepted, not yet handed off (under _outbox_cond)
+        # This server's own entries while it holds the lease: its sequencer takes them from
+        # here, without the intake table's round trip (under _outbox_cond; see `_set_direct`).
+        self._direct: list[_Pending] = []
+        self._direct_open = False
         self._outbox_cond = threading.Condition()
         self._closed = False  # no more hand-offs: the server is stopping
         self._wake = threading.Event()  # rows may be pending
@@ -367,16 +379,12 @@ class SharedSequencer:
         seq, watch, hand_off = self._threads if len(self._threads) == 3 else (None, None, None)
         if hand_off is not None:
             hand_off.join(timeout=drain + 5)
-        with self._outbox_cond:  # left behind by a hand-off stuck on the database: never queued
-            unsent, self._outbox = self._outbox, []
-        for queued in unsent:
-            queued.future.set_exception(Unavailable(
-                "this server shut down before it could queue the entry for the sequencer; it was not "
-                "appended: resend it to another server"))
+        self._refuse_unsent()  # left behind by a hand-off stuck on the database
         self._stop.set()
         self._wake.set()
         if seq is not None:
             seq.join(timeout=drain + 5)
+        self._refuse_unsent()  # the sequencer's own lane, handed back after the hand-off ended
         deadline = time.monotonic() + 2.0
         while self.waiting() and time.monotonic() < deadline:
             time.sleep(0.05)  # the watcher collects outcomes of the last batch
@@ -392,20 +400,68 @@ class SharedSequencer:
                     "this server shut down before the sequencer confirmed the append; ask GetReceipt "
                     "on another server, or resend the same report id (ALREADY_EXISTS means it was appended)"))
 
+    def _refuse_unsent(self) -> None:
+        """Answer the entries that were never queued with the database (the server stops)."""
+        with self._outbox_cond:
+            unsent, self._outbox = self._outbox, []
+        for queued in unsent:
+            queued.future.set_exception(Unavailable(
+                "this server shut down before it could queue the entry for the sequencer; it was not "
+                "appended: resend it to another server"))
+
     # -- hand-off (any server) ------------------------------------------------------------------
 
     def submit(self, leaf: bytes, signed: e.SignedEntry, *, verified: bool) -> Future[int]:
         """Queue a decoded, checked entry; the future resolves to its index or its refusal
-        (Unavailable if the database could not take its intake row: nothing was queued)."""
+        (Unavailable if the database could not take its intake row: nothing was queued).
+
+        While this server holds the lease, its own entries go straight to its sequencer
+        (`_set_direct`); otherwise, or once it loses the lease, through the intake table."""
         from server.logging_setup import current_request_id
 
         queued = _Pending(leaf, signed, verified, Future(), current_request_id())
         with self._outbox_cond:
             if self._closed:
                 raise Unavailable("this server is shutting down: send the entry to another server")
-            self._outbox.append(queued)
-            self._outbox_cond.notify()
+            if self._direct_open:
+                self._direct.append(queued)
+                self._wake.set()
+            else:
+                self._outbox.append(queued)
+                self._outbox_cond.notify()
         return queued.future
+
+    def _set_direct(self, open_: bool) -> None:
+        """Open the lease holder's own lane, or close it and hand what it holds to the intake
+        table, where the next lease holder (maybe this server again) will find it.
+
+        The lane saves the holder's own entries the intake table's round trip: the insert of
+        the leaf, the sequencer's read of it, the outcome's update and its collection. It
+        changes nothing of what an answer means: an entry is answered with an index only after
+        the transaction that appended it committed (`_step`), as a row's outcome is."""
+        with self._outbox_cond:
+            self._direct_open = open_
+            if not open_ and self._direct:
+                self._outbox[:0], self._direct = self._direct, []
+                self._outbox_cond.notify()
+
+    def _take_direct(self, limit: int) -> list[_Pending]:
+        with self._outbox_cond:
+            taken, self._direct = self._direct[:limit], self._direct[limit:]
+        return taken
+
+    def _give_back(self, direct: list[_Pending], *, to_intake: bool) -> None:
+        """Entries of the lane whose batch wrote nothing: first in line again, on the lane or
+        (`to_intake`: where a poison entry is isolated row by row) through the intake table."""
+        direct = [p for p in direct if not p.future.done()]
+        if not direct:
+            return
+        with self._outbox_cond:
+            if to_intake or not self._direct_open:
+                self._outbox[:0] = direct
+                self._outbox_cond.notify()
+            else:
+                self._direct[:0] = direct
 
     def _hand_off_loop(self) -> None:
         """Insert what calls queued into the intake table, all of it in one statement: a
@@ -540,6 +596,18 @@ class SharedSequencer:
 
     def _sequence(self, lease: SequencerLease) -> None:
         self.ledger.entries_changed()  # sign for entries the previous holder left unsigned
+        self._set_direct(True)
+        try:
+            self._sequence_batches(lease)
+        finally:
+            self._set_direct(False)
+        if lease.alive:
+            try:
+                self.ledger.sign_checkpoint()
+            except Exception:  # noqa: BLE001
+                log.exception("signing the final checkpoint failed")
+
+    def _sequence_batches(self, lease: SequencerLease) -> None:
         limit = MAX_BATCH
         drain_until: float | None = None
         while True:
@@ -548,52 +616,59 @@ class SharedSequencer:
                     drain_until = time.monotonic() + 5.0
                 if time.monotonic() > drain_until:
                     break
+            self._wake.clear()  # before looking: a wake-up from now on is not lost
+            # Half a batch at most from this server's own lane while other servers' rows wait.
+            direct = self._take_direct(max(1, limit // 2))
             try:
-                rows = lease.pending(limit, self.intake_timeout)
+                rows = lease.pending(limit - len(direct), self.intake_timeout) if len(direct) < limit else []
             except Unavailable as exc:
+                self._give_back(direct, to_intake=False)
                 if not lease.alive:
                     log.warning("sequencer lease lost: %s", exc)
                     return
                 time.sleep(self.poll)
                 continue
-            if not rows:
+            direct += self._take_direct(limit - len(direct) - len(rows))
+            if not rows and not direct:
                 if self._stop.is_set():
                     break
                 self._maybe_purge()
                 self._wake.wait(self.poll)
-                self._wake.clear()
                 continue
             try:
-                self._step(lease, rows)
+                self._step(lease, rows, direct)
                 limit = MAX_BATCH
             except Conflict as exc:
                 # The ledger moved (someone appended around the lease, e.g. a genesis
                 # bootstrap) or a row was cancelled meanwhile: rebuild from the new state.
+                self._give_back(direct, to_intake=False)
                 log.info("sequencer batch refused, rebuilding: %s", exc)
                 time.sleep(0.01)
             except Unavailable as exc:
+                self._give_back(direct, to_intake=False)  # those `_step` could not settle
                 if not lease.alive:
                     log.warning("sequencer lease lost mid-batch (nothing of the batch was written): %s", exc)
                     return
                 time.sleep(self.poll)
             except Exception:  # noqa: BLE001 - isolate a poison row rather than stall the ledger
+                self._give_back(direct, to_intake=True)  # nothing was written; rows isolate it
                 if len(rows) > 1:
                     log.exception("sequencer batch failed; retrying one entry at a time")
                     limit = 1
-                else:
+                elif rows:
                     log.exception("intake row %d cannot be appended; refusing it", rows[0].id)
                     self._refuse(lease, rows[0])
-        if lease.alive:
-            try:
-                self.ledger.sign_checkpoint()
-            except Exception:  # noqa: BLE001
-                log.exception("signing the final checkpoint failed")
+                else:
+                    log.exception("sequencer batch of this server's own entries failed; queueing them as "
+                                  "intake rows, appended or refused one at a time")
 
-    def _step(self, lease: SequencerLease, rows: Sequence[IntakeRow]) -> None:
+    def _step(self, lease: SequencerLease, rows: Sequence[IntakeRow], direct: Sequence[_Pending] = ()) -> None:
+        """Append `direct` (this server's own entries) and `rows` in one transaction, which
+        also records each row's outcome; then answer the direct entries."""
         from server.postgres_intake import IntakeOutcome
 
         outcomes: list[IntakeOutcome] = []
-        items = []
+        items = [(p.leaf, p.signed, p.verified) for p in direct]
         decoded_rows = []
         for row in rows:
             if row.expired:
@@ -613,9 +688,11 @@ class SharedSequencer:
                     continue
             items.append((row.leaf, signed, row.verified))
             decoded_rows.append(row)
+        results: tuple[int | CandorError, ...] = ()
         if items:
             prepared = self.ledger.prepare(items)
-            for row, result in zip(decoded_rows, prepared.results):
+            results = prepared.results
+            for row, result in zip(decoded_rows, results[len(direct):]):
                 if isinstance(result, int):
                     outcomes.append(IntakeOutcome(row.id, index=result))
                 else:
@@ -623,12 +700,54 @@ class SharedSequencer:
             batch = prepared.batch or AppendBatch(first_index=prepared.first, entries=())
         else:
             batch = AppendBatch(first_index=self.ledger.store.size(), entries=())
+        own = results[:len(direct)]
         start = time.perf_counter()
-        lease.commit(batch, outcomes, self.intake_timeout)
-        log.debug("sequenced %d entries at %d (%d refused) in %.1f ms; requests %s", len(batch.entries),
-                  batch.first_index, len(outcomes) - len(batch.entries), (time.perf_counter() - start) * 1000,
-                  ",".join(r.request_id for r in rows if r.request_id)[:400])
-        self.ledger.committed(batch, len(outcomes))
+        try:
+            lease.commit(batch, outcomes, self.intake_timeout, direct=[r for r in own if isinstance(r, int)])
+        except Unavailable as exc:
+            self._settle(batch, direct, own, exc)
+            raise
+        log.debug("sequenced %d entries at %d (%d refused, %d from this server) in %.1f ms; requests %s",
+                  len(batch.entries), batch.first_index, len(outcomes) + len(direct) - len(batch.entries),
+                  len(direct), (time.perf_counter() - start) * 1000,
+                  ",".join(r for r in [p.request_id for p in direct] + [r.request_id for r in rows] if r)[:400])
+        try:
+            self.ledger.committed(batch, len(outcomes) + len(direct))
+        finally:  # committed: whatever the bookkeeping does, these answers stand
+            for p, result in zip(direct, own):
+                if isinstance(result, int):
+                    p.future.set_result(result)
+                else:
+                    p.future.set_exception(result)
+
+    def _settle(self, batch: AppendBatch, direct: Sequence[_Pending], own: Sequence[int | CandorError],
+                exc: Unavailable) -> None:
+        """Answer the lane's entries after a commit that failed on the database, which may
+        have made it durable before failing (a connection lost at COMMIT).
+
+        The ledger, read on another connection, says which: an entry found at the index
+        this batch gave it was appended, and the whole batch with it (one transaction), so
+        the refusals decided with it stand as well. An entry not found there was not appended
+        and is left unanswered, for the caller to sequence again. If the ledger cannot be
+        read either, only the caller can resend, and is told so.
+        """
+        first = batch.first_index
+        try:
+            stored = self.ledger.store.entries(first, first + len(batch.entries)) if batch.entries else []
+        except CandorError:
+            for p in direct:
+                p.future.set_exception(Unavailable(
+                    f"the database failed while appending this entry ({exc}); it may or may not be appended: "
+                    "resend the same report id (ALREADY_EXISTS means it was appended)"))
+            return
+        landed = [isinstance(i, int) and i - first < len(stored) and stored[i - first] == p.leaf
+                  for p, i in zip(direct, own)]
+        if any(landed) and all(landed[k] for k, i in enumerate(own) if isinstance(i, int)):
+            for p, result in zip(direct, own):
+                if isinstance(result, int):
+                    p.future.set_result(result)
+                else:
+                    p.future.set_exception(result)
 
     def _refuse(self, lease: SequencerLease, row: IntakeRow) -> None:
         from server.postgres_intake import IntakeOutcome

@@ -582,6 +582,105 @@ def test_a_server_that_missed_a_commit_lets_nothing_stale_through(alliance_dir: 
         store_a.close()
 
 
+def test_the_lease_holders_own_reports_skip_the_intake_table(alliance_dir: Path, pg_url: str, schema: str,
+                                                              tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reports sent to the server that holds the lease go straight to its sequencer: no intake
+    row is written or read for them, and each gets its receipt (server/sequencer.py)."""
+    migrate_data(pg_url, schema=schema)
+    store, op = sequencing_operator(alliance_dir, pg_url, schema)
+    handed_off: list[int] = []
+    real_submit = store.intake_submit
+
+    def counting(entries: Any, *, server: str) -> list[int]:
+        handed_off.append(len(entries))
+        return real_submit(entries, server=server)
+
+    monkeypatch.setattr(store, "intake_submit", counting)
+    try:
+        with member(alliance_dir, "a", op.port, tmp_path / "member-a") as m:
+            receipts = [m.submit_report(f"anchor-{k}", "fake_traffic", "minor", recent()) for k in range(3)]
+        assert sorted(r.index for r in receipts) == [5, 6, 7]
+        assert_in_ledger(store, receipts)
+        assert handed_off == []
+        assert sql_value(pg_url, schema, "SELECT count(*) FROM intake") == 0
+    finally:
+        op.stop(grace=1)
+        store.close()
+
+
+def test_a_commit_that_failed_after_it_was_durable_still_answers_with_the_index(
+        alliance_dir: Path, pg_url: str, schema: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lease holder's commit of its own report reaches the disk, then the database call
+    fails (a connection lost at COMMIT). The sequencer reads the ledger to learn that the
+    report was appended and answers with its index: no second append, no ALREADY_EXISTS.
+    If the ledger cannot be read either, the caller is told it may or may not be appended."""
+    migrate_data(pg_url, schema=schema)
+    store, op = sequencing_operator(alliance_dir, pg_url, schema)
+    real_commit = SequencerLease.commit
+    failures: list[str] = []
+
+    def durable_then_failing(self: SequencerLease, *args: Any, **kwargs: Any) -> None:
+        real_commit(self, *args, **kwargs)
+        if failures:
+            raise Unavailable(f"database unreachable: {failures.pop()}")
+
+    monkeypatch.setattr(SequencerLease, "commit", durable_then_failing)
+    try:
+        with member(alliance_dir, "a", op.port, tmp_path / "member-a") as m:
+            failures.append("connection lost at COMMIT")
+            receipt = m.submit_prepared(m.prepare_report("anchor-1", "fake_traffic", "minor", recent()))
+            assert not failures and receipt.index == 5 and store.size() == 6
+            assert_in_ledger(store, [receipt])
+
+            real_entries = store.entries
+            monkeypatch.setattr(store, "entries", lambda *a: (_ for _ in ()).throw(Unavailable("database unreachable")))
+            failures.append("connection lost at COMMIT")
+            leaf = m.prepare_report("anchor-2", "fake_traffic", "minor", recent(), refresh=False)
+            with pytest.raises(Unavailable, match="may or may not be appended: resend the same report id"):
+                m.submit_prepared(leaf)
+            monkeypatch.setattr(store, "entries", real_entries)
+            assert store.size() == 7  # it was: resending says so
+            with pytest.raises(CandorError, match="already on the ledger"):
+                m.submit_prepared(leaf)
+    finally:
+        op.stop(grace=1)
+        store.close()
+
+
+def test_a_holder_that_loses_the_lease_hands_its_own_reports_to_the_next(
+        alliance_dir: Path, pg_url: str, schema: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Server A's session dies inside the commit of a report A accepted itself, and server B
+    takes the lease. The report, on A's own lane, goes to the intake table, B appends it,
+    and A's client gets its receipt."""
+    migrate_data(pg_url, schema=schema)
+    store_a, a = sequencing_operator(alliance_dir, pg_url, schema)
+    store_b = PostgresStore(pg_url, schema=schema, auto_migrate=False)
+    b = create_server(Settings(identity=Identity.load(alliance_dir / "operator"), lease_poll=0.1), store_b)
+    monkeypatch.setattr(store_a, "try_sequencer_lease", lambda holder: None)  # A never takes it again
+    real_commit = SequencerLease.commit
+    killed: list[int] = []
+
+    def dying(self: SequencerLease, *args: Any, **kwargs: Any) -> None:
+        if not killed and self.holder == a.ledger.sequencer.name:  # type: ignore[attr-defined]
+            killed.append(self.backend_pid)
+            with psycopg.connect(pg_url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (self.backend_pid,))
+        real_commit(self, *args, **kwargs)
+
+    monkeypatch.setattr(SequencerLease, "commit", dying)
+    try:
+        with member(alliance_dir, "a", a.port, tmp_path / "member-a") as m:
+            receipt = m.submit_prepared(m.prepare_report("anchor-1", "fake_traffic", "minor", recent()))  # no resend
+        assert killed and b.ledger.sequencing and not a.ledger.sequencing
+        assert receipt.index == 5
+        assert_in_ledger(store_a, [receipt])
+    finally:
+        a.stop(grace=1)
+        b.stop(grace=1)
+        store_a.close()
+        store_b.close()
+
+
 def test_one_hand_off_queues_many_entries_each_under_its_own_id(alliance_dir: Path, pg_url: str,
                                                                schema: str) -> None:
     """`intake_submit` inserts a group in one statement; every id it returns names the row
@@ -611,16 +710,24 @@ def test_entries_never_handed_off_are_refused_at_shutdown(alliance_dir: Path, pg
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """A server stopping while its hand-off to the intake table hangs on the database answers
     the entries it never queued with UNAVAILABLE ("not appended") instead of leaving them to
-    time out, and queues nothing after it stopped."""
+    time out, and queues nothing after it stopped. (A server that does not hold the lease:
+    the holder's own entries skip the intake table.)"""
     migrate_data(pg_url, schema=schema)
-    store, op = sequencing_operator(alliance_dir, pg_url, schema)
-    stuck, release = threading.Event(), threading.Event()
+    holder = PostgresStore(pg_url, schema=schema, auto_migrate=False)
+    lease = take_lease(holder, "elsewhere")
+    store = PostgresStore(pg_url, schema=schema, auto_migrate=False)
+    op = create_server(Settings(identity=Identity.load(alliance_dir / "operator"), lease_poll=0.1), store)
+    op.bootstrap(alliance_dir / "operator")
+    stuck, release, inserted = threading.Event(), threading.Event(), threading.Event()
     real_submit = store.intake_submit
 
     def hanging(entries: Any, *, server: str) -> list[int]:
         stuck.set()
         release.wait(DEADLINE)
-        return real_submit(entries, server=server)
+        try:
+            return real_submit(entries, server=server)
+        finally:
+            inserted.set()
 
     monkeypatch.setattr(store, "intake_submit", hanging)
     sequencer = op.ledger.sequencer
@@ -636,10 +743,14 @@ def test_entries_never_handed_off_are_refused_at_shutdown(alliance_dir: Path, pg
         with pytest.raises(Unavailable, match="shutting down"):
             sequencer.submit(second_leaf, wire.signed_entry_from_bytes(second_leaf), verified=False)
         assert not first.done()  # its insert is under way: its outcome is the database's to say
+        assert not op.ledger.sequencing
     finally:
         release.set()
+        inserted.wait(DEADLINE)  # the schema is dropped after the test: no insert may race that
         op.stop(grace=1)
         store.close()
+        lease.release()
+        holder.close()
 
 
 # -- the database going away ----------------------------------------------------------------------
