@@ -37,7 +37,7 @@ import math
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import gmpy2
@@ -91,6 +91,21 @@ def _parse_int(value: Any, what: str) -> int:
 
 def _is_unit(x: int, n: int) -> bool:
     return 0 < x < n * n and gmpy2.gcd(x, n) == 1
+
+
+def _all_units(values: Sequence[int], n: int) -> bool:
+    """Whether every x in ``values`` (each already in 0 < x < n^2) is a unit of Z*_{n^2}, with
+    one gcd instead of one per value.
+
+    x is a unit mod n^2 iff gcd(x, n) = 1 (n and n^2 have the same prime factors), and a
+    prime dividing n divides the product of the values mod n iff it divides one of them. So
+    gcd(prod x mod n, n) = 1 iff each gcd(x, n) = 1. A product costs a multiplication mod n
+    per value, against a gcd (several times that) per value.
+    """
+    product = gmpy2.mpz(1)
+    for x in values:
+        product = product * x % n
+    return bool(gmpy2.gcd(product, n) == 1)
 
 
 # --------------------------------------------------------------------------- primes
@@ -200,7 +215,7 @@ class ThresholdPublicKey:
         """Delta = l! for l = ``parties``: clears every Lagrange denominator."""
         return math.factorial(self.parties)
 
-    @property
+    @cached_property
     def nsquare(self) -> int:
         return self.n * self.n
 
@@ -530,7 +545,8 @@ def combine(
     With ``verify=True`` (the default) every given share is checked first, and a bad one
     raises VerificationError naming its trustee. The first t shares are combined.
     """
-    _check_ciphertext(public_key, c)
+    if not isinstance(c, int) or not 0 < c < public_key.nsquare:
+        _check_ciphertext(public_key, c)  # its message; whether c is a unit is checked below
     seen: set[int] = set()
     for s in shares:
         if not isinstance(s, DecryptionShare):
@@ -549,16 +565,17 @@ def combine(
             verify_share(public_key, c, s)
     used = list(shares[:t])
     indices = [s.index for s in used]
-    n = public_key.n
+    n = gmpy2.mpz(public_key.n)
     nsquare = gmpy2.mpz(public_key.nsquare)
+    if not all(0 < s.c_i < nsquare for s in used) or not _all_units([c] + [s.c_i for s in used], n):
+        _check_ciphertext(public_key, c)  # the ciphertext, if it is the non-unit, is named first
+        bad = next(s for s in used if not _is_unit(s.c_i, public_key.n))
+        raise VerificationError(
+            f"decryption share of trustee {bad.index} is not in Z*_{{n^2}}: it must be a unit below n^2"
+        )
     delta = public_key.delta
     acc = gmpy2.mpz(1)
     for s in used:
-        if not _is_unit(s.c_i, n):
-            raise VerificationError(
-                f"decryption share of trustee {s.index} is not in Z*_{{n^2}}: "
-                "it must be a unit below n^2"
-            )
         lam = _lagrange_times_delta(delta, s.index, indices)
         acc = acc * gmpy2.powmod(s.c_i, 2 * lam, nsquare) % nsquare
     if acc % n != 1:

@@ -188,6 +188,40 @@ def test_combine_without_verification_still_decrypts(key: Key) -> None:
     assert combine(public_key, c, parts, verify=False) == 5
 
 
+@PROPS
+@given(data=st.data())
+def test_one_gcd_over_a_product_finds_every_non_unit(key: Key, data: st.DataObject) -> None:
+    """`_all_units` (one gcd of the product mod n) says what a gcd per value says, whether
+    the values are units, multiples of p or of q, or both."""
+    from core.threshold import _all_units, _is_unit
+
+    public_key, _ = key
+    p, q = load_key_factors(KEY_1024)
+    n, nsquare = public_key.n, public_key.nsquare
+    kinds = data.draw(st.lists(st.sampled_from(["unit", "p", "q"]), min_size=1, max_size=4))
+    values = []
+    for kind in kinds:
+        factor = {"unit": 1, "p": p, "q": q}[kind]
+        x = factor * data.draw(st.integers(1, nsquare // factor - 1))
+        values.append(x if kind != "unit" or _is_unit(x, n) else 1)
+    assert _all_units(values, n) == all(_is_unit(x, n) for x in values) == (set(kinds) == {"unit"})
+
+
+def test_combine_names_a_non_unit_share_or_ciphertext_without_verification(key: Key) -> None:
+    """With verify=False, a share or a ciphertext sharing a factor with n is still refused and
+    named (a wrong share that is a unit is caught by the combination's own check instead)."""
+    public_key, shares = key
+    p, _ = load_key_factors(KEY_1024)
+    c = paillier.encrypt(public_key.phe(), 7)
+    parts = [decryption_share(public_key, s, c) for s in shares[:2]]
+    bad = DecryptionShare(parts[1].index, p * 12345, parts[1].challenge, parts[1].response)
+    with pytest.raises(errors.VerificationError, match="decryption share of trustee 2 is not in Z"):
+        combine(public_key, c, [parts[0], bad], verify=False)
+    with pytest.raises(errors.InvalidInput, match="ciphertext is not a unit"):
+        combine(public_key, p * 3, parts, verify=False)
+    assert combine(public_key, c, parts, verify=False) == 7
+
+
 def test_share_for_wrong_key_share(key: Key, small_key: Key) -> None:
     public_key, _ = key
     _, other_shares = small_key
