@@ -29,7 +29,7 @@ The lease holder's own entries skip the table: while it holds the lease, its cal
 their entries for its own sequencer thread, which appends them in the same transactions
 as the rows (`SharedSequencer._set_direct`), and answers them once that transaction has
 committed. If a commit fails on the database, the sequencer reads the ledger on another
-connection to learn whether the batch was appended (`_settle`). If the holder loses the
+connection to learn whether the batch was appended (`_landed`). If the holder loses the
 lease, what its lane still holds goes to the intake table for the next holder.
 
 Why nothing acknowledged is lost and nothing forks:
@@ -645,7 +645,7 @@ class SharedSequencer:
                 log.info("sequencer batch refused, rebuilding: %s", exc)
                 time.sleep(0.01)
             except Unavailable as exc:
-                self._give_back(direct, to_intake=False)  # those `_step` could not settle
+                self._give_back(direct, to_intake=False)  # not appended, or not answerable here
                 if not lease.alive:
                     log.warning("sequencer lease lost mid-batch (nothing of the batch was written): %s", exc)
                     return
@@ -705,8 +705,9 @@ class SharedSequencer:
         try:
             lease.commit(batch, outcomes, self.intake_timeout, direct=[r for r in own if isinstance(r, int)])
         except Unavailable as exc:
-            self._settle(batch, direct, own, exc)
-            raise
+            if not self._landed(batch, direct, own, exc):
+                raise
+            log.warning("the database failed after it committed a batch (%s); the ledger holds it", exc)
         log.debug("sequenced %d entries at %d (%d refused, %d from this server) in %.1f ms; requests %s",
                   len(batch.entries), batch.first_index, len(outcomes) + len(direct) - len(batch.entries),
                   len(direct), (time.perf_counter() - start) * 1000,
@@ -720,34 +721,31 @@ class SharedSequencer:
                 else:
                     p.future.set_exception(result)
 
-    def _settle(self, batch: AppendBatch, direct: Sequence[_Pending], own: Sequence[int | CandorError],
-                exc: Unavailable) -> None:
-        """Answer the lane's entries after a commit that failed on the database, which may
-        have made it durable before failing (a connection lost at COMMIT).
+    def _landed(self, batch: AppendBatch, direct: Sequence[_Pending], own: Sequence[int | CandorError],
+                exc: Unavailable) -> bool:
+        """Whether a commit that failed on the database had made `batch` durable first (a
+        connection lost at COMMIT), as far as the lane's entries can tell.
 
-        The ledger, read on another connection, says which: an entry found at the index
-        this batch gave it was appended, and the whole batch with it (one transaction), so
-        the refusals decided with it stand as well. An entry not found there was not appended
-        and is left unanswered, for the caller to sequence again. If the ledger cannot be
-        read either, only the caller can resend, and is told so.
+        The ledger, read on another connection, says which: an entry of the lane found at the
+        index this batch gave it was appended, and the whole batch with it (one transaction).
+        Without such an entry (no lane entries, or only refused ones) the answer is no, which
+        costs nothing: rows are decided in the same transaction, and a refusal is decided
+        again. If the ledger cannot be read, the lane's appended entries are told that they
+        may or may not be appended (only their clients can resend), and the answer is no.
         """
         first = batch.first_index
+        mine = [(p, i) for p, i in zip(direct, own) if isinstance(i, int)]
+        if not mine:
+            return False
         try:
-            stored = self.ledger.store.entries(first, first + len(batch.entries)) if batch.entries else []
+            stored = self.ledger.store.entries(first, first + len(batch.entries))
         except CandorError:
-            for p in direct:
+            for p, _ in mine:
                 p.future.set_exception(Unavailable(
                     f"the database failed while appending this entry ({exc}); it may or may not be appended: "
                     "resend the same report id (ALREADY_EXISTS means it was appended)"))
-            return
-        landed = [isinstance(i, int) and i - first < len(stored) and stored[i - first] == p.leaf
-                  for p, i in zip(direct, own)]
-        if any(landed) and all(landed[k] for k, i in enumerate(own) if isinstance(i, int)):
-            for p, result in zip(direct, own):
-                if isinstance(result, int):
-                    p.future.set_result(result)
-                else:
-                    p.future.set_exception(result)
+            return False
+        return all(i - first < len(stored) and stored[i - first] == p.leaf for p, i in mine)
 
     def _refuse(self, lease: SequencerLease, row: IntakeRow) -> None:
         from server.postgres_intake import IntakeOutcome
