@@ -6,7 +6,7 @@ port 0. Nothing here is a module-level global.
 
 Operations: every RPC passes `server.logging_setup.RpcObserver` (request id, one log line,
 metrics); `Settings.metrics_listen` serves Prometheus metrics on a port of its own. Over a
-shared PostgreSQL store several operators run side by side (server/sequencer.py); epochs
+shared PostgreSQL store several operators run side by side (server/shared_sequencer.py); epochs
 run on whichever of them currently sequences. `Operator.stop` refuses new calls, lets the
 in-flight ones finish, drains the sequencer and releases its lease.
 
@@ -51,7 +51,7 @@ from server.logging_setup import RpcObserver, without_subjects
 from server.metrics import MetricsServer, OperatorMetrics
 from server.pki import server_credentials
 from server.querylog import QueryLog
-from server.sequencer import LocalSequencer, Sequenced, Sequencer, SharedSequencer, SharedStore
+from server.sequencer import LocalSequencer, Sequenced, Sequencer
 from server.service import (
     GovernanceServicer,
     LedgerServicer,
@@ -59,6 +59,7 @@ from server.service import (
     ReportingServicer,
 )
 from server.serving import SERVER_OPTIONS, RejectMalformed, check_bindable, listen_on
+from server.shared_sequencer import SharedSequencer, SharedStore
 from server.storage import LedgerStore
 from server.subjects import SubjectServicer
 
@@ -157,7 +158,7 @@ class Operator:
 def create_server(settings: Settings, store: LedgerStore) -> Operator:
     check_bindable(settings.listen, "operator")  # before any thread starts
     # A store several servers share gets the lease-and-intake sequencer, any other the
-    # in-process one (server/sequencer.py).
+    # in-process one (server/shared_sequencer.py, server/sequencer.py).
     sequencer: Callable[[Sequenced], Sequencer] = LocalSequencer
     if isinstance(store, SharedStore):
         sequencer = partial(SharedSequencer, store=store, name=settings.server_name,

@@ -1,6 +1,6 @@
 """The intake queue, sequencer lease and notifications of the PostgreSQL store.
 
-Several servers, one ledger (server/sequencer.py). Beyond the `LedgerStore` contract this
+Several servers, one ledger (server/shared_sequencer.py). Beyond the `LedgerStore` contract this
 store offers what a multi-server deployment needs:
 
 * `try_sequencer_lease`: a session-level advisory lock (`pg_try_advisory_lock`) taken on a

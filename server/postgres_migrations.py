@@ -96,7 +96,7 @@ MIGRATIONS: migrations.Migrations = (
         " PRIMARY KEY (stream, id))",
     )),
     (2, (
-        # The intake queue of a multi-server deployment (server/sequencer.py): any server
+        # The intake queue of a multi-server deployment (server/shared_sequencer.py): any server
         # inserts a verified entry; the one server holding the sequencer lock appends it and,
         # in the same transaction as the append, writes its outcome (ledger index, or the
         # error class and message) back, which the accepting server reads to answer its

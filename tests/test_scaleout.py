@@ -1,4 +1,4 @@
-"""Several operator servers over one PostgreSQL database (docs/architecture.md; server/sequencer.py).
+"""Several operator servers over one PostgreSQL database (docs/architecture.md; server/shared_sequencer.py).
 
 Real `candor serve` subprocesses share one schema: clients submit to both, one sequences,
 the ledger stays one linear history that `candor audit` accepts; SIGKILL of the sequencer
