@@ -439,9 +439,13 @@ def _check_index(public_key: ThresholdPublicKey, index: int) -> None:
         )
 
 
-def _check_ciphertext(public_key: ThresholdPublicKey, c: int) -> None:
+def _check_ciphertext_range(public_key: ThresholdPublicKey, c: int) -> None:
     if not isinstance(c, int) or not 0 < c < public_key.nsquare:
         raise InvalidInput("ciphertext must be an integer with 0 < c < n^2")
+
+
+def _check_ciphertext(public_key: ThresholdPublicKey, c: int) -> None:
+    _check_ciphertext_range(public_key, c)
     if gmpy2.gcd(c, public_key.n) != 1:
         raise InvalidInput("ciphertext is not a unit mod n^2 (shares a factor with n)")
 
@@ -545,8 +549,7 @@ def combine(
     With ``verify=True`` (the default) every given share is checked first, and a bad one
     raises VerificationError naming its trustee. The first t shares are combined.
     """
-    if not isinstance(c, int) or not 0 < c < public_key.nsquare:
-        _check_ciphertext(public_key, c)  # its message; whether c is a unit is checked below
+    _check_ciphertext_range(public_key, c)  # whether c is a unit is checked with the shares below
     seen: set[int] = set()
     for s in shares:
         if not isinstance(s, DecryptionShare):

@@ -114,6 +114,13 @@ class Pending:
     future: Future[int]
     request_id: str = ""  # the call's, recorded with its intake row
 
+    def answer(self, result: int | CandorError) -> None:
+        """Resolve the waiting call: the entry's ledger index, or why it was refused."""
+        if isinstance(result, int):
+            self.future.set_result(result)
+        else:
+            self.future.set_exception(result)
+
 
 class LocalSequencer:
     """One process appends: an in-process queue drained by one thread, up to MAX_BATCH
@@ -197,12 +204,12 @@ class LocalSequencer:
         prepared = self.ledger.prepare([(p.leaf, p.signed, p.verified) for p in batch])
         for p, result in zip(batch, prepared.results):
             if isinstance(result, CandorError):
-                p.future.set_exception(result)
+                p.answer(result)
         if prepared.batch is None:
             return
         self.ledger.commit(prepared.batch, len(batch))
         for p, result in zip(batch, prepared.results):
             if isinstance(result, int):
-                p.future.set_result(result)
+                p.answer(result)
 
 

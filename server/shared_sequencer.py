@@ -482,7 +482,7 @@ class SharedSequencer:
                     log.exception("sequencer batch of this server's own entries failed; queueing them as "
                                   "intake rows, appended or refused one at a time")
 
-    def _step(self, lease: SequencerLease, rows: Sequence[IntakeRow], direct: Sequence[Pending] = ()) -> None:
+    def _step(self, lease: SequencerLease, rows: Sequence[IntakeRow], direct: Sequence[Pending]) -> None:
         """Append `direct` (this server's own entries) and `rows` in one transaction, which
         also records each row's outcome; then answer the direct entries."""
         from server.postgres_intake import IntakeOutcome
@@ -536,10 +536,7 @@ class SharedSequencer:
             self.ledger.committed(batch, len(outcomes) + len(direct))
         finally:  # committed: whatever the bookkeeping does, these answers stand
             for p, result in zip(direct, own):
-                if isinstance(result, int):
-                    p.future.set_result(result)
-                else:
-                    p.future.set_exception(result)
+                p.answer(result)
 
     def _landed(self, batch: AppendBatch, direct: Sequence[Pending], own: Sequence[int | CandorError],
                 exc: Unavailable) -> bool:
