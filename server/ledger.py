@@ -15,8 +15,8 @@ entry and gets a receipt (checkpoint + inclusion proof) it can verify itself.
 Entries reach the store through a `server.sequencer.Sequencer`: the in-process queue and
 thread of `LocalSequencer` by default, or, over a store shared by several servers
 (PostgreSQL), `server.shared_sequencer.SharedSequencer`, which hands them to whichever
-server holds the sequencer lease; only that server commits and signs checkpoints. `prepare` (the state checks and
-Merkle nodes of a batch) is the same code for both.
+server holds the sequencer lease; only that server commits and signs checkpoints.
+`prepare` (the state checks and Merkle nodes of a batch) is the same code for both.
 """
 
 from __future__ import annotations
