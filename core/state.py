@@ -21,7 +21,6 @@ sequencer, in parallel, and the sequencer only re-checks the cheap state conditi
 from __future__ import annotations
 
 import datetime as _dt
-import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -234,18 +233,71 @@ def member_record(view: StateView, member_id: str) -> MemberRecord | None:
 def current_ring(view: StateView) -> tuple[list[bytes], int]:
     """Reporting keys of every admitted, unrevoked member in admission order, and the index
     of the last entry that changed that set (a ring named at a size after it is current)."""
+    ring = _ring(view)
+    return list(ring.keys), ring.changed_at
+
+
+@dataclass(frozen=True)
+class _Ring:
+    """A ring record decoded: its keys, the entry that last changed them, and the inside of
+    its JSON key list as `dump` writes it (`"hex","hex"`), kept so that an admission writes
+    the next record by appending one key instead of encoding every key again."""
+
+    keys: tuple[bytes, ...]
+    changed_at: int
+    listed: bytes
+
+    def record(self) -> bytes:
+        """This ring's state value: byte for byte what `dump` gives for
+        {"changed_at": ..., "keys": [hex, ...]} (sorted keys, no spaces)."""
+        return b'{"changed_at":%d,"keys":[%s]}' % (self.changed_at, self.listed)
+
+    def admitting(self, key: bytes, index: int) -> _Ring:
+        quoted = b'"%s"' % key.hex().encode()
+        return _Ring(self.keys + (key,), index, self.listed + b"," + quoted if self.keys else quoted)
+
+    def revoking(self, key: bytes, index: int) -> _Ring:
+        kept = tuple(k for k in self.keys if k != key)
+        return _Ring(kept, index, b",".join(b'"%s"' % k.hex().encode() for k in kept))
+
+
+_NO_RING = _Ring((), 0, b"")
+_RINGS: dict[bytes, _Ring] = {}
+"""Ring records decoded or written lately, by their stored bytes (every report reads the
+ring; an admission reads the record the previous one wrote). At most `_RINGS_KEPT`."""
+_RINGS_KEPT = 8
+
+
+def _ring(view: StateView) -> _Ring:
     raw = view.get(RING_KEY)
     if raw is None:
-        return [], 0
-    keys, changed_at = _parsed_ring(bytes(raw))
-    return list(keys), changed_at
+        return _NO_RING
+    raw = bytes(raw)
+    ring = _RINGS.get(raw)
+    if ring is None:
+        data = json.loads(raw)
+        keys = tuple(bytes.fromhex(k) for k in data["keys"])
+        ring = _kept(raw, _Ring(keys, int(data["changed_at"]), b",".join(b'"%s"' % k.hex().encode() for k in keys)))
+    return ring
 
 
-@functools.lru_cache(maxsize=8)
-def _parsed_ring(raw: bytes) -> tuple[tuple[bytes, ...], int]:
-    """The stored ring record decoded once per distinct record (every report reads it)."""
-    ring = json.loads(raw)
-    return tuple(bytes.fromhex(k) for k in ring["keys"]), int(ring["changed_at"])
+def _kept(raw: bytes, ring: _Ring) -> _Ring:
+    """Remember `ring` as the decoding of `raw`, dropping the oldest beyond `_RINGS_KEPT`
+    (several threads may do this at once: a lost entry only costs a decode)."""
+    _RINGS[raw] = ring
+    while len(_RINGS) > _RINGS_KEPT:
+        try:
+            del _RINGS[next(iter(_RINGS))]
+        except (KeyError, RuntimeError, StopIteration):
+            break
+    return ring
+
+
+def _ring_update(ring: _Ring) -> bytes:
+    """The state value of `ring`, remembered so that the next read does not decode it."""
+    raw = ring.record()
+    _kept(raw, ring)
+    return raw
 
 
 def author_of(view: StateView, ally: Alliance, signed: e.SignedEntry) -> str:
@@ -491,14 +543,13 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
                                "fresh key for the member")
         if view.get(f"reportingkey/{group.encode(point).hex()}") is not None:
             raise AlreadyExists("that reporting key is already registered; generate a fresh key for the member")
-        ring, _ = current_ring(view)
         up[f"member/{body.member_id}"] = dump({
             "member_id": body.member_id, "display_name": body.display_name, "admitted_at": index,
             "revoked_at": None, "signing_key": body.signing_key.hex(), "reporting_key": body.reporting_key.hex(),
         })
         up[f"memberkey/{kid}"] = dump(body.member_id)
         up[f"reportingkey/{body.reporting_key.hex()}"] = dump(body.member_id)
-        up[RING_KEY] = dump({"keys": [k.hex() for k in ring] + [body.reporting_key.hex()], "changed_at": index})
+        up[RING_KEY] = _ring_update(_ring(view).admitting(body.reporting_key, index))
     elif isinstance(body, e.MemberRevoked):
         _require(author_of(view, ally, signed), ["regulator"], "MemberRevoked")
         member = member_record(view, body.member_id)
@@ -507,9 +558,7 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
         if member.revoked_at is not None:
             raise Conflict(f"member {body.member_id} is already revoked (entry {member.revoked_at})")
         up[f"member/{body.member_id}"] = _patched(view, f"member/{body.member_id}", revoked_at=index)
-        ring, _ = current_ring(view)
-        keys = [k.hex() for k in ring if k != member.reporting_key]
-        up[RING_KEY] = dump({"keys": keys, "changed_at": index})
+        up[RING_KEY] = _ring_update(_ring(view).revoking(member.reporting_key, index))
     elif isinstance(body, e.RuleSetPublished):
         _require(author_of(view, ally, signed), ["regulator"], "RuleSetPublished")
         if view.get(f"rules/{body.version}") is not None:
