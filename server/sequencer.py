@@ -201,15 +201,14 @@ class LocalSequencer:
             log.exception("signing the final checkpoint failed")
 
     def _commit(self, batch: list[Pending]) -> None:
+        """Prepare and commit `batch`, then answer every call in it. Refusals wait for the
+        commit too: one may rest on an earlier entry of the same batch (a second copy of a
+        report is ALREADY_EXISTS because of the first), which a failed commit did not
+        append; then the whole batch is told to retry (`_sequence_loop`)."""
         prepared = self.ledger.prepare([(p.leaf, p.signed, p.verified) for p in batch])
+        if prepared.batch is not None:
+            self.ledger.commit(prepared.batch, len(batch))
         for p, result in zip(batch, prepared.results):
-            if isinstance(result, CandorError):
-                p.answer(result)
-        if prepared.batch is None:
-            return
-        self.ledger.commit(prepared.batch, len(batch))
-        for p, result in zip(batch, prepared.results):
-            if isinstance(result, int):
-                p.answer(result)
+            p.answer(result)
 
 

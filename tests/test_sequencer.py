@@ -1,0 +1,75 @@
+"""The single-process sequencer (`server.sequencer.LocalSequencer`) answers a batch only
+after its commit: a refusal that rests on an earlier entry of the same batch must not reach
+a caller when that entry never reached the ledger."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from api import wire
+from api.identity import Identity
+from core import entries as e
+from core.errors import AlreadyExists, Unavailable
+from core.group import default_group
+from core.pedersen import random_scalar
+
+
+def _admission(regulator: Identity, member_id: str) -> bytes:
+    group = default_group()
+    signing = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    reporting = group.encode(group.mul(group.generator(), random_scalar()))
+    return wire.sign_leaf(e.LedgerEntry(e.MemberAdmitted(member_id, signing, reporting),
+                                        timestamp_ms=int(time.time() * 1000)), regulator.signing_key())
+
+
+def test_a_refusal_resting_on_a_failed_commit_is_not_answered(alliance_dir: Path, operator: Any,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same admission twice in one batch, whose commit fails: the second copy was refused
+    as a duplicate of the first, but the first was never appended, so both callers are told
+    to retry (UNAVAILABLE), not that the member already exists; the retry appends it."""
+    ledger = operator.ledger
+    regulator = Identity.load(alliance_dir / "regulator")
+    first, twice = _admission(regulator, "seq-first"), _admission(regulator, "seq-twice")
+    entered, release = threading.Event(), threading.Event()
+    real_commit = ledger.commit
+    commits = 0
+
+    def commit(batch: Any, decided: int) -> None:
+        nonlocal commits
+        commits += 1
+        if commits == 1:  # hold the first batch until the duplicates are queued behind it
+            entered.set()
+            assert release.wait(10)
+            real_commit(batch, decided)
+        elif commits == 2:
+            raise OSError("disk I/O error")
+        else:
+            real_commit(batch, decided)
+
+    monkeypatch.setattr(ledger, "commit", commit)
+
+    def submit(leaf: bytes) -> Future[int]:
+        queued: Future[int] = ledger.submit(leaf, wire.signed_entry_from_bytes(leaf), verified=False)
+        return queued
+
+    held = submit(first)
+    assert entered.wait(10)
+    copies = [submit(twice), submit(twice)]
+    release.set()
+    assert held.result(10) >= 0
+    for copy in copies:
+        with pytest.raises(Unavailable, match="append failed"):
+            copy.result(10)
+
+    index = submit(twice).result(10)
+    with pytest.raises(AlreadyExists):
+        submit(twice).result(10)
+    assert ledger.store.entry(index) == twice
