@@ -38,7 +38,7 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import Any
+from typing import Any, NoReturn
 
 import gmpy2
 import phe
@@ -91,21 +91,6 @@ def _parse_int(value: Any, what: str) -> int:
 
 def _is_unit(x: int, n: int) -> bool:
     return 0 < x < n * n and gmpy2.gcd(x, n) == 1
-
-
-def _all_units(values: Sequence[int], n: int) -> bool:
-    """Whether every x in ``values`` (each already in 0 < x < n^2) is a unit of Z*_{n^2}, with
-    one gcd instead of one per value.
-
-    x is a unit mod n^2 iff gcd(x, n) = 1 (n and n^2 have the same prime factors), and a
-    prime dividing n divides the product of the values mod n iff it divides one of them. So
-    gcd(prod x mod n, n) = 1 iff each gcd(x, n) = 1. A product costs a multiplication mod n
-    per value, against a gcd (several times that) per value.
-    """
-    product = gmpy2.mpz(1)
-    for x in values:
-        product = product * x % n
-    return bool(gmpy2.gcd(product, n) == 1)
 
 
 # --------------------------------------------------------------------------- primes
@@ -439,13 +424,15 @@ def _check_index(public_key: ThresholdPublicKey, index: int) -> None:
         )
 
 
-def _check_ciphertext_range(public_key: ThresholdPublicKey, c: int) -> None:
-    if not isinstance(c, int) or not 0 < c < public_key.nsquare:
-        raise InvalidInput("ciphertext must be an integer with 0 < c < n^2")
+def _refuse_share(share: DecryptionShare) -> NoReturn:
+    raise VerificationError(
+        f"decryption share of trustee {share.index} is not in Z*_{{n^2}}: it must be a unit below n^2"
+    )
 
 
 def _check_ciphertext(public_key: ThresholdPublicKey, c: int) -> None:
-    _check_ciphertext_range(public_key, c)
+    if not isinstance(c, int) or not 0 < c < public_key.nsquare:
+        raise InvalidInput("ciphertext must be an integer with 0 < c < n^2")
     if gmpy2.gcd(c, public_key.n) != 1:
         raise InvalidInput("ciphertext is not a unit mod n^2 (shares a factor with n)")
 
@@ -548,8 +535,14 @@ def combine(
 
     With ``verify=True`` (the default) every given share is checked first, and a bad one
     raises VerificationError naming its trustee. The first t shares are combined.
+
+    Without verification a share that is not a unit of Z*_{n^2} is still refused and named,
+    but its gcd with n is only taken once the combination has failed, which it always does
+    for such a share: its exponent 2*lambda_i is never 0 (the indices are distinct), so if
+    the exponent is positive every prime of n that divides c_i divides the product mod n^2,
+    which then is not 1 mod n; if negative, c_i has no inverse mod n^2 and the power fails.
     """
-    _check_ciphertext_range(public_key, c)  # whether c is a unit is checked with the shares below
+    _check_ciphertext(public_key, c)
     seen: set[int] = set()
     for s in shares:
         if not isinstance(s, DecryptionShare):
@@ -570,18 +563,22 @@ def combine(
     indices = [s.index for s in used]
     n = gmpy2.mpz(public_key.n)
     nsquare = gmpy2.mpz(public_key.nsquare)
-    if not all(0 < s.c_i < nsquare for s in used) or not _all_units([c] + [s.c_i for s in used], n):
-        _check_ciphertext(public_key, c)  # the ciphertext, if it is the non-unit, is named first
-        bad = next(s for s in used if not _is_unit(s.c_i, public_key.n))
-        raise VerificationError(
-            f"decryption share of trustee {bad.index} is not in Z*_{{n^2}}: it must be a unit below n^2"
-        )
     delta = public_key.delta
     acc = gmpy2.mpz(1)
-    for s in used:
-        lam = _lagrange_times_delta(delta, s.index, indices)
-        acc = acc * gmpy2.powmod(s.c_i, 2 * lam, nsquare) % nsquare
-    if acc % n != 1:
+    try:
+        for s in used:
+            if not 0 < s.c_i < nsquare:
+                _refuse_share(s)
+            lam = _lagrange_times_delta(delta, s.index, indices)
+            acc = acc * gmpy2.powmod(s.c_i, 2 * lam, nsquare) % nsquare
+        combined = acc % n == 1
+    except ValueError:  # gmpy2: a negative power of a share with no inverse mod n^2
+        combined = False
+    if not combined:
+        # No share's gcd with n is taken unless the combination failed (see the docstring).
+        for s in used:
+            if not _is_unit(s.c_i, public_key.n):
+                _refuse_share(s)
         raise VerificationError(
             "the shares do not combine to a decryption of this ciphertext: "
             "some share is wrong; combine again with verify=True to find it"

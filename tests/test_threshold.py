@@ -190,21 +190,29 @@ def test_combine_without_verification_still_decrypts(key: Key) -> None:
 
 @PROPS
 @given(data=st.data())
-def test_one_gcd_over_a_product_finds_every_non_unit(key: Key, data: st.DataObject) -> None:
-    """`_all_units` (one gcd of the product mod n) says what a gcd per value says, whether
-    the values are units, multiples of p or of q, or both."""
-    from core.threshold import _all_units, _is_unit
-
-    public_key, _ = key
+def test_unverified_combine_names_the_first_non_unit_share(key: Key, data: st.DataObject) -> None:
+    """Without verification, whichever trustees answer and in whatever order (so the
+    Lagrange exponents take either sign), a share that is a multiple of p or of q is refused
+    naming the first such share, and shares that are all units decrypt."""
+    public_key, shares = key
     p, q = load_key_factors(KEY_1024)
-    n, nsquare = public_key.n, public_key.nsquare
-    kinds = data.draw(st.lists(st.sampled_from(["unit", "p", "q"]), min_size=1, max_size=4))
-    values = []
-    for kind in kinds:
-        factor = {"unit": 1, "p": p, "q": q}[kind]
-        x = factor * data.draw(st.integers(1, nsquare // factor - 1))
-        values.append(x if kind != "unit" or _is_unit(x, n) else 1)
-    assert _all_units(values, n) == all(_is_unit(x, n) for x in values) == (set(kinds) == {"unit"})
+    c = paillier.encrypt(public_key.phe(), 11)
+    chosen = data.draw(st.permutations(shares).map(lambda order: order[:2]))
+    kinds = data.draw(st.lists(st.sampled_from(["unit", "p", "q"]), min_size=2, max_size=2))
+    parts = []
+    for share, kind in zip(chosen, kinds):
+        good = decryption_share(public_key, share, c)
+        if kind != "unit":
+            factor = p if kind == "p" else q
+            good = DecryptionShare(good.index, factor * data.draw(st.integers(1, public_key.nsquare // factor - 1)),
+                                   good.challenge, good.response)
+        parts.append(good)
+    bad = [part.index for part, kind in zip(parts, kinds) if kind != "unit"]
+    if not bad:
+        assert combine(public_key, c, parts, verify=False) == 11
+        return
+    with pytest.raises(errors.VerificationError, match=f"decryption share of trustee {bad[0]} is not in Z"):
+        combine(public_key, c, parts, verify=False)
 
 
 def test_combine_names_a_non_unit_share_or_ciphertext_without_verification(key: Key) -> None:
@@ -214,9 +222,11 @@ def test_combine_names_a_non_unit_share_or_ciphertext_without_verification(key: 
     p, _ = load_key_factors(KEY_1024)
     c = paillier.encrypt(public_key.phe(), 7)
     parts = [decryption_share(public_key, s, c) for s in shares[:2]]
-    bad = DecryptionShare(parts[1].index, p * 12345, parts[1].challenge, parts[1].response)
-    with pytest.raises(errors.VerificationError, match="decryption share of trustee 2 is not in Z"):
-        combine(public_key, c, [parts[0], bad], verify=False)
+    # Trustees 1 and 2: trustee 1's Lagrange exponent is positive, trustee 2's negative.
+    for k in (0, 1):
+        bad = DecryptionShare(parts[k].index, p * 12345, parts[k].challenge, parts[k].response)
+        with pytest.raises(errors.VerificationError, match=f"decryption share of trustee {k + 1} is not in Z"):
+            combine(public_key, c, [bad, parts[1]] if k == 0 else [parts[0], bad], verify=False)
     with pytest.raises(errors.InvalidInput, match="ciphertext is not a unit"):
         combine(public_key, p * 3, parts, verify=False)
     assert combine(public_key, c, parts, verify=False) == 7
