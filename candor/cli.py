@@ -22,22 +22,55 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-
 from core.errors import CandorError
 from core.querylog import PURPOSES
 
 if TYPE_CHECKING:
+    from rich.console import Console as RichConsole
+
     from client.receipt import Receipt
     from client.regulator import Regulator
     from client.sdk import Member, ReportSpec
 
 #: `candor witness` exit status when it stopped on fork evidence (docs/operations.md).
 FORK_EXIT = 3
-console = Console(stderr=True)
-out = Console()
+
+
+class _LazyConsole:
+    """A rich Console made on first use: importing rich costs every command about 25 ms of
+    start-up, and a command run with --json prints nothing through it."""
+
+    def __init__(self, *, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: RichConsole | None = None
+
+    def get(self) -> RichConsole:
+        """The Console itself (for rich objects that take one)."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+
+console = _LazyConsole(stderr=True)
+out = _LazyConsole(stderr=False)
+
+
+def Table(*args: Any, **kwargs: Any) -> Any:  # noqa: N802 - stands in for rich's class, imported late
+    from rich.table import Table as RichTable
+
+    return RichTable(*args, **kwargs)
+
+
+def escape(text: str) -> str:
+    """rich markup escaped (rich imported on first use, as for `console`)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -252,7 +285,7 @@ def cmd_audit(args: argparse.Namespace) -> None:
     # one worker per core verifies the reports' proofs and ring signatures, if it pays
     pool = CpuPool() if len(leaves) >= PARALLEL_FROM else None
     try:
-        with Progress(console=console, transient=True) as progress:
+        with Progress(console=console.get(), transient=True) as progress:
             task = progress.add_task("replaying ledger", total=len(leaves))
             _, report = replay(leaves, lambda done, total: progress.update(task, completed=done), pool=pool)
     finally:
@@ -1084,7 +1117,7 @@ def _add_subject_commands(sub: Any, rsub: Any, dsub: Any,
 def cmd_demo(args: argparse.Namespace) -> None:
     from candor.demo import run_demo
 
-    summary = run_demo(key_bits=args.key_bits, reports=args.reports, json_mode=args.json, console=console)
+    summary = run_demo(key_bits=args.key_bits, reports=args.reports, json_mode=args.json, console=console.get())
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
     else:

@@ -61,6 +61,20 @@ def test_missing_identity_is_one_clear_line(tmp_path: Path, capsys: pytest.Captu
     assert "not an identity folder" in err and "Traceback" not in err
 
 
+def test_the_cli_loads_rich_only_to_print_with_it() -> None:
+    """A --json command prints with `print`: importing the CLI and the member SDK does not
+    import rich (about 25 ms of every `candor report submit`), and a table still prints."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, candor.cli, client.sdk; assert 'rich' not in sys.modules, 'rich imported'; "
+             "candor.cli._emit(type('A', (), {'json': False})(), {'k': 'v'}, 't'); "
+             "assert 'rich' in sys.modules")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "k" in done.stdout and "v" in done.stdout
+
+
 def test_report_submit_and_retract_json(alliance_dir: Path, operator: Any, tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     import datetime
