@@ -58,11 +58,24 @@ Updates = dict[str, "bytes | None"]
 
 
 class StateView(Protocol):
+    """What the state machine reads. A view over a store may also offer `values(keys)`:
+    {key: value or None} in one round trip, which `read_many` then uses."""
+
     def get(self, key: str) -> bytes | None:
         """The value at `key`, or None."""
 
     def scan(self, prefix: str) -> list[tuple[str, bytes]]:
         """All (key, value) pairs whose key starts with `prefix`, ordered by key."""
+
+
+def read_many(view: StateView, keys: Sequence[str]) -> dict[str, bytes | None]:
+    """{key: value or None} for each of `keys`: at once where `view` reads in bulk (a store:
+    one query per chunk instead of one per key), else key by key."""
+    bulk = getattr(view, "values", None)
+    if callable(bulk):
+        found: dict[str, bytes | None] = bulk(keys)
+        return found
+    return {key: view.get(key) for key in keys}
 
 
 class ReadAhead:
@@ -72,12 +85,16 @@ class ReadAhead:
 
     def __init__(self, base: StateView, values: Mapping[str, bytes | None]) -> None:
         self.base = base
-        self.values = values
+        self.known = values
 
     def get(self, key: str) -> bytes | None:
-        if key in self.values:
-            return self.values[key]
+        if key in self.known:
+            return self.known[key]
         return self.base.get(key)
+
+    def values(self, keys: Sequence[str]) -> dict[str, bytes | None]:
+        out = {key: self.known[key] for key in keys if key in self.known}
+        return out | read_many(self.base, [key for key in keys if key not in out])
 
     def scan(self, prefix: str) -> list[tuple[str, bytes]]:
         return self.base.scan(prefix)
@@ -94,6 +111,10 @@ class Overlay:
         if key in self.updates:
             return self.updates[key]
         return self.base.get(key)
+
+    def values(self, keys: Sequence[str]) -> dict[str, bytes | None]:
+        out = {key: self.updates[key] for key in keys if key in self.updates}
+        return out | read_many(self.base, [key for key in keys if key not in out])
 
     def scan(self, prefix: str) -> list[tuple[str, bytes]]:
         return overlaid(self.base.scan(prefix), self.updates, prefix)
@@ -794,9 +815,12 @@ def rules_named(view: StateView, version: str) -> RuleSet:
 def subject_reports(view: StateView, subject_tag: bytes) -> list[ReportInfo]:
     """Every report ever recorded about the subject, as `core.rating.ReportInfo`."""
     out = []
-    for _key, raw in view.scan(f"subject/{subject_tag.hex()}/"):
-        record = report_record(view, json.loads(raw))
-        assert record is not None  # subject/ is written with report/
+    keys = [report_key(json.loads(raw)) for _key, raw in view.scan(f"subject/{subject_tag.hex()}/")]
+    records = read_many(view, keys)  # hundreds of reports: one read, not one each
+    for key in keys:
+        raw = records[key]
+        assert raw is not None  # subject/ is written with report/
+        record = ReportRecord.from_json(json.loads(raw))
         out.append(ReportInfo(
             index=record.index, category=record.category, incident_date=_dt.date.fromisoformat(record.incident_date),
             link_tag=record.link, commitment=record.commitment, retracted_at=record.retracted_at,

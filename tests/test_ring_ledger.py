@@ -11,6 +11,7 @@ import dataclasses
 import datetime as _dt
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -203,3 +204,33 @@ def test_a_batch_reads_its_replay_checks_at_once_and_still_refuses_replays(alice
     assert isinstance(replay, errors.AlreadyExists)
     assert not [k for k in asked if k.startswith(("report/", "coupon/"))]
     assert prepared.batch is not None and len(prepared.batch.entries) == 1
+
+
+def test_a_subjects_reports_are_read_in_one_round_trip(alice: Member, operator: Any) -> None:
+    """`state.subject_reports` (every rating request and answer runs it) reads the subject's
+    report records with one bulk read through an overlay, not one query per report, and
+    reads what reading them one by one gives."""
+    from server.storage import StoreView
+
+    for _ in range(3):
+        alice.submit_report("Subject Bulk", "fake_traffic", "minor", recent())
+    tag = alice.subject_tag("Subject Bulk")
+
+    class Counting(StoreView):
+        gets: list[str] = []
+        bulk: list[int] = []
+
+        def get(self, key: str) -> bytes | None:
+            self.gets.append(key)
+            return super().get(key)
+
+        def values(self, keys: Sequence[str]) -> dict[str, bytes | None]:
+            self.bulk.append(len(keys))
+            return super().values(keys)
+
+    counting = Counting(operator.ledger.store)
+    got = state.subject_reports(state.Overlay(counting), tag)
+    assert counting.bulk == [3] and not [k for k in counting.gets if k.startswith("report/")]
+    one_by_one = state.MemoryState()
+    one_by_one.update(dict(StoreView(operator.ledger.store).scan("")))
+    assert got == state.subject_reports(one_by_one, tag) and len(got) == 3
