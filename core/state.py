@@ -273,13 +273,16 @@ class _Ring:
         {"changed_at": ..., "keys": [hex, ...]} (sorted keys, no spaces)."""
         return b'{"changed_at":%d,"keys":[%s]}' % (self.changed_at, self.listed)
 
+    @classmethod
+    def of(cls, keys: tuple[bytes, ...], changed_at: int) -> _Ring:
+        return cls(keys, changed_at, b",".join(b'"%s"' % k.hex().encode() for k in keys))
+
     def admitting(self, key: bytes, index: int) -> _Ring:
         quoted = b'"%s"' % key.hex().encode()
         return _Ring(self.keys + (key,), index, self.listed + b"," + quoted if self.keys else quoted)
 
     def revoking(self, key: bytes, index: int) -> _Ring:
-        kept = tuple(k for k in self.keys if k != key)
-        return _Ring(kept, index, b",".join(b'"%s"' % k.hex().encode() for k in kept))
+        return _Ring.of(tuple(k for k in self.keys if k != key), index)
 
 
 _NO_RING = _Ring((), 0, b"")
@@ -297,8 +300,7 @@ def _ring(view: StateView) -> _Ring:
     ring = _RINGS.get(raw)
     if ring is None:
         data = json.loads(raw)
-        keys = tuple(bytes.fromhex(k) for k in data["keys"])
-        ring = _kept(raw, _Ring(keys, int(data["changed_at"]), b",".join(b'"%s"' % k.hex().encode() for k in keys)))
+        ring = _kept(raw, _Ring.of(tuple(bytes.fromhex(k) for k in data["keys"]), int(data["changed_at"])))
     return ring
 
 
