@@ -40,7 +40,8 @@ def test_an_appended_ring_record_is_the_canonical_encoding(ops: list[tuple[bool,
         assert ring.keys == tuple(keys)
 
 
-def _admission(regulator: Identity, member_id: str) -> bytes:
+def admission(regulator: Identity, member_id: str) -> bytes:
+    """A regulator-signed MemberAdmitted of `member_id` with fresh keys (the leaf)."""
     group = default_group()
     signing = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     reporting = group.encode(group.mul(group.generator(), random_scalar()))
@@ -54,11 +55,11 @@ def test_a_replayed_ring_matches_one_decoded_from_its_stored_bytes(alliance_dir:
     ring the replay built."""
     regulator = Identity.load(alliance_dir / "regulator")
     leaves = bootstrap_entries(alliance_dir / "operator")
-    leaves += [_admission(regulator, f"ring-{i}") for i in range(12)]
+    leaves += [admission(regulator, f"ring-{i}") for i in range(12)]
     for gone in ("ring-3", "ring-11", "a"):
         revoked = e.LedgerEntry(e.MemberRevoked(gone, "test"), timestamp_ms=int(time.time() * 1000))
         leaves.append(wire.sign_leaf(revoked, regulator.signing_key()))
-    leaves.append(_admission(regulator, "ring-late"))
+    leaves.append(admission(regulator, "ring-late"))
 
     view, _ = replay(leaves)
     keys, changed_at = state.current_ring(view)

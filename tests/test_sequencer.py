@@ -5,29 +5,16 @@ a caller when that entry never reached the ledger."""
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from test_ring_record import admission
 
 from api import wire
 from api.identity import Identity
-from core import entries as e
 from core.errors import AlreadyExists, Unavailable
-from core.group import default_group
-from core.pedersen import random_scalar
-
-
-def _admission(regulator: Identity, member_id: str) -> bytes:
-    group = default_group()
-    signing = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    reporting = group.encode(group.mul(group.generator(), random_scalar()))
-    return wire.sign_leaf(e.LedgerEntry(e.MemberAdmitted(member_id, signing, reporting),
-                                        timestamp_ms=int(time.time() * 1000)), regulator.signing_key())
 
 
 def test_a_refusal_resting_on_a_failed_commit_is_not_answered(alliance_dir: Path, operator: Any,
@@ -37,7 +24,7 @@ def test_a_refusal_resting_on_a_failed_commit_is_not_answered(alliance_dir: Path
     to retry (UNAVAILABLE), not that the member already exists; the retry appends it."""
     ledger = operator.ledger
     regulator = Identity.load(alliance_dir / "regulator")
-    first, twice = _admission(regulator, "seq-first"), _admission(regulator, "seq-twice")
+    first, twice = admission(regulator, "seq-first"), admission(regulator, "seq-twice")
     entered, release = threading.Event(), threading.Event()
     real_commit = ledger.commit
     commits = 0
