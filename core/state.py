@@ -78,6 +78,14 @@ def read_many(view: StateView, keys: Sequence[str]) -> dict[str, bytes | None]:
     return {key: view.get(key) for key in keys}
 
 
+def _read_many_over(held: Mapping[str, bytes | None], base: StateView,
+                    keys: Sequence[str]) -> dict[str, bytes | None]:
+    """`read_many` for a view that answers the keys of `held` itself and asks `base` for the
+    rest (in one bulk read)."""
+    out = {key: held[key] for key in keys if key in held}
+    return out | read_many(base, [key for key in keys if key not in out])
+
+
 class ReadAhead:
     """A view of `base` that answers the keys of `values` (None: known to be absent) without
     asking `base`: a batch's checks, read ahead in one round trip (`lookups`). Valid only while
@@ -93,8 +101,7 @@ class ReadAhead:
         return self.base.get(key)
 
     def values(self, keys: Sequence[str]) -> dict[str, bytes | None]:
-        out = {key: self.known[key] for key in keys if key in self.known}
-        return out | read_many(self.base, [key for key in keys if key not in out])
+        return _read_many_over(self.known, self.base, keys)
 
     def scan(self, prefix: str) -> list[tuple[str, bytes]]:
         return self.base.scan(prefix)
@@ -113,8 +120,7 @@ class Overlay:
         return self.base.get(key)
 
     def values(self, keys: Sequence[str]) -> dict[str, bytes | None]:
-        out = {key: self.updates[key] for key in keys if key in self.updates}
-        return out | read_many(self.base, [key for key in keys if key not in out])
+        return _read_many_over(self.updates, self.base, keys)
 
     def scan(self, prefix: str) -> list[tuple[str, bytes]]:
         return overlaid(self.base.scan(prefix), self.updates, prefix)
