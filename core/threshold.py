@@ -38,7 +38,7 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import Any, NoReturn
+from typing import Any
 
 import gmpy2
 import phe
@@ -424,12 +424,6 @@ def _check_index(public_key: ThresholdPublicKey, index: int) -> None:
         )
 
 
-def _refuse_share(share: DecryptionShare) -> NoReturn:
-    raise VerificationError(
-        f"decryption share of trustee {share.index} is not in Z*_{{n^2}}: it must be a unit below n^2"
-    )
-
-
 def _check_ciphertext(public_key: ThresholdPublicKey, c: int) -> None:
     if not isinstance(c, int) or not 0 < c < public_key.nsquare:
         raise InvalidInput("ciphertext must be an integer with 0 < c < n^2")
@@ -565,20 +559,24 @@ def combine(
     nsquare = gmpy2.mpz(public_key.nsquare)
     delta = public_key.delta
     acc = gmpy2.mpz(1)
-    try:
-        for s in used:
-            if not 0 < s.c_i < nsquare:
-                _refuse_share(s)
-            lam = _lagrange_times_delta(delta, s.index, indices)
-            acc = acc * gmpy2.powmod(s.c_i, 2 * lam, nsquare) % nsquare
-        combined = acc % n == 1
-    except ValueError:  # gmpy2: a negative power of a share with no inverse mod n^2
-        combined = False
+    # A share is positive (DecryptionShare); one of n^2 or more is named below with the rest.
+    combined = all(s.c_i < nsquare for s in used)
+    if combined:
+        try:
+            for s in used:
+                lam = _lagrange_times_delta(delta, s.index, indices)
+                acc = acc * gmpy2.powmod(s.c_i, 2 * lam, nsquare) % nsquare
+            combined = acc % n == 1
+        except ValueError:  # gmpy2: a negative power of a share with no inverse mod n^2
+            combined = False
     if not combined:
-        # No share's gcd with n is taken unless the combination failed (see the docstring).
+        # No share's gcd with n is taken unless the combination failed (see the docstring);
+        # then the first share that is not a unit below n^2 is named.
         for s in used:
             if not _is_unit(s.c_i, public_key.n):
-                _refuse_share(s)
+                raise VerificationError(
+                    f"decryption share of trustee {s.index} is not in Z*_{{n^2}}: it must be a unit below n^2"
+                )
         raise VerificationError(
             "the shares do not combine to a decryption of this ciphertext: "
             "some share is wrong; combine again with verify=True to find it"

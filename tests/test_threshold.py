@@ -227,6 +227,13 @@ def test_combine_names_a_non_unit_share_or_ciphertext_without_verification(key: 
         bad = DecryptionShare(parts[k].index, p * 12345, parts[k].challenge, parts[k].response)
         with pytest.raises(errors.VerificationError, match=f"decryption share of trustee {k + 1} is not in Z"):
             combine(public_key, c, [bad, parts[1]] if k == 0 else [parts[0], bad], verify=False)
+    # A non-unit at the positive exponent, then a share above n^2: the first is named.
+    first = DecryptionShare(parts[0].index, p * 12345, parts[0].challenge, parts[0].response)
+    above = DecryptionShare(parts[1].index, parts[1].c_i + public_key.nsquare, parts[1].challenge, parts[1].response)
+    with pytest.raises(errors.VerificationError, match="decryption share of trustee 1 is not in Z"):
+        combine(public_key, c, [first, above], verify=False)
+    with pytest.raises(errors.VerificationError, match="decryption share of trustee 2 is not in Z"):
+        combine(public_key, c, [parts[0], above], verify=False)
     with pytest.raises(errors.InvalidInput, match="ciphertext is not a unit"):
         combine(public_key, p * 3, parts, verify=False)
     assert combine(public_key, c, parts, verify=False) == 7
