@@ -201,8 +201,8 @@ def test_one_bad_report_in_a_batch_leaves_the_others_accepted(operator: Any, ali
     expected = [verdict(one_at_a_time(operator.ledger), leaf) for leaf in leaves]
     assert expected.count(None) == len(goods)
 
-    # One worker, a window long enough that every item joins: exactly one batch.
-    batcher = Verifier(operator.ledger, workers=1, window=5.0, max_batch=len(leaves))
+    # One worker, a wait long enough that every item joins: exactly one batch.
+    batcher = Verifier(operator.ledger, workers=1, window=5.0, max_wait=5.0, max_batch=len(leaves))
     try:
         prepared = [batcher.prepare(leaf)[1] for leaf in leaves]
         futures = [batcher.submit(job) for job in prepared]
@@ -214,6 +214,29 @@ def test_one_bad_report_in_a_batch_leaves_the_others_accepted(operator: Any, ali
     finally:
         batcher.close()
     assert got == expected
+
+
+def test_a_batch_goes_when_full_or_when_reports_stop_coming(operator: Any, alice: Member) -> None:
+    """A full batch goes at once; a batch whose first report has waited `window` goes once
+    no more reports arrive, though `max_wait` would let it gather for a minute (far beyond
+    the test's timeouts)."""
+    leaves = [alice.prepare_report(f"{SUBJECT}-{i}", "fake_traffic", i % 4, recent(), refresh=False)
+              for i in range(3)]
+
+    def run(batcher: Verifier, count: int) -> tuple[int, int]:
+        try:
+            futures = [batcher.submit(batcher.prepare(leaf)[1]) for leaf in leaves[:count]]
+            assert [f.exception(timeout=30) for f in futures] == [None] * count
+            return batcher.batches, batcher.items
+        finally:
+            batcher.close()
+
+    # Full: three of three waiting, though neither pause nor first report's wait is over.
+    assert run(Verifier(operator.ledger, workers=1, window=60.0, max_wait=60.0, max_batch=3), 3) == (1, 3)
+    # No more coming: two reports go together after `window`, without the minute.
+    assert run(Verifier(operator.ledger, workers=1, window=2.0, max_wait=60.0, max_batch=256), 2) == (1, 2)
+    with pytest.raises(errors.InvalidInput, match="window <= max_wait"):
+        Verifier(operator.ledger, workers=1, window=1.0, max_wait=0.5)
 
 
 def test_one_equation_for_both_proofs_refuses_what_either_batch_refuses(operator: Any, alice: Member) -> None:
