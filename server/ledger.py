@@ -405,20 +405,29 @@ class Ledger:
             raise InvalidInput(f"tree size {size} is beyond the ledger's size {current}")
 
     def _prefetched(self, proof: Callable[[merkle.NodeReader], list[bytes]]) -> list[bytes]:
-        """Run a proof generator with every node it needs read in ONE store query.
+        """Run a proof generator with every node it needs read in at most ONE store query.
 
         Which nodes a proof reads depends only on the sizes and index, never on the hashes,
-        so a first pass with a recording reader learns the keys; the store returns them all
-        at once; the second pass builds the proof from that dict.
+        so a first pass over the node cache, with zeros for the nodes it lacks, learns which
+        are missing. If none is (a receipt's path was mostly written moments ago), that pass
+        is the proof; otherwise the store returns the missing ones at once and a second pass
+        builds the proof.
         """
-        keys: list[tuple[int, int]] = []
+        found: dict[tuple[int, int], bytes] = {}  # what the first pass read, kept: the cache may drop it
+        missing: list[tuple[int, int]] = []
 
-        def record(level: int, index: int) -> bytes:
-            keys.append((level, index))
-            return bytes(merkle.HASH_SIZE)
+        def cached(level: int, index: int) -> bytes:
+            node = self.nodes.held(level, index)
+            if node is None:
+                missing.append((level, index))
+                return bytes(merkle.HASH_SIZE)
+            found[(level, index)] = node
+            return node
 
-        proof(record)
-        found = self.nodes.nodes(keys)
+        first = proof(cached)
+        if not missing:
+            return first
+        found.update(self.nodes.nodes(missing))
 
         def read(level: int, index: int) -> bytes:
             node = found.get((level, index))

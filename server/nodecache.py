@@ -49,6 +49,10 @@ class NodeCache:
             self.nodes(keys)
             self._followed = size
 
+    def held(self, level: int, index: int) -> bytes | None:
+        """The node if it is in memory; None if only the store may have it."""
+        return self._nodes.get((level, index))
+
     def node(self, level: int, index: int) -> bytes:
         """A `core.merkle.NodeReader`: `store.node`, from memory when held."""
         hit = self._nodes.get((level, index))

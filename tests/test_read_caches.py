@@ -164,3 +164,27 @@ def test_a_read_that_races_a_commit_is_not_kept(store: CountingStore) -> None:
     store.get = original  # type: ignore[method-assign]
     assert seen == [b"admitted"]  # what the read saw, as without the cache
     assert view.get("member/c") == b"revoked"  # but it was not kept past the commit
+
+
+def test_proofs_from_a_partly_held_cache_read_the_rest_in_one_query(store: CountingStore) -> None:
+    """`Ledger._prefetched`: a proof whose nodes are all held costs no store read; one whose
+    nodes are partly held reads the missing ones in one query; either way it is the proof the
+    store's own nodes give, for every index and size."""
+    from server.ledger import Ledger
+
+    size = 13
+    store.commit(AppendBatch(first_index=0, entries=tuple(b"e" for _ in range(size)), nodes=_tree_nodes(0, size)))
+    ledger = Ledger.__new__(Ledger)  # only the proof path
+    ledger.store, ledger.nodes = store, NodeCache(store, limit=3)
+    for index in range(size):
+        for upto in range(index + 1, size + 1):
+            want = merkle.inclusion_proof(index, upto, store.node)
+            store.reads = 0
+            assert ledger._prefetched(lambda get: merkle.inclusion_proof(index, upto, get)) == want
+            assert store.reads <= 1
+    ledger.nodes = NodeCache(store)
+    ledger.nodes.follow(size)
+    want = merkle.consistency_proof(5, size, store.node)
+    store.reads = 0
+    assert ledger.consistency_proof(5, size) == want
+    assert store.reads == 1  # the size check alone: every node was held
