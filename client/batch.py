@@ -74,6 +74,14 @@ def register_alliance(genesis_leaf: bytes) -> bytes:
     return digest
 
 
+def registered(genesis_hash: bytes) -> Alliance:
+    """The alliance `register_alliance` decoded in this process for `genesis_hash`."""
+    ally = _ALLIANCES.get(genesis_hash)
+    if ally is None:
+        raise Unavailable("this verification worker was started for another alliance; restart the operator")
+    return ally
+
+
 def _outcome(exc: Exception) -> BaseException:
     """A refusal as it is; anything else is a bug, not a refusal: keep its traceback for the
     caller's log (a server's client sees INTERNAL)."""
@@ -103,9 +111,7 @@ def _check_all(items: Sequence[tuple[int, T]], batch: Callable[[list[T]], None],
 def verify_batch(genesis_hash: bytes, jobs: Sequence[JobWire]) -> list[BaseException | None]:
     """Verify `jobs` together; one outcome per job, each what `core.report_check.verify_report`
     gives that job alone."""
-    ally = _ALLIANCES.get(genesis_hash)
-    if ally is None:
-        raise Unavailable("this verification worker was started for another alliance; restart the operator")
+    ally = registered(genesis_hash)
     outcomes: list[BaseException | None] = [None] * len(jobs)
     if len(jobs) == 1:
         leaf, ring, changed_at, index, subject = jobs[0]

@@ -32,10 +32,16 @@ party runs (a trustee's mirror and an auditor too): each item gets the error
 
 Escrow (docs/reports.md). The member sends, beside its ring-signed entry, an Ed25519
 signature by its member key over "CANDOR-V1-ESCROW" ‖ genesis hash ‖ SHA-256(entry bytes).
-`seal_report` checks it against the key of the member the mTLS certificate names, seals
-(member id, signature) to the regulator's X25519 key at a fixed length, and returns the
-leaf to append: the entry and ring signature unchanged, the escrow beside them. Nothing
-else keeps the signature.
+`escrow_request` makes the cheap checks in the server process (a report without an escrow
+of its own, the signature's length, the member the mTLS certificate names admitted and not
+revoked). The job then carries (member id, member key, signature) to a worker, where
+`seal_escrow` checks the signature against that key and seals (member id, signature) to
+the regulator's X25519 key at a fixed length, before the batch's proofs (`verify_jobs`);
+the server builds the leaf to append from what comes back (`with_escrow`): the entry and
+ring signature unchanged, the escrow beside them. Nothing else keeps the signature. The
+Ed25519 verification and the HPKE seal are the costliest steps of a report in the server
+process otherwise, which holds one interpreter lock for all its threads
+(docs/performance.md, "Sealing the escrow in the verification workers").
 
 Workers are started from a fork server that preloads this module (so `core`, gmpy2 and
 arkworks are imported once, not per worker) and initialised once with the genesis leaf,
@@ -60,6 +66,7 @@ import signal
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
@@ -67,7 +74,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from api import wire
-from client.batch import JOB_REPORTS, JobWire, register_alliance, verify_batch
+from client.batch import JOB_REPORTS, JobWire, register_alliance, registered, verify_batch
 from client.cpu import settle_gc
 from core import entries as e
 from core import escrow, merkle, state
@@ -96,6 +103,8 @@ class Job:
     changed_at: int
     index: int
     subject_tag: bytes | None = None
+    escrow: EscrowRequest | None = None
+    """For a report as submitted: its escrow, sealed by the worker that verifies it."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.leaf, bytes) or not isinstance(self.ring, tuple):
@@ -134,7 +143,7 @@ def _exit_with(server_pid: int) -> None:
             pass  # the pid exists (owned by another user)
 
 
-def _outcome_of(fut: Future[None], timeout: float) -> None:
+def _outcome_of(fut: Future[bytes | None], timeout: float) -> None:
     try:
         fut.result(timeout=timeout)
     except FutureTimeout:
@@ -144,16 +153,22 @@ def _outcome_of(fut: Future[None], timeout: float) -> None:
 # -- the escrow, made by the party that saw who -----------------------------------------------
 
 
-def seal_report(ally: Alliance, view: state.StateView, member_id: str, signed: e.SignedEntry,
-                escrow_signature: bytes) -> tuple[bytes, e.SignedEntry]:
-    """The leaf to append for a report submitted by `member_id` (authenticated over mTLS).
+@dataclass(frozen=True)
+class EscrowRequest:
+    """What sealing a report's escrow needs beyond the entry: the member the mTLS certificate
+    names, that member's Ed25519 key and the escrow signature it sent. Plain bytes and a
+    string, so that it crosses to a verification worker with the job."""
 
-    Raises InvalidInput for a malformed submission and PermissionDenied if the escrow
-    signature is not that member's over this very entry: a member can neither escrow
-    garbage nor another member's identity.
-    """
-    from core.signing import VerifyKey
+    member_id: str
+    signing_key: bytes
+    signature: bytes
 
+
+def escrow_request(view: state.StateView, member_id: str, signed: e.SignedEntry,
+                   escrow_signature: bytes) -> EscrowRequest:
+    """The cheap checks of a report's escrow, made where the state is: the entry is a report
+    without an escrow yet, the signature has its length, and `member_id` is admitted and
+    not revoked. Raises InvalidInput or PermissionDenied."""
     if not isinstance(signed.entry.body, e.ReportCommitted):
         raise InvalidInput(f"only a report carries an escrow, not a {signed.entry.kind}")
     if signed.escrow is not None:
@@ -166,18 +181,68 @@ def seal_report(ally: Alliance, view: state.StateView, member_id: str, signed: e
     record = state.member_record(view, member_id)
     if record is None or record.revoked_at is not None:
         raise PermissionDenied(f"member {member_id} is not an admitted, unrevoked member and may not report")
+    return EscrowRequest(member_id, record.signing_key, escrow_signature)
+
+
+def seal_escrow(ally: Alliance, signed: e.SignedEntry, request: EscrowRequest) -> bytes:
+    """The report's sealed escrow, once the escrow signature verifies under the member's key
+    over this very entry (raises PermissionDenied if not): a member can neither escrow
+    garbage nor another member's identity. The expensive part (an Ed25519 verification and
+    an HPKE seal), run by a verification worker beside the report's proofs."""
+    from core.signing import VerifyKey
+
     try:
-        VerifyKey.from_bytes(record.signing_key).verify(
-            escrow.escrow_message(ally.genesis_hash, signed.entry_bytes), escrow_signature)
+        VerifyKey.from_bytes(request.signing_key).verify(
+            escrow.escrow_message(ally.genesis_hash, signed.entry_bytes), request.signature)
     except VerificationError:
         raise PermissionDenied(
-            f"the escrow signature does not verify under the key of member {member_id}, whose certificate you "
-            "connected with: sign \"CANDOR-V1-ESCROW\" || genesis hash || SHA-256(entry bytes) with that member's key"
+            f"the escrow signature does not verify under the key of member {request.member_id}, whose certificate "
+            "you connected with: sign \"CANDOR-V1-ESCROW\" || genesis hash || SHA-256(entry bytes) with that "
+            "member's key"
         ) from None
-    sealed = escrow.seal_report_escrow(ally.genesis.regulator_escrow_key, ally.genesis_hash, signed.entry_bytes,
-                                       member_id, escrow_signature)
+    return escrow.seal_report_escrow(ally.genesis.regulator_escrow_key, ally.genesis_hash, signed.entry_bytes,
+                                     request.member_id, request.signature)
+
+
+def with_escrow(signed: e.SignedEntry, sealed: bytes) -> tuple[bytes, e.SignedEntry]:
+    """The leaf to append: the entry and ring signature unchanged, the sealed escrow beside them."""
     stored = dataclasses.replace(signed, escrow=sealed)
     return wire.signed_entry_to_bytes(stored), stored
+
+
+def seal_report(ally: Alliance, view: state.StateView, member_id: str, signed: e.SignedEntry,
+                escrow_signature: bytes) -> tuple[bytes, e.SignedEntry]:
+    """The leaf to append for a report submitted by `member_id` (authenticated over mTLS):
+    `escrow_request`, then `seal_escrow`, in this process."""
+    return with_escrow(signed, seal_escrow(ally, signed, escrow_request(view, member_id, signed, escrow_signature)))
+
+
+def verify_jobs(genesis_hash: bytes, jobs: Sequence[JobWire],
+                escrows: Sequence[EscrowRequest | None]) -> list[BaseException | bytes | None]:
+    """A worker's batch: each report's escrow first (`seal_escrow`; a refusal there leaves the
+    report out of the batch), then `client.batch.verify_batch` over the rest. One outcome per
+    job: its refusal, the sealed escrow of a report that came with an `EscrowRequest`, or
+    None."""
+    ally = registered(genesis_hash)
+    outcomes: list[BaseException | bytes | None] = [None] * len(jobs)
+    for pos, request in enumerate(escrows):
+        if request is not None:
+            try:
+                outcomes[pos] = seal_escrow(ally, wire.signed_entry_from_bytes(jobs[pos][0]), request)
+            except CandorError as exc:
+                outcomes[pos] = exc
+    rest = [pos for pos, outcome in enumerate(outcomes) if not isinstance(outcome, BaseException)]
+    for pos, refusal in zip(rest, verify_batch(genesis_hash, [jobs[pos] for pos in rest])):
+        if refusal is not None:
+            outcomes[pos] = refusal
+    return outcomes
+
+
+def _settle(future: Future[bytes | None], outcome: BaseException | bytes | None) -> None:
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
 
 # -- the server side ------------------------------------------------------------------------
@@ -186,7 +251,7 @@ def seal_report(ally: Alliance, view: state.StateView, member_id: str, signed: e
 @dataclass
 class _Waiting:
     job: Job
-    future: Future[None]
+    future: Future[bytes | None]
     since: float
 
 
@@ -289,10 +354,12 @@ class Verifier:
         keys, changed_at = state.current_ring(self.ledger.intake_view)
         return tuple(keys), changed_at
 
-    def prepare(self, leaf: bytes, signed: e.SignedEntry | None = None) -> tuple[e.SignedEntry, Job]:
+    def prepare(self, leaf: bytes, signed: e.SignedEntry | None = None,
+                escrow: EscrowRequest | None = None) -> tuple[e.SignedEntry, Job]:
         """Take the state the entry is verified against (in this process); `signed` is `leaf`
-        already decoded by the caller (decoded here if not given). The worker decodes the
-        bytes again in its own process, with every check of `api.wire`."""
+        already decoded by the caller (decoded here if not given); `escrow`, for a report as
+        submitted, has the worker seal its escrow too. The worker decodes the bytes again in
+        its own process, with every check of `api.wire`."""
         if signed is None:
             signed = wire.signed_entry_from_bytes(leaf)
         body = signed.entry.body
@@ -308,7 +375,7 @@ class Verifier:
             # (another server appended it): read the ring again rather than refuse.
             self.ledger.appended_elsewhere()
             ring, changed_at = self._ring()
-        return signed, Job(leaf, ring, changed_at, self.ledger.intake_view.size(), subject)
+        return signed, Job(leaf, ring, changed_at, self.ledger.intake_view.size(), subject, escrow)
 
     def verify_entry(self, leaf: bytes, signed: e.SignedEntry | None = None,
                      timeout: float = VERIFY_TIMEOUT) -> e.SignedEntry:
@@ -320,11 +387,13 @@ class Verifier:
         _outcome_of(self.verify_later(leaf, signed), timeout)
         return signed
 
-    def verify_later(self, leaf: bytes, signed: e.SignedEntry) -> Future[None]:
-        """`verify_entry` without waiting: the future resolves to None or to the refusal (the
-        state is taken now). In-process (workers=0) it is done before this returns."""
+    def verify_later(self, leaf: bytes, signed: e.SignedEntry,
+                     escrow: EscrowRequest | None = None) -> Future[bytes | None]:
+        """`verify_entry` without waiting: the future resolves to the refusal, or to the
+        sealed escrow of a report given with its `escrow` request (None for any other entry).
+        The state is taken now. In-process (workers=0) it is done before this returns."""
         start = time.perf_counter()
-        _, job = self.prepare(leaf, signed)
+        _, job = self.prepare(leaf, signed, escrow)
         fut = self._later(job)
         observe = self.ledger.metrics.verification.observe
         fut.add_done_callback(lambda _f: observe(time.perf_counter() - start))
@@ -334,24 +403,20 @@ class Verifier:
         """Verify one job (batched with concurrent ones); raise its error, if any."""
         _outcome_of(self._later(job), timeout)
 
-    def _later(self, job: Job) -> Future[None]:
+    def _later(self, job: Job) -> Future[bytes | None]:
         if self.workers:
             return self.submit(job)
-        done: Future[None] = Future()  # in-process: verified here and now
+        done: Future[bytes | None] = Future()  # in-process: verified here and now
         with self._cond:
             self._start_locked()
-        outcome = verify_batch(self._genesis(), [job.wire()])[0]
-        if outcome is None:
-            done.set_result(None)
-        else:
-            done.set_exception(outcome)
+        _settle(done, verify_jobs(self._genesis(), [job.wire()], [job.escrow])[0])
         return done
 
-    def submit(self, job: Job) -> Future[None]:
-        """Queue a job for the workers; the future resolves to None or to the refusal."""
+    def submit(self, job: Job) -> Future[bytes | None]:
+        """Queue a job for the workers; the future resolves as `verify_later`'s does."""
         if self.workers == 0:
             raise InvalidInput("an in-process verifier (workers=0) verifies synchronously: call verify()")
-        fut: Future[None] = Future()
+        fut: Future[bytes | None] = Future()
         with self._cond:
             self._start_locked()
             self._waiting.append(_Waiting(job, fut, time.monotonic()))
@@ -398,7 +463,8 @@ class Verifier:
                         self._start_locked()
                     executor = self._executor
                 assert executor is not None
-                fut = executor.submit(verify_batch, self._genesis(), [w.job.wire() for w in batch])
+                fut = executor.submit(verify_jobs, self._genesis(), [w.job.wire() for w in batch],
+                                      [w.job.escrow for w in batch])
             except Exception as exc:  # noqa: BLE001 - a broken pool: fail these, restart
                 self._done(batch, executor, None, exc)
                 continue
@@ -407,12 +473,12 @@ class Verifier:
             fut.add_done_callback(functools.partial(self._done_future, batch, executor))
 
     def _done_future(self, batch: list[_Waiting], executor: ProcessPoolExecutor,
-                     fut: Future[list[BaseException | None]]) -> None:
+                     fut: Future[list[BaseException | bytes | None]]) -> None:
         self._done(batch, executor, fut, None)
 
     def _done(self, batch: list[_Waiting], executor: ProcessPoolExecutor | None,
-              fut: Future[list[BaseException | None]] | None, error: BaseException | None) -> None:
-        outcomes: list[BaseException | None] | None = None
+              fut: Future[list[BaseException | bytes | None]] | None, error: BaseException | None) -> None:
+        outcomes: list[BaseException | bytes | None] | None = None
         if fut is not None:
             error = fut.exception()
             if error is None:
@@ -430,11 +496,7 @@ class Verifier:
                 log.error("verification batch failed", exc_info=error)
         for i, w in enumerate(batch):
             if outcomes is not None:
-                outcome = outcomes[i]
-                if outcome is None:
-                    w.future.set_result(None)
-                else:
-                    w.future.set_exception(outcome)
+                _settle(w.future, outcomes[i])
             else:
                 assert error is not None
                 w.future.set_exception(error)

@@ -11,9 +11,10 @@ queues each report as it arrives, and the handler that answers them in the order
 Reports arrive several to a message and are answered several to a message, since every
 message costs both threads a wake-up and gRPC a round of its completion queue.
 
-Each streamed report gets exactly what SubmitReport gives it: the same decoding, escrow
-check and seal (`admit_entry`), the same verification (`Verifier.verify_later`: the batch
-verdict of `core.report_check`), the same sequencer and the same receipt. A refusal is that
+Each streamed report gets exactly what SubmitReport gives it: the same decoding and escrow
+checks (`admit_entry`), the same verification and escrow seal (`Verifier.verify_later`: the
+batch verdict of `core.report_check`, in a worker process), the same sequencer and the same
+receipt. A refusal is that
 report's `Refusal` (the gRPC status name and message the unary call would have answered,
 from the table in api/status.py), and the stream goes on. A report whose outcome never
 reached the member (the stream broke) may or may not be on the ledger: sending the
@@ -29,6 +30,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from typing import TypeVar
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -39,11 +41,12 @@ from api.v1 import governance_pb2 as gov
 from api.v1 import ledger_pb2 as lg
 from core import entries as e
 from core.errors import InvalidInput, ResourceExhausted, Unavailable
-from server.intake import Verifier, seal_report
+from server.intake import EscrowRequest, Verifier, escrow_request, with_escrow
 from server.ledger import Ledger, Receipt
 from server.serving import Malformed
 
 log = logging.getLogger("candor.reporting")
+T = TypeVar("T")
 
 APPEND_TIMEOUT = 30.0
 WINDOW = 64
@@ -65,43 +68,50 @@ def receipt_to_proto(r: Receipt) -> gov.Receipt:
 
 
 def admit_entry(ledger: Ledger, member: str, request: gov.SubmitEntryRequest,
-                kind: type[e.ReportCommitted] | type[e.ReportRetracted]) -> tuple[bytes, e.SignedEntry]:
-    """The leaf to verify and append for `request` from `member` (authenticated over mTLS):
-    decoded once and passed on as (bytes, object); a report's escrow signature is checked
-    against the member's key and sealed here, before any expensive crypto."""
+                kind: type[e.ReportCommitted] | type[e.ReportRetracted]) -> tuple[bytes, e.SignedEntry,
+                                                                                   EscrowRequest | None]:
+    """The leaf to verify for `request` from `member` (authenticated over mTLS), decoded once
+    and passed on as (bytes, object), with a report's escrow request: its cheap checks are
+    made here, before any expensive crypto; its signature is verified and the escrow sealed
+    by the verification worker, beside the report's proofs (`Verifier.verify_later`)."""
     submitted = wire.signed_entry_from_bytes(request.signed_entry)
     if not isinstance(submitted.entry.body, kind):
         raise InvalidInput(f"this call takes a {kind.__name__} entry, not {submitted.entry.kind}")
     if kind is e.ReportCommitted:
-        return seal_report(ledger.alliance, ledger.intake_view, member, submitted, request.escrow_signature)
+        return (request.signed_entry, submitted,
+                escrow_request(ledger.intake_view, member, submitted, request.escrow_signature))
     if request.escrow_signature:
         raise InvalidInput("only SubmitReport takes an escrow signature")
-    return request.signed_entry, submitted
+    return request.signed_entry, submitted, None
 
 
-def append_later(ledger: Ledger, verifier: Verifier, leaf: bytes, signed: e.SignedEntry) -> Future[int]:
-    """Verify, then queue for the sequencer, without waiting: the future resolves to the
-    entry's index or to its refusal."""
-    appended: Future[int] = Future()
+def append_later(ledger: Ledger, verifier: Verifier, leaf: bytes, signed: e.SignedEntry,
+                 escrow: EscrowRequest | None = None) -> Future[tuple[int, bytes]]:
+    """Verify (and seal a report's `escrow`), then queue for the sequencer, without waiting:
+    the future resolves to the entry's index and the leaf appended, or to the refusal."""
+    appended: Future[tuple[int, bytes]] = Future()
 
-    def forward(fut: Future[int]) -> None:
-        error = fut.exception()
-        if error is None:
-            appended.set_result(fut.result())
-        else:
-            appended.set_exception(error)
-
-    def verified(fut: Future[None]) -> None:
+    def verified(fut: Future[bytes | None]) -> None:
         error = fut.exception()
         if error is not None:
             appended.set_exception(error)
             return
+        sealed = fut.result()
         try:
-            ledger.submit(leaf, signed, verified=True).add_done_callback(forward)
+            stored_leaf, stored = (leaf, signed) if sealed is None else with_escrow(signed, sealed)
+
+            def forward(done: Future[int]) -> None:
+                failed = done.exception()
+                if failed is None:
+                    appended.set_result((done.result(), stored_leaf))
+                else:
+                    appended.set_exception(failed)
+
+            ledger.submit(stored_leaf, stored, verified=True).add_done_callback(forward)
         except Exception as exc:  # noqa: BLE001 - shutting down: this report's refusal
             appended.set_exception(exc)
 
-    verifier.verify_later(leaf, signed).add_done_callback(verified)
+    verifier.verify_later(leaf, signed, escrow).add_done_callback(verified)
     return appended
 
 
@@ -110,12 +120,21 @@ def answer(ledger: Ledger, index: int) -> gov.Receipt:
     return receipt_to_proto(ledger.receipt(index))
 
 
-def wait_appended(ledger: Ledger, appended: Future[int], leaf: bytes | None = None) -> gov.Receipt:
-    """The receipt once `appended` resolves (`leaf`: the bytes appended, if known)."""
+def _appended(appended: Future[T]) -> T:
     try:
-        index = appended.result(timeout=APPEND_TIMEOUT)
+        return appended.result(timeout=APPEND_TIMEOUT)
     except FutureTimeout:
         raise Unavailable("the ledger did not append in time; retry with the same report id") from None
+
+
+def wait_appended(ledger: Ledger, appended: Future[int], leaf: bytes | None = None) -> gov.Receipt:
+    """The receipt once `appended` resolves (`leaf`: the bytes appended, if known)."""
+    return receipt_to_proto(ledger.receipt(_appended(appended), leaf=leaf))
+
+
+def wait_report(ledger: Ledger, appended: Future[tuple[int, bytes]]) -> gov.Receipt:
+    """The receipt once `appended` (from `append_later`) resolves."""
+    index, leaf = _appended(appended)
     return receipt_to_proto(ledger.receipt(index, leaf=leaf))
 
 
@@ -156,20 +175,19 @@ def serve_stream(ledger: Ledger, verifier: Verifier, member: str, requests: Iter
     Reports come several to a message and are answered several to a message: with the next
     outcome due, the handler sends every later one already decided (at most
     `wire.REPORTS_PER_MESSAGE`)."""
-    pending: queue.Queue[tuple[int, Future[int], bytes | None] | None] = queue.Queue()
+    pending: queue.Queue[tuple[int, Future[tuple[int, bytes]]] | None] = queue.Queue()
     room = threading.Semaphore(window)
     finished = threading.Event()
 
-    def start(position: int, request: gov.SubmitEntryRequest | InvalidInput) -> tuple[int, Future[int], bytes | None]:
+    def start(position: int, request: gov.SubmitEntryRequest | InvalidInput) -> tuple[int, Future[tuple[int, bytes]]]:
         try:
             if isinstance(request, InvalidInput):
                 raise request
-            leaf, signed = admit_entry(ledger, member, request, e.ReportCommitted)
-            return position, append_later(ledger, verifier, leaf, signed), leaf
+            return position, append_later(ledger, verifier, *admit_entry(ledger, member, request, e.ReportCommitted))
         except Exception as exc:  # noqa: BLE001 - this report's refusal, answered in its turn
-            refused: Future[int] = Future()
+            refused: Future[tuple[int, bytes]] = Future()
             refused.set_exception(exc)
-            return position, refused, None
+            return position, refused
 
     def read() -> None:
         position = 0
@@ -188,10 +206,10 @@ def serve_stream(ledger: Ledger, verifier: Verifier, member: str, requests: Iter
         finally:
             pending.put(None)
 
-    def answered(item: tuple[int, Future[int], bytes | None]) -> gov.SubmitResult:
-        position, appended, leaf = item
+    def answered(item: tuple[int, Future[tuple[int, bytes]]]) -> gov.SubmitResult:
+        position, appended = item
         try:
-            result = gov.SubmitResult(position=position, receipt=wait_appended(ledger, appended, leaf))
+            result = gov.SubmitResult(position=position, receipt=wait_report(ledger, appended))
         except Exception as exc:  # noqa: BLE001 - refused or failed: this report's answer
             result = gov.SubmitResult(position=position, refusal=_refused(exc))
         ledger.metrics.reports.inc(method="SubmitReports",
@@ -201,7 +219,7 @@ def serve_stream(ledger: Ledger, verifier: Verifier, member: str, requests: Iter
 
     readers.submit(read)  # pooled threads: each keeps its store connection for the next stream
     try:
-        carry: tuple[int, Future[int], bytes | None] | None = None  # taken, not yet decided
+        carry: tuple[int, Future[tuple[int, bytes]]] | None = None  # taken, not yet decided
         ended = False
         while True:
             if carry is None:

@@ -28,7 +28,7 @@ from server.ledger import Ledger
 from server.pki import peer_certificate_digest, peer_identity
 from server.querylog import QueryLog
 from server.ratings import read_rating
-from server.reporting import StreamSlots, admit_entry, answer, append_later, serve_stream, wait_appended
+from server.reporting import StreamSlots, admit_entry, answer, append_later, serve_stream, wait_appended, wait_report
 
 MAX_PAGE = 1000
 
@@ -180,10 +180,11 @@ class ReportingServicer(gov_grpc.ReportingServiceServicer):
     def _report(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext,
                 kind: type[e.ReportCommitted] | type[e.ReportRetracted]) -> gov.Receipt:
         member, _ = caller(context, self.ledger, "member")
-        leaf, signed = admit_entry(self.ledger, member, request, kind)
-        # Verified, then queued for the sequencer by the verifier's own callback: this thread
-        # wakes once, for the receipt (as a streamed report's answer does).
-        return wait_appended(self.ledger, append_later(self.ledger, self.verifier, leaf, signed), leaf)
+        # Verified (and a report's escrow sealed), then queued for the sequencer by the
+        # verifier's own callback: this thread wakes once, for the receipt (as a streamed
+        # report's answer does).
+        return wait_report(self.ledger, append_later(self.ledger, self.verifier,
+                                                     *admit_entry(self.ledger, member, request, kind)))
 
     def SubmitReport(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext) -> gov.Receipt:
         with grpc_errors(context):

@@ -27,6 +27,7 @@ from client.sdk import Member
 from core import entries as e
 from core import errors, escrow, merkle, ring, state
 from core.group import default_group
+from server import reporting
 from server.intake import seal_report
 
 SUBJECT = "anchor-escrow"
@@ -393,15 +394,20 @@ def test_an_escrow_stays_closed_without_a_reason(alice: Member, bob: Member, ope
 def test_an_operator_that_sealed_garbage_is_faulted(alice: Member, bob: Member, operator: Any, regulator: Regulator,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """A dishonest operator seals a signature that is not the member's: opening the escrow
-    shows it, and OperatorFaulted goes on the ledger (a member cannot be framed)."""
-    real_seal = escrow.seal_report_escrow
+    shows it, and OperatorFaulted goes on the ledger (a member cannot be framed). The
+    operator here swaps the escrow its verification worker sealed for one of its own making,
+    where it builds the leaf to append."""
+    real_with_escrow = reporting.with_escrow
+    ally = operator.ledger.alliance
 
-    def seal_garbage(key: bytes, genesis_hash: bytes, entry_bytes: bytes, member_id: str, _sig: bytes) -> bytes:
-        return real_seal(key, genesis_hash, entry_bytes, member_id, bytes(64))
+    def with_garbage(signed: e.SignedEntry, _sealed: bytes) -> tuple[bytes, e.SignedEntry]:
+        garbage = escrow.seal_report_escrow(ally.genesis.regulator_escrow_key, ally.genesis_hash,
+                                            signed.entry_bytes, "a", bytes(64))
+        return real_with_escrow(signed, garbage)
 
-    monkeypatch.setattr(escrow, "seal_report_escrow", seal_garbage)
+    monkeypatch.setattr(reporting, "with_escrow", with_garbage)
     receipt = alice.submit_report(SUBJECT, "fake_traffic", "general", recent())
-    monkeypatch.setattr(escrow, "seal_report_escrow", real_seal)
+    monkeypatch.setattr(reporting, "with_escrow", real_with_escrow)
     dispute = file_dispute(bob, receipt.report_id)
     before = size(operator)
     opening = regulator.open_escrow(receipt.report_id, f"dispute:{dispute.hex()}")
