@@ -14,12 +14,11 @@ message costs both threads a wake-up and gRPC a round of its completion queue.
 Each streamed report gets exactly what SubmitReport gives it: the same decoding and escrow
 checks (`admit_entry`), the same verification and escrow seal (`Verifier.verify_later`: the
 batch verdict of `core.report_check`, in a worker process), the same sequencer and the same
-receipt. A refusal is that
-report's `Refusal` (the gRPC status name and message the unary call would have answered,
-from the table in api/status.py), and the stream goes on. A report whose outcome never
-reached the member (the stream broke) may or may not be on the ledger: sending the
-identical bytes again is answered ALREADY_EXISTS if it is, and the SDK then fetches its
-receipt (docs/reports.md), as after a lost unary answer.
+receipt. A refusal is that report's `Refusal` (the gRPC status name and message the unary
+call would have answered, from the table in api/status.py), and the stream goes on. A
+report whose outcome never reached the member (the stream broke) may or may not be on the
+ledger: sending the identical bytes again is answered ALREADY_EXISTS if it is, and the SDK
+then fetches its receipt (docs/reports.md), as after a lost unary answer.
 """
 
 from __future__ import annotations
