@@ -27,7 +27,7 @@ from client.sdk import Member
 from core import entries as e
 from core import errors, escrow, merkle, ring, state
 from core.group import default_group
-from server import reporting
+from server import intake, reporting
 from server.intake import seal_report
 
 SUBJECT = "anchor-escrow"
@@ -397,7 +397,7 @@ def test_an_operator_that_sealed_garbage_is_faulted(alice: Member, bob: Member, 
     shows it, and OperatorFaulted goes on the ledger (a member cannot be framed). The
     operator here swaps the escrow its verification worker sealed for one of its own making,
     where it builds the leaf to append."""
-    real_with_escrow = reporting.with_escrow
+    real_with_escrow = intake.with_escrow
     ally = operator.ledger.alliance
 
     def with_garbage(signed: e.SignedEntry, _sealed: bytes) -> tuple[bytes, e.SignedEntry]:
