@@ -111,7 +111,7 @@ def _replay_parallel(leaves: Sequence[bytes], progress: Progress | None,
                 and signed.ring_signature is not None
             if not is_report:
                 flush()
-            view.update(state.apply(view, ally, index, signed, verify=not is_report))
+            view.update(state.apply(view, ally, index, signed, verify=not is_report, checked=is_report))
             report.kinds[signed.entry.kind] = report.kinds.get(signed.entry.kind, 0) + 1
             if index == 0:
                 ally = alliance_of(signed, merkle.leaf_hash(leaf))
@@ -141,7 +141,7 @@ def _replay_sequential(leaves: Sequence[bytes], progress: Progress | None) -> tu
 
     def apply(index: int, signed: e.SignedEntry, verify: bool) -> None:
         try:
-            updates = state.apply(view, ally, index, signed, verify=verify)
+            updates = state.apply(view, ally, index, signed, verify=verify, checked=not verify)
         except CandorError as exc:
             raise AuditFailure(index, str(exc)) from None
         view.update(updates)

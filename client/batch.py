@@ -25,10 +25,11 @@ the paths on good and bad reports.
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
 from api import wire
+from core import entries as e
 from core import merkle
 from core.alliance import Alliance, alliance_of
 from core.errors import CandorError, Unavailable
@@ -40,6 +41,8 @@ from core.ring import RingItem, batch_ring_verify, ring_verify
 #: What a worker gets for one entry: (leaf, ring keys in admission order, index of the last
 #: membership change, ledger size, subject tag of the retracted report or None).
 JobWire = tuple[bytes, tuple[bytes, ...], int, int, "bytes | None"]
+#: A job with its leaf decoded (`decode_job`), as a worker verifies it.
+DecodedJob = tuple[e.SignedEntry, tuple[bytes, ...], int, int, "bytes | None"]
 T = TypeVar("T")
 
 JOB_REPORTS = 256
@@ -82,9 +85,9 @@ def registered(genesis_hash: bytes) -> Alliance:
     return ally
 
 
-def _outcome(exc: Exception) -> BaseException:
-    """A refusal as it is; anything else is a bug, not a refusal: keep its traceback for the
-    caller's log (a server's client sees INTERNAL)."""
+def refusal_of(exc: Exception) -> BaseException:
+    """A job's failure as its outcome: a refusal as it is; anything else is a bug, not a
+    refusal: keep its traceback for the caller's log (a server's client sees INTERNAL)."""
     if isinstance(exc, CandorError):
         return exc
     return RuntimeError("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
@@ -104,30 +107,49 @@ def _check_all(items: Sequence[tuple[int, T]], batch: Callable[[list[T]], None],
         try:
             single(item)
         except Exception as exc:  # noqa: BLE001 - returned, so one bad item cannot fail its batch
-            failed[pos] = _outcome(exc)
+            failed[pos] = refusal_of(exc)
     return failed
+
+
+def decode_job(job: JobWire) -> DecodedJob:
+    """A job with its leaf decoded (raises what decoding the leaf raises)."""
+    leaf, ring, changed_at, index, subject = job
+    return wire.signed_entry_from_bytes(leaf), ring, changed_at, index, subject
 
 
 def verify_batch(genesis_hash: bytes, jobs: Sequence[JobWire]) -> list[BaseException | None]:
     """Verify `jobs` together; one outcome per job, each what `core.report_check.verify_report`
     gives that job alone."""
-    ally = registered(genesis_hash)
     outcomes: list[BaseException | None] = [None] * len(jobs)
-    if len(jobs) == 1:
-        leaf, ring, changed_at, index, subject = jobs[0]
+    decoded: dict[int, DecodedJob] = {}
+    for pos, job in enumerate(jobs):
         try:
-            verify_report(ally, wire.signed_entry_from_bytes(leaf), ring, changed_at, index, subject)
+            decoded[pos] = decode_job(job)
+        except Exception as exc:  # noqa: BLE001 - the job's verdict, as verify_report gives it
+            outcomes[pos] = refusal_of(exc)
+    for pos, refusal in verify_decoded(registered(genesis_hash), decoded).items():
+        outcomes[pos] = refusal
+    return outcomes
+
+
+def verify_decoded(ally: Alliance, jobs: Mapping[int, DecodedJob]) -> dict[int, BaseException]:
+    """`verify_batch` of jobs already decoded, by position: the refusals, by position."""
+    if len(jobs) == 1:
+        [(pos, (signed, ring, changed_at, index, subject))] = jobs.items()
+        try:
+            verify_report(ally, signed, ring, changed_at, index, subject)
         except Exception as exc:  # noqa: BLE001
-            outcomes[0] = _outcome(exc)
-        return outcomes
+            return {pos: refusal_of(exc)}
+        return {}
     gens, group = ally.generators, default_group()
+    refusals: dict[int, BaseException] = {}
     validity: list[tuple[int, ValidityItem]] = []
     rings: dict[int, RingItem] = {}
-    for pos, (leaf, ring, changed_at, index, subject) in enumerate(jobs):
+    for pos, (signed, ring, changed_at, index, subject) in sorted(jobs.items()):
         try:
-            checked = report_items(ally, wire.signed_entry_from_bytes(leaf), ring, changed_at, index, subject)
+            checked = report_items(ally, signed, ring, changed_at, index, subject)
         except Exception as exc:  # noqa: BLE001 - the job's verdict, as verify_report gives it
-            outcomes[pos] = _outcome(exc)
+            refusals[pos] = refusal_of(exc)
             continue
         if checked.validity is not None:
             validity.append((pos, checked.validity))
@@ -135,19 +157,17 @@ def verify_batch(genesis_hash: bytes, jobs: Sequence[JobWire]) -> list[BaseExcep
     if len(rings) > 1:
         try:
             if joint_batch_holds(gens, [item for _, item in validity], list(rings.values())):
-                return outcomes
+                return refusals
         except Exception:  # noqa: BLE001 - as `_check_all`: the batches apart name what failed
             pass
     failed = _check_all(validity, lambda items: batch_verify_validity(gens, items),
                         lambda item: verify_validity(gens, *item))
     for pos, refusal in failed.items():
-        outcomes[pos] = refusal
+        refusals[pos] = refusal
         del rings[pos]
-    failed = _check_all(sorted(rings.items(), key=lambda kv: kv[0]),
-                        lambda items: batch_ring_verify(group, items), lambda item: ring_verify(group, *item))
-    for pos, refusal in failed.items():
-        outcomes[pos] = refusal
-    return outcomes
+    refusals.update(_check_all(sorted(rings.items(), key=lambda kv: kv[0]),
+                               lambda items: batch_ring_verify(group, items), lambda item: ring_verify(group, *item)))
+    return refusals
 
 
 def verify_reports(genesis_leaf: bytes, jobs: Sequence[JobWire]) -> list[bool]:

@@ -26,9 +26,9 @@ report falls with its size (at ring 20, about 0.72 ms at 48 reports, 0.60 at 128
 are the limit. Waiting items are split evenly over the free workers so no core idles
 while another verifies a long batch.
 
-Exact verdicts. Workers run `client.batch.verify_batch`, the batch verification every
-party runs (a trustee's mirror and an auditor too): each item gets the error
-`core.report_check.verify_report` would give it alone.
+Exact verdicts. Workers run `verify_jobs`: the escrows, then the batch verification every
+party runs (`client.batch.verify_decoded`; a trustee's mirror and an auditor too): each
+item gets the error `core.report_check.verify_report` would give it alone.
 
 Escrow (docs/reports.md). The member sends, beside its ring-signed entry, an Ed25519
 signature by its member key over "CANDOR-V1-ESCROW" ‖ genesis hash ‖ SHA-256(entry bytes).
@@ -74,7 +74,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from api import wire
-from client.batch import JOB_REPORTS, JobWire, register_alliance, registered, verify_batch
+from client.batch import (
+    JOB_REPORTS,
+    DecodedJob,
+    JobWire,
+    decode_job,
+    refusal_of,
+    register_alliance,
+    registered,
+    verify_batch,
+    verify_decoded,
+)
 from client.cpu import settle_gc
 from core import entries as e
 from core import escrow, merkle, state
@@ -219,22 +229,25 @@ def seal_report(ally: Alliance, view: state.StateView, member_id: str, signed: e
 
 def verify_jobs(genesis_hash: bytes, jobs: Sequence[JobWire],
                 escrows: Sequence[EscrowRequest | None]) -> list[BaseException | bytes | None]:
-    """A worker's batch: each report's escrow first (`seal_escrow`; a refusal there leaves the
-    report out of the batch), then `client.batch.verify_batch` over the rest. One outcome per
-    job: its refusal, the sealed escrow of a report that came with an `EscrowRequest`, or
-    None."""
+    """A worker's batch: each report decoded once, its escrow sealed first (`seal_escrow`;
+    a refusal there leaves the report out of the batch), then `client.batch.verify_decoded`
+    over the rest. One outcome per job: its refusal, the sealed escrow of a report that
+    came with an `EscrowRequest`, or None. As in `verify_batch`, a failure that is not a
+    refusal (a bug) is that job's outcome alone, never its batch's."""
     ally = registered(genesis_hash)
     outcomes: list[BaseException | bytes | None] = [None] * len(jobs)
-    for pos, request in enumerate(escrows):
-        if request is not None:
-            try:
-                outcomes[pos] = seal_escrow(ally, wire.signed_entry_from_bytes(jobs[pos][0]), request)
-            except CandorError as exc:
-                outcomes[pos] = exc
-    rest = [pos for pos, outcome in enumerate(outcomes) if not isinstance(outcome, BaseException)]
-    for pos, refusal in zip(rest, verify_batch(genesis_hash, [jobs[pos] for pos in rest])):
-        if refusal is not None:
-            outcomes[pos] = refusal
+    decoded: dict[int, DecodedJob] = {}
+    for pos, (job, request) in enumerate(zip(jobs, escrows, strict=True)):
+        try:
+            item = decode_job(job)
+            if request is not None:
+                outcomes[pos] = seal_escrow(ally, item[0], request)
+        except Exception as exc:  # noqa: BLE001 - returned, so one bad job cannot fail its batch
+            outcomes[pos] = refusal_of(exc)
+            continue
+        decoded[pos] = item
+    for pos, refusal in verify_decoded(ally, decoded).items():
+        outcomes[pos] = refusal
     return outcomes
 
 

@@ -265,7 +265,8 @@ class Ledger:
             index = staged.next_index
             try:
                 ally = None if index == 0 else self.alliance
-                updates = state.apply(staged.overlay, ally, index, signed, now_ms=now_ms, verify=not verified)
+                updates = state.apply(staged.overlay, ally, index, signed, now_ms=now_ms, verify=not verified,
+                                      checked=verified)
             except CandorError as exc:
                 results[pos] = exc
                 continue

@@ -135,9 +135,10 @@ class Mirror:
         `client.batch.verify_reports` on the CPU pool (gmpy2 and arkworks hold the GIL) in
         jobs of `client.batch.job_size`: the very batch verification intake runs (one multi-scalar
         multiplication per job). Meanwhile this thread applies each report with
-        `verify=False` (every state check, ring currency included, but not the proof and
-        the ring signature) and every other entry with `verify=True`. The page counts only
-        if every job verifies."""
+        `verify=False, checked=True` (every state check, ring currency included, but not
+        what the job checks: the proof, the ring signature and the category and ciphertext)
+        and every other entry with `verify=True`. The page counts only if every job
+        verifies."""
         staged = Staging(self.store, self.view)
         genesis = self.identity.genesis_leaf()
         run: list[JobWire] = []
@@ -163,7 +164,7 @@ class Mirror:
                     keys, changed_at = state.current_ring(staged.overlay)
                     ring = (tuple(keys), changed_at)
                 ally = None if index == 0 else self.alliance
-                staged.add(leaf, state.apply(staged.overlay, ally, index, signed, verify=not report))
+                staged.add(leaf, state.apply(staged.overlay, ally, index, signed, verify=not report, checked=report))
                 if ring is not None and report:
                     run.append((leaf, ring[0], ring[1], index, None))
                     if len(run) >= size:

@@ -188,6 +188,44 @@ def test_replay_batches_reports_and_still_names_a_bad_one(alliance_dir: Path, op
         pool.close()
 
 
+def test_replay_refuses_a_non_unit_ciphertext_whatever_verifies_it(alliance_dir: Path, operator: Any,
+                                                                     tmp_path: Path) -> None:
+    """An operator appends, past intake, a report whose proofs hold but whose ciphertext is
+    not a unit (no aggregate holding it could be decrypted). The replay's state pass leaves
+    that check to the batch verification (`state.apply(checked=True)`), so the batch must
+    make it: one process or a pool, the audit names the entry with the same reason."""
+    import dataclasses
+    import datetime
+
+    from client.cpu import CpuPool
+    from client.sdk import Member
+    from tests.test_intake import resigned
+
+    member = Member(Identity.load(alliance_dir / "member-a"), f"127.0.0.1:{operator.port}", tmp_path / "a")
+    try:
+        day = (datetime.date.today() - datetime.timedelta(days=9)).isoformat()
+        for i in range(4):
+            member.submit_report(f"anchor-{i}", "fake_traffic", i % 4, day)
+        leaves = operator.ledger.store.entries(0, operator.ledger.store.size())
+        bad = len(leaves) - 2
+        stored = wire.signed_entry_from_bytes(leaves[bad])
+        n = operator.ledger.alliance.genesis.paillier_n
+        forged = wire.signed_entry_from_bytes(resigned(member, leaves[bad], ciphertext=n))
+        leaves[bad] = wire.signed_entry_to_bytes(dataclasses.replace(forged, escrow=stored.escrow))
+    finally:
+        member.close()
+    with pytest.raises(AuditFailure) as failure:
+        replay(leaves)
+    assert failure.value.index == bad and "not a unit" in failure.value.reason
+    pool = CpuPool(2)
+    try:
+        with pytest.raises(AuditFailure) as again:
+            replay(leaves, pool=pool)
+        assert (again.value.index, again.value.reason) == (bad, failure.value.reason)
+    finally:
+        pool.close()
+
+
 def test_job_size_spreads_small_ledgers_and_caps_large_ones() -> None:
     from client.batch import JOB_MIN_REPORTS, JOB_REPORTS, job_size
 

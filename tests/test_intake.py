@@ -32,6 +32,7 @@ from core import errors, report_check, ring, state
 from core.escrow import ESCROW_BYTES
 from core.group import ORDER, default_group
 from core.proofs import ValidityProof
+from server import intake
 from server.intake import Job, Verifier
 
 SUBJECT = "anchor-intake"
@@ -214,6 +215,35 @@ def test_one_bad_report_in_a_batch_leaves_the_others_accepted(operator: Any, ali
     finally:
         batcher.close()
     assert got == expected
+
+
+def test_a_bug_in_one_report_of_a_worker_batch_fails_that_report_only(operator: Any, alice: Member,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker function itself (`server.intake.verify_jobs`): a report whose escrow sealing
+    raises something that is not a refusal (a bug) gets an error carrying its traceback
+    (logged, INTERNAL to its client); a leaf that does not decode gets its refusal; the
+    others are sealed and verified as usual."""
+    goods = [alice.prepare_report(f"{SUBJECT}-bug-{i}", "fake_traffic", i % 4, recent(), refresh=False)
+             for i in range(3)]
+    view = operator.ledger.view
+    keys, changed_at = state.current_ring(view)
+    index = operator.ledger.store.size()
+    jobs = [Job(leaf, tuple(keys), changed_at, index).wire() for leaf in [*goods, b"\x00not a leaf"]]
+    requests = [intake.escrow_request(view, alice.member_id, wire.signed_entry_from_bytes(leaf),
+                                      alice.escrow_signature(leaf)) for leaf in goods] + [None]
+    real_seal = intake.seal_escrow
+    broken = wire.signed_entry_from_bytes(goods[1]).entry_bytes
+
+    def seal(ally: Any, signed: e.SignedEntry, request: Any) -> bytes:
+        if signed.entry_bytes == broken:
+            raise ZeroDivisionError("a bug in sealing")
+        return real_seal(ally, signed, request)
+
+    monkeypatch.setattr(intake, "seal_escrow", seal)
+    outcomes = intake.verify_jobs(register_alliance(operator.ledger.store.entry(0)), jobs, requests)
+    assert [type(o).__name__ for o in outcomes] == ["bytes", "RuntimeError", "bytes", "InvalidInput"]
+    assert "ZeroDivisionError: a bug in sealing" in str(outcomes[1])
+    assert all(len(o) == ESCROW_BYTES for o in outcomes if isinstance(o, bytes))
 
 
 def test_a_batch_goes_when_full_or_when_reports_stop_coming(operator: Any, alice: Member) -> None:

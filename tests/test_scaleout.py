@@ -924,15 +924,32 @@ def test_migrations_are_explicit_and_idempotent(alliance_dir: Path, pg_url: str,
     monkeypatch.setattr(postgres_migrations, "MIGRATIONS", postgres_migrations.MIGRATIONS[:1])
     assert migrate_data(pg_url, schema=schema)["applied"] == [1]
     monkeypatch.undo()
-    with pytest.raises(Conflict, match="is at version 1; this Candor needs version 2: run `candor db migrate"):
+    with pytest.raises(Conflict, match="is at version 1; this Candor needs version 3: run `candor db migrate"):
         open_for_serving(pg_url, schema=schema)
 
     first = run_cli("db", "migrate", "--data", pg_url, "--schema", schema, "--json")
     assert first.returncode == 0, first.stderr
-    assert json.loads(first.stdout)["applied"] == [2]
+    assert json.loads(first.stdout)["applied"] == [2, 3]
     again = run_cli("db", "migrate", "--data", pg_url, "--schema", schema, "--json")
-    assert json.loads(again.stdout) == {"applied": [], "backend": "postgresql", "schema": schema, "version": 2}
+    assert json.loads(again.stdout) == {"applied": [], "backend": "postgresql", "schema": schema, "version": 3}
     open_for_serving(pg_url, schema=schema).close()
+
+
+def test_leaves_stay_in_their_row(pg_url: str, schema: str) -> None:
+    """A report leaf (2 to 5 KB) is stored in the row of entries and intake, not compressed
+    and cut into chunks of a TOAST table (migration 3); a value larger than a page still
+    goes out of line, so nothing is refused."""
+    migrate_data(pg_url, schema=schema)
+    leaf, large = os.urandom(5_000), os.urandom(20_000)
+    toast = "SELECT pg_relation_size(reltoastrelid) FROM pg_class WHERE oid = %s::regclass"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        conn.execute("INSERT INTO entries (idx, data) VALUES (0, %s)", (leaf,))
+        conn.execute("INSERT INTO intake (leaf, verified, server) VALUES (%s, true, 'test')", (leaf,))
+        assert [conn.execute(toast, (table,)).fetchone() for table in ("entries", "intake")] == [(0,), (0,)]
+        conn.execute("INSERT INTO entries (idx, data) VALUES (1, %s)", (large,))
+        assert conn.execute(toast, ("entries",)).fetchone() != (0,)
+        assert conn.execute("SELECT data FROM entries ORDER BY idx").fetchall() == [(leaf,), (large,)]
 
 
 def test_db_migrate_on_sqlite_and_bad_urls(tmp_path: Path) -> None:
