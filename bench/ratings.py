@@ -1022,8 +1022,8 @@ def _stages(runner: _Runner, world: _World, note: bytes, verifier: LogVerifier) 
 
 def _mirror_rows(runner: _Runner, world: _World) -> None:
     """A trustee's mirror catching up on the whole in-memory ledger (every report, request
-    and rating of this run) into an empty SQLite store: `Mirror._extend` page by page, as
-    `Mirror.sync` calls it after fetching each page, with the checkpoint root it must reach.
+    and rating of this run) into an empty SQLite store: `Mirror._extend` over its pages, as
+    `Mirror.sync` calls it with the pages it fetches, with the checkpoint root it must reach.
     The mirror verifies on a CpuPool of one worker per core, as `candor trustee serve` runs
     it (started and warmed up before timing). The floor is the batch verification of the
     same reports alone, in the same runs, in this one process."""
@@ -1048,8 +1048,7 @@ def _mirror_rows(runner: _Runner, world: _World) -> None:
         opened.append(mirror)
 
         def thunk() -> None:
-            for start in range(0, size, PAGE):
-                mirror._extend(leaves[start:start + PAGE], size, root)
+            mirror._extend((leaves[start:start + PAGE] for start in range(0, size, PAGE)), size, root)
             if store.size() != size:
                 raise RuntimeError(f"the mirror stored {store.size()} of {size} entries")
         return thunk

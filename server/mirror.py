@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from api import wire
@@ -66,11 +67,9 @@ class Mirror:
                 return self.store.size()
             resp = self.conn.checkpoint(size)
             cp = self.verifier.accept(resp.note, self.conn)
-            start = self.store.size()
-            while start < cp.size:
-                end = min(cp.size, start + PAGE)
-                self._extend(self.conn.entries(start, end), cp.size, cp.root_hash)
-                start = end
+            pages = (self.conn.entries(start, min(cp.size, start + PAGE))
+                     for start in range(self.store.size(), cp.size, PAGE))
+            self._extend(pages, cp.size, cp.root_hash)
             return self.store.size()
 
     def follow(self, stop: threading.Event, interval: float = 2.0, say: Callable[[str], None] | None = None,
@@ -100,18 +99,47 @@ class Mirror:
             outage.recovered()
             stop.wait(interval)
 
-    def _extend(self, leaves: list[bytes], cp_size: int, cp_root: bytes) -> None:
-        """Verify and stage `leaves` in order; store them if they hash to the checkpoint.
+    def _extend(self, pages: Iterable[list[bytes]], cp_size: int, cp_root: bytes) -> None:
+        """Verify and store `pages`, consecutive runs of entries that end at the checkpoint
+        (`cp_size`, `cp_root`); each page is committed only once it is verified.
 
-        First the batched way (`_stage_batched`); if anything fails there, the page is staged
-        again entry by entry (`_stage`), which names the first bad entry: the batch only
-        ever saves work, it never accepts what `state.apply` would not."""
-        staged = self._stage_batched(leaves) or self._stage(leaves)
+        A page is staged the batched way (`_stage_batched`): every state check in this
+        thread while the CPU pool checks its reports' crypto. Pages overlap: the next page
+        is fetched, staged on top of this one and its jobs sent before this page's verdicts
+        are awaited and it is committed, so the workers need not wait while the mirror
+        commits or fetches. If anything of a page fails, that page is staged again entry by
+        entry (`_stage`), which names the first bad entry: the batch only ever saves work,
+        it never accepts what `state.apply` would not; the page staged on top of it is
+        then staged again too."""
+        pending: _Page | None = None
+        try:
+            for leaves in pages:
+                page = self._stage_batched(leaves, after=None if pending is None else pending.staged)
+                if pending is not None:
+                    if self._settle(pending, cp_size, cp_root):
+                        page.staged.rebase(self.view, self.store.node)
+                    else:  # staged on what was replaced: again, on what was committed instead
+                        page.cancel()
+                        page = self._stage_batched(leaves)
+                pending = page
+            if pending is not None:
+                self._settle(pending, cp_size, cp_root)
+                pending = None
+        finally:
+            if pending is not None:
+                pending.cancel()
+
+    def _settle(self, page: _Page, cp_size: int, cp_root: bytes) -> bool:
+        """Commit `page` once its jobs verify, or staged entry by entry if anything failed;
+        whether the batched staging held."""
+        held = page.held()
+        staged = page.staged if held else self._stage(page.leaves)
         if staged.next_index == cp_size and staged.root() != cp_root:
             raise VerificationError("the operator served entries that do not hash to its cosigned checkpoint")
         batch = staged.batch()
         if batch is not None:
             self.store.commit(batch)
+        return held
 
     def _stage(self, leaves: list[bytes]) -> Staging:
         """Every entry through `state.apply(verify=True)`; VerificationError names the first bad one."""
@@ -127,9 +155,9 @@ class Mirror:
             staged.add(leaf, updates)
         return staged
 
-    def _stage_batched(self, leaves: list[bytes]) -> Staging | None:
-        """The page staged with every state check, the reports' crypto checked in batches;
-        None if anything fails.
+    def _stage_batched(self, leaves: list[bytes], after: Staging | None = None) -> _Page:
+        """The page staged with every state check (on top of `after`, if given), its
+        reports' crypto sent to the CPU pool in batches.
 
         Runs of consecutive reports (no membership change between them, so one ring) go to
         `client.batch.verify_reports` on the CPU pool (gmpy2 and arkworks hold the GIL) in
@@ -137,18 +165,18 @@ class Mirror:
         multiplication per job). Meanwhile this thread applies each report with
         `verify=False, checked=True` (every state check, ring currency included, but not
         what the job checks: the proof, the ring signature and the category and ciphertext)
-        and every other entry with `verify=True`. The page counts only if every job
-        verifies."""
-        staged = Staging(self.store, self.view)
+        and every other entry with `verify=True`. The page holds only if every job
+        verifies (`_Page.held`)."""
+        staged = Staging(self.store, self.view) if after is None else Staging.after(after)
+        page = _Page(leaves, staged)
         genesis = self.identity.genesis_leaf()
         run: list[JobWire] = []
-        jobs: list[Future[list[bool]]] = []
         size = job_size(len(leaves), self.cpu.workers)
         ring: tuple[tuple[bytes, ...], int] | None = None  # of the current run of reports
 
         def flush() -> None:
             if run:
-                jobs.append(self.cpu.submit(verify_reports, genesis, list(run)))
+                page.jobs.append(self.cpu.submit(verify_reports, genesis, list(run)))
                 run.clear()
 
         try:
@@ -170,10 +198,28 @@ class Mirror:
                     if len(run) >= size:
                         flush()
             flush()
-            if all(all(job.result()) for job in jobs):
-                return staged
         except CandorError:
-            pass
-        for job in jobs:
+            page.failed = True
+            page.cancel()
+        return page
+
+
+@dataclass
+class _Page:
+    """A page of entries being staged the batched way: its staging and its jobs' verdicts."""
+
+    leaves: list[bytes]
+    staged: Staging
+    jobs: list[Future[list[bool]]] = field(default_factory=list)
+    failed: bool = False  # a state check failed while staging
+
+    def held(self) -> bool:
+        """Whether staging went through and every job verifies (waits for them)."""
+        try:
+            return not self.failed and all(all(job.result()) for job in self.jobs)
+        except CandorError:
+            return False
+
+    def cancel(self) -> None:
+        for job in self.jobs:
             job.cancel()
-        return None

@@ -22,6 +22,20 @@ class Staging:
         self.nodes: dict[tuple[int, int], bytes] = {}
         self.leaves: list[bytes] = []
 
+    @classmethod
+    def after(cls, staged: Staging) -> Staging:
+        """Entries to stage on top of `staged`, which is not committed yet: its state and
+        Merkle nodes are read through it until `rebase`."""
+        new = cls(staged.store, staged.overlay, staged.node)
+        new.first = staged.next_index
+        return new
+
+    def rebase(self, view: state.StateView, nodes: merkle.NodeReader) -> None:
+        """What this was staged `after` is committed now: read the store (`view`, `nodes`)
+        directly, so that a chain of pages holds one page's updates at a time."""
+        self.overlay.base = view
+        self.stored_node = nodes
+
     @property
     def next_index(self) -> int:
         return self.first + len(self.leaves)

@@ -692,7 +692,8 @@ def test_mirror_batch_verification_refuses_what_apply_refuses(world: World, tmp_
     the middle of a run of honest reports, is refused at that very entry, with the message
     entry-by-entry verification gives, and nothing of the page is stored."""
     from client.connection import Connection
-    from server.mirror import Mirror
+    from server.mirror import Mirror, _Page
+    from server.staging import Staging
 
     for who in ("a", "b", "c", "a", "b"):
         world.report(who, S1, "fake_traffic", "minor")
@@ -727,7 +728,10 @@ def test_mirror_batch_verification_refuses_what_apply_refuses(world: World, tmp_
         served = leaves if field == "honest" else swapped(field)
         mirror.conn.entries = lambda start, end, served=served: served[start:end]  # type: ignore[method-assign,misc]
         if not batched:  # entry by entry: every report through state.apply(verify=True)
-            mirror._stage_batched = lambda leaves: None  # type: ignore[method-assign]
+            def unbatched(leaves: list[bytes], after: Any = None, m: Mirror = mirror) -> _Page:
+                return _Page(leaves, Staging(m.store, m.view), failed=True)
+
+            mirror._stage_batched = unbatched  # type: ignore[method-assign]
         try:
             if field == "honest":
                 verified_alone: list[int] = []
@@ -755,3 +759,52 @@ def test_mirror_batch_verification_refuses_what_apply_refuses(world: World, tmp_
             mirror.store.close()
     assert verdicts["ring", True] == verdicts["ring", False]
     assert verdicts["proof", True] == verdicts["proof", False]
+
+
+def test_mirror_pages_overlap_and_stop_at_the_first_bad_entry(world: World, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mirror stages the next page on top of one still being verified (`Mirror._extend`).
+    Over pages of 3 entries, on worker processes: an honest ledger is stored exactly; a
+    report whose ring signature is another's, in a middle page or the last, is refused at
+    that entry with the message entry-by-entry verification gives, every page before it is
+    stored, and nothing staged on top of the bad page."""
+    from client.connection import Connection
+    from client.cpu import CpuPool
+    from server import mirror as mirror_module
+
+    for who in ("a", "b", "c", "a", "b", "c", "a"):
+        world.report(who, S1, "fake_traffic", "minor")
+    world.cosign()
+    store = world.operator.ledger.store
+    leaves = store.entries(0, store.size())
+    reports = [i for i, leaf in enumerate(leaves)
+               if isinstance(wire.signed_entry_from_bytes(leaf).entry.body, e.ReportCommitted)]
+    monkeypatch.setattr(mirror_module, "PAGE", 3)
+    ident = Identity.load(world.alliance / "trustee-1")
+    pool = CpuPool(2)
+    try:
+        for n, victim in enumerate((None, reports[2], reports[-1])):
+            served = list(leaves)
+            if victim is not None:
+                signed = wire.signed_entry_from_bytes(leaves[victim])
+                other = wire.signed_entry_from_bytes(leaves[reports[0]])
+                served[victim] = wire.signed_entry_to_bytes(
+                    dataclasses.replace(signed, ring_signature=other.ring_signature))
+            mirror = mirror_module.Mirror(ident, Connection(ident, f"127.0.0.1:{world.operator.port}"),
+                                          open_store(str(tmp_path / f"p{n}.db")), tmp_path / f"p{n}.state", cpu=pool)
+            mirror.conn.entries = lambda start, end, served=served: served[start:end]  # type: ignore[method-assign,misc]
+            try:
+                if victim is None:
+                    assert mirror.sync() == len(leaves)
+                    assert mirror.store.entries(0, len(leaves)) == leaves
+                    assert mirror.store.scan("", limit=10_000) == store.scan("", limit=10_000)
+                    continue
+                with pytest.raises(VerificationError, match=f"ledger entry {victim} fails verification in the mirror: "
+                                                            "ring signature"):
+                    mirror.sync()
+                assert mirror.size() == victim - victim % 3
+            finally:
+                mirror.conn.close()
+                mirror.store.close()
+    finally:
+        pool.close()
