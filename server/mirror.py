@@ -112,6 +112,7 @@ class Mirror:
         it never accepts what `state.apply` would not; the page staged on top of it is
         then staged again too."""
         pending: _Page | None = None
+        page: _Page | None = None
         try:
             for leaves in pages:
                 page = self._stage_batched(leaves, after=None if pending is None else pending.staged)
@@ -121,13 +122,14 @@ class Mirror:
                     else:  # staged on what was replaced: again, on what was committed instead
                         page.cancel()
                         page = self._stage_batched(leaves)
-                pending = page
+                pending, page = page, None
             if pending is not None:
                 self._settle(pending, cp_size, cp_root)
-                pending = None
-        finally:
-            if pending is not None:
-                pending.cancel()
+            pending = None
+        finally:  # a refusal leaves no job running for nothing
+            for left in (pending, page):
+                if left is not None:
+                    left.cancel()
 
     def _settle(self, page: _Page, cp_size: int, cp_root: bytes) -> bool:
         """Commit `page` once its jobs verify, or staged entry by entry if anything failed;
