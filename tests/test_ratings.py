@@ -686,6 +686,18 @@ def test_uncompressed_commitment_hints_are_checked_not_trusted(world: World) -> 
                 verify_rating(ally, doctored, fake_cp, tag)
 
 
+def reported_ledger(world: World, reporters: str) -> tuple[list[bytes], list[int]]:
+    """The whole cosigned ledger after one report about S1 by each of `reporters` (member
+    names, in order), and the indices of the reports on it."""
+    for who in reporters:
+        world.report(who, S1, "fake_traffic", "minor")
+    world.cosign()
+    store = world.operator.ledger.store
+    leaves = store.entries(0, store.size())
+    return leaves, [i for i, leaf in enumerate(leaves)
+                    if isinstance(wire.signed_entry_from_bytes(leaf).entry.body, e.ReportCommitted)]
+
+
 def test_mirror_batch_verification_refuses_what_apply_refuses(world: World, tmp_path: Path) -> None:
     """A trustee mirror verifies runs of reports in batches (client.batch.verify_batch).
     An operator serving a report whose validity proof or ring signature is another's, in
@@ -695,13 +707,7 @@ def test_mirror_batch_verification_refuses_what_apply_refuses(world: World, tmp_
     from server.mirror import Mirror, _Page
     from server.staging import Staging
 
-    for who in ("a", "b", "c", "a", "b"):
-        world.report(who, S1, "fake_traffic", "minor")
-    world.cosign()
-    store = world.operator.ledger.store
-    leaves = store.entries(0, store.size())
-    reports = [i for i, leaf in enumerate(leaves)
-               if isinstance(wire.signed_entry_from_bytes(leaf).entry.body, e.ReportCommitted)]
+    leaves, reports = reported_ledger(world, "abcab")
     assert len(reports) == 5
     victim, donor = reports[2], reports[3]
 
@@ -772,13 +778,8 @@ def test_mirror_pages_overlap_and_stop_at_the_first_bad_entry(world: World, tmp_
     from client.cpu import CpuPool
     from server import mirror as mirror_module
 
-    for who in ("a", "b", "c", "a", "b", "c", "a"):
-        world.report(who, S1, "fake_traffic", "minor")
-    world.cosign()
+    leaves, reports = reported_ledger(world, "abcabca")
     store = world.operator.ledger.store
-    leaves = store.entries(0, store.size())
-    reports = [i for i, leaf in enumerate(leaves)
-               if isinstance(wire.signed_entry_from_bytes(leaf).entry.body, e.ReportCommitted)]
     monkeypatch.setattr(mirror_module, "PAGE", 3)
     ident = Identity.load(world.alliance / "trustee-1")
     pool = CpuPool(2)
