@@ -122,7 +122,7 @@ MIGRATIONS: migrations.Migrations = (
         # each was compressed in vain (it is mostly random bytes) and then cut into chunks in a
         # side table: three rows and two index entries per leaf. Kept in the row instead, up
         # to the largest target a page allows; a larger value is still compressed or moved
-        # out, so nothing is refused (docs/performance.md, "PostgreSQL: leaves in the row").
+        # out, so nothing is refused (docs/performance.md, "A sixth box").
         "ALTER TABLE entries SET (toast_tuple_target = 8160)",
         "ALTER TABLE entries ALTER COLUMN data SET STORAGE MAIN",
         "ALTER TABLE intake SET (toast_tuple_target = 8160)",
