@@ -110,11 +110,22 @@ class Mirror:
         commits or fetches. If anything of a page fails, that page is staged again entry by
         entry (`_stage`), which names the first bad entry: the batch only ever saves work,
         it never accepts what `state.apply` would not; the page staged on top of it is
-        then staged again too."""
+        then staged again too. If fetching a page fails, the page before it is still
+        stored."""
         pending: _Page | None = None
         page: _Page | None = None
+        fetched = iter(pages)
         try:
-            for leaves in pages:
+            while True:
+                try:
+                    leaves = next(fetched)
+                except StopIteration:
+                    break
+                except Exception:  # the operator went away mid-way: keep the page verified so far
+                    if pending is not None:
+                        self._settle(pending, cp_size, cp_root)
+                        pending = None
+                    raise
                 page = self._stage_batched(leaves, after=None if pending is None else pending.staged)
                 if pending is not None:
                     if self._settle(pending, cp_size, cp_root):

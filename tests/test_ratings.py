@@ -40,6 +40,7 @@ from core.errors import (
     InvalidInput,
     NotFound,
     PermissionDenied,
+    Unavailable,
     VerificationError,
 )
 from core.group import ORDER
@@ -773,7 +774,8 @@ def test_mirror_pages_overlap_and_stop_at_the_first_bad_entry(world: World, tmp_
     Over pages of 3 entries, on worker processes: an honest ledger is stored exactly; a
     report whose ring signature is another's, in a middle page or the last, is refused at
     that entry with the message entry-by-entry verification gives, every page before it is
-    stored, and nothing staged on top of the bad page."""
+    stored, and nothing staged on top of the bad page. An operator that goes away while the
+    next page is fetched leaves the pages fetched before stored."""
     from client.connection import Connection
     from client.cpu import CpuPool
     from server import mirror as mirror_module
@@ -793,13 +795,25 @@ def test_mirror_pages_overlap_and_stop_at_the_first_bad_entry(world: World, tmp_
                     dataclasses.replace(signed, ring_signature=other.ring_signature))
             mirror = mirror_module.Mirror(ident, Connection(ident, f"127.0.0.1:{world.operator.port}"),
                                           open_store(str(tmp_path / f"p{n}.db")), tmp_path / f"p{n}.state", cpu=pool)
-            mirror.conn.entries = lambda start, end, served=served: served[start:end]  # type: ignore[method-assign,misc]
+            gone_from = [6 if victim == reports[2] else len(leaves)]  # the operator goes away at this entry
+
+            def entries(start: int, end: int, served: list[bytes] = served) -> list[bytes]:
+                if start >= gone_from[0]:
+                    raise Unavailable("operator unreachable")
+                return served[start:end]
+
+            mirror.conn.entries = entries  # type: ignore[method-assign]
             try:
                 if victim is None:
                     assert mirror.sync() == len(leaves)
                     assert mirror.store.entries(0, len(leaves)) == leaves
                     assert mirror.store.scan("", limit=10_000) == store.scan("", limit=10_000)
                     continue
+                if gone_from[0] < len(leaves):  # away after two pages: both are stored
+                    with pytest.raises(Unavailable):
+                        mirror.sync()
+                    assert mirror.size() == 6
+                    gone_from[0] = len(leaves)
                 with pytest.raises(VerificationError, match=f"ledger entry {victim} fails verification in the mirror: "
                                                             "ring signature"):
                     mirror.sync()
