@@ -180,8 +180,16 @@ class Mirror:
         what the job checks: the proof, the ring signature and the category and ciphertext)
         and every other entry with `verify=True`. The page holds only if every job
         verifies (`_Page.held`)."""
-        staged = Staging(self.store, self.view) if after is None else Staging.after(after)
-        page = _Page(leaves, staged)
+        page = _Page(leaves, Staging(self.store, self.view))
+        try:
+            entries = [wire.signed_entry_from_bytes(leaf) for leaf in leaves]
+        except CandorError:
+            page.failed = True
+            return page
+        # The page's "is it new?" reads and its ring, in one round trip (as the sequencer).
+        base = self.view if after is None else after.overlay
+        ahead = state.ReadAhead(base, base.values([key for signed in entries for key in state.lookups(signed)]))
+        staged = page.staged = Staging(self.store, ahead) if after is None else Staging.after(after, ahead)
         genesis = self.identity.genesis_leaf()
         run: list[JobWire] = []
         size = job_size(len(leaves), self.cpu.workers)
@@ -193,9 +201,8 @@ class Mirror:
                 run.clear()
 
         try:
-            for leaf in leaves:
+            for leaf, signed in zip(leaves, entries):
                 index = staged.next_index
-                signed = wire.signed_entry_from_bytes(leaf)
                 report = index > 0 and isinstance(signed.entry.body, e.ReportCommitted) \
                     and signed.ring_signature is not None
                 if not report:

@@ -23,10 +23,11 @@ class Staging:
         self.leaves: list[bytes] = []
 
     @classmethod
-    def after(cls, staged: Staging) -> Staging:
-        """Entries to stage on top of `staged`, which is not committed yet: its state and
-        Merkle nodes are read through it until `rebase`."""
-        new = cls(staged.store, staged.overlay, staged.node)
+    def after(cls, staged: Staging, view: state.StateView | None = None) -> Staging:
+        """Entries to stage on top of `staged`, which is not committed yet: its state (or
+        `view`, a view over `staged.overlay`) and Merkle nodes are read through it until
+        `rebase`."""
+        new = cls(staged.store, staged.overlay if view is None else view, staged.node)
         new.first = staged.next_index
         return new
 
