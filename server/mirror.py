@@ -180,16 +180,15 @@ class Mirror:
         what the job checks: the proof, the ring signature and the category and ciphertext)
         and every other entry with `verify=True`. The page holds only if every job
         verifies (`_Page.held`)."""
-        page = _Page(leaves, Staging(self.store, self.view))
+        base = self.view if after is None else after.overlay
         try:
             entries = [wire.signed_entry_from_bytes(leaf) for leaf in leaves]
-        except CandorError:
-            page.failed = True
-            return page
+        except CandorError:  # staged again entry by entry, which names the entry
+            return _Page(leaves, Staging(self.store, base) if after is None else Staging.after(after), failed=True)
         # The page's "is it new?" reads and its ring, in one round trip (as the sequencer).
-        base = self.view if after is None else after.overlay
         ahead = state.ReadAhead(base, base.values([key for signed in entries for key in state.lookups(signed)]))
-        staged = page.staged = Staging(self.store, ahead) if after is None else Staging.after(after, ahead)
+        staged = Staging(self.store, ahead) if after is None else Staging.after(after, ahead)
+        page = _Page(leaves, staged)
         genesis = self.identity.genesis_leaf()
         run: list[JobWire] = []
         size = job_size(len(leaves), self.cpu.workers)

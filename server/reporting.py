@@ -126,8 +126,8 @@ def _appended(appended: Future[T]) -> T:
         raise Unavailable("the ledger did not append in time; retry with the same report id") from None
 
 
-def wait_appended(ledger: Ledger, appended: Future[int], leaf: bytes | None = None) -> gov.Receipt:
-    """The receipt once `appended` resolves (`leaf`: the bytes appended, if known)."""
+def wait_appended(ledger: Ledger, appended: Future[int], leaf: bytes) -> gov.Receipt:
+    """The receipt once `appended`, the append of `leaf`, resolves."""
     return receipt_to_proto(ledger.receipt(_appended(appended), leaf=leaf))
 
 
