@@ -33,6 +33,7 @@ __all__ = [
     "slot",
     "validate_category_code",
     "Generators",
+    "nums_generator",
     "commit",
     "random_scalar",
 ]
@@ -117,8 +118,7 @@ class Generators:
         self.group = group
         self._codes = codes
         self._index = index
-        self._h = group.hash_to_curve(b"blinding", PEDERSEN_DST)
-        # Filled on first use: hash_to_curve costs ~0.4 ms (arkworks) to ~30 ms (py_ecc).
+        self._h = nums_generator(group, b"blinding")
         self._g: dict[tuple[int, int], Point] = {}
 
     @property
@@ -145,10 +145,17 @@ class Generators:
         key = (self.category_index(category), _check_tier(tier))
         point = self._g.get(key)
         if point is None:
-            msg = f"category/{category}/tier/{key[1]}".encode()
-            point = self.group.hash_to_curve(msg, PEDERSEN_DST)
+            point = nums_generator(self.group, f"category/{category}/tier/{key[1]}".encode())
             self._g[key] = point
         return point
+
+
+@lru_cache(maxsize=1024)
+def nums_generator(group: Group, msg: bytes) -> Point:
+    """hash_to_curve(msg, PEDERSEN_DST), computed once per process: it costs ~0.4 ms
+    (arkworks) to ~30 ms (py_ecc), and every `Generators` (one per Alliance, which each
+    audit, mirror and CLI call builds afresh) derives the same points."""
+    return group.hash_to_curve(msg, PEDERSEN_DST)
 
 
 def commit(gens: Generators, category: str, tier: int, r: int) -> Point:

@@ -96,14 +96,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from core.errors import InvalidInput, VerificationError
 from core.group import ORDER, POINT_BYTES, Point, default_group
 from core.paillier import SLOT_BITS
-from core.pedersen import PEDERSEN_DST, TIERS, Generators, random_scalar
+from core.pedersen import TIERS, Generators, nums_generator, random_scalar
 from core.proofs import SCALAR_BYTES, batch_coefficients, decode_items, fiat_shamir_challenge
 from core.rules import PER_MILLE
 
@@ -147,20 +146,14 @@ assert sum(REMAINDER_WEIGHTS) == PER_MILLE - 1
 assert REMAINDER_WEIGHTS[-1] <= sum(REMAINDER_WEIGHTS[:-1]) + 1
 
 
-_remainder_cache: weakref.WeakKeyDictionary[Generators, Point] = weakref.WeakKeyDictionary()
-
-
 def remainder_generator(gens: Generators) -> Point:
-    """G_0 = hash_to_curve(b"remainder", CANDOR-V1-PEDERSEN), computed once per `gens`.
+    """G_0 = hash_to_curve(b"remainder", CANDOR-V1-PEDERSEN), computed once per process
+    (`core.pedersen.nums_generator`).
 
     Nothing-up-my-sleeve like G_{c,t} and H, and distinct from them: category codes cannot
     contain '/', so no generator string `category/<code>/tier/<t>` is `remainder`.
     """
-    point = _remainder_cache.get(gens)
-    if point is None:
-        point = gens.group.hash_to_curve(_REMAINDER_MSG, PEDERSEN_DST)
-        _remainder_cache[gens] = point
-    return point
+    return nums_generator(gens.group, _REMAINDER_MSG)
 
 
 def _int(value: object, what: str) -> int:
