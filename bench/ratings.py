@@ -30,6 +30,12 @@ smoke run under half a minute, `--no-e2e` to skip the gRPC part). It measures
    (`server.mirror.Mirror`, pages of 1,000 as `sync` fetches them, report crypto batched on a
    CPU pool of one worker per core), next to the batch verification of its reports alone in
    one process; printed as "mirror catch-up: N entries/s". Target: ≥ 2,000 entries/s.
+   Then the check every ledger replica makes of a rating in its one state thread (the
+   sequencer's, a mirror's, an audit's): the subject's RatingRequested and RatingPublished
+   through `core.state.apply` over a SQLite store holding the ledger before them, for each
+   client-verification size, next to the one MSM it cannot avoid (C* from the pre-decoded
+   commitments), and how much of it decoding the compressed commitments takes. No target:
+   it is paid again at every epoch that rates the subject (docs/scale.md).
 4. (Full run, optional) the real epoch over gRPC: an operator, three trustee servers and a
    witness in this process at 2048 bits, reports submitted through the member SDK; each
    subject's `EpochRunner.rate` is timed (trustees' mirrors synced beforehand). Reported
@@ -156,6 +162,9 @@ FLOOR_ED = f"{1 + WITNESSES} raw Ed25519 verifications"
 NO_FLOOR = "—"
 OP_MIRROR = "Mirror extends an empty store over the whole ledger, pages of 1,000"
 FLOOR_MIRROR = "client.batch.verify_batch of its reports only (proofs + ring signatures), one process"
+OP_LEDGER_CHECK = "a rating's ledger check: RatingRequested + RatingPublished through core.state.apply, SQLite state"
+OP_DECOMPRESS = "  of which decoding its m compressed commitments (Group.decode_unchecked)"
+FLOOR_LEDGER_CHECK = "Group.msm of C* = sum w_i*C_i, the commitments pre-decoded"
 
 
 def verify_label(m: int) -> str:
@@ -1048,7 +1057,8 @@ def _mirror_rows(runner: _Runner, world: _World) -> None:
         opened.append(mirror)
 
         def thunk() -> None:
-            mirror._extend((leaves[start:start + PAGE] for start in range(0, size, PAGE)), size, root)
+            mirror._extend((leaves[start:start + PAGE] for start in range(0, size, PAGE)), size, root,
+                           world.tree.consistency_proof)
             if store.size() != size:
                 raise RuntimeError(f"the mirror stored {store.size()} of {size} entries")
         return thunk
@@ -1078,11 +1088,58 @@ def _mirror_rows(runner: _Runner, world: _World) -> None:
         if not all(all(f.result()) for f in warm):
             raise RuntimeError("a report of the benchmark ledger failed batch verification")
         runner.add(MIRROR, OP_MIRROR, world.bits, size, catch_up, FLOOR_MIRROR, floor)
+        _ledger_check_rows(runner, world, identity, folder, pool)
     finally:
         pool.close()
         for mirror in opened:
             mirror.conn.close()
             mirror.store.close()
+
+
+def _ledger_check_rows(runner: _Runner, world: _World, identity: Identity, folder: Path, cpu: Any) -> None:
+    """The state thread's check of each verified size's rating, over a mirror's SQLite store
+    of the ledger up to the first rating request (every report; the requests and ratings of
+    the other subjects change nothing of this one's)."""
+    from client.connection import Connection
+    from server.database import open_store
+    from server.mirror import PAGE, Mirror
+    from server.storage import StoreView
+
+    first = min(subject.request_index for subject in world.subjects.values())
+    leaves = world.leaves[:first]
+    store = open_store(str(folder / "before-ratings.db"))
+    mirror = Mirror(identity, Connection(identity, "127.0.0.1:1"), store, folder / "before-ratings.state", cpu=cpu)
+    try:
+        mirror._extend((leaves[start:start + PAGE] for start in range(0, first, PAGE)), first, world.tree.root(first),
+                       world.tree.consistency_proof)
+        view, ally, group = StoreView(store), world.ally, world.ally.generators.group
+        for m in runner.settings.verify_sizes:
+            subject = world.subjects[m]
+            request = wire.signed_entry_from_bytes(world.leaves[subject.request_index])
+            rating = wire.signed_entry_from_bytes(world.leaves[subject.rating_index])
+            active = dict(subject.active)
+            commitments = [r.commitment for r in subject.infos if r.index in active]
+            points = [group.decode(c) for c in commitments]
+            weights = [active[r.index] for r in subject.infos if r.index in active]
+
+            def check(request: e.SignedEntry = request, rating: e.SignedEntry = rating,
+                      subject: _Subject = subject) -> None:
+                over = state.Overlay(view)
+                over.updates.update(state.apply(over, ally, subject.request_index, request))
+                state.apply(over, ally, subject.rating_index, rating)
+
+            def msm(points: list[Point] = points, weights: list[int] = weights) -> Point:
+                return group.msm(points, weights)
+
+            def decode(commitments: list[bytes] = commitments) -> None:
+                for c in commitments:
+                    group.decode_unchecked(c)
+
+            runner.add(MIRROR, OP_LEDGER_CHECK, None, m, _const(check), FLOOR_LEDGER_CHECK, _const(msm))
+            runner.add(MIRROR, OP_DECOMPRESS, None, m, _const(decode), FLOOR_LEDGER_CHECK, _const(msm))
+    finally:
+        mirror.conn.close()
+        store.close()
 
 
 # --------------------------------------------------------------------------- 3. gRPC epoch

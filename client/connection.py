@@ -25,7 +25,7 @@ from api.v1 import (
     rating_pb2_grpc,
     subject_pb2_grpc,
 )
-from core.errors import CandorError, InvalidInput
+from core.errors import CandorError, InvalidInput, VerificationError
 
 T = TypeVar("T")
 
@@ -137,11 +137,17 @@ class Connection:
         return list(resp.hashes)
 
     def entries(self, start: int, end: int) -> list[bytes]:
+        """Exactly the entries [start, end), fetched in the operator's pages. Every caller
+        asks for entries a checkpoint it verified covers, so an answer that starts elsewhere,
+        is empty or runs past `end` is the operator's fault: VerificationError, never a
+        shorter or longer list that the caller would then place at the wrong indices."""
         out: list[bytes] = []
         while start + len(out) < end:
-            resp = self.call(self.ledger.GetEntries, ledger_pb2.GetEntriesRequest(start=start + len(out), end=end))
-            if not resp.entries:
-                break
+            at = start + len(out)
+            resp = self.call(self.ledger.GetEntries, ledger_pb2.GetEntriesRequest(start=at, end=end))
+            if resp.start != at or not resp.entries or len(resp.entries) > end - at:
+                raise VerificationError(f"asked for ledger entries [{at}, {end}), the operator served "
+                                        f"{len(resp.entries)} from {resp.start}")
             out.extend(resp.entries)
         return out
 

@@ -290,7 +290,7 @@ class Member:
             overlay = state.Overlay(view.kv)
             ally = view.alliance
             index = view.size
-            for leaf in self._entries(index, cp.size):
+            for leaf in self.conn.entries(index, cp.size):
                 if index == 0 and leaf != self.verifier.genesis_leaf:
                     raise VerificationError("entry 0 of this ledger is not the genesis pinned in the identity folder")
                 try:
@@ -327,12 +327,6 @@ class Member:
                 f"rollback: the log now claims size {served} and cannot prove it still holds the size {view.size} "
                 f"this client verified ({exc}); keep {self.view_file.path} and the checkpoint as evidence"
             ) from None
-
-    def _entries(self, start: int, end: int) -> list[bytes]:
-        leaves = self.conn.entries(start, end)
-        if len(leaves) != end - start:
-            raise VerificationError(f"the operator served {len(leaves)} entries for [{start}, {end})")
-        return leaves
 
     def ring(self) -> tuple[tuple[bytes, ...], int]:
         """(reporting keys of the current ring in admission order, the index of the
@@ -670,7 +664,7 @@ class Member:
 
     def _fetch_report(self, report_id: bytes) -> tuple[ReportReceipt, e.SignedEntry, e.ReportCommitted]:
         resp = self.conn.call(self.conn.reporting.GetReceipt, gov.GetReceiptRequest(report_id=report_id))
-        leaves = self._entries(resp.index, resp.index + 1)
+        leaves = self.conn.entries(resp.index, resp.index + 1)
         receipt = self._verify_receipt(resp, leaves[0])
         signed = wire.signed_entry_from_bytes(leaves[0])
         body = signed.entry.body

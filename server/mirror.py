@@ -3,8 +3,10 @@
 A trustee never takes the operator's word for what is on the ledger: it keeps its own
 mirror, extended only up to checkpoints that carry the genesis witness quorum and are
 consistent with the last one it accepted, with every new entry re-validated by
-`core.state.apply` (signatures, ring signatures and proofs included) and the recomputed
-root compared with the checkpoint before anything is stored. The mirror lives in a
+`core.state.apply` (signatures, ring signatures and proofs included), and each page of
+entries shown to be in the checkpoint's tree before it is stored: the recomputed root equals
+the checkpoint's, or an RFC 9162 consistency proof from the operator shows it is a prefix
+of it. The mirror lives in a
 `LedgerStore` of its own, so a restart does not re-verify history.
 
 `follow` keeps the mirror close to the operator in the background (`candor trustee serve`):
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +30,7 @@ from client.connection import Connection, Outage
 from client.cpu import CpuPool
 from client.verifier import LogVerifier
 from core import entries as e
-from core import state
+from core import merkle, state
 from core.alliance import Alliance
 from core.errors import CandorError, QuorumMissing, VerificationError
 from server.staging import Staging
@@ -36,6 +38,31 @@ from server.storage import LedgerStore, StoreView
 
 PAGE = 1000
 log = logging.getLogger("candor.mirror")
+
+#: The operator's consistency proof from one tree size to a larger one (`Connection.consistency`).
+Prover = Callable[[int, int], Sequence[bytes]]
+
+
+def _check_covered(staged: Staging, cp_size: int, cp_root: bytes, prove: Prover) -> None:
+    """Raise VerificationError unless the tree with `staged` on top is the checkpoint's
+    (`cp_size`, `cp_root`) or a prefix of it, proven by an RFC 9162 consistency proof.
+
+    A page is committed before the pages after it are fetched, so without the proof a page
+    that is not the checkpointed one (entries reordered, or another history that passes
+    every state check) would be stored, and only the last page would be found out."""
+    size = staged.next_index
+    if size > cp_size:
+        raise VerificationError(f"the operator served entries up to index {size - 1}, past its cosigned "
+                                f"checkpoint of size {cp_size}")
+    if size == cp_size:
+        if staged.root() != cp_root:
+            raise VerificationError("the operator served entries that do not hash to its cosigned checkpoint")
+        return
+    try:
+        merkle.verify_consistency(size, cp_size, staged.root(), cp_root, prove(size, cp_size))
+    except VerificationError as exc:
+        raise VerificationError(f"the operator served entries [0, {size}) that are not a prefix of its cosigned "
+                                f"checkpoint of size {cp_size}: {exc}") from None
 
 
 class Mirror:
@@ -69,7 +96,7 @@ class Mirror:
             cp = self.verifier.accept(resp.note, self.conn)
             pages = (self.conn.entries(start, min(cp.size, start + PAGE))
                      for start in range(self.store.size(), cp.size, PAGE))
-            self._extend(pages, cp.size, cp.root_hash)
+            self._extend(pages, cp.size, cp.root_hash, self.conn.consistency)
             return self.store.size()
 
     def follow(self, stop: threading.Event, interval: float = 2.0, say: Callable[[str], None] | None = None,
@@ -99,9 +126,10 @@ class Mirror:
             outage.recovered()
             stop.wait(interval)
 
-    def _extend(self, pages: Iterable[list[bytes]], cp_size: int, cp_root: bytes) -> None:
+    def _extend(self, pages: Iterable[list[bytes]], cp_size: int, cp_root: bytes, prove: Prover) -> None:
         """Verify and store `pages`, consecutive runs of entries that end at the checkpoint
-        (`cp_size`, `cp_root`); each page is committed only once it is verified.
+        (`cp_size`, `cp_root`); each page is committed only once it is verified, and shown
+        to be in that checkpoint's tree (`_check_covered`, with `prove`'s consistency proofs).
 
         A page is staged the batched way (`_stage_batched`): every state check in this
         thread while the CPU pool checks its reports' crypto. Pages overlap: the next page
@@ -123,32 +151,31 @@ class Mirror:
                     break
                 except Exception:  # the operator went away mid-way: keep the page verified so far
                     if pending is not None:
-                        self._settle(pending, cp_size, cp_root)
+                        self._settle(pending, cp_size, cp_root, prove)
                         pending = None
                     raise
                 page = self._stage_batched(leaves, after=None if pending is None else pending.staged)
                 if pending is not None:
-                    if self._settle(pending, cp_size, cp_root):
+                    if self._settle(pending, cp_size, cp_root, prove):
                         page.staged.rebase(self.view, self.store.node)
                     else:  # staged on what was replaced: again, on what was committed instead
                         page.cancel()
                         page = self._stage_batched(leaves)
                 pending, page = page, None
             if pending is not None:
-                self._settle(pending, cp_size, cp_root)
+                self._settle(pending, cp_size, cp_root, prove)
             pending = None
         finally:  # a refusal leaves no job running for nothing
             for left in (pending, page):
                 if left is not None:
                     left.cancel()
 
-    def _settle(self, page: _Page, cp_size: int, cp_root: bytes) -> bool:
-        """Commit `page` once its jobs verify, or staged entry by entry if anything failed;
-        whether the batched staging held."""
+    def _settle(self, page: _Page, cp_size: int, cp_root: bytes, prove: Prover) -> bool:
+        """Commit `page` once its jobs verify, or staged entry by entry if anything failed,
+        and once it is in the checkpoint's tree; whether the batched staging held."""
         held = page.held()
         staged = page.staged if held else self._stage(page.leaves)
-        if staged.next_index == cp_size and staged.root() != cp_root:
-            raise VerificationError("the operator served entries that do not hash to its cosigned checkpoint")
+        _check_covered(staged, cp_size, cp_root, prove)
         batch = staged.batch()
         if batch is not None:
             self.store.commit(batch)

@@ -768,6 +768,69 @@ def test_mirror_batch_verification_refuses_what_apply_refuses(world: World, tmp_
     assert verdicts["proof", True] == verdicts["proof", False]
 
 
+def test_mirror_stores_only_pages_inside_the_cosigned_checkpoint(world: World, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mirror commits a page before it fetches the next, so each page must be shown to be
+    in the cosigned checkpoint's tree first (a consistency proof to it). An operator that
+    serves, over pages of 3, two reports of one page in each other's place (a history that
+    passes every state check but is not the checkpointed one) gets that page and everything
+    after it refused, the pages before it stored. One whose GetEntries answers with more
+    entries than asked, none, or entries from another index is refused at that page too,
+    through the real `Connection.entries`, with nothing of the page stored."""
+    from api.v1 import ledger_pb2
+    from client.connection import Connection
+    from server import mirror as mirror_module
+
+    leaves, reports = reported_ledger(world, "abcabca")
+    monkeypatch.setattr(mirror_module, "PAGE", 3)
+    first, second = next((r, q) for r, q in zip(reports, reports[1:]) if r // 3 == q // 3 and q < len(leaves) - 3)
+    page = first - first % 3
+    ident = Identity.load(world.alliance / "trustee-1")
+
+    def mirror(name: str) -> mirror_module.Mirror:
+        return mirror_module.Mirror(ident, Connection(ident, f"127.0.0.1:{world.operator.port}"),
+                                    open_store(str(tmp_path / f"{name}.db")), tmp_path / f"{name}.state")
+
+    forked = list(leaves)
+    forked[first], forked[second] = leaves[second], leaves[first]
+    m = mirror("forked")
+    try:
+        m.conn.entries = lambda start, end: forked[start:end]  # type: ignore[method-assign]
+        with pytest.raises(VerificationError, match=f"entries \\[0, {page + 3}\\) that are not a prefix of its "
+                                                    f"cosigned checkpoint of size {len(leaves)}"):
+            m.sync()
+        assert m.size() == page
+        assert m.store.entries(0, page) == leaves[:page]
+    finally:
+        m.conn.close()
+        m.store.close()
+
+    served_badly = {
+        "more": lambda resp: resp.entries.append(resp.entries[-1]),
+        "none": lambda resp: resp.ClearField("entries"),
+        "elsewhere": lambda resp: setattr(resp, "start", resp.start + 1),
+    }
+    for name, spoil in served_badly.items():
+        m = mirror(name)
+        honest_call = m.conn.call
+
+        def call(method: Any, request: Any, honest_call: Any = honest_call, spoil: Any = spoil) -> Any:
+            resp = honest_call(method, request)
+            if isinstance(request, ledger_pb2.GetEntriesRequest) and request.start == page:
+                spoil(resp)
+            return resp
+
+        m.conn.call = call  # type: ignore[method-assign]
+        try:
+            with pytest.raises(VerificationError, match=f"asked for ledger entries \\[{page}, {page + 3}\\), "
+                                                        "the operator served"):
+                m.sync()
+            assert m.size() == page, name
+        finally:
+            m.conn.close()
+            m.store.close()
+
+
 def test_mirror_pages_overlap_and_stop_at_the_first_bad_entry(world: World, tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """A mirror stages the next page on top of one still being verified (`Mirror._extend`).
