@@ -139,7 +139,7 @@ class Mirror:
         entry (`_stage`), which names the first bad entry: the batch only ever saves work,
         it never accepts what `state.apply` would not; the page staged on top of it is
         then staged again too. If fetching a page fails, the page before it is still
-        stored."""
+        stored, once the operator proves it in the checkpoint's tree."""
         pending: _Page | None = None
         page: _Page | None = None
         fetched = iter(pages)
