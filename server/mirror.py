@@ -4,10 +4,10 @@ A trustee never takes the operator's word for what is on the ledger: it keeps it
 mirror, extended only up to checkpoints that carry the genesis witness quorum and are
 consistent with the last one it accepted, with every new entry re-validated by
 `core.state.apply` (signatures, ring signatures and proofs included), and each page of
-entries shown to be in the checkpoint's tree before it is stored: the recomputed root equals
-the checkpoint's, or an RFC 9162 consistency proof from the operator shows it is a prefix
-of it. The mirror lives in a
-`LedgerStore` of its own, so a restart does not re-verify history.
+entries shown to be in the checkpoint's tree before it is stored: the recomputed root
+equals the checkpoint's, or an RFC 9162 consistency proof from the operator shows it is a
+prefix of it. The mirror lives in a `LedgerStore` of its own, so a restart does not
+re-verify history.
 
 `follow` keeps the mirror close to the operator in the background (`candor trustee serve`):
 when the operator is away it says so once, backs off, and says once that it is back; it
