@@ -67,7 +67,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gmpy2
 import phe
@@ -110,6 +110,9 @@ from core.threshold import (
     verify_share,
 )
 from server.trustee import aggregate_ciphertext
+
+if TYPE_CHECKING:
+    from client.cpu import CpuPool
 
 __all__ = [
     "Settings",
@@ -1096,7 +1099,7 @@ def _mirror_rows(runner: _Runner, world: _World) -> None:
             mirror.store.close()
 
 
-def _ledger_check_rows(runner: _Runner, world: _World, identity: Identity, folder: Path, cpu: Any) -> None:
+def _ledger_check_rows(runner: _Runner, world: _World, identity: Identity, folder: Path, cpu: CpuPool) -> None:
     """The state thread's check of each verified size's rating, over a mirror's SQLite store
     of the ledger up to the first rating request (every report; the requests and ratings of
     the other subjects change nothing of this one's)."""
