@@ -4,7 +4,11 @@
    same bytes in the same batch sizes (WAL, synchronous=FULL), target ≥ 0.3, for two kinds
    of entry: reports as the intake path hands them over (ring signature and proof already
    verified in parallel; the sequencer re-checks state: replay, dates, ring currency) and
-   governance entries whose Ed25519 signature the sequencer verifies itself.
+   governance entries whose Ed25519 signature the sequencer verifies itself. The store makes
+   its files with 16 KiB pages (`server.sqlite_store.PAGE_SIZE`), which alone makes a
+   report's leaf cheaper to write; a second floor inserts the same bytes into a file with
+   those pages, so the ratio the store's own work earns is printed beside the one its page
+   size helps.
 2. Inclusion and consistency proof latency on a store of 10^6 entries (p50, p99). Target
    p50 ≤ 1 ms.
 3. Audit replay rate (entries/s, every signature re-verified). Target ≥ 5,000/s, using all
@@ -37,6 +41,7 @@ from api import wire
 from core import entries as e
 from core import merkle
 from server.database import open_store
+from server.sqlite_store import PAGE_SIZE
 from server.storage import AppendBatch
 
 CATEGORIES = ("contract_default", "fake_traffic")
@@ -142,8 +147,19 @@ def bench_append(alliance: Path, tmp: Path, leaves: list[bytes], clients: int, v
     sizes = [batch] * (count // batch) + ([count % batch] if count % batch else [])
     store.close()
 
-    # The floor: the same bytes, inserted raw with the same batch sizes, equally durable.
-    db = sqlite3.connect(tmp / f"raw-{name}.db", isolation_level=None)
+    raw = _raw_batched(tmp / f"raw-{name}.db", leaves, sizes, page_size=None)
+    raw_pages = _raw_batched(tmp / f"raw-pages-{name}.db", leaves, sizes, page_size=PAGE_SIZE)
+    return {"append_per_s": count / elapsed, "raw_per_s": count / raw, "ratio": (count / elapsed) / (count / raw),
+            "raw_pages_per_s": count / raw_pages, "ratio_pages": raw_pages / elapsed,
+            "mean_batch": statistics.mean(sizes)}
+
+
+def _raw_batched(db_path: Path, leaves: list[bytes], sizes: list[int], page_size: int | None) -> float:
+    """The floor: the same bytes, inserted raw with the same batch sizes, equally durable
+    (WAL, synchronous=FULL); SQLite's default pages, or `page_size` (the store's). Seconds."""
+    db = sqlite3.connect(db_path, isolation_level=None)
+    if page_size is not None:
+        db.execute(f"PRAGMA page_size = {page_size}")
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
     db.execute("CREATE TABLE entries (idx INTEGER PRIMARY KEY, data BLOB NOT NULL)")
@@ -154,10 +170,9 @@ def bench_append(alliance: Path, tmp: Path, leaves: list[bytes], clients: int, v
         db.executemany("INSERT INTO entries VALUES (?, ?)", [(i + j, leaves[i + j]) for j in range(size)])
         db.execute("COMMIT")
         i += size
-    raw = time.perf_counter() - t0
+    elapsed = time.perf_counter() - t0
     db.close()
-    return {"append_per_s": count / elapsed, "raw_per_s": count / raw, "ratio": (count / elapsed) / (count / raw),
-            "mean_batch": statistics.mean(sizes)}
+    return elapsed
 
 
 def bench_proofs(tmp: Path, size: int, samples: int) -> dict[str, float]:
@@ -315,6 +330,10 @@ def main() -> None:
         t.add_row(f"{label}, mean batch {a['mean_batch']:.0f}", f"{a['append_per_s']:,.0f}/s",
                   f"raw SQLite FULL, same batches {a['raw_per_s']:,.0f}/s", f"{a['ratio']:.2f}",
                   "PASS" if a["ratio"] >= APPEND_TARGET else f"MISS (target ≥ {APPEND_TARGET})")
+        t.add_row(f"  same, against raw inserts with the store's {PAGE_SIZE // 1024} KiB pages",
+                  f"{a['append_per_s']:,.0f}/s",
+                  f"raw SQLite FULL, same batches and pages {a['raw_pages_per_s']:,.0f}/s", f"{a['ratio_pages']:.2f}",
+                  "PASS" if a["ratio_pages"] >= APPEND_TARGET else f"MISS (target ≥ {APPEND_TARGET})")
         t.add_row("  same, against one raw durable insert per transaction", f"{a['append_per_s']:,.0f}/s",
                   f"raw SQLite FULL, 1 per commit {single:,.0f}/s", f"{a['append_per_s'] / single:.2f}",
                   "PASS" if a["append_per_s"] / single >= 0.5 else "MISS (target ≥ 0.50)")

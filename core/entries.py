@@ -14,6 +14,7 @@ re-serialised: `SignedEntry.entry` is decoded from `entry_bytes`, not the other 
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ def check_member_id(value: str) -> None:
         )
 
 
+@functools.lru_cache(maxsize=1024)  # a batch of reports names few days, each checked several times
 def parse_date(value: str, what: str) -> _dt.date:
     """Strict ISO date YYYY-MM-DD (no other forms accepted)."""
     if not _ISO_DATE.fullmatch(value):

@@ -21,6 +21,7 @@ sequencer, in parallel, and the sequencer only re-checks the cheap state conditi
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -192,6 +193,13 @@ def report_key(report_id: str) -> str:
 def coupon_key(ring_signature: bytes) -> str:
     """The state key recording that the coupon of `ring_signature` is spent (raises
     InvalidInput for a signature whose framing is wrong)."""
+    if type(ring_signature) is not bytes:
+        RingSignature.commitment_of(ring_signature)  # refuses what is not bytes, unhashed
+    return _coupon_key(ring_signature)
+
+
+@functools.lru_cache(maxsize=1024)  # read ahead (`lookups`), then spent (`spend_coupon`): one slice each
+def _coupon_key(ring_signature: bytes) -> str:
     return f"coupon/{RingSignature.commitment_of(ring_signature).hex()}"
 
 
@@ -302,7 +310,8 @@ def _ring(view: StateView) -> _Ring:
     raw = view.get(RING_KEY)
     if raw is None:
         return _NO_RING
-    raw = bytes(raw)
+    if type(raw) is not bytes:
+        raw = bytes(raw)
     ring = _RINGS.get(raw)
     if ring is None:
         data = json.loads(raw)
@@ -763,6 +772,7 @@ def check_escrow_reason(view: StateView, rid: str, record: ReportRecord, reason:
                            "of its subject covering it: the escrow stays closed")
 
 
+@functools.lru_cache(maxsize=256)  # reports carry whole hours: a batch has one or two
 def _day(ms: int) -> _dt.date:
     return _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.timezone.utc).date()
 

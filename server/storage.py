@@ -213,20 +213,25 @@ class AppendBatch:
     def __post_init__(self) -> None:
         check_index(self.first_index, "first_index")
         entries = tuple(self.entries)
-        nodes = tuple(tuple(n) for n in self.nodes)
-        state = tuple(tuple(s) for s in self.state)
+        nodes = tuple(map(tuple, self.nodes))
+        state = tuple(map(tuple, self.state))
         object.__setattr__(self, "entries", entries)
         object.__setattr__(self, "nodes", nodes)
         object.__setattr__(self, "state", state)
-
-        for i, entry in enumerate(entries):
-            check_bytes(entry, f"entries[{i}]")
         if entries and self.first_index + len(entries) - 1 > MAX_INDEX:
             raise InvalidInput(f"batch of {len(entries)} entries at {self.first_index} "
                                "overflows the 2**63-1 index space")
+        if not _well_formed(entries, nodes, state):
+            self._check_each()
 
+    def _check_each(self) -> None:
+        """Raise InvalidInput naming the first malformed element, if any: the slow path, for a
+        batch `_well_formed` cannot pass at a glance (a malformed one, or one with non-ASCII
+        state keys or bytes subclasses, which are fine)."""
+        for i, entry in enumerate(self.entries):
+            check_bytes(entry, f"entries[{i}]")
         seen: set[NodeKey] = set()
-        for i, node in enumerate(nodes):
+        for i, node in enumerate(self.nodes):
             if len(node) != 3:
                 raise InvalidInput(f"nodes[{i}] has {len(node)} fields, expected "
                                    "(level, index, hash)")
@@ -237,14 +242,39 @@ class AppendBatch:
                 raise InvalidInput(f"nodes[{i}] writes node (level {level}, index {index}) "
                                    "a second time in one batch; write each node once")
             seen.add(key)
-
-        for i, update in enumerate(state):
+        for i, update in enumerate(self.state):
             if len(update) != 2:
                 raise InvalidInput(f"state[{i}] has {len(update)} fields, expected (key, value)")
             key_name, value = update
             check_name(key_name, f"state[{i}] key")
             if value is not None:
                 check_bytes(value, f"state[{i}] value")
+
+
+def _well_formed(entries: tuple[object, ...], nodes: tuple[tuple[object, ...], ...],
+                 state: tuple[tuple[object, ...], ...]) -> bool:
+    """Whether an `AppendBatch`'s elements are all well-formed, by the checks `_check_each`
+    makes one element at a time, made a column at a time (a batch of 500 reports has 1,500 state
+    updates and 1,000 nodes, checked in the sequencer's one thread)."""
+    if not set(map(type, entries)) <= {bytes}:
+        return False
+    if nodes:
+        if set(map(len, nodes)) != {3}:
+            return False
+        levels, indexes, digests = zip(*nodes)
+        if not (set(map(type, levels)) == set(map(type, indexes)) == {int} and set(map(type, digests)) == {bytes}
+                and 0 <= min(levels) and max(levels) <= MAX_LEVEL and 0 <= min(indexes) and max(indexes) <= MAX_INDEX
+                and all(digests) and len(set(zip(levels, indexes))) == len(nodes)):
+            return False
+    if state:
+        if set(map(len, state)) != {2}:
+            return False
+        keys, values = zip(*state)
+        # ASCII keys need no encoding to be measured; anything else goes through check_name.
+        return (set(map(type, keys)) == {str} and all(map(str.isascii, keys)) and min(map(len, keys)) > 0
+                and max(map(len, keys)) <= MAX_NAME_BYTES and "\x00" not in "".join(keys)
+                and set(map(type, values)) <= {bytes, type(None)})
+    return True
 
 
 # -- the contract -------------------------------------------------------------------------

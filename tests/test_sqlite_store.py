@@ -1,11 +1,11 @@
-"""SQLite specifics the contract suite cannot see: query plans that must stay O(log n)."""
+"""SQLite specifics the contract suite cannot see: query plans that must stay O(log n), the page size."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
 
-from server.sqlite_store import SQLiteStore, nodes_query
+from server.sqlite_store import PAGE_SIZE, SQLiteStore, nodes_query
 
 
 def test_batched_node_reads_use_the_primary_key(tmp_path: Path) -> None:
@@ -15,3 +15,28 @@ def test_batched_node_reads_use_the_primary_key(tmp_path: Path) -> None:
     conn.close()
     assert "SEARCH n USING PRIMARY KEY" in plan, plan
     assert "SCAN n" not in plan, plan
+
+
+def test_a_new_file_gets_large_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    """A report's leaf is about 3 KB: a new file is made with PAGE_SIZE pages, so that pages
+    hold several leaves. A file made earlier with 4 KiB pages opens, reads and appends as
+    before (a WAL file's page size cannot change without a rebuild)."""
+    from server.storage import AppendBatch
+
+    SQLiteStore(str(tmp_path / "new.db")).close()
+    conn = sqlite3.connect(tmp_path / "new.db")
+    assert conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE == 16384
+    conn.close()
+
+    old = sqlite3.connect(tmp_path / "old.db")
+    old.execute("PRAGMA page_size = 4096")
+    old.execute("PRAGMA journal_mode = WAL")
+    old.execute("CREATE TABLE made_before (x)")
+    old.close()
+    store = SQLiteStore(str(tmp_path / "old.db"))
+    store.commit(AppendBatch(first_index=0, entries=(b"genesis",), state=(("k", b"v"),)))
+    assert store.entry(0) == b"genesis" and store.get("k") == b"v"
+    store.close()
+    conn = sqlite3.connect(tmp_path / "old.db")
+    assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+    conn.close()

@@ -859,7 +859,28 @@ Bad = Callable[[], AppendBatch]
     (lambda: Untyped(0, (), state=(("a\x00", b"v"),)), "contains NUL"),
     (lambda: Untyped(0, (), state=(("", b"v"),)), r"state\[0\] key is empty"),
     (lambda: Untyped(0, (), state=(("k", "v"),)), r"state\[0\] value must be bytes, got str"),
+    # The column-wise check (`_well_formed`) and the element-wise one agree on each of these.
+    (lambda: Untyped(0, (), nodes=((True, 0, b"h"),)), "node level must be an int, got bool"),
+    (lambda: Untyped(0, (), nodes=((0, -1, b"h"),)), r"nodes\[0\] index is -1"),
+    (lambda: Untyped(0, (), nodes=((0, 0, b"h"), (0, 1, "h"))), r"nodes\[1\] hash must be bytes, got str"),
+    (lambda: Untyped(0, (), nodes=((0, 0, b"h", 1),)), r"nodes\[0\] has 4 fields"),
+    (lambda: Untyped(0, (), state=(("k" * 1025, b"v"),)), "1025 bytes long, at most 1024"),
+    (lambda: Untyped(0, (), state=(("é" * 513, b"v"),)), "1026 bytes long, at most 1024"),
+    (lambda: Untyped(0, (), state=((b"k", b"v"),)), r"state\[0\] key must be a str, got bytes"),
+    (lambda: Untyped(0, (), state=(("k", b"v"), ("k", b"v", 1))), r"state\[1\] has 3 fields"),
+    (lambda: Untyped(0, (), state=(("\ud800", b"v"),)), "not valid UTF-8"),
 ])
 def test_append_batch_rejects_malformed(make: Bad, fragment: str) -> None:
     with pytest.raises(InvalidInput, match=fragment):
         make()
+
+
+def test_append_batch_accepts_what_only_the_slow_check_passes() -> None:
+    """Well-formed batches the column-wise check cannot pass at a glance (a non-ASCII key, a
+    bytes subclass, a key of exactly the longest length) are accepted by the element-wise one."""
+
+    class Leaf(bytes):
+        pass
+
+    b = Untyped(0, (Leaf(b"a"),), nodes=((0, 0, b"h"),), state=(("主体/1", b"v"), ("k" * 1024, None)))
+    assert b.state[0] == ("主体/1", b"v") and b.entries == (b"a",)
