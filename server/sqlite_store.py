@@ -7,10 +7,10 @@ https://sqlite.org/lang_transaction.html):
   readers never block the writer. Group commit pays: one transaction per batch, rows written
   with `executemany` (docs/performance.md: 100 rows per FULL transaction run at ~90k rows/s, one row
   per transaction at 4.4k/s).
-* 16 KiB pages (`PAGE_SIZE`), set when the file is created: a report's leaf is about 3 KB,
-  so a 4 KiB page holds one leaf and each leaf costs a page write (and a WAL frame) of its
-  own; 16 KiB pages hold four or five. A batch of reports commits in 30 µs a report instead
-  of 48 (docs/performance.md, "An eighth box"). A file made with other pages keeps them
+* 16 KiB pages (`PAGE_SIZE`), set when the file is created: a report's leaf is 3 to 5 KB
+  (rings of 3 to 20), so a 4 KiB page holds at most one leaf and each leaf costs a page
+  write (and a WAL frame) of its own; 16 KiB pages hold three or four. A batch of reports commits in 28 µs a report instead of 46
+  (docs/performance.md, "An eighth box"). A file made with other pages keeps them
   (SQLite changes a WAL database's page size only by a rebuild), which is safe, only slower.
 * `BEGIN IMMEDIATE` takes the database's single write lock at the start of every write, so
   writers from several threads *and processes* serialise, and the ledger-size check made
