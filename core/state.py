@@ -842,13 +842,22 @@ def subject_reports(view: StateView, subject_tag: bytes) -> list[ReportInfo]:
     for key in keys:
         raw = records[key]
         assert raw is not None  # subject/ is written with report/
-        record = ReportRecord.from_json(json.loads(raw))
-        out.append(ReportInfo(
-            index=record.index, category=record.category, incident_date=_dt.date.fromisoformat(record.incident_date),
-            link_tag=record.link, commitment=record.commitment, retracted_at=record.retracted_at,
-            fraud_at=record.fraud_at,
-        ))
+        out.append(_report_info(raw if type(raw) is bytes else bytes(raw)))
     return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _report_info(raw: bytes) -> ReportInfo:
+    """A stored report record as a `ReportInfo`: a function of the record's bytes alone,
+    remembered, since a rating's request and its answer each read every report of the
+    subject (and an answer's record differs from the request's only for a report retracted
+    or found fraudulent in between, whose bytes then differ)."""
+    record = ReportRecord.from_json(json.loads(raw))
+    return ReportInfo(
+        index=record.index, category=record.category, incident_date=_dt.date.fromisoformat(record.incident_date),
+        link_tag=record.link, commitment=record.commitment, retracted_at=record.retracted_at,
+        fraud_at=record.fraud_at,
+    )
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ https://sqlite.org/lang_transaction.html):
   per transaction at 4.4k/s).
 * 16 KiB pages (`PAGE_SIZE`), set when the file is created: a report's leaf is 3 to 5 KB
   (rings of 3 to 20), so a 4 KiB page holds at most one leaf and each leaf costs a page
-  write (and a WAL frame) of its own; 16 KiB pages hold three or four. A batch of reports commits in 28 µs a report instead of 46
-  (docs/performance.md, "An eighth box"). A file made with other pages keeps them
-  (SQLite changes a WAL database's page size only by a rebuild), which is safe, only slower.
+  write (and a WAL frame) of its own; 16 KiB pages hold three or four. A batch of reports
+  commits in 28 µs a report instead of 46 (docs/performance.md, "An eighth box"). A file
+  made with other pages keeps them (SQLite changes a WAL database's page size only by a
+  rebuild), which is safe, only slower.
 * `BEGIN IMMEDIATE` takes the database's single write lock at the start of every write, so
   writers from several threads *and processes* serialise, and the ledger-size check made
   inside that transaction cannot be raced. `busy_timeout` makes a waiting writer queue rather

@@ -1,5 +1,6 @@
 """What the operator keeps in memory instead of reading its store again (server/nodecache.py,
-`server.storage.RecentView`): never a value the store does not hold.
+`server.storage.RecentView`), and the state records a process keeps parsed
+(`core.state.subject_reports`): never a value the store does not hold.
 
 The attack through the real intake (a member revoked while its stream is open is refused
 at once) is `tests/test_report_stream.py::test_a_member_revoked_while_its_stream_is_open_is_refused_at_once`.
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from core import merkle
+from core import merkle, state
 from core.errors import Conflict, NotFound
 from server.nodecache import NodeCache
 from server.sqlite_store import SQLiteStore
@@ -188,3 +189,27 @@ def test_proofs_from_a_partly_held_cache_read_the_rest_in_one_query(store: Count
     store.reads = 0
     assert ledger.consistency_proof(5, size) == want
     assert store.reads == 1  # the size check alone: every node was held
+
+
+def test_parsed_report_records_follow_the_stored_bytes() -> None:
+    """`subject_reports` remembers each record it parsed, by its bytes: a rating's request and
+    answer read the same reports. A report retracted in between has other bytes, so the
+    second read sees the retraction, and a record read from another view is its own."""
+    tag = bytes(range(32))
+
+    def record(index: int, retracted_at: int | None) -> bytes:
+        return state.dump({"index": index, "subject": tag.hex(), "category": "fake_traffic",
+                           "incident_date": "2026-11-01", "link": "ab" * 48, "retracted_at": retracted_at,
+                           "fraud_at": None, "commitment": f"{index:02x}" * 48})
+
+    view = state.MemoryState()
+    for index in (7, 9):
+        view.update({f"subject/{tag.hex()}/{index:012d}": state.dump(f"{index:064x}"),
+                     state.report_key(f"{index:064x}"): record(index, None)})
+    first = state.subject_reports(view, tag)
+    assert [(r.index, r.retracted_at) for r in first] == [(7, None), (9, None)]
+    view.update({state.report_key(f"{9:064x}"): record(9, 12)})
+    again = state.subject_reports(view, tag)
+    assert [(r.index, r.retracted_at) for r in again] == [(7, None), (9, 12)]
+    assert again[0] is first[0]  # the unchanged record was not parsed again
+    assert state.subject_reports(state.MemoryState(), tag) == []
