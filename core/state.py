@@ -842,12 +842,12 @@ def subject_reports(view: StateView, subject_tag: bytes) -> list[ReportInfo]:
     for key in keys:
         raw = records[key]
         assert raw is not None  # subject/ is written with report/
-        out.append(_report_info(raw if type(raw) is bytes else bytes(raw)))
+        out.append(report_info(raw if type(raw) is bytes else bytes(raw)))
     return out
 
 
 @functools.lru_cache(maxsize=4096)
-def _report_info(raw: bytes) -> ReportInfo:
+def report_info(raw: bytes) -> ReportInfo:
     """A stored report record as a `ReportInfo`: a function of the record's bytes alone,
     remembered, since a rating's request and its answer each read every report of the
     subject (and an answer's record differs from the request's only for a report retracted
