@@ -194,7 +194,7 @@ def coupon_key(ring_signature: bytes) -> str:
     """The state key recording that the coupon of `ring_signature` is spent (raises
     InvalidInput for a signature whose framing is wrong)."""
     if type(ring_signature) is not bytes:
-        RingSignature.commitment_of(ring_signature)  # refuses what is not bytes, unhashed
+        RingSignature.commitment_of(ring_signature)  # InvalidInput for what is not bytes, before the cache hashes it
     return _coupon_key(ring_signature)
 
 

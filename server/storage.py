@@ -129,13 +129,13 @@ def check_names(keys: object) -> list[str]:
     """`keys` as a list of distinct valid state keys; raise InvalidInput otherwise."""
     if isinstance(keys, (str, bytes)) or not isinstance(keys, Sequence):
         raise InvalidInput("state keys must be a sequence of strings")
-    if keys and not plain_names(keys):
+    if keys and not _plain_names(keys):
         for i, k in enumerate(keys):
             check_name(k, f"state key {i}")
     return list(dict.fromkeys(keys))
 
 
-def plain_names(names: Sequence[object]) -> bool:
+def _plain_names(names: Sequence[object]) -> bool:
     """Whether every one of `names` (not empty) is a name `check_name` passes because it is
     a non-empty ASCII str (its length is its UTF-8 size) of at most MAX_NAME_BYTES without
     NUL, recognised a column at a time: a batch of reports reads and writes a few thousand
@@ -285,7 +285,7 @@ def _well_formed(entries: tuple[object, ...], nodes: tuple[tuple[object, ...], .
         if set(map(len, state)) != {2}:
             return False
         keys, values = zip(*state)
-        return plain_names(keys) and set(map(type, values)) <= {bytes, type(None)}
+        return _plain_names(keys) and set(map(type, values)) <= {bytes, type(None)}
     return True
 
 
