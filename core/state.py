@@ -193,13 +193,6 @@ def report_key(report_id: str) -> str:
 def coupon_key(ring_signature: bytes) -> str:
     """The state key recording that the coupon of `ring_signature` is spent (raises
     InvalidInput for a signature whose framing is wrong)."""
-    if type(ring_signature) is not bytes:
-        RingSignature.commitment_of(ring_signature)  # InvalidInput for what is not bytes, before the cache hashes it
-    return _coupon_key(ring_signature)
-
-
-@functools.lru_cache(maxsize=1024)  # read ahead (`lookups`), then spent (`spend_coupon`): one slice each
-def _coupon_key(ring_signature: bytes) -> str:
     return f"coupon/{RingSignature.commitment_of(ring_signature).hex()}"
 
 
