@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from server.sqlite_store import PAGE_SIZE, SQLiteStore, nodes_query
+from server.storage import AppendBatch
 
 
 def test_batched_node_reads_use_the_primary_key(tmp_path: Path) -> None:
@@ -18,11 +19,9 @@ def test_batched_node_reads_use_the_primary_key(tmp_path: Path) -> None:
 
 
 def test_a_new_file_gets_large_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
-    """A report's leaf is about 3 KB: a new file is made with PAGE_SIZE pages, so that pages
+    """A report's leaf is 3 to 5 KB: a new file is made with PAGE_SIZE pages, so that pages
     hold several leaves. A file made earlier with 4 KiB pages opens, reads and appends as
     before (a WAL file's page size cannot change without a rebuild)."""
-    from server.storage import AppendBatch
-
     SQLiteStore(str(tmp_path / "new.db")).close()
     conn = sqlite3.connect(tmp_path / "new.db")
     assert conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE == 16384
