@@ -14,10 +14,12 @@ from server.storage import AppendBatch, LedgerStore
 
 
 class Staging:
-    def __init__(self, store: LedgerStore, view: state.StateView, nodes: merkle.NodeReader | None = None) -> None:
+    def __init__(self, store: LedgerStore, view: state.StateView, nodes: merkle.NodeReader | None = None,
+                 first: int | None = None) -> None:
+        """Entries staged at `first` (the store's size unless given) over `view` and `nodes`."""
         self.store = store
         self.stored_node = store.node if nodes is None else nodes
-        self.first = store.size()
+        self.first = store.size() if first is None else first
         self.overlay = state.Overlay(view)
         self.nodes: dict[tuple[int, int], bytes] = {}
         self.leaves: list[bytes] = []
@@ -27,9 +29,7 @@ class Staging:
         """Entries to stage on top of `staged`, which is not committed yet: its state (or
         `view`, a view over `staged.overlay`) and Merkle nodes are read through it until
         `rebase`."""
-        new = cls(staged.store, staged.overlay if view is None else view, staged.node)
-        new.first = staged.next_index
-        return new
+        return cls(staged.store, staged.overlay if view is None else view, staged.node, staged.next_index)
 
     def rebase(self, view: state.StateView, nodes: merkle.NodeReader) -> None:
         """What this was staged `after` is committed now: read the store (`view`, `nodes`)
