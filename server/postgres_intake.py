@@ -117,7 +117,7 @@ class IntakeQueue:
             rows = conn.execute(
                 "WITH new AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence('intake', 'id')) AS id,"
                 "  u.leaf, u.verified, u.request_id, u.pos"
-                "  FROM unnest(%s::bytea[], %s::boolean[], %s::text[]) WITH ORDINALITY"
+                "  FROM unnest(%b::bytea[], %b::boolean[], %b::text[]) WITH ORDINALITY"
                 "  AS u(leaf, verified, request_id, pos)),"
                 " ins AS (INSERT INTO intake (id, leaf, verified, server, request_id) OVERRIDING SYSTEM VALUE"
                 "  SELECT id, leaf, verified, %s, request_id FROM new)"
@@ -136,7 +136,7 @@ class IntakeQueue:
             return []
         with self._use() as conn:
             rows = conn.execute(
-                "DELETE FROM intake WHERE id = ANY(%s::bigint[]) AND done"
+                "DELETE FROM intake WHERE id = ANY(%b::bigint[]) AND done"
                 " RETURNING id, idx, error_class, error_message", (wanted,)).fetchall()
         return [IntakeOutcome(as_int(i), None if x is None else as_int(x),
                               None if c is None else str(c), None if m is None else str(m))
@@ -156,7 +156,7 @@ class IntakeQueue:
         with self._use() as conn:
             cur = conn.execute(
                 "UPDATE intake SET done = true, error_class = %s, error_message = %s,"
-                " decided_at = clock_timestamp() WHERE id = ANY(%s::bigint[]) AND NOT done",
+                " decided_at = clock_timestamp() WHERE id = ANY(%b::bigint[]) AND NOT done",
                 (error_class, message, wanted))
             conn.execute("SELECT pg_notify(%s, 'outcome')", (self._channel,))
         return max(0, cur.rowcount)
@@ -295,7 +295,7 @@ class SequencerLease:
                 cur = conn.execute(
                     "UPDATE intake SET done = true, idx = u.idx, error_class = u.cls,"
                     " error_message = u.msg, decided_at = clock_timestamp()"
-                    " FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[]) AS u(id, idx, cls, msg)"
+                    " FROM unnest(%b::bigint[], %b::bigint[], %b::text[], %b::text[]) AS u(id, idx, cls, msg)"
                     " WHERE intake.id = u.id AND NOT intake.done AND (u.idx IS NULL OR ("
                     "  intake.submitted_at > clock_timestamp() - make_interval(secs => %s)"
                     "  AND intake.leaf = (SELECT e.data FROM entries e WHERE e.idx = u.idx)))",

@@ -214,11 +214,11 @@ class PostgresStore(SqlStore, IntakeQueue):
     def _write_state(self, conn: Conn, deletes: list[str],
                      upserts: list[tuple[str, bytes]]) -> None:
         if deletes:
-            conn.execute("DELETE FROM state WHERE key = ANY(%s::text[])", (deletes,))
+            conn.execute("DELETE FROM state WHERE key = ANY(%b::text[])", (deletes,))
         if upserts:
             conn.execute(
                 "INSERT INTO state (key, value)"
-                " SELECT * FROM unnest(%s::text[], %b::bytea[])"
+                " SELECT * FROM unnest(%b::text[], %b::bytea[])"
                 " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
                 ([k for k, _ in upserts], [v for _, v in upserts]))
 
@@ -228,7 +228,7 @@ class PostgresStore(SqlStore, IntakeQueue):
             return {}
         rows = conn.execute(
             "SELECT n.level, n.idx, n.hash FROM nodes n"
-            " JOIN unnest(%s::smallint[], %s::bigint[]) AS k(level, idx)"
+            " JOIN unnest(%b::smallint[], %b::bigint[]) AS k(level, idx)"
             " ON n.level = k.level AND n.idx = k.idx",
             ([k[0] for k in keys], [k[1] for k in keys])).fetchall()
         return {(as_int(level), as_int(index)): as_bytes(digest)
