@@ -530,6 +530,8 @@ def test_values_reads_many_keys_at_once(store: LedgerStore) -> None:
     wanted = [f"coupon/{i:04x}" for i in range(0, 900, 2)] + ["report/absent", "coupon/0000"]  # > 256 keys
     assert store.values(wanted) == {k: v for k, v in written if int(k[7:], 16) % 2 == 0}
     assert store.values([]) == {}
+    store.commit(batch(1, b"b", state=(("note/Zürich ✓", b"v"),)))  # not ASCII: same bytes back
+    assert store.values(["note/Zürich ✓", "note/Zurich ✓"]) == {"note/Zürich ✓": b"v"}
 
 
 @pytest.mark.parametrize("keys, fragment", [
