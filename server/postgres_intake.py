@@ -265,7 +265,7 @@ class SequencerLease:
                 "SELECT id, leaf, verified, request_id,"
                 " submitted_at <= clock_timestamp() - make_interval(secs => %s)"
                 " FROM intake WHERE NOT done ORDER BY id LIMIT %s",
-                (float(expire_after), limit)).fetchall()
+                (float(expire_after), limit), binary=True).fetchall()  # leaves: not as hex text
         return [IntakeRow(as_int(i), as_bytes(leaf), bool(v), str(rid), bool(exp))
                 for i, leaf, v, rid, exp in rows]
 

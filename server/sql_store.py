@@ -109,6 +109,11 @@ class SqlStore:
     def _q(self, query: str) -> str:
         return query if self.MARK == "?" else query.replace("?", self.MARK)
 
+    def _blobs(self, conn: Any, query: str, params: Sequence[object]) -> list[Any]:
+        """The rows of a query whose results are mostly large blobs (ledger entries). A
+        backend whose driver can fetch them in binary rather than as hex text overrides this."""
+        return list(conn.execute(self._q(query), params).fetchall())
+
     def entry(self, index: int) -> bytes:
         check_index(index, "index")
         with self._use() as conn:
@@ -124,8 +129,7 @@ class SqlStore:
         if start > end:
             raise InvalidInput(f"start {start} is after end {end}; expected start <= end")
         with self._use() as conn:
-            rows = conn.execute(self._q("SELECT data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx"),
-                                (start, end)).fetchall()
+            rows = self._blobs(conn, "SELECT data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end))
         return [as_bytes(r[0]) for r in rows]
 
     def node(self, level: int, index: int) -> bytes:
