@@ -23,7 +23,8 @@ ring is every member of the alliance) it
    what `candor serve --data URL [--schema S]` does (`server.database.open_for_serving`,
    `server.app.create_server`: mTLS, the intake verifier with `--verify-workers` workers,
    `Operator.bootstrap`); two servers share one PostgreSQL schema, one of them sequences
-   (server/sequencer.py);
+   (server/sequencer.py), and share this machine's cores: 'auto' gives each half of them
+   (`_per_server`), so that the run has as many verifiers as the one-server run;
 5. lets `--clients` threads, each on its own mTLS channel as one of the members and spread
    round-robin over the servers, send the prepared reports, in each `--mode`:
    - unary: one `SubmitReport` call per report, a thread waiting for each receipt before it
@@ -1058,8 +1059,22 @@ class BenchSettings:
                    verify_workers=(None,), rss_entries=2_000)
 
 
-def _label(workers: int | None) -> str:
+def _label(workers: int | None, servers: int = 1, cores: int = 1) -> str:
+    if workers is None and servers > 1:
+        return f"auto ({_per_server(workers, servers, cores)} each)"
     return "auto" if workers is None else str(workers)
+
+
+def _per_server(workers: int | None, servers: int, cores: int) -> int | None:
+    """Verifier processes for each server of a run. 'auto' (None) is one per core of this
+    machine, which every server of the run shares: so with two servers each starts half
+    the cores' worth. (Left to itself each server would start one per core, and two servers
+    on one box would then run twice as many verifiers as there are cores, each verifying
+    batches half as large; a deployment sets --verify-workers so, and the one-server runs
+    have exactly one verifier per core.)"""
+    if workers is not None or servers == 1:
+        return workers
+    return max(1, cores // servers)
 
 
 def _sum_counters(servers: Sequence[ServerProcess]) -> tuple[int, ...]:
@@ -1101,8 +1116,9 @@ def bench_ring(members: int, s: BenchSettings, tmp: Path, say: Callable[[str], N
         for j, (workers, mode) in enumerate(setups):
             leaves = prepared[j * (n + warm_n):(j + 1) * (n + warm_n)]
             method = "SubmitReports" if mode == "stream" else "SubmitReport"
-            cfg = ServerConfig(str(operator), spec.url, workers, s.checkpoint_ms, s.grpc_workers, schema=spec.schema)
-            label = f"ring {members}, verify workers {_label(workers)}, {mode}"
+            cfg = ServerConfig(str(operator), spec.url, _per_server(workers, s.servers, cores), s.checkpoint_ms,
+                               s.grpc_workers, schema=spec.schema)
+            label = f"ring {members}, verify workers {_label(workers, s.servers, cores)}, {mode}"
             say(f"{label}: starting {s.servers} operator(s) on {s.store}")
             servers = start_servers(cfg, s.servers)
             try:
@@ -1124,7 +1140,7 @@ def bench_ring(members: int, s: BenchSettings, tmp: Path, say: Callable[[str], N
                 first_leaves = leaves[warm_n:]
             if not response_bytes.get(mode):
                 response_bytes[mode] = warm.response_bytes or result.response_bytes
-            runs.append({"verify_workers": _label(workers), "mode": mode, **result.summary(),
+            runs.append({"verify_workers": _label(workers, s.servers, cores), "mode": mode, **result.summary(),
                          "warm_errors": warm.errors,
                          "mean_sequencer_batch": (appended1 - appended0) / max(1, batches1 - batches0),
                          "mean_verify_batch": (vitems1 - vitems0) / max(1, vbatches1 - vbatches0),
@@ -1311,8 +1327,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each measured run (default 10)")
     parser.add_argument("--max-reports", type=int, default=6000, help="most reports prepared per run (default 6000)")
     parser.add_argument("--verify-workers", default="auto",
-                        help="comma-separated verifier process counts to compare, 'auto' = one per core, "
-                             "0 = in-process (default auto)")
+                        help="comma-separated verifier process counts per server to compare, 'auto' = one per "
+                             "core, split among the --servers sharing this machine; 0 = in-process (default auto)")
     parser.add_argument("--checkpoint-ms", type=float, default=5.0, help="operator checkpoint interval (default 5)")
     parser.add_argument("--grpc-workers", type=int, default=16, help="operator gRPC threads (default 16, as served)")
     parser.add_argument("--store", choices=STORES, default="sqlite",

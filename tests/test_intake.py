@@ -529,3 +529,15 @@ def test_bench_intake_refuses_two_servers_on_sqlite() -> None:
         bench.BenchSettings(store="sqlite", servers=2)
     with pytest.raises(errors.InvalidInput, match="--subjects is 0"):
         bench.BenchSettings(subjects=0)
+
+
+def test_bench_intake_splits_the_cores_among_servers_that_share_them() -> None:
+    """'auto' verifiers: one per core of the bench's machine in all, so two servers on one
+    box do not run twice as many verifiers as there are cores."""
+    from bench import intake as bench
+
+    assert bench._per_server(None, 1, 2) is None  # one server: its own default, one per core
+    assert bench._per_server(None, 2, 2) == 1 and bench._per_server(None, 2, 8) == 4
+    assert bench._per_server(None, 2, 1) == 1  # never none at all
+    assert bench._per_server(3, 2, 2) == 3  # an explicit count is each server's
+    assert bench._label(None, 2, 2) == "auto (1 each)" and bench._label(None) == "auto"
