@@ -117,11 +117,11 @@ class SqlStore:
     def entry(self, index: int) -> bytes:
         check_index(index, "index")
         with self._use() as conn:
-            row = conn.execute(self._q("SELECT data FROM entries WHERE idx = ?"), (index,)).fetchone()
-            if row is None:
+            rows = self._blobs(conn, "SELECT data FROM entries WHERE idx = ?", (index,))
+            if not rows:
                 raise NotFound(f"no ledger entry at index {index}; the ledger has "
                                f"{self._size(conn)} entries")
-        return as_bytes(row[0])
+        return as_bytes(rows[0][0])
 
     def entries(self, start: int, end: int) -> list[bytes]:
         check_index(start, "start")
