@@ -1059,7 +1059,7 @@ class BenchSettings:
                    verify_workers=(None,), rss_entries=2_000)
 
 
-def _label(workers: int | None, servers: int = 1, cores: int = 1) -> str:
+def _label(workers: int | None, servers: int, cores: int) -> str:
     if workers is None and servers > 1:
         return f"auto ({_per_server(workers, servers, cores)} each)"
     return "auto" if workers is None else str(workers)
@@ -1067,11 +1067,10 @@ def _label(workers: int | None, servers: int = 1, cores: int = 1) -> str:
 
 def _per_server(workers: int | None, servers: int, cores: int) -> int | None:
     """Verifier processes for each server of a run. 'auto' (None) is one per core of this
-    machine, which every server of the run shares: so with two servers each starts half
-    the cores' worth. (Left to itself each server would start one per core, and two servers
-    on one box would then run twice as many verifiers as there are cores, each verifying
-    batches half as large; a deployment sets --verify-workers so, and the one-server runs
-    have exactly one verifier per core.)"""
+    machine, which every server of the run shares, so two servers start half as many each.
+    Left to itself each would start one per core: two servers on one box would run twice
+    as many verifiers as there are cores, each verifying batches half as large, where the
+    one-server run has one per core."""
     if workers is not None or servers == 1:
         return workers
     return max(1, cores // servers)

@@ -540,4 +540,4 @@ def test_bench_intake_splits_the_cores_among_servers_that_share_them() -> None:
     assert bench._per_server(None, 2, 2) == 1 and bench._per_server(None, 2, 8) == 4
     assert bench._per_server(None, 2, 1) == 1  # never none at all
     assert bench._per_server(3, 2, 2) == 3  # an explicit count is each server's
-    assert bench._label(None, 2, 2) == "auto (1 each)" and bench._label(None) == "auto"
+    assert bench._label(None, 2, 2) == "auto (1 each)" and bench._label(None, 1, 2) == "auto"
