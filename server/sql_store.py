@@ -112,7 +112,8 @@ class SqlStore:
     def _blobs(self, conn: Any, query: str, params: Sequence[object]) -> list[Any]:
         """The rows of a query whose results are mostly large blobs (ledger entries). A
         backend whose driver can fetch them in binary rather than as hex text overrides this."""
-        return list(conn.execute(self._q(query), params).fetchall())
+        rows: list[Any] = conn.execute(self._q(query), params).fetchall()
+        return rows
 
     def entry(self, index: int) -> bytes:
         check_index(index, "index")
