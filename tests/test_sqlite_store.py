@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
+import pytest
+
+from core.errors import Unavailable
 from server.sqlite_store import PAGE_SIZE, SQLiteStore, nodes_query
 from server.storage import AppendBatch
 
@@ -39,3 +43,33 @@ def test_a_new_file_gets_large_pages_and_an_old_one_keeps_its_own(tmp_path: Path
     conn = sqlite3.connect(tmp_path / "old.db")
     assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096
     conn.close()
+
+
+def test_writers_in_one_process_queue_on_the_file_not_in_sqlites_busy_handler(tmp_path: Path) -> None:
+    """Two stores of this process on one file (the sequencer's and the checkpointer's
+    threads alike) take SQLite's write lock in turn: a writer finds the other's transaction
+    held by this process's lock for the file, whose wait ends the moment it is released,
+    rather than in SQLite's busy handler, which sleeps 1, 2, 5, 10 ms and more between
+    tries. A wait longer than the busy timeout is still UNAVAILABLE, saying why."""
+    path = str(tmp_path / "ledger.db")
+    holder, waiter = SQLiteStore(path), SQLiteStore(path, busy_timeout_ms=100)
+    inside, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with holder._write():
+            inside.set()
+            release.wait(10)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    try:
+        assert inside.wait(10)
+        with pytest.raises(Unavailable, match="another thread of this process held the write lock"):
+            waiter.commit(AppendBatch(first_index=0, entries=(b"a",)))
+    finally:
+        release.set()
+        t.join(10)
+    waiter.commit(AppendBatch(first_index=0, entries=(b"a",)))
+    assert holder.size() == waiter.size() == 1
+    holder.close()
+    waiter.close()
