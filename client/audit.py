@@ -17,7 +17,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from api import wire
-from client.batch import JOB_REPORTS, JobWire, job_size, register_alliance, verify_batch, verify_reports
+from client.batch import (
+    JOB_REPORTS,
+    JobWire,
+    check_entries,
+    job_size,
+    register_alliance,
+    verify_batch,
+    verify_reports,
+)
 from core import entries as e
 from core import merkle, state
 from core.alliance import Alliance, alliance_of
@@ -74,7 +82,9 @@ def replay(leaves: Sequence[bytes], progress: Progress | None = None, *,
     With a `pool` (`client.cpu.CpuPool`, one worker per core for `candor audit`) its
     workers verify the batches while this process replays the state: every report is
     applied at once with all its state checks but without its crypto, its batch goes to
-    the pool, and the replay passes only if every batch verifies. If anything fails, the
+    the pool; so does every entry signed with a genesis key, applied with
+    `prechecked=True` while a worker makes its `core.state.stateless_checks` (its
+    signature, an admission's reporting key); the replay passes only if every job holds. If anything fails, the
     ledger is replayed again in this process the sequential way, which names the first
     bad entry exactly (a bad ledger costs more to audit; a good one is checked once, on
     every core). Without a pool (or with one of 0 workers): sequential only.
@@ -94,7 +104,8 @@ def _replay_parallel(leaves: Sequence[bytes], progress: Progress | None,
     tree = merkle.CompactRange()
     ally: Alliance | None = None
     report = AuditReport(size=len(leaves), root=b"")
-    run: list[tuple[int, bytes]] = []
+    run: list[tuple[int, bytes]] = []  # consecutive reports, against one ring
+    signed_run: list[bytes] = []  # entries signed with a genesis key, any kind, in any order
     verdicts: list[Future[list[bool]]] = []
     size = job_size(len(leaves), pool.workers)
 
@@ -102,6 +113,11 @@ def _replay_parallel(leaves: Sequence[bytes], progress: Progress | None,
         if run:
             verdicts.append(pool.submit(verify_reports, leaves[0], _jobs(view, run)))
             run.clear()
+
+    def flush_signed() -> None:
+        if signed_run:
+            verdicts.append(pool.submit(check_entries, leaves[0], list(signed_run)))
+            signed_run.clear()
 
     try:
         for index, leaf in enumerate(leaves):
@@ -111,7 +127,9 @@ def _replay_parallel(leaves: Sequence[bytes], progress: Progress | None,
                 and signed.ring_signature is not None
             if not is_report:
                 flush()
-            view.update(state.apply(view, ally, index, signed, verify=not is_report, checked=is_report))
+            prechecked = ally is not None and not is_report and state.genesis_signer(ally, signed) is not None
+            view.update(state.apply(view, ally, index, signed, verify=not is_report, checked=is_report,
+                                    prechecked=prechecked))
             report.kinds[signed.entry.kind] = report.kinds.get(signed.entry.kind, 0) + 1
             if index == 0:
                 ally = alliance_of(signed, merkle.leaf_hash(leaf))
@@ -119,9 +137,14 @@ def _replay_parallel(leaves: Sequence[bytes], progress: Progress | None,
                 run.append((index, leaf))
                 if len(run) >= size:
                     flush()
+            elif prechecked:
+                signed_run.append(leaf)
+                if len(signed_run) >= size:
+                    flush_signed()
             if progress is not None and (index % 256 == 0 or index + 1 == len(leaves)):
                 progress(index + 1, len(leaves))
         flush()
+        flush_signed()
         if not all(all(f.result()) for f in verdicts):
             return None
     except CandorError:

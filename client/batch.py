@@ -30,7 +30,7 @@ from typing import TypeVar
 
 from api import wire
 from core import entries as e
-from core import merkle
+from core import merkle, state
 from core.alliance import Alliance, alliance_of
 from core.errors import CandorError, Unavailable
 from core.group import default_group
@@ -168,6 +168,21 @@ def verify_decoded(ally: Alliance, jobs: Mapping[int, DecodedJob]) -> dict[int, 
     refusals.update(_check_all(sorted(rings.items(), key=lambda kv: kv[0]),
                                lambda items: batch_ring_verify(group, items), lambda item: ring_verify(group, *item)))
     return refusals
+
+
+def check_entries(genesis_leaf: bytes, leaves: Sequence[bytes]) -> list[bool]:
+    """Whether each of `leaves` decodes and passes `core.state.stateless_checks` with checks
+    to make, in a process that may not know the alliance yet (an auditor's `CpuPool`
+    worker). An entry this refuses is replayed again through `core.state.apply`, which
+    names the fault."""
+    ally = registered(register_alliance(genesis_leaf))
+    out = []
+    for leaf in leaves:
+        try:
+            out.append(state.stateless_checks(ally, wire.signed_entry_from_bytes(leaf)))
+        except CandorError:
+            out.append(False)
+    return out
 
 
 def verify_reports(genesis_leaf: bytes, jobs: Sequence[JobWire]) -> list[bool]:

@@ -331,19 +331,68 @@ def _ring_update(ring: _Ring) -> bytes:
     return raw
 
 
-def author_of(view: StateView, ally: Alliance, signed: e.SignedEntry) -> str:
+def genesis_signer(ally: Alliance, signed: e.SignedEntry) -> tuple[str, bytes] | None:
+    """("regulator" or "operator", its key) if `signed` carries an Ed25519 signature whose
+    key id names that genesis key; None otherwise."""
+    sig = signed.signature
+    if sig is None:
+        return None
+    g = ally.genesis
+    if sig.key_id == key_id(g.regulator_key):
+        return "regulator", g.regulator_key
+    if sig.key_id == key_id(g.operator_key):
+        return "operator", g.operator_key
+    return None
+
+
+def _verify_signature(signed: e.SignedEntry, author: str, key: bytes) -> None:
+    assert signed.signature is not None
+    try:
+        VerifyKey.from_bytes(key).verify(signed.signed_message(), signed.signature.signature)
+    except VerificationError:
+        raise VerificationError(f"the {author} signature on this {signed.entry.kind} entry does not verify") from None
+
+
+def check_reporting_key(reporting_key: bytes) -> None:
+    """An admitted member's reporting key: the canonical encoding of a G1 point other than
+    the identity (InvalidInput otherwise)."""
+    group = default_group()
+    if group.is_identity(group.decode(reporting_key)):  # canonical, on the curve, in the subgroup
+        raise InvalidInput("the reporting key is the identity point, which every scalar matches; generate a "
+                           "fresh key for the member")
+
+
+def stateless_checks(ally: Alliance, signed: e.SignedEntry) -> bool:
+    """Make the checks of entry `signed` that need no state and that `apply(prechecked=True)`
+    then leaves out; whether there were any. They are the costly ones of governance entries:
+    the Ed25519 signature of an entry whose key id names the regulator's or the operator's
+    genesis key (which no later entry changes, so whoever verifies it needs no state), and
+    an admission's reporting key (`check_reporting_key`). An auditor's workers make them in
+    parallel while `apply` makes every other check in order (`client.audit`). Raises what
+    `apply` would raise for the same fault (VerificationError, InvalidInput)."""
+    signer = genesis_signer(ally, signed)
+    if signer is None:
+        return False
+    _verify_signature(signed, *signer)
+    if isinstance(signed.entry.body, e.MemberAdmitted):
+        check_reporting_key(signed.entry.body.reporting_key)
+    return True
+
+
+def author_of(view: StateView, ally: Alliance, signed: e.SignedEntry, prechecked: bool = False) -> str:
     """Verify the Ed25519 signature and name its author: "regulator", "operator" or
-    "member:<id>". Raises VerificationError / PermissionDenied."""
+    "member:<id>". Raises VerificationError / PermissionDenied. `prechecked`: the entry
+    passed `stateless_checks`, so a regulator's or operator's signature is not verified again."""
     sig = signed.signature
     if sig is None:
         raise PermissionDenied(f"{signed.entry.kind} must carry an Ed25519 signature, not a ring signature")
-    g = ally.genesis
     author: str | None = None
     key: bytes | None = None
-    if sig.key_id == key_id(g.regulator_key):
-        author, key = "regulator", g.regulator_key
-    elif sig.key_id == key_id(g.operator_key):
-        author, key = "operator", g.operator_key
+    signer = genesis_signer(ally, signed)
+    if signer is not None:
+        author, key = signer
+        if prechecked:
+            return author
     else:
         member = member_of_key(view, sig.key_id)
         if member is not None:
@@ -357,10 +406,7 @@ def author_of(view: StateView, ally: Alliance, signed: e.SignedEntry) -> str:
     if author is None or key is None:
         raise PermissionDenied(f"signing key {sig.key_id} belongs to no regulator, operator, admitted member "
                                "or enrolled subject")
-    try:
-        VerifyKey.from_bytes(key).verify(signed.signed_message(), sig.signature)
-    except VerificationError:
-        raise VerificationError(f"the {author} signature on this {signed.entry.kind} entry does not verify") from None
+    _verify_signature(signed, author, key)
     return author
 
 
@@ -533,7 +579,8 @@ def dispute_record(view: StateView, dispute_id: str) -> DisputeRecord | None:
 
 
 def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEntry, *,
-          now_ms: int | None = None, verify: bool = True, checked: bool = False) -> Updates:
+          now_ms: int | None = None, verify: bool = True, checked: bool = False,
+          prechecked: bool = False) -> Updates:
     """Validate entry `index` against the state and return the updates it makes.
 
     Dates in a report are judged against the entry's own timestamp, so a replay years later
@@ -544,7 +591,8 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
     `verify=True` calls itself; everything else is always checked. `checked=True` (with
     `verify=False`) says more: the entry passed `core.report_check.report_items` (intake's,
     a mirror's or an auditor's batch verification), whose cheap checks of a report
-    (`check_report`: category, ciphertext) are then not made again.
+    (`check_report`: category, ciphertext) are then not made again. `prechecked=True`: the
+    entry passed `stateless_checks` (an auditor's workers made them), which are not made again.
     Raises InvalidInput, VerificationError, PermissionDenied, Conflict or AlreadyExists;
     on any error the state is unchanged.
     """
@@ -563,19 +611,16 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
 
     up: Updates = {}
     if isinstance(body, e.MemberAdmitted):
-        _require(author_of(view, ally, signed), ["regulator"], "MemberAdmitted")
+        _require(author_of(view, ally, signed, prechecked), ["regulator"], "MemberAdmitted")
         if view.get(f"member/{body.member_id}") is not None:
             raise AlreadyExists(f"member {body.member_id} is already admitted (or was revoked); choose another id")
         kid = key_id(body.signing_key)
         if view.get(f"memberkey/{kid}") is not None or kid in (key_id(ally.genesis.regulator_key),
                                                               key_id(ally.genesis.operator_key)):
             raise AlreadyExists("that signing key is already registered; generate a fresh key for the member")
-        group = default_group()
-        point = group.decode(body.reporting_key)  # canonical, on the curve, in the subgroup
-        if group.is_identity(point):
-            raise InvalidInput("the reporting key is the identity point, which every scalar matches; generate a "
-                               "fresh key for the member")
-        if view.get(f"reportingkey/{group.encode(point).hex()}") is not None:
+        if not prechecked:
+            check_reporting_key(body.reporting_key)
+        if view.get(f"reportingkey/{body.reporting_key.hex()}") is not None:  # canonical: one encoding a key
             raise AlreadyExists("that reporting key is already registered; generate a fresh key for the member")
         up[f"member/{body.member_id}"] = dump({
             "member_id": body.member_id, "display_name": body.display_name, "admitted_at": index,
@@ -585,7 +630,7 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
         up[f"reportingkey/{body.reporting_key.hex()}"] = dump(body.member_id)
         up[RING_KEY] = _ring_update(_ring(view).admitting(body.reporting_key, index))
     elif isinstance(body, e.MemberRevoked):
-        _require(author_of(view, ally, signed), ["regulator"], "MemberRevoked")
+        _require(author_of(view, ally, signed, prechecked), ["regulator"], "MemberRevoked")
         member = member_record(view, body.member_id)
         if member is None:
             raise NotFound(f"member {body.member_id} was never admitted")
@@ -594,7 +639,7 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
         up[f"member/{body.member_id}"] = _patched(view, f"member/{body.member_id}", revoked_at=index)
         up[RING_KEY] = _ring_update(_ring(view).revoking(member.reporting_key, index))
     elif isinstance(body, e.RuleSetPublished):
-        _require(author_of(view, ally, signed), ["regulator"], "RuleSetPublished")
+        _require(author_of(view, ally, signed, prechecked), ["regulator"], "RuleSetPublished")
         if view.get(f"rules/{body.version}") is not None:
             raise AlreadyExists(f"rule set version {body.version} is already published; pick a new version")
         rules = check_canonical(body.canonical_toml, ally.genesis.categories)
@@ -653,9 +698,10 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
         up.update(spend_coupon(view, signed, index))
         up[report_key(rid)] = _patched(view, report_key(rid), retracted_at=index)
     elif isinstance(body, e.DisputeFiled):
-        up.update(check_dispute_filed(view, author_of(view, ally, signed), index, entry.timestamp_ms, body, now_ms))
+        author = author_of(view, ally, signed, prechecked)
+        up.update(check_dispute_filed(view, author, index, entry.timestamp_ms, body, now_ms))
     elif isinstance(body, e.DisputeResolved):
-        _require(author_of(view, ally, signed), ["regulator"], "DisputeResolved")
+        _require(author_of(view, ally, signed, prechecked), ["regulator"], "DisputeResolved")
         did = body.dispute_id.hex()
         dispute = dispute_record(view, did)
         if dispute is None:
@@ -672,16 +718,16 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
             changes["annotation"] = body.annotation
         up[report_key(dispute.report)] = _patched(view, report_key(dispute.report), **changes)
     elif isinstance(body, e.InvestigationAuthorised):
-        _require(author_of(view, ally, signed), ["regulator"], "InvestigationAuthorised")
+        _require(author_of(view, ally, signed, prechecked), ["regulator"], "InvestigationAuthorised")
         up.update(check_investigation_authorised(view, index, body))
     elif isinstance(body, e.InvestigationStep):
-        _require(author_of(view, ally, signed), ["operator"], "InvestigationStep")
+        _require(author_of(view, ally, signed, prechecked), ["operator"], "InvestigationStep")
         up.update(check_investigation_step(view, ally, index, body))
     elif isinstance(body, e.CombinerFaulted):
-        _require(author_of(view, ally, signed), ["regulator"], "CombinerFaulted")
+        _require(author_of(view, ally, signed, prechecked), ["regulator"], "CombinerFaulted")
         up.update(check_combiner_faulted(view, index, body))
     elif isinstance(body, e.FraudFound):
-        _require(author_of(view, ally, signed), ["regulator"], "FraudFound")
+        _require(author_of(view, ally, signed, prechecked), ["regulator"], "FraudFound")
         rid = body.report_id.hex()
         report = report_record(view, rid)
         if report is None or report.subject != body.subject_tag:
@@ -691,13 +737,13 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
         up.update(consume_investigation(view, index, body.subject_tag, report.index))
         up[report_key(rid)] = _patched(view, report_key(rid), fraud_at=index)
     elif isinstance(body, e.RatingRequested):
-        _require(author_of(view, ally, signed), ["operator"], "RatingRequested")
+        _require(author_of(view, ally, signed, prechecked), ["operator"], "RatingRequested")
         up.update(check_rating_request(view, index, entry.timestamp_ms, body))
     elif isinstance(body, (e.RatingPublished, e.RatingHeld, e.RatingWithdrawn)):
-        _require(author_of(view, ally, signed), ["operator"], entry.kind)
+        _require(author_of(view, ally, signed, prechecked), ["operator"], entry.kind)
         up.update(check_rating_answer(view, ally, index, body))
     elif isinstance(body, e.EscrowOpened):
-        _require(author_of(view, ally, signed), ["regulator"], "EscrowOpened")
+        _require(author_of(view, ally, signed, prechecked), ["regulator"], "EscrowOpened")
         rid = body.report_id.hex()
         report = report_record(view, rid)
         if report is None:
@@ -709,7 +755,7 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
         up[report_key(rid)] = _patched(view, report_key(rid),
                                        escrow_opened=opened + [{"index": index, "reason": body.reason}])
     elif isinstance(body, e.OperatorFaulted):
-        _require(author_of(view, ally, signed), ["regulator"], "OperatorFaulted")
+        _require(author_of(view, ally, signed, prechecked), ["regulator"], "OperatorFaulted")
         rid = body.report_id.hex()
         report = report_record(view, rid)
         if report is None:
@@ -721,13 +767,13 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
                                 f"{report.operator_faulted}")
         up[report_key(rid)] = _patched(view, report_key(rid), operator_faulted=index)
     elif isinstance(body, e.QueryLogCommitted):
-        _require(author_of(view, ally, signed), ["operator"], "QueryLogCommitted")
+        _require(author_of(view, ally, signed, prechecked), ["operator"], "QueryLogCommitted")
         up.update(querylog_commit_updates(view, index, body))
     elif isinstance(body, (e.SubjectEnrolled, e.SubjectAccessAuthorised, e.SubjectRevoked)):
-        _require(author_of(view, ally, signed), ["regulator"], entry.kind)
+        _require(author_of(view, ally, signed, prechecked), ["regulator"], entry.kind)
         up.update(subject_party_updates(view, ally, index, body))
     elif isinstance(body, e.SubjectAccessServed):
-        _require(author_of(view, ally, signed), ["operator"], "SubjectAccessServed")
+        _require(author_of(view, ally, signed, prechecked), ["operator"], "SubjectAccessServed")
         up.update(check_access_served(view, ally, index, body))
     else:  # pragma: no cover - the Body union is closed
         raise InvalidInput(f"unknown entry type {entry.kind}")

@@ -234,3 +234,74 @@ def test_job_size_spreads_small_ledgers_and_caps_large_ones() -> None:
     assert job_size(1_000, 4) == 125
     assert job_size(10, 2) == JOB_MIN_REPORTS  # never batches too small to be worth a job
     assert job_size(1_000, 0) == JOB_REPORTS  # no workers counts as one
+
+
+def test_replay_on_workers_names_a_forged_governance_entry_as_one_process_does(alliance_dir: Path) -> None:
+    """With a pool, the auditor's workers verify the regulator's and operator's Ed25519
+    signatures and the admitted reporting keys (`state.stateless_checks`) while the replay
+    applies every entry with `prechecked=True`. A forged regulator signature, and an
+    admission the regulator really signed whose reporting key is the identity point, are
+    each named with the entry and reason the one-process replay gives; an honest ledger
+    replays to the same report both ways."""
+    from client.cpu import CpuPool
+    from core.group import default_group
+    from server.ceremony import bootstrap_entries
+    from tests.test_ring_record import admission
+
+    regulator = Identity.load(alliance_dir / "regulator")
+    honest = bootstrap_entries(alliance_dir / "operator") + [admission(regulator, f"g-{i}") for i in range(40)]
+    bad = len(honest) - 7
+    signed = wire.signed_entry_from_bytes(honest[bad])
+    assert signed.signature is not None
+    forged_signature = list(honest)
+    flipped = bytes([signed.signature.signature[0] ^ 1]) + signed.signature.signature[1:]
+    forged_signature[bad] = wire.signed_entry_to_bytes(
+        e.SignedEntry(signed.entry_bytes, signed.entry, signature=e.Signature(signed.signature.key_id, flipped)))
+    identity_key = list(honest)
+    body = signed.entry.body
+    assert isinstance(body, e.MemberAdmitted)
+    nothing = default_group().encode(default_group().identity())
+    identity_key[bad] = wire.sign_leaf(e.LedgerEntry(e.MemberAdmitted(body.member_id, body.signing_key, nothing),
+                                                     timestamp_ms=signed.entry.timestamp_ms), regulator.signing_key())
+
+    _, report = replay(honest)
+    failures = {}
+    for name, leaves in (("signature", forged_signature), ("identity", identity_key)):
+        with pytest.raises(AuditFailure) as failure:
+            replay(leaves)
+        assert failure.value.index == bad
+        failures[name] = failure.value.reason
+    assert "regulator signature on this MemberAdmitted entry does not verify" in failures["signature"]
+    assert "identity point" in failures["identity"]
+    pool = CpuPool(2)
+    try:
+        assert replay(honest, pool=pool)[1] == report
+        for name, leaves in (("signature", forged_signature), ("identity", identity_key)):
+            with pytest.raises(AuditFailure) as again:
+                replay(leaves, pool=pool)
+            assert (again.value.index, again.value.reason) == (bad, failures[name])
+    finally:
+        pool.close()
+
+
+def test_prechecked_never_skips_a_members_signature(alliance_dir: Path) -> None:
+    """`prechecked=True` stands only for checks of the genesis keys' signatures, which need no
+    state: an entry signed by a member (whose key the state names) makes no stateless
+    checks, and its signature is verified even when a caller claims it was prechecked."""
+    from core import state
+    from core.alliance import alliance_of
+    from server.ceremony import bootstrap_entries
+
+    view, _ = replay(bootstrap_entries(alliance_dir / "operator"))
+    genesis = bootstrap_entries(alliance_dir / "operator")[0]
+    ally = alliance_of(wire.signed_entry_from_bytes(genesis), merkle.leaf_hash(genesis))
+    leaf = wire.sign_leaf(e.LedgerEntry(e.MemberRevoked("b", "test"), timestamp_ms=int(time.time() * 1000)),
+                          Identity.load(alliance_dir / "member-a").signing_key())
+    signed = wire.signed_entry_from_bytes(leaf)
+    assert signed.signature is not None
+    assert state.author_of(view, ally, signed, prechecked=True) == "member:a"
+    assert not state.stateless_checks(ally, signed)
+    flipped = bytes([signed.signature.signature[0] ^ 1]) + signed.signature.signature[1:]
+    forged = e.SignedEntry(signed.entry_bytes, signed.entry, signature=e.Signature(signed.signature.key_id, flipped))
+    with pytest.raises(VerificationError, match="member:a signature on this MemberRevoked entry does not verify"):
+        state.author_of(view, ally, forged, prechecked=True)
