@@ -20,7 +20,7 @@ from api import wire
 from client.batch import (
     JOB_REPORTS,
     JobWire,
-    check_entries,
+    Prechecks,
     job_size,
     register_alliance,
     verify_batch,
@@ -105,19 +105,14 @@ def _replay_parallel(leaves: Sequence[bytes], progress: Progress | None,
     ally: Alliance | None = None
     report = AuditReport(size=len(leaves), root=b"")
     run: list[tuple[int, bytes]] = []  # consecutive reports, against one ring
-    signed_run: list[bytes] = []  # entries signed with a genesis key, any kind, in any order
     verdicts: list[Future[list[bool]]] = []
     size = job_size(len(leaves), pool.workers)
+    prechecks = Prechecks(pool.submit, leaves[0], size, verdicts)
 
     def flush() -> None:
         if run:
             verdicts.append(pool.submit(verify_reports, leaves[0], _jobs(view, run)))
             run.clear()
-
-    def flush_signed() -> None:
-        if signed_run:
-            verdicts.append(pool.submit(check_entries, leaves[0], list(signed_run)))
-            signed_run.clear()
 
     try:
         for index, leaf in enumerate(leaves):
@@ -127,7 +122,7 @@ def _replay_parallel(leaves: Sequence[bytes], progress: Progress | None,
                 and signed.ring_signature is not None
             if not is_report:
                 flush()
-            prechecked = ally is not None and not is_report and state.genesis_signer(ally, signed) is not None
+            prechecked = ally is not None and state.genesis_signer(ally, signed) is not None
             view.update(state.apply(view, ally, index, signed, verify=not is_report, checked=is_report,
                                     prechecked=prechecked))
             report.kinds[signed.entry.kind] = report.kinds.get(signed.entry.kind, 0) + 1
@@ -138,13 +133,11 @@ def _replay_parallel(leaves: Sequence[bytes], progress: Progress | None,
                 if len(run) >= size:
                     flush()
             elif prechecked:
-                signed_run.append(leaf)
-                if len(signed_run) >= size:
-                    flush_signed()
+                prechecks.add(leaf)
             if progress is not None and (index % 256 == 0 or index + 1 == len(leaves)):
                 progress(index + 1, len(leaves))
         flush()
-        flush_signed()
+        prechecks.flush()
         if not all(all(f.result()) for f in verdicts):
             return None
     except CandorError:

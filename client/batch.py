@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from typing import TypeVar
 
 from api import wire
@@ -183,6 +184,31 @@ def check_entries(genesis_leaf: bytes, leaves: Sequence[bytes]) -> list[bool]:
         except CandorError:
             out.append(False)
     return out
+
+
+class Prechecks:
+    """Entries whose `core.state.stateless_checks` a pool makes (`check_entries`) while the
+    caller applies them with `prechecked=True`: sent in jobs of `size` as they come, each
+    job's future appended to `jobs`, whose verdicts must all hold (an auditor's replay, a
+    trustee's mirror)."""
+
+    def __init__(self, submit: Callable[..., Future[list[bool]]], genesis_leaf: bytes, size: int,
+                 jobs: list[Future[list[bool]]]) -> None:
+        self.submit = submit
+        self.genesis_leaf = genesis_leaf
+        self.size = size
+        self.jobs = jobs
+        self._leaves: list[bytes] = []
+
+    def add(self, leaf: bytes) -> None:
+        self._leaves.append(leaf)
+        if len(self._leaves) >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._leaves:
+            self.jobs.append(self.submit(check_entries, self.genesis_leaf, self._leaves))
+            self._leaves = []
 
 
 def verify_reports(genesis_leaf: bytes, jobs: Sequence[JobWire]) -> list[bool]:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from api import wire
 from api.identity import Identity
-from client.batch import JobWire, job_size, verify_reports
+from client.batch import JobWire, Prechecks, job_size, verify_reports
 from client.connection import Connection, Outage
 from client.cpu import CpuPool
 from client.verifier import LogVerifier
@@ -205,8 +205,9 @@ class Mirror:
         multiplication per job). Meanwhile this thread applies each report with
         `verify=False, checked=True` (every state check, ring currency included, but not
         what the job checks: the proof, the ring signature and the category and ciphertext)
-        and every other entry with `verify=True`. The page holds only if every job
-        verifies (`_Page.held`)."""
+        and every other entry with `verify=True`, those signed with a genesis key with
+        `prechecked=True` while the pool makes their `core.state.stateless_checks`
+        (`client.batch.Prechecks`). The page holds only if every job verifies (`_Page.held`)."""
         base = self.view if after is None else after.overlay
         try:
             entries = [wire.signed_entry_from_bytes(leaf) for leaf in leaves]
@@ -219,6 +220,7 @@ class Mirror:
         genesis = self.identity.genesis_leaf()
         run: list[JobWire] = []
         size = job_size(len(leaves), self.cpu.workers)
+        prechecks = Prechecks(self.cpu.submit, genesis, size, page.jobs)
         ring: tuple[tuple[bytes, ...], int] | None = None  # of the current run of reports
 
         def flush() -> None:
@@ -238,12 +240,17 @@ class Mirror:
                     keys, changed_at = state.current_ring(staged.overlay)
                     ring = (tuple(keys), changed_at)
                 ally = None if index == 0 else self.alliance
-                staged.add(leaf, state.apply(staged.overlay, ally, index, signed, verify=not report, checked=report))
+                prechecked = ally is not None and state.genesis_signer(ally, signed) is not None
+                staged.add(leaf, state.apply(staged.overlay, ally, index, signed, verify=not report, checked=report,
+                                             prechecked=prechecked))
                 if ring is not None and report:
                     run.append((leaf, ring[0], ring[1], index, None))
                     if len(run) >= size:
                         flush()
+                elif prechecked:
+                    prechecks.add(leaf)
             flush()
+            prechecks.flush()
         except CandorError:
             page.failed = True
             page.cancel()

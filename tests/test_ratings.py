@@ -703,7 +703,9 @@ def test_mirror_batch_verification_refuses_what_apply_refuses(world: World, tmp_
     """A trustee mirror verifies runs of reports in batches (client.batch.verify_batch).
     An operator serving a report whose validity proof or ring signature is another's, in
     the middle of a run of honest reports, is refused at that very entry, with the message
-    entry-by-entry verification gives, and nothing of the page is stored."""
+    entry-by-entry verification gives, and nothing of the page is stored. So is an entry
+    whose regulator or operator signature is forged, which the pool checks while the page
+    is staged (`state.stateless_checks`)."""
     from client.connection import Connection
     from server.mirror import Mirror, _Page
     from server.staging import Staging
@@ -711,9 +713,21 @@ def test_mirror_batch_verification_refuses_what_apply_refuses(world: World, tmp_
     leaves, reports = reported_ledger(world, "abcab")
     assert len(reports) == 5
     victim, donor = reports[2], reports[3]
+    ally = world.operator.ledger.alliance
+    governance = [i for i, leaf in enumerate(leaves[1:], 1)
+                  if state.genesis_signer(ally, wire.signed_entry_from_bytes(leaf)) is not None]
+    signed_victim = governance[len(governance) // 2]
+    victims = {"ring": victim, "proof": victim, "signature": signed_victim}
 
     def swapped(field: str) -> list[bytes]:
         out = list(leaves)
+        if field == "signature":
+            signed = wire.signed_entry_from_bytes(leaves[signed_victim])
+            assert signed.signature is not None
+            flipped = bytes([signed.signature.signature[0] ^ 1]) + signed.signature.signature[1:]
+            out[signed_victim] = wire.signed_entry_to_bytes(dataclasses.replace(
+                signed, signature=e.Signature(signed.signature.key_id, flipped)))
+            return out
         signed, other = (wire.signed_entry_from_bytes(leaves[i]) for i in (victim, donor))
         if field == "ring":
             out[victim] = wire.signed_entry_to_bytes(dataclasses.replace(signed, ring_signature=other.ring_signature))
@@ -729,7 +743,8 @@ def test_mirror_batch_verification_refuses_what_apply_refuses(world: World, tmp_
     ident = Identity.load(world.alliance / "trustee-1")
     address = f"127.0.0.1:{world.operator.port}"
     verdicts: dict[tuple[str, bool], str] = {}
-    for n, (field, batched) in enumerate((f, b) for f in ("ring", "proof", "honest") for b in (True, False)):
+    for n, (field, batched) in enumerate((f, b) for f in ("ring", "proof", "signature", "honest")
+                                         for b in (True, False)):
         mirror = Mirror(ident, Connection(ident, address), open_store(str(tmp_path / f"m{n}.db")),
                         tmp_path / f"m{n}.state")
         served = leaves if field == "honest" else swapped(field)
@@ -742,11 +757,14 @@ def test_mirror_batch_verification_refuses_what_apply_refuses(world: World, tmp_
         try:
             if field == "honest":
                 verified_alone: list[int] = []
+                prechecked: list[int] = []
                 honest_apply = state.apply
 
                 def apply(view: Any, ally: Any, index: int, signed: e.SignedEntry, **kw: Any) -> Any:
                     if kw.get("verify", True) and isinstance(signed.entry.body, e.ReportCommitted):
                         verified_alone.append(index)
+                    if kw.get("prechecked"):
+                        prechecked.append(index)
                     return honest_apply(view, ally, index, signed, **kw)
 
                 state.apply = apply
@@ -756,8 +774,9 @@ def test_mirror_batch_verification_refuses_what_apply_refuses(world: World, tmp_
                     state.apply = honest_apply
                 # batched: no report verified on its own; entry by entry: every one
                 assert verified_alone == ([] if batched else reports)
+                assert prechecked == (governance if batched else [])
                 continue
-            with pytest.raises(VerificationError, match=f"ledger entry {victim} fails verification") as caught:
+            with pytest.raises(VerificationError, match=f"ledger entry {victims[field]} fails verification") as caught:
                 mirror.sync()
             assert mirror.size() == 0
             verdicts[field, batched] = str(caught.value)
@@ -766,6 +785,8 @@ def test_mirror_batch_verification_refuses_what_apply_refuses(world: World, tmp_
             mirror.store.close()
     assert verdicts["ring", True] == verdicts["ring", False]
     assert verdicts["proof", True] == verdicts["proof", False]
+    assert verdicts["signature", True] == verdicts["signature", False]
+    assert "signature on this" in verdicts["signature", True]
 
 
 def test_mirror_stores_only_pages_inside_the_cosigned_checkpoint(world: World, tmp_path: Path,
