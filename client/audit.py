@@ -84,10 +84,11 @@ def replay(leaves: Sequence[bytes], progress: Progress | None = None, *,
     applied at once with all its state checks but without its crypto, its batch goes to
     the pool; so does every entry signed with a genesis key, applied with
     `prechecked=True` while a worker makes its `core.state.stateless_checks` (its
-    signature, an admission's reporting key); the replay passes only if every job holds. If anything fails, the
-    ledger is replayed again in this process the sequential way, which names the first
-    bad entry exactly (a bad ledger costs more to audit; a good one is checked once, on
-    every core). Without a pool (or with one of 0 workers): sequential only.
+    signature, an admission's reporting key). The replay passes only if every job holds.
+    If anything fails, the ledger is replayed again in this process the sequential way,
+    which names the first bad entry exactly (a bad ledger costs more to audit; a good one
+    is checked once, on every core). Without a pool (or with one of 0 workers):
+    sequential only.
     """
     if pool is not None and pool.workers > 0 and leaves:
         done = _replay_parallel(leaves, progress, pool)

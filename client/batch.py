@@ -173,8 +173,8 @@ def verify_decoded(ally: Alliance, jobs: Mapping[int, DecodedJob]) -> dict[int, 
 
 def check_entries(genesis_leaf: bytes, leaves: Sequence[bytes]) -> list[bool]:
     """Whether each of `leaves` decodes and passes `core.state.stateless_checks` with checks
-    to make, in a process that may not know the alliance yet (an auditor's `CpuPool`
-    worker). An entry this refuses is replayed again through `core.state.apply`, which
+    to make, in a process that may not know the alliance yet (an auditor's or a mirror's
+    `CpuPool` worker). An entry this refuses is replayed again through `core.state.apply`, which
     names the fault."""
     ally = registered(register_alliance(genesis_leaf))
     out = []

@@ -367,9 +367,10 @@ def stateless_checks(ally: Alliance, signed: e.SignedEntry) -> bool:
     then leaves out; whether there were any. They are the costly ones of governance entries:
     the Ed25519 signature of an entry whose key id names the regulator's or the operator's
     genesis key (which no later entry changes, so whoever verifies it needs no state), and
-    an admission's reporting key (`check_reporting_key`). An auditor's workers make them in
-    parallel while `apply` makes every other check in order (`client.audit`). Raises what
-    `apply` would raise for the same fault (VerificationError, InvalidInput)."""
+    an admission's reporting key (`check_reporting_key`). An auditor's or a trustee
+    mirror's workers make them in parallel while `apply` makes every other check in order
+    (`client.batch.Prechecks`). Raises what `apply` would raise for the same fault
+    (VerificationError, InvalidInput)."""
     signer = genesis_signer(ally, signed)
     if signer is None:
         return False
@@ -592,7 +593,8 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
     `verify=False`) says more: the entry passed `core.report_check.report_items` (intake's,
     a mirror's or an auditor's batch verification), whose cheap checks of a report
     (`check_report`: category, ciphertext) are then not made again. `prechecked=True`: the
-    entry passed `stateless_checks` (an auditor's workers made them), which are not made again.
+    entry passed `stateless_checks` (an auditor's or a mirror's workers made them), which
+    are not made again.
     Raises InvalidInput, VerificationError, PermissionDenied, Conflict or AlreadyExists;
     on any error the state is unchanged.
     """
