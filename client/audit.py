@@ -123,7 +123,7 @@ def _replay_parallel(leaves: Sequence[bytes], progress: Progress | None,
                 and signed.ring_signature is not None
             if not is_report:
                 flush()
-            prechecked = ally is not None and state.genesis_signer(ally, signed) is not None
+            prechecked = state.has_stateless_checks(ally, signed)
             view.update(state.apply(view, ally, index, signed, verify=not is_report, checked=is_report,
                                     prechecked=prechecked))
             report.kinds[signed.entry.kind] = report.kinds.get(signed.entry.kind, 0) + 1

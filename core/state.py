@@ -362,6 +362,13 @@ def check_reporting_key(reporting_key: bytes) -> None:
                            "fresh key for the member")
 
 
+def has_stateless_checks(ally: Alliance | None, signed: e.SignedEntry) -> bool:
+    """Whether `stateless_checks` has checks to make for `signed` (`ally` None: the genesis,
+    which has none): whether a caller whose workers make them may apply `signed` with
+    `prechecked=True` (`client.batch.Prechecks`)."""
+    return ally is not None and genesis_signer(ally, signed) is not None
+
+
 def stateless_checks(ally: Alliance, signed: e.SignedEntry) -> bool:
     """Make the checks of entry `signed` that need no state and that `apply(prechecked=True)`
     then leaves out; whether there were any. They are the costly ones of governance entries:

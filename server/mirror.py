@@ -240,7 +240,7 @@ class Mirror:
                     keys, changed_at = state.current_ring(staged.overlay)
                     ring = (tuple(keys), changed_at)
                 ally = None if index == 0 else self.alliance
-                prechecked = ally is not None and state.genesis_signer(ally, signed) is not None
+                prechecked = state.has_stateless_checks(ally, signed)
                 staged.add(leaf, state.apply(staged.overlay, ally, index, signed, verify=not report, checked=report,
                                              prechecked=prechecked))
                 if ring is not None and report:
