@@ -365,8 +365,11 @@ def check_reporting_key(reporting_key: bytes) -> None:
 def has_stateless_checks(ally: Alliance | None, signed: e.SignedEntry) -> bool:
     """Whether `stateless_checks` has checks to make for `signed` (`ally` None: the genesis,
     which has none): whether a caller whose workers make them may apply `signed` with
-    `prechecked=True` (`client.batch.Prechecks`)."""
-    return ally is not None and genesis_signer(ally, signed) is not None
+    `prechecked=True` (`client.batch.Prechecks`, `server.intake.verify_jobs`). Never for a
+    report or retraction: those are ring-signed and verified as reports (`apply` refuses
+    one that carries an Ed25519 signature instead)."""
+    return ally is not None and not isinstance(signed.entry.body, (e.ReportCommitted, e.ReportRetracted)) \
+        and genesis_signer(ally, signed) is not None
 
 
 def stateless_checks(ally: Alliance, signed: e.SignedEntry) -> bool:
@@ -374,13 +377,15 @@ def stateless_checks(ally: Alliance, signed: e.SignedEntry) -> bool:
     then leaves out; whether there were any. They are the costly ones of governance entries:
     the Ed25519 signature of an entry whose key id names the regulator's or the operator's
     genesis key (which no later entry changes, so whoever verifies it needs no state), and
-    an admission's reporting key (`check_reporting_key`). An auditor's or a trustee
-    mirror's workers make them in parallel while `apply` makes every other check in order
+    an admission's reporting key (`check_reporting_key`). The operator's verification
+    workers make them before the sequencer (`server.intake.verify_jobs`), and an auditor's
+    or a trustee mirror's in parallel while `apply` makes every other check in order
     (`client.batch.Prechecks`). Raises what `apply` would raise for the same fault
     (VerificationError, InvalidInput)."""
-    signer = genesis_signer(ally, signed)
-    if signer is None:
+    if not has_stateless_checks(ally, signed):
         return False
+    signer = genesis_signer(ally, signed)
+    assert signer is not None
     _verify_signature(signed, *signer)
     if isinstance(signed.entry.body, e.MemberAdmitted):
         check_reporting_key(signed.entry.body.reporting_key)
@@ -601,7 +606,7 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
     a mirror's or an auditor's batch verification), whose cheap checks of a report
     (`check_report`: category, ciphertext) are then not made again. `prechecked=True`: the
     entry passed `stateless_checks` (an auditor's or a mirror's workers made them), which
-    are not made again.
+    are not made again; whatever else signed the entry (a member, a subject) is verified.
     Raises InvalidInput, VerificationError, PermissionDenied, Conflict or AlreadyExists;
     on any error the state is unchanged.
     """

@@ -191,7 +191,7 @@ def create_server(settings: Settings, store: LedgerStore) -> Operator:
     ledger_pb2_grpc.add_LedgerServiceServicer_to_server(LedgerServicer(ledger), server)
     queries = QueryLog(ledger, settings.identity.signing_key())
     rating_pb2_grpc.add_RatingServiceServicer_to_server(RatingServicer(ledger, epochs, queries), server)
-    governance_pb2_grpc.add_GovernanceServiceServicer_to_server(GovernanceServicer(ledger), server)
+    governance_pb2_grpc.add_GovernanceServiceServicer_to_server(GovernanceServicer(ledger, verifier), server)
     reporting = ReportingServicer(ledger, verifier, max_streams=max(1, settings.workers // 2))  # half the threads
     governance_pb2_grpc.add_ReportingServiceServicer_to_server(reporting, server)
     subject_pb2_grpc.add_SubjectServiceServicer_to_server(SubjectServicer(ledger), server)

@@ -1,5 +1,5 @@
 """Report intake off the GIL: verifying reports and retractions in a process pool (docs/reports.md,
-docs/architecture.md).
+docs/architecture.md), and the regulator's governance entries' stateless checks beside them.
 
 docs/architecture.md: "Hot crypto (proof verification, share computation) runs in a process pool:
 gmpy2 holds the GIL" (and so does py-arkworks-bls12381: two threads decoding points run
@@ -28,7 +28,12 @@ while another verifies a long batch.
 
 Exact verdicts. Workers run `verify_jobs`: the escrows, then the batch verification every
 party runs (`client.batch.verify_decoded`; a trustee's mirror and an auditor too): each
-item gets the error `core.report_check.verify_report` would give it alone.
+item gets the error `core.report_check.verify_report` would give it alone. A governance
+entry signed with a genesis key (`server.service.GovernanceServicer`) gets
+`core.state.stateless_checks` (its Ed25519 signature, an admission's reporting key) and the
+error `core.state.apply` would give for them; the sequencer then makes only the checks that
+need the state. An Ed25519 verification and a subgroup-checked decoding were most of such
+an entry's time in the sequencer, which every entry waits for (docs/performance.md).
 
 Escrow (docs/reports.md). The member sends, beside its ring-signed entry, an Ed25519
 signature by its member key over "CANDOR-V1-ESCROW" ‖ genesis hash ‖ SHA-256(entry bytes).
@@ -229,17 +234,21 @@ def seal_report(ally: Alliance, view: state.StateView, member_id: str, signed: e
 
 def verify_jobs(genesis_hash: bytes, jobs: Sequence[JobWire],
                 escrows: Sequence[EscrowRequest | None]) -> list[BaseException | bytes | None]:
-    """A worker's batch: each report decoded once, its escrow sealed first (`seal_escrow`;
-    a refusal there leaves the report out of the batch), then `client.batch.verify_decoded`
-    over the rest. One outcome per job: its refusal, the sealed escrow of a report that
-    came with an `EscrowRequest`, or None. As in `verify_batch`, a failure that is not a
-    refusal (a bug) is that job's outcome alone, never its batch's."""
+    """A worker's batch: each entry decoded once; a governance entry signed with a genesis key
+    gets `core.state.stateless_checks` and nothing more; a report's escrow is sealed
+    (`seal_escrow`; a refusal there leaves the report out of the batch); then
+    `client.batch.verify_decoded` over the reports and retractions. One outcome per job:
+    its refusal, the sealed escrow of a report that came with an `EscrowRequest`, or None.
+    As in `verify_batch`, a failure that is not a refusal (a bug) is that job's outcome
+    alone, never its batch's."""
     ally = registered(genesis_hash)
     outcomes: list[BaseException | bytes | None] = [None] * len(jobs)
     decoded: dict[int, DecodedJob] = {}
     for pos, (job, request) in enumerate(zip(jobs, escrows, strict=True)):
         try:
             item = decode_job(job)
+            if state.stateless_checks(ally, item[0]):
+                continue  # a governance entry: its checks were all there is to do here
             if request is not None:
                 outcomes[pos] = seal_escrow(ally, item[0], request)
         except Exception as exc:  # noqa: BLE001 - returned, so one bad job cannot fail its batch
@@ -269,7 +278,8 @@ class _Waiting:
 
 
 class Verifier:
-    """Verifies reports and retractions for one ledger, in `workers` processes.
+    """Verifies reports and retractions (and governance entries' stateless checks) for one
+    ledger, in `workers` processes.
 
     `workers=None` starts one per core (`os.cpu_count()`); `workers=0` verifies in the
     calling thread. `verify_entry(leaf, signed)` gives the verdict of `core.report_check.verify_report`

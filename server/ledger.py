@@ -1,7 +1,8 @@
 """The operator's ledger: one sequencer, group commit, checkpoints, proofs (docs/ledger.md).
 
-Entries reach the ledger already decoded and, for reports, already verified (signatures and
-proofs are checked in the intake threads, in parallel). The sequencer thread takes whatever
+Entries reach the ledger already decoded and, for reports and the regulator's or operator's
+governance entries, already verified (`verified=True`: signatures, proofs and an admitted
+reporting key are checked by the intake's verification workers, in parallel). The sequencer thread takes whatever
 is queued, re-checks each entry against the state as it stands after the entries before it
 (`core.state.apply`, the cheap state conditions), and commits the batch — leaves, new Merkle
 nodes and state updates — in one transaction. One transaction per batch is what makes a
@@ -222,7 +223,10 @@ class Ledger:
     # -- appending --------------------------------------------------------------------------
 
     def submit(self, leaf: bytes, signed: e.SignedEntry, *, verified: bool) -> Future[int]:
-        """Queue a decoded entry; the future resolves to its index or to the refusal."""
+        """Queue a decoded entry; the future resolves to its index or to the refusal.
+        `verified`: a `server.intake.Verifier` passed it (a report's or retraction's proofs, or
+        a governance entry's `core.state.stateless_checks`), so the sequencer does not make
+        those checks again; it makes every check that needs the state."""
         if self._stopping.is_set():
             raise Unavailable("the operator is shutting down; retry against another server")
         start = time.perf_counter()
@@ -266,7 +270,7 @@ class Ledger:
             try:
                 ally = None if index == 0 else self.alliance
                 updates = state.apply(staged.overlay, ally, index, signed, now_ms=now_ms, verify=not verified,
-                                      checked=verified)
+                                      checked=verified, prechecked=verified)
             except CandorError as exc:
                 results[pos] = exc
                 continue

@@ -112,10 +112,14 @@ class LedgerServicer(lg_grpc.LedgerServiceServicer):
 
 class GovernanceServicer(gov_grpc.GovernanceServiceServicer):
     """Signed governance entries; the ledger checks the signature is the regulator's (or, for
-    a dispute, a member's) and that the entry fits the state."""
+    a dispute, a member's or a subject's) and that the entry fits the state. The checks of a
+    regulator's entry that need no state (its Ed25519 signature, an admitted reporting key:
+    `core.state.stateless_checks`) run in the verification workers, beside reports, so the
+    sequencer, which every entry waits for, makes only those that need the state."""
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, verifier: Verifier) -> None:
         self.ledger = ledger
+        self.verifier = verifier
 
     def _submit(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext, kind: type,
                 *roles: str) -> gov.Receipt:
@@ -125,6 +129,8 @@ class GovernanceServicer(gov_grpc.GovernanceServiceServicer):
             if not isinstance(signed.entry.body, kind):
                 raise InvalidInput(f"this call takes a {kind.__name__} entry, not {signed.entry.kind}")
             leaf = request.signed_entry
+            if state.has_stateless_checks(self.ledger.alliance, signed):
+                return wait_report(self.ledger, append_later(self.ledger, self.verifier, leaf, signed))
             return wait_appended(self.ledger, self.ledger.submit(leaf, signed, verified=False), leaf)
 
     def AdmitMember(self, request: gov.SubmitEntryRequest, context: grpc.ServicerContext) -> gov.Receipt:

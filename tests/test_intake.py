@@ -81,6 +81,20 @@ def one_at_a_time(ledger: Any) -> Callable[[bytes], object]:
     return verify
 
 
+def intake_reference(ledger: Any) -> Callable[[bytes], object]:
+    """What the intake's workers owe an entry: `core.state.stateless_checks` for a governance
+    entry signed with a genesis key (GovernanceService sends those), `one_at_a_time` for
+    anything else."""
+    reference = one_at_a_time(ledger)
+
+    def verify(leaf: bytes) -> object:
+        signed = wire.signed_entry_from_bytes(leaf)
+        if state.has_stateless_checks(ledger.alliance, signed):
+            return state.stateless_checks(ledger.alliance, signed)
+        return reference(leaf)
+    return verify
+
+
 def replayed(ledger: Any) -> Callable[[bytes], object]:
     """`core.state.apply(verify=True)` of a report, as when the ledger is replayed (with an
     escrow, which a stored report carries)."""
@@ -161,21 +175,30 @@ def test_pool_and_inline_verdicts_match_the_ledger(operator: Any, alice: Member,
     inline, pool = verifiers
     leaves = {"good": alice.prepare_report(SUBJECT, "contract_default", 0, recent(), refresh=False),
               **bad_reports(alice)}
-    wrong_kind = wire.sign_leaf(e.LedgerEntry(e.MemberRevoked("b", "x"), timestamp_ms=1),
-                                Identity.load(alliance_dir / "regulator").signing_key())
-    leaves["a governance entry"] = wrong_kind
+    regulator = Identity.load(alliance_dir / "regulator").signing_key()
+    governance = {  # GovernanceService sends the regulator's entries to the workers too
+        "a governance entry": wire.sign_leaf(e.LedgerEntry(e.MemberRevoked("b", "x"), timestamp_ms=1), regulator),
+        "an admission of the identity point": wire.sign_leaf(e.LedgerEntry(e.MemberAdmitted(
+            "zero", bytes(32), default_group().encode(default_group().identity())), timestamp_ms=1), regulator),
+        "a member's governance entry": wire.sign_leaf(e.LedgerEntry(e.MemberRevoked("b", "x"), timestamp_ms=1),
+                                                      Identity.load(alliance_dir / "member-a").signing_key()),
+    }
+    forged = bytearray(governance["a governance entry"])
+    forged[-5] ^= 0x40  # inside the regulator's signature
+    governance["a governance entry with a forged signature"] = bytes(forged)
+    leaves.update(governance)
     seen_types = set()
-    reference_of = one_at_a_time(operator.ledger)
+    reference_of = intake_reference(operator.ledger)
     references: dict[str, tuple[str, str] | None] = {}
     for name, leaf in leaves.items():
         reference = verdict(reference_of, leaf)
-        if name != "a governance entry":
+        if name not in governance:
             assert verdict(replayed(operator.ledger), leaf) == reference, name
         assert verdict(inline.verify_entry, leaf) == reference, name
         assert verdict(pool.verify_entry, leaf) == reference, name
         references[name] = reference
         seen_types.add(None if reference is None else reference[0])
-        if name == "good":
+        if name in ("good", "a governance entry"):
             assert reference is None
         else:
             assert reference is not None, f"{name} was accepted"
@@ -183,8 +206,14 @@ def test_pool_and_inline_verdicts_match_the_ledger(operator: Any, alice: Member,
     assert {"InvalidInput", "VerificationError", "PermissionDenied"} <= seen_types
     assert verdict(pool.verify_entry, leaves["bad proof and future ring"])[1].startswith(  # type: ignore[index]
         "validity proof"), "the proof is checked before the ring, as in the ledger"
+    assert references["an admission of the identity point"] == (
+        "InvalidInput", "the reporting key is the identity point, which every scalar matches; generate a fresh key "
+        "for the member")
+    assert references["a governance entry with a forged signature"] == (
+        "VerificationError", "the regulator signature on this MemberRevoked entry does not verify")
     # All of them in one batch, run by the worker function itself: each keeps its own verdict.
-    outcomes = verify_batch(inline._genesis(), [inline.prepare(leaf)[1].wire() for leaf in leaves.values()])
+    outcomes = intake.verify_jobs(inline._genesis(), [inline.prepare(leaf)[1].wire() for leaf in leaves.values()],
+                                  [None] * len(leaves))
     assert [None if o is None else (type(o).__name__, str(o)) for o in outcomes] == list(references.values())
     # A non-unit ciphertext would make every aggregate of its subject undecryptable: refused
     # by the one core check, whichever path runs it, with what to do about it.
