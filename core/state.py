@@ -198,11 +198,15 @@ def coupon_key(ring_signature: bytes) -> str:
 
 def lookups(signed: e.SignedEntry) -> tuple[str, ...]:
     """State keys that `apply` will look up to check `signed` and that can be named from the
-    entry alone: the "is it new?" reads of reports and retractions, which no cache can answer,
-    and the ring they are checked against. A hint for reading a batch's keys in one round trip
-    (`ReadAhead`; a key named by several entries is read once); `apply` still reads through
-    its view, so a key left out here costs a read, never a wrong verdict."""
+    entry alone: the "is it new?" reads of reports, retractions and admissions, which no
+    cache can answer, and the ring they are checked against or change. A hint for reading a
+    batch's keys in one round trip (`ReadAhead`; a key named by several entries is read
+    once); `apply` still reads through its view, so a key left out here costs a read, never
+    a wrong verdict."""
     body = signed.entry.body
+    if isinstance(body, e.MemberAdmitted):
+        return (f"member/{body.member_id}", f"memberkey/{key_id(body.signing_key)}",
+                f"reportingkey/{body.reporting_key.hex()}", RING_KEY)
     if not isinstance(body, (e.ReportCommitted, e.ReportRetracted)) or signed.ring_signature is None:
         return ()
     try:
@@ -267,35 +271,38 @@ def current_ring(view: StateView) -> tuple[list[bytes], int]:
 
 @dataclass(frozen=True)
 class _Ring:
-    """A ring record decoded: its keys, the entry that last changed them, and the inside of
-    its JSON key list as `dump` writes it (`"hex","hex"`), kept so that an admission writes
-    the next record by appending one key instead of encoding every key again."""
+    """A ring record decoded: its keys, the entry that last changed them, and the record
+    itself, byte for byte what `dump` gives for {"changed_at": ..., "keys": [hex, ...]}
+    (sorted keys, no spaces). An admission writes the next record by copying this one once
+    with one key more, instead of encoding every key again."""
 
     keys: tuple[bytes, ...]
     changed_at: int
-    listed: bytes
-
-    def record(self) -> bytes:
-        """This ring's state value: byte for byte what `dump` gives for
-        {"changed_at": ..., "keys": [hex, ...]} (sorted keys, no spaces)."""
-        return b'{"changed_at":%d,"keys":[%s]}' % (self.changed_at, self.listed)
+    record: bytes
 
     @classmethod
     def of(cls, keys: tuple[bytes, ...], changed_at: int) -> _Ring:
-        return cls(keys, changed_at, b",".join(b'"%s"' % k.hex().encode() for k in keys))
+        listed = b",".join(b'"%s"' % k.hex().encode() for k in keys)
+        return cls(keys, changed_at, b'{"changed_at":%d,"keys":[%s]}' % (changed_at, listed))
 
     def admitting(self, key: bytes, index: int) -> _Ring:
-        quoted = b'"%s"' % key.hex().encode()
-        return _Ring(self.keys + (key,), index, self.listed + b"," + quoted if self.keys else quoted)
+        listed = memoryview(self.record)[self.record.index(b"[") + 1:-2]  # the keys, quoted, with commas
+        record = b"".join((b'{"changed_at":%d,"keys":[' % index, listed, b"," if self.keys else b"",
+                           b'"%s"]}' % key.hex().encode()))
+        return _Ring(self.keys + (key,), index, record)
 
     def revoking(self, key: bytes, index: int) -> _Ring:
         return _Ring.of(tuple(k for k in self.keys if k != key), index)
 
 
-_NO_RING = _Ring((), 0, b"")
+_NO_RING = _Ring.of((), 0)
+_written = _NO_RING
+"""The ring this process wrote last (an admission reads the record the one before it wrote,
+or the store gives back the same bytes once committed): compared byte for byte, which
+costs less than hashing a record of thousands of keys to look it up in `_RINGS`."""
 _RINGS: dict[bytes, _Ring] = {}
-"""Ring records decoded or written lately, by their stored bytes (every report reads the
-ring; an admission reads the record the previous one wrote). At most `_RINGS_KEPT`."""
+"""Ring records decoded lately, by their stored bytes (every report reads the ring). At most
+`_RINGS_KEPT`."""
 _RINGS_KEPT = 8
 
 
@@ -305,30 +312,27 @@ def _ring(view: StateView) -> _Ring:
         return _NO_RING
     if type(raw) is not bytes:
         raw = bytes(raw)
+    written = _written
+    if raw is written.record or raw == written.record:
+        return written
     ring = _RINGS.get(raw)
     if ring is None:
         data = json.loads(raw)
-        ring = _kept(raw, _Ring.of(tuple(bytes.fromhex(k) for k in data["keys"]), int(data["changed_at"])))
-    return ring
-
-
-def _kept(raw: bytes, ring: _Ring) -> _Ring:
-    """Remember `ring` as the decoding of `raw`, dropping the oldest beyond `_RINGS_KEPT`
-    (several threads may do this at once: a lost entry only costs a decode)."""
-    _RINGS[raw] = ring
-    while len(_RINGS) > _RINGS_KEPT:
-        try:
-            del _RINGS[next(iter(_RINGS))]
-        except (KeyError, RuntimeError, StopIteration):
-            break
+        ring = _Ring.of(tuple(bytes.fromhex(k) for k in data["keys"]), int(data["changed_at"]))
+        _RINGS[raw] = ring  # several threads may do this at once: a lost entry only costs a decode
+        while len(_RINGS) > _RINGS_KEPT:
+            try:
+                del _RINGS[next(iter(_RINGS))]
+            except (KeyError, RuntimeError, StopIteration):
+                break
     return ring
 
 
 def _ring_update(ring: _Ring) -> bytes:
-    """The state value of `ring`, remembered so that the next read does not decode it."""
-    raw = ring.record()
-    _kept(raw, ring)
-    return raw
+    """The state value of `ring`, remembered (`_written`) so that the next read does not decode it."""
+    global _written
+    _written = ring
+    return ring.record
 
 
 def genesis_signer(ally: Alliance, signed: e.SignedEntry) -> tuple[str, bytes] | None:
