@@ -252,7 +252,7 @@ def sign_leaf(entry: e.LedgerEntry, key: Any) -> bytes:
     """Serialise `entry` once, sign those bytes with an Ed25519 private key, return the leaf."""
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-    from core.state import key_id
+    from core.signing import key_id
 
     entry_bytes = entry_to_bytes(entry)
     public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)

@@ -31,7 +31,7 @@ from client.connection import Connection
 from client.queries import LoggedQuery, verify_queries, verify_whole_commitment
 from client.verifier import LogVerifier
 from core import entries as e
-from core import merkle, state
+from core import merkle
 from core.alliance import Alliance
 from core.checkpoint import Checkpoint
 from core.combination import check_publication
@@ -39,7 +39,7 @@ from core.errors import CandorError, VerificationError
 from core.rating import ReportInfo
 from core.ring import RingSignature
 from core.rules import check_canonical, weight
-from core.signing import VerifyKey
+from core.signing import VerifyKey, key_id
 from core.subject import subject_tag
 
 STATES = ("unrated", "below_k", "rated", "rated_changes_waiting", "held", "disputed")
@@ -121,7 +121,7 @@ def _decoded(proven: rating_pb2.ProvenEntry, what: str) -> e.SignedEntry:
 
 
 def _signed_by(signed: e.SignedEntry, key: bytes, who: str) -> None:
-    if signed.signature is None or signed.signature.key_id != state.key_id(key):
+    if signed.signature is None or signed.signature.key_id != key_id(key):
         raise VerificationError(f"{signed.entry.kind} is not signed by the {who}")
     VerifyKey.from_bytes(key).verify(signed.signed_message(), signed.signature.signature)
 

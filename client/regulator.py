@@ -53,7 +53,7 @@ from core import escrow, state
 from core.alliance import public_key_of
 from core.errors import InvalidInput, NotFound, VerificationError
 from core.rules import RuleSet, canonical_toml
-from core.signing import VerifyKey
+from core.signing import VerifyKey, key_id
 from core.subject import subject_tag
 
 PAGE = 1000
@@ -202,7 +202,7 @@ class Regulator:
                 if not isinstance(body, e.MemberAdmitted) or body.member_id != member_id:
                     continue
                 sig = signed.signature
-                if sig is None or sig.key_id != state.key_id(regulator_key):
+                if sig is None or sig.key_id != key_id(regulator_key):
                     raise VerificationError(f"the admission of member {member_id} is not signed by this regulator")
                 VerifyKey.from_bytes(regulator_key).verify(signed.signed_message(), sig.signature)
                 return body.signing_key

@@ -29,7 +29,7 @@ from api.v1 import rating_pb2, subject_pb2
 from client.queries import LoggedQuery
 from client.ratings import Rating, RatingClient, Unrated, _included, verify_rating
 from core import entries as e
-from core import merkle, record, state
+from core import merkle, record
 from core.access import check_served_signature, open_tier, tier_aad
 from core.alliance import Alliance
 from core.checkpoint import Checkpoint
@@ -37,7 +37,7 @@ from core.errors import CandorError, InvalidInput, VerificationError
 from core.pedersen import Tier
 from core.ring import RingSignature, link_tag
 from core.rules import check_canonical
-from core.signing import VerifyKey
+from core.signing import VerifyKey, key_id
 
 SUBJECT_TAG_FILE = "subject.tag"
 SUBJECT_ENCRYPTION_KEY = "encryption.key"
@@ -93,9 +93,7 @@ Keys = dict[str, tuple[str, bytes]]
 
 
 def genesis_keys(ally: Alliance) -> Keys:
-    g = ally.genesis
-    return {state.key_id(g.regulator_key): ("regulator", g.regulator_key),
-            state.key_id(g.operator_key): ("operator", g.operator_key)}
+    return dict(ally.genesis_signers)
 
 
 def _author(signed: e.SignedEntry, keys: Keys) -> str:
@@ -129,9 +127,9 @@ def _locate(proven: Sequence[rating_pb2.ProvenEntry], cp: Checkpoint, keys: Keys
             raise VerificationError(f"entry {p.index} ({signed.entry.kind}) carries a bad signature: {exc}") from None
         body = signed.entry.body
         if author == "regulator" and isinstance(body, e.MemberAdmitted):
-            keys[state.key_id(body.signing_key)] = (f"member {body.member_id}", body.signing_key)
+            keys[key_id(body.signing_key)] = (f"member {body.member_id}", body.signing_key)
         elif author == "regulator" and isinstance(body, e.SubjectEnrolled):
-            keys[state.key_id(body.signing_key)] = ("subject", body.signing_key)
+            keys[key_id(body.signing_key)] = ("subject", body.signing_key)
         out.append(record.Located(p.index, signed.entry, author))
     return out
 
@@ -201,7 +199,7 @@ class SubjectClient(RatingClient):
             raise VerificationError("the enrolment served names another signing key than this folder's: it is "
                                     "not this enrolment")
         entries = _locate(resp.entries, cp, {**genesis_keys(ally),
-                                             state.key_id(body.signing_key): ("subject", body.signing_key)})
+                                             key_id(body.signing_key): ("subject", body.signing_key)})
         check_about(entries, tag)
         rule_sets = []
         for item in _locate(resp.rule_sets, cp, genesis_keys(ally)):

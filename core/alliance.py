@@ -13,6 +13,7 @@ from core import threshold
 from core.errors import InvalidInput
 from core.group import default_group
 from core.pedersen import Generators
+from core.signing import key_id
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,14 @@ class Alliance:
     @cached_property
     def generators(self) -> Generators:
         return Generators(default_group(), self.genesis.categories)
+
+    @cached_property
+    def genesis_signers(self) -> dict[str, tuple[str, bytes]]:
+        """Key id -> ("regulator" or "operator", Ed25519 key): the two signers the genesis names,
+        whose keys no later entry changes."""
+        g = self.genesis
+        return {key_id(g.regulator_key): ("regulator", g.regulator_key),
+                key_id(g.operator_key): ("operator", g.operator_key)}
 
     @cached_property
     def nsquare(self) -> int:

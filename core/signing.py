@@ -26,6 +26,11 @@ SIGNATURE_SIZE = 64
 """Bytes in an Ed25519 signature."""
 
 
+def key_id(public_key: bytes) -> str:
+    """Names an Ed25519 key in entry signatures: hex of SHA-256(raw public key)[:8]."""
+    return hashlib.sha256(public_key).digest()[:8].hex()
+
+
 @dataclass(frozen=True, eq=False)
 class VerifyKey:
     """An Ed25519 public key."""
@@ -49,8 +54,8 @@ class VerifyKey:
 
     @property
     def key_id(self) -> str:
-        """Short identifier: hex of the first 8 bytes of SHA-256(public key)."""
-        return hashlib.sha256(self.to_bytes()).digest()[:8].hex()
+        """This key's `key_id`."""
+        return key_id(self.to_bytes())
 
     def verify(self, message: bytes, signature: bytes) -> None:
         """Raise VerificationError unless `signature` is this key's signature of `message`."""

@@ -49,7 +49,7 @@ from core.rating import (
 from core.report_check import check_report, check_ring_named, verify_report
 from core.ring import RingSignature
 from core.rules import RuleSet, check_canonical, check_rule_interval
-from core.signing import VerifyKey
+from core.signing import VerifyKey, key_id
 
 RETENTION_YEARS_DEFAULT = 5
 DISPUTE_DAYS = 20  # the regulator answers a dispute within 20 days (征信业管理条例 Art 25)
@@ -216,11 +216,6 @@ def lookups(signed: e.SignedEntry) -> tuple[str, ...]:
     return report_key(body.report_id.hex()), coupon, RING_KEY
 
 
-def key_id(public_key: bytes) -> str:
-    """Names an Ed25519 key in entry signatures: hex of SHA-256(key)[:8]."""
-    return hashlib.sha256(public_key).digest()[:8].hex()
-
-
 def _opt_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
@@ -339,14 +334,7 @@ def genesis_signer(ally: Alliance, signed: e.SignedEntry) -> tuple[str, bytes] |
     """("regulator" or "operator", its key) if `signed` carries an Ed25519 signature whose
     key id names that genesis key; None otherwise."""
     sig = signed.signature
-    if sig is None:
-        return None
-    g = ally.genesis
-    if sig.key_id == key_id(g.regulator_key):
-        return "regulator", g.regulator_key
-    if sig.key_id == key_id(g.operator_key):
-        return "operator", g.operator_key
-    return None
+    return None if sig is None else ally.genesis_signers.get(sig.key_id)
 
 
 def _verify_signature(signed: e.SignedEntry, author: str, key: bytes) -> None:
@@ -633,8 +621,7 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
         if view.get(f"member/{body.member_id}") is not None:
             raise AlreadyExists(f"member {body.member_id} is already admitted (or was revoked); choose another id")
         kid = key_id(body.signing_key)
-        if view.get(f"memberkey/{kid}") is not None or kid in (key_id(ally.genesis.regulator_key),
-                                                              key_id(ally.genesis.operator_key)):
+        if view.get(f"memberkey/{kid}") is not None or kid in ally.genesis_signers:
             raise AlreadyExists("that signing key is already registered; generate a fresh key for the member")
         if not prechecked:
             check_reporting_key(body.reporting_key)
@@ -1233,7 +1220,7 @@ def subject_party_updates(view: StateView, ally: Alliance, index: int,
                                 "enrolment first (`candor subject revoke`) to issue new keys")
         kid = key_id(body.signing_key)
         if view.get(f"subjectkey/{kid}") is not None or view.get(f"memberkey/{kid}") is not None \
-                or kid in (key_id(ally.genesis.regulator_key), key_id(ally.genesis.operator_key)):
+                or kid in ally.genesis_signers:
             raise AlreadyExists("that signing key is already registered; generate a fresh key for the subject")
         return {
             key: dump({

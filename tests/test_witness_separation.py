@@ -21,7 +21,7 @@ from core.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from core.entries import ENTRY_SIGNATURE_CONTEXT
 from core.errors import InvalidInput
 from core.note import CosignatureSigner, NoteSigner, append_signatures
-from core.state import key_id
+from core.signing import key_id
 from server.app import Settings, create_server
 from server.database import open_store
 

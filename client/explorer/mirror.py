@@ -214,11 +214,9 @@ def _author(view: state.StateView, ally: Alliance | None, signed: e.SignedEntry)
     sig = signed.signature
     if sig is None or ally is None:
         return "regulator"  # the genesis, checked against the key it names
-    g = ally.genesis
-    if sig.key_id == state.key_id(g.regulator_key):
-        return "regulator"
-    if sig.key_id == state.key_id(g.operator_key):
-        return "operator"
+    signer = ally.genesis_signers.get(sig.key_id)
+    if signer is not None:
+        return signer[0]
     member = state.member_of_key(view, sig.key_id)
     if member is not None:
         return f"member {member}"
