@@ -166,6 +166,13 @@ builds a new encoder per call, half the cost of a report record's encoding)."""
 
 
 def dump(value: Any) -> bytes:
+    # An int, or a string of ASCII letters and digits (a hex id), encodes as itself or in
+    # quotes, byte for byte what the encoder gives: most values an entry writes are those.
+    kind = type(value)
+    if kind is int:
+        return b"%d" % value
+    if kind is str and value.isascii() and value.isalnum():
+        return b'"%s"' % value.encode()
     return _STATE_JSON.encode(value).encode()
 
 

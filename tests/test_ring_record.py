@@ -73,3 +73,14 @@ def test_a_replayed_ring_matches_one_decoded_from_its_stored_bytes(alliance_dir:
     state._RINGS.clear()
     state._written = state._NO_RING
     assert state.current_ring(view) == (keys, changed_at)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.integers(), st.text(), st.text(alphabet="0123456789abcdefABCDEF", min_size=1),
+                 st.booleans(), st.none(), st.dictionaries(st.text(), st.integers())))
+def test_a_state_value_is_encoded_as_the_canonical_json_whichever_way(value: object) -> None:
+    """`state.dump` writes ints and ASCII alphanumeric strings itself; every value still gets
+    the bytes of json.dumps with sorted keys and no spaces (what a replay compares)."""
+    import json
+
+    assert state.dump(value) == json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
