@@ -604,8 +604,9 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
     `verify=False`) says more: the entry passed `core.report_check.report_items` (intake's,
     a mirror's or an auditor's batch verification), whose cheap checks of a report
     (`check_report`: category, ciphertext) are then not made again. `prechecked=True`: the
-    entry passed `stateless_checks` (an auditor's or a mirror's workers made them), which
-    are not made again; whatever else signed the entry (a member, a subject) is verified.
+    entry passed `stateless_checks` (the operator's verification workers, or an auditor's
+    or a mirror's, made them), which are not made again; whatever else signed the entry
+    (a member, a subject) is verified.
     Raises InvalidInput, VerificationError, PermissionDenied, Conflict or AlreadyExists;
     on any error the state is unchanged.
     """

@@ -1,11 +1,11 @@
 """The operator's ledger: one sequencer, group commit, checkpoints, proofs (docs/ledger.md).
 
-Entries reach the ledger already decoded and, for reports and the regulator's or operator's
-governance entries, already verified (`verified=True`: signatures, proofs and an admitted
-reporting key are checked by the intake's verification workers, in parallel). The sequencer thread takes whatever
-is queued, re-checks each entry against the state as it stands after the entries before it
-(`core.state.apply`, the cheap state conditions), and commits the batch — leaves, new Merkle
-nodes and state updates — in one transaction. One transaction per batch is what makes a
+Entries reach the ledger already decoded and, for reports and the regulator's governance
+entries, already verified (`verified=True`: signatures, proofs and an admitted reporting
+key are checked by the intake's verification workers, in parallel). The sequencer thread
+takes whatever is queued, re-checks each entry against the state as it stands after the
+entries before it (`core.state.apply`, the cheap state conditions), and commits the batch —
+leaves, new Merkle nodes and state updates — in one transaction. One transaction per batch is what makes a
 durable append cheap (group commit); the store's compare-and-set on the ledger size is what
 makes a second sequencer unable to fork the log.
 
