@@ -511,6 +511,15 @@ class EscrowOpening:
     reason: str
 
 
+def new_report_value(index: int, subject: str, category: str, incident_date: str, link: bytes,
+                     commitment: bytes) -> bytes:
+    """The state value of a report just recorded (`subject` in hex), byte for byte `dump` of
+    its record, formatted directly: the sequencer writes one for every report."""
+    return (b'{"category":%s,"commitment":"%s","fraud_at":null,"incident_date":%s,"index":%d,"link":"%s",'
+            b'"retracted_at":null,"subject":"%s"}') % (dump(category), commitment.hex().encode(), dump(incident_date),
+                                                      index, link.hex().encode(), subject.encode())
+
+
 @dataclass(frozen=True)
 class ReportRecord:
     """A report as the ledger records it (state key report/<id>): its ReportCommitted `index`,
@@ -687,12 +696,10 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
                 check_report(ally, body)
             link = _ring_link_tag(view, signed, body.ring_change, index)
         up.update(spend_coupon(view, signed, index))
-        up[report_key(rid)] = dump({
-            "index": index, "subject": body.subject_tag.hex(), "category": body.category,
-            "incident_date": body.incident_date, "link": link.hex(), "retracted_at": None, "fraud_at": None,
-            "commitment": body.commitment.hex(),
-        })
-        up[f"subject/{body.subject_tag.hex()}/{index:012d}"] = dump(rid)
+        subject = body.subject_tag.hex()
+        up[report_key(rid)] = new_report_value(index, subject, body.category, body.incident_date, link,
+                                               body.commitment)
+        up[f"subject/{subject}/{index:012d}"] = dump(rid)
     elif isinstance(body, e.ReportRetracted):
         rid = body.report_id.hex()
         report = report_record(view, rid)
@@ -797,8 +804,7 @@ def _ring_link_tag(view: StateView, signed: e.SignedEntry, ring_change: int, ind
     """For pre-verified entries: the cheap ring-currency checks and the link tag."""
     if signed.ring_signature is None:
         raise PermissionDenied(f"{signed.entry.kind} must carry a ring signature")
-    _, changed_at = current_ring(view)
-    check_ring_named(ring_change, changed_at, index)
+    check_ring_named(ring_change, _ring(view).changed_at, index)
     return RingSignature.link_tag_of(signed.ring_signature)
 
 

@@ -84,3 +84,20 @@ def test_a_state_value_is_encoded_as_the_canonical_json_whichever_way(value: obj
     import json
 
     assert state.dump(value) == json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=0, max_value=2**53), st.binary(min_size=32, max_size=32), st.text(),
+       st.text(), st.binary(min_size=48, max_size=48), st.binary(min_size=48, max_size=48))
+def test_a_new_report_value_is_the_canonical_json_of_its_record(index: int, subject: bytes, category: str,
+                                                                 incident_date: str, link: bytes,
+                                                                 commitment: bytes) -> None:
+    """The sequencer formats a new report's state value directly; it must be what `dump`
+    gives for the record, whatever the strings hold, and `ReportRecord` must read it back."""
+    value = state.new_report_value(index, subject.hex(), category, incident_date, link, commitment)
+    record = {"index": index, "subject": subject.hex(), "category": category, "incident_date": incident_date,
+              "link": link.hex(), "retracted_at": None, "fraud_at": None, "commitment": commitment.hex()}
+    assert value == state.dump(record)
+    import json
+
+    assert state.ReportRecord.from_json(json.loads(value)).link == link
