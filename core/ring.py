@@ -444,10 +444,10 @@ class RingSignature:
         if data[0] != VERSION:
             raise InvalidInput(f"ring signature version {data[0]} is not supported; this ledger uses "
                                f"version {VERSION} (offline/online coupons)")
-        n = int.from_bytes(data[_HEAD: _HEAD + 2], "big")
+        n = data[_HEAD] << 8 | data[_HEAD + 1]
         if not 1 <= n <= MAX_RING_SIZE:
             raise InvalidInput(f"ring signature claims {n} branches; it needs 1..{MAX_RING_SIZE}")
-        if len(data) != cls.size(n):
+        if len(data) != _HEAD + 2 + XY_BYTES + n * _BRANCH:  # cls.size(n)
             raise InvalidInput(f"ring signature is {len(data)} bytes, expected {cls.size(n)} for {n} branches")
 
     @classmethod

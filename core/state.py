@@ -166,12 +166,14 @@ builds a new encoder per call, half the cost of a report record's encoding)."""
 
 
 def dump(value: Any) -> bytes:
-    # An int, or a string of ASCII letters and digits (a hex id), encodes as itself or in
-    # quotes, byte for byte what the encoder gives: most values an entry writes are those.
+    # An int, or a string of printable ASCII without a quote or a backslash (a hex id, a
+    # category, a date), encodes as itself or in quotes, byte for byte what the encoder
+    # gives (it escapes only those and characters outside ' '..'~'): most values an entry
+    # writes are those.
     kind = type(value)
     if kind is int:
         return b"%d" % value
-    if kind is str and value.isascii() and value.isalnum():
+    if kind is str and value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
         return b'"%s"' % value.encode()
     return _STATE_JSON.encode(value).encode()
 
