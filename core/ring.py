@@ -447,7 +447,7 @@ class RingSignature:
         n = data[_HEAD] << 8 | data[_HEAD + 1]
         if not 1 <= n <= MAX_RING_SIZE:
             raise InvalidInput(f"ring signature claims {n} branches; it needs 1..{MAX_RING_SIZE}")
-        if len(data) != _HEAD + 2 + XY_BYTES + n * _BRANCH:  # cls.size(n)
+        if len(data) != cls.size(n):
             raise InvalidInput(f"ring signature is {len(data)} bytes, expected {cls.size(n)} for {n} branches")
 
     @classmethod
