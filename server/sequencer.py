@@ -128,7 +128,7 @@ class LocalSequencer:
 
     def __init__(self, ledger: Sequenced) -> None:
         self.ledger = ledger
-        self._queue: queue.Queue[Pending | None] = queue.Queue()
+        self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
 
     @property

@@ -4,17 +4,22 @@ a caller when that entry never reached the ledger."""
 
 from __future__ import annotations
 
+import itertools
 import threading
+from collections import Counter
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_ring_record import admission
 
 from api import wire
 from api.identity import Identity
 from core.errors import AlreadyExists, Unavailable
+from server.ledger import random_permutation
 
 
 def test_a_refusal_resting_on_a_failed_commit_is_not_answered(alliance_dir: Path, operator: Any,
@@ -60,3 +65,20 @@ def test_a_refusal_resting_on_a_failed_commit_is_not_answered(alliance_dir: Path
     with pytest.raises(AlreadyExists):
         submit(twice).result(10)
     assert ledger.store.entry(index) == twice
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=10_000), max_size=600, unique=True))
+def test_a_batch_order_is_a_permutation_of_its_reports(values: list[int]) -> None:
+    shuffled = random_permutation(values)
+    assert sorted(shuffled) == sorted(values)
+
+
+def test_every_order_of_a_batch_is_about_equally_likely() -> None:
+    """Three reports, 6,000 draws: each of the six orders comes up about 1,000 times. The
+    bound (±200, about 6.9 standard deviations) fails a fair shuffle with probability under
+    10^-10; a shuffle that made one order a third likelier than the others (1,333 expected)
+    would fail it all but about once in 10^5 runs."""
+    counts = Counter(tuple(random_permutation([0, 1, 2])) for _ in range(6000))
+    assert set(counts) == set(itertools.permutations([0, 1, 2]))
+    assert all(800 <= n <= 1200 for n in counts.values()), counts
