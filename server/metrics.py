@@ -67,6 +67,8 @@ class _Metric:
         self._lock = threading.Lock()
 
     def _key(self, labels: dict[str, str]) -> LabelKey:
+        if not labels and not self.label_names:
+            return ()  # most samples: a sequencer's batch, an append's latency
         if set(labels) != set(self.label_names):
             raise InvalidInput(f"metric {self.name} takes labels {self.label_names}, got {tuple(labels)}")
         return tuple(str(labels[n]) for n in self.label_names)
@@ -154,9 +156,11 @@ class Histogram(_Metric):
         key = self._key(labels)
         slot = bisect.bisect_left(self.buckets, value)
         with self._lock:
-            counts, total = self._data.setdefault(key, ([0] * (len(self.buckets) + 1), [0.0]))
-            counts[slot] += 1
-            total[0] += value
+            data = self._data.get(key)
+            if data is None:
+                data = self._data[key] = ([0] * (len(self.buckets) + 1), [0.0])
+            data[0][slot] += 1
+            data[1][0] += value
 
     def count(self, **labels: str) -> int:
         with self._lock:
