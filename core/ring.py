@@ -466,6 +466,13 @@ class RingSignature:
         return _compressed(data[_HEAD + 2: _HEAD + 2 + XY_BYTES])
 
     @classmethod
+    def tags_of(cls, data: bytes) -> tuple[bytes, bytes]:
+        """(`link_tag_of`, `commitment_of`) with one framing check: what the ledger's sequencer
+        records of every report it appends."""
+        cls._framed(data)
+        return _compressed(data[1: 1 + XY_BYTES]), _compressed(data[_HEAD + 2: _HEAD + 2 + XY_BYTES])
+
+    @classmethod
     def from_bytes(cls, data: bytes) -> RingSignature:
         cls._framed(data)
         tag, t1, t2 = (data[1 + i * XY_BYTES: 1 + (i + 1) * XY_BYTES] for i in range(3))

@@ -202,7 +202,11 @@ def report_key(report_id: str) -> str:
 def coupon_key(ring_signature: bytes) -> str:
     """The state key recording that the coupon of `ring_signature` is spent (raises
     InvalidInput for a signature whose framing is wrong)."""
-    return f"coupon/{RingSignature.commitment_of(ring_signature).hex()}"
+    return _coupon_key(RingSignature.commitment_of(ring_signature))
+
+
+def _coupon_key(commitment: bytes) -> str:
+    return f"coupon/{commitment.hex()}"
 
 
 def lookups(signed: e.SignedEntry) -> tuple[str, ...]:
@@ -430,13 +434,11 @@ def _require(author: str, allowed: Sequence[str], kind: str) -> None:
         raise PermissionDenied(f"only the {' or '.join(allowed)} may write {kind}; this entry is signed by the {role}")
 
 
-def spend_coupon(view: StateView, signed: e.SignedEntry, index: int) -> dict[str, bytes | None]:
-    """Record the coupon a ring signature spends, refusing one the ledger has seen: a coupon
-    signs once (two signatures sharing its Cx are linkable, and a repeated nonce would reveal
-    the key; docs/reports.md, "Ring signature")."""
-    if signed.ring_signature is None:
-        raise PermissionDenied(f"{signed.entry.kind} must carry a ring signature")
-    key = coupon_key(signed.ring_signature)
+def spend_coupon(view: StateView, commitment: bytes, index: int) -> dict[str, bytes | None]:
+    """Record the coupon a ring signature spends (its commitment Cx, compressed), refusing one
+    the ledger has seen: a coupon signs once (two signatures sharing its Cx are linkable, and
+    a repeated nonce would reveal the key; docs/reports.md, "Ring signature")."""
+    key = _coupon_key(commitment)
     spent = _load(view, key)
     if spent is not None:
         raise Conflict(f"this ring signature spends a coupon already spent by entry {spent}; a coupon signs once: "
@@ -688,16 +690,13 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
         if signed.escrow is None:
             raise InvalidInput("a stored report carries the escrow the operator sealed at intake; this leaf has none")
         check_report_time(entry.timestamp_ms, now_ms)
-        check_incident_date(body.incident_date, _day(entry.timestamp_ms))
-        check_notice_date(body.notice_date, body.incident_date, _day(entry.timestamp_ms))
-        if verify:
-            ring, changed_at = current_ring(view)
-            link = verify_report(ally, signed, ring, changed_at, index)
-        else:
-            if not checked:
-                check_report(ally, body)
-            link = _ring_link_tag(view, signed, body.ring_change, index)
-        up.update(spend_coupon(view, signed, index))
+        today = _day(entry.timestamp_ms)
+        check_incident_date(body.incident_date, today)
+        check_notice_date(body.notice_date, body.incident_date, today)
+        if not verify and not checked:
+            check_report(ally, body)
+        link, commitment = _ring_tags(view, ally, signed, body.ring_change, index, verify)
+        up.update(spend_coupon(view, commitment, index))
         subject = body.subject_tag.hex()
         up[report_key(rid)] = new_report_value(index, subject, body.category, body.incident_date, link,
                                                body.commitment)
@@ -710,14 +709,10 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
         if report.retracted_at is not None:
             raise Conflict(f"report {rid} was already retracted at entry {report.retracted_at}")
         check_report_time(entry.timestamp_ms, now_ms)  # a retraction is as anonymous as its report
-        if verify:
-            ring, changed_at = current_ring(view)
-            link = verify_report(ally, signed, ring, changed_at, index, report.subject)
-        else:
-            link = _ring_link_tag(view, signed, body.ring_change, index)
+        link, commitment = _ring_tags(view, ally, signed, body.ring_change, index, verify, report.subject)
         if link != report.link:
             raise PermissionDenied("only the original reporter can retract a report: the link tag does not match")
-        up.update(spend_coupon(view, signed, index))
+        up.update(spend_coupon(view, commitment, index))
         up[report_key(rid)] = _patched(view, report_key(rid), retracted_at=index)
     elif isinstance(body, e.DisputeFiled):
         author = author_of(view, ally, signed, prechecked)
@@ -802,12 +797,20 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
     return up
 
 
-def _ring_link_tag(view: StateView, signed: e.SignedEntry, ring_change: int, index: int) -> bytes:
-    """For pre-verified entries: the cheap ring-currency checks and the link tag."""
+def _ring_tags(view: StateView, ally: Alliance, signed: e.SignedEntry, ring_change: int, index: int, verify: bool,
+               retracted_subject: bytes | None = None) -> tuple[bytes, bytes]:
+    """A report's or retraction's ring signature: its link tag and the commitment of the
+    coupon it spends. `verify`: verified here (`verify_report`); otherwise verified already,
+    and only the ring it names is checked to be the current one."""
+    if verify:
+        ring, changed_at = current_ring(view)
+        link = verify_report(ally, signed, ring, changed_at, index, retracted_subject)
+        assert signed.ring_signature is not None  # verify_report refuses an entry without one
+        return link, RingSignature.commitment_of(signed.ring_signature)
     if signed.ring_signature is None:
         raise PermissionDenied(f"{signed.entry.kind} must carry a ring signature")
     check_ring_named(ring_change, _ring(view).changed_at, index)
-    return RingSignature.link_tag_of(signed.ring_signature)
+    return RingSignature.tags_of(signed.ring_signature)
 
 
 def check_escrow_reason(view: StateView, rid: str, record: ReportRecord, reason: str) -> None:
