@@ -77,8 +77,8 @@ def test_a_batch_order_is_a_permutation_of_its_reports(values: list[int]) -> Non
 def test_every_order_of_a_batch_is_about_equally_likely() -> None:
     """Three reports, 6,000 draws: each of the six orders comes up about 1,000 times. The
     bound (±200, about 6.9 standard deviations) fails a fair shuffle with probability under
-    10^-10; a shuffle that made one order a third likelier than the others (1,333 expected)
-    would fail it all but about once in 10^5 runs."""
+    10^-10; a shuffle that gave one order probability 2/9 instead of 1/6 (1,333 expected)
+    would pass it about twice in 100,000 runs."""
     counts = Counter(tuple(random_permutation([0, 1, 2])) for _ in range(6000))
     assert set(counts) == set(itertools.permutations([0, 1, 2]))
     assert all(800 <= n <= 1200 for n in counts.values()), counts
