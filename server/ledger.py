@@ -237,11 +237,7 @@ class Ledger:
         those checks again; it makes every check that needs the state."""
         if self._stopping.is_set():
             raise Unavailable("the operator is shutting down; retry against another server")
-        start = time.perf_counter()
-        fut = self.sequencer.submit(leaf, signed, verified=verified)
-        latency = self.metrics.append_latency
-        fut.add_done_callback(lambda _f: latency.observe(time.perf_counter() - start))
-        return fut
+        return self.sequencer.submit(leaf, signed, verified=verified)
 
     def append(self, leaf: bytes, *, verified: bool = False, timeout: float = 30.0) -> int:
         """Decode, queue and wait: the index of the committed entry (raises on refusal)."""

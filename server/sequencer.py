@@ -18,9 +18,10 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from core.errors import CandorError, Unavailable
@@ -28,7 +29,7 @@ from server.storage import MAX_BATCH, AppendBatch, LedgerStore
 
 if TYPE_CHECKING:
     from core import entries as e
-    from server.metrics import OperatorMetrics
+    from server.metrics import Histogram, OperatorMetrics
 
 log = logging.getLogger("candor.sequencer")
 
@@ -106,16 +107,20 @@ class Sequencer(Protocol):
 
 @dataclass
 class Pending:
-    """An entry a call queued and waits on (with a shared store: not yet in the intake table)."""
+    """An entry a call queued and waits on (with a shared store: not yet in the intake table).
+    Every outcome reaches the call through `answer`."""
 
     leaf: bytes
     signed: e.SignedEntry
     verified: bool
-    future: Future[int]
+    latency: Histogram  # the ledger's append latency, observed when the call is answered
     request_id: str = ""  # the call's, recorded with its intake row
+    future: Future[int] = field(default_factory=Future)
+    queued_at: float = field(default_factory=time.perf_counter)
 
     def answer(self, result: int | CandorError) -> None:
         """Resolve the waiting call: the entry's ledger index, or why it was refused."""
+        self.latency.observe(time.perf_counter() - self.queued_at)
         if isinstance(result, int):
             self.future.set_result(result)
         else:
@@ -152,9 +157,9 @@ class LocalSequencer:
         self._threads.clear()
 
     def submit(self, leaf: bytes, signed: e.SignedEntry, *, verified: bool) -> Future[int]:
-        future: Future[int] = Future()
-        self._queue.put(Pending(leaf, signed, verified, future))
-        return future
+        pending = Pending(leaf, signed, verified, self.ledger.metrics.append_latency)
+        self._queue.put(pending)
+        return pending.future
 
     def announce_checkpoint(self) -> None:
         pass  # the only server: its own waiters are woken by the ledger
@@ -187,12 +192,12 @@ class LocalSequencer:
                 except CandorError as exc:
                     for p in batch:
                         if not p.future.done():
-                            p.future.set_exception(exc)
+                            p.answer(exc)
                 except Exception as exc:  # a bug or the database: fail the batch, keep serving
                     log.exception("sequencer batch failed")
                     for p in batch:
                         if not p.future.done():
-                            p.future.set_exception(Unavailable(f"append failed: {type(exc).__name__}"))
+                            p.answer(Unavailable(f"append failed: {type(exc).__name__}"))
             if stop:
                 break
         try:

@@ -130,10 +130,8 @@ class SharedStore(Protocol):
 
 @dataclass
 class _Waiter:
-    future: Future[int]
+    pending: Pending  # its `signed` is the leaf decoded at intake: the sequencer reuses it for this server's rows
     deadline: float  # time.monotonic()
-    leaf: bytes
-    signed: e.SignedEntry  # `leaf` decoded at intake: the sequencer reuses it for this server's rows
 
 
 class SharedSequencer:
@@ -215,8 +213,8 @@ class SharedSequencer:
         with self._lock:
             left, self._waiting = self._waiting, {}
         for waiter in left.values():
-            if not waiter.future.done():
-                waiter.future.set_exception(Unavailable(
+            if not waiter.pending.future.done():
+                waiter.pending.answer(Unavailable(
                     "this server shut down before the sequencer confirmed the append; ask GetReceipt "
                     "on another server, or resend the same report id (ALREADY_EXISTS means it was appended)"))
 
@@ -225,7 +223,7 @@ class SharedSequencer:
         with self._outbox_cond:
             unsent, self._outbox = self._outbox, []
         for queued in unsent:
-            queued.future.set_exception(Unavailable(
+            queued.answer(Unavailable(
                 "this server shut down before it could queue the entry for the sequencer; it was not "
                 "appended: resend it to another server"))
 
@@ -239,7 +237,7 @@ class SharedSequencer:
         (`_set_direct`); otherwise, or once it loses the lease, through the intake table."""
         from server.logging_setup import current_request_id
 
-        queued = Pending(leaf, signed, verified, Future(), current_request_id())
+        queued = Pending(leaf, signed, verified, self.ledger.metrics.append_latency, current_request_id())
         with self._outbox_cond:
             if self._closed:
                 raise Unavailable("this server is shutting down: send the entry to another server")
@@ -309,11 +307,11 @@ class SharedSequencer:
             deadline = time.monotonic() + self.intake_timeout + WAIT_MARGIN
             with self._lock:
                 for q, intake_id in zip(group, ids):
-                    self._waiting[intake_id] = _Waiter(q.future, deadline, q.leaf, q.signed)
+                    self._waiting[intake_id] = _Waiter(q, deadline)
             self._wake.set()  # this server may be the sequencer: no need to wait for the NOTIFY
             return
         for q in group:
-            q.future.set_exception(refusal)
+            q.answer(refusal)
 
     def _watch_loop(self) -> None:
         listener: IntakeListener | None = None
@@ -359,12 +357,10 @@ class SharedSequencer:
         for outcome in outcomes:
             with self._lock:
                 waiter = self._waiting.pop(outcome.id, None)
-            if waiter is None or waiter.future.done():
+            if waiter is None or waiter.pending.future.done():
                 continue
-            if outcome.index is not None:
-                waiter.future.set_result(outcome.index)
-            else:
-                waiter.future.set_exception(error_from(outcome.error_class, outcome.error_message))
+            waiter.pending.answer(outcome.index if outcome.index is not None
+                                  else error_from(outcome.error_class, outcome.error_message))
         now = time.monotonic()
         with self._lock:
             overdue = [i for i, w in self._waiting.items() if w.deadline <= now]
@@ -383,8 +379,8 @@ class SharedSequencer:
             for i, _ in overdue:
                 del self._waiting[i]
         for _, waiter in overdue:
-            if not waiter.future.done():
-                waiter.future.set_exception(Unavailable(
+            if not waiter.pending.future.done():
+                waiter.pending.answer(Unavailable(
                     f"the database became unreachable before the append was confirmed ({exc}); the entry "
                     f"expired unappended after {self.intake_timeout:g} s: resend it once the service is back"))
 
@@ -498,8 +494,8 @@ class SharedSequencer:
                 continue
             with self._lock:
                 mine = self._waiting.get(row.id)
-            if mine is not None and mine.leaf == row.leaf:
-                signed = mine.signed  # queued by this server: decoded already
+            if mine is not None and mine.pending.leaf == row.leaf:
+                signed = mine.pending.signed  # queued by this server: decoded already
             else:
                 try:
                     signed = wire.signed_entry_from_bytes(row.leaf)
@@ -558,7 +554,7 @@ class SharedSequencer:
             stored = self.ledger.store.entries(first, first + len(batch.entries))
         except CandorError:
             for p, _ in mine:
-                p.future.set_exception(Unavailable(
+                p.answer(Unavailable(
                     f"the database failed while appending this entry ({exc}); it may or may not be appended: "
                     "resend the same report id (ALREADY_EXISTS means it was appended)"))
             return False
