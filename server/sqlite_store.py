@@ -13,6 +13,9 @@ https://sqlite.org/lang_transaction.html):
   commits in 28 µs a report instead of 46 (docs/performance.md, "An eighth box"). A file
   made with other pages keeps them (SQLite changes a WAL database's page size only by a
   rebuild), which is safe, only slower.
+* Checkpoints off the commit path: a store that appends batches copies the WAL back into
+  the database file on a thread of its own (`_WalCheckpointer`), and its connections leave
+  that to a commit only past `WAL_BACKSTOP_PAGES` pages of WAL instead of SQLite's 1,000.
 * `BEGIN IMMEDIATE` takes the database's single write lock at the start of every write, so
   writers from several threads *and processes* serialise, and the ledger-size check made
   inside that transaction cannot be raced. `busy_timeout` makes a waiting writer queue rather
@@ -30,6 +33,7 @@ Schema: numbered migrations in server/sqlite_migrations.py, applied when a store
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -52,7 +56,15 @@ from server.storage import (
 
 __all__ = ["SQLiteStore"]
 
+log = logging.getLogger("candor.store")
+
 _BUSY_TIMEOUT_MS = 10_000
+#: WAL pages past which a committing connection copies the WAL back into the database file
+#: itself: a backstop, for when the store's own checkpointer (`_WalCheckpointer`) falls behind
+#: or does not run (a store that never appends a batch). SQLite's default is 1,000.
+WAL_BACKSTOP_PAGES = 16_384
+#: How long the checkpointer gathers commits before it copies their pages back.
+CHECKPOINT_DELAY_S = 0.05
 #: The page size of a new database file (module docstring).
 PAGE_SIZE = 16384
 #: Keys per batched node read: a proof over 2**63 leaves needs < 130 keys, so one query.
@@ -106,6 +118,7 @@ class SQLiteStore(SqlStore):
         # Only used for ":memory:", where all threads share one connection.
         self._shared_lock = threading.RLock()
         self._writers = _writers(self._path)
+        self._checkpointer: _WalCheckpointer | None = None  # started by the first batch appended
         first = self._connect()
         self._shared = first
         self._local.conn = first
@@ -139,6 +152,7 @@ class SQLiteStore(SqlStore):
             # FULL: in WAL mode NORMAL may lose the last commits on power loss; an
             # acknowledged report must never be lost.
             conn.execute("PRAGMA synchronous = FULL")
+            conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_BACKSTOP_PAGES}")
         except BaseException:
             conn.close()
             raise
@@ -228,6 +242,25 @@ class SQLiteStore(SqlStore):
                                f"the ledger head and rebuild the batch ({exc})") from exc
             self._write_nodes(conn, batch.nodes)
             self._write_state(conn, deletes, upserts)
+        self._wal_checkpointer().committed()
+
+    def _wal_checkpointer(self) -> _WalCheckpointer | _NoCheckpointer:
+        if self._memory:
+            return _NO_CHECKPOINTER
+        if self._checkpointer is None:
+            with self._registry_lock:
+                if self._checkpointer is None and not self._closed:
+                    self._checkpointer = _WalCheckpointer(self)
+        return self._checkpointer if self._checkpointer is not None else _NO_CHECKPOINTER
+
+    def close(self) -> None:
+        """Stop the WAL checkpointer, then close every connection."""
+        with self._registry_lock:
+            checkpointer, self._checkpointer = self._checkpointer, None
+            self._closed = True  # no checkpointer starts after this
+        if checkpointer is not None:
+            checkpointer.close()
+        super().close()
 
     def _write_nodes(self, conn: sqlite3.Connection, nodes: Sequence[NodeWrite]) -> None:
         if not nodes:
@@ -291,3 +324,63 @@ class SQLiteStore(SqlStore):
     def __repr__(self) -> str:
         return f"SQLiteStore({self._path!r})"
 
+
+
+class _WalCheckpointer:
+    """Copies committed WAL frames back into the database file on a thread of its own
+    (`PRAGMA wal_checkpoint(PASSIVE)`, which waits for no reader or writer), a moment after
+    batches are appended, so that the sequencer's commits do not.
+
+    SQLite's automatic checkpoint runs inside the commit that takes the WAL past 1,000
+    pages. A report's state rows land at random keys, so on a ledger of 300,000 reports
+    every batch touched about a thousand pages of the state index, each batch's commit ran
+    a checkpoint, and it was half of the commit's 62 µs a report (docs/performance.md, "A
+    twelfth box"). Writers still checkpoint past `WAL_BACKSTOP_PAGES`, should this thread
+    fall behind or fail. A checkpoint only moves committed data from one file to the
+    other: what a commit made durable stays so."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self._store = store
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="candor-wal-checkpoint", daemon=True)
+        self._thread.start()
+
+    def committed(self) -> None:
+        self._wake.set()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        failures = 0
+        while True:
+            self._wake.wait()
+            if self._stop.wait(CHECKPOINT_DELAY_S):  # gather a few batches' pages
+                return
+            self._wake.clear()
+            try:
+                with self._store._use() as conn:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                failures = 0
+            except CandorError as exc:
+                if self._stop.is_set():
+                    return  # the store closed under it
+                failures += 1
+                if failures == 1:
+                    log.warning("copying the WAL back into the database failed (%s); commits do it themselves "
+                                "past %d pages until this works again", exc, WAL_BACKSTOP_PAGES)
+                if self._stop.wait(min(5.0, 0.1 * 2 ** failures)):
+                    return
+
+
+class _NoCheckpointer:
+    """For a private in-memory database, which has no WAL."""
+
+    def committed(self) -> None:
+        pass
+
+
+_NO_CHECKPOINTER = _NoCheckpointer()

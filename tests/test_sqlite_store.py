@@ -1,15 +1,17 @@
-"""SQLite specifics the contract suite cannot see: query plans that must stay O(log n), the page size."""
+"""SQLite specifics the contract suite cannot see: query plans that must stay O(log n), the page size,
+the WAL checkpointer."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from core.errors import Unavailable
-from server.sqlite_store import PAGE_SIZE, SQLiteStore, nodes_query
+from server.sqlite_store import PAGE_SIZE, WAL_BACKSTOP_PAGES, SQLiteStore, nodes_query
 from server.storage import AppendBatch
 
 
@@ -73,3 +75,38 @@ def test_writers_in_one_process_queue_on_the_file_not_in_sqlites_busy_handler(tm
     assert holder.size() == waiter.size() == 1
     holder.close()
     waiter.close()
+
+
+def test_appended_batches_are_copied_back_by_the_stores_own_checkpointer(tmp_path: Path) -> None:
+    """A commit leaves its pages in the WAL; the store's checkpointer thread copies them into
+    the database file a moment later, long before a writer would (WAL_BACKSTOP_PAGES), so the
+    file grows without any commit running a checkpoint. It starts with the first batch
+    appended, and stops when the store closes."""
+    path = tmp_path / "ledger.db"
+    store = SQLiteStore(str(path))
+    store.put_checkpoint(1, b"note")  # a write that is not a batch starts no checkpointer
+    assert store._checkpointer is None
+    empty = path.stat().st_size
+    leaves = tuple(bytes([i % 256]) * 4000 for i in range(40))  # about ten 16 KiB pages
+    store.commit(AppendBatch(first_index=0, entries=leaves, state=(("k", b"v"),)))
+    checkpointer = store._checkpointer
+    assert checkpointer is not None and checkpointer._thread.is_alive()
+    plain = sqlite3.connect(path)
+    assert plain.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000  # SQLite's default; the store's:
+    plain.close()
+    with store._use() as conn:
+        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == WAL_BACKSTOP_PAGES
+    deadline = time.monotonic() + 10
+    while path.stat().st_size <= empty + 40 * 4000 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert path.stat().st_size > empty + 40 * 4000, "the checkpointer never copied the WAL back"
+    assert store.entries(0, 40) == list(leaves)
+    store.close()
+    assert not checkpointer._thread.is_alive()
+
+
+def test_an_in_memory_store_has_no_checkpointer() -> None:
+    store = SQLiteStore(":memory:")
+    store.commit(AppendBatch(first_index=0, entries=(b"genesis",)))
+    assert store._checkpointer is None
+    store.close()
