@@ -373,12 +373,12 @@ def main() -> None:
         t.add_row(f"{label}, mean batch {a['mean_batch']:.0f}; medians of {a['rounds']:.0f} rounds, each beside "
                   "its floors (ratio range in brackets)", f"{a['append_per_s']:,.0f}/s",
                   f"raw SQLite FULL, same batches {a['raw_per_s']:,.0f}/s",
-                  f"{a['ratio']:.2f} [{a['ratio_min']:.2f}–{a['ratio_max']:.2f}]",
+                  f"{a['ratio']:.3f} [{a['ratio_min']:.2f}–{a['ratio_max']:.2f}]",
                   "PASS" if a["ratio"] >= APPEND_TARGET else f"MISS (target ≥ {APPEND_TARGET})")
         t.add_row(f"  same, against raw inserts with the store's {PAGE_SIZE // 1024} KiB pages",
                   f"{a['append_per_s']:,.0f}/s",
                   f"raw SQLite FULL, same batches and pages {a['raw_pages_per_s']:,.0f}/s",
-                  f"{a['ratio_pages']:.2f} [{a['ratio_pages_min']:.2f}–{a['ratio_pages_max']:.2f}]",
+                  f"{a['ratio_pages']:.3f} [{a['ratio_pages_min']:.2f}–{a['ratio_pages_max']:.2f}]",
                   "PASS" if a["ratio_pages"] >= APPEND_TARGET else f"MISS (target ≥ {APPEND_TARGET})")
         t.add_row("  same, against one raw durable insert per transaction", f"{a['append_per_s']:,.0f}/s",
                   f"raw SQLite FULL, 1 per commit {single:,.0f}/s", f"{a['append_per_s'] / single:.2f}",
