@@ -242,16 +242,18 @@ class SQLiteStore(SqlStore):
                                f"the ledger head and rebuild the batch ({exc})") from exc
             self._write_nodes(conn, batch.nodes)
             self._write_state(conn, deletes, upserts)
-        self._wal_checkpointer().committed()
+        checkpointer = self._wal_checkpointer()
+        if checkpointer is not None:
+            checkpointer.committed()
 
-    def _wal_checkpointer(self) -> _WalCheckpointer | _NoCheckpointer:
-        if self._memory:
-            return _NO_CHECKPOINTER
-        if self._checkpointer is None:
+    def _wal_checkpointer(self) -> _WalCheckpointer | None:
+        """This store's checkpointer, started by the first batch appended (None for a private
+        in-memory database, which has no WAL, or once the store is closed)."""
+        if self._checkpointer is None and not self._memory:
             with self._registry_lock:
                 if self._checkpointer is None and not self._closed:
                     self._checkpointer = _WalCheckpointer(self)
-        return self._checkpointer if self._checkpointer is not None else _NO_CHECKPOINTER
+        return self._checkpointer
 
     def close(self) -> None:
         """Stop the WAL checkpointer, then close every connection."""
@@ -374,13 +376,3 @@ class _WalCheckpointer:
                                 "past %d pages until this works again", exc, WAL_BACKSTOP_PAGES)
                 if self._stop.wait(min(5.0, 0.1 * 2 ** failures)):
                     return
-
-
-class _NoCheckpointer:
-    """For a private in-memory database, which has no WAL."""
-
-    def committed(self) -> None:
-        pass
-
-
-_NO_CHECKPOINTER = _NoCheckpointer()
