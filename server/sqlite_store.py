@@ -367,7 +367,7 @@ class _WalCheckpointer:
                 with self._store._use() as conn:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 failures = 0
-            except CandorError as exc:
+            except Exception as exc:  # noqa: BLE001 - logged; commits checkpoint past the backstop meanwhile
                 if self._stop.is_set():
                     return  # the store closed under it
                 failures += 1
