@@ -3,10 +3,12 @@ the WAL checkpointer."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -110,3 +112,34 @@ def test_an_in_memory_store_has_no_checkpointer() -> None:
     store.commit(AppendBatch(first_index=0, entries=(b"genesis",)))
     assert store._checkpointer is None
     store.close()
+
+
+def test_a_failing_checkpointer_is_logged_once_and_never_fails_a_commit(tmp_path: Path,
+                                                                        caplog: pytest.LogCaptureFixture,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    store = SQLiteStore(str(tmp_path / "ledger.db"))
+    real_use = store._use
+
+    def use() -> Any:
+        if threading.current_thread().name == "candor-wal-checkpoint":
+            raise Unavailable("database unavailable: disk I/O error")
+        return real_use()
+
+    monkeypatch.setattr(store, "_use", use)
+    def failures() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if "copying the WAL back" in r.getMessage()]
+
+    with caplog.at_level(logging.WARNING, logger="candor.store"):
+        for i in range(3):
+            store.commit(AppendBatch(first_index=i, entries=(b"entry %d" % i,)))
+            deadline = time.monotonic() + 10
+            while not failures() and time.monotonic() < deadline:
+                time.sleep(0.01)  # the checkpointer wakes, fails, backs off
+        assert store.size() == 3
+        logged = failures()
+    assert len(logged) == 1, [r.getMessage() for r in caplog.records]
+    assert "disk I/O error" in logged[0].getMessage()
+    checkpointer = store._checkpointer
+    assert checkpointer is not None and checkpointer._thread.is_alive()  # still there, to retry
+    store.close()
+    assert not checkpointer._thread.is_alive()
