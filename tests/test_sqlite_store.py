@@ -136,6 +136,7 @@ def test_a_failing_checkpointer_is_logged_once_and_never_fails_a_commit(tmp_path
             while not failures() and time.monotonic() < deadline:
                 time.sleep(0.01)  # the checkpointer wakes, fails, backs off
         assert store.size() == 3
+        time.sleep(0.5)  # time to fail again (backing off 0.2, then 0.4 s): still logged once
         logged = failures()
     assert len(logged) == 1, [r.getMessage() for r in caplog.records]
     assert "disk I/O error" in logged[0].getMessage()
