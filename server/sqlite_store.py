@@ -327,7 +327,6 @@ class SQLiteStore(SqlStore):
         return f"SQLiteStore({self._path!r})"
 
 
-
 class _WalCheckpointer:
     """Copies committed WAL frames back into the database file on a thread of its own
     (`PRAGMA wal_checkpoint(PASSIVE)`, which waits for no reader or writer), a moment after
