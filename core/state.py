@@ -288,15 +288,18 @@ class _Ring:
     changed_at: int
     record: bytes
 
+    @staticmethod
+    def _record(changed_at: int, *listed: bytes | memoryview) -> bytes:
+        """The record around `listed`, the keys quoted and separated by commas."""
+        return b"".join((b'{"changed_at":%d,"keys":[' % changed_at, *listed, b"]}"))
+
     @classmethod
     def of(cls, keys: tuple[bytes, ...], changed_at: int) -> _Ring:
-        listed = b",".join(b'"%s"' % k.hex().encode() for k in keys)
-        return cls(keys, changed_at, b'{"changed_at":%d,"keys":[%s]}' % (changed_at, listed))
+        return cls(keys, changed_at, cls._record(changed_at, b",".join(b'"%s"' % k.hex().encode() for k in keys)))
 
     def admitting(self, key: bytes, index: int) -> _Ring:
         listed = memoryview(self.record)[self.record.index(b"[") + 1:-2]  # the keys, quoted, with commas
-        record = b"".join((b'{"changed_at":%d,"keys":[' % index, listed, b"," if self.keys else b"",
-                           b'"%s"]}' % key.hex().encode()))
+        record = self._record(index, listed, b"," if self.keys else b"", b'"%s"' % key.hex().encode())
         return _Ring(self.keys + (key,), index, record)
 
     def revoking(self, key: bytes, index: int) -> _Ring:
