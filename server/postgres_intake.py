@@ -11,7 +11,10 @@ store offers what a multi-server deployment needs:
 * The `intake` table (migration 2): `intake_submit` queues verified entries from any server;
   the lease holder reads `pending` rows and `commit`s a batch together with every row's
   outcome in ONE transaction, so an outcome "appended at index i" exists if and only if entry
-  i is durably that leaf; `intake_collect` hands outcomes back to the accepting server.
+  i is durably that leaf. Deciding a row moves it: it leaves `intake` and its outcome enters
+  `intake_outcome` (migration 4), in one statement, so a row is decided at most once (by the
+  sequencer or by `intake_cancel`, whichever deletes it first). `intake_collect` hands
+  outcomes back to the accepting server.
 * LISTEN/NOTIFY on one channel per schema ("intake", "outcome", "checkpoint", "cosigned") so that nobody
   has to poll fast; every waiter still polls slowly in case a notification is lost.
 
@@ -136,7 +139,7 @@ class IntakeQueue:
             return []
         with self._use() as conn:
             rows = conn.execute(
-                "DELETE FROM intake WHERE id = ANY(%b::bigint[]) AND done"
+                "DELETE FROM intake_outcome WHERE id = ANY(%b::bigint[])"
                 " RETURNING id, idx, error_class, error_message", (wanted,)).fetchall()
         return [IntakeOutcome(as_int(i), None if x is None else as_int(x),
                               None if c is None else str(c), None if m is None else str(m))
@@ -146,8 +149,9 @@ class IntakeQueue:
         """Decide the still-pending rows among `ids` as refused; return how many were.
 
         Definitive: a row the sequencer is committing right now is row-locked by it, so this
-        waits and then finds it decided (its real outcome stands); a row cancelled here can
-        never be appended, because the sequencer's outcome update requires `NOT done`.
+        waits and then finds it gone (decided: its real outcome stands); a row cancelled here
+        can never be appended, because the sequencer's commit must delete every row it decides
+        and fails if one is gone.
         """
         wanted = [check_index(i, "intake id") for i in ids]
         check_name(error_class, "intake error class")
@@ -155,23 +159,24 @@ class IntakeQueue:
             return 0
         with self._use() as conn:
             cur = conn.execute(
-                "UPDATE intake SET done = true, error_class = %s, error_message = %s,"
-                " decided_at = clock_timestamp() WHERE id = ANY(%b::bigint[]) AND NOT done",
-                (error_class, message, wanted))
+                "WITH decided AS (DELETE FROM intake WHERE id = ANY(%b::bigint[]) RETURNING id)"
+                " INSERT INTO intake_outcome (id, error_class, error_message)"
+                " SELECT id, %s, %s FROM decided",
+                (wanted, error_class, message))
             conn.execute("SELECT pg_notify(%s, 'outcome')", (self._channel,))
         return max(0, cur.rowcount)
 
     def intake_purge(self, older_than: float) -> int:
         """Delete decided rows nobody collected for `older_than` seconds (their server died)."""
         with self._use() as conn:
-            cur = conn.execute("DELETE FROM intake WHERE done AND decided_at"
+            cur = conn.execute("DELETE FROM intake_outcome WHERE decided_at"
                                " < clock_timestamp() - make_interval(secs => %s)", (float(older_than),))
         return max(0, cur.rowcount)
 
     def intake_pending(self) -> int:
         """How many queued entries await the sequencer."""
         with self._use() as conn:
-            row = conn.execute("SELECT count(*) FROM intake WHERE NOT done").fetchone()
+            row = conn.execute("SELECT count(*) FROM intake").fetchone()
         assert row is not None
         return as_int(row[0])
 
@@ -264,7 +269,7 @@ class SequencerLease:
             rows = conn.execute(
                 "SELECT id, leaf, verified, request_id,"
                 " submitted_at <= clock_timestamp() - make_interval(secs => %s)"
-                " FROM intake WHERE NOT done ORDER BY id LIMIT %s",
+                " FROM intake ORDER BY id LIMIT %s",
                 (float(expire_after), limit), binary=True).fetchall()  # leaves: not as hex text
         return [IntakeRow(as_int(i), as_bytes(leaf), bool(v), str(rid), bool(exp))
                 for i, leaf, v, rid, exp in rows]
@@ -293,12 +298,14 @@ class SequencerLease:
             self._store._commit_in(conn, batch)
             if outcomes:
                 cur = conn.execute(
-                    "UPDATE intake SET done = true, idx = u.idx, error_class = u.cls,"
-                    " error_message = u.msg, decided_at = clock_timestamp()"
-                    " FROM unnest(%b::bigint[], %b::bigint[], %b::text[], %b::text[]) AS u(id, idx, cls, msg)"
-                    " WHERE intake.id = u.id AND NOT intake.done AND (u.idx IS NULL OR ("
-                    "  intake.submitted_at > clock_timestamp() - make_interval(secs => %s)"
-                    "  AND intake.leaf = (SELECT e.data FROM entries e WHERE e.idx = u.idx)))",
+                    "WITH decided AS (DELETE FROM intake"
+                    "  USING unnest(%b::bigint[], %b::bigint[], %b::text[], %b::text[]) AS u(id, idx, cls, msg)"
+                    "  WHERE intake.id = u.id AND (u.idx IS NULL OR ("
+                    "   intake.submitted_at > clock_timestamp() - make_interval(secs => %s)"
+                    "   AND intake.leaf = (SELECT e.data FROM entries e WHERE e.idx = u.idx)))"
+                    "  RETURNING u.id, u.idx, u.cls, u.msg)"
+                    " INSERT INTO intake_outcome (id, idx, error_class, error_message)"
+                    " SELECT id, idx, cls, msg FROM decided",
                     ([o.id for o in outcomes], [o.index for o in outcomes],
                      [o.error_class for o in outcomes], [o.error_message for o in outcomes],
                      float(expire_after)))

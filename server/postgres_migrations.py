@@ -128,6 +128,25 @@ MIGRATIONS: migrations.Migrations = (
         "ALTER TABLE intake SET (toast_tuple_target = 8160)",
         "ALTER TABLE intake ALTER COLUMN leaf SET STORAGE MAIN",
     )),
+    (4, (
+        # A decided intake row moves to its own small table instead of being updated in place:
+        # an UPDATE writes a whole new version of the row, its 2-5 KB leaf included, and its
+        # WAL, inside the sequencer's transaction, the one every server waits on. A DELETE
+        # only marks the row (docs/performance.md, "A thirteenth box"). `intake` now holds
+        # only undecided rows; its done, idx, error and decided_at columns and the
+        # intake_pending index stay (migrations never drop) and are no longer written.
+        "CREATE TABLE intake_outcome ("
+        " id bigint PRIMARY KEY,"
+        " idx bigint CHECK (idx >= 0),"
+        " error_class text,"
+        " error_message text,"
+        " decided_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
+        " CHECK ((idx IS NULL) <> (error_class IS NULL)))",
+        "INSERT INTO intake_outcome (id, idx, error_class, error_message, decided_at)"
+        " SELECT id, idx, error_class, error_message, COALESCE(decided_at, clock_timestamp())"
+        " FROM intake WHERE done",
+        "DELETE FROM intake WHERE done",
+    )),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
 

@@ -359,7 +359,7 @@ def _wait_for_sequencer_transaction(url: str, schema: str, deadline: float) -> b
             row = conn.execute(
                 "SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'candor-sequencer%%'"
                 " AND state IN ('active', 'idle in transaction') AND xact_start IS NOT NULL"
-                " AND (query LIKE '%%entries%%' OR query LIKE '%%UPDATE intake%%' OR query LIKE '%%nodes%%'"
+                " AND (query LIKE '%%entries%%' OR query LIKE '%%intake_outcome%%' OR query LIKE '%%nodes%%'"
                 " OR query LIKE '%%state%%')").fetchone()
             if row is not None:
                 return True
@@ -865,7 +865,7 @@ def test_database_going_away_mid_request(alliance_dir: Path, pg_url: str, schema
         blocker.release()
         wait_until(lambda: direct.intake_pending() == 0, "the expired entry to be decided")
         assert direct.size() == 5
-        assert sql_value(pg_url, schema, "SELECT error_class FROM intake") == "Unavailable"
+        assert sql_value(pg_url, schema, "SELECT error_class FROM intake_outcome") == "Unavailable"
         got2 = m.submit_prepared(r2)
         got1 = m.submit_prepared(r1)
         assert (got2.index, got1.index) == (5, 6)
@@ -924,14 +924,14 @@ def test_migrations_are_explicit_and_idempotent(alliance_dir: Path, pg_url: str,
     monkeypatch.setattr(postgres_migrations, "MIGRATIONS", postgres_migrations.MIGRATIONS[:1])
     assert migrate_data(pg_url, schema=schema)["applied"] == [1]
     monkeypatch.undo()
-    with pytest.raises(Conflict, match="is at version 1; this Candor needs version 3: run `candor db migrate"):
+    with pytest.raises(Conflict, match="is at version 1; this Candor needs version 4: run `candor db migrate"):
         open_for_serving(pg_url, schema=schema)
 
     first = run_cli("db", "migrate", "--data", pg_url, "--schema", schema, "--json")
     assert first.returncode == 0, first.stderr
-    assert json.loads(first.stdout)["applied"] == [2, 3]
+    assert json.loads(first.stdout)["applied"] == [2, 3, 4]
     again = run_cli("db", "migrate", "--data", pg_url, "--schema", schema, "--json")
-    assert json.loads(again.stdout) == {"applied": [], "backend": "postgresql", "schema": schema, "version": 3}
+    assert json.loads(again.stdout) == {"applied": [], "backend": "postgresql", "schema": schema, "version": 4}
     open_for_serving(pg_url, schema=schema).close()
 
 
@@ -950,6 +950,33 @@ def test_leaves_stay_in_their_row(pg_url: str, schema: str) -> None:
         conn.execute("INSERT INTO entries (idx, data) VALUES (1, %s)", (large,))
         assert conn.execute(toast, ("entries",)).fetchone() != (0,)
         assert conn.execute("SELECT data FROM entries ORDER BY idx").fetchall() == [(leaf,), (large,)]
+
+
+def test_decided_intake_rows_move_to_their_own_table(pg_url: str, schema: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Migration 4: an outcome no server has collected yet moves from `intake` to
+    `intake_outcome`, where `intake_collect` finds it; an undecided row stays queued."""
+    monkeypatch.setattr(postgres_migrations, "MIGRATIONS", postgres_migrations.MIGRATIONS[:3])
+    assert migrate_data(pg_url, schema=schema)["applied"] == [1, 2, 3]
+    monkeypatch.undo()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        conn.execute("INSERT INTO entries (idx, data) VALUES (0, 'x')")
+        conn.execute("INSERT INTO intake (leaf, verified, server, done, idx, decided_at)"
+                     " VALUES ('x', true, 'a', true, 0, clock_timestamp())")
+        conn.execute("INSERT INTO intake (leaf, verified, server, done, error_class, error_message)"
+                     " VALUES ('y', true, 'a', true, 'Conflict', 'a replay')")
+        conn.execute("INSERT INTO intake (leaf, verified, server) VALUES ('z', true, 'b')")
+    assert migrate_data(pg_url, schema=schema)["applied"] == [4]
+    with PostgresStore(pg_url, schema=schema, auto_migrate=False) as store:
+        assert store.intake_pending() == 1
+        collected = sorted(store.intake_collect([1, 2, 3]), key=lambda o: o.id)
+        assert collected == [IntakeOutcome(1, 0), IntakeOutcome(2, None, "Conflict", "a replay")]
+        assert store.intake_collect([1, 2]) == []  # read once
+        assert store.intake_cancel([3], "Unavailable", "gave up") == 1
+        assert store.intake_cancel([3], "Unavailable", "gave up") == 0  # decided once
+        assert store.intake_pending() == 0
+        assert store.intake_collect([3]) == [IntakeOutcome(3, None, "Unavailable", "gave up")]
 
 
 def test_db_migrate_on_sqlite_and_bad_urls(tmp_path: Path) -> None:
