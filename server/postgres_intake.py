@@ -159,7 +159,7 @@ class IntakeQueue:
             return 0
         with self._use() as conn:
             cur = conn.execute(
-                "WITH decided AS (DELETE FROM intake WHERE id = ANY(%b::bigint[]) RETURNING id)"
+                "WITH decided AS (DELETE FROM intake WHERE id = ANY(%b::bigint[]) AND NOT done RETURNING id)"
                 " INSERT INTO intake_outcome (id, error_class, error_message)"
                 " SELECT id, %s, %s FROM decided",
                 (wanted, error_class, message))
@@ -176,7 +176,7 @@ class IntakeQueue:
     def intake_pending(self) -> int:
         """How many queued entries await the sequencer."""
         with self._use() as conn:
-            row = conn.execute("SELECT count(*) FROM intake").fetchone()
+            row = conn.execute("SELECT count(*) FROM intake WHERE NOT done").fetchone()
         assert row is not None
         return as_int(row[0])
 
@@ -269,7 +269,7 @@ class SequencerLease:
             rows = conn.execute(
                 "SELECT id, leaf, verified, request_id,"
                 " submitted_at <= clock_timestamp() - make_interval(secs => %s)"
-                " FROM intake ORDER BY id LIMIT %s",
+                " FROM intake WHERE NOT done ORDER BY id LIMIT %s",
                 (float(expire_after), limit), binary=True).fetchall()  # leaves: not as hex text
         return [IntakeRow(as_int(i), as_bytes(leaf), bool(v), str(rid), bool(exp))
                 for i, leaf, v, rid, exp in rows]
@@ -300,7 +300,7 @@ class SequencerLease:
                 cur = conn.execute(
                     "WITH decided AS (DELETE FROM intake"
                     "  USING unnest(%b::bigint[], %b::bigint[], %b::text[], %b::text[]) AS u(id, idx, cls, msg)"
-                    "  WHERE intake.id = u.id AND (u.idx IS NULL OR ("
+                    "  WHERE intake.id = u.id AND NOT intake.done AND (u.idx IS NULL OR ("
                     "   intake.submitted_at > clock_timestamp() - make_interval(secs => %s)"
                     "   AND intake.leaf = (SELECT e.data FROM entries e WHERE e.idx = u.idx)))"
                     "  RETURNING u.id, u.idx, u.cls, u.msg)"

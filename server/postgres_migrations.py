@@ -133,8 +133,10 @@ MIGRATIONS: migrations.Migrations = (
         # an UPDATE writes a whole new version of the row, its 2-5 KB leaf included, and its
         # WAL, inside the sequencer's transaction, the one every server waits on. A DELETE
         # only marks the row (docs/performance.md, "A thirteenth box"). `intake` now holds
-        # only undecided rows; its done, idx, error and decided_at columns and the
-        # intake_pending index stay (migrations never drop) and are no longer written.
+        # only undecided rows; its idx, error and decided_at columns are no longer written
+        # (migrations never drop), and done stays false: the queries still ask for NOT done,
+        # which the intake_pending index serves, so a row that a server of an earlier
+        # version decided in place is never taken for a pending one.
         "CREATE TABLE intake_outcome ("
         " id bigint PRIMARY KEY,"
         " idx bigint CHECK (idx >= 0),"
