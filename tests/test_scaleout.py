@@ -977,6 +977,15 @@ def test_decided_intake_rows_move_to_their_own_table(pg_url: str, schema: str,
         assert store.intake_cancel([3], "Unavailable", "gave up") == 0  # decided once
         assert store.intake_pending() == 0
         assert store.intake_collect([3]) == [IntakeOutcome(3, None, "Unavailable", "gave up")]
+        # A row decided in place, as a server of an earlier version would, is never pending.
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+            conn.execute("INSERT INTO intake (leaf, verified, server, done, idx) VALUES ('x', true, 'old', true, 0)")
+        lease = store.try_sequencer_lease("new")
+        assert lease is not None
+        assert store.intake_pending() == 0 and lease.pending(10, 30) == []
+        assert store.intake_cancel([4], "Unavailable", "gave up") == 0
+        lease.release()
 
 
 def test_db_migrate_on_sqlite_and_bad_urls(tmp_path: Path) -> None:
