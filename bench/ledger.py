@@ -36,6 +36,7 @@ import sqlite3
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api import wire
+from bench.intake import DEFAULT_PG_URL
 from core import entries as e
 from core import merkle
 from server.database import open_store
@@ -164,20 +166,9 @@ def _append_round(alliance: Path, tmp: Path, leaves: list[bytes], clients: int, 
     verifier = Verifier(ledger) if checked_by_workers else None
     if verifier is not None:
         verifier.warm()
-    # Decoded before the clock starts: the intake hands the sequencer the entry its reader decoded.
-    decoded = [(leaf, wire.signed_entry_from_bytes(leaf)) for leaf in leaves]
-    chunks = [decoded[i::clients] for i in range(clients)]
-
-    def client(chunk: list[tuple[bytes, e.SignedEntry]]) -> None:
-        futures: list[Any] = [ledger.submit(leaf, signed, verified=True) if verifier is None
-                              else append_later(ledger, verifier, leaf, signed) for leaf, signed in chunk]
-        for f in futures:
-            f.result(timeout=120)
-
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(client, chunks))
-    elapsed = time.perf_counter() - t0
+    elapsed = _submit_all(leaves, clients, lambda _client, leaf, signed: (
+        ledger.submit(leaf, signed, verified=True) if verifier is None
+        else append_later(ledger, verifier, leaf, signed)))
     if verifier is not None:
         verifier.close()
     ledger.stop()
@@ -192,6 +183,114 @@ def _append_round(alliance: Path, tmp: Path, leaves: list[bytes], clients: int, 
     return {"append_per_s": count / elapsed, "raw_per_s": count / raw, "ratio": raw / elapsed,
             "raw_pages_per_s": count / raw_pages, "ratio_pages": raw_pages / elapsed,
             "mean_batch": statistics.mean(sizes)}
+
+
+def _submit_all(leaves: list[bytes], clients: int, submit: Callable[[int, bytes, e.SignedEntry], Any]) -> float:
+    """Seconds for `clients` threads to append `leaves` (client i takes every clients-th one)
+    through `submit(i, leaf, entry)`, which returns a future, each thread queueing all of its
+    leaves before it waits for their outcomes."""
+    # Decoded before the clock starts: the intake hands the sequencer the entry its reader decoded.
+    decoded = [(leaf, wire.signed_entry_from_bytes(leaf)) for leaf in leaves]
+
+    def client(i: int) -> None:
+        futures = [submit(i, leaf, signed) for leaf, signed in decoded[i::clients]]
+        for f in futures:
+            f.result(timeout=120)
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(client, range(clients)))
+    return time.perf_counter() - t0
+
+
+def bench_append_postgres(alliance: Path, leaves: list[bytes], clients: int, pg_url: str,
+                          rounds: int = APPEND_ROUNDS) -> dict[str, float]:
+    """The shared sequencer's ceiling: two servers' ledgers over one PostgreSQL schema, as
+    `candor serve` builds them (`server.shared_sequencer.SharedSequencer`), half the client
+    threads on each. The server holding the lease appends its own reports directly and the
+    other server's through the intake table (its hand-off, the lease holder's read of the
+    rows, the outcome each row leaves). Reports are pre-verified, as in `bench_append`.
+    Each round runs on a new schema and is followed by its floor: raw inserts of the same
+    leaves in the same batch sizes into a table stored as `entries` is, one durable
+    transaction a batch. Median of the rounds, range beside it."""
+    per_round = [_append_round_postgres(alliance, leaves, clients, pg_url) for _ in range(rounds)]
+    out = {key: statistics.median(r[key] for r in per_round) for key in per_round[0]}
+    out["ratio_min"] = min(r["ratio"] for r in per_round)
+    out["ratio_max"] = max(r["ratio"] for r in per_round)
+    out["rounds"] = rounds
+    return out
+
+
+def _append_round_postgres(alliance: Path, leaves: list[bytes], clients: int, pg_url: str) -> dict[str, float]:
+    from functools import partial
+
+    from api.identity import Identity
+    from bench.intake import fresh_store
+    from server.ceremony import bootstrap_entries
+    from server.ledger import Ledger
+    from server.shared_sequencer import SharedSequencer
+
+    signer = Identity.load(alliance / "operator").note_signer()
+    with fresh_store("postgresql", alliance, pg_url) as spec:
+        stores = [spec.open(), spec.open()]
+        ledgers = [Ledger(store, signer, checkpoint_interval=0.05,
+                          sequencer=partial(SharedSequencer, store=store, name=f"bench-{i}"))
+                   for i, store in enumerate(stores)]
+        try:
+            ledgers[0].append_now(bootstrap_entries(alliance / "operator"))
+            ledgers[0].start()
+            deadline = time.monotonic() + 30
+            while not ledgers[0].sequencing:  # the first server takes the lease
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the first server did not take the sequencer lease within 30 s")
+                time.sleep(0.01)
+            ledgers[1].start()
+            elapsed = _submit_all(leaves, clients, lambda i, leaf, signed: ledgers[i % 2].submit(
+                leaf, signed, verified=True))
+            appended, batches = ledgers[0].appended, ledgers[0].batches
+        finally:
+            for ledger in reversed(ledgers):
+                ledger.stop()
+            for store in stores:
+                store.close()
+        batch = max(1, round(appended / max(1, batches)))
+        sizes = [batch] * (len(leaves) // batch) + ([len(leaves) % batch] if len(leaves) % batch else [])
+        raw = _raw_batched_postgres(pg_url, spec.schema or "", leaves, sizes)
+    return {"append_per_s": len(leaves) / elapsed, "raw_per_s": len(leaves) / raw, "ratio": raw / elapsed,
+            "mean_batch": statistics.mean(sizes)}
+
+
+def _raw_batched_postgres(pg_url: str, schema: str, leaves: list[bytes], sizes: list[int]) -> float:
+    """The PostgreSQL floor: the same bytes inserted raw, in the same batch sizes, into a
+    table stored as `entries` is (leaves kept in their rows), one transaction a batch with
+    the database's durable commit. Seconds."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        conn.execute("CREATE TABLE raw_floor (idx bigint PRIMARY KEY, data bytea NOT NULL)"
+                     " WITH (toast_tuple_target = 8160)")
+        conn.execute("ALTER TABLE raw_floor ALTER COLUMN data SET STORAGE MAIN")
+        t0 = time.perf_counter()
+        i = 0
+        for size in sizes:
+            with conn.transaction():
+                conn.execute("INSERT INTO raw_floor (idx, data) SELECT %s + t.ord - 1, t.data"
+                             " FROM unnest(%b::bytea[]) WITH ORDINALITY AS t(data, ord)", (i, leaves[i:i + size]))
+            i += size
+        return time.perf_counter() - t0
+
+
+def _postgres_appends(alliance: Path, leaves: list[bytes], pg_url: str) -> dict[str, float] | str:
+    """`bench_append_postgres`, or why it was skipped (the database is not reachable)."""
+    import psycopg
+
+    try:
+        psycopg.connect(pg_url, connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        return f"PostgreSQL is not reachable at {pg_url} ({str(exc).strip().splitlines()[0]}); give --pg-url"
+    return bench_append_postgres(alliance, leaves, 8, pg_url)
 
 
 def _raw_batched(db_path: Path, leaves: list[bytes], sizes: list[int], page_size: int | None) -> float:
@@ -328,6 +427,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Ledger benchmark: append, proofs, replay.")
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL,
+                        help=f"PostgreSQL database for the shared sequencer's appends (default {DEFAULT_PG_URL}); "
+                             "each round uses a new schema and drops it")
+    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL appends")
     args = parser.parse_args()
     append_n, proof_size, replay_n = (300, 20_000, 300) if args.quick else (3_000, 1_000_000, 1_000)
     console = Console(stderr=True)
@@ -341,6 +444,7 @@ def main() -> None:
             append = bench_append(alliance, tmp, reports, 8, False, "reports")
             governance = bench_append(alliance, tmp, governance_entries, 8, True, "governance")
             single = _raw_single(tmp, reports[:1000])
+            postgres = None if args.no_postgres else _postgres_appends(alliance, reports, args.pg_url)
         with console.status(f"building a {proof_size:,}-entry tree for proof latency"):
             proofs = bench_proofs(tmp, proof_size, samples=200 if args.quick else 2000)
         with console.status("audit replay"):
@@ -357,6 +461,7 @@ def main() -> None:
                 pool.close()
             floor = bench_verify_floor(alliance, reports, int(replay_reports["workers"]))
     result = {"append_reports": append, "append_governance": governance, "raw_single_per_s": single,
+              "append_reports_postgres": postgres,
               "proofs": proofs, "replay_governance": replay_governance,
               "replay_governance_one_process": replay_governance_one, "replay_reports": replay_reports,
               "replay_reports_one_process": replay_one, "replay_reports_one_subject_each": replay_lone,
@@ -383,6 +488,15 @@ def main() -> None:
         t.add_row("  same, against one raw durable insert per transaction", f"{a['append_per_s']:,.0f}/s",
                   f"raw SQLite FULL, 1 per commit {single:,.0f}/s", f"{a['append_per_s'] / single:.2f}",
                   "PASS" if a["append_per_s"] / single >= 0.5 else "MISS (target ≥ 0.50)")
+    if isinstance(postgres, dict):
+        t.add_row(f"append reports over PostgreSQL, two servers' sequencers (the lease holder's own reports "
+                  f"direct, the other's through the intake table), mean batch {postgres['mean_batch']:.0f}; "
+                  f"medians of {postgres['rounds']:.0f} rounds", f"{postgres['append_per_s']:,.0f}/s",
+                  f"raw PostgreSQL inserts, same batches {postgres['raw_per_s']:,.0f}/s",
+                  f"{postgres['ratio']:.3f} [{postgres['ratio_min']:.2f}–{postgres['ratio_max']:.2f}]",
+                  "— (the shared sequencer's ceiling)")
+    elif postgres is not None:
+        t.add_row("append reports over PostgreSQL", "—", "—", "—", f"skipped: {postgres}")
     for kind in ("inclusion", "consistency"):
         p50 = proofs[f"{kind}_p50_ms"]
         t.add_row(f"{kind} proof p50 / p99 at {proofs['size']:,}", f"{p50:.3f} / {proofs[f'{kind}_p99_ms']:.3f} ms",
