@@ -13,6 +13,10 @@
    size helps. Each kind runs APPEND_ROUNDS rounds, each followed by its floors; the verdict
    is on the median ratio, and the range is printed beside it (the box is shared: one run of
    each, a minute apart, moved the ratio by a quarter).
+   The same reports over PostgreSQL (`--pg-url`, skipped with `--no-postgres` or when the
+   database is not reachable): two servers' shared sequencers over one schema, half the
+   clients on each, against raw inserts of the same leaves in the same batches. No target:
+   it is the shared sequencer's ceiling, which docs/scale.md sets against intake rates.
 2. Inclusion and consistency proof latency on a store of 10^6 entries (p50, p99). Target
    p50 ≤ 1 ms.
 3. Audit replay rate (entries/s, every signature re-verified). Target ≥ 5,000/s, using all
