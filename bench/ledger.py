@@ -144,14 +144,26 @@ def bench_append(alliance: Path, tmp: Path, leaves: list[bytes], clients: int, c
     verification (measured in `bench.intake`). `checked_by_workers`: the entries take
     GovernanceService's path instead, timed with it: their stateless checks in a
     `server.intake.Verifier` of one worker per core, then the sequencer."""
-    per_round = [_append_round(alliance, tmp, leaves, clients, checked_by_workers, f"{name}-{r}")
-                 for r in range(rounds)]
+    return _medians([_append_round(alliance, tmp, leaves, clients, checked_by_workers, f"{name}-{r}")
+                     for r in range(rounds)], ("ratio", "ratio_pages"))
+
+
+def _medians(per_round: list[dict[str, float]], ranged: tuple[str, ...]) -> dict[str, float]:
+    """Each figure's median over the rounds, with the range of the `ranged` ones
+    (`<key>_min`, `<key>_max`) and the number of rounds."""
     out = {key: statistics.median(r[key] for r in per_round) for key in per_round[0]}
-    for key in ("ratio", "ratio_pages"):
+    for key in ranged:
         out[f"{key}_min"] = min(r[key] for r in per_round)
         out[f"{key}_max"] = max(r[key] for r in per_round)
-    out["rounds"] = rounds
+    out["rounds"] = len(per_round)
     return out
+
+
+def _batch_sizes(count: int, appended: int, batches: int) -> list[int]:
+    """`count` entries cut into batches of the mean size a sequencer made (`appended` in
+    `batches`): the batch sizes of a floor."""
+    batch = max(1, round(appended / max(1, batches)))
+    return [batch] * (count // batch) + ([count % batch] if count % batch else [])
 
 
 def _append_round(alliance: Path, tmp: Path, leaves: list[bytes], clients: int, checked_by_workers: bool,
@@ -176,8 +188,7 @@ def _append_round(alliance: Path, tmp: Path, leaves: list[bytes], clients: int, 
     if verifier is not None:
         verifier.close()
     ledger.stop()
-    batch = max(1, round(ledger.appended / max(1, ledger.batches)))
-    sizes = [batch] * (count // batch) + ([count % batch] if count % batch else [])
+    sizes = _batch_sizes(count, ledger.appended, ledger.batches)
     store.close()
 
     raw = _raw_batched(tmp / f"raw-{name}.db", leaves, sizes, page_size=None)
@@ -217,12 +228,7 @@ def bench_append_postgres(alliance: Path, leaves: list[bytes], clients: int, pg_
     Each round runs on a new schema and is followed by its floor: raw inserts of the same
     leaves in the same batch sizes into a table stored as `entries` is, one durable
     transaction a batch. Median of the rounds, range beside it."""
-    per_round = [_append_round_postgres(alliance, leaves, clients, pg_url) for _ in range(rounds)]
-    out = {key: statistics.median(r[key] for r in per_round) for key in per_round[0]}
-    out["ratio_min"] = min(r["ratio"] for r in per_round)
-    out["ratio_max"] = max(r["ratio"] for r in per_round)
-    out["rounds"] = rounds
-    return out
+    return _medians([_append_round_postgres(alliance, leaves, clients, pg_url) for _ in range(rounds)], ("ratio",))
 
 
 def _append_round_postgres(alliance: Path, leaves: list[bytes], clients: int, pg_url: str) -> dict[str, float]:
@@ -257,8 +263,7 @@ def _append_round_postgres(alliance: Path, leaves: list[bytes], clients: int, pg
                 ledger.stop()
             for store in stores:
                 store.close()
-        batch = max(1, round(appended / max(1, batches)))
-        sizes = [batch] * (len(leaves) // batch) + ([len(leaves) % batch] if len(leaves) % batch else [])
+        sizes = _batch_sizes(len(leaves), appended, batches)
         raw = _raw_batched_postgres(pg_url, spec.schema or "", leaves, sizes)
     return {"append_per_s": len(leaves) / elapsed, "raw_per_s": len(leaves) / raw, "ratio": raw / elapsed,
             "mean_batch": statistics.mean(sizes)}

@@ -167,7 +167,7 @@ class IntakeQueue:
         return max(0, cur.rowcount)
 
     def intake_purge(self, older_than: float) -> int:
-        """Delete decided rows nobody collected for `older_than` seconds (their server died)."""
+        """Delete outcomes nobody collected for `older_than` seconds (their server died)."""
         with self._use() as conn:
             cur = conn.execute("DELETE FROM intake_outcome WHERE decided_at"
                                " < clock_timestamp() - make_interval(secs => %s)", (float(older_than),))
