@@ -18,9 +18,10 @@ in parallel on all servers). Appending is serialised through the database:
    (`Ledger.prepare`, the same code as the single-process path, which appends the reports
    of a batch in a fresh random order: docs/reports.md) and commits, through the
    lease's own connection and in ONE transaction: the entries, Merkle nodes, state updates,
-   and every row's outcome (ledger index, or error class and message). The commit is a
-   compare-and-set on the ledger size, and a row's outcome is written only if the row is
-   still undecided and its leaf is the entry at the named index.
+   and every row's outcome (ledger index, or error class and message), each row moving
+   from the queue to `intake_outcome`. The commit is a compare-and-set on the ledger size,
+   and a row's outcome is written only if the row is still undecided and its leaf is the
+   entry at the named index.
 3. Answer. A watcher thread on each server LISTENs for outcomes, collects those of its own
    rows and resolves the waiting calls; the call then waits for a checkpoint covering the
    index (signed by the sequencer; read from the shared store) and returns the receipt.
@@ -366,7 +367,7 @@ class SharedSequencer:
             overdue = [i for i, w in self._waiting.items() if w.deadline <= now]
         if overdue:
             # Definitive: a row being committed right now is locked by the sequencer, so the
-            # update waits and finds it decided; a row cancelled here can never be appended.
+            # cancel waits and finds it decided; a row cancelled here can never be appended.
             self.store.intake_cancel(overdue, "Unavailable",
                                      f"no sequencer appended this entry within {self.intake_timeout:g} s; it was "
                                      "not appended: resend it (same report id)")
@@ -579,7 +580,7 @@ class SharedSequencer:
         try:
             purged = self.store.intake_purge(max(PURGE_AFTER, 10 * self.intake_timeout))
             if purged:
-                log.info("purged %d decided intake rows nobody collected", purged)
+                log.info("purged %d intake outcomes nobody collected", purged)
         except CandorError as exc:
             log.debug("intake purge skipped: %s", exc)
 
