@@ -1,12 +1,13 @@
 """`python -m bench.ledger`: the ledger's append, proof and replay costs, with same-run floors.
 
 1. Append throughput through the real sequencer against raw durable SQLite inserts of the
-   same bytes in the same batch sizes (WAL, synchronous=FULL), target ≥ 0.3, for two kinds
-   of entry: reports as the intake path hands them over (ring signature and proof already
-   verified in parallel; the sequencer re-checks state: replay, dates, ring currency) and
-   governance entries on GovernanceService's whole path, timed with it: their Ed25519
+   same bytes in the same batch sizes (WAL, synchronous=FULL), for two kinds of entry:
+   reports as the intake path hands them over (ring signature and proof already verified
+   in parallel; the sequencer re-checks state: replay, dates, ring currency), target ≥ 0.3,
+   and governance entries on GovernanceService's whole path, timed with it: their Ed25519
    signature and an admission's reporting key checked in a `server.intake.Verifier` of
-   one worker per core, then the sequencer's state checks. The store makes
+   one worker per core, then the sequencer's state checks, target ≥ 0.5 of one raw durable
+   insert per transaction (an earlier issue's: an admission is rare). The store makes
    its files with 16 KiB pages (`server.sqlite_store.PAGE_SIZE`), which alone makes a
    report's leaf cheaper to write; a second floor inserts the same bytes into a file with
    those pages, so the ratio the store's own work earns is printed beside the one its page
@@ -481,22 +482,30 @@ def main() -> None:
     t = Table(title="bench.ledger (floors measured in this run)")
     for col in ("measure", "value", "floor / target", "ratio", "verdict"):
         t.add_column(col)
-    for label, a in (("append reports (pre-verified; state checks, nodes, durable group commit)", append),
-                     ("append governance (Ed25519 and reporting key checked by the verification workers, "
-                      "as GovernanceService does, timed with them)", governance)):
+    def verdict(ratio: float, target: float, applies: bool) -> str:
+        if not applies:
+            return "— (not its target)"
+        return "PASS" if ratio >= target else f"MISS (target ≥ {target})"
+
+    # Reports are held to APPEND_TARGET of raw inserts in the same batches; governance entries
+    # to 0.5 of one raw durable insert per transaction (an earlier issue's target).
+    for label, a, batched in (("append reports (pre-verified; state checks, nodes, durable group commit)", append,
+                               True),
+                              ("append governance (Ed25519 and reporting key checked by the verification workers, "
+                               "as GovernanceService does, timed with them)", governance, False)):
         t.add_row(f"{label}, mean batch {a['mean_batch']:.0f}; medians of {a['rounds']:.0f} rounds, each beside "
                   "its floors (ratio range in brackets)", f"{a['append_per_s']:,.0f}/s",
                   f"raw SQLite FULL, same batches {a['raw_per_s']:,.0f}/s",
                   f"{a['ratio']:.3f} [{a['ratio_min']:.2f}–{a['ratio_max']:.2f}]",
-                  "PASS" if a["ratio"] >= APPEND_TARGET else f"MISS (target ≥ {APPEND_TARGET})")
+                  verdict(a["ratio"], APPEND_TARGET, batched))
         t.add_row(f"  same, against raw inserts with the store's {PAGE_SIZE // 1024} KiB pages",
                   f"{a['append_per_s']:,.0f}/s",
                   f"raw SQLite FULL, same batches and pages {a['raw_pages_per_s']:,.0f}/s",
                   f"{a['ratio_pages']:.3f} [{a['ratio_pages_min']:.2f}–{a['ratio_pages_max']:.2f}]",
-                  "PASS" if a["ratio_pages"] >= APPEND_TARGET else f"MISS (target ≥ {APPEND_TARGET})")
+                  verdict(a["ratio_pages"], APPEND_TARGET, batched))
         t.add_row("  same, against one raw durable insert per transaction", f"{a['append_per_s']:,.0f}/s",
                   f"raw SQLite FULL, 1 per commit {single:,.0f}/s", f"{a['append_per_s'] / single:.2f}",
-                  "PASS" if a["append_per_s"] / single >= 0.5 else "MISS (target ≥ 0.50)")
+                  verdict(a["append_per_s"] / single, 0.5, not batched))
     if isinstance(postgres, dict):
         t.add_row(f"append reports over PostgreSQL, two servers' sequencers (the lease holder's own reports "
                   f"direct, the other's through the intake table), mean batch {postgres['mean_batch']:.0f}; "
