@@ -551,6 +551,47 @@ def test_bench_intake_quick_smoke(store: str, servers: int) -> None:
     assert f"reports about {bench.SUBJECTS} anchors" in " ".join(text.split())
 
 
+def test_bench_intake_compares_the_stores_in_alternating_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--compare-stores`: SQLite with one server, then PostgreSQL with two, round after
+    round; the verdict is on the medians of each store's ratios."""
+    from bench import intake as bench
+
+    ratios = iter([0.80, 0.70, 0.90, 0.75, 0.85, 0.95])
+    calls: list[tuple[str, int]] = []
+
+    def fake_run(s: bench.BenchSettings, say: object = None) -> list[dict[str, object]]:
+        calls.append((s.store, s.servers))
+        return [{"runs": [{"ratio_combined": next(ratios), "per_s": 1000.0}]}]
+
+    monkeypatch.setattr(bench, "run", fake_run)
+    settings = bench.BenchSettings(rings=(20,), modes=("stream",))
+    c = bench.compare_stores(settings, 3)
+    assert calls == [("sqlite", 1), ("postgresql", 2)] * 3
+    assert c["ratios"] == {"sqlite": [0.80, 0.90, 0.85], "postgresql": [0.70, 0.75, 0.95]}
+    assert c["medians"] == {"sqlite": 0.85, "postgresql": 0.75} and c["pass"] is False
+
+
+@pytest.mark.slow
+def test_bench_intake_compare_stores_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m bench.intake --quick --ring 5 --mode stream --compare-stores 1`: one real
+    run over each store, the comparison printed with its verdict."""
+    from bench import intake as bench
+
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        psycopg.connect(bench.DEFAULT_PG_URL, connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL is not reachable at {bench.DEFAULT_PG_URL} ({exc})")
+    bench.main(["--quick", "--ring", "5", "--mode", "stream", "--compare-stores", "1", "--json"])
+    c = json.loads(capsys.readouterr().out)
+    assert c["rounds"] == 1 and c["ring"] == 5 and c["mode"] == "stream"
+    assert all(len(c["ratios"][store]) == 1 and c["per_s"][store][0] > 0 for store in ("sqlite", "postgresql"))
+    assert c["pass"] == (c["medians"]["postgresql"] >= c["medians"]["sqlite"])
+    with pytest.raises(SystemExit):
+        bench.main(["--quick", "--compare-stores", "1"])  # three rings: refused
+    assert "--compare-stores takes one --ring" in capsys.readouterr().err
+
+
 def test_bench_intake_refuses_two_servers_on_sqlite() -> None:
     from bench import intake as bench
 
