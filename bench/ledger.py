@@ -271,11 +271,14 @@ def _append_round_postgres(alliance: Path, leaves: list[bytes], clients: int, pg
 
 
 def _raw_batched_postgres(pg_url: str, schema: str, leaves: list[bytes], sizes: list[int]) -> float:
-    """The PostgreSQL floor: the same bytes inserted raw, in the same batch sizes, into a
-    table stored as `entries` is (leaves kept in their rows), one transaction a batch with
-    the database's durable commit. Seconds."""
+    """The PostgreSQL floor: the same bytes written raw, in the same batch sizes, into a
+    table stored as `entries` is (leaves kept in their rows), by the store's own cheapest
+    way (`server.postgres_connection.copy_rows`), one transaction a batch with the
+    database's durable commit. Seconds."""
     import psycopg
     from psycopg import sql
+
+    from server.postgres_connection import copy_rows
 
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
@@ -286,8 +289,8 @@ def _raw_batched_postgres(pg_url: str, schema: str, leaves: list[bytes], sizes: 
         i = 0
         for size in sizes:
             with conn.transaction():
-                conn.execute("INSERT INTO raw_floor (idx, data) SELECT %s + t.ord - 1, t.data"
-                             " FROM unnest(%b::bytea[]) WITH ORDINALITY AS t(data, ord)", (i, leaves[i:i + size]))
+                copy_rows(conn, "raw_floor", (("idx", "int8"), ("data", "bytea")),
+                          zip(range(i, i + size), leaves[i:i + size]))
             i += size
         return time.perf_counter() - t0
 

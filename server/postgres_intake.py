@@ -27,12 +27,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from itertools import repeat
 
 import psycopg
 from psycopg import sql
 
 from core.errors import Conflict, InvalidInput, Unavailable
-from server.postgres_connection import Conn, mapped
+from server.postgres_connection import Conn, copy_rows, mapped
 from server.sql_store import as_bytes, as_int
 from server.storage import AppendBatch, check_bytes, check_index, check_limit, check_name
 
@@ -98,11 +99,11 @@ class IntakeQueue:
         return their intake ids in the same order.
 
         `verified`: the accepting server already ran the expensive crypto checks, so the
-        sequencer runs only the state checks. One statement, one commit for the whole group:
+        sequencer runs only the state checks. One transaction, one commit for the whole group:
         the rows and the notification commit together. The ids are drawn from the table's
-        identity sequence in a CTE that is evaluated once and read back with each row's
-        position, so an id is matched to its entry by position, never by the order in which
-        PostgreSQL happens to return inserted rows.
+        identity sequence first and given to the entries by position; the rows are then
+        written with one binary COPY (`copy_rows`, which writes an identity column's given
+        values as they are).
         """
         check_name(server, "intake server")
         leaves, verified, request_ids = [], [], []
@@ -117,20 +118,17 @@ class IntakeQueue:
         if not leaves:
             return []
         with self._use() as conn, conn.transaction():
-            rows = conn.execute(
-                "WITH new AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence('intake', 'id')) AS id,"
-                "  u.leaf, u.verified, u.request_id, u.pos"
-                "  FROM unnest(%b::bytea[], %b::boolean[], %b::text[]) WITH ORDINALITY"
-                "  AS u(leaf, verified, request_id, pos)),"
-                " ins AS (INSERT INTO intake (id, leaf, verified, server, request_id) OVERRIDING SYSTEM VALUE"
-                "  SELECT id, leaf, verified, %s, request_id FROM new)"
-                " SELECT id, pos, pg_notify(%s, 'intake') FROM new",
-                (leaves, verified, request_ids, server, self._channel)).fetchall()
-            ids = {as_int(pos): as_int(i) for i, pos, _ in rows}
-            if sorted(ids) != list(range(1, len(leaves) + 1)):  # rolls the group back
-                raise Unavailable(f"the database returned {len(ids)} intake ids for {len(leaves)} entries; "
+            ids = [as_int(i) for i, in conn.execute(
+                "SELECT nextval(pg_get_serial_sequence('intake', 'id')) FROM generate_series(1, %s)",
+                (len(leaves),)).fetchall()]
+            if len(set(ids)) != len(leaves):  # rolls the group back
+                raise Unavailable(f"the database returned {len(set(ids))} intake ids for {len(leaves)} entries; "
                                   "nothing was queued: resend")
-        return [ids[pos] for pos in range(1, len(leaves) + 1)]
+            copy_rows(conn, "intake", (("id", "int8"), ("leaf", "bytea"), ("verified", "bool"), ("server", "text"),
+                                       ("request_id", "text")),
+                      zip(ids, leaves, verified, repeat(server), request_ids))
+            conn.execute("SELECT pg_notify(%s, 'intake')", (self._channel,))
+        return ids
 
     def intake_collect(self, ids: Sequence[int]) -> list[IntakeOutcome]:
         """The outcomes of the decided rows among `ids`, removing those rows (read once)."""

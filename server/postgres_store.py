@@ -32,13 +32,14 @@ import hashlib
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from itertools import count
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from core.errors import Conflict, InvalidInput, NotFound, Unavailable
-from server.postgres_connection import Conn, first_line, has_input, mapped
+from server.postgres_connection import Conn, copy_rows, first_line, has_input, mapped
 from server.postgres_intake import IntakeQueue
 from server.postgres_migrations import check_current, check_schema, lock_key, migrate
 from server.sql_store import SqlStore, as_bytes, as_int
@@ -188,11 +189,7 @@ class PostgresStore(SqlStore, IntakeQueue):
         self._check_head(conn, first)
         if batch.entries:
             try:
-                conn.execute(
-                    "INSERT INTO entries (idx, data)"
-                    " SELECT %s + t.ord - 1, t.data"
-                    " FROM unnest(%b::bytea[]) WITH ORDINALITY AS t(data, ord)",
-                    (first, list(batch.entries)))
+                copy_rows(conn, "entries", (("idx", "int8"), ("data", "bytea")), zip(count(first), batch.entries))
             except psycopg.IntegrityError as exc:
                 # Reached only if the check above was bypassed: the schema is the last line.
                 raise Conflict(f"another writer already appended at index {first}; "
