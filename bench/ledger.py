@@ -16,7 +16,7 @@
    each, a minute apart, moved the ratio by a quarter).
    The same reports over PostgreSQL (`--pg-url`, skipped with `--no-postgres` or when the
    database is not reachable): two servers' shared sequencers over one schema, half the
-   clients on each, against raw inserts of the same leaves in the same batches. No target:
+   clients on each, against a raw binary COPY of the same leaves in the same batches. No target:
    it is the shared sequencer's ceiling, which docs/scale.md sets against intake rates.
 2. Inclusion and consistency proof latency on a store of 10^6 entries (p50, p99). Target
    p50 ≤ 1 ms.
@@ -226,8 +226,8 @@ def bench_append_postgres(alliance: Path, leaves: list[bytes], clients: int, pg_
     threads on each. The server holding the lease appends its own reports directly and the
     other server's through the intake table (its hand-off, the lease holder's read of the
     rows, the outcome each row leaves). Reports are pre-verified, as in `bench_append`.
-    Each round runs on a new schema and is followed by its floor: raw inserts of the same
-    leaves in the same batch sizes into a table stored as `entries` is, one durable
+    Each round runs on a new schema and is followed by its floor: the same leaves written
+    raw in the same batch sizes into a table stored as `entries` is, one durable
     transaction a batch. Median of the rounds, range beside it."""
     return _medians([_append_round_postgres(alliance, leaves, clients, pg_url) for _ in range(rounds)], ("ratio",))
 
@@ -513,7 +513,7 @@ def main() -> None:
         t.add_row(f"append reports over PostgreSQL, two servers' sequencers (the lease holder's own reports "
                   f"direct, the other's through the intake table), mean batch {postgres['mean_batch']:.0f}; "
                   f"medians of {postgres['rounds']:.0f} rounds", f"{postgres['append_per_s']:,.0f}/s",
-                  f"raw PostgreSQL inserts, same batches {postgres['raw_per_s']:,.0f}/s",
+                  f"raw PostgreSQL COPY, same batches {postgres['raw_per_s']:,.0f}/s",
                   f"{postgres['ratio']:.3f} [{postgres['ratio_min']:.2f}–{postgres['ratio_max']:.2f}]",
                   "— (the shared sequencer's ceiling)")
     elif postgres is not None:
