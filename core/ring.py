@@ -119,6 +119,8 @@ GENESIS_HASH_BYTES = 32
 
 _HEAD = 1 + 3 * XY_BYTES + 2 * SCALAR_BYTES  # version, I, t1, t2, z1, z2
 _BRANCH = XY_BYTES + 2 * SCALAR_BYTES  # A_j, c_j, w_j
+_LINK_TAG = slice(1, 1 + XY_BYTES)  # I, right after the version
+_COUPON = slice(_HEAD + 2, _HEAD + 2 + XY_BYTES)  # Cx, right after the branch count
 
 
 @functools.lru_cache(maxsize=4096)
@@ -456,21 +458,21 @@ class RingSignature:
         (framing checks and a compression from x and y): for callers that count reporters
         of signatures already verified."""
         cls._framed(data)
-        return _compressed(data[1: 1 + XY_BYTES])
+        return _compressed(data[_LINK_TAG])
 
     @classmethod
     def commitment_of(cls, data: bytes) -> bytes:
         """The coupon commitment Cx (compressed) of an encoded signature, without decoding
         the rest: what the ledger records so that a coupon is spent once."""
         cls._framed(data)
-        return _compressed(data[_HEAD + 2: _HEAD + 2 + XY_BYTES])
+        return _compressed(data[_COUPON])
 
     @classmethod
     def tags_of(cls, data: bytes) -> tuple[bytes, bytes]:
         """(`link_tag_of`, `commitment_of`) with one framing check: what the ledger's sequencer
         records of every report it appends."""
         cls._framed(data)
-        return _compressed(data[1: 1 + XY_BYTES]), _compressed(data[_HEAD + 2: _HEAD + 2 + XY_BYTES])
+        return _compressed(data[_LINK_TAG]), _compressed(data[_COUPON])
 
     @classmethod
     def from_bytes(cls, data: bytes) -> RingSignature:
