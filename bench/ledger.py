@@ -299,10 +299,12 @@ def _postgres_appends(alliance: Path, leaves: list[bytes], pg_url: str) -> dict[
     """`bench_append_postgres`, or why it was skipped (the database is not reachable)."""
     import psycopg
 
+    from server.postgres_connection import first_line
+
     try:
         psycopg.connect(pg_url, connect_timeout=3).close()
     except psycopg.OperationalError as exc:
-        return f"PostgreSQL is not reachable at {pg_url} ({str(exc).strip().splitlines()[0]}); give --pg-url"
+        return f"PostgreSQL is not reachable at {pg_url} ({first_line(exc)}); give --pg-url"
     return bench_append_postgres(alliance, leaves, 8, pg_url)
 
 
