@@ -19,7 +19,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -127,6 +127,14 @@ class Pending:
             self.future.set_exception(result)
 
 
+def refuse_waiting(calls: Iterable[Pending], error: CandorError) -> None:
+    """Answer `error` to each of `calls` not answered yet (a batch that failed part-way may
+    have answered some; `Pending.answer` itself raises on a second answer, which is a bug)."""
+    for p in calls:
+        if not p.future.done():
+            p.answer(error)
+
+
 class LocalSequencer:
     """One process appends: an in-process queue drained by one thread, up to MAX_BATCH
     entries a commit (group commit)."""
@@ -190,14 +198,10 @@ class LocalSequencer:
                 try:
                     self._commit(batch)
                 except CandorError as exc:
-                    for p in batch:
-                        if not p.future.done():
-                            p.answer(exc)
+                    refuse_waiting(batch, exc)
                 except Exception as exc:  # a bug or the database: fail the batch, keep serving
                     log.exception("sequencer batch failed")
-                    for p in batch:
-                        if not p.future.done():
-                            p.answer(Unavailable(f"append failed: {type(exc).__name__}"))
+                    refuse_waiting(batch, Unavailable(f"append failed: {type(exc).__name__}"))
             if stop:
                 break
         try:

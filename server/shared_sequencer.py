@@ -68,7 +68,7 @@ from api import wire
 from api.status import STATUS
 from core import errors
 from core.errors import CandorError, Conflict, Unavailable
-from server.sequencer import Pending, Sequenced
+from server.sequencer import Pending, Sequenced, refuse_waiting
 from server.storage import MAX_BATCH, AppendBatch
 
 if TYPE_CHECKING:
@@ -213,11 +213,9 @@ class SharedSequencer:
         self._threads.clear()
         with self._lock:
             left, self._waiting = self._waiting, {}
-        for waiter in left.values():
-            if not waiter.pending.future.done():
-                waiter.pending.answer(Unavailable(
-                    "this server shut down before the sequencer confirmed the append; ask GetReceipt "
-                    "on another server, or resend the same report id (ALREADY_EXISTS means it was appended)"))
+        refuse_waiting((waiter.pending for waiter in left.values()), Unavailable(
+            "this server shut down before the sequencer confirmed the append; ask GetReceipt "
+            "on another server, or resend the same report id (ALREADY_EXISTS means it was appended)"))
 
     def _refuse_unsent(self) -> None:
         """Answer the entries that were never queued with the database (the server stops)."""
@@ -379,11 +377,9 @@ class SharedSequencer:
             overdue = [(i, w) for i, w in self._waiting.items() if w.deadline <= now]
             for i, _ in overdue:
                 del self._waiting[i]
-        for _, waiter in overdue:
-            if not waiter.pending.future.done():
-                waiter.pending.answer(Unavailable(
-                    f"the database became unreachable before the append was confirmed ({exc}); the entry "
-                    f"expired unappended after {self.intake_timeout:g} s: resend it once the service is back"))
+        refuse_waiting((waiter.pending for _, waiter in overdue), Unavailable(
+            f"the database became unreachable before the append was confirmed ({exc}); the entry "
+            f"expired unappended after {self.intake_timeout:g} s: resend it once the service is back"))
 
     # -- sequencing (the lease holder) ------------------------------------------------------------
 
