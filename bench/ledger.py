@@ -501,12 +501,12 @@ def main() -> None:
         t.add_row(f"{label}, mean batch {a['mean_batch']:.0f}; medians of {a['rounds']:.0f} rounds, each beside "
                   "its floors (ratio range in brackets)", f"{a['append_per_s']:,.0f}/s",
                   f"raw SQLite FULL, same batches {a['raw_per_s']:,.0f}/s",
-                  f"{a['ratio']:.3f} [{a['ratio_min']:.2f}–{a['ratio_max']:.2f}]",
+                  f"{a['ratio']:.3f} [{a['ratio_min']:.3f}–{a['ratio_max']:.3f}]",
                   verdict(a["ratio"], APPEND_TARGET, batched))
         t.add_row(f"  same, against raw inserts with the store's {PAGE_SIZE // 1024} KiB pages",
                   f"{a['append_per_s']:,.0f}/s",
                   f"raw SQLite FULL, same batches and pages {a['raw_pages_per_s']:,.0f}/s",
-                  f"{a['ratio_pages']:.3f} [{a['ratio_pages_min']:.2f}–{a['ratio_pages_max']:.2f}]",
+                  f"{a['ratio_pages']:.3f} [{a['ratio_pages_min']:.3f}–{a['ratio_pages_max']:.3f}]",
                   verdict(a["ratio_pages"], APPEND_TARGET, batched))
         t.add_row("  same, against one raw durable insert per transaction", f"{a['append_per_s']:,.0f}/s",
                   f"raw SQLite FULL, 1 per commit {single:,.0f}/s", f"{a['append_per_s'] / single:.2f}",
@@ -516,7 +516,7 @@ def main() -> None:
                   f"direct, the other's through the intake table), mean batch {postgres['mean_batch']:.0f}; "
                   f"medians of {postgres['rounds']:.0f} rounds", f"{postgres['append_per_s']:,.0f}/s",
                   f"raw PostgreSQL COPY, same batches {postgres['raw_per_s']:,.0f}/s",
-                  f"{postgres['ratio']:.3f} [{postgres['ratio_min']:.2f}–{postgres['ratio_max']:.2f}]",
+                  f"{postgres['ratio']:.3f} [{postgres['ratio_min']:.3f}–{postgres['ratio_max']:.3f}]",
                   "— (the shared sequencer's ceiling)")
     elif postgres is not None:
         t.add_row("append reports over PostgreSQL", "—", "—", "—", f"skipped: {postgres}")
