@@ -488,12 +488,27 @@ class Verifier:
                 assert executor is not None
                 fut = executor.submit(verify_jobs, self._genesis(), [w.job.wire() for w in batch],
                                       [w.job.escrow for w in batch])
-            except Exception as exc:  # noqa: BLE001 - a broken pool: fail these, restart
+            except (OSError, RuntimeError) as exc:  # the pool cannot take work: no process could start, or it broke
+                log.error("the verification pool could not take a batch (%s: %s); the next batch starts a new pool",
+                          type(exc).__name__, exc)
+                self._drop_pool(executor)
+                self._done(batch, executor, None, Unavailable(
+                    "the report verifier could not start its workers; retry with the same report id"))
+                continue
+            except Exception as exc:  # noqa: BLE001 - a bug: these fail with it, the pool is kept
                 self._done(batch, executor, None, exc)
                 continue
             self.batches += 1
             self.items += len(batch)
             fut.add_done_callback(functools.partial(self._done_future, batch, executor))
+
+    def _drop_pool(self, executor: ProcessPoolExecutor | None) -> None:
+        """`executor` can take no more work: the next batch starts a new pool."""
+        with self._cond:
+            if self._executor is executor:  # not a pool started since
+                self._executor = None
+        if executor is not None:
+            executor.shutdown(wait=False)
 
     def _done_future(self, batch: list[_Waiting], executor: ProcessPoolExecutor,
                      fut: Future[list[BaseException | bytes | None]]) -> None:
@@ -509,11 +524,7 @@ class Verifier:
         if error is not None:
             if isinstance(error, BrokenProcessPool):
                 log.error("a verification worker died; the next batch starts a new pool")
-                with self._cond:
-                    if self._executor is executor:  # not a pool started since
-                        self._executor = None
-                if executor is not None:
-                    executor.shutdown(wait=False)
+                self._drop_pool(executor)
                 error = Unavailable("the report verifier restarted; retry with the same report id")
             elif not isinstance(error, CandorError):
                 log.error("verification batch failed", exc_info=error)

@@ -437,6 +437,32 @@ def test_a_dead_worker_is_replaced(operator: Any, alice: Member) -> None:
         pool.close()
 
 
+def test_a_pool_that_cannot_start_a_worker_says_retry_and_is_replaced(operator: Any, alice: Member,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """No worker process could start (fork refused: EAGAIN under a process limit): the batch
+    is told UNAVAILABLE, retry (not INTERNAL), and the next batch starts a new pool."""
+    real = intake.ProcessPoolExecutor
+    refusals = []
+
+    class Refusing(real):  # type: ignore[misc, valid-type]
+        def submit(self, *args: Any, **kwargs: Any) -> Any:
+            if not refusals:
+                refusals.append(self)
+                raise BlockingIOError(11, "Resource temporarily unavailable")
+            return super().submit(*args, **kwargs)
+
+    monkeypatch.setattr(intake, "ProcessPoolExecutor", Refusing)
+    pool = Verifier(operator.ledger, workers=1)
+    try:
+        leaf = alice.prepare_report(SUBJECT, "fake_traffic", 2, recent(), refresh=False)
+        with pytest.raises(errors.Unavailable, match="could not start its workers; retry"):
+            pool.verify_entry(leaf)
+        pool.verify_entry(leaf)  # a new pool
+        assert len(refusals) == 1 and pool.pids()
+    finally:
+        pool.close()
+
+
 def test_operator_stop_closes_the_pool(alliance_dir: Path, tmp_path: Path) -> None:
     from server.app import Settings, create_server
     from server.ceremony import bootstrap_entries
