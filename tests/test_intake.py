@@ -16,6 +16,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -441,10 +442,9 @@ def test_a_pool_that_cannot_start_a_worker_says_retry_and_is_replaced(operator: 
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """No worker process could start (fork refused: EAGAIN under a process limit): the batch
     is told UNAVAILABLE, retry (not INTERNAL), and the next batch starts a new pool."""
-    real = intake.ProcessPoolExecutor
-    refusals = []
+    refusals: list[ProcessPoolExecutor] = []
 
-    class Refusing(real):  # type: ignore[misc, valid-type]
+    class Refusing(ProcessPoolExecutor):
         def submit(self, *args: Any, **kwargs: Any) -> Any:
             if not refusals:
                 refusals.append(self)
