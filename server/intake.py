@@ -488,7 +488,10 @@ class Verifier:
                 assert executor is not None
                 fut = executor.submit(verify_jobs, self._genesis(), [w.job.wire() for w in batch],
                                       [w.job.escrow for w in batch])
-            except (OSError, RuntimeError) as exc:  # the pool cannot take work: no process could start, or it broke
+            except BrokenProcessPool as exc:  # a worker died since the last batch: `_done` says so
+                self._done(batch, executor, None, exc)
+                continue
+            except (OSError, RuntimeError) as exc:  # the pool cannot take work: no worker process could start
                 log.error("the verification pool could not take a batch (%s: %s); the next batch starts a new pool",
                           type(exc).__name__, exc)
                 self._drop_pool(executor)
