@@ -43,6 +43,7 @@ QUICK_ROWS = {
     (INTAKE, "ring verification, n=5, single", None),
     (INTAKE, "ring verification, n=20, single", None),
     (INTAKE, "ring verification, n=5, batch of 10, per report", None),
+    (INTAKE, "ring verification, n=20, batch of 10, per report", None),
     (INTAKE, "ring verification, n=5, batch of 10, per report, new subjects", None),
     (DECRYPT, "decryption share (with proof)", 2048),
     (DECRYPT, "decryption share verification", 2048),
