@@ -55,24 +55,31 @@ ring is every member of the alliance) it
        operator's TLS credentials (mTLS required), the same thread pool and the same
        message limits, and are driven by the same number of client threads with the same
        member certificates spread the same way. Nothing is added to the protos;
-   (b) work: the per-report primitive costs, measured in this process on the prepared
-       reports: ring signature verification over the n members, validity proof
-       verification (each alone and in a batch), and the durable append in the store under
-       test (SQLite: a single-row transaction with synchronous=FULL in WAL mode;
-       PostgreSQL: a single-row transaction in a scratch table of the bench schema; and the
-       same rows committed `batch` per transaction: the group-commit cost per entry). The
-       verification costs are measured before the runs and again after them, and averaged:
-       the box is shared, and a floor taken in a busier or quieter minute than the runs
-       moved the ratio of one and the same code from 0.52 to 0.89 within an hour.
-   The work floor is 1 / max((ring + validity) / cores, append): verification spread
-   perfectly over every core, the append pipelined beside it. The combined floor adds the
-   transport: 1 / max(1/transport + (ring + validity) / cores, append), i.e. the calls
-   and the crypto share the same cores (an approximation that holds when the transport
-   floor is CPU-bound; the machine's CPU use during each phase is printed to judge it); a
-   row's combined floor takes the transport floor of its own mode.
-   Neither floor includes what the real intake does besides those primitives (protobuf
-   decoding, the Merkle nodes and state updates, checkpoint signing, receipts, and over a
-   shared store the hand-off through the intake table).
+   (b) work: all the crypto of a report and its durable append. The crypto is the
+       verification workers' own function, `server.intake.verify_jobs` (the leaf decoded,
+       the escrow signature verified and the escrow sealed, the validity proofs and ring
+       signatures of the batch verified together), run in this process on the run's own
+       reports, per report (`floor_jobs`), in batches of as many reports as the mode can
+       have in flight: a client each in unary, a stream window each on streams, at most the
+       largest batch a server's verifier forms. It is measured right after each run: the
+       box is shared, and a floor taken in a busier or quieter minute than the runs moved the
+       ratio of one and the same code from 0.52 to 0.89 within an hour. The append is the
+       durable append in the store under test (SQLite: a single-row transaction with
+       synchronous=FULL in WAL mode; PostgreSQL: a single-row transaction in a scratch table
+       of the bench schema; and the same rows committed `batch` per transaction: the
+       group-commit cost per entry). The ring signature and validity proof verification
+       alone and in batches of `batch` are printed beside it, for comparison.
+   The work floor is 1 / max(job / cores, append): the crypto spread perfectly over every
+   core, the append pipelined beside it. The combined floor adds the transport:
+   1 / max(1/transport + job / cores, append), i.e. the calls and the crypto share the
+   same cores (an approximation that holds when the transport floor is CPU-bound; the
+   machine's CPU use during each phase is printed to judge it); a row's combined floor
+   takes the transport floor of its own mode.
+   Neither floor includes what the servers' main processes do beyond the transport
+   (protobuf decoding, the Merkle nodes and state updates, checkpoint signing, receipts,
+   and over a shared store the hand-off through the intake table), nor the clients' own
+   work, which share the cores. Each run's server CPU per report is printed split into
+   crypto (the job) and the rest.
 
 Verdicts, on each row (each mode and verifier setting) alike: PASS/MISS for >= 1,000
 reports/s at ring 20, for >= 70% of the row's combined floor, and for a server's peak RSS
@@ -955,8 +962,9 @@ def durable_commit_costs(store: StoreSpec | None, tmp: Path, leaves: Sequence[by
 
 def floor_work(alliance: Path, leaves: Sequence[bytes], batch: int, tmp: Path, samples: int,
                store: StoreSpec | None = None) -> dict[str, float]:
-    """Floor (b): per-report primitive costs on the prepared reports, in seconds; the durable
-    append in the kind of store under test (None: SQLite)."""
+    """Per-report primitive costs on the prepared reports, in seconds: ring signature and
+    validity proof verification (for comparison), and the durable append in the kind of store
+    under test (None: SQLite), which is floor (b)'s."""
     work = floor_verify(alliance, leaves, batch, samples)
     reps = max(3, samples // batch)
     t_commit_1, t_commit_b = durable_commit_costs(store, tmp, leaves, batch, samples, reps)
@@ -964,8 +972,8 @@ def floor_work(alliance: Path, leaves: Sequence[bytes], batch: int, tmp: Path, s
 
 
 def floor_verify(alliance: Path, leaves: Sequence[bytes], batch: int, samples: int) -> dict[str, float]:
-    """The verification part of floor (b): a report's validity proof and ring signature alone
-    and in batches of `batch`, in seconds per report."""
+    """A report's validity proof and ring signature verification alone and in batches of
+    `batch`, in seconds per report (printed beside floor (b), which takes `floor_jobs`)."""
     from api import wire
     from api.identity import Identity
     from core import entries as e
@@ -1005,9 +1013,56 @@ def floor_verify(alliance: Path, leaves: Sequence[bytes], batch: int, samples: i
     return {"validity": t_val, "ring": t_ring, "validity_batched": t_val_b, "ring_batched": t_ring_b}
 
 
-def floors_per_s(work: dict[str, float], transport_rate: float, cores: int) -> dict[str, float]:
-    verify = min(work["validity"] + work["ring"], work["validity_batched"] + work["ring_batched"])
-    append = min(work["commit_single"], work["commit_group"])
+def floor_jobs(alliance: Path, leaves: Sequence[bytes], batch: int, reps: int = 5) -> float:
+    """The verification part of floor (b) for one run, in seconds per report: the workers' own
+    function, `server.intake.verify_jobs`, in this process, over jobs of `batch` of the run's
+    reports built as the server builds them. That is all the crypto a report costs the
+    operator: its leaf decoded, its escrow signature verified and its escrow sealed (HPKE),
+    its validity proof and ring signature verified with the rest of the batch. A larger batch
+    pays less per report (one multi-scalar multiplication a batch), so `batch` is the most
+    the run's mode lets a server gather (`floor_batch`): the floor credits the server with
+    the best batching the load allows, whatever batches it formed."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from api import wire
+    from api.identity import Identity
+    from client.batch import register_alliance
+    from core import entries as e
+    from core import escrow
+    from server.ceremony import bootstrap_entries
+    from server.intake import EscrowRequest, verify_jobs
+
+    genesis_hash = register_alliance(Identity.load(alliance / "operator").genesis_leaf())
+    ring = tuple(s.entry.body.reporting_key
+                 for s in map(wire.signed_entry_from_bytes, bootstrap_entries(alliance / "operator"))
+                 if isinstance(s.entry.body, e.MemberAdmitted))  # in admission order, as the server holds it
+    name = member_names(len(ring))[0]
+    key = Identity.load(alliance / f"member-{name}").signing_key()
+    public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    jobs, escrows = [], []
+    for index, leaf in enumerate(leaves):
+        signed = wire.signed_entry_from_bytes(leaf)
+        body = signed.entry.body
+        assert isinstance(body, e.ReportCommitted)
+        jobs.append((leaf, ring, body.ring_change, index + 1, None))
+        escrows.append(EscrowRequest(name, public, key.sign(escrow.escrow_message(genesis_hash, signed.entry_bytes))))
+    batch = max(1, min(batch, len(jobs)))
+    starts = iter(range(10**9))
+
+    def one_batch() -> None:
+        at = next(starts) * batch % (len(jobs) - batch + 1)
+        outcomes = verify_jobs(genesis_hash, jobs[at:at + batch], escrows[at:at + batch])
+        if not all(isinstance(o, bytes) for o in outcomes):  # a sealed escrow each, or the floor is wrong
+            raise RuntimeError(f"the floor's own reports failed verification: {outcomes[:3]}")
+
+    for _ in range(2):  # warm the caches (member keys, link bases) as a running server has
+        one_batch()
+    return _median_time(one_batch, reps) / batch
+
+
+def floors_per_s(verify: float, append: float, transport_rate: float, cores: int) -> dict[str, float]:
+    """Floor (b), work, and the combined floor, in reports/s, from the seconds per report of
+    the verification (`floor_jobs`) and of the durable append, and the transport floor (a)."""
     work_rate = 1 / max(verify / cores, append)
     combined = 1 / max(1 / transport_rate + verify / cores, append) if transport_rate > 0 else 0.0
     return {"verify_s": verify, "append_s": append, "work_per_s": work_rate, "combined_per_s": combined}
@@ -1083,6 +1138,15 @@ def _sum_counters(servers: Sequence[ServerProcess]) -> tuple[int, ...]:
     return tuple(sum(column) for column in zip(*(srv.counters() for srv in servers)))
 
 
+def floor_batch(mode: str, s: BenchSettings) -> int:
+    """The verification batch floor (b) is measured at: as many reports as the mode can have
+    in flight (one a client in unary; a window a client on streams), up to the largest batch
+    a server's verifier forms."""
+    from server.intake import DEFAULT_MAX_BATCH
+
+    return min(s.clients if mode == "unary" else s.clients * s.stream_window, DEFAULT_MAX_BATCH)
+
+
 def bench_ring(members: int, s: BenchSettings, tmp: Path, say: Callable[[str], None]) -> dict[str, Any]:
     cores = os.cpu_count() or 1
     root = tmp / f"ring{members}"
@@ -1138,6 +1202,11 @@ def bench_ring(members: int, s: BenchSettings, tmp: Path, say: Callable[[str], N
             finally:
                 for srv in servers:
                     srv.stop()
+            # Verification dominates the floor, and the box's load moves: it is measured right
+            # after each run, at the largest batch the run's mode lets the servers gather.
+            job_batch = min(floor_batch(mode, s), len(leaves) - warm_n)
+            say(f"{label}: the workers' job per report (floor b), batches of {job_batch}")
+            verify_s = floor_jobs(alliance, leaves[warm_n:][:8 * job_batch], job_batch)
             if not first_leaves:
                 first_leaves = leaves[warm_n:]
             if not response_bytes.get(mode):
@@ -1148,18 +1217,13 @@ def bench_ring(members: int, s: BenchSettings, tmp: Path, say: Callable[[str], N
                          "mean_verify_batch": (vitems1 - vitems0) / max(1, vbatches1 - vbatches0),
                          **{f"cpu_ms_per_report_{k[:-2]}": v * 1000 / max(1, result.ok) for k, v in cpu.items()},
                          "memory_start": memory_start, "memory": memory,
-                         "receipts": check_receipts(alliance, warm.receipts + result.receipts)})
+                         "receipts": check_receipts(alliance, warm.receipts + result.receipts),
+                         "floor_batch": job_batch, "floor_verify_s": verify_s})
         store = spec.open()
         try:
             ledger_size = store.size()
         finally:
             store.close()
-    # The box is shared: its load moves during the runs. Verification dominates the combined
-    # floor, so it is measured again now and each primitive's floor is the mean of the two.
-    say(f"ring {members}: verification costs again (floor b), after the runs")
-    after = floor_verify(alliance, sample, batch, s.samples)
-    before = {k: work[k] for k in after}
-    work = {**work, **{k: (before[k] + after[k]) / 2 for k in before}}
     from api.v1 import governance_pb2 as gov
 
     request = gov.SubmitEntryRequest(signed_entry=first_leaves[0]).SerializeToString()
@@ -1167,9 +1231,10 @@ def bench_ring(members: int, s: BenchSettings, tmp: Path, say: Callable[[str], N
     transports = floor_transport(alliance, request, {mode: response_bytes.get(mode, 0) for mode in s.modes},
                                  s.clients, s.grpc_workers, min(s.seconds, 5.0),
                                  max(s.min_reports, 40_000 if s.seconds >= 5 else 400), s.servers, s.stream_window)
-    floors = {mode: floors_per_s(work, t.rate, cores) for mode, t in transports.items()}
+    append = min(work["commit_single"], work["commit_group"])
     for run in runs:
-        transport, fl = transports[run["mode"]], floors[run["mode"]]
+        transport = transports[run["mode"]]
+        fl = run["floor"] = floors_per_s(run["floor_verify_s"], append, transport.rate, cores)
         run["ratio_transport"] = run["per_s"] / transport.rate if transport.rate else float("nan")
         run["ratio_work"] = run["per_s"] / fl["work_per_s"]
         run["ratio_combined"] = run["per_s"] / fl["combined_per_s"] if fl["combined_per_s"] else float("nan")
@@ -1184,8 +1249,7 @@ def bench_ring(members: int, s: BenchSettings, tmp: Path, say: Callable[[str], N
             "request_bytes": len(request), "response_bytes": response_bytes, "store": s.store,
             "servers": s.servers, "prefill": loaded, "ledger_size": ledger_size, "prepare_per_s": prepare_per_s,
             "runs": runs, "floor_transport": {mode: t.summary() for mode, t in transports.items()},
-            "floor_work_s": work, "floor_verify_before_s": before, "floor_verify_after_s": after,
-            "floors": floors}
+            "floor_work_s": work}
 
 
 def run(s: BenchSettings, say: Callable[[str], None] = lambda _m: None) -> list[dict[str, Any]]:
@@ -1234,6 +1298,17 @@ def render_comparison(c: dict[str, Any], console: Any) -> None:
 # -- output ---------------------------------------------------------------------------------
 
 
+def _cpu_split(run: dict[str, Any], database: bool) -> str:
+    """A run's server CPU per report, by process and split into crypto (floor b's job, the
+    workers' function alone) and the rest."""
+    main, workers = run["cpu_ms_per_report_server_main"], run["cpu_ms_per_report_server_workers"]
+    crypto = run["floor_verify_s"] * 1e3
+    return (f"main {main:.2f} + verifiers {workers:.2f} = {main + workers:.2f} ms, of which crypto {crypto:.2f}"
+            f" and the rest {main + workers - crypto:.2f}"
+            + (f"; PostgreSQL {run['cpu_ms_per_report_database']:.2f} ms" if database else "")
+            + f" (clients {run['cpu_ms_per_report_clients']:.2f} ms)")
+
+
 def _servers_label(count: int) -> str:
     return f"{count} server" + ("s" if count != 1 else "")
 
@@ -1245,11 +1320,12 @@ def render(results: Sequence[dict[str, Any]], console: Any) -> None:
     t = Table(title=f"bench.intake ({setups}): verified, durably logged reports over gRPC + mTLS "
                     "(floors from this run)")
     for col in ("ring", "verify workers", "mode", "reports/s", "p50 / p99 ms", "batch: verify / seq.",
-                "floor (a) transport/s", "floor (b) work/s", "combined floor/s", "measured / combined", "verdict"):
+                "floor (a) transport/s", "floor (b) job ms @ batch", "floor (b) work/s", "combined floor/s",
+                "measured / combined", "verdict"):
         t.add_column(col, justify="right" if col not in ("mode", "verdict") else "left")
     for r in results:
         for run in r["runs"]:
-            fl, tr = r["floors"][run["mode"]], r["floor_transport"][run["mode"]]
+            fl, tr = run["floor"], r["floor_transport"][run["mode"]]
             verdicts = ["PASS" if run["pass_ratio"] else "MISS", f"≥{TARGET_RATIO:.0%} of floor"]
             if run["pass_rate"] is not None:
                 verdicts += [";", "PASS" if run["pass_rate"] else "MISS", f"≥{TARGET_RATE:,.0f}/s"]
@@ -1258,10 +1334,12 @@ def render(results: Sequence[dict[str, Any]], console: Any) -> None:
             t.add_row(str(r["ring"]), run["verify_workers"], run["mode"], f"{run['per_s']:,.0f}",
                       f"{run['p50_ms']:.1f} / {run['p99_ms']:.1f}",
                       f"{run['mean_verify_batch']:.1f} / {run['mean_sequencer_batch']:.1f}",
-                      f"{tr['per_s']:,.0f}", f"{fl['work_per_s']:,.0f}", f"{fl['combined_per_s']:,.0f}",
+                      f"{tr['per_s']:,.0f}", f"{run['floor_verify_s'] * 1e3:.3f} @ {run['floor_batch']}",
+                      f"{fl['work_per_s']:,.0f}", f"{fl['combined_per_s']:,.0f}",
                       f"{run['ratio_combined']:.2f}", " ".join(verdicts))
     console.print(t)
-    p = Table(title="per-report primitive costs (floor b), measured in this process")
+    p = Table(title="per-report primitive costs, measured in this process before the runs (the appends are "
+                    "floor b's; the verification columns are for comparison, floor b takes the workers' job)")
     appends = {r["store"] for r in results}
     for col in ("ring", "ring verify", "ring verify batched", "validity verify", "validity batched",
                 " / ".join("SQLite FULL" if a == "sqlite" else "PostgreSQL" for a in sorted(appends)) + " 1 row/txn",
@@ -1305,12 +1383,8 @@ def render(results: Sequence[dict[str, Any]], console: Any) -> None:
                       + ", ".join(f"{'receipt' if mode == 'unary' else 'stream result'} {size:,} B"
                                   for mode, size in r["response_bytes"].items())
                       + "; server CPU per report: "
-                      + ", ".join(f"workers={run['verify_workers']}, {run['mode']}: "
-                                  f"main {run['cpu_ms_per_report_server_main']:.1f} ms"
-                                  f" + verifiers {run['cpu_ms_per_report_server_workers']:.1f} ms"
-                                  f" (clients {run['cpu_ms_per_report_clients']:.1f} ms"
-                                  + (f", PostgreSQL {run['cpu_ms_per_report_database']:.1f} ms" if database else "")
-                                  + ")" for run in r["runs"])
+                      + ", ".join(f"workers={run['verify_workers']}, {run['mode']}: {_cpu_split(run, database)}"
+                                  for run in r["runs"])
                       + "[/dim]")
         for run in r["runs"]:
             rc = run["receipts"]
@@ -1341,14 +1415,17 @@ def render(results: Sequence[dict[str, Any]], console: Any) -> None:
         "receipt's size) to a do-nothing generic handler on as many separate server processes as operators, with "
         "the operator's mTLS credentials and thread pool, same client threads; for the stream rows, one stream "
         "per client thread to a do-nothing handler that answers each message with a real SubmitResult's size per "
-        "report in it, packed and windowed as the measured run. Floor (b): 1 / max((ring + "
-        "validity verify, batched if cheaper) / cores, durable append), the append being one durable commit per "
-        "row in the store under test (SQLite FULL, or PostgreSQL) or the group-commit cost per row, whichever is "
-        "cheaper; each verification cost is the mean of its measurements before and after the runs (the box's "
-        "load moves meanwhile). Combined: 1 / max(1/(a) + verify/cores, append), (a) of the row's mode: "
-        "transport and crypto share the cores. Neither "
-        "floor counts protobuf decoding, Merkle nodes, state updates, checkpoint signing, receipts or the "
-        "hand-off through a shared store's intake table, which the measured intake does. 'busy' is the whole "
+        "report in it, packed and windowed as the measured run. Floor (b): 1 / max(job / cores, "
+        "durable append), the job being the verification workers' own function (server.intake.verify_jobs: the "
+        "leaf decoded, the escrow signature verified and the escrow sealed, validity proofs and ring signatures "
+        "verified together) in this process, per report, in batches of as many reports as the row's mode can "
+        "have in flight (a client each in unary, a stream window each on streams, at most the verifier's largest "
+        "batch), measured right after the row's run; the append is one durable commit per row in the store "
+        "under test (SQLite FULL, or PostgreSQL) or the group-commit cost per row, whichever is cheaper. "
+        "Combined: 1 / max(1/(a) + job/cores, append), (a) of the row's mode: transport and crypto share the "
+        "cores. Neither floor counts the servers' main processes beyond the transport (protobuf decoding, "
+        "Merkle nodes, state updates, checkpoint signing, receipts, the hand-off through a shared store's "
+        "intake table) or the clients' own work, which share the cores too. 'busy' is the whole "
         "machine's CPU use (other users included) during floor (a) and each run. Memory: a server's main "
         "process and its helper processes (verification workers, fork server), read from /proc at the end of "
         "the load; the verdict is on the sum of their peaks.[/dim]")
