@@ -665,8 +665,31 @@ def _channel(identity_dir: Path, address: str) -> Any:
     return grpc.secure_channel(address, creds, options=[("grpc.max_receive_message_length", wire.MAX_RESPONSE_BYTES)])
 
 
+def escrow_signatures(alliance: Path, leaves: Sequence[bytes], clients: int) -> dict[str, dict[bytes, bytes]]:
+    """The escrow signature of each report leaf by each member that one of `clients` client
+    threads sends as (`run_clients`), made before the clock starts: signing is the member's
+    work, as preparing the report is. A report's escrow signature is by the member whose
+    channel sends it (the operator checks it against the mTLS identity; the ring hides who
+    prepared the report), and any client thread may send any report, so each of those
+    members signs them all."""
+    from api import wire
+    from api.identity import Identity
+    from core import escrow, merkle
+
+    genesis_hash = merkle.leaf_hash(Identity.load(alliance / "operator").genesis_leaf())
+    messages = {leaf: escrow.escrow_message(genesis_hash, wire.signed_entry_from_bytes(leaf, check_canonical=False)
+                                            .entry_bytes) for leaf in leaves}
+    names = member_names(len(list(alliance.glob("member-*"))))
+    out = {}
+    for name in {names[i % len(names)] for i in range(clients)}:
+        key = Identity.load(alliance / f"member-{name}").signing_key()
+        out[name] = {leaf: key.sign(message) for leaf, message in messages.items()}
+    return out
+
+
 def run_clients(alliance: Path, addresses: Sequence[str], requests: Sequence[bytes], clients: int,
-                seconds: float | None, method: str = "SubmitReport", window: int = 64) -> RunResult:
+                seconds: float | None, method: str = "SubmitReport", window: int = 64,
+                escrows: dict[str, dict[bytes, bytes]] | None = None) -> RunResult:
     """`clients` threads, each with its own mTLS channel as member i (round-robin over the
     members and `addresses`), send `requests` until they run out or `seconds` pass.
 
@@ -676,17 +699,19 @@ def run_clients(alliance: Path, addresses: Sequence[str], requests: Sequence[byt
     comes back (a refusal is an error of that report only); FLOOR_METHOD and
     FLOOR_STREAM_METHOD send each item as raw request bytes to the floor server, one call
     each or packed the same way on one stream per thread with the same window. A streamed
-    report's latency runs from handing its message to gRPC to receiving its result.
+    report's latency runs from handing its message to gRPC to receiving its result. The
+    reports' escrow signatures are `escrows` (`escrow_signatures`), made here before the
+    clock starts if not given.
     """
     import grpc
 
     from api import wire
-    from api.identity import Identity
     from api.v1 import governance_pb2 as gov
     from api.v1 import governance_pb2_grpc
-    from core import escrow, merkle
 
     names = member_names(len(list(alliance.glob("member-*"))))
+    if escrows is None and method in ("SubmitReport", "SubmitReports"):
+        escrows = escrow_signatures(alliance, requests, clients)
     work = deque(requests)
     lock = threading.Lock()
     latencies: list[float] = []
@@ -718,15 +743,11 @@ def run_clients(alliance: Path, addresses: Sequence[str], requests: Sequence[byt
         mine: list[float] = []
         if method in ("SubmitReport", "SubmitReports"):
             stub = governance_pb2_grpc.ReportingServiceStub(channel)
-            # The escrow signature is by the member this channel authenticates as (the
-            # operator checks it against the mTLS identity); the ring hides who prepared it.
-            member_key = Identity.load(alliance / f"member-{names[i % len(names)]}").signing_key()
-            genesis_hash = merkle.leaf_hash(Identity.load(alliance / "operator").genesis_leaf())
+            assert escrows is not None
+            signatures = escrows[names[i % len(names)]]
 
             def request(item: bytes) -> Any:  # what SubmitReport takes
-                entry_bytes = wire.signed_entry_from_bytes(item, check_canonical=False).entry_bytes
-                return gov.SubmitEntryRequest(signed_entry=item, escrow_signature=member_key.sign(
-                    escrow.escrow_message(genesis_hash, entry_bytes)))
+                return gov.SubmitEntryRequest(signed_entry=item, escrow_signature=signatures[item])
 
             def encode(item: bytes) -> bytes:  # each report of a SubmitReports message
                 return request(item).SerializeToString()  # type: ignore[no-any-return]
@@ -1192,10 +1213,11 @@ def bench_ring(members: int, s: BenchSettings, tmp: Path, say: Callable[[str], N
                 memory_start = [server_memory(srv) for srv in servers]
                 say(f"{label}: {s.clients} clients sending {n} reports")
                 warm = run_clients(alliance, addresses, leaves[:warm_n], s.clients, None, method, s.stream_window)
+                escrows = escrow_signatures(alliance, leaves[warm_n:], s.clients)  # before the CPU count
                 batches0, appended0, vbatches0, vitems0 = _sum_counters(servers)
                 cpu0 = _proc_cpu()
                 result = run_clients(alliance, addresses, leaves[warm_n:], s.clients, s.seconds, method,
-                                     s.stream_window)
+                                     s.stream_window, escrows)
                 cpu = cpu_split(cpu0, _proc_cpu(), [srv.pid for srv in servers])
                 batches1, appended1, vbatches1, vitems1 = _sum_counters(servers)
                 memory = [server_memory(srv) for srv in servers]  # at the end of the load, still running
