@@ -1002,15 +1002,11 @@ def floor_verify(alliance: Path, leaves: Sequence[bytes], batch: int, samples: i
     from core.group import default_group
     from core.proofs import ReportStatement, ValidityProof, batch_verify_validity, verify_validity
     from core.ring import RingSignature, batch_ring_verify, ring_context, ring_verify
-    from server.ceremony import bootstrap_entries
 
     genesis = Identity.load(alliance / "operator").genesis_leaf()
     ally = alliance_of(wire.signed_entry_from_bytes(genesis), merkle.leaf_hash(genesis))
     gens, group = ally.generators, default_group()
-    # The ring, in admission order, as the server holds it.
-    ring = [s.entry.body.reporting_key
-            for s in map(wire.signed_entry_from_bytes, bootstrap_entries(alliance / "operator"))
-            if isinstance(s.entry.body, e.MemberAdmitted)]
+    ring = ring_keys(alliance)
     validity, rings = [], []
     for leaf in leaves[:max(samples, batch)]:
         signed = wire.signed_entry_from_bytes(leaf)
@@ -1019,7 +1015,7 @@ def floor_verify(alliance: Path, leaves: Sequence[bytes], batch: int, samples: i
         validity.append((ReportStatement(ally.genesis_hash, body.report_id, body.subject_tag, body.category,
                                          body.incident_date, body.commitment),
                          ValidityProof.from_bytes(body.validity_proof)))
-        context = ring_context(ally.genesis_hash, body.ring_change, tuple(ring))  # the ring the server holds
+        context = ring_context(ally.genesis_hash, body.ring_change, ring)  # the ring the server holds
         sig = RingSignature.from_bytes(signed.ring_signature)
         rings.append((context, body.subject_tag, signed.signed_message(), sig))
     for v, r in zip(validity, rings):  # warm the caches (member keys, link bases) as a running server has
@@ -1032,6 +1028,17 @@ def floor_verify(alliance: Path, leaves: Sequence[bytes], batch: int, samples: i
     t_val_b = _median_time(lambda: batch_verify_validity(gens, validity[:batch]), reps) / batch
     t_ring_b = _median_time(lambda: batch_ring_verify(group, rings[:batch]), reps) / batch
     return {"validity": t_val, "ring": t_ring, "validity_batched": t_val_b, "ring_batched": t_ring_b}
+
+
+def ring_keys(alliance: Path) -> tuple[bytes, ...]:
+    """The members' reporting keys in admission order: the ring as the server holds it."""
+    from api import wire
+    from core import entries as e
+    from server.ceremony import bootstrap_entries
+
+    return tuple(s.entry.body.reporting_key
+                 for s in map(wire.signed_entry_from_bytes, bootstrap_entries(alliance / "operator"))
+                 if isinstance(s.entry.body, e.MemberAdmitted))
 
 
 def floor_jobs(alliance: Path, leaves: Sequence[bytes], batch: int, reps: int = 5) -> float:
@@ -1049,24 +1056,19 @@ def floor_jobs(alliance: Path, leaves: Sequence[bytes], batch: int, reps: int = 
     from api.identity import Identity
     from client.batch import register_alliance
     from core import entries as e
-    from core import escrow
-    from server.ceremony import bootstrap_entries
     from server.intake import EscrowRequest, verify_jobs
 
     genesis_hash = register_alliance(Identity.load(alliance / "operator").genesis_leaf())
-    ring = tuple(s.entry.body.reporting_key
-                 for s in map(wire.signed_entry_from_bytes, bootstrap_entries(alliance / "operator"))
-                 if isinstance(s.entry.body, e.MemberAdmitted))  # in admission order, as the server holds it
-    name = member_names(len(ring))[0]
-    key = Identity.load(alliance / f"member-{name}").signing_key()
-    public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    ring = ring_keys(alliance)
+    [(name, signatures)] = escrow_signatures(alliance, leaves, 1).items()  # as one client's member
+    public = Identity.load(alliance / f"member-{name}").signing_key().public_key().public_bytes(
+        Encoding.Raw, PublicFormat.Raw)
     jobs, escrows = [], []
     for index, leaf in enumerate(leaves):
-        signed = wire.signed_entry_from_bytes(leaf)
-        body = signed.entry.body
+        body = wire.signed_entry_from_bytes(leaf).entry.body
         assert isinstance(body, e.ReportCommitted)
         jobs.append((leaf, ring, body.ring_change, index + 1, None))
-        escrows.append(EscrowRequest(name, public, key.sign(escrow.escrow_message(genesis_hash, signed.entry_bytes))))
+        escrows.append(EscrowRequest(name, public, signatures[leaf]))
     batch = max(1, min(batch, len(jobs)))
     starts = iter(range(10**9))
 
