@@ -516,6 +516,21 @@ def test_a_worker_outlives_no_killed_server() -> None:
             worker.kill()
 
 
+def test_bench_intake_steady_rate_leaves_out_filling_and_draining() -> None:
+    """The verdicts' rate counts the answers between the tenth and the ninetieth percentile of
+    their times, so a slow start and a slow end do not move it; short runs fall back to the
+    whole run's rate."""
+    from bench.intake import RunResult
+
+    start, middle, end = [i * 0.01 for i in range(10)], [0.1 + i * 0.001 for i in range(80)], \
+        [0.2 + i * 0.01 for i in range(10)]
+    run = RunResult(100, 100, {}, 0.3, [1.0] * 100, 0.5, answered_at=start + middle + end)
+    assert run.rate == pytest.approx(100 / 0.3)
+    assert run.steady_rate == pytest.approx(1000.0)  # the middle's 1 ms apart
+    few = RunResult(10, 10, {}, 2.0, [1.0] * 10, 0.5, answered_at=[i * 0.1 for i in range(10)])
+    assert few.steady_rate == few.rate == 5.0
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("store, servers", [("sqlite", 1), ("postgresql", 2)])
 def test_bench_intake_quick_smoke(store: str, servers: int) -> None:
@@ -556,8 +571,8 @@ def test_bench_intake_quick_smoke(store: str, servers: int) -> None:
         # Floor (b)'s crypto is the workers' own job, at the batch the mode can have in flight.
         assert 0 < run["floor_batch"] <= bench.floor_batch(mode, settings)
         assert floors["verify_s"] == run["floor_verify_s"] > 0
-        assert 0 < floors["combined_per_s"] <= min(floors["work_per_s"], transport["per_s"])
-        assert run["ratio_combined"] == run["per_s"] / floors["combined_per_s"]
+        assert 0 < floors["combined_per_s"] <= min(floors["work_per_s"], transport["steady_per_s"])
+        assert run["ratio_combined"] == run["steady_per_s"] / floors["combined_per_s"]
         assert run["pass_ratio"] == (run["ratio_combined"] >= bench.TARGET_RATIO)
         # The bulk load sits between the bootstrap entries and the submitted reports, and the
         # receipts' proofs (streamed ones too) were built over it.
@@ -591,7 +606,7 @@ def test_bench_intake_compares_the_stores_in_alternating_rounds(monkeypatch: pyt
 
     def fake_run(s: bench.BenchSettings, say: object = None) -> list[dict[str, object]]:
         calls.append((s.store, s.servers))
-        return [{"runs": [{"ratio_combined": next(ratios), "per_s": 1000.0}]}]
+        return [{"runs": [{"ratio_combined": next(ratios), "steady_per_s": 1000.0}]}]
 
     monkeypatch.setattr(bench, "run", fake_run)
     settings = bench.BenchSettings(rings=(20,), modes=("stream",))
