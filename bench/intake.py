@@ -652,7 +652,8 @@ class RunResult:
     @property
     def steady_rate(self) -> float:
         """Answers per second between the tenth and the ninetieth percentile of the answers'
-        times: the run without its filling and draining."""
+        times: the run without its filling and draining. A run of fewer than 50 answers has
+        no steady part worth the name: its whole rate."""
         t, n = self.answered_at, len(self.answered_at)
         lo, hi = n // 10, n - 1 - n // 10
         return (hi - lo) / (t[hi] - t[lo]) if n >= 50 and t[hi] > t[lo] else self.rate
