@@ -90,7 +90,10 @@ serving without pause does not; the whole run's rate is printed beside it.
 
 Verdicts, on each row (each mode and verifier setting) alike: PASS/MISS for >= 1,000
 reports/s at ring 20, for >= 70% of the row's combined floor, and for a server's peak RSS
-(its main process plus its helpers) <= 500 MB. `--compare-stores ROUNDS` (one ring, one
+(its main process plus its helpers) <= 500 MB. `--rounds N` measures each row N times,
+each with fresh servers, reports and floor (b), and judges the first two targets on the
+medians (`round_medians`): runs a minute apart on this shared box differ by more than the
+margin the ratio target leaves. `--compare-stores ROUNDS` (one ring, one
 mode) judges the last target, PostgreSQL with two servers at least SQLite's ratio: it runs
 ROUNDS alternating rounds of SQLite with one server and PostgreSQL with two, and compares
 the two stores' median ratios (`compare_stores`).
@@ -1138,6 +1141,7 @@ class BenchSettings:
     modes: tuple[str, ...] = MODES  # a run of each per verify-workers setting, in this order
     stream_window: int = DEFAULT_STREAM_WINDOW  # unanswered reports per client stream
     subjects: int = SUBJECTS  # anchors the reports are about, drawn at random
+    rounds: int = 1  # measured runs of each setup; the verdicts take their medians
 
     def __post_init__(self) -> None:
         from core.errors import InvalidInput
@@ -1158,6 +1162,8 @@ class BenchSettings:
                                "each named once")
         if self.stream_window < 1:
             raise InvalidInput(f"--stream-window is {self.stream_window}; a stream needs at least 1 report in flight")
+        if self.rounds < 1:
+            raise InvalidInput(f"--rounds is {self.rounds}; measure each setup at least once")
 
     @classmethod
     def quick_run(cls) -> BenchSettings:
@@ -1202,7 +1208,8 @@ def bench_ring(members: int, s: BenchSettings, tmp: Path, say: Callable[[str], N
     alliance = make_alliance(root / "alliance", members)
     operator = alliance / "operator"
     warm_n, batch = 2 * s.clients, min(16, s.clients)
-    setups = [(workers, mode) for workers in s.verify_workers for mode in s.modes]  # one measured run each
+    setups = [(workers, mode) for _round in range(s.rounds)
+              for workers in s.verify_workers for mode in s.modes]  # one measured run each
     with fresh_store(s.store, root / "store", s.pg_url) as spec:
         say(f"ring {members}: starting the preparation operator")
         prep = start_servers(ServerConfig(str(operator), str(root / "prepare.db"), 0, s.checkpoint_ms,
@@ -1260,7 +1267,8 @@ def bench_ring(members: int, s: BenchSettings, tmp: Path, say: Callable[[str], N
                 first_leaves = leaves[warm_n:]
             if not response_bytes.get(mode):
                 response_bytes[mode] = warm.response_bytes or result.response_bytes
-            runs.append({"verify_workers": _label(workers, s.servers, cores), "mode": mode, **result.summary(),
+            runs.append({"verify_workers": _label(workers, s.servers, cores), "mode": mode,
+                         "round": j // (len(setups) // s.rounds) + 1, **result.summary(),
                          "warm_errors": warm.errors,
                          "mean_sequencer_batch": (appended1 - appended0) / max(1, batches1 - batches0),
                          "mean_verify_batch": (vitems1 - vitems0) / max(1, vbatches1 - vbatches0),
@@ -1298,8 +1306,25 @@ def bench_ring(members: int, s: BenchSettings, tmp: Path, say: Callable[[str], N
             "modes": list(s.modes),
             "request_bytes": len(request), "response_bytes": response_bytes, "store": s.store,
             "servers": s.servers, "prefill": loaded, "ledger_size": ledger_size, "prepare_per_s": prepare_per_s,
-            "runs": runs, "floor_transport": {mode: t.summary() for mode, t in transports.items()},
-            "floor_work_s": work}
+            "runs": runs, "medians": round_medians(runs, members), "rounds": s.rounds,
+            "floor_transport": {mode: t.summary() for mode, t in transports.items()}, "floor_work_s": work}
+
+
+def round_medians(runs: Sequence[dict[str, Any]], members: int) -> list[dict[str, Any]]:
+    """For each setup (verify workers, mode) measured in several rounds, the medians of its
+    runs' steady rates and ratios, and the verdicts on them: one run a minute apart from
+    another moves by more than the margins the targets leave on this shared box."""
+    setups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for run in runs:
+        setups.setdefault((run["verify_workers"], run["mode"]), []).append(run)
+    out = []
+    for (workers, mode), measured in setups.items():
+        ratio = statistics.median(run["ratio_combined"] for run in measured)
+        rate = statistics.median(run["steady_per_s"] for run in measured)
+        out.append({"verify_workers": workers, "mode": mode, "rounds": len(measured), "ratio_combined": ratio,
+                    "steady_per_s": rate, "pass_ratio": ratio >= TARGET_RATIO,
+                    "pass_rate": rate >= TARGET_RATE if members == TARGET_RING else None})
+    return out
 
 
 def run(s: BenchSettings, say: Callable[[str], None] = lambda _m: None) -> list[dict[str, Any]]:
@@ -1363,6 +1388,14 @@ def _servers_label(count: int) -> str:
     return f"{count} server" + ("s" if count != 1 else "")
 
 
+def _verdicts(x: dict[str, Any]) -> list[str]:
+    """The intake targets' verdicts on a run or on a setup's medians."""
+    verdicts = ["PASS" if x["pass_ratio"] else "MISS", f"≥{TARGET_RATIO:.0%} of floor"]
+    if x["pass_rate"] is not None:
+        verdicts += [";", "PASS" if x["pass_rate"] else "MISS", f"≥{TARGET_RATE:,.0f}/s"]
+    return verdicts
+
+
 def render(results: Sequence[dict[str, Any]], console: Any) -> None:
     from rich.table import Table
 
@@ -1377,9 +1410,7 @@ def render(results: Sequence[dict[str, Any]], console: Any) -> None:
     for r in results:
         for run in r["runs"]:
             fl, tr = run["floor"], r["floor_transport"][run["mode"]]
-            verdicts = ["PASS" if run["pass_ratio"] else "MISS", f"≥{TARGET_RATIO:.0%} of floor"]
-            if run["pass_rate"] is not None:
-                verdicts += [";", "PASS" if run["pass_rate"] else "MISS", f"≥{TARGET_RATE:,.0f}/s"]
+            verdicts = _verdicts(run)
             if run["errors"]:
                 verdicts.append(f"({sum(run['errors'].values())} errors)")
             t.add_row(str(r["ring"]), run["verify_workers"], run["mode"],
@@ -1390,6 +1421,16 @@ def render(results: Sequence[dict[str, Any]], console: Any) -> None:
                       f"{fl['work_per_s']:,.0f}", f"{fl['combined_per_s']:,.0f}",
                       f"{run['ratio_combined']:.2f}", " ".join(verdicts))
     console.print(t)
+    if any(r["rounds"] > 1 for r in results):
+        med = Table(title="medians over the rounds: the verdicts that count (each run's own is above)")
+        for col in ("ring", "verify workers", "mode", "rounds", "reports/s, steady", "measured / combined",
+                    "verdict"):
+            med.add_column(col, justify="left" if col in ("mode", "verdict") else "right")
+        for r in results:
+            for m in r["medians"]:
+                med.add_row(str(r["ring"]), m["verify_workers"], m["mode"], str(m["rounds"]),
+                            f"{m['steady_per_s']:,.0f}", f"{m['ratio_combined']:.3f}", " ".join(_verdicts(m)))
+        console.print(med)
     p = Table(title="per-report primitive costs, measured in this process before the runs (the appends are "
                     "floor b's; the verification columns are for comparison, floor b takes the workers' job)")
     appends = {r["store"] for r in results}
@@ -1525,6 +1566,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="instead of one run: ROUNDS alternating rounds over SQLite with one server and "
                              "PostgreSQL with two, and whether PostgreSQL's median ratio reaches SQLite's "
                              "(one --ring, one --mode; --store and --servers are ignored)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measured runs of each ring, mode and verifier setting, each with fresh servers and "
+                             "reports; the verdicts take the medians (default 1)")
     parser.add_argument("--quick", action="store_true", help="tiny counts, ring 5 only, every --mode (a smoke run)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
@@ -1538,12 +1582,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error("--stream-window must be at least 1")
     if args.compare_stores < 0:
         parser.error("--compare-stores must be a number of rounds, at least 1")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    if args.compare_stores and args.rounds != 1:
+        parser.error("--compare-stores runs rounds of its own: give its number of rounds there, not --rounds")
     if args.compare_stores and (len(args.ring.split(",")) != 1 or len(modes) != 1 or len(workers) != 1):
         parser.error("--compare-stores takes one --ring, one --mode and one --verify-workers setting, "
                      "e.g. --ring 20 --mode stream")
     common: dict[str, Any] = {"verify_workers": workers, "store": args.store, "servers": args.servers,
                               "pg_url": args.pg_url, "modes": modes, "stream_window": args.stream_window,
-                              "subjects": args.subjects}
+                              "subjects": args.subjects, "rounds": args.rounds}
     if args.rss_entries is not None:
         common["rss_entries"] = args.rss_entries
     if args.quick:

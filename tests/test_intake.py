@@ -531,6 +531,26 @@ def test_bench_intake_steady_rate_leaves_out_filling_and_draining() -> None:
     assert few.steady_rate == few.rate == 5.0
 
 
+def test_bench_intake_judges_the_medians_of_its_rounds() -> None:
+    """`--rounds N`: each setup's verdicts are on the medians of its runs, not on any one run."""
+    from bench.intake import BenchSettings, round_medians
+
+    def measured(mode: str, ratio: float, rate: float) -> dict[str, object]:
+        return {"verify_workers": "auto", "mode": mode, "ratio_combined": ratio, "steady_per_s": rate}
+
+    runs = [measured("unary", 0.30, 300.0), measured("stream", 0.72, 1500.0),
+            measured("unary", 0.40, 320.0), measured("stream", 0.65, 990.0),
+            measured("unary", 0.35, 310.0), measured("stream", 0.71, 1400.0)]
+    unary, stream = round_medians(runs, 20)
+    assert (unary["mode"], unary["rounds"], unary["ratio_combined"], unary["steady_per_s"]) == \
+        ("unary", 3, 0.35, 310.0)
+    assert (stream["ratio_combined"], stream["steady_per_s"]) == (0.71, 1400.0)
+    assert stream["pass_ratio"] and stream["pass_rate"] and not unary["pass_ratio"] and not unary["pass_rate"]
+    assert round_medians(runs, 5)[1]["pass_rate"] is None  # the rate target is for a ring of 20
+    with pytest.raises(errors.InvalidInput, match="--rounds"):
+        BenchSettings(rounds=0)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("store, servers", [("sqlite", 1), ("postgresql", 2)])
 def test_bench_intake_quick_smoke(store: str, servers: int) -> None:
@@ -582,6 +602,10 @@ def test_bench_intake_quick_smoke(store: str, servers: int) -> None:
         assert len(run["memory"]) == len(run["memory_start"]) == servers
         assert all(m["peak_mb"] >= m["rss_mb"] > 0 for m in run["memory"])
         assert run["pass_rss"] is None  # the memory target is for 10^6 entries
+        assert run["round"] == 1
+    # One round: each setup's medians are its one run's figures.
+    assert r["rounds"] == 1 and [(m["mode"], m["rounds"], m["ratio_combined"]) for m in r["medians"]] == \
+        [(run["mode"], 1, run["ratio_combined"]) for run in r["runs"]]
     warm = 2 * settings.clients  # each run warms up with as many reports
     assert r["ledger_size"] == loaded["size"] + sum(warm + run["ok"] for run in r["runs"])
     console = Console(file=io.StringIO(), width=220)
