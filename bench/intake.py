@@ -1208,7 +1208,7 @@ def bench_ring(members: int, s: BenchSettings, tmp: Path, say: Callable[[str], N
     alliance = make_alliance(root / "alliance", members)
     operator = alliance / "operator"
     warm_n, batch = 2 * s.clients, min(16, s.clients)
-    setups = [(workers, mode) for _round in range(s.rounds)
+    setups = [(rnd, workers, mode) for rnd in range(1, s.rounds + 1)
               for workers in s.verify_workers for mode in s.modes]  # one measured run each
     with fresh_store(s.store, root / "store", s.pg_url) as spec:
         say(f"ring {members}: starting the preparation operator")
@@ -1234,7 +1234,7 @@ def bench_ring(members: int, s: BenchSettings, tmp: Path, say: Callable[[str], N
         runs: list[dict[str, Any]] = []
         first_leaves: list[bytes] = []
         response_bytes: dict[str, int] = {}  # mode -> the size of its first real response
-        for j, (workers, mode) in enumerate(setups):
+        for j, (rnd, workers, mode) in enumerate(setups):
             leaves = prepared[j * (n + warm_n):(j + 1) * (n + warm_n)]
             method = "SubmitReports" if mode == "stream" else "SubmitReport"
             cfg = ServerConfig(str(operator), spec.url, _per_server(workers, s.servers, cores), s.checkpoint_ms,
@@ -1268,7 +1268,7 @@ def bench_ring(members: int, s: BenchSettings, tmp: Path, say: Callable[[str], N
             if not response_bytes.get(mode):
                 response_bytes[mode] = warm.response_bytes or result.response_bytes
             runs.append({"verify_workers": _label(workers, s.servers, cores), "mode": mode,
-                         "round": j // (len(setups) // s.rounds) + 1, **result.summary(),
+                         "round": rnd, **result.summary(),
                          "warm_errors": warm.errors,
                          "mean_sequencer_batch": (appended1 - appended0) / max(1, batches1 - batches0),
                          "mean_verify_batch": (vitems1 - vitems0) / max(1, vbatches1 - vbatches0),
