@@ -225,7 +225,9 @@ def signed_entry_from_bytes(data: bytes, *, check_canonical: bool = True) -> e.S
     """Decode a leaf. Rejects oversized, malformed and non-canonical encodings.
 
     `check_canonical=False` skips re-encoding to compare, for leaves already proven to be
-    in a cosigned tree (they were checked when appended); nothing else is relaxed."""
+    in a cosigned tree (they were checked when appended), or decoded again with the check
+    before anything is stored (the intake's first reading, `server.reporting.admit_entry`);
+    nothing else is relaxed."""
     if len(data) > MAX_ENTRY_BYTES:
         raise InvalidInput(f"entry is {len(data)} bytes, at most {MAX_ENTRY_BYTES} allowed")
     msg = pb.SignedEntry()

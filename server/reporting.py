@@ -37,7 +37,6 @@ from google.protobuf.message import DecodeError
 from api import wire
 from api.status import status_for
 from api.v1 import governance_pb2 as gov
-from api.v1 import ledger_pb2 as lg
 from core import entries as e
 from core.errors import InvalidInput, ResourceExhausted, Unavailable
 from server.intake import EscrowRequest, Verifier, escrow_request, with_escrow
@@ -56,14 +55,18 @@ IDLE_SECONDS = 30.0
 (UNAVAILABLE): an idle stream would otherwise hold a server thread for ever."""
 
 
-def receipt_to_proto(r: Receipt) -> gov.Receipt:
-    return gov.Receipt(
-        index=r.index,
-        checkpoint=lg.CheckpointResponse(note=r.checkpoint_note, size=r.checkpoint_size),
-        inclusion_proof=list(r.inclusion_proof),
-        leaf_hash=r.leaf_hash,
-        leaf=r.leaf,
-    )
+def receipt_to_proto(r: Receipt, into: gov.Receipt | None = None) -> gov.Receipt:
+    """`r` as a Receipt message: written into `into` (a field of a message being built, such as
+    a stream result's, so that a receipt and its 2-5 KB leaf are not copied into it again) or
+    into a new one."""
+    out = gov.Receipt() if into is None else into
+    out.index = r.index
+    out.checkpoint.note = r.checkpoint_note
+    out.checkpoint.size = r.checkpoint_size
+    out.inclusion_proof.extend(r.inclusion_proof)
+    out.leaf_hash = r.leaf_hash
+    out.leaf = r.leaf
+    return out
 
 
 def admit_entry(ledger: Ledger, member: str, request: gov.SubmitEntryRequest,
@@ -72,8 +75,14 @@ def admit_entry(ledger: Ledger, member: str, request: gov.SubmitEntryRequest,
     """The leaf to verify for `request` from `member` (authenticated over mTLS), decoded once
     and passed on as (bytes, object), with a report's escrow request: its cheap checks are
     made here, before any expensive crypto; its signature is verified and the escrow sealed
-    by the verification worker, beside the report's proofs (`Verifier.verify_later`)."""
-    submitted = wire.signed_entry_from_bytes(request.signed_entry)
+    by the verification worker, beside the report's proofs (`Verifier.verify_later`).
+
+    The leaf's canonical encoding is checked there too, not here: the worker decodes the
+    bytes again with every check of `api.wire` before anything else (`client.batch.decode_job`)
+    and refuses a non-canonical leaf whole, so nothing this process reads from it before
+    then (the kind, the escrow's absence, the ring change) can let one be appended, and
+    the re-encoding is paid once a report."""
+    submitted = wire.signed_entry_from_bytes(request.signed_entry, check_canonical=False)
     if not isinstance(submitted.entry.body, kind):
         raise InvalidInput(f"this call takes a {kind.__name__} entry, not {submitted.entry.kind}")
     if kind is e.ReportCommitted:
@@ -131,10 +140,11 @@ def wait_appended(ledger: Ledger, appended: Future[int], leaf: bytes) -> gov.Rec
     return receipt_to_proto(ledger.receipt(_appended(appended), leaf=leaf))
 
 
-def wait_report(ledger: Ledger, appended: Future[tuple[int, bytes]]) -> gov.Receipt:
-    """The receipt once `appended` (from `append_later`) resolves."""
+def wait_report(ledger: Ledger, appended: Future[tuple[int, bytes]], into: gov.Receipt | None = None) -> gov.Receipt:
+    """The receipt once `appended` (from `append_later`) resolves (written into `into`, as
+    `receipt_to_proto` does)."""
     index, leaf = _appended(appended)
-    return receipt_to_proto(ledger.receipt(index, leaf=leaf))
+    return receipt_to_proto(ledger.receipt(index, leaf=leaf), into)
 
 
 def _refused(error: BaseException) -> gov.Refusal:
@@ -205,16 +215,17 @@ def serve_stream(ledger: Ledger, verifier: Verifier, member: str, requests: Iter
         finally:
             pending.put(None)
 
-    def answered(item: tuple[int, Future[tuple[int, bytes]]]) -> gov.SubmitResult:
+    def answered(item: tuple[int, Future[tuple[int, bytes]]], result: gov.SubmitResult) -> None:
+        """Write the outcome of `item` into `result`, a new result of the message being built."""
         position, appended = item
+        result.position = position
         try:
-            result = gov.SubmitResult(position=position, receipt=wait_report(ledger, appended))
+            wait_report(ledger, appended, result.receipt)
         except Exception as exc:  # noqa: BLE001 - refused or failed: this report's answer
-            result = gov.SubmitResult(position=position, refusal=_refused(exc))
+            result.refusal.CopyFrom(_refused(exc))  # one of: whatever of a receipt was written goes
         ledger.metrics.reports.inc(method="SubmitReports",
                                    status=result.refusal.code if result.HasField("refusal") else "OK")
         room.release()
-        return result
 
     readers.submit(read)  # pooled threads: each keeps its store connection for the next stream
     try:
@@ -231,9 +242,10 @@ def serve_stream(ledger: Ledger, verifier: Verifier, member: str, requests: Iter
                                       "open a new stream to send more") from None
                 if carry is None:
                     break
-            results = [answered(carry)]
+            response = gov.SubmitReportsResponse()
+            answered(carry, response.results.add())
             carry = None
-            while len(results) < wire.REPORTS_PER_MESSAGE:  # every outcome already decided goes along
+            while len(response.results) < wire.REPORTS_PER_MESSAGE:  # every outcome already decided goes along
                 try:
                     later = pending.get_nowait()
                 except queue.Empty:
@@ -244,8 +256,8 @@ def serve_stream(ledger: Ledger, verifier: Verifier, member: str, requests: Iter
                 if not later[1].done():
                     carry = later
                     break
-                results.append(answered(later))
-            yield gov.SubmitReportsResponse(results=results)
+                answered(later, response.results.add())
+            yield response
     finally:
         finished.set()
 

@@ -241,6 +241,26 @@ def test_forged_or_mismatched_ring_signatures_are_refused(alice: Member, operato
     assert size(operator) == before + 1
 
 
+def test_a_report_in_a_non_canonical_encoding_is_refused(alice: Member, operator: Any) -> None:
+    """A valid report sent with its entry field twice, the first copy junk (a parser keeps the
+    last), decodes to the same report under another leaf hash. It is refused whole, over a
+    call and over a stream, with its escrow signed over the real entry so that the encoding is
+    its only defect; nothing is stored, and the report itself is then accepted."""
+    leaf = alice.prepare_report(SUBJECT, "fake_traffic", "minor", recent())
+    twice = b"\x0a\x03abc" + leaf  # field 1 (entry), 3 bytes, then the whole leaf
+    assert wire.signed_entry_from_bytes(twice, check_canonical=False) == wire.signed_entry_from_bytes(leaf)
+    request = gov.SubmitEntryRequest(signed_entry=twice, escrow_signature=escrow_signature(alice.identity, leaf))
+    before = size(operator)
+    with pytest.raises(errors.InvalidInput, match="canonical"):
+        alice.conn.call(alice.conn.reporting.SubmitReport, request)
+    [result] = [r for answer in alice.conn.reporting.SubmitReports(
+        iter([gov.SubmitReportsRequest(reports=[request.SerializeToString()])]), timeout=60) for r in answer.results]
+    assert result.refusal.code == "INVALID_ARGUMENT" and "canonical" in result.refusal.message
+    assert size(operator) == before
+    send(alice.conn, "SubmitReport", leaf)
+    assert size(operator) == before + 1
+
+
 def test_validity_proof_of_another_report_is_refused(alice: Member, operator: Any) -> None:
     first = body_of(alice.prepare_report(SUBJECT, "fake_traffic", "minor", recent()))
     second = body_of(alice.prepare_report(SUBJECT, "fake_traffic", "critical", recent()))
