@@ -620,6 +620,28 @@ def test_bench_intake_quick_smoke(store: str, servers: int) -> None:
     assert f"reports about {bench.SUBJECTS} anchors" in " ".join(text.split())
 
 
+@pytest.mark.slow
+def test_bench_intake_rounds_end_to_end() -> None:
+    """`--quick --mode stream --rounds 2`: two real runs, each with its own servers, reports and
+    floor (b), and the verdicts on their medians, printed in a table of their own."""
+    import io
+
+    from rich.console import Console
+
+    from bench import intake as bench
+
+    settings = dataclasses.replace(bench.BenchSettings.quick_run(), modes=("stream",), rounds=2, rss_entries=0)
+    (r,) = bench.run(settings)
+    assert r["rounds"] == 2 and [run["round"] for run in r["runs"]] == [1, 2]
+    assert all(run["ok"] == run["sent"] > 0 and run["floor_verify_s"] > 0 for run in r["runs"])
+    (median,) = r["medians"]
+    ratios = sorted(run["ratio_combined"] for run in r["runs"])
+    assert median["rounds"] == 2 and median["ratio_combined"] == pytest.approx(sum(ratios) / 2)
+    console = Console(file=io.StringIO(), width=220)
+    bench.render([r], console)
+    assert "medians over the rounds" in console.file.getvalue()  # type: ignore[attr-defined]
+
+
 def test_bench_intake_compares_the_stores_in_alternating_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
     """`--compare-stores`: SQLite with one server, then PostgreSQL with two, round after
     round; the verdict is on the medians of each store's ratios."""
