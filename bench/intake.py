@@ -764,6 +764,11 @@ def run_clients(alliance: Path, addresses: Sequence[str], requests: Sequence[byt
         last: list[tuple[bytes, Any]] = []  # this client's last (report, receipt), checked afterwards
         mine: list[float] = []
         ends: list[float] = []  # when each of mine was answered
+
+        def answered(sent_at: float, at: float) -> None:
+            """One answer of this client: its latency, and when it came (the steady rate's)."""
+            mine.append((at - sent_at) * 1000)
+            ends.append(at)
         if method in ("SubmitReport", "SubmitReports"):
             stub = governance_pb2_grpc.ReportingServiceStub(channel)
             assert escrows is not None
@@ -797,8 +802,7 @@ def run_clients(alliance: Path, addresses: Sequence[str], requests: Sequence[byt
                 except grpc.RpcError as exc:
                     failed(f"{exc.code().name}: {(exc.details() or '')[:80]}")
                     continue
-                ends.append(time.perf_counter())
-                mine.append((ends[-1] - t0) * 1000)
+                answered(t0, time.perf_counter())
                 response_bytes[0] = size
 
         def stream() -> None:
@@ -845,14 +849,12 @@ def run_clients(alliance: Path, addresses: Sequence[str], requests: Sequence[byt
                         response_bytes[0] = len(answer) // k
                         for _ in range(k):
                             _item, t0 = pending.popleft()
-                            ends.append(time.perf_counter())
-                            mine.append((ends[-1] - t0) * 1000)
+                            answered(t0, time.perf_counter())
                             slots.release()
                         continue
                     for result in answer.results:
                         item, t0 = pending.popleft()
-                        answered = time.perf_counter()
-                        latency = (answered - t0) * 1000
+                        at = time.perf_counter()
                         slots.release()
                         if result.position != position:
                             failed(f"OUT_OF_ORDER: result for position {result.position} where {position} was due")
@@ -861,8 +863,7 @@ def run_clients(alliance: Path, addresses: Sequence[str], requests: Sequence[byt
                         else:
                             last[:] = [(item, result.receipt)]
                             response_bytes[0] = int(result.ByteSize())
-                            mine.append(latency)
-                            ends.append(answered)
+                            answered(t0, at)
                         position += 1
             except grpc.RpcError as exc:  # the whole stream failed: every unanswered report with it
                 failed(f"{exc.code().name}: {(exc.details() or '')[:80]}", max(1, len(pending)))
