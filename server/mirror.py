@@ -209,8 +209,8 @@ class Mirror:
         `prechecked=True` while the pool makes their `core.state.stateless_checks`
         (`client.batch.Prechecks`). The page holds only if every job verifies (`_Page.held`)."""
         base = self.view if after is None else after.overlay
-        try:
-            entries = [wire.signed_entry_from_bytes(leaf) for leaf in leaves]
+        try:  # canonical encodings checked below, or by the worker that decodes the leaf again
+            entries = [wire.signed_entry_from_bytes(leaf, check_canonical=False) for leaf in leaves]
         except CandorError:  # staged again entry by entry, which names the entry
             return _Page(leaves, Staging(self.store, base) if after is None else Staging.after(after), failed=True)
         # The page's "is it new?" reads and its ring, in one round trip (as the sequencer).
@@ -241,6 +241,8 @@ class Mirror:
                     ring = (tuple(keys), changed_at)
                 ally = None if index == 0 else self.alliance
                 prechecked = state.has_stateless_checks(ally, signed)
+                if not (report or prechecked):
+                    wire.require_canonical(leaf, signed)
                 staged.add(leaf, state.apply(staged.overlay, ally, index, signed, verify=not report, checked=report,
                                              prechecked=prechecked))
                 if ring is not None and report:

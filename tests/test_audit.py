@@ -16,7 +16,7 @@ from client.connection import Connection
 from client.verifier import LogVerifier
 from client.witness import Witness
 from core import entries as e
-from core import merkle
+from core import merkle, state
 from core.errors import VerificationError
 
 
@@ -222,6 +222,47 @@ def test_replay_refuses_a_non_unit_ciphertext_whatever_verifies_it(alliance_dir:
         with pytest.raises(AuditFailure) as again:
             replay(leaves, pool=pool)
         assert (again.value.index, again.value.reason) == (bad, failure.value.reason)
+    finally:
+        pool.close()
+
+
+def test_replay_names_a_leaf_in_a_non_canonical_encoding_on_workers_or_not(alliance_dir: Path, operator: Any,
+                                                                            tmp_path: Path) -> None:
+    """A leaf with its entry field twice (the first copy junk, which a parser overwrites)
+    decodes to the same entry under another leaf hash. With a pool, the replay's own process
+    decodes without the canonical check and leaves it to the worker that decodes a report or
+    a genesis-signed entry again; it makes it itself for the rest (here a retraction, which
+    no worker decodes). Each such leaf is named, one process or a pool, with the same reason."""
+    import datetime
+
+    from client.cpu import CpuPool
+    from client.sdk import Member
+
+    member = Member(Identity.load(alliance_dir / "member-a"), f"127.0.0.1:{operator.port}", tmp_path / "a")
+    try:
+        day = (datetime.date.today() - datetime.timedelta(days=9)).isoformat()
+        receipts = [member.submit_report(f"anchor-{i}", "fake_traffic", i % 4, day) for i in range(4)]
+        member.retract_report(receipts[1].report_id)
+        member.submit_report("anchor-4", "fake_traffic", 1, day)
+    finally:
+        member.close()
+    honest = operator.ledger.store.entries(0, operator.ledger.store.size())
+    ally = operator.ledger.alliance
+    kinds = [wire.signed_entry_from_bytes(leaf) for leaf in honest]
+    report = max(i for i, signed in enumerate(kinds) if isinstance(signed.entry.body, e.ReportCommitted))
+    governance = max(i for i, signed in enumerate(kinds[1:], 1) if state.has_stateless_checks(ally, signed))
+    [retraction] = [i for i, signed in enumerate(kinds) if isinstance(signed.entry.body, e.ReportRetracted)]
+    pool = CpuPool(2)
+    try:
+        for bad in (report, governance, retraction):
+            leaves = list(honest)
+            leaves[bad] = b"\x0a\x03abc" + honest[bad]
+            with pytest.raises(AuditFailure) as failure:
+                replay(leaves)
+            assert failure.value.index == bad and "not in canonical encoding" in failure.value.reason
+            with pytest.raises(AuditFailure) as again:
+                replay(leaves, pool=pool)
+            assert (again.value.index, again.value.reason) == (bad, failure.value.reason)
     finally:
         pool.close()
 

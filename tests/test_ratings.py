@@ -705,7 +705,8 @@ def test_mirror_batch_verification_refuses_what_apply_refuses(world: World, tmp_
     the middle of a run of honest reports, is refused at that very entry, with the message
     entry-by-entry verification gives, and nothing of the page is stored. So is an entry
     whose regulator or operator signature is forged, which the pool checks while the page
-    is staged (`state.stateless_checks`)."""
+    is staged (`state.stateless_checks`), and a report or governance entry served in a
+    non-canonical encoding, which only the pool's workers decode with that check."""
     from client.connection import Connection
     from server.mirror import Mirror, _Page
     from server.staging import Staging
@@ -717,10 +718,14 @@ def test_mirror_batch_verification_refuses_what_apply_refuses(world: World, tmp_
     governance = [i for i, leaf in enumerate(leaves[1:], 1)
                   if state.genesis_signer(ally, wire.signed_entry_from_bytes(leaf)) is not None]
     signed_victim = governance[len(governance) // 2]
-    victims = {"ring": victim, "proof": victim, "signature": signed_victim}
+    victims = {"ring": victim, "proof": victim, "signature": signed_victim,
+               "report encoding": victim, "governance encoding": signed_victim}
 
     def swapped(field: str) -> list[bytes]:
         out = list(leaves)
+        if field.endswith("encoding"):  # the entry field twice: the same entry, another leaf
+            out[victims[field]] = b"\x0a\x03abc" + leaves[victims[field]]
+            return out
         if field == "signature":
             signed = wire.signed_entry_from_bytes(leaves[signed_victim])
             assert signed.signature is not None
@@ -743,7 +748,8 @@ def test_mirror_batch_verification_refuses_what_apply_refuses(world: World, tmp_
     ident = Identity.load(world.alliance / "trustee-1")
     address = f"127.0.0.1:{world.operator.port}"
     verdicts: dict[tuple[str, bool], str] = {}
-    for n, (field, batched) in enumerate((f, b) for f in ("ring", "proof", "signature", "honest")
+    for n, (field, batched) in enumerate((f, b) for f in ("ring", "proof", "signature", "report encoding",
+                                                          "governance encoding", "honest")
                                          for b in (True, False)):
         mirror = Mirror(ident, Connection(ident, address), open_store(str(tmp_path / f"m{n}.db")),
                         tmp_path / f"m{n}.state")
@@ -787,6 +793,9 @@ def test_mirror_batch_verification_refuses_what_apply_refuses(world: World, tmp_
     assert verdicts["proof", True] == verdicts["proof", False]
     assert verdicts["signature", True] == verdicts["signature", False]
     assert "signature on this" in verdicts["signature", True]
+    for field in ("report encoding", "governance encoding"):  # checked by the worker that decodes it again
+        assert verdicts[field, True] == verdicts[field, False]
+        assert "not in canonical encoding" in verdicts[field, True]
 
 
 def test_mirror_stores_only_pages_inside_the_cosigned_checkpoint(world: World, tmp_path: Path,
