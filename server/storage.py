@@ -179,17 +179,18 @@ def prefix_upper_bound(prefix: str) -> str | None:
 
 
 def latest_state(updates: Sequence[StateUpdate]) -> tuple[list[str], list[tuple[str, bytes]]]:
-    """Collapse ordered state updates into (keys to delete, (key, value) to upsert).
+    """Collapse ordered state updates into (keys to delete, (key, value) to upsert), each in
+    key order.
 
     Applying updates in order is equivalent to applying only the last update of each key, so
-    backends may run one bulk delete and one bulk upsert.
+    backends may run one bulk delete and one bulk upsert, in any order. Key order is the
+    index's: a report's keys are random, and inserted in order they walk the B-tree forward
+    instead of seeking a random page for each (docs/performance.md, "State rows in key
+    order").
     """
-    last: dict[str, bytes | None] = {}
-    for key, value in updates:
-        last.pop(key, None)  # keep the order of the last write
-        last[key] = value
-    deletes = [k for k, v in last.items() if v is None]
-    upserts = [(k, v) for k, v in last.items() if v is not None]
+    last = dict(updates)  # a later update of a key replaces an earlier one
+    deletes = sorted(k for k, v in last.items() if v is None)
+    upserts = sorted((k, v) for k, v in last.items() if v is not None)
     return deletes, upserts
 
 

@@ -30,7 +30,7 @@ from server import postgres_migrations, sqlite_migrations
 from server.database import open_store
 from server.postgres_store import PostgresStore
 from server.sqlite_store import SQLiteStore
-from server.storage import AppendBatch, LedgerStore, prefix_upper_bound
+from server.storage import AppendBatch, LedgerStore, latest_state, prefix_upper_bound
 
 PG_URL = os.environ.get("CANDOR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]
@@ -467,6 +467,23 @@ def test_state_updates_apply_in_order(store: LedgerStore) -> None:
     assert store.get("c") is None
     assert store.get("d") == b""
     assert store.scan("") == [("b", b"y"), ("d", b"")]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("abcdefgh"), st.one_of(st.none(), st.binary(max_size=3))), max_size=30))
+def test_latest_state_is_the_updates_applied_in_order_in_key_order(updates: list[tuple[str, bytes | None]]) -> None:
+    """What both backends write: each key's last update, deletes and upserts in key order."""
+    applied: dict[str, bytes] = {}
+    touched = set()
+    for key, value in updates:
+        touched.add(key)
+        if value is None:
+            applied.pop(key, None)
+        else:
+            applied[key] = value
+    deletes, upserts = latest_state(updates)
+    assert upserts == sorted(applied.items())
+    assert deletes == sorted(touched - set(applied))
 
 
 def test_scan_orders_by_code_point_and_respects_prefix(store: LedgerStore) -> None:
