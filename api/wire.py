@@ -231,8 +231,10 @@ def signed_entry_from_bytes(data: bytes, *, check_canonical: bool = True) -> e.S
 
     `check_canonical=False` skips re-encoding to compare, for leaves already proven to be
     in a cosigned tree (they were checked when appended), or decoded again with the check
-    before anything is stored (the intake's first reading, `server.reporting.admit_entry`);
-    nothing else is relaxed."""
+    before anything is stored or trusted (the intake's first reading,
+    `server.reporting.admit_entry`; an audit's or a mirror's, whose workers decode the
+    leaves they verify, the rest going through `require_canonical`); nothing else is
+    relaxed."""
     if len(data) > MAX_ENTRY_BYTES:
         raise InvalidInput(f"entry is {len(data)} bytes, at most {MAX_ENTRY_BYTES} allowed")
     msg = pb.SignedEntry()
@@ -258,8 +260,9 @@ def signed_entry_from_bytes(data: bytes, *, check_canonical: bool = True) -> e.S
 def require_canonical(data: bytes, signed: e.SignedEntry) -> None:
     """Raise InvalidInput unless `data`, which decoded to `signed`, is its canonical encoding,
     its entry's included: the check `signed_entry_from_bytes` makes unless told not to, for a
-    caller that decoded without it and learnt only then that no one else makes it (an
-    auditor's replay: `client.audit`)."""
+    caller that decoded without it and learnt only then that no worker decodes the leaf
+    again with the check (an auditor's replay, `client.audit`; a mirror's page,
+    `server.mirror`)."""
     _require_canonical_entry(signed.entry_bytes, signed.entry)
     if signed_entry_to_bytes(signed) != data:
         raise InvalidInput("signed entry is not in canonical encoding: serialise it deterministically")
