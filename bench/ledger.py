@@ -18,6 +18,9 @@
    database is not reachable): two servers' shared sequencers over one schema, half the
    clients on each, against a raw binary COPY of the same leaves in the same batches. No target:
    it is the shared sequencer's ceiling, which docs/scale.md sets against intake rates.
+   With `--grown N`, the reports are appended once more to a ledger already holding N
+   earlier reports (`grown_store`), where each report's state rows land on index pages of
+   their own and every commit writes those pages back: how appends slow as a ledger grows.
 2. Inclusion and consistency proof latency on a store of 10^6 entries (p50, p99). Target
    p50 ≤ 1 ms.
 3. Audit replay rate (entries/s, every signature re-verified). Target ≥ 5,000/s, using all
@@ -36,12 +39,14 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import random
+import shutil
 import sqlite3
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -134,7 +139,7 @@ def _report_entries(alliance: Path, tmp: Path, count: int, cold: int = 0) -> tup
 
 
 def bench_append(alliance: Path, tmp: Path, leaves: list[bytes], clients: int, checked_by_workers: bool,
-                 name: str, rounds: int = APPEND_ROUNDS) -> dict[str, float]:
+                 name: str, rounds: int = APPEND_ROUNDS, base: Path | None = None) -> dict[str, float]:
     """Appends of `leaves` from `clients` threads, in `rounds` rounds, each followed by its
     floors (raw inserts of the same bytes in the same batch sizes, with SQLite's default pages
     and with the store's): a round's ratio compares runs a second apart, and the median of
@@ -144,9 +149,34 @@ def bench_append(alliance: Path, tmp: Path, leaves: list[bytes], clients: int, c
     Reports are handed over verified, as intake hands them after its workers' batch
     verification (measured in `bench.intake`). `checked_by_workers`: the entries take
     GovernanceService's path instead, timed with it: their stateless checks in a
-    `server.intake.Verifier` of one worker per core, then the sequencer."""
-    return _medians([_append_round(alliance, tmp, leaves, clients, checked_by_workers, f"{name}-{r}")
+    `server.intake.Verifier` of one worker per core, then the sequencer. `base`: each round
+    appends to a copy of that store (`grown_store`) instead of a ledger holding only the
+    genesis."""
+    return _medians([_append_round(alliance, tmp, leaves, clients, checked_by_workers, f"{name}-{r}", base)
                      for r in range(rounds)], ("ratio", "ratio_pages"))
+
+
+def grown_store(alliance: Path, tmp: Path, count: int, sizes: Sequence[int]) -> Path:
+    """A store holding the genesis and `count` earlier reports, for appends on a grown ledger:
+    bulk-loaded filler of the given leaf sizes with a report's Merkle nodes and its two
+    state rows at random keys (`bench.intake.filler_batches`), its WAL copied into the file."""
+    from api.identity import Identity
+    from bench.intake import filler_batches
+    from server.ceremony import bootstrap_entries
+    from server.ledger import Ledger
+
+    path = tmp / "grown.db"
+    store = open_store(str(path))
+    ledger = Ledger(store, Identity.load(alliance / "operator").note_signer())
+    first = ledger.append_now(bootstrap_entries(alliance / "operator"))
+    for batch in filler_batches(first, count, sizes, CATEGORIES, 10_000, store.node):
+        store.commit(batch)
+    ledger.sign_checkpoint()
+    store.close()
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    return path
 
 
 def _medians(per_round: list[dict[str, float]], ranged: tuple[str, ...]) -> dict[str, float]:
@@ -168,7 +198,7 @@ def _batch_sizes(count: int, appended: int, batches: int) -> list[int]:
 
 
 def _append_round(alliance: Path, tmp: Path, leaves: list[bytes], clients: int, checked_by_workers: bool,
-                  name: str) -> dict[str, float]:
+                  name: str, base: Path | None = None) -> dict[str, float]:
     from api.identity import Identity
     from server.ceremony import bootstrap_entries
     from server.intake import Verifier
@@ -176,9 +206,14 @@ def _append_round(alliance: Path, tmp: Path, leaves: list[bytes], clients: int, 
     from server.reporting import append_later
 
     count = len(leaves)
-    store = open_store(str(tmp / f"append-{name}.db"))
+    path = tmp / f"append-{name}.db"
+    if base is not None:
+        shutil.copyfile(base, path)
+        os.sync()  # or the kernel writes the copy back while the round runs, and its commits wait
+    store = open_store(str(path))
     ledger = Ledger(store, Identity.load(alliance / "operator").note_signer(), checkpoint_interval=0.05)
-    ledger.append_now(bootstrap_entries(alliance / "operator"))
+    if base is None:
+        ledger.append_now(bootstrap_entries(alliance / "operator"))
     ledger.start()
     verifier = Verifier(ledger) if checked_by_workers else None
     if verifier is not None:
@@ -446,7 +481,12 @@ def main() -> None:
                         help=f"PostgreSQL database for the shared sequencer's appends (default {DEFAULT_PG_URL}); "
                              "each round uses a new schema and drops it")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL appends")
+    parser.add_argument("--grown", type=int, default=0, metavar="N",
+                        help="also append to a ledger already holding N earlier reports (bulk-loaded), "
+                             "where each report's state rows land on pages of their own")
     args = parser.parse_args()
+    if args.grown < 0:
+        parser.error(f"--grown is {args.grown}; give 0 (no such row) or more")
     append_n, proof_size, replay_n = (300, 20_000, 300) if args.quick else (3_000, 1_000_000, 1_000)
     console = Console(stderr=True)
     with tempfile.TemporaryDirectory() as d:
@@ -460,6 +500,13 @@ def main() -> None:
             governance = bench_append(alliance, tmp, governance_entries, 8, True, "governance")
             single = _raw_single(tmp, reports[:1000])
             postgres = None if args.no_postgres else _postgres_appends(alliance, reports, args.pg_url)
+        grown = None
+        if args.grown:
+            with console.status(f"bulk-loading {args.grown:,} earlier reports, then appending to them"):
+                base = grown_store(alliance, tmp, args.grown, [len(leaf) for leaf in reports[:50]])
+                grown = bench_append(alliance, tmp, reports, 8, False, "grown", base=base)
+                grown["earlier_reports"] = args.grown
+                base.unlink()
         with console.status(f"building a {proof_size:,}-entry tree for proof latency"):
             proofs = bench_proofs(tmp, proof_size, samples=200 if args.quick else 2000)
         with console.status("audit replay"):
@@ -475,7 +522,8 @@ def main() -> None:
             finally:
                 pool.close()
             floor = bench_verify_floor(alliance, reports, int(replay_reports["workers"]))
-    result = {"append_reports": append, "append_governance": governance, "raw_single_per_s": single,
+    result = {"append_reports": append, "append_reports_grown": grown, "append_governance": governance,
+              "raw_single_per_s": single,
               "append_reports_postgres": postgres,
               "proofs": proofs, "replay_governance": replay_governance,
               "replay_governance_one_process": replay_governance_one, "replay_reports": replay_reports,
@@ -511,6 +559,13 @@ def main() -> None:
         t.add_row("  same, against one raw durable insert per transaction", f"{a['append_per_s']:,.0f}/s",
                   f"raw SQLite FULL, 1 per commit {single:,.0f}/s", f"{a['append_per_s'] / single:.2f}",
                   verdict(a["append_per_s"] / single, 0.5, not batched))
+    if grown is not None:
+        t.add_row(f"append reports to a ledger already holding {grown['earlier_reports']:,.0f} earlier reports "
+                  f"(bulk-loaded: their state rows at random keys), mean batch {grown['mean_batch']:.0f}; medians "
+                  f"of {grown['rounds']:.0f} rounds", f"{grown['append_per_s']:,.0f}/s",
+                  f"raw SQLite FULL, same batches {grown['raw_per_s']:,.0f}/s",
+                  f"{grown['ratio']:.3f} [{grown['ratio_min']:.3f}–{grown['ratio_max']:.3f}]",
+                  "— (how appends slow as the state grows)")
     if isinstance(postgres, dict):
         t.add_row(f"append reports over PostgreSQL, two servers' sequencers (the lease holder's own reports "
                   f"direct, the other's through the intake table), mean batch {postgres['mean_batch']:.0f}; "

@@ -1,5 +1,6 @@
 """Smoke test of `python -m bench.ledger --quick` (docs/performance.md): the appends over
-SQLite and, through two servers' shared sequencers, over PostgreSQL, the proofs and the
+SQLite (to a ledger holding the genesis, and with `--grown` to one holding earlier reports)
+and, through two servers' shared sequencers, over PostgreSQL, the proofs and the
 replays all run and report every figure. Asserts the figures are there, never a timing."""
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ def test_ledger_bench_reports_every_figure() -> None:
         psycopg.connect(PG_URL, connect_timeout=3).close()
     except psycopg.OperationalError as exc:
         pytest.skip(f"PostgreSQL is not reachable at {PG_URL} ({exc}); set CANDOR_TEST_POSTGRES_URL")
-    done = subprocess.run([sys.executable, "-m", "bench.ledger", "--quick", "--json", "--pg-url", PG_URL],
+    done = subprocess.run([sys.executable, "-m", "bench.ledger", "--quick", "--json", "--pg-url", PG_URL,
+                           "--grown", "2000"],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout)
-    for kind in ("append_reports", "append_governance", "append_reports_postgres"):
+    assert result["append_reports_grown"]["earlier_reports"] == 2000
+    for kind in ("append_reports", "append_reports_grown", "append_governance", "append_reports_postgres"):
         figures = result[kind]
         assert figures["append_per_s"] > 0 and figures["raw_per_s"] > 0 and figures["rounds"] == 3, (kind, figures)
         assert figures["ratio_min"] <= figures["ratio"] <= figures["ratio_max"], (kind, figures)
