@@ -368,7 +368,7 @@ def fresh_store(kind: str, folder: Path, pg_url: str) -> Iterator[StoreSpec]:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
-def filler_batches(first: int, count: int, sizes: Sequence[int], categories: Sequence[str], batch: int,
+def _filler_batches(first: int, count: int, sizes: Sequence[int], categories: Sequence[str], batch: int,
                     stored_node: Callable[[int, int], bytes]) -> Iterator[Any]:
     """`AppendBatch`es of `count` filler entries from index `first`: random bytes of the given
     report sizes, their Merkle nodes, and per entry the two state rows a report adds."""
@@ -432,7 +432,7 @@ def prefill(spec: StoreSpec, operator_dir: Path, count: int, sample: Sequence[by
         ledger = Ledger(store, Identity.load(operator_dir).note_signer())
         first = ledger.append_now(bootstrap_entries(operator_dir))
         with ThreadPoolExecutor(1) as maker:
-            batches = filler_batches(first, count, sizes, categories or ["contract_default"], batch, store.node)
+            batches = _filler_batches(first, count, sizes, categories or ["contract_default"], batch, store.node)
             pending = maker.submit(next, batches, None)
             while (ready := pending.result()) is not None:
                 pending = maker.submit(next, batches, None)

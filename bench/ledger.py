@@ -156,23 +156,15 @@ def bench_append(alliance: Path, tmp: Path, leaves: list[bytes], clients: int, c
                      for r in range(rounds)], ("ratio", "ratio_pages"))
 
 
-def grown_store(alliance: Path, tmp: Path, count: int, sizes: Sequence[int]) -> Path:
+def grown_store(alliance: Path, tmp: Path, count: int, sample: Sequence[bytes]) -> Path:
     """A store holding the genesis and `count` earlier reports, for appends on a grown ledger:
-    bulk-loaded filler of the given leaf sizes with a report's Merkle nodes and its two
-    state rows at random keys (`bench.intake.filler_batches`), its WAL copied into the file."""
-    from api.identity import Identity
-    from bench.intake import filler_batches
-    from server.ceremony import bootstrap_entries
-    from server.ledger import Ledger
+    bulk-loaded as `bench.intake --rss-entries` loads one (`bench.intake.prefill`: filler of
+    `sample`'s leaf sizes with a report's Merkle nodes and its two state rows at random
+    keys), its WAL copied into the file."""
+    from bench.intake import StoreSpec, prefill
 
     path = tmp / "grown.db"
-    store = open_store(str(path))
-    ledger = Ledger(store, Identity.load(alliance / "operator").note_signer())
-    first = ledger.append_now(bootstrap_entries(alliance / "operator"))
-    for batch in filler_batches(first, count, sizes, CATEGORIES, 10_000, store.node):
-        store.commit(batch)
-    ledger.sign_checkpoint()
-    store.close()
+    prefill(StoreSpec("sqlite", str(path)), alliance / "operator", count, sample)
     db = sqlite3.connect(path)
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
@@ -503,7 +495,7 @@ def main() -> None:
         grown = None
         if args.grown:
             with console.status(f"bulk-loading {args.grown:,} earlier reports, then appending to them"):
-                base = grown_store(alliance, tmp, args.grown, [len(leaf) for leaf in reports[:50]])
+                base = grown_store(alliance, tmp, args.grown, reports)
                 grown = bench_append(alliance, tmp, reports, 8, False, "grown", base=base)
                 grown["earlier_reports"] = args.grown
                 base.unlink()
