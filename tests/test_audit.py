@@ -237,6 +237,7 @@ def test_replay_names_a_leaf_in_a_non_canonical_encoding_on_workers_or_not(allia
 
     from client.cpu import CpuPool
     from client.sdk import Member
+    from tests.test_reporting import entry_field_twice
 
     member = Member(Identity.load(alliance_dir / "member-a"), f"127.0.0.1:{operator.port}", tmp_path / "a")
     try:
@@ -256,7 +257,7 @@ def test_replay_names_a_leaf_in_a_non_canonical_encoding_on_workers_or_not(allia
     try:
         for bad in (report, governance, retraction):
             leaves = list(honest)
-            leaves[bad] = b"\x0a\x03abc" + honest[bad]
+            leaves[bad] = entry_field_twice(honest[bad])
             with pytest.raises(AuditFailure) as failure:
                 replay(leaves)
             assert failure.value.index == bad and "not in canonical encoding" in failure.value.reason

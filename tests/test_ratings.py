@@ -710,6 +710,7 @@ def test_mirror_batch_verification_refuses_what_apply_refuses(world: World, tmp_
     from client.connection import Connection
     from server.mirror import Mirror, _Page
     from server.staging import Staging
+    from tests.test_reporting import entry_field_twice
 
     leaves, reports = reported_ledger(world, "abcab")
     assert len(reports) == 5
@@ -723,8 +724,8 @@ def test_mirror_batch_verification_refuses_what_apply_refuses(world: World, tmp_
 
     def swapped(field: str) -> list[bytes]:
         out = list(leaves)
-        if field.endswith("encoding"):  # the entry field twice: the same entry, another leaf
-            out[victims[field]] = b"\x0a\x03abc" + leaves[victims[field]]
+        if field.endswith("encoding"):
+            out[victims[field]] = entry_field_twice(leaves[victims[field]])
             return out
         if field == "signature":
             signed = wire.signed_entry_from_bytes(leaves[signed_victim])

@@ -241,13 +241,20 @@ def test_forged_or_mismatched_ring_signatures_are_refused(alice: Member, operato
     assert size(operator) == before + 1
 
 
+def entry_field_twice(leaf: bytes) -> bytes:
+    """`leaf` re-encoded non-canonically: its entry field (1) sent twice, the first copy 3 junk
+    bytes that a parser overwrites with the last, so it decodes to the same entry under
+    another leaf hash."""
+    return b"\x0a\x03abc" + leaf
+
+
 def test_a_report_in_a_non_canonical_encoding_is_refused(alice: Member, operator: Any) -> None:
     """A valid report sent with its entry field twice, the first copy junk (a parser keeps the
     last), decodes to the same report under another leaf hash. It is refused whole, over a
     call and over a stream, with its escrow signed over the real entry so that the encoding is
     its only defect; nothing is stored, and the report itself is then accepted."""
     leaf = alice.prepare_report(SUBJECT, "fake_traffic", "minor", recent())
-    twice = b"\x0a\x03abc" + leaf  # field 1 (entry), 3 bytes, then the whole leaf
+    twice = entry_field_twice(leaf)
     assert wire.signed_entry_from_bytes(twice, check_canonical=False) == wire.signed_entry_from_bytes(leaf)
     request = gov.SubmitEntryRequest(signed_entry=twice, escrow_signature=escrow_signature(alice.identity, leaf))
     before = size(operator)
