@@ -56,7 +56,7 @@ from rich.console import Console
 
 from api.identity import load_key_file
 from bench import timing
-from bench.timing import Setup, Thunk, format_ratio, format_time
+from bench.timing import Setup, Target, Thunk, format_ratio, format_time
 from bench.timing import const as _const
 from core import escrow
 from core.coupons import CouponPool
@@ -277,35 +277,6 @@ class Row:
             "needed": self.needed,
             "needed_median_ms": None if self.needed_median_s is None else self.needed_median_s * 1e3,
             "needed_ratio": self.needed_ratio,
-        }
-
-
-@dataclass(frozen=True)
-class Target:
-    """A performance target checked against one row."""
-
-    name: str
-    operation: str
-    key_bits: int | None
-    limit_s: float
-    measured_s: float
-
-    def __post_init__(self) -> None:
-        if self.limit_s <= 0 or self.measured_s <= 0:
-            raise ValueError(f"{self.name}: limit and measurement must be positive")
-
-    @property
-    def passed(self) -> bool:
-        return self.measured_s <= self.limit_s
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "target": self.name,
-            "operation": self.operation,
-            "key_bits": self.key_bits,
-            "limit_ms": self.limit_s * 1e3,
-            "measured_ms": self.measured_s * 1e3,
-            "status": "PASS" if self.passed else "MISS",
         }
 
 

@@ -28,6 +28,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Protocol, TypeVar
 
@@ -38,7 +39,7 @@ __all__ = [
     "Thunk",
     "Setup",
     "Budget",
-    "TargetLike",
+    "Target",
     "const",
     "time_once",
     "measure",
@@ -77,20 +78,36 @@ class Budget(Protocol):
     def warmup(self) -> int: ...
 
 
-class TargetLike(Protocol):
-    """A performance target as the targets table shows it."""
+@dataclass(frozen=True)
+class Target:
+    """A performance target checked against one row: met when the row's `measured_s` is
+    within `limit_s`. `reports`: the row's report count, where it has one."""
+
+    name: str
+    operation: str
+    key_bits: int | None
+    limit_s: float
+    measured_s: float
+    reports: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.limit_s <= 0 or self.measured_s <= 0:
+            raise ValueError(f"{self.name}: limit and measurement must be positive")
 
     @property
-    def name(self) -> str: ...
+    def passed(self) -> bool:
+        return self.measured_s <= self.limit_s
 
-    @property
-    def limit_s(self) -> float: ...
-
-    @property
-    def measured_s(self) -> float: ...
-
-    @property
-    def passed(self) -> bool: ...
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.name,
+            "operation": self.operation,
+            "key_bits": self.key_bits,
+            "reports": self.reports,
+            "limit_ms": self.limit_s * 1e3,
+            "measured_ms": self.measured_s * 1e3,
+            "status": "PASS" if self.passed else "MISS",
+        }
 
 
 # --------------------------------------------------------------------------- measurement
@@ -227,7 +244,7 @@ def sectioned_table(
     return table
 
 
-def render_targets(console: Console, targets: Iterable[TargetLike]) -> None:
+def render_targets(console: Console, targets: Iterable[Target]) -> None:
     table = Table(title="targets")
     table.add_column("target")
     table.add_column("measured", justify="right")
