@@ -181,18 +181,20 @@ class Signer(Protocol):
 
 
 @dataclass(frozen=True, eq=False)
-class NoteVerifier:
-    """Verifies plain Ed25519 (type 0x01) note signatures of key `name`."""
+class _Ed25519Verifier:
+    """What both verifiers share: an Ed25519 public key named `name`, its key ID (which
+    binds the name, the signature type `alg` and the key), and equality on those three."""
 
     name: str
     public_key: Ed25519PublicKey
-    alg: ClassVar[int] = ALG_ED25519
+    alg: ClassVar[int]
+    role: ClassVar[str]
     key_id: bytes = field(init=False)
 
     def __post_init__(self) -> None:
         check_name(self.name)
         if not isinstance(self.public_key, Ed25519PublicKey):
-            raise InvalidInput("note verifier needs an Ed25519PublicKey")
+            raise InvalidInput(f"{self.role} needs an Ed25519PublicKey")
         object.__setattr__(self, "key_id", key_id(self.name, self.alg, self.public_bytes))
 
     @property
@@ -202,8 +204,28 @@ class NoteVerifier:
 
     @property
     def vkey(self) -> str:
-        """This key as a vkey string."""
+        """This key as a vkey string (its type byte is `alg`)."""
         return format_vkey(self)
+
+    def verify(self, message: bytes, signature: bytes) -> None:
+        """Raise VerificationError unless `signature` (key ID removed) signs `message`."""
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _Ed25519Verifier):
+            return False
+        return (self.alg, self.name, self.public_bytes) == (other.alg, other.name, other.public_bytes)
+
+    def __hash__(self) -> int:
+        return hash((self.alg, self.name, self.public_bytes))
+
+
+@dataclass(frozen=True, eq=False)
+class NoteVerifier(_Ed25519Verifier):
+    """Verifies plain Ed25519 (type 0x01) note signatures of key `name`."""
+
+    alg: ClassVar[int] = ALG_ED25519
+    role: ClassVar[str] = "note verifier"
 
     def verify(self, message: bytes, signature: bytes) -> None:
         """Raise VerificationError unless `signature` is an Ed25519 signature of `message`."""
@@ -219,61 +241,13 @@ class NoteVerifier:
                 f"invalid signature for key {self.name}+{self.key_id.hex()}"
             ) from None
 
-    def __eq__(self, other: object) -> bool:
-        return _same_key(self, other)
-
-    def __hash__(self) -> int:
-        return hash((self.alg, self.name, self.public_bytes))
-
 
 @dataclass(frozen=True, eq=False)
-class NoteSigner:
-    """Signs notes with plain Ed25519 (type 0x01) as key `name`."""
-
-    name: str
-    private_key: Ed25519PrivateKey = field(repr=False)
-    alg: ClassVar[int] = ALG_ED25519
-    key_id: bytes = field(init=False)
-
-    def __post_init__(self) -> None:
-        check_name(self.name)
-        if not isinstance(self.private_key, Ed25519PrivateKey):
-            raise InvalidInput("note signer needs an Ed25519PrivateKey")
-        object.__setattr__(self, "key_id", self.verifier().key_id)
-
-    def verifier(self) -> NoteVerifier:
-        """The matching verifier."""
-        return NoteVerifier(self.name, self.private_key.public_key())
-
-    def sign(self, message: bytes) -> bytes:
-        """The 64-byte Ed25519 signature of `message` (the note text)."""
-        return self.private_key.sign(message)
-
-
-@dataclass(frozen=True, eq=False)
-class CosignatureVerifier:
+class CosignatureVerifier(_Ed25519Verifier):
     """Verifies tlog-cosignature v1 (type 0x04) cosignatures of witness `name`."""
 
-    name: str
-    public_key: Ed25519PublicKey
     alg: ClassVar[int] = ALG_COSIGNATURE_V1
-    key_id: bytes = field(init=False)
-
-    def __post_init__(self) -> None:
-        check_name(self.name)
-        if not isinstance(self.public_key, Ed25519PublicKey):
-            raise InvalidInput("cosignature verifier needs an Ed25519PublicKey")
-        object.__setattr__(self, "key_id", key_id(self.name, self.alg, self.public_bytes))
-
-    @property
-    def public_bytes(self) -> bytes:
-        """The raw 32-byte public key."""
-        return _raw_public(self.public_key)
-
-    @property
-    def vkey(self) -> str:
-        """This key as a vkey string (type byte 0x04)."""
-        return format_vkey(self)
+    role: ClassVar[str] = "cosignature verifier"
 
     def verify(self, message: bytes, signature: bytes) -> None:
         """Check `signature` = timestamp (8 bytes, big-endian) || Ed25519 signature over
@@ -296,27 +270,47 @@ class CosignatureVerifier:
                 f"(timestamp {timestamp})"
             ) from None
 
-    def __eq__(self, other: object) -> bool:
-        return _same_key(self, other)
-
-    def __hash__(self) -> int:
-        return hash((self.alg, self.name, self.public_bytes))
-
 
 @dataclass(frozen=True, eq=False)
-class CosignatureSigner:
-    """Produces tlog-cosignature v1 (type 0x04) cosignatures as witness `name`."""
+class _Ed25519Signer:
+    """What both signers share: an Ed25519 private key named `name`, and the key ID its
+    verifier has (binding the name, the signature type `alg` and the public key)."""
 
     name: str
     private_key: Ed25519PrivateKey = field(repr=False)
-    alg: ClassVar[int] = ALG_COSIGNATURE_V1
+    alg: ClassVar[int]
+    role: ClassVar[str]
     key_id: bytes = field(init=False)
 
     def __post_init__(self) -> None:
         check_name(self.name)
         if not isinstance(self.private_key, Ed25519PrivateKey):
-            raise InvalidInput("cosignature signer needs an Ed25519PrivateKey")
-        object.__setattr__(self, "key_id", self.verifier().key_id)
+            raise InvalidInput(f"{self.role} needs an Ed25519PrivateKey")
+        object.__setattr__(self, "key_id", key_id(self.name, self.alg, _raw_public(self.private_key.public_key())))
+
+
+@dataclass(frozen=True, eq=False)
+class NoteSigner(_Ed25519Signer):
+    """Signs notes with plain Ed25519 (type 0x01) as key `name`."""
+
+    alg: ClassVar[int] = ALG_ED25519
+    role: ClassVar[str] = "note signer"
+
+    def verifier(self) -> NoteVerifier:
+        """The matching verifier."""
+        return NoteVerifier(self.name, self.private_key.public_key())
+
+    def sign(self, message: bytes) -> bytes:
+        """The 64-byte Ed25519 signature of `message` (the note text)."""
+        return self.private_key.sign(message)
+
+
+@dataclass(frozen=True, eq=False)
+class CosignatureSigner(_Ed25519Signer):
+    """Produces tlog-cosignature v1 (type 0x04) cosignatures as witness `name`."""
+
+    alg: ClassVar[int] = ALG_COSIGNATURE_V1
+    role: ClassVar[str] = "cosignature signer"
 
     def verifier(self) -> CosignatureVerifier:
         """The matching verifier."""
@@ -339,12 +333,6 @@ class CosignatureSigner:
         return sig.line()
 
 
-def _same_key(a: Verifier, other: object) -> bool:
-    if not isinstance(other, (NoteVerifier, CosignatureVerifier)):
-        return False
-    return (a.alg, a.name, a.public_bytes) == (other.alg, other.name, other.public_bytes)
-
-
 def cosignature_timestamp(signature: bytes) -> int:
     """The timestamp of a cosignature/v1 signature (bytes after the key ID).
 
@@ -362,7 +350,7 @@ def cosignature_timestamp(signature: bytes) -> int:
     return timestamp
 
 
-def format_vkey(verifier: NoteVerifier | CosignatureVerifier) -> str:
+def format_vkey(verifier: Verifier) -> str:
     """"<name>+<hex key ID>+base64(type || public key)"."""
     raw = bytes([verifier.alg]) + verifier.public_bytes
     return f"{verifier.name}+{verifier.key_id.hex()}+{_b64(raw)}"
