@@ -35,7 +35,7 @@ from psycopg import sql
 from core.errors import Conflict, InvalidInput, Unavailable
 from server.postgres_connection import Conn, copy_rows, mapped
 from server.sql_store import as_bytes, as_int
-from server.storage import AppendBatch, check_bytes, check_index, check_limit, check_name
+from server.storage import AppendBatch, check_batch, check_bytes, check_index, check_limit, check_name
 
 __all__ = ["IntakeListener", "IntakeOutcome", "IntakeQueue", "IntakeRow", "SequencerLease"]
 
@@ -284,8 +284,7 @@ class SequencerLease:
         meanwhile (cancelled by its server) or has expired, or if an outcome's index does not
         hold exactly that row's leaf. Unavailable if the lease is lost.
         """
-        if not isinstance(batch, AppendBatch):
-            raise InvalidInput(f"commit takes an AppendBatch, got {type(batch).__name__}")
+        check_batch(batch)
         appended = sorted([o.index for o in outcomes if o.index is not None]
                           + [check_index(i, "direct index") for i in direct])
         expected = list(range(batch.first_index, batch.first_index + len(batch.entries)))

@@ -38,7 +38,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from core.errors import Conflict, InvalidInput, NotFound, Unavailable
+from core.errors import Conflict, InvalidInput, Unavailable
 from server.postgres_connection import Conn, copy_rows, first_line, has_input, mapped
 from server.postgres_intake import IntakeQueue
 from server.postgres_migrations import check_current, check_schema, lock_key, migrate
@@ -47,11 +47,14 @@ from server.storage import (
     AppendBatch,
     NodeKey,
     NodeWrite,
+    check_batch,
     check_bytes,
     check_index,
     check_name,
     check_names,
+    checkpoint_conflict,
     latest_state,
+    no_checkpoint_to_cosign,
 )
 
 __all__ = ["PostgresStore"]
@@ -177,8 +180,7 @@ class PostgresStore(SqlStore, IntakeQueue):
             return self._size(conn)
 
     def commit(self, batch: AppendBatch) -> None:
-        if not isinstance(batch, AppendBatch):
-            raise InvalidInput(f"commit takes an AppendBatch, got {type(batch).__name__}")
+        check_batch(batch)
         with self._write() as conn:
             self._commit_in(conn, batch)
 
@@ -263,8 +265,7 @@ class PostgresStore(SqlStore, IntakeQueue):
             row = conn.execute("SELECT note FROM checkpoints WHERE size = %s",
                                (size,)).fetchone()
         if row is None or as_bytes(row[0]) != note:
-            raise Conflict(f"a different checkpoint is already stored for tree size {size}; "
-                           "an operator signs one checkpoint per size")
+            raise checkpoint_conflict(size)
 
     def add_cosignature(self, size: int, witness: str, line: bytes) -> None:
         check_index(size, "checkpoint size")
@@ -277,8 +278,7 @@ class PostgresStore(SqlStore, IntakeQueue):
                     " ON CONFLICT (size, witness) DO UPDATE SET line = EXCLUDED.line",
                     (size, witness, line))
             except psycopg.errors.ForeignKeyViolation as exc:
-                raise NotFound(f"no checkpoint stored for tree size {size}; store it with "
-                               "put_checkpoint before adding cosignatures") from exc
+                raise no_checkpoint_to_cosign(size) from exc
 
     # -- lifecycle -------------------------------------------------------------------------
 

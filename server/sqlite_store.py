@@ -41,17 +41,20 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from itertools import count
 
-from core.errors import CandorError, Conflict, InvalidInput, NotFound, Unavailable
+from core.errors import CandorError, Conflict, InvalidInput, Unavailable
 from server.sql_store import SqlStore
 from server.sqlite_migrations import migrate
 from server.storage import (
     AppendBatch,
     NodeKey,
     NodeWrite,
+    check_batch,
     check_bytes,
     check_index,
     check_name,
+    checkpoint_conflict,
     latest_state,
+    no_checkpoint_to_cosign,
 )
 
 __all__ = ["SQLiteStore"]
@@ -227,8 +230,7 @@ class SQLiteStore(SqlStore):
             return self._size(conn)
 
     def commit(self, batch: AppendBatch) -> None:
-        if not isinstance(batch, AppendBatch):
-            raise InvalidInput(f"commit takes an AppendBatch, got {type(batch).__name__}")
+        check_batch(batch)
         deletes, upserts = latest_state(batch.state)
         first = batch.first_index
         with self._write() as conn:
@@ -304,8 +306,7 @@ class SQLiteStore(SqlStore):
             if row is None:
                 conn.execute("INSERT INTO checkpoints (size, note) VALUES (?, ?)", (size, note))
             elif bytes(row[0]) != note:
-                raise Conflict(f"a different checkpoint is already stored for tree size {size}; "
-                               "an operator signs one checkpoint per size")
+                raise checkpoint_conflict(size)
 
     def add_cosignature(self, size: int, witness: str, line: bytes) -> None:
         check_index(size, "checkpoint size")
@@ -318,8 +319,7 @@ class SQLiteStore(SqlStore):
                     " ON CONFLICT (size, witness) DO UPDATE SET line = excluded.line",
                     (size, witness, line))
             except sqlite3.IntegrityError as exc:
-                raise NotFound(f"no checkpoint stored for tree size {size}; store it with "
-                               "put_checkpoint before adding cosignatures") from exc
+                raise no_checkpoint_to_cosign(size) from exc
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, TypeAlias, cast, runtime_checkable
 
-from core.errors import InvalidInput
+from core.errors import Conflict, InvalidInput, NotFound
 
 #: A Merkle node address: (level, index). Level 0 holds leaf hashes; the node at
 #: (level, index) covers leaves [index * 2**level, (index + 1) * 2**level).
@@ -111,6 +111,25 @@ def check_bytes(value: object, what: str, *, allow_empty: bool = True) -> bytes:
     if not value and not allow_empty:
         raise InvalidInput(f"{what} is empty")
     return value
+
+
+def check_batch(batch: object) -> AppendBatch:
+    """`batch` if it is an AppendBatch (which checked itself when it was made)."""
+    if not isinstance(batch, AppendBatch):
+        raise InvalidInput(f"commit takes an AppendBatch, got {type(batch).__name__}")
+    return batch
+
+
+def checkpoint_conflict(size: int) -> Conflict:
+    """The refusal of `put_checkpoint` when another note is stored for tree size `size`."""
+    return Conflict(f"a different checkpoint is already stored for tree size {size}; "
+                    "an operator signs one checkpoint per size")
+
+
+def no_checkpoint_to_cosign(size: int) -> NotFound:
+    """The refusal of `add_cosignature` for a tree size with no checkpoint stored."""
+    return NotFound(f"no checkpoint stored for tree size {size}; store it with "
+                    "put_checkpoint before adding cosignatures")
 
 
 def check_node_keys(keys: object) -> list[NodeKey]:
