@@ -10,8 +10,9 @@ durable append cheap (group commit); the store's compare-and-set on the ledger s
 makes a second sequencer unable to fork the log.
 
 A checkpointer signs a C2SP checkpoint for the newest size at most every
-`checkpoint_interval` seconds; a submitter waits for the first checkpoint that covers its
-entry and gets a receipt (checkpoint + inclusion proof) it can verify itself.
+`checkpoint_interval` seconds, and at once for a commit after a quiet spell; a submitter
+waits for the first checkpoint that covers its entry and gets a receipt (checkpoint +
+inclusion proof) it can verify itself.
 
 Entries reach the store through a `server.sequencer.Sequencer`: the in-process queue and
 thread of `LocalSequencer` by default, or, over a store shared by several servers
@@ -23,6 +24,7 @@ server holds the sequencer lease; only that server commits and signs checkpoints
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -301,14 +303,21 @@ class Ledger:
 
     def _checkpoint_loop(self) -> None:
         seen = self._entries()
+        signed_at = -math.inf  # time.monotonic() of the last signing
         while not self._stopping.is_set():
             self._wait_entries(seen, 1.0)  # a commit made while we were signing is not missed
             if self._stopping.is_set():
                 break
-            time.sleep(self.checkpoint_interval)  # gather a batch's worth before signing
+            # At most one checkpoint an interval, with no delay of its own: a commit after a
+            # quiet spell is signed at once; commits within an interval of the last signing
+            # gather until the interval is up, and one checkpoint covers them all.
+            pause = signed_at + self.checkpoint_interval - time.monotonic()
+            if pause > 0 and self._stopping.wait(pause):
+                break
             seen = self._entries()  # what was committed up to here, the signing below covers
             if not self.sequencing:
                 continue  # checkpoints are signed by whoever sequences
+            signed_at = time.monotonic()
             try:
                 self.sign_checkpoint()
             except Exception:

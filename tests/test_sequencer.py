@@ -82,3 +82,32 @@ def test_every_order_of_a_batch_is_about_equally_likely() -> None:
     counts = Counter(tuple(random_permutation([0, 1, 2])) for _ in range(6000))
     assert set(counts) == set(itertools.permutations([0, 1, 2]))
     assert all(800 <= n <= 1200 for n in counts.values()), counts
+
+
+def test_a_commit_after_a_quiet_spell_is_signed_at_once_and_later_ones_gather(alliance_dir: Path,
+                                                                              tmp_path: Path) -> None:
+    """The checkpointer signs at most one checkpoint an interval and adds no delay of its
+    own. With an interval of an hour, the first commit after the genesis gets its checkpoint
+    (and so its receipt) at once; a second commit within the hour gets none until the ledger
+    stops, which signs the last one, and stopping does not wait for the hour either."""
+    from server.ceremony import bootstrap_entries
+    from server.database import open_store
+    from server.ledger import Ledger
+
+    store = open_store(str(tmp_path / "quiet.db"))
+    ledger = Ledger(store, Identity.load(alliance_dir / "operator").note_signer(), checkpoint_interval=3600)
+    ledger.append_now(bootstrap_entries(alliance_dir / "operator"))
+    ledger.start()
+    threads = list(ledger._threads)
+    regulator = Identity.load(alliance_dir / "regulator")
+    try:
+        first = ledger.append(admission(regulator, "quiet-first"))
+        assert ledger.wait_checkpoint(first + 1, timeout=30)[0] == first + 1
+        second = ledger.append(admission(regulator, "quiet-second"))
+        assert not ledger._wait_change(ledger._changes(), 0.5)  # no checkpoint within the hour
+        assert store.latest_checkpoint()[0] == first + 1  # type: ignore[index]
+    finally:
+        ledger.stop()
+    assert not any(t.is_alive() for t in threads)
+    assert store.latest_checkpoint()[0] == second + 1  # type: ignore[index]
+    store.close()
