@@ -224,11 +224,14 @@ def test_a_dead_background_loop_stops_the_operator(alliance_dir: Path, tmp_path:
     op = create_server(Settings(identity=Identity.load(alliance_dir / "operator")), store)
     try:
         op.ledger.append_now(bootstrap_entries(alliance_dir / "operator"))
-        op.ledger.checkpoint_interval = -1.0  # the checkpointer's next sleep raises: the thread dies
-        op.ledger.checkpoint_changed()
+        def unreadable() -> int:
+            raise RuntimeError("the commit count is unreadable")
+
+        monkeypatch.setattr(op.ledger, "_entries", unreadable)  # the checkpointer's next read raises: it dies
+        op.ledger.entries_changed()
         with pytest.raises(Unavailable, match="candor-checkpointer stopped unexpectedly"):
             op.wait(threading.Event(), poll=0.05)
-        assert died and "sleep length" in died[0]
+        assert died and "the commit count is unreadable" in died[0]
     finally:
         op.stop(grace=0)
         store.close()
