@@ -314,10 +314,13 @@ class Ledger:
             pause = signed_at + self.checkpoint_interval - time.monotonic()
             if pause > 0 and self._stopping.wait(pause):
                 break
-            seen = self._entries()  # what was committed up to here, the signing below covers
+            current = self._entries()  # what was committed up to here, the signing below covers
             if not self.sequencing:
+                seen = current
                 continue  # checkpoints are signed by whoever sequences
-            signed_at = time.monotonic()
+            if current != seen:  # only a wake with commits to sign counts against the interval
+                signed_at = time.monotonic()
+            seen = current
             try:
                 self.sign_checkpoint()
             except Exception:
