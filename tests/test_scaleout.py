@@ -784,6 +784,10 @@ class Proxy:
                 return
             upstream = socket.create_connection(self.target)
             with self._lock:
+                if self._listener is not listener:  # cut while this one was being connected
+                    for s in (client, upstream):
+                        s.close()
+                    return
                 self._conns += [client, upstream]
             for src, dst in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
@@ -807,12 +811,12 @@ class Proxy:
 
     def down(self) -> None:
         """Refuse new connections and cut every open one (the database host is gone)."""
-        assert self._listener is not None
-        self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() blocked on it
-        self._listener.close()
-        self._listener = None
         with self._lock:
+            listener, self._listener = self._listener, None
             conns, self._conns = self._conns, []
+        assert listener is not None
+        listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() blocked on it
+        listener.close()
         for s in conns:
             try:
                 s.shutdown(socket.SHUT_RDWR)
