@@ -182,7 +182,7 @@ def test_profile_names_the_stages(report: bench.BenchReport) -> None:
 
 def test_table_shows_every_row_target_and_stage(report: bench.BenchReport) -> None:
     out = io.StringIO()
-    bench.render(report, Console(file=out, width=250, color_system=None))
+    bench.render(report, Console(file=out, width=1000, color_system=None))
     text = out.getvalue()
     lines = text.splitlines()
     for section, operation, bits, _m in QUICK_ROWS:

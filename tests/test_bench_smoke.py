@@ -139,7 +139,7 @@ def test_targets_name_their_rows(report: bench.BenchReport) -> None:
 
 def test_table_shows_every_row_and_target(report: bench.BenchReport) -> None:
     out = io.StringIO()
-    bench.render(report, Console(file=out, width=250, color_system=None))
+    bench.render(report, Console(file=out, width=1000, color_system=None))
     text = out.getvalue()
     lines = text.splitlines()
     for section, operation, bits in QUICK_ROWS:

@@ -608,7 +608,7 @@ def test_bench_intake_quick_smoke(store: str, servers: int) -> None:
         [(run["mode"], 1, run["ratio_combined"]) for run in r["runs"]]
     warm = 2 * settings.clients  # each run warms up with as many reports
     assert r["ledger_size"] == loaded["size"] + sum(warm + run["ok"] for run in r["runs"])
-    console = Console(file=io.StringIO(), width=220)
+    console = Console(file=io.StringIO(), width=1000)  # nothing wraps: the test reads words, not layout
     bench.render(results, console)
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert "floor (a) transport/s" in text and "Floor (a): empty unary calls" in text
@@ -637,7 +637,7 @@ def test_bench_intake_rounds_end_to_end() -> None:
     (median,) = r["medians"]
     mean = sum(run["ratio_combined"] for run in r["runs"]) / 2  # the median of two
     assert median["rounds"] == 2 and median["ratio_combined"] == pytest.approx(mean)
-    console = Console(file=io.StringIO(), width=220)
+    console = Console(file=io.StringIO(), width=1000)  # nothing wraps: the test reads words, not layout
     bench.render([r], console)
     assert "medians over the rounds" in console.file.getvalue()  # type: ignore[attr-defined]
 
