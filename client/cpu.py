@@ -12,6 +12,9 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import signal
+import threading
+import time
 from collections.abc import Callable
 from concurrent import futures
 from typing import Any, TypeVar
@@ -41,13 +44,40 @@ def settle_gc() -> None:
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, older, oldest)
 
 
+def start_worker(owner_pid: int) -> None:
+    """Set up a pool worker of the service process `owner_pid` (this pool's and the report
+    verifier's, `server.intake`): Ctrl-C is the owner's to handle, it shuts the pool down,
+    so a worker must not die of it first and print a traceback; the collector is settled
+    as the owner's (`settle_gc`); and the worker ends once its owner is gone.
+
+    A pool worker blocks on the pool's call queue, whose pipes it holds both ends of, and
+    an owner killed without a shutdown (SIGKILL, the OOM killer) never closes it: without
+    the watch its workers, and a fork server's, would wait there for ever.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    settle_gc()
+    threading.Thread(target=_exit_with, args=(owner_pid,), name="candor-owner-watch", daemon=True).start()
+
+
+def _exit_with(owner_pid: int) -> None:
+    while True:
+        time.sleep(1.0)
+        try:
+            os.kill(owner_pid, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        except PermissionError:
+            pass  # the pid exists (owned by another user)
+
+
 class CpuPool:
     def __init__(self, workers: int | None = None) -> None:
         count = os.cpu_count() or 1 if workers is None else workers
         self.workers = max(count, 0)
         """Worker processes (0: everything runs inline in the caller)."""
         spawn = multiprocessing.get_context("spawn")
-        self._executor = (futures.ProcessPoolExecutor(max_workers=count, mp_context=spawn, initializer=settle_gc)
+        self._executor = (futures.ProcessPoolExecutor(max_workers=count, mp_context=spawn, initializer=start_worker,
+                                                      initargs=(os.getpid(),))
                           if count > 0 else None)
 
     def submit(self, fn: Callable[..., T], *args: Any) -> futures.Future[T]:

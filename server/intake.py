@@ -90,7 +90,7 @@ from client.batch import (
     verify_batch,
     verify_decoded,
 )
-from client.cpu import settle_gc
+from client.cpu import start_worker
 from core import entries as e
 from core import escrow, merkle, state
 from core.alliance import Alliance
@@ -137,25 +137,10 @@ class Job:
 
 
 def _init_worker(genesis_leaf: bytes, server_pid: int) -> None:
-    # The server handles Ctrl-C and shuts the pool down; a worker must not die first.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # from the start: the alliance takes a while
     register_alliance(genesis_leaf)
-    settle_gc()
-    threading.Thread(target=_exit_with, args=(server_pid,), name="candor-intake-watch", daemon=True).start()
-
-
-def _exit_with(server_pid: int) -> None:
-    """End this worker once the server is gone. A worker's parent is the forkserver, not the
-    server, and a worker holds both ends of the pool's pipes, so a server killed without a
-    shutdown (SIGKILL, OOM) would otherwise leave its workers and the forkserver behind."""
-    while True:
-        time.sleep(1.0)
-        try:
-            os.kill(server_pid, 0)
-        except ProcessLookupError:
-            os._exit(0)
-        except PermissionError:
-            pass  # the pid exists (owned by another user)
+    start_worker(server_pid)  # then: its collector settles with the alliance in the frozen part;
+    # and it watches the server's pid, as its parent is the fork server, not the server
 
 
 def _outcome_of(fut: Future[bytes | None], timeout: float) -> None:

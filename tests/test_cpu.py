@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -57,3 +60,38 @@ def test_service_processes_settle_the_collector_without_disabling_it() -> None:
     assert threshold_0 == YOUNG_COLLECTION_THRESHOLD
     assert frozen > 0
     assert collected
+
+
+@pytest.mark.slow  # starts an interpreter that starts two more
+def test_workers_end_when_their_owner_is_killed() -> None:
+    """A trustee or an operator killed with SIGKILL never shuts its pool down; each worker
+    watches its owner's pid and ends, instead of waiting for ever on the pool's queue."""
+    owner = subprocess.Popen([sys.executable, "-c", (
+        "import os, sys, time\n"
+        "from client.cpu import CpuPool\n"
+        "pool = CpuPool(2)\n"
+        "jobs = [pool.submit(time.sleep, 0.5) for _ in range(2)]\n"  # both workers at once
+        "[j.result() for j in jobs]\n"
+        "print(*pool._executor._processes, flush=True)\n"
+        "time.sleep(120)\n")], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parent.parent)
+    try:
+        assert owner.stdout is not None
+        workers = [int(pid) for pid in owner.stdout.readline().split()]
+        assert len(workers) == 2 and all(running(pid) for pid in workers)
+        owner.kill()
+        owner.wait()
+        deadline = time.monotonic() + 60
+        while any(running(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(running(pid) for pid in workers)
+    finally:
+        owner.kill()
+        owner.wait()
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` runs: one that ended unreaped (a zombie) does not."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

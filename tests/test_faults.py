@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_cpu import running
 from test_operations import Proc, free_port, run_cli
 
 from api.identity import Identity
@@ -135,6 +136,45 @@ def test_operator_killed_repeatedly_loses_no_acknowledged_report(alliance_dir: P
     done = run_cli("audit", "--identity", str(alliance_dir / "regulator"), "--server", server, "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["reports"] >= len(acknowledged)
+
+
+def _descendants(pid: int) -> set[int]:
+    """The processes under `pid` (children, their children, ...), read from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):  # gone meanwhile
+            continue
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+@pytest.mark.slow
+def test_a_killed_operator_leaves_no_verification_process_behind(alliance_dir: Path, tmp_path: Path,
+                                                                 procs: list[Proc]) -> None:
+    """SIGKILL gives the operator no chance to shut its verification pool down: its fork
+    server and workers notice by themselves and end, instead of waiting for ever on the
+    pool's queue (their memory is the operator's, docs/operations.md)."""
+    server = f"127.0.0.1:{free_port()}"
+    shutil.copytree(alliance_dir / "member-a", tmp_path / "member-a")
+    operator = Proc("serve", "--identity", str(alliance_dir / "operator"), "--data", str(tmp_path / "ledger.db"),
+                    "--listen", server, "--checkpoint-ms", "20", "--verify-workers", "2")
+    procs.append(operator)
+    operator.port()
+    with Member(Identity.load(tmp_path / "member-a"), server, tmp_path / "member-state", pool_size=0,
+                timeout=60) as member:  # the pool starts with the first report
+        member.submit_report("streamer-1", "fake_traffic", "minor", "2026-10-01")
+    helpers = _descendants(operator.proc.pid)
+    assert len(helpers) >= 3  # the fork server and its two workers
+    operator.stop(signal.SIGKILL)
+    wait_until(lambda: not any(running(pid) for pid in helpers), "the killed operator's helpers to end")
 
 
 def _copy_operator(alliance_dir: Path, tmp_path: Path, trustees: dict[int, str]) -> Path:

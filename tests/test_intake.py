@@ -492,30 +492,6 @@ def test_operator_stop_closes_the_pool(alliance_dir: Path, tmp_path: Path) -> No
         op.verifier.verify(Job(b"leaf", (), 0, 1))
 
 
-@pytest.mark.slow  # starts an interpreter that imports the server
-def test_a_worker_outlives_no_killed_server() -> None:
-    """SIGKILL gives the server no chance to shut its pool down; each worker watches the
-    server's pid and exits, so no workers (nor their forkserver) are left behind."""
-    import multiprocessing
-    import subprocess
-    import sys
-
-    from server.intake import _exit_with
-
-    server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-    worker = multiprocessing.get_context("spawn").Process(target=_exit_with, args=(server.pid,))
-    worker.start()
-    try:
-        assert worker.is_alive()
-        server.kill()
-        server.wait()
-        worker.join(timeout=60)
-        assert worker.exitcode == 0
-    finally:
-        if worker.is_alive():
-            worker.kill()
-
-
 def test_bench_intake_steady_rate_leaves_out_filling_and_draining() -> None:
     """The verdicts' rate counts the answers between the tenth and the ninetieth percentile of
     their times, so a slow start and a slow end do not move it; short runs fall back to the
