@@ -24,6 +24,7 @@ store offers what a multi-server deployment needs:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ import psycopg
 from psycopg import sql
 
 from core.errors import Conflict, InvalidInput, Unavailable
-from server.postgres_connection import Conn, copy_rows, mapped
+from server.postgres_connection import Conn, copy_rows, has_input, mapped
 from server.sql_store import as_bytes, as_int
 from server.storage import AppendBatch, check_batch, check_bytes, check_index, check_limit, check_name
 
@@ -76,6 +77,8 @@ class IntakeQueue:
 
     _channel: str
     _sequencer_lock_key: int
+    _lease_lock: threading.Lock
+    _lease_candidate: tuple[str, Conn] | None  # a follower's kept connection (`try_sequencer_lease`)
 
     def _use(self) -> AbstractContextManager[Conn]:
         raise NotImplementedError
@@ -189,22 +192,43 @@ class IntakeQueue:
         return IntakeListener(self)
 
     def try_sequencer_lease(self, holder: str) -> SequencerLease | None:
-        """Take the schema's sequencer lock if it is free, without waiting; None if it is held."""
+        """Take the schema's sequencer lock if it is free, without waiting; None if it is held.
+
+        A follower tries every `lease_poll` seconds on one kept connection (one PostgreSQL
+        backend, not a new one each try): a try that finds the lock held keeps it for the
+        next, and the try that gets the lock hands it to the lease. One that the server
+        closed meanwhile (a restart, a terminated backend) is replaced first."""
         check_name(holder, "lease holder")
-        conn = self._connect(application_name=f"candor-sequencer {holder}"[:63])
+        with self._lease_lock:
+            kept, self._lease_candidate = self._lease_candidate, None
+        conn = None
+        if kept is not None:
+            kept_holder, kept_conn = kept
+            if kept_holder == holder and not kept_conn.closed and not kept_conn.broken and not has_input(kept_conn):
+                conn = kept_conn
+            else:
+                self._forget(kept_conn)
         try:
+            if conn is None:
+                conn = self._connect(application_name=f"candor-sequencer {holder}"[:63])
+                with mapped(conn):
+                    # Notice a vanished holder within ~10 s even if its host dies without closing
+                    # the socket (a process kill closes it at once, releasing the lock immediately).
+                    conn.execute("SET tcp_keepalives_idle = 5")
+                    conn.execute("SET tcp_keepalives_interval = 2")
+                    conn.execute("SET tcp_keepalives_count = 3")
             with mapped(conn):
-                # Notice a vanished holder within ~10 s even if its host dies without closing
-                # the socket (a process kill closes it at once, releasing the lock immediately).
-                conn.execute("SET tcp_keepalives_idle = 5")
-                conn.execute("SET tcp_keepalives_interval = 2")
-                conn.execute("SET tcp_keepalives_count = 3")
                 row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self._sequencer_lock_key,)).fetchone()
         except BaseException:
-            self._forget(conn)
+            if conn is not None:
+                self._forget(conn)
             raise
         if row is None or row[0] is not True:
-            self._forget(conn)
+            with self._lease_lock:
+                if self._lease_candidate is None:
+                    self._lease_candidate, conn = (holder, conn), None
+            if conn is not None:  # another caller kept one meanwhile
+                self._forget(conn)
             return None
         return SequencerLease(self, conn, holder)
 

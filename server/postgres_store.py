@@ -83,6 +83,8 @@ class PostgresStore(SqlStore, IntakeQueue):
         self._channel = "candor_" + hashlib.sha256(schema.encode()).hexdigest()[:16]
         self._closed = False
         self._registry_lock = threading.Lock()
+        self._lease_lock = threading.Lock()
+        self._lease_candidate = None
         self._connections: list[Conn] = []
         self._local = threading.local()
         conn = self._connect(migrating=True)

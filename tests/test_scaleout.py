@@ -369,6 +369,42 @@ def _wait_for_sequencer_transaction(url: str, schema: str, deadline: float) -> b
 # -- two sequencers: impossible by construction -------------------------------------------------
 
 
+def test_a_follower_tries_for_the_lease_on_one_kept_connection(pg_url: str, schema: str) -> None:
+    """A follower polls for the lease twice a second: on one PostgreSQL backend, not a new
+    one each try; the try that gets the lock holds it on that backend; a kept connection the
+    server ended meanwhile is replaced, not failed on."""
+    migrate_data(pg_url, schema=schema)
+    holder = PostgresStore(pg_url, schema=schema, auto_migrate=False)
+    follower = PostgresStore(pg_url, schema=schema, auto_migrate=False)
+
+    def backends() -> list[int]:
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            return [int(pid) for (pid,) in admin.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'candor-sequencer follower'").fetchall()]
+
+    try:
+        lease = take_lease(holder, "holder")
+        assert follower.try_sequencer_lease("follower") is None
+        (kept,) = backends()
+        for _ in range(5):
+            assert follower.try_sequencer_lease("follower") is None
+        assert backends() == [kept]
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (kept,))
+        wait_until(lambda: not backends(), "the kept backend to end")
+        assert follower.try_sequencer_lease("follower") is None  # on a new connection, no error
+        (kept,) = backends()
+        assert kept != lease.backend_pid
+        lease.release()
+        taken = follower.try_sequencer_lease("follower")
+        assert taken is not None and taken.backend_pid == kept
+        assert holder.sequencer_holder() == ("candor-sequencer follower", kept)
+        taken.release()
+    finally:
+        holder.close()
+        follower.close()
+
+
 def test_a_second_sequencer_cannot_commit(alliance_dir: Path, pg_url: str, schema: str) -> None:
     from server.ceremony import bootstrap_entries
 
