@@ -67,7 +67,7 @@ def test_workers_end_when_their_owner_is_killed() -> None:
     """A trustee or an operator killed with SIGKILL never shuts its pool down; each worker
     watches its owner's pid and ends, instead of waiting for ever on the pool's queue."""
     owner = subprocess.Popen([sys.executable, "-c", (
-        "import os, sys, time\n"
+        "import time\n"
         "from client.cpu import CpuPool\n"
         "pool = CpuPool(2)\n"
         "jobs = [pool.submit(time.sleep, 0.5) for _ in range(2)]\n"  # both workers at once
