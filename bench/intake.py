@@ -66,10 +66,10 @@ ring is every member of the alliance) it
        taken in a busier or quieter minute than the runs moved the ratio of one and the same
        code from 0.52 to 0.89 within an hour; one taken only after each run still moved it
        from 1.07 to 0.52 within three minutes, the job itself measuring 1.90 to 1.12 ms.
-       The append is the durable append in the store under test (SQLite: a single-row transaction with
-       synchronous=FULL in WAL mode; PostgreSQL: a single-row transaction in a scratch table
-       of the bench schema; and the same rows committed `batch` per transaction: the
-       group-commit cost per entry). The ring signature and validity proof verification
+       The append is the durable append in the store under test (SQLite: a single-row
+       transaction with synchronous=FULL in WAL mode; PostgreSQL: a single-row transaction in
+       a scratch table of the bench schema; and the same rows committed `batch` per
+       transaction: the group-commit cost per entry). The ring signature and validity proof verification
        alone and in batches of `batch` are printed beside it, for comparison.
    The work floor is 1 / max(job / cores, append): the crypto spread perfectly over every
    core, the append pipelined beside it. The combined floor adds the transport:
