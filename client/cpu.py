@@ -53,15 +53,25 @@ def start_worker(owner_pid: int) -> None:
     A pool worker blocks on the pool's call queue, whose pipes it holds both ends of, and
     an owner killed without a shutdown (SIGKILL, the OOM killer) never closes it: without
     the watch its workers, and a fork server's, would wait there for ever.
+
+    The watch ends the worker once its parent is no longer the one it started with (the
+    kernel hands the children of a process that dies to another at once, even while the
+    dead one waits to be reaped, so neither a zombie owner nor a reused pid can hide it;
+    a fork server's workers see their fork server end, which it does when the owner
+    does; a fork server killed alone ends its workers too, and the report verifier starts a
+    new pool, as for any worker that dies), or once no process has the owner's pid.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     settle_gc()
-    threading.Thread(target=_exit_with, args=(owner_pid,), name="candor-owner-watch", daemon=True).start()
+    threading.Thread(target=_exit_with, args=(owner_pid, os.getppid()), name="candor-owner-watch",
+                     daemon=True).start()
 
 
-def _exit_with(owner_pid: int) -> None:
+def _exit_with(owner_pid: int, parent_pid: int) -> None:
     while True:
         time.sleep(1.0)
+        if os.getppid() != parent_pid:
+            os._exit(0)
         try:
             os.kill(owner_pid, 0)
         except ProcessLookupError:

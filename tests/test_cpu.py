@@ -63,9 +63,11 @@ def test_service_processes_settle_the_collector_without_disabling_it() -> None:
 
 
 @pytest.mark.slow  # starts an interpreter that starts two more
-def test_workers_end_when_their_owner_is_killed() -> None:
+@pytest.mark.parametrize("reaped", [True, False], ids=["reaped", "a zombie"])
+def test_workers_end_when_their_owner_is_killed(reaped: bool) -> None:
     """A trustee or an operator killed with SIGKILL never shuts its pool down; each worker
-    watches its owner's pid and ends, instead of waiting for ever on the pool's queue."""
+    watches its owner and ends, instead of waiting for ever on the pool's queue. Also while
+    the dead owner is not reaped yet (a zombie, whose pid still answers a signal)."""
     owner = subprocess.Popen([sys.executable, "-c", (
         "import time\n"
         "from client.cpu import CpuPool\n"
@@ -79,7 +81,8 @@ def test_workers_end_when_their_owner_is_killed() -> None:
         workers = [int(pid) for pid in owner.stdout.readline().split()]
         assert len(workers) == 2 and all(running(pid) for pid in workers)
         owner.kill()
-        owner.wait()
+        if reaped:
+            owner.wait()
         deadline = time.monotonic() + 60
         while any(running(pid) for pid in workers) and time.monotonic() < deadline:
             time.sleep(0.2)
