@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_cpu import running
 
 from api import wire
 from api.identity import Identity
@@ -434,6 +435,37 @@ def test_a_dead_worker_is_replaced(operator: Any, alice: Member) -> None:
                 outcomes.append("unavailable")
         assert outcomes[-1] == "ok"
         assert pool.pids() and pid not in pool.pids()
+    finally:
+        pool.close()
+
+
+def test_a_killed_fork_server_takes_its_workers_and_a_new_pool_starts(operator: Any, alice: Member) -> None:
+    # A worker ends once its parent changes (client.cpu.start_worker): its fork server killed
+    # alone ends it too, and the next batch starts a new pool on a new fork server.
+    pool = Verifier(operator.ledger, workers=1)
+    try:
+        pool.warm()
+        leaf = alice.prepare_report(SUBJECT, "fake_traffic", 2, recent(), refresh=False)
+        pool.verify_entry(leaf)
+        (pid,) = pool.pids()
+        fork_server = int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        os.kill(fork_server, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while running(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not running(pid)
+        outcomes = []
+        for _ in range(3):
+            try:
+                pool.verify_entry(leaf)
+                outcomes.append("ok")
+                break
+            except errors.Unavailable as exc:
+                assert "restarted" in str(exc) or "stopped" in str(exc)
+                outcomes.append("unavailable")
+        assert outcomes[-1] == "ok"
+        (new,) = pool.pids()
+        assert new != pid and running(new)
     finally:
         pool.close()
 
