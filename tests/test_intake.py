@@ -416,30 +416,8 @@ def test_jobs_cross_as_bytes_and_validate(operator: Any, alice: Member, verifier
         inline.submit(job)
 
 
-def test_a_dead_worker_is_replaced(operator: Any, alice: Member) -> None:
-    pool = Verifier(operator.ledger, workers=1)
-    try:
-        pool.warm()
-        leaf = alice.prepare_report(SUBJECT, "fake_traffic", 2, recent(), refresh=False)
-        pool.verify_entry(leaf)
-        (pid,) = pool.pids()
-        os.kill(pid, signal.SIGKILL)
-        outcomes = []
-        for _ in range(3):
-            try:
-                pool.verify_entry(leaf)
-                outcomes.append("ok")
-                break
-            except errors.Unavailable as exc:
-                assert "restarted" in str(exc) or "stopped" in str(exc)
-                outcomes.append("unavailable")
-        assert outcomes[-1] == "ok"
-        assert pool.pids() and pid not in pool.pids()
-    finally:
-        pool.close()
-
-
-def test_a_killed_fork_server_takes_its_workers_and_a_new_pool_starts(operator: Any, alice: Member) -> None:
+@pytest.mark.parametrize("killed", ["worker", "fork server"])
+def test_a_dead_worker_is_replaced(operator: Any, alice: Member, killed: str) -> None:
     # A worker ends once its parent changes (client.cpu.start_worker): its fork server killed
     # alone ends it too, and the next batch starts a new pool on a new fork server.
     pool = Verifier(operator.ledger, workers=1)
@@ -448,12 +426,15 @@ def test_a_killed_fork_server_takes_its_workers_and_a_new_pool_starts(operator: 
         leaf = alice.prepare_report(SUBJECT, "fake_traffic", 2, recent(), refresh=False)
         pool.verify_entry(leaf)
         (pid,) = pool.pids()
-        fork_server = int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        os.kill(fork_server, signal.SIGKILL)
-        deadline = time.monotonic() + 60
-        while running(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not running(pid)
+        if killed == "worker":
+            os.kill(pid, signal.SIGKILL)
+        else:
+            fork_server = int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            os.kill(fork_server, signal.SIGKILL)
+            deadline = time.monotonic() + 60
+            while running(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not running(pid)
         outcomes = []
         for _ in range(3):
             try:
