@@ -21,6 +21,7 @@ from client.batch import (
     JOB_REPORTS,
     JobWire,
     Prechecks,
+    check_publications,
     job_size,
     register_alliance,
     verify_batch,
@@ -29,6 +30,7 @@ from client.batch import (
 from core import entries as e
 from core import merkle, state
 from core.alliance import Alliance, alliance_of
+from core.combination import PublicationCrypto
 from core.errors import CandorError, VerificationError
 
 if TYPE_CHECKING:
@@ -99,8 +101,9 @@ def replay(leaves: Sequence[bytes], progress: Progress | None = None, *,
 
 def _replay_parallel(leaves: Sequence[bytes], progress: Progress | None,
                      pool: CpuPool) -> tuple[state.MemoryState, AuditReport] | None:
-    """The replay with report crypto on `pool`; None if anything fails (the caller then
-    runs `_replay_sequential` to name it)."""
+    """The replay with report crypto, the stateless checks of entries signed with a genesis
+    key and each RatingPublished's crypto on `pool`; None if anything fails (the caller
+    then runs `_replay_sequential` to name it)."""
     view = state.MemoryState()
     tree = merkle.CompactRange()
     ally: Alliance | None = None
@@ -114,6 +117,9 @@ def _replay_parallel(leaves: Sequence[bytes], progress: Progress | None,
         if run:
             verdicts.append(pool.submit(verify_reports, leaves[0], _jobs(view, run)))
             run.clear()
+
+    def defer(crypto: PublicationCrypto) -> None:
+        verdicts.append(pool.submit(check_publications, leaves[0], [crypto]))
 
     try:
         for index, leaf in enumerate(leaves):
@@ -131,7 +137,7 @@ def _replay_parallel(leaves: Sequence[bytes], progress: Progress | None,
             if not (is_report or prechecked):
                 wire.require_canonical(leaf, signed)
             view.update(state.apply(view, ally, index, signed, verify=not is_report, checked=is_report,
-                                    prechecked=prechecked))
+                                    prechecked=prechecked, defer=defer))
             report.kinds[signed.entry.kind] = report.kinds.get(signed.entry.kind, 0) + 1
             if index == 0:
                 ally = alliance_of(signed, merkle.leaf_hash(leaf))

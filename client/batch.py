@@ -33,6 +33,7 @@ from api import wire
 from core import entries as e
 from core import merkle, state
 from core.alliance import Alliance, alliance_of
+from core.combination import PublicationCrypto, check_publication_crypto
 from core.errors import CandorError, Unavailable
 from core.group import default_group
 from core.proofs import batch_verify_validity, verify_validity
@@ -183,6 +184,24 @@ def check_entries(genesis_leaf: bytes, leaves: Sequence[bytes]) -> list[bool]:
             out.append(state.stateless_checks(ally, wire.signed_entry_from_bytes(leaf)))
         except CandorError:
             out.append(False)
+    return out
+
+
+def check_publications(genesis_leaf: bytes, checks: Sequence[PublicationCrypto]) -> list[bool]:
+    """Whether each publication's crypto holds (`core.combination.check_publication_crypto`:
+    C* from its commitments, its publication proof), in a process that may not know the
+    alliance yet (an auditor's or a mirror's `CpuPool` worker), whose caller applied the
+    RatingPublished with `defer`. A publication this refuses is replayed again through
+    `core.state.apply`, which names the fault."""
+    gens = registered(register_alliance(genesis_leaf)).generators
+    out = []
+    for check in checks:
+        try:
+            check_publication_crypto(gens, check)
+        except CandorError:
+            out.append(False)
+        else:
+            out.append(True)
     return out
 
 

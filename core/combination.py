@@ -22,7 +22,8 @@ whether a decrypted aggregate opens, and what a publication must prove.
 from __future__ import annotations
 
 import hashlib as _hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from core import entries as _e
 from core import escrow as _escrow
@@ -43,6 +44,7 @@ __all__ = [
     "DOES_NOT_OPEN",
     "HELD_TAG",
     "PUBLICATION_SIGNATURE_TAG",
+    "PublicationCrypto",
     "SHARE_INFO",
     "SHARE_TAG",
     "aggregate_commitment",
@@ -50,6 +52,7 @@ __all__ = [
     "check_designated",
     "check_opening",
     "check_publication",
+    "check_publication_crypto",
     "combiner_order",
     "frame",
     "held_message",
@@ -314,7 +317,8 @@ def check_combiner_signature(genesis: _e.Genesis, combiner: int, message: bytes,
 
 def check_publication(gens: Generators, genesis: _e.Genesis, genesis_hash: bytes, rules: RuleSet,
                       request_index: int, request: _e.RatingRequested, reports: Sequence[ReportInfo],
-                      body: _e.RatingPublished, *, commitments_xy: Sequence[bytes] | None = None) -> None:
+                      body: _e.RatingPublished, *, commitments_xy: Sequence[bytes] | None = None,
+                      defer: Callable[[PublicationCrypto], None] | None = None) -> None:
     """Everything a RatingPublished claims, against the request it answers (docs/ratings.md).
 
     The one verification of a publication, run by the ledger on append and in every audit
@@ -323,10 +327,17 @@ def check_publication(gens: Generators, genesis: _e.Genesis, genesis_hash: bytes
     answers `request` (subject, L, set, weights, digest, date, rule set); its reporter
     count is the number of distinct link tags and at least k; the combiner is a genesis
     trustee whose signature covers every field; the publication proof binds the score to
-    C* = Σ w_i·C_i recomputed from the commitments; the grade is the rule set's grade of
-    the score. Raises VerificationError. `commitments_xy` (optional, one per entry of the
-    active set, in its order): the commitments uncompressed, an unverified decoding hint
-    (see `aggregate_commitment`); a hint that is not the same point is refused.
+    C* = Σ w_i·C_i recomputed from the commitments (`check_publication_crypto`); the grade
+    is the rule set's grade of the score. Raises VerificationError. `commitments_xy`
+    (optional, one per entry of the active set, in its order): the commitments
+    uncompressed, an unverified decoding hint (see `aggregate_commitment`); a hint that is
+    not the same point is refused.
+
+    `defer`: the crypto is handed to it instead of checked here, once every other check
+    has passed (a mirror's or an auditor's pool checks it, as it checks reports). The
+    caller then owns that check: nothing may rest on this entry until it holds, and a
+    caller that needs the reason for a failure runs this again without `defer`, which
+    names it with the message it gives here.
     """
 
     if body.request_index != request_index:
@@ -348,31 +359,65 @@ def check_publication(gens: Generators, genesis: _e.Genesis, genesis_hash: bytes
     check_designated(genesis, genesis_hash, body.subject_tag, body.ledger_size, body.combiner)
     check_combiner_signature(genesis, body.combiner, publication_message(genesis_hash, body),
                              body.combiner_signature)
-    # The commitments are decoded on-curve only, without trusting that the ledger checked
-    # them on append: every point P of E(F_p) is uniquely P_q + P_h with P_q in G1 (order q)
-    # and P_h of order dividing the cofactor h (gcd(h, q) = 1). So C* = Σ w_i·C_i has G1 part
-    # Σ w_i·(C_i)_q and torsion part Σ w_i·(C_i)_h, and `publication.verify` decodes C* with
-    # the subgroup check: it is accepted only if the torsion part is 0, and then C* is exactly
-    # Σ w_i·(C_i)_q, whose opening is what the proof binds the score to — the G1 parts of the
-    # commitments, the statement check_opening decides too (cofactor-multiplied). A torsion
-    # part cannot change the score; it can only make the rating fail to verify, which honest
-    # commitments (all in G1: intake checks them) never do.
-    try:
-        aggregate = aggregate_commitment(gens.group, [table[i].commitment for i, _ in active],
-                                         [w for _, w in active], subgroup_checked=False,
-                                         commitments_xy=commitments_xy)
-    except InvalidInput as exc:
-        raise VerificationError(f"the rating's commitments do not decode: {exc}") from None
-    points = points_vector(rules, gens.categories)
-    try:
-        statement = PublicationStatement(genesis_hash, body.subject_tag, body.ledger_size, body.set_digest,
-                                         rule_set_hash(rules), gens.group.encode(aggregate), points,
-                                         rules.base_score, body.score)
-        verify_publication(gens, statement, PublicationProof.from_bytes(body.proof, len(points)))
-    except InvalidInput as exc:
-        raise VerificationError(f"the publication proof does not verify: {exc}") from None
-    except VerificationError as exc:
-        raise VerificationError(f"the publication proof does not verify for score {body.score}: {exc}") from None
+    crypto = PublicationCrypto(
+        commitments=tuple(table[i].commitment for i, _ in active), weights=tuple(w for _, w in active),
+        genesis_hash=genesis_hash, subject_tag=body.subject_tag, ledger_size=body.ledger_size,
+        set_digest=body.set_digest, rules_hash=rule_set_hash(rules),
+        points=points_vector(rules, gens.categories), base_score=rules.base_score, score=body.score,
+        proof=body.proof)
+    if defer is None:
+        check_publication_crypto(gens, crypto, commitments_xy=commitments_xy)
     grade = grade_of(rules, body.score)
     if grade != body.grade:
         raise VerificationError(f"the rating claims grade {body.grade}; score {body.score} gives grade {grade}")
+    if defer is not None:
+        defer(crypto)
+
+
+@dataclass(frozen=True)
+class PublicationCrypto:
+    """What checking a publication costs once its claims hold: C* = Σ w_i·C_i over the
+    active set's commitments, and the publication proof that binds the score to it. Plain
+    values, so that a worker process can check it (`check_publication_crypto`)."""
+
+    commitments: tuple[bytes, ...]
+    weights: tuple[int, ...]
+    genesis_hash: bytes
+    subject_tag: bytes
+    ledger_size: int
+    set_digest: bytes
+    rules_hash: bytes
+    points: tuple[int, ...]
+    base_score: int
+    score: int
+    proof: bytes
+
+
+def check_publication_crypto(gens: Generators, crypto: PublicationCrypto, *,
+                             commitments_xy: Sequence[bytes] | None = None) -> None:
+    """The publication proof of `crypto.score` against C* recomputed from the commitments:
+    `check_publication`'s crypto, with its messages. Raises VerificationError.
+
+    The commitments are decoded on-curve only, without trusting that the ledger checked
+    them on append: every point P of E(F_p) is uniquely P_q + P_h with P_q in G1 (order q)
+    and P_h of order dividing the cofactor h (gcd(h, q) = 1). So C* = Σ w_i·C_i has G1 part
+    Σ w_i·(C_i)_q and torsion part Σ w_i·(C_i)_h, and `publication.verify` decodes C* with
+    the subgroup check: it is accepted only if the torsion part is 0, and then C* is exactly
+    Σ w_i·(C_i)_q, whose opening is what the proof binds the score to — the G1 parts of the
+    commitments, the statement check_opening decides too (cofactor-multiplied). A torsion
+    part cannot change the score; it can only make the rating fail to verify, which honest
+    commitments (all in G1: intake checks them) never do."""
+    try:
+        aggregate = aggregate_commitment(gens.group, crypto.commitments, crypto.weights, subgroup_checked=False,
+                                         commitments_xy=commitments_xy)
+    except InvalidInput as exc:
+        raise VerificationError(f"the rating's commitments do not decode: {exc}") from None
+    try:
+        statement = PublicationStatement(crypto.genesis_hash, crypto.subject_tag, crypto.ledger_size,
+                                         crypto.set_digest, crypto.rules_hash, gens.group.encode(aggregate),
+                                         crypto.points, crypto.base_score, crypto.score)
+        verify_publication(gens, statement, PublicationProof.from_bytes(crypto.proof, len(crypto.points)))
+    except InvalidInput as exc:
+        raise VerificationError(f"the publication proof does not verify: {exc}") from None
+    except VerificationError as exc:
+        raise VerificationError(f"the publication proof does not verify for score {crypto.score}: {exc}") from None

@@ -24,14 +24,20 @@ import datetime as _dt
 import functools
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from core import entries as e
 from core.access import check_served_signature
 from core.alliance import Alliance
-from core.combination import check_combiner_signature, check_designated, check_publication, held_message
+from core.combination import (
+    PublicationCrypto,
+    check_combiner_signature,
+    check_designated,
+    check_publication,
+    held_message,
+)
 from core.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied, VerificationError
 from core.group import default_group
 from core.investigation import Bisection, bisection, investigation_combiners, max_steps, step_verdict_message
@@ -608,7 +614,7 @@ def dispute_record(view: StateView, dispute_id: str) -> DisputeRecord | None:
 
 def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEntry, *,
           now_ms: int | None = None, verify: bool = True, checked: bool = False,
-          prechecked: bool = False) -> Updates:
+          prechecked: bool = False, defer: Callable[[PublicationCrypto], None] | None = None) -> Updates:
     """Validate entry `index` against the state and return the updates it makes.
 
     Dates in a report are judged against the entry's own timestamp, so a replay years later
@@ -622,7 +628,9 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
     (`check_report`: category, ciphertext) are then not made again. `prechecked=True`: the
     entry passed `stateless_checks` (the operator's verification workers, or an auditor's
     or a mirror's, made them), which are not made again; whatever else signed the entry
-    (a member, a subject) is verified.
+    (a member, a subject) is verified. `defer`: a RatingPublished's crypto is handed to it
+    instead of checked here (`core.combination.check_publication`, whose caveat binds the
+    caller).
     Raises InvalidInput, VerificationError, PermissionDenied, Conflict or AlreadyExists;
     on any error the state is unchanged.
     """
@@ -761,7 +769,7 @@ def apply(view: StateView, ally: Alliance | None, index: int, signed: e.SignedEn
         up.update(check_rating_request(view, index, entry.timestamp_ms, body))
     elif isinstance(body, (e.RatingPublished, e.RatingHeld, e.RatingWithdrawn)):
         _require(author_of(view, ally, signed, prechecked), ["operator"], entry.kind)
-        up.update(check_rating_answer(view, ally, index, body))
+        up.update(check_rating_answer(view, ally, index, body, defer))
     elif isinstance(body, e.EscrowOpened):
         _require(author_of(view, ally, signed, prechecked), ["regulator"], "EscrowOpened")
         rid = body.report_id.hex()
@@ -1068,11 +1076,13 @@ def check_rating_request(view: StateView, index: int, timestamp_ms: int, body: e
 
 
 def check_rating_answer(view: StateView, ally: Alliance, index: int,
-                        body: e.RatingPublished | e.RatingHeld | e.RatingWithdrawn) -> Updates:
+                        body: e.RatingPublished | e.RatingHeld | e.RatingWithdrawn,
+                        defer: Callable[[PublicationCrypto], None] | None = None) -> Updates:
     """RatingPublished, RatingHeld or RatingWithdrawn answering the subject's newest, unanswered
-    request. A publication is verified in full (`core.combination.check_publication`); a held
-    verdict must carry a genesis trustee's signature; a withdrawal answers only a request
-    whose set has fewer than k reporters (and such a request has no other answer)."""
+    request. A publication is verified in full (`core.combination.check_publication`; its
+    crypto handed to `defer` if given); a held verdict must carry a genesis trustee's
+    signature; a withdrawal answers only a request whose set has fewer than k reporters
+    (and such a request has no other answer)."""
     record = request_record(view, body.request_index)
     if record is None or record.subject != body.subject_tag:
         raise NotFound(f"entry {body.request_index} is not a rating request for this subject")
@@ -1104,7 +1114,7 @@ def check_rating_answer(view: StateView, ally: Alliance, index: int,
     else:
         rules = rules_named(view, record.rule_set_version)
         check_publication(ally.generators, ally.genesis, ally.genesis_hash, rules, record.index,
-                          record.entry(), subject_reports(view, body.subject_tag), body)
+                          record.entry(), subject_reports(view, body.subject_tag), body, defer=defer)
         kind = "published"
         up[f"rating/{body.subject_tag.hex()}"] = dump({
             "index": index, "request": body.request_index, "ledger_size": body.ledger_size, "as_of": body.as_of,

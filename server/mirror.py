@@ -25,13 +25,14 @@ from pathlib import Path
 
 from api import wire
 from api.identity import Identity
-from client.batch import JobWire, Prechecks, job_size, verify_reports
+from client.batch import JobWire, Prechecks, check_publications, job_size, verify_reports
 from client.connection import Connection, Outage
 from client.cpu import CpuPool
 from client.verifier import LogVerifier
 from core import entries as e
 from core import merkle, state
 from core.alliance import Alliance
+from core.combination import PublicationCrypto
 from core.errors import CandorError, QuorumMissing, VerificationError
 from server.staging import Staging
 from server.storage import LedgerStore, StoreView
@@ -207,7 +208,9 @@ class Mirror:
         what the job checks: the proof, the ring signature and the category and ciphertext)
         and every other entry with `verify=True`, those signed with a genesis key with
         `prechecked=True` while the pool makes their `core.state.stateless_checks`
-        (`client.batch.Prechecks`). The page holds only if every job verifies (`_Page.held`)."""
+        (`client.batch.Prechecks`), and a RatingPublished with its crypto (C* and the
+        publication proof, most of its check) sent to the pool (`client.batch.check_publications`).
+        The page holds only if every job verifies (`_Page.held`)."""
         base = self.view if after is None else after.overlay
         try:  # canonical encodings checked below, or by the worker that decodes the leaf again
             entries = [wire.signed_entry_from_bytes(leaf, check_canonical=False) for leaf in leaves]
@@ -228,6 +231,9 @@ class Mirror:
                 page.jobs.append(self.cpu.submit(verify_reports, genesis, list(run)))
                 run.clear()
 
+        def defer(crypto: PublicationCrypto) -> None:
+            page.jobs.append(self.cpu.submit(check_publications, genesis, [crypto]))
+
         try:
             for leaf, signed in zip(leaves, entries):
                 index = staged.next_index
@@ -244,7 +250,7 @@ class Mirror:
                 if not (report or prechecked):
                     wire.require_canonical(leaf, signed)
                 staged.add(leaf, state.apply(staged.overlay, ally, index, signed, verify=not report, checked=report,
-                                             prechecked=prechecked))
+                                             prechecked=prechecked, defer=defer))
                 if ring is not None and report:
                     run.append((leaf, ring[0], ring[1], index, None))
                     if len(run) >= size:

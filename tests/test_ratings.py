@@ -110,6 +110,13 @@ class World:
         key = Identity.load(self.alliance / "operator").signing_key()
         return wire.sign_leaf(e.LedgerEntry(body, timestamp_ms=int(time.time() * 1000)), key)
 
+    def combiner_signed(self, body: e.RatingPublished) -> e.RatingPublished:
+        """`body` signed anew by its combiner (a lie that only the crypto can catch)."""
+        ally = self.operator.ledger.alliance
+        key = Identity.load(self.alliance / f"trustee-{body.combiner}").signing_key()
+        return dataclasses.replace(body, combiner_signature=key.sign(combination.publication_message(
+            ally.genesis_hash, body)))
+
     def tag(self, subject: str) -> bytes:
         from core.subject import subject_tag
 
@@ -509,11 +516,7 @@ def test_lying_publications_are_refused_by_the_ledger_and_the_sdk(world: World) 
     ally = ledger.alliance
     order = combination.combiner_order(ally.genesis_hash, body.subject_tag, body.ledger_size, [1, 2, 3])
 
-    def signed(b: e.RatingPublished) -> e.RatingPublished:
-        key = Identity.load(world.alliance / f"trustee-{b.combiner}").signing_key()
-        message = combination.publication_message(ally.genesis_hash, b)
-        return dataclasses.replace(b, combiner_signature=key.sign(message))
-
+    signed = world.combiner_signed
     flipped = bytes([body.proof[0] ^ 1]) + body.proof[1:]
     lies = [
         (signed(dataclasses.replace(body, score=body.score - 1)), "proof does not verify"),
@@ -797,6 +800,78 @@ def test_mirror_batch_verification_refuses_what_apply_refuses(world: World, tmp_
     for field in ("report encoding", "governance encoding"):  # checked by the worker that decodes it again
         assert verdicts[field, True] == verdicts[field, False]
         assert "not in canonical encoding" in verdicts[field, True]
+
+
+def test_a_publication_checked_on_workers_is_refused_as_apply_refuses(world: World, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """An auditor's and a mirror's pool check each RatingPublished's crypto (C* from the
+    commitments and the publication proof: `client.batch.check_publications`) while the
+    replay applies it with every other check (`state.apply(defer=...)`). A publication whose
+    proof is flipped, or whose score is lowered by one, each signed anew by its combiner so
+    that only the crypto can tell, is named at its entry with the reason the one-process
+    replay gives, and the mirror stores nothing of the page; the honest ledger replays to
+    the same report both ways, and on workers the replaying process checks no
+    publication's crypto itself."""
+    from client.audit import AuditFailure, replay
+    from client.connection import Connection
+    from client.cpu import CpuPool
+    from server.mirror import Mirror
+
+    world.three_reporters(S1)
+    world.epoch()
+    world.cosign()
+    store = world.operator.ledger.store
+    leaves = store.entries(0, store.size())
+    index, body = next((i, b) for i, b in ((i, wire.signed_entry_from_bytes(leaf).entry.body)
+                                           for i, leaf in enumerate(leaves)) if isinstance(b, e.RatingPublished))
+    flipped = bytes([body.proof[0] ^ 1]) + body.proof[1:]
+    lies = {"proof": world.combiner_signed(dataclasses.replace(body, proof=flipped)),
+            "score": world.combiner_signed(dataclasses.replace(body, score=body.score - 1))}
+    here: list[combination.PublicationCrypto] = []
+    crypto_here = combination.check_publication_crypto
+
+    def counted(gens: Any, crypto: combination.PublicationCrypto, **kw: Any) -> None:
+        here.append(crypto)
+        crypto_here(gens, crypto, **kw)
+
+    monkeypatch.setattr(combination, "check_publication_crypto", counted)
+    ident = Identity.load(world.alliance / "trustee-1")
+    pool = CpuPool(2)
+    try:
+        _, alone = replay(leaves)
+        assert len(here) == 1
+        here.clear()
+        assert replay(leaves, pool=pool)[1] == alone
+        mirror = Mirror(ident, Connection(ident, f"127.0.0.1:{world.operator.port}"),
+                        open_store(str(tmp_path / "honest.db")), tmp_path / "honest.state", cpu=pool)
+        try:
+            assert mirror.sync() == len(leaves)
+        finally:
+            mirror.conn.close()
+            mirror.store.close()
+        assert here == []  # the workers checked it, for the auditor and the mirror
+        for n, (name, lie) in enumerate(lies.items()):
+            served = list(leaves)
+            served[index] = world.operator_leaf(lie)
+            with pytest.raises(AuditFailure) as one:
+                replay(served)
+            assert one.value.index == index and "publication proof does not verify" in one.value.reason, name
+            with pytest.raises(AuditFailure) as on_pool:
+                replay(served, pool=pool)
+            assert (on_pool.value.index, on_pool.value.reason) == (one.value.index, one.value.reason)
+            mirror = Mirror(ident, Connection(ident, f"127.0.0.1:{world.operator.port}"),
+                            open_store(str(tmp_path / f"m{n}.db")), tmp_path / f"m{n}.state", cpu=pool)
+            mirror.conn.entries = lambda start, end, served=served: served[start:end]  # type: ignore[method-assign,misc]
+            try:
+                with pytest.raises(VerificationError) as caught:
+                    mirror.sync()
+                assert str(caught.value) == f"ledger entry {index} fails verification in the mirror: {one.value.reason}"
+                assert mirror.size() == 0
+            finally:
+                mirror.conn.close()
+                mirror.store.close()
+    finally:
+        pool.close()
 
 
 def test_mirror_stores_only_pages_inside_the_cosigned_checkpoint(world: World, tmp_path: Path,
