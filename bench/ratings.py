@@ -35,7 +35,12 @@ smoke run under half a minute, `--no-e2e` to skip the gRPC part). It measures
    through `core.state.apply` over a SQLite store holding the ledger before them, for each
    client-verification size, next to the one MSM it cannot avoid (C* from the pre-decoded
    commitments), and how much of it decoding the compressed commitments takes. No target:
-   it is paid again at every epoch that rates the subject (docs/scale.md).
+   it is paid again at every epoch that rates the subject (docs/scale.md). Last, a ledger
+   of ratings as daily epochs make one (`Settings.rated_ledger`: many subjects with a few
+   reports each, every one rated, so that about as many entries are ratings as reports):
+   a mirror catching up on it and an auditor replaying it, both on the pool, which checks
+   each publication's crypto as it checks the reports', next to that crypto alone in one
+   process; printed as "ledger of ratings: mirror N entries/s, audit N entries/s". No target.
 4. (Full run, optional) the real epoch over gRPC: an operator, three trustee servers and a
    witness in this process at 2048 bits, reports submitted through the member SDK; each
    subject's `EpochRunner.rate` is timed (trustees' mirrors synced beforehand). Reported
@@ -112,6 +117,7 @@ from core.threshold import (
 from server.trustee import aggregate_ciphertext
 
 if TYPE_CHECKING:
+    from client.batch import JobWire
     from client.cpu import CpuPool
 
 __all__ = [
@@ -165,6 +171,10 @@ FLOOR_ED = f"{1 + WITNESSES} raw Ed25519 verifications"
 NO_FLOOR = "—"
 OP_MIRROR = "Mirror extends an empty store over the whole ledger, pages of 1,000"
 FLOOR_MIRROR = "client.batch.verify_batch of its reports only (proofs + ring signatures), one process"
+OP_MIRROR_RATED = "Mirror extends an empty store over a ledger of ratings (every subject rated), pages of 1,000"
+OP_AUDIT_RATED = "client.audit.replay of that ledger on the pool"
+FLOOR_RATED = ("its reports' client.batch.verify_batch and its publications' check_publication_crypto "
+               "(C* and the proof), one process")
 OP_LEDGER_CHECK = "a rating's ledger check: RatingRequested + RatingPublished through core.state.apply, SQLite state"
 OP_DECOMPRESS = "  of which decoding its m compressed commitments (Group.decode_unchecked)"
 FLOOR_LEDGER_CHECK = "Group.msm of C* = sum w_i*C_i, the commitments pre-decoded"
@@ -201,6 +211,8 @@ class Settings:
     e2e_bits: int
     e2e_subjects: int
     e2e_reports: int
+    rated_ledger: tuple[int, int]
+    """Subjects, and reports about each, of the ledger of ratings the mirror and an audit replay."""
     row_budget_s: float
     min_reps: int
     max_reps: int
@@ -216,6 +228,8 @@ class Settings:
             raise ValueError("a rating verifies over at least 3 reports (k >= 3 reporters in the default rules)")
         if self.e2e and (self.e2e_subjects < 1 or self.e2e_reports < 2):
             raise ValueError("the gRPC epoch needs at least one subject with 2 reports")
+        if self.rated_ledger[0] < 1 or self.rated_ledger[1] < 3:
+            raise ValueError("the ledger of ratings needs a subject with at least 3 reports (k = 3)")
         if not 1 <= self.min_reps <= self.max_reps or self.warmup < 0 or self.profile_calls < 1:
             raise ValueError("need 1 <= min_reps <= max_reps, warmup >= 0, profile_calls >= 1")
         if self.row_budget_s <= 0:
@@ -233,6 +247,7 @@ class Settings:
             e2e_bits=2048,
             e2e_subjects=6,
             e2e_reports=10,
+            rated_ledger=(200, 5),
             row_budget_s=3.0,
             min_reps=5,
             max_reps=200,
@@ -252,6 +267,7 @@ class Settings:
             e2e_bits=2048,
             e2e_subjects=2,
             e2e_reports=3,
+            rated_ledger=(12, 3),
             row_budget_s=0.05,
             min_reps=2,
             max_reps=5,
@@ -1005,31 +1021,81 @@ def _stages(runner: _Runner, world: _World, note: bytes, verifier: LogVerifier) 
 # --------------------------------------------------------------------------- mirror catch-up
 
 
-def _mirror_rows(runner: _Runner, world: _World) -> None:
+def _mirror_rows(runner: _Runner, world: _World, folder: Path) -> None:
     """A trustee's mirror catching up on the whole in-memory ledger (every report, request
     and rating of this run) into an empty SQLite store: `Mirror._extend` over its pages, as
     `Mirror.sync` calls it with the pages it fetches, with the checkpoint root it must reach.
     The mirror verifies on a CpuPool of one worker per core, as `candor trustee serve` runs
     it (started and warmed up before timing). The floor is the batch verification of the
-    same reports alone, in the same runs, in this one process."""
-    from client.batch import register_alliance, verify_batch, verify_reports
-    from client.connection import Connection
+    same reports alone, in the same runs, in this one process. Then the same, and an
+    auditor's replay on the pool, over a ledger of ratings (`_rated_rows`)."""
+    from client.batch import register_alliance, verify_reports
     from client.cpu import CpuPool
+
+    digest = register_alliance(world.genesis_leaf)
+    runs = _report_runs(world)
+
+    def floor() -> Thunk:
+        def thunk() -> None:
+            _verify_runs(digest, runs)
+        return thunk
+
+    pool = CpuPool()
+    opened: list[Any] = []
+    try:
+        sample = [job for run in runs for job in run][:2 * pool.workers]
+        warm = [pool.submit(verify_reports, world.genesis_leaf, sample[k::pool.workers]) for k in range(pool.workers)]
+        if not all(all(f.result()) for f in warm):
+            raise RuntimeError("a report of the benchmark ledger failed batch verification")
+        runner.add(MIRROR, OP_MIRROR, world.bits, world.size, _catch_up(world, folder / "mirrors", pool, opened),
+                   FLOOR_MIRROR, floor)
+        _ledger_check_rows(runner, world, Identity.load(world.directory / "trustee-1"), folder, pool)
+        _rated_rows(runner, world.bits, folder / "rated", pool, opened)
+    finally:
+        pool.close()
+        for mirror in opened:
+            mirror.conn.close()
+            mirror.store.close()
+
+
+def _report_runs(world: _World) -> list[list[JobWire]]:
+    """The world's reports as verification jobs, in runs of consecutive reports (one ring)."""
+    runs: list[list[JobWire]] = [[]]
+    for index, leaf in enumerate(world.leaves):
+        signed = wire.signed_entry_from_bytes(leaf)
+        if index > 0 and isinstance(signed.entry.body, e.ReportCommitted) and signed.ring_signature is not None:
+            runs[-1].append((leaf, tuple(world.ring_keys), world.ring_change, index, None))
+        elif runs[-1]:
+            runs.append([])
+    return [run for run in runs if run]
+
+
+def _verify_runs(digest: bytes, runs: list[list[JobWire]]) -> None:
+    """Every run through `client.batch.verify_batch` in this process (a mirror row's floor)."""
+    from client.batch import verify_batch
+
+    for run in runs:
+        if any(v is not None for v in verify_batch(digest, run)):
+            raise RuntimeError("a report of the benchmark ledger failed batch verification")
+
+
+def _catch_up(world: _World, folder: Path, pool: CpuPool, opened: list[Any]) -> Setup:
+    """A Setup for the mirror rows: each call a new mirror (trustee-1's, an empty SQLite store
+    under `folder`, verifying on `pool`, kept in `opened` to be closed), whose thunk extends
+    it over the world's whole ledger."""
+    from client.connection import Connection
     from server.database import open_store
     from server.mirror import PAGE, Mirror
 
-    leaves = list(world.leaves)
-    size, root = len(leaves), world.tree.root()
+    leaves, size, root = list(world.leaves), world.size, world.tree.root()
     identity = Identity.load(world.directory / "trustee-1")
-    folder = Path(tempfile.mkdtemp(prefix="mirror-", dir=world.directory.parent))
-    opened: list[Any] = []
+    folder.mkdir(parents=True, exist_ok=True)
     count = itertools.count()
 
     def catch_up() -> Thunk:
         n = next(count)
         store = open_store(str(folder / f"mirror-{n}.db"))
-        mirror = Mirror(identity, Connection(identity, "127.0.0.1:1"), store, folder / f"mirror-{n}.state",
-                        cpu=pool)
+        mirror = Mirror(identity, Connection(identity, "127.0.0.1:1"), store, folder / f"mirror-{n}.state", cpu=pool)
         opened.append(mirror)
 
         def thunk() -> None:
@@ -1038,38 +1104,54 @@ def _mirror_rows(runner: _Runner, world: _World) -> None:
             if store.size() != size:
                 raise RuntimeError(f"the mirror stored {store.size()} of {size} entries")
         return thunk
+    return catch_up
 
+
+def _rated_rows(runner: _Runner, bits: int, folder: Path, pool: CpuPool, opened: list[Any]) -> None:
+    """A ledger of ratings, as daily epochs make one: `Settings.rated_ledger` subjects with a
+    few reports each, every subject rated (a RatingRequested and a RatingPublished each),
+    so that about as many entries are ratings as are reports. A mirror catching up on it
+    and an auditor replaying it (`client.audit.replay`), both on `pool`, which checks the
+    reports' crypto and each publication's (C* and its proof). The floor: that crypto
+    alone, in this one process."""
+    from client.audit import replay
+    from client.batch import register_alliance
+    subjects, per = runner.settings.rated_ledger
+    runner.log(f"preparing a ledger of ratings: {subjects} subjects with {per} reports each, each rated")
+    world = _World.make(bits, folder / "alliance")
+    with _ProductPool(world.pk.phe(), min(64, subjects * per)) as rn:
+        for k in range(subjects):
+            world.subjects[-1 - k] = world.add_subject(per, rn)
+            del world.subjects[per]
+    world.publish_ratings()
     digest = register_alliance(world.genesis_leaf)
-    runs: list[list[tuple[bytes, tuple[bytes, ...], int, int, bytes | None]]] = []
-    for start in range(0, size, PAGE):
-        runs.append([])
-        for index in range(start, min(size, start + PAGE)):
-            signed = wire.signed_entry_from_bytes(leaves[index])
-            if isinstance(signed.entry.body, e.ReportCommitted) and signed.ring_signature is not None:
-                runs[-1].append((leaves[index], tuple(world.ring_keys), world.ring_change, index, None))
-            elif runs[-1]:
-                runs.append([])
+    runs = _report_runs(world)
+    publications: list[combination.PublicationCrypto] = []  # what the pool checks of each rating, gathered once
+    view, ally = state.MemoryState(), None
+    for index, leaf in enumerate(world.leaves):
+        signed = wire.signed_entry_from_bytes(leaf)
+        report = index > 0 and isinstance(signed.entry.body, e.ReportCommitted)
+        view.update(state.apply(view, ally, index, signed, verify=not report, checked=report,
+                                defer=publications.append))
+        if index == 0:
+            ally = world.ally
+    gens = world.ally.generators
 
     def floor() -> Thunk:
         def thunk() -> None:
-            for run in runs:
-                if run and any(v is not None for v in verify_batch(digest, run)):
-                    raise RuntimeError("a report of the benchmark ledger failed batch verification")
+            _verify_runs(digest, runs)
+            for crypto in publications:
+                combination.check_publication_crypto(gens, crypto)
         return thunk
 
-    pool = CpuPool()
-    try:
-        sample = [job for run in runs for job in run][:2 * pool.workers]
-        warm = [pool.submit(verify_reports, world.genesis_leaf, sample[k::pool.workers]) for k in range(pool.workers)]
-        if not all(all(f.result()) for f in warm):
-            raise RuntimeError("a report of the benchmark ledger failed batch verification")
-        runner.add(MIRROR, OP_MIRROR, world.bits, size, catch_up, FLOOR_MIRROR, floor)
-        _ledger_check_rows(runner, world, identity, folder, pool)
-    finally:
-        pool.close()
-        for mirror in opened:
-            mirror.conn.close()
-            mirror.store.close()
+    def audit() -> Thunk:
+        def thunk() -> None:
+            replay(world.leaves, pool=pool)
+        return thunk
+
+    runner.add(MIRROR, OP_MIRROR_RATED, bits, world.size, _catch_up(world, folder / "mirrors", pool, opened),
+               FLOOR_RATED, floor)
+    runner.add(MIRROR, OP_AUDIT_RATED, bits, world.size, audit, FLOOR_RATED, floor)
 
 
 def _ledger_check_rows(runner: _Runner, world: _World, identity: Identity, folder: Path, cpu: CpuPool) -> None:
@@ -1325,7 +1407,7 @@ def run(settings: Settings, log: Callable[[str], None] | None = None) -> BenchRe
         for m in settings.epoch_sizes:
             _epoch_rows(runner, world, world.subjects[m], rated_size)
         _verify_rows(runner, world, note, verifier)
-        _mirror_rows(runner, world)
+        _mirror_rows(runner, world, folder)
         say(f"profiling verify_rating over {max(settings.verify_sizes)} reports")
         p_reports, p_total, p_top, p_parts = _profile(world, note, verifier, settings.profile_calls)
         stages = _stages(runner, world, note, verifier)
@@ -1378,6 +1460,14 @@ def render(report: BenchReport, console: Console) -> None:
         console.print(f"mirror catch-up: {mirror.reports / mirror.median_s:,.0f} entries/s "
                       f"({mirror.reports} entries in {format_time(mirror.median_s)}; "
                       f"target >= {MIRROR_TARGET_RATE:,.0f}/s)", highlight=False)
+    rated = {r.operation: r for r in report.rows if r.operation in (OP_MIRROR_RATED, OP_AUDIT_RATED)}
+    if len(rated) == 2:
+        subjects, per = report.settings.rated_ledger
+        console.print(f"ledger of ratings ({subjects} subjects x {per} reports, each rated): " + ", ".join(
+            f"{name} {row.reports / row.median_s:,.0f} entries/s ({row.floor_median_s / row.median_s:.2f} of the "
+            "crypto alone in one process)" for name, row in (("mirror", rated[OP_MIRROR_RATED]),
+                                                             ("audit", rated[OP_AUDIT_RATED]))
+            if row.reports and row.floor_median_s), highlight=False)
     direct = Table(title=f"verify_rating over {report.profile_reports} reports, stages re-run on their own "
                          "(no profiler; medians for the whole rating)")
     direct.add_column("stage")

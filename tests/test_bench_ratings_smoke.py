@@ -24,6 +24,8 @@ VERIFY = "client verification (client.ratings.verify_rating)"
 E2E = "end-to-end epoch over gRPC (operator, 3 trustees, witness: one process)"
 MIRROR = "trustee mirror catch-up from genesis (verification + SQLite storage, no gRPC)"
 MIRROR_OP = "Mirror extends an empty store over the whole ledger, pages of 1,000"
+RATED_OPS = ("Mirror extends an empty store over a ledger of ratings (every subject rated), pages of 1,000",
+             "client.audit.replay of that ledger on the pool")
 
 # Spelled out rather than taken from bench.ratings: renaming or dropping a row must fail here.
 # (section, operation, key bits, reports) -> floor
@@ -50,6 +52,8 @@ QUICK_ROWS: dict[tuple[str, str, int | None, int | None], str] = {
     # reports: the ledger's size, which depends on the ceremony; checked in test_mirror_row
     (MIRROR, MIRROR_OP, 2048, None):
         "client.batch.verify_batch of its reports only (proofs + ring signatures), one process",
+    **{(MIRROR, op, 2048, None): "its reports' client.batch.verify_batch and its publications' "
+       "check_publication_crypto (C* and the proof), one process" for op in RATED_OPS},
     **{(MIRROR, op, None, m): "Group.msm of C* = sum w_i*C_i, the commitments pre-decoded" for m in (3, 20) for op in (
         "a rating's ledger check: RatingRequested + RatingPublished through core.state.apply, SQLite state",
         "  of which decoding its m compressed commitments (Group.decode_unchecked)")},
@@ -103,7 +107,7 @@ def report() -> bench.BenchReport:
 
 
 def _key(r: bench.Row) -> tuple[str, str, int | None, int | None]:
-    return (r.section, r.operation, r.key_bits, None if r.operation == MIRROR_OP else r.reports)
+    return (r.section, r.operation, r.key_bits, None if r.operation in (MIRROR_OP, *RATED_OPS) else r.reports)
 
 
 def test_quick_run_has_every_row_once(report: bench.BenchReport) -> None:
@@ -118,6 +122,16 @@ def test_mirror_row_covers_the_whole_ledger(report: bench.BenchReport) -> None:
     row = next(r for r in report.rows if r.operation == MIRROR_OP)
     # every report of the verified ratings and the epoch subject, plus requests, ratings, ceremony
     assert row.reports is not None and row.reports > 3 + 20 + 10 + 2 * 3
+
+
+def test_rated_rows_cover_a_ledger_of_ratings(report: bench.BenchReport) -> None:
+    """The quick run's ledger of ratings: 12 subjects with 3 reports each, each requested and
+    published, besides the ceremony's entries."""
+    subjects, per = report.settings.rated_ledger
+    assert (subjects, per) == (12, 3)
+    for op in RATED_OPS:
+        row = next(r for r in report.rows if r.operation == op)
+        assert row.reports is not None and row.reports > subjects * (per + 2)
 
 
 def test_each_row_has_its_floor_and_ratio(report: bench.BenchReport) -> None:
@@ -198,14 +212,16 @@ def test_table_shows_every_row_target_and_stage(report: bench.BenchReport) -> No
         assert stage.strip() in text
     assert "2048-bit key:" in text and "in-process" in text
     assert re.search(r"mirror catch-up: [\d,]+ entries/s", text)
+    assert re.search(r"ledger of ratings \(12 subjects x 3 reports, each rated\): mirror [\d,]+ entries/s "
+                     r"\([\d.]+ of the crypto alone in one process\), audit [\d,]+ entries/s", text)
 
 
 def test_json_carries_the_same_rows(report: bench.BenchReport) -> None:
     data = json.loads(json.dumps(bench.to_json(report)))
     assert data["benchmark"] == "bench.ratings" and data["mode"] == "quick"
     assert set(data["keys"]) == {"2048"}
-    rows = {(r["section"], r["operation"], r["key_bits"], None if r["operation"] == MIRROR_OP else r["reports"])
-            for r in data["rows"]}
+    rows = {(r["section"], r["operation"], r["key_bits"],
+             None if r["operation"] in (MIRROR_OP, *RATED_OPS) else r["reports"]) for r in data["rows"]}
     assert rows == set(QUICK_ROWS)
     for r in data["rows"]:
         assert set(r) >= {"median_ms", "floor", "floor_median_ms", "ratio", "reps"}
@@ -248,3 +264,6 @@ def test_full_run_covers_the_brief() -> None:
     assert not s.quick
     with pytest.raises(ValueError, match="k >= 3"):
         bench.Settings(**{**s.__dict__, "verify_sizes": (1, 100)})
+    assert s.rated_ledger == (200, 5)
+    with pytest.raises(ValueError, match="at least 3 reports"):
+        bench.Settings(**{**s.__dict__, "rated_ledger": (10, 2)})
