@@ -1116,6 +1116,7 @@ def _rated_rows(runner: _Runner, bits: int, folder: Path, pool: CpuPool, opened:
     alone, in this one process."""
     from client.audit import replay
     from client.batch import register_alliance
+
     subjects, per = runner.settings.rated_ledger
     runner.log(f"preparing a ledger of ratings: {subjects} subjects with {per} reports each, each rated")
     world = _World.make(bits, folder / "alliance")
