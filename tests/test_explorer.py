@@ -121,33 +121,6 @@ def regulator_explorer(story: World, tmp_path_factory: pytest.TempPathFactory) -
 # -- view models, without a browser -----------------------------------------------------------
 
 
-def test_indexed_state_scans_like_the_ledgers_state() -> None:
-    """The mirror's indexed state and overlay answer get/scan exactly as `state.MemoryState`
-    and `state.Overlay` do, including deletions, whatever the order of updates."""
-    import random
-
-    from client.explorer.mirror import IndexedOverlay, IndexedState
-    from core import state
-
-    rng = random.Random(5)
-    keys = [f"{p}/{i:04d}" for p in ("report", "rating", "rules", "subject") for i in range(40)]
-    base, reference = IndexedState(), state.MemoryState()
-    for _round in range(3):
-        overlay, ref_overlay = IndexedOverlay(base), state.Overlay(reference)
-        for _ in range(200):
-            key = rng.choice(keys)
-            value = None if rng.random() < 0.3 else rng.randbytes(4)
-            overlay.update({key: value})
-            ref_overlay.updates[key] = value
-        for prefix in ("report/", "rating/00", "rules/0012", "subject/", "zzz", ""):
-            assert overlay.scan(prefix) == ref_overlay.scan(prefix), prefix
-        assert all(overlay.get(k) == ref_overlay.get(k) for k in keys)
-        overlay.commit()
-        reference.update(ref_overlay.updates)
-        assert base.scan("") == reference.scan("") and base.keys == sorted(base.data)
-
-
-
 @pytest.mark.slow
 def test_view_models_show_the_verified_ledger(story: World, regulator_explorer: Explorer) -> None:
     mirror = regulator_explorer.mirror

@@ -17,13 +17,11 @@ then shows the error state, never what it held before.
 
 from __future__ import annotations
 
-import bisect
 import copy
 import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,75 +41,6 @@ PAGE = 1000
 """Entries fetched per GetEntries call while syncing."""
 HISTORY = 200
 """Consistency steps kept for the health page."""
-
-
-class IndexedState:
-    """A `StateView` over a dict with a sorted key list: a prefix scan costs a bisection and
-    the keys it returns, not a pass over the whole state (10^5 entries hold ~10^6 keys)."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, bytes] = {}
-        self.keys: list[str] = []
-
-    def get(self, key: str) -> bytes | None:
-        return self.data.get(key)
-
-    def scan(self, prefix: str) -> list[tuple[str, bytes]]:
-        return [(k, self.data[k]) for k in self.iter_keys(prefix)]
-
-    def iter_keys(self, prefix: str) -> Iterator[str]:
-        i = bisect.bisect_left(self.keys, prefix)
-        while i < len(self.keys) and self.keys[i].startswith(prefix):
-            yield self.keys[i]
-            i += 1
-
-    def update(self, updates: Mapping[str, bytes | None]) -> None:
-        for k, v in updates.items():
-            if v is None:
-                if self.data.pop(k, None) is not None:
-                    self.keys.pop(bisect.bisect_left(self.keys, k))
-            else:
-                if k not in self.data:
-                    bisect.insort(self.keys, k)
-                self.data[k] = v
-
-
-class IndexedOverlay:
-    """Pending updates over an `IndexedState`, both sides indexed (`state.Overlay` walks all
-    pending updates at every scan, which a replay of 10^5 entries cannot afford)."""
-
-    def __init__(self, base: IndexedState) -> None:
-        self.base = base
-        self.added = IndexedState()
-        self.deleted: set[str] = set()
-
-    def get(self, key: str) -> bytes | None:
-        if key in self.deleted:
-            return None
-        value = self.added.get(key)
-        return value if value is not None else self.base.get(key)
-
-    def scan(self, prefix: str) -> list[tuple[str, bytes]]:
-        merged = dict(self.base.scan(prefix))
-        merged.update(self.added.scan(prefix))
-        for key in self.deleted:
-            if key.startswith(prefix):
-                merged.pop(key, None)
-        return sorted(merged.items())
-
-    def update(self, updates: Mapping[str, bytes | None]) -> None:
-        for k, v in updates.items():
-            if v is None:
-                self.deleted.add(k)
-                self.added.update({k: None})
-            else:
-                self.deleted.discard(k)
-                self.added.update({k: v})
-
-    def commit(self) -> None:
-        changes: dict[str, bytes | None] = {k: None for k in self.deleted}
-        changes.update(self.added.data)
-        self.base.update(changes)
 
 
 @dataclass(frozen=True)
@@ -150,7 +79,7 @@ class Snapshot:
     """What the pages read; replaced whole after each sync, never mutated in place."""
 
     checkpoint: VerifiedCheckpoint
-    state: IndexedState
+    state: state.MemoryState
     rows: list[Row]
     by_kind: dict[str, list[int]]
     by_subject: dict[str, list[int]]
@@ -249,7 +178,7 @@ class Mirror:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         # replay state, carried from one sync to the next
-        self._state = IndexedState()
+        self._state = state.MemoryState()
         self._tree = merkle.CompactRange()
         self._rows: list[Row] = []
         self._by_kind: dict[str, list[int]] = {}
@@ -302,7 +231,7 @@ class Mirror:
         start = self._tree.size
         if cp.size <= start:
             return
-        view = IndexedOverlay(self._state)
+        view = state.Overlay(self._state)  # scans read only their keys (state.KeysByPrefix)
         tree = copy.deepcopy(self._tree)
         ally = self.alliance if start > 0 else None
         rows: list[Row] = []
@@ -316,7 +245,7 @@ class Mirror:
                 try:
                     signed = wire.signed_entry_from_bytes(leaf)
                     author = _author(view, ally, signed)
-                    view.update(state.apply(view, ally, index, signed, verify=self.verify_all))
+                    view.updates.update(state.apply(view, ally, index, signed, verify=self.verify_all))
                 except CandorError as exc:
                     raise VerificationError(f"ledger entry {index} does not replay from genesis: {exc}") from None
                 if index == 0:
@@ -332,7 +261,7 @@ class Mirror:
             raise VerificationError(f"the entries served for [0, {cp.size}) do not hash to the root of the cosigned "
                                     "checkpoint: the stored entries were altered after they were checkpointed")
         with self.data_lock:
-            view.commit()
+            self._state.update(view.updates)
             self._tree = tree
             self._hashes.extend(hashes)
             for row in rows:
