@@ -89,12 +89,14 @@ class _Keys:
 
 class PersistedState:
     """A `core.state.StateView` over a mapped view file (read-only, by binary search) with
-    the updates of later entries on top, in memory; `update` takes them as MemoryState's does."""
+    the updates of later entries on top, in memory; `update` takes them as MemoryState's does,
+    and a scan reads only the updates under its prefix (`core.state.KeysByPrefix`)."""
 
     def __init__(self, keys: _Keys | None = None, values: memoryview | None = None,
                  value_offsets: memoryview | None = None) -> None:
         self._keys, self._values, self._value_offsets = keys, values, value_offsets
         self.updates: state.Updates = {}
+        self._updated = state.KeysByPrefix()
 
     def _base_get(self, i: int) -> bytes:
         assert self._values is not None and self._value_offsets is not None
@@ -123,9 +125,14 @@ class PersistedState:
             i += 1
 
     def scan(self, prefix: str) -> list[tuple[str, bytes]]:
-        return state.overlaid(self._base_items(prefix.encode()), self.updates, prefix)
+        under = self._updated.under(prefix)
+        pending = self.updates if under is None else {k: self.updates[k] for k in under}
+        return state.overlaid(self._base_items(prefix.encode()), pending, prefix)
 
     def update(self, updates: state.Updates) -> None:
+        for key in updates:
+            if key not in self.updates:
+                self._updated.add(key)
         self.updates.update(updates)
 
     def items(self) -> list[tuple[str, bytes]]:

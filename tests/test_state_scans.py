@@ -1,12 +1,14 @@
-"""Prefix scans of the in-memory state (`core.state.MemoryState`, `core.state.Overlay`)
-read only the keys under their prefix (`core.state.KeysByPrefix`); they must return exactly
-what reading every key returns, whatever keys, deletions and prefixes come."""
+"""Prefix scans of the in-memory state (`core.state.MemoryState`, `core.state.Overlay`, the
+SDK's `client.ledger_view.PersistedState`) read only the keys under their prefix
+(`core.state.KeysByPrefix`); they must return exactly what reading every key returns,
+whatever keys, deletions and prefixes come."""
 
 from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from client.ledger_view import PersistedState
 from core import state
 
 SEGMENT = st.sampled_from(["a", "b", "ab", "subject", "rules", "x1"])
@@ -24,16 +26,17 @@ def _every_key(data: dict[str, bytes], prefix: str) -> list[tuple[str, bytes]]:
 @given(st.lists(UPDATES, min_size=1, max_size=4), st.lists(PREFIX, min_size=1, max_size=6))
 def test_memory_state_scans_as_reading_every_key(batches: list[list[tuple[str, bytes | None]]],
                                                  prefixes: list[str]) -> None:
-    view, plain = state.MemoryState(), dict[str, bytes]()
+    views, plain = (state.MemoryState(), PersistedState()), dict[str, bytes]()
     for batch in batches:
-        view.update(dict(batch))
+        for view in views:
+            view.update(dict(batch))
         for key, value in dict(batch).items():
             if value is None:
                 plain.pop(key, None)
             else:
                 plain[key] = value
         for prefix in prefixes:
-            assert view.scan(prefix) == _every_key(plain, prefix)
+            assert all(view.scan(prefix) == _every_key(plain, prefix) for view in views)
 
 
 @settings(max_examples=300, deadline=None)
