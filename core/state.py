@@ -933,14 +933,21 @@ class RuleSetRecord:
 
 def rule_set_record(view: StateView, version: str) -> RuleSetRecord | None:
     """The published rule set `version`, or None if it is not on the ledger."""
-    data = _load(view, f"rules/{version}")
-    return None if data is None else RuleSetRecord.from_json(data)
+    raw = view.get(f"rules/{version}")
+    return None if raw is None else _rule_set_record(bytes(raw))
 
 
 def rule_set_records(view: StateView) -> list[RuleSetRecord]:
     """Every published rule set, in ledger order."""
-    return sorted((RuleSetRecord.from_json(json.loads(raw)) for _key, raw in view.scan("rules/")),
-                  key=lambda r: r.index)
+    return sorted((_rule_set_record(bytes(raw)) for _key, raw in view.scan("rules/")), key=lambda r: r.index)
+
+
+@functools.lru_cache(maxsize=64)
+def _rule_set_record(raw: bytes) -> RuleSetRecord:
+    """A stored rule set record, parsed and checked (`RuleSet.from_json`) once per process for
+    the same bytes: every rating request and answer reads the rule sets, and a ledger holds
+    a few (each checked again cost about 0.2 ms)."""
+    return RuleSetRecord.from_json(json.loads(raw))
 
 
 def rules_in_force(view: StateView, as_of: _dt.date, before: int | None = None) -> tuple[RuleSet, int]:
@@ -948,18 +955,16 @@ def rules_in_force(view: StateView, as_of: _dt.date, before: int | None = None) 
     wins a tie) and the index of its RuleSetPublished entry. With `before`, only rule sets
     published below that ledger size count (a rating at size L sees the ledger below L).
     NotFound if none is."""
-    best: tuple[str, int, Any] | None = None
-    for _key, raw in view.scan("rules/"):
-        record = json.loads(raw)
-        if before is not None and int(record["index"]) >= before:
+    best: RuleSetRecord | None = None
+    for record in rule_set_records(view):
+        if before is not None and record.index >= before:
             continue
-        if record["effective_from"] <= as_of.isoformat():
-            candidate = (record["effective_from"], int(record["index"]), record["rules"])
-            if best is None or candidate[:2] > best[:2]:
-                best = candidate
+        if record.effective_from <= as_of.isoformat() and (
+                best is None or (record.effective_from, record.index) > (best.effective_from, best.index)):
+            best = record
     if best is None:
         raise NotFound(f"no rule set is in force on {as_of.isoformat()}: the regulator must publish one")
-    return RuleSet.from_json(best[2]), best[1]
+    return best.rules, best.index
 
 
 def rules_named(view: StateView, version: str) -> RuleSet:
