@@ -125,9 +125,7 @@ class PersistedState:
             i += 1
 
     def scan(self, prefix: str) -> list[tuple[str, bytes]]:
-        under = self._updated.under(prefix)
-        pending = self.updates if under is None else {k: self.updates[k] for k in under}
-        return state.overlaid(self._base_items(prefix.encode()), pending, prefix)
+        return state.overlaid(self._base_items(prefix.encode()), self._updated.within(self.updates, prefix), prefix)
 
     def update(self, updates: state.Updates) -> None:
         for key in updates:

@@ -143,9 +143,7 @@ class Overlay:
         for key in itertools.islice(self.updates, count, None):
             self._index.add(key)
         self._indexed = (self.updates, len(self.updates))
-        under = self._index.under(prefix)
-        pending = self.updates if under is None else {k: self.updates[k] for k in under}
-        return overlaid(self.base.scan(prefix), pending, prefix)
+        return overlaid(self.base.scan(prefix), self._index.within(self.updates, prefix), prefix)
 
 
 def overlaid(base: Iterable[tuple[str, bytes]], updates: Updates, prefix: str) -> list[tuple[str, bytes]]:
@@ -197,6 +195,12 @@ class KeysByPrefix:
         for parent in self._below.get(prefix, ()):
             out.extend(self._keys[parent])
         return out
+
+    def within(self, updates: Updates, prefix: str) -> Updates:
+        """The pending `updates` (whose keys this holds) under `prefix`: all of them when
+        `under` cannot tell, for `overlaid` to pick from."""
+        under = self.under(prefix)
+        return updates if under is None else {k: updates[k] for k in under}
 
 
 class MemoryState:
